@@ -1,0 +1,47 @@
+# deepc — build with `make`, test with `make test`.
+CC      ?= gcc
+CFLAGS  ?= -O2 -march=native
+CFLAGS  += -std=c11 -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+LDLIBS  := -lcjson -lpcre2-8 -lopenblas -lm
+BUILD   := build
+
+LIB_SRC := $(sort $(wildcard src/base/*.c src/kernels/*.c src/io/*.c src/model/*.c \
+                             src/tokenizer/*.c src/infer/*.c))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+TEST_SRC:= $(sort $(wildcard tests/test_*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test demo clean
+all: $(BUILD)/deepc $(BUILD)/libdeepc.a
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libdeepc.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/deepc: $(CLI_OBJ) $(BUILD)/libdeepc.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/harness.o $(BUILD)/libdeepc.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/harness.o: tests/harness.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# Every test binary, then the total line "N passed, N failed".
+test: all $(TESTS)
+	@bash tests/run.sh $(BUILD) $(TESTS)
+
+demo: all
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:%=%.d)

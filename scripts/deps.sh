@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages deepc needs to build and test. Idempotent: packages
+# already installed are not fetched again. Uses sudo when not run as root.
+set -euo pipefail
+
+PKGS=(
+  build-essential        # gcc (C11, OpenMP), make
+  pkg-config
+  libcjson-dev           # JSON: config.json, safetensors headers, tokenizer.json
+  libpcre2-dev           # Unicode regexes of the tokenizer's pre-tokenizer
+  libopenblas-openmp-dev # f32 GEMM where it measures faster than our kernels
+  python3-torch          # tests/ref: the PyTorch reference that writes golden numbers
+  python3-numpy
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,31 @@
+/*
+ * cli.h — the deepc command line: one binary, git-style subcommands. Each
+ * subcommand lives in its own cmd_*.c, parses its options with getopt_long
+ * and is the only place that prints errors or picks exit codes.
+ */
+#ifndef DC_CLI_H
+#define DC_CLI_H
+#include <stdint.h>
+#include "deepc.h"
+
+typedef struct cli_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} cli_cmd;
+
+int cmd_init(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+
+/* cli_error: print "deepc CMD: error: MSG" to stderr; returns the exit code 1. */
+int cli_error(const char *cmd, const dc_err *err);
+/* cli_usage_error: print a usage problem and the hint to run --help; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...);
+/* cli_parse_ids: "1,2,3" -> malloc'd ints; 0 on success. */
+int cli_parse_ids(const char *s, int **ids, int *n, dc_err *err);
+/* cli_parse_int: a whole decimal integer within [lo, hi]. */
+int cli_parse_int(const char *s, long lo, long hi, long *out);
+/* cli_threads: apply -t N (0 = all cores). */
+void cli_threads(long n);
+#endif

@@ -1,0 +1,102 @@
+/* cmd_info.c — `deepc info`: what a model or preset is and what it costs. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "cli/cli.h"
+#include "io/safetensors.h"
+
+static const char *HELP =
+    "usage: deepc info -m DIR | --preset NAME\n"
+    "\n"
+    "Prints total parameters and active parameters per token, bytes of weights, KV-cache\n"
+    "bytes per token for naive and absorbed attention, and a summary of the config.\n"
+    "Presets: tiny, small, mini, train-bench, v2-lite, v3.\n";
+
+static const char *human(double v, char *buf, size_t n) {
+    const char *u[] = {"", "K", "M", "G", "T"};
+    int i = 0;
+    while (v >= 1000 && i < 4) v /= 1000, i++;
+    snprintf(buf, n, "%.2f%s", v, u[i]);
+    return buf;
+}
+
+/* checkpoint bytes on disk: the safetensors files of the directory */
+static double disk_bytes(const char *dir) {
+    st_set s;
+    dc_err e;
+    if (st_open_dir(&s, dir, &e)) return -1;
+    double b = 0;
+    for (int i = 0; i < s.nfiles; i++) b += (double)s.files[i].size;
+    st_close(&s);
+    return b;
+}
+
+int cmd_info(int argc, char **argv) {
+    static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"preset", 1, 0, 'p'}, {"threads", 1, 0, 't'},
+                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+    const char *dir = NULL, *preset = NULL;
+    int ch;
+    long thr;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "m:t:h", LONG, NULL)) != -1) {
+        switch (ch) {
+        case 'm': dir = optarg; break;
+        case 'p': preset = optarg; break;
+        case 't':
+            if (cli_parse_int(optarg, 0, 4096, &thr)) return cli_usage_error("info", "-t: bad thread count '%s'", optarg);
+            break;
+        case 'h': fputs(HELP, stdout); return 0;
+        default: return cli_usage_error("info", "bad option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("info", "unexpected argument '%s'", argv[optind]);
+    if (!dir == !preset) return cli_usage_error("info", "give exactly one of -m DIR or --preset NAME");
+    dc_config c;
+    dc_err err = {0};
+    if (preset ? dc_config_preset(preset, &c, &err) : dc_config_load(dir, &c, &err)) return cli_error("info", &err);
+    dc_counts k;
+    dc_config_counts(&c, &k);
+    char b1[32], b2[32], b3[32];
+    static const char *TOPK[] = {"greedy", "group_limited_greedy", "noaux_tc"};
+    printf("model        %s (%s)\n", preset ? preset : dir, c.is_v3 ? "deepseek_v3" : "deepseek_v2");
+    printf("layers       %d (%d dense, %d MoE) + %d MTP module(s)\n", c.num_hidden_layers,
+           c.n_routed_experts ? (c.first_k_dense_replace < c.num_hidden_layers ? c.first_k_dense_replace : c.num_hidden_layers) : c.num_hidden_layers,
+           c.n_routed_experts ? c.num_hidden_layers - (c.first_k_dense_replace < c.num_hidden_layers ? c.first_k_dense_replace : c.num_hidden_layers) : 0,
+           c.num_nextn_predict_layers);
+    printf("hidden       %d, vocab %d, dense intermediate %d\n", c.hidden_size, c.vocab_size, c.intermediate_size);
+    if (c.q_lora_rank)
+        printf("attention    MLA, %d heads, q_lora %d, kv_lora %d, qk_nope %d, qk_rope %d, v %d\n", c.num_attention_heads,
+               c.q_lora_rank, c.kv_lora_rank, c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim);
+    else
+        printf("attention    MLA, %d heads, no q-LoRA, kv_lora %d, qk_nope %d, qk_rope %d, v %d\n", c.num_attention_heads,
+               c.kv_lora_rank, c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim);
+    if (c.has_yarn)
+        printf("rope         theta %g, YaRN factor %g from %d, beta %g/%g, mscale %g/%g\n", c.rope_theta, c.rope_factor,
+               c.rope_original_max_position_embeddings, c.rope_beta_fast, c.rope_beta_slow, c.rope_mscale,
+               c.rope_mscale_all_dim);
+    else
+        printf("rope         theta %g, no scaling\n", c.rope_theta);
+    if (c.n_routed_experts)
+        printf("moe          %d routed (top %d) + %d shared, intermediate %d, %s %s, groups %d (top %d), scale %g%s\n",
+               c.n_routed_experts, c.num_experts_per_tok, c.n_shared_experts, c.moe_intermediate_size,
+               c.scoring_func == DC_SCORE_SIGMOID ? "sigmoid" : "softmax", TOPK[c.topk_method], c.n_group,
+               c.topk_group, c.routed_scaling_factor, c.norm_topk_prob ? ", normalised" : "");
+    printf("params       %s total (%lld), %s active per token, %s MTP\n", human((double)k.params_total, b1, sizeof b1),
+           (long long)k.params_total, human((double)k.params_active, b2, sizeof b2),
+           human((double)k.params_mtp, b3, sizeof b3));
+    double all = (double)(k.params_total + k.params_mtp);
+    printf("weights      %sB f32, %sB bf16, ~%sB fp8 (with MTP)\n", human(all * 4, b1, sizeof b1),
+           human(all * 2, b2, sizeof b2), human(all * 1, b3, sizeof b3));
+    if (dir) {
+        double d = disk_bytes(dir);
+        if (d >= 0) printf("on disk      %sB of safetensors\n", human(d, b1, sizeof b1));
+    }
+    printf("read/token   %sB f32, %sB bf16 (active weights)\n", human((double)k.params_active * 4, b1, sizeof b1),
+           human((double)k.params_active * 2, b2, sizeof b2));
+    printf("kv/token     naive %lld numbers (%sB f32), absorbed %lld numbers (%sB f32, %sB bf16)\n",
+           (long long)k.kv_naive_per_token, human((double)k.kv_naive_per_token * 4, b1, sizeof b1),
+           (long long)k.kv_absorb_per_token, human((double)k.kv_absorb_per_token * 4, b2, sizeof b2),
+           human((double)k.kv_absorb_per_token * 2, b3, sizeof b3));
+    return 0;
+}

@@ -1,0 +1,72 @@
+/* common.c — helpers shared by the subcommands. See cli.h. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "base/err.h"
+#include "cli/cli.h"
+
+int cli_error(const char *cmd, const dc_err *err) {
+    fprintf(stderr, "deepc %s: error: %s\n", cmd, err->msg);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "deepc %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'deepc %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int cli_parse_int(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_ids(const char *s, int **ids, int *n, dc_err *err) {
+    int cap = 16, k = 0;
+    int *a = malloc(sizeof *a * cap);
+    if (!a) return err_set(err, DC_ENOMEM, "out of memory");
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > 0x7fffffff) {
+            free(a);
+            return err_set(err, DC_EARG, "--ids: \"%s\" is not a comma-separated list of token ids (at byte %d)", s,
+                           (int)(p - s));
+        }
+        if (k == cap) {
+            int *na = realloc(a, sizeof *a * (cap *= 2));
+            if (!na) {
+                free(a);
+                return err_set(err, DC_ENOMEM, "out of memory");
+            }
+            a = na;
+        }
+        a[k++] = (int)v;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) {
+            free(a);
+            return err_set(err, DC_EARG, "--ids: unexpected '%c' at byte %d of \"%s\"", *p, (int)(p - s), s);
+        }
+    }
+    if (!k) {
+        free(a);
+        return err_set(err, DC_EARG, "--ids: no token ids given");
+    }
+    *ids = a;
+    *n = k;
+    return DC_OK;
+}
+
+void cli_threads(long n) { dc_set_threads((int)n); }

@@ -1,0 +1,30 @@
+/* main.c — `deepc COMMAND [options]`: dispatch to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+#include "cli/cli.h"
+
+static const cli_cmd CMDS[] = {
+    {"init", cmd_init, "write a randomly initialised model in the Hugging Face layout"},
+    {"info", cmd_info, "parameters, bytes and KV-cache size of a model or preset"},
+    {"logits", cmd_logits, "run the forward pass and write the logits of every position"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: deepc COMMAND [options]   (deepc COMMAND --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof CMDS / sizeof *CMDS; i++) fprintf(f, "  %-16s %s\n", CMDS[i].name, CMDS[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof CMDS / sizeof *CMDS; i++)
+        if (strcmp(argv[1], CMDS[i].name) == 0) {
+            dc_set_threads(0);
+            return CMDS[i].run(argc - 1, argv + 1);
+        }
+    fprintf(stderr, "deepc: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,74 @@
+/* dtype.c — see dtype.h. */
+#include "kernels/dtype.h"
+#include <math.h>
+
+float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0x1f) {
+        u = sign | 0x7f800000u | (man << 13);
+    } else if (exp == 0) {
+        float f = ldexpf((float)man, -24);
+        return sign ? -f : f;
+    } else {
+        u = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+uint16_t f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    float a = fabsf(f);
+    if (isnan(f)) return sign | 0x7e00;
+    if (a >= 65520.0f) return sign | 0x7c00; /* rounds to infinity */
+    if (a < 6.103515625e-05f) {              /* subnormal half: multiples of 2^-24 */
+        float q = rintf(a * 16777216.0f);   /* ties to even in the default mode */
+        return sign | (uint16_t)q;
+    }
+    uint32_t e = ((u >> 23) & 0xff) - 112, m = u & 0x7fffff;
+    uint32_t h = (e << 10) | (m >> 13);
+    uint32_t rest = m & 0x1fff;
+    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;
+    return sign | (uint16_t)h;
+}
+
+float fp8e4m3_to_f32(uint8_t b) {
+    int sign = b >> 7, exp = (b >> 3) & 0xf, man = b & 7;
+    float v;
+    if (exp == 0xf && man == 7) return NAN;
+    if (exp == 0) v = ldexpf((float)man, -9); /* man/8 * 2^-6 */
+    else v = ldexpf(1.0f + man / 8.0f, exp - 7);
+    return sign ? -v : v;
+}
+
+uint8_t f32_to_fp8e4m3(float f) {
+    if (isnan(f)) return 0x7f;
+    uint8_t sign = signbit(f) ? 0x80 : 0;
+    float a = fabsf(f);
+    if (a >= 448.0f) return sign | 0x7e; /* saturate */
+    if (a < ldexpf(1.0f, -6)) {          /* subnormal: multiples of 2^-9 */
+        float q = rintf(ldexpf(a, 9));
+        return sign | (uint8_t)q;        /* q == 8 is the smallest normal, encoded alike */
+    }
+    int e;
+    float fr = frexpf(a, &e);            /* a = fr * 2^e, fr in [0.5, 1) */
+    float m = rintf((fr * 2.0f - 1.0f) * 8.0f); /* mantissa in eighths */
+    int exp = e - 1 + 7;
+    if (m >= 8.0f) {
+        m = 0;
+        exp++;
+    }
+    if (exp > 15 || (exp == 15 && m > 6)) return sign | 0x7e;
+    return sign | (uint8_t)(exp << 3) | (uint8_t)m;
+}
+
+void bf16_to_f32_n(float *dst, const uint16_t *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+}
+
+void f16_to_f32_n(float *dst, const uint16_t *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(src[i]);
+}

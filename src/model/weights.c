@@ -1,0 +1,302 @@
+/*
+ * weights.c — the tensor table of a DeepSeek config and the checkpoint loader.
+ * See weights.h. Names are the Hugging Face ones of the official releases.
+ */
+#include "model/weights.h"
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/err.h"
+#include "io/safetensors.h"
+#include "kernels/dtype.h"
+
+size_t wt_numel(const wt_entry *e) { return (size_t)e->rows * (e->cols ? (size_t)e->cols : 1); }
+
+typedef struct tb {
+    wt_entry *e;
+    int n, cap;
+    int oom;
+} tb;
+
+static wt_entry *add(tb *t, int kind, int layer, int expert, int rows, int cols, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static wt_entry *add(tb *t, int kind, int layer, int expert, int rows, int cols, const char *fmt, ...) {
+    if (t->n == t->cap) {
+        int cap = t->cap ? t->cap * 2 : 256;
+        wt_entry *ne = realloc(t->e, sizeof *ne * cap);
+        if (!ne) {
+            t->oom = 1;
+            return NULL;
+        }
+        t->e = ne;
+        t->cap = cap;
+    }
+    wt_entry *e = &t->e[t->n++];
+    memset(e, 0, sizeof *e);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->name, sizeof e->name, fmt, ap);
+    va_end(ap);
+    e->kind = kind;
+    e->layer = layer;
+    e->expert = expert;
+    e->rows = rows;
+    e->cols = cols;
+    return e;
+}
+
+static void add_vec(tb *t, float **dst, int kind, int layer, int n, const char *name) {
+    wt_entry *e = add(t, kind, layer, -1, n, 0, "%s", name);
+    if (e) e->dst = dst;
+}
+
+static void add_mat(tb *t, mat *m, int kind, int layer, int expert, int rows, int cols, const char *name) {
+    m->rows = rows;
+    m->cols = cols;
+    m->type = MAT_F32;
+    wt_entry *e = add(t, kind, layer, expert, rows, cols, "%s", name);
+    if (e) {
+        e->m = m;
+        e->dst = &m->data;
+    }
+}
+
+static void add_block(tb *t, const dc_config *c, layer_w *lw, int i) {
+    char p[32], nm[128];
+    snprintf(p, sizeof p, "model.layers.%d.", i);
+    int C = c->hidden_size, H = c->num_attention_heads, qk = c->qk_nope_head_dim + c->qk_rope_head_dim;
+#define N(s) (snprintf(nm, sizeof nm, "%s%s", p, s), nm)
+    add_vec(t, &lw->attn_norm, WT_NORM, i, C, N("input_layernorm.weight"));
+    if (c->q_lora_rank) {
+        add_mat(t, &lw->q_a, WT_MAT, i, -1, c->q_lora_rank, C, N("self_attn.q_a_proj.weight"));
+        add_vec(t, &lw->q_a_norm, WT_NORM, i, c->q_lora_rank, N("self_attn.q_a_layernorm.weight"));
+        add_mat(t, &lw->q_b, WT_MAT, i, -1, H * qk, c->q_lora_rank, N("self_attn.q_b_proj.weight"));
+    } else {
+        add_mat(t, &lw->q, WT_MAT, i, -1, H * qk, C, N("self_attn.q_proj.weight"));
+    }
+    add_mat(t, &lw->kv_a, WT_MAT, i, -1, c->kv_lora_rank + c->qk_rope_head_dim, C,
+            N("self_attn.kv_a_proj_with_mqa.weight"));
+    add_vec(t, &lw->kv_a_norm, WT_NORM, i, c->kv_lora_rank, N("self_attn.kv_a_layernorm.weight"));
+    add_mat(t, &lw->kv_b, WT_MAT, i, -1, H * (c->qk_nope_head_dim + c->v_head_dim), c->kv_lora_rank,
+            N("self_attn.kv_b_proj.weight"));
+    add_mat(t, &lw->o, WT_MAT, i, -1, C, H * c->v_head_dim, N("self_attn.o_proj.weight"));
+    add_vec(t, &lw->ffn_norm, WT_NORM, i, C, N("post_attention_layernorm.weight"));
+    lw->is_moe = dc_config_is_moe_layer(c, i);
+    if (!lw->is_moe) {
+        int I = c->intermediate_size;
+        add_mat(t, &lw->gate, WT_MAT, i, -1, I, C, N("mlp.gate_proj.weight"));
+        add_mat(t, &lw->up, WT_MAT, i, -1, I, C, N("mlp.up_proj.weight"));
+        add_mat(t, &lw->down, WT_MAT, i, -1, C, I, N("mlp.down_proj.weight"));
+    } else {
+        int E = c->n_routed_experts, Im = c->moe_intermediate_size;
+        wt_entry *e = add(t, WT_ROUTER, i, -1, E, C, "%smlp.gate.weight", p);
+        if (e) e->dst = &lw->router;
+        if (c->topk_method == DC_TOPK_NOAUX_TC)
+            add_vec(t, &lw->router_bias, WT_BIAS, i, E, N("mlp.gate.e_score_correction_bias"));
+        for (int x = 0; x < E; x++) {
+            char en[64];
+            snprintf(en, sizeof en, "mlp.experts.%d.gate_proj.weight", x);
+            add_mat(t, &lw->exp_gate[x], WT_MAT, i, x, Im, C, N(en));
+            snprintf(en, sizeof en, "mlp.experts.%d.up_proj.weight", x);
+            add_mat(t, &lw->exp_up[x], WT_MAT, i, x, Im, C, N(en));
+            snprintf(en, sizeof en, "mlp.experts.%d.down_proj.weight", x);
+            add_mat(t, &lw->exp_down[x], WT_MAT, i, x, C, Im, N(en));
+        }
+        if (c->n_shared_experts) {
+            int S = Im * c->n_shared_experts;
+            add_mat(t, &lw->sh_gate, WT_MAT, i, -1, S, C, N("mlp.shared_experts.gate_proj.weight"));
+            add_mat(t, &lw->sh_up, WT_MAT, i, -1, S, C, N("mlp.shared_experts.up_proj.weight"));
+            add_mat(t, &lw->sh_down, WT_MAT, i, -1, C, S, N("mlp.shared_experts.down_proj.weight"));
+        }
+    }
+#undef N
+}
+
+int weights_table(const dc_config *c, model_w *w, wt_entry **out, int *n, dc_err *err) {
+    memset(w, 0, sizeof *w);
+    *out = NULL;
+    *n = 0;
+    int L = c->num_hidden_layers, D = c->num_nextn_predict_layers, C = c->hidden_size, V = c->vocab_size;
+    w->nlayers = L + D;
+    w->layers = calloc(w->nlayers, sizeof *w->layers);
+    if (!w->layers) return err_set(err, DC_ENOMEM, "weights: out of memory for %d layers", w->nlayers);
+    for (int i = 0; i < w->nlayers; i++) {
+        if (!dc_config_is_moe_layer(c, i)) continue;
+        layer_w *lw = &w->layers[i];
+        int E = c->n_routed_experts;
+        lw->exp_gate = calloc(E, sizeof(mat));
+        lw->exp_up = calloc(E, sizeof(mat));
+        lw->exp_down = calloc(E, sizeof(mat));
+        if (!lw->exp_gate || !lw->exp_up || !lw->exp_down) {
+            weights_free(w);
+            return err_set(err, DC_ENOMEM, "weights: out of memory for %d experts", E);
+        }
+    }
+    tb t = {0};
+    wt_entry *emb = add(&t, WT_EMBED, -1, -1, V, C, "model.embed_tokens.weight");
+    if (emb) emb->dst = &w->embed;
+    for (int i = 0; i < L; i++) add_block(&t, c, &w->layers[i], i);
+    add_vec(&t, &w->norm, WT_NORM, -1, C, "model.norm.weight");
+    add_mat(&t, &w->head, WT_HEAD, -1, -1, V, C, "lm_head.weight");
+    for (int k = 0; k < D; k++) {
+        int i = L + k;
+        layer_w *lw = &w->layers[i];
+        wt_entry *e = add(&t, WT_EMBED, i, -1, V, C, "model.layers.%d.embed_tokens.weight", i);
+        if (e) e->dst = &lw->embed, e->alias = "model.embed_tokens.weight";
+        char nm[96];
+        snprintf(nm, sizeof nm, "model.layers.%d.enorm.weight", i);
+        add_vec(&t, &lw->enorm, WT_NORM, i, C, nm);
+        snprintf(nm, sizeof nm, "model.layers.%d.hnorm.weight", i);
+        add_vec(&t, &lw->hnorm, WT_NORM, i, C, nm);
+        snprintf(nm, sizeof nm, "model.layers.%d.eh_proj.weight", i);
+        add_mat(&t, &lw->eh_proj, WT_MAT, i, -1, C, 2 * C, nm);
+        add_block(&t, c, lw, i);
+        snprintf(nm, sizeof nm, "model.layers.%d.shared_head.norm.weight", i);
+        add_vec(&t, &lw->head_norm, WT_NORM, i, C, nm);
+        snprintf(nm, sizeof nm, "model.layers.%d.shared_head.head.weight", i);
+        add_mat(&t, &lw->head, WT_HEAD, i, -1, V, C, nm);
+        if (!t.oom) t.e[t.n - 1].alias = "lm_head.weight";
+    }
+    if (t.oom) {
+        free(t.e);
+        weights_free(w);
+        return err_set(err, DC_ENOMEM, "weights: out of memory for the tensor table");
+    }
+    *out = t.e;
+    *n = t.n;
+    return DC_OK;
+}
+
+void weights_free(model_w *w) {
+    if (!w) return;
+    for (int i = 0; w->layers && i < w->nlayers; i++) {
+        free(w->layers[i].exp_gate);
+        free(w->layers[i].exp_up);
+        free(w->layers[i].exp_down);
+    }
+    free(w->layers);
+    free(w->arena);
+    memset(w, 0, sizeof *w);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+/* dequant: one checkpoint tensor into float32 dst, checked against e. */
+static int dequant(const dc_config *c, const st_set *s, const st_tensor *t, const wt_entry *e, float *dst,
+                   dc_err *err) {
+    const char *file = s->paths[t->file];
+    int want_nd = e->cols ? 2 : 1;
+    int shape_ok = t->ndim == want_nd && t->shape[0] == e->rows && (!e->cols || t->shape[1] == e->cols);
+    if (!shape_ok) {
+        char got[96] = "", want[48];
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        if (e->cols) snprintf(want, sizeof want, "%d, %d", e->rows, e->cols);
+        else snprintf(want, sizeof want, "%d", e->rows);
+        return err_set(err, DC_ESHAPE, "%s: tensor %s has shape [%s], the config needs [%s]", file, e->name, got,
+                       want);
+    }
+    size_t n = wt_numel(e);
+    switch (t->dtype) {
+    case ST_F32: memcpy(dst, t->data, n * 4); return DC_OK;
+    case ST_BF16: {
+        const uint16_t *src = (const uint16_t *)t->data;
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+        return DC_OK;
+    }
+    case ST_F16: {
+        const uint16_t *src = (const uint16_t *)t->data;
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(src[i]);
+        return DC_OK;
+    }
+    case ST_F8_E4M3: break;
+    default:
+        return err_set(err, DC_EDTYPE, "%s: tensor %s has dtype %s; expected F32, BF16, F16 or F8_E4M3", file,
+                       e->name, st_dtype_name(t->dtype));
+    }
+    /* FP8 e4m3 with one float32 weight_scale_inv per (bm, bn) block (V3 §3.3) */
+    char sname[192];
+    snprintf(sname, sizeof sname, "%s_scale_inv", e->name);
+    const st_tensor *sc = st_find(s, sname);
+    if (!e->cols) return err_set(err, DC_EDTYPE, "%s: tensor %s is F8_E4M3 but not a matrix", file, e->name);
+    if (!sc) return err_set(err, DC_ENOTFOUND, "%s: tensor %s is F8_E4M3 but %s is missing", file, e->name, sname);
+    int bm = c->fp8_block_m ? c->fp8_block_m : 128, bn = c->fp8_block_n ? c->fp8_block_n : 128;
+    int64_t sr = (e->rows + bm - 1) / bm, sc_ = (e->cols + bn - 1) / bn;
+    if (sc->ndim != 2 || sc->shape[0] != sr || sc->shape[1] != sc_)
+        return err_set(err, DC_ESHAPE, "%s: tensor %s must have shape [%lld, %lld] for %dx%d blocks of %s",
+                       s->paths[sc->file], sname, (long long)sr, (long long)sc_, bm, bn, e->name);
+    if (sc->dtype != ST_F32 && sc->dtype != ST_BF16)
+        return err_set(err, DC_EDTYPE, "%s: tensor %s has dtype %s; expected F32", s->paths[sc->file], sname,
+                       st_dtype_name(sc->dtype));
+    float lut[256];
+    for (int i = 0; i < 256; i++) lut[i] = fp8e4m3_to_f32((uint8_t)i);
+    const uint8_t *q = t->data;
+    int cols = e->cols;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int r = 0; r < e->rows; r++) {
+        for (int x = 0; x < cols; x++) {
+            size_t si = (size_t)(r / bm) * sc_ + x / bn;
+            float scale = sc->dtype == ST_F32 ? ((const float *)sc->data)[si]
+                                               : bf16_to_f32(((const uint16_t *)sc->data)[si]);
+            dst[(size_t)r * cols + x] = lut[q[(size_t)r * cols + x]] * scale;
+        }
+    }
+    return DC_OK;
+}
+
+#define ALIGN_FLOATS 16 /* 64 bytes */
+
+int weights_load(const dc_config *c, const char *dir, model_w *w, dc_err *err) {
+    wt_entry *e;
+    int n;
+    int rc = weights_table(c, w, &e, &n, err);
+    if (rc) return rc;
+    st_set s;
+    if ((rc = st_open_dir(&s, dir, err))) goto done;
+    /* resolve each entry: present in the checkpoint, or an alias of a main tensor */
+    const st_tensor **src = calloc(n, sizeof *src);
+    if (!src) {
+        rc = err_set(err, DC_ENOMEM, "weights: out of memory");
+        goto done;
+    }
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        src[i] = st_find(&s, e[i].name);
+        if (!src[i] && !e[i].alias) {
+            rc = err_set(err, DC_ENOTFOUND, "%s: tensor %s is missing from the checkpoint", dir, e[i].name);
+            break;
+        }
+        if (src[i]) total += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    }
+    if (!rc) {
+        w->arena = aligned_alloc(64, total * sizeof(float) + 64);
+        w->arena_floats = total;
+        if (!w->arena)
+            rc = err_set(err, DC_ENOMEM, "weights: cannot allocate %.2f GB for the weights", total * 4.0 / 1e9);
+    }
+    size_t off = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        if (!src[i]) continue;
+        float *dst = w->arena + off;
+        off += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+        if ((rc = dequant(c, &s, src[i], &e[i], dst, err))) break;
+        *e[i].dst = dst;
+    }
+    /* aliases point at the main tensor they share */
+    for (int i = 0; i < n && !rc; i++) {
+        if (src[i]) continue;
+        for (int j = 0; j < n; j++)
+            if (strcmp(e[j].name, e[i].alias) == 0) *e[i].dst = *e[j].dst;
+    }
+    free(src);
+done:
+    st_close(&s);
+    free(e);
+    if (rc) weights_free(w);
+    return rc;
+}

@@ -1,0 +1,83 @@
+/*
+ * weights.h — the model's tensors: one table from the config that names every
+ * tensor (Hugging Face names), its shape and where it lives, and the loader
+ * and writer built on that table.
+ *
+ * The table drives everything that walks the weights: loading a checkpoint,
+ * `deepc init` writing one, and counting. All tensors live in one 64-byte
+ * aligned float32 arena owned by model_w; layers hold borrowed pointers.
+ *
+ * Layer numbering follows the checkpoint: 0..L-1 are decoder layers, L..L+D-1
+ * the MTP modules (V3 report §2.2), each a decoder block plus embed_tokens,
+ * enorm, hnorm, eh_proj and shared_head.{norm,head}.
+ */
+#ifndef DC_WEIGHTS_H
+#define DC_WEIGHTS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "deepc.h"
+#include "kernels/matmul.h"
+
+typedef struct layer_w {
+    float *attn_norm;                 /* input_layernorm (C) */
+    mat q_a;                          /* (q_lora, C) when q_lora_rank */
+    float *q_a_norm;                  /* (q_lora) */
+    mat q_b;                          /* (H*(nope+rope), q_lora) */
+    mat q;                            /* (H*(nope+rope), C) without q-LoRA */
+    mat kv_a;                         /* (kv_lora+rope, C) kv_a_proj_with_mqa */
+    float *kv_a_norm;                 /* (kv_lora) */
+    mat kv_b;                         /* (H*(nope+v), kv_lora) */
+    mat o;                            /* (C, H*v) */
+    float *ffn_norm;                  /* post_attention_layernorm (C) */
+    int is_moe;
+    mat gate, up, down;               /* dense: (I, C), (I, C), (C, I) */
+    float *router;                    /* (E, C) mlp.gate.weight, float32 always */
+    float *router_bias;               /* (E) e_score_correction_bias, or NULL */
+    mat *exp_gate, *exp_up, *exp_down;/* E each: (Im, C), (Im, C), (C, Im); owned arrays */
+    mat sh_gate, sh_up, sh_down;      /* shared experts: (Im*S, C), (Im*S, C), (C, Im*S) */
+    /* MTP modules only */
+    float *embed;                     /* (V, C) */
+    float *enorm, *hnorm;             /* (C) */
+    mat eh_proj;                      /* (C, 2C) */
+    float *head_norm;                 /* shared_head.norm (C) */
+    mat head;                         /* shared_head.head (V, C) */
+} layer_w;
+
+typedef struct model_w {
+    float *embed;                     /* (V, C) model.embed_tokens */
+    float *norm;                      /* (C) model.norm */
+    mat head;                         /* (V, C) lm_head */
+    layer_w *layers;                  /* L + D, owned */
+    int nlayers;
+    float *arena;                     /* owns every tensor's storage */
+    size_t arena_floats;
+} model_w;
+
+enum { WT_MAT, WT_HEAD, WT_EMBED, WT_NORM, WT_ROUTER, WT_BIAS };
+
+typedef struct wt_entry {
+    char name[128];
+    int rows, cols;                   /* cols == 0: a vector of `rows` */
+    int kind;                         /* WT_* */
+    int layer, expert;                /* -1 when not applicable */
+    float **dst;                      /* where the storage pointer goes */
+    mat *m;                           /* the mat to fill (dst == &m->data) */
+    const char *alias;                /* MTP embed/head: the main tensor used when this one is absent */
+} wt_entry;
+
+/* weights_table: allocate w's layer arrays and list every tensor of cfg.
+ * *out is malloc'd (caller frees); w keeps the arrays until weights_free. */
+int weights_table(const dc_config *cfg, model_w *w, wt_entry **out, int *n, dc_err *err);
+void weights_free(model_w *w);
+size_t wt_numel(const wt_entry *e);
+
+/* weights_load: read every tensor of the table from the checkpoint in dir
+ * into a new arena, dequantising BF16 / F16 / F8_E4M3 (+ weight_scale_inv). */
+int weights_load(const dc_config *cfg, const char *dir, model_w *w, dc_err *err);
+
+/* weights_write_random: write a randomly initialised checkpoint of cfg to dir
+ * (config.json + model.safetensors, sharded above shard_bytes) with dtype
+ * "f32", "bf16" or "fp8". Tensor values depend only on seed and name. */
+int weights_write_random(const dc_config *cfg, const char *dir, uint64_t seed, const char *dtype,
+                         size_t shard_bytes, dc_err *err);
+#endif

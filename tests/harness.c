@@ -1,0 +1,67 @@
+/* harness.c — see harness.h. */
+#include "harness.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int harness_cur_failed;
+static int n_pass, n_fail;
+
+void harness_run(const char *name, void (*fn)(void)) {
+    harness_cur_failed = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    fn();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    if (harness_cur_failed) {
+        n_fail++;
+        printf("  FAIL %s (%.0f ms)\n", name, ms);
+    } else {
+        n_pass++;
+        printf("  ok   %s (%.0f ms)\n", name, ms);
+    }
+    fflush(stdout);
+}
+
+int harness_done(void) {
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}
+
+const char *harness_data_dir(void) {
+    static char buf[4096];
+    const char *env = getenv("DEEPC_DATA");
+    const char *cands[] = {env, "../shared/data", "../../shared/data"};
+    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
+        struct stat st;
+        if (cands[i] && stat(cands[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            snprintf(buf, sizeof buf, "%s", cands[i]);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+const char *harness_tmpdir(void) {
+    static char buf[512];
+    if (!buf[0]) {
+        snprintf(buf, sizeof buf, "build/tmp/t%ld", (long)getpid());
+        harness_sh("rm -rf '%s' && mkdir -p '%s'", buf, buf);
+    }
+    return buf;
+}
+
+int harness_sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}

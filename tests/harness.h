@@ -1,0 +1,34 @@
+/*
+ * harness.h — the tiny test harness every tests/test_*.c uses.
+ *
+ * A test is a function `void name(void)` run with RUN(name); inside it,
+ * CHECK(cond, fmt, ...) records a failure with the file, line and message,
+ * and the test passes when none was recorded. main() ends with
+ * `return harness_done();`, which prints "<file>: N passed, N failed".
+ * tests/run.sh adds these up across binaries.
+ */
+#ifndef DC_HARNESS_H
+#define DC_HARNESS_H
+#include <stdio.h>
+
+extern int harness_cur_failed;
+void harness_run(const char *name, void (*fn)(void));
+int harness_done(void);
+/* harness_data_dir: ../shared/data (or $DEEPC_DATA), NULL when absent. */
+const char *harness_data_dir(void);
+/* harness_tmpdir: a fresh directory under build/tmp for this binary. */
+const char *harness_tmpdir(void);
+/* harness_sh: run a shell command, returns its exit status. */
+int harness_sh(const char *fmt, ...);
+
+#define RUN(fn) harness_run(#fn, fn)
+#define CHECK(cond, ...)                                              \
+    do {                                                              \
+        if (!(cond)) {                                                \
+            harness_cur_failed++;                                     \
+            printf("    FAIL %s:%d: ", __FILE__, __LINE__);           \
+            printf(__VA_ARGS__);                                      \
+            printf("\n");                                             \
+        }                                                             \
+    } while (0)
+#endif
