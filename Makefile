@@ -34,8 +34,14 @@ $(BUILD)/tests/harness.o: tests/harness.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# Golden numbers: random tiny checkpoints and their logits from the PyTorch
+# reference (tests/ref/), with the system's python3 (Debian's python3-torch).
+REF := $(BUILD)/ref/cases.txt
+$(REF): $(wildcard tests/ref/*.py)
+	/usr/bin/python3 tests/ref/gen_cases.py $(BUILD)/ref
+
 # Every test binary, then the total line "N passed, N failed".
-test: all $(TESTS)
+test: all $(TESTS) $(REF)
 	@bash tests/run.sh $(BUILD) $(TESTS)
 
 demo: all

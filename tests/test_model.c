@@ -1,0 +1,289 @@
+/*
+ * test_model.c — the whole forward pass against the PyTorch reference
+ * (tests/ref/), and the loader's errors.
+ *
+ * build/ref/ holds the reference's random tiny checkpoints and expected
+ * logits (written by tests/ref/gen_cases.py; `make test` runs it). Each case is
+ * compared position by position, max |diff| <= 1e-4, in both attention modes,
+ * as one prefill and as prefill + token-by-token decode, and through the MTP
+ * head where the case has one.
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/file.h"
+#include "harness.h"
+#include "io/safetensors.h"
+#include "model/weights.h"
+
+#define REF_DIR "build/ref"
+#define TOL 1e-4
+
+static float *read_f32(const char *dir, const char *name, size_t *n) {
+    char p[1024], *buf;
+    size_t sz;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (file_read_all(p, &buf, &sz, NULL)) return NULL;
+    *n = sz / 4;
+    return (float *)buf;
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+static int argmax(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) b = v[i] > v[b] ? i : b;
+    return b;
+}
+
+/* run one case in one attention mode; prints the max |diff| of each check */
+static void run_case(const char *name, int attn) {
+    char dir[512], *txt;
+    snprintf(dir, sizeof dir, REF_DIR "/%s", name);
+    char cj[600];
+    snprintf(cj, sizeof cj, "%s/case.json", dir);
+    size_t n;
+    if (file_read_all(cj, &txt, &n, NULL)) {
+        CHECK(0, "%s missing", cj);
+        return;
+    }
+    cJSON *c = cJSON_Parse(txt);
+    free(txt);
+    const cJSON *jids = cJSON_GetObjectItem(c, "ids"), *jm = cJSON_GetObjectItem(c, "mtp_logits");
+    int T = cJSON_GetArraySize(jids), *ids = malloc(sizeof(int) * T);
+    for (int i = 0; i < T; i++) ids[i] = cJSON_GetArrayItem(jids, i)->valueint;
+    dc_model *m = NULL;
+    dc_session *s = NULL;
+    dc_err err = {0};
+    size_t ne = 0, nm = 0;
+    float *want = read_f32(dir, cJSON_GetObjectItem(c, "logits")->valuestring, &ne);
+    float *want_mtp = cJSON_IsString(jm) ? read_f32(dir, jm->valuestring, &nm) : NULL;
+    CHECK(dc_model_load(dir, &m, &err) == 0, "%s: load: %s", name, err.msg);
+    if (!m || !want) goto out;
+    const int V = dc_model_config(m)->vocab_size, C = dc_model_config(m)->hidden_size;
+    CHECK(ne == (size_t)T * V, "%s: expected logits have %zu numbers, want %d x %d", name, ne, T, V);
+    float *got = calloc((size_t)T * V, sizeof(float)), *hid = malloc(sizeof(float) * T * C);
+    CHECK(dc_session_new(m, T, attn, &s, &err) == 0, "%s", err.msg);
+    /* one prefill of all T positions */
+    CHECK(dc_forward(s, ids, T, got, 0, &err) == 0, "%s", err.msg);
+    double d_full = max_diff(got, want, (size_t)T * V);
+    memcpy(hid, dc_session_hidden(s), sizeof(float) * T * C);
+    /* the MTP head over the same positions: next token ids[t+1], the greedy one last */
+    double d_mtp = -1, d_mtp_inc = -1;
+    if (want_mtp) {
+        int *next = malloc(sizeof(int) * T);
+        for (int t = 0; t + 1 < T; t++) next[t] = ids[t + 1];
+        next[T - 1] = argmax(got + (size_t)(T - 1) * V, V);
+        float *ml = malloc(sizeof(float) * T * V);
+        CHECK(dc_forward_mtp(s, hid, next, T, ml, &err) == 0, "%s", err.msg);
+        d_mtp = max_diff(ml, want_mtp, (size_t)T * V);
+        /* and incrementally: 3 positions, then one at a time */
+        dc_session_reset(s);
+        int k = T < 3 ? T : 3;
+        CHECK(dc_forward_mtp(s, hid, next, k, ml, &err) == 0, "%s", err.msg);
+        for (int t = k; t < T; t++)
+            CHECK(dc_forward_mtp(s, hid + (size_t)t * C, next + t, 1, ml + (size_t)t * V, &err) == 0, "%s", err.msg);
+        d_mtp_inc = max_diff(ml, want_mtp, (size_t)T * V);
+        free(ml);
+        free(next);
+    }
+    /* prefill half, then decode one token at a time */
+    dc_session_reset(s);
+    memset(got, 0, sizeof(float) * T * V);
+    int half = T / 2;
+    CHECK(dc_forward(s, ids, half, got, 0, &err) == 0, "%s", err.msg);
+    for (int t = half; t < T; t++) CHECK(dc_forward(s, ids + t, 1, got + (size_t)t * V, 0, &err) == 0, "%s", err.msg);
+    double d_inc = max_diff(got, want, (size_t)T * V);
+    printf("    %-12s %-6s max|diff| prefill %.2e  decode %.2e", name, attn ? "absorb" : "naive", d_full, d_inc);
+    if (want_mtp) printf("  mtp %.2e  mtp-decode %.2e", d_mtp, d_mtp_inc);
+    printf("\n");
+    CHECK(d_full <= TOL, "%s: prefill max|diff| %g", name, d_full);
+    CHECK(d_inc <= TOL, "%s: decode max|diff| %g", name, d_inc);
+    CHECK(!want_mtp || (d_mtp <= TOL && d_mtp_inc <= TOL), "%s: MTP max|diff| %g / %g", name, d_mtp, d_mtp_inc);
+    /* the session refuses to run past its context, and bad ids, and keeps its state */
+    CHECK(dc_forward(s, ids, 1, got, 0, &err) == DC_EARG && strstr(err.msg, "context"), "overflow: %s", err.msg);
+    dc_session_reset(s);
+    int bad = V;
+    CHECK(dc_forward(s, &bad, 1, got, 0, &err) == DC_EARG && strstr(err.msg, "vocabulary"), "bad id: %s", err.msg);
+    CHECK(dc_session_pos(s) == 0, "a refused call changes nothing");
+    free(got);
+    free(hid);
+out:
+    dc_session_free(s);
+    dc_model_free(m);
+    free(want);
+    free(want_mtp);
+    free(ids);
+    cJSON_Delete(c);
+}
+
+static char **case_names(int *n) {
+    char *txt;
+    size_t sz;
+    *n = 0;
+    if (file_read_all(REF_DIR "/cases.txt", &txt, &sz, NULL)) return NULL;
+    char **names = calloc(64, sizeof *names);
+    for (char *line = strtok(txt, "\n"); line && *n < 64; line = strtok(NULL, "\n"))
+        if (*line) names[(*n)++] = strdup(line);
+    free(txt);
+    return names;
+}
+
+static void reference_cases(void) {
+    int n;
+    char **names = case_names(&n);
+    CHECK(n >= 6, "expected the reference cases in " REF_DIR "/cases.txt, found %d", n);
+    for (int i = 0; i < n; i++) {
+        run_case(names[i], DC_ATTN_NAIVE);
+        run_case(names[i], DC_ATTN_ABSORB);
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* ---------------------------------------------------------------- init vs reference */
+
+/* deepc init writes a checkpoint; the PyTorch reference reads it and must
+ * produce the logits deepc computes (f32, bf16 and fp8 files alike). */
+static void init_matches_reference(void) {
+    const char *dtypes[] = {"f32", "bf16", "fp8"};
+    const char *ids = "0,5,17,100,3,3,42,7,311,2";
+    for (int d = 0; d < 3; d++) {
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/init-%s", harness_tmpdir(), dtypes[d]);
+        CHECK(harness_sh("build/deepc init --preset tiny --seed 5 --dtype %s --out %s > /dev/null", dtypes[d], dir) == 0,
+              "init %s", dtypes[d]);
+        for (int mtp = 0; mtp < 2; mtp++) {
+            const char *flag = mtp ? "--mtp" : "";
+            CHECK(harness_sh("build/deepc logits -m %s --ids %s %s --out %s/c%d.f32", dir, ids, flag, dir, mtp) == 0,
+                  "deepc logits");
+            CHECK(harness_sh("/usr/bin/python3 tests/ref/deepseek_ref.py --model %s --ids %s %s --out %s/r%d.f32", dir,
+                             ids, flag, dir, mtp) == 0,
+                  "reference logits");
+            char a[32], b[32];
+            snprintf(a, sizeof a, "c%d.f32", mtp);
+            snprintf(b, sizeof b, "r%d.f32", mtp);
+            size_t na = 0, nb = 0;
+            float *x = read_f32(dir, a, &na), *y = read_f32(dir, b, &nb);
+            CHECK(x && y && na == nb && na > 0, "%s %s: logits sizes %zu vs %zu", dtypes[d], flag, na, nb);
+            if (x && y && na == nb) {
+                double md = max_diff(x, y, na);
+                printf("    init %-4s %-5s max|diff| vs reference %.2e\n", dtypes[d], mtp ? "mtp" : "main", md);
+                CHECK(md <= TOL, "init %s %s: max|diff| %g", dtypes[d], flag, md);
+            }
+            free(x);
+            free(y);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- loader errors */
+
+/* copy the checkpoint of case `src` to `dst`, letting edit() change each tensor:
+ * return 0 to drop it, else 1 (it may rewrite the entry and bytes). */
+typedef int (*edit_fn)(st_entry *e, void **data, size_t *n);
+
+static int copy_ckpt(const char *src, const char *dst, edit_fn edit) {
+    st_set s;
+    dc_err err = {0};
+    if (st_open_dir(&s, src, &err)) return -1;
+    harness_sh("rm -rf %s && mkdir -p %s && cp %s/config.json %s/", dst, dst, src, dst);
+    st_entry *e = calloc(s.n, sizeof *e);
+    void **data = calloc(s.n, sizeof *data);
+    size_t *nb = calloc(s.n, sizeof *nb);
+    int k = 0;
+    for (int i = 0; i < s.n; i++) {
+        st_entry *x = &e[k];
+        snprintf(x->name, sizeof x->name, "%s", s.tensors[i].name);
+        x->dtype = s.tensors[i].dtype;
+        x->ndim = s.tensors[i].ndim;
+        memcpy(x->shape, s.tensors[i].shape, sizeof x->shape);
+        data[k] = (void *)s.tensors[i].data;
+        nb[k] = s.tensors[i].nbytes;
+        if (!edit || edit(x, &data[k], &nb[k])) k++;
+    }
+    char p[700];
+    snprintf(p, sizeof p, "%s/model.safetensors", dst);
+    st_writer w;
+    int rc = st_write_begin(&w, p, e, k, &err);
+    for (int i = 0; i < k && !rc; i++) rc = st_write_data(&w, data[i], nb[i], &err);
+    if (!rc) rc = st_write_end(&w, &err);
+    st_close(&s);
+    free(e);
+    free(data);
+    free(nb);
+    return rc;
+}
+
+static int drop_kv_b(st_entry *e, void **d, size_t *n) {
+    (void)d, (void)n;
+    return strcmp(e->name, "model.layers.1.self_attn.kv_b_proj.weight") != 0;
+}
+static int drop_scale(st_entry *e, void **d, size_t *n) {
+    (void)d, (void)n;
+    return strcmp(e->name, "model.layers.0.self_attn.o_proj.weight_scale_inv") != 0;
+}
+static int reshape_o(st_entry *e, void **d, size_t *n) {
+    (void)d, (void)n;
+    if (strcmp(e->name, "model.layers.0.self_attn.o_proj.weight") == 0) {
+        int64_t r = e->shape[0];
+        e->shape[0] = e->shape[1];
+        e->shape[1] = r;
+    }
+    return 1;
+}
+static int retype_norm(st_entry *e, void **d, size_t *n) {
+    (void)d, (void)n;
+    if (strcmp(e->name, "model.norm.weight") == 0) e->dtype = ST_I32;
+    return 1;
+}
+
+static void expect_load_error(const char *dir, int code, const char *n1, const char *n2) {
+    dc_model *m = NULL;
+    dc_err err = {0};
+    int rc = dc_model_load(dir, &m, &err);
+    CHECK(rc == code, "%s: rc %d, want %d: %s", dir, rc, code, err.msg);
+    CHECK(!n1 || strstr(err.msg, n1), "message \"%s\" lacks \"%s\"", err.msg, n1);
+    CHECK(!n2 || strstr(err.msg, n2), "message \"%s\" lacks \"%s\"", err.msg, n2);
+    CHECK(m == NULL, "no model on failure");
+    dc_model_free(m);
+}
+
+static void loader_errors(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/bad", harness_tmpdir());
+    CHECK(copy_ckpt(REF_DIR "/v3_f32", dir, drop_kv_b) == 0, "copy");
+    expect_load_error(dir, DC_ENOTFOUND, "model.layers.1.self_attn.kv_b_proj.weight", "missing");
+    CHECK(copy_ckpt(REF_DIR "/v3_f32", dir, reshape_o) == 0, "copy");
+    expect_load_error(dir, DC_ESHAPE, "model.layers.0.self_attn.o_proj.weight", "model.safetensors");
+    CHECK(copy_ckpt(REF_DIR "/v3_f32", dir, retype_norm) == 0, "copy");
+    expect_load_error(dir, DC_EDTYPE, "model.norm.weight", "I32");
+    CHECK(copy_ckpt(REF_DIR "/v3_fp8", dir, drop_scale) == 0, "copy");
+    expect_load_error(dir, DC_ENOTFOUND, "o_proj.weight_scale_inv", NULL);
+    /* a truncated file */
+    CHECK(copy_ckpt(REF_DIR "/v3_f32", dir, NULL) == 0, "copy");
+    harness_sh("truncate -s -100 %s/model.safetensors", dir);
+    expect_load_error(dir, DC_EFORMAT, "model.safetensors", "truncated");
+    /* corrupt config.json */
+    CHECK(copy_ckpt(REF_DIR "/v3_f32", dir, NULL) == 0, "copy");
+    harness_sh("printf '{\"vocab_size\": 12' > %s/config.json", dir);
+    expect_load_error(dir, DC_EFORMAT, "config.json", "JSON");
+    /* a config that disagrees with the weights */
+    CHECK(copy_ckpt(REF_DIR "/v3_f32", dir, NULL) == 0, "copy");
+    harness_sh("sed -i 's/\"kv_lora_rank\": *[0-9]*/\"kv_lora_rank\": 40/' %s/config.json", dir);
+    expect_load_error(dir, DC_ESHAPE, "kv_a_proj_with_mqa", NULL);
+    /* no checkpoint at all */
+    expect_load_error("/nonexistent/model", DC_EIO, "/nonexistent/model", NULL);
+}
+
+int main(void) {
+    RUN(reference_cases);
+    RUN(init_matches_reference);
+    RUN(loader_errors);
+    return harness_done();
+}
