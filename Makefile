@@ -44,7 +44,10 @@ $(REF): $(wildcard tests/ref/*.py)
 test: all $(TESTS) $(REF)
 	@bash tests/run.sh $(BUILD) $(TESTS)
 
-demo: all
+# The README's first command: install what is needed, build, run the main job.
+demo:
+	@bash scripts/deps.sh
+	@$(MAKE) --no-print-directory all
 	@bash scripts/demo.sh
 
 clean:
