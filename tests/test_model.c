@@ -182,6 +182,25 @@ static void init_matches_reference(void) {
     }
 }
 
+/* init --shard-mb writes a sharded checkpoint with an index; it loads and
+ * gives the logits of the single-file one */
+static void init_sharded(void) {
+    char one[600], many[600];
+    snprintf(one, sizeof one, "%s/one", harness_tmpdir());
+    snprintf(many, sizeof many, "%s/many", harness_tmpdir());
+    CHECK(harness_sh("build/deepc init --preset tiny --seed 9 --out %s > /dev/null", one) == 0, "init");
+    CHECK(harness_sh("build/deepc init --preset tiny --seed 9 --shard-mb 1 --out %s > /dev/null", many) == 0, "init");
+    CHECK(harness_sh("test -f %s/model.safetensors.index.json && test -f %s/model-00002-of-00002.safetensors", many,
+                     many) == 0,
+          "two shards and an index");
+    for (int d = 0; d < 2; d++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s", d ? many : one);
+        CHECK(harness_sh("build/deepc logits -m %s --ids 1,2,3,4 --mtp --out %s/l.f32", p, p) == 0, "logits");
+    }
+    CHECK(harness_sh("cmp -s %s/l.f32 %s/l.f32", one, many) == 0, "sharded and single-file logits differ");
+}
+
 /* ---------------------------------------------------------------- loader errors */
 
 /* copy the checkpoint of case `src` to `dst`, letting edit() change each tensor:
@@ -284,6 +303,7 @@ static void loader_errors(void) {
 int main(void) {
     RUN(reference_cases);
     RUN(init_matches_reference);
+    RUN(init_sharded);
     RUN(loader_errors);
     return harness_done();
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/err.h"
 #include "base/file.h"
 #include "cli/cli.h"
@@ -33,6 +34,12 @@ static const char *HELP =
     "      --decode-from K prefill the first K tokens, then decode the rest one by one\n"
     "                      (same logits; checks the KV cache). Default: one prefill\n"
     "  -t, --threads N     threads (default: all cores)\n";
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static int argmax(const float *v, int n) {
     int b = 0;
@@ -81,7 +88,9 @@ int cmd_logits(int argc, char **argv) {
     dc_session *s = NULL;
     float *logits = NULL, *mlog = NULL;
     if ((rc = cli_parse_ids(ids_s, &ids, &T, &err))) goto fail;
+    double t0 = now();
     if ((rc = dc_model_load(dir, &m, &err))) goto fail;
+    double t1 = now();
     const dc_config *c = dc_model_config(m);
     const int V = c->vocab_size;
     if (mtp && c->num_nextn_predict_layers < 1) {
@@ -128,6 +137,9 @@ int cmd_logits(int argc, char **argv) {
     }
     free(hid);
     if (rc) goto fail;
+    double t2 = now();
+    fprintf(stderr, "deepc logits: loaded %.1f MB of weights in %.2f s; %d positions in %.3f s (%.1f tokens/s, %d threads)\n",
+            dc_model_weight_bytes(m) / 1e6, t1 - t0, T, t2 - t1, T / (t2 - t1), dc_get_threads());
     const float *res = mtp ? mlog : logits;
     if (out) {
         if ((rc = file_write_atomic(out, res, sizeof(float) * (size_t)T * V, &err))) goto fail;
