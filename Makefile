@@ -14,6 +14,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test demo clean
+.SECONDARY:
 all: $(BUILD)/deepc $(BUILD)/libdeepc.a
 
 $(BUILD)/%.o: %.c
@@ -34,6 +35,15 @@ $(BUILD)/tests/harness.o: tests/harness.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# Gradient checks in double precision: the layer files again, with real = double.
+DBL_SRC := src/model/norm.c src/model/rope.c src/model/ffn.c src/model/mla.c src/model/moe.c
+DBL_OBJ := $(DBL_SRC:%.c=$(BUILD)/dbl/%.o)
+$(BUILD)/dbl/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DDC_REAL_DOUBLE -c $< -o $@
+$(BUILD)/tests/test_grad: $(BUILD)/dbl/tests/test_grad.o $(DBL_OBJ) $(BUILD)/tests/harness.o $(BUILD)/libdeepc.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
 # Golden numbers: random tiny checkpoints and their logits from the PyTorch
 # reference (tests/ref/), with the system's python3 (Debian's python3-torch).
 REF := $(BUILD)/ref/cases.txt
@@ -53,4 +63,4 @@ demo:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:%=%.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:%=%.d) $(DBL_OBJ:.o=.d)

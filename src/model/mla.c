@@ -20,6 +20,7 @@
 #include <string.h>
 #include "model/model.h"
 #include "model/norm.h"
+#include "model/train_layers.h"
 
 /* softmax_inplace: p[j] = exp(s[j] - max) / sum over n entries. */
 static void softmax_inplace(float *p, int n) {
@@ -126,4 +127,162 @@ void mla_forward(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T
             }
     }
     matmul(out, s->att, &lw->o, T); /* (T, C) */
+}
+
+/* ---------------------------------------------------------------- training
+ *
+ * The naive form over B independent sequences of T tokens (positions 0..T-1),
+ * saving what the backward needs; the backward runs it in reverse:
+ *   y = att @ o^T;  att_i = sum_j P_ij v_j;  P = softmax(S);  S_ij = scale (q_i . k_j), j <= i
+ *   k_j = [k_nope_j (from kv_b), kpe_j (shared by the heads)]
+ */
+
+void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale) {
+    *d = (mla_dims){c->hidden_size, c->num_attention_heads, c->qk_nope_head_dim, c->qk_rope_head_dim,
+                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp};
+}
+
+void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
+    size_t N = (size_t)B * T, qk = d->nope + d->rope;
+    a->qa = d->ql ? BUMP(b, N * d->ql, real) : NULL;
+    a->qa_rstd = d->ql ? BUMP(b, N, real) : NULL;
+    a->qan = d->ql ? BUMP(b, N * d->ql, real) : NULL;
+    a->q = BUMP(b, N * d->H * qk, real);
+    a->kva = BUMP(b, N * (d->kvl + d->rope), real);
+    a->c_rstd = BUMP(b, N, real);
+    a->cn = BUMP(b, N * d->kvl, real);
+    a->kpe = BUMP(b, N * d->rope, real);
+    a->kv = BUMP(b, N * d->H * (d->nope + d->v), real);
+    a->P = BUMP(b, (size_t)B * d->H * T * T, real);
+    a->att = BUMP(b, N * d->H * d->v, real);
+}
+
+size_t mla_scratch_floats(const mla_dims *d, int B, int T) {
+    size_t N = (size_t)B * T, qk = d->nope + d->rope;
+    /* datt, dq, dk, dv, dkv, dcn, dkva, dqan, dqa, dP rows */
+    return N * d->H * d->v * 2 + N * d->H * qk * 2 + N * d->H * (d->nope + d->v) + N * d->kvl +
+           N * (d->kvl + d->rope) + 2 * N * (d->ql + 1) + (size_t)B * d->H * T;
+}
+
+static real dotr(const real *a, const real *b, int n) {
+    real s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d, const real *xn, int B, int T) {
+    const int N = B * T, H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, kvl = d->kvl;
+    if (d->ql) {
+        linear_fwd(a->qa, xn, p->q_a, N, d->C, d->ql);
+        rmsnorm_train_fwd(a->qan, a->qa_rstd, a->qa, p->q_a_norm, N, d->ql, d->eps);
+        linear_fwd(a->q, a->qan, p->q_b, N, d->ql, H * qk);
+    } else {
+        linear_fwd(a->q, xn, p->q, N, d->C, H * qk);
+    }
+    linear_fwd(a->kva, xn, p->kv_a, N, d->C, kvl + rd);
+    for (int t = 0; t < N; t++) {
+        const real *row = a->kva + (size_t)t * (kvl + rd);
+        rmsnorm_train_fwd(a->cn + (size_t)t * kvl, a->c_rstd + t, row, p->kv_a_norm, 1, kvl, d->eps);
+        memcpy(a->kpe + (size_t)t * rd, row + kvl, sizeof(real) * rd);
+        rope_train(d->rp, a->kpe + (size_t)t * rd, 1, rd, t % T, 0);
+        rope_train(d->rp, a->q + (size_t)t * H * qk + nope, H, qk, t % T, 0);
+    }
+    linear_fwd(a->kv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++) {
+                int ti = b * T + i;
+                const real *q = a->q + ((size_t)ti * H + h) * qk;
+                real *P = a->P + (((size_t)b * H + h) * T + i) * T;
+                real mx = -INFINITY;
+                for (int j = 0; j <= i; j++) {
+                    int tj = b * T + j;
+                    const real *kn = a->kv + ((size_t)tj * H + h) * (nope + vd);
+                    P[j] = d->scale * (dotr(q, kn, nope) + dotr(q + nope, a->kpe + (size_t)tj * rd, rd));
+                    mx = P[j] > mx ? P[j] : mx;
+                }
+                real sum = 0;
+                for (int j = 0; j <= i; j++) sum += (P[j] = exp(P[j] - mx));
+                for (int j = 0; j <= i; j++) P[j] /= sum;
+                for (int j = i + 1; j < T; j++) P[j] = 0;
+                real *o = a->att + ((size_t)ti * H + h) * vd;
+                for (int e = 0; e < vd; e++) o[e] = 0;
+                for (int j = 0; j <= i; j++) {
+                    const real *v = a->kv + ((size_t)(b * T + j) * H + h) * (nope + vd) + nope;
+                    for (int e = 0; e < vd; e++) o[e] += P[j] * v[e];
+                }
+            }
+    linear_fwd(y, a->att, p->o, N, H * vd, d->C);
+}
+
+void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const mla_act *a, const mla_w *p,
+             const mla_dims *d, int B, int T, real *scratch) {
+    const int N = B * T, H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, kvl = d->kvl;
+    const size_t nN = (size_t)N;
+    real *datt = scratch, *dq = datt + nN * H * vd, *dk = dq + nN * H * qk, *dv = dk + nN * H * qk;
+    real *dkv = dv + nN * H * vd, *dcn = dkv + nN * H * (nope + vd), *dkva = dcn + nN * kvl;
+    real *dqan = dkva + nN * (kvl + rd), *dqa = dqan + nN * (d->ql + 1), *dPall = dqa + nN * (d->ql + 1);
+    memset(datt, 0, sizeof(real) * (size_t)(dPall - datt));
+    /* y = att @ o^T */
+    linear_bwd(datt, g->o, dy, a->att, p->o, N, H * vd, d->C);
+    /* attention, per sequence and head: rows of dq, dk, dv of head h are its own */
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            real *dP = dPall + ((size_t)b * H + h) * T;
+            for (int i = 0; i < T; i++) {
+                int ti = b * T + i;
+                const real *P = a->P + (((size_t)b * H + h) * T + i) * T;
+                const real *q = a->q + ((size_t)ti * H + h) * qk, *da = datt + ((size_t)ti * H + h) * vd;
+                real dot = 0;
+                for (int j = 0; j <= i; j++) {
+                    int tj = b * T + j;
+                    const real *v = a->kv + ((size_t)tj * H + h) * (nope + vd) + nope;
+                    dP[j] = dotr(da, v, vd);                        /* att_i = sum_j P_ij v_j */
+                    real *dvj = dv + ((size_t)tj * H + h) * vd;
+                    for (int e = 0; e < vd; e++) dvj[e] += P[j] * da[e];
+                    dot += P[j] * dP[j];
+                }
+                real *dqi = dq + ((size_t)ti * H + h) * qk;
+                for (int j = 0; j <= i; j++) {
+                    int tj = b * T + j;
+                    real ds = P[j] * (dP[j] - dot) * d->scale;      /* P = softmax(S) */
+                    const real *kn = a->kv + ((size_t)tj * H + h) * (nope + vd), *kp = a->kpe + (size_t)tj * rd;
+                    real *dkj = dk + ((size_t)tj * H + h) * qk;
+                    for (int e = 0; e < nope; e++) dqi[e] += ds * kn[e], dkj[e] += ds * q[e];
+                    for (int e = 0; e < rd; e++) dqi[nope + e] += ds * kp[e], dkj[nope + e] += ds * q[nope + e];
+                }
+            }
+        }
+    /* kv = cn @ kv_b^T, per head [k_nope, v] */
+    for (int t = 0; t < N; t++)
+        for (int h = 0; h < H; h++) {
+            real *dst = dkv + ((size_t)t * H + h) * (nope + vd);
+            memcpy(dst, dk + ((size_t)t * H + h) * qk, sizeof(real) * nope);
+            memcpy(dst + nope, dv + ((size_t)t * H + h) * vd, sizeof(real) * vd);
+        }
+    linear_bwd(dcn, g->kv_b, dkv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
+    for (int t = 0; t < N; t++) {
+        real *row = dkva + (size_t)t * (kvl + rd);
+        /* kpe = rope(kva[kvl:]), shared by every head */
+        for (int h = 0; h < H; h++) {
+            const real *src = dk + ((size_t)t * H + h) * qk + nope;
+            for (int e = 0; e < rd; e++) row[kvl + e] += src[e];
+        }
+        rope_train(d->rp, row + kvl, 1, rd, t % T, 1);
+        /* cn = rmsnorm(kva[:kvl]) */
+        rmsnorm_bwd(row, g->kv_a_norm, dcn + (size_t)t * kvl, a->kva + (size_t)t * (kvl + rd), a->c_rstd + t,
+                    p->kv_a_norm, 1, kvl);
+        /* q_pe = rope(q_pe) */
+        rope_train(d->rp, dq + (size_t)t * H * qk + nope, H, qk, t % T, 1);
+    }
+    linear_bwd(dxn, g->kv_a, dkva, xn, p->kv_a, N, d->C, kvl + rd);
+    if (d->ql) {
+        linear_bwd(dqan, g->q_b, dq, a->qan, p->q_b, N, d->ql, H * qk);
+        rmsnorm_bwd(dqa, g->q_a_norm, dqan, a->qa, a->qa_rstd, p->q_a_norm, N, d->ql);
+        linear_bwd(dxn, g->q_a, dqa, xn, p->q_a, N, d->C, d->ql);
+    } else {
+        linear_bwd(dxn, g->q, dq, xn, p->q, N, d->C, H * qk);
+    }
 }

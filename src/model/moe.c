@@ -19,10 +19,11 @@
 #include <math.h>
 #include <string.h>
 #include "model/model.h"
+#include "model/train_layers.h"
 
 /* topk_desc: the indices of the k largest of v[0..n) in descending order;
  * ties go to the lower index. */
-static void topk_desc(const float *v, int n, int k, int *out) {
+static void topk_desc(const double *v, int n, int k, int *out) {
     for (int i = 0; i < k; i++) {
         int best = -1;
         for (int j = 0; j < n; j++) {
@@ -34,12 +35,41 @@ static void topk_desc(const float *v, int n, int k, int *out) {
     }
 }
 
+void moe_choose(const double *choice_in, int E, int G, int topk_group, int K, int method, int has_bias, int *idx) {
+    double choice[E];
+    memcpy(choice, choice_in, sizeof choice);
+    if (method != DC_TOPK_GREEDY && G > 1) {
+        int per = E / G, keep[G];
+        double gs[G];
+        for (int g = 0; g < G; g++) {
+            const double *v = choice + g * per;
+            if (has_bias) {
+                int two[2];
+                topk_desc(v, per, 2, two);
+                gs[g] = v[two[0]] + v[two[1]];
+            } else {
+                gs[g] = v[0];
+                for (int j = 1; j < per; j++) gs[g] = fmax(gs[g], v[j]);
+            }
+        }
+        topk_desc(gs, G, topk_group, keep);
+        for (int g = 0; g < G; g++) {
+            int kept = 0;
+            for (int q = 0; q < topk_group; q++) kept |= keep[q] == g;
+            if (!kept)
+                for (int j = 0; j < per; j++) choice[g * per + j] = -INFINITY;
+        }
+    }
+    topk_desc(choice, E, K, idx);
+}
+
 void moe_route(const dc_config *c, const layer_w *lw, int T, const float *xn, float *rlog, int *idx, float *wts) {
-    const int E = c->n_routed_experts, K = c->num_experts_per_tok, G = c->n_group;
+    const int E = c->n_routed_experts, K = c->num_experts_per_tok;
     mat router = {(float *)lw->router, MAT_F32, E, c->hidden_size};
     matmul(rlog, xn, &router, T); /* (T, E) */
     for (int t = 0; t < T; t++) {
-        float *s = rlog + (size_t)t * E, choice[E];
+        float *s = rlog + (size_t)t * E;
+        double choice[E];
         if (c->scoring_func == DC_SCORE_SIGMOID) {
             for (int e = 0; e < E; e++) s[e] = 1.0f / (1.0f + expf(-s[e]));
         } else {
@@ -49,32 +79,10 @@ void moe_route(const dc_config *c, const layer_w *lw, int T, const float *xn, fl
             for (int e = 0; e < E; e++) sum += (s[e] = expf(s[e] - mx));
             for (int e = 0; e < E; e++) s[e] = (float)(s[e] / sum);
         }
-        for (int e = 0; e < E; e++) choice[e] = s[e] + (lw->router_bias ? lw->router_bias[e] : 0.0f);
-        if (c->topk_method != DC_TOPK_GREEDY && G > 1) {
-            int per = E / G, keep[G];
-            float gs[G];
-            for (int g = 0; g < G; g++) {
-                const float *v = choice + g * per;
-                if (lw->router_bias) {
-                    int two[2];
-                    topk_desc(v, per, 2, two);
-                    gs[g] = v[two[0]] + v[two[1]];
-                } else {
-                    gs[g] = v[0];
-                    for (int j = 1; j < per; j++) gs[g] = fmaxf(gs[g], v[j]);
-                }
-            }
-            topk_desc(gs, G, c->topk_group, keep);
-            for (int g = 0; g < G; g++) {
-                int kept = 0;
-                for (int q = 0; q < c->topk_group; q++) kept |= keep[q] == g;
-                if (!kept)
-                    for (int j = 0; j < per; j++) choice[g * per + j] = -INFINITY;
-            }
-        }
+        for (int e = 0; e < E; e++) choice[e] = (double)s[e] + (lw->router_bias ? lw->router_bias[e] : 0.0f);
         int *ix = idx + (size_t)t * K;
         float *w = wts + (size_t)t * K;
-        topk_desc(choice, E, K, ix);
+        moe_choose(choice, E, c->n_group, c->topk_group, K, c->topk_method, lw->router_bias != NULL, ix);
         float sum = 0;
         for (int k = 0; k < K; k++) sum += (w[k] = s[ix[k]]);
         if (c->norm_topk_prob && K > 1)
@@ -108,4 +116,185 @@ void moe_forward(dc_session *ss, const layer_w *lw, int T, const float *xn, floa
             for (int d = 0; d < C; d++) o[d] += s->tokw[i] * y[d];
         }
     }
+}
+
+/* ---------------------------------------------------------------- training
+ *
+ * Gradients reach the gate through the chosen experts' weights
+ *   w_k = rsf * s_k / (sum_chosen s + 1e-20)   (or rsf * s_k without normalisation)
+ * and through the sequence-wise balance loss (V3 eq. 17-20), per sequence:
+ *   s'_it = s_it / sum_j s_jt,  P_i = mean_t s'_it,  f_i = E/(K T) * #{t chose i},
+ *   L = alpha * sum_i f_i P_i   (f is a count: no gradient), averaged over the batch.
+ * The choice of experts and the selection bias get none.
+ */
+
+void moe_dims_init(moe_dims *d, const dc_config *c, float alpha) {
+    *d = (moe_dims){c->hidden_size, c->n_routed_experts, c->num_experts_per_tok, c->moe_intermediate_size,
+                    c->n_shared_experts, c->n_group, c->topk_group, c->topk_method, c->scoring_func,
+                    c->norm_topk_prob, c->routed_scaling_factor, alpha};
+}
+
+void moe_act_point(moe_act *a, bump *b, const moe_dims *d, int B, int T) {
+    size_t N = (size_t)B * T, NK = N * d->K, Is = (size_t)d->Im * d->S;
+    a->s = BUMP(b, N * d->E, real);
+    a->idx = BUMP(b, NK, int);
+    a->w = BUMP(b, NK, real);
+    a->ssum = BUMP(b, N, real);
+    a->f = BUMP(b, (size_t)B * d->E, real);
+    a->cnt = BUMP(b, d->E, int);
+    a->off = BUMP(b, d->E + 1, int);
+    a->slot = BUMP(b, NK, int);
+    a->pos = BUMP(b, NK, int);
+    a->xe = BUMP(b, NK * d->C, real);
+    a->ye = BUMP(b, NK * d->C, real);
+    a->ex = (ffn_act){BUMP(b, NK * d->Im, real), BUMP(b, NK * d->Im, real), BUMP(b, NK * d->Im, real)};
+    if (d->S) a->sh = (ffn_act){BUMP(b, N * Is, real), BUMP(b, N * Is, real), BUMP(b, N * Is, real)};
+}
+
+size_t moe_scratch_floats(const moe_dims *d, int B, int T) {
+    size_t N = (size_t)B * T, NK = N * d->K, Is = (size_t)d->Im * d->S;
+    size_t ff = 3 * (NK * d->Im > N * Is ? NK * d->Im : N * Is);
+    return 2 * NK * d->C + N * d->E + NK + ff;
+}
+
+static ffn_act ffn_act_at(const ffn_act *a, size_t row, int width) {
+    size_t o = row * width;
+    return (ffn_act){a->h1 + o, a->h3 + o, a->a + o};
+}
+
+void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T) {
+    const int N = B * T, E = d->E, K = d->K, C = d->C;
+    linear_fwd(a->s, x, p->router, N, C, E);
+    for (int t = 0; t < N; t++) {
+        real *s = a->s + (size_t)t * E;
+        double choice[E];
+        if (d->scoring == DC_SCORE_SIGMOID) {
+            for (int e = 0; e < E; e++) s[e] = 1 / (1 + exp(-s[e]));
+        } else {
+            real mx = s[0];
+            for (int e = 1; e < E; e++) mx = s[e] > mx ? s[e] : mx;
+            real sum = 0;
+            for (int e = 0; e < E; e++) sum += (s[e] = exp(s[e] - mx));
+            for (int e = 0; e < E; e++) s[e] /= sum;
+        }
+        for (int e = 0; e < E; e++) choice[e] = (double)s[e] + (p->bias ? p->bias[e] : 0);
+        int *ix = a->idx + (size_t)t * K;
+        moe_choose(choice, E, d->G, d->topk_group, K, d->topk_method, p->bias != NULL, ix);
+        real sum = 0, *w = a->w + (size_t)t * K;
+        for (int k = 0; k < K; k++) sum += (w[k] = s[ix[k]]);
+        a->ssum[t] = sum;
+        for (int k = 0; k < K; k++) w[k] = d->rsf * (d->norm && K > 1 ? w[k] / (sum + (real)1e-20) : w[k]);
+    }
+    /* slots grouped by expert, in token order */
+    memset(a->cnt, 0, sizeof(int) * E);
+    for (int i = 0; i < N * K; i++) a->cnt[a->idx[i]]++;
+    a->off[0] = 0;
+    for (int e = 0; e < E; e++) a->off[e + 1] = a->off[e] + a->cnt[e];
+    int fill[E];
+    memcpy(fill, a->off, sizeof fill);
+    for (int i = 0; i < N * K; i++) {
+        int sl = fill[a->idx[i]]++;
+        a->slot[sl] = i;
+        a->pos[i] = sl;
+        memcpy(a->xe + (size_t)sl * C, x + (size_t)(i / K) * C, sizeof(real) * C);
+    }
+    for (int e = 0; e < E; e++) {
+        if (!a->cnt[e]) continue;
+        ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
+        swiglu_train_fwd(a->ye + (size_t)a->off[e] * C, &sub, &p->experts[e], a->xe + (size_t)a->off[e] * C,
+                         a->cnt[e], C, d->Im);
+    }
+    if (d->S) swiglu_train_fwd(y, &a->sh, &p->shared, x, N, C, d->Im * d->S);
+    else memset(y, 0, sizeof(real) * (size_t)N * C);
+    for (int t = 0; t < N; t++)
+        for (int k = 0; k < K; k++) {
+            const real *ye = a->ye + (size_t)a->pos[t * K + k] * C;
+            real wk = a->w[t * K + k], *yt = y + (size_t)t * C;
+            for (int c = 0; c < C; c++) yt[c] += wk * ye[c];
+        }
+    /* balance loss */
+    a->aux = 0;
+    for (int b = 0; b < B; b++) {
+        real *f = a->f + (size_t)b * E;
+        memset(f, 0, sizeof(real) * E);
+        for (int t = b * T; t < (b + 1) * T; t++)
+            for (int k = 0; k < K; k++) f[a->idx[t * K + k]] += (real)E / ((real)K * T);
+        if (d->alpha <= 0) continue;
+        double l = 0;
+        for (int t = b * T; t < (b + 1) * T; t++) {
+            const real *s = a->s + (size_t)t * E;
+            double all = 0, fp = 0;
+            for (int e = 0; e < E; e++) all += s[e], fp += f[e] * s[e];
+            l += fp / all / T;
+        }
+        a->aux += (real)(d->alpha * l / B);
+    }
+}
+
+void moe_bwd(real *dx, const moe_w *g, const real *dy, const real *x, const moe_act *a, const moe_w *p,
+             const moe_dims *d, int B, int T, real *scratch) {
+    const int N = B * T, E = d->E, K = d->K, C = d->C;
+    const size_t NK = (size_t)N * K;
+    real *dxe = scratch, *dye = dxe + NK * C, *ds = dye + NK * C, *dw = ds + (size_t)N * E, *ffs = dw + NK;
+    memset(scratch, 0, sizeof(real) * (size_t)(ffs - scratch));
+    if (d->S) swiglu_bwd(dx, &g->shared, dy, x, &a->sh, &p->shared, N, C, d->Im * d->S, ffs);
+    /* y_t += w_tk * ye_slot */
+    for (int i = 0; i < N * K; i++) {
+        int sl = a->pos[i];
+        const real *dyt = dy + (size_t)(i / K) * C, *ye = a->ye + (size_t)sl * C;
+        real *dyes = dye + (size_t)sl * C, wk = a->w[i], acc = 0;
+        for (int c = 0; c < C; c++) acc += dyt[c] * ye[c], dyes[c] = wk * dyt[c];
+        dw[i] = acc;
+    }
+    for (int e = 0; e < E; e++) {
+        if (!a->cnt[e]) continue;
+        ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
+        size_t o = (size_t)a->off[e] * C;
+        swiglu_bwd(dxe + o, &g->experts[e], dye + o, a->xe + o, &sub, &p->experts[e], a->cnt[e], C, d->Im, ffs);
+    }
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < N; t++)
+        for (int k = 0; k < K; k++) {
+            const real *src = dxe + (size_t)a->pos[t * K + k] * C;
+            real *dst = dx + (size_t)t * C;
+            for (int c = 0; c < C; c++) dst[c] += src[c];
+        }
+    /* the chosen weights back to the scores */
+    for (int t = 0; t < N; t++) {
+        const int *ix = a->idx + (size_t)t * K;
+        const real *s = a->s + (size_t)t * E, *dwt = dw + (size_t)t * K;
+        real *dst = ds + (size_t)t * E;
+        if (d->norm && K > 1) {
+            real S = a->ssum[t] + (real)1e-20, tmp = 0;
+            for (int k = 0; k < K; k++) tmp += dwt[k] * s[ix[k]];
+            for (int k = 0; k < K; k++) dst[ix[k]] += d->rsf * (dwt[k] / S - tmp / (S * S));
+        } else {
+            for (int k = 0; k < K; k++) dst[ix[k]] += d->rsf * dwt[k];
+        }
+    }
+    /* the balance loss back to the scores: L_b = alpha sum_i f_i mean_t s'_it */
+    if (d->alpha > 0)
+        for (int b = 0; b < B; b++) {
+            const real *f = a->f + (size_t)b * E;
+            for (int t = b * T; t < (b + 1) * T; t++) {
+                const real *s = a->s + (size_t)t * E;
+                real *dst = ds + (size_t)t * E, all = 0, gs = 0, k = d->alpha / ((real)B * T);
+                for (int e = 0; e < E; e++) all += s[e];
+                for (int e = 0; e < E; e++) gs += k * f[e] * s[e] / all;
+                for (int e = 0; e < E; e++) dst[e] += (k * f[e] - gs) / all;
+            }
+        }
+    /* scores back to the router logits */
+    for (int t = 0; t < N; t++) {
+        const real *s = a->s + (size_t)t * E;
+        real *dz = ds + (size_t)t * E;
+        if (d->scoring == DC_SCORE_SIGMOID) {
+            for (int e = 0; e < E; e++) dz[e] *= s[e] * (1 - s[e]);
+        } else {
+            real dot = 0;
+            for (int e = 0; e < E; e++) dot += s[e] * dz[e];
+            for (int e = 0; e < E; e++) dz[e] = s[e] * (dz[e] - dot);
+        }
+    }
+    linear_bwd(dx, g->router, ds, x, p->router, N, C, E);
 }

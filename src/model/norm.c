@@ -13,3 +13,38 @@ void rmsnorm_forward(float *out, const float *x, const float *w, int T, int n, f
         for (int i = 0; i < n; i++) ot[i] = xt[i] * r * w[i];
     }
 }
+
+/* ---------------------------------------------------------------- training */
+
+void rmsnorm_train_fwd(real *y, real *rstd, const real *x, const real *w, int N, int n, float eps) {
+#pragma omp parallel for schedule(static) if (N * (size_t)n > 65536)
+    for (int t = 0; t < N; t++) {
+        const real *xt = x + (size_t)t * n;
+        real *yt = y + (size_t)t * n;
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += (double)xt[i] * xt[i];
+        real r = (real)(1.0 / sqrt(ss / n + eps));
+        rstd[t] = r;
+        for (int i = 0; i < n; i++) yt[i] = xt[i] * r * w[i];
+    }
+}
+
+void rmsnorm_bwd(real *dx, real *dw, const real *dy, const real *x, const real *rstd, const real *w, int N, int n) {
+    /* dw sums over rows: rows in order, so the result does not depend on threads */
+    for (int t = 0; t < N; t++) {
+        const real *xt = x + (size_t)t * n, *dyt = dy + (size_t)t * n;
+        real r = rstd[t];
+        if (dw)
+            for (int i = 0; i < n; i++) dw[i] += dyt[i] * xt[i] * r;
+    }
+#pragma omp parallel for schedule(static) if (N * (size_t)n > 65536)
+    for (int t = 0; t < N; t++) {
+        const real *xt = x + (size_t)t * n, *dyt = dy + (size_t)t * n;
+        real *dxt = dx + (size_t)t * n;
+        real r = rstd[t];
+        double dot = 0;
+        for (int i = 0; i < n; i++) dot += (double)dyt[i] * w[i] * xt[i];
+        real k = (real)(dot * r * r * r / n);
+        for (int i = 0; i < n; i++) dxt[i] += r * dyt[i] * w[i] - k * xt[i];
+    }
+}

@@ -51,3 +51,17 @@ void rope_apply(const rope *r, float *x, int n, int stride, int pos) {
         }
     }
 }
+
+void rope_train(const rope *r, real *x, int n, int stride, int pos, int inverse) {
+    for (int i = 0; i < r->d / 2; i++) {
+        double a = pos * r->inv_freq[i];
+        real c = (real)(cos(a) * r->mscale), s = (real)(sin(a) * r->mscale);
+        if (inverse) s = -s;
+        for (int k = 0; k < n; k++) {
+            real *p = x + (size_t)k * stride + 2 * i;
+            real x0 = p[0], x1 = p[1];
+            p[0] = x0 * c - x1 * s;
+            p[1] = x0 * s + x1 * c;
+        }
+    }
+}

@@ -17,6 +17,7 @@
 #ifndef DC_ROPE_H
 #define DC_ROPE_H
 #include "deepc.h"
+#include "train/real.h"
 
 typedef struct rope {
     int d;              /* qk_rope_head_dim */
@@ -28,4 +29,7 @@ int rope_init(rope *r, const dc_config *cfg, dc_err *err);
 void rope_free(rope *r);
 /* rope_apply: rotate n vectors of length d, `stride` floats apart, at position pos. */
 void rope_apply(const rope *r, float *x, int n, int stride, int pos);
+/* rope_train: the same on `real`; with inverse set it applies the transpose
+ * (rotation by -angle, same scale), which is the backward of the forward. */
+void rope_train(const rope *r, real *x, int n, int stride, int pos, int inverse);
 #endif

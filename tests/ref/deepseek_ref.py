@@ -171,7 +171,8 @@ class MLA(nn.Module):
         C, H = cfg.hidden_size, cfg.num_attention_heads
         self.H, self.r = H, cfg.kv_lora_rank
         self.dn, self.dr, self.dv = cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim
-        if cfg.q_lora_rank:
+        self.q_lora = bool(cfg.q_lora_rank)
+        if self.q_lora:
             self.q_a_proj = linear(C, cfg.q_lora_rank)
             self.q_a_layernorm = RMSNorm(cfg.q_lora_rank, cfg.rms_norm_eps)
             self.q_b_proj = linear(cfg.q_lora_rank, H * (self.dn + self.dr))
@@ -191,21 +192,21 @@ class MLA(nn.Module):
         """x (T, C) at positions len(cache)..len(cache)+T-1 -> (T, C); appends to cache."""
         T, start = x.shape[0], cache["c"].shape[0]
         pos = torch.arange(start, start + T)
-        if hasattr(self, "q_proj"):
-            q = self.q_proj(x)
-        else:
+        if self.q_lora:
             q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x)))
+        else:
+            q = self.q_proj(x)
         q_nope, q_pe = q.view(T, self.H, -1).split([self.dn, self.dr], -1)   # (T,H,dn), (T,H,dr)
         q_pe = self.rope(q_pe, pos)
         c, k_pe = self.kv_a_proj_with_mqa(x).split([self.r, self.dr], -1)
         cache["c"] = c = torch.cat([cache["c"], self.kv_a_layernorm(c)])     # (S, r)
         cache["pe"] = k_pe = torch.cat([cache["pe"], self.rope(k_pe, pos)])  # (S, dr)
-        w_uk, w_uv = self.kv_b_proj.weight.view(self.H, -1, self.r).split([self.dn, self.dv], 1)
-        if absorbed:
+        if absorbed:  # V2 appendix C: W_uk folded into the query, W_uv into the output
+            w_uk, w_uv = self.kv_b_proj.weight.view(self.H, -1, self.r).split([self.dn, self.dv], 1)
             q_lat = torch.einsum("thd,hdc->thc", q_nope, w_uk)               # (T, H, r)
             scores = torch.einsum("thc,sc->ths", q_lat, c)
-        else:
-            k_nope = torch.einsum("sc,hdc->shd", c, w_uk)                    # (S, H, dn)
+        else:         # every cached latent expanded to per-head keys and values
+            k_nope, v = self.kv_b_proj(c).view(-1, self.H, self.dn + self.dv).split([self.dn, self.dv], -1)
             scores = torch.einsum("thd,shd->ths", q_nope, k_nope)
         scores = (scores + torch.einsum("thr,sr->ths", q_pe, k_pe)) * self.rope.softmax_scale
         causal = torch.arange(c.shape[0])[None, :] > pos[:, None]            # (T, S)
@@ -213,7 +214,7 @@ class MLA(nn.Module):
         if absorbed:
             out = torch.einsum("thc,hdc->thd", torch.einsum("ths,sc->thc", p, c), w_uv)
         else:
-            out = torch.einsum("ths,shd->thd", p, torch.einsum("sc,hdc->shd", c, w_uv))
+            out = torch.einsum("ths,shd->thd", p, v)                         # (T, H, dv)
         return self.o_proj(out.reshape(T, self.H * self.dv))
 
 # ---------------------------------------------------------------------------- feed-forward
