@@ -6,7 +6,7 @@ LDLIBS  := -lcjson -lpcre2-8 -lopenblas -lm
 BUILD   := build
 
 LIB_SRC := $(sort $(wildcard src/base/*.c src/kernels/*.c src/io/*.c src/model/*.c \
-                             src/tokenizer/*.c src/infer/*.c))
+                             src/tokenizer/*.c src/infer/*.c src/train/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 TEST_SRC:= $(sort $(wildcard tests/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -50,8 +50,12 @@ REF := $(BUILD)/ref/cases.txt
 $(REF): $(wildcard tests/ref/*.py)
 	/usr/bin/python3 tests/ref/gen_cases.py $(BUILD)/ref
 
+REF_TRAIN := $(BUILD)/ref_train/cases.txt
+$(REF_TRAIN): $(wildcard tests/ref/*.py)
+	/usr/bin/python3 tests/ref/gen_train_cases.py $(BUILD)/ref_train
+
 # Every test binary, then the total line "N passed, N failed".
-test: all $(TESTS) $(REF)
+test: all $(TESTS) $(REF) $(REF_TRAIN)
 	@bash tests/run.sh $(BUILD) $(TESTS)
 
 # The README's first command: install what is needed, build, run the main job.

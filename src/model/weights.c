@@ -300,3 +300,16 @@ done:
     if (rc) weights_free(w);
     return rc;
 }
+
+int weights_read(const dc_config *c, const char *dir, const wt_entry *e, int n, dc_err *err) {
+    st_set s;
+    int rc = st_open_dir(&s, dir, err);
+    for (int i = 0; i < n && !rc; i++) {
+        if (e[i].alias) continue;
+        const st_tensor *t = st_find(&s, e[i].name);
+        if (!t) rc = err_set(err, DC_ENOTFOUND, "%s: tensor %s is missing from the checkpoint", dir, e[i].name);
+        else rc = dequant(c, &s, t, &e[i], *e[i].dst, err);
+    }
+    st_close(&s);
+    return rc;
+}

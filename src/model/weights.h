@@ -75,6 +75,11 @@ size_t wt_numel(const wt_entry *e);
  * into a new arena, dequantising BF16 / F16 / F8_E4M3 (+ weight_scale_inv). */
 int weights_load(const dc_config *cfg, const char *dir, model_w *w, dc_err *err);
 
+/* weights_read: read the checkpoint in dir into the storage the table's
+ * entries already point at (dequantising as weights_load does); alias entries
+ * (the MTP copies of embedding and head) are skipped. */
+int weights_read(const dc_config *cfg, const char *dir, const wt_entry *e, int n, dc_err *err);
+
 /* weights_write_random: write a randomly initialised checkpoint of cfg to dir
  * (config.json + model.safetensors, sharded above shard_bytes) with dtype
  * "f32", "bf16" or "fp8". Tensor values depend only on seed and name. */
