@@ -145,9 +145,10 @@ class Rope:
         self.inv_freq = inv_freq
 
     def __call__(self, x, pos):
-        """x (T, dr) or (T, H, dr); pos (T,) absolute positions."""
+        """x (T, dr) or (T, H, dr); pos (T,) absolute positions. Angles are computed in float64,
+        cos/sin then cast to x's dtype (so a model cast with .float() runs in float32)."""
         angle = pos[:, None].to(F64) * self.inv_freq             # (T, dr/2)
-        cos, sin = angle.cos() * self.scale, angle.sin() * self.scale
+        cos, sin = (angle.cos() * self.scale).to(x.dtype), (angle.sin() * self.scale).to(x.dtype)
         if x.dim() == 3:
             cos, sin = cos[:, None], sin[:, None]
         x0, x1 = x.unflatten(-1, (-1, 2)).unbind(-1)
@@ -184,9 +185,9 @@ class MLA(nn.Module):
         self.o_proj = linear(H * self.dv, C)
         self.rope = rope
 
-    def new_cache(self):
+    def new_cache(self, dtype=F64):
         """An empty cache: c (0, r) and k_pe (0, dr); forward appends to it."""
-        return {"c": torch.zeros(0, self.r, dtype=F64), "pe": torch.zeros(0, self.dr, dtype=F64)}
+        return {"c": torch.zeros(0, self.r, dtype=dtype), "pe": torch.zeros(0, self.dr, dtype=dtype)}
 
     def forward(self, x, cache, absorbed=False):
         """x (T, C) at positions len(cache)..len(cache)+T-1 -> (T, C); appends to cache."""
@@ -265,12 +266,17 @@ class Gate(nn.Module):
 
     def forward(self, x):
         """x (T, C) -> weights (T, K), expert indices (T, K)."""
+        return self.route(x)[:2]
+
+    def route(self, x):
+        """forward, plus the scores (T, E) that training's balance loss reads. The weights carry
+        the gradient of the chosen scores; the choice itself (and so the bias) carries none."""
         scores, choice, _ = self.select(x)
         idx = choice.topk(self.cfg.num_experts_per_tok, -1).indices
         w = scores.gather(1, idx)
         if self.cfg.norm_topk_prob and idx.shape[1] > 1:
             w = w / (w.sum(-1, keepdim=True) + 1e-20)
-        return w * self.cfg.routed_scaling_factor, idx
+        return w * self.cfg.routed_scaling_factor, idx, scores
 
 
 class MoE(nn.Module):
@@ -285,6 +291,11 @@ class MoE(nn.Module):
 
     def forward(self, x):
         w, idx = self.gate(x)
+        return self.mix(x, w, idx)
+
+    def mix(self, x, w, idx):
+        """x (T, C), weights (T, K), experts (T, K) -> (T, C). Tokens are grouped per expert: one
+        batched call per expert that has any (training calls this after gate.route)."""
         y = torch.zeros_like(x)
         for e, expert in enumerate(self.experts):
             tok, slot = (idx == e).nonzero(as_tuple=True)
