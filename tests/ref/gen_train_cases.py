@@ -249,7 +249,7 @@ def f32(tensors):
 
 def write_case(folder, config, case, hp, note):
     os.makedirs(folder, exist_ok=True)
-    cfg, first, tok = case["cfg"], case["first"], case["tok"]
+    first, tok = case["first"], case["tok"]
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     st.save_file(os.path.join(folder, "model.safetensors"),

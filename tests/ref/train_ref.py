@@ -107,7 +107,7 @@ def balance_loss(scores, idx, B, T, alpha):
 
 def forward(model, tok, hp):
     """tok (B, T+1) -> Losses (everything as tensors in the model's dtype, graph attached)."""
-    cfg, L, D = model.cfg, model.cfg.num_hidden_layers, model.cfg.num_nextn_predict_layers
+    L, D = model.cfg.num_hidden_layers, model.cfg.num_nextn_predict_layers
     B, T = tok.shape[0], tok.shape[1] - 1
     embed, layers, head = model.model["embed_tokens"], model.model["layers"], model.lm_head
     stats = []
