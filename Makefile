@@ -68,3 +68,16 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:%=%.d) $(DBL_OBJ:.o=.d)
+
+# Kernel figures (prints, never fails): the matvec kernels against read bandwidth.
+.PHONY: bench-kernels
+bench-kernels: $(BUILD)/bench/bench_matvec
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libdeepc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# Tokenizer figures (prints, never fails): vocab load time, encode/decode MB/s
+# on 1 and 2 threads, and the BPE trainer's time and memory.
+.PHONY: bench-tokenizer
+bench-tokenizer: $(BUILD)/bench/bench_tokenizer
+	@$(BUILD)/bench/bench_tokenizer

@@ -146,6 +146,189 @@ int dc_forward_mtp(dc_session *s, const float *hidden, const int *next_ids, int 
  * last dc_forward call; borrowed until the next call. */
 const float *dc_session_hidden(const dc_session *s);
 
+/* ---------------------------------------------------------------- tokenizer */
+/* DeepSeek's byte-level BPE (src/tokenizer/). A dc_tokenizer is read-only
+ * once loaded: any number of threads may encode and decode with it at once. */
+typedef struct dc_tokenizer dc_tokenizer;
+
+/* encode flags. By default the text's non-special added tokens (DeepSeek-V3:
+ * <think>, <｜User｜>, <｜Assistant｜>, tool tokens) become their ids, exactly as
+ * in Hugging Face and llama.cpp, and special ones (BOS, EOS, pad, fim,
+ * placeholders) are read as plain text. */
+enum {
+    DC_TOK_SPECIAL = 1, /* also recognise special tokens written in the text (what HF's
+                           encode does by default; use it on rendered chat templates) */
+    DC_TOK_BOS = 2,     /* put the BOS token first */
+    DC_TOK_PLAIN = 4,   /* recognise no added token at all: for untrusted text such as
+                           a user's message, so it cannot forge turn markers */
+};
+/* decode flags */
+enum { DC_TOK_SKIP_SPECIAL = 1 /* leave out special tokens (BOS, EOS, pad, ...) */ };
+
+/* dc_tokenizer_load: PATH is a Hugging Face tokenizer.json, a directory
+ * holding one (tokenizer_config.json beside it gives BOS/EOS), or a GGUF file
+ * with tokenizer.ggml.* metadata. */
+int dc_tokenizer_load(const char *path, dc_tokenizer **out, dc_err *err);
+void dc_tokenizer_free(dc_tokenizer *t);
+/* dc_tokenizer_n_vocab: one past the largest token id. */
+int dc_tokenizer_n_vocab(const dc_tokenizer *t);
+int dc_tokenizer_bos(const dc_tokenizer *t); /* -1 when none */
+int dc_tokenizer_eos(const dc_tokenizer *t); /* -1 when none */
+/* dc_tokenizer_pre: the pre-tokenizer's name ("deepseek-v3", ..., "custom"). */
+const char *dc_tokenizer_pre(const dc_tokenizer *t);
+/* dc_tokenizer_piece: the raw bytes of token id (borrowed, not NUL-terminated),
+ * NULL for an id that names no token. */
+const char *dc_tokenizer_piece(const dc_tokenizer *t, int id, size_t *len);
+/* dc_tokenizer_is_special: 1 for a special added token, 0 otherwise. */
+int dc_tokenizer_is_special(const dc_tokenizer *t, int id);
+/* dc_tokenizer_find: the id of an exact token text (added tokens first, then
+ * the BPE vocab), -1 when none. */
+int dc_tokenizer_find(const dc_tokenizer *t, const char *text, size_t len);
+
+/* dc_tokenizer_encode: text[0, len) (any bytes; invalid UTF-8 is kept byte by
+ * byte) -> a malloc'd array of *n ids, owned by the caller. */
+int dc_tokenizer_encode(const dc_tokenizer *t, const char *text, size_t len, int flags, int **ids, size_t *n,
+                        dc_err *err);
+/* dc_tokenizer_decode: ids -> the malloc'd bytes they stand for (NUL-terminated,
+ * *len without it), owned by the caller. An unknown id is DC_EARG. */
+int dc_tokenizer_decode(const dc_tokenizer *t, const int *ids, size_t n, int flags, char **text, size_t *len,
+                        dc_err *err);
+
+/* Streaming decode for token-by-token output: push ids one at a time and get
+ * back the bytes that are ready; an incomplete UTF-8 sequence at the end is
+ * held back until it is completed (or shown to be invalid, when its bytes
+ * are released as they are). dc_detok borrows the tokenizer. */
+typedef struct dc_detok dc_detok;
+int dc_detok_new(const dc_tokenizer *t, int flags, dc_detok **out, dc_err *err);
+/* dc_detok_push: *text (borrowed until the next call) and *len are the bytes ready now. */
+int dc_detok_push(dc_detok *d, int id, const char **text, size_t *len, dc_err *err);
+/* dc_detok_flush: whatever is held back (at the end of generation). */
+void dc_detok_flush(dc_detok *d, const char **text, size_t *len);
+void dc_detok_free(dc_detok *d);
+
+/* Chat templates (the Jinja templates of DeepSeek's tokenizer_config.json, in C). */
+enum {
+    DC_CHAT_V3 = 0, /* deepseek-v3/tokenizer_config.json: generation prompt "<｜Assistant｜>" */
+    DC_CHAT_R1 = 1, /* the same, with "<｜Assistant｜><think>\n" as the generation prompt */
+};
+typedef struct dc_chat_tool_call {
+    const char *type;      /* "function" */
+    const char *name;
+    const char *arguments; /* JSON text */
+} dc_chat_tool_call;
+typedef struct dc_chat_msg {
+    const char *role;      /* "system", "user", "assistant" or "tool" */
+    const char *content;   /* NULL allowed for an assistant turn with tool calls */
+    const dc_chat_tool_call *tool_calls;
+    int n_tool_calls;      /* > 0: the assistant turn calls tools */
+} dc_chat_msg;
+/* dc_chat_render: the prompt text for msgs (a malloc'd, NUL-terminated string
+ * owned by the caller). Earlier assistant turns lose everything up to their
+ * last "</think>". Encode the result with DC_TOK_SPECIAL. */
+int dc_chat_render(int style, const dc_chat_msg *msgs, int n, int add_generation_prompt, char **out, dc_err *err);
+
+/* BPE training (byte-level, with the DeepSeek-V3 pre-tokenizer). */
+typedef struct dc_bpe_train_opts {
+    int vocab_size;            /* total ids: specials + 256 bytes + merges */
+    const char *const *special; /* special tokens, given ids 0.. in order */
+    int n_special;
+    int min_frequency;         /* stop when the best pair is rarer (>= 2 is sensible) */
+    const char *pre;           /* pre-tokenizer set, NULL: "deepseek-v3" */
+    /* progress(ctx, stage, done, total): called now and then from the calling
+     * thread; stage "count" counts bytes read, "merge" merges made */
+    void (*progress)(void *ctx, const char *stage, long done, long total);
+    void *progress_ctx;
+} dc_bpe_train_opts;
+/* dc_bpe_train: train on files[0, nfiles) and write a tokenizer.json to out_path
+ * that deepc and the Hugging Face library load. */
+int dc_bpe_train(const char *const *files, int nfiles, const dc_bpe_train_opts *opts, const char *out_path,
+                 dc_err *err);
+
+/* ---------------------------------------------------------------- inference */
+/* Generation on a session (src/infer/): weight types, cache control,
+ * sampling, the token loop with optional MTP speculative decoding. */
+
+/* dc_model_set_dtype: store the model's large matrices as "f32", "bf16" or
+ * "q8" (llama.cpp's Q8_0, quantised here) for inference; the router, norms,
+ * embeddings and kv_b stay float32. Once, right after dc_model_load; the
+ * model must not be trained afterwards. */
+int dc_model_set_dtype(dc_model *m, const char *dtype, dc_err *err);
+const char *dc_model_dtype(const dc_model *m);
+/* dc_model_decode_bytes: bytes of weights read to decode one token:
+ * attention, router, dense FFN or shared + num_experts_per_tok routed
+ * experts, final norm and head, averaged over the layers (no KV cache). */
+size_t dc_model_decode_bytes(const dc_model *m);
+
+/* dc_session_truncate: forget positions pos.. (pos <= dc_session_pos), in the
+ * MTP cache too; positions are counters, so nothing is moved. */
+int dc_session_truncate(dc_session *s, int pos, dc_err *err);
+/* dc_session_reserve: make room for forward calls of up to n tokens now, so
+ * later calls of that size allocate nothing. */
+int dc_session_reserve(dc_session *s, int n, dc_err *err);
+int dc_session_max_ctx(const dc_session *s);
+/* dc_session_model: the model the session borrows. */
+dc_model *dc_session_model(const dc_session *s);
+/* dc_session_mtp_pos: positions held by the MTP module's cache. */
+int dc_session_mtp_pos(const dc_session *s);
+/* dc_forward_mtp_last: dc_forward_mtp writing only the last row's logits
+ * (1, vocab), or none when logits is NULL. */
+int dc_forward_mtp_last(dc_session *s, const float *hidden, const int *next_ids, int n, float *logits,
+                        dc_err *err);
+/* dc_session_save: the cached positions of both caches and ids (n, the tokens
+ * that produced them, n == dc_session_pos) to path, atomically.
+ * dc_session_load: the reverse into a session of the same model, attention
+ * mode and enough context; *ids is malloc'd (caller frees). */
+int dc_session_save(const dc_session *s, const int *ids, int n, const char *path, dc_err *err);
+int dc_session_load(dc_session *s, const char *path, int **ids, int *n, dc_err *err);
+
+/* Sampling. The logits pass through: repeat penalty over the last
+ * repeat_last_n tokens of history (a logit > 0 divided by it, < 0
+ * multiplied), temperature, top-k, softmax, min-p (p >= min_p * p_max),
+ * top-p (the smallest prefix of the sorted tokens with mass >= top_p), then
+ * one draw. temperature <= 0 is greedy: the argmax (the lowest id on ties),
+ * no randomness. Same seed, same draws. */
+typedef struct dc_sampler_params {
+    float temperature;
+    int top_k;            /* 0: off */
+    float top_p;          /* 1: off */
+    float min_p;          /* 0: off */
+    float repeat_penalty; /* 1: off */
+    int repeat_last_n;
+    uint64_t seed;
+} dc_sampler_params;
+/* dc_sampler_defaults: temperature 0.6, top-k 40, top-p 0.95, min-p 0.05, no repeat penalty (64), seed 0. */
+void dc_sampler_defaults(dc_sampler_params *p);
+typedef struct dc_sampler dc_sampler;
+int dc_sampler_new(const dc_sampler_params *p, int vocab, dc_sampler **out, dc_err *err);
+void dc_sampler_free(dc_sampler *s);
+/* dc_sample: one token from logits (vocab; overwritten) given the history. */
+int dc_sample(dc_sampler *s, float *logits, const int *hist, int n_hist);
+
+/* dc_gen_cb: called with each new token as soon as it is chosen; a nonzero
+ * return stops generation (that token is still counted). */
+typedef int (*dc_gen_cb)(void *ctx, int token);
+typedef struct dc_gen_opts {
+    int max_new;             /* tokens to generate at most */
+    int eos;                 /* stop after this token; -1: never */
+    int mtp;                 /* draft with the MTP module, verify two at a time */
+    dc_gen_cb cb;            /* may be NULL */
+    void *ctx;
+    volatile int *cancel;    /* stop when it becomes nonzero (a signal handler); may be NULL */
+} dc_gen_opts;
+typedef struct dc_gen_stats {
+    int n_prompt, n_gen;     /* tokens fed first, tokens generated */
+    double prefill_s, decode_s;
+    int n_draft, n_accept;   /* MTP drafts verified and accepted */
+    int mtp_used;            /* 0 when MTP was asked for but could not run (no module, caches out of step) */
+} dc_gen_stats;
+/* dc_generate: append prompt (n >= 1 ids) to the session's cache, then
+ * sample up to max_new tokens. The last generated token is NOT fed to the
+ * cache (its logits are not needed): a caller continuing the sequence feeds
+ * it first. With mtp, the output is identical to without (same logits bit
+ * for bit, same draws), only faster when drafts are accepted. */
+int dc_generate(dc_session *s, dc_sampler *smp, const int *prompt, int n_prompt, const dc_gen_opts *o,
+                dc_gen_stats *st, dc_err *err);
+
 /* ---------------------------------------------------------------- threads */
 /* dc_set_threads: threads for everything deepc runs (OpenMP and BLAS). n <= 0: all cores. */
 void dc_set_threads(int n);

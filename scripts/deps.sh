@@ -11,6 +11,7 @@ PKGS=(
   libopenblas-openmp-dev # f32 GEMM where it measures faster than our kernels
   python3-torch          # tests/ref: the PyTorch reference that writes golden numbers
   python3-numpy
+  gnuplot-nox            # deepc plot: loss curves to PNG
 )
 
 missing=()

@@ -3,6 +3,7 @@
 #include "base/err.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,4 +178,25 @@ int file_write_atomic(const char *path, const void *data, size_t n, dc_err *err)
         return rc;
     }
     return afile_commit(&a, err);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+int dir_remove_tree(const char *path, dc_err *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return DC_OK;
+    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return err_set(err, DC_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    return DC_OK;
+}
+
+void fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
 }

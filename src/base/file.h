@@ -29,6 +29,10 @@ int file_exists(const char *path);
 int dir_exists(const char *path);
 /* dir_make: mkdir -p. */
 int dir_make(const char *path, dc_err *err);
+/* dir_remove_tree: rm -rf path (absent is fine). */
+int dir_remove_tree(const char *path, dc_err *err);
+/* fsync_dir: flush a directory's entries (after a rename into it). */
+void fsync_dir(const char *dir);
 /* path_join: dir + "/" + name into out; DC_EARG when it does not fit. */
 int path_join(char *out, size_t cap, const char *dir, const char *name, dc_err *err);
 

@@ -17,6 +17,15 @@ typedef struct cli_cmd {
 int cmd_init(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+int cmd_train(int argc, char **argv);   /* cmd_train.c */
+int cmd_prepare(int argc, char **argv); /* cmd_prepare.c */
+int cmd_plot(int argc, char **argv);    /* cmd_plot.c */
+int cmd_tokenize(int argc, char **argv);        /* cmd_tokenize.c */
+int cmd_detokenize(int argc, char **argv);      /* cmd_tokenize.c */
+int cmd_tokenizer_train(int argc, char **argv); /* cmd_tok_train.c */
+int cmd_generate(int argc, char **argv);       /* cmd_generate.c */
+int cmd_chat(int argc, char **argv);           /* cmd_chat.c */
+int cmd_bench(int argc, char **argv);          /* cmd_bench.c */
 
 /* cli_error: print "deepc CMD: error: MSG" to stderr; returns the exit code 1. */
 int cli_error(const char *cmd, const dc_err *err);

@@ -7,6 +7,15 @@ static const cli_cmd CMDS[] = {
     {"init", cmd_init, "write a randomly initialised model in the Hugging Face layout"},
     {"info", cmd_info, "parameters, bytes and KV-cache size of a model or preset"},
     {"logits", cmd_logits, "run the forward pass and write the logits of every position"},
+    {"prepare", cmd_prepare, "tokenise text or JSONL into training shards"},
+    {"train", cmd_train, "pretrain a DeepSeek-architecture model (MLA + MoE + MTP)"},
+    {"plot", cmd_plot, "draw a run's loss curves to a PNG"},
+    {"tokenize", cmd_tokenize, "text to token ids (DeepSeek byte-level BPE)"},
+    {"detokenize", cmd_detokenize, "token ids back to text"},
+    {"tokenizer-train", cmd_tokenizer_train, "train a byte-level BPE and write a tokenizer.json"},
+    {"generate", cmd_generate, "complete a prompt, streaming the text (sampling, MTP speculative decoding)"},
+    {"chat", cmd_chat, "talk with a model in the terminal (chat template, cache kept across turns)"},
+    {"bench", cmd_bench, "prefill and decode speed against the memory-bandwidth bound"},
 };
 
 static void usage(FILE *f) {

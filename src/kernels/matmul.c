@@ -1,6 +1,13 @@
 /* matmul.c — see matmul.h. */
 #include "kernels/matmul.h"
 #include <cblas.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels/cpu.h"
+#include "kernels/dtype.h"
+#include "kernels/quant.h"
 
 float dot_f32(const float *a, const float *b, int n) {
     /* eight independent partial sums let the compiler keep a vector register
@@ -14,22 +21,137 @@ float dot_f32(const float *a, const float *b, int n) {
     return r;
 }
 
-void matmul_ref(float *out, const float *x, const mat *W, int T) {
-    for (int t = 0; t < T; t++)
-        for (int r = 0; r < W->rows; r++) {
-            double s = 0;
-            const float *w = W->data + (size_t)r * W->cols, *xt = x + (size_t)t * W->cols;
-            for (int c = 0; c < W->cols; c++) s += (double)w[c] * xt[c];
-            out[(size_t)t * W->rows + r] = (float)s;
-        }
+/* ---------------------------------------------------------------- types */
+
+const char *mat_type_name(int type) {
+    return type == MAT_BF16 ? "bf16" : type == MAT_Q8_0 ? "q8" : "f32";
+}
+
+int mat_type_parse(const char *s) {
+    if (!strcmp(s, "f32")) return MAT_F32;
+    if (!strcmp(s, "bf16")) return MAT_BF16;
+    if (!strcmp(s, "q8") || !strcmp(s, "q8_0")) return MAT_Q8_0;
+    return -1;
+}
+
+size_t mat_type_bytes(int type, int rows, int cols) {
+    size_t n = (size_t)rows * cols;
+    if (type == MAT_BF16) return n * 2;
+    if (type == MAT_Q8_0) return cols % QK8_0 ? 0 : n / QK8_0 * sizeof(block_q8_0);
+    return n * 4;
+}
+
+size_t mat_bytes(const mat *W) { return mat_type_bytes(W->type, W->rows, W->cols); }
+
+void mat_row_f32(const mat *W, int r, float *dst) {
+    size_t C = W->cols;
+    if (W->type == MAT_BF16) bf16_to_f32_row(dst, (const uint16_t *)(void *)W->data + r * C, C);
+    else if (W->type == MAT_Q8_0) q8_dequantize_row(dst, (const block_q8_0 *)(void *)W->data + r * (C / QK8_0), W->cols);
+    else memcpy(dst, W->data + r * C, sizeof(float) * C);
+}
+
+void mat_convert(const mat *W, int type, void *dst) {
+    size_t C = W->cols;
+#pragma omp parallel for schedule(static) if ((size_t)W->rows * C > 65536)
+    for (int r = 0; r < W->rows; r++) {
+        const float *src = W->data + r * C;
+        if (type == MAT_BF16) bf16_from_f32_row((uint16_t *)dst + r * C, src, C);
+        else if (type == MAT_Q8_0) q8_quantize_row((block_q8_0 *)dst + r * (C / QK8_0), src, W->cols);
+        else memcpy((float *)dst + r * C, src, sizeof(float) * C);
+    }
+}
+
+/* ---------------------------------------------------------------- workspace */
+
+/* Per-thread scratch that only grows: quantised activations and dequantised
+ * weight chunks. Steady-state decoding allocates nothing. NULL on OOM. */
+static _Thread_local struct {
+    void *p;
+    size_t n;
+} ws[2];
+
+static void *workspace(int i, size_t n) {
+    if (ws[i].n >= n) return ws[i].p;
+    free(ws[i].p);
+    n = (n + 4095) & ~(size_t)4095;
+    ws[i].p = aligned_alloc(64, n);
+    ws[i].n = ws[i].p ? n : 0;
+    return ws[i].p;
+}
+
+/* ---------------------------------------------------------------- products */
+
+/* matvec over row ranges, one per thread */
+static void mv_threads(float *out, const float *x, const q8_act *xa, const mat *W, int T) {
+    const kern *k = kern_get();
+    size_t work = (size_t)W->rows * W->cols * T;
+    int nthr = work < 32768 ? 1 : omp_get_max_threads();
+    if (nthr > W->rows) nthr = W->rows;
+#pragma omp parallel num_threads(nthr) if (nthr > 1)
+    {
+        int n = omp_get_num_threads(), i = omp_get_thread_num();
+        int r0 = (int)((int64_t)W->rows * i / n), r1 = (int)((int64_t)W->rows * (i + 1) / n);
+        if (W->type == MAT_BF16) k->mv_bf16(out, W->rows, (void *)W->data, W->cols, r0, r1, x, T);
+        else if (W->type == MAT_Q8_0) k->mv_q8(out, W->rows, (void *)W->data, W->cols, r0, r1, xa, T);
+        else k->mv_f32(out, W->rows, W->data, W->cols, r0, r1, x, T);
+    }
+}
+
+/* GEMM on quantised weights: dequantise up to ~8 MB of rows, sgemm, repeat */
+static int gemm_chunks(float *out, const float *x, const mat *W, int T) {
+    const int R = W->rows, C = W->cols;
+    int rows = (int)((8u << 20) / (sizeof(float) * C));
+    if (rows < 16) rows = 16;
+    if (rows > R) rows = R;
+    float *buf = workspace(1, sizeof(float) * (size_t)rows * C);
+    if (!buf) return 0;
+    for (int r0 = 0; r0 < R; r0 += rows) {
+        int n = R - r0 < rows ? R - r0 : rows;
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < n; r++) mat_row_f32(W, r0 + r, buf + (size_t)r * C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, C, 1.0f, x, C, buf, C, 0.0f, out + r0, R);
+    }
+    return 1;
 }
 
 void matmul(float *out, const float *x, const mat *W, int T) {
     const int R = W->rows, C = W->cols;
-    if (T == 1) {
-#pragma omp parallel for schedule(static) if (R * (size_t)C > 32768)
-        for (int r = 0; r < R; r++) out[r] = dot_f32(W->data + (size_t)r * C, x, C);
-        return;
+    if (T > MATMUL_MV_T) {
+        if (W->type == MAT_F32) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, C, 1.0f, x, C, W->data, C, 0.0f, out, R);
+            return;
+        }
+        if (gemm_chunks(out, x, W, T)) return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, C, 1.0f, x, C, W->data, C, 0.0f, out, R);
+    q8_act xa = {0};
+    if (W->type == MAT_Q8_0) {
+        void *buf = workspace(0, q8_act_bytes(T, C));
+        if (!buf) { /* out of memory for a few KB: the oracle needs none */
+            matmul_ref(out, x, W, T);
+            return;
+        }
+        q8_act_quantize(&xa, buf, x, T, C);
+    }
+    mv_threads(out, x, &xa, W, T);
+}
+
+void matmul_ref(float *out, const float *x, const mat *W, int T) {
+    for (int r = 0; r < W->rows; r++) {
+        const float *w = W->type == MAT_F32 ? W->data + (size_t)r * W->cols : NULL;
+        for (int t = 0; t < T; t++) {
+            const float *xt = x + (size_t)t * W->cols;
+            double s = 0;
+            for (int c = 0; c < W->cols; c++) {
+                float wc;
+                if (w) wc = w[c];
+                else if (W->type == MAT_BF16) wc = bf16_to_f32(((const uint16_t *)(void *)W->data)[(size_t)r * W->cols + c]);
+                else {
+                    const block_q8_0 *b = (const block_q8_0 *)(void *)W->data + ((size_t)r * W->cols + c) / QK8_0;
+                    wc = f16_to_f32(b->d) * b->qs[c % QK8_0];
+                }
+                s += (double)wc * xt[c];
+            }
+            out[(size_t)t * W->rows + r] = (float)s;
+        }
+    }
 }

@@ -2,27 +2,58 @@
  * matmul.h — weight matrices and the products the model runs on them.
  *
  * A mat is a (rows, cols) row-major weight in torch Linear layout [out, in],
- * borrowed from whoever owns its storage (the model arena). Only float32 is
- * stored today; the type tag is where bf16 / int8 blocks go.
+ * borrowed from whoever owns its storage (the model arena). Its type tag says
+ * how its storage `data` is laid out:
+ *     MAT_F32   (rows, cols) float32
+ *     MAT_BF16  (rows, cols) bfloat16 (uint16_t)
+ *     MAT_Q8_0  (rows, cols/32) block_q8_0 (quant.h), cols % 32 == 0
+ * Code that reads data as floats directly must check the type (or keep that
+ * mat float32, as the absorbed attention does with kv_b).
  *
- * matmul: out (T, rows) = x (T, cols) @ W^T. T == 1 runs a threaded
- * matrix-vector product; T > 1 goes to OpenBLAS sgemm.
+ * matmul: out (T, rows) = x (T, cols) @ W^T, x and out float32 always.
+ *   T <= MATMUL_MV_T: the matvec kernels (matvec.h, chosen from the CPU at run
+ *     time), rows split over the OpenMP threads; reads W once for all T tokens
+ *     and gives each token the same bits whatever T is (decode, speculative
+ *     verification, small expert batches).
+ *   larger T: OpenBLAS sgemm (threaded by itself; never called from inside a
+ *     parallel region), on bf16 / q8 weights dequantised a chunk of rows at a
+ *     time into a per-thread workspace.
+ * Q8_0 weights multiply Q8_0-quantised activations (as llama.cpp does) in the
+ * matvec path, and float32 activations in the GEMM path.
+ * Must not be called from inside an OpenMP parallel region that expects it
+ * to spread over threads (it would run on one).
  */
 #ifndef DC_MATMUL_H
 #define DC_MATMUL_H
 #include <stddef.h>
 
-enum { MAT_F32 = 0 };
+enum { MAT_F32 = 0, MAT_BF16 = 1, MAT_Q8_0 = 2 };
+
+#define MATMUL_MV_T 16
 
 typedef struct mat {
-    float *data; /* (rows, cols), borrowed */
+    float *data; /* storage, borrowed: float32 (rows, cols) only when type is MAT_F32 */
     int type;    /* MAT_* */
     int rows, cols;
 } mat;
 
 void matmul(float *out, const float *x, const mat *W, int T);
-/* matmul_ref: the plain C oracle for tests (one thread, no BLAS). */
+/* matmul_ref: the plain C oracle for tests (one thread, no BLAS, double sums,
+ * dequantised weights times float32 x). */
 void matmul_ref(float *out, const float *x, const mat *W, int T);
 /* dot: sum_i a[i] * b[i]. */
 float dot_f32(const float *a, const float *b, int n);
+
+/* mat_type_name: "f32", "bf16", "q8". mat_type_parse: the reverse, -1 if unknown. */
+const char *mat_type_name(int type);
+int mat_type_parse(const char *s);
+/* mat_type_bytes: storage of a (rows, cols) matrix of type; 0 if cols does not fit the type. */
+size_t mat_type_bytes(int type, int rows, int cols);
+/* mat_bytes: storage of W. */
+size_t mat_bytes(const mat *W);
+/* mat_row_f32: row r of W as float32 into dst (cols). */
+void mat_row_f32(const mat *W, int r, float *dst);
+/* mat_convert: fill dst (mat_type_bytes(type, ...) bytes, caller-owned) with
+ * the float32 W in the new type (threaded). Does not change W. */
+void mat_convert(const mat *W, int type, void *dst);
 #endif

@@ -159,15 +159,9 @@ void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
 
 size_t mla_scratch_floats(const mla_dims *d, int B, int T) {
     size_t N = (size_t)B * T, qk = d->nope + d->rope;
-    /* datt, dq, dk, dv, dkv, dcn, dkva, dqan, dqa, dP rows */
+    /* datt, dq, dk, dv, dkv, dcn, dkva, dqan, dqa, dS (B, H, T, T) */
     return N * d->H * d->v * 2 + N * d->H * qk * 2 + N * d->H * (d->nope + d->v) + N * d->kvl +
-           N * (d->kvl + d->rope) + 2 * N * (d->ql + 1) + (size_t)B * d->H * T;
-}
-
-static real dotr(const real *a, const real *b, int n) {
-    real s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+           N * (d->kvl + d->rope) + 2 * N * (d->ql + 1) + (size_t)B * d->H * T * T;
 }
 
 void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d, const real *xn, int B, int T) {
@@ -188,31 +182,28 @@ void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d,
         rope_train(d->rp, a->q + (size_t)t * H * qk + nope, H, qk, t % T, 0);
     }
     linear_fwd(a->kv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
+    /* per sequence and head, as products on strided views (OpenBLAS runs them
+     * single-threaded inside the parallel loop): S = scale (Qn Kn^T + Qp Kp^T),
+     * causal softmax by rows, att = P V */
+    const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
+        for (int h = 0; h < H; h++) {
+            const real *Q = a->q + ((size_t)b * T * H + h) * qk, *Kn = a->kv + ((size_t)b * T * H + h) * (nope + vd);
+            const real *Kp = a->kpe + (size_t)b * T * rd;
+            real *P = a->P + ((size_t)b * H + h) * T * T;
+            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, nope, d->scale, Q, ldq, Kn, ldkv, 0, P, T);
+            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, rd, d->scale, Q + nope, ldq, Kp, rd, 1, P, T);
             for (int i = 0; i < T; i++) {
-                int ti = b * T + i;
-                const real *q = a->q + ((size_t)ti * H + h) * qk;
-                real *P = a->P + (((size_t)b * H + h) * T + i) * T;
-                real mx = -INFINITY;
-                for (int j = 0; j <= i; j++) {
-                    int tj = b * T + j;
-                    const real *kn = a->kv + ((size_t)tj * H + h) * (nope + vd);
-                    P[j] = d->scale * (dotr(q, kn, nope) + dotr(q + nope, a->kpe + (size_t)tj * rd, rd));
-                    mx = P[j] > mx ? P[j] : mx;
-                }
-                real sum = 0;
-                for (int j = 0; j <= i; j++) sum += (P[j] = exp(P[j] - mx));
-                for (int j = 0; j <= i; j++) P[j] /= sum;
-                for (int j = i + 1; j < T; j++) P[j] = 0;
-                real *o = a->att + ((size_t)ti * H + h) * vd;
-                for (int e = 0; e < vd; e++) o[e] = 0;
-                for (int j = 0; j <= i; j++) {
-                    const real *v = a->kv + ((size_t)(b * T + j) * H + h) * (nope + vd) + nope;
-                    for (int e = 0; e < vd; e++) o[e] += P[j] * v[e];
-                }
+                real *row = P + (size_t)i * T, mx = row[0], sum = 0;
+                for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+                for (int j = 0; j <= i; j++) sum += (row[j] = exp(row[j] - mx));
+                for (int j = 0; j <= i; j++) row[j] /= sum;
+                for (int j = i + 1; j < T; j++) row[j] = 0;
             }
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, vd, T, 1, P, T, Kn + nope, ldkv, 0,
+                 a->att + ((size_t)b * T * H + h) * vd, ldo);
+        }
     linear_fwd(y, a->att, p->o, N, H * vd, d->C);
 }
 
@@ -226,34 +217,30 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
     memset(datt, 0, sizeof(real) * (size_t)(dPall - datt));
     /* y = att @ o^T */
     linear_bwd(datt, g->o, dy, a->att, p->o, N, H * vd, d->C);
-    /* attention, per sequence and head: rows of dq, dk, dv of head h are its own */
+    /* attention, per sequence and head (rows of dq, dk, dv of head h are its own):
+     *   dP = dO V^T, dV = P^T dO, dS = P (dP - rowsum(P dP)) scale,
+     *   dQn = dS Kn, dQp = dS Kp, dKn = dS^T Qn, dKp_h = dS^T Qp (summed over heads below) */
+    const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
-            real *dP = dPall + ((size_t)b * H + h) * T;
+            size_t r0 = (size_t)b * T * H + h;
+            const real *Q = a->q + r0 * qk, *Kn = a->kv + r0 * (nope + vd), *Kp = a->kpe + (size_t)b * T * rd;
+            const real *P = a->P + ((size_t)b * H + h) * T * T, *dO = datt + r0 * vd;
+            real *dS = dPall + ((size_t)b * H + h) * T * T;
+            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, vd, 1, dO, ldo, Kn + nope, ldkv, 0, dS, T);
+            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, vd, T, 1, P, T, dO, ldo, 1, dv + r0 * vd, ldo);
             for (int i = 0; i < T; i++) {
-                int ti = b * T + i;
-                const real *P = a->P + (((size_t)b * H + h) * T + i) * T;
-                const real *q = a->q + ((size_t)ti * H + h) * qk, *da = datt + ((size_t)ti * H + h) * vd;
-                real dot = 0;
-                for (int j = 0; j <= i; j++) {
-                    int tj = b * T + j;
-                    const real *v = a->kv + ((size_t)tj * H + h) * (nope + vd) + nope;
-                    dP[j] = dotr(da, v, vd);                        /* att_i = sum_j P_ij v_j */
-                    real *dvj = dv + ((size_t)tj * H + h) * vd;
-                    for (int e = 0; e < vd; e++) dvj[e] += P[j] * da[e];
-                    dot += P[j] * dP[j];
-                }
-                real *dqi = dq + ((size_t)ti * H + h) * qk;
-                for (int j = 0; j <= i; j++) {
-                    int tj = b * T + j;
-                    real ds = P[j] * (dP[j] - dot) * d->scale;      /* P = softmax(S) */
-                    const real *kn = a->kv + ((size_t)tj * H + h) * (nope + vd), *kp = a->kpe + (size_t)tj * rd;
-                    real *dkj = dk + ((size_t)tj * H + h) * qk;
-                    for (int e = 0; e < nope; e++) dqi[e] += ds * kn[e], dkj[e] += ds * q[e];
-                    for (int e = 0; e < rd; e++) dqi[nope + e] += ds * kp[e], dkj[nope + e] += ds * q[nope + e];
-                }
+                const real *pr = P + (size_t)i * T;
+                real *sr = dS + (size_t)i * T, dot = 0;
+                for (int j = 0; j <= i; j++) dot += pr[j] * sr[j];
+                for (int j = 0; j <= i; j++) sr[j] = pr[j] * (sr[j] - dot) * d->scale;
+                for (int j = i + 1; j < T; j++) sr[j] = 0;
             }
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, nope, T, 1, dS, T, Kn, ldkv, 1, dq + r0 * qk, ldq);
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, rd, T, 1, dS, T, Kp, rd, 1, dq + r0 * qk + nope, ldq);
+            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, nope, T, 1, dS, T, Q, ldq, 1, dk + r0 * qk, ldq);
+            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, rd, T, 1, dS, T, Q + nope, ldq, 1, dk + r0 * qk + nope, ldq);
         }
     /* kv = cn @ kv_b^T, per head [k_nope, v] */
     for (int t = 0; t < N; t++)

@@ -47,7 +47,9 @@ void dc_model_free(dc_model *m) {
 }
 
 const dc_config *dc_model_config(const dc_model *m) { return &m->cfg; }
-size_t dc_model_weight_bytes(const dc_model *m) { return m->w.arena_floats * sizeof(float); }
+size_t dc_model_weight_bytes(const dc_model *m) {
+    return m->w.arena_floats * sizeof(float) - m->w.released_bytes + m->w.qarena_bytes;
+}
 
 /* ---------------------------------------------------------------- session */
 
@@ -239,3 +241,32 @@ int dc_forward_mtp(dc_session *ss, const float *hidden, const int *next_ids, int
     ss->mtp_pos += n;
     return DC_OK;
 }
+
+/* ---------------------------------------------------------------- inference helpers */
+
+int dc_session_truncate(dc_session *s, int pos, dc_err *err) {
+    if (pos < 0 || pos > s->pos)
+        return err_set(err, DC_EARG, "session_truncate: position %d is outside the %d cached", pos, s->pos);
+    s->pos = pos;
+    if (s->mtp_pos > pos) s->mtp_pos = pos;
+    s->hidden_T = 0;
+    return DC_OK;
+}
+
+int dc_session_reserve(dc_session *s, int n, dc_err *err) {
+    if (n < 1) return err_set(err, DC_EARG, "session_reserve: %d tokens", n);
+    return scratch_reserve(s, n, err);
+}
+
+int dc_session_max_ctx(const dc_session *s) { return s->max_ctx; }
+int dc_session_mtp_pos(const dc_session *s) { return s->mtp_pos; }
+
+int dc_forward_mtp_last(dc_session *ss, const float *hidden, const int *next_ids, int n, float *logits, dc_err *err) {
+    int rc = dc_forward_mtp(ss, hidden, next_ids, n, NULL, err);
+    if (rc || !logits) return rc;
+    const dc_config *c = &ss->m->cfg;
+    /* dc_forward_mtp left shared_head.norm of every row in xn */
+    matmul(logits, ss->s.xn + (size_t)(n - 1) * c->hidden_size, &ss->m->w.layers[c->num_hidden_layers].head, 1);
+    return DC_OK;
+}
+dc_model *dc_session_model(const dc_session *s) { return s->m; }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "base/err.h"
 #include "io/safetensors.h"
 #include "kernels/dtype.h"
@@ -179,6 +180,7 @@ void weights_free(model_w *w) {
     }
     free(w->layers);
     free(w->arena);
+    free(w->qarena);
     memset(w, 0, sizeof *w);
 }
 
@@ -299,6 +301,78 @@ done:
     free(e);
     if (rc) weights_free(w);
     return rc;
+}
+
+/* ---------------------------------------------------------------- conversion */
+
+/* the mats of one layer that weights_convert stores in the new type; out
+ * holds 13 + 3E */
+static int layer_mats(layer_w *lw, int E, mat **out) {
+    int n = 0;
+    mat *m[] = {&lw->q_a, &lw->q_b, &lw->q, &lw->kv_a, &lw->o, &lw->gate, &lw->up, &lw->down,
+                &lw->sh_gate, &lw->sh_up, &lw->sh_down, &lw->eh_proj, &lw->head};
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+        if (m[i]->data) out[n++] = m[i];
+    for (int e = 0; lw->exp_gate && e < E; e++) {
+        out[n++] = &lw->exp_gate[e];
+        out[n++] = &lw->exp_up[e];
+        out[n++] = &lw->exp_down[e];
+    }
+    return n;
+}
+
+/* give back the whole pages inside [p, p + n) */
+static size_t release_pages(void *p, size_t n) {
+    const uintptr_t pg = 4096;
+    uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + n) & ~(pg - 1);
+    if (b <= a || madvise((void *)a, b - a, MADV_DONTNEED)) return 0;
+    return b - a;
+}
+
+int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
+    if (type == MAT_F32) return DC_OK;
+    if (type != MAT_BF16 && type != MAT_Q8_0) return err_set(err, DC_EARG, "weights_convert: unknown type %d", type);
+    if (w->dtype != MAT_F32 || w->qarena) return err_set(err, DC_EARG, "weights_convert: weights are already converted");
+    const int E = c->n_routed_experts;
+    size_t cap = 1 + (size_t)w->nlayers * (13 + 3 * (size_t)E);
+    mat **list = malloc(sizeof *list * cap);
+    if (!list) return err_set(err, DC_ENOMEM, "weights_convert: out of memory");
+    int n = 0;
+    list[n++] = &w->head;
+    for (int i = 0; i < w->nlayers; i++) n += layer_mats(&w->layers[i], E, list + n);
+    /* aliases (an MTP head sharing lm_head) are converted once: only heads alias */
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        int alias = i > 0 && list[i]->data == w->head.data;
+        size_t b = mat_type_bytes(type, list[i]->rows, list[i]->cols);
+        if (!alias && b) total += (b + 63) & ~(size_t)63;
+    }
+    w->qarena = aligned_alloc(64, total + 64);
+    if (!w->qarena) {
+        free(list);
+        return err_set(err, DC_ENOMEM, "weights_convert: cannot allocate %.2f GB for %s weights", total / 1e9,
+                       mat_type_name(type));
+    }
+    w->qarena_bytes = total;
+    float *old_head = w->head.data;
+    char *dst = w->qarena;
+    for (int i = 0; i < n; i++) {
+        mat *m = list[i];
+        size_t b = mat_type_bytes(type, m->rows, m->cols);
+        if (!b) continue; /* e.g. cols not a multiple of 32 for Q8_0: stays float32 */
+        if (i > 0 && m->data == old_head) {
+            *m = w->head;
+            continue;
+        }
+        mat_convert(m, type, dst);
+        w->released_bytes += release_pages(m->data, (size_t)m->rows * m->cols * sizeof(float));
+        m->data = (float *)(void *)dst;
+        m->type = type;
+        dst += (b + 63) & ~(size_t)63;
+    }
+    w->dtype = type;
+    free(list);
+    return DC_OK;
 }
 
 int weights_read(const dc_config *c, const char *dir, const wt_entry *e, int n, dc_err *err) {

@@ -51,6 +51,10 @@ typedef struct model_w {
     int nlayers;
     float *arena;                     /* owns every tensor's storage */
     size_t arena_floats;
+    void *qarena;                     /* owns converted (bf16 / Q8_0) matrices, or NULL */
+    size_t qarena_bytes;              /* bytes of qarena */
+    size_t released_bytes;            /* arena bytes given back to the OS after conversion */
+    int dtype;                        /* MAT_* of the converted matrices (MAT_F32 when none) */
 } model_w;
 
 enum { WT_MAT, WT_HEAD, WT_EMBED, WT_NORM, WT_ROUTER, WT_BIAS };
@@ -74,6 +78,14 @@ size_t wt_numel(const wt_entry *e);
 /* weights_load: read every tensor of the table from the checkpoint in dir
  * into a new arena, dequantising BF16 / F16 / F8_E4M3 (+ weight_scale_inv). */
 int weights_load(const dc_config *cfg, const char *dir, model_w *w, dc_err *err);
+
+/* weights_convert: for inference, store the big matrices of w (attention
+ * projections except kv_b, dense / shared / routed experts, eh_proj, heads) as
+ * type (MAT_BF16 or MAT_Q8_0, quantised here); embeddings, norms, the router
+ * and kv_b (read as floats by the absorbed attention) stay float32. The
+ * float32 pages of converted matrices are given back to the OS. Only once,
+ * from float32; w must not be trained afterwards. */
+int weights_convert(const dc_config *cfg, model_w *w, int type, dc_err *err);
 
 /* weights_read: read the checkpoint in dir into the storage the table's
  * entries already point at (dequantising as weights_load does); alias entries

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "model/config.h"
+#include "model/model.h"
 #include "model/norm.h"
 
 void train_opts_default(train_opts *o) {
@@ -427,7 +428,7 @@ int trainer_step(trainer *t, void (*next_batch)(void *ctx, int *tokens), void *c
     t->loss = loss, t->mtp_loss = mtp, t->aux_loss = aux;
     t->grad_norm = sqrt(sumsq(grads, t->n));
     t->lr_now = trainer_lr(o, t->step);
-    t->skipped = !isfinite(loss) || !isfinite(t->grad_norm);
+    t->skipped = !isfinite(loss) || !isfinite(t->grad_norm) ? 1 : t->explode_above > 0 && loss > t->explode_above ? 2 : 0;
     if (t->skipped) {
         t->step++;
         return DC_OK;
@@ -465,4 +466,33 @@ int trainer_step(trainer *t, void (*next_batch)(void *ctx, int *tokens), void *c
         }
     t->step++;
     return DC_OK;
+}
+
+/* ---------------------------------------------------------------- sampling */
+
+int trainer_sample(trainer *t, const int *prompt, int np, int n, int *out, dc_err *err) {
+    dc_model m;
+    memset(&m, 0, sizeof m);
+    m.cfg = t->cfg;
+    m.w = t->P; /* borrowed: the trainer keeps owning the storage */
+    m.rope = t->rp;
+    m.softmax_scale = config_softmax_scale(&t->cfg);
+    dc_session *s;
+    int rc = dc_session_new(&m, np + n, DC_ATTN_ABSORB, &s, err);
+    if (rc) return rc;
+    float *logits = malloc(sizeof(float) * t->cfg.vocab_size);
+    if (!logits) {
+        dc_session_free(s);
+        return err_set(err, DC_ENOMEM, "sample: out of memory");
+    }
+    rc = dc_forward(s, prompt, np, logits, 1, err);
+    for (int i = 0; i < n && !rc; i++) {
+        int best = 0;
+        for (int v = 1; v < t->cfg.vocab_size; v++) best = logits[v] > logits[best] ? v : best;
+        out[i] = best;
+        if (i + 1 < n) rc = dc_forward(s, &best, 1, logits, 1, err);
+    }
+    free(logits);
+    dc_session_free(s);
+    return rc;
 }

@@ -98,7 +98,8 @@ typedef struct trainer {
     int64_t step;               /* optimiser steps done */
     /* figures of the last step */
     double loss, mtp_loss, aux_loss, grad_norm, lr_now;
-    int skipped;                /* the last step was skipped (non-finite loss or gradient) */
+    double explode_above;       /* skip a step whose loss exceeds this (0: never) */
+    int skipped;                /* the last step was skipped: 1 non-finite, 2 exploding loss */
 } trainer;
 
 /* trainer_init: arenas for cfg at (o->B, o->T); parameters from init_dir (a
@@ -115,6 +116,9 @@ void trainer_forward(trainer *t, const int *tokens, int grad);
 int trainer_step(trainer *t, void (*next_batch)(void *ctx, int *tokens), void *ctx);
 /* trainer_lr: the schedule's learning rate at step s. */
 float trainer_lr(const train_opts *o, int64_t s);
+/* trainer_sample: greedy continuation (n ids into out) of prompt with the
+ * current parameters, through the inference path. */
+int trainer_sample(trainer *t, const int *prompt, int np, int n, int *out, dc_err *err);
 /* trainer_imbalance: max load / mean load of MoE layer l in the last step (0 if dense). */
 double trainer_imbalance(const trainer *t, int l);
 #endif

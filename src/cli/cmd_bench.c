@@ -1,0 +1,258 @@
+/*
+ * cmd_bench.c — `deepc bench`: inference speed against the machine's bound,
+ * measured in one run (DESIGN.md "Performance model").
+ *
+ * For each weight type and thread count: prefill tokens/s over 64 and 512
+ * random tokens (one batched forward, logits of the last position only, as
+ * llama-bench's pp), decode tokens/s over 128 tokens from an empty cache
+ * (each the greedy choice of the last, as llama-bench's tg), the bytes of
+ * weights one decoded token reads, the DRAM read bandwidth measured here just
+ * before (512 MiB, best of 3), and decode as a fraction of
+ * bandwidth / bytes-per-token. Beside them, llama.cpp's figures for the same
+ * shape from ../shared/BENCHMARKS.md (mini preset; measured on this kind of
+ * machine, llama-bench medians), where the model is that shape.
+ */
+#include <getopt.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/err.h"
+#include "base/rng.h"
+#include "cli/cli.h"
+#include "cli/infer_cli.h"
+#include "kernels/cpu.h"
+
+static const char *HELP =
+    "usage: deepc bench -m DIR [--dtype f32,bf16,q8] [--threads 1,2] [--attn absorb|naive]\n"
+    "                   [--prefill 64,512] [--decode 128]\n"
+    "\n"
+    "Prefill and decode tokens/s for each weight type and thread count, the bytes of\n"
+    "weights read per decoded token, the memory bandwidth measured in the same run,\n"
+    "and decode as a fraction of the bound bandwidth / bytes per token; llama.cpp's\n"
+    "figures beside them for the shapes ../shared/BENCHMARKS.md has.\n"
+    "\n"
+    "  -m, --model DIR    checkpoint directory\n"
+    "      --dtype LIST   weight types, comma-separated (default f32,bf16,q8)\n"
+    "      --threads LIST thread counts (default 1,2)\n"
+    "      --prefill LIST prompt lengths (default 64,512)\n"
+    "      --decode N     decoded tokens (default 128)\n"
+    "      --attn MODE    absorb (default) or naive\n";
+
+/* llama.cpp 34af94cd, llama-bench, mini preset (BENCHMARKS.md); F16 stands beside our bf16 */
+typedef struct peer {
+    const char *dtype, *name;
+    double pp64[2], pp512[2], tg128[2], mb, frac[2];
+} peer;
+static const peer MINI[] = {
+    {"f32", "F32", {259, 466}, {312, 577}, {18.0, 34.0}, 766, {89, 89}},
+    {"bf16", "F16", {363, 626}, {373, 696}, {31.9, 60.6}, 384, {79, 79}},
+    {"q8", "Q8_0", {284, 539}, {288, 557}, {36.1, 63.2}, 204, {48, 44}},
+};
+
+static int is_mini(const dc_config *c) {
+    return c->hidden_size == 1024 && c->num_hidden_layers == 8 && c->vocab_size == 102400 &&
+           c->n_routed_experts == 32 && c->num_experts_per_tok == 4 && c->moe_intermediate_size == 512;
+}
+
+/* read bandwidth in GB/s with nthr threads over buf (n words), best of 3 */
+static double bandwidth(const uint64_t *buf, size_t n, int nthr) {
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        uint64_t acc = 0;
+        double t0 = infer_now();
+#pragma omp parallel num_threads(nthr) reduction(^ : acc)
+        {
+            int i = omp_get_thread_num(), k = omp_get_num_threads();
+            size_t a = n * i / k, b = n * (i + 1) / k;
+            uint64_t x = 0;
+#pragma omp simd reduction(^ : x)
+            for (size_t j = a; j < b; j++) x ^= buf[j];
+            acc ^= x;
+        }
+        double dt = infer_now() - t0;
+        if (acc == 42) fputc(' ', stderr); /* keep the loads */
+        if (n * 8 / dt / 1e9 > best) best = n * 8 / dt / 1e9;
+    }
+    return best;
+}
+
+static int argmax(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) b = v[i] > v[b] ? i : b;
+    return b;
+}
+
+/* tokens/s of one prefill of n random tokens on a fresh cache */
+static int prefill_rate(dc_session *s, int n, int V, float *logits, double *rate, dc_err *err) {
+    int *ids = malloc(sizeof(int) * n);
+    if (!ids) return err_set(err, DC_ENOMEM, "out of memory");
+    rng r;
+    rng_seed(&r, 1234);
+    for (int i = 0; i < n; i++) ids[i] = (int)(rng_u64(&r) % V);
+    dc_session_reset(s);
+    double t0 = infer_now();
+    int rc = dc_forward(s, ids, n, logits, 1, err);
+    *rate = n / (infer_now() - t0);
+    free(ids);
+    return rc;
+}
+
+static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate, dc_err *err) {
+    dc_session_reset(s);
+    int tok = 1 % V, rc = 0;
+    double t0 = infer_now();
+    for (int i = 0; i < n && !rc; i++) {
+        rc = dc_forward(s, &tok, 1, logits, 1, err);
+        tok = argmax(logits, V);
+    }
+    *rate = n / (infer_now() - t0);
+    return rc;
+}
+
+typedef struct bopts {
+    const char *dir;
+    char dtypes[8][8];
+    int ndt, thr[8], nthr, pre[8], npre, dec, attn;
+} bopts;
+
+static int parse_list(const char *s, int *out, int max, int lo, int hi) {
+    int n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (n == max || cli_parse_int(t, lo, hi, &v)) return -1;
+        out[n++] = (int)v;
+    }
+    return n ? n : -1;
+}
+
+static int parse(int argc, char **argv, bopts *o) {
+    static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"dtype", 1, 0, 'd'},   {"threads", 1, 0, 't'},
+                                         {"prefill", 1, 0, 'p'}, {"decode", 1, 0, 'n'}, {"attn", 1, 0, 'a'},
+                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    const char *dts = "f32,bf16,q8";
+    o->thr[0] = 1, o->thr[1] = 2, o->nthr = 2;
+    o->pre[0] = 64, o->pre[1] = 512, o->npre = 2;
+    o->dec = 128;
+    o->attn = DC_ATTN_ABSORB;
+    long v;
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "m:t:h", LONG, NULL)) != -1) {
+        switch (ch) {
+        case 'm': o->dir = optarg; break;
+        case 'd': dts = optarg; break;
+        case 't':
+            if ((o->nthr = parse_list(optarg, o->thr, 8, 1, 4096)) < 0) return cli_usage_error("bench", "--threads: bad list '%s'", optarg);
+            break;
+        case 'p':
+            if ((o->npre = parse_list(optarg, o->pre, 8, 1, 1 << 20)) < 0) return cli_usage_error("bench", "--prefill: bad list '%s'", optarg);
+            break;
+        case 'n':
+            if (cli_parse_int(optarg, 1, 1 << 20, &v)) return cli_usage_error("bench", "--decode: bad count '%s'", optarg);
+            o->dec = (int)v;
+            break;
+        case 'a':
+            if (!strcmp(optarg, "naive")) o->attn = DC_ATTN_NAIVE;
+            else if (!strcmp(optarg, "absorb")) o->attn = DC_ATTN_ABSORB;
+            else return cli_usage_error("bench", "--attn must be naive or absorb, not '%s'", optarg);
+            break;
+        case 'h': fputs(HELP, stdout); return 1;
+        default: return cli_usage_error("bench", "bad option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
+    if (!o->dir) return cli_usage_error("bench", "-m DIR is required");
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", dts);
+    for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (o->ndt == 8 || strlen(t) >= 8 || (strcmp(t, "f32") && strcmp(t, "bf16") && strcmp(t, "q8")))
+            return cli_usage_error("bench", "--dtype: '%s' is not f32, bf16 or q8", t);
+        strcpy(o->dtypes[o->ndt++], t);
+    }
+    return 0;
+}
+
+/* one weight type: load, then every thread count */
+static int bench_dtype(const bopts *o, const char *dt, const double *bw, dc_err *err) {
+    dc_model *m = NULL;
+    dc_session *s = NULL;
+    float *logits = NULL;
+    double load_s;
+    int rc = infer_load(o->dir, dt, &m, &load_s, err);
+    if (rc) return rc;
+    const dc_config *c = dc_model_config(m);
+    int maxp = o->dec;
+    for (int i = 0; i < o->npre; i++) maxp = o->pre[i] > maxp ? o->pre[i] : maxp;
+    if ((rc = dc_session_new(m, maxp, o->attn, &s, err))) goto done;
+    logits = malloc(sizeof(float) * c->vocab_size);
+    if (!logits) {
+        rc = err_set(err, DC_ENOMEM, "out of memory");
+        goto done;
+    }
+    double mb = dc_model_decode_bytes(m) / 1e6;
+    const peer *p = NULL;
+    for (size_t i = 0; is_mini(c) && i < sizeof MINI / sizeof *MINI; i++)
+        if (!strcmp(MINI[i].dtype, dt)) p = &MINI[i];
+    printf("\n%s weights: %.1f MB resident, %.1f MB read per decoded token (loaded in %.1f s)\n", dt,
+           dc_model_weight_bytes(m) / 1e6, mb, load_s);
+    for (int ti = 0; ti < o->nthr && !rc; ti++) {
+        int nt = o->thr[ti];
+        dc_set_threads(nt);
+        double warm, rate;
+        if ((rc = prefill_rate(s, 16 < maxp ? 16 : maxp, c->vocab_size, logits, &warm, err))) break;
+        for (int i = 0; i < o->npre && !rc; i++) {
+            rc = prefill_rate(s, o->pre[i], c->vocab_size, logits, &rate, err);
+            int k = p && nt <= 2 ? nt - 1 : -1;
+            double peer_r = k < 0 ? 0 : o->pre[i] == 64 ? p->pp64[k] : o->pre[i] == 512 ? p->pp512[k] : 0;
+            printf("  %d thr  prefill %4d   %8.1f tok/s", nt, o->pre[i], rate);
+            if (peer_r > 0) printf("    llama.cpp %s %8.1f tok/s  (x%.2f)", p->name, peer_r, rate / peer_r);
+            printf("\n");
+            fflush(stdout);
+        }
+        if (rc || (rc = decode_rate(s, o->dec, c->vocab_size, logits, &rate, err))) break;
+        double b = bw[ti], bound = b * 1e3 / mb;
+        printf("  %d thr  decode  %4d   %8.2f tok/s   bound %.1f GB/s / %.1f MB = %.1f tok/s -> %.0f%% of bound\n", nt,
+               o->dec, rate, b, mb, bound, 100 * rate / bound);
+        int k = p && nt <= 2 ? nt - 1 : -1;
+        if (k >= 0 && o->dec == 128)
+            printf("               llama.cpp %s %8.2f tok/s   (%.0f MB/token, %.0f%% of its bound)  (x%.2f)\n", p->name,
+                   p->tg128[k], p->mb, p->frac[k], rate / p->tg128[k]);
+        fflush(stdout);
+    }
+done:
+    free(logits);
+    dc_session_free(s);
+    dc_model_free(m);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+    bopts o;
+    int prc = parse(argc, argv, &o);
+    if (prc) return prc == 1 ? 0 : prc;
+    dc_err err = {0};
+    int rc = DC_OK;
+    /* bandwidth first, in this process, with the model not yet loaded */
+    size_t words = (512u << 20) / 8;
+    uint64_t *buf = malloc(words * 8);
+    if (!buf) {
+        err_set(&err, DC_ENOMEM, "out of memory for the bandwidth buffer");
+        return cli_error("bench", &err);
+    }
+    memset(buf, 1, words * 8);
+    double bw[8];
+    for (int i = 0; i < o.nthr; i++) bw[i] = bandwidth(buf, words, o.thr[i]);
+    free(buf);
+    printf("deepc bench: %s, kernels %s, attention %s\n", o.dir, kern_get()->name,
+           o.attn == DC_ATTN_ABSORB ? "absorbed" : "naive");
+    for (int i = 0; i < o.nthr; i++) printf("memory read bandwidth, %d thread%s: %.1f GB/s (512 MiB, best of 3)\n", o.thr[i],
+                                            o.thr[i] > 1 ? "s" : "", bw[i]);
+    for (int i = 0; i < o.ndt && !rc; i++) rc = bench_dtype(&o, o.dtypes[i], bw, &err);
+    dc_set_threads(0);
+    return rc ? cli_error("bench", &err) : 0;
+}

@@ -1,0 +1,224 @@
+/*
+ * cmd_generate.c — `deepc generate`: complete a prompt, streaming the text to
+ * stdout as it is produced; figures on stderr at the end.
+ *
+ * The prompt is text (-p, through the model's tokenizer, wrapped in the chat
+ * template as one user turn unless --raw) or token ids (--prompt-ids, fed as
+ * given). Without a tokenizer the output is token ids.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "base/err.h"
+#include "cli/cli.h"
+#include "cli/infer_cli.h"
+
+static const char *HELP =
+    "usage: deepc generate -m DIR (-p TEXT | --prompt-ids 1,2,3) [-n N] [--temp T] [--top-k K]\n"
+    "                      [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]...\n"
+    "                      [--raw] [--mtp] [--dtype f32|bf16|q8] [--ctx N] [--attn naive|absorb] [-t N]\n"
+    "\n"
+    "Streams the completion of a prompt to stdout; prompt and generated token counts\n"
+    "and speeds go to stderr at the end.\n"
+    "\n"
+    "  -m, --model DIR        checkpoint directory (config.json + safetensors [+ tokenizer.json])\n"
+    "  -p, --prompt TEXT      the prompt, through the tokenizer; wrapped in the chat template\n"
+    "                         as one user turn (--template v3|r1) unless --raw\n"
+    "      --prompt-ids LIST  the prompt as comma-separated token ids, fed as given\n"
+    "      --raw              -p TEXT as plain text to continue: BOS + TEXT, no template\n"
+    "      --template NAME    v3 (default) or r1 (the answer starts inside <think>)\n"
+    "  -n, --n-predict N      tokens to generate at most (default 128)\n"
+    "      --temp T           temperature; 0 is greedy and deterministic (default 0.6)\n"
+    "      --top-k K          keep the K likeliest tokens, 0 = all (default 40)\n"
+    "      --top-p P          keep the likeliest tokens with mass P (default 0.95)\n"
+    "      --min-p P          drop tokens below P times the likeliest (default 0.05)\n"
+    "      --repeat-penalty R penalise the last 64 tokens' logits by R (default 1 = off)\n"
+    "      --seed S           sampling seed: same seed, same text (default: from the clock)\n"
+    "      --stop STR         stop when STR appears (not printed); may be repeated\n"
+    "      --ignore-eos       do not stop at the end-of-sequence token\n"
+    "      --mtp              speculative decoding with the model's MTP module (same output)\n"
+    "      --dtype T          weights at run time: f32 (default), bf16, q8 (Q8_0)\n"
+    "      --ctx N            KV cache positions (default: prompt + n-predict)\n"
+    "      --attn MODE        absorb (latent cache, default) or naive\n"
+    "      --tokenizer PATH   a tokenizer.json or directory other than the model's\n"
+    "  -t, --threads N        threads (default: all cores)\n";
+
+#define MAX_STOPS 16
+
+typedef struct opts {
+    const char *dir, *prompt, *ids, *dtype, *tokp;
+    const char *stops[MAX_STOPS];
+    int nstops, raw, mtp, attn, ignore_eos, r1;
+    long n, ctx, threads;
+    dc_sampler_params sp;
+} opts;
+
+static int parse_float(const char *s, float lo, float hi, float *out) {
+    char *end;
+    float v = strtof(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse(int argc, char **argv, opts *o) {
+    static const struct option LONG[] = {
+        {"model", 1, 0, 'm'},  {"prompt", 1, 0, 'p'},  {"prompt-ids", 1, 0, 'I'}, {"n-predict", 1, 0, 'n'},
+        {"temp", 1, 0, 'T'},   {"top-k", 1, 0, 'k'},   {"top-p", 1, 0, 'P'},      {"min-p", 1, 0, 'M'},
+        {"repeat-penalty", 1, 0, 'R'}, {"seed", 1, 0, 's'}, {"stop", 1, 0, 'S'},  {"raw", 0, 0, 'r'},
+        {"mtp", 0, 0, 'D'},    {"dtype", 1, 0, 'd'},   {"ctx", 1, 0, 'c'},        {"attn", 1, 0, 'a'},
+        {"threads", 1, 0, 't'}, {"tokenizer", 1, 0, 'z'}, {"ignore-eos", 0, 0, 'E'}, {"template", 1, 0, 'Y'},
+        {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->n = 128;
+    o->attn = DC_ATTN_ABSORB;
+    dc_sampler_defaults(&o->sp);
+    o->sp.seed = (uint64_t)time(NULL);
+    long v;
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "m:p:n:t:h", LONG, NULL)) != -1) {
+        switch (ch) {
+        case 'm': o->dir = optarg; break;
+        case 'p': o->prompt = optarg; break;
+        case 'I': o->ids = optarg; break;
+        case 'r': o->raw = 1; break;
+        case 'D': o->mtp = 1; break;
+        case 'E': o->ignore_eos = 1; break;
+        case 'd': o->dtype = optarg; break;
+        case 'z': o->tokp = optarg; break;
+        case 'n':
+            if (cli_parse_int(optarg, 0, 1 << 30, &o->n)) return cli_usage_error("generate", "-n: bad count '%s'", optarg);
+            break;
+        case 'c':
+            if (cli_parse_int(optarg, 1, 1 << 30, &o->ctx)) return cli_usage_error("generate", "--ctx: bad size '%s'", optarg);
+            break;
+        case 't':
+            if (cli_parse_int(optarg, 0, 4096, &o->threads)) return cli_usage_error("generate", "-t: bad thread count '%s'", optarg);
+            break;
+        case 'T':
+            if (parse_float(optarg, 0, 100, &o->sp.temperature)) return cli_usage_error("generate", "--temp: bad value '%s'", optarg);
+            break;
+        case 'k':
+            if (cli_parse_int(optarg, 0, 1 << 30, &v)) return cli_usage_error("generate", "--top-k: bad value '%s'", optarg);
+            o->sp.top_k = (int)v;
+            break;
+        case 'P':
+            if (parse_float(optarg, 1e-6f, 1, &o->sp.top_p)) return cli_usage_error("generate", "--top-p: bad value '%s' (0 < P <= 1)", optarg);
+            break;
+        case 'M':
+            if (parse_float(optarg, 0, 1, &o->sp.min_p)) return cli_usage_error("generate", "--min-p: bad value '%s' (0..1)", optarg);
+            break;
+        case 'R':
+            if (parse_float(optarg, 1e-3f, 100, &o->sp.repeat_penalty)) return cli_usage_error("generate", "--repeat-penalty: bad value '%s'", optarg);
+            break;
+        case 's':
+            if (cli_parse_int(optarg, 0, 0x7fffffffffffffffL, &v)) return cli_usage_error("generate", "--seed: bad number '%s'", optarg);
+            o->sp.seed = (uint64_t)v;
+            break;
+        case 'S':
+            if (o->nstops == MAX_STOPS) return cli_usage_error("generate", "at most %d --stop strings", MAX_STOPS);
+            if (!*optarg) return cli_usage_error("generate", "--stop: empty string");
+            o->stops[o->nstops++] = optarg;
+            break;
+        case 'a':
+            if (!strcmp(optarg, "naive")) o->attn = DC_ATTN_NAIVE;
+            else if (!strcmp(optarg, "absorb")) o->attn = DC_ATTN_ABSORB;
+            else return cli_usage_error("generate", "--attn must be naive or absorb, not '%s'", optarg);
+            break;
+        case 'Y':
+            if (!strcmp(optarg, "v3")) o->r1 = 0;
+            else if (!strcmp(optarg, "r1")) o->r1 = 1;
+            else return cli_usage_error("generate", "--template must be v3 or r1, not '%s'", optarg);
+            break;
+        case 'h': fputs(HELP, stdout); return 1;
+        default: return cli_usage_error("generate", "bad option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("generate", "unexpected argument '%s'", argv[optind]);
+    if (!o->dir) return cli_usage_error("generate", "-m DIR is required");
+    if (!o->prompt == !o->ids) return cli_usage_error("generate", "give one of -p TEXT or --prompt-ids LIST");
+    return 0;
+}
+
+/* the prompt's ids: given, or the text through the template and tokenizer */
+static int prompt_ids(const opts *o, const dc_tokenizer *tok, int **ids, int *n, dc_err *err) {
+    if (o->ids) return cli_parse_ids(o->ids, ids, n, err);
+    if (!tok) return err_set(err, DC_ENOTFOUND, "%s: no tokenizer.json to encode -p TEXT (use --prompt-ids or --tokenizer)", o->dir);
+    char *text = NULL;
+    int rc, flags = DC_TOK_SPECIAL;
+    if (o->raw) flags |= DC_TOK_BOS;
+    else {
+        dc_chat_msg msg = {.role = "user", .content = o->prompt};
+        if ((rc = dc_chat_render(o->r1 ? DC_CHAT_R1 : DC_CHAT_V3, &msg, 1, 1, &text, err))) return rc;
+    }
+    const char *src = text ? text : o->prompt;
+    size_t nn = 0;
+    rc = dc_tokenizer_encode(tok, src, strlen(src), flags, ids, &nn, err);
+    free(text);
+    *n = (int)nn;
+    if (!rc && !nn) rc = err_set(err, DC_EARG, "the prompt has no tokens");
+    return rc;
+}
+
+static int on_token(void *ctx, int tok) { return stream_token(ctx, tok); }
+
+int cmd_generate(int argc, char **argv) {
+    opts o;
+    int prc = parse(argc, argv, &o);
+    if (prc) return prc == 1 ? 0 : prc;
+    cli_threads(o.threads);
+    dc_err err = {0};
+    dc_model *m = NULL;
+    dc_tokenizer *tok = NULL;
+    dc_session *s = NULL;
+    dc_sampler *smp = NULL;
+    streamer st = {0};
+    int *ids = NULL, n = 0, rc;
+    double load_s;
+    if ((rc = infer_load(o.dir, o.dtype, &m, &load_s, &err))) goto fail;
+    if ((rc = infer_tokenizer(o.tokp, o.dir, &tok, &err))) goto fail;
+    if ((rc = prompt_ids(&o, tok, &ids, &n, &err))) goto fail;
+    const dc_config *c = dc_model_config(m);
+    if (o.mtp && c->num_nextn_predict_layers < 1) {
+        rc = err_set(&err, DC_EARG, "%s: --mtp: the model has no MTP module (num_nextn_predict_layers is 0)", o.dir);
+        goto fail;
+    }
+    long ctx = o.ctx ? o.ctx : n + o.n + 2;
+    if (ctx < n + 1) {
+        rc = err_set(&err, DC_EARG, "--ctx %ld is smaller than the prompt's %d tokens", ctx, n);
+        goto fail;
+    }
+    if ((rc = dc_session_new(m, (int)ctx, o.attn, &s, &err))) goto fail;
+    if ((rc = dc_sampler_new(&o.sp, c->vocab_size, &smp, &err))) goto fail;
+    if ((rc = stream_init(&st, tok, stdout, o.stops, o.nstops, &err))) goto fail;
+    int eos = o.ignore_eos ? -1 : tok && dc_tokenizer_eos(tok) >= 0 ? dc_tokenizer_eos(tok) : c->eos_token_id;
+    dc_gen_opts go = {.max_new = (int)o.n, .eos = eos, .mtp = o.mtp, .cb = on_token, .ctx = &st};
+    dc_gen_stats gs;
+    rc = dc_generate(s, smp, ids, n, &go, &gs, &err);
+    stream_finish(&st);
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (rc) goto fail;
+    fprintf(stderr, "deepc generate: %s weights (%.1f MB) loaded in %.2f s, %d threads, seed %llu\n",
+            dc_model_dtype(m), dc_model_weight_bytes(m) / 1e6, load_s, dc_get_threads(),
+            (unsigned long long)o.sp.seed);
+    fprintf(stderr, "deepc generate: prompt %d tokens, prefill %.1f tokens/s; generated %d tokens, decode %.2f tokens/s\n",
+            gs.n_prompt, gs.n_prompt / (gs.prefill_s > 0 ? gs.prefill_s : 1e-9), gs.n_gen,
+            gs.n_gen / (gs.decode_s > 0 ? gs.decode_s : 1e-9));
+    if (o.mtp)
+        fprintf(stderr, "deepc generate: mtp %d of %d drafts accepted (%.1f%%), %.2f tokens per verify step\n",
+                gs.n_accept, gs.n_draft, gs.n_draft ? 100.0 * gs.n_accept / gs.n_draft : 0.0,
+                gs.n_draft ? (double)(gs.n_gen - 1) / gs.n_draft : 0.0);
+fail:
+    if (rc) cli_error("generate", &err);
+    stream_free(&st);
+    free(ids);
+    dc_sampler_free(smp);
+    dc_session_free(s);
+    dc_tokenizer_free(tok);
+    dc_model_free(m);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,79 @@
+/* cmd_plot.c — `deepc plot RUN`: the loss curves of RUN/metrics.jsonl drawn
+ * to a PNG with gnuplot (Debian's gnuplot-nox). */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include "base/err.h"
+#include "base/file.h"
+#include "cli/cli.h"
+
+static const char *HELP =
+    "usage: deepc plot RUN [--out FILE.png]\n"
+    "\n"
+    "Draws loss, MTP loss and validation loss against the step from RUN/metrics.jsonl\n"
+    "into FILE (default RUN/loss.png), with gnuplot.\n";
+
+int cmd_plot(int argc, char **argv) {
+    static const struct option LONG[] = {{"out", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *out = NULL;
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "o:h", LONG, NULL)) != -1) {
+        if (ch == 'o') out = optarg;
+        else if (ch == 'h') return fputs(HELP, stdout), 0;
+        else return cli_usage_error("plot", "bad option");
+    }
+    if (optind + 1 != argc) return cli_usage_error("plot", "give one RUN directory");
+    const char *run = argv[optind];
+    char mpath[4096], dpath[4096], opath[4096], *txt;
+    size_t n;
+    dc_err err = {0};
+    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", run);
+    snprintf(dpath, sizeof dpath, "%s/.plot.dat", run);
+    snprintf(opath, sizeof opath, "%s", out ? out : "");
+    if (!out) snprintf(opath, sizeof opath, "%s/loss.png", run);
+    if (file_read_all(mpath, &txt, &n, &err)) return cli_error("plot", &err);
+    FILE *d = fopen(dpath, "w");
+    if (!d) {
+        free(txt);
+        return cli_usage_error("plot", "cannot write %s", dpath);
+    }
+    int rows = 0, line = 0;
+    for (char *s = strtok(txt, "\n"); s; s = strtok(NULL, "\n")) {
+        line++;
+        cJSON *j = cJSON_Parse(s);
+        const cJSON *st = cJSON_GetObjectItem(j, "step"), *l = cJSON_GetObjectItem(j, "loss"),
+                    *m = cJSON_GetObjectItem(j, "mtp_loss"), *v = cJSON_GetObjectItem(j, "val_loss");
+        if (!j) fprintf(stderr, "deepc plot: %s:%d: not JSON, skipped\n", mpath, line);
+        if (cJSON_IsNumber(st) && cJSON_IsNumber(l)) {
+            fprintf(d, "%g %g %g ", st->valuedouble, l->valuedouble, cJSON_IsNumber(m) ? m->valuedouble : 0.0 / 0.0);
+            if (cJSON_IsNumber(v)) fprintf(d, "%g\n", v->valuedouble);
+            else fprintf(d, "NaN\n");
+            rows++;
+        }
+        cJSON_Delete(j);
+    }
+    fclose(d);
+    free(txt);
+    if (!rows) return err_set(&err, DC_EFORMAT, "%s: no logged steps", mpath), cli_error("plot", &err);
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "gnuplot -e \"set terminal pngcairo size 900,540; set output '%s'; set datafile missing 'NaN';"
+             " set xlabel 'step'; set ylabel 'cross-entropy (nats)'; set grid; set key top right;"
+             " set title 'deepc training: %s';"
+             " plot '%s' using 1:2 with lines lw 2 title 'train loss',"
+             " '' using 1:3 with lines lw 1 title 'MTP loss',"
+             " '' using 1:4 with linespoints pt 7 title 'val loss'\"",
+             opath, run, dpath);
+    int rc = system(cmd);
+    remove(dpath);
+    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
+        err_set(&err, DC_EIO, "gnuplot failed (is Debian's gnuplot-nox installed? scripts/deps.sh installs it)");
+        return cli_error("plot", &err);
+    }
+    printf("wrote %s (%d points)\n", opath, rows);
+    return 0;
+}

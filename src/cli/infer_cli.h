@@ -1,0 +1,48 @@
+/*
+ * infer_cli.h — what `deepc generate`, `chat` and `bench` share: loading a
+ * model in a chosen weight type, the tokenizer beside it, and streaming
+ * generated text to a terminal or pipe with stop strings held back.
+ */
+#ifndef DC_INFER_CLI_H
+#define DC_INFER_CLI_H
+#include <stdio.h>
+#include "deepc.h"
+
+/* infer_load: dc_model_load(dir) then dc_model_set_dtype(dtype); prints
+ * nothing. *secs: load time. */
+int infer_load(const char *dir, const char *dtype, dc_model **m, double *secs, dc_err *err);
+/* infer_tokenizer: the tokenizer at path (file or directory), or beside the
+ * model in dir when path is NULL. *t stays NULL (and DC_OK is returned) when
+ * path is NULL and dir has no tokenizer.json. */
+int infer_tokenizer(const char *path, const char *dir, dc_tokenizer **t, dc_err *err);
+double infer_now(void);
+
+enum { STREAM_PLAIN = 0, STREAM_DIM = 1, STREAM_HIDE = 2 };
+
+/* streamer: writes tokens as text (or ids, without a tokenizer) to out as
+ * they come. Text that could be the start of a stop string is held back
+ * until it is known not to be one; a completed stop string ends the stream
+ * and is not printed. text keeps everything generated (stop string included). */
+typedef struct streamer {
+    const dc_tokenizer *tok; /* borrowed; NULL: print ids */
+    dc_detok *dt;
+    FILE *out;
+    const char *const *stops; /* borrowed */
+    int nstops;
+    size_t maxstop;
+    char *text;               /* owned, NUL-terminated */
+    size_t len, cap, printed;
+    int style, color, stopped;
+} streamer;
+
+int stream_init(streamer *s, const dc_tokenizer *tok, FILE *out, const char *const *stops, int nstops, dc_err *err);
+/* stream_token: push one id; returns 1 once a stop string has completed. */
+int stream_token(streamer *s, int id);
+/* stream_style: print what follows plainly, dimmed (ANSI, only when color) or not at all. */
+void stream_style(streamer *s, int style);
+/* stream_finish: print what was held back (up to a stop string). */
+void stream_finish(streamer *s);
+/* stream_clear: forget the text (a new answer), keep the settings. */
+void stream_clear(streamer *s);
+void stream_free(streamer *s);
+#endif

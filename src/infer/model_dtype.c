@@ -1,0 +1,40 @@
+/*
+ * model_dtype.c — a loaded model's weight type for inference, and the bytes
+ * of weights one decoded token reads (the denominator of the decode bound:
+ * tokens/s <= bandwidth / bytes per token, DESIGN.md "Performance model").
+ */
+#include <string.h>
+#include "base/err.h"
+#include "model/model.h"
+
+int dc_model_set_dtype(dc_model *m, const char *dtype, dc_err *err) {
+    int type = mat_type_parse(dtype);
+    if (type < 0) return err_set(err, DC_EARG, "--dtype: unknown weight type '%s' (f32, bf16, q8)", dtype);
+    if (type == m->w.dtype) return DC_OK;
+    return weights_convert(&m->cfg, &m->w, type, err);
+}
+
+const char *dc_model_dtype(const dc_model *m) { return mat_type_name(m->w.dtype); }
+
+static size_t ffn_bytes(const mat *g, const mat *u, const mat *d) { return mat_bytes(g) + mat_bytes(u) + mat_bytes(d); }
+
+size_t dc_model_decode_bytes(const dc_model *m) {
+    const dc_config *c = &m->cfg;
+    const size_t C = c->hidden_size;
+    size_t b = mat_bytes(&m->w.head) + C * 4; /* head + final norm */
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        const layer_w *lw = &m->w.layers[l];
+        b += 2 * C * 4; /* the two norms */
+        if (c->q_lora_rank) b += mat_bytes(&lw->q_a) + mat_bytes(&lw->q_b) + (size_t)c->q_lora_rank * 4;
+        else b += mat_bytes(&lw->q);
+        b += mat_bytes(&lw->kv_a) + mat_bytes(&lw->kv_b) + mat_bytes(&lw->o) + (size_t)c->kv_lora_rank * 4;
+        if (!lw->is_moe) {
+            b += ffn_bytes(&lw->gate, &lw->up, &lw->down);
+            continue;
+        }
+        b += (size_t)c->n_routed_experts * C * 4; /* router */
+        if (c->n_shared_experts) b += ffn_bytes(&lw->sh_gate, &lw->sh_up, &lw->sh_down);
+        b += (size_t)c->num_experts_per_tok * ffn_bytes(&lw->exp_gate[0], &lw->exp_up[0], &lw->exp_down[0]);
+    }
+    return b;
+}

@@ -1,0 +1,44 @@
+/* cpu.c — see cpu.h. Features come from gcc's __builtin_cpu_supports (cpuid). */
+#include "kernels/cpu.h"
+#include <stdlib.h>
+#include <string.h>
+
+static const kern TABLES[] = {
+    {ISA_REF, "ref", mv_f32_ref, mv_bf16_ref, mv_q8_ref},
+    {ISA_AVX2, "avx2", mv_f32_avx2, mv_bf16_avx2, mv_q8_avx2},
+    {ISA_AVX512, "avx512", mv_f32_avx512, mv_bf16_avx512, mv_q8_avx512},
+};
+
+static const kern *current;
+
+int cpu_best_isa(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni"))
+        return ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return ISA_AVX2;
+    return ISA_REF;
+}
+
+const kern *kern_table(int isa) {
+    if (isa < ISA_REF || isa > ISA_AVX512 || isa > cpu_best_isa()) return NULL;
+    return &TABLES[isa];
+}
+
+int kern_select(int isa) {
+    int best = cpu_best_isa();
+    if (isa > best) isa = best;
+    if (isa < ISA_REF) isa = ISA_REF;
+    current = &TABLES[isa];
+    return isa;
+}
+
+const kern *kern_get(void) {
+    if (current) return current;
+    int isa = ISA_AVX512;
+    const char *env = getenv("DEEPC_ISA");
+    if (env && strcmp(env, "ref") == 0) isa = ISA_REF;
+    else if (env && strcmp(env, "avx2") == 0) isa = ISA_AVX2;
+    kern_select(isa);
+    return current;
+}

@@ -1,0 +1,125 @@
+/*
+ * matvec_avx2.c — the matvec.h kernels with AVX2, FMA and F16C.
+ *
+ * f32 / bf16: two 8-wide accumulators per token, a scalar tail.
+ * q8: one block (32 bytes) per step with the sign trick of maddubs (unsigned
+ * by signed bytes): |x| times w carrying x's sign, pairs summed to int16
+ * (at most 2 * 127 * 127, no saturation for |w| <= 127), then to int32 by
+ * madd with ones, converted and scaled by d_w * d_x.
+ */
+#pragma GCC target("avx2,fma,f16c")
+#include <immintrin.h>
+#include "kernels/dtype.h"
+#include "kernels/matvec.h"
+
+#define INL static inline __attribute__((always_inline))
+
+INL float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+INL __m256 bf16_load(const uint16_t *p) {
+    __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+}
+
+/* one row against NT tokens; BF16 selects the weight type */
+INL void row8(const void *wp, int BF16, const float *x, int cols, int NT, float *res) {
+    const float *wf = wp;
+    const uint16_t *wh = wp;
+    __m256 a0[4], a1[4];
+    float tail[4] = {0, 0, 0, 0};
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= cols; i += 16) {
+        __m256 w0 = BF16 ? bf16_load(wh + i) : _mm256_loadu_ps(wf + i);
+        __m256 w1 = BF16 ? bf16_load(wh + i + 8) : _mm256_loadu_ps(wf + i + 8);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)t * cols + i), a0[t]);
+            a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + (size_t)t * cols + i + 8), a1[t]);
+        }
+    }
+    if (i + 8 <= cols) {
+        __m256 w0 = BF16 ? bf16_load(wh + i) : _mm256_loadu_ps(wf + i);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)t * cols + i), a0[t]);
+        i += 8;
+    }
+    for (; i < cols; i++) {
+        float wv = BF16 ? bf16_to_f32(wh[i]) : wf[i];
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) tail[t] += wv * x[(size_t)t * cols + i];
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = hsum256(_mm256_add_ps(a0[t], a1[t])) + tail[t];
+}
+
+#define ROWS(BF16, ESZ)                                                                 \
+    for (int r = r0; r < r1; r++) {                                                     \
+        const char *w = (const char *)W + (size_t)r * cols * (ESZ);                      \
+        for (int t0 = 0; t0 < T; t0 += 4) {                                             \
+            float res[4];                                                               \
+            int nt = T - t0 < 4 ? T - t0 : 4;                                           \
+            const float *xt = x + (size_t)t0 * cols;                                     \
+            switch (nt) {                                                               \
+            case 4: row8(w, BF16, xt, cols, 4, res); break;                             \
+            case 3: row8(w, BF16, xt, cols, 3, res); break;                             \
+            case 2: row8(w, BF16, xt, cols, 2, res); break;                             \
+            default: row8(w, BF16, xt, cols, 1, res); break;                            \
+            }                                                                           \
+            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];      \
+        }                                                                               \
+    }
+
+void mv_f32_avx2(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
+    ROWS(0, 4)
+}
+
+void mv_bf16_avx2(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T) {
+    ROWS(1, 2)
+}
+
+INL void q8_row(const block_q8_0 *w, const q8_act *x, size_t t0, int nb, int NT, float *res) {
+    const size_t cols = (size_t)nb * QK8_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 a[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a[t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        __m256i wv = _mm256_loadu_si256((const __m256i *)w[p].qs);
+        float dw = _cvtsh_ss(w[p].d);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            size_t tt = t0 + t;
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + (size_t)p * QK8_0));
+            __m256i s16 = _mm256_maddubs_epi16(_mm256_sign_epi8(xv, xv), _mm256_sign_epi8(wv, xv));
+            __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
+            a[t] = _mm256_fmadd_ps(s, _mm256_set1_ps(dw * x->d[tt * nb + p]), a[t]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = hsum256(a[t]);
+}
+
+void mv_q8_avx2(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    const int nb = cols / QK8_0;
+    for (int r = r0; r < r1; r++) {
+        const block_q8_0 *w = W + (size_t)r * nb;
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            float res[4];
+            int nt = T - t0 < 4 ? T - t0 : 4;
+            switch (nt) {
+            case 4: q8_row(w, x, t0, nb, 4, res); break;
+            case 3: q8_row(w, x, t0, nb, 3, res); break;
+            case 2: q8_row(w, x, t0, nb, 2, res); break;
+            default: q8_row(w, x, t0, nb, 1, res); break;
+            }
+            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
+        }
+    }
+}

@@ -1,0 +1,188 @@
+/*
+ * matvec_avx512.c — the matvec.h kernels with AVX-512 (F, BW, VL, DQ, VNNI).
+ *
+ * f32 / bf16: two 16-wide accumulators per token; bf16 weights widen to f32
+ * by a shift (exact), so bf16 only saves bytes (vdpbf16ps would round x).
+ * q8: two blocks (64 bytes) per step. vpdpbusd multiplies unsigned by signed
+ * bytes, so the weights are offset to w+128 (unsigned) and the accumulator
+ * starts at -128 * (sum of each group of four x), which q8_act precomputes:
+ *     c4 + sum (w + 128) x = sum w x   (exact in int32)
+ * then each 8-lane half is scaled by d_w * d_x of its block.
+ */
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")
+#include <immintrin.h>
+#include "kernels/matvec.h"
+
+#define INL static inline __attribute__((always_inline))
+
+INL float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* ---------------------------------------------------------------- f32 */
+
+INL void f32_row(const float *w, const float *x, int cols, int NT, float *res) {
+    __m512 a0[4], a1[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= cols; i += 32) {
+        __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(w + i + 16);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[t]);
+            a1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + (size_t)t * cols + i + 16), a1[t]);
+        }
+    }
+    if (i + 16 <= cols) {
+        __m512 w0 = _mm512_loadu_ps(w + i);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[t]);
+        i += 16;
+    }
+    if (i < cols) {
+        __mmask16 m = (__mmask16)((1u << (cols - i)) - 1);
+        __m512 w0 = _mm512_maskz_loadu_ps(m, w + i);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++)
+            a1[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x + (size_t)t * cols + i), a1[t]);
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
+}
+
+void mv_f32_avx512(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
+    for (int r = r0; r < r1; r++) {
+        const float *w = W + (size_t)r * cols;
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            float res[4];
+            int nt = T - t0 < 4 ? T - t0 : 4;
+            const float *xt = x + (size_t)t0 * cols;
+            switch (nt) {
+            case 4: f32_row(w, xt, cols, 4, res); break;
+            case 3: f32_row(w, xt, cols, 3, res); break;
+            case 2: f32_row(w, xt, cols, 2, res); break;
+            default: f32_row(w, xt, cols, 1, res); break;
+            }
+            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- bf16 */
+
+INL __m512 bf16_load(const uint16_t *p) {
+    __m512i u = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+}
+
+INL void bf16_row(const uint16_t *w, const float *x, int cols, int NT, float *res) {
+    __m512 a0[4], a1[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= cols; i += 32) {
+        __m512 w0 = bf16_load(w + i), w1 = bf16_load(w + i + 16);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[t]);
+            a1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + (size_t)t * cols + i + 16), a1[t]);
+        }
+    }
+    if (i + 16 <= cols) {
+        __m512 w0 = bf16_load(w + i);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[t]);
+        i += 16;
+    }
+    if (i < cols) {
+        __mmask16 m = (__mmask16)((1u << (cols - i)) - 1);
+        __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + i));
+        __m512 w0 = _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++)
+            a1[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x + (size_t)t * cols + i), a1[t]);
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
+}
+
+void mv_bf16_avx512(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T) {
+    for (int r = r0; r < r1; r++) {
+        const uint16_t *w = W + (size_t)r * cols;
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            float res[4];
+            int nt = T - t0 < 4 ? T - t0 : 4;
+            const float *xt = x + (size_t)t0 * cols;
+            switch (nt) {
+            case 4: bf16_row(w, xt, cols, 4, res); break;
+            case 3: bf16_row(w, xt, cols, 3, res); break;
+            case 2: bf16_row(w, xt, cols, 2, res); break;
+            default: bf16_row(w, xt, cols, 1, res); break;
+            }
+            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- q8 */
+
+/* tokens t0..t0+NT-1 of x against one row of nb blocks */
+INL void q8_row(const block_q8_0 *w, const q8_act *x, size_t t0, int nb, int NT, float *res) {
+    const size_t cols = (size_t)nb * QK8_0, g = cols / 4;
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    __m512 a[4];
+    __m256 b[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a[t] = _mm512_setzero_ps(), b[t] = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 2 <= nb; p += 2) {
+        __m256i lo = _mm256_loadu_si256((const __m256i *)w[p].qs), hi = _mm256_loadu_si256((const __m256i *)w[p + 1].qs);
+        __m512i wv = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), bias);
+        __m512 ws = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(w[p].d))),
+                                       _mm256_set1_ps(_cvtsh_ss(w[p + 1].d)), 1);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            size_t tt = t0 + t;
+            __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(x->c4 + tt * g + (size_t)p * 8), wv,
+                                            _mm512_loadu_si512(x->qs + tt * cols + (size_t)p * QK8_0));
+            __m512 sc = _mm512_mul_ps(ws, _mm512_loadu_ps(x->d4 + tt * g + (size_t)p * 8));
+            a[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, a[t]);
+        }
+    }
+    if (p < nb) {
+        __m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)w[p].qs), _mm512_castsi512_si256(bias));
+        __m256 ws = _mm256_set1_ps(_cvtsh_ss(w[p].d));
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            size_t tt = t0 + t;
+            __m256i s = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(x->c4 + tt * g + (size_t)p * 8)), wv,
+                                            _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + (size_t)p * QK8_0)));
+            __m256 sc = _mm256_mul_ps(ws, _mm256_loadu_ps(x->d4 + tt * g + (size_t)p * 8));
+            b[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, b[t]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]) + hsum256(b[t]);
+}
+
+void mv_q8_avx512(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    const int nb = cols / QK8_0;
+    for (int r = r0; r < r1; r++) {
+        const block_q8_0 *w = W + (size_t)r * nb;
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            float res[4];
+            int nt = T - t0 < 4 ? T - t0 : 4;
+            switch (nt) {
+            case 4: q8_row(w, x, t0, nb, 4, res); break;
+            case 3: q8_row(w, x, t0, nb, 3, res); break;
+            case 2: q8_row(w, x, t0, nb, 2, res); break;
+            default: q8_row(w, x, t0, nb, 1, res); break;
+            }
+            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
+        }
+    }
+}

@@ -1,0 +1,42 @@
+/* matvec_ref.c — the plain C oracles of matvec.h: one row, one token, double sums. */
+#include "kernels/dtype.h"
+#include "kernels/matvec.h"
+
+void mv_f32_ref(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
+    for (int r = r0; r < r1; r++)
+        for (int t = 0; t < T; t++) {
+            const float *w = W + (size_t)r * cols, *xt = x + (size_t)t * cols;
+            double s = 0;
+            for (int i = 0; i < cols; i++) s += (double)w[i] * xt[i];
+            out[(size_t)t * ldo + r] = (float)s;
+        }
+}
+
+void mv_bf16_ref(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T) {
+    for (int r = r0; r < r1; r++)
+        for (int t = 0; t < T; t++) {
+            const uint16_t *w = W + (size_t)r * cols;
+            const float *xt = x + (size_t)t * cols;
+            double s = 0;
+            for (int i = 0; i < cols; i++) s += (double)bf16_to_f32(w[i]) * xt[i];
+            out[(size_t)t * ldo + r] = (float)s;
+        }
+}
+
+/* Q8_0 x Q8_0: sum over blocks of d_w * d_x * (integer dot of the block) */
+void mv_q8_ref(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    const int nb = cols / QK8_0;
+    for (int r = r0; r < r1; r++)
+        for (int t = 0; t < T; t++) {
+            const block_q8_0 *w = W + (size_t)r * nb;
+            const int8_t *xq = x->qs + (size_t)t * cols;
+            const float *xd = x->d + (size_t)t * nb;
+            double s = 0;
+            for (int b = 0; b < nb; b++) {
+                int isum = 0;
+                for (int i = 0; i < QK8_0; i++) isum += w[b].qs[i] * xq[b * QK8_0 + i];
+                s += (double)f16_to_f32(w[b].d) * xd[b] * isum;
+            }
+            out[(size_t)t * ldo + r] = (float)s;
+        }
+}

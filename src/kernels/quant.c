@@ -1,0 +1,66 @@
+/* quant.c — see quant.h. */
+#include "kernels/quant.h"
+#include <math.h>
+#include "kernels/dtype.h"
+
+/* one block: scale and values as llama.cpp's reference quantize_row_q8_0 */
+static float q8_block(int8_t *q, const float *x) {
+    float amax = 0;
+    for (int i = 0; i < QK8_0; i++) {
+        float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;
+    }
+    float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+    /* roundf (half away from zero), written so the loop vectorises */
+    for (int i = 0; i < QK8_0; i++) {
+        float v = x[i] * id;
+        q[i] = (int8_t)(int)(v + (v >= 0 ? 0.5f : -0.5f));
+    }
+    return d;
+}
+
+void q8_quantize_row(block_q8_0 *dst, const float *src, int n) {
+    for (int b = 0; b < n / QK8_0; b++) dst[b].d = f32_to_f16(q8_block(dst[b].qs, src + (size_t)b * QK8_0));
+}
+
+void q8_dequantize_row(float *dst, const block_q8_0 *src, int n) {
+    for (int b = 0; b < n / QK8_0; b++) {
+        float d = f16_to_f32(src[b].d);
+        for (int i = 0; i < QK8_0; i++) dst[(size_t)b * QK8_0 + i] = d * src[b].qs[i];
+    }
+}
+
+void bf16_from_f32_row(uint16_t *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+}
+
+void bf16_to_f32_row(float *dst, const uint16_t *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+}
+
+static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t q8_act_bytes(int T, int cols) {
+    size_t n = (size_t)T * cols;
+    return up64(n) + up64(n / QK8_0 * 4) + up64(n / 4 * 4) * 2;
+}
+
+void q8_act_quantize(q8_act *a, void *buf, const float *x, int T, int cols) {
+    size_t n = (size_t)T * cols;
+    char *p = buf;
+    a->T = T;
+    a->cols = cols;
+    a->qs = (int8_t *)p;
+    a->d = (float *)(p += up64(n));
+    a->d4 = (float *)(p += up64(n / QK8_0 * 4));
+    a->c4 = (int32_t *)(p + up64(n / 4 * 4));
+    for (size_t b = 0; b < n / QK8_0; b++) {
+        int8_t *q = a->qs + b * QK8_0;
+        float d = q8_block(q, x + b * QK8_0);
+        a->d[b] = d;
+        for (int g = 0; g < QK8_0 / 4; g++) {
+            a->d4[b * 8 + g] = d;
+            a->c4[b * 8 + g] = -128 * (q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3]);
+        }
+    }
+}

@@ -1,0 +1,172 @@
+/*
+ * test_kernels.c — every SIMD matvec kernel against its plain C oracle
+ * (src/kernels/matvec_*.c) on random and odd shapes, by normalised mean
+ * squared error; the bit-identity of batched tokens; Q8_0 / bf16 round-trip
+ * error limits; matmul on converted weights against matmul_ref.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/rng.h"
+#include "harness.h"
+#include "kernels/cpu.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+
+static double nmse(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) num += (a[i] - b[i]) * (double)(a[i] - b[i]), den += (double)b[i] * b[i];
+    return den > 0 ? num / den : num;
+}
+
+static float *randv(rng *r, size_t n) {
+    float *v = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) v[i] = rng_normal(r);
+    return v;
+}
+
+/* shapes: T tokens, R rows, C cols; q8 needs C % 32 == 0 */
+static const int SHAPES[][3] = {{1, 1, 1},    {1, 7, 13},    {1, 5, 15},   {1, 3, 17},    {2, 9, 31},
+                                {3, 4, 33},   {4, 11, 47},   {5, 6, 64},   {1, 300, 257}, {7, 33, 96},
+                                {9, 17, 160}, {1, 64, 1024}, {16, 8, 512}, {2, 3, 4096}};
+#define NSHAPES (int)(sizeof SHAPES / sizeof *SHAPES)
+
+/* run kernel type ty of table k over all rows; x given as floats */
+static void run_mv(const kern *k, int ty, float *out, const void *W, int R, int C, const float *x, int T) {
+    if (ty == MAT_F32) k->mv_f32(out, R, W, C, 0, R, x, T);
+    else if (ty == MAT_BF16) k->mv_bf16(out, R, W, C, 0, R, x, T);
+    else {
+        q8_act xa;
+        void *buf = aligned_alloc(64, (q8_act_bytes(T, C) + 63) & ~(size_t)63);
+        q8_act_quantize(&xa, buf, x, T, C);
+        k->mv_q8(out, R, W, C, 0, R, &xa, T);
+        free(buf);
+    }
+}
+
+static void simd_vs_ref(void) {
+    const kern *ref = kern_table(ISA_REF);
+    rng r;
+    rng_seed(&r, 11);
+    for (int isa = ISA_AVX2; isa <= ISA_AVX512; isa++) {
+        const kern *k = kern_table(isa);
+        if (!k) {
+            printf("    %s: not supported by this CPU, skipped\n", isa == ISA_AVX2 ? "avx2" : "avx512");
+            continue;
+        }
+        double worst[3] = {0, 0, 0};
+        for (int s = 0; s < NSHAPES; s++) {
+            int T = SHAPES[s][0], R = SHAPES[s][1], C = SHAPES[s][2];
+            float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)T * C);
+            float *a = malloc(sizeof(float) * T * R), *b = malloc(sizeof(float) * T * R);
+            for (int ty = MAT_F32; ty <= MAT_Q8_0; ty++) {
+                size_t bytes = mat_type_bytes(ty, R, C);
+                if (!bytes) continue;
+                void *q = malloc(bytes);
+                mat W = {w, MAT_F32, R, C};
+                mat_convert(&W, ty, q);
+                run_mv(k, ty, a, q, R, C, x, T);
+                run_mv(ref, ty, b, q, R, C, x, T);
+                double e = nmse(a, b, (size_t)T * R);
+                worst[ty] = fmax(worst[ty], e);
+                CHECK(e < 1e-10, "%s %s T=%d R=%d C=%d: NMSE %g", k->name, mat_type_name(ty), T, R, C, e);
+                free(q);
+            }
+            free(w), free(x), free(a), free(b);
+        }
+        printf("    %-6s vs ref, worst NMSE: f32 %.1e  bf16 %.1e  q8 %.1e\n", k->name, worst[0], worst[1], worst[2]);
+    }
+}
+
+/* a token's result has the same bits alone and batched with others, at any place */
+static void batch_invariant(void) {
+    rng r;
+    rng_seed(&r, 12);
+    const int R = 37, C = 160, T = 7;
+    float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)T * C);
+    float *all = malloc(sizeof(float) * T * R), *one = malloc(sizeof(float) * R);
+    for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
+        const kern *k = kern_table(isa);
+        if (!k) continue;
+        for (int ty = MAT_F32; ty <= MAT_Q8_0; ty++) {
+            void *q = malloc(mat_type_bytes(ty, R, C));
+            mat W = {w, MAT_F32, R, C};
+            mat_convert(&W, ty, q);
+            run_mv(k, ty, all, q, R, C, x, T);
+            int same = 1;
+            for (int t = 0; t < T; t++) {
+                run_mv(k, ty, one, q, R, C, x + (size_t)t * C, 1);
+                same &= memcmp(one, all + (size_t)t * R, sizeof(float) * R) == 0;
+            }
+            CHECK(same, "%s %s: batched tokens differ from one at a time", k->name, mat_type_name(ty));
+            free(q);
+        }
+    }
+    free(w), free(x), free(all), free(one);
+}
+
+/* round trips: q8 error <= half a step (+ the fp16 scale rounding, 127 * 2^-11 step), bf16 relative <= 2^-9 */
+static void round_trips(void) {
+    rng r;
+    rng_seed(&r, 13);
+    const int n = 4096;
+    float *x = randv(&r, n), *y = malloc(sizeof(float) * n);
+    x[5] = 0, x[100] = 1e-30f;
+    for (int i = 64; i < 96; i++) x[i] = 0; /* an all-zero block */
+    block_q8_0 *q = malloc(sizeof(block_q8_0) * (n / QK8_0));
+    q8_quantize_row(q, x, n);
+    q8_dequantize_row(y, q, n);
+    int ok = 1;
+    for (int b = 0; b < n / QK8_0; b++) {
+        float amax = 0;
+        for (int i = 0; i < QK8_0; i++) amax = fmaxf(amax, fabsf(x[b * QK8_0 + i]));
+        for (int i = 0; i < QK8_0; i++) ok &= fabsf(x[b * QK8_0 + i] - y[b * QK8_0 + i]) <= amax / 127 * 0.6f + 1e-7f;
+    }
+    CHECK(ok, "q8 round trip beyond half a step");
+    CHECK(y[70] == 0, "zero block must dequantise to 0");
+    double e8 = nmse(y, x, n);
+    uint16_t *h = malloc(2 * n);
+    bf16_from_f32_row(h, x, n);
+    bf16_to_f32_row(y, h, n);
+    ok = 1;
+    for (int i = 0; i < n; i++) ok &= fabsf(x[i] - y[i]) <= fabsf(x[i]) * (1.0f / 256);
+    CHECK(ok, "bf16 round trip beyond 2^-8 relative");
+    printf("    round trip NMSE: q8 %.2e  bf16 %.2e\n", e8, nmse(y, x, n));
+    CHECK(e8 < 1e-4, "q8 NMSE %g", e8);
+    free(x), free(y), free(q), free(h);
+}
+
+/* matmul (threads, GEMM path, every dtype) against the oracle on the same weights */
+static void matmul_types(void) {
+    rng r;
+    rng_seed(&r, 14);
+    int dims[][3] = {{1, 300, 256}, {2, 65, 96}, {16, 33, 64}, {17, 40, 128}, {70, 129, 160}};
+    for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
+        int T = dims[d][0], R = dims[d][1], C = dims[d][2];
+        float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)T * C);
+        float *a = malloc(sizeof(float) * T * R), *b = malloc(sizeof(float) * T * R);
+        for (int ty = MAT_F32; ty <= MAT_Q8_0; ty++) {
+            void *q = malloc(mat_type_bytes(ty, R, C));
+            mat W = {w, MAT_F32, R, C};
+            mat_convert(&W, ty, q);
+            mat Q = {q, ty, R, C};
+            matmul(a, x, &Q, T);
+            matmul_ref(b, x, &Q, T);
+            double e = nmse(a, b, (size_t)T * R);
+            /* q8 matvec also quantises x: about 1e-5 NMSE; the rest is rounding */
+            double lim = ty == MAT_Q8_0 && T <= MATMUL_MV_T ? 1e-4 : 1e-10;
+            CHECK(e < lim, "%s T=%d R=%d C=%d: NMSE %g", mat_type_name(ty), T, R, C, e);
+            free(q);
+        }
+        free(w), free(x), free(a), free(b);
+    }
+}
+
+int main(void) {
+    printf("    best ISA on this CPU: %s\n", kern_table(cpu_best_isa())->name);
+    RUN(simd_vs_ref);
+    RUN(batch_invariant);
+    RUN(round_trips);
+    RUN(matmul_types);
+    return harness_done();
+}
