@@ -81,3 +81,9 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libdeepc.a
 .PHONY: bench-tokenizer
 bench-tokenizer: $(BUILD)/bench/bench_tokenizer
 	@$(BUILD)/bench/bench_tokenizer
+
+# Training figures (prints, never fails): deepc vs the PyTorch reference on
+# the train-bench shape, 1 and 2 threads, and GFLOP/s against sgemm.
+.PHONY: bench-train
+bench-train: $(BUILD)/bench/bench_train
+	@$(BUILD)/bench/bench_train

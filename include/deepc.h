@@ -314,6 +314,10 @@ typedef struct dc_gen_opts {
     dc_gen_cb cb;            /* may be NULL */
     void *ctx;
     volatile int *cancel;    /* stop when it becomes nonzero (a signal handler); may be NULL */
+    /* draft: with mtp, choose the draft token from the MTP logits (vocab) for
+     * output index n_gen; NULL: their argmax. For tests and benchmarks (an
+     * oracle drafter exercises acceptance on random-weight models). */
+    int (*draft)(void *ctx, const float *mtp_logits, int n_gen);
 } dc_gen_opts;
 typedef struct dc_gen_stats {
     int n_prompt, n_gen;     /* tokens fed first, tokens generated */
@@ -333,6 +337,10 @@ int dc_generate(dc_session *s, dc_sampler *smp, const int *prompt, int n_prompt,
 /* dc_set_threads: threads for everything deepc runs (OpenMP and BLAS). n <= 0: all cores. */
 void dc_set_threads(int n);
 int dc_get_threads(void);
+/* dc_omp_policy_reexec: call first thing in main(argv): unless OMP_WAIT_POLICY
+ * is set, set it to passive and re-execute the program (libgomp's default
+ * policy is several times slower on small virtual machines). */
+void dc_omp_policy_reexec(char **argv);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ static const char *HELP =
     "  --save-every N        checkpoint every N steps and at the end (100); --keep K newest (3)\n"
     "  --sample-every N      print a greedy sample every N steps (0: never); --sample-len N (48)\n"
     "  --resume              continue RUN from its latest checkpoint\n"
+    "  --stop-after N        stop this invocation after N steps (checkpointed; continue with --resume)\n"
     "  -t, --threads N       threads (default: all cores)\n";
 
 static volatile sig_atomic_t g_stop;
@@ -101,7 +103,7 @@ static const char *optname(const struct option *o, int val) {
 
 enum { O_PRESET = 1000, O_CONFIG, O_INIT, O_DATA, O_STEPS, O_BATCH, O_SEQ, O_ACCUM, O_LR, O_MINLR, O_WARMUP,
        O_SCHED, O_WD, O_CLIP, O_LAMBDA, O_ALPHA, O_GAMMA, O_SEED, O_LOG, O_EVAL, O_SAVE, O_KEEP, O_SAMPLE,
-       O_SAMPLELEN, O_RESUME };
+       O_SAMPLELEN, O_RESUME, O_STOPAFTER };
 
 int cmd_train(int argc, char **argv) {
     static const struct option LONG[] = {
@@ -112,12 +114,12 @@ int cmd_train(int argc, char **argv) {
         {"seq-aux-alpha", 1, 0, O_ALPHA}, {"bias-update-speed", 1, 0, O_GAMMA}, {"seed", 1, 0, O_SEED},
         {"log-every", 1, 0, O_LOG}, {"eval-every", 1, 0, O_EVAL}, {"save-every", 1, 0, O_SAVE},
         {"keep", 1, 0, O_KEEP}, {"sample-every", 1, 0, O_SAMPLE}, {"sample-len", 1, 0, O_SAMPLELEN},
-        {"resume", 0, 0, O_RESUME}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"resume", 0, 0, O_RESUME}, {"stop-after", 1, 0, O_STOPAFTER}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *preset = NULL, *config = NULL, *init = NULL, *data = NULL, *run = NULL;
     train_opts o;
     train_opts_default(&o);
     long seed = 1, log_every = 10, eval_every = 100, save_every = 100, keep = 3, sample_every = 0, sample_len = 48;
-    long threads = 0, lv;
+    long threads = 0, lv, stop_after = 0;
     int resume = 0, ch;
     optind = 0;
 #define INT(lo, hi, dst)                                                                                  \
@@ -167,6 +169,7 @@ int cmd_train(int argc, char **argv) {
         case O_SAMPLE: INT(0, 1L << 40, sample_every); break;
         case O_SAMPLELEN: INT(1, 512, sample_len); break;
         case O_RESUME: resume = 1; break;
+        case O_STOPAFTER: INT(1, 1L << 40, stop_after); break;
         case 't':
             if (cli_parse_int(optarg, 0, 4096, &threads)) return cli_usage_error("train", "-t: bad thread count '%s'", optarg);
             break;
@@ -259,7 +262,8 @@ int cmd_train(int argc, char **argv) {
     int skips = 0;
     double t_last = progress_now();
     int64_t tok_since = 0;
-    while (t.step < o.steps && !g_stop) {
+    const int64_t stop_at = stop_after > 0 ? t.step + stop_after : INT64_MAX;
+    while (t.step < o.steps && t.step < stop_at && !g_stop) {
         if (loss_avg > 0 && t.step >= 20) t.explode_above = 4 * loss_avg;
         trainer_step(&t, data_next, &dl);
         tok_since += (int64_t)o.B * o.T * o.accum;
@@ -308,7 +312,7 @@ int cmd_train(int argc, char **argv) {
     progress_end(&pb);
     if ((rc = ckpt_save(&t, &dl.r, loss_avg, run, file_exists(tokpath) ? tokpath : NULL, (int)keep, &err))) goto fail;
     if (ckpt_latest(run, ckdir, sizeof ckdir, NULL) == DC_OK)
-        fprintf(stderr, "%s at step %lld: %s (metrics in %s)\n", g_stop ? "stopped" : "done", (long long)t.step, ckdir,
+        fprintf(stderr, "%s at step %lld: %s (metrics in %s)\n", t.step < o.steps ? "stopped" : "done", (long long)t.step, ckdir,
                 mpath);
     if (sample_every > 0 || sample_len != 48) print_sample(&t, tk, have_val ? &val : &tr, (int)sample_len);
 fail:

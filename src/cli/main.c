@@ -24,6 +24,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    dc_omp_policy_reexec(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

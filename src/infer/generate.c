@@ -96,7 +96,9 @@ static int gen_mtp(gen *g, const int *prompt, int n, dc_err *err) {
             if ((rc = dc_forward(s, &cur, 1, g->logits, 1, err))) return rc;
             return gen_plain(g, err);
         }
-        int pair[2] = {cur, argmax(g->mlog, V)};
+        int d = g->o->draft ? g->o->draft(g->o->ctx, g->mlog, g->st->n_gen) : argmax(g->mlog, V);
+        if (d < 0 || d >= V) d = 0;
+        int pair[2] = {cur, d};
         if ((rc = dc_forward(s, pair, 2, g->logits, 0, err))) return rc;
         g->st->n_draft++;
         int x0 = dc_sample(g->smp, g->logits, g->hist, g->nh), ok = x0 == pair[1];

@@ -35,6 +35,43 @@ static void softmax_inplace(float *p, int n) {
     for (int j = 0; j < n; j++) p[j] *= inv;
 }
 
+/* mla_attend_expanded: attention of T new tokens over an absorbed (latent)
+ * cache, the way the naive form computes it. With many queries, expanding
+ * every cached latent to per-head keys and values once (one GEMM of pos+T
+ * rows by kv_b) costs (pos+T)*H*(nope+v)*kvl multiply-adds, far less than
+ * absorbing each query (T*H*(nope+v)*kvl) and scoring against kvl-long
+ * latents; decode (T small) keeps the absorbed form. Same math as both
+ * paths above (V2 appendix C), used only for prefill-sized calls.
+ * Reads q (T, H, qk) and the cache rows 0..pos+T-1; writes att (T, H, v);
+ * uses s->kv as (pos+T, H, nope+v) scratch (pos + T <= cap_T). */
+#define MLA_EXPAND_T 8
+static void mla_attend_expanded(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T) {
+    const dc_config *c = &ss->m->cfg;
+    scratch *s = &ss->s;
+    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
+    const int qk = nope + rd, vd = c->v_head_dim, kvl = c->kv_lora_rank, kd = nope + vd;
+    const float scale = ss->m->softmax_scale;
+    matmul(s->kv, kv->ckv, &lw->kv_b, pos + T); /* (pos+T, H, nope+v) */
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++) {
+            float *sc = s->scores + (size_t)omp_get_thread_num() * ss->max_ctx;
+            const float *q = s->q + ((size_t)t * H + h) * qk;
+            int n = pos + t + 1;
+            for (int j = 0; j < n; j++)
+                sc[j] = (dot_f32(q, s->kv + ((size_t)j * H + h) * kd, nope) +
+                         dot_f32(q + nope, kv->kpe + (size_t)j * rd, rd)) * scale;
+            softmax_inplace(sc, n);
+            float *o = s->att + ((size_t)t * H + h) * vd;
+            memset(o, 0, sizeof(float) * vd);
+            for (int j = 0; j < n; j++) {
+                const float *v = s->kv + ((size_t)j * H + h) * kd + nope;
+                for (int e = 0; e < vd; e++) o[e] += sc[j] * v[e];
+            }
+        }
+    (void)kvl;
+}
+
 void mla_forward(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T, const float *xn, float *out) {
     const dc_model *m = ss->m;
     const dc_config *c = &m->cfg;
@@ -96,6 +133,11 @@ void mla_forward(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T
         for (int t = 0; t < T; t++) {
             memcpy(kv->ckv + (size_t)(pos + t) * kvl, s->kva + (size_t)t * (kvl + rd), sizeof(float) * kvl);
             memcpy(kv->kpe + (size_t)(pos + t) * rd, s->kva + (size_t)t * (kvl + rd) + kvl, sizeof(float) * rd);
+        }
+        if (T >= MLA_EXPAND_T && pos + T <= s->cap_T) { /* prefill: see mla_attend_expanded */
+            mla_attend_expanded(ss, lw, kv, pos, T);
+            matmul(out, s->att, &lw->o, T);
+            return;
         }
         const float *wkv = lw->kv_b.data; /* (H, nope+v, kvl) */
 #pragma omp parallel for collapse(2) schedule(dynamic, 1)

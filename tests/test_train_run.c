@@ -1,0 +1,215 @@
+/*
+ * test_train_run.c — training runs as users drive them: prepare (text and
+ * JSONL), train, metrics.jsonl, checkpoints, bit-exact --resume, a run killed
+ * with SIGKILL, corrupt checkpoints, NaN handling, the bias update, plot.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/file.h"
+#include "base/rng.h"
+#include "harness.h"
+#include "train/trainer.h"
+
+#define BIN "build/deepc"
+static char D[600];  /* data dir */
+static char W[512];  /* work dir */
+
+/* a small corpus the test writes itself: arithmetic with worked steps */
+static void make_data(void) {
+    snprintf(W, sizeof W, "%s", harness_tmpdir());
+    snprintf(D, sizeof D, "%s/data", W);
+    char p[700];
+    snprintf(p, sizeof p, "%s/corpus.txt", W);
+    FILE *f = fopen(p, "w");
+    rng r;
+    rng_seed(&r, 3);
+    for (int i = 0; i < 3000; i++) {
+        int a = (int)(rng_u64(&r) % 90) + 10, b = (int)(rng_u64(&r) % 90) + 10;
+        fprintf(f, "%d + %d = %d + %d + %d = %d\n", a, b, a, b / 10 * 10, b % 10, a + b);
+    }
+    fclose(f);
+    CHECK(harness_sh(BIN " tokenizer-train --data %s --vocab-size 320 --out %s/tok.json > /dev/null 2>&1", p, W) == 0,
+          "tokenizer-train");
+    CHECK(harness_sh(BIN " prepare --tokenizer %s/tok.json --data %s --out %s --val-frac 0.1 > /dev/null 2>&1", W, p,
+                     D) == 0,
+          "prepare");
+}
+
+static char *slurp(const char *fmt, const char *a) {
+    char p[1024], *t;
+    size_t n;
+    snprintf(p, sizeof p, fmt, a);
+    return file_read_all(p, &t, &n, NULL) ? NULL : t;
+}
+
+/* metrics lines without the timing field, for comparing runs */
+static void strip_timing(char *s) {
+    for (char *p = s; (p = strstr(p, "\"tokens_per_s\": "));) {
+        char *e = strchr(p, ',');
+        if (!e) break;
+        memmove(p, e + 2, strlen(e + 2) + 1);
+    }
+}
+
+#define TRAIN BIN " train --preset tiny --data %s --batch 2 --seq 24 --log-every 1 --eval-every 3 --warmup 2 -t 1"
+
+static void prepare_files(void) {
+    make_data();
+    CHECK(harness_sh("test -f %s/train-00000.bin && test -f %s/val-00000.bin && test -f %s/tokenizer.json", D, D, D) == 0,
+          "shards and tokenizer");
+    /* JSONL with a text field, and a broken one */
+    char p[700];
+    snprintf(p, sizeof p, "%s/docs.jsonl", W);
+    FILE *f = fopen(p, "w");
+    fprintf(f, "{\"text\": \"12 + 34 = 46\", \"id\": 1}\n\n{\"text\": \"50 + 50 = 100\"}\n");
+    fclose(f);
+    CHECK(harness_sh(BIN " prepare --tokenizer %s/tok.json --data %s --out %s/j --val-frac 0 > %s/o.txt 2>&1", W, p,
+                     W, W) == 0,
+          "jsonl prepare");
+    char *o = slurp("%s/o.txt", W);
+    CHECK(o && strstr(o, "0 validation"), "jsonl: %s", o ? o : "");
+    free(o);
+    f = fopen(p, "a");
+    fprintf(f, "{\"txt\": \"no text field\"}\n");
+    fclose(f);
+    CHECK(harness_sh(BIN " prepare --tokenizer %s/tok.json --data %s --out %s/j2 > %s/o.txt 2>&1", W, p, W, W) == 1,
+          "bad jsonl fails");
+    o = slurp("%s/o.txt", W);
+    CHECK(o && strstr(o, "docs.jsonl:4") && strstr(o, "text"), "bad jsonl names file and line: %s", o ? o : "");
+    free(o);
+}
+
+/* losses with a resume in the middle equal an uninterrupted run's, bit for bit */
+static void resume_bit_exact(void) {
+    CHECK(harness_sh(TRAIN " --out %s/full --steps 8 --save-every 4 2> /dev/null", D, W) == 0, "full run");
+    CHECK(harness_sh(TRAIN " --out %s/half --steps 8 --stop-after 4 --save-every 4 2> /dev/null", D, W) == 0,
+          "first half");
+    CHECK(harness_sh(TRAIN " --out %s/half --steps 8 --save-every 4 --resume 2> /dev/null", D, W) == 0, "resume");
+    char *a = slurp("%s/full/metrics.jsonl", W), *b = slurp("%s/half/metrics.jsonl", W);
+    CHECK(a && b, "metrics written");
+    if (a && b) {
+        strip_timing(a), strip_timing(b);
+        CHECK(strcmp(a, b) == 0, "metrics differ after resume:\n%s\nvs\n%s", a, b);
+        CHECK(strstr(a, "\"step\": 8,") && strstr(a, "\"val_loss\""), "8 steps with validation logged");
+    }
+    free(a), free(b);
+    /* the same seed and threads again: the same losses */
+    CHECK(harness_sh(TRAIN " --out %s/again --steps 8 2> /dev/null", D, W) == 0, "again");
+    a = slurp("%s/full/metrics.jsonl", W), b = slurp("%s/again/metrics.jsonl", W);
+    if (a && b) {
+        strip_timing(a), strip_timing(b);
+        CHECK(strcmp(a, b) == 0, "two runs with one seed differ");
+    }
+    free(a), free(b);
+    /* a checkpoint is a model every command loads */
+    CHECK(harness_sh(BIN " logits -m %s/full/step-0000008 --ids 1,2,3 --mtp --out %s/l.f32 2> /dev/null", W, W) == 0,
+          "logits on a checkpoint");
+    CHECK(harness_sh("test -f %s/full/step-0000008/tokenizer.json", W) == 0, "tokenizer in checkpoint");
+    /* an existing run is not overwritten without --resume */
+    CHECK(harness_sh(TRAIN " --out %s/full --steps 8 > %s/o.txt 2>&1", D, W, W) == 1, "refuses to overwrite");
+    char *o = slurp("%s/o.txt", W);
+    CHECK(o && strstr(o, "--resume"), "message: %s", o ? o : "");
+    free(o);
+    /* plot */
+    CHECK(harness_sh(BIN " plot %s/full > /dev/null 2>&1 && head -c 4 %s/full/loss.png | grep -q PNG", W, W) == 0,
+          "plot wrote a PNG");
+}
+
+/* SIGKILL at an arbitrary moment: the run resumes from its last checkpoint */
+static void killed_run_resumes(void) {
+    for (int trial = 0; trial < 3; trial++) {
+        char run[600];
+        snprintf(run, sizeof run, "%s/killed%d", W, trial);
+        harness_sh("(" TRAIN " --out %s --steps 1000 --save-every 2 --keep 2 > /dev/null 2>&1 &"
+                   " echo $! > %s.pid; sleep %.2f; kill -9 $(cat %s.pid)) ; sleep 0.2",
+                   D, run, run, 0.6 + 0.45 * trial, run);
+        int rc = harness_sh(TRAIN " --out %s --steps 1000 --resume --log-every 1000 --eval-every 0 --save-every 0"
+                                  " > /dev/null 2> %s.err & pid=$!; sleep 0.5; kill -INT $pid; wait $pid",
+                            D, run, run);
+        char *e = slurp("%s.err", run);
+        CHECK(rc == 0 && e && strstr(e, "resumed"), "trial %d: resume after SIGKILL: rc %d: %s", trial, rc, e ? e : "");
+        free(e);
+        CHECK(harness_sh(BIN " logits -m %s/$(cat %s/latest) --ids 1,2 > /dev/null 2>&1", run, run) == 0,
+              "trial %d: latest checkpoint loads", trial);
+    }
+}
+
+static void corrupt_checkpoint(void) {
+    char run[600];
+    snprintf(run, sizeof run, "%s/full", W);
+    harness_sh("cp -r %s %s/broken && truncate -s -64 %s/broken/step-0000008/model.safetensors", run, W, W);
+    CHECK(harness_sh(TRAIN " --out %s/broken --steps 9 --resume > %s/o.txt 2>&1", D, W, W) == 1, "truncated fails");
+    char *o = slurp("%s/o.txt", W);
+    CHECK(o && strstr(o, "model.safetensors") && strstr(o, "truncated"), "message: %s", o ? o : "");
+    free(o);
+    harness_sh("rm -rf %s/broken && cp -r %s %s/broken && echo '{\"step\": ' > %s/broken/step-0000008/trainer.json", W,
+               run, W, W);
+    CHECK(harness_sh(TRAIN " --out %s/broken --steps 9 --resume > %s/o.txt 2>&1", D, W, W) == 1, "bad state fails");
+    o = slurp("%s/o.txt", W);
+    CHECK(o && strstr(o, "trainer.json"), "message: %s", o ? o : "");
+    free(o);
+}
+
+/* a learning rate that blows up: steps are skipped and the run stops clearly */
+static void nan_stops(void) {
+    int rc = harness_sh(TRAIN " --out %s/nan --steps 40 --lr 1e30 --warmup 0 --clip 0 > %s/o.txt 2>&1", D, W, W);
+    char *o = slurp("%s/o.txt", W);
+    CHECK(rc == 1 && o && strstr(o, "skipped") && strstr(o, "stopping"), "rc %d: %s", rc, o ? o : "");
+    free(o);
+}
+
+static const int *g_tok_for_test;
+static void next_for_test(void *ctx, int *tokens) {
+    (void)ctx;
+    memcpy(tokens, g_tok_for_test, sizeof(int) * 2 * 17);
+}
+
+/* V3 §2.1.2: after a step, an overloaded expert's bias goes down by gamma, an
+ * underloaded one's up */
+static void bias_update(void) {
+    dc_config c;
+    dc_err err = {0};
+    CHECK(dc_config_preset("tiny", &c, &err) == 0, "%s", err.msg);
+    train_opts o;
+    train_opts_default(&o);
+    o.B = 2, o.T = 16, o.bias_gamma = 0.01f, o.warmup = 0;
+    trainer t;
+    CHECK(trainer_init(&t, &c, &o, NULL, 1, &err) == 0, "%s", err.msg);
+    rng r;
+    rng_seed(&r, 5);
+    int tok[2 * 17];
+    for (int i = 0; i < 34; i++) tok[i] = (int)(rng_u64(&r) % c.vocab_size);
+    int l = c.first_k_dense_replace, E = c.n_routed_experts, over = 0, under = 0;
+    float before[64];
+    memcpy(before, t.P.layers[l].router_bias, sizeof(float) * E);
+    g_tok_for_test = tok;
+    trainer_step(&t, next_for_test, NULL);
+    double mean = 0;
+    for (int e = 0; e < E; e++) mean += t.load[(size_t)l * E + e];
+    mean /= E;
+    for (int e = 0; e < E; e++) {
+        int ld = t.load[(size_t)l * E + e];
+        float d = t.P.layers[l].router_bias[e] - before[e];
+        if (ld > mean) {
+            CHECK(fabsf(d + 0.01f) < 1e-6f, "expert %d load %d > mean %.1f: bias moved %g", e, ld, mean, d);
+            over++;
+        }
+        if (ld < mean) {
+            CHECK(fabsf(d - 0.01f) < 1e-6f, "expert %d load %d < mean %.1f: bias moved %g", e, ld, mean, d);
+            under++;
+        }
+    }
+    CHECK(over > 0 && under > 0, "some experts over and under the mean (%d, %d)", over, under);
+    trainer_free(&t);
+}
+
+int main(void) {
+    RUN(prepare_files);
+    RUN(resume_bit_exact);
+    RUN(killed_run_resumes);
+    RUN(corrupt_checkpoint);
+    RUN(nan_stops);
+    RUN(bias_update);
+    return harness_done();
+}
