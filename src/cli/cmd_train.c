@@ -282,7 +282,7 @@ int cmd_train(int argc, char **argv) {
         }
         skips = 0;
         loss_avg = loss_avg > 0 ? 0.95 * loss_avg + 0.05 * t.loss : t.loss;
-        int do_log = t.step % log_every == 0 || t.step == o.steps;
+        int do_log = t.step % log_every == 0 || t.step == o.steps || t.step == 1;
         int do_eval = have_val && eval_every > 0 && (t.step % eval_every == 0 || t.step == o.steps);
         if (do_log || do_eval) {
             double now = progress_now(), tps = tok_since / (now - t_last);

@@ -27,7 +27,7 @@ void swiglu_train_fwd(real *y, const ffn_act *s, const ffn_w *p, const real *x, 
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         real a = s->h1[i];
-        s->a[i] = a / (1 + exp(-a)) * s->h3[i];
+        s->a[i] = a / (1 + rexp(-a)) * s->h3[i];
     }
     linear_fwd(y, s->a, p->down, N, Iw, C);
 }
@@ -42,7 +42,7 @@ void swiglu_bwd(real *dx, const ffn_w *g, const real *dy, const real *x, const f
     /* a = silu(h1) * h3; silu'(h) = sig(h) * (1 + h * (1 - sig(h))) */
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
-        real h = s->h1[i], sg = 1 / (1 + exp(-h));
+        real h = s->h1[i], sg = 1 / (1 + rexp(-h));
         dh3[i] = da[i] * h * sg;
         dh1[i] = da[i] * s->h3[i] * sg * (1 + h * (1 - sg));
     }

@@ -239,7 +239,7 @@ void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d,
             for (int i = 0; i < T; i++) {
                 real *row = P + (size_t)i * T, mx = row[0], sum = 0;
                 for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
-                for (int j = 0; j <= i; j++) sum += (row[j] = exp(row[j] - mx));
+                for (int j = 0; j <= i; j++) sum += (row[j] = rexp(row[j] - mx));
                 for (int j = 0; j <= i; j++) row[j] /= sum;
                 for (int j = i + 1; j < T; j++) row[j] = 0;
             }

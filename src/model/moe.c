@@ -169,12 +169,12 @@ void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const
         real *s = a->s + (size_t)t * E;
         double choice[E];
         if (d->scoring == DC_SCORE_SIGMOID) {
-            for (int e = 0; e < E; e++) s[e] = 1 / (1 + exp(-s[e]));
+            for (int e = 0; e < E; e++) s[e] = 1 / (1 + rexp(-s[e]));
         } else {
             real mx = s[0];
             for (int e = 1; e < E; e++) mx = s[e] > mx ? s[e] : mx;
             real sum = 0;
-            for (int e = 0; e < E; e++) sum += (s[e] = exp(s[e] - mx));
+            for (int e = 0; e < E; e++) sum += (s[e] = rexp(s[e] - mx));
             for (int e = 0; e < E; e++) s[e] /= sum;
         }
         for (int e = 0; e < E; e++) choice[e] = (double)s[e] + (p->bias ? p->bias[e] : 0);

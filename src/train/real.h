@@ -26,9 +26,11 @@
 #ifdef DC_REAL_DOUBLE
 typedef double real;
 #define GEMM cblas_dgemm
+#define rexp exp
 #else
 typedef float real;
 #define GEMM cblas_sgemm
+#define rexp expf
 #endif
 
 static inline void linear_fwd(real *y, const real *x, const real *W, int N, int in, int out) {

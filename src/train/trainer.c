@@ -264,11 +264,12 @@ static double ce_head(trainer *t, const real *h, const real *mask, const int *ta
         real mx = z[0];
         for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
         double sum = 0;
-        for (int v = 0; v < V; v++) sum += exp((double)z[v] - mx);
+        for (int v = 0; v < V; v++) sum += rexp(z[v] - mx);
         double lse = mx + log(sum);
         rowloss[i] = mask[i] * (lse - z[target[i]]);
         if (grad) {
-            for (int v = 0; v < V; v++) z[v] = (real)(exp((double)z[v] - lse) * mask[i]);
+            real lf = (real)lse;
+            for (int v = 0; v < V; v++) z[v] = rexp(z[v] - lf) * mask[i];
             z[target[i]] -= mask[i];
         }
     }
