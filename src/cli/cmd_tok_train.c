@@ -7,9 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #include "base/err.h"
+#include "base/progress.h"
 #include "cli/cli.h"
 
 static const char *HELP =
@@ -29,32 +28,20 @@ static const char *HELP =
     "  --pre NAME           pre-tokenizer: deepseek-v3 (default), deepseek-llm,\n"
     "                       deepseek-coder, gpt-2\n";
 
+/* bar: one base/progress line per stage of the trainer ("count", "merge") */
 typedef struct bar {
-    double t0, last;
-    int tty;
+    progress p;
+    const char *stage;
 } bar;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void progress(void *ctx, const char *stage, long done, long total) {
+static void on_progress(void *ctx, const char *stage, long done, long total) {
     bar *b = ctx;
-    double t = now(), el = t - b->t0;
-    int final = done >= total;
-    if (!final && t - b->last < 0.1) return;
-    if (!b->tty && !final) return;
-    b->last = t;
-    char cells[31];
-    int fill = total > 0 ? (int)(30.0 * (double)done / (double)total) : 30;
-    for (int i = 0; i < 30; i++) cells[i] = i < fill ? '#' : '.';
-    cells[30] = 0;
-    double rate = el > 0 ? (double)done / el : 0, eta = rate > 0 ? (double)(total - done) / rate : 0;
-    fprintf(stderr, "%s%-6s [%s] %3.0f%% %ld/%ld  %.0f/s  %.1fs  ETA %.1fs%s", b->tty ? "\r" : "", stage, cells,
-            total > 0 ? 100.0 * (double)done / (double)total : 100.0, done, total, rate, el, eta, final ? "\n" : "");
-    fflush(stderr);
+    if (!b->stage || strcmp(b->stage, stage) != 0) {
+        if (b->stage) progress_end(&b->p);
+        progress_start(&b->p, stage, total);
+        b->stage = stage;
+    }
+    progress_update(&b->p, done, stage, NULL);
 }
 
 /* split_special: "a,b,c" -> a malloc'd array of pointers into a copy. */
@@ -111,10 +98,13 @@ int cmd_tokenizer_train(int argc, char **argv) {
         err_set(&err, DC_ENOMEM, "out of memory");
         rc = cli_error("tokenizer-train", &err);
     } else {
-        bar b = {now(), 0, isatty(2)};
-        dc_bpe_train_opts o = {(int)vocab, sp, nsp, (int)minf, pre, progress, &b};
-        if (dc_bpe_train(files, nfiles, &o, out, &err)) rc = cli_error("tokenizer-train", &err);
-        else fprintf(stderr, "wrote %s in %.2f s\n", out, now() - b.t0);
+        bar b = {{0}, NULL};
+        double t0 = progress_now();
+        dc_bpe_train_opts o = {(int)vocab, sp, nsp, (int)minf, pre, on_progress, &b};
+        int bad = dc_bpe_train(files, nfiles, &o, out, &err);
+        if (b.stage) progress_end(&b.p);
+        if (bad) rc = cli_error("tokenizer-train", &err);
+        else fprintf(stderr, "wrote %s in %.2f s\n", out, progress_now() - t0);
     }
     free(copy);
     free(sp);
