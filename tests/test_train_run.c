@@ -116,6 +116,36 @@ static void resume_bit_exact(void) {
           "plot wrote a PNG");
 }
 
+/* the loss of step s from a metrics file, NAN if absent */
+static double loss_at(const char *metrics, int s) {
+    char key[32];
+    snprintf(key, sizeof key, "{\"step\": %d, \"loss\": ", s);
+    const char *p = metrics ? strstr(metrics, key) : NULL;
+    return p ? atof(p + strlen(key)) : NAN;
+}
+
+/* gradient accumulation: 2 micro-batches of 1 sequence = 1 batch of 2 (the
+ * loader draws the same windows in the same order); and --init continues
+ * from a checkpoint's weights */
+static void accumulation_and_init(void) {
+    CHECK(harness_sh(BIN " train --preset tiny --data %s --seq 24 --log-every 1 --eval-every 0 -t 1 --steps 4"
+                         " --batch 2 --accum 1 --out %s/acc1 2> /dev/null", D, W) == 0, "batch 2");
+    CHECK(harness_sh(BIN " train --preset tiny --data %s --seq 24 --log-every 1 --eval-every 0 -t 1 --steps 4"
+                         " --batch 1 --accum 2 --out %s/acc2 2> /dev/null", D, W) == 0, "accum 2");
+    char *a = slurp("%s/acc1/metrics.jsonl", W), *b = slurp("%s/acc2/metrics.jsonl", W);
+    for (int st = 1; st <= 4; st++) {
+        double la = loss_at(a, st), lb = loss_at(b, st);
+        CHECK(fabs(la - lb) < 1e-4, "step %d: batch 2 loss %.6f, 2 x accumulated %.6f", st, la, lb);
+    }
+    free(a), free(b);
+    CHECK(harness_sh(BIN " train --init %s/full/step-0000008 --data %s --seq 24 --batch 2 --log-every 1 -t 1"
+                         " --steps 2 --out %s/fromckpt 2> /dev/null", W, D, W) == 0, "--init");
+    a = slurp("%s/fromckpt/metrics.jsonl", W), b = slurp("%s/full/metrics.jsonl", W);
+    CHECK(loss_at(a, 1) < loss_at(b, 1) - 0.2, "--init starts from the trained weights: %.4f vs fresh %.4f",
+          loss_at(a, 1), loss_at(b, 1));
+    free(a), free(b);
+}
+
 /* SIGKILL at an arbitrary moment: the run resumes from its last checkpoint */
 static void killed_run_resumes(void) {
     for (int trial = 0; trial < 3; trial++) {
@@ -207,6 +237,7 @@ static void bias_update(void) {
 int main(void) {
     RUN(prepare_files);
     RUN(resume_bit_exact);
+    RUN(accumulation_and_init);
     RUN(killed_run_resumes);
     RUN(corrupt_checkpoint);
     RUN(nan_stops);
