@@ -116,7 +116,7 @@ static int gemm_chunks(float *out, const float *x, const mat *W, int T) {
 
 void matmul(float *out, const float *x, const mat *W, int T) {
     const int R = W->rows, C = W->cols;
-    if (T > MATMUL_MV_T) {
+    if (T > (W->type == MAT_F32 ? MATMUL_MV_T_F32 : MATMUL_MV_T)) {
         if (W->type == MAT_F32) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, C, 1.0f, x, C, W->data, C, 0.0f, out, R);
             return;

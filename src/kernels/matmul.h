@@ -11,7 +11,7 @@
  * mat float32, as the absorbed attention does with kv_b).
  *
  * matmul: out (T, rows) = x (T, cols) @ W^T, x and out float32 always.
- *   T <= MATMUL_MV_T: the matvec kernels (matvec.h, chosen from the CPU at run
+ *   T <= MATMUL_MV_T (float32: MATMUL_MV_T_F32, where sgemm overtakes sooner): the matvec kernels (matvec.h, chosen from the CPU at run
  *     time), rows split over the OpenMP threads; reads W once for all T tokens
  *     and gives each token the same bits whatever T is (decode, speculative
  *     verification, small expert batches).
@@ -29,7 +29,8 @@
 
 enum { MAT_F32 = 0, MAT_BF16 = 1, MAT_Q8_0 = 2 };
 
-#define MATMUL_MV_T 16
+#define MATMUL_MV_T 16     /* bf16 / q8: dequantising for sgemm costs more */
+#define MATMUL_MV_T_F32 8  /* measured on mini's expert shapes: matvec wins to 8, sgemm from 16 */
 
 typedef struct mat {
     float *data; /* storage, borrowed: float32 (rows, cols) only when type is MAT_F32 */

@@ -156,8 +156,8 @@ int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const ch
     views(&t->cfg, &t->P, t->tp);
     views(&t->cfg, &t->G, t->tg);
     for (int l = 0; l < nl; l++) t->tg[l].moe.bias = NULL; /* the bias is a buffer: no gradient */
-    t->rp.d = cfg->qk_rope_head_dim;
     mla_dims_init(&t->md, &t->cfg, &t->rp, config_softmax_scale(&t->cfg));
+    /* the balance loss of each micro-batch counts 1/accum, like its other losses */
     moe_dims_init(&t->ed, &t->cfg, o->aux_alpha / (o->accum > 0 ? o->accum : 1));
     bump b = {0};
     acts_point(t, &b);
