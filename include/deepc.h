@@ -338,7 +338,7 @@ int dc_generate(dc_session *s, dc_sampler *smp, const int *prompt, int n_prompt,
 void dc_set_threads(int n);
 int dc_get_threads(void);
 /* dc_omp_policy_reexec: call first thing in main(argv): unless OMP_WAIT_POLICY
- * is set, set it to passive and re-execute the program (libgomp's default
+ * is set, set it to active and re-execute the program (libgomp's default
  * policy is several times slower on small virtual machines). */
 void dc_omp_policy_reexec(char **argv);
 

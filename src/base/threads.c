@@ -14,15 +14,19 @@ void dc_set_threads(int n) {
 
 int dc_get_threads(void) { return omp_get_max_threads(); }
 
-/* dc_omp_policy_reexec: GNU OpenMP's default wait policy (spin a while, then
- * sleep) made every parallel region several times slower on the 2-vCPU
- * virtual machines deepc is measured on (decode 8.6 vs 24 tokens/s, training
- * 1,300 vs 4,400 tokens/s), while an explicit OMP_WAIT_POLICY, passive or
- * active, did not. libgomp reads the variable when it is loaded, before
- * main, so a program that wants it set re-executes itself once with it.
- * Does nothing when the variable is already set or /proc/self/exe fails. */
+/* dc_omp_policy_reexec: GNU OpenMP's default wait policy (spin a while,
+ * then sleep) made every parallel region several times slower on the 2-vCPU
+ * virtual machines deepc is measured on (mini decode 8.6 tokens/s against 35
+ * with OMP_WAIT_POLICY=active; training 1,300 against 4,600 tokens/s).
+ * Measured per parallel region there: active 0.7 us, passive 40-60 us (a
+ * futex wake through the hypervisor), so active it is: decode runs ~170
+ * regions a token. A machine shared with other busy processes may prefer
+ * OMP_WAIT_POLICY=passive, which this leaves alone. libgomp reads the
+ * variable when it is loaded, before main, so a program that wants it set
+ * re-executes itself once with it. Does nothing when the variable is set
+ * already or /proc/self/exe cannot be run. */
 void dc_omp_policy_reexec(char **argv) {
     if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0) return;
+    if (setenv("OMP_WAIT_POLICY", "active", 0) != 0) return;
     execv("/proc/self/exe", argv);
 }
