@@ -15,8 +15,10 @@
  * Shapes as in model.h. Positions of this call are pos..pos+T-1; their keys
  * are appended to the cache before attending, so a token sees itself.
  */
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 #include "model/model.h"
 #include "model/norm.h"
@@ -45,31 +47,39 @@ static void softmax_inplace(float *p, int n) {
  * Reads q (T, H, qk) and the cache rows 0..pos+T-1; writes att (T, H, v);
  * uses s->kv as (pos+T, H, nope+v) scratch (pos + T <= cap_T). */
 #define MLA_EXPAND_T 8
-static void mla_attend_expanded(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T) {
+/* Per head, as products on strided views (OpenBLAS threads each): S = scale
+ * (Qn Kn^T + Qp Kp^T) over the n = pos+T cached positions, causal softmax by
+ * rows (row t sees positions <= pos+t), att_h = P V_h. Returns 0 when the
+ * score block cannot be had, and the caller takes the absorbed path. */
+static int mla_attend_expanded(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T) {
     const dc_config *c = &ss->m->cfg;
     scratch *s = &ss->s;
     const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
-    const int qk = nope + rd, vd = c->v_head_dim, kvl = c->kv_lora_rank, kd = nope + vd;
+    const int qk = nope + rd, vd = c->v_head_dim, kd = nope + vd, n = pos + T;
     const float scale = ss->m->softmax_scale;
-    matmul(s->kv, kv->ckv, &lw->kv_b, pos + T); /* (pos+T, H, nope+v) */
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
-    for (int t = 0; t < T; t++)
-        for (int h = 0; h < H; h++) {
-            float *sc = s->scores + (size_t)omp_get_thread_num() * ss->max_ctx;
-            const float *q = s->q + ((size_t)t * H + h) * qk;
-            int n = pos + t + 1;
-            for (int j = 0; j < n; j++)
-                sc[j] = (dot_f32(q, s->kv + ((size_t)j * H + h) * kd, nope) +
-                         dot_f32(q + nope, kv->kpe + (size_t)j * rd, rd)) * scale;
-            softmax_inplace(sc, n);
-            float *o = s->att + ((size_t)t * H + h) * vd;
-            memset(o, 0, sizeof(float) * vd);
-            for (int j = 0; j < n; j++) {
-                const float *v = s->kv + ((size_t)j * H + h) * kd + nope;
-                for (int e = 0; e < vd; e++) o[e] += sc[j] * v[e];
-            }
+    size_t need = (size_t)T * n;
+    if (need > s->sq_cap) {
+        float *nb = realloc(s->sq, sizeof(float) * need);
+        if (!nb) return 0;
+        s->sq = nb, s->sq_cap = need;
+    }
+    float *S = s->sq;
+    matmul(s->kv, kv->ckv, &lw->kv_b, n); /* (n, H, nope+v) */
+    for (int h = 0; h < H; h++) {
+        const float *Q = s->q + (size_t)h * qk, *K = s->kv + (size_t)h * kd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, nope, scale, Q, H * qk, K, H * kd, 0, S, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, rd, scale, Q + nope, H * qk, kv->kpe, rd, 1, S, n);
+#pragma omp parallel for schedule(static)
+        for (int t = 0; t < T; t++) {
+            float *row = S + (size_t)t * n;
+            int m = pos + t + 1;
+            softmax_inplace(row, m);
+            for (int j = m; j < n; j++) row[j] = 0;
         }
-    (void)kvl;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, vd, n, 1, S, n, K + nope, H * kd, 0,
+                    s->att + (size_t)h * vd, H * vd);
+    }
+    return 1;
 }
 
 void mla_forward(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T, const float *xn, float *out) {
@@ -134,9 +144,8 @@ void mla_forward(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T
             memcpy(kv->ckv + (size_t)(pos + t) * kvl, s->kva + (size_t)t * (kvl + rd), sizeof(float) * kvl);
             memcpy(kv->kpe + (size_t)(pos + t) * rd, s->kva + (size_t)t * (kvl + rd) + kvl, sizeof(float) * rd);
         }
-        if (T >= MLA_EXPAND_T && pos + T <= s->cap_T) { /* prefill: see mla_attend_expanded */
-            mla_attend_expanded(ss, lw, kv, pos, T);
-            matmul(out, s->att, &lw->o, T);
+        if (T >= MLA_EXPAND_T && pos + T <= s->cap_T && mla_attend_expanded(ss, lw, kv, pos, T)) {
+            matmul(out, s->att, &lw->o, T); /* prefill: see mla_attend_expanded */
             return;
         }
         const float *wkv = lw->kv_b.data; /* (H, nope+v, kvl) */

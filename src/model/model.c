@@ -62,7 +62,10 @@ static void scratch_free(scratch *s) {
     }
     free(s->idx);
     free(s->tok);
+    free(s->sq);
     s->idx = s->tok = NULL;
+    s->sq = NULL;
+    s->sq_cap = 0;
     s->cap_T = s->cap_thr = 0;
 }
 

@@ -49,6 +49,8 @@ typedef struct scratch {
     float *xe, *ye;           /* (T, C) gathered tokens, expert output */
     float *hidden;            /* (T, C) final-normed hidden states */
     float *cat;               /* (T, 2C) MTP input */
+    float *sq;                /* (T, pos+T) one head's scores in a prefill, grown on demand */
+    size_t sq_cap;            /* floats in sq */
 } scratch;
 
 struct dc_session {

@@ -1,0 +1,64 @@
+/*
+ * gguf_model.h — DeepSeek models as llama.cpp's `deepseek2` GGUF files:
+ * metadata <-> dc_config, GGUF tensor names <-> deepc's weights table
+ * (Hugging Face names), reading (dequantised to float32) and writing (in a
+ * chosen ggml type). docs/gguf.md has the full key and tensor map.
+ *
+ * Names (llama-arch.cpp): token_embd, output_norm, output, and per block N
+ * blk.N.{attn_norm, attn_q_a, attn_q_a_norm, attn_q_b | attn_q, attn_kv_a_mqa,
+ * attn_kv_a_norm, attn_k_b + attn_v_b | attn_kv_b, attn_output, ffn_norm,
+ * ffn_{gate,up,down} (dense), ffn_gate_inp, exp_probs_b.bias,
+ * ffn_{gate,up,down}_exps | ffn_gate_up_exps (3-D: ne = {in, out, E}),
+ * ffn_{gate,up,down}_shexp}; the MTP modules are blocks L.. with
+ * blk.N.nextn.{eh_proj, enorm, hnorm, embed_tokens, shared_head_norm,
+ * shared_head_head}.
+ *
+ * The split attention (convert_hf_to_gguf.py, DeepseekV2Model): kv_b
+ * (H*(nope+v), kvl) viewed as (H, nope+v, kvl) is cut into k_b (H, nope,
+ * kvl), stored transposed as torch (H, kvl, nope) = ggml ne {nope, kvl, H},
+ * and v_b (H, v, kvl) = ne {kvl, v, H}. Reading folds them back exactly.
+ */
+#ifndef DC_GGUF_MODEL_H
+#define DC_GGUF_MODEL_H
+#include <stdio.h>
+#include "deepc.h"
+#include "io/gguf.h"
+#include "model/weights.h"
+
+/* path_is_gguf: the path names a .gguf file. */
+int path_is_gguf(const char *path);
+
+/* gguf_config: a dc_config from a deepseek2 GGUF's metadata (and tensor
+ * shapes: vocab size, the selection bias); g must have its tensors read. */
+int gguf_config(const gguf *g, dc_config *cfg, dc_err *err);
+/* gguf_config_load: open path and read its config (dc_config_load for .gguf). */
+int gguf_config_load(const char *path, dc_config *cfg, dc_err *err);
+
+/* gguf_read_entries: fill the storage the table's entries point at from g
+ * (alias entries whose GGUF tensor is absent are skipped; *present[i] tells
+ * which were read when present is not NULL). */
+int gguf_read_entries(const dc_config *cfg, const gguf *g, const wt_entry *e, int n, dc_err *err);
+/* weights_load_gguf: weights_load for a GGUF file: the table, one float32
+ * arena, every tensor dequantised into it. */
+int weights_load_gguf(const dc_config *cfg, const char *path, model_w *w, dc_err *err);
+
+/* model_entries: the weights table of cfg with every dst / m pointer rebased
+ * onto the loaded weights w (so a writer can walk a loaded model by name).
+ * *out is malloc'd. */
+int model_entries(const dc_config *cfg, model_w *w, wt_entry **out, int *n, dc_err *err);
+
+/* gguf_save_opts: what goes into a GGUF besides the weights. */
+typedef struct gguf_save_opts {
+    int type;                   /* GG_* for the matrices */
+    const dc_tokenizer *tok;    /* may be NULL: no tokenizer.ggml.* keys */
+    const char *chat_template;  /* may be NULL */
+    const char *name;           /* general.name, may be NULL */
+    FILE *log;                  /* fallbacks are reported here; may be NULL */
+} gguf_save_opts;
+
+/* gguf_save: write the model (entries from model_entries) as a deepseek2
+ * GGUF at path, atomically. Matrices whose rows do not fit the type fall
+ * back per tensor (K-quants -> q8_0 -> f16), said on o->log; norms, biases
+ * and the router stay f32. */
+int gguf_save(const dc_config *cfg, const wt_entry *e, int n, const gguf_save_opts *o, const char *path, dc_err *err);
+#endif
