@@ -10,25 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "base/progress.h"
 #include "base/rng.h"
 #include "deepc.h"
 #include "kernels/cpu.h"
 #include "kernels/matmul.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static double read_bw(const float *p, size_t n, int thr) {
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
-        double t0 = now();
+        double t0 = progress_now();
         float s = 0;
 #pragma omp parallel for num_threads(thr) reduction(+ : s) schedule(static)
         for (size_t i = 0; i < n; i += 16) s += p[i]; /* one float per cache line: every line is read */
-        double dt = now() - t0;
+        double dt = progress_now() - t0;
         if (s == 42) puts("");
         if (n * 4 / dt / 1e9 > best) best = n * 4 / dt / 1e9;
     }
@@ -59,9 +54,9 @@ int main(int argc, char **argv) {
                     matmul(out, x, &W, T);
                     double best = 1e9;
                     for (int rep = 0; rep < 5; rep++) {
-                        double t0 = now();
+                        double t0 = progress_now();
                         matmul(out, x, &W, T);
-                        double dt = now() - t0;
+                        double dt = progress_now() - t0;
                         best = dt < best ? dt : best;
                     }
                     printf("%-5s %-6s %d thr T=%d: %6.2f ms  %5.1f GB/s\n", mat_type_name(ty), kern_get()->name, thr, T,

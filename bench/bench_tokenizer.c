@@ -22,14 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <time.h>
+#include "base/progress.h"
 #include "base/file.h"
 #include "deepc.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static const char *data_dir(void) {
     const char *c[] = {getenv("DEEPC_DATA"), "../shared/data", "../../shared/data"};
@@ -64,7 +59,7 @@ static double encode_mbs(const dc_tokenizer *tk, const text *t, int nt, size_t *
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
         size_t total = 0;
-        double t0 = now();
+        double t0 = progress_now();
 #pragma omp parallel for num_threads(nt) schedule(dynamic) reduction(+ : total)
         for (int c = 0; c < t->nchunks; c++) {
             int *ids;
@@ -75,7 +70,7 @@ static double encode_mbs(const dc_tokenizer *tk, const text *t, int nt, size_t *
                 free(ids);
             }
         }
-        double dt = now() - t0;
+        double dt = progress_now() - t0;
         if (dt < best) best = dt;
         *ntok = total;
     }
@@ -93,7 +88,7 @@ static double decode_mbs(const dc_tokenizer *tk, const text *t, int nt) {
     size_t bytes = 0;
     for (int rep = 0; rep < 3; rep++) {
         size_t total = 0;
-        double t0 = now();
+        double t0 = progress_now();
 #pragma omp parallel for num_threads(nt) schedule(dynamic) reduction(+ : total)
         for (int c = 0; c < t->nchunks; c++) {
             char *s;
@@ -104,7 +99,7 @@ static double decode_mbs(const dc_tokenizer *tk, const text *t, int nt) {
                 free(s);
             }
         }
-        double dt = now() - t0;
+        double dt = progress_now() - t0;
         if (dt < best) best = dt;
         bytes = total;
     }
@@ -136,12 +131,12 @@ static dc_tokenizer *load_best(const char *path, double *ms) {
     for (int i = 0; i < 5; i++) {
         dc_err e;
         dc_tokenizer *x;
-        double t0 = now();
+        double t0 = progress_now();
         if (dc_tokenizer_load(path, &x, &e)) {
             printf("  cannot load %s: %s\n", path, e.msg);
             return NULL;
         }
-        double dt = (now() - t0) * 1e3;
+        double dt = (progress_now() - t0) * 1e3;
         if (dt < *ms) *ms = dt;
         if (t) dc_tokenizer_free(t);
         t = x;
@@ -154,7 +149,7 @@ static void bench_train(const char *dd, const char *rel, int vocab) {
     char in[4096], out[512];
     snprintf(in, sizeof in, "%s/%s", dd, rel);
     snprintf(out, sizeof out, "/tmp/deepc-bench-tok-%ld.json", (long)getpid());
-    double t0 = now();
+    double t0 = progress_now();
     pid_t pid = fork();
     if (pid == 0) {
         static const char *const SPECIAL[] = {"<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"};
@@ -171,7 +166,7 @@ static void bench_train(const char *dd, const char *rel, int vocab) {
         printf("  %-32s training failed\n", rel);
         return;
     }
-    double dt = now() - t0;
+    double dt = progress_now() - t0;
     struct stat st;
     stat(in, &st);
     printf("  %-32s vocab %6d  %6.2f s  (%.1f MB/s of text)  peak RSS %6.1f MB\n", rel, vocab, dt,

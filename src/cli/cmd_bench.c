@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernels/matmul.h"
 #include "base/err.h"
 #include "base/rng.h"
 #include "cli/cli.h"
@@ -78,12 +79,6 @@ static double bandwidth(const uint64_t *buf, size_t n, int nthr) {
     return best;
 }
 
-static int argmax(const float *v, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++) b = v[i] > v[b] ? i : b;
-    return b;
-}
-
 /* tokens/s of one prefill of n random tokens on a fresh cache */
 static int prefill_rate(dc_session *s, int n, int V, float *logits, double *rate, dc_err *err) {
     int *ids = malloc(sizeof(int) * n);
@@ -105,7 +100,7 @@ static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate,
     double t0 = infer_now();
     for (int i = 0; i < n && !rc; i++) {
         rc = dc_forward(s, &tok, 1, logits, 1, err);
-        tok = argmax(logits, V);
+        tok = argmax_f32(logits, V);
     }
     *rate = n / (infer_now() - t0);
     return rc;

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "kernels/matmul.h"
+#include "base/progress.h"
 #include "base/err.h"
 #include "base/file.h"
 #include "cli/cli.h"
@@ -34,19 +36,6 @@ static const char *HELP =
     "      --decode-from K prefill the first K tokens, then decode the rest one by one\n"
     "                      (same logits; checks the KV cache). Default: one prefill\n"
     "  -t, --threads N     threads (default: all cores)\n";
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int argmax(const float *v, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b]) b = i;
-    return b;
-}
 
 int cmd_logits(int argc, char **argv) {
     static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"ids", 1, 0, 'i'},    {"out", 1, 0, 'o'},
@@ -88,9 +77,9 @@ int cmd_logits(int argc, char **argv) {
     dc_session *s = NULL;
     float *logits = NULL, *mlog = NULL;
     if ((rc = cli_parse_ids(ids_s, &ids, &T, &err))) goto fail;
-    double t0 = now();
+    double t0 = progress_now();
     if ((rc = dc_model_load(dir, &m, &err))) goto fail;
-    double t1 = now();
+    double t1 = progress_now();
     const dc_config *c = dc_model_config(m);
     const int V = c->vocab_size;
     if (mtp && c->num_nextn_predict_layers < 1) {
@@ -125,7 +114,7 @@ int cmd_logits(int argc, char **argv) {
         if (!next || !mlog) rc = err_set(&err, DC_ENOMEM, "out of memory");
         else {
             for (int t = 0; t + 1 < T; t++) next[t] = ids[t + 1];
-            next[T - 1] = argmax(logits + (size_t)(T - 1) * V, V);
+            next[T - 1] = argmax_f32(logits + (size_t)(T - 1) * V, V);
             if (k0 == T) rc = dc_forward_mtp(s, hid, next, T, mlog, &err);
             else {
                 rc = dc_forward_mtp(s, hid, next, k0, mlog, &err);
@@ -137,7 +126,7 @@ int cmd_logits(int argc, char **argv) {
     }
     free(hid);
     if (rc) goto fail;
-    double t2 = now();
+    double t2 = progress_now();
     fprintf(stderr, "deepc logits: loaded %.1f MB of weights in %.2f s; %d positions in %.3f s (%.1f tokens/s, %d threads)\n",
             dc_model_weight_bytes(m) / 1e6, t1 - t0, T, t2 - t1, T / (t2 - t1), dc_get_threads());
     const float *res = mtp ? mlog : logits;
@@ -146,7 +135,7 @@ int cmd_logits(int argc, char **argv) {
     } else {
         for (int t = 0; t < T; t++) {
             const float *r = res + (size_t)t * V;
-            int a = argmax(r, V);
+            int a = argmax_f32(r, V);
             printf("pos %d  id %d  -> argmax %d (%.4f)\n", t, ids[t], a, r[a]);
         }
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/progress.h"
 #include "base/err.h"
 #include "base/file.h"
 #include "cli/cli.h"
@@ -45,12 +46,6 @@ static const char *HELP_DETOK =
     "      --skip-special     leave out special tokens (BOS, EOS, ...)\n"
     "      --stream           decode one id at a time with the streaming decoder, one\n"
     "                         output line per id (shows how UTF-8 is held back)\n";
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* print_piece: bytes as text, with control bytes and invalid UTF-8 escaped. */
 static void print_piece(const char *s, size_t n) {
@@ -157,10 +152,10 @@ int cmd_tokenize(int argc, char **argv) {
     if (optind + 1 < argc) return cli_usage_error("tokenize", "unexpected argument '%s' (quote the text)", argv[optind + 1]);
     dc_err err = {0};
     dc_tokenizer *t;
-    double t0 = now();
+    double t0 = progress_now();
     int rc = load("tokenize", dir, tokfile, &t, &err);
     if (rc) return rc;
-    double t1 = now();
+    double t1 = progress_now();
     char *text = NULL;
     size_t len = 0;
     int *ids = NULL;
@@ -176,7 +171,7 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (chat && chat_wrap(chat, &text, &len, &err)) goto fail;
     if (dc_tokenizer_encode(t, text, len, flags, &ids, &n, &err)) goto fail;
-    double t2 = now();
+    double t2 = progress_now();
     print_ids(t, ids, n, mode);
     if (timing)
         fprintf(stderr, "load %.1f ms, encode %.1f ms: %zu bytes -> %zu tokens (%.1f MB/s)\n", (t1 - t0) * 1e3,

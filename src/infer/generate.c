@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "kernels/matmul.h"
+#include "base/progress.h"
 #include "base/err.h"
 #include "deepc.h"
 
@@ -42,18 +44,6 @@ typedef struct gen {
     int *hist;     /* prompt + generated */
     int nh;
 } gen;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int argmax(const float *v, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++) b = v[i] > v[b] ? i : b;
-    return b;
-}
 
 /* emit: record and report one new token; 1 when generation must stop */
 static int emit(gen *g, int tok) {
@@ -96,7 +86,7 @@ static int gen_mtp(gen *g, const int *prompt, int n, dc_err *err) {
             if ((rc = dc_forward(s, &cur, 1, g->logits, 1, err))) return rc;
             return gen_plain(g, err);
         }
-        int d = g->o->draft ? g->o->draft(g->o->ctx, g->mlog, g->st->n_gen) : argmax(g->mlog, V);
+        int d = g->o->draft ? g->o->draft(g->o->ctx, g->mlog, g->st->n_gen) : argmax_f32(g->mlog, V);
         if (d < 0 || d >= V) d = 0;
         int pair[2] = {cur, d};
         if ((rc = dc_forward(s, pair, 2, g->logits, 0, err))) return rc;
@@ -139,12 +129,12 @@ int dc_generate(dc_session *s, dc_sampler *smp, const int *prompt, int n, const 
         g.nh = n;
         st->n_prompt = n;
         st->mtp_used = use_mtp;
-        double t0 = now();
+        double t0 = progress_now();
         rc = dc_forward(s, prompt, n, g.logits, 1, err);
-        double t1 = now();
+        double t1 = progress_now();
         st->prefill_s = t1 - t0;
         if (!rc && max_new > 0) rc = use_mtp ? gen_mtp(&g, prompt, n, err) : gen_plain(&g, err);
-        st->decode_s = now() - t1;
+        st->decode_s = progress_now() - t1;
     }
     free(g.logits);
     free(g.mlog);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/err.h"
+#include "kernels/ggml_types.h"
 
 static const struct {
     const char *name;
@@ -214,6 +215,8 @@ void gguf_close(gguf *g) {
     if (g->kv)
         for (uint64_t i = 0; i < g->n_kv; i++) free(g->kv[i].str_off);
     free(g->kv);
+    free(g->tensors);
+    free(g->thash);
     mfile_close(&g->f);
     memset(g, 0, sizeof *g);
 }
@@ -307,4 +310,125 @@ gguf_str gguf_kv_str(const gguf_kv *kv, uint64_t i) {
     memcpy(&s.n, p, 8);
     s.s = (const char *)p + 8;
     return s;
+}
+
+// ---------------------------------------------------------------- tensors
+
+static uint64_t name_hash(const char *s, uint64_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (uint64_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+int64_t gguf_tensor_numel(const gguf_tensor *t) {
+    int64_t n = 1;
+    for (int d = 0; d < t->n_dims; d++) n *= t->ne[d];
+    return n;
+}
+
+/* read_tensor_info: one info at r, checked except for its data extent */
+static int read_tensor_info(rd *r, gguf_tensor *t, uint64_t i) {
+    gguf *g = r->g;
+    uint32_t nd, type;
+    int rc;
+    if ((rc = rd_str(r, &t->name, "tensor name")) || (rc = rd_u32(r, &nd, "tensor n_dims")))
+        return err_prefix(r->err, "tensor %llu", (unsigned long long)i);
+    if (t->name.n == 0 || t->name.n > 255)
+        return err_set(r->err, DC_EFORMAT, "%s: tensor %llu: name length %llu (1..255)", g->name,
+                       (unsigned long long)i, (unsigned long long)t->name.n);
+    int nl = (int)t->name.n;
+    if (nd < 1 || nd > GGUF_MAX_DIMS)
+        return err_set(r->err, DC_EFORMAT, "%s: tensor %.*s: %u dims (1..4)", g->name, nl, t->name.s, nd);
+    t->n_dims = (int)nd;
+    int64_t numel = 1;
+    for (int d = 0; d < GGUF_MAX_DIMS; d++) {
+        uint64_t v = 1;
+        if (d < (int)nd && (rc = rd_u64(r, &v, "tensor dim"))) return err_prefix(r->err, "tensor %.*s", nl, t->name.s);
+        /* the product of the nonzero dims fits, so every partial product does */
+        if (v > (uint64_t)INT64_MAX / (uint64_t)numel)
+            return err_set(r->err, DC_EFORMAT, "%s: tensor %.*s: dims overflow", g->name, nl, t->name.s);
+        t->ne[d] = (int64_t)v;
+        numel *= v ? (int64_t)v : 1;
+    }
+    if ((rc = rd_u32(r, &type, "tensor type")) || (rc = rd_u64(r, &t->offset, "tensor offset")))
+        return err_prefix(r->err, "tensor %.*s", nl, t->name.s);
+    if (gg_blck((int)type) == 0 || !gg_can_dequantize((int)type))
+        return err_set(r->err, DC_EDTYPE, "%s: tensor %.*s: ggml type %u is not supported", g->name, nl, t->name.s,
+                       type);
+    t->type = (int)type;
+    if (t->ne[0] % gg_blck(t->type))
+        return err_set(r->err, DC_EFORMAT, "%s: tensor %.*s: row of %lld is not a whole number of %s blocks (%d)",
+                       g->name, nl, t->name.s, (long long)t->ne[0], gg_type_name(t->type), gg_blck(t->type));
+    if (t->offset % g->alignment)
+        return err_set(r->err, DC_EFORMAT, "%s: tensor %.*s: offset %llu is not a multiple of the alignment %u",
+                       g->name, nl, t->name.s, (unsigned long long)t->offset, g->alignment);
+    uint64_t rows = (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]); /* fits: see the dims check */
+    uint64_t rb = gg_row_bytes(t->type, t->ne[0]);
+    if (rb && rows > SIZE_MAX / rb)
+        return err_set(r->err, DC_EFORMAT, "%s: tensor %.*s: size overflows", g->name, nl, t->name.s);
+    t->nbytes = (size_t)(rows * rb);
+    return DC_OK;
+}
+
+static int index_tensors(gguf *g, dc_err *err) {
+    uint64_t cap = 16;
+    while (cap < g->n_tensors * 2) cap <<= 1;
+    g->thash = malloc(sizeof *g->thash * cap);
+    if (!g->thash) return err_set(err, DC_ENOMEM, "%s: out of memory for the tensor index", g->name);
+    g->thcap = cap;
+    for (uint64_t i = 0; i < cap; i++) g->thash[i] = -1;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        uint64_t h = name_hash(t->name.s, t->name.n) & (cap - 1);
+        for (; g->thash[h] >= 0; h = (h + 1) & (cap - 1)) {
+            const gguf_tensor *o = &g->tensors[g->thash[h]];
+            if (o->name.n == t->name.n && memcmp(o->name.s, t->name.s, t->name.n) == 0)
+                return err_set(err, DC_EFORMAT, "%s: duplicate tensor %.*s", g->name, (int)t->name.n, t->name.s);
+        }
+        g->thash[h] = (int64_t)i;
+    }
+    return DC_OK;
+}
+
+int gguf_read_tensors(gguf *g, dc_err *err) {
+    if (g->tensors) return DC_OK;
+    rd r = {g->data, g->size, (size_t)g->tensor_info_off, g, err};
+    g->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *g->tensors);
+    if (!g->tensors)
+        return err_set(err, DC_ENOMEM, "%s: out of memory for %llu tensor infos", g->name, (unsigned long long)g->n_tensors);
+    int rc = DC_OK;
+    for (uint64_t i = 0; i < g->n_tensors && !rc; i++) rc = read_tensor_info(&r, &g->tensors[i], i);
+    if (!rc) {
+        uint64_t a = g->alignment, off = (r.pos + a - 1) / a * a;
+        g->data_off = off;
+        if (g->n_tensors && off > g->size)
+            rc = err_set(err, DC_EFORMAT, "%s: truncated: tensor data would start at %llu, file has %zu", g->name,
+                         (unsigned long long)off, g->size);
+        for (uint64_t i = 0; i < g->n_tensors && !rc; i++) {
+            gguf_tensor *t = &g->tensors[i];
+            uint64_t left = g->size - off;
+            if (t->offset > left || t->nbytes > left - t->offset)
+                rc = err_set(err, DC_EFORMAT,
+                             "%s: truncated: tensor %.*s needs %zu bytes at data offset %llu, the file has %llu",
+                             g->name, (int)t->name.n, t->name.s, t->nbytes, (unsigned long long)t->offset,
+                             (unsigned long long)left);
+            else t->data = g->data + off + t->offset;
+        }
+    }
+    if (!rc) rc = index_tensors(g, err);
+    if (rc) {
+        free(g->tensors), free(g->thash);
+        g->tensors = NULL, g->thash = NULL, g->thcap = 0;
+    }
+    return rc;
+}
+
+const gguf_tensor *gguf_find_tensor(const gguf *g, const char *name) {
+    if (!g->thash) return NULL;
+    size_t n = strlen(name);
+    for (uint64_t h = name_hash(name, n) & (g->thcap - 1); g->thash[h] >= 0; h = (h + 1) & (g->thcap - 1)) {
+        const gguf_tensor *t = &g->tensors[g->thash[h]];
+        if (t->name.n == n && memcmp(t->name.s, name, n) == 0) return t;
+    }
+    return NULL;
 }

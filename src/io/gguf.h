@@ -12,9 +12,10 @@
  *   u8 i8 u16 i16 u32 i32 f32 bool(u8) str u64 i64 f64, or
  *   array: u32 element type | u64 count | count elements (no nested arrays).
  *
- * This reader stops after the key/value section: it records where the tensor
- * infos begin (gguf.tensor_info_off) so a tensor reader can carry on from
- * there. Keys, strings and array elements are borrowed from the mapping and
+ * gguf_open stops after the key/value section and records where the tensor
+ * infos begin (gguf.tensor_info_off); gguf_read_tensors carries on from there
+ * (tensor infos, alignment padding, data), checking every name, shape, type,
+ * offset and extent against the file. Keys, strings and array elements are borrowed from the mapping and
  * are not NUL-terminated; they live until gguf_close. Duplicate keys, unknown
  * types, nested arrays and any length that runs past the end of the file are
  * DC_EFORMAT with a message naming the file, the key and the numbers.
@@ -47,6 +48,19 @@ typedef struct gguf_kv {
     uint64_t *str_off;    /* owned, string arrays only: offset of element i's length prefix */
 } gguf_kv;
 
+/* gguf_tensor: one tensor info. Dims are ggml's order: ne[0] is the
+ * innermost (a row), so a torch (rows, cols) matrix is ne = {cols, rows}. */
+#define GGUF_MAX_DIMS 4
+typedef struct gguf_tensor {
+    gguf_str name;            /* borrowed from the mapping */
+    int n_dims;
+    int64_t ne[GGUF_MAX_DIMS];/* unused dims are 1 */
+    int type;                 /* GG_* (kernels/ggml_types.h) */
+    uint64_t offset;          /* from the start of the data section */
+    const uint8_t *data;      /* borrowed: inside the mapping */
+    size_t nbytes;
+} gguf_tensor;
+
 typedef struct gguf {
     mfile f;                  /* owned mapping (empty when opened on memory) */
     const uint8_t *data;      /* borrowed: the whole file */
@@ -58,6 +72,10 @@ typedef struct gguf {
     gguf_kv *kv;              /* owned, (n_kv) */
     uint32_t alignment;       /* general.alignment or 32 */
     uint64_t tensor_info_off; /* where the tensor infos begin */
+    gguf_tensor *tensors;     /* owned, (n_tensors) after gguf_read_tensors */
+    uint64_t data_off;        /* where the tensor data begins */
+    int64_t *thash;           /* owned: open addressing over tensors by name, -1 empty */
+    uint64_t thcap;
 } gguf;
 
 const char *gguf_type_name(int type);
@@ -70,6 +88,15 @@ int gguf_open(gguf *g, const char *path, dc_err *err);
 /* gguf_open_mem: the same over a caller-owned buffer that must outlive g. */
 int gguf_open_mem(gguf *g, const void *data, size_t size, const char *name, dc_err *err);
 void gguf_close(gguf *g);
+
+/* gguf_read_tensors: parse the tensor infos after the metadata. Names must
+ * be unique and non-empty, 1..4 dims, a known type whose block divides ne[0],
+ * offsets aligned, and every tensor's bytes inside the file. */
+int gguf_read_tensors(gguf *g, dc_err *err);
+/* gguf_find_tensor: the tensor NAME (after gguf_read_tensors), NULL when absent. */
+const gguf_tensor *gguf_find_tensor(const gguf *g, const char *name);
+/* gguf_tensor_numel: the product of the dims. */
+int64_t gguf_tensor_numel(const gguf_tensor *t);
 
 /* gguf_find: the key/value of KEY, NULL when absent. */
 const gguf_kv *gguf_find(const gguf *g, const char *key);

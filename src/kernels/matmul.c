@@ -9,6 +9,12 @@
 #include "kernels/dtype.h"
 #include "kernels/quant.h"
 
+int argmax_f32(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) b = v[i] > v[b] ? i : b;
+    return b;
+}
+
 float dot_f32(const float *a, const float *b, int n) {
     /* eight independent partial sums let the compiler keep a vector register
      * per lane group busy instead of one serial chain */

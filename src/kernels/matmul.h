@@ -42,6 +42,8 @@ void matmul(float *out, const float *x, const mat *W, int T);
 /* matmul_ref: the plain C oracle for tests (one thread, no BLAS, double sums,
  * dequantised weights times float32 x). */
 void matmul_ref(float *out, const float *x, const mat *W, int T);
+/* argmax_f32: the index of the largest of v[0..n) (the first on ties). */
+int argmax_f32(const float *v, int n);
 /* dot: sum_i a[i] * b[i]. */
 float dot_f32(const float *a, const float *b, int n);
 

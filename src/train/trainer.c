@@ -488,8 +488,7 @@ int trainer_sample(trainer *t, const int *prompt, int np, int n, int *out, dc_er
     }
     rc = dc_forward(s, prompt, np, logits, 1, err);
     for (int i = 0; i < n && !rc; i++) {
-        int best = 0;
-        for (int v = 1; v < t->cfg.vocab_size; v++) best = logits[v] > logits[best] ? v : best;
+        int best = argmax_f32(logits, t->cfg.vocab_size);
         out[i] = best;
         if (i + 1 < n) rc = dc_forward(s, &best, 1, logits, 1, err);
     }
