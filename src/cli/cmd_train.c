@@ -300,8 +300,10 @@ int cmd_train(int argc, char **argv) {
             fflush(mf);
             char extra[200], vs[32] = "";
             if (do_eval) snprintf(vs, sizeof vs, " val %.4f", vl);
-            snprintf(extra, sizeof extra, "loss %.4f mtp %.4f%s lr %.2e |g| %.2f %.0f tok/s", t.loss, t.mtp_loss, vs,
-                     t.lr_now, t.grad_norm, tps);
+            double imb = 0; /* the worst MoE layer's max load / mean load */
+            for (int l = 0; l < t.L + t.D; l++) imb = fmax(imb, trainer_imbalance(&t, l));
+            snprintf(extra, sizeof extra, "loss %.4f mtp %.4f%s lr %.2e |g| %.2f imb %.2f %.0f tok/s", t.loss, t.mtp_loss,
+                     vs, t.lr_now, t.grad_norm, imb, tps);
             progress_update(&pb, t.step, "step", extra);
         }
         if (sample_every > 0 && t.step % sample_every == 0) print_sample(&t, tk, have_val ? &val : &tr, (int)sample_len);
