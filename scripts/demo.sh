@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build/deepc
 D=build/demo
-STEPS=${DEMO_STEPS:-300}
+STEPS=${DEMO_STEPS:-500}
 rm -rf "$D" && mkdir -p "$D"
 
 SHAKESPEARE=../shared/data/corpus/tinyshakespeare.txt
@@ -33,7 +33,7 @@ echo
 echo "== training the small preset: $STEPS steps of 8 x 128 tokens"
 $B info --preset small | sed -n '2,7p'
 $B train --preset small --data "$D/data" --out "$D/run" --steps "$STEPS" --batch 8 --seq 128 \
-  --lr 3e-3 --min-lr 3e-4 --warmup 30 --log-every 25 --eval-every 50 --save-every 100 --bias-update-speed 0.01
+  --lr 3e-3 --min-lr 3e-4 --warmup 30 --log-every 50 --eval-every 100 --save-every 250 --bias-update-speed 0.01
 echo
 /usr/bin/python3 - "$D/run/metrics.jsonl" <<'PY'
 import json, sys
