@@ -31,7 +31,7 @@ static double read_bw(const float *p, size_t n, int thr) {
 }
 
 int main(int argc, char **argv) {
-    dc_omp_policy_reexec(argv);
+    dc_omp_policy_reexec(argv, "active");
     int R = argc > 2 ? atoi(argv[1]) : 102400, C = argc > 2 ? atoi(argv[2]) : 1024;
     size_t n = (size_t)R * C;
     float *w = malloc(sizeof(float) * n), *x = malloc(sizeof(float) * C * 4), *out = malloc(sizeof(float) * R * 4);

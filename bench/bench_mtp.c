@@ -48,7 +48,7 @@ static int go(dc_model *m, int mtp, int use_oracle, const int *ref, int n, run *
 }
 
 int main(int argc, char **argv) {
-    dc_omp_policy_reexec(argv);
+    dc_omp_policy_reexec(argv, "active");
     if (argc < 2) return fprintf(stderr, "usage: bench_mtp DIR [f32|bf16|q8] [n]\n"), 2;
     const char *dt = argc > 2 ? argv[2] : "q8";
     int n = argc > 3 ? atoi(argv[3]) : 128;

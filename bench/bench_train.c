@@ -66,7 +66,7 @@ static double torch_tps(int threads, int steps) {
 }
 
 int main(int argc, char **argv) {
-    dc_omp_policy_reexec(argv);
+    dc_omp_policy_reexec(argv, "passive");
     int steps = 5, torch = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);

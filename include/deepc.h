@@ -333,14 +333,34 @@ typedef struct dc_gen_stats {
 int dc_generate(dc_session *s, dc_sampler *smp, const int *prompt, int n_prompt, const dc_gen_opts *o,
                 dc_gen_stats *st, dc_err *err);
 
+/* ---------------------------------------------------------------- GGUF */
+/* llama.cpp's format, architecture deepseek2 (docs/gguf.md). dc_model_load,
+ * dc_config_load and dc_tokenizer_load take a .gguf path too: its tensors, of
+ * any type F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, Q8_K,
+ * are dequantised to float32. */
+typedef struct dc_convert_opts {
+    const char *type;  /* f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k */
+    void (*log)(void *ctx, const char *line); /* per-tensor type fallbacks; may be NULL */
+    void *log_ctx;
+} dc_convert_opts;
+/* dc_convert_to_gguf: the model at src (an HF directory, FP8 included, or a
+ * .gguf: then this is quantize) as a deepseek2 GGUF at out, atomically, with
+ * its tokenizer and chat template when it has them and its MTP modules as
+ * nextn tensors. */
+int dc_convert_to_gguf(const char *src, const char *out, const dc_convert_opts *o, dc_err *err);
+/* dc_convert_to_hf: a .gguf back to an HF directory (config.json, float32
+ * model.safetensors, tokenizer.json when the GGUF has a tokenizer). */
+int dc_convert_to_hf(const char *src, const char *out_dir, dc_err *err);
+
 /* ---------------------------------------------------------------- threads */
 /* dc_set_threads: threads for everything deepc runs (OpenMP and BLAS). n <= 0: all cores. */
 void dc_set_threads(int n);
 int dc_get_threads(void);
 /* dc_omp_policy_reexec: call first thing in main(argv): unless OMP_WAIT_POLICY
- * is set, set it to active and re-execute the program (libgomp's default
- * policy is several times slower on small virtual machines). */
-void dc_omp_policy_reexec(char **argv);
+ * is set, set it to policy ("active" for latency-bound decoding, "passive"
+ * for long parallel work such as training) and re-execute the program
+ * (libgomp's default policy is several times slower on small virtual machines). */
+void dc_omp_policy_reexec(char **argv, const char *policy);
 
 #ifdef __cplusplus
 }

@@ -19,14 +19,15 @@ int dc_get_threads(void) { return omp_get_max_threads(); }
  * virtual machines deepc is measured on (mini decode 8.6 tokens/s against 35
  * with OMP_WAIT_POLICY=active; training 1,300 against 4,600 tokens/s).
  * Measured per parallel region there: active 0.7 us, passive 40-60 us (a
- * futex wake through the hypervisor), so active it is: decode runs ~170
- * regions a token. A machine shared with other busy processes may prefer
- * OMP_WAIT_POLICY=passive, which this leaves alone. libgomp reads the
- * variable when it is loaded, before main, so a program that wants it set
- * re-executes itself once with it. Does nothing when the variable is set
- * already or /proc/self/exe cannot be run. */
-void dc_omp_policy_reexec(char **argv) {
+ * futex wake through the hypervisor). Decode runs ~170 regions a token, so
+ * latency-bound work wants "active" (mini f32 decode 25 -> 35 tokens/s);
+ * training's regions are long, where passive costs nothing (4,573 against
+ * 4,658 tokens/s) and, unlike spinning, degrades gently when other processes
+ * want the cores. libgomp reads the variable when it is loaded, before main,
+ * so a program that wants it set re-executes itself once with it. Does
+ * nothing when the variable is set already or /proc/self/exe cannot be run. */
+void dc_omp_policy_reexec(char **argv, const char *policy) {
     if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "active", 0) != 0) return;
+    if (setenv("OMP_WAIT_POLICY", policy, 0) != 0) return;
     execv("/proc/self/exe", argv);
 }

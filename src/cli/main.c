@@ -16,6 +16,8 @@ static const cli_cmd CMDS[] = {
     {"generate", cmd_generate, "complete a prompt, streaming the text (sampling, MTP speculative decoding)"},
     {"chat", cmd_chat, "talk with a model in the terminal (chat template, cache kept across turns)"},
     {"bench", cmd_bench, "prefill and decode speed against the memory-bandwidth bound"},
+    {"convert", cmd_convert, "a checkpoint to a llama.cpp GGUF file (deepseek2) and back"},
+    {"quantize", cmd_quantize, "rewrite a GGUF file in another type (q8_0, q4_0, q4_k, q6_k, ...)"},
 };
 
 static void usage(FILE *f) {
@@ -24,7 +26,13 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    dc_omp_policy_reexec(argv);
+    /* decoding runs many short parallel regions: spin between them; the rest
+     * (training, data preparation) sleeps, which shares the cores better */
+    static const char *const SPIN[] = {"generate", "chat", "bench", "logits"};
+    const char *policy = "passive";
+    for (size_t i = 0; argc > 1 && i < sizeof SPIN / sizeof *SPIN; i++)
+        if (strcmp(argv[1], SPIN[i]) == 0) policy = "active";
+    dc_omp_policy_reexec(argv, policy);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
