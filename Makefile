@@ -87,3 +87,24 @@ bench-tokenizer: $(BUILD)/bench/bench_tokenizer
 .PHONY: bench-train
 bench-train: $(BUILD)/bench/bench_train
 	@$(BUILD)/bench/bench_train
+
+# Fuzzing (issue 6): libFuzzer over the GGUF and safetensors readers for a
+# bounded time (FUZZ_SECONDS, default 60). Needs clang and its libFuzzer
+# runtime (Debian: clang, libclang-rt-14-dev or the clang-14 package itself);
+# not needed by `make test`. Seeds: a tiny GGUF and safetensors from the tests.
+FUZZ_SECONDS ?= 60
+# the readers are built with the sanitizers; the rest comes from libdeepc.a
+FUZZ_SRC := src/io/gguf.c src/io/safetensors.c src/kernels/ggml_types.c src/model/load_gguf.c src/base/err.c
+.PHONY: fuzz
+fuzz: $(BUILD)/libdeepc.a $(BUILD)/deepc
+	@command -v clang >/dev/null || { echo "make fuzz: clang is missing (apt-get install clang libclang-rt-14-dev)"; exit 1; }
+	@mkdir -p $(BUILD)/fuzz/corpus
+	clang -g -O1 -march=native -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude -Isrc \
+	    fuzz/fuzz_readers.c $(FUZZ_SRC) $(BUILD)/libdeepc.a -o $(BUILD)/fuzz/fuzz_readers $(LDLIBS) -lgomp \
+	    || { echo "make fuzz: clang could not build a libFuzzer binary (is libclang-rt-14-dev installed?)"; exit 1; }
+	@[ -f $(BUILD)/deepc ] && [ ! -f $(BUILD)/fuzz/corpus/seed_gguf ] && \
+	    $(BUILD)/deepc init --preset tiny --layers 1 --out $(BUILD)/fuzz/m >/dev/null 2>&1 && \
+	    $(BUILD)/deepc convert -m $(BUILD)/fuzz/m --to gguf --type q8_0 -o $(BUILD)/fuzz/m.gguf >/dev/null 2>&1 && \
+	    { printf '\000' | cat - $(BUILD)/fuzz/m.gguf | head -c 65536 > $(BUILD)/fuzz/corpus/seed_gguf; \
+	      printf '\001' | cat - $(BUILD)/fuzz/m/model.safetensors | head -c 65536 > $(BUILD)/fuzz/corpus/seed_st; } || true
+	$(BUILD)/fuzz/fuzz_readers -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 $(BUILD)/fuzz/corpus

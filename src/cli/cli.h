@@ -26,6 +26,8 @@ int cmd_tokenizer_train(int argc, char **argv); /* cmd_tok_train.c */
 int cmd_generate(int argc, char **argv);       /* cmd_generate.c */
 int cmd_chat(int argc, char **argv);           /* cmd_chat.c */
 int cmd_bench(int argc, char **argv);          /* cmd_bench.c */
+int cmd_convert(int argc, char **argv);         /* cmd_convert.c */
+int cmd_quantize(int argc, char **argv);        /* cmd_convert.c */
 
 /* cli_error: print "deepc CMD: error: MSG" to stderr; returns the exit code 1. */
 int cli_error(const char *cmd, const dc_err *err);

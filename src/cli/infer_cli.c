@@ -27,6 +27,12 @@ int infer_load(const char *dir, const char *dtype, dc_model **m, double *secs, d
 int infer_tokenizer(const char *path, const char *dir, dc_tokenizer **t, dc_err *err) {
     *t = NULL;
     if (path) return dc_tokenizer_load(path, t, err);
+    size_t dl = strlen(dir);
+    if (dl > 5 && strcmp(dir + dl - 5, ".gguf") == 0) { /* a GGUF carries its tokenizer (when it has one) */
+        dc_err e; /* no tokenizer in the file: run on ids, as for a directory without one */
+        dc_tokenizer_load(dir, t, &e);
+        return DC_OK;
+    }
     char p[4096];
     if (path_join(p, sizeof p, dir, "tokenizer.json", NULL) || !file_exists(p)) return DC_OK;
     return dc_tokenizer_load(dir, t, err);

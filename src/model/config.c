@@ -17,6 +17,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "base/file.h"
+#include "model/gguf_model.h"
 
 /* ---------------------------------------------------------------- parsing */
 
@@ -201,6 +202,7 @@ int config_parse(const char *text, size_t n, const char *where, dc_config *cfg, 
 }
 
 int dc_config_load(const char *path, dc_config *cfg, dc_err *err) {
+    if (path_is_gguf(path)) return gguf_config_load(path, cfg, err); /* load_gguf.c */
     char buf[4096];
     const char *file = path;
     if (dir_exists(path)) {

@@ -34,9 +34,12 @@ int gguf_config(const gguf *g, dc_config *cfg, dc_err *err);
 /* gguf_config_load: open path and read its config (dc_config_load for .gguf). */
 int gguf_config_load(const char *path, dc_config *cfg, dc_err *err);
 
+/* gguf_name: the GGUF name of a table entry (for a routed expert, the 3-D
+ * tensor that holds all of that layer's experts); 0 when it has none. */
+int gguf_name(const wt_entry *e, char *out, size_t cap);
+
 /* gguf_read_entries: fill the storage the table's entries point at from g
- * (alias entries whose GGUF tensor is absent are skipped; *present[i] tells
- * which were read when present is not NULL). */
+ * (alias entries whose GGUF tensor is absent are skipped). */
 int gguf_read_entries(const dc_config *cfg, const gguf *g, const wt_entry *e, int n, dc_err *err);
 /* weights_load_gguf: weights_load for a GGUF file: the table, one float32
  * arena, every tensor dequantised into it. */
@@ -53,7 +56,8 @@ typedef struct gguf_save_opts {
     const dc_tokenizer *tok;    /* may be NULL: no tokenizer.ggml.* keys */
     const char *chat_template;  /* may be NULL */
     const char *name;           /* general.name, may be NULL */
-    FILE *log;                  /* fallbacks are reported here; may be NULL */
+    void (*log)(void *ctx, const char *line); /* fallbacks are reported here; may be NULL */
+    void *log_ctx;
 } gguf_save_opts;
 
 /* gguf_save: write the model (entries from model_entries) as a deepseek2

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include "base/err.h"
 #include "io/safetensors.h"
+#include "model/gguf_model.h"
 #include "kernels/dtype.h"
 
 size_t wt_numel(const wt_entry *e) { return (size_t)e->rows * (e->cols ? (size_t)e->cols : 1); }
@@ -254,6 +255,7 @@ static int dequant(const dc_config *c, const st_set *s, const st_tensor *t, cons
 #define ALIGN_FLOATS 16 /* 64 bytes */
 
 int weights_load(const dc_config *c, const char *dir, model_w *w, dc_err *err) {
+    if (path_is_gguf(dir)) return weights_load_gguf(c, dir, w, err); /* load_gguf.c */
     wt_entry *e;
     int n;
     int rc = weights_table(c, w, &e, &n, err);

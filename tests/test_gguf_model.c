@@ -1,0 +1,274 @@
+/*
+ * test_gguf_model.c — src/model/{load,save,convert}_gguf.c: random tiny
+ * checkpoints converted to GGUF and read back give the same logits (bit for
+ * bit in f32, within a printed error per quantised type), main and MTP;
+ * GGUF -> HF -> the same logits; quantize equals a direct convert; the
+ * tokenizer travels inside the GGUF; truncated and corrupted GGUFs are
+ * errors naming the file, never crashes.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/file.h"
+#include "base/rng.h"
+#include "harness.h"
+#include "io/gguf.h"
+#include "model/gguf_model.h"
+#include "model/weights.h"
+
+static const int IDS[] = {3, 17, 1, 99, 250, 7, 64, 5};
+#define NIDS 8
+
+/* logits (NIDS, V) of the main model, and of the MTP head when mtp */
+static float *logits_of(const char *path, int mtp, int *V) {
+    dc_model *m;
+    dc_err err = {0};
+    if (dc_model_load(path, &m, &err)) {
+        printf("    load %s: %s\n", path, err.msg);
+        return NULL;
+    }
+    *V = dc_model_config(m)->vocab_size;
+    float *lg = malloc(sizeof(float) * NIDS * *V);
+    dc_session *s;
+    int rc = dc_session_new(m, 64, DC_ATTN_ABSORB, &s, &err);
+    if (!rc) rc = dc_forward(s, IDS, NIDS, lg, 0, &err);
+    if (!rc && mtp) rc = dc_forward_mtp(s, dc_session_hidden(s), IDS + 1, NIDS - 1, lg, &err);
+    if (rc) printf("    forward %s: %s\n", path, err.msg), free(lg), lg = NULL;
+    dc_session_free(s);
+    dc_model_free(m);
+    return lg;
+}
+
+static double max_diff(const float *a, const float *b, size_t n, double *amax) {
+    double d = 0;
+    *amax = 0;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i])), *amax = fmax(*amax, fabs(a[i]));
+    return d;
+}
+
+static char *tmp(const char *name) {
+    static char b[8][700];
+    static int k;
+    char *p = b[k++ % 8];
+    snprintf(p, 700, "%s/%s", harness_tmpdir(), name);
+    return p;
+}
+
+static int make_model(const dc_config *c, const char *dir) {
+    dc_err err = {0};
+    int rc = weights_write_random(c, dir, 42, "f32", 0, &err);
+    if (rc) printf("    init: %s\n", err.msg);
+    return rc;
+}
+
+static int convert(const char *src, const char *out, const char *type) {
+    dc_err err = {0};
+    dc_convert_opts o = {type, NULL, NULL};
+    int rc = dc_convert_to_gguf(src, out, &o, &err);
+    if (rc) printf("    convert %s -> %s: %s\n", src, out, err.msg);
+    return rc;
+}
+
+/* tiny: f32 is exact for the main model and the MTP head; back to HF is exact */
+static void f32_exact(void) {
+    dc_config c;
+    dc_config_preset("tiny", &c, NULL);
+    const char *dir = tmp("tiny"), *gg = tmp("tiny.gguf"), *hf = tmp("tiny_hf");
+    if (make_model(&c, dir) || convert(dir, gg, "f32")) { CHECK(0, "setup"); return; }
+    for (int mtp = 0; mtp < 2; mtp++) {
+        int V, V2;
+        float *a = logits_of(dir, mtp, &V), *b = logits_of(gg, mtp, &V2);
+        double amax, d = a && b && V == V2 ? max_diff(a, b, (size_t)(NIDS - mtp) * V, &amax) : 1e9;
+        printf("    tiny f32 %s: max |diff| %g\n", mtp ? "mtp " : "main", d);
+        CHECK(d == 0, "f32 GGUF logits differ by %g", d);
+        free(a), free(b);
+    }
+    dc_err err = {0};
+    CHECK(dc_convert_to_hf(gg, hf, &err) == 0, "to hf: %s", err.msg);
+    int V, V2;
+    float *a = logits_of(dir, 1, &V), *b = logits_of(hf, 1, &V2);
+    double amax, d = a && b ? max_diff(a, b, (size_t)(NIDS - 1) * V, &amax) : 1e9;
+    CHECK(d == 0, "GGUF -> HF logits differ by %g", d);
+    free(a), free(b);
+    dc_config c2;
+    CHECK(dc_config_load(gg, &c2, &err) == 0 && memcmp(&c, &c2, sizeof c) == 0, "config round trip: %s", err.msg);
+}
+
+/* a shape where every matrix fits K-quant blocks of 256: each type's error */
+static void quant_types(void) {
+    dc_config c;
+    dc_config_preset("tiny", &c, NULL);
+    c.hidden_size = 256, c.intermediate_size = 512, c.moe_intermediate_size = 256, c.q_lora_rank = 256;
+    c.kv_lora_rank = 256, c.num_attention_heads = 2, c.qk_nope_head_dim = 256, c.v_head_dim = 256;
+    c.qk_rope_head_dim = 64, c.vocab_size = 512, c.num_hidden_layers = 2;
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s", tmp("k256"));
+    if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
+    int V;
+    float *ref = logits_of(dir, 0, &V);
+    if (!ref) { CHECK(0, "reference logits"); return; }
+    static const struct {
+        const char *type;
+        double bound;
+    } T[] = {{"f32", 0}, {"f16", 0.01}, {"bf16", 0.03}, {"q8_0", 0.03}, {"q6_k", 0.1}, {"q5_k", 0.12},
+             {"q5_0", 0.15}, {"q4_k", 0.25}, {"q4_0", 0.3}, {"q4_1", 0.25}, {"q3_k", 0.5}, {"q2_k", 1.0}};
+    for (size_t i = 0; i < sizeof T / sizeof *T; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "k256_%s.gguf", T[i].type);
+        const char *gg = tmp(name);
+        if (convert(dir, gg, T[i].type)) {
+            CHECK(0, "convert %s", T[i].type);
+            continue;
+        }
+        int V2;
+        float *lg = logits_of(gg, 0, &V2);
+        double amax, d = lg ? max_diff(ref, lg, (size_t)NIDS * V, &amax) : 1e9, se = 0, sr = 0;
+        for (size_t k = 0; lg && k < (size_t)NIDS * V; k++) se += pow(ref[k] - lg[k], 2), sr += pow(ref[k], 2);
+        double rel = lg ? sqrt(se / sr) : 1e9;
+        printf("    %-5s logits: relative RMS error %.4f (bound %.2f), max |diff| %.4f of max |logit| %.3f\n",
+               T[i].type, rel, T[i].bound, d, amax);
+        CHECK(rel <= T[i].bound, "%s: relative logits error %.4f above %.2f", T[i].type, rel, T[i].bound);
+        free(lg);
+    }
+    /* quantize (GGUF -> GGUF) from f32 gives the same file as converting directly */
+    const char *q = tmp("k256_requant.gguf");
+    CHECK(convert(tmp("k256_f32.gguf"), q, "q4_k") == 0, "quantize");
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    file_read_all(q, &x, &nx, NULL);
+    file_read_all(tmp("k256_q4_k.gguf"), &y, &ny, NULL);
+    /* general.name differs (the source's base name): compare the tensor data */
+    gguf a, b;
+    memset(&a, 0, sizeof a), memset(&b, 0, sizeof b);
+    int same = x && y && !gguf_open_mem(&a, x, nx, "a", NULL) && !gguf_read_tensors(&a, NULL) &&
+               !gguf_open_mem(&b, y, ny, "b", NULL) && !gguf_read_tensors(&b, NULL) && a.n_tensors == b.n_tensors;
+    for (uint64_t i = 0; same && i < a.n_tensors; i++)
+        same = a.tensors[i].nbytes == b.tensors[i].nbytes &&
+               memcmp(a.tensors[i].data, b.tensors[i].data, a.tensors[i].nbytes) == 0;
+    CHECK(same, "quantize f32 -> q4_k differs from convert -> q4_k");
+    gguf_close(&a), gguf_close(&b);
+    free(x), free(y), free(ref);
+}
+
+/* the tokenizer goes into the GGUF and comes back encoding the same */
+static void tokenizer_inside(void) {
+    const char *data = harness_data_dir();
+    if (!data) return (void)printf("    (no ../shared/data: skipped)\n");
+    char tj[600];
+    snprintf(tj, sizeof tj, "%s/tokenizer/deepseek-v3/tokenizer.json", data);
+    dc_config c;
+    dc_config_preset("tiny", &c, NULL);
+    const char *dir = tmp("tok"), *gg = tmp("tok.gguf");
+    if (make_model(&c, dir) || harness_sh("cp %s %s/ && cp %s/tokenizer/deepseek-v3/tokenizer_config.json %s/", tj, dir,
+                                          data, dir))
+        { CHECK(0, "setup"); return; }
+    if (convert(dir, gg, "q8_0")) { CHECK(0, "convert"); return; }
+    dc_tokenizer *a = NULL, *b = NULL;
+    dc_err err = {0};
+    CHECK(dc_tokenizer_load(dir, &a, &err) == 0, "json: %s", err.msg);
+    CHECK(dc_tokenizer_load(gg, &b, &err) == 0, "gguf: %s", err.msg);
+    if (!a || !b) return;
+    const char *text = "Hello, world! 你好 <think>x</think>  12345 def f(x):\n\treturn x**2";
+    int *ia, *ib;
+    size_t na, nb;
+    dc_tokenizer_encode(a, text, strlen(text), DC_TOK_SPECIAL, &ia, &na, NULL);
+    dc_tokenizer_encode(b, text, strlen(text), DC_TOK_SPECIAL, &ib, &nb, NULL);
+    CHECK(na == nb && memcmp(ia, ib, na * sizeof *ia) == 0, "encodings differ (%zu vs %zu ids)", na, nb);
+    CHECK(dc_tokenizer_bos(a) == dc_tokenizer_bos(b) && dc_tokenizer_eos(a) == dc_tokenizer_eos(b), "bos/eos");
+    CHECK(strcmp(dc_tokenizer_pre(b), "deepseek-v3") == 0, "pre %s", dc_tokenizer_pre(b));
+    free(ia), free(ib);
+    dc_tokenizer_free(a), dc_tokenizer_free(b);
+}
+
+/* truncations and byte flips: errors naming the file, never crashes */
+static void corrupt(void) {
+    const char *gg = tmp("tiny.gguf");
+    char *buf;
+    size_t n;
+    if (file_read_all(gg, &buf, &n, NULL)) { CHECK(0, "no tiny.gguf (f32_exact failed?)"); return; }
+    const char *bad = tmp("bad.gguf");
+    size_t cuts[] = {0, 3, 24, 100, n / 3, n / 2, n - 100, n - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+        file_write_atomic(bad, buf, cuts[i], NULL);
+        dc_model *m = NULL;
+        dc_err err = {0};
+        int rc = dc_model_load(bad, &m, &err);
+        CHECK(rc != 0 && strstr(err.msg, "bad.gguf"), "cut at %zu: rc %d, %s", cuts[i], rc, err.msg);
+        dc_model_free(m);
+    }
+    /* one tensor's type and one dim, found through the reader */
+    gguf g;
+    CHECK(gguf_open_mem(&g, buf, n, "x", NULL) == 0 && gguf_read_tensors(&g, NULL) == 0, "parse");
+    const gguf_tensor *t = gguf_find_tensor(&g, "blk.1.ffn_down_exps.weight");
+    CHECK(t != NULL, "expert tensor");
+    if (t) {
+        size_t at = (size_t)((const uint8_t *)t->name.s - g.data) + t->name.n; /* n_dims, dims, type */
+        char *c = malloc(n);
+        memcpy(c, buf, n);
+        uint32_t ty = 99;
+        memcpy(c + at + 4 + 8 * t->n_dims, &ty, 4);
+        file_write_atomic(bad, c, n, NULL);
+        dc_model *m = NULL;
+        dc_err err = {0};
+        CHECK(dc_model_load(bad, &m, &err) != 0 && strstr(err.msg, "ffn_down_exps"), "bad type: %s", err.msg);
+        memcpy(c, buf, n);
+        uint64_t big = 1ull << 40;
+        memcpy(c + at + 4 + 8, &big, 8);
+        file_write_atomic(bad, c, n, NULL);
+        CHECK(dc_model_load(bad, &m, &err) != 0 && strstr(err.msg, "ffn_down_exps"), "huge dim: %s", err.msg);
+        free(c);
+    }
+    gguf_close(&g);
+    /* random flips in the header and infos (never in the data, which any bytes fill validly) */
+    rng r;
+    rng_seed(&r, 5);
+    char *c = malloc(n);
+    int errors = 0;
+    for (int it = 0; it < 300; it++) {
+        memcpy(c, buf, n);
+        size_t lim = g.data_off ? g.data_off : 4096;
+        for (int k = 0; k < 4; k++) c[rng_u64(&r) % lim] ^= (char)(1 + rng_u64(&r) % 255);
+        gguf h;
+        dc_err err;
+        if (gguf_open_mem(&h, c, n, "flip", &err) || gguf_read_tensors(&h, &err)) errors++;
+        else {
+            dc_config cfg;
+            errors += gguf_config(&h, &cfg, &err) != 0;
+        }
+        gguf_close(&h);
+    }
+    printf("    300 corrupted headers: %d errors, the rest parsed within bounds\n", errors);
+    free(c);
+    free(buf);
+}
+
+/* the llama.cpp vocab files (written by llama.cpp) parse as GGUF with their tensor section */
+static void llama_vocab_files(void) {
+    const char *data = harness_data_dir();
+    if (!data) return (void)printf("    (no ../shared/data: skipped)\n");
+    const char *f[] = {"ggml-vocab-deepseek-llm.gguf", "ggml-vocab-deepseek-coder.gguf"};
+    for (int i = 0; i < 2; i++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s/tokenizer/llama.cpp-vocab/%s", data, f[i]);
+        gguf g;
+        dc_err err = {0};
+        int rc = gguf_open(&g, p, &err);
+        if (!rc) rc = gguf_read_tensors(&g, &err);
+        CHECK(rc == 0, "%s: %s", f[i], err.msg);
+        gguf_close(&g);
+        dc_tokenizer *t = NULL;
+        CHECK(dc_tokenizer_load(p, &t, &err) == 0 && dc_tokenizer_n_vocab(t) > 30000, "%s tokenizer: %s", f[i],
+              err.msg);
+        dc_tokenizer_free(t);
+    }
+}
+
+int main(void) {
+    dc_set_threads(2);
+    RUN(f32_exact);
+    RUN(quant_types);
+    RUN(tokenizer_inside);
+    RUN(corrupt);
+    RUN(llama_vocab_files);
+    return harness_done();
+}
