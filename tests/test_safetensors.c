@@ -171,7 +171,7 @@ static void sharded(void) {
     fp = fopen(idx, "w");
     fprintf(fp, "{\"weight_map\":{\"a\":\"../x.safetensors\"}}");
     fclose(fp);
-    CHECK(st_open_dir(&s, dir, &err) == DC_EFORMAT, "path escape: %s", err.msg);
+    CHECK(st_open_dir(&s, dir, &err) == DC_EFORMAT && strstr(err.msg, "entry a is not"), "path escape: %s", err.msg);
     st_close(&s);
     /* no checkpoint at all */
     CHECK(st_open_dir(&s, harness_tmpdir(), &err) == DC_ENOTFOUND, "empty dir: %s", err.msg);

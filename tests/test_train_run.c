@@ -165,6 +165,46 @@ static void killed_run_resumes(void) {
     }
 }
 
+/* review findings: a shard header with an absurd vocab, trainer.json with a
+ * negative step, validation not leaking into the logged training loss, a
+ * plot path with quotes and $(...) (no shell sees it) */
+static void bad_inputs(void) {
+    char p[700];
+    snprintf(p, sizeof p, "%s/bigvocab", W);
+    harness_sh("mkdir -p %s && cp %s/tokenizer.json %s/", p, D, p);
+    snprintf(p, sizeof p, "%s/bigvocab/train-00000.bin", W);
+    FILE *f = fopen(p, "wb");
+    uint32_t hdr[4] = {1, 0xffffffffu, 64, 0};
+    fwrite("DCTOKENS", 1, 8, f), fwrite(hdr, 4, 4, f);
+    for (uint32_t i = 0; i < 64; i++) fwrite(&i, 4, 1, f);
+    fclose(f);
+    CHECK(harness_sh(BIN " train --preset tiny --data %s/bigvocab --out %s/bv --steps 1 --seq 8 -t 1 > %s/o.txt 2>&1",
+                     W, W, W) == 1, "absurd vocab refused");
+    char *o = slurp("%s/o.txt", W);
+    CHECK(o && strstr(o, "vocab size 4294967295"), "message: %s", o ? o : "");
+    free(o);
+    /* trainer.json with a negative step */
+    harness_sh("rm -rf %s/neg && cp -r %s/full %s/neg && sed -i 's/\"step\":[[:space:]]*8/\"step\": -5/' %s/neg/step-0000008/trainer.json",
+               W, W, W, W);
+    CHECK(harness_sh(TRAIN " --out %s/neg --steps 9 --resume > %s/o.txt 2>&1", D, W, W) == 1, "negative step refused");
+    o = slurp("%s/o.txt", W);
+    CHECK(o && strstr(o, "trainer.json") && strstr(o, "whole number"), "message: %s", o ? o : "");
+    free(o);
+    /* evaluating every step leaves the logged training losses as they are */
+    CHECK(harness_sh(TRAIN " --out %s/ev1 --steps 3 --eval-every 1 2> /dev/null", D, W) == 0, "eval every step");
+    CHECK(harness_sh(TRAIN " --out %s/ev0 --steps 3 --eval-every 0 2> /dev/null", D, W) == 0, "no eval");
+    char *a = slurp("%s/ev1/metrics.jsonl", W), *b = slurp("%s/ev0/metrics.jsonl", W);
+    for (int st = 1; st <= 3; st++)
+        CHECK(loss_at(a, st) == loss_at(b, st), "step %d: loss %.8f with validation, %.8f without", st, loss_at(a, st),
+              loss_at(b, st));
+    free(a), free(b);
+    /* plot: a run path with a quote and $(...) */
+    CHECK(harness_sh("mkdir -p \"%s/q'x\\$(touch %s/PWNED)\" && cp %s/full/metrics.jsonl \"%s/q'x\\$(touch %s/PWNED)/\" && "
+                     BIN " plot \"%s/q'x\\$(touch %s/PWNED)\" > /dev/null 2>&1", W, W, W, W, W, W, W) == 0,
+          "plot with quotes in the path");
+    CHECK(harness_sh("test -e %s/PWNED", W) != 0, "plot ran a shell command from the path");
+}
+
 static void corrupt_checkpoint(void) {
     char run[600];
     snprintf(run, sizeof run, "%s/full", W);
@@ -240,6 +280,7 @@ int main(void) {
     RUN(accumulation_and_init);
     RUN(killed_run_resumes);
     RUN(corrupt_checkpoint);
+    RUN(bad_inputs);
     RUN(nan_stops);
     RUN(bias_update);
     return harness_done();

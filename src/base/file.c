@@ -49,6 +49,7 @@ void mfile_close(mfile *f) {
 
 int file_read_all(const char *path, char **out, size_t *size, dc_err *err) {
     *out = NULL;
+    if (dir_exists(path)) return err_set(err, DC_EIO, "%s: is a directory, not a file", path);
     FILE *fp = fopen(path, "rb");
     if (!fp) return err_set(err, DC_EIO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;

@@ -124,13 +124,15 @@ static int answer(chat *c, const char *msg, dc_err *err) {
     int *ids = NULL, n = 0;
     int rc = turn_ids(c, msg, &ids, &n, err);
     if (rc) return rc;
+    /* the turn's n tokens, max_new - 1 fed answer tokens, then the last one
+     * and EOS when the answer is closed: n + max_new + 1 positions */
     int room = dc_session_max_ctx(c->s) - dc_session_pos(c->s);
-    if (n + 1 > room) {
+    if (n + 2 > room) {
         free(ids);
         return err_set(err, DC_EARG, "the conversation fills the context of %d positions (/reset, or a larger --ctx)",
                        dc_session_max_ctx(c->s));
     }
-    int max_new = c->max_new < room - n ? c->max_new : room - n;
+    int max_new = c->max_new < room - n - 1 ? c->max_new : room - n - 1;
     if (reserve_ids(c, n + max_new + 1)) {
         free(ids);
         return err_set(err, DC_ENOMEM, "chat: out of memory");

@@ -75,6 +75,10 @@ int cmd_init(int argc, char **argv) {
         c.num_hidden_layers = (int)layers;
         if (c.first_k_dense_replace > c.num_hidden_layers) c.first_k_dense_replace = c.num_hidden_layers;
     }
+    if (tok && !file_exists(tok)) {
+        err_set(&err, DC_EIO, "%s: no such tokenizer file", tok);
+        return cli_error("init", &err);
+    }
     if (weights_write_random(&c, out, (uint64_t)seed, dtype, (size_t)shard_mb << 20, &err)) return cli_error("init", &err);
     if (tok) {
         char dst[4096], side[4096], tmp[4096];

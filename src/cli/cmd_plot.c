@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include "base/err.h"
 #include "base/file.h"
 #include "cli/cli.h"
@@ -15,6 +16,52 @@ static const char *HELP =
     "\n"
     "Draws loss, MTP loss and validation loss against the step from RUN/metrics.jsonl\n"
     "into FILE (default RUN/loss.png), with gnuplot.\n";
+
+/* gp_quote: s as a gnuplot single-quoted string ('' stands for ') */
+static void gp_quote(char *out, size_t cap, const char *s) {
+    size_t k = 0;
+    out[k++] = '\'';
+    for (; *s && k + 3 < cap; s++) {
+        if (*s == '\'') out[k++] = '\'';
+        out[k++] = *s;
+    }
+    out[k++] = '\'';
+    out[k] = 0;
+}
+
+/* run_gnuplot: 0 on success, 127 when gnuplot cannot be started, else 1 */
+static int run_gnuplot(const char *out, const char *title, const char *data) {
+    int fd[2];
+    if (pipe(fd) != 0) return 1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]), close(fd[1]);
+        return 1;
+    }
+    if (pid == 0) {
+        dup2(fd[0], 0);
+        close(fd[0]), close(fd[1]);
+        execlp("gnuplot", "gnuplot", (char *)NULL);
+        _exit(127);
+    }
+    close(fd[0]);
+    FILE *g = fdopen(fd[1], "w");
+    if (g) {
+        fprintf(g,
+                "set terminal pngcairo size 900,540\nset output %s\nset datafile missing 'NaN'\n"
+                "set xlabel 'step'\nset ylabel 'cross-entropy (nats)'\nset grid\nset key top right\n"
+                "set title 'deepc training: '.%s noenhanced\n"
+                "plot %s using 1:2 with lines lw 2 title 'train loss', '' using 1:3 with lines lw 1 title 'MTP loss',"
+                " '' using 1:4 with linespoints pt 7 title 'val loss'\n",
+                out, title, data);
+        fclose(g);
+    } else {
+        close(fd[1]);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st)) return 1;
+    return WEXITSTATUS(st) == 127 ? 127 : WEXITSTATUS(st) != 0;
+}
 
 int cmd_plot(int argc, char **argv) {
     static const struct option LONG[] = {{"out", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
@@ -59,19 +106,15 @@ int cmd_plot(int argc, char **argv) {
     fclose(d);
     free(txt);
     if (!rows) return err_set(&err, DC_EFORMAT, "%s: no logged steps", mpath), cli_error("plot", &err);
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd,
-             "gnuplot -e \"set terminal pngcairo size 900,540; set output '%s'; set datafile missing 'NaN';"
-             " set xlabel 'step'; set ylabel 'cross-entropy (nats)'; set grid; set key top right;"
-             " set title 'deepc training: %s';"
-             " plot '%s' using 1:2 with lines lw 2 title 'train loss',"
-             " '' using 1:3 with lines lw 1 title 'MTP loss',"
-             " '' using 1:4 with linespoints pt 7 title 'val loss'\"",
-             opath, run, dpath);
-    int rc = system(cmd);
+    /* gnuplot reads the script on its stdin; no shell sees the paths, which
+     * go in as gnuplot strings (single-quoted, a quote doubled) */
+    char qo[8300], qr[8300], qd[8300];
+    gp_quote(qo, sizeof qo, opath), gp_quote(qr, sizeof qr, run), gp_quote(qd, sizeof qd, dpath);
+    int rc = run_gnuplot(qo, qr, qd);
     remove(dpath);
-    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
-        err_set(&err, DC_EIO, "gnuplot failed (is Debian's gnuplot-nox installed? scripts/deps.sh installs it)");
+    if (rc) {
+        err_set(&err, DC_EIO, rc == 127 ? "gnuplot is not installed (scripts/deps.sh installs Debian's gnuplot-nox)"
+                                        : "gnuplot failed to draw %s", opath);
         return cli_error("plot", &err);
     }
     printf("wrote %s (%d points)\n", opath, rows);

@@ -76,7 +76,7 @@ int cmd_tokenizer_train(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 's': special = optarg; break;
         case 'f':
-            if (cli_parse_int(optarg, 1, 1L << 40, &minf)) rc = cli_usage_error("tokenizer-train", "--min-frequency: bad '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 0x7fffffff, &minf)) rc = cli_usage_error("tokenizer-train", "--min-frequency: bad '%s'", optarg);
             break;
         case 'p': pre = optarg; break;
         case 'h': fputs(HELP, stdout); free(files); return 0;

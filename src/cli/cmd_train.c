@@ -68,6 +68,12 @@ static void trim_metrics(const char *path, long long step) {
     free(txt);
 }
 
+/* jnum: a JSON number, or null when it is not finite */
+static void jnum(char out[40], double v) {
+    if (isfinite(v)) snprintf(out, 40, "%.8g", v);
+    else snprintf(out, 40, "null");
+}
+
 static double val_loss(trainer *t, const data_split *val, int batches, int *tok) {
     double sum = 0;
     int64_t count = (int64_t)batches * t->B;
@@ -80,17 +86,18 @@ static double val_loss(trainer *t, const data_split *val, int batches, int *tok)
 }
 
 static void print_sample(trainer *t, dc_tokenizer *tk, const data_split *d, int len) {
-    int prompt[8], out[512];
+    int prompt[8], out[512], np = d->n > 8 ? 8 : (int)d->n;
     if (len > 512) len = 512;
-    for (int i = 0; i < 8; i++) prompt[i] = (int)d->ids[i];
+    if (np < 1) return;
+    for (int i = 0; i < np; i++) prompt[i] = (int)d->ids[i];
     dc_err err = {0};
-    if (trainer_sample(t, prompt, 8, len, out, &err)) {
+    if (trainer_sample(t, prompt, np, len, out, &err)) {
         fprintf(stderr, "sample: %s\n", err.msg);
         return;
     }
     char *a = NULL, *b = NULL;
     size_t na, nb;
-    if (tk && !dc_tokenizer_decode(tk, prompt, 8, 0, &a, &na, &err) && !dc_tokenizer_decode(tk, out, len, 0, &b, &nb, &err))
+    if (tk && !dc_tokenizer_decode(tk, prompt, np, 0, &a, &na, &err) && !dc_tokenizer_decode(tk, out, len, 0, &b, &nb, &err))
         fprintf(stderr, "--- sample (greedy) ---\n\033[2m%s\033[0m%s\n-----------------------\n", a, b);
     free(a), free(b);
 }
@@ -195,9 +202,13 @@ int cmd_train(int argc, char **argv) {
     double loss_avg = 0;
     FILE *mf = NULL;
     if ((rc = data_load(&tr, data, "train", &err))) goto fail;
-    have_val = data_load(&val, data, "val", &err) == DC_OK && val.n > (size_t)o.T + 1;
+    rc = data_load(&val, data, "val", &err);
+    have_val = rc == DC_OK && val.n > (size_t)o.T + 1;
+    if (rc && rc != DC_ENOTFOUND) goto fail; /* a corrupt validation split is an error, a missing one is not */
+    if (!rc && !have_val) fprintf(stderr, "deepc train: the val split is shorter than one window: no validation\n");
+    rc = 0;
     snprintf(tokpath, sizeof tokpath, "%s/tokenizer.json", data);
-    if (file_exists(tokpath) && dc_tokenizer_load(tokpath, &tk, &err)) tk = NULL;
+    if (file_exists(tokpath) && (rc = dc_tokenizer_load(tokpath, &tk, &err))) goto fail;
     if (tr.n < (size_t)o.T + 2) {
         rc = err_set(&err, DC_EARG, "%s: %zu training tokens, fewer than one window of %d", data, tr.n, o.T + 1);
         goto fail;
@@ -287,23 +298,32 @@ int cmd_train(int argc, char **argv) {
         if (do_log || do_eval) {
             double now = progress_now(), tps = tok_since / (now - t_last);
             t_last = now, tok_since = 0;
+            /* the step's figures first: validation reruns the forward and overwrites them */
+            double loss = t.loss, mtp = t.mtp_loss, imb = 0;
+            char num[6][40], imbs[600] = "";
+            jnum(num[0], t.loss), jnum(num[1], t.mtp_loss), jnum(num[2], t.aux_loss);
+            jnum(num[3], t.lr_now), jnum(num[4], t.grad_norm), jnum(num[5], tps);
+            for (int l = 0; l < t.L + t.D; l++) {
+                if (!t.P.layers[l].is_moe) continue;
+                double v = trainer_imbalance(&t, l);
+                imb = fmax(imb, v);
+                snprintf(imbs + strlen(imbs), sizeof imbs - strlen(imbs), "%s%.3f", imbs[0] ? ", " : "", v);
+            }
             double vl = do_eval ? val_loss(&t, &val, 4, tok) : NAN;
-            fprintf(mf, "{\"step\": %lld, \"loss\": %.6f, \"mtp_loss\": %.6f, \"aux_loss\": %.6g, \"lr\": %.6g, "
-                        "\"grad_norm\": %.6g, \"tokens_per_s\": %.1f",
-                    (long long)t.step, t.loss, t.mtp_loss, t.aux_loss, t.lr_now, t.grad_norm, tps);
-            if (do_eval) fprintf(mf, ", \"val_loss\": %.6f", vl);
-            fprintf(mf, ", \"imbalance\": [");
-            int first = 1;
-            for (int l = 0; l < t.L + t.D; l++)
-                if (t.P.layers[l].is_moe) fprintf(mf, "%s%.3f", first ? "" : ", ", trainer_imbalance(&t, l)), first = 0;
-            fprintf(mf, "]}\n");
+            fprintf(mf, "{\"step\": %lld, \"loss\": %s, \"mtp_loss\": %s, \"aux_loss\": %s, \"lr\": %s, "
+                        "\"grad_norm\": %s, \"tokens_per_s\": %s",
+                    (long long)t.step, num[0], num[1], num[2], num[3], num[4], num[5]);
+            if (do_eval) {
+                char v[40];
+                jnum(v, vl);
+                fprintf(mf, ", \"val_loss\": %s", v);
+            }
+            fprintf(mf, ", \"imbalance\": [%s]}\n", imbs);
             fflush(mf);
             char extra[200], vs[32] = "";
             if (do_eval) snprintf(vs, sizeof vs, " val %.4f", vl);
-            double imb = 0; /* the worst MoE layer's max load / mean load */
-            for (int l = 0; l < t.L + t.D; l++) imb = fmax(imb, trainer_imbalance(&t, l));
-            snprintf(extra, sizeof extra, "loss %.4f mtp %.4f%s lr %.2e |g| %.2f imb %.2f %.0f tok/s", t.loss, t.mtp_loss,
-                     vs, t.lr_now, t.grad_norm, imb, tps);
+            snprintf(extra, sizeof extra, "loss %.4f mtp %.4f%s lr %.2e |g| %.2f imb %.2f %.0f tok/s", loss, mtp, vs,
+                     t.lr_now, t.grad_norm, imb, tps); /* imb: the worst MoE layer's max / mean load */
             progress_update(&pb, t.step, "step", extra);
         }
         if (sample_every > 0 && t.step % sample_every == 0) print_sample(&t, tk, have_val ? &val : &tr, (int)sample_len);

@@ -280,10 +280,10 @@ int st_open_dir(st_set *s, const char *dir, dc_err *err) {
     const cJSON *it;
     cJSON_ArrayForEach(it, wm) {
         if (!cJSON_IsString(it) || strchr(it->valuestring, '/')) {
+            rc = err_set(err, DC_EFORMAT, "%s: weight_map entry %s is not a plain file name", path, it->string);
             free(names);
-            cJSON_Delete(root);
-            return err_set(err, DC_EFORMAT, "%s: weight_map entry %s is not a plain file name", path,
-                           it->string);
+            cJSON_Delete(root); /* after the message: it->string lives in root */
+            return rc;
         }
         names[nu++] = it->valuestring;
     }

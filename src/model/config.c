@@ -111,8 +111,13 @@ static void parse_rope_scaling(jctx *c, dc_config *cfg) {
     }
     cfg->has_yarn = 1;
     cfg->rope_factor = jnum_in(c, rs, "factor", "rope_scaling.", 1, 1);
-    cfg->rope_original_max_position_embeddings =
-        (int)jnum_in(c, rs, "original_max_position_embeddings", "rope_scaling.", 1, 4096);
+    float orig = jnum_in(c, rs, "original_max_position_embeddings", "rope_scaling.", 1, 4096);
+    if (!c->rc && !(orig >= 1 && orig <= 1e9f)) {
+        c->rc = err_set(c->err, DC_ECONFIG, "%s: field rope_scaling.original_max_position_embeddings must be in 1..1e9",
+                        c->where);
+        return;
+    }
+    cfg->rope_original_max_position_embeddings = (int)orig;
     cfg->rope_beta_fast = jnum_in(c, rs, "beta_fast", "rope_scaling.", 0, 32);
     cfg->rope_beta_slow = jnum_in(c, rs, "beta_slow", "rope_scaling.", 0, 1);
     cfg->rope_mscale = jnum_in(c, rs, "mscale", "rope_scaling.", 0, 1);
@@ -137,9 +142,10 @@ static void parse_quant(jctx *c, dc_config *cfg) {
     cfg->fp8_block_m = cfg->fp8_block_n = 128;
     if (b) {
         if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(b, 0)) ||
-            !cJSON_IsNumber(cJSON_GetArrayItem(b, 1)) || cJSON_GetArrayItem(b, 0)->valuedouble < 1 ||
-            cJSON_GetArrayItem(b, 1)->valuedouble < 1) {
-            c->rc = err_set(c->err, DC_ECONFIG, "%s: quantization_config.weight_block_size must be [m, n] > 0",
+            !cJSON_IsNumber(cJSON_GetArrayItem(b, 1)) || !(cJSON_GetArrayItem(b, 0)->valuedouble >= 1) ||
+            !(cJSON_GetArrayItem(b, 1)->valuedouble >= 1) || cJSON_GetArrayItem(b, 0)->valuedouble > 65536 ||
+            cJSON_GetArrayItem(b, 1)->valuedouble > 65536) {
+            c->rc = err_set(c->err, DC_ECONFIG, "%s: quantization_config.weight_block_size must be [m, n] in 1..65536",
                             c->where);
             return;
         }
@@ -227,10 +233,21 @@ int dc_config_load(const char *path, dc_config *cfg, dc_err *err) {
     } while (0)
 
 int dc_config_check(const dc_config *c, dc_err *err) {
-    NEED(c->vocab_size > 0, "vocab_size must be > 0 (is %d)", c->vocab_size);
-    NEED(c->hidden_size > 0, "hidden_size must be > 0 (is %d)", c->hidden_size);
-    NEED(c->num_hidden_layers > 0, "num_hidden_layers must be > 0 (is %d)", c->num_hidden_layers);
-    NEED(c->num_nextn_predict_layers >= 0, "num_nextn_predict_layers must be >= 0");
+    /* ranges wide enough for any real model, narrow enough that no size product overflows */
+    NEED(c->vocab_size > 0 && c->vocab_size <= (1 << 24), "vocab_size must be in 1..2^24 (is %d)", c->vocab_size);
+    NEED(c->hidden_size > 0 && c->hidden_size <= (1 << 17), "hidden_size must be in 1..2^17 (is %d)", c->hidden_size);
+    NEED(c->num_hidden_layers > 0 && c->num_hidden_layers <= 4096, "num_hidden_layers must be in 1..4096 (is %d)",
+         c->num_hidden_layers);
+    NEED(c->num_nextn_predict_layers >= 0 && c->num_nextn_predict_layers <= 64,
+         "num_nextn_predict_layers must be in 0..64 (is %d)", c->num_nextn_predict_layers);
+    NEED(c->max_position_embeddings > 0, "max_position_embeddings must be > 0 (is %d)", c->max_position_embeddings);
+    NEED(c->intermediate_size >= 0 && c->intermediate_size <= (1 << 20), "intermediate_size must be in 0..2^20");
+    NEED(c->moe_intermediate_size >= 0 && c->moe_intermediate_size <= (1 << 20), "moe_intermediate_size must be in 0..2^20");
+    NEED(c->n_routed_experts >= 0 && c->n_routed_experts <= 65536, "n_routed_experts must be in 0..65536");
+    NEED(c->n_shared_experts <= 1024, "n_shared_experts must be <= 1024");
+    NEED(c->num_attention_heads <= 4096 && c->q_lora_rank <= (1 << 20) && c->kv_lora_rank <= (1 << 20) &&
+             c->qk_nope_head_dim <= 65536 && c->qk_rope_head_dim <= 65536 && c->v_head_dim <= 65536,
+         "attention sizes out of range (heads <= 4096, ranks <= 2^20, head dims <= 65536)");
     NEED(c->num_attention_heads > 0, "num_attention_heads must be > 0 (is %d)", c->num_attention_heads);
     NEED(c->q_lora_rank >= 0, "q_lora_rank must be null or > 0 (is %d)", c->q_lora_rank);
     NEED(c->kv_lora_rank > 0, "kv_lora_rank must be > 0 (is %d)", c->kv_lora_rank);

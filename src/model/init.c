@@ -165,6 +165,11 @@ int weights_write_random(const dc_config *cfg_in, const char *dir, uint64_t seed
         goto done;
     }
     char path[4096];
+    /* a checkpoint of the other layout left in dir would shadow this one */
+    if (!path_join(path, sizeof path, dir, total <= shard_bytes ? "model.safetensors.index.json" : "model.safetensors",
+                   err) &&
+        file_exists(path))
+        remove(path);
     if (total <= shard_bytes) {
         if (!(rc = path_join(path, sizeof path, dir, "model.safetensors", err)))
             rc = write_shard(path, e, it, ni, dt, &c, seed, buf, out, err);

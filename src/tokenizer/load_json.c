@@ -40,19 +40,25 @@ static int jid(const cJSON *j) {
 
 // ---------------------------------------------------------------- vocab
 static int count_ids(const char *path, const cJSON *vocab, const cJSON *added, int *n, dc_err *err) {
-    int mx = -1;
+    int mx = -1, count = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab) {
         int id = jid(it);
         if (id < 0) return err_set(err, DC_EFORMAT, "%s: model.vocab[\"%.40s\"] is not a token id", path, it->string);
         if (id > mx) mx = id;
+        count++;
     }
     cJSON_ArrayForEach(it, added) {
         int id = jid(cJSON_GetObjectItemCaseSensitive(it, "id"));
         if (id < 0 || !jstr(it, "content")) return err_set(err, DC_EFORMAT, "%s: an added token without id/content", path);
         if (id > mx) mx = id;
+        count++;
     }
     if (mx < 0) return err_set(err, DC_EFORMAT, "%s: empty vocab", path);
+    /* ids index a table: a few holes are normal (DeepSeek's padding ids), an id
+     * far beyond the number of tokens is a corrupt file, not a 16 GB table */
+    if (mx > 2 * count + 65536)
+        return err_set(err, DC_EFORMAT, "%s: token id %d is far beyond the %d tokens the file defines", path, mx, count);
     *n = mx + 1;
     return DC_OK;
 }

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,12 +207,22 @@ int ckpt_load(trainer *t, rng *data_rng, double *loss_avg, const char *dir, dc_e
         cJSON_Delete(j);
         return err_set(err, DC_EFORMAT, "%s: not a trainer state (step, data_rng, loss_avg)", p);
     }
-    t->step = (int64_t)st->valuedouble;
-    for (int i = 0; i < 4; i++) {
+    double sv = st->valuedouble;
+    int bad = !(sv >= 0 && sv <= 9007199254740992.0 && sv == floor(sv));
+    uint64_t any = 0;
+    for (int i = 0; i < 4 && !bad; i++) {
         const cJSON *h = cJSON_GetArrayItem(r, i);
-        data_rng->s[i] = cJSON_IsString(h) ? strtoull(h->valuestring, NULL, 16) : 0;
+        char *end;
+        bad = !cJSON_IsString(h) || strlen(h->valuestring) != 16;
+        if (!bad) data_rng->s[i] = strtoull(h->valuestring, &end, 16), bad = *end != 0, any |= data_rng->s[i];
     }
-    *loss_avg = strtod(la->valuestring, NULL);
+    char *end;
+    *loss_avg = strtod(la->valuestring, &end);
+    bad = bad || !any || *end || !isfinite(*loss_avg) || *loss_avg < 0;
     cJSON_Delete(j);
+    if (bad)
+        return err_set(err, DC_EFORMAT, "%s: step must be a whole number >= 0, data_rng four 16-digit hex words "
+                       "(not all zero), loss_avg a finite number", p);
+    t->step = (int64_t)sv;
     return DC_OK;
 }

@@ -49,6 +49,8 @@ int data_load(data_split *d, const char *dir, const char *split, dc_err *err) {
         } else {
             memcpy(&ver, f.data + 8, 4), memcpy(&v, f.data + 12, 4), memcpy(&cnt, f.data + 16, 8);
             if (ver != 1) rc = err_set(err, DC_EFORMAT, "%s: shard version %u, expected 1", p, ver);
+            else if (v == 0 || v > (1u << 30))
+                rc = err_set(err, DC_EFORMAT, "%s: vocab size %u in the header is not in 1..2^30", p, v);
             else if (cnt != (f.size - 24) / 4 || (f.size - 24) % 4)
                 rc = err_set(err, DC_EFORMAT, "%s: header says %llu tokens, the file holds %zu bytes of them (truncated?)",
                              p, (unsigned long long)cnt, f.size - 24);
@@ -216,6 +218,15 @@ int data_prepare(const prepare_opts *o, size_t *ntrain, size_t *nval, dc_err *er
     size_t nv = (size_t)(k * (o->val_frac > 0 ? o->val_frac : 0)), nt = k - nv;
     char path[4096];
     if (!rc) rc = dir_make(o->out, err);
+    /* shards of an earlier prepare in out would join this data */
+    for (int sp = 0; sp < 2 && !rc; sp++) {
+        char pat[4200];
+        snprintf(pat, sizeof pat, "%s/%s-*.bin", o->out, sp ? "val" : "train");
+        glob_t g;
+        if (glob(pat, 0, NULL, &g) == 0)
+            for (size_t i = 0; i < g.gl_pathc; i++) remove(g.gl_pathv[i]);
+        globfree(&g);
+    }
     if (!rc && (rc = path_join(path, sizeof path, o->out, "train-00000.bin", err)) == 0)
         rc = data_write_shard(path, all, nt, vocab, err);
     if (!rc && nv && (rc = path_join(path, sizeof path, o->out, "val-00000.bin", err)) == 0)
