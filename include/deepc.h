@@ -248,10 +248,12 @@ int dc_bpe_train(const char *const *files, int nfiles, const dc_bpe_train_opts *
 /* Generation on a session (src/infer/): weight types, cache control,
  * sampling, the token loop with optional MTP speculative decoding. */
 
-/* dc_model_set_dtype: store the model's large matrices as "f32", "bf16" or
- * "q8" (llama.cpp's Q8_0, quantised here) for inference; the router, norms,
- * embeddings and kv_b stay float32. Once, right after dc_model_load; the
- * model must not be trained afterwards. */
+/* dc_model_set_dtype: store the model's large matrices as "f32", "bf16",
+ * "q8" (llama.cpp's Q8_0), "q4_0", "q4_k" or "q6_k" (quantised here) for
+ * inference; the router, norms, embeddings and kv_b stay float32. Once, right
+ * after dc_model_load; the model must not be trained afterwards. A GGUF whose
+ * matrices were loaded as stored (quantised) is left as it is for "stored" or
+ * "f32" and refuses any other type (no requantising). */
 int dc_model_set_dtype(dc_model *m, const char *dtype, dc_err *err);
 const char *dc_model_dtype(const dc_model *m);
 /* dc_model_decode_bytes: bytes of weights read to decode one token:

@@ -4,7 +4,8 @@
  * bit in f32, within a printed error per quantised type), main and MTP;
  * GGUF -> HF -> the same logits; quantize equals a direct convert; the
  * tokenizer travels inside the GGUF; truncated and corrupted GGUFs are
- * errors naming the file, never crashes.
+ * errors naming the file, never crashes; matrices kept quantised as stored
+ * give the logits of the same file dequantised to float32.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "harness.h"
 #include "io/gguf.h"
 #include "model/gguf_model.h"
+#include "model/model.h"
 #include "model/weights.h"
 
 static const int IDS[] = {3, 17, 1, 99, 250, 7, 64, 5};
@@ -150,6 +152,82 @@ static void quant_types(void) {
     free(x), free(y), free(ref);
 }
 
+/* logits (n, V) of ids through model m in one forward */
+static float *forward_of(dc_model *m, const int *ids, int n) {
+    dc_err err = {0};
+    dc_session *s;
+    float *lg = malloc(sizeof(float) * n * dc_model_config(m)->vocab_size);
+    int rc = dc_session_new(m, 64, DC_ATTN_ABSORB, &s, &err);
+    if (!rc) rc = dc_forward(s, ids, n, lg, 0, &err);
+    if (rc) printf("    forward: %s\n", err.msg), free(lg), lg = NULL;
+    dc_session_free(s);
+    return lg;
+}
+
+static double rel_rms(const float *a, const float *ref, size_t n) {
+    double se = 0, sr = 0;
+    for (size_t k = 0; k < n; k++) se += pow((double)a[k] - ref[k], 2), sr += pow(ref[k], 2);
+    return sqrt(se / sr);
+}
+
+/* a quantised GGUF's matrices used as stored give the logits of the same
+ * file dequantised to float32: to rounding on the GEMM path (T > MATMUL_MV_T,
+ * float32 activations; a dense model, since routed experts see few tokens
+ * each and take the matvec path), within the activations' 8-bit quantisation
+ * on the matvec path (T <= MATMUL_MV_T; with MoE that error also flips some
+ * near-tied expert choices of this random model, hence its looser bound) */
+static void kept_vs_f32_one(int moe) {
+    dc_config c;
+    dc_config_preset("tiny", &c, NULL);
+    c.hidden_size = 256, c.intermediate_size = 512, c.moe_intermediate_size = 256, c.q_lora_rank = 256;
+    c.kv_lora_rank = 256, c.num_attention_heads = 2, c.qk_nope_head_dim = 256, c.v_head_dim = 256;
+    c.qk_rope_head_dim = 64, c.vocab_size = 512, c.num_hidden_layers = 2;
+    if (!moe) c.first_k_dense_replace = c.num_hidden_layers + c.num_nextn_predict_layers;
+    const char *dir = tmp(moe ? "kept_moe" : "kept");
+    if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
+    int ids[24];
+    for (int i = 0; i < 24; i++) ids[i] = (i * 37 + 11) % c.vocab_size;
+    static const char *TYPES[] = {"q8_0", "q4_0", "q4_k", "q6_k", "bf16"};
+    static const char *MAT[] = {"q8", "q4_0", "q4_k", "q6_k", "bf16"};
+    for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "kept%d_%s.gguf", moe, TYPES[i]);
+        const char *gg = tmp(name);
+        dc_model *q = NULL, *f = NULL;
+        dc_err err = {0};
+        if (convert(dir, gg, TYPES[i]) || model_load(gg, 0, &q, &err) || model_load(gg, 1, &f, &err)) {
+            CHECK(0, "%s: %s", TYPES[i], err.msg);
+            dc_model_free(q);
+            continue;
+        }
+        CHECK(!strcmp(dc_model_dtype(q), MAT[i]) && !strcmp(dc_model_dtype(f), "f32"), "%s: kept as %s", TYPES[i],
+              dc_model_dtype(q));
+        CHECK(dc_model_weight_bytes(q) < dc_model_weight_bytes(f) && dc_model_decode_bytes(q) < dc_model_decode_bytes(f),
+              "%s: kept bytes not below f32", TYPES[i]);
+        CHECK(dc_model_set_dtype(q, "f32", &err) == 0 && dc_model_set_dtype(q, "stored", &err) == 0, "%s: %s",
+              TYPES[i], err.msg);
+        CHECK(dc_model_set_dtype(q, i ? "q8" : "bf16", &err) != 0 && strstr(err.msg, "as stored"),
+              "%s: requantising must be refused", TYPES[i]);
+        int V = c.vocab_size;
+        float *a = forward_of(q, ids, 24), *b = forward_of(f, ids, 24);
+        float *a8 = forward_of(q, ids, 8), *b8 = forward_of(f, ids, 8);
+        double e = a && b ? rel_rms(a, b, (size_t)24 * V) : 1e9, e8 = a8 && b8 ? rel_rms(a8, b8, (size_t)8 * V) : 1e9;
+        printf("    %s %-4s kept vs f32: %5.1f vs %5.1f MB per token; logits relative RMS: T=24 (sgemm) %.1e, "
+               "T=8 (matvec, 8-bit x) %.1e\n", moe ? "moe  " : "dense", TYPES[i], dc_model_decode_bytes(q) / 1e6, dc_model_decode_bytes(f) / 1e6,
+               e, e8);
+        CHECK(moe || e < 1e-4, "%s: GEMM-path logits differ by %g", TYPES[i], e);
+        CHECK(e8 < (i == 4 ? 1e-4 : moe ? 0.2 : 0.03), "%s: matvec-path logits differ by %g", TYPES[i], e8);
+        free(a), free(b), free(a8), free(b8);
+        dc_model_free(q);
+        dc_model_free(f);
+    }
+}
+
+static void kept_vs_f32(void) {
+    kept_vs_f32_one(0);
+    kept_vs_f32_one(1);
+}
+
 /* the tokenizer goes into the GGUF and comes back encoding the same */
 static void tokenizer_inside(void) {
     const char *data = harness_data_dir();
@@ -267,6 +345,7 @@ int main(void) {
     dc_set_threads(2);
     RUN(f32_exact);
     RUN(quant_types);
+    RUN(kept_vs_f32);
     RUN(tokenizer_inside);
     RUN(corrupt);
     RUN(llama_vocab_files);

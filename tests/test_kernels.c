@@ -2,7 +2,8 @@
  * test_kernels.c — every SIMD matvec kernel against its plain C oracle
  * (src/kernels/matvec_*.c) on random and odd shapes, by normalised mean
  * squared error; the bit-identity of batched tokens; Q8_0 / bf16 round-trip
- * error limits; matmul on converted weights against matmul_ref.
+ * error limits; matmul on converted weights against matmul_ref. Every mat
+ * type: f32, bf16, q8 and the GGUF block types q4_0, q4_k, q6_k.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -25,10 +26,11 @@ static float *randv(rng *r, size_t n) {
     return v;
 }
 
-/* shapes: T tokens, R rows, C cols; q8 needs C % 32 == 0 */
+/* shapes: T tokens, R rows, C cols; q8 / q4_0 need C % 32 == 0, q4_k / q6_k C % 256 == 0 */
 static const int SHAPES[][3] = {{1, 1, 1},    {1, 7, 13},    {1, 5, 15},   {1, 3, 17},    {2, 9, 31},
                                 {3, 4, 33},   {4, 11, 47},   {5, 6, 64},   {1, 300, 257}, {7, 33, 96},
-                                {9, 17, 160}, {1, 64, 1024}, {16, 8, 512}, {2, 3, 4096}};
+                                {9, 17, 160}, {1, 64, 1024}, {16, 8, 512}, {2, 3, 4096}, {2, 9, 256},
+                                {3, 13, 768}, {5, 31, 1280}, {1, 67, 2304}};
 #define NSHAPES (int)(sizeof SHAPES / sizeof *SHAPES)
 
 /* run kernel type ty of table k over all rows; x given as floats */
@@ -39,7 +41,10 @@ static void run_mv(const kern *k, int ty, float *out, const void *W, int R, int 
         q8_act xa;
         void *buf = aligned_alloc(64, (q8_act_bytes(T, C) + 63) & ~(size_t)63);
         q8_act_quantize(&xa, buf, x, T, C);
-        k->mv_q8(out, R, W, C, 0, R, &xa, T);
+        if (ty == MAT_Q8_0) k->mv_q8(out, R, W, C, 0, R, &xa, T);
+        else if (ty == MAT_Q4_0) k->mv_q4_0(out, R, W, C, 0, R, &xa, T);
+        else if (ty == MAT_Q4_K) k->mv_q4_k(out, R, W, C, 0, R, &xa, T);
+        else k->mv_q6_k(out, R, W, C, 0, R, &xa, T);
         free(buf);
     }
 }
@@ -54,12 +59,12 @@ static void simd_vs_ref(void) {
             printf("    %s: not supported by this CPU, skipped\n", isa == ISA_AVX2 ? "avx2" : "avx512");
             continue;
         }
-        double worst[3] = {0, 0, 0};
+        double worst[MAT_NTYPES] = {0};
         for (int s = 0; s < NSHAPES; s++) {
             int T = SHAPES[s][0], R = SHAPES[s][1], C = SHAPES[s][2];
             float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)T * C);
             float *a = malloc(sizeof(float) * T * R), *b = malloc(sizeof(float) * T * R);
-            for (int ty = MAT_F32; ty <= MAT_Q8_0; ty++) {
+            for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
                 size_t bytes = mat_type_bytes(ty, R, C);
                 if (!bytes) continue;
                 void *q = malloc(bytes);
@@ -74,7 +79,8 @@ static void simd_vs_ref(void) {
             }
             free(w), free(x), free(a), free(b);
         }
-        printf("    %-6s vs ref, worst NMSE: f32 %.1e  bf16 %.1e  q8 %.1e\n", k->name, worst[0], worst[1], worst[2]);
+        printf("    %-6s vs ref, worst NMSE: f32 %.1e  bf16 %.1e  q8 %.1e  q4_0 %.1e  q4_k %.1e  q6_k %.1e\n", k->name,
+               worst[0], worst[1], worst[2], worst[3], worst[4], worst[5]);
     }
 }
 
@@ -82,13 +88,15 @@ static void simd_vs_ref(void) {
 static void batch_invariant(void) {
     rng r;
     rng_seed(&r, 12);
-    const int R = 37, C = 160, T = 7;
+    const int R = 37, T = 7;
+    for (int C = 160; C <= 768; C += 608) {
     float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)T * C);
     float *all = malloc(sizeof(float) * T * R), *one = malloc(sizeof(float) * R);
     for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
         const kern *k = kern_table(isa);
         if (!k) continue;
-        for (int ty = MAT_F32; ty <= MAT_Q8_0; ty++) {
+        for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
+            if (!mat_type_bytes(ty, R, C)) continue;
             void *q = malloc(mat_type_bytes(ty, R, C));
             mat W = {w, MAT_F32, R, C};
             mat_convert(&W, ty, q);
@@ -98,11 +106,12 @@ static void batch_invariant(void) {
                 run_mv(k, ty, one, q, R, C, x + (size_t)t * C, 1);
                 same &= memcmp(one, all + (size_t)t * R, sizeof(float) * R) == 0;
             }
-            CHECK(same, "%s %s: batched tokens differ from one at a time", k->name, mat_type_name(ty));
+            CHECK(same, "%s %s C=%d: batched tokens differ from one at a time", k->name, mat_type_name(ty), C);
             free(q);
         }
     }
     free(w), free(x), free(all), free(one);
+    }
 }
 
 /* round trips: q8 error <= half a step (+ the fp16 scale rounding, 127 * 2^-11 step), bf16 relative <= 2^-9 */
@@ -140,12 +149,14 @@ static void round_trips(void) {
 static void matmul_types(void) {
     rng r;
     rng_seed(&r, 14);
-    int dims[][3] = {{1, 300, 256}, {2, 65, 96}, {16, 33, 64}, {17, 40, 128}, {70, 129, 160}};
+    int dims[][3] = {{1, 300, 256}, {2, 65, 96}, {16, 33, 64}, {17, 40, 128}, {70, 129, 160}, {3, 77, 512},
+                     {20, 50, 768}};
     for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
         int T = dims[d][0], R = dims[d][1], C = dims[d][2];
         float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)T * C);
         float *a = malloc(sizeof(float) * T * R), *b = malloc(sizeof(float) * T * R);
-        for (int ty = MAT_F32; ty <= MAT_Q8_0; ty++) {
+        for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
+            if (!mat_type_bytes(ty, R, C)) continue;
             void *q = malloc(mat_type_bytes(ty, R, C));
             mat W = {w, MAT_F32, R, C};
             mat_convert(&W, ty, q);
@@ -154,8 +165,9 @@ static void matmul_types(void) {
             matmul_ref(b, x, &Q, T);
             double e = nmse(a, b, (size_t)T * R);
             /* q8 matvec also quantises x: about 1e-5 NMSE; the rest is rounding */
-            double lim = ty == MAT_Q8_0 && T <= MATMUL_MV_T ? 1e-4 : 1e-10;
+            double lim = ty >= MAT_Q8_0 && T <= MATMUL_MV_T ? 1e-4 : 1e-10;
             CHECK(e < lim, "%s T=%d R=%d C=%d: NMSE %g", mat_type_name(ty), T, R, C, e);
+            if (ty > MAT_Q8_0) printf("    matmul %-4s T=%-2d R=%-3d C=%-3d vs matmul_ref: NMSE %.1e\n", mat_type_name(ty), T, R, C, e);
             free(q);
         }
         free(w), free(x), free(a), free(b);

@@ -26,7 +26,7 @@
 #include "kernels/cpu.h"
 
 static const char *HELP =
-    "usage: deepc bench -m DIR [--dtype f32,bf16,q8] [--threads 1,2] [--attn absorb|naive]\n"
+    "usage: deepc bench -m DIR|FILE.gguf [--dtype f32,bf16,q8] [--threads 1,2] [--attn absorb|naive]\n"
     "                   [--prefill 64,512] [--decode 128]\n"
     "\n"
     "Prefill and decode tokens/s for each weight type and thread count, the bytes of\n"
@@ -34,8 +34,10 @@ static const char *HELP =
     "and decode as a fraction of the bound bandwidth / bytes per token; llama.cpp's\n"
     "figures beside them for the shapes ../shared/BENCHMARKS.md has.\n"
     "\n"
-    "  -m, --model DIR    checkpoint directory\n"
-    "      --dtype LIST   weight types, comma-separated (default f32,bf16,q8)\n"
+    "  -m, --model DIR    checkpoint directory or .gguf file\n"
+    "      --dtype LIST   weight types, comma-separated (default f32,bf16,q8; also q4_0, q4_k,\n"
+    "                     q6_k). A GGUF with quantised matrices runs them as stored: stored or\n"
+    "                     f32 mean that (the default is then stored alone), other types fail\n"
     "      --threads LIST thread counts (default 1,2)\n"
     "      --prefill LIST prompt lengths (default 64,512)\n"
     "      --decode N     decoded tokens (default 128)\n"
@@ -50,6 +52,7 @@ static const peer MINI[] = {
     {"f32", "F32", {259, 466}, {312, 577}, {18.0, 34.0}, 766, {89, 89}},
     {"bf16", "F16", {363, 626}, {373, 696}, {31.9, 60.6}, 384, {79, 79}},
     {"q8", "Q8_0", {284, 539}, {288, 557}, {36.1, 63.2}, 204, {48, 44}},
+    {"q4_0", "Q4_0", {395, 734}, {357, 688}, {46.9, 88.8}, 136, {41, 41}},
 };
 
 static int is_mini(const dc_config *c) {
@@ -129,7 +132,8 @@ static int parse(int argc, char **argv, bopts *o) {
                                          {"prefill", 1, 0, 'p'}, {"decode", 1, 0, 'n'}, {"attn", 1, 0, 'a'},
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
-    const char *dts = "f32,bf16,q8";
+    const char *const dts_default = "f32,bf16,q8";
+    const char *dts = dts_default;
     o->thr[0] = 1, o->thr[1] = 2, o->nthr = 2;
     o->pre[0] = 64, o->pre[1] = 512, o->npre = 2;
     o->dec = 128;
@@ -162,11 +166,13 @@ static int parse(int argc, char **argv, bopts *o) {
     }
     if (optind < argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
     if (!o->dir) return cli_usage_error("bench", "-m DIR is required");
+    size_t dl = strlen(o->dir);
+    if (dts == dts_default && dl > 5 && !strcmp(o->dir + dl - 5, ".gguf")) dts = "stored";
     char buf[128];
     snprintf(buf, sizeof buf, "%s", dts);
     for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (o->ndt == 8 || strlen(t) >= 8 || (strcmp(t, "f32") && strcmp(t, "bf16") && strcmp(t, "q8")))
-            return cli_usage_error("bench", "--dtype: '%s' is not f32, bf16 or q8", t);
+        if (o->ndt == 8 || strlen(t) >= 8 || (strcmp(t, "stored") && mat_type_parse(t) < 0))
+            return cli_usage_error("bench", "--dtype: '%s' is not stored, f32, bf16, q8, q4_0, q4_k or q6_k", t);
         strcpy(o->dtypes[o->ndt++], t);
     }
     return 0;
@@ -190,11 +196,12 @@ static int bench_dtype(const bopts *o, const char *dt, const double *bw, dc_err 
         goto done;
     }
     double mb = dc_model_decode_bytes(m) / 1e6;
+    const char *ty = dc_model_dtype(m); /* as stored for a quantised GGUF */
     const peer *p = NULL;
     for (size_t i = 0; is_mini(c) && i < sizeof MINI / sizeof *MINI; i++)
-        if (!strcmp(MINI[i].dtype, dt)) p = &MINI[i];
-    printf("\n%s weights: %.1f MB resident, %.1f MB read per decoded token (loaded in %.1f s)\n", dt,
-           dc_model_weight_bytes(m) / 1e6, mb, load_s);
+        if (!strcmp(MINI[i].dtype, ty)) p = &MINI[i];
+    printf("\n%s weights%s: %.1f MB resident, %.1f MB read per decoded token (loaded in %.1f s)\n", ty,
+           strcmp(ty, dt) ? " (as stored)" : "", dc_model_weight_bytes(m) / 1e6, mb, load_s);
     for (int ti = 0; ti < o->nthr && !rc; ti++) {
         int nt = o->thr[ti];
         dc_set_threads(nt);

@@ -2,15 +2,28 @@
  * model_dtype.c — a loaded model's weight type for inference, and the bytes
  * of weights one decoded token reads (the denominator of the decode bound:
  * tokens/s <= bandwidth / bytes per token, DESIGN.md "Performance model").
+ *
+ * A GGUF whose matrices were kept as stored (w.kept: q8_0, q4_0, q4_k, q6_k,
+ * bf16) is never requantised: "stored", "f32" (the default of the commands)
+ * or its own type leave it as it is, any other type is an error. Byte counts
+ * come from each mat's own type, so mixed files count right.
  */
 #include <string.h>
 #include "base/err.h"
 #include "model/model.h"
 
 int dc_model_set_dtype(dc_model *m, const char *dtype, dc_err *err) {
+    if (!strcmp(dtype, "stored")) return DC_OK;
     int type = mat_type_parse(dtype);
-    if (type < 0) return err_set(err, DC_EARG, "--dtype: unknown weight type '%s' (f32, bf16, q8)", dtype);
+    if (type < 0)
+        return err_set(err, DC_EARG, "--dtype: unknown weight type '%s' (stored, f32, bf16, q8, q4_0, q4_k, q6_k)", dtype);
     if (type == m->w.dtype) return DC_OK;
+    if (m->w.kept) {
+        if (type == MAT_F32) return DC_OK; /* f32: the GGUF's matrices as stored */
+        return err_set(err, DC_EARG,
+                       "--dtype %s: this GGUF's matrices are used as stored (%s); requantising at load is not done "
+                       "(use deepc quantize, or --dtype stored)", dtype, mat_type_name(m->w.dtype));
+    }
     return weights_convert(&m->cfg, &m->w, type, err);
 }
 

@@ -22,6 +22,7 @@ typedef struct kern {
     mv_f32_fn mv_f32;
     mv_bf16_fn mv_bf16;
     mv_q8_fn mv_q8;
+    mv_qx_fn mv_q4_0, mv_q4_k, mv_q6_k; /* ggml block types (matvec.h) */
 } kern;
 
 /* cpu_best_isa: the best ISA_* this CPU supports. */

@@ -137,8 +137,8 @@ static void dq_q3_K(const block_q3_K *b, float *y, int64_t nb) {
     }
 }
 
-/* k4_scale_min: scale and min j (0..7) of a Q4_K / Q5_K block's 12 bytes */
-static void k4_scale_min(int j, const uint8_t *q, int *sc, int *m) {
+/* gg_k4_scale_min: scale and min j (0..7) of a Q4_K / Q5_K block's 12 bytes */
+void gg_k4_scale_min(int j, const uint8_t *q, int *sc, int *m) {
     if (j < 4) {
         *sc = q[j] & 63;
         *m = q[j + 4] & 63;
@@ -154,8 +154,8 @@ static void dq_q4_K(const block_q4_K *b, float *y, int64_t nb) {
         const uint8_t *q = b[i].qs;
         for (int j = 0; j < 8; j += 2, q += 32) {
             int s1, m1, s2, m2;
-            k4_scale_min(j, b[i].scales, &s1, &m1);
-            k4_scale_min(j + 1, b[i].scales, &s2, &m2);
+            gg_k4_scale_min(j, b[i].scales, &s1, &m1);
+            gg_k4_scale_min(j + 1, b[i].scales, &s2, &m2);
             for (int l = 0; l < 32; l++) *y++ = d * s1 * (q[l] & 15) - mn * m1;
             for (int l = 0; l < 32; l++) *y++ = d * s2 * (q[l] >> 4) - mn * m2;
         }
@@ -169,8 +169,8 @@ static void dq_q5_K(const block_q5_K *b, float *y, int64_t nb) {
         uint8_t u1 = 1, u2 = 2;
         for (int j = 0; j < 8; j += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
             int s1, m1, s2, m2;
-            k4_scale_min(j, b[i].scales, &s1, &m1);
-            k4_scale_min(j + 1, b[i].scales, &s2, &m2);
+            gg_k4_scale_min(j, b[i].scales, &s1, &m1);
+            gg_k4_scale_min(j + 1, b[i].scales, &s2, &m2);
             for (int l = 0; l < 32; l++) *y++ = d * s1 * ((ql[l] & 15) + (qh[l] & u1 ? 16 : 0)) - mn * m1;
             for (int l = 0; l < 32; l++) *y++ = d * s2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - mn * m2;
         }

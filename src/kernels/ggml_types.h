@@ -97,6 +97,9 @@ int gg_can_quantize(int type);
 
 /* gg_dequantize: n values (a whole number of blocks) of src into float32 dst. */
 void gg_dequantize(int type, const void *src, float *dst, int64_t n);
+/* gg_k4_scale_min: sub-block j (0..7) of a Q4_K / Q5_K super-block: its
+ * 6-bit scale and min, unpacked from the 12 bytes q (ggml's packing). */
+void gg_k4_scale_min(int j, const uint8_t *q, int *sc, int *m);
 /* gg_quantize: n float32 values (a whole number of blocks) into dst (gg_row_bytes(type, n) bytes). */
 void gg_quantize(int type, const float *src, void *dst, int64_t n);
 #endif

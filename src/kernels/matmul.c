@@ -5,8 +5,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "kernels/cpu.h"
 #include "kernels/dtype.h"
+#include "kernels/ggml_types.h"
 #include "kernels/quant.h"
 
 int argmax_f32(const float *v, int n) {
@@ -29,14 +31,28 @@ float dot_f32(const float *a, const float *b, int n) {
 
 /* ---------------------------------------------------------------- types */
 
-const char *mat_type_name(int type) {
-    return type == MAT_BF16 ? "bf16" : type == MAT_Q8_0 ? "q8" : "f32";
-}
+static const struct {
+    const char *name;
+    int gg;
+} TYPES[MAT_NTYPES] = {
+    [MAT_F32] = {"f32", GG_F32},   [MAT_BF16] = {"bf16", GG_BF16}, [MAT_Q8_0] = {"q8", GG_Q8_0},
+    [MAT_Q4_0] = {"q4_0", GG_Q4_0}, [MAT_Q4_K] = {"q4_k", GG_Q4_K}, [MAT_Q6_K] = {"q6_k", GG_Q6_K},
+};
+
+const char *mat_type_name(int type) { return type > 0 && type < MAT_NTYPES ? TYPES[type].name : "f32"; }
 
 int mat_type_parse(const char *s) {
-    if (!strcmp(s, "f32")) return MAT_F32;
-    if (!strcmp(s, "bf16")) return MAT_BF16;
-    if (!strcmp(s, "q8") || !strcmp(s, "q8_0")) return MAT_Q8_0;
+    if (!strcasecmp(s, "q8_0")) return MAT_Q8_0;
+    for (int t = 0; t < MAT_NTYPES; t++)
+        if (!strcasecmp(s, TYPES[t].name)) return t;
+    return -1;
+}
+
+int mat_type_gg(int type) { return type >= 0 && type < MAT_NTYPES ? TYPES[type].gg : GG_F32; }
+
+int mat_type_from_gg(int gg) {
+    for (int t = 0; t < MAT_NTYPES; t++)
+        if (TYPES[t].gg == gg) return t;
     return -1;
 }
 
@@ -44,8 +60,11 @@ size_t mat_type_bytes(int type, int rows, int cols) {
     size_t n = (size_t)rows * cols;
     if (type == MAT_BF16) return n * 2;
     if (type == MAT_Q8_0) return cols % QK8_0 ? 0 : n / QK8_0 * sizeof(block_q8_0);
+    if (type > MAT_Q8_0 && type < MAT_NTYPES) return gg_row_bytes(TYPES[type].gg, cols) * rows;
     return n * 4;
 }
+
+static int mat_is_gg(int type) { return type > MAT_Q8_0 && type < MAT_NTYPES; }
 
 size_t mat_bytes(const mat *W) { return mat_type_bytes(W->type, W->rows, W->cols); }
 
@@ -53,7 +72,10 @@ void mat_row_f32(const mat *W, int r, float *dst) {
     size_t C = W->cols;
     if (W->type == MAT_BF16) bf16_to_f32_row(dst, (const uint16_t *)(void *)W->data + r * C, C);
     else if (W->type == MAT_Q8_0) q8_dequantize_row(dst, (const block_q8_0 *)(void *)W->data + r * (C / QK8_0), W->cols);
-    else memcpy(dst, W->data + r * C, sizeof(float) * C);
+    else if (mat_is_gg(W->type)) {
+        size_t rb = gg_row_bytes(TYPES[W->type].gg, W->cols);
+        gg_dequantize(TYPES[W->type].gg, (const char *)(void *)W->data + r * rb, dst, W->cols);
+    } else memcpy(dst, W->data + r * C, sizeof(float) * C);
 }
 
 void mat_convert(const mat *W, int type, void *dst) {
@@ -63,6 +85,8 @@ void mat_convert(const mat *W, int type, void *dst) {
         const float *src = W->data + r * C;
         if (type == MAT_BF16) bf16_from_f32_row((uint16_t *)dst + r * C, src, C);
         else if (type == MAT_Q8_0) q8_quantize_row((block_q8_0 *)dst + r * (C / QK8_0), src, W->cols);
+        else if (mat_is_gg(type))
+            gg_quantize(TYPES[type].gg, src, (char *)dst + r * gg_row_bytes(TYPES[type].gg, W->cols), W->cols);
         else memcpy((float *)dst + r * C, src, sizeof(float) * C);
     }
 }
@@ -99,6 +123,9 @@ static void mv_threads(float *out, const float *x, const q8_act *xa, const mat *
         int r0 = (int)((int64_t)W->rows * i / n), r1 = (int)((int64_t)W->rows * (i + 1) / n);
         if (W->type == MAT_BF16) k->mv_bf16(out, W->rows, (void *)W->data, W->cols, r0, r1, x, T);
         else if (W->type == MAT_Q8_0) k->mv_q8(out, W->rows, (void *)W->data, W->cols, r0, r1, xa, T);
+        else if (W->type == MAT_Q4_0) k->mv_q4_0(out, W->rows, W->data, W->cols, r0, r1, xa, T);
+        else if (W->type == MAT_Q4_K) k->mv_q4_k(out, W->rows, W->data, W->cols, r0, r1, xa, T);
+        else if (W->type == MAT_Q6_K) k->mv_q6_k(out, W->rows, W->data, W->cols, r0, r1, xa, T);
         else k->mv_f32(out, W->rows, W->data, W->cols, r0, r1, x, T);
     }
 }
@@ -130,7 +157,7 @@ void matmul(float *out, const float *x, const mat *W, int T) {
         if (gemm_chunks(out, x, W, T)) return;
     }
     q8_act xa = {0};
-    if (W->type == MAT_Q8_0) {
+    if (W->type == MAT_Q8_0 || mat_is_gg(W->type)) {
         void *buf = workspace(0, q8_act_bytes(T, C));
         if (!buf) { /* out of memory for a few KB: the oracle needs none */
             matmul_ref(out, x, W, T);
@@ -142,22 +169,16 @@ void matmul(float *out, const float *x, const mat *W, int T) {
 }
 
 void matmul_ref(float *out, const float *x, const mat *W, int T) {
+    float *w = malloc(sizeof(float) * (size_t)W->cols);
+    if (!w) return; /* the oracle of tests only */
     for (int r = 0; r < W->rows; r++) {
-        const float *w = W->type == MAT_F32 ? W->data + (size_t)r * W->cols : NULL;
+        mat_row_f32(W, r, w);
         for (int t = 0; t < T; t++) {
             const float *xt = x + (size_t)t * W->cols;
             double s = 0;
-            for (int c = 0; c < W->cols; c++) {
-                float wc;
-                if (w) wc = w[c];
-                else if (W->type == MAT_BF16) wc = bf16_to_f32(((const uint16_t *)(void *)W->data)[(size_t)r * W->cols + c]);
-                else {
-                    const block_q8_0 *b = (const block_q8_0 *)(void *)W->data + ((size_t)r * W->cols + c) / QK8_0;
-                    wc = f16_to_f32(b->d) * b->qs[c % QK8_0];
-                }
-                s += (double)wc * xt[c];
-            }
+            for (int c = 0; c < W->cols; c++) s += (double)w[c] * xt[c];
             out[(size_t)t * W->rows + r] = (float)s;
         }
     }
+    free(w);
 }

@@ -7,6 +7,10 @@
  *     MAT_F32   (rows, cols) float32
  *     MAT_BF16  (rows, cols) bfloat16 (uint16_t)
  *     MAT_Q8_0  (rows, cols/32) block_q8_0 (quant.h), cols % 32 == 0
+ *     MAT_Q4_0  (rows, cols/32) block_q4_0 (ggml_types.h), cols % 32 == 0
+ *     MAT_Q4_K  (rows, cols/256) block_q4_K, cols % 256 == 0
+ *     MAT_Q6_K  (rows, cols/256) block_q6_K, cols % 256 == 0
+ * (the last three as GGUF stores them: a GGUF's matrices are used in place).
  * Code that reads data as floats directly must check the type (or keep that
  * mat float32, as the absorbed attention does with kv_b).
  *
@@ -18,8 +22,9 @@
  *   larger T: OpenBLAS sgemm (threaded by itself; never called from inside a
  *     parallel region), on bf16 / q8 weights dequantised a chunk of rows at a
  *     time into a per-thread workspace.
- * Q8_0 weights multiply Q8_0-quantised activations (as llama.cpp does) in the
- * matvec path, and float32 activations in the GEMM path.
+ * Quantised weights (Q8_0, Q4_0, Q4_K, Q6_K) multiply 8-bit activations
+ * (q8_act, per 32 values, as llama.cpp does) in the matvec path, and float32
+ * activations in the GEMM path.
  * Must not be called from inside an OpenMP parallel region that expects it
  * to spread over threads (it would run on one).
  */
@@ -27,7 +32,7 @@
 #define DC_MATMUL_H
 #include <stddef.h>
 
-enum { MAT_F32 = 0, MAT_BF16 = 1, MAT_Q8_0 = 2 };
+enum { MAT_F32 = 0, MAT_BF16 = 1, MAT_Q8_0 = 2, MAT_Q4_0 = 3, MAT_Q4_K = 4, MAT_Q6_K = 5, MAT_NTYPES = 6 };
 
 #define MATMUL_MV_T 16     /* bf16 / q8: dequantising for sgemm costs more */
 #define MATMUL_MV_T_F32 8  /* measured on mini's expert shapes: matvec wins to 8, sgemm from 16 */
@@ -47,14 +52,19 @@ int argmax_f32(const float *v, int n);
 /* dot: sum_i a[i] * b[i]. */
 float dot_f32(const float *a, const float *b, int n);
 
-/* mat_type_name: "f32", "bf16", "q8". mat_type_parse: the reverse, -1 if unknown. */
+/* mat_type_name: "f32", "bf16", "q8", "q4_0", "q4_k", "q6_k". mat_type_parse:
+ * the reverse (also "q8_0", any case), -1 if unknown. */
 const char *mat_type_name(int type);
 int mat_type_parse(const char *s);
+/* mat_type_gg: the ggml type id (ggml_types.h GG_*) of a MAT_* type.
+ * mat_type_from_gg: the reverse, -1 for a ggml type mat does not hold. */
+int mat_type_gg(int type);
+int mat_type_from_gg(int gg);
 /* mat_type_bytes: storage of a (rows, cols) matrix of type; 0 if cols does not fit the type. */
 size_t mat_type_bytes(int type, int rows, int cols);
 /* mat_bytes: storage of W. */
 size_t mat_bytes(const mat *W);
-/* mat_row_f32: row r of W as float32 into dst (cols). */
+/* mat_row_f32: row r of W as float32 into dst (cols), dequantised. */
 void mat_row_f32(const mat *W, int r, float *dst);
 /* mat_convert: fill dst (mat_type_bytes(type, ...) bytes, caller-owned) with
  * the float32 W in the new type (threaded). Does not change W. */

@@ -7,7 +7,13 @@
  *     f32   cols floats per row
  *     bf16  cols uint16 per row
  *     q8    cols/32 block_q8_0 per row (cols % 32 == 0), x given as a q8_act
- * x_t is row t of x (T, cols) (float32 for f32 and bf16).
+ *     q4_0  cols/32 block_q4_0 per row (ggml_types.h), x given as a q8_act
+ *     q4_k  cols/256 block_q4_K per row, x given as a q8_act
+ *     q6_k  cols/256 block_q6_K per row, x given as a q8_act
+ * x_t is row t of x (T, cols) (float32 for f32 and bf16). The quantised
+ * types all multiply 8-bit activations (per 32 values, as llama.cpp's
+ * vec_dot_type Q8_0 / Q8_K): the oracle is sum_i w_i * xq_i * d_x over the
+ * dequantised weights w.
  *
  * Any T works; the kernels take tokens four at a time so each weight row is
  * read from memory once for all of them. Each token's sum is formed in an
@@ -27,12 +33,17 @@
 typedef void (*mv_f32_fn)(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T);
 typedef void (*mv_bf16_fn)(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T);
 typedef void (*mv_q8_fn)(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T);
+/* mv_qx_fn: the ggml block types (W points at the blocks of row 0) */
+typedef void (*mv_qx_fn)(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T);
 
 #define MV_DECL(isa)                                                                                     \
     void mv_f32_##isa(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T); \
     void mv_bf16_##isa(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x,   \
                        int T);                                                                           \
-    void mv_q8_##isa(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T);
+    void mv_q8_##isa(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T); \
+    void mv_q4_0_##isa(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T);   \
+    void mv_q4_k_##isa(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T);   \
+    void mv_q6_k_##isa(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T);
 MV_DECL(ref)
 MV_DECL(avx2)
 MV_DECL(avx512)

@@ -9,7 +9,9 @@
  */
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
+#include <stdlib.h>
 #include "kernels/dtype.h"
+#include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
 
 #define INL static inline __attribute__((always_inline))
@@ -122,4 +124,58 @@ void mv_q8_avx2(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, i
             for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
         }
     }
+}
+
+/* ---------------------------------------------------------------- ggml block types
+ * Not specialised for AVX2 yet: the row is dequantised (ggml_types.c) into a
+ * per-thread buffer, then each block of 32 is an 8-wide FMA of the weights
+ * with the int8 activations widened to float, scaled by d_x. */
+
+static _Thread_local struct {
+    float *p;
+    int n;
+} rowbuf;
+
+static void mv_gg_avx2(int type, float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x,
+                       int T) {
+    if (rowbuf.n < cols) {
+        free(rowbuf.p);
+        rowbuf.p = aligned_alloc(64, ((size_t)cols * 4 + 63) & ~(size_t)63);
+        rowbuf.n = rowbuf.p ? cols : 0;
+        if (!rowbuf.p) { /* out of memory for one row: the oracle needs less */
+            if (type == GG_Q4_0) mv_q4_0_ref(out, ldo, W, cols, r0, r1, x, T);
+            else if (type == GG_Q4_K) mv_q4_k_ref(out, ldo, W, cols, r0, r1, x, T);
+            else mv_q6_k_ref(out, ldo, W, cols, r0, r1, x, T);
+            return;
+        }
+    }
+    const size_t rb = gg_row_bytes(type, cols);
+    const int nb = cols / QK8_0;
+    float *w = rowbuf.p;
+    for (int r = r0; r < r1; r++) {
+        gg_dequantize(type, (const char *)W + (size_t)r * rb, w, cols);
+        for (int t = 0; t < T; t++) {
+            const int8_t *xq = x->qs + (size_t)t * cols;
+            __m256 acc = _mm256_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                __m256 s = _mm256_setzero_ps();
+                for (int i = 0; i < QK8_0; i += 8) {
+                    __m256 xv = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(xq + b * QK8_0 + i))));
+                    s = _mm256_fmadd_ps(_mm256_loadu_ps(w + b * QK8_0 + i), xv, s);
+                }
+                acc = _mm256_fmadd_ps(s, _mm256_set1_ps(x->d[(size_t)t * nb + b]), acc);
+            }
+            out[(size_t)t * ldo + r] = hsum256(acc);
+        }
+    }
+}
+
+void mv_q4_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    mv_gg_avx2(GG_Q4_0, out, ldo, W, cols, r0, r1, x, T);
+}
+void mv_q4_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    mv_gg_avx2(GG_Q4_K, out, ldo, W, cols, r0, r1, x, T);
+}
+void mv_q6_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    mv_gg_avx2(GG_Q6_K, out, ldo, W, cols, r0, r1, x, T);
 }

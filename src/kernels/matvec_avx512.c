@@ -11,6 +11,8 @@
  */
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")
 #include <immintrin.h>
+#include <string.h>
+#include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
 
 #define INL static inline __attribute__((always_inline))
@@ -184,5 +186,175 @@ void mv_q8_avx512(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0,
             }
             for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
         }
+    }
+}
+
+/* ---------------------------------------------------------------- ggml block types
+ *
+ * Each step turns 64 weights into 64 unsigned bytes u (0..15 or 0..63, in
+ * x's order) and a per-lane float scale S (one lane = a group of 4 values),
+ * then per token:
+ *     s = vpdpbusd(c4 >> k, u, xq)   c4 >> k = -128/2^k * sum4(xq), so with
+ *                                    2^(7-k) = the type's offset (8 for q4_0,
+ *                                    32 for q6_k) s = sum4 (u - offset) xq
+ *     acc += float(s) * S * d4       d4 = x's block scale per group
+ * Q4_K has a min instead of an offset: acc += (S*float(s) + M*float(c4)) * d4
+ * with M = dmin*m/128 (c4 = -128 sum4, so M*c4 = -dmin*m*sum4). */
+
+#define ROW_T4(ROW, ...)                                                                     \
+    for (int t0 = 0; t0 < T; t0 += 4) {                                                     \
+        float res[4];                                                                       \
+        int nt = T - t0 < 4 ? T - t0 : 4;                                                   \
+        switch (nt) {                                                                       \
+        case 4: ROW(__VA_ARGS__, t0, 4, res); break;                                         \
+        case 3: ROW(__VA_ARGS__, t0, 3, res); break;                                         \
+        case 2: ROW(__VA_ARGS__, t0, 2, res); break;                                         \
+        default: ROW(__VA_ARGS__, t0, 1, res); break;                                        \
+        }                                                                                   \
+        for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];              \
+    }
+
+/* acc[t] += float(dpbusd(c4 >> SH, u, xq)) * S * d4 for the 64 values at v of tokens t0.. */
+#define TOK_STEP(SH)                                                                                          \
+    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {                                                   \
+        size_t tt = t0 + t;                                                                                   \
+        __m512i c4 = _mm512_loadu_si512(x->c4 + tt * g + v / 4);                                              \
+        __m512i s = _mm512_dpbusd_epi32(_mm512_srai_epi32(c4, SH), u, _mm512_loadu_si512(x->qs + tt * cols + v)); \
+        a[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(S, _mm512_loadu_ps(x->d4 + tt * g + v / 4)), a[t]); \
+    }
+
+INL void q4_0_row(const block_q4_0 *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
+    const size_t cols = (size_t)nb * QK4_0, g = cols / 4;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512 a[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a[t] = _mm512_setzero_ps();
+    int p = 0;
+    for (; p + 2 <= nb; p += 2) {
+        __m128i q0 = _mm_loadu_si128((const __m128i *)w[p].qs), q1 = _mm_loadu_si128((const __m128i *)w[p + 1].qs);
+        __m512i u = _mm512_castsi128_si512(q0);
+        u = _mm512_inserti32x4(u, _mm_srli_epi16(q0, 4), 1);
+        u = _mm512_inserti32x4(u, q1, 2);
+        u = _mm512_and_si512(_mm512_inserti32x4(u, _mm_srli_epi16(q1, 4), 3), m4);
+        __m512 S = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(w[p].d))),
+                                      _mm256_set1_ps(_cvtsh_ss(w[p + 1].d)), 1);
+        size_t v = (size_t)p * QK4_0;
+        TOK_STEP(4)
+    }
+    if (p < nb) { /* the odd last block: upper half of the lanes masked off */
+        __m128i q0 = _mm_loadu_si128((const __m128i *)w[p].qs);
+        __m512i u = _mm512_and_si512(_mm512_inserti32x4(_mm512_castsi128_si512(q0), _mm_srli_epi16(q0, 4), 1), m4);
+        __m512 S = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(_cvtsh_ss(w[p].d)));
+        size_t v = (size_t)p * QK4_0;
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            size_t tt = t0 + t;
+            __m512i c4 = _mm512_maskz_loadu_epi32(0x00ff, x->c4 + tt * g + v / 4);
+            __m512i s = _mm512_dpbusd_epi32(_mm512_srai_epi32(c4, 4), u, _mm512_maskz_loadu_epi8(0xffffffffull, x->qs + tt * cols + v));
+            a[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(S, _mm512_maskz_loadu_ps(0x00ff, x->d4 + tt * g + v / 4)), a[t]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]);
+}
+
+void mv_q4_0_avx512(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    const int nb = cols / QK4_0;
+    for (int r = r0; r < r1; r++) {
+        const block_q4_0 *w = (const block_q4_0 *)W + (size_t)r * nb;
+        ROW_T4(q4_0_row, w, x, nb)
+    }
+}
+
+/* Q4_K's 8 scales and 8 mins (6 bits each) from its 12 bytes, as 16 floats
+ * [d*sc, dmin/128*m]: bytes 0-3 hold sc0-3 (+ top bits of sc4-7), 4-7 m0-3
+ * (+ top bits of m4-7), 8-11 the low nibbles of sc4-7 and m4-7 (ggml's packing) */
+INL __m512 q4_k_scales(const block_q4_K *b) {
+    uint32_t u[3];
+    memcpy(u, b->scales, 12);
+    uint64_t sc = (u[0] & 0x3f3f3f3fu) | (uint64_t)((u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4) << 32;
+    uint64_t mn = (u[1] & 0x3f3f3f3fu) | (uint64_t)(((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4) << 32;
+    __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)mn, (long long)sc)));
+    __m512 k = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(b->d))),
+                                  _mm256_set1_ps(_cvtsh_ss(b->dmin) * (1.0f / 128)), 1);
+    return _mm512_mul_ps(v, k);
+}
+
+/* Q4_K: chunk j (64 values) = sub-blocks 2j (low nibbles of qs[32j..]) and 2j+1 (high) */
+INL void q4_k_row(const block_q4_K *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
+    const size_t cols = (size_t)nb * QK_K, g = cols / 4;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512 a[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a[t] = _mm512_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        __m512 sm = q4_k_scales(&w[p]);
+        for (int j = 0; j < 4; j++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w[p].qs + 32 * j));
+            __m512i u = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
+            __m512i is = _mm512_add_epi32(half, _mm512_set1_epi32(2 * j));
+            __m512 S = _mm512_permutexvar_ps(is, sm), M = _mm512_permutexvar_ps(_mm512_add_epi32(is, _mm512_set1_epi32(8)), sm);
+            size_t v = (size_t)p * QK_K + 64 * j;
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                size_t tt = t0 + t;
+                __m512i c4 = _mm512_loadu_si512(x->c4 + tt * g + v / 4);
+                __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(x->qs + tt * cols + v));
+                __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c4), M, _mm512_mul_ps(_mm512_cvtepi32_ps(s), S));
+                a[t] = _mm512_fmadd_ps(f, _mm512_loadu_ps(x->d4 + tt * g + v / 4), a[t]);
+            }
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]);
+}
+
+void mv_q4_k_avx512(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    const int nb = cols / QK_K;
+    for (int r = r0; r < r1; r++) {
+        const block_q4_K *w = (const block_q4_K *)W + (size_t)r * nb;
+        ROW_T4(q4_k_row, w, x, nb)
+    }
+}
+
+/* Q6_K: value v of a super-block has scale sc[v/16]; half h (128 values) takes
+ * ql[64h..], qh[32h..]: values 0..31 low nibble of ql[l] | bits 0-1 of qh[l],
+ * 32..63 low of ql[l+32] | bits 2-3, 64..95 high of ql[l] | bits 4-5,
+ * 96..127 high of ql[l+32] | bits 6-7 (ggml's order) */
+INL void q6_k_row(const block_q6_K *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
+    const size_t cols = (size_t)nb * QK_K, g = cols / 4;
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    __m512 a[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a[t] = _mm512_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)w[p].scales))),
+                                  _mm512_set1_ps(_cvtsh_ss(w[p].d)));
+        for (int h = 0; h < 2; h++) {
+            __m512i l = _mm512_loadu_si512(w[p].ql + 64 * h);
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w[p].qh + 32 * h));
+            __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            for (int k = 0; k < 2; k++) {
+                __m512i u = k == 0 ? _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_slli_epi16(hh, 4), m30))
+                                   : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(hh, m30));
+                int c = 2 * h + k; /* chunk: lanes 4i..4i+3 have scale sc[4c + i/4] */
+                __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(4 * c),
+                                               _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0));
+                __m512 S = _mm512_permutexvar_ps(idx, sc);
+                size_t v = (size_t)p * QK_K + 64 * c;
+                TOK_STEP(2)
+            }
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]);
+}
+
+void mv_q6_k_avx512(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    const int nb = cols / QK_K;
+    for (int r = r0; r < r1; r++) {
+        const block_q6_K *w = (const block_q6_K *)W + (size_t)r * nb;
+        ROW_T4(q6_k_row, w, x, nb)
     }
 }

@@ -1,5 +1,7 @@
 /* matvec_ref.c — the plain C oracles of matvec.h: one row, one token, double sums. */
 #include "kernels/dtype.h"
+#include <stdlib.h>
+#include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
 
 void mv_f32_ref(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
@@ -39,4 +41,39 @@ void mv_q8_ref(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, in
             }
             out[(size_t)t * ldo + r] = (float)s;
         }
+}
+
+/* the ggml block types: dequantise the row (ggml_types.c), then
+ * sum_b d_x[b] * sum_i w[b*32+i] * xq[b*32+i] in double */
+static void mv_gg_ref(int type, float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x,
+                      int T) {
+    const int nb = cols / QK8_0;
+    const size_t rb = gg_row_bytes(type, cols);
+    float *w = malloc(sizeof(float) * (size_t)cols);
+    if (!w) return; /* the oracle of tests only; a test sees the unwritten out */
+    for (int r = r0; r < r1; r++) {
+        gg_dequantize(type, (const char *)W + (size_t)r * rb, w, cols);
+        for (int t = 0; t < T; t++) {
+            const int8_t *xq = x->qs + (size_t)t * cols;
+            const float *xd = x->d + (size_t)t * nb;
+            double s = 0;
+            for (int b = 0; b < nb; b++) {
+                double sb = 0;
+                for (int i = 0; i < QK8_0; i++) sb += (double)w[b * QK8_0 + i] * xq[b * QK8_0 + i];
+                s += sb * xd[b];
+            }
+            out[(size_t)t * ldo + r] = (float)s;
+        }
+    }
+    free(w);
+}
+
+void mv_q4_0_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    mv_gg_ref(GG_Q4_0, out, ldo, W, cols, r0, r1, x, T);
+}
+void mv_q4_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    mv_gg_ref(GG_Q4_K, out, ldo, W, cols, r0, r1, x, T);
+}
+void mv_q6_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+    mv_gg_ref(GG_Q6_K, out, ldo, W, cols, r0, r1, x, T);
 }

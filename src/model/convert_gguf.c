@@ -63,7 +63,7 @@ int dc_convert_to_gguf(const char *src, const char *out, const dc_convert_opts *
     char *tmpl = NULL;
     wt_entry *e = NULL;
     int n = 0;
-    int rc = dc_model_load(src, &m, err);
+    int rc = model_load(src, 1, &m, err); /* writers read weights as float32 */
     if (!rc) rc = source_tokenizer(src, &tok, &tmpl, err);
     if (!rc) rc = model_entries(&m->cfg, &m->w, &e, &n, err);
     if (!rc) {
@@ -117,7 +117,7 @@ int dc_convert_to_hf(const char *src, const char *out, dc_err *err) {
     char *tmpl = NULL, *json = NULL, p[4096];
     wt_entry *e = NULL;
     int n = 0;
-    int rc = dc_model_load(src, &m, err);
+    int rc = model_load(src, 1, &m, err); /* writers read weights as float32 */
     if (!rc) rc = source_tokenizer(src, &tok, &tmpl, err);
     if (!rc) rc = model_entries(&m->cfg, &m->w, &e, &n, err);
     if (!rc) rc = dir_make(out, err);

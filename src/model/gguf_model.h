@@ -1,8 +1,9 @@
 /*
  * gguf_model.h — DeepSeek models as llama.cpp's `deepseek2` GGUF files:
  * metadata <-> dc_config, GGUF tensor names <-> deepc's weights table
- * (Hugging Face names), reading (dequantised to float32) and writing (in a
- * chosen ggml type). docs/gguf.md has the full key and tensor map.
+ * (Hugging Face names), reading (matrices kept in their stored type when the
+ * kernels have it, the rest dequantised to float32) and writing (in a chosen
+ * ggml type). docs/gguf.md has the full key and tensor map.
  *
  * Names (llama-arch.cpp): token_embd, output_norm, output, and per block N
  * blk.N.{attn_norm, attn_q_a, attn_q_a_norm, attn_q_b | attn_q, attn_kv_a_mqa,
@@ -41,9 +42,12 @@ int gguf_name(const wt_entry *e, char *out, size_t cap);
 /* gguf_read_entries: fill the storage the table's entries point at from g
  * (alias entries whose GGUF tensor is absent are skipped). */
 int gguf_read_entries(const dc_config *cfg, const gguf *g, const wt_entry *e, int n, dc_err *err);
-/* weights_load_gguf: weights_load for a GGUF file: the table, one float32
- * arena, every tensor dequantised into it. */
-int weights_load_gguf(const dc_config *cfg, const char *path, model_w *w, dc_err *err);
+/* weights_load_gguf: weights_load for a GGUF file: the table; matrices
+ * stored as Q8_0 / Q4_0 / Q4_K / Q6_K / BF16 (but kv_b) copied as they are
+ * into w->qarena as mats of that type (w->kept set, w->dtype the type holding
+ * the most bytes); every other tensor, or all of them when f32, dequantised
+ * into the float32 arena. */
+int weights_load_gguf(const dc_config *cfg, const char *path, int f32, model_w *w, dc_err *err);
 
 /* model_entries: the weights table of cfg with every dst / m pointer rebased
  * onto the loaded weights w (so a writer can walk a loaded model by name).

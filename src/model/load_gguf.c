@@ -1,7 +1,15 @@
 /*
  * load_gguf.c — read a llama.cpp `deepseek2` GGUF into deepc: its metadata
  * into a dc_config, its tensors (any ggml type of kernels/ggml_types.h)
- * dequantised to float32 into the weights arena. See gguf_model.h.
+ * into the weights. See gguf_model.h.
+ *
+ * Storage: a matrix (attention projections but kv_b, dense / shared / routed
+ * experts, eh_proj, heads) stored as Q8_0, Q4_0, Q4_K, Q6_K or BF16 is kept
+ * in that type (its blocks copied into w->qarena, a mat of that type, see
+ * kernels/matmul.h) unless the caller asks for float32; everything else
+ * (F32, F16, the other quant types, embeddings, norms, router, bias, kv_b,
+ * which the absorbed attention reads as floats) is dequantised to float32
+ * into w->arena.
  *
  * Config keys (prefix deepseek2.): block_count (main + NextN layers),
  * nextn_predict_layers, leading_dense_block_count, embedding_length,
@@ -366,42 +374,85 @@ int gguf_read_entries(const dc_config *c, const gguf *g, const wt_entry *e, int 
 
 #define ALIGN_FLOATS 16
 
-int weights_load_gguf(const dc_config *c, const char *path, model_w *w, dc_err *err) {
+/* kept_type: the MAT_* entry e keeps from source s (as stored), or MAT_F32
+ * when it is dequantised */
+static int kept_type(const wt_entry *e, const src *s) {
+    if (!s->t || s->kvb_split || !e->m || strstr(e->name, "kv_b_proj")) return MAT_F32;
+    int t = mat_type_from_gg(s->t->type);
+    if (t <= MAT_F32 || mat_type_bytes(t, e->rows, e->cols) != gg_row_bytes(s->t->type, e->cols) * e->rows)
+        return MAT_F32;
+    return t;
+}
+
+static size_t f32_floats(const wt_entry *e) { return (wt_numel(e) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
+static size_t q_bytes(const wt_entry *e, int t) { return (mat_type_bytes(t, e->rows, e->cols) + 63) & ~(size_t)63; }
+
+/* place: allocate both arenas and point every present entry into one */
+static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *kt, const char *path, dc_err *err) {
+    size_t floats = 0, bytes = 0, kbytes[MAT_NTYPES] = {0};
+    for (int i = 0; i < n; i++) {
+        if (!s[i].t) continue;
+        if (kt[i] == MAT_F32) floats += f32_floats(&e[i]);
+        else bytes += q_bytes(&e[i], kt[i]), kbytes[kt[i]] += q_bytes(&e[i], kt[i]);
+    }
+    w->arena = aligned_alloc(64, floats * sizeof(float) + 64);
+    w->arena_floats = floats;
+    if (bytes) w->qarena = aligned_alloc(64, bytes + 64), w->qarena_bytes = bytes;
+    if (!w->arena || (bytes && !w->qarena))
+        return err_set(err, DC_ENOMEM, "%s: cannot allocate %.2f GB for the weights", path, (floats * 4 + bytes) * 1e-9);
+    size_t off = 0, qoff = 0;
+    for (int i = 0; i < n; i++) {
+        if (!s[i].t) continue;
+        if (kt[i] == MAT_F32) {
+            *e[i].dst = w->arena + off;
+            off += f32_floats(&e[i]);
+            continue;
+        }
+        *e[i].dst = (float *)(void *)((char *)w->qarena + qoff);
+        e[i].m->type = kt[i];
+        qoff += q_bytes(&e[i], kt[i]);
+    }
+    /* the model's type: the kept type holding the most bytes */
+    w->dtype = MAT_F32;
+    for (int t = 1; t < MAT_NTYPES; t++)
+        if (kbytes[t] > kbytes[w->dtype]) w->dtype = t;
+    w->kept = bytes > 0;
+    return DC_OK;
+}
+
+int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w, dc_err *err) {
     wt_entry *e = NULL;
-    int n = 0;
+    int n = 0, *kt = NULL;
     src *s = NULL;
     gguf g;
     int rc = gguf_open(&g, path, err);
     if (!rc) rc = gguf_read_tensors(&g, err);
     if (!rc) rc = weights_table(c, w, &e, &n, err);
-    if (!rc && !(s = calloc(n ? n : 1, sizeof *s))) rc = err_set(err, DC_ENOMEM, "%s: out of memory", path);
-    size_t total = 0;
+    if (!rc && (!(s = calloc(n ? n : 1, sizeof *s)) || !(kt = calloc(n ? n : 1, sizeof *kt))))
+        rc = err_set(err, DC_ENOMEM, "%s: out of memory", path);
     for (int i = 0; i < n && !rc; i++) {
         rc = resolve(c, &g, &e[i], &s[i], err);
-        if (s[i].t) total += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+        kt[i] = f32 ? MAT_F32 : kept_type(&e[i], &s[i]);
     }
-    if (!rc) {
-        w->arena = aligned_alloc(64, total * sizeof(float) + 64);
-        w->arena_floats = total;
-        if (!w->arena) rc = err_set(err, DC_ENOMEM, "%s: cannot allocate %.2f GB for the weights", path, total * 4e-9);
-    }
-    size_t off = 0;
-    for (int i = 0; i < n && !rc; i++) {
-        if (!s[i].t) continue;
-        *e[i].dst = w->arena + off;
-        off += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-    }
+    if (!rc) rc = place(w, e, n, s, kt, path, err);
     int bad = 0;
 #pragma omp parallel for schedule(dynamic, 1) reduction(| : bad) if (!rc)
-    for (int i = 0; i < n; i++)
-        if (!rc && s[i].t) bad |= read_one(c, &s[i], &e[i], *e[i].dst) != DC_OK;
+    for (int i = 0; i < n; i++) {
+        if (rc || !s[i].t) continue;
+        if (kt[i] == MAT_F32) bad |= read_one(c, &s[i], &e[i], *e[i].dst) != DC_OK;
+        else memcpy(*e[i].dst, s[i].t->data + s[i].off, mat_type_bytes(kt[i], e[i].rows, e[i].cols));
+    }
     if (!rc && bad) rc = err_set(err, DC_ENOMEM, "%s: out of memory while reading tensors", path);
-    /* aliases point at the main tensor they share */
+    /* aliases point at the main tensor they share (and take its type) */
     for (int i = 0; i < n && !rc; i++) {
         if (s[i].t) continue;
         for (int j = 0; j < n; j++)
-            if (strcmp(e[j].name, e[i].alias) == 0) *e[i].dst = *e[j].dst;
+            if (strcmp(e[j].name, e[i].alias) == 0) {
+                *e[i].dst = *e[j].dst;
+                if (e[i].m && e[j].m) e[i].m->type = e[j].m->type;
+            }
     }
+    free(kt);
     free(s);
     free(e);
     gguf_close(&g);

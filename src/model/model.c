@@ -19,17 +19,21 @@
 #include <string.h>
 #include "base/err.h"
 #include "model/config.h"
+#include "model/gguf_model.h"
 #include "model/norm.h"
 
 /* ---------------------------------------------------------------- model */
 
-int dc_model_load(const char *dir, dc_model **out, dc_err *err) {
+int dc_model_load(const char *dir, dc_model **out, dc_err *err) { return model_load(dir, 0, out, err); }
+
+int model_load(const char *dir, int f32, dc_model **out, dc_err *err) {
     *out = NULL;
     dc_model *m = calloc(1, sizeof *m);
     if (!m) return err_set(err, DC_ENOMEM, "model: out of memory");
     int rc = dc_config_load(dir, &m->cfg, err);
     if (!rc) rc = rope_init(&m->rope, &m->cfg, err);
-    if (!rc) rc = weights_load(&m->cfg, dir, &m->w, err);
+    if (!rc && f32 && path_is_gguf(dir)) rc = weights_load_gguf(&m->cfg, dir, 1, &m->w, err);
+    else if (!rc) rc = weights_load(&m->cfg, dir, &m->w, err);
     if (rc) {
         dc_model_free(m);
         return rc;

@@ -18,6 +18,11 @@ struct dc_model {
     float softmax_scale; /* (nope+rope)^-0.5, times YaRN's mscale^2 */
 };
 
+/* model_load: dc_model_load, with f32 = 1 giving every tensor of a GGUF
+ * dequantised to float32 (for writers, which read weights as floats) instead
+ * of its matrices kept in their stored types. */
+int model_load(const char *path, int f32, dc_model **out, dc_err *err);
+
 /* kv_layer: one layer's cache. Naive attention keeps per-head keys and
  * values; absorbed attention keeps only the normalised latent and the rope key
  * (V2 paper appendix C). */

@@ -255,7 +255,7 @@ static int dequant(const dc_config *c, const st_set *s, const st_tensor *t, cons
 #define ALIGN_FLOATS 16 /* 64 bytes */
 
 int weights_load(const dc_config *c, const char *dir, model_w *w, dc_err *err) {
-    if (path_is_gguf(dir)) return weights_load_gguf(c, dir, w, err); /* load_gguf.c */
+    if (path_is_gguf(dir)) return weights_load_gguf(c, dir, 0, w, err); /* load_gguf.c: matrices kept as stored */
     wt_entry *e;
     int n;
     int rc = weights_table(c, w, &e, &n, err);
@@ -333,7 +333,7 @@ static size_t release_pages(void *p, size_t n) {
 
 int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
     if (type == MAT_F32) return DC_OK;
-    if (type != MAT_BF16 && type != MAT_Q8_0) return err_set(err, DC_EARG, "weights_convert: unknown type %d", type);
+    if (type <= MAT_F32 || type >= MAT_NTYPES) return err_set(err, DC_EARG, "weights_convert: unknown type %d", type);
     if (w->dtype != MAT_F32 || w->qarena) return err_set(err, DC_EARG, "weights_convert: weights are already converted");
     const int E = c->n_routed_experts;
     size_t cap = 1 + (size_t)w->nlayers * (13 + 3 * (size_t)E);

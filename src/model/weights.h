@@ -55,6 +55,7 @@ typedef struct model_w {
     size_t qarena_bytes;              /* bytes of qarena */
     size_t released_bytes;            /* arena bytes given back to the OS after conversion */
     int dtype;                        /* MAT_* of the converted matrices (MAT_F32 when none) */
+    int kept;                         /* 1: matrices kept as a GGUF stored them (in qarena; load_gguf.c) */
 } model_w;
 
 enum { WT_MAT, WT_HEAD, WT_EMBED, WT_NORM, WT_ROUTER, WT_BIAS };
@@ -81,7 +82,8 @@ int weights_load(const dc_config *cfg, const char *dir, model_w *w, dc_err *err)
 
 /* weights_convert: for inference, store the big matrices of w (attention
  * projections except kv_b, dense / shared / routed experts, eh_proj, heads) as
- * type (MAT_BF16 or MAT_Q8_0, quantised here); embeddings, norms, the router
+ * type (MAT_BF16, MAT_Q8_0, or a GGUF block type MAT_Q4_0 / Q4_K / Q6_K for
+ * the matrices whose rows are whole blocks; quantised here); embeddings, norms, the router
  * and kv_b (read as floats by the absorbed attention) stay float32. The
  * float32 pages of converted matrices are given back to the OS. Only once,
  * from float32; w must not be trained afterwards. */
