@@ -18,14 +18,11 @@ int argmax_f32(const float *v, int n) {
 }
 
 float dot_f32(const float *a, const float *b, int n) {
-    /* eight independent partial sums let the compiler keep a vector register
-     * per lane group busy instead of one serial chain */
-    float s[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
-    float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; i < n; i++) r += a[i] * b[i];
+    /* a vector of partial sums (the order is fixed for a given n, so the result
+     * does not depend on threads or batching) */
+    float r = 0;
+#pragma omp simd reduction(+ : r)
+    for (int i = 0; i < n; i++) r += a[i] * b[i];
     return r;
 }
 

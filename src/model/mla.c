@@ -160,6 +160,7 @@ void mla_forward(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T
                 memset(qa, 0, sizeof(float) * kvl);
                 for (int d = 0; d < nope; d++) {
                     const float *wr = wh + (size_t)d * kvl;
+#pragma omp simd
                     for (int l = 0; l < kvl; l++) qa[l] += q[d] * wr[l];
                 }
                 int n = pos + t + 1;
@@ -170,6 +171,7 @@ void mla_forward(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T
                 memset(lat, 0, sizeof(float) * kvl);
                 for (int j = 0; j < n; j++) {
                     const float *cj = kv->ckv + (size_t)j * kvl;
+#pragma omp simd
                     for (int l = 0; l < kvl; l++) lat[l] += sc[j] * cj[l];
                 }
                 /* out_h = W_uv_h lat: (v) */
