@@ -350,8 +350,44 @@ INL void q4_k_row(const block_q4_K *w, const q8_act *x, int nb, size_t t0, int N
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]);
 }
 
+/* one token against four rows (as q4_0_rows4): the activations' values,
+ * scales and group sums are loaded (and converted) once for the four */
+INL void q4_k_rows4(const block_q4_K *w, size_t stride, const q8_act *x, int nb, float *res) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int p = 0; p < nb; p++) {
+        __m512 sm[4];
+        for (int k = 0; k < 4; k++) sm[k] = q4_k_scales(w + k * stride + p);
+        for (int j = 0; j < 4; j++) {
+            size_t v = (size_t)p * QK_K + 64 * j;
+            __m512i xq = _mm512_loadu_si512(x->qs + v);
+            __m512 d4 = _mm512_loadu_ps(x->d4 + v / 4);
+            __m512 c4f = _mm512_cvtepi32_ps(_mm512_loadu_si512(x->c4 + v / 4));
+            __m512i is = _mm512_add_epi32(half, _mm512_set1_epi32(2 * j)), im = _mm512_add_epi32(is, _mm512_set1_epi32(8));
+            for (int k = 0; k < 4; k++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(w[k * stride + p].qs + 32 * j));
+                __m512i u = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
+                __m512 S = _mm512_permutexvar_ps(is, sm[k]), M = _mm512_permutexvar_ps(im, sm[k]);
+                __m512i sv = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
+                /* the same operations in the same order as q4_k_row: one token's
+                 * result has the same bits however the rows and tokens are batched */
+                __m512 f = _mm512_fmadd_ps(c4f, M, _mm512_mul_ps(_mm512_cvtepi32_ps(sv), S));
+                a[k] = _mm512_fmadd_ps(f, d4, a[k]);
+            }
+        }
+    }
+    for (int k = 0; k < 4; k++) res[k] = _mm512_reduce_add_ps(a[k]);
+}
+
 void mv_q4_k_avx512(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
     const int nb = cols / QK_K;
+    if (T == 1)
+        for (; r0 + 4 <= r1; r0 += 4) {
+            float res[4];
+            q4_k_rows4((const block_q4_K *)W + (size_t)r0 * nb, (size_t)nb, x, nb, res);
+            for (int k = 0; k < 4; k++) out[r0 + k] = res[k];
+        }
     for (int r = r0; r < r1; r++) {
         const block_q4_K *w = (const block_q4_K *)W + (size_t)r * nb;
         ROW_T4(q4_k_row, w, x, nb)
