@@ -228,6 +228,34 @@ static void kept_vs_f32(void) {
     kept_vs_f32_one(1);
 }
 
+/* DEEPC_MMAP=1: kept matrices are read from the file's mapping, not copied;
+ * the logits are the same bits and the model owns the mapping */
+static void borrowed_blocks(void) {
+    dc_config c;
+    dc_config_preset("tiny", &c, NULL);
+    c.hidden_size = 256, c.intermediate_size = 512, c.moe_intermediate_size = 256, c.q_lora_rank = 256;
+    c.kv_lora_rank = 256, c.num_attention_heads = 2, c.qk_nope_head_dim = 256, c.v_head_dim = 256;
+    c.qk_rope_head_dim = 64, c.vocab_size = 512, c.num_hidden_layers = 2;
+    const char *dir = tmp("borrow"), *gg = tmp("borrow_q4_0.gguf");
+    if (make_model(&c, dir) || convert(dir, gg, "q4_0")) {
+        CHECK(0, "setup");
+        return;
+    }
+    int V = 0, V2 = 0;
+    setenv("DEEPC_MMAP", "0", 1);
+    float *a = logits_of(gg, 1, &V);
+    setenv("DEEPC_MMAP", "1", 1);
+    float *b = logits_of(gg, 1, &V2);
+    dc_model *m = NULL;
+    dc_err err = {0};
+    CHECK(model_load(gg, 0, &m, &err) == 0 && m->w.map.size > 0 && m->w.qarena == NULL,
+          "DEEPC_MMAP=1 borrows from the mapping: %s", err.msg);
+    dc_model_free(m);
+    unsetenv("DEEPC_MMAP");
+    CHECK(a && b && V == V2 && memcmp(a, b, sizeof(float) * NIDS * V) == 0, "borrowed and copied logits differ");
+    free(a), free(b);
+}
+
 /* the tokenizer goes into the GGUF and comes back encoding the same */
 static void tokenizer_inside(void) {
     const char *data = harness_data_dir();
@@ -346,6 +374,7 @@ int main(void) {
     RUN(f32_exact);
     RUN(quant_types);
     RUN(kept_vs_f32);
+    RUN(borrowed_blocks);
     RUN(tokenizer_inside);
     RUN(corrupt);
     RUN(llama_vocab_files);

@@ -32,6 +32,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "base/err.h"
 #include "kernels/ggml_types.h"
 #include "model/gguf_model.h"
@@ -387,8 +388,22 @@ static int kept_type(const wt_entry *e, const src *s) {
 static size_t f32_floats(const wt_entry *e) { return (wt_numel(e) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 static size_t q_bytes(const wt_entry *e, int t) { return (mat_type_bytes(t, e->rows, e->cols) + 63) & ~(size_t)63; }
 
-/* place: allocate both arenas and point every present entry into one */
-static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *kt, const char *path, dc_err *err) {
+/* borrow_blocks: whether kept matrices are read straight from the file's
+ * mapping instead of copied. Copying keeps decode weights resident (an idle
+ * mapping is paged out here, BENCHMARKS.md); borrowing lets a model larger
+ * than memory run (slowly). DEEPC_MMAP=1 forces it, DEEPC_MMAP=0 forbids it;
+ * by default it is chosen when the kept bytes exceed 3/4 of physical memory. */
+static int borrow_blocks(size_t bytes) {
+    const char *env = getenv("DEEPC_MMAP");
+    if (env && *env) return strcmp(env, "0") != 0;
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psz > 0 && (double)bytes > 0.75 * (double)pages * (double)psz;
+}
+
+/* place: allocate the arenas and point every present entry into one (kept
+ * matrices into qarena, or, when borrowed, into the file's mapping) */
+static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *kt, const char *path, int borrow,
+                 dc_err *err) {
     size_t floats = 0, bytes = 0, kbytes[MAT_NTYPES] = {0};
     for (int i = 0; i < n; i++) {
         if (!s[i].t) continue;
@@ -397,8 +412,8 @@ static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *
     }
     w->arena = aligned_alloc(64, floats * sizeof(float) + 64);
     w->arena_floats = floats;
-    if (bytes) w->qarena = aligned_alloc(64, bytes + 64), w->qarena_bytes = bytes;
-    if (!w->arena || (bytes && !w->qarena))
+    if (bytes && !borrow) w->qarena = aligned_alloc(64, bytes + 64), w->qarena_bytes = bytes;
+    if (!w->arena || (bytes && !borrow && !w->qarena))
         return err_set(err, DC_ENOMEM, "%s: cannot allocate %.2f GB for the weights", path, (floats * 4 + bytes) * 1e-9);
     size_t off = 0, qoff = 0;
     for (int i = 0; i < n; i++) {
@@ -408,7 +423,7 @@ static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *
             off += f32_floats(&e[i]);
             continue;
         }
-        *e[i].dst = (float *)(void *)((char *)w->qarena + qoff);
+        *e[i].dst = borrow ? (float *)(void *)(s[i].t->data + s[i].off) : (float *)(void *)((char *)w->qarena + qoff);
         e[i].m->type = kt[i];
         qoff += q_bytes(&e[i], kt[i]);
     }
@@ -434,13 +449,21 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
         rc = resolve(c, &g, &e[i], &s[i], err);
         kt[i] = f32 ? MAT_F32 : kept_type(&e[i], &s[i]);
     }
-    if (!rc) rc = place(w, e, n, s, kt, path, err);
+    size_t kept_bytes = 0;
+    for (int i = 0; i < n && !rc; i++)
+        if (s[i].t && kt[i] != MAT_F32) kept_bytes += mat_type_bytes(kt[i], e[i].rows, e[i].cols);
+    int borrow = !rc && kept_bytes && borrow_blocks(kept_bytes);
+    if (!rc) rc = place(w, e, n, s, kt, path, borrow, err);
     int bad = 0;
 #pragma omp parallel for schedule(dynamic, 1) reduction(| : bad) if (!rc)
     for (int i = 0; i < n; i++) {
         if (rc || !s[i].t) continue;
         if (kt[i] == MAT_F32) bad |= read_one(c, &s[i], &e[i], *e[i].dst) != DC_OK;
-        else memcpy(*e[i].dst, s[i].t->data + s[i].off, mat_type_bytes(kt[i], e[i].rows, e[i].cols));
+        else if (!borrow) memcpy(*e[i].dst, s[i].t->data + s[i].off, mat_type_bytes(kt[i], e[i].rows, e[i].cols));
+    }
+    if (!rc && borrow) { /* the model keeps the mapping its matrices point into */
+        w->map = g.f;
+        memset(&g.f, 0, sizeof g.f);
     }
     if (!rc && bad) rc = err_set(err, DC_ENOMEM, "%s: out of memory while reading tensors", path);
     /* aliases point at the main tensor they share (and take its type) */

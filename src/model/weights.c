@@ -182,6 +182,7 @@ void weights_free(model_w *w) {
     free(w->layers);
     free(w->arena);
     free(w->qarena);
+    mfile_close(&w->map);
     memset(w, 0, sizeof *w);
 }
 

@@ -15,6 +15,7 @@
 #define DC_WEIGHTS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "base/file.h"
 #include "deepc.h"
 #include "kernels/matmul.h"
 
@@ -56,6 +57,7 @@ typedef struct model_w {
     size_t released_bytes;            /* arena bytes given back to the OS after conversion */
     int dtype;                        /* MAT_* of the converted matrices (MAT_F32 when none) */
     int kept;                         /* 1: matrices kept as a GGUF stored them (in qarena; load_gguf.c) */
+    mfile map;                        /* a GGUF whose kept matrices are borrowed from its mapping, or empty */
 } model_w;
 
 enum { WT_MAT, WT_HEAD, WT_EMBED, WT_NORM, WT_ROUTER, WT_BIAS };
