@@ -44,6 +44,14 @@ static void on_progress(void *ctx, const char *stage, long done, long total) {
     progress_update(&b->p, done, stage, NULL);
 }
 
+/* first_duplicate: a string that appears twice in v, or NULL */
+static const char *first_duplicate(const char **v, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(v[i], v[j]) == 0) return v[i];
+    return NULL;
+}
+
 /* split_special: "a,b,c" -> a malloc'd array of pointers into a copy. */
 static int split_special(const char *s, char **copy, const char ***out, int *n) {
     *copy = strdup(s);
@@ -94,9 +102,12 @@ int cmd_tokenizer_train(int argc, char **argv) {
     const char **sp = NULL;
     int nsp = 0;
     dc_err err = {0};
+    const char *dup = NULL;
     if (split_special(special, &copy, &sp, &nsp)) {
         err_set(&err, DC_ENOMEM, "out of memory");
         rc = cli_error("tokenizer-train", &err);
+    } else if ((dup = first_duplicate(sp, nsp))) {
+        rc = cli_usage_error("tokenizer-train", "--special: \"%s\" is given twice", dup);
     } else {
         bar b = {{0}, NULL};
         double t0 = progress_now();

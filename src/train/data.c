@@ -167,7 +167,8 @@ static int split_jsonl(plist *l, const char *s, size_t n, const char *field, con
 
 int data_prepare(const prepare_opts *o, size_t *ntrain, size_t *nval, dc_err *err) {
     dc_tokenizer *tk = NULL;
-    int rc = dc_tokenizer_load(o->tokenizer, &tk, err);
+    int rc = dir_make(o->out, err); /* a bad --out fails before the work, not after */
+    if (!rc) rc = dc_tokenizer_load(o->tokenizer, &tk, err);
     if (rc) return rc;
     int eos = dc_tokenizer_eos(tk), vocab = dc_tokenizer_n_vocab(tk);
     char **bufs = calloc(o->nfiles, sizeof *bufs);
@@ -217,7 +218,6 @@ int data_prepare(const prepare_opts *o, size_t *ntrain, size_t *nval, dc_err *er
     /* the last val_frac of the stream is validation */
     size_t nv = (size_t)(k * (o->val_frac > 0 ? o->val_frac : 0)), nt = k - nv;
     char path[4096];
-    if (!rc) rc = dir_make(o->out, err);
     /* shards of an earlier prepare in out would join this data */
     for (int sp = 0; sp < 2 && !rc; sp++) {
         char pat[4200];
