@@ -26,7 +26,10 @@ void q8_quantize_row(block_q8_0 *dst, const float *src, int n) {
 void q8_dequantize_row(float *dst, const block_q8_0 *src, int n) {
     for (int b = 0; b < n / QK8_0; b++) {
         float d = f16_to_f32(src[b].d);
-        for (int i = 0; i < QK8_0; i++) dst[(size_t)b * QK8_0 + i] = d * src[b].qs[i];
+        float *o = dst + (size_t)b * QK8_0;
+        const int8_t *q = src[b].qs;
+#pragma omp simd
+        for (int i = 0; i < QK8_0; i++) o[i] = d * q[i];
     }
 }
 
@@ -35,6 +38,7 @@ void bf16_from_f32_row(uint16_t *dst, const float *src, size_t n) {
 }
 
 void bf16_to_f32_row(float *dst, const uint16_t *src, size_t n) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
 }
 
