@@ -37,6 +37,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...);
 int cli_parse_ids(const char *s, int **ids, int *n, dc_err *err);
 /* cli_parse_int: a whole decimal integer within [lo, hi]. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
+/* cli_parse_float: a whole decimal number within [lo, hi]. */
+int cli_parse_float(const char *s, float lo, float hi, float *out);
 /* cli_threads: apply -t N (0 = all cores). */
 void cli_threads(long n);
 #endif

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/progress.h"
 #include "kernels/matmul.h"
 #include "base/err.h"
 #include "base/rng.h"
@@ -65,7 +66,7 @@ static double bandwidth(const uint64_t *buf, size_t n, int nthr) {
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
         uint64_t acc = 0;
-        double t0 = infer_now();
+        double t0 = progress_now();
 #pragma omp parallel num_threads(nthr) reduction(^ : acc)
         {
             int i = omp_get_thread_num(), k = omp_get_num_threads();
@@ -75,7 +76,7 @@ static double bandwidth(const uint64_t *buf, size_t n, int nthr) {
             for (size_t j = a; j < b; j++) x ^= buf[j];
             acc ^= x;
         }
-        double dt = infer_now() - t0;
+        double dt = progress_now() - t0;
         if (acc == 42) fputc(' ', stderr); /* keep the loads */
         if (n * 8 / dt / 1e9 > best) best = n * 8 / dt / 1e9;
     }
@@ -90,9 +91,9 @@ static int prefill_rate(dc_session *s, int n, int V, float *logits, double *rate
     rng_seed(&r, 1234);
     for (int i = 0; i < n; i++) ids[i] = (int)(rng_u64(&r) % V);
     dc_session_reset(s);
-    double t0 = infer_now();
+    double t0 = progress_now();
     int rc = dc_forward(s, ids, n, logits, 1, err);
-    *rate = n / (infer_now() - t0);
+    *rate = n / (progress_now() - t0);
     free(ids);
     return rc;
 }
@@ -100,12 +101,12 @@ static int prefill_rate(dc_session *s, int n, int V, float *logits, double *rate
 static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate, dc_err *err) {
     dc_session_reset(s);
     int tok = 1 % V, rc = 0;
-    double t0 = infer_now();
+    double t0 = progress_now();
     for (int i = 0; i < n && !rc; i++) {
         rc = dc_forward(s, &tok, 1, logits, 1, err);
         tok = argmax_f32(logits, V);
     }
-    *rate = n / (infer_now() - t0);
+    *rate = n / (progress_now() - t0);
     return rc;
 }
 

@@ -222,14 +222,6 @@ typedef struct copts {
     dc_sampler_params sp;
 } copts;
 
-static int parse_float(const char *s, float lo, float hi, float *out) {
-    char *end;
-    float v = strtof(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse(int argc, char **argv, copts *o) {
     static const struct option LONG[] = {
         {"model", 1, 0, 'm'}, {"system", 1, 0, 'y'}, {"think", 1, 0, 'K'}, {"template", 1, 0, 'Y'},
@@ -243,7 +235,6 @@ static int parse(int argc, char **argv, copts *o) {
     o->attn = DC_ATTN_ABSORB;
     dc_sampler_defaults(&o->sp);
     o->sp.seed = (uint64_t)time(NULL);
-    long v;
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "m:n:t:h", LONG, NULL)) != -1) {
@@ -272,33 +263,16 @@ static int parse(int argc, char **argv, copts *o) {
         case 't':
             if (cli_parse_int(optarg, 0, 4096, &o->threads)) return cli_usage_error("chat", "-t: bad thread count '%s'", optarg);
             break;
-        case 'T':
-            if (parse_float(optarg, 0, 100, &o->sp.temperature)) return cli_usage_error("chat", "--temp: bad value '%s'", optarg);
-            break;
-        case 'k':
-            if (cli_parse_int(optarg, 0, 1 << 30, &v)) return cli_usage_error("chat", "--top-k: bad value '%s'", optarg);
-            o->sp.top_k = (int)v;
-            break;
-        case 'P':
-            if (parse_float(optarg, 1e-6f, 1, &o->sp.top_p)) return cli_usage_error("chat", "--top-p: bad value '%s'", optarg);
-            break;
-        case 'M':
-            if (parse_float(optarg, 0, 1, &o->sp.min_p)) return cli_usage_error("chat", "--min-p: bad value '%s'", optarg);
-            break;
-        case 'R':
-            if (parse_float(optarg, 1e-3f, 100, &o->sp.repeat_penalty)) return cli_usage_error("chat", "--repeat-penalty: bad value '%s'", optarg);
-            break;
-        case 's':
-            if (cli_parse_int(optarg, 0, 0x7fffffffffffffffL, &v)) return cli_usage_error("chat", "--seed: bad number '%s'", optarg);
-            o->sp.seed = (uint64_t)v;
-            break;
         case 'a':
             if (!strcmp(optarg, "naive")) o->attn = DC_ATTN_NAIVE;
             else if (!strcmp(optarg, "absorb")) o->attn = DC_ATTN_ABSORB;
             else return cli_usage_error("chat", "--attn must be naive or absorb, not '%s'", optarg);
             break;
         case 'h': fputs(HELP, stdout); return 1;
-        default: return cli_usage_error("chat", "bad option");
+        default: {
+            int r = infer_sampling_opt("chat", ch, optarg, &o->sp);
+            if (r != 1) return r ? r : cli_usage_error("chat", "bad option");
+        }
         }
     }
     if (optind < argc) return cli_usage_error("chat", "unexpected argument '%s'", argv[optind]);

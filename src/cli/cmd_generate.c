@@ -55,14 +55,6 @@ typedef struct opts {
     dc_sampler_params sp;
 } opts;
 
-static int parse_float(const char *s, float lo, float hi, float *out) {
-    char *end;
-    float v = strtof(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse(int argc, char **argv, opts *o) {
     static const struct option LONG[] = {
         {"model", 1, 0, 'm'},  {"prompt", 1, 0, 'p'},  {"prompt-ids", 1, 0, 'I'}, {"n-predict", 1, 0, 'n'},
@@ -76,7 +68,6 @@ static int parse(int argc, char **argv, opts *o) {
     o->attn = DC_ATTN_ABSORB;
     dc_sampler_defaults(&o->sp);
     o->sp.seed = (uint64_t)time(NULL);
-    long v;
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "m:p:n:t:h", LONG, NULL)) != -1) {
@@ -98,26 +89,6 @@ static int parse(int argc, char **argv, opts *o) {
         case 't':
             if (cli_parse_int(optarg, 0, 4096, &o->threads)) return cli_usage_error("generate", "-t: bad thread count '%s'", optarg);
             break;
-        case 'T':
-            if (parse_float(optarg, 0, 100, &o->sp.temperature)) return cli_usage_error("generate", "--temp: bad value '%s'", optarg);
-            break;
-        case 'k':
-            if (cli_parse_int(optarg, 0, 1 << 30, &v)) return cli_usage_error("generate", "--top-k: bad value '%s'", optarg);
-            o->sp.top_k = (int)v;
-            break;
-        case 'P':
-            if (parse_float(optarg, 1e-6f, 1, &o->sp.top_p)) return cli_usage_error("generate", "--top-p: bad value '%s' (0 < P <= 1)", optarg);
-            break;
-        case 'M':
-            if (parse_float(optarg, 0, 1, &o->sp.min_p)) return cli_usage_error("generate", "--min-p: bad value '%s' (0..1)", optarg);
-            break;
-        case 'R':
-            if (parse_float(optarg, 1e-3f, 100, &o->sp.repeat_penalty)) return cli_usage_error("generate", "--repeat-penalty: bad value '%s'", optarg);
-            break;
-        case 's':
-            if (cli_parse_int(optarg, 0, 0x7fffffffffffffffL, &v)) return cli_usage_error("generate", "--seed: bad number '%s'", optarg);
-            o->sp.seed = (uint64_t)v;
-            break;
         case 'S':
             if (o->nstops == MAX_STOPS) return cli_usage_error("generate", "at most %d --stop strings", MAX_STOPS);
             if (!*optarg) return cli_usage_error("generate", "--stop: empty string");
@@ -134,7 +105,10 @@ static int parse(int argc, char **argv, opts *o) {
             else return cli_usage_error("generate", "--template must be v3 or r1, not '%s'", optarg);
             break;
         case 'h': fputs(HELP, stdout); return 1;
-        default: return cli_usage_error("generate", "bad option");
+        default: {
+            int r = infer_sampling_opt("generate", ch, optarg, &o->sp);
+            if (r != 1) return r ? r : cli_usage_error("generate", "bad option");
+        }
         }
     }
     if (optind < argc) return cli_usage_error("generate", "unexpected argument '%s'", argv[optind]);

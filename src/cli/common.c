@@ -30,6 +30,14 @@ int cli_parse_int(const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
+int cli_parse_float(const char *s, float lo, float hi, float *out) {
+    char *end;
+    float v = strtof(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
 int cli_parse_ids(const char *s, int **ids, int *n, dc_err *err) {
     int cap = 16, k = 0;
     int *a = malloc(sizeof *a * cap);

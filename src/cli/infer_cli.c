@@ -1,4 +1,6 @@
 /* infer_cli.c — see infer_cli.h. */
+#include "cli/cli.h"
+#include "base/progress.h"
 #include "cli/infer_cli.h"
 #include <stdlib.h>
 #include <string.h>
@@ -6,21 +8,15 @@
 #include "base/err.h"
 #include "base/file.h"
 
-double infer_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int infer_load(const char *dir, const char *dtype, dc_model **m, double *secs, dc_err *err) {
-    double t0 = infer_now();
+    double t0 = progress_now();
     int rc = dc_model_load(dir, m, err);
     if (!rc && dtype) rc = dc_model_set_dtype(*m, dtype, err);
     if (rc) {
         dc_model_free(*m);
         *m = NULL;
     }
-    if (secs) *secs = infer_now() - t0;
+    if (secs) *secs = progress_now() - t0;
     return rc;
 }
 
@@ -137,4 +133,32 @@ void stream_free(streamer *s) {
     dc_detok_free(s->dt);
     free(s->text);
     memset(s, 0, sizeof *s);
+}
+
+int infer_sampling_opt(const char *cmd, int ch, const char *arg, dc_sampler_params *sp) {
+    long v;
+    switch (ch) {
+    case 'T':
+        if (cli_parse_float(arg, 0, 100, &sp->temperature)) return cli_usage_error(cmd, "--temp: bad value '%s'", arg);
+        return 1;
+    case 'k':
+        if (cli_parse_int(arg, 0, 1 << 30, &v)) return cli_usage_error(cmd, "--top-k: bad value '%s'", arg);
+        sp->top_k = (int)v;
+        return 1;
+    case 'P':
+        if (cli_parse_float(arg, 1e-6f, 1, &sp->top_p)) return cli_usage_error(cmd, "--top-p: bad value '%s' (0 < P <= 1)", arg);
+        return 1;
+    case 'M':
+        if (cli_parse_float(arg, 0, 1, &sp->min_p)) return cli_usage_error(cmd, "--min-p: bad value '%s' (0..1)", arg);
+        return 1;
+    case 'R':
+        if (cli_parse_float(arg, 1e-3f, 100, &sp->repeat_penalty))
+            return cli_usage_error(cmd, "--repeat-penalty: bad value '%s'", arg);
+        return 1;
+    case 's':
+        if (cli_parse_int(arg, 0, 0x7fffffffffffffffL, &v)) return cli_usage_error(cmd, "--seed: bad number '%s'", arg);
+        sp->seed = (uint64_t)v;
+        return 1;
+    default: return 0;
+    }
 }

@@ -15,7 +15,11 @@ int infer_load(const char *dir, const char *dtype, dc_model **m, double *secs, d
  * model in dir when path is NULL. *t stays NULL (and DC_OK is returned) when
  * path is NULL and dir has no tokenizer.json. */
 int infer_tokenizer(const char *path, const char *dir, dc_tokenizer **t, dc_err *err);
-double infer_now(void);
+/* infer_sampling_opt: the sampling options generate and chat share, by their
+ * getopt letters: T --temp, k --top-k, P --top-p, M --min-p, R
+ * --repeat-penalty, s --seed. Returns 0 when ch is not one of them, 1 when it
+ * was applied, and the usage-error exit code (2) when its value is bad. */
+int infer_sampling_opt(const char *cmd, int ch, const char *arg, dc_sampler_params *sp);
 
 enum { STREAM_PLAIN = 0, STREAM_DIM = 1, STREAM_HIDE = 2 };
 
