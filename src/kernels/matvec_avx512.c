@@ -14,15 +14,7 @@
 #include <string.h>
 #include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
-
-#define INL static inline __attribute__((always_inline))
-
-INL float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "kernels/simd_common.h"
 
 /* ---------------------------------------------------------------- f32 */
 
