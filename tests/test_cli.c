@@ -100,8 +100,48 @@ static void logits_file(void) {
     free(want);
 }
 
+/* convert / quantize as users run them: a checkpoint to GGUF and back, the
+ * logits of every form agree, bad arguments and files give errors */
+static void gguf_commands(void) {
+    const char *d = harness_tmpdir();
+    char *o;
+    CHECK(harness_sh(BIN " init --preset tiny --seed 3 --out %s/g > /dev/null", d) == 0, "init");
+    CHECK(harness_sh(BIN " convert -m %s/g --to gguf --type f32 -o %s/g.gguf > /dev/null 2>&1", d, d) == 0, "convert f32");
+    CHECK(harness_sh(BIN " quantize -m %s/g.gguf -o %s/g8.gguf --type q8_0 > /dev/null 2>&1", d, d) == 0, "quantize");
+    CHECK(harness_sh(BIN " convert -m %s/g.gguf --to hf -o %s/back > /dev/null 2>&1", d, d) == 0, "convert back");
+    const char *forms[] = {"g", "g.gguf", "back", "g8.gguf"};
+    float *ref = NULL;
+    size_t nr = 0;
+    for (int i = 0; i < 4; i++) {
+        char cmd[1024], name[64];
+        snprintf(name, sizeof name, "l%d.f32", i);
+        snprintf(cmd, sizeof cmd, BIN " logits -m %s/%s --ids 1,2,3,4,5 --mtp --out %s/%s 2> /dev/null", d, forms[i], d,
+                 name);
+        CHECK(harness_sh("%s", cmd) == 0, "%s", cmd);
+        size_t n;
+        float *l = load(name, &n);
+        if (!l) continue;
+        if (!ref) ref = l, nr = n;
+        else {
+            double m = nr == n ? md(l, ref, n) : 1e9;
+            /* f32 GGUF and back are exact; q8_0 within quantisation error */
+            CHECK(i == 3 ? m < 0.05 : m == 0, "%s: max|diff| %g against the checkpoint", forms[i], m);
+            free(l);
+        }
+    }
+    free(ref);
+    CHECK(run(&o, BIN " convert -m %s/g --to onnx -o x 2>&1", d) == 2 && strstr(o, "--to"), "bad --to: %s", o);
+    free(o);
+    CHECK(run(&o, BIN " quantize -m %s/g.gguf -o x.gguf --type q9 2>&1", d) != 0 && strstr(o, "q9"), "bad type: %s", o);
+    free(o);
+    harness_sh("head -c 1000 %s/g.gguf > %s/cut.gguf", d, d);
+    CHECK(run(&o, BIN " logits -m %s/cut.gguf --ids 1 2>&1", d) == 1 && strstr(o, "cut.gguf"), "truncated: %s", o);
+    free(o);
+}
+
 int main(void) {
     RUN(exit_codes);
     RUN(logits_file);
+    RUN(gguf_commands);
     return harness_done();
 }
