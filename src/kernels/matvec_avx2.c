@@ -119,7 +119,8 @@ void mv_q8_avx2(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, i
 }
 
 /* ---------------------------------------------------------------- ggml block types
- * Not specialised for AVX2 yet: the row is dequantised (ggml_types.c) into a
+ * Q4_0 has its own kernel below. Q4_K and Q6_K are not specialised for AVX2
+ * yet: the row is dequantised (ggml_types.c) into a
  * per-thread buffer, then each block of 32 is an 8-wide FMA of the weights
  * with the int8 activations widened to float, scaled by d_x. */
 
@@ -162,8 +163,49 @@ static void mv_gg_avx2(int type, float *out, size_t ldo, const void *W, int cols
     }
 }
 
+/* Q4_0 with integer dot products: a block's 16 bytes give its 32 values
+ * (low nibbles first, then high, ggml's order) minus 8, as signed bytes; then
+ * q8_row's sign trick against the int8 activations */
+INL void q4_0_row(const block_q4_0 *w, const q8_act *x, size_t t0, int nb, int NT, float *res) {
+    const size_t cols = (size_t)nb * QK4_0;
+    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8);
+    __m256 a[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a[t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        __m128i q = _mm_loadu_si128((const __m128i *)w[p].qs);
+        __m256i wv = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+        wv = _mm256_sub_epi8(_mm256_and_si256(wv, m4), eight);
+        float dw = _cvtsh_ss(w[p].d);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            size_t tt = t0 + t;
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + (size_t)p * QK4_0));
+            __m256i s16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+            __m256 sm = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
+            a[t] = _mm256_fmadd_ps(sm, _mm256_set1_ps(dw * x->d[tt * nb + p]), a[t]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = hsum256(a[t]);
+}
+
 void mv_q4_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
-    mv_gg_avx2(GG_Q4_0, out, ldo, W, cols, r0, r1, x, T);
+    const int nb = cols / QK4_0;
+    for (int r = r0; r < r1; r++) {
+        const block_q4_0 *w = (const block_q4_0 *)W + (size_t)r * nb;
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            float res[4];
+            int nt = T - t0 < 4 ? T - t0 : 4;
+            switch (nt) {
+            case 4: q4_0_row(w, x, t0, nb, 4, res); break;
+            case 3: q4_0_row(w, x, t0, nb, 3, res); break;
+            case 2: q4_0_row(w, x, t0, nb, 2, res); break;
+            default: q4_0_row(w, x, t0, nb, 1, res); break;
+            }
+            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
+        }
+    }
 }
 void mv_q4_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
     mv_gg_avx2(GG_Q4_K, out, ldo, W, cols, r0, r1, x, T);
