@@ -119,8 +119,8 @@ void mv_q8_avx2(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, i
 }
 
 /* ---------------------------------------------------------------- ggml block types
- * Q4_0 has its own kernel below. Q4_K and Q6_K are not specialised for AVX2
- * yet: the row is dequantised (ggml_types.c) into a
+ * Q4_0 and Q4_K have their own kernels below. Q6_K is not specialised for
+ * AVX2 yet: the row is dequantised (ggml_types.c) into a
  * per-thread buffer, then each block of 32 is an 8-wide FMA of the weights
  * with the int8 activations widened to float, scaled by d_x. */
 
@@ -207,8 +207,64 @@ void mv_q4_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
         }
     }
 }
+/* Q4_K with integer dot products: per 32-value sub-block, the unsigned nibbles
+ * times the int8 activations (maddubs takes unsigned by signed as it is), and
+ * the min term from the activations' block sum (from q8_act's group sums):
+ *   sum_i (d sc q_i - dmin m) x_i dx = dx (d sc sum q_i x_i - dmin m sum x_i) */
+INL void q4_k_row(const block_q4_K *w, const q8_act *x, size_t t0, int nb, int NT, float *res) {
+    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
+    const __m256i ones16 = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15);
+    __m256 a[4];
+    float mins[4] = {0};
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a[t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const float d = _cvtsh_ss(w[p].d), dmin = _cvtsh_ss(w[p].dmin);
+        for (int j = 0; j < 4; j++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w[p].qs + 32 * j));
+            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            int sc0, m0, sc1, m1;
+            gg_k4_scale_min(2 * j, w[p].scales, &sc0, &m0);
+            gg_k4_scale_min(2 * j + 1, w[p].scales, &sc1, &m1);
+            size_t sb = (size_t)p * 8 + 2 * j; /* the sub-block's index among the row's 32-value blocks */
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                size_t tt = t0 + t;
+                const int8_t *xq = x->qs + tt * cols + sb * QK8_0;
+                __m256i x0 = _mm256_loadu_si256((const __m256i *)xq), x1 = _mm256_loadu_si256((const __m256i *)(xq + 32));
+                __m256 s0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), ones16));
+                __m256 s1 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), ones16));
+                float dx0 = x->d[tt * nsub + sb], dx1 = x->d[tt * nsub + sb + 1];
+                a[t] = _mm256_fmadd_ps(s0, _mm256_set1_ps(d * sc0 * dx0), a[t]);
+                a[t] = _mm256_fmadd_ps(s1, _mm256_set1_ps(d * sc1 * dx1), a[t]);
+                /* the activations' block sums from their group sums: c4 = -128 * sum of 4 */
+                const int32_t *c4 = x->c4 + tt * (cols / 4) + sb * 8;
+                int32_t xs = 0, ys = 0;
+                for (int g = 0; g < 8; g++) xs += c4[g], ys += c4[8 + g];
+                mins[t] += dmin * (m0 * dx0 * (float)(xs / -128) + m1 * dx1 * (float)(ys / -128));
+            }
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = hsum256(a[t]) - mins[t];
+}
+
 void mv_q4_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
-    mv_gg_avx2(GG_Q4_K, out, ldo, W, cols, r0, r1, x, T);
+    const int nb = cols / QK_K;
+    for (int r = r0; r < r1; r++) {
+        const block_q4_K *w = (const block_q4_K *)W + (size_t)r * nb;
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            float res[4];
+            int nt = T - t0 < 4 ? T - t0 : 4;
+            switch (nt) {
+            case 4: q4_k_row(w, x, t0, nb, 4, res); break;
+            case 3: q4_k_row(w, x, t0, nb, 3, res); break;
+            case 2: q4_k_row(w, x, t0, nb, 2, res); break;
+            default: q4_k_row(w, x, t0, nb, 1, res); break;
+            }
+            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
+        }
+    }
 }
 void mv_q6_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
     mv_gg_avx2(GG_Q6_K, out, ldo, W, cols, r0, r1, x, T);
