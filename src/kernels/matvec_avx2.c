@@ -9,7 +9,6 @@
  */
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
-#include <stdlib.h>
 #include "kernels/dtype.h"
 #include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
@@ -118,50 +117,7 @@ void mv_q8_avx2(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, i
     }
 }
 
-/* ---------------------------------------------------------------- ggml block types
- * Q4_0 and Q4_K have their own kernels below. Q6_K is not specialised for
- * AVX2 yet: the row is dequantised (ggml_types.c) into a
- * per-thread buffer, then each block of 32 is an 8-wide FMA of the weights
- * with the int8 activations widened to float, scaled by d_x. */
-
-static _Thread_local struct {
-    float *p;
-    int n;
-} rowbuf;
-
-static void mv_gg_avx2(int type, float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x,
-                       int T) {
-    if (rowbuf.n < cols) {
-        free(rowbuf.p);
-        rowbuf.p = aligned_alloc(64, ((size_t)cols * 4 + 63) & ~(size_t)63);
-        rowbuf.n = rowbuf.p ? cols : 0;
-        if (!rowbuf.p) { /* out of memory for one row: the oracle needs less */
-            if (type == GG_Q4_0) mv_q4_0_ref(out, ldo, W, cols, r0, r1, x, T);
-            else if (type == GG_Q4_K) mv_q4_k_ref(out, ldo, W, cols, r0, r1, x, T);
-            else mv_q6_k_ref(out, ldo, W, cols, r0, r1, x, T);
-            return;
-        }
-    }
-    const size_t rb = gg_row_bytes(type, cols);
-    const int nb = cols / QK8_0;
-    float *w = rowbuf.p;
-    for (int r = r0; r < r1; r++) {
-        gg_dequantize(type, (const char *)W + (size_t)r * rb, w, cols);
-        for (int t = 0; t < T; t++) {
-            const int8_t *xq = x->qs + (size_t)t * cols;
-            __m256 acc = _mm256_setzero_ps();
-            for (int b = 0; b < nb; b++) {
-                __m256 s = _mm256_setzero_ps();
-                for (int i = 0; i < QK8_0; i += 8) {
-                    __m256 xv = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(xq + b * QK8_0 + i))));
-                    s = _mm256_fmadd_ps(_mm256_loadu_ps(w + b * QK8_0 + i), xv, s);
-                }
-                acc = _mm256_fmadd_ps(s, _mm256_set1_ps(x->d[(size_t)t * nb + b]), acc);
-            }
-            out[(size_t)t * ldo + r] = hsum256(acc);
-        }
-    }
-}
+/* ---------------------------------------------------------------- ggml block types */
 
 /* Q4_0 with integer dot products: a block's 16 bytes give its 32 values
  * (low nibbles first, then high, ggml's order) minus 8, as signed bytes; then
@@ -266,6 +222,62 @@ void mv_q4_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
         }
     }
 }
+/* Q6_K with integer dot products: 32 values at a time (one activation block),
+ * q = low or high nibble of ql | two bits of qh << 4 (ggml's order: in each
+ * half of 128, values 0-31 low of ql[l] | bits 0-1, 32-63 low of ql[l+32] |
+ * bits 2-3, 64-95 high of ql[l] | bits 4-5, 96-127 high of ql[l+32] | bits
+ * 6-7), value d sc (q - 32) with one int8 scale per 16: the unsigned q times
+ * x by maddubs, and the -32 from the activations' sums of 16. */
+INL void q6_k_row(const block_q6_K *w, const q8_act *x, size_t t0, int nb, int NT, float *res) {
+    const size_t cols = (size_t)nb * QK_K, nblk = cols / QK8_0;
+    const __m256i ones16 = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    __m256 a[4];
+    float offs[4] = {0};
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) a[t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const float d = _cvtsh_ss(w[p].d);
+        for (int gi = 0; gi < 8; gi++) {
+            int h = gi / 4, sub = gi % 4;
+            __m256i ql = _mm256_loadu_si256((const __m256i *)(w[p].ql + 64 * h + 32 * (sub & 1)));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w[p].qh + 32 * h));
+            __m256i lo = sub < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+            __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * sub), m3);
+            __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));
+            const float sa = d * w[p].scales[2 * gi], sb = d * w[p].scales[2 * gi + 1];
+            const __m256 S = _mm256_setr_ps(sa, sa, sa, sa, sb, sb, sb, sb);
+            const size_t blk = (size_t)p * 8 + gi;
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                size_t tt = t0 + t;
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + blk * QK8_0));
+                __m256 sm = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones16));
+                float dx = x->d[tt * nblk + blk];
+                a[t] = _mm256_fmadd_ps(sm, _mm256_mul_ps(S, _mm256_set1_ps(dx)), a[t]);
+                const int32_t *c4 = x->c4 + tt * (cols / 4) + blk * 8; /* c4 = -128 * sum of 4 */
+                int32_t s0 = c4[0] + c4[1] + c4[2] + c4[3], s1 = c4[4] + c4[5] + c4[6] + c4[7];
+                offs[t] += 32.0f * dx * (sa * (float)(s0 / -128) + sb * (float)(s1 / -128));
+            }
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) res[t] = hsum256(a[t]) - offs[t];
+}
+
 void mv_q6_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
-    mv_gg_avx2(GG_Q6_K, out, ldo, W, cols, r0, r1, x, T);
+    const int nb = cols / QK_K;
+    for (int r = r0; r < r1; r++) {
+        const block_q6_K *w = (const block_q6_K *)W + (size_t)r * nb;
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            float res[4];
+            int nt = T - t0 < 4 ? T - t0 : 4;
+            switch (nt) {
+            case 4: q6_k_row(w, x, t0, nb, 4, res); break;
+            case 3: q6_k_row(w, x, t0, nb, 3, res); break;
+            case 2: q6_k_row(w, x, t0, nb, 2, res); break;
+            default: q6_k_row(w, x, t0, nb, 1, res); break;
+            }
+            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
+        }
+    }
 }
