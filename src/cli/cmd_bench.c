@@ -63,22 +63,29 @@ static int is_mini(const dc_config *c) {
 
 /* read bandwidth in GB/s with nthr threads over buf (n words), best of 3 */
 static double bandwidth(const uint64_t *buf, size_t n, int nthr) {
+    /* a streaming read as the decode kernels do it: wide loads, software
+     * prefetch 4 KB ahead; the bound is what such a read reaches */
+    const float *f = (const float *)buf;
+    const size_t nf = n * 2 & ~(size_t)63;
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
-        uint64_t acc = 0;
+        float acc = 0;
         double t0 = progress_now();
-#pragma omp parallel num_threads(nthr) reduction(^ : acc)
+#pragma omp parallel num_threads(nthr) reduction(+ : acc)
         {
             int i = omp_get_thread_num(), k = omp_get_num_threads();
-            size_t a = n * i / k, b = n * (i + 1) / k;
-            uint64_t x = 0;
-#pragma omp simd reduction(^ : x)
-            for (size_t j = a; j < b; j++) x ^= buf[j];
-            acc ^= x;
+            size_t a = (nf * i / k) & ~(size_t)63, b = (nf * (i + 1) / k) & ~(size_t)63;
+            float x = 0;
+            for (size_t j = a; j < b; j += 64) {
+                __builtin_prefetch(f + j + 1024);
+#pragma omp simd reduction(+ : x)
+                for (int q = 0; q < 64; q++) x += f[j + q];
+            }
+            acc += x;
         }
         double dt = progress_now() - t0;
-        if (acc == 42) fputc(' ', stderr); /* keep the loads */
-        if (n * 8 / dt / 1e9 > best) best = n * 8 / dt / 1e9;
+        if (acc == 42.0f) fputc(' ', stderr); /* keep the loads */
+        if (nf * 4 / dt / 1e9 > best) best = nf * 4 / dt / 1e9;
     }
     return best;
 }

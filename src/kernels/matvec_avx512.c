@@ -18,12 +18,17 @@
 
 /* ---------------------------------------------------------------- f32 */
 
+#ifndef PF_F32
+#define PF_F32 512
+#endif
 INL void f32_row(const float *w, const float *x, int cols, int NT, float *res) {
     __m512 a0[4], a1[4];
     #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm512_setzero_ps();
     int i = 0;
     for (; i + 32 <= cols; i += 32) {
+        _mm_prefetch((const char *)(w + i + PF_F32), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + i + PF_F32 + 16), _MM_HINT_T0);
         __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(w + i + 16);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
@@ -79,6 +84,7 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, int NT, float *re
     for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm512_setzero_ps();
     int i = 0;
     for (; i + 32 <= cols; i += 32) {
+        _mm_prefetch((const char *)(w + i + 2 * PF_F32), _MM_HINT_T0); /* 1 KB ahead, one 64-byte line a step */
         __m512 w0 = bf16_load(w + i), w1 = bf16_load(w + i + 16);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
@@ -134,6 +140,8 @@ INL void q8_row(const block_q8_0 *w, const q8_act *x, size_t t0, int nb, int NT,
     for (int t = 0; t < NT; t++) a[t] = _mm512_setzero_ps(), b[t] = _mm256_setzero_ps();
     int p = 0;
     for (; p + 2 <= nb; p += 2) {
+        _mm_prefetch((const char *)(w + p + 32), _MM_HINT_T0); /* 32 blocks (1 KB) ahead */
+        _mm_prefetch((const char *)(w + p + 33) + 4, _MM_HINT_T0);
         __m256i lo = _mm256_loadu_si256((const __m256i *)w[p].qs), hi = _mm256_loadu_si256((const __m256i *)w[p + 1].qs);
         __m512i wv = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), bias);
         __m512 ws = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(w[p].d))),
