@@ -273,6 +273,7 @@ INL void q4_0_rows4(const block_q4_0 *w, size_t stride, const q8_act *x, int nb,
 #define Q4_ROW(k, acc)                                                                                                \
     do {                                                                                                              \
         const block_q4_0 *b = w + (k) * stride + p;                                                                   \
+        _mm_prefetch((const char *)(b + 56), _MM_HINT_T0); /* 1 KB ahead in this row */                               \
         __m128i q0 = _mm_loadu_si128((const __m128i *)b[0].qs), q1 = _mm_loadu_si128((const __m128i *)b[1].qs);       \
         __m512i u = _mm512_castsi128_si512(q0);                                                                       \
         u = _mm512_inserti32x4(u, _mm_srli_epi16(q0, 4), 1);                                                          \
@@ -358,7 +359,11 @@ INL void q4_k_rows4(const block_q4_K *w, size_t stride, const q8_act *x, int nb,
     __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int p = 0; p < nb; p++) {
         __m512 sm[4];
-        for (int k = 0; k < 4; k++) sm[k] = q4_k_scales(w + k * stride + p);
+        for (int k = 0; k < 4; k++) {
+            const char *ahead = (const char *)(w + k * stride + p + 7); /* ~1 KB ahead in each row */
+            for (int l = 0; l < 144; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
+            sm[k] = q4_k_scales(w + k * stride + p);
+        }
         for (int j = 0; j < 4; j++) {
             size_t v = (size_t)p * QK_K + 64 * j;
             __m512i xq = _mm512_loadu_si512(x->qs + v);
@@ -405,6 +410,7 @@ INL void q6_k_row(const block_q6_K *w, const q8_act *x, int nb, size_t t0, int N
     #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) a[t] = _mm512_setzero_ps();
     for (int p = 0; p < nb; p++) {
+        for (int l = 0; l < 210; l += 64) _mm_prefetch((const char *)(w + p + 5) + l, _MM_HINT_T0); /* ~1 KB ahead */
         __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)w[p].scales))),
                                   _mm512_set1_ps(_cvtsh_ss(w[p].d)));
         for (int h = 0; h < 2; h++) {
