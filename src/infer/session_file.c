@@ -114,6 +114,13 @@ int dc_session_load(dc_session *s, const char *path, int **ids, int *n, dc_err *
     }
     memcpy(v, p, sizeof(int32_t) * nid);
     p += sizeof(int32_t) * nid;
+    for (int i = 0; i < nid; i++) /* the ids index logits (repeat penalty) and the tokenizer */
+        if (v[i] < 0 || v[i] >= c->vocab_size) {
+            rc = err_set(err, DC_EFORMAT, "%s: id %d at position %d is outside the vocabulary (0..%d)", path, v[i], i,
+                         c->vocab_size - 1);
+            free(v);
+            goto done;
+        }
     for (int l = 0; l < nl; l++) {
         float *a, *b;
         size_t na, nb, rows = l < c->num_hidden_layers ? (size_t)pos : (size_t)mpos;
