@@ -72,6 +72,8 @@ static void acts_point(trainer *t, bump *b) {
     for (int l = 0; l < t->L; l++) block_point(&t->ba[l], b, t, l);
     t->x_out = BUMP(b, N * C, real), t->rstd_f = BUMP(b, N, real), t->xf = BUMP(b, N * C, real);
     t->dxf = BUMP(b, N * C, real), t->logits = BUMP(b, N * V, real), t->mask = BUMP(b, N, real);
+    t->inputs = BUMP(b, N, int), t->targets = BUMP(b, N, int), t->mt = BUMP(b, N, int);
+    t->rowloss = BUMP(b, N, double);
     for (int k = 0; k < t->D; k++) {
         mtp_act *m = &t->ma[k];
         m->tok = BUMP(b, N, int), m->e = BUMP(b, N * C, real), m->e_rstd = BUMP(b, N, real);
@@ -252,7 +254,7 @@ static double ce_head(trainer *t, const real *h, const real *mask, const int *ta
     const int N = t->N, C = t->cfg.hidden_size, V = t->cfg.vocab_size;
     real *lg = t->logits;
     linear_fwd(lg, h, t->P.head.data, N, C, V);
-    double rowloss[N]; /* summed in order below: the loss does not depend on the threads */
+    double *rowloss = t->rowloss; /* summed in order below: the loss does not depend on the threads */
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         real *z = lg + (size_t)i * V;
@@ -295,7 +297,7 @@ void trainer_forward(trainer *t, const int *tokens, int grad) {
     const int B = t->B, T = t->T, N = t->N, C = t->cfg.hidden_size, L = t->L, D = t->D;
     const float eps = t->cfg.rms_norm_eps, acc = (float)(t->o.accum > 0 ? t->o.accum : 1);
     memcpy(t->tok, tokens, sizeof(int) * B * (T + 1));
-    int inputs[N], targets[N];
+    int *inputs = t->inputs, *targets = t->targets;
     for (int b = 0; b < B; b++)
         for (int i = 0; i < T; i++) inputs[b * T + i] = tokens[b * (T + 1) + i], targets[b * T + i] = tokens[b * (T + 1) + i + 1];
     /* main model */
@@ -311,7 +313,7 @@ void trainer_forward(trainer *t, const int *tokens, int grad) {
     for (int k = 1; k <= D; k++) {
         mtp_act *m = &t->ma[k - 1];
         const layer_w *lp = &t->P.layers[L + k - 1];
-        int mt[N], valid = B * (T - k > 0 ? T - k : 0);
+        int *mt = t->mt, valid = B * (T - k > 0 ? T - k : 0);
         for (int b = 0; b < B; b++)
             for (int i = 0; i < T; i++) {
                 int j = i + k < T ? i + k : T, n = b * T + i;
@@ -397,7 +399,8 @@ double trainer_imbalance(const trainer *t, int l) {
 /* sum of squares of n floats in fixed chunks, added in order: the same bits
  * for the same thread count and data */
 static double sumsq(const float *g, size_t n) {
-    enum { CH = 1 << 16 };
+    size_t CH = n / 4096 + 1; /* at most ~4096 chunks: part[] stays small on the stack */
+    if (CH < (1 << 16)) CH = 1 << 16;
     size_t nc = (n + CH - 1) / CH;
     double part[nc ? nc : 1];
 #pragma omp parallel for schedule(static)

@@ -91,6 +91,8 @@ typedef struct trainer {
     real *dxf;                  /* (N, C) gradient of xf */
     real *logits;               /* (N, V) */
     real *mask;                 /* (N) main CE weights */
+    int *inputs, *targets, *mt; /* (N) input ids, next-token targets, an MTP depth's targets */
+    double *rowloss;            /* (N) per-position CE, summed in order */
     mtp_act *ma;                /* (D) */
     real *dx, *dxn, *scratch;   /* (N, C), (N, C), max layer scratch */
     int *load;                  /* ((L + D), E) expert loads of this step */
