@@ -20,7 +20,8 @@ INL __m256 bf16_load(const uint16_t *p) {
 }
 
 /* one row against NT tokens; BF16 selects the weight type */
-INL void row8(const void *wp, int BF16, const float *x, int cols, int NT, float *res) {
+INL void row8(const void *wp, int BF16, const float *x, int cols, size_t t0, int NT, float *res) {
+    x += t0 * cols;
     const float *wf = wp;
     const uint16_t *wh = wp;
     __m256 a0[4], a1[4];
@@ -54,32 +55,15 @@ INL void row8(const void *wp, int BF16, const float *x, int cols, int NT, float 
     for (int t = 0; t < NT; t++) res[t] = hsum256(_mm256_add_ps(a0[t], a1[t])) + tail[t];
 }
 
-#define ROWS(BF16, ESZ)                                                                 \
-    for (int r = r0; r < r1; r++) {                                                     \
-        const char *w = (const char *)W + (size_t)r * cols * (ESZ);                      \
-        for (int t0 = 0; t0 < T; t0 += 4) {                                             \
-            float res[4];                                                               \
-            int nt = T - t0 < 4 ? T - t0 : 4;                                           \
-            const float *xt = x + (size_t)t0 * cols;                                     \
-            switch (nt) {                                                               \
-            case 4: row8(w, BF16, xt, cols, 4, res); break;                             \
-            case 3: row8(w, BF16, xt, cols, 3, res); break;                             \
-            case 2: row8(w, BF16, xt, cols, 2, res); break;                             \
-            default: row8(w, BF16, xt, cols, 1, res); break;                            \
-            }                                                                           \
-            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];      \
-        }                                                                               \
-    }
-
 void mv_f32_avx2(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
-    ROWS(0, 4)
+    for (int r = r0; r < r1; r++) ROW_T4(row8, W + (size_t)r * cols, 0, x, cols)
 }
 
 void mv_bf16_avx2(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T) {
-    ROWS(1, 2)
+    for (int r = r0; r < r1; r++) ROW_T4(row8, W + (size_t)r * cols, 1, x, cols)
 }
 
-INL void q8_row(const block_q8_0 *w, const q8_act *x, size_t t0, int nb, int NT, float *res) {
+INL void q8_row(const block_q8_0 *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
     const size_t cols = (size_t)nb * QK8_0;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 a[4];
@@ -104,20 +88,7 @@ INL void q8_row(const block_q8_0 *w, const q8_act *x, size_t t0, int nb, int NT,
 
 void mv_q8_avx2(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T) {
     const int nb = cols / QK8_0;
-    for (int r = r0; r < r1; r++) {
-        const block_q8_0 *w = W + (size_t)r * nb;
-        for (int t0 = 0; t0 < T; t0 += 4) {
-            float res[4];
-            int nt = T - t0 < 4 ? T - t0 : 4;
-            switch (nt) {
-            case 4: q8_row(w, x, t0, nb, 4, res); break;
-            case 3: q8_row(w, x, t0, nb, 3, res); break;
-            case 2: q8_row(w, x, t0, nb, 2, res); break;
-            default: q8_row(w, x, t0, nb, 1, res); break;
-            }
-            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
-        }
-    }
+    for (int r = r0; r < r1; r++) ROW_T4(q8_row, (const block_q8_0 *)W + (size_t)r * nb, x, nb)
 }
 
 /* ---------------------------------------------------------------- ggml block types */
@@ -125,7 +96,7 @@ void mv_q8_avx2(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, i
 /* Q4_0 with integer dot products: a block's 16 bytes give its 32 values
  * (low nibbles first, then high, ggml's order) minus 8, as signed bytes; then
  * q8_row's sign trick against the int8 activations */
-INL void q4_0_row(const block_q4_0 *w, const q8_act *x, size_t t0, int nb, int NT, float *res) {
+INL void q4_0_row(const block_q4_0 *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
     const size_t cols = (size_t)nb * QK4_0;
     const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8);
     __m256 a[4];
@@ -151,26 +122,13 @@ INL void q4_0_row(const block_q4_0 *w, const q8_act *x, size_t t0, int nb, int N
 
 void mv_q4_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
     const int nb = cols / QK4_0;
-    for (int r = r0; r < r1; r++) {
-        const block_q4_0 *w = (const block_q4_0 *)W + (size_t)r * nb;
-        for (int t0 = 0; t0 < T; t0 += 4) {
-            float res[4];
-            int nt = T - t0 < 4 ? T - t0 : 4;
-            switch (nt) {
-            case 4: q4_0_row(w, x, t0, nb, 4, res); break;
-            case 3: q4_0_row(w, x, t0, nb, 3, res); break;
-            case 2: q4_0_row(w, x, t0, nb, 2, res); break;
-            default: q4_0_row(w, x, t0, nb, 1, res); break;
-            }
-            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
-        }
-    }
+    for (int r = r0; r < r1; r++) ROW_T4(q4_0_row, (const block_q4_0 *)W + (size_t)r * nb, x, nb)
 }
 /* Q4_K with integer dot products: per 32-value sub-block, the unsigned nibbles
  * times the int8 activations (maddubs takes unsigned by signed as it is), and
  * the min term from the activations' block sum (from q8_act's group sums):
  *   sum_i (d sc q_i - dmin m) x_i dx = dx (d sc sum q_i x_i - dmin m sum x_i) */
-INL void q4_k_row(const block_q4_K *w, const q8_act *x, size_t t0, int nb, int NT, float *res) {
+INL void q4_k_row(const block_q4_K *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
     const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
     const __m256i ones16 = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15);
     __m256 a[4];
@@ -210,20 +168,7 @@ INL void q4_k_row(const block_q4_K *w, const q8_act *x, size_t t0, int nb, int N
 
 void mv_q4_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
     const int nb = cols / QK_K;
-    for (int r = r0; r < r1; r++) {
-        const block_q4_K *w = (const block_q4_K *)W + (size_t)r * nb;
-        for (int t0 = 0; t0 < T; t0 += 4) {
-            float res[4];
-            int nt = T - t0 < 4 ? T - t0 : 4;
-            switch (nt) {
-            case 4: q4_k_row(w, x, t0, nb, 4, res); break;
-            case 3: q4_k_row(w, x, t0, nb, 3, res); break;
-            case 2: q4_k_row(w, x, t0, nb, 2, res); break;
-            default: q4_k_row(w, x, t0, nb, 1, res); break;
-            }
-            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
-        }
-    }
+    for (int r = r0; r < r1; r++) ROW_T4(q4_k_row, (const block_q4_K *)W + (size_t)r * nb, x, nb)
 }
 /* Q6_K with integer dot products: 32 values at a time (one activation block),
  * q = low or high nibble of ql | two bits of qh << 4 (ggml's order: in each
@@ -231,7 +176,7 @@ void mv_q4_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
  * bits 2-3, 64-95 high of ql[l] | bits 4-5, 96-127 high of ql[l+32] | bits
  * 6-7), value d sc (q - 32) with one int8 scale per 16: the unsigned q times
  * x by maddubs, and the -32 from the activations' sums of 16. */
-INL void q6_k_row(const block_q6_K *w, const q8_act *x, size_t t0, int nb, int NT, float *res) {
+INL void q6_k_row(const block_q6_K *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
     const size_t cols = (size_t)nb * QK_K, nblk = cols / QK8_0;
     const __m256i ones16 = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
     __m256 a[4];
@@ -269,18 +214,5 @@ INL void q6_k_row(const block_q6_K *w, const q8_act *x, size_t t0, int nb, int N
 
 void mv_q6_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
     const int nb = cols / QK_K;
-    for (int r = r0; r < r1; r++) {
-        const block_q6_K *w = (const block_q6_K *)W + (size_t)r * nb;
-        for (int t0 = 0; t0 < T; t0 += 4) {
-            float res[4];
-            int nt = T - t0 < 4 ? T - t0 : 4;
-            switch (nt) {
-            case 4: q6_k_row(w, x, t0, nb, 4, res); break;
-            case 3: q6_k_row(w, x, t0, nb, 3, res); break;
-            case 2: q6_k_row(w, x, t0, nb, 2, res); break;
-            default: q6_k_row(w, x, t0, nb, 1, res); break;
-            }
-            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
-        }
-    }
+    for (int r = r0; r < r1; r++) ROW_T4(q6_k_row, (const block_q6_K *)W + (size_t)r * nb, x, nb)
 }

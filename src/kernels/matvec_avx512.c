@@ -21,7 +21,8 @@
 #ifndef PF_F32
 #define PF_F32 512
 #endif
-INL void f32_row(const float *w, const float *x, int cols, int NT, float *res) {
+INL void f32_row(const float *w, const float *x, int cols, size_t t0, int NT, float *res) {
+    x += t0 * cols;
     __m512 a0[4], a1[4];
     #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm512_setzero_ps();
@@ -54,21 +55,7 @@ INL void f32_row(const float *w, const float *x, int cols, int NT, float *res) {
 }
 
 void mv_f32_avx512(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
-    for (int r = r0; r < r1; r++) {
-        const float *w = W + (size_t)r * cols;
-        for (int t0 = 0; t0 < T; t0 += 4) {
-            float res[4];
-            int nt = T - t0 < 4 ? T - t0 : 4;
-            const float *xt = x + (size_t)t0 * cols;
-            switch (nt) {
-            case 4: f32_row(w, xt, cols, 4, res); break;
-            case 3: f32_row(w, xt, cols, 3, res); break;
-            case 2: f32_row(w, xt, cols, 2, res); break;
-            default: f32_row(w, xt, cols, 1, res); break;
-            }
-            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
-        }
-    }
+    for (int r = r0; r < r1; r++) ROW_T4(f32_row, W + (size_t)r * cols, x, cols)
 }
 
 /* ---------------------------------------------------------------- bf16 */
@@ -78,7 +65,8 @@ INL __m512 bf16_load(const uint16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
 }
 
-INL void bf16_row(const uint16_t *w, const float *x, int cols, int NT, float *res) {
+INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT, float *res) {
+    x += t0 * cols;
     __m512 a0[4], a1[4];
     #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm512_setzero_ps();
@@ -111,27 +99,13 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, int NT, float *re
 }
 
 void mv_bf16_avx512(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T) {
-    for (int r = r0; r < r1; r++) {
-        const uint16_t *w = W + (size_t)r * cols;
-        for (int t0 = 0; t0 < T; t0 += 4) {
-            float res[4];
-            int nt = T - t0 < 4 ? T - t0 : 4;
-            const float *xt = x + (size_t)t0 * cols;
-            switch (nt) {
-            case 4: bf16_row(w, xt, cols, 4, res); break;
-            case 3: bf16_row(w, xt, cols, 3, res); break;
-            case 2: bf16_row(w, xt, cols, 2, res); break;
-            default: bf16_row(w, xt, cols, 1, res); break;
-            }
-            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
-        }
-    }
+    for (int r = r0; r < r1; r++) ROW_T4(bf16_row, W + (size_t)r * cols, x, cols)
 }
 
 /* ---------------------------------------------------------------- q8 */
 
 /* tokens t0..t0+NT-1 of x against one row of nb blocks */
-INL void q8_row(const block_q8_0 *w, const q8_act *x, size_t t0, int nb, int NT, float *res) {
+INL void q8_row(const block_q8_0 *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
     const size_t cols = (size_t)nb * QK8_0, g = cols / 4;
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     __m512 a[4];
@@ -173,20 +147,7 @@ INL void q8_row(const block_q8_0 *w, const q8_act *x, size_t t0, int nb, int NT,
 
 void mv_q8_avx512(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T) {
     const int nb = cols / QK8_0;
-    for (int r = r0; r < r1; r++) {
-        const block_q8_0 *w = W + (size_t)r * nb;
-        for (int t0 = 0; t0 < T; t0 += 4) {
-            float res[4];
-            int nt = T - t0 < 4 ? T - t0 : 4;
-            switch (nt) {
-            case 4: q8_row(w, x, t0, nb, 4, res); break;
-            case 3: q8_row(w, x, t0, nb, 3, res); break;
-            case 2: q8_row(w, x, t0, nb, 2, res); break;
-            default: q8_row(w, x, t0, nb, 1, res); break;
-            }
-            for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];
-        }
-    }
+    for (int r = r0; r < r1; r++) ROW_T4(q8_row, W + (size_t)r * nb, x, nb)
 }
 
 /* ---------------------------------------------------------------- ggml block types
@@ -200,19 +161,6 @@ void mv_q8_avx512(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0,
  *     acc += float(s) * S * d4       d4 = x's block scale per group
  * Q4_K has a min instead of an offset: acc += (S*float(s) + M*float(c4)) * d4
  * with M = dmin*m/128 (c4 = -128 sum4, so M*c4 = -dmin*m*sum4). */
-
-#define ROW_T4(ROW, ...)                                                                     \
-    for (int t0 = 0; t0 < T; t0 += 4) {                                                     \
-        float res[4];                                                                       \
-        int nt = T - t0 < 4 ? T - t0 : 4;                                                   \
-        switch (nt) {                                                                       \
-        case 4: ROW(__VA_ARGS__, t0, 4, res); break;                                         \
-        case 3: ROW(__VA_ARGS__, t0, 3, res); break;                                         \
-        case 2: ROW(__VA_ARGS__, t0, 2, res); break;                                         \
-        default: ROW(__VA_ARGS__, t0, 1, res); break;                                        \
-        }                                                                                   \
-        for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t];              \
-    }
 
 /* acc[t] += float(dpbusd(c4 >> SH, u, xq)) * S * d4 for the 64 values at v of tokens t0.. */
 #define TOK_STEP(SH)                                                                                          \

@@ -16,4 +16,20 @@ INL float hsum256(__m256 v) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+
+/* ROW_T4: in a mv_* function (out, ldo, r and T in scope), one row's results
+ * for every token, four tokens at a time: ROW(args..., t0, NT, res) computes
+ * tokens t0..t0+NT-1 into res, NT a constant so the row kernel unrolls. */
+#define ROW_T4(ROW, ...)                                                        \
+    for (int t0 = 0; t0 < T; t0 += 4) {                                        \
+        float res[4];                                                          \
+        int nt = T - t0 < 4 ? T - t0 : 4;                                      \
+        switch (nt) {                                                          \
+        case 4: ROW(__VA_ARGS__, t0, 4, res); break;                            \
+        case 3: ROW(__VA_ARGS__, t0, 3, res); break;                            \
+        case 2: ROW(__VA_ARGS__, t0, 2, res); break;                            \
+        default: ROW(__VA_ARGS__, t0, 1, res); break;                           \
+        }                                                                      \
+        for (int t = 0; t < nt; t++) out[(size_t)(t0 + t) * ldo + r] = res[t]; \
+    }
 #endif
