@@ -201,3 +201,13 @@ void fsync_dir(const char *dir) {
         close(fd);
     }
 }
+
+int file_copy(const char *src, const char *dst, dc_err *err) {
+    char *buf;
+    size_t n;
+    int rc = file_read_all(src, &buf, &n, err);
+    if (rc) return rc;
+    rc = file_write_atomic(dst, buf, n, err);
+    free(buf);
+    return rc;
+}

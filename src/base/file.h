@@ -48,4 +48,6 @@ int afile_commit(afile *a, dc_err *err);
 void afile_abort(afile *a);
 /* file_write_atomic: one call for a small file. */
 int file_write_atomic(const char *path, const void *data, size_t n, dc_err *err);
+/* file_copy: src to dst, atomically. */
+int file_copy(const char *src, const char *dst, dc_err *err);
 #endif

@@ -23,16 +23,6 @@ static const char *HELP =
     "  --layers N        keep only the first N decoder layers (e.g. a slice of v3)\n"
     "  --shard-mb N      split into safetensors shards of at most N MB (default 4096)\n";
 
-static int copy_file(const char *src, const char *dst, dc_err *err) {
-    char *buf;
-    size_t n;
-    int rc = file_read_all(src, &buf, &n, err);
-    if (rc) return rc;
-    rc = file_write_atomic(dst, buf, n, err);
-    free(buf);
-    return rc;
-}
-
 int cmd_init(int argc, char **argv) {
     static const struct option LONG[] = {{"preset", 1, 0, 'p'}, {"config", 1, 0, 'c'},  {"out", 1, 0, 'o'},
                                          {"seed", 1, 0, 's'},   {"dtype", 1, 0, 'd'},   {"tokenizer", 1, 0, 'k'},
@@ -82,11 +72,11 @@ int cmd_init(int argc, char **argv) {
     if (weights_write_random(&c, out, (uint64_t)seed, dtype, (size_t)shard_mb << 20, &err)) return cli_error("init", &err);
     if (tok) {
         char dst[4096], side[4096], tmp[4096];
-        if (path_join(dst, sizeof dst, out, "tokenizer.json", &err) || copy_file(tok, dst, &err))
+        if (path_join(dst, sizeof dst, out, "tokenizer.json", &err) || file_copy(tok, dst, &err))
             return cli_error("init", &err);
         snprintf(tmp, sizeof tmp, "%s", tok);
         if (!path_join(side, sizeof side, dirname(tmp), "tokenizer_config.json", &err) && file_exists(side)) {
-            if (path_join(dst, sizeof dst, out, "tokenizer_config.json", &err) || copy_file(side, dst, &err))
+            if (path_join(dst, sizeof dst, out, "tokenizer_config.json", &err) || file_copy(side, dst, &err))
                 return cli_error("init", &err);
         }
     }

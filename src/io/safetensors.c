@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/err.h"
+#include "io/json.h"
 
 static const struct {
     const char *name;
@@ -260,12 +261,9 @@ int st_open_dir(st_set *s, const char *dir, dc_err *err) {
                            "%s: neither model.safetensors nor model.safetensors.index.json", dir);
         return st_open_file(s, path, err);
     }
-    char *txt;
-    size_t n;
-    if ((rc = file_read_all(path, &txt, &n, err))) return rc;
-    cJSON *root = cJSON_ParseWithLength(txt, n);
-    free(txt);
-    const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
+    cJSON *root;
+    if ((rc = json_read_file(path, &root, err))) return rc;
+    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(wm)) {
         cJSON_Delete(root);
         return err_set(err, DC_EFORMAT, "%s: not JSON with a weight_map object", path);

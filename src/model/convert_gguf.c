@@ -10,6 +10,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "base/file.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "kernels/ggml_types.h"
 #include "model/config.h"
@@ -35,16 +36,13 @@ static int source_tokenizer(const char *src, dc_tokenizer **tok, char **tmpl, dc
     }
     if (path_join(p, sizeof p, src, "tokenizer.json", NULL) || !file_exists(p)) return DC_OK;
     int rc = dc_tokenizer_load(src, tok, err);
-    char *txt;
-    size_t n;
+    cJSON *root;
     if (rc || path_join(p, sizeof p, src, "tokenizer_config.json", NULL) || !file_exists(p) ||
-        file_read_all(p, &txt, &n, NULL))
+        json_read_file(p, &root, NULL))
         return rc;
-    cJSON *root = cJSON_ParseWithLength(txt, n);
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(root, "chat_template");
     if (cJSON_IsString(ct)) *tmpl = strdup(ct->valuestring);
     cJSON_Delete(root);
-    free(txt);
     return DC_OK;
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "base/file.h"
+#include "io/json.h"
 #include "tokenizer/bytelevel.h"
 #include "tokenizer/tokenizer.h"
 
@@ -224,13 +225,9 @@ static void guess_bos_eos(dc_tokenizer *t) {
 }
 
 int tok_load_json(dc_tokenizer *t, const char *path, dc_err *err) {
-    char *text;
-    size_t size;
-    int rc = file_read_all(path, &text, &size, err);
+    cJSON *root;
+    int rc = json_read_file(path, &root, err);
     if (rc) return rc;
-    cJSON *root = cJSON_ParseWithLength(text, size);
-    free(text);
-    if (!root) return err_set(err, DC_EFORMAT, "%s: not valid JSON", path);
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     if (!(rc = check_model(path, root, model, err)) &&
@@ -255,13 +252,9 @@ static int config_token(const dc_tokenizer *t, const cJSON *root, const char *ke
 
 int tok_load_config(dc_tokenizer *t, const char *path, dc_err *err) {
     if (!file_exists(path)) return DC_OK;
-    char *text;
-    size_t size;
-    int rc = file_read_all(path, &text, &size, err);
+    cJSON *root;
+    int rc = json_read_file(path, &root, err);
     if (rc) return rc;
-    cJSON *root = cJSON_ParseWithLength(text, size);
-    free(text);
-    if (!root) return err_set(err, DC_EFORMAT, "%s: not valid JSON", path);
     int bos = config_token(t, root, "bos_token"), eos = config_token(t, root, "eos_token");
     if (bos >= 0) t->bos = bos;
     if (eos >= 0) t->eos = eos;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "base/file.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "model/config.h"
 
@@ -89,13 +90,8 @@ int ckpt_save(const trainer *t, const rng *data_rng, double loss_avg, const char
         if (!rc) rc = write_tensors(t, p, t->arena + 3 * t->n, "v.", 1, err);
     }
     if (!rc && tokenizer) {
-        char *tj;
-        size_t tn;
-        if (!(rc = file_read_all(tokenizer, &tj, &tn, err))) {
-            snprintf(p, sizeof p, "%s/tokenizer.json", tmp);
-            rc = file_write_atomic(p, tj, tn, err);
-            free(tj);
-        }
+        snprintf(p, sizeof p, "%s/tokenizer.json", tmp);
+        rc = file_copy(tokenizer, p, err);
     }
     if (!rc) {
         cJSON *j = cJSON_CreateObject();
@@ -189,18 +185,16 @@ static int read_tensors(trainer *t, const char *path, float *base, const char *p
 }
 
 int ckpt_load(trainer *t, rng *data_rng, double *loss_avg, const char *dir, dc_err *err) {
-    char p[4096], *txt;
-    size_t n;
+    char p[4096];
     int rc = weights_read(&t->cfg, dir, t->tab, t->ntab, err);
     snprintf(p, sizeof p, "%s/optim-m.safetensors", dir);
     if (!rc) rc = read_tensors(t, p, t->arena + 2 * t->n, "m.", err);
     snprintf(p, sizeof p, "%s/optim-v.safetensors", dir);
     if (!rc) rc = read_tensors(t, p, t->arena + 3 * t->n, "v.", err);
     snprintf(p, sizeof p, "%s/trainer.json", dir);
-    if (!rc) rc = file_read_all(p, &txt, &n, err);
+    cJSON *j = NULL;
+    if (!rc) rc = json_read_file(p, &j, err);
     if (rc) return rc;
-    cJSON *j = cJSON_ParseWithLength(txt, n);
-    free(txt);
     const cJSON *st = cJSON_GetObjectItem(j, "step"), *r = cJSON_GetObjectItem(j, "data_rng"),
                 *la = cJSON_GetObjectItem(j, "loss_avg");
     if (!cJSON_IsNumber(st) || !cJSON_IsArray(r) || cJSON_GetArraySize(r) != 4 || !cJSON_IsString(la)) {

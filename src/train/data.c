@@ -232,16 +232,10 @@ int data_prepare(const prepare_opts *o, size_t *ntrain, size_t *nval, dc_err *er
     if (!rc && nv && (rc = path_join(path, sizeof path, o->out, "val-00000.bin", err)) == 0)
         rc = data_write_shard(path, all + nt, nv, vocab, err);
     if (!rc) {
-        char *tj;
-        size_t tn;
         char src[4096];
         if (dir_exists(o->tokenizer)) rc = path_join(src, sizeof src, o->tokenizer, "tokenizer.json", err);
         else snprintf(src, sizeof src, "%s", o->tokenizer);
-        if (!rc && !(rc = file_read_all(src, &tj, &tn, err))) {
-            if (!(rc = path_join(path, sizeof path, o->out, "tokenizer.json", err)))
-                rc = file_write_atomic(path, tj, tn, err);
-            free(tj);
-        }
+        if (!rc && !(rc = path_join(path, sizeof path, o->out, "tokenizer.json", err))) rc = file_copy(src, path, err);
     }
     if (ntrain) *ntrain = nt;
     if (nval) *nval = nv;
