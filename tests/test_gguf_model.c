@@ -71,6 +71,14 @@ static int convert(const char *src, const char *out, const char *type) {
     return rc;
 }
 
+/* tiny, widened so every matrix row is whole 256-value K-quant blocks */
+static void block_config(dc_config *c) {
+    dc_config_preset("tiny", c, NULL);
+    c->hidden_size = 256, c->intermediate_size = 512, c->moe_intermediate_size = 256, c->q_lora_rank = 256;
+    c->kv_lora_rank = 256, c->num_attention_heads = 2, c->qk_nope_head_dim = 256, c->v_head_dim = 256;
+    c->qk_rope_head_dim = 64, c->vocab_size = 512, c->num_hidden_layers = 2;
+}
+
 /* tiny: f32 is exact for the main model and the MTP head; back to HF is exact */
 static void f32_exact(void) {
     dc_config c;
@@ -99,10 +107,7 @@ static void f32_exact(void) {
 /* a shape where every matrix fits K-quant blocks of 256: each type's error */
 static void quant_types(void) {
     dc_config c;
-    dc_config_preset("tiny", &c, NULL);
-    c.hidden_size = 256, c.intermediate_size = 512, c.moe_intermediate_size = 256, c.q_lora_rank = 256;
-    c.kv_lora_rank = 256, c.num_attention_heads = 2, c.qk_nope_head_dim = 256, c.v_head_dim = 256;
-    c.qk_rope_head_dim = 64, c.vocab_size = 512, c.num_hidden_layers = 2;
+    block_config(&c);
     char dir[700];
     snprintf(dir, sizeof dir, "%s", tmp("k256"));
     if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
@@ -178,10 +183,7 @@ static double rel_rms(const float *a, const float *ref, size_t n) {
  * near-tied expert choices of this random model, hence its looser bound) */
 static void kept_vs_f32_one(int moe) {
     dc_config c;
-    dc_config_preset("tiny", &c, NULL);
-    c.hidden_size = 256, c.intermediate_size = 512, c.moe_intermediate_size = 256, c.q_lora_rank = 256;
-    c.kv_lora_rank = 256, c.num_attention_heads = 2, c.qk_nope_head_dim = 256, c.v_head_dim = 256;
-    c.qk_rope_head_dim = 64, c.vocab_size = 512, c.num_hidden_layers = 2;
+    block_config(&c);
     if (!moe) c.first_k_dense_replace = c.num_hidden_layers + c.num_nextn_predict_layers;
     const char *dir = tmp(moe ? "kept_moe" : "kept");
     if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
@@ -232,10 +234,7 @@ static void kept_vs_f32(void) {
  * the logits are the same bits and the model owns the mapping */
 static void borrowed_blocks(void) {
     dc_config c;
-    dc_config_preset("tiny", &c, NULL);
-    c.hidden_size = 256, c.intermediate_size = 512, c.moe_intermediate_size = 256, c.q_lora_rank = 256;
-    c.kv_lora_rank = 256, c.num_attention_heads = 2, c.qk_nope_head_dim = 256, c.v_head_dim = 256;
-    c.qk_rope_head_dim = 64, c.vocab_size = 512, c.num_hidden_layers = 2;
+    block_config(&c);
     const char *dir = tmp("borrow"), *gg = tmp("borrow_q4_0.gguf");
     if (make_model(&c, dir) || convert(dir, gg, "q4_0")) {
         CHECK(0, "setup");
