@@ -296,7 +296,6 @@ static void embed_bwd(real *dE, const real *dx, const int *ids, int N, int C) {
 void trainer_forward(trainer *t, const int *tokens, int grad) {
     const int B = t->B, T = t->T, N = t->N, C = t->cfg.hidden_size, L = t->L, D = t->D;
     const float eps = t->cfg.rms_norm_eps, acc = (float)(t->o.accum > 0 ? t->o.accum : 1);
-    memcpy(t->tok, tokens, sizeof(int) * B * (T + 1));
     int *inputs = t->inputs, *targets = t->targets;
     for (int b = 0; b < B; b++)
         for (int i = 0; i < T; i++) inputs[b * T + i] = tokens[b * (T + 1) + i], targets[b * T + i] = tokens[b * (T + 1) + i + 1];
@@ -421,14 +420,11 @@ int trainer_step(trainer *t, void (*next_batch)(void *ctx, int *tokens), void *c
     memset(grads, 0, sizeof(float) * t->n);
     memset(t->load, 0, sizeof(int) * (size_t)(L + D) * (E ? E : 1));
     double loss = 0, mtp = 0, aux = 0;
-    int *tokens = malloc(sizeof(int) * (size_t)t->B * (t->T + 1));
-    if (!tokens) return DC_ENOMEM;
     for (int a = 0; a < acc; a++) {
-        next_batch(ctx, tokens);
-        trainer_forward(t, tokens, 1);
+        next_batch(ctx, t->tok); /* the micro-batch buffer is in the arena: no allocation in a step */
+        trainer_forward(t, t->tok, 1);
         loss += t->loss / acc, mtp += t->mtp_loss / acc, aux += t->aux_loss / acc;
     }
-    free(tokens);
     t->loss = loss, t->mtp_loss = mtp, t->aux_loss = aux;
     t->grad_norm = sqrt(sumsq(grads, t->n));
     t->lr_now = trainer_lr(o, t->step);

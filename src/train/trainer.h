@@ -85,7 +85,7 @@ typedef struct trainer {
     moe_dims ed;
     /* activations */
     void *act_mem;
-    int *tok;                   /* (B, T+1) current micro-batch */
+    int *tok;                   /* (B, T+1) the micro-batch trainer_step draws */
     block_act *ba;              /* (L) */
     real *x_out, *rstd_f, *xf;  /* (N, C) last block's output, final norm */
     real *dxf;                  /* (N, C) gradient of xf */
