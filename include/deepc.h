@@ -29,6 +29,7 @@ enum {
     DC_ENOTFOUND = -6,/* a tensor or file that must exist does not */
     DC_ESHAPE = -7,   /* a tensor has the wrong shape */
     DC_EDTYPE = -8,   /* a tensor has an unsupported or unexpected dtype */
+    DC_EFULL = -9,    /* no room: the KV store or the engine's sequence table is full */
 };
 
 typedef struct dc_err {
@@ -334,6 +335,143 @@ typedef struct dc_gen_stats {
  * for bit, same draws), only faster when drafts are accepted. */
 int dc_generate(dc_session *s, dc_sampler *smp, const int *prompt, int n_prompt, const dc_gen_opts *o,
                 dc_gen_stats *st, dc_err *err);
+
+/* ---------------------------------------------------------------- engine */
+/* The batch-first inference core (src/infer/engine.c). A dc_engine holds a
+ * paged KV store shared by up to max_seqs sequences and runs one batch of
+ * tokens from any of them through one forward pass, so the weights are read
+ * once per step for every sequence in flight (continuous batching at the
+ * token level: prefill chunks of some sequences and single decode tokens of
+ * others mixed in one call). It borrows the model, which must outlive it.
+ * One thread at a time may call into an engine; several engines may share
+ * one model from different threads.
+ *
+ * The store is pages of page_tokens positions, each page holding every
+ * layer's cache rows (absorbed: kv_lora + rope floats per layer and
+ * position; naive: per-head keys and values). A sequence is a list of pages;
+ * dc_seq_fork makes a new sequence share another's pages (reference
+ * counted, copied only when one of them writes into a shared page), so G
+ * samples of one prompt hold the prompt once. */
+typedef struct dc_engine dc_engine;
+
+typedef struct dc_engine_opts {
+    int max_seqs;    /* sequences alive at once (default 16) */
+    int n_pages;     /* pages in the KV store; 0: enough for max_seqs sequences of max_len */
+    int page_tokens; /* positions per page (default 16) */
+    int max_len;     /* the longest a sequence may grow, positions (default 4096, at most the
+                        model's max_position_embeddings when that is set) */
+    int max_batch;   /* tokens per dc_engine_decode call at most (default 512) */
+    int attn;        /* DC_ATTN_ABSORB (default) or DC_ATTN_NAIVE */
+    int n_threads;   /* threads for this engine's forward passes; <= 0: all cores */
+} dc_engine_opts;
+void dc_engine_defaults(dc_engine_opts *o);
+int dc_engine_new(dc_model *m, const dc_engine_opts *o, dc_engine **out, dc_err *err);
+void dc_engine_free(dc_engine *e);
+dc_model *dc_engine_model(const dc_engine *e);
+const dc_engine_opts *dc_engine_get_opts(const dc_engine *e);
+
+/* Sequences are small integer ids (0 <= id < max_seqs). */
+/* dc_seq_new: an empty sequence; its id, or DC_EFULL when max_seqs are alive. */
+int dc_seq_new(dc_engine *e, dc_err *err);
+/* dc_seq_fork: a new sequence holding the same positions as src (main and MTP
+ * caches) without copying them; its id or a negative code. */
+int dc_seq_fork(dc_engine *e, int src, dc_err *err);
+/* dc_seq_free: forget a sequence and give back its pages; unknown ids are ignored. */
+void dc_seq_free(dc_engine *e, int seq);
+/* dc_seq_truncate: keep positions 0..len-1 (len <= dc_seq_len), in the MTP
+ * cache too (speculation's rejected drafts, a regenerated answer). Pages that
+ * are shared with a fork stay untouched for the fork. */
+int dc_seq_truncate(dc_engine *e, int seq, int len, dc_err *err);
+int dc_seq_len(const dc_engine *e, int seq);     /* positions cached; -1 for an unknown id */
+int dc_seq_mtp_len(const dc_engine *e, int seq); /* positions in the MTP module's cache */
+
+/* dc_kv_stats: what the store holds. positions counts each sequence's
+ * positions; pages_used the distinct pages they occupy, so positions stored
+ * once for several forks show as positions > pages_used * page_tokens. */
+typedef struct dc_kv_stats {
+    int n_pages, pages_used, page_tokens, n_seqs;
+    size_t bytes_per_page;   /* every layer's rows for page_tokens positions */
+    size_t bytes_per_token;  /* bytes_per_page / page_tokens */
+    int64_t positions;       /* sum of the live sequences' lengths (main cache) */
+} dc_kv_stats;
+void dc_engine_kv_stats(const dc_engine *e, dc_kv_stats *st);
+
+/* A batch: n tokens, each with the sequence it extends. A sequence's tokens
+ * are appended at its end in the order given (its next positions), so they
+ * must be given in order; tokens of different sequences may interleave.
+ * logits[i] nonzero asks for token i's logits; logits NULL asks for each
+ * sequence's last token in the batch. */
+typedef struct dc_batch {
+    int n;
+    const int *token;          /* (n) ids */
+    const int *seq;            /* (n) sequence ids */
+    const unsigned char *logits; /* (n) or NULL */
+} dc_batch;
+/* dc_engine_decode: run the batch through the main model. On error nothing
+ * changed (a sequence that does not fit, DC_EFULL, is named in the message;
+ * the caller may drop it and retry the others). */
+int dc_engine_decode(dc_engine *e, const dc_batch *b, dc_err *err);
+/* dc_engine_logits: the logits (vocab) of batch token i of the last
+ * dc_engine_decode or dc_engine_decode_mtp call, NULL if they were not asked
+ * for. dc_engine_hidden: the final-normed hidden state (hidden_size) of batch
+ * token i of the last dc_engine_decode. Both borrowed until the next call. */
+const float *dc_engine_logits(const dc_engine *e, int i);
+const float *dc_engine_hidden(const dc_engine *e, int i);
+/* dc_engine_decode_mtp: the first MTP module over n positions, each extending
+ * its sequence's MTP cache (which must not run ahead of the main cache).
+ * b->token[i] is the token after that position; hidden (n, hidden_size) the
+ * main model's final-normed state there (rows of dc_engine_hidden; may point
+ * into it). Logits predict the token two after each position. */
+int dc_engine_decode_mtp(dc_engine *e, const dc_batch *b, const float *hidden, dc_err *err);
+
+/* Stop strings (src/infer/stop.c): generated text is pushed as it comes;
+ * bytes that could still be the start of a stop string are held back until
+ * they are known not to be one. The stop string itself is never released. */
+typedef struct dc_stop dc_stop;
+/* dc_stop_new: stops[0..n) (non-empty strings, copied). */
+int dc_stop_new(const char *const *stops, int n, dc_stop **out, dc_err *err);
+void dc_stop_free(dc_stop *s);
+/* dc_stop_push: add text; *out/*out_len: the bytes now safe to show (borrowed
+ * until the next call). Returns 1 once a stop string has completed (what came
+ * before it is in *out), 0 otherwise. */
+int dc_stop_push(dc_stop *s, const char *text, size_t len, const char **out, size_t *out_len);
+/* dc_stop_flush: the held-back bytes at the end of generation (none after a stop). */
+void dc_stop_flush(dc_stop *s, const char **out, size_t *out_len);
+/* dc_stop_reset: forget the text, keep the stop strings. */
+void dc_stop_reset(dc_stop *s);
+
+/* Batched generation on an engine: many sequences sampled together, each
+ * with its own sampler (parameters, seed) and limits. */
+enum { DC_FINISH_NONE = 0, DC_FINISH_STOP = 1, DC_FINISH_LENGTH = 2, DC_FINISH_CANCEL = 3 };
+typedef struct dc_gen_seq {
+    const int *prompt;   /* (n_prompt) ids; with share_prompt_of >= 0 ignored */
+    int n_prompt;
+    int share_prompt_of; /* -1, or the index of an earlier entry whose prompt this one
+                            repeats: forked from it after its prefill, not prefilled again */
+    dc_sampler *smp;     /* borrowed; each sequence its own */
+    int max_new;         /* tokens to generate at most */
+    int *out;            /* (max_new) caller-owned: the generated ids */
+    /* results */
+    int n_out;
+    int finish;          /* DC_FINISH_* */
+} dc_gen_seq;
+/* dc_gen_batch_cb: called with each new token of sequence index i; nonzero
+ * stops that sequence (DC_FINISH_STOP; the token is kept). */
+typedef int (*dc_gen_batch_cb)(void *ctx, int i, int token);
+typedef struct dc_gen_batch_opts {
+    int eos;             /* stop after this token; -1: never */
+    int mtp;             /* each sequence drafts with the MTP module and verifies two tokens a step */
+    int prefill_chunk;   /* prompt tokens per sequence per step (0: all at once) */
+    dc_gen_batch_cb cb;  /* may be NULL */
+    void *ctx;
+    volatile int *cancel;
+} dc_gen_batch_opts;
+/* dc_generate_batch: run seqs[0..n) to completion on e (at most max_seqs at
+ * once; the rest wait for a free slot), sequences freed at the end. For each
+ * sequence the tokens equal what dc_generate would give it alone with the
+ * same sampler (see engine.c for where the arithmetic differs by batch). */
+int dc_generate_batch(dc_engine *e, dc_gen_seq *seqs, int n, const dc_gen_batch_opts *o, dc_gen_stats *st,
+                      dc_err *err);
 
 /* ---------------------------------------------------------------- GGUF */
 /* llama.cpp's format, architecture deepseek2 (docs/gguf.md). dc_model_load,

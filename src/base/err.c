@@ -15,6 +15,7 @@ const char *dc_strerror(int code) {
     case DC_ENOTFOUND: return "not found";
     case DC_ESHAPE: return "shape mismatch";
     case DC_EDTYPE: return "bad dtype";
+    case DC_EFULL: return "no room";
     default: return "unknown error";
     }
 }
