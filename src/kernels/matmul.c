@@ -178,6 +178,11 @@ void matmul(float *out, const float *x, const mat *W, int T) {
         return;
     }
     if (W->type == MAT_BF16 && T > MATMUL_MV_T && gemm_chunks(out, x, W, T)) return;
+    matmul_mv(out, x, W, T);
+}
+
+void matmul_mv(float *out, const float *x, const mat *W, int T) {
+    const int C = W->cols;
     q8_act xa = {0};
     if (W->type == MAT_Q8_0 || mat_is_gg(W->type)) {
         void *buf = workspace(0, q8_act_bytes(T, C));
