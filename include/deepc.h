@@ -497,16 +497,6 @@ int dc_convert_to_gguf(const char *src, const char *out, const dc_convert_opts *
  * model.safetensors, tokenizer.json when the GGUF has a tokenizer). */
 int dc_convert_to_hf(const char *src, const char *out_dir, dc_err *err);
 
-/* ---------------------------------------------------------------- threads */
-/* dc_set_threads: threads for everything deepc runs (OpenMP and BLAS). n <= 0: all cores. */
-void dc_set_threads(int n);
-int dc_get_threads(void);
-/* dc_omp_policy_reexec: call first thing in main(argv): unless OMP_WAIT_POLICY
- * is set, set it to policy ("active" for latency-bound decoding, "passive"
- * for long parallel work such as training) and re-execute the program
- * (libgomp's default policy is several times slower on small virtual machines). */
-void dc_omp_policy_reexec(char **argv, const char *policy);
-
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <omp.h>
 
 int harness_cur_failed;
 static int n_pass, n_fail;
@@ -64,4 +65,12 @@ int harness_sh(const char *fmt, ...) {
     va_end(ap);
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+void openblas_set_num_threads(int n); /* from OpenBLAS */
+
+void harness_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
 }

@@ -18,6 +18,8 @@ int harness_done(void);
 const char *harness_data_dir(void);
 /* harness_tmpdir: a fresh directory under build/tmp for this binary. */
 const char *harness_tmpdir(void);
+/* harness_threads: n OpenMP / OpenBLAS threads for the calling thread (0: all cores). */
+void harness_threads(int n);
 /* harness_sh: run a shell command, returns its exit status. */
 int harness_sh(const char *fmt, ...);
 

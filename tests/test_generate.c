@@ -72,13 +72,13 @@ static void greedy_identical(void) {
         if (!m) continue;
         int base[64], got[64];
         dc_gen_stats gs;
-        dc_set_threads(1);
+        harness_threads(1);
         CHECK(gen(m, DC_ATTN_ABSORB, 0, &sp, 40, base, &gs) == 0 && base[0] == 40, "%s base run", dts[d]);
         const char *what[] = {"2 threads", "naive attention", "--mtp", "--mtp naive 2 threads"};
         int thr[] = {2, 1, 1, 2}, attn[] = {DC_ATTN_ABSORB, DC_ATTN_NAIVE, DC_ATTN_ABSORB, DC_ATTN_NAIVE},
             mtp[] = {0, 0, 1, 1};
         for (int k = 0; k < 4; k++) {
-            dc_set_threads(thr[k]);
+            harness_threads(thr[k]);
             gen(m, attn[k], mtp[k], &sp, 40, got, &gs);
             CHECK(got[0] == 40 && !memcmp(got, base, sizeof(int) * 41), "%s: greedy output differs with %s", dts[d],
                   what[k]);
@@ -86,7 +86,7 @@ static void greedy_identical(void) {
             if (mtp[k] && k == 2)
                 printf("    %-4s greedy: MTP accepted %d of %d drafts (random weights)\n", dts[d], gs.n_accept, gs.n_draft);
         }
-        dc_set_threads(0);
+        harness_threads(0);
         dc_model_free(m);
     }
 }

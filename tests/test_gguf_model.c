@@ -368,7 +368,7 @@ static void llama_vocab_files(void) {
 }
 
 int main(void) {
-    dc_set_threads(2);
+    harness_threads(2);
     RUN(f32_exact);
     RUN(quant_types);
     RUN(kept_vs_f32);

@@ -39,6 +39,10 @@ int cli_parse_ids(const char *s, int **ids, int *n, dc_err *err);
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 /* cli_parse_float: a whole decimal number within [lo, hi]. */
 int cli_parse_float(const char *s, float lo, float hi, float *out);
-/* cli_threads: apply -t N (0 = all cores). */
+/* cli_threads: apply -t N (0 = all cores) to the main thread (OpenMP, OpenBLAS). */
 void cli_threads(long n);
+int cli_get_threads(void);
+/* cli_omp_policy_reexec: first thing in main: unless OMP_WAIT_POLICY is set,
+ * set it to policy and re-execute the program (process.c says why). */
+void cli_omp_policy_reexec(char **argv, const char *policy);
 #endif

@@ -212,7 +212,7 @@ static int bench_dtype(const bopts *o, const char *dt, const double *bw, dc_err 
            strcmp(ty, dt) ? " (as stored)" : "", dc_model_weight_bytes(m) / 1e6, mb, load_s);
     for (int ti = 0; ti < o->nthr && !rc; ti++) {
         int nt = o->thr[ti];
-        dc_set_threads(nt);
+        cli_threads(nt);
         double warm, rate;
         if ((rc = prefill_rate(s, 16 < maxp ? 16 : maxp, c->vocab_size, logits, &warm, err))) break;
         for (int i = 0; i < o->npre && !rc; i++) {
@@ -263,6 +263,6 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < o.nthr; i++) printf("memory read bandwidth, %d thread%s: %.1f GB/s (512 MiB, best of 3)\n", o.thr[i],
                                             o.thr[i] > 1 ? "s" : "", bw[i]);
     for (int i = 0; i < o.ndt && !rc; i++) rc = bench_dtype(&o, o.dtypes[i], bw, &err);
-    dc_set_threads(0);
+    cli_threads(0);
     return rc ? cli_error("bench", &err) : 0;
 }

@@ -177,7 +177,7 @@ int cmd_generate(int argc, char **argv) {
     fflush(stdout);
     if (rc) goto fail;
     fprintf(stderr, "deepc generate: %s weights (%.1f MB) loaded in %.2f s, %d threads, seed %llu\n",
-            dc_model_dtype(m), dc_model_weight_bytes(m) / 1e6, load_s, dc_get_threads(),
+            dc_model_dtype(m), dc_model_weight_bytes(m) / 1e6, load_s, cli_get_threads(),
             (unsigned long long)o.sp.seed);
     fprintf(stderr, "deepc generate: prompt %d tokens, prefill %.1f tokens/s; generated %d tokens, decode %.2f tokens/s\n",
             gs.n_prompt, gs.n_prompt / (gs.prefill_s > 0 ? gs.prefill_s : 1e-9), gs.n_gen,

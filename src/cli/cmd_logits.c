@@ -128,7 +128,7 @@ int cmd_logits(int argc, char **argv) {
     if (rc) goto fail;
     double t2 = progress_now();
     fprintf(stderr, "deepc logits: loaded %.1f MB of weights in %.2f s; %d positions in %.3f s (%.1f tokens/s, %d threads)\n",
-            dc_model_weight_bytes(m) / 1e6, t1 - t0, T, t2 - t1, T / (t2 - t1), dc_get_threads());
+            dc_model_weight_bytes(m) / 1e6, t1 - t0, T, t2 - t1, T / (t2 - t1), cli_get_threads());
     const float *res = mtp ? mlog : logits;
     if (out) {
         if ((rc = file_write_atomic(out, res, sizeof(float) * (size_t)T * V, &err))) goto fail;

@@ -77,4 +77,4 @@ int cli_parse_ids(const char *s, int **ids, int *n, dc_err *err) {
     return DC_OK;
 }
 
-void cli_threads(long n) { dc_set_threads((int)n); }
+

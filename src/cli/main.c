@@ -32,14 +32,14 @@ int main(int argc, char **argv) {
     const char *policy = "passive";
     for (size_t i = 0; argc > 1 && i < sizeof SPIN / sizeof *SPIN; i++)
         if (strcmp(argv[1], SPIN[i]) == 0) policy = "active";
-    dc_omp_policy_reexec(argv, policy);
+    cli_omp_policy_reexec(argv, policy);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof CMDS / sizeof *CMDS; i++)
         if (strcmp(argv[1], CMDS[i].name) == 0) {
-            dc_set_threads(0);
+            cli_threads(0);
             return CMDS[i].run(argc - 1, argv + 1);
         }
     fprintf(stderr, "deepc: unknown command '%s'\n\n", argv[1]);
