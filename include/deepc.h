@@ -418,6 +418,10 @@ int dc_engine_decode(dc_engine *e, const dc_batch *b, dc_err *err);
  * token i of the last dc_engine_decode. Both borrowed until the next call. */
 const float *dc_engine_logits(const dc_engine *e, int i);
 const float *dc_engine_hidden(const dc_engine *e, int i);
+/* dc_engine_last_bytes: bytes of weights the last dc_engine_decode read once
+ * for its whole batch: attention, norms, router, dense and shared FFNs, the
+ * routed experts chosen by at least one token, final norm and head. */
+size_t dc_engine_last_bytes(const dc_engine *e);
 /* dc_engine_decode_mtp: the first MTP module over n positions, each extending
  * its sequence's MTP cache.
  * b->token[i] is the token after that position; hidden (n, hidden_size) the

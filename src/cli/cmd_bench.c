@@ -22,6 +22,7 @@
 #include "kernels/matmul.h"
 #include "base/err.h"
 #include "base/rng.h"
+#include "cli/bench.h"
 #include "cli/cli.h"
 #include "cli/infer_cli.h"
 #include "kernels/cpu.h"
@@ -120,7 +121,8 @@ static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate,
 typedef struct bopts {
     const char *dir;
     char dtypes[8][8];
-    int ndt, thr[8], nthr, pre[8], npre, dec, attn;
+    int ndt, thr[8], nthr, pre[8], npre, dec, attn, par[16], npar;
+    const char *peer;
 } bopts;
 
 static int parse_list(const char *s, int *out, int max, int lo, int hi) {
@@ -138,6 +140,7 @@ static int parse_list(const char *s, int *out, int max, int lo, int hi) {
 static int parse(int argc, char **argv, bopts *o) {
     static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"dtype", 1, 0, 'd'},   {"threads", 1, 0, 't'},
                                          {"prefill", 1, 0, 'p'}, {"decode", 1, 0, 'n'}, {"attn", 1, 0, 'a'},
+                                         {"parallel", 1, 0, 'P'}, {"peer", 1, 0, 'E'},
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     const char *const dts_default = "f32,bf16,q8";
@@ -168,6 +171,11 @@ static int parse(int argc, char **argv, bopts *o) {
             else if (!strcmp(optarg, "absorb")) o->attn = DC_ATTN_ABSORB;
             else return cli_usage_error("bench", "--attn must be naive or absorb, not '%s'", optarg);
             break;
+        case 'P':
+            if ((o->npar = parse_list(optarg, o->par, 16, 1, 4096)) < 0)
+                return cli_usage_error("bench", "--parallel: bad list '%s'", optarg);
+            break;
+        case 'E': o->peer = optarg; break;
         case 'h': fputs(HELP, stdout); return 1;
         default: return cli_usage_error("bench", "bad option");
         }
@@ -210,7 +218,11 @@ static int bench_dtype(const bopts *o, const char *dt, const double *bw, dc_err 
         if (!strcmp(MINI[i].dtype, ty)) p = &MINI[i];
     printf("\n%s weights%s: %.1f MB resident, %.1f MB read per decoded token (loaded in %.1f s)\n", ty,
            strcmp(ty, dt) ? " (as stored)" : "", dc_model_weight_bytes(m) / 1e6, mb, load_s);
-    for (int ti = 0; ti < o->nthr && !rc; ti++) {
+    for (int ti = 0; ti < o->nthr && !rc && o->npar; ti++) {
+        cli_threads(o->thr[ti]);
+        rc = bench_parallel(m, o->dir, o->peer, o->par, o->npar, o->dec, o->thr[ti], o->attn, bw[ti], err);
+    }
+    for (int ti = 0; ti < o->nthr && !rc && !o->npar; ti++) {
         int nt = o->thr[ti];
         cli_threads(nt);
         double warm, rate;
