@@ -356,7 +356,8 @@ typedef struct dc_engine dc_engine;
 
 typedef struct dc_engine_opts {
     int max_seqs;    /* sequences alive at once (default 16) */
-    int n_pages;     /* pages in the KV store; 0: enough for max_seqs sequences of max_len */
+    int n_pages;     /* pages in the KV store; 0: enough for max_seqs sequences of max_len
+                        (each with one page more, for a copy on write) */
     int page_tokens; /* positions per page (default 16) */
     int max_len;     /* the longest a sequence may grow, positions (default 4096) */
     int max_batch;   /* tokens per dc_engine_decode call at most (default 512) */

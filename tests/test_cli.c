@@ -139,7 +139,37 @@ static void gguf_commands(void) {
     free(o);
 }
 
+/* `generate --parallel 3 --seed 5`: sample i is `generate --seed 5+i` alone, with MTP too;
+ * bad --parallel / --prompts are clear errors */
+static void generate_parallel(void) {
+    char dir[700], *o = NULL, *solo = NULL, want[64];
+    snprintf(dir, sizeof dir, "%s/tiny", harness_tmpdir());
+    CHECK(harness_sh(BIN " init --preset tiny --seed 3 --out %s > /dev/null", dir) == 0, "init");
+    for (int mtp = 0; mtp < 2; mtp++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, BIN " generate -m %%s --prompt-ids 5,6,7,8 -n 12 --temp 0.9 --seed 5 --parallel 3%s 2>/dev/null",
+                 mtp ? " --mtp" : "");
+        CHECK(run(&o, cmd, dir) == 0, "parallel: %s", o);
+        for (int i = 0; i < 3; i++) {
+            snprintf(cmd, sizeof cmd, BIN " generate -m %%s --prompt-ids 5,6,7,8 -n 12 --temp 0.9 --seed %d 2>/dev/null", 5 + i);
+            CHECK(run(&solo, cmd, dir) == 0, "solo: %s", solo);
+            snprintf(want, sizeof want, "--- [%d]", i);
+            char *at = strstr(o, want), *nl = at ? strchr(at, '\n') : NULL;
+            size_t n = strcspn(solo, "\n");
+            CHECK(nl && !strncmp(nl + 1, solo, n) && nl[1 + n] == '\n', "mtp %d sample %d: '%s' vs alone '%s'", mtp, i,
+                  nl ? nl + 1 : "(none)", solo);
+            free(solo);
+        }
+        free(o);
+    }
+    CHECK(run(&o, BIN " generate -m %s --prompt-ids 5,6 --parallel 0", dir) == 2 && strstr(o, "--parallel"), "%s", o);
+    free(o);
+    CHECK(run(&o, BIN " generate -m %s --prompts /nonexistent --parallel 2", dir) == 1 && strstr(o, "/nonexistent"), "%s", o);
+    free(o);
+}
+
 int main(void) {
+    RUN(generate_parallel);
     RUN(exit_codes);
     RUN(logits_file);
     RUN(gguf_commands);

@@ -34,6 +34,23 @@ int infer_tokenizer(const char *path, const char *dir, dc_tokenizer **t, dc_err 
     return dc_tokenizer_load(dir, t, err);
 }
 
+int infer_encode_prompt(const dc_tokenizer *tok, const char *text, int raw, int r1, int **ids, int *n, dc_err *err) {
+    char *rendered = NULL;
+    int rc, flags = DC_TOK_SPECIAL;
+    if (raw) flags |= DC_TOK_BOS;
+    else {
+        dc_chat_msg msg = {.role = "user", .content = text};
+        if ((rc = dc_chat_render(r1 ? DC_CHAT_R1 : DC_CHAT_V3, &msg, 1, 1, &rendered, err))) return rc;
+    }
+    const char *src = rendered ? rendered : text;
+    size_t nn = 0;
+    rc = dc_tokenizer_encode(tok, src, strlen(src), flags, ids, &nn, err);
+    free(rendered);
+    *n = (int)nn;
+    if (!rc && !nn) rc = err_set(err, DC_EARG, "the prompt has no tokens");
+    return rc;
+}
+
 /* ---------------------------------------------------------------- streaming */
 
 int stream_init(streamer *s, const dc_tokenizer *tok, FILE *out, const char *const *stops, int nstops, dc_err *err) {

@@ -15,6 +15,9 @@ int infer_load(const char *dir, const char *dtype, dc_model **m, double *secs, d
  * model in dir when path is NULL. *t stays NULL (and DC_OK is returned) when
  * path is NULL and dir has no tokenizer.json. */
 int infer_tokenizer(const char *path, const char *dir, dc_tokenizer **t, dc_err *err);
+/* infer_encode_prompt: text as one user turn of the chat template (v3, or r1
+ * when r1), or with raw as BOS + text; *ids malloc'd. */
+int infer_encode_prompt(const dc_tokenizer *tok, const char *text, int raw, int r1, int **ids, int *n, dc_err *err);
 /* infer_sampling_opt: the sampling options generate and chat share, by their
  * getopt letters: T --temp, k --top-k, P --top-p, M --min-p, R
  * --repeat-penalty, s --seed. Returns 0 when ch is not one of them, 1 when it

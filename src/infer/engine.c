@@ -42,7 +42,8 @@ static int check_opts(const dc_config *c, dc_engine_opts *o, dc_err *err) {
     if (o->attn != DC_ATTN_NAIVE && o->attn != DC_ATTN_ABSORB)
         return err_set(err, DC_EARG, "engine: unknown attention mode %d", o->attn);
     (void)c;
-    int per_seq = (o->max_len + o->page_tokens - 1) / o->page_tokens;
+    /* + one page: a fork writing into a shared, partly filled page copies it */
+    int per_seq = (o->max_len + o->page_tokens - 1) / o->page_tokens + 1;
     if (o->n_pages <= 0) {
         long long n = (long long)per_seq * o->max_seqs;
         if (n > 1 << 30) return err_set(err, DC_EARG, "engine: %d sequences of %d positions are too many pages", o->max_seqs, o->max_len);
