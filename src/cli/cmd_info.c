@@ -98,5 +98,14 @@ int cmd_info(int argc, char **argv) {
            (long long)k.kv_naive_per_token, human((double)k.kv_naive_per_token * 4, b1, sizeof b1),
            (long long)k.kv_absorb_per_token, human((double)k.kv_absorb_per_token * 4, b2, sizeof b2),
            human((double)k.kv_absorb_per_token * 2, b3, sizeof b3));
+    /* the engine's paged store (dc_engine_opts defaults): main + MTP layers, f32 */
+    dc_engine_opts eo;
+    dc_engine_defaults(&eo);
+    int nl = c.num_hidden_layers + c.num_nextn_predict_layers;
+    double page = 4.0 * eo.page_tokens * nl * (c.kv_lora_rank + c.qk_rope_head_dim);
+    int pages = eo.max_seqs * ((eo.max_len + eo.page_tokens - 1) / eo.page_tokens + 1);
+    printf("kv store     pages of %d positions, %sB each (absorbed, f32, MTP included); the engine's default "
+           "%d sequences x %d positions: %sB at most, touched only as used; forks share their prefix's pages\n",
+           eo.page_tokens, human(page, b1, sizeof b1), eo.max_seqs, eo.max_len, human(page * pages, b2, sizeof b2));
     return 0;
 }
