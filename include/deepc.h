@@ -257,6 +257,11 @@ int dc_bpe_train(const char *const *files, int nfiles, const dc_bpe_train_opts *
  * "f32" and refuses any other type (no requantising). */
 int dc_model_set_dtype(dc_model *m, const char *dtype, dc_err *err);
 const char *dc_model_dtype(const dc_model *m);
+/* dc_argmax: the index of the largest of v[0..n) (the first on ties). */
+int dc_argmax(const float *v, int n);
+/* dc_kernels_name: the SIMD level the kernels run at here ("avx512", "avx2",
+ * "ref"; chosen from the CPU, DEEPC_ISA may force a lower one). */
+const char *dc_kernels_name(void);
 /* dc_model_decode_bytes: bytes of weights read to decode one token:
  * attention, router, dense FFN or shared + num_experts_per_tok routed
  * experts, final norm and head, averaged over the layers (no KV cache). */

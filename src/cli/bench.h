@@ -3,13 +3,6 @@
 #define DC_CLI_BENCH_H
 #include "deepc.h"
 
-/* argmax_logits: the index of the largest of v[0..n) (the first on ties). */
-static inline int argmax_logits(const float *v, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++) b = v[i] > v[b] ? i : b;
-    return b;
-}
-
 /* bench_parallel: aggregate decode tokens/s of each batch size B[0..nb) on m
  * (already loaded in its weight type), beside the bound for bandwidth bw
  * (GB/s) and, with peer (a llama.cpp build's bin directory) and a .gguf

@@ -41,12 +41,12 @@ static int run_batch(dc_model *m, int B, int steps, int attn, double *rate, doub
     }
     if (!rc) rc = dc_engine_decode(e, &(dc_batch){B * PROMPT, tok, sq, NULL}, err);
     /* after the prefill, logits rows are each sequence's last: batch index s*PROMPT + PROMPT-1 */
-    for (int i = 0; !rc && i < B; i++) tok[i] = argmax_logits(dc_engine_logits(e, i * PROMPT + PROMPT - 1), c->vocab_size), sq[i] = i;
+    for (int i = 0; !rc && i < B; i++) tok[i] = dc_argmax(dc_engine_logits(e, i * PROMPT + PROMPT - 1), c->vocab_size), sq[i] = i;
     double t0 = 0, bytes = 0;
     for (int k = -2; !rc && k < steps; k++) { /* two warm-up steps */
         if (k == 0) t0 = progress_now();
         rc = dc_engine_decode(e, &(dc_batch){B, tok, sq, NULL}, err);
-        for (int i = 0; !rc && i < B; i++) tok[i] = argmax_logits(dc_engine_logits(e, i), c->vocab_size);
+        for (int i = 0; !rc && i < B; i++) tok[i] = dc_argmax(dc_engine_logits(e, i), c->vocab_size);
         if (k >= 0) bytes += dc_engine_last_bytes(e);
     }
     if (!rc) *rate = (double)B * steps / (progress_now() - t0), *mb_step = bytes / steps / 1e6;

@@ -19,13 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/progress.h"
-#include "kernels/matmul.h"
 #include "base/err.h"
 #include "base/rng.h"
 #include "cli/bench.h"
 #include "cli/cli.h"
 #include "cli/infer_cli.h"
-#include "kernels/cpu.h"
 
 static const char *HELP =
     "usage: deepc bench -m DIR|FILE.gguf [--dtype f32,bf16,q8] [--threads 1,2] [--attn absorb|naive]\n"
@@ -112,7 +110,7 @@ static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate,
     double t0 = progress_now();
     for (int i = 0; i < n && !rc; i++) {
         rc = dc_forward(s, &tok, 1, logits, 1, err);
-        tok = argmax_f32(logits, V);
+        tok = dc_argmax(logits, V);
     }
     *rate = n / (progress_now() - t0);
     return rc;
@@ -187,7 +185,10 @@ static int parse(int argc, char **argv, bopts *o) {
     char buf[128];
     snprintf(buf, sizeof buf, "%s", dts);
     for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (o->ndt == 8 || strlen(t) >= 8 || (strcmp(t, "stored") && mat_type_parse(t) < 0))
+        static const char *const KNOWN[] = {"stored", "f32", "bf16", "q8", "q8_0", "q4_0", "q4_k", "q6_k"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof KNOWN / sizeof *KNOWN; k++) known |= !strcmp(t, KNOWN[k]);
+        if (o->ndt == 8 || !known)
             return cli_usage_error("bench", "--dtype: '%s' is not stored, f32, bf16, q8, q4_0, q4_k or q6_k", t);
         strcpy(o->dtypes[o->ndt++], t);
     }
@@ -270,7 +271,7 @@ int cmd_bench(int argc, char **argv) {
     double bw[8];
     for (int i = 0; i < o.nthr; i++) bw[i] = bandwidth(buf, words, o.thr[i]);
     free(buf);
-    printf("deepc bench: %s, kernels %s, attention %s\n", o.dir, kern_get()->name,
+    printf("deepc bench: %s, kernels %s, attention %s\n", o.dir, dc_kernels_name(),
            o.attn == DC_ATTN_ABSORB ? "absorbed" : "naive");
     for (int i = 0; i < o.nthr; i++) printf("memory read bandwidth, %d thread%s: %.1f GB/s (512 MiB, best of 3)\n", o.thr[i],
                                             o.thr[i] > 1 ? "s" : "", bw[i]);

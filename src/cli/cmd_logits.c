@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "kernels/matmul.h"
 #include "base/progress.h"
 #include "base/err.h"
 #include "base/file.h"
@@ -114,7 +113,7 @@ int cmd_logits(int argc, char **argv) {
         if (!next || !mlog) rc = err_set(&err, DC_ENOMEM, "out of memory");
         else {
             for (int t = 0; t + 1 < T; t++) next[t] = ids[t + 1];
-            next[T - 1] = argmax_f32(logits + (size_t)(T - 1) * V, V);
+            next[T - 1] = dc_argmax(logits + (size_t)(T - 1) * V, V);
             if (k0 == T) rc = dc_forward_mtp(s, hid, next, T, mlog, &err);
             else {
                 rc = dc_forward_mtp(s, hid, next, k0, mlog, &err);
@@ -135,7 +134,7 @@ int cmd_logits(int argc, char **argv) {
     } else {
         for (int t = 0; t < T; t++) {
             const float *r = res + (size_t)t * V;
-            int a = argmax_f32(r, V);
+            int a = dc_argmax(r, V);
             printf("pos %d  id %d  -> argmax %d (%.4f)\n", t, ids[t], a, r[a]);
         }
     }
