@@ -120,8 +120,9 @@ const dc_config *dc_model_config(const dc_model *m);
 size_t dc_model_weight_bytes(const dc_model *m);
 
 /* ---------------------------------------------------------------- session */
-/* A dc_session holds the KV caches and scratch buffers of one sequence. It
- * borrows the model, which must outlive it. */
+/* A dc_session is one sequence on an engine of its own (see "engine" below),
+ * with the same numbers as that sequence in a batch of others. It borrows the
+ * model, which must outlive it. */
 typedef struct dc_session dc_session;
 
 /* max_ctx: the most positions the cache holds; attn: DC_ATTN_*. */
