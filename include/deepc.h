@@ -40,6 +40,11 @@ typedef struct dc_err {
 /* dc_strerror: a short name for a code ("io error", ...); never NULL. */
 const char *dc_strerror(int code);
 
+/* dc_version: the release, "MAJOR.MINOR.PATCH"; dc_build_info: the compiler
+ * and build options the library was built with. Both static strings. */
+const char *dc_version(void);
+const char *dc_build_info(void);
+
 /* ---------------------------------------------------------------- config */
 enum { DC_SCORE_SOFTMAX = 0, DC_SCORE_SIGMOID = 1 };
 enum { DC_TOPK_GREEDY = 0, DC_TOPK_GROUP_LIMITED = 1, DC_TOPK_NOAUX_TC = 2 };
@@ -431,7 +436,7 @@ typedef struct dc_stop dc_stop;
 /* dc_stop_new: stops[0..n) (non-empty strings, copied). */
 int dc_stop_new(const char *const *stops, int n, dc_stop **out, dc_err *err);
 void dc_stop_free(dc_stop *s);
-/* dc_stop_push: add text; *out/*out_len: the bytes now safe to show (borrowed
+/* dc_stop_push: add text; *out and *out_len: the bytes now safe to show (borrowed
  * until the next call). Returns 1 once a stop string has completed (what came
  * before it is in *out), 0 otherwise. */
 int dc_stop_push(dc_stop *s, const char *text, size_t len, const char **out, size_t *out_len);

@@ -11,6 +11,12 @@
 #define DC_HARNESS_H
 #include <stdio.h>
 
+/* DC_BUILD: the build directory (make's BUILD, passed by the Makefile):
+ * where the deepc binary, the reference cases and the scratch space are. */
+#ifndef DC_BUILD
+#define DC_BUILD "build"
+#endif
+
 extern int harness_cur_failed;
 void harness_run(const char *name, void (*fn)(void));
 int harness_done(void);

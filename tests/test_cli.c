@@ -6,7 +6,7 @@
 #include "base/file.h"
 #include "harness.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 
 /* run a command, capture stdout+stderr into *out (caller frees), return exit status */
 static int run(char **out, const char *fmt, const char *arg) {
@@ -34,15 +34,15 @@ static void exit_codes(void) {
               strstr(o, "error"),
           "missing model: %s", o);
     free(o);
-    CHECK(run(&o, BIN " logits -m build/ref/v3_f32 --ids 1,x,3%s", "") == 1 && strstr(o, "--ids"), "bad ids: %s", o);
+    CHECK(run(&o, BIN " logits -m " DC_BUILD "/ref/v3_f32 --ids 1,x,3%s", "") == 1 && strstr(o, "--ids"), "bad ids: %s", o);
     free(o);
-    CHECK(run(&o, BIN " logits -m build/ref/v3_f32 --ids 1,99999%s", "") == 1 && strstr(o, "99999"),
+    CHECK(run(&o, BIN " logits -m " DC_BUILD "/ref/v3_f32 --ids 1,99999%s", "") == 1 && strstr(o, "99999"),
           "id out of range: %s", o);
     free(o);
-    CHECK(run(&o, BIN " logits -m build/ref/v2lite_f32 --ids 1,2 --mtp%s", "") == 1 && strstr(o, "MTP"),
+    CHECK(run(&o, BIN " logits -m " DC_BUILD "/ref/v2lite_f32 --ids 1,2 --mtp%s", "") == 1 && strstr(o, "MTP"),
           "--mtp without MTP: %s", o);
     free(o);
-    CHECK(run(&o, BIN " logits -m build/ref/v3_f32 --ids 1 --attn fast%s", "") == 2 && strstr(o, "--attn"),
+    CHECK(run(&o, BIN " logits -m " DC_BUILD "/ref/v3_f32 --ids 1 --attn fast%s", "") == 2 && strstr(o, "--attn"),
           "bad --attn: %s", o);
     free(o);
     CHECK(run(&o, BIN " init --preset tiny --dtype f4 --out %s/x", harness_tmpdir()) == 1 && strstr(o, "f4"),
@@ -71,7 +71,7 @@ static double md(const float *a, const float *b, size_t n) {
 static void logits_file(void) {
     char *txt;
     size_t n;
-    CHECK(file_read_all("build/ref/v3_f32/case.json", &txt, &n, NULL) == 0, "case.json");
+    CHECK(file_read_all(DC_BUILD "/ref/v3_f32/case.json", &txt, &n, NULL) == 0, "case.json");
     if (!txt) return;
     /* "ids": [a, b, ...] -> "a,b,..." */
     char ids[1024] = "";
@@ -83,12 +83,12 @@ static void logits_file(void) {
     const char *variants[] = {"-t 1", "-t 2", "-t 2 --attn naive", "-t 1 --decode-from 4", "-t 2 --attn naive --decode-from 2"};
     size_t nw;
     float *want = NULL;
-    char wp[] = "build/ref/v3_f32/logits.f32";
+    char wp[] = DC_BUILD "/ref/v3_f32/logits.f32";
     CHECK(file_read_all(wp, (char **)&want, &nw, NULL) == 0, "reference logits");
     nw /= 4;
     for (int v = 0; v < 5; v++) {
         char cmd[2048];
-        snprintf(cmd, sizeof cmd, BIN " logits -m build/ref/v3_f32 --ids %s %s --out %s/l.f32", ids, variants[v],
+        snprintf(cmd, sizeof cmd, BIN " logits -m " DC_BUILD "/ref/v3_f32 --ids %s %s --out %s/l.f32", ids, variants[v],
                  harness_tmpdir());
         CHECK(harness_sh("%s", cmd) == 0, "%s", cmd);
         size_t ng;
