@@ -139,8 +139,46 @@ static void gguf_commands(void) {
     free(o);
 }
 
+/* issue 14, defect 4: a write to stdout that fails (a full disk) is an
+ * error and a non-zero exit, for every command that prints its result */
+static void stdout_full(void) {
+    const char *d = harness_tmpdir();
+    CHECK(harness_sh("for i in $(seq 200); do echo \"the cat sat on the mat $i times\"; done > %s/txt", d) == 0, "text");
+    CHECK(harness_sh(BIN " tokenizer-train --data %s/txt --vocab-size 300 --out %s/tok.json > /dev/null 2>&1", d, d) == 0,
+          "tokenizer-train");
+    CHECK(harness_sh(BIN " init --preset tiny --tokenizer %s/tok.json --out %s/full > /dev/null", d, d) == 0, "init");
+    const char *cmds[] = {
+        "--version",
+        "info --preset tiny",
+        "tokenize --tokenizer %s/tok.json \"the cat sat\"",
+        "tokenize --tokenizer %s/tok.json --ids \"the cat sat\"",
+        "detokenize --tokenizer %s/tok.json --ids 5,6,7",
+        "logits -m %s/full --ids 1,2,3",
+        "generate -m %s/full -p \"the cat\" --raw -n 4 --temp 0",
+        "generate -m %s/full --prompt-ids 1,2 -n 4 --temp 0",
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        char c[512], e[600], *o;
+        size_t n;
+        snprintf(c, sizeof c, cmds[i], d);
+        snprintf(e, sizeof e, "%s/err.txt", d);
+        int rc = harness_sh(BIN " %s 2> %s > /dev/full", c, e);
+        if (file_read_all(e, &o, &n, NULL)) o = strdup("");
+        CHECK(rc == 1 && strstr(o, "standard output") && strstr(o, "No space left"), "%s > /dev/full: exit %d, \"%s\"", c,
+              rc, o);
+        free(o);
+        rc = run(&o, BIN " %s > /dev/null", c); /* the same command succeeds where it can write */
+        CHECK(rc == 0, "%s: exit %d, \"%s\"", c, rc, o);
+        free(o);
+    }
+    char *o;
+    CHECK(run(&o, BIN " --version%s", "") == 0 && strstr(o, "deepc " DC_VERSION), "--version: %s", o);
+    free(o);
+}
+
 int main(void) {
     RUN(exit_codes);
+    RUN(stdout_full);
     RUN(logits_file);
     RUN(gguf_commands);
     return harness_done();

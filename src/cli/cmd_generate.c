@@ -6,6 +6,7 @@
  * template as one user turn unless --raw) or token ids (--prompt-ids, fed as
  * given). Without a tokenizer the output is token ids.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,7 +175,7 @@ int cmd_generate(int argc, char **argv) {
     rc = dc_generate(s, smp, ids, n, &go, &gs, &err);
     stream_finish(&st);
     fputc('\n', stdout);
-    fflush(stdout);
+    if (fflush(stdout)) cli_note_write_error(errno); /* cli_finish reports it */
     if (rc) goto fail;
     fprintf(stderr, "deepc generate: %s weights (%.1f MB) loaded in %.2f s, %d threads, seed %llu\n",
             dc_model_dtype(m), dc_model_weight_bytes(m) / 1e6, load_s, dc_get_threads(),

@@ -3,8 +3,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "base/err.h"
 #include "cli/cli.h"
+#include "kernels/cpu.h"
 
 int cli_error(const char *cmd, const dc_err *err) {
     fprintf(stderr, "deepc %s: error: %s\n", cmd, err->msg);
@@ -78,3 +80,20 @@ int cli_parse_ids(const char *s, int **ids, int *n, dc_err *err) {
 }
 
 void cli_threads(long n) { dc_set_threads((int)n); }
+
+static int g_write_errno; /* the first failed write to stdout's errno (cli_note_write_error) */
+
+void cli_note_write_error(int e) {
+    if (!g_write_errno) g_write_errno = e;
+}
+
+int cli_finish(const char *cmd, int rc) {
+    int bad = ferror(stdout), e = g_write_errno;
+    if (fflush(stdout) != 0) bad = 1, e = errno;
+    if (fclose(stdout) != 0) bad = 1, e = e ? e : errno;
+    if (!bad) return rc;
+    fprintf(stderr, "deepc %s: error: writing standard output: %s\n", cmd, e ? strerror(e) : "write error");
+    return rc ? rc : 1;
+}
+
+const char *cli_kernels(void) { return kern_get()->name; }

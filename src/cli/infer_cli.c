@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "base/progress.h"
 #include "cli/infer_cli.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -72,7 +73,12 @@ static void emit_upto(streamer *s, size_t upto) {
         if (s->style == STREAM_DIM && s->color) fputs("\033[2m", s->out);
         fwrite(s->text + s->printed, 1, upto - s->printed, s->out);
         if (s->style == STREAM_DIM && s->color) fputs("\033[0m", s->out);
+        errno = 0;
         fflush(s->out);
+        if (ferror(s->out)) { /* the reader is gone or the disk is full: stop generating */
+            if (s->out == stdout) cli_note_write_error(errno);
+            s->stopped = 1;
+        }
     }
     s->printed = upto;
 }
@@ -84,7 +90,7 @@ int stream_token(streamer *s, int id) {
         int n = snprintf(b, sizeof b, "%s%d", s->len ? " " : "", id);
         append(s, b, n);
         emit_upto(s, s->len);
-        return 0;
+        return s->stopped;
     }
     const char *b;
     size_t n;
@@ -104,7 +110,7 @@ int stream_token(streamer *s, int id) {
     }
     size_t safe = s->maxstop ? (s->len >= s->maxstop - 1 ? s->len - (s->maxstop - 1) : 0) : s->len;
     emit_upto(s, safe);
-    return 0;
+    return s->stopped;
 }
 
 void stream_style(streamer *s, int style) {

@@ -21,7 +21,8 @@ static const cli_cmd CMDS[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: deepc COMMAND [options]   (deepc COMMAND --help for its options)\n\ncommands:\n");
+    fprintf(f, "usage: deepc COMMAND [options]   (deepc COMMAND --help for its options)\n"
+               "       deepc --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof CMDS / sizeof *CMDS; i++) fprintf(f, "  %-16s %s\n", CMDS[i].name, CMDS[i].summary);
 }
 
@@ -33,6 +34,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; argc > 1 && i < sizeof SPIN / sizeof *SPIN; i++)
         if (strcmp(argv[1], SPIN[i]) == 0) policy = "active";
     dc_omp_policy_reexec(argv, policy);
+    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
+        printf("deepc %s (%s; kernels: %s)\n", dc_version(), dc_build_info(), cli_kernels());
+        return cli_finish("version", 0);
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -40,7 +45,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof CMDS / sizeof *CMDS; i++)
         if (strcmp(argv[1], CMDS[i].name) == 0) {
             dc_set_threads(0);
-            return CMDS[i].run(argc - 1, argv + 1);
+            return cli_finish(CMDS[i].name, CMDS[i].run(argc - 1, argv + 1));
         }
     fprintf(stderr, "deepc: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
