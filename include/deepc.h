@@ -294,7 +294,9 @@ int dc_session_load(dc_session *s, const char *path, int **ids, int *n, dc_err *
  * multiplied), temperature, top-k, softmax, min-p (p >= min_p * p_max),
  * top-p (the smallest prefix of the sorted tokens with mass >= top_p), then
  * one draw. temperature <= 0 is greedy: the argmax (the lowest id on ties),
- * no randomness. Same seed, same draws. */
+ * no randomness. Same seed, same draws. Any logits give a defined token:
+ * NaN ranks below every number (chosen only when all are NaN: token 0), and
+ * when some logits are +inf the draw is uniform among those. */
 typedef struct dc_sampler_params {
     float temperature;
     int top_k;            /* 0: off */
