@@ -107,7 +107,7 @@ static void nonfinite_gguf(void) {
     const char *dir = tmp("g"), *gg = tmp("g.gguf"), *g32 = tmp("g32.gguf");
     dc_err e = {0};
     CHECK(weights_write_random(&c, dir, 3, "f32", (size_t)1 << 40, &e) == 0, "init: %s", e.msg);
-    dc_convert_opts o = {"q8_0", NULL, NULL};
+    dc_convert_opts o = {.type = "q8_0"};
     CHECK(dc_convert_to_gguf(dir, gg, &o, &e) == 0, "convert: %s", e.msg);
     o.type = "f32";
     CHECK(dc_convert_to_gguf(dir, g32, &o, &e) == 0, "convert: %s", e.msg);

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -280,12 +281,86 @@ int file_sweep_stale(const char *dir) {
     while ((de = readdir(d))) {
         if (!stale_tmp(de->d_name)) continue;
         struct stat st;
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
-            unlinkat(dirfd(d), de->d_name, 0) == 0)
-            n++;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+            n += unlinkat(dirfd(d), de->d_name, 0) == 0;
+        } else if (S_ISDIR(st.st_mode)) { /* a model directory being written beside its target */
+            char p[4096];
+            dc_err ignore;
+            n += !path_join(p, sizeof p, dir, de->d_name, NULL) && !dir_remove_tree(p, &ignore);
+        }
     }
     closedir(d);
     return n;
+}
+
+/* ---------------------------------------------------------------- whole directories */
+
+static int dir_is_empty(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *de;
+    int empty = 1;
+    while (empty && (de = readdir(d)))
+        empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+    closedir(d);
+    return empty;
+}
+
+int dir_check_target(const char *out, int force, dc_err *err) {
+    struct stat st;
+    if (lstat(out, &st) != 0)
+        return errno == ENOENT ? DC_OK : err_set(err, DC_EIO, "%s: cannot stat: %s", out, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return err_set(err, DC_EARG, "%s exists and is not a directory", out);
+    if (force || dir_is_empty(out)) return DC_OK;
+    return err_set(err, DC_EARG, "%s exists and is not empty: give --force to replace it", out);
+}
+
+int dir_make_beside(const char *out, char *tmp, size_t cap, dc_err *err) {
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/') n--;
+    tmp[0] = 0;
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%.*s", (int)n, out);
+    char *sl = strrchr(parent, '/');
+    if (sl) sl == parent ? (void)(sl[1] = 0) : (void)(*sl = 0);
+    int rc = sl ? dir_make(parent, err) : DC_OK; /* the parent, as dir_make(out) made it before */
+    if (rc) return rc;
+    file_sweep_stale(sl ? parent : "."); /* what a killed writer left here */
+    for (int tries = 0; tries < 16; tries++) {
+        char r[9];
+        rand_suffix(r);
+        if (snprintf(tmp, cap, "%.*s.tmp.%ld.%s", (int)n, out, (long)getpid(), r) >= (int)cap)
+            return tmp[0] = 0, err_set(err, DC_EARG, "%s: path too long", out);
+        if (mkdir(tmp, 0755) == 0) return DC_OK;
+        if (errno != EEXIST) break;
+    }
+    int e = errno;
+    tmp[0] = 0;
+    return err_set(err, DC_EIO, "%s: cannot create a directory beside it: %s", out, strerror(e));
+}
+
+int dir_commit(const char *tmp, const char *out, int force, dc_err *err) {
+    dc_err ignore;
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", out);
+    if (rename(tmp, out) == 0) { /* out absent or an empty directory */
+        fsync_dir(dirname(parent));
+        return DC_OK;
+    }
+    int e = errno;
+    if ((e == ENOTEMPTY || e == EEXIST) && force) {
+        /* swap the new directory and the old one in one step, then drop the old */
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) == 0) {
+            fsync_dir(dirname(parent));
+            dir_remove_tree(tmp, &ignore);
+            return DC_OK;
+        }
+        e = errno;
+    }
+    dir_remove_tree(tmp, &ignore);
+    if (e == ENOTEMPTY || e == EEXIST) return err_set(err, DC_EARG, "%s exists and is not empty: give --force to replace it", out);
+    return err_set(err, DC_EIO, "%s: cannot move the new directory into place: %s", out, strerror(e));
 }
 
 int dir_lock(const char *dir, const char *who, int *fd_out, dc_err *err) {

@@ -70,6 +70,17 @@ int file_sweep_stale(const char *dir);
  * e.g. "deepc train", and its pid). dir_unlock(-1) does nothing. */
 int dir_lock(const char *dir, const char *who, int *fd, dc_err *err);
 void dir_unlock(int fd);
+/* Whole directories written beside their target and renamed into place
+ * (deepc init, convert --to hf): dir_check_target says whether out may be
+ * written (absent, an empty directory, or any directory with force: DC_EARG
+ * otherwise, before any work); dir_make_beside creates a fresh
+ * OUT.tmp.<pid>.<hex> directory into tmp (sweeping stale ones of dead
+ * processes first); dir_commit renames it to out, with force swapping it
+ * with a non-empty out atomically (renameat2 RENAME_EXCHANGE) and removing
+ * the old one; on failure tmp is removed. */
+int dir_check_target(const char *out, int force, dc_err *err);
+int dir_make_beside(const char *out, char *tmp, size_t cap, dc_err *err);
+int dir_commit(const char *tmp, const char *out, int force, dc_err *err);
 /* file_write_atomic: one call for a small file. */
 int file_write_atomic(const char *path, const void *data, size_t n, dc_err *err);
 /* file_copy: src to dst, atomically. */

@@ -46,6 +46,10 @@ int cli_finish(const char *cmd, int rc);
 /* cli_note_write_error: remember errno of a failed write to stdout for the
  * message cli_finish prints (stdio may not report it again at the end). */
 void cli_note_write_error(int e);
+/* cli_remove_temps_on_signal: SIGINT, SIGTERM and SIGHUP remove the
+ * temporary files being written (base/file.h afile_unlink_all), then end the
+ * process as the signal would have. For commands that write large files. */
+void cli_remove_temps_on_signal(void);
 /* cli_kernels: the name of the kernel variant in use ("avx2", ...). */
 const char *cli_kernels(void);
 /* cli_threads: apply -t N (0 = all cores). */

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include "base/err.h"
+#include "base/file.h"
 #include "cli/cli.h"
 #include "kernels/cpu.h"
 
@@ -97,3 +99,19 @@ int cli_finish(const char *cmd, int rc) {
 }
 
 const char *cli_kernels(void) { return kern_get()->name; }
+
+static void on_fatal_signal(int sig) {
+    afile_unlink_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_remove_temps_on_signal(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
