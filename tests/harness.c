@@ -56,6 +56,12 @@ const char *harness_tmpdir(void) {
     return buf;
 }
 
+double harness_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
 int harness_sh(const char *fmt, ...) {
     char cmd[8192];
     va_list ap;

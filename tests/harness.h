@@ -24,6 +24,8 @@ int harness_done(void);
 const char *harness_data_dir(void);
 /* harness_tmpdir: a fresh directory under build/tmp for this binary. */
 const char *harness_tmpdir(void);
+/* harness_now: a monotonic clock in seconds. */
+double harness_now(void);
 /* harness_sh: run a shell command, returns its exit status. */
 int harness_sh(const char *fmt, ...);
 
