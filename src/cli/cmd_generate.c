@@ -36,7 +36,7 @@ static const char *HELP =
     "      --top-p P          keep the likeliest tokens with mass P (default 0.95)\n"
     "      --min-p P          drop tokens below P times the likeliest (default 0.05)\n"
     "      --repeat-penalty R penalise the last 64 tokens' logits by R (default 1 = off)\n"
-    "      --seed S           sampling seed: same seed, same text (default: from the clock)\n"
+    "      --seed S           sampling seed: same seed, same text (default: random, printed)\n"
     "      --stop STR         stop when STR appears (not printed); may be repeated\n"
     "      --ignore-eos       do not stop at the end-of-sequence token\n"
     "      --mtp              speculative decoding with the model's MTP module (same output)\n"
@@ -68,7 +68,7 @@ static int parse(int argc, char **argv, opts *o) {
     o->n = 128;
     o->attn = DC_ATTN_ABSORB;
     dc_sampler_defaults(&o->sp);
-    o->sp.seed = (uint64_t)time(NULL);
+    o->sp.seed = infer_random_seed(); /* printed at the end: --seed repeats the run */
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "m:p:n:t:h", LONG, NULL)) != -1) {
