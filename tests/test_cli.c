@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "base/file.h"
 #include "harness.h"
 
@@ -208,10 +209,32 @@ static void random_seed(void) {
     free(ea), free(eb), free(oa), free(ob), free(oc);
 }
 
+/* info on files: the version, the stored types and the file size (GGUF and safetensors) */
+static void info_files(void) {
+    const char *d = harness_tmpdir();
+    char *o = NULL, want[128];
+    CHECK(harness_sh(BIN " init --preset tiny --dtype bf16 --out %s/inf > /dev/null && " BIN
+                     " convert -m %s/inf --to gguf --type q8_0 -o %s/inf.gguf 2> /dev/null", d, d, d) == 0, "setup");
+    CHECK(run(&o, BIN " info -m %s/inf.gguf", d) == 0, "info gguf: %s", o);
+    struct stat st;
+    char p[700];
+    snprintf(p, sizeof p, "%s/inf.gguf", d);
+    snprintf(want, sizeof want, "(%lld bytes), GGUF v3", stat(p, &st) == 0 ? (long long)st.st_size : -1LL);
+    CHECK(strstr(o, "deepc        " DC_VERSION) && strstr(o, want) && strstr(o, " q8_0 (") && strstr(o, " f32 (") &&
+              strstr(o, "tokenizer    none"),
+          "info gguf: %s", o);
+    free(o);
+    CHECK(run(&o, BIN " info -m %s/inf", d) == 0 && strstr(o, "in 1 safetensors file") && strstr(o, " BF16 (") &&
+              strstr(o, " F32 ("),
+          "info dir: %s", o);
+    free(o);
+}
+
 int main(void) {
     RUN(exit_codes);
     RUN(stdout_full);
     RUN(random_seed);
+    RUN(info_files);
     RUN(logits_file);
     RUN(gguf_commands);
     return harness_done();
