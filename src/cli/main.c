@@ -16,6 +16,7 @@ static const cli_cmd CMDS[] = {
     {"generate", cmd_generate, "complete a prompt, streaming the text (sampling, MTP speculative decoding)"},
     {"chat", cmd_chat, "talk with a model in the terminal (chat template, cache kept across turns)"},
     {"bench", cmd_bench, "prefill and decode speed against the memory-bandwidth bound"},
+    {"perplexity", cmd_perplexity, "perplexity of a model on a text (sliding windows, with its error)"},
     {"convert", cmd_convert, "a checkpoint to a llama.cpp GGUF file (deepseek2) and back"},
     {"quantize", cmd_quantize, "rewrite a GGUF file in another type (q8_0, q4_0, q4_k, q6_k, ...)"},
 };
