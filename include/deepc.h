@@ -40,6 +40,11 @@ typedef struct dc_err {
 /* dc_strerror: a short name for a code ("io error", ...); never NULL. */
 const char *dc_strerror(int code);
 
+/* dc_version: the release, "MAJOR.MINOR.PATCH"; dc_build_info: the compiler
+ * and build options the library was built with. Both static strings. */
+const char *dc_version(void);
+const char *dc_build_info(void);
+
 /* ---------------------------------------------------------------- config */
 enum { DC_SCORE_SOFTMAX = 0, DC_SCORE_SIGMOID = 1 };
 enum { DC_TOPK_GREEDY = 0, DC_TOPK_GROUP_LIMITED = 1, DC_TOPK_NOAUX_TC = 2 };
@@ -295,7 +300,9 @@ int dc_session_load(dc_session *s, const char *path, int **ids, int *n, dc_err *
  * multiplied), temperature, top-k, softmax, min-p (p >= min_p * p_max),
  * top-p (the smallest prefix of the sorted tokens with mass >= top_p), then
  * one draw. temperature <= 0 is greedy: the argmax (the lowest id on ties),
- * no randomness. Same seed, same draws. */
+ * no randomness. Same seed, same draws. Any logits give a defined token:
+ * NaN ranks below every number (chosen only when all are NaN: token 0), and
+ * when some logits are +inf the draw is uniform among those. */
 typedef struct dc_sampler_params {
     float temperature;
     int top_k;            /* 0: off */
@@ -494,19 +501,42 @@ int dc_generate_batch(dc_engine *e, dc_gen_seq *seqs, int n, const dc_gen_batch_
  * dc_config_load and dc_tokenizer_load take a .gguf path too: its tensors, of
  * any type F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, Q8_K,
  * are dequantised to float32. */
+/* dc_convert_stats: what a conversion wrote. */
+typedef struct dc_convert_stats {
+    int n_tensors;
+    int n_fallback;              /* matrices stored in another type than asked (rows not whole blocks) */
+    int n_types;
+    struct {
+        char type[8];            /* "q4_K", "f32", ... */
+        int count;
+        uint64_t bytes;
+    } types[16];
+    uint64_t file_bytes;
+    int has_tokenizer;           /* 0: tokenizer.ggml.* absent, the file is for deepc only */
+} dc_convert_stats;
+
 typedef struct dc_convert_opts {
-    const char *type;  /* f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k */
-    void (*log)(void *ctx, const char *line); /* per-tensor type fallbacks; may be NULL */
+    const char *type;  /* f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k,
+                          or a mixed preset as llama.cpp's: q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m */
+    void (*log)(void *ctx, const char *line); /* per-tensor type fallbacks, warnings; may be NULL */
     void *log_ctx;
+    int allow_requantize;       /* a .gguf source whose matrices are quantised is refused unless set */
+    const char *tokenizer;      /* a tokenizer.json (or directory or .gguf) to write into the GGUF instead of
+                                   the source's own; NULL: the source's */
+    dc_convert_stats *stats;    /* filled when not NULL */
 } dc_convert_opts;
 /* dc_convert_to_gguf: the model at src (an HF directory, FP8 included, or a
  * .gguf: then this is quantize) as a deepseek2 GGUF at out, atomically, with
  * its tokenizer and chat template when it has them and its MTP modules as
- * nextn tensors. */
+ * nextn tensors. Without a tokenizer the file loads in deepc only (llama.cpp
+ * requires tokenizer.ggml.model): o->log is told so. Stale temporaries of
+ * killed conversions beside out are removed first. */
 int dc_convert_to_gguf(const char *src, const char *out, const dc_convert_opts *o, dc_err *err);
 /* dc_convert_to_hf: a .gguf back to an HF directory (config.json, float32
- * model.safetensors, tokenizer.json when the GGUF has a tokenizer). */
-int dc_convert_to_hf(const char *src, const char *out_dir, dc_err *err);
+ * model.safetensors, tokenizer.json when the GGUF has a tokenizer), written
+ * beside out_dir and renamed into place. An out_dir that exists and is not
+ * empty is refused unless force, which replaces it atomically. */
+int dc_convert_to_hf(const char *src, const char *out_dir, int force, dc_err *err);
 
 #ifdef __cplusplus
 }

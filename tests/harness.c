@@ -51,10 +51,16 @@ const char *harness_data_dir(void) {
 const char *harness_tmpdir(void) {
     static char buf[512];
     if (!buf[0]) {
-        snprintf(buf, sizeof buf, "build/tmp/t%ld", (long)getpid());
+        snprintf(buf, sizeof buf, DC_BUILD "/tmp/t%ld", (long)getpid());
         harness_sh("rm -rf '%s' && mkdir -p '%s'", buf, buf);
     }
     return buf;
+}
+
+double harness_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 int harness_sh(const char *fmt, ...) {

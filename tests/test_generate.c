@@ -16,7 +16,7 @@
 #include "deepc.h"
 #include "harness.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 static char g_dir[600];
 
 static const int PROMPT[] = {0, 17, 99, 254, 3, 77, 400, 12};

@@ -6,6 +6,7 @@
  * template as one user turn unless --raw) or token ids (--prompt-ids, fed as
  * given). Without a tokenizer the output is token ids.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ static const char *HELP =
     "      --top-p P          keep the likeliest tokens with mass P (default 0.95)\n"
     "      --min-p P          drop tokens below P times the likeliest (default 0.05)\n"
     "      --repeat-penalty R penalise the last 64 tokens' logits by R (default 1 = off)\n"
-    "      --seed S           sampling seed: same seed, same text (default: from the clock)\n"
+    "      --seed S           sampling seed: same seed, same text (default: random, printed)\n"
     "      --stop STR         stop when STR appears (not printed); may be repeated\n"
     "      --ignore-eos       do not stop at the end-of-sequence token\n"
     "      --mtp              speculative decoding with the model's MTP module (same output)\n"
@@ -71,7 +72,7 @@ static int parse(int argc, char **argv, opts *o) {
     o->n = 128;
     o->attn = DC_ATTN_ABSORB;
     dc_sampler_defaults(&o->sp);
-    o->sp.seed = (uint64_t)time(NULL);
+    o->sp.seed = infer_random_seed(); /* printed at the end: --seed repeats the run */
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "m:p:n:t:f:h", LONG, NULL)) != -1) {
@@ -234,7 +235,7 @@ int cmd_generate(int argc, char **argv) {
     rc = dc_generate(s, smp, ids, n, &go, &gs, &err);
     stream_finish(&st);
     fputc('\n', stdout);
-    fflush(stdout);
+    if (fflush(stdout)) cli_note_write_error(errno); /* cli_finish reports it */
     if (rc) goto fail;
     fprintf(stderr, "deepc generate: %s weights (%.1f MB) loaded in %.2f s, %d threads, seed %llu\n",
             dc_model_dtype(m), dc_model_weight_bytes(m) / 1e6, load_s, cli_get_threads(),

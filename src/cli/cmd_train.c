@@ -201,6 +201,7 @@ int cmd_train(int argc, char **argv) {
     char tokpath[4096], ckdir[4096], mpath[4096];
     double loss_avg = 0;
     FILE *mf = NULL;
+    int lockfd = -1;
     if ((rc = data_load(&tr, data, "train", &err))) goto fail;
     rc = data_load(&val, data, "val", &err);
     have_val = rc == DC_OK && val.n > (size_t)o.T + 1;
@@ -239,6 +240,7 @@ int cmd_train(int argc, char **argv) {
         goto fail;
     }
     if ((rc = dir_make(run, &err))) goto fail;
+    if ((rc = dir_lock(run, "deepc train", &lockfd, &err))) goto fail; /* one writer per run (issue 14) */
     if ((rc = trainer_init(&t, &cfg, &o, resume ? NULL : init, (uint64_t)seed, &err))) goto fail;
     data_loader dl = {&tr, o.B, o.T, {{0}}};
     rng_seed(&dl.r, (uint64_t)seed * 0x9e3779b97f4a7c15ull + 17);
@@ -345,5 +347,6 @@ fail:
     dc_tokenizer_free(tk);
     data_free(&tr);
     data_free(&val);
+    dir_unlock(lockfd);
     return rc ? 1 : 0;
 }
