@@ -254,6 +254,22 @@ static void truncate_save_load(void) {
     s2 = NULL;
     CHECK(dc_session_new(m, 32, DC_ATTN_NAIVE, &s2, &e) == 0 && dc_session_load(s2, path, &ids, &n, &e) != 0,
           "a naive session must refuse an absorbed save");
+    dc_session_free(s2);
+    s2 = NULL;
+    /* issue 14 defect 9: the same shape from another checkpoint, or in another weight type, is refused */
+    char other[700];
+    snprintf(other, sizeof other, "%s/tiny-other", harness_tmpdir());
+    dc_model *m2 = NULL, *m3 = load("q8");
+    if (harness_sh("build/deepc init --preset tiny --seed 6 --out %s > /dev/null", other) == 0) dc_model_load(other, &m2, &e);
+    dc_model *others[2] = {m2, m3};
+    for (int k = 0; k < 2; k++) {
+        CHECK(others[k] && dc_session_new(others[k], 32, DC_ATTN_ABSORB, &s2, &e) == 0, "other model %d", k);
+        CHECK(s2 && dc_session_load(s2, path, &ids, &n, &e) == DC_EARG && strstr(e.msg, "another checkpoint"),
+              "a session from another checkpoint (%d) must be refused: %s", k, e.msg);
+        dc_session_free(s2);
+        s2 = NULL;
+        dc_model_free(others[k]);
+    }
     file_write_atomic(path, "DCKV", 4, &e);
     CHECK(dc_session_load(s, path, &ids, &n, &e) == DC_EFORMAT, "truncated file: %s", e.msg);
     dc_session_free(s2);
