@@ -270,6 +270,24 @@ static void truncate_save_load(void) {
         s2 = NULL;
         dc_model_free(others[k]);
     }
+    /* issue 14 defect 1: a NaN in a saved cache is refused, naming where */
+    {
+        char *raw = NULL;
+        size_t len = 0;
+        CHECK(file_read_all(path, &raw, &len, &e) == 0, "%s", e.msg);
+        float nan = NAN;
+        if (raw && len > 8) memcpy(raw + len - 8, &nan, 4); /* a value of the last layer's rows */
+        char bad[720];
+        snprintf(bad, sizeof bad, "%s.nan", path);
+        file_write_atomic(bad, raw, len, &e);
+        free(raw);
+        CHECK(dc_session_new(m, 32, DC_ATTN_ABSORB, &s2, &e) == 0, "session");
+        CHECK(dc_session_load(s2, bad, &ids, &n, &e) == DC_EFORMAT && strstr(e.msg, "NaN") && strstr(e.msg, "layer") &&
+                  dc_session_pos(s2) == 0,
+              "a NaN in the cache: %s", e.msg);
+        dc_session_free(s2);
+        s2 = NULL;
+    }
     file_write_atomic(path, "DCKV", 4, &e);
     CHECK(dc_session_load(s, path, &ids, &n, &e) == DC_EFORMAT, "truncated file: %s", e.msg);
     dc_session_free(s2);

@@ -14,6 +14,7 @@
  *   naive: k rows then v rows; absorbed: ckv rows then kpe rows; float32.
  * Every count is checked against the session and the file size on load.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,10 @@ static int layer_io(const dc_engine *e, int seq, int l, size_t rows, afile *f, c
             } else {
                 memcpy(r, *p, n);
                 *p += n;
+                for (size_t i = 0; i < n / sizeof(float); i++)
+                    if (!isfinite(r[i]))
+                        return err_set(err, DC_EFORMAT, "layer %d position %zu of the saved cache holds %s", l, j,
+                                       isnan(r[i]) ? "NaN" : "an infinity");
             }
         }
     return DC_OK;
@@ -203,7 +208,18 @@ int dc_session_load(dc_session *s, const char *path, int **ids, int *n, dc_err *
         free(v);
         goto done;
     }
-    for (int l = 0; l < nl; l++) layer_io(e, seq, l, l < c->num_hidden_layers ? (size_t)pos : (size_t)mpos, NULL, &p, NULL);
+    for (int l = 0; l < nl && !rc; l++)
+        rc = layer_io(e, seq, l, l < c->num_hidden_layers ? (size_t)pos : (size_t)mpos, NULL, &p, err);
+    if (rc) { /* a cache that cannot be trusted: the session is left empty */
+        kv_seq_truncate(&e->kv, seq, 0);
+        free(v);
+        if (err) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            err_set(err, rc, "%s: %s", path, why);
+        }
+        goto done;
+    }
     *ids = v;
     *n = nid;
 done:
