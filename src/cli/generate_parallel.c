@@ -25,6 +25,8 @@ typedef struct outseq {
 typedef struct par_ctx {
     outseq *o;
     const dc_tokenizer *tok;
+    dc_engine *e;
+    dc_kv_stats peak; /* the store when it held the most positions */
 } par_ctx;
 
 static int append(outseq *s, const char *b, size_t n) {
@@ -44,6 +46,9 @@ static int append(outseq *s, const char *b, size_t n) {
 static int on_token(void *ctx, int i, int id) {
     par_ctx *p = ctx;
     outseq *s = &p->o[i];
+    dc_kv_stats ks;
+    dc_engine_kv_stats(p->e, &ks);
+    if (ks.positions > p->peak.positions) p->peak = ks;
     char num[16];
     const char *b = num, *out;
     size_t n, out_len;
@@ -93,7 +98,7 @@ int generate_parallel(const gen_par *g, dc_model *m, const dc_tokenizer *tok, dc
     eo.max_seqs = g->parallel, eo.attn = g->attn, eo.max_len = g->ctx ? g->ctx : longest + g->max_new + 2;
     eo.max_batch = eo.max_len > 512 ? eo.max_len : 512;
     if (!rc) rc = dc_engine_new(m, &eo, &e, err);
-    par_ctx pc = {os, tok};
+    par_ctx pc = {os, tok, e, {0}};
     dc_gen_batch_opts go = {.eos = g->eos, .mtp = g->mtp, .cb = on_token, .ctx = &pc, .cancel = g->cancel};
     dc_gen_stats st;
     double t0 = progress_now();
@@ -112,6 +117,11 @@ int generate_parallel(const gen_par *g, dc_model *m, const dc_tokenizer *tok, dc
         fprintf(stderr, "deepc generate: %d sequences, %d at a time: %d prompt tokens, %d generated in %.2f s = %.1f tokens/s "
                 "(prefill steps %.2f s, decode steps %.2f s)\n", n, g->parallel, st.n_prompt, st.n_gen, dt,
                 st.n_gen / (dt > 0 ? dt : 1e-9), st.prefill_s, st.decode_s);
+    if (!rc && pc.peak.positions)
+        fprintf(stderr, "deepc generate: KV store at its fullest: %lld positions of %d sequences in %d pages of %d = %.2f MB "
+                "(%.2f MB without shared prefixes)\n", (long long)pc.peak.positions, pc.peak.n_seqs, pc.peak.pages_used,
+                pc.peak.page_tokens, pc.peak.pages_used * (double)pc.peak.bytes_per_page / 1e6,
+                pc.peak.positions * (double)pc.peak.bytes_per_token / 1e6);
     if (!rc && g->mtp)
         fprintf(stderr, "deepc generate: mtp %d of %d drafts accepted\n", st.n_accept, st.n_draft);
     dc_engine_free(e);
