@@ -307,7 +307,8 @@ static void batch_gen_case(const char *dt, int mtp, float temp) {
     }
     dc_engine_opts o;
     dc_engine_defaults(&o);
-    o.max_seqs = 4, o.max_len = 64, o.page_tokens = 4; /* fewer slots than sequences: some wait */
+    /* fewer slots than sequences (some wait), a batch smaller than every slot with a draft (some skip a step) */
+    o.max_seqs = 4, o.max_len = 64, o.page_tokens = 4, o.max_batch = 6;
     dc_engine *e = NULL;
     CHECK(dc_engine_new(m, &o, &e, &err) == 0, "%s", err.msg);
     g_want = want;
