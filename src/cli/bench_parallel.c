@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include "base/err.h"
 #include "base/progress.h"
 #include "base/rng.h"
@@ -55,44 +53,12 @@ static int run_batch(dc_model *m, int B, int steps, int attn, double *rate, doub
     return rc;
 }
 
-/* llama-batched-bench's S_TG (t/s) per batch size, from its table; 0 where absent */
-static void peer_run(const char *dir, const char *model, const int *B, int nb, int steps, int thr, double *s_tg) {
-    char exe[4096], npl[128] = "", ntg[16], t[16], ctx[32];
-    snprintf(exe, sizeof exe, "%s/llama-batched-bench", dir);
-    for (int i = 0; i < nb; i++) snprintf(npl + strlen(npl), sizeof npl - strlen(npl), "%s%d", i ? "," : "", B[i]);
-    snprintf(ntg, sizeof ntg, "%d", steps), snprintf(t, sizeof t, "%d", thr);
-    snprintf(ctx, sizeof ctx, "%d", (PROMPT + steps + 8) * B[nb - 1]);
-    for (int i = 0; i < nb; i++) s_tg[i] = 0;
-    int fd[2];
-    if (pipe(fd)) return;
-    pid_t pid = fork();
-    if (pid == 0) { /* no shell: the paths go to exec as they are */
-        dup2(fd[1], 1), dup2(fd[1], 2), close(fd[0]);
-        execl(exe, exe, "-m", model, "-c", ctx, "-b", "2048", "-ub", "512", "-npp", "16", "-ntg", ntg, "-npl", npl, "-t",
-              t, "--no-mmap", (char *)NULL);
-        _exit(127);
-    }
-    close(fd[1]);
-    FILE *f = pid > 0 ? fdopen(fd[0], "r") : NULL;
-    char line[512];
-    while (f && fgets(line, sizeof line, f)) {
-        int pp, tg, pl, nkv;
-        double tpp, spp, ttg, stg;
-        if (sscanf(line, "| %d | %d | %d | %d | %lf | %lf | %lf | %lf |", &pp, &tg, &pl, &nkv, &tpp, &spp, &ttg, &stg) == 8)
-            for (int i = 0; i < nb; i++)
-                if (B[i] == pl) s_tg[i] = stg;
-    }
-    if (f) fclose(f);
-    else close(fd[0]);
-    if (pid > 0) waitpid(pid, NULL, 0);
-}
-
 int bench_parallel(dc_model *m, const char *model_path, const char *peer, const int *B, int nb, int steps, int thr,
                    int attn, double bw, dc_err *err) {
     double base = 0, s_tg[16] = {0};
     size_t ml = strlen(model_path);
     int gguf = ml > 5 && !strcmp(model_path + ml - 5, ".gguf");
-    if (peer && gguf) peer_run(peer, model_path, B, nb, steps, thr, s_tg);
+    if (peer && gguf) peer_batched_bench(peer, model_path, B, nb, PROMPT, steps, thr, s_tg);
     printf("  %d thr  batched decode, %d steps after a %d-token prompt per sequence:\n", thr, steps, PROMPT);
     printf("     B   tok/s (all)  per seq   MB read/step   bound tok/s   of bound   vs B=1%s\n",
            peer && gguf ? "   llama-batched-bench S_TG   deepc/llama.cpp" : "");
