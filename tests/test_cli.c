@@ -163,6 +163,12 @@ static void generate_parallel(void) {
         }
         free(o);
     }
+    /* bench --parallel runs its table (figures are not checked: never a timed test); a missing peer gives none */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, BIN " bench -m %%s --parallel 1,3 --decode 3 --threads 1 --dtype q8 --peer /nonexistent%s", "");
+    CHECK(run(&o, cmd, dir) == 0 && strstr(o, "MB read/step") && strstr(o, "\n     1 ") && strstr(o, "\n     3 ") &&
+              strstr(o, "needs a .gguf"), "bench --parallel: %s", o);
+    free(o);
     CHECK(run(&o, BIN " generate -m %s --prompt-ids 5,6 --parallel 0", dir) == 2 && strstr(o, "--parallel"), "%s", o);
     free(o);
     CHECK(run(&o, BIN " generate -m %s --prompts /nonexistent --parallel 2", dir) == 1 && strstr(o, "/nonexistent"), "%s", o);
