@@ -234,7 +234,7 @@ static int parse(int argc, char **argv, copts *o) {
     o->ctx = 4096;
     o->attn = DC_ATTN_ABSORB;
     dc_sampler_defaults(&o->sp);
-    o->sp.seed = infer_random_seed(); /* printed at the end: --seed repeats the run */
+    o->sp.seed = infer_random_seed(); /* printed at the start: --seed repeats the sampling */
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "m:n:t:h", LONG, NULL)) != -1) {
@@ -281,6 +281,27 @@ static int parse(int argc, char **argv, copts *o) {
 }
 
 static int find_tok(const dc_tokenizer *t, const char *s) { return dc_tokenizer_find(t, s, strlen(s)); }
+
+/* hello: one line naming the model, its size and context (and the seed that
+ * repeats the conversation's sampling); a warning when the tokenizer has no
+ * chat role tokens, so the template's turn markers are plain text to it */
+static const char *count(double v, char *b, size_t n) {
+    const char *u = v >= 1e9 ? "B" : v >= 1e6 ? "M" : "K";
+    snprintf(b, n, "%.2f%s", v / (v >= 1e9 ? 1e9 : v >= 1e6 ? 1e6 : 1e3), u);
+    return b;
+}
+
+static void hello(const copts *o, const dc_model *m, const dc_tokenizer *t, long ctx) {
+    dc_counts k;
+    dc_config_counts(dc_model_config(m), &k);
+    char a[32], b[32];
+    fprintf(stderr, "deepc chat: %s: %s parameters (%s active per token), %s weights %.1f MB, context %ld, seed %llu\n",
+            o->dir, count((double)(k.params_total + k.params_mtp), a, sizeof a), count((double)k.params_active, b, sizeof b),
+            dc_model_dtype(m), dc_model_weight_bytes(m) / 1e6, ctx, (unsigned long long)o->sp.seed);
+    if (find_tok(t, "<｜User｜>") < 0 || find_tok(t, "<｜Assistant｜>") < 0)
+        fprintf(stderr, "deepc chat: warning: the tokenizer has no <｜User｜> / <｜Assistant｜> tokens: this model was "
+                        "not trained to chat, and the template's turn markers are plain text to it\n");
+}
 
 /* the read-answer loop; returns on /exit, end of input or an error from the model */
 static void loop(chat *c) {
@@ -334,6 +355,7 @@ int cmd_chat(int argc, char **argv) {
     c.eos = dc_tokenizer_eos(c.tok) >= 0 ? dc_tokenizer_eos(c.tok) : cfg->eos_token_id;
     c.think_open = find_tok(c.tok, "<think>");
     c.think_close = find_tok(c.tok, "</think>");
+    hello(&o, m, c.tok, ctx);
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint; /* no SA_RESTART: a read at the prompt returns EINTR */
     sigemptyset(&sa.sa_mask);
