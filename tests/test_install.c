@@ -76,7 +76,24 @@ static void install_uninstall(void) {
     CHECK(harness_sh("test -z \"$(find %s/prefix -type f -o -type l)\"", d) == 0, "uninstall left files behind");
 }
 
+/* make CFLAGS=... replaces the optimisation flags only; BUILD= reaches the tests */
+static void make_flags(void) {
+    char d[600];
+    if (!realpath(harness_tmpdir(), d)) { CHECK(0, "tmpdir"); return; }
+    int rc = harness_sh("make -n --no-print-directory BUILD=%s/b CFLAGS='-O0 -g' %s/b/src/base/err.o %s/b/tests/test_sampler.o "
+                        "> %s/n.txt 2>&1", d, d, d, d);
+    char *o = read_out(d, "n.txt");
+    CHECK(rc == 0 && strstr(o, "-std=c11") && strstr(o, "-fopenmp") && strstr(o, "-Iinclude") && strstr(o, "-O0 -g") &&
+              !strstr(o, "-O2"),
+          "make CFLAGS='-O0 -g': %s", o);
+    char want[700];
+    snprintf(want, sizeof want, "-DDC_BUILD=\\\"%s/b\\\"", d);
+    CHECK(strstr(o, want) != NULL, "the tests do not get BUILD (%s): %s", want, o);
+    free(o);
+}
+
 int main(void) {
     RUN(install_uninstall);
+    RUN(make_flags);
     return harness_done();
 }
