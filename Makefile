@@ -16,6 +16,13 @@ LDLIBS  := -lcjson -lpcre2-8 -lopenblas -lm
 BUILD   := build
 ALL_CFLAGS = $(DC_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(DC_LDFLAGS) $(CFLAGS) $(LDFLAGS)
+# chat's line editing and history: libedit when pkg-config finds it (Debian's
+# libedit-dev, installed by scripts/deps.sh), a plain line reader otherwise
+HAVE_LIBEDIT := $(shell pkg-config --exists libedit 2>/dev/null && echo 1)
+ifeq ($(HAVE_LIBEDIT),1)
+EDIT_CFLAGS := -DDC_LIBEDIT $(shell pkg-config --cflags libedit)
+EDIT_LIBS := $(shell pkg-config --libs libedit)
+endif
 # test programs know where the binary and their scratch space are
 TEST_CFLAGS = -DDC_BUILD=\"$(BUILD)\"
 
@@ -23,8 +30,8 @@ TEST_CFLAGS = -DDC_BUILD=\"$(BUILD)\"
 # (or BUILD) rebuilds, never links objects of two configurations
 FLAGS_STAMP := $(BUILD)/.flags
 ifeq ($(filter clean install uninstall,$(MAKECMDGOALS)),)
-$(shell mkdir -p $(BUILD) && { echo '$(ALL_CFLAGS) $(TEST_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $(FLAGS_STAMP) || \
-        echo '$(ALL_CFLAGS) $(TEST_CFLAGS) $(ALL_LDFLAGS)' > $(FLAGS_STAMP); })
+$(shell mkdir -p $(BUILD) && { echo '$(ALL_CFLAGS) $(TEST_CFLAGS) $(ALL_LDFLAGS) $(EDIT_CFLAGS)' | cmp -s - $(FLAGS_STAMP) || \
+        echo '$(ALL_CFLAGS) $(TEST_CFLAGS) $(ALL_LDFLAGS) $(EDIT_CFLAGS)' > $(FLAGS_STAMP); })
 endif
 
 LIB_SRC := $(sort $(wildcard src/base/*.c src/kernels/*.c src/io/*.c src/model/*.c \
@@ -53,8 +60,9 @@ $(BUILD)/libdeepc.so: $(LIB_OBJ)
 	ln -sf libdeepc.so.$(VERSION) $(BUILD)/libdeepc.so.$(SOVERSION)
 	ln -sf libdeepc.so.$(VERSION) $@
 
+$(BUILD)/src/cli/cmd_chat.o: ALL_CFLAGS += $(EDIT_CFLAGS)
 $(BUILD)/deepc: $(CLI_OBJ) $(BUILD)/libdeepc.a
-	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS) $(EDIT_LIBS)
 
 $(BUILD)/tests/%.o: tests/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

@@ -129,8 +129,33 @@ static void startup_line(void) {
     free(a);
 }
 
+/* on a terminal (a pty), with libedit: the up arrow recalls the last
+ * message and the arrows edit it; without libedit the escape sequences
+ * would reach the model as text (the test then says so and is skipped) */
+static void line_editing(void) {
+    if (harness_sh("ldd " BIN " | grep -q libedit") != 0) {
+        printf("    deepc is built without libedit: skipped\n");
+        return;
+    }
+    const char *t = harness_tmpdir();
+    CHECK(harness_sh("/usr/bin/python3 tests/chat_pty.py " BIN " %s > %s/pty.txt 2>&1", g_dir, t) == 0, "pty run");
+    char p[700], *o = NULL;
+    size_t n;
+    snprintf(p, sizeof p, "%s/pty.txt", t);
+    if (file_read_all(p, &o, &n, NULL)) { CHECK(0, "no transcript"); return; }
+    /* the recalled line is redrawn: "Hello there" three times, then the tail
+     * after the inserted X ("Hello thXere": X three places from the end) */
+    int k = 0;
+    for (const char *q = o; (q = strstr(q, "Hello there")); q++) k++;
+    CHECK(k >= 3 && strstr(o, "Xere"), "recall and edit not seen (%d recalls): %s", k, o);
+    CHECK(!strstr(o, "^[[A"), "the up arrow went to the model as text: %s", o);
+    CHECK(strstr(o, "arrows edit and recall") != NULL, "no line-editing note: %s", o);
+    free(o);
+}
+
 int main(void) {
     RUN(pipe_session);
     RUN(startup_line);
+    RUN(line_editing);
     return harness_done();
 }

@@ -10,7 +10,9 @@
  * feeds the whole rendered prompt (BOS, system text, user turn).
  * Reasoning between <think> and </think> is printed dimmed (on a terminal) or
  * hidden. Ctrl-C stops the current answer; at the prompt it only clears the
- * line. /reset, /save FILE, /load FILE, /exit (or end of input).
+ * line. /reset, /save FILE, /load FILE, /exit (or end of input). On a
+ * terminal, when built with libedit (Debian's libedit-dev, found by
+ * pkg-config), lines can be edited and earlier messages recalled.
  * Saving closes the open answer (feeds its last token and EOS); the MTP
  * cache then lags the main one, and later turns decode without MTP until
  * /reset (the output is the same either way).
@@ -26,6 +28,9 @@
 #include "base/err.h"
 #include "cli/cli.h"
 #include "cli/infer_cli.h"
+#ifdef DC_LIBEDIT
+#include <editline/readline.h>
+#endif
 
 static const char *HELP =
     "usage: deepc chat -m DIR [--system TEXT] [--think show|hide] [--template v3|r1] [-n N]\n"
@@ -303,25 +308,62 @@ static void hello(const copts *o, const dc_model *m, const dc_tokenizer *t, long
                         "not trained to chat, and the template's turn markers are plain text to it\n");
 }
 
+/* read_line: the next message. On a terminal, with libedit (DC_LIBEDIT),
+ * the line can be edited and earlier ones recalled (arrows, Ctrl-R); else
+ * a plain getline. -1 at end of input, -2 when Ctrl-C interrupted it. */
+static ssize_t read_line(char **line, size_t *cap, int tty) {
+    errno = 0;
+#ifdef DC_LIBEDIT
+    if (tty) {
+        char *l = readline("> ");
+        if (!l) return g_cancel || errno == EINTR ? -2 : -1;
+        size_t k = strlen(l);
+        if (k + 1 > *cap) {
+            char *nl = realloc(*line, k + 1);
+            if (!nl) return free(l), -1;
+            *line = nl, *cap = k + 1;
+        }
+        memcpy(*line, l, k + 1);
+        if (k && l[0] != '/') add_history(l);
+        free(l);
+        return (ssize_t)k;
+    }
+#endif
+    if (tty) fputs("> ", stderr);
+    ssize_t k = getline(line, cap, stdin);
+    if (k < 0 && errno == EINTR) {
+        clearerr(stdin);
+        return -2;
+    }
+    return k < 0 ? -1 : k;
+}
+
 /* the read-answer loop; returns on /exit, end of input or an error from the model */
 static void loop(chat *c) {
     char *line = NULL;
     size_t cap = 0;
     int tty = isatty(0), quit = 0;
-    if (tty) fprintf(stderr, "deepc chat: Ctrl-C stops an answer; /reset /save FILE /load FILE /exit\n");
+#ifdef DC_LIBEDIT
+    rl_catch_signals = 0; /* Ctrl-C is ours: it stops an answer, at the prompt it clears the line */
+    rl_outstream = stderr;  /* the prompt and echo beside the other messages, the answers alone on stdout */
+    rl_readline_name = "deepc";
+    using_history();
+#endif
+    if (tty) fprintf(stderr, "deepc chat: Ctrl-C stops an answer; /reset /save FILE /load FILE /exit%s\n",
+#ifdef DC_LIBEDIT
+                     "; arrows edit and recall"
+#else
+                     ""
+#endif
+    );
     while (!quit) {
-        if (tty) fputs("> ", stderr);
-        errno = 0;
         g_cancel = 0;
-        ssize_t k = getline(&line, &cap, stdin);
-        if (k < 0) {
-            if (errno == EINTR) { /* Ctrl-C at the prompt */
-                clearerr(stdin);
-                fputc('\n', stderr);
-                continue;
-            }
-            break;
+        ssize_t k = read_line(&line, &cap, tty);
+        if (k == -2) { /* Ctrl-C at the prompt */
+            fputc('\n', stderr);
+            continue;
         }
+        if (k < 0) break;
         while (k > 0 && (line[k - 1] == '\n' || line[k - 1] == '\r')) line[--k] = 0;
         if (!k) continue;
         dc_err err = {0};
