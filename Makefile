@@ -16,15 +16,22 @@ LDLIBS  := -lcjson -lpcre2-8 -lopenblas -lm
 BUILD   := build
 ALL_CFLAGS = $(DC_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(DC_LDFLAGS) $(CFLAGS) $(LDFLAGS)
+# chat's line editing and history: libedit when pkg-config finds it (Debian's
+# libedit-dev, installed by scripts/deps.sh), a plain line reader otherwise
+HAVE_LIBEDIT := $(shell pkg-config --exists libedit 2>/dev/null && echo 1)
+ifeq ($(HAVE_LIBEDIT),1)
+EDIT_CFLAGS := -DDC_LIBEDIT $(shell pkg-config --cflags libedit)
+EDIT_LIBS := $(shell pkg-config --libs libedit)
+endif
 # test programs know where the binary and their scratch space are
 TEST_CFLAGS = -DDC_BUILD=\"$(BUILD)\"
 
 # every object depends on the flags it was built with: a different CFLAGS
 # (or BUILD) rebuilds, never links objects of two configurations
 FLAGS_STAMP := $(BUILD)/.flags
-ifeq ($(filter clean,$(MAKECMDGOALS)),)
-$(shell mkdir -p $(BUILD) && { echo '$(ALL_CFLAGS) $(TEST_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $(FLAGS_STAMP) || \
-        echo '$(ALL_CFLAGS) $(TEST_CFLAGS) $(ALL_LDFLAGS)' > $(FLAGS_STAMP); })
+ifeq ($(filter clean install uninstall,$(MAKECMDGOALS)),)
+$(shell mkdir -p $(BUILD) && { echo '$(ALL_CFLAGS) $(TEST_CFLAGS) $(ALL_LDFLAGS) $(EDIT_CFLAGS)' | cmp -s - $(FLAGS_STAMP) || \
+        echo '$(ALL_CFLAGS) $(TEST_CFLAGS) $(ALL_LDFLAGS) $(EDIT_CFLAGS)' > $(FLAGS_STAMP); })
 endif
 
 LIB_SRC := $(sort $(wildcard src/base/*.c src/kernels/*.c src/io/*.c src/model/*.c \
@@ -53,8 +60,9 @@ $(BUILD)/libdeepc.so: $(LIB_OBJ)
 	ln -sf libdeepc.so.$(VERSION) $(BUILD)/libdeepc.so.$(SOVERSION)
 	ln -sf libdeepc.so.$(VERSION) $@
 
+$(BUILD)/src/cli/cmd_chat.o: ALL_CFLAGS += $(EDIT_CFLAGS)
 $(BUILD)/deepc: $(CLI_OBJ) $(BUILD)/libdeepc.a
-	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS) $(EDIT_LIBS)
 
 $(BUILD)/tests/%.o: tests/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -102,9 +110,21 @@ clean:
 # thread pool), none of deepc's own.
 ASAN_FLAGS := -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 .PHONY: asan
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/asan.supp:print_suppressions=0 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" \
-	    DC_TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/asan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" test
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" DC_TEST_ENV="$(ASAN_ENV)" test
+
+# The part CI runs (the whole of `make asan` would add ~4 minutes there): the
+# tests of the readers of outside input, the sampler, the loaders' checks and
+# the gradient checks, without the PyTorch reference cases.
+ASAN_QUICK := test_config test_file test_gguf test_grad test_json test_safetensors test_sampler \
+              test_tokenizer_gguf test_weights
+.PHONY: asan-quick
+asan-quick:
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" build-asan/deepc $(ASAN_QUICK:%=build-asan/tests/%)
+	@env $(ASAN_ENV) bash tests/run.sh build-asan $(ASAN_QUICK:%=build-asan/tests/%)
 
 # ---------------------------------------------------------------- install
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, libdeepc.a,
@@ -116,11 +136,8 @@ LIBDIR  := $(DESTDIR)$(PREFIX)/lib
 INCDIR  := $(DESTDIR)$(PREFIX)/include
 PCDIR   := $(LIBDIR)/pkgconfig
 .PHONY: install uninstall
-$(BUILD)/deepc.pc: Makefile
-	@mkdir -p $(dir $@)
-	printf 'prefix=%s\nexec_prefix=$${prefix}\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: deepc\nDescription: DeepSeek-V3/R1 training and inference in C\nVersion: %s\nLibs: -L$${libdir} -ldeepc\nLibs.private: -fopenmp %s\nCflags: -I$${includedir}\n' \
-	    '$(PREFIX)' '$(VERSION)' '$(LDLIBS)' > $@
-install: all $(BUILD)/deepc.pc
+# deepc.pc is written for this PREFIX at install time
+install: all
 	install -d $(BINDIR) $(LIBDIR) $(INCDIR) $(PCDIR)
 	install -m 755 $(BUILD)/deepc $(BINDIR)/deepc
 	install -m 644 $(BUILD)/libdeepc.a $(LIBDIR)/libdeepc.a
@@ -128,7 +145,9 @@ install: all $(BUILD)/deepc.pc
 	ln -sf libdeepc.so.$(VERSION) $(LIBDIR)/libdeepc.so.$(SOVERSION)
 	ln -sf libdeepc.so.$(VERSION) $(LIBDIR)/libdeepc.so
 	install -m 644 include/deepc.h $(INCDIR)/deepc.h
-	install -m 644 $(BUILD)/deepc.pc $(PCDIR)/deepc.pc
+	printf 'prefix=%s\nexec_prefix=$${prefix}\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: deepc\nDescription: DeepSeek-V3/R1 training and inference in C\nVersion: %s\nLibs: -L$${libdir} -ldeepc\nLibs.private: -fopenmp %s\nCflags: -I$${includedir}\n' \
+	    '$(PREFIX)' '$(VERSION)' '$(LDLIBS)' > $(PCDIR)/deepc.pc
+	chmod 644 $(PCDIR)/deepc.pc
 uninstall:
 	rm -f $(BINDIR)/deepc $(LIBDIR)/libdeepc.a $(LIBDIR)/libdeepc.so.$(VERSION) $(LIBDIR)/libdeepc.so.$(SOVERSION) \
 	      $(LIBDIR)/libdeepc.so $(INCDIR)/deepc.h $(PCDIR)/deepc.pc
@@ -154,23 +173,37 @@ bench-tokenizer: $(BUILD)/bench/bench_tokenizer
 bench-train: $(BUILD)/bench/bench_train
 	@$(BUILD)/bench/bench_train
 
-# Fuzzing (issue 6): libFuzzer over the GGUF and safetensors readers for a
-# bounded time (FUZZ_SECONDS, default 60). Needs clang and its libFuzzer
-# runtime (Debian: clang, libclang-rt-14-dev or the clang-14 package itself);
-# not needed by `make test`. Seeds: a tiny GGUF and safetensors from the tests.
+# Fuzzing: libFuzzer binaries over the readers of outside input, the whole
+# library built again with clang, ASan and UBSan (build/fuzz/obj):
+#   fuzz_readers    GGUF and safetensors (the first byte picks)
+#   fuzz_config     config.json          fuzz_tokenizer  tokenizer.json
+#   fuzz_index      the shard index      fuzz_jsonl      prepare's JSONL reader
+# Each runs FUZZ_SECONDS (default 60) with a limit of FUZZ_TIMEOUT seconds per
+# input (default 5: a slow input is a finding, as the quadratic GGUF key check
+# was) and 2 GB of memory; any finding fails `make fuzz` and is left in
+# build/fuzz/ as crash-*, timeout-* or oom-*. Needs clang and its libFuzzer
+# runtime (Debian: clang, libclang-rt-14-dev); not needed by `make test`.
 FUZZ_SECONDS ?= 60
-# the readers are built with the sanitizers; the rest comes from libdeepc.a
-FUZZ_SRC := src/io/gguf.c src/io/safetensors.c src/kernels/ggml_types.c src/model/load_gguf.c src/base/err.c
-.PHONY: fuzz
-fuzz: $(BUILD)/libdeepc.a $(BUILD)/deepc
-	@command -v clang >/dev/null || { echo "make fuzz: clang is missing (apt-get install clang libclang-rt-14-dev)"; exit 1; }
-	@mkdir -p $(BUILD)/fuzz/corpus
-	clang -g -O1 -march=native -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude -Isrc \
-	    fuzz/fuzz_readers.c $(FUZZ_SRC) $(BUILD)/libdeepc.a -o $(BUILD)/fuzz/fuzz_readers $(LDLIBS) -lgomp \
-	    || { echo "make fuzz: clang could not build a libFuzzer binary (is libclang-rt-14-dev installed?)"; exit 1; }
-	@[ -f $(BUILD)/deepc ] && [ ! -f $(BUILD)/fuzz/corpus/seed_gguf ] && \
-	    $(BUILD)/deepc init --preset tiny --layers 1 --out $(BUILD)/fuzz/m >/dev/null 2>&1 && \
-	    $(BUILD)/deepc convert -m $(BUILD)/fuzz/m --to gguf --type q8_0 -o $(BUILD)/fuzz/m.gguf >/dev/null 2>&1 && \
-	    { printf '\000' | cat - $(BUILD)/fuzz/m.gguf | head -c 65536 > $(BUILD)/fuzz/corpus/seed_gguf; \
-	      printf '\001' | cat - $(BUILD)/fuzz/m/model.safetensors | head -c 65536 > $(BUILD)/fuzz/corpus/seed_st; } || true
-	$(BUILD)/fuzz/fuzz_readers -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 $(BUILD)/fuzz/corpus
+FUZZ_TIMEOUT ?= 5
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -g -O1 -march=native -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+              -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -Wno-unknown-pragmas -DDC_VERSION=\"$(VERSION)\"
+FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_JSON := config tokenizer index jsonl
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_readers $(FUZZ_JSON:%=$(BUILD)/fuzz/fuzz_%)
+# clang ignores gcc's "#pragma GCC target": the AVX-512 kernels get the flags
+# (they only run where cpuid says so)
+$(BUILD)/fuzz/obj/src/kernels/matvec_avx512.o: FUZZ_EXTRA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) is missing (apt-get install clang libclang-rt-14-dev)"; exit 1; }
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_EXTRA) -c $< -o $@
+$(BUILD)/fuzz/fuzz_readers: fuzz/fuzz_readers.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS) -lgomp
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_json.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_$* $^ -o $@ $(LDLIBS) -lgomp
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS) $(BUILD)/deepc
+	@bash fuzz/seeds.sh $(BUILD)
+	@bash fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TIMEOUT) readers $(FUZZ_JSON)

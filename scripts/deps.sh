@@ -12,6 +12,7 @@ PKGS=(
   python3-torch          # tests/ref: the PyTorch reference that writes golden numbers
   python3-numpy
   gnuplot-nox            # deepc plot: loss curves to PNG
+  libedit-dev            # deepc chat: line editing and history (optional at build time)
 )
 
 missing=()

@@ -110,6 +110,13 @@ static void shard_index(void) {
     CHECK(put(tmp("idx/model.safetensors.index.json"), "{\"weight_map\": {\"w\": \"model-1.safetensors\"}}") == 0, "index");
     CHECK(st_open_dir(&s, dir, &e) == 0, "the clean index: %s", e.msg);
     st_close(&s);
+    /* a shard that is not there after one that is (make fuzz found the first one leaked;
+     * make asan checks it stays fixed) */
+    CHECK(put(tmp("idx/model.safetensors.index.json"),
+              "{\"weight_map\": {\"w\": \"model-1.safetensors\", \"v\": \"model-2.safetensors\"}}") == 0, "index");
+    rc = st_open_dir(&s, dir, &e);
+    CHECK(rc == DC_EIO && strstr(e.msg, "model-2.safetensors") && s.nfiles == 0, "missing shard: rc %d %s", rc, e.msg);
+    st_close(&s);
 }
 
 /* safetensors header naming a tensor twice: an error, as before */

@@ -193,12 +193,14 @@ int afile_open(afile *a, const char *path, dc_err *err) {
         char r[9];
         rand_suffix(r);
         snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld.%s", path, (long)getpid(), r);
+        /* listed before it exists, so a signal in between cannot leave it behind */
+        a->slot = tmp_register(a->tmp);
         fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         e = errno;
+        if (fd < 0) tmp_unregister(a->slot), a->slot = -1;
         if (fd < 0 && e != EEXIST) break;
     }
     if (fd < 0) return err_set(err, DC_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
-    a->slot = tmp_register(a->tmp);
     a->f = fdopen(fd, "wb");
     if (!a->f) {
         e = errno;

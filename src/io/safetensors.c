@@ -261,7 +261,9 @@ int st_open_dir(st_set *s, const char *dir, dc_err *err) {
         if (!file_exists(path))
             return err_set(err, DC_ENOTFOUND,
                            "%s: neither model.safetensors nor model.safetensors.index.json", dir);
-        return st_open_file(s, path, err);
+        rc = st_open_file(s, path, err);
+        if (rc) st_close(s);
+        return rc;
     }
     cJSON *root;
     if ((rc = json_read_file(path, &root, err))) return rc;
@@ -309,6 +311,7 @@ int st_open_dir(st_set *s, const char *dir, dc_err *err) {
     }
     free(names);
     cJSON_Delete(root);
+    if (rc) st_close(s); /* the shards opened before the failure (st_close leaves s zeroed) */
     return rc;
 }
 

@@ -142,7 +142,8 @@ static int split_text(plist *l, const char *s, size_t n) {
     return 0;
 }
 
-static int split_jsonl(plist *l, const char *s, size_t n, const char *field, const char *path, dc_err *err) {
+int data_jsonl_each(const char *s, size_t n, const char *field, const char *path,
+                    int (*fn)(void *ctx, const char *text, size_t len), void *ctx, dc_err *err) {
     size_t line = 0, i = 0;
     while (i < n) {
         size_t e = i;
@@ -161,13 +162,27 @@ static int split_jsonl(plist *l, const char *s, size_t n, const char *field, con
                 cJSON_Delete(j);
                 return err_set(err, DC_EFORMAT, "%s:%zu: not a JSON object with a string field \"%s\"", path, line, field);
             }
-            char *t = strdup(f->valuestring);
+            rc = fn(ctx, f->valuestring, strlen(f->valuestring));
             cJSON_Delete(j);
-            if (!t || push(l, (piece){t, strlen(t), 1, 1, NULL, 0})) return err_set(err, DC_ENOMEM, "out of memory");
+            if (rc) return err_set(err, DC_ENOMEM, "out of memory");
         }
         i = e + 1;
     }
     return DC_OK;
+}
+
+/* one JSONL text as an owned piece that ends a document */
+static int push_text(void *ctx, const char *text, size_t len) {
+    char *t = malloc(len + 1);
+    if (!t) return -1;
+    memcpy(t, text, len);
+    t[len] = 0;
+    if (push(ctx, (piece){t, len, 1, 1, NULL, 0})) return free(t), -1;
+    return 0;
+}
+
+static int split_jsonl(plist *l, const char *s, size_t n, const char *field, const char *path, dc_err *err) {
+    return data_jsonl_each(s, n, field, path, push_text, l, err);
 }
 
 int data_prepare(const prepare_opts *o, size_t *ntrain, size_t *nval, dc_err *err) {
