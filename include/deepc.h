@@ -358,8 +358,7 @@ typedef struct dc_engine_opts {
     int max_seqs;    /* sequences alive at once (default 16) */
     int n_pages;     /* pages in the KV store; 0: enough for max_seqs sequences of max_len */
     int page_tokens; /* positions per page (default 16) */
-    int max_len;     /* the longest a sequence may grow, positions (default 4096, at most the
-                        model's max_position_embeddings when that is set) */
+    int max_len;     /* the longest a sequence may grow, positions (default 4096) */
     int max_batch;   /* tokens per dc_engine_decode call at most (default 512) */
     int attn;        /* DC_ATTN_ABSORB (default) or DC_ATTN_NAIVE */
     int n_threads;   /* threads for this engine's forward passes; <= 0: all cores */
@@ -382,6 +381,8 @@ void dc_seq_free(dc_engine *e, int seq);
  * cache too (speculation's rejected drafts, a regenerated answer). Pages that
  * are shared with a fork stay untouched for the fork. */
 int dc_seq_truncate(dc_engine *e, int seq, int len, dc_err *err);
+/* dc_seq_truncate_mtp: keep MTP positions 0..len-1 only (len <= dc_seq_mtp_len). */
+int dc_seq_truncate_mtp(dc_engine *e, int seq, int len, dc_err *err);
 int dc_seq_len(const dc_engine *e, int seq);     /* positions cached; -1 for an unknown id */
 int dc_seq_mtp_len(const dc_engine *e, int seq); /* positions in the MTP module's cache */
 
@@ -418,7 +419,7 @@ int dc_engine_decode(dc_engine *e, const dc_batch *b, dc_err *err);
 const float *dc_engine_logits(const dc_engine *e, int i);
 const float *dc_engine_hidden(const dc_engine *e, int i);
 /* dc_engine_decode_mtp: the first MTP module over n positions, each extending
- * its sequence's MTP cache (which must not run ahead of the main cache).
+ * its sequence's MTP cache.
  * b->token[i] is the token after that position; hidden (n, hidden_size) the
  * main model's final-normed state there (rows of dc_engine_hidden; may point
  * into it). Logits predict the token two after each position. */
@@ -431,7 +432,7 @@ typedef struct dc_stop dc_stop;
 /* dc_stop_new: stops[0..n) (non-empty strings, copied). */
 int dc_stop_new(const char *const *stops, int n, dc_stop **out, dc_err *err);
 void dc_stop_free(dc_stop *s);
-/* dc_stop_push: add text; *out/*out_len: the bytes now safe to show (borrowed
+/* dc_stop_push: add text; *out and *out_len: the bytes now safe to show (borrowed
  * until the next call). Returns 1 once a stop string has completed (what came
  * before it is in *out), 0 otherwise. */
 int dc_stop_push(dc_stop *s, const char *text, size_t len, const char **out, size_t *out_len);
@@ -465,6 +466,10 @@ typedef struct dc_gen_batch_opts {
     dc_gen_batch_cb cb;  /* may be NULL */
     void *ctx;
     volatile int *cancel;
+    /* draft: with mtp, the draft token for sequence index i from its MTP logits
+     * (vocab), n_gen tokens generated so far; NULL: their argmax. For tests and
+     * benchmarks (an oracle drafter exercises acceptance on random weights). */
+    int (*draft)(void *ctx, int i, const float *mtp_logits, int n_gen);
 } dc_gen_batch_opts;
 /* dc_generate_batch: run seqs[0..n) to completion on e (at most max_seqs at
  * once; the rest wait for a free slot), sequences freed at the end. For each
