@@ -54,8 +54,12 @@ REF_TRAIN := $(BUILD)/ref_train/cases.txt
 $(REF_TRAIN): $(wildcard tests/ref/*.py)
 	/usr/bin/python3 tests/ref/gen_train_cases.py $(BUILD)/ref_train
 
+REF_POST := $(BUILD)/ref_post/cases.txt
+$(REF_POST): $(wildcard tests/ref/*.py)
+	/usr/bin/python3 tests/ref/gen_post_cases.py $(BUILD)/ref_post
+
 # Every test binary, then the total line "N passed, N failed".
-test: all $(TESTS) $(REF) $(REF_TRAIN)
+test: all $(TESTS) $(REF) $(REF_TRAIN) $(REF_POST)
 	@bash tests/run.sh $(BUILD) $(TESTS)
 
 # The README's first command: install what is needed, build, run the main job.
