@@ -111,5 +111,23 @@ int convo_prompt(const dc_tokenizer *tk, int style, const char *user, int **ids,
 
 int convo_text(const dc_tokenizer *tk, const int *ids, int n, char **text, size_t *len, dc_err *err) {
     if (n > 0 && ids[n - 1] == dc_tokenizer_eos(tk)) n--;
-    return dc_tokenizer_decode(tk, ids, (size_t)n, 0, text, len, err);
+    /* a model's vocabulary may be larger than its tokenizer's (V3: 129,280 rows for
+     * 128,815 ids): a sampled id that names no token reads as U+FFFD */
+    int *keep = malloc(sizeof(int) * (n > 0 ? n : 1)), k = 0, bad = 0;
+    if (!keep) return err_set(err, DC_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        size_t pl;
+        if (dc_tokenizer_piece(tk, ids[i], &pl)) keep[k++] = ids[i];
+        else bad++;
+    }
+    int rc = dc_tokenizer_decode(tk, keep, (size_t)k, 0, text, len, err);
+    free(keep);
+    if (rc || !bad) return rc;
+    char *t = realloc(*text, *len + 3 * (size_t)bad + 1);
+    if (!t) return free(*text), *text = NULL, err_set(err, DC_ENOMEM, "out of memory");
+    for (int i = 0; i < bad; i++) memcpy(t + *len + 3 * i, "\xef\xbf\xbd", 3);
+    *len += 3 * (size_t)bad;
+    t[*len] = 0;
+    *text = t;
+    return DC_OK;
 }

@@ -87,7 +87,7 @@ static int resume(trainer *t, const run_opts *o, const run_hooks *h, double *los
     const cJSON *la = cJSON_GetObjectItem(st, "loss_avg");
     char *end = NULL;
     *loss_avg = cJSON_IsString(la) ? strtod(la->valuestring, &end) : NAN;
-    if (!end || *end || !isfinite(*loss_avg) || *loss_avg < 0)
+    if (!end || *end || !isfinite(*loss_avg))
         rc = err_set(err, DC_EFORMAT, "%s: \"loss_avg\" must be a finite number written as a string", p);
     if (!rc && h->load) rc = h->load(h->ctx, st, p, err);
     cJSON_Delete(st);
@@ -106,6 +106,7 @@ static FILE *open_metrics(const run_opts *o, const trainer *t, char *mpath, size
 
 typedef struct loop {
     double loss_avg, t_last;
+    int have_avg;                /* loss_avg holds a step (GRPO's objective may be <= 0) */
     int64_t tok_since;
     int skips;
     int *collapsed;              /* (L + D) steps in a row each layer has been collapsed */
@@ -174,7 +175,7 @@ static int steps(trainer *t, const run_opts *o, const run_hooks *h, loop *lp, FI
     const int64_t stop_at = o->stop_after > 0 ? t->step + o->stop_after : INT64_MAX;
     int rc = DC_OK;
     while (!rc && t->step < o->steps && t->step < stop_at && !(o->stop && *o->stop)) {
-        t->explode_above = o->explode && lp->loss_avg > 0 && t->step >= 20 ? 4 * lp->loss_avg : 0;
+        t->explode_above = o->explode && lp->have_avg && lp->loss_avg > 0 && t->step >= 20 ? 4 * lp->loss_avg : 0;
         int64_t ntok = 0;
         if ((rc = h->step(h->ctx, t, &ntok, err))) break;
         lp->tok_since += ntok;
@@ -183,7 +184,8 @@ static int steps(trainer *t, const run_opts *o, const run_hooks *h, loop *lp, FI
             continue;
         }
         lp->skips = 0;
-        lp->loss_avg = lp->loss_avg > 0 ? 0.95 * lp->loss_avg + 0.05 * t->loss : t->loss;
+        lp->loss_avg = lp->have_avg ? 0.95 * lp->loss_avg + 0.05 * t->loss : t->loss;
+        lp->have_avg = 1;
         watch_routing(t, o, lp);
         int do_log = t->step % o->log_every == 0 || t->step == o->steps || t->step == 1;
         int do_eval = h->eval && o->eval_every > 0 && (t->step % o->eval_every == 0 || t->step == o->steps);
@@ -201,6 +203,7 @@ int run_loop(trainer *t, const run_opts *o, const run_hooks *h, dc_err *err) {
     int rc = DC_OK;
     if (o->resume_dir) {
         if ((rc = resume(t, o, h, &lp.loss_avg, err))) return rc;
+        lp.have_avg = t->step > 0;
         fprintf(stderr, "resumed %s at step %lld\n", o->resume_dir, (long long)t->step);
     } else if (dir_exists(o->dir) && ckpt_latest(o->dir, ck, sizeof ck, NULL) == DC_OK) {
         return err_set(err, DC_EARG, "%s already holds checkpoints: use --resume, or another --out", o->dir);

@@ -179,9 +179,11 @@ int task_open(task *t, const char *spec, uint64_t seed, dc_err *err) {
     t->instruct = 1;
     char path[4096];
     const char *o = NULL;
-    if (rest && strchr(rest, '=') && !strchr(rest, '/')) o = rest, rest = NULL; /* options only */
-    else if (rest && strrchr(rest, ',') && strchr(strrchr(rest, ','), '=')) o = strrchr(rest, ',') + 1;
-    snprintf(path, sizeof path, "%.*s", rest ? (int)(o ? o - 1 - rest : (long)strlen(rest)) : 0, rest ? rest : "");
+    /* a file task's spec: PATH, then options ",instruct=0|1" */
+    const char *opt = rest ? strstr(rest, ",instruct=") : NULL;
+    if (rest && !strncmp(rest, "instruct=", 9)) o = rest, rest = NULL;
+    else if (opt) o = opt + 1;
+    snprintf(path, sizeof path, "%.*s", rest ? (int)(opt ? opt - rest : (long)strlen(rest)) : 0, rest ? rest : "");
     if (!path[0] && t->kind == TASK_JSONL) return err_set(err, DC_EARG, "task jsonl needs a file: jsonl:PATH");
     if (!path[0]) snprintf(path, sizeof path, "%s", t->kind == TASK_CD3 ? DEF_CD3 : DEF_GSM8K);
     int rc = parse_opts(t, o, err);
