@@ -118,6 +118,8 @@ static void reward_rises(void) {
     CHECK(mean_of(a, "clip_frac", 1, 24) == 0, "mu 1: the ratio is 1, nothing clipped");
     CHECK(mean_of(a, "kl", 21, 24) > mean_of(a, "kl", 1, 1), "the policy moves away from the reference");
     free(a), free(b);
+    CHECK(harness_sh(BIN " plot %s/rule > /dev/null 2>&1 && head -c 4 %s/rule/reward.png | grep -q PNG", W, W) == 0,
+          "plot draws the reward curve");
 }
 
 /* mu = 2: the second update sees a ratio away from 1; the other options run */

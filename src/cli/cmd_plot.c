@@ -15,7 +15,9 @@ static const char *HELP =
     "usage: deepc plot RUN [--out FILE.png]\n"
     "\n"
     "Draws loss, MTP loss and validation loss against the step from RUN/metrics.jsonl\n"
-    "into FILE (default RUN/loss.png), with gnuplot.\n";
+    "into FILE (default RUN/loss.png), with gnuplot. For a `deepc grpo` run it draws the\n"
+    "reward curve instead: mean reward, sample accuracy, format rate and held-out greedy\n"
+    "accuracy (default RUN/reward.png).\n";
 
 /* gp_quote: s as a gnuplot single-quoted string ('' stands for ') */
 static void gp_quote(char *out, size_t cap, const char *s) {
@@ -29,8 +31,9 @@ static void gp_quote(char *out, size_t cap, const char *s) {
     out[k] = 0;
 }
 
-/* run_gnuplot: 0 on success, 127 when gnuplot cannot be started, else 1 */
-static int run_gnuplot(const char *out, const char *title, const char *data) {
+/* run_gnuplot: 0 on success, 127 when gnuplot cannot be started, else 1;
+ * rl: the reward columns (step reward accuracy format eval_accuracy) */
+static int run_gnuplot(const char *out, const char *title, const char *data, int rl) {
     int fd[2];
     if (pipe(fd) != 0) return 1;
     pid_t pid = fork();
@@ -46,7 +49,16 @@ static int run_gnuplot(const char *out, const char *title, const char *data) {
     }
     close(fd[0]);
     FILE *g = fdopen(fd[1], "w");
-    if (g) {
+    if (g && rl) {
+        fprintf(g,
+                "set terminal pngcairo size 900,540\nset output %s\nset datafile missing 'NaN'\n"
+                "set xlabel 'step'\nset ylabel 'mean over the step'\nset grid\nset key top left\nset yrange [0:*]\n"
+                "set title 'deepc grpo: '.%s noenhanced\n"
+                "plot %s using 1:2 with lines lw 2 title 'reward', '' using 1:3 with lines lw 1 title 'sample accuracy',"
+                " '' using 1:4 with lines lw 1 title 'format', '' using 1:5 with linespoints pt 7 title 'held-out greedy accuracy'\n",
+                out, title, data);
+        fclose(g);
+    } else if (g) {
         fprintf(g,
                 "set terminal pngcairo size 900,540\nset output %s\nset datafile missing 'NaN'\n"
                 "set xlabel 'step'\nset ylabel 'cross-entropy (nats)'\nset grid\nset key top right\n"
@@ -88,14 +100,25 @@ int cmd_plot(int argc, char **argv) {
         free(txt);
         return cli_usage_error("plot", "cannot write %s", dpath);
     }
-    int rows = 0, line = 0;
+    int rows = 0, line = 0, rl = strstr(txt, "\"reward\": ") != NULL;
+    if (!out && rl) snprintf(opath, sizeof opath, "%s/reward.png", run);
     for (char *s = strtok(txt, "\n"); s; s = strtok(NULL, "\n")) {
         line++;
         cJSON *j = cJSON_Parse(s);
         const cJSON *st = cJSON_GetObjectItem(j, "step"), *l = cJSON_GetObjectItem(j, "loss"),
                     *m = cJSON_GetObjectItem(j, "mtp_loss"), *v = cJSON_GetObjectItem(j, "val_loss");
         if (!j) fprintf(stderr, "deepc plot: %s:%d: not JSON, skipped\n", mpath, line);
-        if (cJSON_IsNumber(st) && cJSON_IsNumber(l)) {
+        if (rl && cJSON_IsNumber(st)) {
+            const char *k[] = {"reward", "accuracy", "format", "eval_accuracy"};
+            fprintf(d, "%g", st->valuedouble);
+            for (int i = 0; i < 4; i++) {
+                const cJSON *v = cJSON_GetObjectItem(j, k[i]);
+                if (cJSON_IsNumber(v)) fprintf(d, " %g", v->valuedouble);
+                else fprintf(d, " NaN");
+            }
+            fprintf(d, "\n");
+            rows++;
+        } else if (cJSON_IsNumber(st) && cJSON_IsNumber(l)) {
             fprintf(d, "%g %g %g ", st->valuedouble, l->valuedouble, cJSON_IsNumber(m) ? m->valuedouble : 0.0 / 0.0);
             if (cJSON_IsNumber(v)) fprintf(d, "%g\n", v->valuedouble);
             else fprintf(d, "NaN\n");
@@ -110,7 +133,7 @@ int cmd_plot(int argc, char **argv) {
      * go in as gnuplot strings (single-quoted, a quote doubled) */
     char qo[8300], qr[8300], qd[8300];
     gp_quote(qo, sizeof qo, opath), gp_quote(qr, sizeof qr, run), gp_quote(qd, sizeof qd, dpath);
-    int rc = run_gnuplot(qo, qr, qd);
+    int rc = run_gnuplot(qo, qr, qd, rl);
     remove(dpath);
     if (rc) {
         err_set(&err, DC_EIO, rc == 127 ? "gnuplot is not installed (scripts/deps.sh installs Debian's gnuplot-nox)"
