@@ -6,7 +6,11 @@
  * --reward random control does not; every metric is logged; with mu = 1 the
  * ratio is 1 (nothing clipped) and with mu = 2 the second update clips;
  * --seq-mean, --dr-grpo, --beta 0.04 run; --resume continues exactly as an
- * uninterrupted run; bad options are refused.
+ * uninterrupted run; bad options are refused. Then distillation (deepc
+ * distill) with the GRPO-trained model as the teacher: every answer it
+ * writes is right, the student is fine-tuned (with and without logit KD)
+ * and its accuracy reported before and after; --prompts keeps every
+ * finished answer.
  */
 #include <math.h>
 #include <stdio.h>
@@ -161,11 +165,51 @@ static void resume(void) {
           "a changed --beta refused");
 }
 
+static void distill(void) {
+    if (!g_ready) return;
+    CHECK(harness_sh(BIN " distill --teacher %s/rule/step-0000024 --student %s/sft/step-0000080 --task jsonl:%s/qa.jsonl,"
+                         "instruct=0 --no-think --answer last --n 11 --samples 4 --keep 2 --max-new 4 --batch 8 --seq 16"
+                         " --lr 1e-3 --epochs 2 --eval-n 12 -t 1 --out %s/dist > %s/d.txt 2> %s/d.err", W, W, W, W, W, W) == 0,
+          "distill");
+    char *o = slurp("%s/d.txt", W), *e = slurp("%s/d.err", W), *d = slurp("%s/dist/distill.jsonl", W);
+    CHECK(o && strstr(o, "{\"task\": \"jsonl\", \"n\": ") && strstr(o, "\"before\"") && strstr(o, "\"after\""),
+          "summary: %s / %s", o ? o : "", e ? e : "");
+    CHECK(e && strstr(e, "teacher: 11 prompts, 44 answers sampled"), "teacher summary: %s", e ? e : "");
+    int lines = 0, wrong = 0;
+    for (const char *p = d; p && (p = strstr(p, "{\"prompt\":\""));) {
+        int a, b, r;
+        const char *q = strstr(p, "\"response\":\"");
+        if (sscanf(p, "{\"prompt\":\"%d + %d =", &a, &b) != 2 || !q || sscanf(q + 12, "%d", &r) != 1 || r != a + b)
+            wrong++;
+        lines++, p++;
+    }
+    CHECK(lines > 0 && lines <= 22 && wrong == 0, "%d lines written (at most 2 per prompt), %d wrong", lines, wrong);
+    free(o), free(e), free(d);
+    CHECK(harness_sh(BIN " distill --teacher %s/rule/step-0000024 --student %s/sft/step-0000080 --task jsonl:%s/qa.jsonl,"
+                         "instruct=0 --no-think --answer last --n 11 --samples 2 --max-new 4 --batch 8 --seq 16 --kd --kd-k 4"
+                         " --epochs 1 --eval-n 0 -t 1 --out %s/distkd > /dev/null 2>&1", W, W, W, W) == 0, "distill --kd");
+    char p[700];
+    snprintf(p, sizeof p, "%s/prompts.jsonl", W);
+    FILE *f = fopen(p, "w");
+    fprintf(f, "{\"prompt\": \"1 + 2 =\"}\n{\"prompt\": \"3 + 3 =\"}\n");
+    fclose(f);
+    CHECK(harness_sh(BIN " distill --teacher %s/rule/step-0000024 --student %s/sft/step-0000080 --prompts %s --no-think"
+                         " --samples 3 --keep 3 --max-new 4 --batch 8 --seq 16 --epochs 1 -t 1 --out %s/distp > /dev/null 2> %s/d.err",
+                     W, W, p, W, W) == 0, "distill --prompts");
+    e = slurp("%s/d.err", W);
+    const char *t = e ? strstr(e, "teacher: 2 prompts, 6 answers sampled") : NULL;
+    int acc = -1, wr = -2;
+    if (t) sscanf(strstr(t, "), ") + 3, "%d accepted (%*[^)]), %d written", &acc, &wr);
+    CHECK(t && acc > 0 && acc == wr, "every finished answer kept (%d accepted, %d written): %s", acc, wr, e ? e : "");
+    free(e);
+}
+
 int main(void) {
     RUN(advantages);
     RUN(fixture);
     RUN(reward_rises);
     RUN(options);
     RUN(resume);
+    RUN(distill);
     return harness_done();
 }

@@ -11,6 +11,7 @@ static const cli_cmd CMDS[] = {
     {"train", cmd_train, "pretrain a DeepSeek-architecture model (MLA + MoE + MTP)"},
     {"sft", cmd_sft, "supervised fine-tuning on conversations, the loss on assistant tokens"},
     {"grpo", cmd_grpo, "reinforcement learning with rule rewards (GRPO, DAPO's refinements)"},
+    {"distill", cmd_distill, "a teacher's verified answers as SFT data for a student (optionally logit KD)"},
     {"eval", cmd_eval, "accuracy on a verifiable task: pass@1, maj@K, pass@K, format rate"},
     {"task", cmd_task, "a verifiable task's items as SFT data, task files or a corpus"},
     {"plot", cmd_plot, "draw a run's loss curves to a PNG"},

@@ -195,9 +195,47 @@ int sft_open(sft *s, sft_set *d, int val_rows, int B, int T, int accum, int pad,
 
 void sft_close(sft *s) {
     if (!s) return;
+    for (int i = 0; s->kd_ids && i < s->d.n; i++) free(s->kd_ids[i]), free(s->kd_logits[i]);
+    free(s->kd_ids), free(s->kd_logits), free(s->kd_bi), free(s->kd_bl);
     sft_set_free(&s->d);
     free(s->val), free(s->tok), free(s->w);
     memset(s, 0, sizeof *s);
+}
+
+/* top: the k largest of z (V) into ids / vals */
+static void top(const float *z, int V, int k, int *ids, float *vals) {
+    for (int j = 0; j < k; j++) ids[j] = -1, vals[j] = -INFINITY;
+    for (int v = 0; v < V; v++) {
+        if (z[v] <= vals[k - 1]) continue;
+        int j = k - 1;
+        while (j > 0 && z[v] > vals[j - 1]) ids[j] = ids[j - 1], vals[j] = vals[j - 1], j--;
+        ids[j] = v, vals[j] = z[v];
+    }
+}
+
+int sft_kd(sft *s, dc_model *teacher, int k, float temp, float alpha, dc_err *err) {
+    const int V = dc_model_config(teacher)->vocab_size;
+    if (k < 1 || k > V) return err_set(err, DC_EARG, "distill: top-k %d of a vocabulary of %d", k, V);
+    int maxlen = 1;
+    for (int r = 0; r < s->d.n; r++) maxlen = s->d.len[r] > maxlen ? s->d.len[r] : maxlen;
+    dc_session *ss = NULL;
+    float *lg = malloc(sizeof(float) * (size_t)maxlen * V);
+    s->kd_ids = calloc(s->d.n, sizeof *s->kd_ids), s->kd_logits = calloc(s->d.n, sizeof *s->kd_logits);
+    s->kd_bi = malloc(sizeof(int) * (size_t)s->B * s->T * k), s->kd_bl = malloc(sizeof(float) * (size_t)s->B * s->T * k);
+    int rc = lg && s->kd_ids && s->kd_logits && s->kd_bi && s->kd_bl ? DC_OK : err_set(err, DC_ENOMEM, "distill: out of memory");
+    if (!rc) rc = dc_session_new(teacher, maxlen, DC_ATTN_ABSORB, &ss, err);
+    for (int r = 0; !rc && r < s->d.n; r++) {
+        int n = s->d.len[r];
+        s->kd_ids[r] = malloc(sizeof(int) * (size_t)n * k), s->kd_logits[r] = malloc(sizeof(float) * (size_t)n * k);
+        if (!s->kd_ids[r] || !s->kd_logits[r]) rc = err_set(err, DC_ENOMEM, "distill: out of memory");
+        dc_session_reset(ss);
+        if (!rc) rc = dc_forward(ss, s->d.ids[r], n, lg, 0, err);
+        for (int i = 0; !rc && i < n; i++) top(lg + (size_t)i * V, V, k, s->kd_ids[r] + (size_t)i * k, s->kd_logits[r] + (size_t)i * k);
+    }
+    dc_session_free(ss);
+    free(lg);
+    if (!rc) s->kd_k = k, s->kd_temp = temp, s->kd_alpha = alpha;
+    return rc;
 }
 
 int64_t sft_steps_per_epoch(const sft *s) {
@@ -225,6 +263,11 @@ static int fill(sft *s, const int *rows, int n, double scale) {
         float *w = s->w + (size_t)b * TT;
         for (int i = 0; i <= TT; i++) tk[i] = i < len ? s->d.ids[r][i] : s->pad;
         for (int i = 0; i < TT; i++) w[i] = i + 1 < len && s->d.mask[r][i + 1] ? (float)scale : 0.0f;
+        for (int i = 0; s->kd_k && i < TT; i++) {
+            size_t o = ((size_t)b * TT + i) * s->kd_k, src = (size_t)(i < len - 1 ? i : 0) * s->kd_k;
+            memcpy(s->kd_bi + o, s->kd_ids[r] + src, sizeof(int) * s->kd_k);
+            memcpy(s->kd_bl + o, s->kd_logits[r] + src, sizeof(float) * s->kd_k);
+        }
     }
     return TT;
 }
@@ -247,7 +290,9 @@ static int step(void *ctx, trainer *t, int64_t *tokens, dc_err *err) {
     trainer_zero_grad(t);
     for (int a = 0; a < s->accum; a++) {
         int TT = fill(s, rows[a], s->B, 1.0 / count); /* a token mean over the whole step */
-        tbatch b = {s->B, TT, s->tok, s->w, NULL};
+        loss_spec kd = {.kind = LOSS_KD, .kd_k = s->kd_k, .kd_ids = s->kd_bi, .kd_logits = s->kd_bl,
+                        .kd_temp = s->kd_temp, .kd_alpha = s->kd_alpha};
+        tbatch b = {s->B, TT, s->tok, s->w, s->kd_k ? &kd : NULL};
         int rc = trainer_forward(t, &b, 1, err);
         if (rc) return rc;
     }

@@ -40,11 +40,23 @@ typedef struct sft {
     int64_t epoch, pos;     /* rows of this epoch already taken */
     int *tok;               /* (B, T+1) */
     float *w;               /* (B, T) */
+    /* logit distillation (optional): the teacher's top-k at each position of
+     * each row (row len x k), the KD loss of loss.h instead of CE */
+    int kd_k;
+    int **kd_ids;           /* (n) owned */
+    float **kd_logits;      /* (n) owned */
+    float kd_temp, kd_alpha;
+    int *kd_bi;             /* (B, T, k) a micro-batch's */
+    float *kd_bl;
 } sft;
 
 /* sft_open: split off n_val held-out rows (seeded), then the first epoch's order. */
 int sft_open(sft *s, sft_set *d, int val_rows, int B, int T, int accum, int pad, uint64_t seed, dc_err *err);
 void sft_close(sft *s);
+/* sft_kd: distil from teacher (same vocabulary): its top k logits at every
+ * position of every row, computed now through the inference path; the
+ * steps then use the KD loss with temperature temp and weight alpha. */
+int sft_kd(sft *s, dc_model *teacher, int k, float temp, float alpha, dc_err *err);
 /* sft_steps_per_epoch: optimiser steps that see every training row once. */
 int64_t sft_steps_per_epoch(const sft *s);
 /* sft_val_loss: the token mean loss over the held-out rows (NAN when none). */
