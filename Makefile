@@ -62,11 +62,19 @@ $(REF_POST): $(wildcard tests/ref/*.py)
 test: all $(TESTS) $(REF) $(REF_TRAIN) $(REF_POST)
 	@bash tests/run.sh $(BUILD) $(TESTS)
 
-# The README's first command: install what is needed, build, run the main job.
+# The README's first command: install what is needed, build, run the main job:
+# the miniature R1 pipeline (pretrain, SFT, GRPO, held-out accuracy after each).
 demo:
 	@bash scripts/deps.sh
 	@$(MAKE) --no-print-directory all
 	@bash scripts/demo.sh
+
+# The pretraining demo: a small model on tiny Shakespeare, the falling loss, text.
+.PHONY: demo-shakespeare
+demo-shakespeare:
+	@bash scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo_shakespeare.sh
 
 clean:
 	rm -rf $(BUILD)
