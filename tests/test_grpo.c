@@ -114,6 +114,8 @@ static void reward_rises(void) {
     printf("    sample accuracy, steps 1-4 -> 21-24: rule rewards %.3f -> %.3f, random rewards %.3f -> %.3f\n", a0, a1,
            b0, b1);
     CHECK(a1 > a0 + 0.2, "GRPO did not raise the accuracy: %.3f -> %.3f", a0, a1);
+    CHECK(mean_of(a, "reward", 21, 24) > mean_of(a, "reward", 1, 4) + 0.2, "nor the mean reward: %.3f -> %.3f",
+          mean_of(a, "reward", 1, 4), mean_of(a, "reward", 21, 24));
     CHECK(b1 < b0 + 0.05, "the random-reward control rose: %.3f -> %.3f", b0, b1);
     /* every metric of the issue, each step */
     const char *keys[] = {"reward", "accuracy", "format", "kl", "clip_frac", "entropy", "response_len", "dropped",
