@@ -41,7 +41,7 @@ $B tokenizer-train --data "$D/corpus.txt" --vocab-size 512 --out "$D/tokenizer.j
 $B prepare --tokenizer "$D/tokenizer.json" --data "$D/corpus.txt" --out "$D/data" --val-frac 0.02 2>&1 | tail -n 1
 
 echo
-echo "== 2. pretraining the tiny preset (MLA + MoE + MTP) on the worked problems: $PRE steps of 16 x 64 tokens"
+echo "== 2. pretraining the tiny preset (MLA + MoE + MTP) on the worked problems: $PRE steps of 16 x $SEQ tokens"
 $B info --preset tiny | sed -n '2,4p'
 $B train --preset tiny --data "$D/data" --out "$D/pre" --steps "$PRE" --batch 16 --seq "$SEQ" --lr 3e-3 --warmup 30 \
   --log-every 100 --eval-every 250 --save-every 0

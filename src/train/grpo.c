@@ -138,8 +138,8 @@ static int group(grpo *g, const task_item *it, const int *prompt, int np, const 
     return DC_OK;
 }
 
-/* round: `need` new prompts, G completions each, scored and kept */
-static int round_(grpo *g, trainer *t, int need, int round, int last, tally *ty, dc_err *err) {
+/* sample_round: `need` new prompts, G completions each, scored and kept */
+static int sample_round(grpo *g, trainer *t, int need, int round, int last, tally *ty, dc_err *err) {
     task_item it[need];
     int *ids[need], np[need], n = 0, rc = DC_OK;
     const int64_t size = task_size(g->tk_task, SPLIT_TRAIN);
@@ -181,7 +181,7 @@ static int collect(grpo *g, trainer *t, tally *ty, dc_err *err) {
     for (int round = 0; !rc && g->ns < g->o.P * g->o.G && round < g->o.max_rounds; round++) {
         int need = g->o.P - g->ns / g->o.G;
         /* nothing kept after every round: train on the last round's groups (A = 0) */
-        rc = round_(g, t, need, round, round == g->o.max_rounds - 1 && g->ns == 0, ty, err);
+        rc = sample_round(g, t, need, round, round == g->o.max_rounds - 1 && g->ns == 0, ty, err);
     }
     return rc;
 }
