@@ -10,7 +10,7 @@
 #include "base/file.h"
 #include "harness.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 
 static char g_dir[600];
 

@@ -20,7 +20,7 @@
 #include "harness.h"
 #include "train/grpo.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 static char W[512];
 static int g_ready;
 

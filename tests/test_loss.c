@@ -17,7 +17,7 @@
 #include "io/safetensors.h"
 #include "train/trainer.h"
 
-#define DIR "build/ref_post"
+#define DIR DC_BUILD "/ref_post"
 
 static float *floats(const cJSON *j, const char *k, int n) {
     const cJSON *a = cJSON_GetObjectItem(j, k);

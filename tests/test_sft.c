@@ -15,7 +15,7 @@
 #include "train/convo.h"
 #include "train/sft.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 static char W[512];
 static dc_tokenizer *g_tk;
 

@@ -11,7 +11,7 @@
 #include "harness.h"
 #include "train/trainer.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 static char D[600];  /* data dir */
 static char W[512];  /* work dir */
 

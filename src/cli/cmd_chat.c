@@ -234,7 +234,7 @@ static int parse(int argc, char **argv, copts *o) {
     o->ctx = 4096;
     o->attn = DC_ATTN_ABSORB;
     dc_sampler_defaults(&o->sp);
-    o->sp.seed = (uint64_t)time(NULL);
+    o->sp.seed = infer_random_seed(); /* printed at the end: --seed repeats the run */
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "m:n:t:h", LONG, NULL)) != -1) {

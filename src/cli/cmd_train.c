@@ -129,7 +129,7 @@ int cmd_train(int argc, char **argv) {
     dc_config_counts(&cfg, &k);
     fprintf(stderr, "model %.2fM parameters (%.2fM active, %.2fM MTP), %d layers, vocab %d; batch %d x %d x %d, %d threads\n",
             k.params_total / 1e6, k.params_active / 1e6, k.params_mtp / 1e6, cfg.num_hidden_layers, cfg.vocab_size, o.B,
-            o.T, o.accum, dc_get_threads());
+            o.T, o.accum, cli_get_threads());
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     run_hooks h;

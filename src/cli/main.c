@@ -21,12 +21,14 @@ static const cli_cmd CMDS[] = {
     {"generate", cmd_generate, "complete a prompt, streaming the text (sampling, MTP speculative decoding)"},
     {"chat", cmd_chat, "talk with a model in the terminal (chat template, cache kept across turns)"},
     {"bench", cmd_bench, "prefill and decode speed against the memory-bandwidth bound"},
+    {"perplexity", cmd_perplexity, "perplexity of a model on a text (sliding windows, with its error)"},
     {"convert", cmd_convert, "a checkpoint to a llama.cpp GGUF file (deepseek2) and back"},
     {"quantize", cmd_quantize, "rewrite a GGUF file in another type (q8_0, q4_0, q4_k, q6_k, ...)"},
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: deepc COMMAND [options]   (deepc COMMAND --help for its options)\n\ncommands:\n");
+    fprintf(f, "usage: deepc COMMAND [options]   (deepc COMMAND --help for its options)\n"
+               "       deepc --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof CMDS / sizeof *CMDS; i++) fprintf(f, "  %-16s %s\n", CMDS[i].name, CMDS[i].summary);
 }
 
@@ -37,15 +39,19 @@ int main(int argc, char **argv) {
     const char *policy = "passive";
     for (size_t i = 0; argc > 1 && i < sizeof SPIN / sizeof *SPIN; i++)
         if (strcmp(argv[1], SPIN[i]) == 0) policy = "active";
-    dc_omp_policy_reexec(argv, policy);
+    cli_omp_policy_reexec(argv, policy);
+    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
+        printf("deepc %s (%s; kernels: %s)\n", dc_version(), dc_build_info(), cli_kernels());
+        return cli_finish("version", 0);
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof CMDS / sizeof *CMDS; i++)
         if (strcmp(argv[1], CMDS[i].name) == 0) {
-            dc_set_threads(0);
-            return CMDS[i].run(argc - 1, argv + 1);
+            cli_threads(0);
+            return cli_finish(CMDS[i].name, CMDS[i].run(argc - 1, argv + 1));
         }
     fprintf(stderr, "deepc: unknown command '%s'\n\n", argv[1]);
     usage(stderr);

@@ -96,8 +96,10 @@ static int parse_header(st_set *s, int fi, const char *path, dc_err *err) {
                        (unsigned long long)hn, f->size);
     const uint8_t *base = f->data + 8 + hn;
     uint64_t dsize = f->size - 8 - hn;
-    cJSON *root = cJSON_ParseWithLength((const char *)f->data + 8, hn);
-    if (!root || !cJSON_IsObject(root)) {
+    cJSON *root;
+    int prc = json_parse_ex((const char *)f->data + 8, hn, path, 1, 1, &root, err);
+    if (prc) return prc;
+    if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return err_set(err, DC_EFORMAT, "%s: header is not a JSON object", path);
     }

@@ -9,6 +9,7 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "base/progress.h"
+#include "io/json.h"
 
 int data_write_shard(const char *path, const uint32_t *ids, size_t n, int vocab, dc_err *err) {
     uint8_t h[24];
@@ -150,8 +151,12 @@ static int split_jsonl(plist *l, const char *s, size_t n, const char *field, con
         size_t k = i;
         while (k < e && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r')) k++;
         if (k < e) {
-            cJSON *j = cJSON_ParseWithLength(s + i, e - i);
-            const cJSON *f = j ? cJSON_GetObjectItemCaseSensitive(j, field) : NULL;
+            /* as Python's json.loads reads the line: the last "text" wins, nothing may
+             * follow the object, and a \u0000 (which would cut the text) is refused */
+            cJSON *j;
+            int rc = json_parse_at(s + i, e - i, path, (int)line, &j, err);
+            if (rc) return rc;
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, field);
             if (!cJSON_IsString(f)) {
                 cJSON_Delete(j);
                 return err_set(err, DC_EFORMAT, "%s:%zu: not a JSON object with a string field \"%s\"", path, line, field);

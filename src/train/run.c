@@ -197,23 +197,38 @@ static int steps(trainer *t, const run_opts *o, const run_hooks *h, loop *lp, FI
     return rc;
 }
 
+/* start: RUN locked for this process (one writer per run), then resumed
+ * from its checkpoint or checked to hold none */
+static int start(trainer *t, const run_opts *o, const run_hooks *h, loop *lp, int *lockfd, dc_err *err) {
+    char who[64], ck[4200];
+    snprintf(who, sizeof who, "deepc %s", o->name);
+    int rc = dir_make(o->dir, err);
+    if (!rc) rc = dir_lock(o->dir, who, lockfd, err);
+    if (rc) return rc;
+    if (o->resume_dir) {
+        if ((rc = resume(t, o, h, &lp->loss_avg, err))) return rc;
+        lp->have_avg = t->step > 0;
+        fprintf(stderr, "resumed %s at step %lld\n", o->resume_dir, (long long)t->step);
+    } else if (ckpt_latest(o->dir, ck, sizeof ck, NULL) == DC_OK) {
+        return err_set(err, DC_EARG, "%s already holds checkpoints: use --resume, or another --out", o->dir);
+    }
+    return DC_OK;
+}
+
 int run_loop(trainer *t, const run_opts *o, const run_hooks *h, dc_err *err) {
     loop lp = {0};
     char mpath[4200], ck[4200];
-    int rc = DC_OK;
-    if (o->resume_dir) {
-        if ((rc = resume(t, o, h, &lp.loss_avg, err))) return rc;
-        lp.have_avg = t->step > 0;
-        fprintf(stderr, "resumed %s at step %lld\n", o->resume_dir, (long long)t->step);
-    } else if (dir_exists(o->dir) && ckpt_latest(o->dir, ck, sizeof ck, NULL) == DC_OK) {
-        return err_set(err, DC_EARG, "%s already holds checkpoints: use --resume, or another --out", o->dir);
+    int lockfd = -1, rc = start(t, o, h, &lp, &lockfd, err);
+    if (rc) {
+        dir_unlock(lockfd);
+        return rc;
     }
-    if ((rc = dir_make(o->dir, err))) return rc;
     FILE *mf = open_metrics(o, t, mpath, sizeof mpath, err);
     lp.collapsed = calloc((size_t)(t->L + t->D) + 1, sizeof(int));
     if (!mf || !lp.collapsed) {
         if (mf) fclose(mf);
         free(lp.collapsed);
+        dir_unlock(lockfd);
         return mf ? err_set(err, DC_ENOMEM, "%s: out of memory", o->name) : err->code;
     }
     progress_start(&lp.pb, o->name, o->steps);
@@ -226,5 +241,6 @@ int run_loop(trainer *t, const run_opts *o, const run_hooks *h, dc_err *err) {
                 (long long)t->step, ck, mpath);
     fclose(mf);
     free(lp.collapsed);
+    dir_unlock(lockfd);
     return rc;
 }

@@ -63,9 +63,9 @@ typedef struct run_opts {
     volatile int *stop;      /* set by a signal handler: checkpoint and return; may be NULL */
 } run_opts;
 
-/* run_loop: resume from o->resume_dir when set (parameters, moments, step,
- * the hook's state), else start RUN afresh (refused when it holds
- * checkpoints); then steps until o->steps, checkpointing at save_every and at
+/* run_loop: RUN locked against a second writer (dir_lock, "deepc NAME"),
+ * then resume from o->resume_dir when set (parameters, moments, step, the
+ * hook's state), else start RUN afresh (refused when it holds checkpoints); then steps until o->steps, checkpointing at save_every and at
  * the end. Five skipped steps in a row stop the run with an error. */
 int run_loop(trainer *t, const run_opts *o, const run_hooks *h, dc_err *err);
 
