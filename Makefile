@@ -90,15 +90,27 @@ REF_TRAIN := $(BUILD)/ref_train/cases.txt
 $(REF_TRAIN): $(wildcard tests/ref/*.py)
 	/usr/bin/python3 tests/ref/gen_train_cases.py $(BUILD)/ref_train
 
+REF_POST := $(BUILD)/ref_post/cases.txt
+$(REF_POST): $(wildcard tests/ref/*.py)
+	/usr/bin/python3 tests/ref/gen_post_cases.py $(BUILD)/ref_post
+
 # Every test binary, then the total line "N passed, N failed".
-test: all $(TESTS) $(REF) $(REF_TRAIN)
+test: all $(TESTS) $(REF) $(REF_TRAIN) $(REF_POST)
 	@env $(DC_TEST_ENV) bash tests/run.sh $(BUILD) $(TESTS)
 
-# The README's first command: install what is needed, build, run the main job.
+# The README's first command: install what is needed, build, run the main job:
+# the miniature R1 pipeline (pretrain, SFT, GRPO, held-out accuracy after each).
 demo:
 	@bash scripts/deps.sh
 	@$(MAKE) --no-print-directory all
 	@bash scripts/demo.sh
+
+# The pretraining demo: a small model on tiny Shakespeare, the falling loss, text.
+.PHONY: demo-shakespeare
+demo-shakespeare:
+	@bash scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo_shakespeare.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -29,6 +29,11 @@ int cmd_bench(int argc, char **argv);          /* cmd_bench.c */
 int cmd_perplexity(int argc, char **argv);     /* cmd_perplexity.c */
 int cmd_convert(int argc, char **argv);         /* cmd_convert.c */
 int cmd_quantize(int argc, char **argv);        /* cmd_convert.c */
+int cmd_sft(int argc, char **argv);             /* cmd_sft.c */
+int cmd_eval(int argc, char **argv);            /* cmd_eval.c */
+int cmd_task(int argc, char **argv);            /* cmd_task.c */
+int cmd_grpo(int argc, char **argv);            /* cmd_grpo.c */
+int cmd_distill(int argc, char **argv);         /* cmd_distill.c */
 
 /* cli_error: print "deepc CMD: error: MSG" to stderr; returns the exit code 1. */
 int cli_error(const char *cmd, const dc_err *err);

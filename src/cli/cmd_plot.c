@@ -24,7 +24,9 @@ static const char *HELP =
     "usage: deepc plot RUN [--out FILE.png]\n"
     "\n"
     "Draws loss, MTP loss and validation loss against the step from RUN/metrics.jsonl\n"
-    "into FILE (default RUN/loss.png), with gnuplot.\n";
+    "into FILE (default RUN/loss.png), with gnuplot. For a `deepc grpo` run it draws the\n"
+    "reward curve instead: mean reward, sample accuracy, format rate and held-out greedy\n"
+    "accuracy (default RUN/reward.png).\n";
 
 /* gp_title: the run's name for the title, reduced to characters that need
  * no quoting at all (others become '?'): no path byte ever reaches
@@ -58,19 +60,31 @@ static pid_t gnuplot_child(int png, int *script_fd) {
     return pid;
 }
 
-/* run_gnuplot: draw rows (step, loss, mtp, val; NaN for missing) into the
- * open file png. The script holds only numbers (an inline data block) and
- * the sanitised title; the output file is ours, not a name gnuplot opens.
+/* run_gnuplot: draw rows (step, loss, mtp, val; NaN for missing; with rl:
+ * step, reward, accuracy, format, held-out accuracy) into the open file png.
+ * The script holds only numbers (an inline data block) and the sanitised
+ * title; the output file is ours, not a name gnuplot opens.
  * 0 on success, 127 when gnuplot cannot be started, else 1. */
-static int run_gnuplot(int png, const char *title, const double (*rows)[4], int n) {
+static int run_gnuplot(int png, const char *title, const double (*rows)[5], int n, int rl) {
     int sfd;
     pid_t pid = gnuplot_child(png, &sfd);
     if (pid < 0) return 1;
     FILE *g = fdopen(sfd, "w");
     if (g) {
         fprintf(g, "$d << EOD\n");
-        for (int i = 0; i < n; i++) fprintf(g, "%.9g %.9g %.9g %.9g\n", rows[i][0], rows[i][1], rows[i][2], rows[i][3]);
-        fprintf(g,
+        for (int i = 0; i < n; i++)
+            fprintf(g, "%.9g %.9g %.9g %.9g %.9g\n", rows[i][0], rows[i][1], rows[i][2], rows[i][3], rows[i][4]);
+        if (rl)
+            fprintf(g,
+                    "EOD\nset terminal pngcairo size 900,540\nset datafile missing 'NaN'\n"
+                    "set xlabel 'step'\nset ylabel 'mean over the step'\nset grid\nset key top left\nset yrange [0:*]\n"
+                    "set title 'deepc grpo: %s' noenhanced\n"
+                    "plot $d using 1:2 with lines lw 2 title 'reward', $d using 1:3 with lines lw 1 title 'sample accuracy',"
+                    " $d using 1:4 with lines lw 1 title 'format', $d using 1:5 with linespoints pt 7 title "
+                    "'held-out greedy accuracy'\n",
+                    title);
+        else
+            fprintf(g,
                 "EOD\nset terminal pngcairo size 900,540\nset datafile missing 'NaN'\n"
                 "set xlabel 'step'\nset ylabel 'cross-entropy (nats)'\nset grid\nset key top right\n"
                 "set title 'deepc training: %s' noenhanced\n"
@@ -86,33 +100,42 @@ static int run_gnuplot(int png, const char *title, const double (*rows)[4], int 
     return WEXITSTATUS(st) == 127 ? 127 : WEXITSTATUS(st) != 0;
 }
 
-/* read_metrics: the logged steps of path as rows (malloc'd) */
-static int read_metrics(const char *path, double (**rows)[4], int *n, dc_err *err) {
+/* row_of: one logged step's columns (see run_gnuplot); 0 when it is none */
+static int row_of(const cJSON *j, int rl, double *r) {
+    static const char *const LOSS[] = {"step", "loss", "mtp_loss", "val_loss", "step"};
+    static const char *const RL[] = {"step", "reward", "accuracy", "format", "eval_accuracy"};
+    const char *const *k = rl ? RL : LOSS;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step"), *first = cJSON_GetObjectItemCaseSensitive(j, k[1]);
+    if (!cJSON_IsNumber(st) || !cJSON_IsNumber(first)) return 0;
+    for (int c = 0; c < 5; c++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k[c]);
+        r[c] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    }
+    return 1;
+}
+
+/* read_metrics: the logged steps of path as rows (malloc'd); *rl: the run is GRPO's */
+static int read_metrics(const char *path, double (**rows)[5], int *n, int *rl, dc_err *err) {
     char *txt;
     size_t len;
     int rc = file_read_all(path, &txt, &len, err);
     if (rc) return rc;
     int cap = 64, line = 0;
-    double(*r)[4] = malloc(sizeof *r * cap);
+    double(*r)[5] = malloc(sizeof *r * cap);
     *n = 0;
+    *rl = strstr(txt, "\"reward\": ") != NULL;
     for (char *s = strtok(txt, "\n"); s && r; s = strtok(NULL, "\n")) {
         line++;
         cJSON *j = cJSON_Parse(s);
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step"), *l = cJSON_GetObjectItemCaseSensitive(j, "loss"),
-                    *m = cJSON_GetObjectItemCaseSensitive(j, "mtp_loss"), *v = cJSON_GetObjectItemCaseSensitive(j, "val_loss");
+        double row[5];
         if (!j) fprintf(stderr, "deepc plot: %s:%d: not JSON, skipped\n", path, line);
-        if (cJSON_IsNumber(st) && cJSON_IsNumber(l)) {
+        if (row_of(j, *rl, row)) {
             if (*n == cap) {
-                double(*nr)[4] = realloc(r, sizeof *r * (cap *= 2));
+                double(*nr)[5] = realloc(r, sizeof *r * (cap *= 2));
                 if (!nr) free(r);
                 r = nr;
             }
-            if (r) {
-                r[*n][0] = st->valuedouble, r[*n][1] = l->valuedouble;
-                r[*n][2] = cJSON_IsNumber(m) ? m->valuedouble : NAN;
-                r[*n][3] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-                (*n)++;
-            }
+            if (r) memcpy(r[(*n)++], row, sizeof row);
         }
         cJSON_Delete(j);
     }
@@ -136,12 +159,15 @@ int cmd_plot(int argc, char **argv) {
     const char *run = argv[optind];
     char mpath[4096], opath[4096], title[128];
     dc_err err = {0};
-    double(*rows)[4] = NULL;
-    int n = 0, rc;
+    double(*rows)[5] = NULL;
+    int n = 0, rc, rl = 0;
     if (path_join(mpath, sizeof mpath, run, "metrics.jsonl", &err)) return cli_error("plot", &err);
+    if ((rc = read_metrics(mpath, &rows, &n, &rl, &err))) return cli_error("plot", &err);
     if (out) snprintf(opath, sizeof opath, "%s", out);
-    else if (path_join(opath, sizeof opath, run, "loss.png", &err)) return cli_error("plot", &err);
-    if ((rc = read_metrics(mpath, &rows, &n, &err))) return cli_error("plot", &err);
+    else if (path_join(opath, sizeof opath, run, rl ? "reward.png" : "loss.png", &err)) {
+        free(rows);
+        return cli_error("plot", &err);
+    }
     if (!n) {
         free(rows);
         return err_set(&err, DC_EFORMAT, "%s: no logged steps", mpath), cli_error("plot", &err);
@@ -153,7 +179,7 @@ int cmd_plot(int argc, char **argv) {
     }
     fflush(a.f);
     gp_title(title, sizeof title, run);
-    rc = run_gnuplot(fileno(a.f), title, (const double(*)[4])rows, n);
+    rc = run_gnuplot(fileno(a.f), title, (const double(*)[5])rows, n, rl);
     free(rows);
     if (rc) {
         afile_abort(&a);
