@@ -340,6 +340,7 @@ typedef struct dc_gen_stats {
     double prefill_s, decode_s;
     int n_draft, n_accept;   /* MTP drafts verified and accepted */
     int mtp_used;            /* 0 when MTP was asked for but could not run (no module, caches out of step) */
+    int ctx_full;            /* 1 when generation stopped because the context had no room left */
 } dc_gen_stats;
 /* dc_generate: append prompt (n >= 1 ids) to the session's cache, then
  * sample up to max_new tokens. The last generated token is NOT fed to the

@@ -175,6 +175,24 @@ static void generate_parallel(void) {
     free(o);
 }
 
+/* issue 14: -c/--ctx says when the context is full; -m RUN follows RUN/latest to its newest checkpoint */
+static void generate_ctx_and_run(void) {
+    char dir[700], *o = NULL, *want = NULL;
+    snprintf(dir, sizeof dir, "%s/tinyrun", harness_tmpdir());
+    CHECK(harness_sh(BIN " init --preset tiny --seed 4 --out %s/step-0000007 > /dev/null && echo step-0000007 > %s/latest",
+                     dir, dir) == 0, "setup");
+    CHECK(run(&o, BIN " generate -m %s --prompt-ids 1,2,3 -n 20 --temp 0 --ignore-eos -c 8", dir) == 0 &&
+              strstr(o, "context of 8 positions is full"), "-c 8: %s", o);
+    free(o);
+    char step[720];
+    snprintf(step, sizeof step, "%s/step-0000007", dir);
+    CHECK(run(&want, BIN " generate -m %s --prompt-ids 1,2,3 -n 6 --temp 0 2>/dev/null", step) == 0, "%s", want);
+    CHECK(run(&o, BIN " generate -m %s --prompt-ids 1,2,3 -n 6 --temp 0 2>/dev/null", dir) == 0 &&
+              strcspn(o, "\n") == strcspn(want, "\n") && !strncmp(o, want, strcspn(want, "\n")),
+          "-m RUN: '%s' vs the step: '%s'", o, want);
+    free(o), free(want);
+}
+
 /* issue 14, defect 4: a write to stdout that fails (a full disk) is an
  * error and a non-zero exit, for every command that prints its result */
 static void stdout_full(void) {
@@ -267,6 +285,7 @@ static void info_files(void) {
 
 int main(void) {
     RUN(generate_parallel);
+    RUN(generate_ctx_and_run);
     RUN(exit_codes);
     RUN(stdout_full);
     RUN(random_seed);

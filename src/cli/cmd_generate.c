@@ -43,7 +43,7 @@ static const char *HELP =
     "      --ignore-eos       do not stop at the end-of-sequence token\n"
     "      --mtp              speculative decoding with the model's MTP module (same output)\n"
     "      --dtype T          weights at run time: f32 (default), bf16, q8 (Q8_0)\n"
-    "      --ctx N            KV cache positions (default: prompt + n-predict)\n"
+    "  -c, --ctx N            KV cache positions (default: prompt + n-predict)\n"
     "      --attn MODE        absorb (latent cache, default) or naive\n"
     "      --tokenizer PATH   a tokenizer.json or directory other than the model's\n"
     "  -t, --threads N        threads (default: all cores)\n";
@@ -75,7 +75,7 @@ static int parse(int argc, char **argv, opts *o) {
     o->sp.seed = infer_random_seed(); /* printed at the end: --seed repeats the run */
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, "m:p:n:t:f:h", LONG, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "m:p:n:t:f:c:h", LONG, NULL)) != -1) {
         switch (ch) {
         case 'm': o->dir = optarg; break;
         case 'p': o->prompt = optarg; break;
@@ -243,6 +243,9 @@ int cmd_generate(int argc, char **argv) {
     fprintf(stderr, "deepc generate: prompt %d tokens, prefill %.1f tokens/s; generated %d tokens, decode %.2f tokens/s\n",
             gs.n_prompt, gs.n_prompt / (gs.prefill_s > 0 ? gs.prefill_s : 1e-9), gs.n_gen,
             gs.n_gen / (gs.decode_s > 0 ? gs.decode_s : 1e-9));
+    if (gs.ctx_full)
+        fprintf(stderr, "deepc generate: the context of %ld positions is full: stopped after %d tokens (raise -c/--ctx)\n",
+                ctx, gs.n_gen);
     if (o.mtp)
         fprintf(stderr, "deepc generate: mtp %d of %d drafts accepted (%.1f%%), %.2f tokens per verify step\n",
                 gs.n_accept, gs.n_draft, gs.n_draft ? 100.0 * gs.n_accept / gs.n_draft : 0.0,

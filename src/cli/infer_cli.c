@@ -11,8 +11,26 @@
 #include "base/err.h"
 #include "base/file.h"
 
+/* a training run's directory (no config.json, a `latest` file naming a
+ * step-NNNNNNN directory beside it) stands for its newest checkpoint */
+static const char *resolve_run(const char *dir, char *buf, size_t cap) {
+    char p[4096], *txt = NULL;
+    size_t n;
+    if (path_join(p, sizeof p, dir, "config.json", NULL) || file_exists(p)) return dir;
+    if (path_join(p, sizeof p, dir, "latest", NULL) || file_read_all(p, &txt, &n, NULL)) return dir;
+    while (n && (txt[n - 1] == '\n' || txt[n - 1] == ' ')) txt[--n] = 0;
+    const char *out = dir;
+    if (!strncmp(txt, "step-", 5) && !strchr(txt, '/') && !path_join(buf, cap, dir, txt, NULL) &&
+        !path_join(p, sizeof p, buf, "config.json", NULL) && file_exists(p))
+        out = buf;
+    free(txt);
+    return out;
+}
+
 int infer_load(const char *dir, const char *dtype, dc_model **m, double *secs, dc_err *err) {
     double t0 = progress_now();
+    char run[4096];
+    dir = resolve_run(dir, run, sizeof run);
     int rc = dc_model_load(dir, m, err);
     if (!rc && dtype) rc = dc_model_set_dtype(*m, dtype, err);
     if (rc) {
@@ -33,7 +51,8 @@ int infer_tokenizer(const char *path, const char *dir, dc_tokenizer **t, dc_err 
          * a broken one is an error that says what is wrong */
         return rc == DC_ENOTFOUND ? DC_OK : rc;
     }
-    char p[4096];
+    char p[4096], run[4096];
+    dir = resolve_run(dir, run, sizeof run);
     if (path_join(p, sizeof p, dir, "tokenizer.json", NULL) || !file_exists(p)) return DC_OK;
     return dc_tokenizer_load(dir, t, err);
 }
