@@ -2,7 +2,8 @@
  * matvec_avx2.c — the matvec.h kernels with AVX2, FMA and F16C, and the
  * activation quantiser q8_fill_avx2.
  *
- * f32 / bf16: two 8-wide accumulators per token, a scalar tail.
+ * f32 / bf16: two 8-wide accumulators per (row, token), a scalar tail; one
+ * token takes four rows at once (the four weight streams of TILES below).
  *
  * The quantised types multiply 32 weights by 32 int8 activations (one q8_act
  * block, scale dx) with maddubs (unsigned bytes times signed bytes, pairs
@@ -81,12 +82,63 @@ INL void row8(const void *wp, int BF16, const float *x, int cols, size_t t0, int
     for (int t = 0; t < NT; t++) res[t] = hsum256(_mm256_add_ps(a0[t], a1[t])) + tail[t];
 }
 
+/* four rows r + i rs against one token, each in row8's order (so the bits
+ * are row8's): the four weight streams of TILES below */
+INL void rows8x4(const void *wp, int BF16, const float *x, int cols, size_t r, size_t rs, float *out) {
+    const size_t es = BF16 ? 2 : 4;
+    const char *w[4];
+    __m256 a0[4], a1[4];
+    float tail[4] = {0, 0, 0, 0};
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        w[k] = (const char *)wp + (r + k * rs) * cols * es;
+        a0[k] = a1[k] = _mm256_setzero_ps();
+    }
+#define W8(k, i) (BF16 ? bf16_load((const uint16_t *)(const void *)w[k] + (i)) : _mm256_loadu_ps((const float *)(const void *)w[k] + (i)))
+    int i = 0;
+    for (; i + 16 <= cols; i += 16) {
+        const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            _mm_prefetch(w[k] + (size_t)(i + 256) * es, _MM_HINT_T0);
+            a0[k] = _mm256_fmadd_ps(W8(k, i), x0, a0[k]);
+            a1[k] = _mm256_fmadd_ps(W8(k, i + 8), x1, a1[k]);
+        }
+    }
+    if (i + 8 <= cols) {
+        const __m256 x0 = _mm256_loadu_ps(x + i);
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) a0[k] = _mm256_fmadd_ps(W8(k, i), x0, a0[k]);
+        i += 8;
+    }
+#undef W8
+    for (; i < cols; i++)
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++)
+            tail[k] += (BF16 ? bf16_to_f32(((const uint16_t *)(const void *)w[k])[i]) : ((const float *)(const void *)w[k])[i]) * x[i];
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) out[r + k * rs] = hsum256(_mm256_add_ps(a0[k], a1[k])) + tail[k];
+}
+
+/* one token: four rows a quarter of [r0, r1) apart at a time (TILES below);
+ * more: row by row, four tokens at a time */
+INL void mv_float(float *out, size_t ldo, const void *W, int BF16, int cols, int r0, int r1, const float *x, int T) {
+    int r = r0;
+    if (T == 1) {
+        const int q = (r1 - r0) / 4;
+        for (int k = 0; k < q; k++) rows8x4(W, BF16, x, cols, (size_t)(r0 + k), (size_t)q, out);
+        r = r0 + 4 * q;
+    }
+    const size_t es = BF16 ? 2 : 4;
+    for (; r < r1; r++) ROW_T4(row8, (const char *)W + (size_t)r * cols * es, BF16, x, cols)
+}
+
 void mv_f32_avx2(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
-    for (int r = r0; r < r1; r++) ROW_T4(row8, W + (size_t)r * cols, 0, x, cols)
+    mv_float(out, ldo, W, 0, cols, r0, r1, x, T);
 }
 
 void mv_bf16_avx2(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T) {
-    for (int r = r0; r < r1; r++) ROW_T4(row8, W + (size_t)r * cols, 1, x, cols)
+    mv_float(out, ldo, W, 1, cols, r0, r1, x, T);
 }
 
 /* ---------------------------------------------------------------- tiles */
