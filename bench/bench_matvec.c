@@ -6,7 +6,10 @@
  * mini's dense FFN shape (2816 x 1024), as tokens/s and GFLOP/s beside
  * OpenBLAS sgemm on the same matrix in float32. Prints figures; never
  * passes or fails.
- *   make bench-kernels && build/bench/bench_matvec [decode|gemm|all] [rows cols]
+ * `cache` instead: each kernel on a matrix that stays in L2, one thread, the
+ * best of many short runs: its compute ceiling, which a busy machine
+ * disturbs less than the DRAM figures.
+ *   make bench-kernels && build/bench/bench_matvec [decode|gemm|cache|all] [rows cols]
  */
 #include <omp.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include "bench_util.h"
 #include "kernels/cpu.h"
 #include "kernels/matmul.h"
+#include "kernels/quant.h"
 
 static double read_bw(const float *p, size_t n, int thr) {
     double best = 0;
@@ -33,11 +37,12 @@ static double read_bw(const float *p, size_t n, int thr) {
     return best;
 }
 
-/* the best of reps timings of matmul(out, x, W, T) */
+/* the best of at least reps timings of matmul(out, x, W, T), and of as many
+ * more as fit in half a second (a busy machine spoils single runs) */
 static double best_time(float *out, const float *x, const mat *W, int T, int reps) {
     matmul(out, x, W, T);
-    double best = 1e9;
-    for (int rep = 0; rep < reps; rep++) {
+    double best = 1e9, start = progress_now();
+    for (int rep = 0; rep < reps || progress_now() - start < 0.5; rep++) {
         double t0 = progress_now();
         matmul(out, x, W, T);
         double dt = progress_now() - t0;
@@ -84,6 +89,78 @@ static void decode(int R, int C) {
     free(w), free(x), free(out);
 }
 
+/* the kernel of W's type over all rows, x pre-quantised in xa for the quantised types */
+static void run_kernel(const kern *k, float *out, const mat *W, const float *x, const q8_act *xa, int T) {
+    const int R = W->rows, C = W->cols;
+    if (W->type == MAT_F32) k->mv_f32(out, R, W->data, C, 0, R, x, T);
+    else if (W->type == MAT_BF16) k->mv_bf16(out, R, (void *)W->data, C, 0, R, x, T);
+    else if (W->type == MAT_Q8_0) k->mv_q8(out, R, (void *)W->data, C, 0, R, xa, T);
+    else if (W->type == MAT_Q4_0) k->mv_q4_0(out, R, W->data, C, 0, R, xa, T);
+    else if (W->type == MAT_Q4_K) k->mv_q4_k(out, R, W->data, C, 0, R, xa, T);
+    else k->mv_q6_k(out, R, W->data, C, 0, R, xa, T);
+}
+
+/* the kernels' compute ceiling: a matrix of about 192 KB that stays in L2,
+ * the kernel alone on this thread (x quantised before), best of many short
+ * runs (robust to a busy machine) */
+static void cache(int C) {
+    rng r;
+    rng_seed(&r, 3);
+    float *x = randv(&r, (size_t)C * 4), *out = malloc(sizeof(float) * 4096 * 4);
+    void *buf = aligned_alloc(64, (q8_act_bytes(4, C) + 63) & ~(size_t)63);
+    q8_act xa;
+    q8_act_quantize(&xa, buf, x, 4, C);
+    printf("in-cache (L2) GB/s of weights, the kernel alone on 1 thread, %d cols:\n", C);
+    for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
+        if (!mat_type_bytes(ty, 1, C)) continue;
+        int R = (int)((192u << 10) / mat_type_bytes(ty, 1, C));
+        R = R < 1 ? 1 : R > 4096 ? 4096 : R;
+        float *w = randv(&r, (size_t)R * C);
+        void *q = ty == MAT_F32 ? (void *)w : malloc(mat_type_bytes(ty, R, C));
+        mat F = {w, MAT_F32, R, C};
+        if (ty != MAT_F32) mat_convert(&F, ty, q);
+        mat W = {q, ty, R, C};
+        for (int isa = ISA_AVX2; isa <= ISA_AVX512; isa++) {
+            const kern *k = kern_table(isa);
+            if (!k) continue;
+            printf("%-5s %-6s", mat_type_name(ty), k->name);
+            for (int T = 1; T <= 4; T++) {
+                double best = 1e9;
+                for (int rep = 0; rep < 1500; rep++) {
+                    double t0 = progress_now();
+                    run_kernel(k, out, &W, x, &xa, T);
+                    double dt = progress_now() - t0;
+                    best = dt < best ? dt : best;
+                }
+                printf("  T=%d %6.1f GB/s", T, mat_bytes(&W) / best / 1e9);
+            }
+            printf("\n");
+            fflush(stdout);
+        }
+        if (ty != MAT_F32) free(q);
+        free(w);
+    }
+    free(x), free(out), free(buf);
+}
+
+/* the float32 / bf16 matvec kernel at prefill sizes, one thread, in tiles of
+ * 16 rows x 8 tokens (what matmul would do were it to keep their order) */
+static double mv_float_time(const kern *k, float *out, const float *x, const mat *W, int T) {
+    double best = 1e9, start = progress_now();
+    for (int rep = 0; rep < 3 || progress_now() - start < 0.5; rep++) {
+        double t0 = progress_now();
+        for (int r = 0; r < W->rows; r += 16)
+            for (int t = 0; t < T; t += 8) {
+                int r1 = r + 16 < W->rows ? r + 16 : W->rows, n = T - t < 8 ? T - t : 8;
+                if (W->type == MAT_F32) k->mv_f32(out + (size_t)t * W->rows, W->rows, W->data, W->cols, r, r1, x + (size_t)t * W->cols, n);
+                else k->mv_bf16(out + (size_t)t * W->rows, W->rows, (void *)W->data, W->cols, r, r1, x + (size_t)t * W->cols, n);
+            }
+        double dt = progress_now() - t0;
+        best = dt < best ? dt : best;
+    }
+    return best;
+}
+
 static void gemm(int R, int C) {
     rng r;
     rng_seed(&r, 2);
@@ -108,6 +185,14 @@ static void gemm(int R, int C) {
                     printf("  %dthr T=%-3d %7.0f tok/s (%5.1f)", thr, TS[i], TS[i] / dt, 2.0 * R * C * TS[i] / dt / 1e9);
                 }
             printf("\n");
+            if (ty <= MAT_BF16) {
+                printf("%-5s %-6s", mat_type_name(ty), "mv");
+                for (int i = 0; i < 2; i++) {
+                    double dt = mv_float_time(kern_get(), out, x, &W, TS[i]);
+                    printf("  1thr T=%-3d %7.0f tok/s (%5.1f)", TS[i], TS[i] / dt, 2.0 * R * C * TS[i] / dt / 1e9);
+                }
+                printf("   (the matvec kernel's order, 1 thread)\n");
+            }
             fflush(stdout);
         }
         if (ty != MAT_F32) free(q);
@@ -116,11 +201,15 @@ static void gemm(int R, int C) {
 }
 
 int main(int argc, char **argv) {
-    bench_policy_reexec(argv, "active");
+    bench_policy_reexec(argv, "passive"); /* idle threads sleep: a spinning one would take a core from the 1-thread runs */
     const char *mode = argc > 1 ? argv[1] : "all";
     int R = argc > 3 ? atoi(argv[2]) : 0, C = argc > 3 ? atoi(argv[3]) : 0;
+    if (!strcmp(mode, "cache")) {
+        cache(C ? C : 1024);
+        return 0;
+    }
     if (strcmp(mode, "gemm") && strcmp(mode, "decode") && strcmp(mode, "all")) {
-        fprintf(stderr, "usage: bench_matvec [decode|gemm|all] [rows cols]\n");
+        fprintf(stderr, "usage: bench_matvec [decode|gemm|cache|all] [rows cols]\n");
         return 2;
     }
     if (strcmp(mode, "gemm")) decode(R ? R : 102400, C ? C : 1024);

@@ -174,6 +174,33 @@ static void matmul_types(void) {
     }
 }
 
+/* every variant's activation quantiser writes the bytes of q8_act_fill, on
+ * random values with zeros, ties at half a step, huge and tiny blocks */
+static void q8_fill_same(void) {
+    rng r;
+    rng_seed(&r, 16);
+    const int T = 5, C = 320, n = T * C;
+    float *x = randv(&r, n);
+    for (int i = 0; i < 32; i++) x[32 + i] = 0;                           /* an all-zero block */
+    for (int i = 0; i < 32; i++) x[64 + i] = (float)(i - 16) / 2 * (127.0f / 8); /* v = +-k/2: ties */
+    for (int i = 0; i < 32; i++) x[96 + i] *= 1e30f, x[128 + i] *= 1e-30f;
+    x[200] = -0.0f;
+    size_t bytes = q8_act_bytes(T, C);
+    void *b0 = aligned_alloc(64, bytes), *b1 = aligned_alloc(64, bytes);
+    for (int isa = ISA_AVX2; isa <= ISA_AVX512; isa++) {
+        const kern *k = kern_table(isa);
+        if (!k) continue;
+        memset(b0, 0, bytes), memset(b1, 0, bytes);
+        q8_act a0, a1;
+        q8_act_quantize(&a0, b0, x, T, C);
+        q8_act_point(&a1, b1, T, C);
+        k->q8_fill(&a1, x, 0, 2);
+        k->q8_fill(&a1, x, 2, T);
+        CHECK(!memcmp(b0, b1, bytes), "%s q8_fill differs from q8_act_fill", k->name);
+    }
+    free(x), free(b0), free(b1);
+}
+
 /* matmul on quantised weights: each token's row of the T-token product has
  * the bits of that token alone, whatever T (tiles of tokens for large T,
  * threads over rows), under every ISA this CPU runs; and is near the oracle */
@@ -218,6 +245,7 @@ int main(void) {
     RUN(batch_invariant);
     RUN(round_trips);
     RUN(matmul_types);
+    RUN(q8_fill_same);
     RUN(matmul_batch_invariant);
     return harness_done();
 }

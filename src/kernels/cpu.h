@@ -23,6 +23,7 @@ typedef struct kern {
     mv_bf16_fn mv_bf16;
     mv_q8_fn mv_q8;
     mv_qx_fn mv_q4_0, mv_q4_k, mv_q6_k; /* ggml block types (matvec.h) */
+    q8_fill_fn q8_fill;                 /* activations to q8_act (matvec.h) */
 } kern;
 
 /* cpu_best_isa: the best ISA_* this CPU supports. */

@@ -149,7 +149,8 @@ static void mv_call(const kern *k, float *out, const float *x, const q8_act *xa,
 /* The matvec kernels over all T tokens: rows split over the OpenMP threads;
  * each thread walks its rows in chunks of about 64 KB of weights and, for each
  * chunk, the tokens in tiles of about 32 KB of activations, so both stay in
- * cache when T is large (prefill). A token's sums do not depend on the tiling
+ * cache when T is large (prefill; the kernels take tokens a few at a time
+ * over all the rows they are given). A token's sums do not depend on the tiling
  * (matvec.h), so its bits do not depend on T or on its place. */
 static void mv_threads(float *out, const float *x, const q8_act *xa, const mat *W, int T) {
     const kern *k = kern_get();
@@ -159,7 +160,7 @@ static void mv_threads(float *out, const float *x, const q8_act *xa, const mat *
     if (nthr > R) nthr = R;
     const size_t xb = (size_t)W->cols * (W->type == MAT_F32 || W->type == MAT_BF16 ? 4 : 1);
     const int tt = (32u << 10) / xb > 4 ? (int)((32u << 10) / xb) & ~3 : 4;
-    const int rc = T <= tt ? R : (64u << 10) / mat_type_bytes(W->type, 1, W->cols) > 4
+    const int rc = T <= 4 ? R : (64u << 10) / mat_type_bytes(W->type, 1, W->cols) > 4
                                     ? (int)((64u << 10) / mat_type_bytes(W->type, 1, W->cols)) & ~3 : 4;
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
     {
@@ -209,8 +210,9 @@ void matmul_mv(float *out, const float *x, const mat *W, int T) {
         }
         q8_act_point(&xa, buf, T, C);
         /* each token on its own, so threads give the same bytes */
+        const kern *k = kern_get();
 #pragma omp parallel for schedule(static) if (T >= 16)
-        for (int t = 0; t < T; t++) q8_act_fill(&xa, x, t, t + 1);
+        for (int t = 0; t < T; t++) k->q8_fill(&xa, x, t, t + 1);
     }
     mv_threads(out, x, &xa, W, T);
 }

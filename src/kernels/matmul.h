@@ -15,16 +15,22 @@
  * mat float32, as the absorbed attention does with kv_b).
  *
  * matmul: out (T, rows) = x (T, cols) @ W^T, x and out float32 always.
- *   T <= MATMUL_MV_T (float32: MATMUL_MV_T_F32, where sgemm overtakes sooner): the matvec kernels (matvec.h, chosen from the CPU at run
- *     time), rows split over the OpenMP threads; reads W once for all T tokens
- *     and gives each token the same bits whatever T is (decode, speculative
- *     verification, small expert batches).
- *   larger T: OpenBLAS sgemm (threaded by itself; never called from inside a
- *     parallel region), on bf16 / q8 weights dequantised a chunk of rows at a
- *     time into a per-thread workspace.
- * Quantised weights (Q8_0, Q4_0, Q4_K, Q6_K) multiply 8-bit activations
- * (q8_act, per 32 values, as llama.cpp does) in the matvec path, and float32
- * activations in the GEMM path.
+ *   Quantised weights (Q8_0, Q4_0, Q4_K, Q6_K), any T: x is quantised to
+ *     8 bits per block of 32 (q8_act, as llama.cpp's vec_dot_type) and the
+ *     matvec kernels (matvec.h, chosen from the CPU at run time) take integer
+ *     dot products; rows split over the OpenMP threads, and for T > 4 each
+ *     thread walks ~64 KB chunks of its rows and ~32 KB tiles of tokens so
+ *     both stay in cache (prefill). BATCH-INVARIANT: each token's row of out
+ *     has the same bits whatever T is and wherever the token sits among the
+ *     T (for a given kernel variant; the variants differ in rounding).
+ *   float32, T <= MATMUL_MV_T_F32, and bf16, T <= MATMUL_MV_T: the matvec
+ *     kernels, batch-invariant within that range.
+ *   float32 above: OpenBLAS sgemm (threaded by itself; never called from
+ *     inside a parallel region); bf16 above: rows dequantised a chunk at a
+ *     time, then sgemm. NOT batch-invariant: a token's bits can differ
+ *     between T below and above the threshold (and sgemm's blocking may
+ *     depend on T). The same-order f32 kernel reaches about half of sgemm's
+ *     rate at prefill sizes on AVX2 (bench/bench_matvec gemm), hence sgemm.
  * Must not be called from inside an OpenMP parallel region that expects it
  * to spread over threads (it would run on one).
  */
@@ -34,7 +40,7 @@
 
 enum { MAT_F32 = 0, MAT_BF16 = 1, MAT_Q8_0 = 2, MAT_Q4_0 = 3, MAT_Q4_K = 4, MAT_Q6_K = 5, MAT_NTYPES = 6 };
 
-#define MATMUL_MV_T 16     /* bf16 / q8: dequantising for sgemm costs more */
+#define MATMUL_MV_T 16     /* bf16: dequantising for sgemm costs more */
 #define MATMUL_MV_T_F32 8  /* measured on mini's expert shapes: matvec wins to 8, sgemm from 16 */
 
 typedef struct mat {

@@ -48,4 +48,9 @@ MV_DECL(ref)
 MV_DECL(avx2)
 MV_DECL(avx512)
 #undef MV_DECL
+
+/* q8_fill_fn: q8_act_fill (quant.h) for tokens [t0, t1); every variant writes
+ * the same bytes. */
+typedef void (*q8_fill_fn)(q8_act *a, const float *x, int t0, int t1);
+void q8_fill_avx2(q8_act *a, const float *x, int t0, int t1);
 #endif

@@ -1,14 +1,41 @@
 /*
- * matvec_avx2.c — the matvec.h kernels with AVX2, FMA and F16C.
+ * matvec_avx2.c — the matvec.h kernels with AVX2, FMA and F16C, and the
+ * activation quantiser q8_fill_avx2.
  *
- * f32 / bf16: two 8-wide accumulators per token, a scalar tail.
- * q8: one block (32 bytes) per step with the sign trick of maddubs (unsigned
- * by signed bytes): |x| times w carrying x's sign, pairs summed to int16
- * (at most 2 * 127 * 127, no saturation for |w| <= 127), then to int32 by
- * madd with ones, converted and scaled by d_w * d_x.
+ * f32 / bf16: two 8-wide accumulators per (row, token), a scalar tail; one
+ * token takes four rows at once (the four weight streams of TILES below).
+ *
+ * The quantised types multiply 32 weights by 32 int8 activations (one q8_act
+ * block, scale dx) with maddubs (unsigned bytes times signed bytes, pairs
+ * summed to int16), then madd to int32 and float fma:
+ *   q8    w signed: |w| times x carrying w's sign (|x| times w carrying x's
+ *         for one token; the same integer), no saturation for |w|, |x| <= 127;
+ *         acc += float(isum) * (dw * dx).
+ *   q4_0  w = q - 8, q the unsigned nibble: maddubs(q, x) - 8 * (x pair sums,
+ *         q8_act.xp8), exact in int16; acc += float(isum) * (dw * dx).
+ *   q4_k  w = d sc q - dmin m per 32 (q 0..15): madd by the int16 scale sc,
+ *         in += float(isum) * dx over the 8 sub-blocks of a super-block, then
+ *         acc += d * in - (dmin m_j) * (dx_j sum_j x), lane j (q8_act.ds).
+ *   q6_k  w = d sc (q - 32) per 16 (q 0..63): maddubs(q, x) - 32 * pair sums
+ *         (q8_act.xp32), madd by the block's two int16 scales placed in the
+ *         high byte (sc * 256: one byte shuffle makes them; exact, the int32
+ *         stays below 2^31 and float keeps the multiple of 256),
+ *         in += float(isum) * dx over 8 groups, acc += d/256 * in.
+ * IEEE halves (dw, d, dmin) come from a 256 KB table: a broadcast load where
+ * F16C takes three vector operations per block.
+ *
+ * Tiles (TILES below): NR rows x NT tokens, each (row, token) pair with its
+ * own 8-lane accumulator updated block by block in one fixed order and summed
+ * by hsum256 at the end, whatever the tile; so a token's bits depend on
+ * neither T, nor its place among the T, nor r0/r1 (matvec.h's promise). One
+ * token: 4 rows a quarter of [r0, r1) apart (four long weight streams: DRAM
+ * reads ~1.6x faster here than one stream, while four adjacent short rows
+ * read 2x slower); more: 2 such rows x up to 4 tokens.
  */
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
 #include "kernels/dtype.h"
 #include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
@@ -55,164 +82,374 @@ INL void row8(const void *wp, int BF16, const float *x, int cols, size_t t0, int
     for (int t = 0; t < NT; t++) res[t] = hsum256(_mm256_add_ps(a0[t], a1[t])) + tail[t];
 }
 
+/* four rows r + i rs against one token, each in row8's order (so the bits
+ * are row8's): the four weight streams of TILES below */
+INL void rows8x4(const void *wp, int BF16, const float *x, int cols, size_t r, size_t rs, float *out) {
+    const size_t es = BF16 ? 2 : 4;
+    const char *w[4];
+    __m256 a0[4], a1[4];
+    float tail[4] = {0, 0, 0, 0};
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        w[k] = (const char *)wp + (r + k * rs) * cols * es;
+        a0[k] = a1[k] = _mm256_setzero_ps();
+    }
+#define W8(k, i) (BF16 ? bf16_load((const uint16_t *)(const void *)w[k] + (i)) : _mm256_loadu_ps((const float *)(const void *)w[k] + (i)))
+    int i = 0;
+    for (; i + 16 <= cols; i += 16) {
+        const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            _mm_prefetch(w[k] + (size_t)(i + 256) * es, _MM_HINT_T0);
+            a0[k] = _mm256_fmadd_ps(W8(k, i), x0, a0[k]);
+            a1[k] = _mm256_fmadd_ps(W8(k, i + 8), x1, a1[k]);
+        }
+    }
+    if (i + 8 <= cols) {
+        const __m256 x0 = _mm256_loadu_ps(x + i);
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) a0[k] = _mm256_fmadd_ps(W8(k, i), x0, a0[k]);
+        i += 8;
+    }
+#undef W8
+    for (; i < cols; i++)
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++)
+            tail[k] += (BF16 ? bf16_to_f32(((const uint16_t *)(const void *)w[k])[i]) : ((const float *)(const void *)w[k])[i]) * x[i];
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) out[r + k * rs] = hsum256(_mm256_add_ps(a0[k], a1[k])) + tail[k];
+}
+
+/* one token: four rows a quarter of [r0, r1) apart at a time (TILES below);
+ * more: row by row, four tokens at a time */
+INL void mv_float(float *out, size_t ldo, const void *W, int BF16, int cols, int r0, int r1, const float *x, int T) {
+    int r = r0;
+    if (T == 1) {
+        const int q = (r1 - r0) / 4;
+        for (int k = 0; k < q; k++) rows8x4(W, BF16, x, cols, (size_t)(r0 + k), (size_t)q, out);
+        r = r0 + 4 * q;
+    }
+    const size_t es = BF16 ? 2 : 4;
+    for (; r < r1; r++) ROW_T4(row8, (const char *)W + (size_t)r * cols * es, BF16, x, cols)
+}
+
 void mv_f32_avx2(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
-    for (int r = r0; r < r1; r++) ROW_T4(row8, W + (size_t)r * cols, 0, x, cols)
+    mv_float(out, ldo, W, 0, cols, r0, r1, x, T);
 }
 
 void mv_bf16_avx2(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T) {
-    for (int r = r0; r < r1; r++) ROW_T4(row8, W + (size_t)r * cols, 1, x, cols)
+    mv_float(out, ldo, W, 1, cols, r0, r1, x, T);
 }
 
-INL void q8_row(const block_q8_0 *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
+/* ---------------------------------------------------------------- tiles */
+
+/* TILES(TILE, args...): in a mv_* function (out, ldo, r0, r1, T in scope),
+ * TILE(args..., r, rs, NR, t0, NT): rows r, r + rs, ... (NR of them) times
+ * tokens t0 .. t0 + NT - 1, NR and NT constants in each call so the tile
+ * unrolls. The rows of a tile are (r1 - r0) / NR apart; leftover rows go one
+ * by one. One token: 4 rows x 1; more: MV_NR rows x MV_NT tokens. */
+#define MV_NR 2
+#define MV_NT 4
+#define TILE_NT(TILE, NR, nt, r, rs, t0, ...)                                    \
+    do {                                                                         \
+        if (MV_NT >= 4 && nt == 4) TILE(__VA_ARGS__, r, rs, NR, t0, 4);          \
+        else if (MV_NT >= 3 && nt == 3) TILE(__VA_ARGS__, r, rs, NR, t0, 3);     \
+        else if (MV_NT >= 2 && nt == 2) TILE(__VA_ARGS__, r, rs, NR, t0, 2);     \
+        else TILE(__VA_ARGS__, r, rs, NR, t0, 1);                                \
+    } while (0)
+/* token groups outside, rows inside: a group's outputs stay a few cache
+ * lines (T rows of out, ldo apart, can alias to a few L1 sets) */
+#define TILES(TILE, ...)                                                         \
+    do {                                                                         \
+        const int nr_ = T == 1 ? 4 : MV_NR, q_ = (r1 - r0) / nr_;                \
+        if (T == 1)                                                              \
+            for (int k = 0; k < q_; k++) TILE(__VA_ARGS__, r0 + k, q_, 4, 0, 1); \
+        for (int t0 = 0; t0 < T; t0 += MV_NT) {                                  \
+            const int nt = T - t0 < MV_NT ? T - t0 : MV_NT;                      \
+            if (T > 1)                                                           \
+                for (int k = 0; k < q_; k++) TILE_NT(TILE, MV_NR, nt, r0 + k, q_, t0, __VA_ARGS__); \
+            for (int r = r0 + nr_ * q_; r < r1; r++) TILE_NT(TILE, 1, nt, r, 0, t0, __VA_ARGS__); \
+        }                                                                        \
+    } while (0)
+
+#define TILE_ACC(a)                                                               \
+    __m256 a[4][4];                                                               \
+    _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++)                          \
+        _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a[i][t] = _mm256_setzero_ps();
+
+/* the results of a tile: pair (i, t) is row r + i rs, token t0 + t */
+#define TILE_STORE(acc)                                                           \
+    _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++)                          \
+        _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++)                      \
+            out[(size_t)(t0 + t) * ldo + r + i * rs] = hsum256(acc[i][t]);
+
+/* the weights' prefetch distance in bytes, per row */
+#define PF_BYTES 1024
+
+/* IEEE half to float32 by a table (a broadcast load, where F16C takes three
+ * vector operations a block): filled once, on first use */
+static float f16_tab[1 << 16];
+static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
+static void f16_fill(void) {
+    for (int h = 0; h < 1 << 16; h++) f16_tab[h] = _cvtsh_ss((unsigned short)h);
+}
+#define F16_READY() pthread_once(&f16_once, f16_fill)
+#define F16_BCAST(h) _mm256_broadcast_ss(f16_tab + (h))
+
+/* ---------------------------------------------------------------- q8_0 */
+
+INL void q8_tile(float *out, size_t ldo, const block_q8_0 *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
+                 int NT) {
     const size_t cols = (size_t)nb * QK8_0;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 a[4];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) a[t] = _mm256_setzero_ps();
+    TILE_ACC(acc)
     for (int p = 0; p < nb; p++) {
-        _mm_prefetch((const char *)(w + p + 30), _MM_HINT_T0); /* ~1 KB ahead */
-        __m256i wv = _mm256_loadu_si256((const __m256i *)w[p].qs);
-        float dw = _cvtsh_ss(w[p].d);
         #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            size_t tt = t0 + t;
-            __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + (size_t)p * QK8_0));
-            __m256i s16 = _mm256_maddubs_epi16(_mm256_sign_epi8(xv, xv), _mm256_sign_epi8(wv, xv));
-            __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
-            a[t] = _mm256_fmadd_ps(s, _mm256_set1_ps(dw * x->d[tt * nb + p]), a[t]);
+        for (int i = 0; i < NR; i++) {
+            const block_q8_0 *b = W + (size_t)(r + i * rs) * nb + p;
+            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)b->qs), aw = _mm256_sign_epi8(wv, wv);
+            const __m256 dw = F16_BCAST(b->d);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const size_t tt = (size_t)(t0 + t);
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + (size_t)p * QK8_0));
+                /* |w| times x with w's sign, or |x| times w with x's sign: the same integer */
+                __m256i s16 = NT > 1 ? _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv))
+                                     : _mm256_maddubs_epi16(_mm256_sign_epi8(xv, xv), _mm256_sign_epi8(wv, xv));
+                __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
+                acc[i][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(x->d + tt * nb + p)), acc[i][t]);
+            }
         }
     }
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) res[t] = hsum256(a[t]);
+    TILE_STORE(acc)
 }
 
 void mv_q8_avx2(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T) {
     const int nb = cols / QK8_0;
-    for (int r = r0; r < r1; r++) ROW_T4(q8_row, (const block_q8_0 *)W + (size_t)r * nb, x, nb)
+    F16_READY();
+    TILES(q8_tile, out, ldo, W, nb, x);
 }
 
-/* ---------------------------------------------------------------- ggml block types */
+/* ---------------------------------------------------------------- q4_0 */
 
-/* Q4_0 with integer dot products: a block's 16 bytes give its 32 values
- * (low nibbles first, then high, ggml's order) minus 8, as signed bytes; then
- * q8_row's sign trick against the int8 activations */
-INL void q4_0_row(const block_q4_0 *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
+INL void q4_0_tile(float *out, size_t ldo, const block_q4_0 *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
+                   int NT) {
     const size_t cols = (size_t)nb * QK4_0;
-    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8);
-    __m256 a[4];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) a[t] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), hi4 = _mm256_setr_epi64x(0, 0, 4, 4);
+    TILE_ACC(acc)
     for (int p = 0; p < nb; p++) {
-        __m128i q = _mm_loadu_si128((const __m128i *)w[p].qs);
-        __m256i wv = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-        wv = _mm256_sub_epi8(_mm256_and_si256(wv, m4), eight);
-        float dw = _cvtsh_ss(w[p].d);
         #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            size_t tt = t0 + t;
-            __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + (size_t)p * QK4_0));
-            __m256i s16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
-            __m256 sm = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
-            a[t] = _mm256_fmadd_ps(sm, _mm256_set1_ps(dw * x->d[tt * nb + p]), a[t]);
+        for (int i = 0; i < NR; i++) {
+            const block_q4_0 *b = W + (size_t)(r + i * rs) * nb + p;
+            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
+            /* the 16 bytes in both halves, the upper shifted by 4: values 0-15, then 16-31 */
+            const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->qs));
+            const __m256i wv = _mm256_and_si256(_mm256_srlv_epi64(q, hi4), m4);
+            const __m256 dw = F16_BCAST(b->d);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const size_t tt = (size_t)(t0 + t), v = tt * cols + (size_t)p * QK4_0;
+                __m256i s16 = _mm256_maddubs_epi16(wv, _mm256_loadu_si256((const __m256i *)(x->qs + v)));
+                s16 = _mm256_sub_epi16(s16, _mm256_loadu_si256((const __m256i *)(x->xp8 + v / 2)));
+                __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
+                acc[i][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(x->d + tt * nb + p)), acc[i][t]);
+            }
         }
     }
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) res[t] = hsum256(a[t]);
+    TILE_STORE(acc)
 }
 
 void mv_q4_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
     const int nb = cols / QK4_0;
-    for (int r = r0; r < r1; r++) ROW_T4(q4_0_row, (const block_q4_0 *)W + (size_t)r * nb, x, nb)
+    F16_READY();
+    TILES(q4_0_tile, out, ldo, (const block_q4_0 *)W, nb, x);
 }
-/* Q4_K with integer dot products: per 32-value sub-block, the unsigned nibbles
- * times the int8 activations (maddubs takes unsigned by signed as it is), and
- * the min term from the activations' block sum (from q8_act's group sums):
- *   sum_i (d sc q_i - dmin m) x_i dx = dx (d sc sum q_i x_i - dmin m sum x_i) */
-INL void q4_k_row(const block_q4_K *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
+
+/* ---------------------------------------------------------------- q4_k */
+
+/* the 8 scales then the 8 mins of a Q4_K super-block, one byte each (ggml's
+ * 6-bit packing: gg_k4_scale_min) */
+INL __m128i k4_scales_mins(const uint8_t *q) {
+    uint32_t u[3], o[4];
+    memcpy(u, q, 12);
+    o[0] = u[0] & 0x3f3f3f3f;                                          /* sc 0-3 */
+    o[1] = (u[2] & 0x0f0f0f0f) | ((u[0] >> 6 & 0x03030303) << 4);      /* sc 4-7 */
+    o[2] = u[1] & 0x3f3f3f3f;                                          /* m 0-3 */
+    o[3] = (u[2] >> 4 & 0x0f0f0f0f) | ((u[1] >> 6 & 0x03030303) << 4); /* m 4-7 */
+    return _mm_loadu_si128((const __m128i *)o);
+}
+
+/* Per super-block, each pair's 8 sub-block sums go into in[i][t] (scaled by
+ * dx), then acc += d * in - dmin * mins . (dx sums) */
+INL void q4_k_tile(float *out, size_t ldo, const block_q4_K *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
+                   int NT) {
     const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
-    const __m256i ones16 = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15);
-    __m256 a[4];
-    float mins[4] = {0};
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) a[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(15);
+    TILE_ACC(acc)
     for (int p = 0; p < nb; p++) {
-        const float d = _cvtsh_ss(w[p].d), dmin = _cvtsh_ss(w[p].dmin);
-        for (int j = 0; j < 4; j++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(w[p].qs + 32 * j));
-            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            int sc0, m0, sc1, m1;
-            gg_k4_scale_min(2 * j, w[p].scales, &sc0, &m0);
-            gg_k4_scale_min(2 * j + 1, w[p].scales, &sc1, &m1);
-            size_t sb = (size_t)p * 8 + 2 * j; /* the sub-block's index among the row's 32-value blocks */
+        __m256i sm[4];
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const block_q4_K *b = W + (size_t)(r + i * rs) * nb + p;
+            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
+            sm[i] = _mm256_broadcastsi128_si256(k4_scales_mins(b->scales));
+        }
+        TILE_ACC(in)
+        #pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const size_t sb = (size_t)p * 8 + j;
+            #pragma GCC unroll 4
+            for (int i = 0; i < NR; i++) {
+                const block_q4_K *b = W + (size_t)(r + i * rs) * nb + p;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (j / 2)));
+                const __m256i qv = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(q, 4) : q, m4);
+                /* int16 lanes all holding scale j (low byte; the high byte zeroed by the -128 index) */
+                const __m256i sc = _mm256_shuffle_epi8(sm[i], _mm256_set1_epi16((short)(0x8000 | j)));
+                #pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) {
+                    const size_t tt = (size_t)(t0 + t);
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + sb * QK8_0));
+                    __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(qv, xv), sc);
+                    in[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_broadcast_ss(x->d + tt * nsub + sb), in[i][t]);
+                }
+            }
+        }
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const block_q4_K *b = W + (size_t)(r + i * rs) * nb + p;
+            const __m256 dv = F16_BCAST(b->d);
+            const __m256i mn = _mm256_cvtepu8_epi32(_mm_srli_si128(_mm256_castsi256_si128(sm[i]), 8));
+            const __m256 mv = _mm256_mul_ps(_mm256_cvtepi32_ps(mn), F16_BCAST(b->dmin));
             #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) {
-                size_t tt = t0 + t;
-                const int8_t *xq = x->qs + tt * cols + sb * QK8_0;
-                __m256i x0 = _mm256_loadu_si256((const __m256i *)xq), x1 = _mm256_loadu_si256((const __m256i *)(xq + 32));
-                __m256 s0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), ones16));
-                __m256 s1 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), ones16));
-                float dx0 = x->d[tt * nsub + sb], dx1 = x->d[tt * nsub + sb + 1];
-                a[t] = _mm256_fmadd_ps(s0, _mm256_set1_ps(d * sc0 * dx0), a[t]);
-                a[t] = _mm256_fmadd_ps(s1, _mm256_set1_ps(d * sc1 * dx1), a[t]);
-                /* the activations' block sums from their group sums: c4 = -128 * sum of 4 */
-                const int32_t *c4 = x->c4 + tt * (cols / 4) + sb * 8;
-                int32_t xs = 0, ys = 0;
-                for (int g = 0; g < 8; g++) xs += c4[g], ys += c4[8 + g];
-                mins[t] += dmin * (m0 * dx0 * (float)(xs / -128) + m1 * dx1 * (float)(ys / -128));
+                __m256 ds = _mm256_loadu_ps(x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8);
+                acc[i][t] = _mm256_fnmadd_ps(mv, ds, _mm256_fmadd_ps(in[i][t], dv, acc[i][t]));
             }
         }
     }
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) res[t] = hsum256(a[t]) - mins[t];
+    TILE_STORE(acc)
 }
 
 void mv_q4_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
     const int nb = cols / QK_K;
-    for (int r = r0; r < r1; r++) ROW_T4(q4_k_row, (const block_q4_K *)W + (size_t)r * nb, x, nb)
+    F16_READY();
+    TILES(q4_k_tile, out, ldo, (const block_q4_K *)W, nb, x);
 }
-/* Q6_K with integer dot products: 32 values at a time (one activation block),
- * q = low or high nibble of ql | two bits of qh << 4 (ggml's order: in each
- * half of 128, values 0-31 low of ql[l] | bits 0-1, 32-63 low of ql[l+32] |
- * bits 2-3, 64-95 high of ql[l] | bits 4-5, 96-127 high of ql[l+32] | bits
- * 6-7), value d sc (q - 32) with one int8 scale per 16: the unsigned q times
- * x by maddubs, and the -32 from the activations' sums of 16. */
-INL void q6_k_row(const block_q6_K *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
+
+/* ---------------------------------------------------------------- q6_k */
+
+/* the 6-bit values 0..63 of 32-value group g (0..7) of a Q6_K super-block:
+ * in each half of 128, values 0-31 are the low nibbles of ql[0..32) | qh bits
+ * 0-1 << 4, 32-63 low of ql[32..64) | bits 2-3, 64-95 high of ql[0..32) |
+ * bits 4-5, 96-127 high of ql[32..64) | bits 6-7 (ggml's order) */
+INL __m256i q6_group(const block_q6_K *b, int g) {
+    const int h = g / 4, sub = g % 4;
+    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    __m256i ql = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32 * (sub & 1)));
+    __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+    __m256i lo = _mm256_and_si256(sub < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
+    /* bits 2sub, 2sub+1 of qh to bits 4-5 (16-bit shifts: the mask drops what crosses bytes) */
+    qh = sub == 0 ? _mm256_slli_epi16(qh, 4) : sub == 1 ? _mm256_slli_epi16(qh, 2) : sub == 2 ? qh : _mm256_srli_epi16(qh, 2);
+    return _mm256_or_si256(lo, _mm256_and_si256(qh, m30));
+}
+
+/* Per super-block, each pair's 8 group sums go into in[i][t] (scaled by dx),
+ * then acc += d/256 * in */
+INL void q6_k_tile(float *out, size_t ldo, const block_q6_K *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
+                   int NT) {
     const size_t cols = (size_t)nb * QK_K, nblk = cols / QK8_0;
-    const __m256i ones16 = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
-    __m256 a[4];
-    float offs[4] = {0};
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) a[t] = _mm256_setzero_ps();
+    TILE_ACC(acc)
     for (int p = 0; p < nb; p++) {
-        const float d = _cvtsh_ss(w[p].d);
-        for (int gi = 0; gi < 8; gi++) {
-            int h = gi / 4, sub = gi % 4;
-            __m256i ql = _mm256_loadu_si256((const __m256i *)(w[p].ql + 64 * h + 32 * (sub & 1)));
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(w[p].qh + 32 * h));
-            __m256i lo = sub < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
-            __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * sub), m3);
-            __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));
-            const float sa = d * w[p].scales[2 * gi], sb = d * w[p].scales[2 * gi + 1];
-            const __m256 S = _mm256_setr_ps(sa, sa, sa, sa, sb, sb, sb, sb);
-            const size_t blk = (size_t)p * 8 + gi;
+        __m256i sv[4];
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const block_q6_K *b = W + (size_t)(r + i * rs) * nb + p;
+            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 192, _MM_HINT_T0);
+            sv[i] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->scales));
+        }
+        TILE_ACC(in)
+        #pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            const size_t blk = (size_t)p * 8 + g;
+            /* int16 lanes 0-7 hold scale 2g, lanes 8-15 scale 2g+1, each in the high byte (x 256) */
+            const __m256i ctl = _mm256_setr_epi8(-128, 2 * g, -128, 2 * g, -128, 2 * g, -128, 2 * g, -128, 2 * g, -128,
+                                                 2 * g, -128, 2 * g, -128, 2 * g, -128, 2 * g + 1, -128, 2 * g + 1, -128,
+                                                 2 * g + 1, -128, 2 * g + 1, -128, 2 * g + 1, -128, 2 * g + 1, -128,
+                                                 2 * g + 1, -128, 2 * g + 1);
             #pragma GCC unroll 4
-            for (int t = 0; t < NT; t++) {
-                size_t tt = t0 + t;
-                __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + blk * QK8_0));
-                __m256 sm = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones16));
-                float dx = x->d[tt * nblk + blk];
-                a[t] = _mm256_fmadd_ps(sm, _mm256_mul_ps(S, _mm256_set1_ps(dx)), a[t]);
-                const int32_t *c4 = x->c4 + tt * (cols / 4) + blk * 8; /* c4 = -128 * sum of 4 */
-                int32_t s0 = c4[0] + c4[1] + c4[2] + c4[3], s1 = c4[4] + c4[5] + c4[6] + c4[7];
-                offs[t] += 32.0f * dx * (sa * (float)(s0 / -128) + sb * (float)(s1 / -128));
+            for (int i = 0; i < NR; i++) {
+                const __m256i qv = q6_group(W + (size_t)(r + i * rs) * nb + p, g), sc = _mm256_shuffle_epi8(sv[i], ctl);
+                #pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) {
+                    const size_t tt = (size_t)(t0 + t), v = tt * cols + blk * QK8_0;
+                    __m256i s16 = _mm256_maddubs_epi16(qv, _mm256_loadu_si256((const __m256i *)(x->qs + v)));
+                    s16 = _mm256_sub_epi16(s16, _mm256_loadu_si256((const __m256i *)(x->xp32 + v / 2)));
+                    __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, sc));
+                    in[i][t] = _mm256_fmadd_ps(s, _mm256_broadcast_ss(x->d + tt * nblk + blk), in[i][t]);
+                }
             }
         }
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const __m256 dv = _mm256_mul_ps(F16_BCAST(W[(size_t)(r + i * rs) * nb + p].d), _mm256_set1_ps(1.0f / 256));
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) acc[i][t] = _mm256_fmadd_ps(in[i][t], dv, acc[i][t]);
+        }
     }
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) res[t] = hsum256(a[t]) - offs[t];
+    TILE_STORE(acc)
 }
 
 void mv_q6_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
     const int nb = cols / QK_K;
-    for (int r = r0; r < r1; r++) ROW_T4(q6_k_row, (const block_q6_K *)W + (size_t)r * nb, x, nb)
+    F16_READY();
+    TILES(q6_k_tile, out, ldo, (const block_q6_K *)W, nb, x);
+}
+
+/* ---------------------------------------------------------------- activations */
+
+/* q8_act_fill (quant.c) with AVX2, the same bytes: amax by max (a NaN never
+ * wins, as in the scalar compare), v = x * (1/d), q = trunc(v +- 0.5) */
+void q8_fill_avx2(q8_act *a, const float *x, int t0, int t1) {
+    const size_t nb = (size_t)a->cols / QK8_0;
+    const __m256 sgn = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), ones8 = _mm256_set1_epi8(1),
+                  ones16 = _mm256_set1_epi16(1);
+    for (size_t b = (size_t)t0 * nb; b < (size_t)t1 * nb; b++) {
+        const float *xb = x + b * QK8_0;
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(xb + 8 * k);
+            m = _mm256_max_ps(_mm256_andnot_ps(sgn, v[k]), m);
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4), d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        __m256i qi[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 s = _mm256_mul_ps(v[k], _mm256_set1_ps(id));
+            /* +0.5 carrying v's sign (v >= 0 ? 0.5 : -0.5; -0.0 takes +0.5 as the scalar does) */
+            __m256 h = _mm256_blendv_ps(half, _mm256_or_ps(half, sgn), _mm256_cmp_ps(s, _mm256_setzero_ps(), _CMP_LT_OQ));
+            qi[k] = _mm256_cvttps_epi32(_mm256_add_ps(s, h));
+        }
+        __m256i q16a = _mm256_packs_epi32(qi[0], qi[1]), q16b = _mm256_packs_epi32(qi[2], qi[3]);
+        __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16a, q16b), perm);
+        _mm256_storeu_si256((__m256i *)(a->qs + b * QK8_0), q);
+        a->d[b] = d;
+        __m256i pair = _mm256_maddubs_epi16(ones8, q), g4 = _mm256_madd_epi16(pair, ones16);
+        _mm256_storeu_si256((__m256i *)(a->xp8 + b * (QK8_0 / 2)), _mm256_slli_epi16(pair, 3));
+        _mm256_storeu_si256((__m256i *)(a->xp32 + b * (QK8_0 / 2)), _mm256_slli_epi16(pair, 5));
+        _mm256_storeu_si256((__m256i *)(a->c4 + b * 8), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(g4, 7)));
+        _mm256_storeu_ps(a->d4 + b * 8, _mm256_set1_ps(d));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(g4), _mm256_extracti128_si256(g4, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        a->ds[b] = d * (float)_mm_cvtsi128_si32(s4);
+    }
 }

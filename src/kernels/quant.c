@@ -46,7 +46,7 @@ static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t q8_act_bytes(int T, int cols) {
     size_t n = (size_t)T * cols;
-    return up64(n) + up64(n / QK8_0 * 4) + up64(n / 4 * 4) * 2;
+    return up64(n) + up64(n / QK8_0 * 4) * 2 + up64(n / 4 * 4) * 2 + up64(n) * 2;
 }
 
 void q8_act_point(q8_act *a, void *buf, int T, int cols) {
@@ -57,19 +57,33 @@ void q8_act_point(q8_act *a, void *buf, int T, int cols) {
     a->qs = (int8_t *)p;
     a->d = (float *)(p += up64(n));
     a->d4 = (float *)(p += up64(n / QK8_0 * 4));
-    a->c4 = (int32_t *)(p + up64(n / 4 * 4));
+    a->c4 = (int32_t *)(p += up64(n / 4 * 4));
+    a->xp8 = (int16_t *)(p += up64(n / 4 * 4));
+    a->xp32 = (int16_t *)(p += up64(n));
+    a->ds = (float *)(p + up64(n));
 }
 
 void q8_act_fill(q8_act *a, const float *x, int t0, int t1) {
     const size_t nb = (size_t)a->cols / QK8_0;
     for (size_t b = (size_t)t0 * nb; b < (size_t)t1 * nb; b++) {
-        int8_t *q = a->qs + b * QK8_0;
-        float d = q8_block(q, x + b * QK8_0);
-        a->d[b] = d;
+        const int8_t *q = a->qs + b * QK8_0;
+        float d = a->d[b] = q8_block(a->qs + b * QK8_0, x + b * QK8_0);
+        int16_t pair[QK8_0 / 2];
+        int32_t g4[QK8_0 / 4];
+        /* plain loops over fixed sizes, so they vectorise */
+        for (int i = 0; i < QK8_0 / 2; i++) pair[i] = (int16_t)(q[2 * i] + q[2 * i + 1]);
+        for (int g = 0; g < QK8_0 / 4; g++) g4[g] = pair[2 * g] + pair[2 * g + 1];
+        int sum = 0;
+        for (int g = 0; g < QK8_0 / 4; g++) sum += g4[g];
+        for (int i = 0; i < QK8_0 / 2; i++) {
+            a->xp8[b * (QK8_0 / 2) + i] = (int16_t)(8 * pair[i]);
+            a->xp32[b * (QK8_0 / 2) + i] = (int16_t)(32 * pair[i]);
+        }
         for (int g = 0; g < QK8_0 / 4; g++) {
             a->d4[b * 8 + g] = d;
-            a->c4[b * 8 + g] = -128 * (q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3]);
+            a->c4[b * 8 + g] = -128 * g4[g];
         }
+        a->ds[b] = d * (float)sum;
     }
 }
 
@@ -80,5 +94,13 @@ void q8_act_quantize(q8_act *a, void *buf, const float *x, int T, int cols) {
 
 q8_act q8_act_view(const q8_act *a, int t0, int n) {
     size_t c = (size_t)a->cols, t = (size_t)t0;
-    return (q8_act){n, a->cols, a->qs + t * c, a->d + t * (c / QK8_0), a->d4 + t * (c / 4), a->c4 + t * (c / 4)};
+    return (q8_act){n,
+                    a->cols,
+                    a->qs + t * c,
+                    a->d + t * (c / QK8_0),
+                    a->d4 + t * (c / 4),
+                    a->c4 + t * (c / 4),
+                    a->xp8 + t * (c / 2),
+                    a->xp32 + t * (c / 2),
+                    a->ds + t * (c / QK8_0)};
 }

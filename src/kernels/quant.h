@@ -7,11 +7,11 @@
  *          IEEE half scale d; value i = d * q[i]. d = amax / 127 over the
  *          block, q = round(x / d), so |q| <= 127.
  *
- * q8_act is the matvec kernels' form of the activations a Q8_0 matrix is
- * multiplied with (llama.cpp's vec_dot_type for Q8_0 is Q8_0 too): each token
- * quantised per block of 32 with a float32 scale, plus two derived arrays the
- * AVX-512 kernel reads (see matvec_avx512.c). All arrays live in one buffer
- * of q8_act_bytes(T, cols), cols a multiple of 32.
+ * q8_act is the matvec kernels' form of the activations a quantised matrix
+ * is multiplied with (llama.cpp's vec_dot_type for Q8_0 is Q8_0 too): each
+ * token quantised per block of 32 with a float32 scale, plus derived arrays
+ * some kernels read (the AVX-512 ones: d4, c4; the AVX2 ones: xp8, xp32, ds). All
+ * arrays live in one buffer of q8_act_bytes(T, cols), cols a multiple of 32.
  */
 #ifndef DC_QUANT_H
 #define DC_QUANT_H
@@ -40,6 +40,9 @@ typedef struct q8_act {
     float *d;     /* (T, cols/32) block scales */
     float *d4;    /* (T, cols/4) the scale of the block holding each group of 4 values */
     int32_t *c4;  /* (T, cols/4) -128 * the sum of each group of 4 quantised values */
+    int16_t *xp8;  /* (T, cols/2) 8 times the sum of each pair of quantised values */
+    int16_t *xp32; /* (T, cols/2) 32 times the same */
+    float *ds;    /* (T, cols/32) d times the sum of each block's quantised values */
 } q8_act;
 
 /* q8_act_bytes: the buffer q8_act_quantize needs for T tokens of cols. */
