@@ -8,6 +8,10 @@ BUILD   := build
 LIB_SRC := $(sort $(wildcard src/base/*.c src/kernels/*.c src/io/*.c src/model/*.c \
                              src/tokenizer/*.c src/infer/*.c src/train/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
+# the server (src/serve/) links libmicrohttpd; only the binary and its tests need it
+SERVE_SRC := $(sort $(wildcard src/serve/*.c))
+SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o)
+SERVE_LIBS := -lmicrohttpd -lpthread
 TEST_SRC:= $(sort $(wildcard tests/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -25,8 +29,15 @@ $(BUILD)/libdeepc.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/deepc: $(CLI_OBJ) $(BUILD)/libdeepc.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/deepc: $(CLI_OBJ) $(SERVE_OBJ) $(BUILD)/libdeepc.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(SERVE_LIBS)
+
+# the web chat is compiled in (.incbin in page.c)
+$(BUILD)/src/serve/page.o: src/serve/chat.html
+
+# tests of src/serve/ link its objects
+$(BUILD)/tests/test_serve: $(BUILD)/tests/test_serve.o $(BUILD)/tests/harness.o $(SERVE_OBJ) $(BUILD)/libdeepc.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(SERVE_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/harness.o $(BUILD)/libdeepc.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -67,7 +78,7 @@ demo:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:%=%.d) $(DBL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVE_OBJ:.o=.d) $(TESTS:%=%.d) $(DBL_OBJ:.o=.d)
 
 # Kernel figures (prints, never fails): the matvec kernels against read bandwidth.
 .PHONY: bench-kernels

@@ -26,6 +26,7 @@ int cmd_tokenizer_train(int argc, char **argv); /* cmd_tok_train.c */
 int cmd_generate(int argc, char **argv);       /* cmd_generate.c */
 int cmd_chat(int argc, char **argv);           /* cmd_chat.c */
 int cmd_bench(int argc, char **argv);          /* cmd_bench.c */
+int cmd_serve(int argc, char **argv);          /* cmd_serve.c */
 int cmd_convert(int argc, char **argv);         /* cmd_convert.c */
 int cmd_quantize(int argc, char **argv);        /* cmd_convert.c */
 
