@@ -418,7 +418,7 @@ int dc_engine_decode(dc_engine *e, const dc_batch *b, dc_err *err);
 const float *dc_engine_logits(const dc_engine *e, int i);
 const float *dc_engine_hidden(const dc_engine *e, int i);
 /* dc_engine_decode_mtp: the first MTP module over n positions, each extending
- * its sequence's MTP cache (which must not run ahead of the main cache).
+ * its sequence's MTP cache.
  * b->token[i] is the token after that position; hidden (n, hidden_size) the
  * main model's final-normed state there (rows of dc_engine_hidden; may point
  * into it). Logits predict the token two after each position. */
@@ -431,7 +431,7 @@ typedef struct dc_stop dc_stop;
 /* dc_stop_new: stops[0..n) (non-empty strings, copied). */
 int dc_stop_new(const char *const *stops, int n, dc_stop **out, dc_err *err);
 void dc_stop_free(dc_stop *s);
-/* dc_stop_push: add text; *out/*out_len: the bytes now safe to show (borrowed
+/* dc_stop_push: add text; *out and *out_len: the bytes now safe to show (borrowed
  * until the next call). Returns 1 once a stop string has completed (what came
  * before it is in *out), 0 otherwise. */
 int dc_stop_push(dc_stop *s, const char *text, size_t len, const char **out, size_t *out_len);

@@ -37,58 +37,125 @@ static void softmax_inplace(float *p, int n) {
     for (int j = 0; j < n; j++) p[j] *= inv;
 }
 
-/* mla_attend_expanded: attention of T new tokens over an absorbed (latent)
- * cache, the way the naive form computes it. With many queries, expanding
- * every cached latent to per-head keys and values once (one GEMM of pos+T
- * rows by kv_b) costs (pos+T)*H*(nope+v)*kvl multiply-adds, far less than
- * absorbing each query (T*H*(nope+v)*kvl) and scoring against kvl-long
- * latents; decode (T small) keeps the absorbed form. Same math as both
- * paths above (V2 appendix C), used only for prefill-sized calls.
- * Reads q (T, H, qk) and the cache rows 0..pos+T-1; writes att (T, H, v);
- * uses s->kv as (pos+T, H, nope+v) scratch (pos + T <= cap_T). */
+/* Attention of a run of T >= MLA_EXPAND_T tokens of one sequence (a prefill
+ * chunk) over its cache, the way the naive form computes it. With many
+ * queries, expanding every cached latent to per-head keys and values once
+ * (one GEMM of n = pos+T rows by kv_b) costs n*H*(nope+v)*kvl multiply-adds,
+ * far less than absorbing each query (T*H*(nope+v)*kvl) and scoring against
+ * kvl-long latents; decode (short runs) keeps the absorbed form. Same math
+ * (V2 appendix C). Per head, as products on strided views (OpenBLAS threads
+ * each): S = scale (Qn Kn^T + Qp Kp^T), causal softmax by rows (row t sees
+ * positions <= pos+t), att_h = P V_h. q (T, H, qk) and att (T, H, v) are the
+ * run's rows. Returns 0 when the buffers cannot be had (the caller takes the
+ * absorbed path). */
 #define MLA_EXPAND_T 8
-/* Per head, as products on strided views (OpenBLAS threads each): S = scale
- * (Qn Kn^T + Qp Kp^T) over the n = pos+T cached positions, causal softmax by
- * rows (row t sees positions <= pos+t), att_h = P V_h. Returns 0 when the
- * score block cannot be had, and the caller takes the absorbed path. */
-static int mla_attend_expanded(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T) {
-    const dc_config *c = &ss->m->cfg;
-    scratch *s = &ss->s;
+static int mla_attend_expanded(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv,
+                               const int *pages, int pos, int T, const float *q, float *att) {
+    const dc_config *c = &m->cfg;
     const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
-    const int qk = nope + rd, vd = c->v_head_dim, kd = nope + vd, n = pos + T;
-    const float scale = ss->m->softmax_scale;
-    size_t need = (size_t)T * n;
-    if (need > s->sq_cap) {
-        float *nb = realloc(s->sq, sizeof(float) * need);
-        if (!nb) return 0;
-        s->sq = nb, s->sq_cap = need;
+    const int qk = nope + rd, vd = c->v_head_dim, kd = nope + vd, kvl = c->kv_lora_rank, n = pos + T;
+    const float scale = m->softmax_scale;
+    if (!scratch_grow(&s->sq, &s->sq_cap, (size_t)T * n) ||
+        !scratch_grow(&s->ex, &s->ex_cap, (size_t)n * (H * kd + kvl + rd)))
+        return 0;
+    float *S = s->sq, *K = s->ex, *lat = K + (size_t)n * H * kd, *kpe = lat + (size_t)n * kvl;
+    for (int j = 0; j < n; j++) { /* the sequence's latents and rope keys, contiguous */
+        const float *row = kv_at(kv, pages, j);
+        memcpy(lat + (size_t)j * kvl, row, sizeof(float) * kvl);
+        memcpy(kpe + (size_t)j * rd, row + kvl, sizeof(float) * rd);
     }
-    float *S = s->sq;
-    matmul(s->kv, kv->ckv, &lw->kv_b, n); /* (n, H, nope+v) */
+    matmul(K, lat, &lw->kv_b, n); /* (n, H, nope+v) */
     for (int h = 0; h < H; h++) {
-        const float *Q = s->q + (size_t)h * qk, *K = s->kv + (size_t)h * kd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, nope, scale, Q, H * qk, K, H * kd, 0, S, n);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, rd, scale, Q + nope, H * qk, kv->kpe, rd, 1, S, n);
+        const float *Q = q + (size_t)h * qk, *Kh = K + (size_t)h * kd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, nope, scale, Q, H * qk, Kh, H * kd, 0, S, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, rd, scale, Q + nope, H * qk, kpe, rd, 1, S, n);
 #pragma omp parallel for schedule(static)
         for (int t = 0; t < T; t++) {
             float *row = S + (size_t)t * n;
-            int m = pos + t + 1;
-            softmax_inplace(row, m);
-            for (int j = m; j < n; j++) row[j] = 0;
+            int mm = pos + t + 1;
+            softmax_inplace(row, mm);
+            for (int j = mm; j < n; j++) row[j] = 0;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, vd, n, 1, S, n, K + nope, H * kd, 0,
-                    s->att + (size_t)h * vd, H * vd);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, vd, n, 1, S, n, Kh + nope, H * kd, 0,
+                    att + (size_t)h * vd, H * vd);
     }
     return 1;
 }
 
-void mla_forward(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T, const float *xn, float *out) {
-    const dc_model *m = ss->m;
+/* one query token t, head h, over positions 0..pos of its sequence: the
+ * absorbed form (score against latents, attend, then W_uv) or the naive one
+ * (per-head keys and values in the cache); writes att row (t, h) */
+static void mla_attend_one(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const int *pages,
+                           int pos, int t, int h, float *sc) {
     const dc_config *c = &m->cfg;
-    scratch *s = &ss->s;
     const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
-    const int qk = nope + rd, vd = c->v_head_dim, kvl = c->kv_lora_rank;
+    const int qk = nope + rd, vd = c->v_head_dim, kvl = c->kv_lora_rank, n = pos + 1;
     const float scale = m->softmax_scale;
+    const float *q = s->q + ((size_t)t * H + h) * qk;
+    float *o = s->att + ((size_t)t * H + h) * vd;
+    if (kv->attn == DC_ATTN_NAIVE) {
+        for (int j = 0; j < n; j++) sc[j] = dot_f32(q, kv_at(kv, pages, j) + (size_t)h * qk, qk) * scale;
+        softmax_inplace(sc, n);
+        memset(o, 0, sizeof(float) * vd);
+        for (int j = 0; j < n; j++) {
+            const float *v = kv_at(kv, pages, j) + (size_t)H * qk + (size_t)h * vd;
+            for (int e = 0; e < vd; e++) o[e] += sc[j] * v[e];
+        }
+        return;
+    }
+    const float *wh = lw->kv_b.data + (size_t)h * (nope + vd) * kvl; /* (nope+v, kvl) of head h */
+    float *qa = s->qabs + ((size_t)t * H + h) * kvl, *lat = s->lat + ((size_t)t * H + h) * kvl;
+    /* q_abs = W_uk_h^T q_nope: (kvl) */
+    memset(qa, 0, sizeof(float) * kvl);
+    for (int d = 0; d < nope; d++) {
+        const float *wr = wh + (size_t)d * kvl;
+#pragma omp simd
+        for (int l = 0; l < kvl; l++) qa[l] += q[d] * wr[l];
+    }
+    for (int j = 0; j < n; j++) {
+        const float *row = kv_at(kv, pages, j);
+        sc[j] = (dot_f32(qa, row, kvl) + dot_f32(q + nope, row + kvl, rd)) * scale;
+    }
+    softmax_inplace(sc, n);
+    memset(lat, 0, sizeof(float) * kvl);
+    for (int j = 0; j < n; j++) {
+        const float *cj = kv_at(kv, pages, j);
+#pragma omp simd
+        for (int l = 0; l < kvl; l++) lat[l] += sc[j] * cj[l];
+    }
+    /* out_h = W_uv_h lat: (v) */
+    for (int e = 0; e < vd; e++) o[e] = dot_f32(wh + (size_t)(nope + e) * kvl, lat, kvl);
+}
+
+/* write each token's cache row: the absorbed row is kva's (already normed
+ * and roped); the naive one expands per-head keys and values through kv_b */
+static void mla_cache_write(const dc_config *c, scratch *s, const layer_w *lw, const kv_view *kv, const tok_batch *b) {
+    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
+    const int qk = nope + rd, vd = c->v_head_dim, kvl = c->kv_lora_rank, T = b->T;
+    if (kv->attn != DC_ATTN_NAIVE) {
+        for (int t = 0; t < T; t++)
+            memcpy(kv_at(kv, b->pages[t], b->pos[t]), s->kva + (size_t)t * (kvl + rd), sizeof(float) * (kvl + rd));
+        return;
+    }
+    float *lat_in = s->lat; /* (T, kvl): the latents sit strided inside kva */
+    for (int t = 0; t < T; t++) memcpy(lat_in + (size_t)t * kvl, s->kva + (size_t)t * (kvl + rd), sizeof(float) * kvl);
+    matmul(s->kv, lat_in, &lw->kv_b, T); /* (T, H, nope+v) */
+    for (int t = 0; t < T; t++) {
+        float *row = kv_at(kv, b->pages[t], b->pos[t]);
+        for (int h = 0; h < H; h++) {
+            const float *src = s->kv + ((size_t)t * H + h) * (nope + vd);
+            memcpy(row + (size_t)h * qk, src, sizeof(float) * nope);
+            memcpy(row + (size_t)h * qk + nope, s->kva + (size_t)t * (kvl + rd) + kvl, sizeof(float) * rd);
+            memcpy(row + (size_t)H * qk + (size_t)h * vd, src + nope, sizeof(float) * vd);
+        }
+    }
+}
+
+void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const tok_batch *b,
+                 const float *xn, float *out) {
+    const dc_config *c = &m->cfg;
+    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
+    const int qk = nope + rd, vd = c->v_head_dim, kvl = c->kv_lora_rank, T = b->T;
 
     /* queries: (T, H, qk) */
     if (c->q_lora_rank) {
@@ -98,87 +165,34 @@ void mla_forward(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T
     } else {
         matmul(s->q, xn, &lw->q, T);
     }
-    /* latent and shared rope key: (T, kvl + rope) */
+    /* latent and shared rope key: (T, kvl + rope), each at its token's position */
     matmul(s->kva, xn, &lw->kv_a, T);
     for (int t = 0; t < T; t++) {
         float *row = s->kva + (size_t)t * (kvl + rd);
         rmsnorm_forward(row, row, lw->kv_a_norm, 1, kvl, c->rms_norm_eps);
-        rope_apply(&m->rope, row + kvl, 1, rd, pos + t);
-        rope_apply(&m->rope, s->q + (size_t)t * H * qk + nope, H, qk, pos + t);
+        rope_apply(&m->rope, row + kvl, 1, rd, b->pos[t]);
+        rope_apply(&m->rope, s->q + (size_t)t * H * qk + nope, H, qk, b->pos[t]);
     }
+    mla_cache_write(c, s, lw, kv, b);
 
-    if (ss->attn == DC_ATTN_NAIVE) {
-        /* expand every head's key and value from the normed latents: (T, H, nope+v).
-         * The latents sit strided inside kva; gather them into lat (unused here). */
-        float *lat_in = s->lat; /* (T, kvl) */
-        for (int t = 0; t < T; t++)
-            memcpy(lat_in + (size_t)t * kvl, s->kva + (size_t)t * (kvl + rd), sizeof(float) * kvl);
-        matmul(s->kv, lat_in, &lw->kv_b, T);
-        for (int t = 0; t < T; t++) {
-            int p = pos + t;
-            for (int h = 0; h < H; h++) {
-                float *k = kv->k + ((size_t)p * H + h) * qk, *v = kv->v + ((size_t)p * H + h) * vd;
-                const float *src = s->kv + ((size_t)t * H + h) * (nope + vd);
-                memcpy(k, src, sizeof(float) * nope);
-                memcpy(k + nope, s->kva + (size_t)t * (kvl + rd) + kvl, sizeof(float) * rd);
-                memcpy(v, src + nope, sizeof(float) * vd);
-            }
+    /* prefill-sized runs of the absorbed cache attend in the expanded form;
+     * every other token (decode steps, short runs, naive caches) one by one */
+    unsigned char *done = (unsigned char *)s->tok; /* (T) flags; tok is free until the FFN */
+    memset(done, 0, (size_t)T);
+    if (kv->attn != DC_ATTN_NAIVE)
+        for (int r = 0; r < b->nrun; r++) {
+            int t0 = b->run0[r], n = b->run0[r + 1] - t0;
+            if (n < MLA_EXPAND_T) continue;
+            if (mla_attend_expanded(m, s, lw, kv, b->pages[t0], b->pos[t0], n, s->q + (size_t)t0 * H * qk,
+                                    s->att + (size_t)t0 * H * vd))
+                memset(done + t0, 1, (size_t)n);
         }
 #pragma omp parallel for collapse(2) schedule(dynamic, 1)
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < H; h++) {
-                float *sc = s->scores + (size_t)omp_get_thread_num() * ss->max_ctx;
-                const float *q = s->q + ((size_t)t * H + h) * qk;
-                int n = pos + t + 1;
-                for (int j = 0; j < n; j++) sc[j] = dot_f32(q, kv->k + ((size_t)j * H + h) * qk, qk) * scale;
-                softmax_inplace(sc, n);
-                float *o = s->att + ((size_t)t * H + h) * vd;
-                memset(o, 0, sizeof(float) * vd);
-                for (int j = 0; j < n; j++) {
-                    const float *v = kv->v + ((size_t)j * H + h) * vd;
-                    for (int e = 0; e < vd; e++) o[e] += sc[j] * v[e];
-                }
-            }
-    } else {
-        for (int t = 0; t < T; t++) {
-            memcpy(kv->ckv + (size_t)(pos + t) * kvl, s->kva + (size_t)t * (kvl + rd), sizeof(float) * kvl);
-            memcpy(kv->kpe + (size_t)(pos + t) * rd, s->kva + (size_t)t * (kvl + rd) + kvl, sizeof(float) * rd);
-        }
-        if (T >= MLA_EXPAND_T && pos + T <= s->cap_T && mla_attend_expanded(ss, lw, kv, pos, T)) {
-            matmul(out, s->att, &lw->o, T); /* prefill: see mla_attend_expanded */
-            return;
-        }
-        const float *wkv = lw->kv_b.data; /* (H, nope+v, kvl) */
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < H; h++) {
-                float *sc = s->scores + (size_t)omp_get_thread_num() * ss->max_ctx;
-                const float *q = s->q + ((size_t)t * H + h) * qk;
-                float *qa = s->qabs + ((size_t)t * H + h) * kvl, *lat = s->lat + ((size_t)t * H + h) * kvl;
-                const float *wh = wkv + (size_t)h * (nope + vd) * kvl;
-                /* q_abs = W_uk_h^T q_nope: (kvl) */
-                memset(qa, 0, sizeof(float) * kvl);
-                for (int d = 0; d < nope; d++) {
-                    const float *wr = wh + (size_t)d * kvl;
-#pragma omp simd
-                    for (int l = 0; l < kvl; l++) qa[l] += q[d] * wr[l];
-                }
-                int n = pos + t + 1;
-                for (int j = 0; j < n; j++)
-                    sc[j] = (dot_f32(qa, kv->ckv + (size_t)j * kvl, kvl) +
-                             dot_f32(q + nope, kv->kpe + (size_t)j * rd, rd)) * scale;
-                softmax_inplace(sc, n);
-                memset(lat, 0, sizeof(float) * kvl);
-                for (int j = 0; j < n; j++) {
-                    const float *cj = kv->ckv + (size_t)j * kvl;
-#pragma omp simd
-                    for (int l = 0; l < kvl; l++) lat[l] += sc[j] * cj[l];
-                }
-                /* out_h = W_uv_h lat: (v) */
-                float *o = s->att + ((size_t)t * H + h) * vd;
-                for (int e = 0; e < vd; e++) o[e] = dot_f32(wh + (size_t)(nope + e) * kvl, lat, kvl);
-            }
-    }
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++)
+            if (!done[t])
+                mla_attend_one(m, s, lw, kv, b->pages[t], b->pos[t], t, h,
+                               s->scores + (size_t)omp_get_thread_num() * s->max_len);
     matmul(out, s->att, &lw->o, T); /* (T, C) */
 }
 

@@ -1,6 +1,8 @@
 /*
- * model.h — the loaded model and a decoding session (KV cache + scratch),
- * shared by the layer files (mla.c, moe.c, ffn.c) and model.c.
+ * model.h — the loaded model, the batch and cache views the layers run on,
+ * and their scratch; shared by the layer files (mla.c, moe.c, ffn.c), model.c
+ * and the engine (src/infer/engine.c). A layer never sees a session: it gets
+ * a batch of token states with their positions and a view of its cache.
  *
  * Shapes: T tokens in a call, C hidden_size, H heads, nope/rope/v the head
  * dims, kvl kv_lora_rank, E routed experts, K experts per token.
@@ -23,20 +25,46 @@ struct dc_model {
  * of its matrices kept in their stored types. */
 int model_load(const char *path, int f32, dc_model **out, dc_err *err);
 
-/* kv_layer: one layer's cache. Naive attention keeps per-head keys and
- * values; absorbed attention keeps only the normalised latent and the rope key
- * (V2 paper appendix C). */
-typedef struct kv_layer {
-    float *k;   /* naive: (ctx, H, nope+rope) */
-    float *v;   /* naive: (ctx, H, v) */
-    float *ckv; /* absorb: (ctx, kvl) kv_a_layernorm(c_kv) */
-    float *kpe; /* absorb: (ctx, rope) roped shared key */
-} kv_layer;
+/* kv_view: where one layer's cache rows live in a paged KV store
+ * (src/infer/kv_store): position j of a sequence whose page table is
+ * pages[] is at base + pages[j / page_tokens] * page_stride + layer_off
+ * + (j % page_tokens) * row. A row is, per the attention form,
+ *   absorbed: [ kv_a_layernorm(c_kv) (kvl) | roped shared key (rope) ]
+ *   naive:    [ per-head keys (H, nope+rope) | per-head values (H, v) ]
+ * (V2 paper appendix C: the absorbed cache holds only the latent). */
+typedef struct kv_view {
+    float *base;
+    size_t page_stride; /* floats per page (every layer) */
+    size_t layer_off;   /* this layer's first row within a page */
+    int page_tokens;
+    int row;            /* floats per position */
+    int attn;           /* DC_ATTN_* */
+} kv_view;
+
+static inline float *kv_at(const kv_view *v, const int *pages, int j) {
+    return v->base + (size_t)pages[j / v->page_tokens] * v->page_stride + v->layer_off +
+           (size_t)(j % v->page_tokens) * v->row;
+}
+
+/* kv_row_floats: floats per position and layer for an attention form. */
+int kv_row_floats(const dc_config *c, int attn);
+
+/* tok_batch: the T tokens of one forward call, in runs of consecutive
+ * positions of one sequence each. A token at position p attends to
+ * positions 0..p of its own sequence only; its row is written before any
+ * token attends, so a run sees its own earlier tokens. */
+typedef struct tok_batch {
+    int T;
+    const int *pos;          /* (T) each token's position in its sequence */
+    const int *const *pages; /* (T) the page table of each token's sequence */
+    int nrun;
+    const int *run0;         /* (nrun + 1) run r is tokens run0[r] .. run0[r+1]-1 */
+} tok_batch;
 
 /* scratch: activation buffers for up to cap_T tokens, grown (never shrunk)
  * by scratch_reserve; nothing is allocated while decoding token by token. */
 typedef struct scratch {
-    int cap_T, cap_thr;
+    int cap_T, cap_thr, max_len;
     float *x, *xn, *y;        /* (T, C) residual stream, normed input, sublayer output */
     float *qa;                /* (T, q_lora) */
     float *q;                 /* (T, H, nope+rope) */
@@ -44,7 +72,7 @@ typedef struct scratch {
     float *kv;                /* (T, H, nope+v) naive */
     float *att;               /* (T, H, v) */
     float *qabs, *lat;        /* (T, H, kvl) absorb */
-    float *scores;            /* (threads, ctx) */
+    float *scores;            /* (threads, max_len) */
     float *h1, *h3;           /* (T, max(I, Im*S)) */
     float *rlog;              /* (T, E) router scores */
     int *idx;                 /* (T, K) chosen experts */
@@ -54,30 +82,40 @@ typedef struct scratch {
     float *xe, *ye;           /* (T, C) gathered tokens, expert output */
     float *hidden;            /* (T, C) final-normed hidden states */
     float *cat;               /* (T, 2C) MTP input */
-    float *sq;                /* (T, pos+T) one head's scores in a prefill, grown on demand */
-    size_t sq_cap;            /* floats in sq */
+    float *sq;                /* (T, n) one head's scores in an expanded prefill, grown on demand */
+    size_t sq_cap;
+    float *ex;                /* (n, H, nope+v | kvl | rope) expanded keys/values and gathered latents */
+    size_t ex_cap;
 } scratch;
 
-struct dc_session {
-    dc_model *m;              /* borrowed */
-    int max_ctx, attn;
-    int pos, mtp_pos;         /* positions held by the main and MTP caches */
-    int hidden_T;             /* rows of scratch.hidden from the last dc_forward */
-    kv_layer *kv;             /* (L + D) */
-    float *kv_mem;            /* owns every cache */
-    scratch s;
-};
+/* scratch_reserve: buffers for T tokens of cfg, per-thread score rows of
+ * max_len for the calling thread count; buffers only grow. */
+int scratch_reserve(scratch *s, const dc_config *c, int T, int max_len, dc_err *err);
+void scratch_free(scratch *s);
+/* scratch_grow: *buf to at least n floats (*cap floats now); 0 on OOM. */
+int scratch_grow(float **buf, size_t *cap, size_t n);
 
-/* block_forward: one decoder block on the residual stream x (T, C) in place,
- * positions pos..pos+T-1, appending to kv. */
-void block_forward(dc_session *ss, int layer, kv_layer *kv, int pos, int T, float *x);
+/* model_forward: the main model over batch b (ids (T)): embedding, every
+ * decoder block (writing the cache through kv, one view per layer), final
+ * norm into s->hidden (T, C). */
+void model_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_batch *b, const int *ids);
+/* model_mtp_forward: MTP module 0 over b: next_ids (T) the token after each
+ * position, hidden (T, C) the main model's final-normed states there (may
+ * alias s->hidden); shared_head.norm of the output into s->xn (T, C). */
+void model_mtp_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_batch *b, const int *next_ids,
+                       const float *hidden);
 
+/* block_forward: one decoder block on the residual stream x (T, C) in place. */
+void block_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_batch *b, int layer, float *x);
 /* mla_forward: out (T, C) = attention of normed xn (T, C) (V2 §2.1, V3 §2.1.1). */
-void mla_forward(dc_session *ss, const layer_w *lw, kv_layer *kv, int pos, int T, const float *xn, float *out);
+void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const tok_batch *b,
+                 const float *xn, float *out);
 /* ffn_forward: SwiGLU out (T, C) = down(silu(gate xn) * up xn). */
 void ffn_forward(scratch *s, const mat *gate, const mat *up, const mat *down, int T, const float *xn, float *out);
 /* moe_route: the chosen experts idx (T, K) and weights wts (T, K) (V3 §2.1.2). */
 void moe_route(const dc_config *c, const layer_w *lw, int T, const float *xn, float *rlog, int *idx, float *wts);
-/* moe_forward: out (T, C) = shared experts + weighted routed experts. */
-void moe_forward(dc_session *ss, const layer_w *lw, int T, const float *xn, float *out);
+/* moe_forward: out (T, C) = shared experts + weighted routed experts; the
+ * tokens of the whole batch are grouped by expert, so an expert chosen by
+ * several tokens (of any sequences) is read once. */
+void moe_forward(const dc_config *c, scratch *s, const layer_w *lw, int T, const float *xn, float *out);
 #endif

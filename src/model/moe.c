@@ -91,9 +91,7 @@ void moe_route(const dc_config *c, const layer_w *lw, int T, const float *xn, fl
     }
 }
 
-void moe_forward(dc_session *ss, const layer_w *lw, int T, const float *xn, float *out) {
-    const dc_config *c = &ss->m->cfg;
-    scratch *s = &ss->s;
+void moe_forward(const dc_config *c, scratch *s, const layer_w *lw, int T, const float *xn, float *out) {
     const int E = c->n_routed_experts, K = c->num_experts_per_tok, C = c->hidden_size;
     moe_route(c, lw, T, xn, s->rlog, s->idx, s->wts);
     if (c->n_shared_experts) ffn_forward(s, &lw->sh_gate, &lw->sh_up, &lw->sh_down, T, xn, out);
