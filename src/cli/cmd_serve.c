@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "base/err.h"
 #include "cli/cli.h"
 #include "cli/infer_cli.h"
@@ -135,6 +136,8 @@ int cmd_serve(int argc, char **argv) {
     int rc = serve_start(&o.so, &srv, &err);
     if (rc) goto done;
     fprintf(stderr, "deepc serve: listening on http://%s:%d/ (loading %s)\n", o.so.host, serve_port(srv), o.so.model_path);
+    const char *delay = getenv("DEEPC_SERVE_TEST_LOAD_DELAY_MS"); /* tests: a slow load, to see /health say 503 */
+    if (delay) usleep((useconds_t)atoi(delay) * 1000);
     if ((rc = infer_load(o.so.model_path, o.dtype, &m, &load_s, &err))) goto done;
     if ((rc = infer_tokenizer(o.tokp, o.so.model_path, &tok, &err))) goto done;
     if (!tok) {
@@ -145,7 +148,7 @@ int cmd_serve(int argc, char **argv) {
     int style = o.so.chat_style >= 0 ? o.so.chat_style : serve_detect_style(o.so.model_path);
     if ((rc = serve_set_model(srv, m, tok, style, &err))) goto done;
     fprintf(stderr, "deepc serve: ready in %.1f s: %s weights, %d threads, %d parallel, ctx %d, template %s%s; "
-            "web chat at http://%s:%d/\n", load_s, dc_model_dtype(m), dc_get_threads(), o.so.parallel, o.so.ctx,
+            "web chat at http://%s:%d/\n", load_s, dc_model_dtype(m), dc_get_threads(), o.so.parallel, serve_ctx(srv),
             style == DC_CHAT_R1 ? "r1" : "v3", o.so.api_key ? ", API key required" : "", o.so.host, serve_port(srv));
     rc = serve_run(srv, &err);
     if (!rc) fprintf(stderr, "deepc serve: stopped\n");

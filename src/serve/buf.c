@@ -4,6 +4,8 @@
  * UTF-8 (RFC 3629): 1 byte 0xxxxxxx; 2 bytes C2..DF + 1 continuation; 3 bytes
  * E0 A0..BF | E1..EC 80..BF | ED 80..9F (no surrogates) | EE..EF 80..BF, + 1;
  * 4 bytes F0 90..BF | F1..F3 80..BF | F4 80..8F, + 2. Anything else is invalid.
+ * Invalid text is shown with one U+FFFD per maximal subpart (a valid start of
+ * a sequence cut short, or one stray byte), as browsers and Node decode it.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,9 +65,12 @@ void buf_free(buf *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* seq_len: bytes of the valid UTF-8 sequence at s (n bytes left), 0 if invalid */
-static size_t seq_len(const unsigned char *s, size_t n) {
+/* seq_len: bytes of the valid UTF-8 sequence at s (n bytes left), 0 if it is
+ * not one; *part: the bytes of its longest valid start (the "maximal subpart"
+ * that Unicode §3.9 and the WHATWG decoder replace by one U+FFFD), >= 1 */
+static size_t seq_len(const unsigned char *s, size_t n, size_t *part) {
     unsigned c = s[0];
+    *part = 1;
     if (c < 0x80) return 1;
     size_t k;
     unsigned lo = 0x80, hi = 0xBF;
@@ -79,17 +84,19 @@ static size_t seq_len(const unsigned char *s, size_t n) {
         if (c == 0xF0) lo = 0x90;
         if (c == 0xF4) hi = 0x8F;
     } else return 0;
-    if (n < k || s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < k; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
+    for (size_t i = 1; i < k; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi) return 0;
+        *part = i + 1;
+        lo = 0x80, hi = 0xBF;
+    }
     return k;
 }
 
 size_t utf8_valid(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
+    size_t i = 0, part;
     while (i < n) {
-        size_t k = seq_len(u + i, n - i);
+        size_t k = seq_len(u + i, n - i, &part);
         if (!k) return i;
         i += k;
     }
@@ -98,11 +105,11 @@ size_t utf8_valid(const char *s, size_t n) {
 
 void utf8_lossy(buf *out, const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
+    size_t i = 0, part;
     while (i < n) {
-        size_t k = seq_len(u + i, n - i);
+        size_t k = seq_len(u + i, n - i, &part);
         if (k) buf_add(out, s + i, k), i += k;
-        else buf_str(out, "\xEF\xBF\xBD"), i++;
+        else buf_str(out, "\xEF\xBF\xBD"), i += part;
     }
 }
 

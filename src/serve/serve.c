@@ -71,6 +71,7 @@ int serve_start(const serve_opts *o, sv_server **out, dc_err *err) {
 }
 
 int serve_port(const sv_server *s) { return s->port; }
+int serve_ctx(const sv_server *s) { return s->mi.ctx; }
 
 /* model_name: the path's last component, less a .gguf suffix */
 static void model_name(const char *path, char *out, size_t cap) {

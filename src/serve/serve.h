@@ -41,6 +41,8 @@ typedef struct sv_server sv_server;
 int serve_start(const serve_opts *o, sv_server **out, dc_err *err);
 /* serve_port: the port bound (the one asked, or the one chosen for 0). */
 int serve_port(const sv_server *s);
+/* serve_ctx: positions per sequence (--ctx, at most the model's max_position_embeddings) */
+int serve_ctx(const sv_server *s);
 /* serve_set_model: borrow m and tok; make the engine; requests are served from now. */
 int serve_set_model(sv_server *s, dc_model *m, const dc_tokenizer *tok, int chat_style, dc_err *err);
 /* serve_run: install SIGINT/SIGTERM handlers and run the engine until one
