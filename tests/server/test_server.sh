@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/server/run.sh — the tests of `deepc serve` with real clients, run by
+# tests/server/test_server.sh — the tests of `deepc serve` with real clients, run by
 # `make test` through tests/run.sh (which adds up the final line).
 #
 #   1. the npm packages of package.json (the official openai client and
@@ -45,6 +45,10 @@ if [ ! -f "$MODELS/tiny/model.safetensors" ] || [ "$BUILD/deepc" -nt "$MODELS/ti
       --out "$MODELS/tok.json" >/dev/null 2>&1 || fail_setup "tokenizer-train failed"
   "$BUILD/deepc" init --preset tiny --seed 1 --tokenizer "$MODELS/tok.json" --out "$MODELS/tiny" >/dev/null 2>&1 ||
     fail_setup "deepc init failed"
+  # for the web chat: answers long enough to watch and stop (positions up to 16384)
+  mkdir -p "$MODELS/tiny-long"
+  for f in model.safetensors tokenizer.json; do ln -s "../tiny/$f" "$MODELS/tiny-long/$f"; done
+  sed 's/"max_position_embeddings":[^,]*/"max_position_embeddings":\t16384/' "$MODELS/tiny/config.json" > "$MODELS/tiny-long/config.json"
   mkdir -p "$MODELS/tiny-r1"
   for f in config.json model.safetensors tokenizer.json; do ln -s "../tiny/$f" "$MODELS/tiny-r1/$f"; done
   # the generation prompt of DeepSeek-R1's later template opens the reasoning
