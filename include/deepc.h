@@ -358,8 +358,7 @@ typedef struct dc_engine_opts {
     int max_seqs;    /* sequences alive at once (default 16) */
     int n_pages;     /* pages in the KV store; 0: enough for max_seqs sequences of max_len */
     int page_tokens; /* positions per page (default 16) */
-    int max_len;     /* the longest a sequence may grow, positions (default 4096, at most the
-                        model's max_position_embeddings when that is set) */
+    int max_len;     /* the longest a sequence may grow, positions (default 4096) */
     int max_batch;   /* tokens per dc_engine_decode call at most (default 512) */
     int attn;        /* DC_ATTN_ABSORB (default) or DC_ATTN_NAIVE */
     int n_threads;   /* threads for this engine's forward passes; <= 0: all cores */
@@ -382,6 +381,8 @@ void dc_seq_free(dc_engine *e, int seq);
  * cache too (speculation's rejected drafts, a regenerated answer). Pages that
  * are shared with a fork stay untouched for the fork. */
 int dc_seq_truncate(dc_engine *e, int seq, int len, dc_err *err);
+/* dc_seq_truncate_mtp: keep MTP positions 0..len-1 only (len <= dc_seq_mtp_len). */
+int dc_seq_truncate_mtp(dc_engine *e, int seq, int len, dc_err *err);
 int dc_seq_len(const dc_engine *e, int seq);     /* positions cached; -1 for an unknown id */
 int dc_seq_mtp_len(const dc_engine *e, int seq); /* positions in the MTP module's cache */
 
@@ -465,6 +466,10 @@ typedef struct dc_gen_batch_opts {
     dc_gen_batch_cb cb;  /* may be NULL */
     void *ctx;
     volatile int *cancel;
+    /* draft: with mtp, the draft token for sequence index i from its MTP logits
+     * (vocab), n_gen tokens generated so far; NULL: their argmax. For tests and
+     * benchmarks (an oracle drafter exercises acceptance on random weights). */
+    int (*draft)(void *ctx, int i, const float *mtp_logits, int n_gen);
 } dc_gen_batch_opts;
 /* dc_generate_batch: run seqs[0..n) to completion on e (at most max_seqs at
  * once; the rest wait for a free slot), sequences freed at the end. For each

@@ -40,98 +40,68 @@ int stream_init(streamer *s, const dc_tokenizer *tok, FILE *out, const char *con
     memset(s, 0, sizeof *s);
     s->tok = tok;
     s->out = out;
-    s->stops = stops;
-    s->nstops = nstops;
-    for (int i = 0; i < nstops; i++)
-        if (strlen(stops[i]) > s->maxstop) s->maxstop = strlen(stops[i]);
-    s->cap = 256;
-    s->text = malloc(s->cap);
-    if (!s->text) return err_set(err, DC_ENOMEM, "out of memory");
-    s->text[0] = 0;
-    if (tok) return dc_detok_new(tok, 0, &s->dt, err);
-    return DC_OK;
+    int rc = dc_stop_new(stops, nstops, &s->stop, err);
+    if (!rc && tok) rc = dc_detok_new(tok, 0, &s->dt, err);
+    return rc;
 }
 
-static int append(streamer *s, const char *b, size_t n) {
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = (s->len + n + 1) * 2;
-        char *nt = realloc(s->text, cap);
-        if (!nt) return -1;
-        s->text = nt, s->cap = cap;
-    }
-    memcpy(s->text + s->len, b, n);
-    s->len += n;
-    s->text[s->len] = 0;
-    return 0;
-}
-
-/* print text[printed, upto) in the current style */
-static void emit_upto(streamer *s, size_t upto) {
-    if (upto <= s->printed) return;
-    if (s->style != STREAM_HIDE) {
-        if (s->style == STREAM_DIM && s->color) fputs("\033[2m", s->out);
-        fwrite(s->text + s->printed, 1, upto - s->printed, s->out);
-        if (s->style == STREAM_DIM && s->color) fputs("\033[0m", s->out);
-        fflush(s->out);
-    }
-    s->printed = upto;
+/* print b[0, n) in the current style */
+static void emit(streamer *s, const char *b, size_t n) {
+    if (!n || s->style == STREAM_HIDE) return;
+    if (s->style == STREAM_DIM && s->color) fputs("\033[2m", s->out);
+    fwrite(b, 1, n, s->out);
+    if (s->style == STREAM_DIM && s->color) fputs("\033[0m", s->out);
+    fflush(s->out);
 }
 
 int stream_token(streamer *s, int id) {
     if (s->stopped) return 1;
-    if (!s->tok) {
-        char b[16];
-        int n = snprintf(b, sizeof b, "%s%d", s->len ? " " : "", id);
-        append(s, b, n);
-        emit_upto(s, s->len);
-        return 0;
-    }
-    const char *b;
+    char num[16];
+    const char *b = num;
     size_t n;
-    if (dc_detok_push(s->dt, id, &b, &n, NULL)) return 0;
-    size_t from = s->len;
-    if (append(s, b, n)) return 0;
-    /* a stop string may start up to maxstop-1 bytes before the new text */
-    size_t scan = from >= s->maxstop ? from - s->maxstop + 1 : 0;
-    if (scan < s->printed) scan = s->printed;
-    for (int i = 0; i < s->nstops; i++) {
-        char *hit = strstr(s->text + scan, s->stops[i]);
-        if (hit) {
-            emit_upto(s, (size_t)(hit - s->text));
-            s->stopped = 1;
-            return 1;
-        }
-    }
-    size_t safe = s->maxstop ? (s->len >= s->maxstop - 1 ? s->len - (s->maxstop - 1) : 0) : s->len;
-    emit_upto(s, safe);
-    return 0;
+    if (!s->tok) n = (size_t)snprintf(num, sizeof num, "%s%d", s->any ? " " : "", id);
+    else if (dc_detok_push(s->dt, id, &b, &n, NULL)) return 0;
+    s->any = 1;
+    const char *out;
+    size_t out_len;
+    s->stopped = dc_stop_push(s->stop, b, n, &out, &out_len);
+    emit(s, out, out_len);
+    return s->stopped;
+}
+
+/* release what the stop strings held back */
+static void stream_release(streamer *s) {
+    const char *out;
+    size_t out_len;
+    dc_stop_flush(s->stop, &out, &out_len);
+    emit(s, out, out_len);
 }
 
 void stream_style(streamer *s, int style) {
-    if (!s->stopped) emit_upto(s, s->len);
+    if (!s->stopped) stream_release(s);
     s->style = style;
 }
 
 void stream_finish(streamer *s) {
     if (s->stopped) return;
     if (s->dt) {
-        const char *b;
-        size_t n;
+        const char *b, *out;
+        size_t n, out_len;
         dc_detok_flush(s->dt, &b, &n);
-        append(s, b, n);
+        s->stopped = dc_stop_push(s->stop, b, n, &out, &out_len);
+        emit(s, out, out_len);
     }
-    emit_upto(s, s->len);
+    stream_release(s);
 }
 
 void stream_clear(streamer *s) {
-    s->len = s->printed = 0;
-    s->text[0] = 0;
-    s->stopped = 0;
+    dc_stop_reset(s->stop);
+    s->stopped = s->any = 0;
 }
 
 void stream_free(streamer *s) {
     dc_detok_free(s->dt);
-    free(s->text);
+    dc_stop_free(s->stop);
     memset(s, 0, sizeof *s);
 }
 

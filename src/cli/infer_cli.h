@@ -24,19 +24,15 @@ int infer_sampling_opt(const char *cmd, int ch, const char *arg, dc_sampler_para
 enum { STREAM_PLAIN = 0, STREAM_DIM = 1, STREAM_HIDE = 2 };
 
 /* streamer: writes tokens as text (or ids, without a tokenizer) to out as
- * they come. Text that could be the start of a stop string is held back
- * until it is known not to be one; a completed stop string ends the stream
- * and is not printed. text keeps everything generated (stop string included). */
+ * they come, through a dc_stop: text that could be the start of a stop string
+ * is held back until it is known not to be one; a completed stop string ends
+ * the stream and is not printed. */
 typedef struct streamer {
     const dc_tokenizer *tok; /* borrowed; NULL: print ids */
     dc_detok *dt;
+    dc_stop *stop;
     FILE *out;
-    const char *const *stops; /* borrowed */
-    int nstops;
-    size_t maxstop;
-    char *text;               /* owned, NUL-terminated */
-    size_t len, cap, printed;
-    int style, color, stopped;
+    int style, color, stopped, any;
 } streamer;
 
 int stream_init(streamer *s, const dc_tokenizer *tok, FILE *out, const char *const *stops, int nstops, dc_err *err);
@@ -46,7 +42,7 @@ int stream_token(streamer *s, int id);
 void stream_style(streamer *s, int style);
 /* stream_finish: print what was held back (up to a stop string). */
 void stream_finish(streamer *s);
-/* stream_clear: forget the text (a new answer), keep the settings. */
+/* stream_clear: a new answer: forget the text, keep the settings. */
 void stream_clear(streamer *s);
 void stream_free(streamer *s);
 #endif

@@ -126,6 +126,15 @@ int dc_seq_truncate(dc_engine *e, int seq, int len, dc_err *err) {
     return DC_OK;
 }
 
+int dc_seq_truncate_mtp(dc_engine *e, int seq, int len, dc_err *err) {
+    if (!seq_ok(e, seq)) return err_set(err, DC_EARG, "seq_truncate_mtp: no sequence %d", seq);
+    if (len < 0 || len > e->kv.seq[seq].mtp_len)
+        return err_set(err, DC_EARG, "seq_truncate_mtp: position %d is outside the %d MTP positions of sequence %d",
+                       len, e->kv.seq[seq].mtp_len, seq);
+    e->kv.seq[seq].mtp_len = len;
+    return DC_OK;
+}
+
 int dc_seq_len(const dc_engine *e, int seq) { return seq_ok(e, seq) ? e->kv.seq[seq].len : -1; }
 int dc_seq_mtp_len(const dc_engine *e, int seq) { return seq_ok(e, seq) ? e->kv.seq[seq].mtp_len : -1; }
 

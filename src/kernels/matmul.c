@@ -108,26 +108,53 @@ static void *workspace(int i, size_t n) {
 
 /* ---------------------------------------------------------------- products */
 
-/* matvec over row ranges, one per thread */
+/* rows [r0, r1) times tokens [t0, t0 + n) by the kernel of W's type */
+static void mv_call(const kern *k, float *out, const float *x, const q8_act *xa, const mat *W, int r0, int r1, int t0,
+                    int n) {
+    const int R = W->rows, C = W->cols;
+    float *o = out + (size_t)t0 * R;
+    const float *xt = x + (size_t)t0 * C;
+    if (W->type == MAT_F32) {
+        k->mv_f32(o, R, W->data, C, r0, r1, xt, n);
+        return;
+    }
+    if (W->type == MAT_BF16) {
+        k->mv_bf16(o, R, (void *)W->data, C, r0, r1, xt, n);
+        return;
+    }
+    q8_act v = q8_act_view(xa, t0, n);
+    if (W->type == MAT_Q8_0) k->mv_q8(o, R, (void *)W->data, C, r0, r1, &v, n);
+    else if (W->type == MAT_Q4_0) k->mv_q4_0(o, R, W->data, C, r0, r1, &v, n);
+    else if (W->type == MAT_Q4_K) k->mv_q4_k(o, R, W->data, C, r0, r1, &v, n);
+    else k->mv_q6_k(o, R, W->data, C, r0, r1, &v, n);
+}
+
+/* The matvec kernels over all T tokens: rows split over the OpenMP threads;
+ * each thread walks its rows in chunks of about 64 KB of weights and, for each
+ * chunk, the tokens in tiles of about 32 KB of activations, so both stay in
+ * cache when T is large (prefill). A token's sums do not depend on the tiling
+ * (matvec.h), so its bits do not depend on T or on its place. */
 static void mv_threads(float *out, const float *x, const q8_act *xa, const mat *W, int T) {
     const kern *k = kern_get();
-    size_t work = (size_t)W->rows * W->cols * T;
+    const int R = W->rows;
+    size_t work = (size_t)R * W->cols * T;
     int nthr = work < 32768 ? 1 : omp_get_max_threads();
-    if (nthr > W->rows) nthr = W->rows;
+    if (nthr > R) nthr = R;
+    const size_t xb = (size_t)W->cols * (W->type == MAT_F32 || W->type == MAT_BF16 ? 4 : 1);
+    const int tt = (32u << 10) / xb > 4 ? (int)((32u << 10) / xb) & ~3 : 4;
+    const int rc = T <= tt ? R : (64u << 10) / mat_type_bytes(W->type, 1, W->cols) > 4
+                                    ? (int)((64u << 10) / mat_type_bytes(W->type, 1, W->cols)) & ~3 : 4;
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
     {
         int n = omp_get_num_threads(), i = omp_get_thread_num();
-        int r0 = (int)((int64_t)W->rows * i / n), r1 = (int)((int64_t)W->rows * (i + 1) / n);
-        if (W->type == MAT_BF16) k->mv_bf16(out, W->rows, (void *)W->data, W->cols, r0, r1, x, T);
-        else if (W->type == MAT_Q8_0) k->mv_q8(out, W->rows, (void *)W->data, W->cols, r0, r1, xa, T);
-        else if (W->type == MAT_Q4_0) k->mv_q4_0(out, W->rows, W->data, W->cols, r0, r1, xa, T);
-        else if (W->type == MAT_Q4_K) k->mv_q4_k(out, W->rows, W->data, W->cols, r0, r1, xa, T);
-        else if (W->type == MAT_Q6_K) k->mv_q6_k(out, W->rows, W->data, W->cols, r0, r1, xa, T);
-        else k->mv_f32(out, W->rows, W->data, W->cols, r0, r1, x, T);
+        int r0 = (int)((int64_t)R * i / n), r1 = (int)((int64_t)R * (i + 1) / n);
+        for (int c0 = r0; c0 < r1; c0 += rc)
+            for (int t0 = 0; t0 < T; t0 += tt)
+                mv_call(k, out, x, xa, W, c0, r1 - c0 < rc ? r1 : c0 + rc, t0, T - t0 < tt ? T - t0 : tt);
     }
 }
 
-/* GEMM on quantised weights: dequantise up to ~8 MB of rows, sgemm, repeat */
+/* bf16 GEMM: dequantise up to ~8 MB of rows to float32, sgemm, repeat */
 static int gemm_chunks(float *out, const float *x, const mat *W, int T) {
     const int R = W->rows, C = W->cols;
     int rows = (int)((8u << 20) / (sizeof(float) * C));
@@ -146,21 +173,27 @@ static int gemm_chunks(float *out, const float *x, const mat *W, int T) {
 
 void matmul(float *out, const float *x, const mat *W, int T) {
     const int R = W->rows, C = W->cols;
-    if (T > (W->type == MAT_F32 ? MATMUL_MV_T_F32 : MATMUL_MV_T)) {
-        if (W->type == MAT_F32) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, C, 1.0f, x, C, W->data, C, 0.0f, out, R);
-            return;
-        }
-        if (gemm_chunks(out, x, W, T)) return;
+    if (W->type == MAT_F32 && T > MATMUL_MV_T_F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, C, 1.0f, x, C, W->data, C, 0.0f, out, R);
+        return;
     }
+    if (W->type == MAT_BF16 && T > MATMUL_MV_T && gemm_chunks(out, x, W, T)) return;
+    matmul_mv(out, x, W, T);
+}
+
+void matmul_mv(float *out, const float *x, const mat *W, int T) {
+    const int C = W->cols;
     q8_act xa = {0};
     if (W->type == MAT_Q8_0 || mat_is_gg(W->type)) {
         void *buf = workspace(0, q8_act_bytes(T, C));
-        if (!buf) { /* out of memory for a few KB: the oracle needs none */
+        if (!buf) { /* out of memory: the oracle needs only one row */
             matmul_ref(out, x, W, T);
             return;
         }
-        q8_act_quantize(&xa, buf, x, T, C);
+        q8_act_point(&xa, buf, T, C);
+        /* each token on its own, so threads give the same bytes */
+#pragma omp parallel for schedule(static) if (T >= 16)
+        for (int t = 0; t < T; t++) q8_act_fill(&xa, x, t, t + 1);
     }
     mv_threads(out, x, &xa, W, T);
 }

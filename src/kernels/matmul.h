@@ -44,6 +44,11 @@ typedef struct mat {
 } mat;
 
 void matmul(float *out, const float *x, const mat *W, int T);
+/* matmul_mv: matmul through the matvec kernels for any T and type, so each
+ * token's row has the same bits whatever else is in the batch (float32 and
+ * bf16 too, at the matvec kernels' speed): for small matrices whose results
+ * steer discrete choices (the MoE router) and for the naive cache's kv_b. */
+void matmul_mv(float *out, const float *x, const mat *W, int T);
 /* matmul_ref: the plain C oracle for tests (one thread, no BLAS, double sums,
  * dequantised weights times float32 x). */
 void matmul_ref(float *out, const float *x, const mat *W, int T);

@@ -49,7 +49,7 @@ size_t q8_act_bytes(int T, int cols) {
     return up64(n) + up64(n / QK8_0 * 4) + up64(n / 4 * 4) * 2;
 }
 
-void q8_act_quantize(q8_act *a, void *buf, const float *x, int T, int cols) {
+void q8_act_point(q8_act *a, void *buf, int T, int cols) {
     size_t n = (size_t)T * cols;
     char *p = buf;
     a->T = T;
@@ -58,7 +58,11 @@ void q8_act_quantize(q8_act *a, void *buf, const float *x, int T, int cols) {
     a->d = (float *)(p += up64(n));
     a->d4 = (float *)(p += up64(n / QK8_0 * 4));
     a->c4 = (int32_t *)(p + up64(n / 4 * 4));
-    for (size_t b = 0; b < n / QK8_0; b++) {
+}
+
+void q8_act_fill(q8_act *a, const float *x, int t0, int t1) {
+    const size_t nb = (size_t)a->cols / QK8_0;
+    for (size_t b = (size_t)t0 * nb; b < (size_t)t1 * nb; b++) {
         int8_t *q = a->qs + b * QK8_0;
         float d = q8_block(q, x + b * QK8_0);
         a->d[b] = d;
@@ -67,4 +71,14 @@ void q8_act_quantize(q8_act *a, void *buf, const float *x, int T, int cols) {
             a->c4[b * 8 + g] = -128 * (q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3]);
         }
     }
+}
+
+void q8_act_quantize(q8_act *a, void *buf, const float *x, int T, int cols) {
+    q8_act_point(a, buf, T, cols);
+    q8_act_fill(a, x, 0, T);
+}
+
+q8_act q8_act_view(const q8_act *a, int t0, int n) {
+    size_t c = (size_t)a->cols, t = (size_t)t0;
+    return (q8_act){n, a->cols, a->qs + t * c, a->d + t * (c / QK8_0), a->d4 + t * (c / 4), a->c4 + t * (c / 4)};
 }

@@ -45,6 +45,13 @@ typedef struct q8_act {
 /* q8_act_bytes: the buffer q8_act_quantize needs for T tokens of cols. */
 size_t q8_act_bytes(int T, int cols);
 /* q8_act_quantize: x (T, cols) into a, whose arrays point into buf (64-byte
- * aligned, q8_act_bytes long, borrowed by a). */
+ * aligned, q8_act_bytes long, borrowed by a). The same as q8_act_point then
+ * q8_act_fill(a, x, 0, T); each token is quantised on its own, so filling
+ * ranges of tokens on several threads gives the same bytes. */
 void q8_act_quantize(q8_act *a, void *buf, const float *x, int T, int cols);
+void q8_act_point(q8_act *a, void *buf, int T, int cols);
+/* q8_act_fill: tokens [t0, t1) of x (T, cols): the rows of x for them are x + t*cols. */
+void q8_act_fill(q8_act *a, const float *x, int t0, int t1);
+/* q8_act_view: tokens [t0, t0 + n) of a, as a q8_act of n tokens borrowing a's arrays. */
+q8_act q8_act_view(const q8_act *a, int t0, int n);
 #endif

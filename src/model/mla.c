@@ -139,7 +139,7 @@ static void mla_cache_write(const dc_config *c, scratch *s, const layer_w *lw, c
     }
     float *lat_in = s->lat; /* (T, kvl): the latents sit strided inside kva */
     for (int t = 0; t < T; t++) memcpy(lat_in + (size_t)t * kvl, s->kva + (size_t)t * (kvl + rd), sizeof(float) * kvl);
-    matmul(s->kv, lat_in, &lw->kv_b, T); /* (T, H, nope+v) */
+    matmul_mv(s->kv, lat_in, &lw->kv_b, T); /* (T, H, nope+v), the same bits in any batch */
     for (int t = 0; t < T; t++) {
         float *row = kv_at(kv, b->pages[t], b->pos[t]);
         for (int h = 0; h < H; h++) {

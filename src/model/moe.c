@@ -66,7 +66,7 @@ void moe_choose(const double *choice_in, int E, int G, int topk_group, int K, in
 void moe_route(const dc_config *c, const layer_w *lw, int T, const float *xn, float *rlog, int *idx, float *wts) {
     const int E = c->n_routed_experts, K = c->num_experts_per_tok;
     mat router = {(float *)lw->router, MAT_F32, E, c->hidden_size};
-    matmul(rlog, xn, &router, T); /* (T, E) */
+    matmul_mv(rlog, xn, &router, T); /* (T, E); the same bits in any batch: it picks experts */
     for (int t = 0; t < T; t++) {
         float *s = rlog + (size_t)t * E;
         double choice[E];

@@ -1,0 +1,400 @@
+/*
+ * test_engine.c — src/infer/engine.c, kv_store.c, generate_batch.c, stop.c:
+ * the batched engine against each sequence run alone.
+ *
+ *   mixed batches (prefill chunks of some sequences beside decode tokens of
+ *   others, a fork, interleaved order) give every sequence the logits it
+ *   gets alone: bit for bit on quantised weights (q8, q4_0), within 1e-4 on
+ *   f32 / bf16 (sgemm vs matvec rounding, engine.c), naive and absorbed;
+ *   forks share pages (memory figures) and copy on write, truncating a fork
+ *   leaves the shared prefix intact; removing a sequence mid-batch; a full
+ *   KV store is a clear error that changes nothing; batched generation
+ *   (greedy, seeded, shared prompts, MTP) equals dc_generate alone; stop
+ *   strings.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "deepc.h"
+#include "harness.h"
+
+#define BIN "build/deepc"
+static char g_dir[600];
+
+static dc_model *load(const char *dtype) {
+    if (!g_dir[0]) {
+        snprintf(g_dir, sizeof g_dir, "%s/tiny", harness_tmpdir());
+        if (harness_sh(BIN " init --preset tiny --seed 11 --out %s > /dev/null", g_dir)) return NULL;
+    }
+    dc_model *m = NULL;
+    dc_err e = {0};
+    if (dc_model_load(g_dir, &m, &e) || dc_model_set_dtype(m, dtype, &e)) {
+        printf("    load %s: %s\n", dtype, e.msg);
+        dc_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static int quantised(const char *dt) { return !strcmp(dt, "q8") || !strcmp(dt, "q4_0"); }
+
+/* ---------------------------------------------------------------- reference: one sequence alone */
+
+/* feed chunks[0..nc) of ids (sizes in chunk) alone; logits (sum, V) of every token */
+static float *solo(dc_model *m, int attn, const int *ids, const int *chunk, int nc) {
+    const int V = dc_model_config(m)->vocab_size;
+    int n = 0;
+    for (int c = 0; c < nc; c++) n += chunk[c];
+    float *out = malloc(sizeof(float) * (size_t)n * V);
+    dc_session *s = NULL;
+    dc_err e = {0};
+    int rc = dc_session_new(m, n + 4, attn, &s, &e);
+    for (int c = 0, at = 0; !rc && c < nc; at += chunk[c++]) rc = dc_forward(s, ids + at, chunk[c], out + (size_t)at * V, 0, &e);
+    CHECK(rc == 0, "solo: %s", e.msg);
+    dc_session_free(s);
+    return out;
+}
+
+static double diff(const float *a, const float *b, int n) {
+    double d = 0;
+    for (int i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    return d;
+}
+
+/* ---------------------------------------------------------------- mixed batches */
+
+/* Streams: A 12 prompt + 4 decode, B 5 + 4, C = fork of A after its prompt
+ * + 4 of its own, D 20 in two chunks of 10 + 2 decode. */
+static const int SA[] = {3, 44, 91, 7, 250, 18, 301, 66, 9, 120, 77, 402, 5, 88, 190, 33};
+static const int SB[] = {17, 230, 4, 99, 61, 140, 8, 355, 27};
+static const int SC[] = {3, 44, 91, 7, 250, 18, 301, 66, 9, 120, 77, 402, 411, 2, 160, 73};
+static const int SD[] = {200, 10, 45, 311, 6, 87, 150, 29, 74, 480, 12, 93, 38, 260, 147, 51, 300, 22, 8, 115, 64, 203};
+
+typedef struct step {
+    int n;
+    int tok[32], seq[32], at[32]; /* at: index in the sequence's stream */
+} step;
+
+static void add(step *s, int q, int tok, int at) { s->tok[s->n] = tok, s->seq[s->n] = q, s->at[s->n] = at, s->n++; }
+
+static void mixed_case(const char *dt, int attn) {
+    dc_model *m = load(dt);
+    CHECK(m != NULL, "load %s", dt);
+    if (!m) return;
+    const int V = dc_model_config(m)->vocab_size;
+    int cA[] = {12, 1, 1, 1, 1}, cB[] = {5, 1, 1, 1, 1}, cC[] = {12, 1, 1, 1, 1}, cD[] = {10, 10, 1, 1};
+    float *want[4] = {solo(m, attn, SA, cA, 5), solo(m, attn, SB, cB, 5), solo(m, attn, SC, cC, 5), solo(m, attn, SD, cD, 4)};
+    dc_engine_opts o;
+    dc_engine_defaults(&o);
+    o.max_seqs = 6, o.max_len = 64, o.page_tokens = 4, o.attn = attn;
+    dc_engine *e = NULL;
+    dc_err err = {0};
+    CHECK(dc_engine_new(m, &o, &e, &err) == 0, "%s", err.msg);
+    if (!e) goto out;
+    int id[4] = {dc_seq_new(e, &err), dc_seq_new(e, &err), -1, dc_seq_new(e, &err)};
+    /* steps: A, B prompts (interleaved); then D's chunks beside decode tokens; C forked from A */
+    step st[7] = {0};
+    for (int i = 0; i < 12; i++) {
+        add(&st[0], 0, SA[i], i);
+        if (i < 5) add(&st[0], 1, SB[i], i);
+    }
+    for (int k = 0; k < 4; k++) {
+        step *s = &st[1 + k];
+        if (k < 2)
+            for (int i = 0; i < 10; i++) add(s, 3, SD[10 * k + i], 10 * k + i);
+        else add(s, 3, SD[20 + k - 2], 20 + k - 2);
+        add(s, 2, SC[12 + k], 12 + k), add(s, 1, SB[5 + k], 5 + k), add(s, 0, SA[12 + k], 12 + k);
+    }
+    double worst = 0;
+    int bits = 1;
+    for (int k = 0; k < 5; k++) {
+        step *s = &st[k];
+        if (k == 1) id[2] = dc_seq_fork(e, id[0], &err); /* C shares A's prompt */
+        if (k == 1) dc_seq_truncate(e, id[2], 12, &err);
+        int sq[32];
+        unsigned char want_l[32];
+        for (int i = 0; i < s->n; i++) sq[i] = id[s->seq[i]], want_l[i] = 1;
+        dc_batch b = {s->n, s->tok, sq, want_l};
+        int rc = dc_engine_decode(e, &b, &err);
+        CHECK(rc == 0, "%s step %d: %s", dt, k, err.msg);
+        if (rc) break;
+        for (int i = 0; i < s->n; i++) {
+            const float *got = dc_engine_logits(e, i), *ref = want[s->seq[i]] + (size_t)s->at[i] * V;
+            worst = fmax(worst, diff(got, ref, V));
+            bits &= !memcmp(got, ref, sizeof(float) * V);
+        }
+    }
+    printf("    %-5s %-6s mixed batch vs alone: max|diff| %.2e%s\n", dt, attn ? "absorb" : "naive", worst,
+           bits ? " (bit for bit)" : "");
+    if (quantised(dt)) CHECK(bits, "%s: quantised weights must give the same bits in a batch as alone", dt);
+    else CHECK(worst <= 1e-4, "%s: %.3g", dt, worst);
+    dc_engine_free(e);
+out:
+    for (int i = 0; i < 4; i++) free(want[i]);
+    dc_model_free(m);
+}
+
+static void mixed_batches(void) {
+    const char *dts[] = {"f32", "bf16", "q8", "q4_0"};
+    for (int d = 0; d < 4; d++)
+        for (int attn = 0; attn < 2; attn++) mixed_case(dts[d], attn);
+}
+
+/* ---------------------------------------------------------------- fork, truncate, remove, full */
+
+static int decode1(dc_engine *e, int seq, int tok, float *logits, int V, dc_err *err) {
+    dc_batch b = {1, &tok, &seq, NULL};
+    int rc = dc_engine_decode(e, &b, err);
+    if (!rc && logits) memcpy(logits, dc_engine_logits(e, 0), sizeof(float) * V);
+    return rc;
+}
+
+static void fork_shares_pages(void) {
+    dc_model *m = load("q8");
+    if (!m) return;
+    const int V = dc_model_config(m)->vocab_size;
+    dc_engine_opts o;
+    dc_engine_defaults(&o);
+    o.max_seqs = 8, o.max_len = 64, o.page_tokens = 8;
+    dc_engine *e = NULL;
+    dc_err err = {0};
+    CHECK(dc_engine_new(m, &o, &e, &err) == 0, "%s", err.msg);
+    int prompt[40];
+    for (int i = 0; i < 40; i++) prompt[i] = (i * 37 + 5) % V;
+    int a = dc_seq_new(e, &err), sq[40];
+    for (int i = 0; i < 40; i++) sq[i] = a;
+    dc_batch b = {40, prompt, sq, NULL};
+    CHECK(dc_engine_decode(e, &b, &err) == 0, "%s", err.msg);
+    dc_kv_stats k0, k1, k2;
+    dc_engine_kv_stats(e, &k0);
+    int f[7];
+    for (int i = 0; i < 7; i++) f[i] = dc_seq_fork(e, a, &err);
+    dc_engine_kv_stats(e, &k1);
+    CHECK(k1.pages_used == k0.pages_used && k1.positions == 8 * 40, "8 x 40 positions in %d pages (alone %d)",
+          k1.pages_used, k0.pages_used);
+    printf("    8 sequences sharing a 40-token prompt: %lld positions in %d pages of %d (%.1f KB, %.1f KB unshared)\n",
+           (long long)k1.positions, k1.pages_used, k1.page_tokens, k1.pages_used * k1.bytes_per_page / 1e3,
+           (double)k1.positions * k1.bytes_per_token / 1e3);
+    /* the prompt fills 5 pages exactly: the forks' next tokens take a new page each, no copy */
+    float *ref = malloc(sizeof(float) * V), *got = malloc(sizeof(float) * V);
+    CHECK(decode1(e, a, 7, ref, V, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 7; i++) CHECK(decode1(e, f[i], 7, got, V, &err) == 0 && !memcmp(got, ref, sizeof(float) * V), "fork %d", i);
+    dc_engine_kv_stats(e, &k2);
+    CHECK(k2.pages_used == k0.pages_used + 8, "after one token each: %d pages", k2.pages_used);
+    /* truncate a fork into the shared prefix and write there: copy on write, A untouched */
+    CHECK(dc_seq_truncate(e, f[0], 20, &err) == 0, "%s", err.msg);
+    CHECK(decode1(e, f[0], 300, NULL, V, &err) == 0, "%s", err.msg);
+    CHECK(decode1(e, f[0], 301, got, V, &err) == 0, "%s", err.msg);
+    int streamF[22];
+    memcpy(streamF, prompt, sizeof(int) * 20), streamF[20] = 300, streamF[21] = 301;
+    float *fal = solo(m, DC_ATTN_ABSORB, streamF, (int[]){20, 1, 1}, 3);
+    CHECK(!memcmp(got, fal + (size_t)21 * V, sizeof(float) * V), "the truncated fork differs from its stream alone");
+    free(fal);
+    CHECK(decode1(e, a, 9, got, V, &err) == 0, "%s", err.msg);
+    int streamA[42];
+    memcpy(streamA, prompt, sizeof prompt), streamA[40] = 7, streamA[41] = 9;
+    float *alone = solo(m, DC_ATTN_ABSORB, streamA, (int[]){40, 1, 1}, 3);
+    CHECK(!memcmp(got, alone + (size_t)41 * V, sizeof(float) * V), "A changed by its fork's truncate + write");
+    /* remove a sequence in the middle; the others go on unchanged */
+    dc_seq_free(e, f[3]);
+    CHECK(dc_seq_len(e, f[3]) == -1, "freed sequence still there");
+    int toks[3] = {9, 9, 9}, seqs[3] = {f[2], f[4], f[5]};
+    dc_batch b3 = {3, toks, seqs, NULL};
+    CHECK(dc_engine_decode(e, &b3, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 3; i++) CHECK(!memcmp(dc_engine_logits(e, i), alone + (size_t)41 * V, sizeof(float) * V), "seq %d", i);
+    free(alone);
+    free(ref), free(got);
+    dc_engine_free(e);
+    dc_model_free(m);
+}
+
+static void full_store(void) {
+    dc_model *m = load("q8");
+    if (!m) return;
+    const int V = dc_model_config(m)->vocab_size;
+    dc_engine_opts o;
+    dc_engine_defaults(&o);
+    o.max_seqs = 2, o.max_len = 64, o.page_tokens = 4, o.n_pages = 5; /* 20 positions in all */
+    dc_engine *e = NULL;
+    dc_err err = {0};
+    CHECK(dc_engine_new(m, &o, &e, &err) == 0, "%s", err.msg);
+    int a = dc_seq_new(e, &err), b = dc_seq_new(e, &err);
+    CHECK(dc_seq_new(e, &err) == DC_EFULL && strstr(err.msg, "slots"), "a third sequence: %s", err.msg);
+    int ids[16], sa[16];
+    for (int i = 0; i < 16; i++) ids[i] = i + 3, sa[i] = a;
+    dc_batch ba = {16, ids, sa, NULL};
+    CHECK(dc_engine_decode(e, &ba, &err) == 0, "%s", err.msg);
+    int sb[8];
+    for (int i = 0; i < 8; i++) sb[i] = b;
+    dc_batch bb = {8, ids, sb, NULL};
+    CHECK(dc_engine_decode(e, &bb, &err) == DC_EFULL && strstr(err.msg, "full"), "over-full store: %s", err.msg);
+    CHECK(dc_seq_len(e, b) == 0 && dc_seq_len(e, a) == 16, "a failed batch changed lengths: %d %d", dc_seq_len(e, a),
+          dc_seq_len(e, b));
+    /* the others go on: A's next token equals A alone */
+    float *got = malloc(sizeof(float) * V);
+    CHECK(decode1(e, a, 40, got, V, &err) == 0, "%s", err.msg);
+    int stream[17];
+    memcpy(stream, ids, sizeof(int) * 16), stream[16] = 40;
+    float *alone = solo(m, DC_ATTN_ABSORB, stream, (int[]){16, 1}, 2);
+    CHECK(!memcmp(got, alone + (size_t)16 * V, sizeof(float) * V), "A after the failed batch");
+    /* bad batches: clear errors */
+    int bad = V, s0 = a;
+    dc_batch bt = {1, &bad, &s0, NULL};
+    CHECK(dc_engine_decode(e, &bt, &err) == DC_EARG && strstr(err.msg, "vocabulary"), "%s", err.msg);
+    int s9 = 9, t1 = 1;
+    dc_batch bs = {1, &t1, &s9, NULL};
+    CHECK(dc_engine_decode(e, &bs, &err) == DC_EARG && strstr(err.msg, "sequence 9"), "%s", err.msg);
+    CHECK(dc_seq_truncate(e, a, 99, &err) == DC_EARG, "truncate past the end");
+    free(got), free(alone);
+    dc_engine_free(e);
+    dc_model_free(m);
+}
+
+/* ---------------------------------------------------------------- batched generation */
+
+static const int P1[] = {0, 17, 99, 254, 3, 77, 400, 12}, P2[] = {5, 6, 7}, P3[] = {300, 2, 41, 41, 90, 11, 8, 1, 64, 9, 222};
+
+static int on_tok(void *ctx, int t) {
+    int *v = ctx;
+    v[1 + v[0]++] = t;
+    return 0;
+}
+
+static int solo_gen(dc_model *m, const int *p, int n, const dc_sampler_params *sp, int mtp, int max_new, int *out) {
+    dc_session *s = NULL;
+    dc_sampler *smp = NULL;
+    dc_err e = {0};
+    int rc = dc_session_new(m, n + max_new + 2, DC_ATTN_ABSORB, &s, &e);
+    if (!rc) rc = dc_sampler_new(sp, dc_model_config(m)->vocab_size, &smp, &e);
+    int buf[65] = {0};
+    dc_gen_opts o = {.max_new = max_new, .eos = -1, .mtp = mtp, .cb = on_tok, .ctx = buf};
+    if (!rc) rc = dc_generate(s, smp, p, n, &o, NULL, &e);
+    memcpy(out, buf + 1, sizeof(int) * buf[0]);
+    dc_sampler_free(smp);
+    dc_session_free(s);
+    return rc ? -1 : buf[0];
+}
+
+/* an oracle drafter: the token the sequence will choose (known from its solo
+ * run) for even positions, a wrong one for odd, so both verify paths run */
+static int (*g_want)[20];
+static int oracle(void *ctx, int i, const float *l, int n_gen) {
+    (void)ctx, (void)l;
+    int t = n_gen < 20 ? g_want[i][n_gen] : 0;
+    return n_gen % 3 == 2 ? (t + 1) % 512 : t;
+}
+
+static void batch_gen_case(const char *dt, int mtp, float temp) {
+    dc_model *m = load(dt);
+    if (!m) return;
+    const int V = dc_model_config(m)->vocab_size, N = 6, MAXN = 20;
+    const int *prompts[] = {P1, P2, P3, P1, P1, P2};
+    const int np[] = {8, 3, 11, 8, 8, 3}, share[] = {-1, -1, -1, 0, 0, 1};
+    dc_sampler *smp[6];
+    int out[6][20], want[6][20], nw[6];
+    dc_gen_seq q[6];
+    dc_err err = {0};
+    for (int i = 0; i < N; i++) {
+        dc_sampler_params sp;
+        dc_sampler_defaults(&sp);
+        sp.temperature = temp, sp.seed = 100 + i;
+        dc_sampler_new(&sp, V, &smp[i], &err);
+        nw[i] = solo_gen(m, prompts[i], np[i], &sp, mtp, MAXN, want[i]);
+        q[i] = (dc_gen_seq){.prompt = prompts[i], .n_prompt = np[i], .share_prompt_of = share[i], .smp = smp[i],
+                            .max_new = MAXN - i, .out = out[i]};
+    }
+    dc_engine_opts o;
+    dc_engine_defaults(&o);
+    o.max_seqs = 4, o.max_len = 64, o.page_tokens = 4; /* fewer slots than sequences: some wait */
+    dc_engine *e = NULL;
+    CHECK(dc_engine_new(m, &o, &e, &err) == 0, "%s", err.msg);
+    g_want = want;
+    dc_gen_batch_opts go = {.eos = -1, .mtp = mtp, .prefill_chunk = 5, .draft = mtp ? oracle : NULL};
+    dc_gen_stats st;
+    int rc = dc_generate_batch(e, q, N, &go, &st, &err);
+    CHECK(rc == 0, "%s", err.msg);
+    int same = 1;
+    for (int i = 0; i < N && !rc; i++) {
+        CHECK(q[i].n_out == MAXN - i && q[i].finish == DC_FINISH_LENGTH, "seq %d: %d tokens, finish %d", i, q[i].n_out,
+              q[i].finish);
+        same &= nw[i] >= q[i].n_out && !memcmp(out[i], want[i], sizeof(int) * q[i].n_out);
+    }
+    CHECK(same, "%s mtp %d temp %.1f: batched tokens differ from dc_generate alone", dt, mtp, temp);
+    dc_kv_stats ks;
+    dc_engine_kv_stats(e, &ks);
+    CHECK(ks.n_seqs == 0 && ks.pages_used == 0, "sequences left: %d, pages %d", ks.n_seqs, ks.pages_used);
+    printf("    %-4s mtp %d temp %.1f: 6 sequences (3 share prompts) in 4 slots = alone; %d prompt tokens fed, "
+           "%d generated, drafts %d accepted %d\n", dt, mtp, temp, st.n_prompt, st.n_gen, st.n_draft, st.n_accept);
+    if (mtp) CHECK(st.n_accept > 0 && st.n_accept < st.n_draft, "MTP: %d of %d drafts accepted", st.n_accept, st.n_draft);
+    for (int i = 0; i < N; i++) dc_sampler_free(smp[i]);
+    dc_engine_free(e);
+    dc_model_free(m);
+}
+
+static void generate_batch_equals_alone(void) {
+    const char *dts[] = {"f32", "q8", "q4_0"};
+    for (int d = 0; d < 3; d++)
+        for (int mtp = 0; mtp < 2; mtp++) {
+            batch_gen_case(dts[d], mtp, 0);
+            batch_gen_case(dts[d], mtp, 1.0f);
+        }
+}
+
+/* ---------------------------------------------------------------- stop strings */
+
+static void push_all(dc_stop *s, const char *const *pieces, int n, char *shown, int *stopped) {
+    shown[0] = 0;
+    *stopped = 0;
+    for (int i = 0; i < n && !*stopped; i++) {
+        const char *o;
+        size_t ol;
+        *stopped = dc_stop_push(s, pieces[i], strlen(pieces[i]), &o, &ol);
+        strncat(shown, o, ol);
+    }
+    if (!*stopped) {
+        const char *o;
+        size_t ol;
+        dc_stop_flush(s, &o, &ol);
+        strncat(shown, o, ol);
+    }
+}
+
+static void stop_strings(void) {
+    const char *stops[] = {"</answer>", "\n\nUser:", "xyz"};
+    dc_stop *s = NULL;
+    dc_err e = {0};
+    CHECK(dc_stop_new(stops, 3, &s, &e) == 0, "%s", e.msg);
+    char shown[256];
+    int stopped;
+    const char *a[] = {"The answer is <ans", "wer>42</ans", "wer> and more"};
+    push_all(s, a, 3, shown, &stopped);
+    CHECK(stopped && !strcmp(shown, "The answer is <answer>42"), "across pieces: '%s'", shown);
+    dc_stop_reset(s);
+    const char *b[] = {"a < b\n", "\nUse", "r is fine"};
+    push_all(s, b, 3, shown, &stopped);
+    CHECK(!stopped && !strcmp(shown, "a < b\n\nUser is fine"), "no stop, everything released: '%s'", shown);
+    dc_stop_reset(s);
+    /* held back only while it could still be a stop string */
+    const char *o;
+    size_t ol;
+    dc_stop_push(s, "hello </ans", 11, &o, &ol);
+    CHECK(ol == 6 && !memcmp(o, "hello ", 6), "held back: %zu '%.*s'", ol, (int)ol, o);
+    dc_stop_push(s, "q", 1, &o, &ol);
+    CHECK(ol == 6 && !memcmp(o, "</ansq", 6), "released when it cannot match: '%.*s'", (int)ol, o);
+    dc_stop_reset(s);
+    const char *c[] = {"wxy", "z tail xyz"};
+    push_all(s, c, 2, shown, &stopped);
+    CHECK(stopped && !strcmp(shown, "w"), "earliest stop wins: '%s'", shown);
+    dc_stop_free(s);
+    const char *empty[] = {""};
+    CHECK(dc_stop_new(empty, 1, &s, &e) == DC_EARG, "an empty stop string is refused");
+}
+
+int main(void) {
+    RUN(mixed_batches);
+    RUN(fork_shares_pages);
+    RUN(full_store);
+    RUN(generate_batch_equals_alone);
+    RUN(stop_strings);
+    return harness_done();
+}
