@@ -65,9 +65,11 @@ REF_TRAIN := $(BUILD)/ref_train/cases.txt
 $(REF_TRAIN): $(wildcard tests/ref/*.py)
 	/usr/bin/python3 tests/ref/gen_train_cases.py $(BUILD)/ref_train
 
-# Every test binary, then the total line "N passed, N failed".
+# Every test binary, then the server's tests with real clients (node, the
+# openai npm client, Chromium, wrk: tests/server/), then the total line
+# "N passed, N failed".
 test: all $(TESTS) $(REF) $(REF_TRAIN)
-	@bash tests/run.sh $(BUILD) $(TESTS)
+	@DEEPC_BUILD=$(BUILD) bash tests/run.sh $(BUILD) $(TESTS) tests/server/test_server.sh
 
 # The README's first command: install what is needed, build, run the main job.
 demo:

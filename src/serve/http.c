@@ -212,6 +212,16 @@ static enum MHD_Result reply_wait(conn *cn, sv_job *j) {
     return reply_json(cn, status, b.s ? b.s : strdup("{}"));
 }
 
+/* unseeded: a seed for a request that gave none (splitmix64 of the clock and its number) */
+static uint64_t unseeded(long id) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    uint64_t z = ((uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec) ^ ((uint64_t)id << 40);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 static enum MHD_Result completion(conn *cn, int kind) {
     sv_server *s = cn->s;
     if (!authorized(cn) || !ready(cn)) return MHD_YES;
@@ -222,9 +232,10 @@ static enum MHD_Result completion(conn *cn, int kind) {
     sv_error e;
     if (sv_parse(kind, cn->body.s ? cn->body.s : "", cn->body.n, &s->mi, &r, &e)) return reply_error(cn, &e);
     buf_free(&cn->body);
+    long id = atomic_fetch_add(&s->next_id, 1);
+    if (!r.seeded) r.sp.seed = unseeded(id); /* each unseeded request draws differently */
     sv_meta meta = {.kind = kind, .created = (long)time(NULL), .model = s->mi.id};
-    snprintf(meta.id, sizeof meta.id, "%s-%lx%06ld", kind == SV_CHAT ? "chatcmpl" : "cmpl", (long)meta.created,
-             atomic_fetch_add(&s->next_id, 1));
+    snprintf(meta.id, sizeof meta.id, "%s-%lx%06ld", kind == SV_CHAT ? "chatcmpl" : "cmpl", (long)meta.created, id);
     sv_job *j = sv_job_new(&r, &meta);
     if (!j) {
         sv_req_free(&r);
@@ -351,7 +362,10 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_Re
     if (s->o.verbose) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         char host[64] = "?";
-        if (ci && ci->client_addr) getnameinfo(ci->client_addr, sizeof(struct sockaddr_in6), host, sizeof host, NULL, 0, NI_NUMERICHOST);
+        if (ci && ci->client_addr)
+            getnameinfo(ci->client_addr, ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                                 : sizeof(struct sockaddr_in),
+                        host, sizeof host, NULL, 0, NI_NUMERICHOST);
         fprintf(stderr, "deepc serve: %s %d %.1f ms%s\n", host, cn->status, (sv_now() - cn->t0) * 1e3,
                 why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
     }

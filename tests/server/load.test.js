@@ -1,5 +1,5 @@
 // load.test.js — a load test on loopback (127.0.0.1 only), bounded in time
-// and count: 24 concurrent clients send streamed and plain requests with
+// and count: 32 concurrent clients send streamed and plain requests with
 // malformed, wrongly typed, invalid UTF-8, oversized (1.5 MiB) and
 // unknown-model requests mixed in; every valid request must be answered in
 // full (200, a finish_reason, [DONE]) and every bad one must be a 4xx with an
@@ -12,7 +12,7 @@ const path = require("path");
 const { MODELS, startServer, request, sse, rss, check, eq, test, run } = require("./lib");
 
 let S;
-const CLIENTS = 24, MAX_REQUESTS = 360, MAX_SECONDS = 12;
+const CLIENTS = 32, MAX_REQUESTS = 1000, MAX_SECONDS = 12;
 const MSG = (i) => [{ role: "user", content: `Load test message ${i}` }];
 
 // kind of request i: mostly valid, some bad of each sort

@@ -94,6 +94,30 @@ test("a second turn, with a token limit, completes; the conversation survives a 
   await page.screenshot({ path: `${shots}/web.png` });
 }, 60000);
 
+test("R1: the reasoning streams into a folded section", async () => {
+  const R = await startServer(["-m", `${MODELS}/tiny-r1`]);
+  try {
+    const p = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    await p.goto(R.url + "/");
+    await p.waitForFunction(() => document.getElementById("status").textContent === "tiny-r1", null, { timeout: 10000 });
+    await p.click("#new");
+    await p.fill("#maxtok", "30");
+    await p.fill("#input", "Why is the sky blue?");
+    await p.keyboard.press("Enter");
+    await p.waitForFunction(() => document.querySelectorAll(".msg").length === 2 && !document.body.classList.contains("busy"), null, { timeout: 20000 });
+    const d = p.locator(".msg.assistant details.think");
+    eq(await d.count(), 1, "a reasoning section");
+    eq(await d.getAttribute("open"), null, "folded");
+    check(/Reasoning \(\d+ characters\)/.test(await p.textContent(".msg.assistant summary")), "summary");
+    await p.click(".msg.assistant summary");
+    check((await p.textContent(".msg.assistant .rtext")).length > 0, "the reasoning shows when unfolded");
+    await p.screenshot({ path: `${shots}/web-r1.png` });
+    await p.close();
+  } finally {
+    await R.stop();
+  }
+}, 60000);
+
 test("close", async () => {
   await browser.close();
   await S.stop();
