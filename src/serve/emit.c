@@ -94,7 +94,8 @@ int emit_sample(sched *S, active *a, choice *c, const float *logits) {
     }
     if (r->logprobs && c->lp) add_logprobs(S, a, c, logits, tok);
     int stopped = 0;
-    if (tok == S->eos) c->finish = DC_FINISH_STOP;
+    int eos = tok == S->eos && !r->ignore_eos;
+    if (eos) c->finish = DC_FINISH_STOP;
     else {
         const char *t;
         size_t n;
@@ -102,7 +103,7 @@ int emit_sample(sched *S, active *a, choice *c, const float *logits) {
         if (stopped) c->finish = DC_FINISH_STOP;
         else if (c->n_gen >= r->max_tokens) c->finish = DC_FINISH_LENGTH;
     }
-    if (c->finish) flush(a, c, stopped || tok == S->eos);
+    if (c->finish) flush(a, c, stopped || eos);
     else c->pending = tok;
     if (r->stream) stream_choice(a, c);
     return c->finish != 0;

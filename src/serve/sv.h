@@ -94,6 +94,7 @@ typedef struct sv_req {
     int logprobs;        /* give each sampled token's logprob */
     int top_logprobs;    /* and this many alternatives */
     int echo;            /* completions: the prompt's text before each choice */
+    int ignore_eos;      /* llama.cpp's extension: generate past the end-of-sequence token */
     int think;           /* the prompt ends inside <think>: split reasoning_content off */
 } sv_req;
 
