@@ -121,3 +121,10 @@ fuzz: $(BUILD)/libdeepc.a $(BUILD)/deepc
 	    { printf '\000' | cat - $(BUILD)/fuzz/m.gguf | head -c 65536 > $(BUILD)/fuzz/corpus/seed_gguf; \
 	      printf '\001' | cat - $(BUILD)/fuzz/m/model.safetensors | head -c 65536 > $(BUILD)/fuzz/corpus/seed_st; } || true
 	$(BUILD)/fuzz/fuzz_readers -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 $(BUILD)/fuzz/corpus
+
+# Serving figures (prints, never fails): deepc serve beside llama-server on the
+# same GGUF: aggregate tokens/s and time to first token at 1, 2, 4, 8 clients.
+#   make bench-serve GGUF=/path/mini-q4_0.gguf
+.PHONY: bench-serve
+bench-serve: $(BUILD)/deepc
+	@GGUF=$(GGUF) DEEPC_BUILD=$(BUILD) bash tests/server/bench.sh

@@ -135,7 +135,8 @@ int cmd_serve(int argc, char **argv) {
     double load_s = 0;
     int rc = serve_start(&o.so, &srv, &err);
     if (rc) goto done;
-    fprintf(stderr, "deepc serve: listening on http://%s:%d/ (loading %s)\n", o.so.host, serve_port(srv), o.so.model_path);
+    const char *h = o.so.host, *lb = strchr(h, ':') ? "[" : "", *rb = *lb ? "]" : ""; /* IPv6 in brackets */
+    fprintf(stderr, "deepc serve: listening on http://%s%s%s:%d/ (loading %s)\n", lb, h, rb, serve_port(srv), o.so.model_path);
     const char *delay = getenv("DEEPC_SERVE_TEST_LOAD_DELAY_MS"); /* tests: a slow load, to see /health say 503 */
     if (delay) usleep((useconds_t)atoi(delay) * 1000);
     if ((rc = infer_load(o.so.model_path, o.dtype, &m, &load_s, &err))) goto done;
@@ -148,8 +149,8 @@ int cmd_serve(int argc, char **argv) {
     int style = o.so.chat_style >= 0 ? o.so.chat_style : serve_detect_style(o.so.model_path);
     if ((rc = serve_set_model(srv, m, tok, style, &err))) goto done;
     fprintf(stderr, "deepc serve: ready in %.1f s: %s weights, %d threads, %d parallel, ctx %d, template %s%s; "
-            "web chat at http://%s:%d/\n", load_s, dc_model_dtype(m), dc_get_threads(), o.so.parallel, serve_ctx(srv),
-            style == DC_CHAT_R1 ? "r1" : "v3", o.so.api_key ? ", API key required" : "", o.so.host, serve_port(srv));
+            "web chat at http://%s%s%s:%d/\n", load_s, dc_model_dtype(m), dc_get_threads(), o.so.parallel, serve_ctx(srv),
+            style == DC_CHAT_R1 ? "r1" : "v3", o.so.api_key ? ", API key required" : "", lb, h, rb, serve_port(srv));
     rc = serve_run(srv, &err);
     if (!rc) fprintf(stderr, "deepc serve: stopped\n");
 done:

@@ -341,14 +341,17 @@ static void step(sched *S) {
     sv_metrics_step(&S->s->met, sv_now(), made);
 }
 
-/* reap: jobs whose client went away (or that a second signal ends) leave */
+/* reap: jobs whose client went away (or that a second signal ends: their
+ * clients get an error, as an SSE event when streaming) leave */
 static void reap(sched *S) {
     for (active *a = S->run, *nx; a; a = nx) {
         nx = a->next;
-        if (!atomic_load(&a->j->cancel) && S->stop_level < 2) continue;
+        int gone = atomic_load(&a->j->cancel);
+        if (!gone && S->stop_level < 2) continue;
         release_seqs(S, a);
         unlink_active(S, a);
-        sv_job_finish(a->j, 499, NULL, 0);
+        if (gone) sv_job_finish(a->j, 499, NULL, 0); /* nobody listens */
+        else sv_job_error(a->j, 503, "shutting_down", "The server is shutting down; the answer was cut short.");
         sv_job_release(a->j);
         atomic_fetch_add(&S->s->met.cancelled, 1);
         active_free(a);
