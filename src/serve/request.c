@@ -276,6 +276,10 @@ static int encode(const sv_model_info *mi, const char *text, int flags, sv_promp
     if (dc_tokenizer_encode(mi->tok, text, strlen(text), flags, &p->ids, &n, &err))
         return sv_fail(e, 500, "server_error", NULL, NULL, "tokenizer: %s", err.msg);
     p->n = (int)n;
+    for (int i = 0; i < p->n; i++) /* a tokenizer larger than the model's vocabulary */
+        if (p->ids[i] < 0 || p->ids[i] >= mi->vocab)
+            return BAD(e, NULL, "invalid_value", "The text encodes to token id %d, outside this model's vocabulary of %d "
+                       "(its tokenizer is larger than the model).", p->ids[i], mi->vocab);
     return 0;
 }
 

@@ -88,10 +88,8 @@ static void model_name(const char *path, char *out, size_t cap) {
 
 int serve_set_model(sv_server *s, dc_model *m, const dc_tokenizer *tok, int chat_style, dc_err *err) {
     if (!m || !tok) return err_set(err, DC_EARG, "serve: a model and its tokenizer are needed");
-    const dc_config *c = dc_model_config(m);
-    if (dc_tokenizer_n_vocab(tok) > c->vocab_size)
-        return err_set(err, DC_EARG, "serve: the tokenizer has %d tokens, the model's vocabulary %d",
-                       dc_tokenizer_n_vocab(tok), c->vocab_size);
+    const dc_config *c = dc_model_config(m); /* a tokenizer larger than the vocabulary is allowed (a random model
+                                                  on a real tokenizer); prompts with ids beyond it are refused */
     int ctx = s->o.ctx;
     if (c->max_position_embeddings > 0 && ctx > c->max_position_embeddings) ctx = c->max_position_embeddings;
     dc_engine_opts eo;
