@@ -46,6 +46,7 @@ test("the page loads, self-contained, and finds the model", async () => {
 test("a message streams an answer; stop ends it", async () => {
   await page.fill("#system", "You are a test.");
   await page.fill("#temp", "0");
+  eq(await page.textContent("#tempv"), "0", "temperature 0 shown");
   await page.fill("#input", story);
   await page.keyboard.press("Enter");
   await page.waitForSelector(".msg.user", { timeout: 5000 });
@@ -100,9 +101,19 @@ test("R1: the reasoning streams into a folded section", async () => {
     const p = await browser.newPage({ viewport: { width: 1000, height: 700 } });
     await p.goto(R.url + "/");
     await p.waitForFunction(() => document.getElementById("status").textContent === "tiny-r1", null, { timeout: 10000 });
+    let msg = null; /* a question whose greedy answer reasons for a while */
+    for (let i = 0; i < 20 && !msg; i++) {
+      const q = `Why is the sky blue? (${i})`;
+      const r = await fetch(R.url + "/v1/chat/completions", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ model: "tiny-r1", temperature: 0, max_tokens: 30, messages: [{ role: "user", content: q }] }) });
+      if ((await r.json()).choices[0].message.reasoning_content.length > 20) msg = q;
+    }
+    check(msg, "no question with 20 characters of reasoning");
     await p.click("#new");
     await p.fill("#maxtok", "30");
-    await p.fill("#input", "Why is the sky blue?");
+    await p.fill("#temp", "0");
+    eq(await p.inputValue("#temp"), "0", "temperature 0");
+    await p.fill("#input", msg);
     await p.keyboard.press("Enter");
     await p.waitForFunction(() => document.querySelectorAll(".msg").length === 2 && !document.body.classList.contains("busy"), null, { timeout: 20000 });
     const d = p.locator(".msg.assistant details.think");
