@@ -22,8 +22,10 @@ void sv_metrics_init(sv_metrics *m) {
 
 void sv_metrics_free(sv_metrics *m) { pthread_mutex_destroy(&m->mu); }
 
-void sv_metrics_step(sv_metrics *m, double now, int tokens) {
+void sv_metrics_step(sv_metrics *m, double now, int batch, int tokens) {
     atomic_fetch_add(&m->gen_tokens, tokens);
+    atomic_fetch_add(&m->steps, 1);
+    atomic_fetch_add(&m->step_tokens, batch);
     pthread_mutex_lock(&m->mu);
     m->ring_i = (m->ring_i + 1) % RING;
     m->ring_t[m->ring_i] = now;
@@ -67,6 +69,10 @@ char *sv_metrics_text(sv_metrics *m, double now) {
     metric(&b, "deepc_prompt_tokens_cached_total", "counter", "Prompt tokens taken from the prefix cache (not prefilled).",
            atomic_load(&m->cached_tokens));
     metric(&b, "deepc_generated_tokens_total", "counter", "Tokens generated.", atomic_load(&m->gen_tokens));
+    metric(&b, "deepc_engine_steps_total", "counter", "Engine steps (one forward pass over a batch each).",
+           atomic_load(&m->steps));
+    metric(&b, "deepc_engine_batch_tokens_total", "counter", "Tokens those steps ran (prompt chunks and decode tokens).",
+           atomic_load(&m->step_tokens));
     pthread_mutex_lock(&m->mu);
     double r = rate(m, now), ttft = m->ttft_count ? m->ttft_sum / m->ttft_count : 0;
     long nt = m->ttft_count;

@@ -338,7 +338,7 @@ static void step(sched *S) {
         return;
     }
     int made = after_decode(S);
-    sv_metrics_step(&S->s->met, sv_now(), made);
+    sv_metrics_step(&S->s->met, sv_now(), n, made);
 }
 
 /* reap: jobs whose client went away (or that a second signal ends: their

@@ -222,6 +222,7 @@ typedef struct sv_metrics {
     atomic_long http[6];          /* responses by status class: [2] 2xx, [4] 4xx, [5] 5xx */
     atomic_long requests;         /* completions accepted by the queue */
     atomic_long prompt_tokens, gen_tokens, cached_tokens, cancelled;
+    atomic_long steps, step_tokens;  /* engine steps, tokens they ran (prefill + decode) */
     atomic_int running, queued;   /* jobs in the engine / waiting */
     atomic_int kv_pages_used, kv_pages, seqs_cached;
     /* generation speed over the last seconds: a ring of (time, tokens) per step */
@@ -235,7 +236,8 @@ typedef struct sv_metrics {
 } sv_metrics;
 void sv_metrics_init(sv_metrics *m);
 void sv_metrics_free(sv_metrics *m);
-void sv_metrics_step(sv_metrics *m, double now, int tokens); /* engine: a step made tokens */
+/* sv_metrics_step: an engine step ran batch tokens and generated tokens */
+void sv_metrics_step(sv_metrics *m, double now, int batch, int tokens);
 void sv_metrics_ttft(sv_metrics *m, double secs);
 char *sv_metrics_text(sv_metrics *m, double now);          /* malloc'd Prometheus text */
 
