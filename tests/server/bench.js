@@ -1,7 +1,9 @@
 // bench.js — serving figures of any OpenAI-compatible server (deepc serve,
 // llama-server): for each number of concurrent clients, every client sends
-// its requests one after another (streamed chat completions, greedy,
-// ignore_eos, a fixed max_tokens, a prompt of its own so no cache helps);
+// its requests one after another (streamed /v1/completions, greedy,
+// ignore_eos, a fixed max_tokens, a prompt of its own so no cache helps;
+// completions rather than chat because llama-server's chat output parser
+// refuses the random text of an untrained model);
 // prints aggregate generated tokens/s and time to first token (mean and
 // worst). A benchmark, not a test: it never fails on speed.
 //   node tests/server/bench.js --url http://127.0.0.1:8080 --model NAME
@@ -13,10 +15,10 @@ const conc = arg("conc", "1,2,4,8").split(",").map(Number), per = +arg("requests
 
 async function one(prompt) {
   const t0 = performance.now();
-  const r = await fetch(url + "/v1/chat/completions", {
+  const r = await fetch(url + "/v1/completions", {
     method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ model, messages: [{ role: "user", content: prompt }], max_tokens: maxTokens, temperature: 0,
-                           ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
+    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true,
+                           stream_options: { include_usage: true } }),
   });
   if (!r.ok) throw new Error(`${r.status}: ${await r.text()}`);
   const rd = r.body.getReader(), dec = new TextDecoder();
@@ -33,7 +35,7 @@ async function one(prompt) {
       const j = JSON.parse(ev);
       if (j.usage) usage = j.usage;
       const c = j.choices && j.choices[0];
-      if (c && c.delta && (c.delta.content || c.delta.reasoning_content)) {
+      if (c && (c.text || (c.delta && (c.delta.content || c.delta.reasoning_content)))) {
         if (!first) first = performance.now();
         pieces++;
       }
