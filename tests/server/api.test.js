@@ -167,8 +167,11 @@ test("eight concurrent streamed requests each equal their solo answers (greedy a
     const solo = prompts.map((p, i) => generate(["-m", V3, "--dtype", "q8", "-p", p, "-n", "48", "--temp", String(opts(i).temperature), "--seed", String(opts(i).seed || 0)]));
     const all = await Promise.all(prompts.map((p, i) => streamed(q.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: p }], max_tokens: 48, stream: true, ...opts(i) }))));
     for (let i = 0; i < 8; i++) eq(all[i].text[0], solo[i], `request ${i}`);
-    const m = (await request(Q.port, "GET", "/metrics")).text;
-    eq(+/^deepc_requests_total (\S+)$/m.exec(m)[1], 8, "requests");
+    const m = (await request(Q.port, "GET", "/metrics")).text, val = (k) => +new RegExp(`^${k} (\\S+)$`, "m").exec(m)[1];
+    eq(val("deepc_requests_total"), 8, "requests");
+    // continuous batching: far fewer engine steps than tokens generated
+    const steps = val("deepc_engine_steps_total"), gen = val("deepc_generated_tokens_total");
+    check(gen > 8 && steps < 0.6 * gen, `${steps} engine steps for ${gen} tokens`);
   } finally {
     await Q.stop();
   }

@@ -44,7 +44,7 @@ async function one(url, prompt) {
       }
     }
   }
-  return { ttft: (first - t0) / 1000, tokens: usage ? usage.completion_tokens : pieces };
+  return { ttft: first ? (first - t0) / 1000 : NaN, tokens: usage ? usage.completion_tokens : pieces }; /* NaN: no text came */
 }
 
 async function level(url, c, rep) {
@@ -54,7 +54,8 @@ async function level(url, c, rep) {
     for (let k = 0; k < per; k++) res.push(await one(url, `Run ${rep}, client ${w} of ${c}, request ${k}: a long story about the sea.`));
   }));
   const secs = (performance.now() - t0) / 1000, toks = res.reduce((a, r) => a + r.tokens, 0);
-  return { toks, secs, tps: toks / secs, ttft: res.reduce((a, r) => a + r.ttft, 0) / res.length };
+  const tt = res.map((r) => r.ttft).filter((t) => t === t);
+  return { toks, secs, tps: toks / secs, ttft: tt.reduce((a, b) => a + b, 0) / Math.max(tt.length, 1) };
 }
 
 (async () => {
