@@ -15,6 +15,7 @@
 #include "base/progress.h"
 #include "base/rng.h"
 #include "deepc.h"
+#include "bench_util.h"
 #include "kernels/cpu.h"
 #include "kernels/matmul.h"
 
@@ -115,7 +116,7 @@ static void gemm(int R, int C) {
 }
 
 int main(int argc, char **argv) {
-    dc_omp_policy_reexec(argv, "active");
+    bench_policy_reexec(argv, "active");
     const char *mode = argc > 1 ? argv[1] : "all";
     int R = argc > 3 ? atoi(argv[2]) : 0, C = argc > 3 ? atoi(argv[3]) : 0;
     if (strcmp(mode, "gemm") && strcmp(mode, "decode") && strcmp(mode, "all")) {

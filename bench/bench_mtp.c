@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "deepc.h"
+#include "bench_util.h"
 
 typedef struct run {
     int out[4096], n;
@@ -48,7 +49,7 @@ static int go(dc_model *m, int mtp, int use_oracle, const int *ref, int n, run *
 }
 
 int main(int argc, char **argv) {
-    dc_omp_policy_reexec(argv, "active");
+    bench_policy_reexec(argv, "active");
     if (argc < 2) return fprintf(stderr, "usage: bench_mtp DIR [f32|bf16|q8] [n]\n"), 2;
     const char *dt = argc > 2 ? argv[2] : "q8";
     int n = argc > 3 ? atoi(argv[3]) : 128;
@@ -61,7 +62,7 @@ int main(int argc, char **argv) {
     go(m, 0, 0, NULL, 16, &plain, &a); /* warm-up */
     if (go(m, 0, 0, NULL, n, &plain, &a) || go(m, 1, 0, NULL, n, &spec, &b) || go(m, 1, 1, plain.out, n, &orc, &c)) return 1;
     double ra = a.n_gen / a.decode_s, rb = b.n_gen / b.decode_s, rc = c.n_gen / c.decode_s;
-    printf("%s, %d tokens, %d threads\n", dt, n, dc_get_threads());
+    printf("%s, %d tokens, %d threads\n", dt, n, omp_get_max_threads());
     printf("  plain          %7.2f tok/s\n", ra);
     printf("  mtp (own)      %7.2f tok/s  x%.2f  accepted %d/%d (%.1f%%)  same output: %s\n", rb, rb / ra, b.n_accept,
            b.n_draft, 100.0 * b.n_accept / (b.n_draft ? b.n_draft : 1), memcmp(plain.out, spec.out, sizeof(int) * n) ? "NO" : "yes");

@@ -15,6 +15,7 @@
 #include "base/progress.h"
 #include "base/rng.h"
 #include "deepc.h"
+#include "bench_util.h"
 #include "train/trainer.h"
 
 static rng R;
@@ -66,7 +67,7 @@ static double torch_tps(int threads, int steps) {
 }
 
 int main(int argc, char **argv) {
-    dc_omp_policy_reexec(argv, "passive");
+    bench_policy_reexec(argv, "passive");
     int steps = 5, torch = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
@@ -91,7 +92,7 @@ int main(int argc, char **argv) {
     printf("%-8s %14s %14s %8s %12s %10s %10s\n", "threads", "deepc tok/s", "torch tok/s", "ratio", "deepc GF/s",
            "sgemm GF/s", "of sgemm");
     for (int th = 1; th <= 2; th++) {
-        dc_set_threads(th);
+        bench_threads(th);
         trainer t;
         rng_seed(&R, 1);
         if (trainer_init(&t, &c, &o, NULL, 1, &err)) return fprintf(stderr, "%s\n", err.msg), 1;

@@ -40,6 +40,11 @@ typedef struct dc_err {
 /* dc_strerror: a short name for a code ("io error", ...); never NULL. */
 const char *dc_strerror(int code);
 
+/* dc_version: the release, "MAJOR.MINOR.PATCH"; dc_build_info: the compiler
+ * and build options the library was built with. Both static strings. */
+const char *dc_version(void);
+const char *dc_build_info(void);
+
 /* ---------------------------------------------------------------- config */
 enum { DC_SCORE_SOFTMAX = 0, DC_SCORE_SIGMOID = 1 };
 enum { DC_TOPK_GREEDY = 0, DC_TOPK_GROUP_LIMITED = 1, DC_TOPK_NOAUX_TC = 2 };
@@ -120,8 +125,9 @@ const dc_config *dc_model_config(const dc_model *m);
 size_t dc_model_weight_bytes(const dc_model *m);
 
 /* ---------------------------------------------------------------- session */
-/* A dc_session holds the KV caches and scratch buffers of one sequence. It
- * borrows the model, which must outlive it. */
+/* A dc_session is one sequence on an engine of its own (see "engine" below),
+ * with the same numbers as that sequence in a batch of others. It borrows the
+ * model, which must outlive it. */
 typedef struct dc_session dc_session;
 
 /* max_ctx: the most positions the cache holds; attn: DC_ATTN_*. */
@@ -257,6 +263,11 @@ int dc_bpe_train(const char *const *files, int nfiles, const dc_bpe_train_opts *
  * "f32" and refuses any other type (no requantising). */
 int dc_model_set_dtype(dc_model *m, const char *dtype, dc_err *err);
 const char *dc_model_dtype(const dc_model *m);
+/* dc_argmax: the index of the largest of v[0..n) (the first on ties). */
+int dc_argmax(const float *v, int n);
+/* dc_kernels_name: the SIMD level the kernels run at here ("avx512", "avx2",
+ * "ref"; chosen from the CPU, DEEPC_ISA may force a lower one). */
+const char *dc_kernels_name(void);
 /* dc_model_decode_bytes: bytes of weights read to decode one token:
  * attention, router, dense FFN or shared + num_experts_per_tok routed
  * experts, final norm and head, averaged over the layers (no KV cache). */
@@ -289,7 +300,9 @@ int dc_session_load(dc_session *s, const char *path, int **ids, int *n, dc_err *
  * multiplied), temperature, top-k, softmax, min-p (p >= min_p * p_max),
  * top-p (the smallest prefix of the sorted tokens with mass >= top_p), then
  * one draw. temperature <= 0 is greedy: the argmax (the lowest id on ties),
- * no randomness. Same seed, same draws. */
+ * no randomness. Same seed, same draws. Any logits give a defined token:
+ * NaN ranks below every number (chosen only when all are NaN: token 0), and
+ * when some logits are +inf the draw is uniform among those. */
 typedef struct dc_sampler_params {
     float temperature;
     int top_k;            /* 0: off */
@@ -327,6 +340,7 @@ typedef struct dc_gen_stats {
     double prefill_s, decode_s;
     int n_draft, n_accept;   /* MTP drafts verified and accepted */
     int mtp_used;            /* 0 when MTP was asked for but could not run (no module, caches out of step) */
+    int ctx_full;            /* 1 when generation stopped because the context had no room left */
 } dc_gen_stats;
 /* dc_generate: append prompt (n >= 1 ids) to the session's cache, then
  * sample up to max_new tokens. The last generated token is NOT fed to the
@@ -356,7 +370,8 @@ typedef struct dc_engine dc_engine;
 
 typedef struct dc_engine_opts {
     int max_seqs;    /* sequences alive at once (default 16) */
-    int n_pages;     /* pages in the KV store; 0: enough for max_seqs sequences of max_len */
+    int n_pages;     /* pages in the KV store; 0: enough for max_seqs sequences of max_len
+                        (each with one page more, for a copy on write) */
     int page_tokens; /* positions per page (default 16) */
     int max_len;     /* the longest a sequence may grow, positions (default 4096) */
     int max_batch;   /* tokens per dc_engine_decode call at most (default 512) */
@@ -418,6 +433,10 @@ int dc_engine_decode(dc_engine *e, const dc_batch *b, dc_err *err);
  * token i of the last dc_engine_decode. Both borrowed until the next call. */
 const float *dc_engine_logits(const dc_engine *e, int i);
 const float *dc_engine_hidden(const dc_engine *e, int i);
+/* dc_engine_last_bytes: bytes of weights the last dc_engine_decode read once
+ * for its whole batch: attention, norms, router, dense and shared FFNs, the
+ * routed experts chosen by at least one token, final norm and head. */
+size_t dc_engine_last_bytes(const dc_engine *e);
 /* dc_engine_decode_mtp: the first MTP module over n positions, each extending
  * its sequence's MTP cache.
  * b->token[i] is the token after that position; hidden (n, hidden_size) the
@@ -483,29 +502,42 @@ int dc_generate_batch(dc_engine *e, dc_gen_seq *seqs, int n, const dc_gen_batch_
  * dc_config_load and dc_tokenizer_load take a .gguf path too: its tensors, of
  * any type F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, Q8_K,
  * are dequantised to float32. */
+/* dc_convert_stats: what a conversion wrote. */
+typedef struct dc_convert_stats {
+    int n_tensors;
+    int n_fallback;              /* matrices stored in another type than asked (rows not whole blocks) */
+    int n_types;
+    struct {
+        char type[8];            /* "q4_K", "f32", ... */
+        int count;
+        uint64_t bytes;
+    } types[16];
+    uint64_t file_bytes;
+    int has_tokenizer;           /* 0: tokenizer.ggml.* absent, the file is for deepc only */
+} dc_convert_stats;
+
 typedef struct dc_convert_opts {
-    const char *type;  /* f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k */
-    void (*log)(void *ctx, const char *line); /* per-tensor type fallbacks; may be NULL */
+    const char *type;  /* f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k,
+                          or a mixed preset as llama.cpp's: q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m */
+    void (*log)(void *ctx, const char *line); /* per-tensor type fallbacks, warnings; may be NULL */
     void *log_ctx;
+    int allow_requantize;       /* a .gguf source whose matrices are quantised is refused unless set */
+    const char *tokenizer;      /* a tokenizer.json (or directory or .gguf) to write into the GGUF instead of
+                                   the source's own; NULL: the source's */
+    dc_convert_stats *stats;    /* filled when not NULL */
 } dc_convert_opts;
 /* dc_convert_to_gguf: the model at src (an HF directory, FP8 included, or a
  * .gguf: then this is quantize) as a deepseek2 GGUF at out, atomically, with
  * its tokenizer and chat template when it has them and its MTP modules as
- * nextn tensors. */
+ * nextn tensors. Without a tokenizer the file loads in deepc only (llama.cpp
+ * requires tokenizer.ggml.model): o->log is told so. Stale temporaries of
+ * killed conversions beside out are removed first. */
 int dc_convert_to_gguf(const char *src, const char *out, const dc_convert_opts *o, dc_err *err);
 /* dc_convert_to_hf: a .gguf back to an HF directory (config.json, float32
- * model.safetensors, tokenizer.json when the GGUF has a tokenizer). */
-int dc_convert_to_hf(const char *src, const char *out_dir, dc_err *err);
-
-/* ---------------------------------------------------------------- threads */
-/* dc_set_threads: threads for everything deepc runs (OpenMP and BLAS). n <= 0: all cores. */
-void dc_set_threads(int n);
-int dc_get_threads(void);
-/* dc_omp_policy_reexec: call first thing in main(argv): unless OMP_WAIT_POLICY
- * is set, set it to policy ("active" for latency-bound decoding, "passive"
- * for long parallel work such as training) and re-execute the program
- * (libgomp's default policy is several times slower on small virtual machines). */
-void dc_omp_policy_reexec(char **argv, const char *policy);
+ * model.safetensors, tokenizer.json when the GGUF has a tokenizer), written
+ * beside out_dir and renamed into place. An out_dir that exists and is not
+ * empty is refused unless force, which replaces it atomically. */
+int dc_convert_to_hf(const char *src, const char *out_dir, int force, dc_err *err);
 
 #ifdef __cplusplus
 }

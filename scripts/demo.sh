@@ -1,54 +1,81 @@
 #!/usr/bin/env bash
 # deepc's main job on built-in defaults (`make demo` runs it after installing
-# and building): train a `small` DeepSeek-architecture model — MLA, DeepSeekMoE
-# with shared and routed experts and aux-loss-free balancing, and a
-# multi-token-prediction module — from scratch on 2 cores for a few minutes,
-# show the falling loss, then generate text from it.
+# and building): the DeepSeek-R1 pipeline in miniature, on 2 cores.
 #
-# Corpus: tiny Shakespeare when ../shared/data is present; otherwise
-# arithmetic with worked steps that this script generates (nothing is
-# downloaded). DEMO_STEPS overrides the number of training steps.
+#   1. data: generated arithmetic with worked steps (deepc task), nothing downloaded
+#   2. pretrain a tiny DeepSeek-architecture model (MLA, DeepSeekMoE with
+#      aux-loss-free balancing, MTP) on it as plain text
+#   3. SFT it into the R1 chat format (<think> reasoning </think> <answer>..</answer>)
+#   4. GRPO with rule rewards: the answer checked exactly, the format checked
+#   5. held-out accuracy after each stage, the reward curve, one question answered
+#
+# DEMO_TASK, DEMO_PRETRAIN_STEPS, DEMO_SFT_EPOCHS, DEMO_GRPO_STEPS, DEMO_SEQ
+# (longest prompt + answer) and DEMO_DIR override the defaults. The pretraining demo on tiny Shakespeare is `make demo-shakespeare`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build/deepc
-D=build/demo
-STEPS=${DEMO_STEPS:-500}
+D=${DEMO_DIR:-build/demo}
+TASK=${DEMO_TASK:-arith:digits=1,ops=2}
+SEQ=${DEMO_SEQ:-64}
+PRE=${DEMO_PRETRAIN_STEPS:-1000}
+EPOCHS=${DEMO_SFT_EPOCHS:-2}
+RL=${DEMO_GRPO_STEPS:-60}
+EVAL="--n 200 --max-new 40"
 rm -rf "$D" && mkdir -p "$D"
+t0=$(date +%s)
 
-SHAKESPEARE=../shared/data/corpus/tinyshakespeare.txt
-if [ -f "$SHAKESPEARE" ]; then
-  CORPUS=$SHAKESPEARE; PROMPT="ROMEO:"; echo "== corpus: tiny Shakespeare ($SHAKESPEARE)"
-else
-  CORPUS=$D/arithmetic.txt; PROMPT="Q: 27 + 48 = ?"
-  echo "== corpus: generated arithmetic with worked steps ($CORPUS)"
-  awk 'BEGIN { srand(7); for (i = 0; i < 40000; i++) {
-         a = int(rand() * 90) + 10; b = int(rand() * 90) + 10; t = int(b / 10) * 10; o = b % 10;
-         printf "Q: %d + %d = ?\nA: %d + %d = %d + %d = %d. The answer is %d.\n\n", a, b, a, t, a + t, o, a + b, a + b } }' > "$CORPUS"
-fi
-
-echo "== byte-level BPE tokenizer, 4096 tokens, trained on the corpus"
-$B tokenizer-train --data "$CORPUS" --vocab-size 4096 --out "$D/tokenizer.json"
-$B prepare --tokenizer "$D/tokenizer.json" --data "$CORPUS" --out "$D/data" --val-frac 0.05
-echo
-echo "== training the small preset: $STEPS steps of 8 x 128 tokens"
-$B info --preset small | sed -n '2,7p'
-$B train --preset small --data "$D/data" --out "$D/run" --steps "$STEPS" --batch 8 --seq 128 \
-  --lr 3e-3 --min-lr 3e-4 --warmup 30 --log-every 50 --eval-every 100 --save-every 250 --bias-update-speed 0.01
-echo
-/usr/bin/python3 - "$D/run/metrics.jsonl" <<'PY'
+accuracy() { # stage model: held-out greedy accuracy as one line
+  $B eval -m "$2" --task "$TASK" $EVAL --samples 4 --temp 1 --top-p 1 2> /dev/null | /usr/bin/python3 -c '
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l]
-print("   step   loss    MTP loss  val loss  tokens/s")
+r = json.loads(sys.stdin.read())
+print("%-16s held-out pass@1 %.3f  format %.3f  (4 samples at temperature 1: maj@4 %.3f, pass@4 %.3f)"
+      % (sys.argv[1], r["pass@1"], r["format"], r["maj@4"], r["pass@4"]))' "$1" | tee -a "$D/accuracy.txt"
+}
+
+echo "== 1. data: $TASK, with worked steps"
+$B task --task "$TASK" --n 20000 --as text --seed 11 > "$D/corpus.txt"
+$B task --task "$TASK" --n 2000 --seed 12 > "$D/sft.jsonl"
+head -n 6 "$D/corpus.txt" | sed 's/^/   | /'
+$B tokenizer-train --data "$D/corpus.txt" --vocab-size 512 --out "$D/tokenizer.json" \
+  --special "<｜begin▁of▁sentence｜>,<｜end▁of▁sentence｜>,<｜User｜>,<｜Assistant｜>,<think>,</think>,<answer>,</answer>" > /dev/null 2>&1
+$B prepare --tokenizer "$D/tokenizer.json" --data "$D/corpus.txt" --out "$D/data" --val-frac 0.02 2>&1 | tail -n 1
+
+echo
+echo "== 2. pretraining the tiny preset (MLA + MoE + MTP) on the worked problems: $PRE steps of 16 x $SEQ tokens"
+$B info --preset tiny | sed -n '2,4p'
+$B train --preset tiny --data "$D/data" --out "$D/pre" --steps "$PRE" --batch 16 --seq "$SEQ" --lr 3e-3 --warmup 30 \
+  --log-every 100 --eval-every 250 --save-every 0
+PRE_CK="$D/pre/$(cat "$D/pre/latest")"
+accuracy "after pretraining" "$PRE_CK"
+
+echo
+echo "== 3. SFT into the R1 chat format: 2000 conversations, $EPOCHS epochs, loss on the answers only"
+$B sft -m "$PRE_CK" --data "$D/sft.jsonl" --out "$D/sft" --batch 16 --seq "$SEQ" --lr 1e-3 --min-lr 1e-4 --warmup 10 \
+  --epochs "$EPOCHS" --log-every 50 --eval-every 100 --save-every 0
+SFT_CK="$D/sft/$(cat "$D/sft/latest")"
+accuracy "after SFT" "$SFT_CK"
+
+echo
+echo "== 4. GRPO: $RL steps of 16 prompts x 8 samples at temperature 1, reward = exact answer + 0.1 x format"
+$B grpo -m "$SFT_CK" --task "$TASK" --out "$D/grpo" --steps "$RL" --prompts 16 -G 8 --max-new 40 --seq "$SEQ" \
+  --lr 1e-4 --eval-every 20 --eval-n 200 --save-every 0 --log-every 5
+RL_CK="$D/grpo/$(cat "$D/grpo/latest")"
+accuracy "after GRPO" "$RL_CK"
+$B plot "$D/grpo" > /dev/null && echo "the reward curve: $D/grpo/reward.png"
+/usr/bin/python3 - "$D/grpo/metrics.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"reward"' in l]
+print("   step  reward  accuracy  format   KL      entropy  length  dropped  rollout tok/s  train tok/s")
 for r in rows:
-    print("  %5d  %7.4f  %7.4f  %8s  %7.0f" % (r["step"], r["loss"], r["mtp_loss"],
-          "%.4f" % r["val_loss"] if "val_loss" in r else "", r["tokens_per_s"]))
-print("first loss %.4f -> last loss %.4f" % (rows[0]["loss"], rows[-1]["loss"]))
+    print("  %5d  %6.3f  %8.3f  %6.3f  %7.4f  %7.3f  %6.1f  %7.2f  %13.0f  %11.0f" % (r["step"], r["reward"],
+          r["accuracy"], r["format"], r["kl"], r["entropy"], r["response_len"], r["dropped"],
+          r["rollout_tokens_per_s"], r["train_tokens_per_s"]))
 PY
-$B plot "$D/run" --out "$D/loss.png"
-CKPT="$D/run/$(cat "$D/run/latest")"
+
 echo
-echo "== generating from $CKPT (greedy, then sampled)"
-$B generate -m "$CKPT" -p "$PROMPT" --raw -n 80 --temp 0
+echo "== 5. held-out accuracy by stage"
+cat "$D/accuracy.txt"
 echo
-$B generate -m "$CKPT" -p "$PROMPT" --raw -n 80 --temp 0.8 --seed 1
-echo
+echo "== one question, the thinking shown (greedy)"
+$B eval -m "$RL_CK" --task "$TASK" --n 1 --max-new 40 --show 1 > /dev/null
+echo "(whole demo: $(( $(date +%s) - t0 )) s)"

@@ -12,6 +12,7 @@ PKGS=(
   python3-torch          # tests/ref: the PyTorch reference that writes golden numbers
   python3-numpy
   gnuplot-nox            # deepc plot: loss curves to PNG
+  libedit-dev            # deepc chat: line editing and history (optional at build time)
   libmicrohttpd-dev      # deepc serve: the HTTP server
   chromium               # tests/server: the web chat in a headless browser (playwright-core)
   wrk                    # tests/server: the load test

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <omp.h>
 
 int harness_cur_failed;
 static int n_pass, n_fail;
@@ -50,10 +51,16 @@ const char *harness_data_dir(void) {
 const char *harness_tmpdir(void) {
     static char buf[512];
     if (!buf[0]) {
-        snprintf(buf, sizeof buf, "build/tmp/t%ld", (long)getpid());
+        snprintf(buf, sizeof buf, DC_BUILD "/tmp/t%ld", (long)getpid());
         harness_sh("rm -rf '%s' && mkdir -p '%s'", buf, buf);
     }
     return buf;
+}
+
+double harness_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 int harness_sh(const char *fmt, ...) {
@@ -64,4 +71,12 @@ int harness_sh(const char *fmt, ...) {
     va_end(ap);
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+void openblas_set_num_threads(int n); /* from OpenBLAS */
+
+void harness_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
 }

@@ -11,6 +11,12 @@
 #define DC_HARNESS_H
 #include <stdio.h>
 
+/* DC_BUILD: the build directory (make's BUILD, passed by the Makefile):
+ * where the deepc binary, the reference cases and the scratch space are. */
+#ifndef DC_BUILD
+#define DC_BUILD "build"
+#endif
+
 extern int harness_cur_failed;
 void harness_run(const char *name, void (*fn)(void));
 int harness_done(void);
@@ -18,6 +24,10 @@ int harness_done(void);
 const char *harness_data_dir(void);
 /* harness_tmpdir: a fresh directory under build/tmp for this binary. */
 const char *harness_tmpdir(void);
+/* harness_threads: n OpenMP / OpenBLAS threads for the calling thread (0: all cores). */
+void harness_threads(int n);
+/* harness_now: a monotonic clock in seconds. */
+double harness_now(void);
 /* harness_sh: run a shell command, returns its exit status. */
 int harness_sh(const char *fmt, ...);
 

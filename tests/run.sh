@@ -10,8 +10,8 @@ mkdir -p "$build/tmp"
 for t in "$@"; do
   echo "== $(basename "$t")"
   out=$("$t" 2>&1); rc=$?
-  echo "$out" | grep -v -E '^[0-9]+ passed, [0-9]+ failed$'
-  line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+  echo "$out" | grep -a -v -E '^[0-9]+ passed, [0-9]+ failed$'
+  line=$(echo "$out" | grep -a -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
   if [ -n "$line" ]; then
     p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}
     pass=$((pass + p)); fail=$((fail + f))

@@ -10,7 +10,7 @@
 #include "base/file.h"
 #include "harness.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 
 static char g_dir[600];
 
@@ -100,7 +100,62 @@ static void pipe_session(void) {
     CHECK(harness_sh(BIN " chat -m %s/nonexistent < /dev/null > /dev/null 2>&1", t) == 1, "missing model");
 }
 
+/* the start-up line names the model, its size, context and seed; --seed
+ * with that seed repeats a sampled conversation; a tokenizer without the
+ * chat role tokens is warned about (issue 14) */
+static void startup_line(void) {
+    char *a, *ea, *b, *eb;
+    CHECK(chat("Hello there\\n", "--temp 1", &a, &ea) == 0, "chat: %s", ea);
+    char want[700];
+    snprintf(want, sizeof want, "deepc chat: %s: 395.80K parameters", g_dir);
+    const char *sp = strstr(ea, "seed ");
+    unsigned long long seed = sp ? strtoull(sp + 5, NULL, 10) : 0;
+    CHECK(strstr(ea, want) && strstr(ea, "context 1024") && seed, "start-up line: %s", ea);
+    CHECK(!strstr(ea, "warning"), "a tokenizer with role tokens was warned about: %s", ea);
+    char flags[64];
+    snprintf(flags, sizeof flags, "--temp 1 --seed %llu", seed);
+    CHECK(chat("Hello there\\n", flags, &b, &eb) == 0 && !strcmp(a, b), "--seed %llu: '%s' vs '%s'", seed, b, a);
+    free(a), free(ea), free(b), free(eb);
+    /* a tokenizer with no role tokens */
+    const char *t = harness_tmpdir();
+    CHECK(harness_sh(BIN " tokenizer-train --data %s/corpus.txt --vocab-size 280 --out %s/plain.json > /dev/null 2>&1", t, t) == 0,
+          "tokenizer");
+    CHECK(harness_sh("echo hi | " BIN " chat -m %s --tokenizer %s/plain.json -n 2 > /dev/null 2> %s/w.txt", g_dir, t, t) == 0,
+          "chat");
+    char p[700];
+    size_t n;
+    snprintf(p, sizeof p, "%s/w.txt", t);
+    CHECK(file_read_all(p, &a, &n, NULL) == 0 && strstr(a, "warning: the tokenizer has no <｜User｜>"), "no warning: %s", a);
+    free(a);
+}
+
+/* on a terminal (a pty), with libedit: the up arrow recalls the last
+ * message and the arrows edit it; without libedit the escape sequences
+ * would reach the model as text (the test then says so and is skipped) */
+static void line_editing(void) {
+    if (harness_sh("ldd " BIN " | grep -q libedit") != 0) {
+        printf("    deepc is built without libedit: skipped\n");
+        return;
+    }
+    const char *t = harness_tmpdir();
+    CHECK(harness_sh("/usr/bin/python3 tests/chat_pty.py " BIN " %s > %s/pty.txt 2>&1", g_dir, t) == 0, "pty run");
+    char p[700], *o = NULL;
+    size_t n;
+    snprintf(p, sizeof p, "%s/pty.txt", t);
+    if (file_read_all(p, &o, &n, NULL)) { CHECK(0, "no transcript"); return; }
+    /* the recalled line is redrawn: "Hello there" three times, then the tail
+     * after the inserted X ("Hello thXere": X three places from the end) */
+    int k = 0;
+    for (const char *q = o; (q = strstr(q, "Hello there")); q++) k++;
+    CHECK(k >= 3 && strstr(o, "Xere"), "recall and edit not seen (%d recalls): %s", k, o);
+    CHECK(!strstr(o, "^[[A"), "the up arrow went to the model as text: %s", o);
+    CHECK(strstr(o, "arrows edit and recall") != NULL, "no line-editing note: %s", o);
+    free(o);
+}
+
 int main(void) {
     RUN(pipe_session);
+    RUN(startup_line);
+    RUN(line_editing);
     return harness_done();
 }

@@ -3,10 +3,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "base/file.h"
 #include "harness.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 
 /* run a command, capture stdout+stderr into *out (caller frees), return exit status */
 static int run(char **out, const char *fmt, const char *arg) {
@@ -34,15 +35,15 @@ static void exit_codes(void) {
               strstr(o, "error"),
           "missing model: %s", o);
     free(o);
-    CHECK(run(&o, BIN " logits -m build/ref/v3_f32 --ids 1,x,3%s", "") == 1 && strstr(o, "--ids"), "bad ids: %s", o);
+    CHECK(run(&o, BIN " logits -m " DC_BUILD "/ref/v3_f32 --ids 1,x,3%s", "") == 1 && strstr(o, "--ids"), "bad ids: %s", o);
     free(o);
-    CHECK(run(&o, BIN " logits -m build/ref/v3_f32 --ids 1,99999%s", "") == 1 && strstr(o, "99999"),
+    CHECK(run(&o, BIN " logits -m " DC_BUILD "/ref/v3_f32 --ids 1,99999%s", "") == 1 && strstr(o, "99999"),
           "id out of range: %s", o);
     free(o);
-    CHECK(run(&o, BIN " logits -m build/ref/v2lite_f32 --ids 1,2 --mtp%s", "") == 1 && strstr(o, "MTP"),
+    CHECK(run(&o, BIN " logits -m " DC_BUILD "/ref/v2lite_f32 --ids 1,2 --mtp%s", "") == 1 && strstr(o, "MTP"),
           "--mtp without MTP: %s", o);
     free(o);
-    CHECK(run(&o, BIN " logits -m build/ref/v3_f32 --ids 1 --attn fast%s", "") == 2 && strstr(o, "--attn"),
+    CHECK(run(&o, BIN " logits -m " DC_BUILD "/ref/v3_f32 --ids 1 --attn fast%s", "") == 2 && strstr(o, "--attn"),
           "bad --attn: %s", o);
     free(o);
     CHECK(run(&o, BIN " init --preset tiny --dtype f4 --out %s/x", harness_tmpdir()) == 1 && strstr(o, "f4"),
@@ -71,7 +72,7 @@ static double md(const float *a, const float *b, size_t n) {
 static void logits_file(void) {
     char *txt;
     size_t n;
-    CHECK(file_read_all("build/ref/v3_f32/case.json", &txt, &n, NULL) == 0, "case.json");
+    CHECK(file_read_all(DC_BUILD "/ref/v3_f32/case.json", &txt, &n, NULL) == 0, "case.json");
     if (!txt) return;
     /* "ids": [a, b, ...] -> "a,b,..." */
     char ids[1024] = "";
@@ -83,12 +84,12 @@ static void logits_file(void) {
     const char *variants[] = {"-t 1", "-t 2", "-t 2 --attn naive", "-t 1 --decode-from 4", "-t 2 --attn naive --decode-from 2"};
     size_t nw;
     float *want = NULL;
-    char wp[] = "build/ref/v3_f32/logits.f32";
+    char wp[] = DC_BUILD "/ref/v3_f32/logits.f32";
     CHECK(file_read_all(wp, (char **)&want, &nw, NULL) == 0, "reference logits");
     nw /= 4;
     for (int v = 0; v < 5; v++) {
         char cmd[2048];
-        snprintf(cmd, sizeof cmd, BIN " logits -m build/ref/v3_f32 --ids %s %s --out %s/l.f32", ids, variants[v],
+        snprintf(cmd, sizeof cmd, BIN " logits -m " DC_BUILD "/ref/v3_f32 --ids %s %s --out %s/l.f32", ids, variants[v],
                  harness_tmpdir());
         CHECK(harness_sh("%s", cmd) == 0, "%s", cmd);
         size_t ng;
@@ -139,8 +140,156 @@ static void gguf_commands(void) {
     free(o);
 }
 
+/* `generate --parallel 3 --seed 5`: sample i is `generate --seed 5+i` alone, with MTP too;
+ * bad --parallel / --prompts are clear errors */
+static void generate_parallel(void) {
+    char dir[700], *o = NULL, *solo = NULL, want[64];
+    snprintf(dir, sizeof dir, "%s/tiny", harness_tmpdir());
+    CHECK(harness_sh(BIN " init --preset tiny --seed 3 --out %s > /dev/null", dir) == 0, "init");
+    for (int mtp = 0; mtp < 2; mtp++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, BIN " generate -m %%s --prompt-ids 5,6,7,8 -n 12 --temp 0.9 --seed 5 --parallel 3%s 2>/dev/null",
+                 mtp ? " --mtp" : "");
+        CHECK(run(&o, cmd, dir) == 0, "parallel: %s", o);
+        for (int i = 0; i < 3; i++) {
+            snprintf(cmd, sizeof cmd, BIN " generate -m %%s --prompt-ids 5,6,7,8 -n 12 --temp 0.9 --seed %d 2>/dev/null", 5 + i);
+            CHECK(run(&solo, cmd, dir) == 0, "solo: %s", solo);
+            snprintf(want, sizeof want, "--- [%d]", i);
+            char *at = strstr(o, want), *nl = at ? strchr(at, '\n') : NULL;
+            size_t n = strcspn(solo, "\n");
+            CHECK(nl && !strncmp(nl + 1, solo, n) && nl[1 + n] == '\n', "mtp %d sample %d: '%s' vs alone '%s'", mtp, i,
+                  nl ? nl + 1 : "(none)", solo);
+            free(solo);
+        }
+        free(o);
+    }
+    /* bench --parallel runs its table (figures are not checked: never a timed test); a missing peer gives none */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, BIN " bench -m %%s --parallel 1,3 --decode 3 --threads 1 --dtype q8 --peer /nonexistent%s", "");
+    CHECK(run(&o, cmd, dir) == 0 && strstr(o, "MB read/step") && strstr(o, "\n     1 ") && strstr(o, "\n     3 ") &&
+              strstr(o, "needs a .gguf"), "bench --parallel: %s", o);
+    free(o);
+    CHECK(run(&o, BIN " generate -m %s --prompt-ids 5,6 --parallel 0", dir) == 2 && strstr(o, "--parallel"), "%s", o);
+    free(o);
+    CHECK(run(&o, BIN " generate -m %s --prompts /nonexistent --parallel 2", dir) == 1 && strstr(o, "/nonexistent"), "%s", o);
+    free(o);
+}
+
+/* issue 14: -c/--ctx says when the context is full; -m RUN follows RUN/latest to its newest checkpoint */
+static void generate_ctx_and_run(void) {
+    char dir[700], *o = NULL, *want = NULL;
+    snprintf(dir, sizeof dir, "%s/tinyrun", harness_tmpdir());
+    CHECK(harness_sh(BIN " init --preset tiny --seed 4 --out %s/step-0000007 > /dev/null && echo step-0000007 > %s/latest",
+                     dir, dir) == 0, "setup");
+    CHECK(run(&o, BIN " generate -m %s --prompt-ids 1,2,3 -n 20 --temp 0 --ignore-eos -c 8", dir) == 0 &&
+              strstr(o, "context of 8 positions is full"), "-c 8: %s", o);
+    free(o);
+    char step[720];
+    snprintf(step, sizeof step, "%s/step-0000007", dir);
+    CHECK(run(&want, BIN " generate -m %s --prompt-ids 1,2,3 -n 6 --temp 0 2>/dev/null", step) == 0, "%s", want);
+    CHECK(run(&o, BIN " generate -m %s --prompt-ids 1,2,3 -n 6 --temp 0 2>/dev/null", dir) == 0 &&
+              strcspn(o, "\n") == strcspn(want, "\n") && !strncmp(o, want, strcspn(want, "\n")),
+          "-m RUN: '%s' vs the step: '%s'", o, want);
+    free(o), free(want);
+}
+
+/* issue 14, defect 4: a write to stdout that fails (a full disk) is an
+ * error and a non-zero exit, for every command that prints its result */
+static void stdout_full(void) {
+    const char *d = harness_tmpdir();
+    CHECK(harness_sh("for i in $(seq 200); do echo \"the cat sat on the mat $i times\"; done > %s/txt", d) == 0, "text");
+    CHECK(harness_sh(BIN " tokenizer-train --data %s/txt --vocab-size 300 --out %s/tok.json > /dev/null 2>&1", d, d) == 0,
+          "tokenizer-train");
+    CHECK(harness_sh(BIN " init --preset tiny --tokenizer %s/tok.json --out %s/full > /dev/null", d, d) == 0, "init");
+    const char *cmds[] = {
+        "--version",
+        "info --preset tiny",
+        "tokenize --tokenizer %s/tok.json \"the cat sat\"",
+        "tokenize --tokenizer %s/tok.json --ids \"the cat sat\"",
+        "detokenize --tokenizer %s/tok.json --ids 5,6,7",
+        "logits -m %s/full --ids 1,2,3",
+        "generate -m %s/full -p \"the cat\" --raw -n 4 --temp 0",
+        "generate -m %s/full --prompt-ids 1,2 -n 4 --temp 0",
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        char c[512], e[600], *o;
+        size_t n;
+        snprintf(c, sizeof c, cmds[i], d);
+        snprintf(e, sizeof e, "%s/err.txt", d);
+        int rc = harness_sh(BIN " %s 2> %s > /dev/full", c, e);
+        if (file_read_all(e, &o, &n, NULL)) o = strdup("");
+        CHECK(rc == 1 && strstr(o, "standard output") && strstr(o, "No space left"), "%s > /dev/full: exit %d, \"%s\"", c,
+              rc, o);
+        free(o);
+        rc = run(&o, BIN " %s > /dev/null", c); /* the same command succeeds where it can write */
+        CHECK(rc == 0, "%s: exit %d, \"%s\"", c, rc, o);
+        free(o);
+    }
+    char *o;
+    CHECK(run(&o, BIN " --version%s", "") == 0 && strstr(o, "deepc " DC_VERSION), "--version: %s", o);
+    free(o);
+}
+
+/* issue 14, defect 17: without --seed, runs started together sample
+ * differently (the seed was the current second), and the seed printed
+ * repeats a run exactly */
+static unsigned long long seed_of(const char *log) {
+    const char *p = strstr(log, "seed ");
+    return p ? strtoull(p + 5, NULL, 10) : 0;
+}
+
+static void random_seed(void) {
+    const char *d = harness_tmpdir();
+    CHECK(harness_sh(BIN " init --preset tiny --seed 8 --out %s/sd > /dev/null", d) == 0, "init");
+    const char *gen = BIN " generate -m %s/sd --prompt-ids 1,2,3 -n 16 --temp 1.5 --top-k 0 --top-p 1 --min-p 0";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, gen, d);
+    /* two at once: the same second */
+    CHECK(harness_sh("%s > %s/a.out 2> %s/a.err & %s > %s/b.out 2> %s/b.err; wait", cmd, d, d, cmd, d, d) == 0, "run");
+    char *ea = NULL, *eb = NULL, *oa = NULL, *ob = NULL, *oc = NULL, p[700];
+    size_t n;
+    snprintf(p, sizeof p, "%s/a.err", d), file_read_all(p, &ea, &n, NULL);
+    snprintf(p, sizeof p, "%s/b.err", d), file_read_all(p, &eb, &n, NULL);
+    snprintf(p, sizeof p, "%s/a.out", d), file_read_all(p, &oa, &n, NULL);
+    snprintf(p, sizeof p, "%s/b.out", d), file_read_all(p, &ob, &n, NULL);
+    unsigned long long sa = ea ? seed_of(ea) : 0, sb = eb ? seed_of(eb) : 0;
+    CHECK(sa && sb && sa != sb, "seeds %llu and %llu", sa, sb);
+    CHECK(oa && ob && strcmp(oa, ob) != 0, "two runs at once sampled the same tokens: %s", oa ? oa : "?");
+    /* the printed seed gives the same tokens again */
+    CHECK(harness_sh("%s --seed %llu > %s/c.out 2> /dev/null", cmd, sa, d) == 0, "rerun");
+    snprintf(p, sizeof p, "%s/c.out", d), file_read_all(p, &oc, &n, NULL);
+    CHECK(oa && oc && strcmp(oa, oc) == 0, "--seed %llu did not repeat the run: %s vs %s", sa, oa ? oa : "?", oc ? oc : "?");
+    free(ea), free(eb), free(oa), free(ob), free(oc);
+}
+
+/* info on files: the version, the stored types and the file size (GGUF and safetensors) */
+static void info_files(void) {
+    const char *d = harness_tmpdir();
+    char *o = NULL, want[128];
+    CHECK(harness_sh(BIN " init --preset tiny --dtype bf16 --out %s/inf > /dev/null && " BIN
+                     " convert -m %s/inf --to gguf --type q8_0 -o %s/inf.gguf 2> /dev/null", d, d, d) == 0, "setup");
+    CHECK(run(&o, BIN " info -m %s/inf.gguf", d) == 0, "info gguf: %s", o);
+    struct stat st;
+    char p[700];
+    snprintf(p, sizeof p, "%s/inf.gguf", d);
+    snprintf(want, sizeof want, "(%lld bytes), GGUF v3", stat(p, &st) == 0 ? (long long)st.st_size : -1LL);
+    CHECK(strstr(o, "deepc        " DC_VERSION) && strstr(o, want) && strstr(o, " q8_0 (") && strstr(o, " f32 (") &&
+              strstr(o, "tokenizer    none"),
+          "info gguf: %s", o);
+    free(o);
+    CHECK(run(&o, BIN " info -m %s/inf", d) == 0 && strstr(o, "in 1 safetensors file") && strstr(o, " BF16 (") &&
+              strstr(o, " F32 ("),
+          "info dir: %s", o);
+    free(o);
+}
+
 int main(void) {
+    RUN(generate_parallel);
+    RUN(generate_ctx_and_run);
     RUN(exit_codes);
+    RUN(stdout_full);
+    RUN(random_seed);
+    RUN(info_files);
     RUN(logits_file);
     RUN(gguf_commands);
     return harness_done();

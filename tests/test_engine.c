@@ -13,6 +13,8 @@
  *   strings.
  */
 #include <math.h>
+#include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "deepc.h"
@@ -305,7 +307,8 @@ static void batch_gen_case(const char *dt, int mtp, float temp) {
     }
     dc_engine_opts o;
     dc_engine_defaults(&o);
-    o.max_seqs = 4, o.max_len = 64, o.page_tokens = 4; /* fewer slots than sequences: some wait */
+    /* fewer slots than sequences (some wait), a batch smaller than every slot with a draft (some skip a step) */
+    o.max_seqs = 4, o.max_len = 64, o.page_tokens = 4, o.max_batch = 6;
     dc_engine *e = NULL;
     CHECK(dc_engine_new(m, &o, &e, &err) == 0, "%s", err.msg);
     g_want = want;
@@ -338,6 +341,58 @@ static void generate_batch_equals_alone(void) {
             batch_gen_case(dts[d], mtp, 0);
             batch_gen_case(dts[d], mtp, 1.0f);
         }
+}
+
+/* ---------------------------------------------------------------- threads per engine */
+
+typedef struct thr_job {
+    dc_model *m;
+    int n_threads, ok;
+    const float *want; /* (12, V) the stream alone */
+} thr_job;
+
+static void *thr_run(void *arg) {
+    thr_job *j = arg;
+    const int V = dc_model_config(j->m)->vocab_size;
+    dc_engine_opts o;
+    dc_engine_defaults(&o);
+    o.max_seqs = 2, o.max_len = 32, o.n_threads = j->n_threads;
+    dc_engine *e = NULL;
+    dc_err err;
+    j->ok = dc_engine_new(j->m, &o, &e, &err) == 0;
+    int s = j->ok ? dc_seq_new(e, &err) : -1;
+    for (int rep = 0; rep < 20 && j->ok; rep++) {
+        dc_seq_truncate(e, s, 0, &err);
+        for (int i = 0; i < 12 && j->ok; i++) {
+            j->ok = decode1(e, s, SA[i], NULL, V, &err) == 0 &&
+                    !memcmp(dc_engine_logits(e, 0), j->want + (size_t)i * V, sizeof(float) * V);
+        }
+    }
+    dc_engine_free(e);
+    return NULL;
+}
+
+/* two engines with their own thread counts share one model from two threads
+ * at once; each gives what one sequence gets alone, and the calling
+ * threads' OpenMP settings are left as they were */
+static void engines_on_threads(void) {
+    dc_model *m = load("q8");
+    if (!m) return;
+    int ones[12];
+    for (int i = 0; i < 12; i++) ones[i] = 1;
+    float *want = solo(m, DC_ATTN_ABSORB, SA, ones, 12);
+    int before = omp_get_max_threads();
+    thr_job a = {m, 1, 0, want}, b = {m, 2, 0, want};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, thr_run, &a);
+    pthread_create(&tb, NULL, thr_run, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(a.ok && b.ok, "engines on 1 and 2 threads at once: %d %d", a.ok, b.ok);
+    thr_run(&(thr_job){m, 1, 0, want});
+    CHECK(omp_get_max_threads() == before, "the caller's thread count changed: %d -> %d", before, omp_get_max_threads());
+    free(want);
+    dc_model_free(m);
 }
 
 /* ---------------------------------------------------------------- stop strings */
@@ -395,6 +450,7 @@ int main(void) {
     RUN(fork_shares_pages);
     RUN(full_store);
     RUN(generate_batch_equals_alone);
+    RUN(engines_on_threads);
     RUN(stop_strings);
     return harness_done();
 }

@@ -16,7 +16,7 @@
 #include "deepc.h"
 #include "harness.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 static char g_dir[600];
 
 static const int PROMPT[] = {0, 17, 99, 254, 3, 77, 400, 12};
@@ -72,13 +72,13 @@ static void greedy_identical(void) {
         if (!m) continue;
         int base[64], got[64];
         dc_gen_stats gs;
-        dc_set_threads(1);
+        harness_threads(1);
         CHECK(gen(m, DC_ATTN_ABSORB, 0, &sp, 40, base, &gs) == 0 && base[0] == 40, "%s base run", dts[d]);
         const char *what[] = {"2 threads", "naive attention", "--mtp", "--mtp naive 2 threads"};
         int thr[] = {2, 1, 1, 2}, attn[] = {DC_ATTN_ABSORB, DC_ATTN_NAIVE, DC_ATTN_ABSORB, DC_ATTN_NAIVE},
             mtp[] = {0, 0, 1, 1};
         for (int k = 0; k < 4; k++) {
-            dc_set_threads(thr[k]);
+            harness_threads(thr[k]);
             gen(m, attn[k], mtp[k], &sp, 40, got, &gs);
             CHECK(got[0] == 40 && !memcmp(got, base, sizeof(int) * 41), "%s: greedy output differs with %s", dts[d],
                   what[k]);
@@ -86,7 +86,7 @@ static void greedy_identical(void) {
             if (mtp[k] && k == 2)
                 printf("    %-4s greedy: MTP accepted %d of %d drafts (random weights)\n", dts[d], gs.n_accept, gs.n_draft);
         }
-        dc_set_threads(0);
+        harness_threads(0);
         dc_model_free(m);
     }
 }
@@ -254,6 +254,40 @@ static void truncate_save_load(void) {
     s2 = NULL;
     CHECK(dc_session_new(m, 32, DC_ATTN_NAIVE, &s2, &e) == 0 && dc_session_load(s2, path, &ids, &n, &e) != 0,
           "a naive session must refuse an absorbed save");
+    dc_session_free(s2);
+    s2 = NULL;
+    /* issue 14 defect 9: the same shape from another checkpoint, or in another weight type, is refused */
+    char other[700];
+    snprintf(other, sizeof other, "%s/tiny-other", harness_tmpdir());
+    dc_model *m2 = NULL, *m3 = load("q8");
+    if (harness_sh("build/deepc init --preset tiny --seed 6 --out %s > /dev/null", other) == 0) dc_model_load(other, &m2, &e);
+    dc_model *others[2] = {m2, m3};
+    for (int k = 0; k < 2; k++) {
+        CHECK(others[k] && dc_session_new(others[k], 32, DC_ATTN_ABSORB, &s2, &e) == 0, "other model %d", k);
+        CHECK(s2 && dc_session_load(s2, path, &ids, &n, &e) == DC_EARG && strstr(e.msg, "another checkpoint"),
+              "a session from another checkpoint (%d) must be refused: %s", k, e.msg);
+        dc_session_free(s2);
+        s2 = NULL;
+        dc_model_free(others[k]);
+    }
+    /* issue 14 defect 1: a NaN in a saved cache is refused, naming where */
+    {
+        char *raw = NULL;
+        size_t len = 0;
+        CHECK(file_read_all(path, &raw, &len, &e) == 0, "%s", e.msg);
+        float nan = NAN;
+        if (raw && len > 8) memcpy(raw + len - 8, &nan, 4); /* a value of the last layer's rows */
+        char bad[720];
+        snprintf(bad, sizeof bad, "%s.nan", path);
+        file_write_atomic(bad, raw, len, &e);
+        free(raw);
+        CHECK(dc_session_new(m, 32, DC_ATTN_ABSORB, &s2, &e) == 0, "session");
+        CHECK(dc_session_load(s2, bad, &ids, &n, &e) == DC_EFORMAT && strstr(e.msg, "NaN") && strstr(e.msg, "layer") &&
+                  dc_session_pos(s2) == 0,
+              "a NaN in the cache: %s", e.msg);
+        dc_session_free(s2);
+        s2 = NULL;
+    }
     file_write_atomic(path, "DCKV", 4, &e);
     CHECK(dc_session_load(s, path, &ids, &n, &e) == DC_EFORMAT, "truncated file: %s", e.msg);
     dc_session_free(s2);

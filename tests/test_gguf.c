@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "base/rng.h"
 #include "harness.h"
 #include "io/gguf.h"
@@ -297,7 +298,57 @@ static void test_vocab_truncated(void) {
     CHECK(gguf_open(&full, "/nonexistent/x.gguf", &e) == DC_EIO, "missing file: %s", e.msg);
 }
 
+/* issue 14, defect 5: many keys cost linear time, not quadratic (80k keys
+ * in a 6 MB file took minutes: every key was compared with every earlier
+ * one); a duplicate among them is still found, wherever it is */
+static buf many_keys(int n, int dup_at) {
+    buf b = {0};
+    put(&b, "GGUF", 4);
+    put_u32(&b, 3);
+    put_u64(&b, 0);
+    put_u64(&b, (uint64_t)n);
+    char k[64];
+    for (int i = 0; i < n; i++) {
+        /* equal lengths and a shared prefix: the old scan compared bytes, not just lengths */
+        snprintf(k, sizeof k, "general.key.%08d", i == dup_at ? 7 : i);
+        put_key(&b, k, GGUF_U8);
+        uint8_t v = (uint8_t)i;
+        put(&b, &v, 1);
+    }
+    return b;
+}
+
+static void test_many_keys(void) {
+    const int N = 200000; /* ~7 MB; quadratic was 2e10 key comparisons */
+    buf b = many_keys(N, -1);
+    gguf g;
+    dc_err err = {0};
+    double t0 = harness_now();
+    alarm(60); /* the quadratic scan would run for minutes: end the binary (a failure) instead */
+    int rc = gguf_open_mem(&g, b.p, b.n, "keys.gguf", &err);
+    alarm(0);
+    double dt = harness_now() - t0;
+    printf("    %d keys (%.1f MB) opened in %.3f s\n", N, b.n / 1e6, dt);
+    CHECK(rc == 0, "%s", err.msg);
+    /* 60x the time this takes here under ASan; the quadratic scan took minutes */
+    CHECK(dt < 3.0, "%d keys took %.2f s to open", N, dt);
+    char k[64];
+    for (int i = 0; !rc && i < N; i += 9973) {
+        snprintf(k, sizeof k, "general.key.%08d", i);
+        const gguf_kv *kv = gguf_find(&g, k);
+        CHECK(kv && gguf_kv_int(kv, 0) == (uint8_t)i, "key %s", k);
+    }
+    CHECK(!rc && gguf_find(&g, "general.key.x") == NULL, "an absent key");
+    if (!rc) gguf_close(&g);
+    free(b.p);
+    b = many_keys(N, N - 1); /* the last key repeats key 7 */
+    rc = gguf_open_mem(&g, b.p, b.n, "dup.gguf", &err);
+    CHECK(rc == DC_EFORMAT && strstr(err.msg, "duplicate key general.key.00000007"), "rc %d %s", rc, err.msg);
+    free(b.p);
+}
+
 int main(void) {
+    RUN(test_many_keys);
     RUN(test_synthetic_roundtrip);
     RUN(test_truncated_prefixes);
     RUN(test_corrupt_counts);

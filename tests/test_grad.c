@@ -21,12 +21,23 @@
 
 static rng R;
 
+/* every array a case allocates, freed together at its end (pool_free) */
+static void *pool[512];
+static int npool;
+static void *track(void *p) {
+    if (npool < (int)(sizeof pool / sizeof *pool)) pool[npool++] = p;
+    return p;
+}
+static void pool_free(void) {
+    while (npool) free(pool[--npool]);
+}
+
 static real *rnd(size_t n, double scale) {
-    real *p = malloc(sizeof(real) * n);
+    real *p = track(malloc(sizeof(real) * n));
     for (size_t i = 0; i < n; i++) p[i] = scale * rng_normal(&R);
     return p;
 }
-static real *zeros(size_t n) { return calloc(n, sizeof(real)); }
+static real *zeros(size_t n) { return track(calloc(n, sizeof(real))); }
 
 /* a layer under test: fwd writes y from the current inputs/params; bwd adds
  * the gradients of sum(G * y) into the registered gradient arrays */
@@ -103,6 +114,7 @@ static void grad_rmsnorm(void) {
     reg(&L, c.x, c.dx, 35, "x");
     reg(&L, c.w, c.dw, 7, "w");
     CHECK(check(&L, "rmsnorm") <= TOL, "rmsnorm");
+    pool_free();
 }
 
 /* ---------------------------------------------------------------- swiglu */
@@ -130,6 +142,7 @@ static void grad_swiglu(void) {
     reg(&L, c.p.up, c.g.up, I * C, "up");
     reg(&L, c.p.down, c.g.down, C * I, "down");
     CHECK(check(&L, "swiglu") <= TOL, "swiglu");
+    pool_free();
 }
 
 /* ---------------------------------------------------------------- MLA */
@@ -175,7 +188,7 @@ static void mla_case(int ql, int yarn, const char *what) {
     c.p.o = rnd(C * H * 3, .4), c.g.o = zeros(C * H * 3);
     bump b = {0};
     mla_act_point(&c.a, &b, &c.d, c.B, c.T);
-    b.base = calloc(1, b.off), b.off = 0;
+    b.base = track(calloc(1, b.off)), b.off = 0;
     mla_act_point(&c.a, &b, &c.d, c.B, c.T);
     c.scr = zeros(mla_scratch_floats(&c.d, c.B, c.T));
     c.x = rnd(N * C, 1), c.dx = zeros(N * C);
@@ -194,6 +207,7 @@ static void mla_case(int ql, int yarn, const char *what) {
     reg(&L, c.p.o, c.g.o, C * H * 3, "o");
     CHECK(check(&L, what) <= TOL, "%s", what);
     rope_free(&rp);
+    pool_free();
 }
 static void grad_mla(void) {
     mla_case(5, 1, "mla q-lora + yarn");
@@ -229,7 +243,7 @@ static void moe_case(int sigmoid, int method, int G, int norm, int S, float alph
     moe_dims_init(&c.d, &cfg, alpha);
     c.p.router = rnd(E * C, .8), c.g.router = zeros(E * C);
     c.p.bias = method == DC_TOPK_NOAUX_TC ? rnd(E, .1) : NULL;
-    c.p.experts = calloc(E, sizeof(ffn_w)), c.g.experts = calloc(E, sizeof(ffn_w));
+    c.p.experts = track(calloc(E, sizeof(ffn_w))), c.g.experts = track(calloc(E, sizeof(ffn_w)));
     for (int e = 0; e < E; e++) {
         c.p.experts[e] = (ffn_w){rnd(Im * C, .5), rnd(Im * C, .5), rnd(C * Im, .5)};
         c.g.experts[e] = (ffn_w){zeros(Im * C), zeros(Im * C), zeros(C * Im)};
@@ -240,7 +254,7 @@ static void moe_case(int sigmoid, int method, int G, int norm, int S, float alph
     }
     bump b = {0};
     moe_act_point(&c.a, &b, &c.d, c.B, c.T);
-    b.base = calloc(1, b.off), b.off = 0;
+    b.base = track(calloc(1, b.off)), b.off = 0;
     moe_act_point(&c.a, &b, &c.d, c.B, c.T);
     c.scr = zeros(moe_scratch_floats(&c.d, c.B, c.T));
     c.x = rnd(N * C, 1), c.dx = zeros(N * C);
@@ -258,6 +272,7 @@ static void moe_case(int sigmoid, int method, int G, int norm, int S, float alph
     }
     CHECK(check(&L, what) <= TOL, "%s", what);
     CHECK(alpha <= 0 || c.a.aux > 0, "%s: the balance loss is positive (%g)", what, c.a.aux);
+    pool_free();
 }
 static void grad_moe(void) {
     moe_case(1, DC_TOPK_NOAUX_TC, 4, 1, 1, 0.05f, "moe sigmoid noaux_tc + aux");

@@ -2,7 +2,7 @@
  * test_model.c — the whole forward pass against the PyTorch reference
  * (tests/ref/), and the loader's errors.
  *
- * build/ref/ holds the reference's random tiny checkpoints and expected
+ * build/ref/ (BUILD=) holds the reference's random tiny checkpoints and expected
  * logits (written by tests/ref/gen_cases.py; `make test` runs it). Each case is
  * compared position by position, max |diff| <= 1e-4, in both attention modes,
  * as one prefill and as prefill + token-by-token decode, and through the MTP
@@ -17,7 +17,7 @@
 #include "io/safetensors.h"
 #include "model/weights.h"
 
-#define REF_DIR "build/ref"
+#define REF_DIR DC_BUILD "/ref"
 #define TOL 1e-4
 
 static float *read_f32(const char *dir, const char *name, size_t *n) {
@@ -156,11 +156,11 @@ static void init_matches_reference(void) {
     for (int d = 0; d < 3; d++) {
         char dir[600];
         snprintf(dir, sizeof dir, "%s/init-%s", harness_tmpdir(), dtypes[d]);
-        CHECK(harness_sh("build/deepc init --preset tiny --seed 5 --dtype %s --out %s > /dev/null", dtypes[d], dir) == 0,
+        CHECK(harness_sh(DC_BUILD "/deepc init --preset tiny --seed 5 --dtype %s --out %s > /dev/null", dtypes[d], dir) == 0,
               "init %s", dtypes[d]);
         for (int mtp = 0; mtp < 2; mtp++) {
             const char *flag = mtp ? "--mtp" : "";
-            CHECK(harness_sh("build/deepc logits -m %s --ids %s %s --out %s/c%d.f32", dir, ids, flag, dir, mtp) == 0,
+            CHECK(harness_sh(DC_BUILD "/deepc logits -m %s --ids %s %s --out %s/c%d.f32", dir, ids, flag, dir, mtp) == 0,
                   "deepc logits");
             CHECK(harness_sh("/usr/bin/python3 tests/ref/deepseek_ref.py --model %s --ids %s %s --out %s/r%d.f32", dir,
                              ids, flag, dir, mtp) == 0,
@@ -188,15 +188,15 @@ static void init_sharded(void) {
     char one[600], many[600];
     snprintf(one, sizeof one, "%s/one", harness_tmpdir());
     snprintf(many, sizeof many, "%s/many", harness_tmpdir());
-    CHECK(harness_sh("build/deepc init --preset tiny --seed 9 --out %s > /dev/null", one) == 0, "init");
-    CHECK(harness_sh("build/deepc init --preset tiny --seed 9 --shard-mb 1 --out %s > /dev/null", many) == 0, "init");
+    CHECK(harness_sh(DC_BUILD "/deepc init --preset tiny --seed 9 --out %s > /dev/null", one) == 0, "init");
+    CHECK(harness_sh(DC_BUILD "/deepc init --preset tiny --seed 9 --shard-mb 1 --out %s > /dev/null", many) == 0, "init");
     CHECK(harness_sh("test -f %s/model.safetensors.index.json && test -f %s/model-00002-of-00002.safetensors", many,
                      many) == 0,
           "two shards and an index");
     for (int d = 0; d < 2; d++) {
         char p[700];
         snprintf(p, sizeof p, "%s", d ? many : one);
-        CHECK(harness_sh("build/deepc logits -m %s --ids 1,2,3,4 --mtp --out %s/l.f32", p, p) == 0, "logits");
+        CHECK(harness_sh(DC_BUILD "/deepc logits -m %s --ids 1,2,3,4 --mtp --out %s/l.f32", p, p) == 0, "logits");
     }
     CHECK(harness_sh("cmp -s %s/l.f32 %s/l.f32", one, many) == 0, "sharded and single-file logits differ");
 }

@@ -13,7 +13,7 @@
 #include "harness.h"
 #include "serve/sv.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 
 /* ---------------------------------------------------------------- think.c */
 

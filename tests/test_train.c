@@ -14,7 +14,7 @@
 #include "io/safetensors.h"
 #include "train/trainer.h"
 
-#define DIR "build/ref_train"
+#define DIR DC_BUILD "/ref_train"
 
 static const int *g_tok;
 static int g_n;

@@ -11,7 +11,7 @@
 #include "harness.h"
 #include "train/trainer.h"
 
-#define BIN "build/deepc"
+#define BIN DC_BUILD "/deepc"
 static char D[600];  /* data dir */
 static char W[512];  /* work dir */
 
@@ -229,6 +229,94 @@ static void nan_stops(void) {
     free(o);
 }
 
+/* issue 14 #15: --resume keeps the run's settings (stored in the
+ * checkpoint) and refuses a changed one, except --steps, which it reports */
+static void resume_settings(void) {
+    CHECK(harness_sh(TRAIN " --out %s/set --steps 6 --stop-after 3 --save-every 3 --lr 2e-3 2> /dev/null", D, W) == 0,
+          "first half");
+    CHECK(harness_sh("grep -q '\"batch\":[[:space:]]*2' %s/set/step-0000003/trainer.json && "
+                     "grep -q '\"lr\":[[:space:]]*0.002,' %s/set/step-0000003/trainer.json", W, W) == 0,
+          "settings stored in trainer.json");
+    const char *bad[] = {"--batch 3", "--seq 20", "--lr 1e-3", "--preset small", "--accum 2", "--sched wsd"};
+    for (int i = 0; i < 6; i++) {
+        int rc = harness_sh(TRAIN " --out %s/set --steps 6 --resume --lr 2e-3 %s > %s/o.txt 2>&1", D, W, bad[i], W);
+        char *o = slurp("%s/o.txt", W);
+        char opt[32];
+        sscanf(bad[i], "%31s", opt);
+        CHECK(rc == 1 && o && strstr(o, opt) && strstr(o, "differs from the run's"), "%s: rc %d: %s", bad[i], rc,
+              o ? o : "");
+        free(o);
+    }
+    /* no training options at all: the stored ones, so the losses equal an uninterrupted run's */
+    CHECK(harness_sh(TRAIN " --out %s/setfull --steps 6 --lr 2e-3 2> /dev/null", D, W) == 0, "full run");
+    CHECK(harness_sh(BIN " train --data %s --out %s/set --resume --log-every 1 --eval-every 3 -t 1 2> /dev/null", D, W) == 0,
+          "resume with no options");
+    char *a = slurp("%s/set/metrics.jsonl", W), *b = slurp("%s/setfull/metrics.jsonl", W);
+    if (a && b) {
+        strip_timing(a), strip_timing(b);
+        CHECK(strcmp(a, b) == 0, "resumed with the stored settings differs:\n%s\nvs\n%s", a, b);
+    }
+    free(a), free(b);
+    /* --steps may grow: said clearly */
+    CHECK(harness_sh(TRAIN " --out %s/set --steps 7 --resume > %s/o.txt 2>&1", D, W, W) == 0, "longer run");
+    char *o = slurp("%s/o.txt", W);
+    CHECK(o && strstr(o, "--steps 7 replaces the run's 6"), "message: %s", o ? o : "");
+    free(o);
+}
+
+/* the mean of each MoE layer's imbalance over the steps after `from` */
+static void mean_imbalance(const char *metrics, int from, double *out, int *layers) {
+    int n = 0;
+    *layers = 0;
+    for (const char *p = metrics; p && (p = strstr(p, "{\"step\": "));) {
+        int st = atoi(p + 9);
+        const char *im = strstr(p, "\"imbalance\": [");
+        const char *e = strchr(p, '\n');
+        p = e ? e : p + 1;
+        if (!im || (e && im > e) || st <= from) continue;
+        im += 14;
+        int l = 0;
+        for (char *q; l < 8; l++, im = q + 1) {
+            double v = strtod(im, &q);
+            if (q == im) break;
+            out[l] = (n ? out[l] : 0) + v;
+            if (*q != ',') {
+                l++;
+                break;
+            }
+        }
+        *layers = l;
+        n++;
+    }
+    for (int l = 0; l < *layers; l++) out[l] /= n ? n : 1;
+}
+
+/* issue 14 #14: with the default settings the routing stays healthy (the
+ * tiny preset, as the small one, sent every token to the same experts by
+ * step 20-40 with the old bias speed 0.001, a layer staying at 3-4 of its
+ * maximum 4); a layer that stays collapsed is reported */
+static void routing_health(void) {
+    CHECK(harness_sh(BIN " train --preset tiny --data %s --batch 8 --seq 48 --steps 100 --log-every 1 --eval-every 0"
+                         " --save-every 0 -t 1 --out %s/route > %s/route.txt 2>&1", D, W, W) == 0, "default run");
+    char *m = slurp("%s/route/metrics.jsonl", W), *o = slurp("%s/route.txt", W);
+    double imb[8];
+    int layers;
+    mean_imbalance(m, 80, imb, &layers);
+    CHECK(layers == 3, "3 MoE layers logged (%d)", layers);
+    for (int l = 0; l < layers; l++) {
+        printf("    layer %d: mean max/mean load over steps 81-100: %.2f (at most 4)\n", l, imb[l]);
+        CHECK(imb[l] < 2.0, "MoE layer %d stays imbalanced with the defaults: %.2f", l, imb[l]);
+    }
+    CHECK(o && !strstr(o, "warning"), "no warning on a healthy run: %s", o ? o : "");
+    free(m), free(o);
+    CHECK(harness_sh(BIN " train --preset tiny --data %s --batch 8 --seq 48 --steps 120 --log-every 50 --eval-every 0"
+                         " --save-every 0 -t 1 --bias-update-speed 0 --out %s/route0 > %s/route.txt 2>&1", D, W, W) == 0,
+          "run without balancing");
+    o = slurp("%s/route.txt", W);
+    CHECK(o && strstr(o, "warning: MoE layer") && strstr(o, "--bias-update-speed"), "collapse reported: %s", o ? o : "");
+    free(o);
+}
+
 static const int *g_tok_for_test;
 static void next_for_test(void *ctx, int *tokens) {
     (void)ctx;
@@ -282,6 +370,8 @@ int main(void) {
     RUN(corrupt_checkpoint);
     RUN(bad_inputs);
     RUN(nan_stops);
+    RUN(resume_settings);
+    RUN(routing_health);
     RUN(bias_update);
     return harness_done();
 }

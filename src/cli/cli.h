@@ -26,9 +26,15 @@ int cmd_tokenizer_train(int argc, char **argv); /* cmd_tok_train.c */
 int cmd_generate(int argc, char **argv);       /* cmd_generate.c */
 int cmd_chat(int argc, char **argv);           /* cmd_chat.c */
 int cmd_bench(int argc, char **argv);          /* cmd_bench.c */
+int cmd_perplexity(int argc, char **argv);     /* cmd_perplexity.c */
 int cmd_serve(int argc, char **argv);          /* cmd_serve.c */
 int cmd_convert(int argc, char **argv);         /* cmd_convert.c */
 int cmd_quantize(int argc, char **argv);        /* cmd_convert.c */
+int cmd_sft(int argc, char **argv);             /* cmd_sft.c */
+int cmd_eval(int argc, char **argv);            /* cmd_eval.c */
+int cmd_task(int argc, char **argv);            /* cmd_task.c */
+int cmd_grpo(int argc, char **argv);            /* cmd_grpo.c */
+int cmd_distill(int argc, char **argv);         /* cmd_distill.c */
 
 /* cli_error: print "deepc CMD: error: MSG" to stderr; returns the exit code 1. */
 int cli_error(const char *cmd, const dc_err *err);
@@ -40,6 +46,23 @@ int cli_parse_ids(const char *s, int **ids, int *n, dc_err *err);
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 /* cli_parse_float: a whole decimal number within [lo, hi]. */
 int cli_parse_float(const char *s, float lo, float hi, float *out);
-/* cli_threads: apply -t N (0 = all cores). */
+/* cli_finish: flush and close stdout after command cmd returned exit code
+ * rc; a write that failed on the way (a full disk, a closed pipe) is an
+ * error message and exit code 1, never a silent 0. */
+int cli_finish(const char *cmd, int rc);
+/* cli_note_write_error: remember errno of a failed write to stdout for the
+ * message cli_finish prints (stdio may not report it again at the end). */
+void cli_note_write_error(int e);
+/* cli_remove_temps_on_signal: SIGINT, SIGTERM and SIGHUP remove the
+ * temporary files being written (base/file.h afile_unlink_all), then end the
+ * process as the signal would have. For commands that write large files. */
+void cli_remove_temps_on_signal(void);
+/* cli_kernels: the name of the kernel variant in use ("avx2", ...). */
+const char *cli_kernels(void);
+/* cli_threads: apply -t N (0 = all cores) to the main thread (OpenMP, OpenBLAS). */
 void cli_threads(long n);
+int cli_get_threads(void);
+/* cli_omp_policy_reexec: first thing in main: unless OMP_WAIT_POLICY is set,
+ * set it to policy and re-execute the program (process.c says why). */
+void cli_omp_policy_reexec(char **argv, const char *policy);
 #endif

@@ -8,9 +8,9 @@
  * (each the greedy choice of the last, as llama-bench's tg), the bytes of
  * weights one decoded token reads, the DRAM read bandwidth measured here just
  * before (512 MiB, best of 3), and decode as a fraction of
- * bandwidth / bytes-per-token. Beside them, llama.cpp's figures for the same
- * shape from ../shared/BENCHMARKS.md (mini preset; measured on this kind of
- * machine, llama-bench medians), where the model is that shape.
+ * bandwidth / bytes-per-token. With --peer DIR and a GGUF, llama.cpp's
+ * llama-bench runs on the same file and thread count in this run (peer.c)
+ * and its figures stand beside ours; no figure from another machine is shown.
  */
 #include <getopt.h>
 #include <omp.h>
@@ -19,21 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/progress.h"
-#include "kernels/matmul.h"
 #include "base/err.h"
 #include "base/rng.h"
+#include "cli/bench.h"
 #include "cli/cli.h"
 #include "cli/infer_cli.h"
-#include "kernels/cpu.h"
 
 static const char *HELP =
     "usage: deepc bench -m DIR|FILE.gguf [--dtype f32,bf16,q8] [--threads 1,2] [--attn absorb|naive]\n"
-    "                   [--prefill 64,512] [--decode 128]\n"
+    "                   [--prefill 64,512] [--decode 128] [--parallel 1,2,4,8,16] [--peer DIR]\n"
     "\n"
     "Prefill and decode tokens/s for each weight type and thread count, the bytes of\n"
     "weights read per decoded token, the memory bandwidth measured in the same run,\n"
     "and decode as a fraction of the bound bandwidth / bytes per token; llama.cpp's\n"
-    "figures beside them for the shapes ../shared/BENCHMARKS.md has.\n"
+    "figures beside them when --peer points at a llama.cpp build (same file, same run).\n"
     "\n"
     "  -m, --model DIR    checkpoint directory or .gguf file\n"
     "      --dtype LIST   weight types, comma-separated (default f32,bf16,q8; also q4_0, q4_k,\n"
@@ -42,24 +41,12 @@ static const char *HELP =
     "      --threads LIST thread counts (default 1,2)\n"
     "      --prefill LIST prompt lengths (default 64,512)\n"
     "      --decode N     decoded tokens (default 128)\n"
-    "      --attn MODE    absorb (default) or naive\n";
-
-/* llama.cpp 34af94cd, llama-bench, mini preset (BENCHMARKS.md); F16 stands beside our bf16 */
-typedef struct peer {
-    const char *dtype, *name;
-    double pp64[2], pp512[2], tg128[2], mb, frac[2];
-} peer;
-static const peer MINI[] = {
-    {"f32", "F32", {259, 466}, {312, 577}, {18.0, 34.0}, 766, {89, 89}},
-    {"bf16", "F16", {363, 626}, {373, 696}, {31.9, 60.6}, 384, {79, 79}},
-    {"q8", "Q8_0", {284, 539}, {288, 557}, {36.1, 63.2}, 204, {48, 44}},
-    {"q4_0", "Q4_0", {395, 734}, {357, 688}, {46.9, 88.8}, 136, {41, 41}},
-};
-
-static int is_mini(const dc_config *c) {
-    return c->hidden_size == 1024 && c->num_hidden_layers == 8 && c->vocab_size == 102400 &&
-           c->n_routed_experts == 32 && c->num_experts_per_tok == 4 && c->moe_intermediate_size == 512;
-}
+    "      --attn MODE    absorb (default) or naive\n"
+    "      --parallel LIST  batched decode instead: aggregate tokens/s of B sequences decoding\n"
+    "                     together on one engine, weights read per step and the bound per B\n"
+    "      --peer DIR     a llama.cpp build's bin directory: with a .gguf model, its llama-bench\n"
+    "                     (or llama-batched-bench with --parallel) runs on the same file in\n"
+    "                     this run and its figures stand beside deepc's\n";
 
 /* read bandwidth in GB/s with nthr threads over buf (n words), best of 3 */
 static double bandwidth(const uint64_t *buf, size_t n, int nthr) {
@@ -111,7 +98,7 @@ static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate,
     double t0 = progress_now();
     for (int i = 0; i < n && !rc; i++) {
         rc = dc_forward(s, &tok, 1, logits, 1, err);
-        tok = argmax_f32(logits, V);
+        tok = dc_argmax(logits, V);
     }
     *rate = n / (progress_now() - t0);
     return rc;
@@ -120,7 +107,8 @@ static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate,
 typedef struct bopts {
     const char *dir;
     char dtypes[8][8];
-    int ndt, thr[8], nthr, pre[8], npre, dec, attn;
+    int ndt, thr[8], nthr, pre[8], npre, dec, attn, par[16], npar;
+    const char *peer;
 } bopts;
 
 static int parse_list(const char *s, int *out, int max, int lo, int hi) {
@@ -138,6 +126,7 @@ static int parse_list(const char *s, int *out, int max, int lo, int hi) {
 static int parse(int argc, char **argv, bopts *o) {
     static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"dtype", 1, 0, 'd'},   {"threads", 1, 0, 't'},
                                          {"prefill", 1, 0, 'p'}, {"decode", 1, 0, 'n'}, {"attn", 1, 0, 'a'},
+                                         {"parallel", 1, 0, 'P'}, {"peer", 1, 0, 'E'},
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     const char *const dts_default = "f32,bf16,q8";
@@ -168,6 +157,11 @@ static int parse(int argc, char **argv, bopts *o) {
             else if (!strcmp(optarg, "absorb")) o->attn = DC_ATTN_ABSORB;
             else return cli_usage_error("bench", "--attn must be naive or absorb, not '%s'", optarg);
             break;
+        case 'P':
+            if ((o->npar = parse_list(optarg, o->par, 16, 1, 4096)) < 0)
+                return cli_usage_error("bench", "--parallel: bad list '%s'", optarg);
+            break;
+        case 'E': o->peer = optarg; break;
         case 'h': fputs(HELP, stdout); return 1;
         default: return cli_usage_error("bench", "bad option");
         }
@@ -179,7 +173,10 @@ static int parse(int argc, char **argv, bopts *o) {
     char buf[128];
     snprintf(buf, sizeof buf, "%s", dts);
     for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (o->ndt == 8 || strlen(t) >= 8 || (strcmp(t, "stored") && mat_type_parse(t) < 0))
+        static const char *const KNOWN[] = {"stored", "f32", "bf16", "q8", "q8_0", "q4_0", "q4_k", "q6_k"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof KNOWN / sizeof *KNOWN; k++) known |= !strcmp(t, KNOWN[k]);
+        if (o->ndt == 8 || !known)
             return cli_usage_error("bench", "--dtype: '%s' is not stored, f32, bf16, q8, q4_0, q4_k or q6_k", t);
         strcpy(o->dtypes[o->ndt++], t);
     }
@@ -205,22 +202,26 @@ static int bench_dtype(const bopts *o, const char *dt, const double *bw, dc_err 
     }
     double mb = dc_model_decode_bytes(m) / 1e6;
     const char *ty = dc_model_dtype(m); /* as stored for a quantised GGUF */
-    const peer *p = NULL;
-    for (size_t i = 0; is_mini(c) && i < sizeof MINI / sizeof *MINI; i++)
-        if (!strcmp(MINI[i].dtype, ty)) p = &MINI[i];
+    size_t dl = strlen(o->dir);
+    int peer = o->peer && dl > 5 && !strcmp(o->dir + dl - 5, ".gguf");
+    if (o->peer && !peer) printf("(--peer: llama.cpp runs only on a .gguf model; none run)\n");
     printf("\n%s weights%s: %.1f MB resident, %.1f MB read per decoded token (loaded in %.1f s)\n", ty,
            strcmp(ty, dt) ? " (as stored)" : "", dc_model_weight_bytes(m) / 1e6, mb, load_s);
-    for (int ti = 0; ti < o->nthr && !rc; ti++) {
+    for (int ti = 0; ti < o->nthr && !rc && o->npar; ti++) {
+        cli_threads(o->thr[ti]);
+        rc = bench_parallel(m, o->dir, o->peer, o->par, o->npar, o->dec, o->thr[ti], o->attn, bw[ti], err);
+    }
+    for (int ti = 0; ti < o->nthr && !rc && !o->npar; ti++) {
         int nt = o->thr[ti];
-        dc_set_threads(nt);
-        double warm, rate;
+        cli_threads(nt);
+        double warm, rate, pp[8] = {0}, tg = 0;
+        /* the peer first, measured in this run on the same file and thread count */
+        if (peer) peer_llama_bench(o->peer, o->dir, o->pre, o->npre, o->dec, nt, pp, &tg);
         if ((rc = prefill_rate(s, 16 < maxp ? 16 : maxp, c->vocab_size, logits, &warm, err))) break;
         for (int i = 0; i < o->npre && !rc; i++) {
             rc = prefill_rate(s, o->pre[i], c->vocab_size, logits, &rate, err);
-            int k = p && nt <= 2 ? nt - 1 : -1;
-            double peer_r = k < 0 ? 0 : o->pre[i] == 64 ? p->pp64[k] : o->pre[i] == 512 ? p->pp512[k] : 0;
             printf("  %d thr  prefill %4d   %8.1f tok/s", nt, o->pre[i], rate);
-            if (peer_r > 0) printf("    llama.cpp %s %8.1f tok/s  (x%.2f)", p->name, peer_r, rate / peer_r);
+            if (pp[i] > 0) printf("    llama.cpp (llama-bench, this run) %8.1f tok/s  (x%.2f)", pp[i], rate / pp[i]);
             printf("\n");
             fflush(stdout);
         }
@@ -228,10 +229,11 @@ static int bench_dtype(const bopts *o, const char *dt, const double *bw, dc_err 
         double b = bw[ti], bound = b * 1e3 / mb;
         printf("  %d thr  decode  %4d   %8.2f tok/s   bound %.1f GB/s / %.1f MB = %.1f tok/s -> %.0f%% of bound\n", nt,
                o->dec, rate, b, mb, bound, 100 * rate / bound);
-        int k = p && nt <= 2 ? nt - 1 : -1;
-        if (k >= 0 && o->dec == 128)
-            printf("               llama.cpp %s %8.2f tok/s   (%.0f MB/token, %.0f%% of its bound)  (x%.2f)\n", p->name,
-                   p->tg128[k], p->mb, p->frac[k], rate / p->tg128[k]);
+        if (tg > 0)
+            printf("               llama.cpp (llama-bench, this run) %8.2f tok/s  (x%.2f)\n", tg, rate / tg);
+        else if (peer)
+            printf("               llama.cpp gave no figure (is %s/llama-bench there, and does it load the file?)\n",
+                   o->peer);
         fflush(stdout);
     }
 done:
@@ -258,11 +260,11 @@ int cmd_bench(int argc, char **argv) {
     double bw[8];
     for (int i = 0; i < o.nthr; i++) bw[i] = bandwidth(buf, words, o.thr[i]);
     free(buf);
-    printf("deepc bench: %s, kernels %s, attention %s\n", o.dir, kern_get()->name,
+    printf("deepc bench: %s, kernels %s, attention %s\n", o.dir, dc_kernels_name(),
            o.attn == DC_ATTN_ABSORB ? "absorbed" : "naive");
     for (int i = 0; i < o.nthr; i++) printf("memory read bandwidth, %d thread%s: %.1f GB/s (512 MiB, best of 3)\n", o.thr[i],
                                             o.thr[i] > 1 ? "s" : "", bw[i]);
     for (int i = 0; i < o.ndt && !rc; i++) rc = bench_dtype(&o, o.dtypes[i], bw, &err);
-    dc_set_threads(0);
+    cli_threads(0);
     return rc ? cli_error("bench", &err) : 0;
 }

@@ -10,7 +10,9 @@
  * feeds the whole rendered prompt (BOS, system text, user turn).
  * Reasoning between <think> and </think> is printed dimmed (on a terminal) or
  * hidden. Ctrl-C stops the current answer; at the prompt it only clears the
- * line. /reset, /save FILE, /load FILE, /exit (or end of input).
+ * line. /reset, /save FILE, /load FILE, /exit (or end of input). On a
+ * terminal, when built with libedit (Debian's libedit-dev, found by
+ * pkg-config), lines can be edited and earlier messages recalled.
  * Saving closes the open answer (feeds its last token and EOS); the MTP
  * cache then lags the main one, and later turns decode without MTP until
  * /reset (the output is the same either way).
@@ -26,6 +28,9 @@
 #include "base/err.h"
 #include "cli/cli.h"
 #include "cli/infer_cli.h"
+#ifdef DC_LIBEDIT
+#include <editline/readline.h>
+#endif
 
 static const char *HELP =
     "usage: deepc chat -m DIR [--system TEXT] [--think show|hide] [--template v3|r1] [-n N]\n"
@@ -234,7 +239,7 @@ static int parse(int argc, char **argv, copts *o) {
     o->ctx = 4096;
     o->attn = DC_ATTN_ABSORB;
     dc_sampler_defaults(&o->sp);
-    o->sp.seed = (uint64_t)time(NULL);
+    o->sp.seed = infer_random_seed(); /* printed at the start: --seed repeats the sampling */
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "m:n:t:h", LONG, NULL)) != -1) {
@@ -282,25 +287,83 @@ static int parse(int argc, char **argv, copts *o) {
 
 static int find_tok(const dc_tokenizer *t, const char *s) { return dc_tokenizer_find(t, s, strlen(s)); }
 
+/* hello: one line naming the model, its size and context (and the seed that
+ * repeats the conversation's sampling); a warning when the tokenizer has no
+ * chat role tokens, so the template's turn markers are plain text to it */
+static const char *count(double v, char *b, size_t n) {
+    const char *u = v >= 1e9 ? "B" : v >= 1e6 ? "M" : "K";
+    snprintf(b, n, "%.2f%s", v / (v >= 1e9 ? 1e9 : v >= 1e6 ? 1e6 : 1e3), u);
+    return b;
+}
+
+static void hello(const copts *o, const dc_model *m, const dc_tokenizer *t, long ctx) {
+    dc_counts k;
+    dc_config_counts(dc_model_config(m), &k);
+    char a[32], b[32];
+    fprintf(stderr, "deepc chat: %s: %s parameters (%s active per token), %s weights %.1f MB, context %ld, seed %llu\n",
+            o->dir, count((double)(k.params_total + k.params_mtp), a, sizeof a), count((double)k.params_active, b, sizeof b),
+            dc_model_dtype(m), dc_model_weight_bytes(m) / 1e6, ctx, (unsigned long long)o->sp.seed);
+    if (find_tok(t, "<｜User｜>") < 0 || find_tok(t, "<｜Assistant｜>") < 0)
+        fprintf(stderr, "deepc chat: warning: the tokenizer has no <｜User｜> / <｜Assistant｜> tokens: this model was "
+                        "not trained to chat, and the template's turn markers are plain text to it\n");
+}
+
+/* read_line: the next message. On a terminal, with libedit (DC_LIBEDIT),
+ * the line can be edited and earlier ones recalled (arrows, Ctrl-R); else
+ * a plain getline. -1 at end of input, -2 when Ctrl-C interrupted it. */
+static ssize_t read_line(char **line, size_t *cap, int tty) {
+    errno = 0;
+#ifdef DC_LIBEDIT
+    if (tty) {
+        char *l = readline("> ");
+        if (!l) return g_cancel || errno == EINTR ? -2 : -1;
+        size_t k = strlen(l);
+        if (k + 1 > *cap) {
+            char *nl = realloc(*line, k + 1);
+            if (!nl) return free(l), -1;
+            *line = nl, *cap = k + 1;
+        }
+        memcpy(*line, l, k + 1);
+        if (k && l[0] != '/') add_history(l);
+        free(l);
+        return (ssize_t)k;
+    }
+#endif
+    if (tty) fputs("> ", stderr);
+    ssize_t k = getline(line, cap, stdin);
+    if (k < 0 && errno == EINTR) {
+        clearerr(stdin);
+        return -2;
+    }
+    return k < 0 ? -1 : k;
+}
+
 /* the read-answer loop; returns on /exit, end of input or an error from the model */
 static void loop(chat *c) {
     char *line = NULL;
     size_t cap = 0;
     int tty = isatty(0), quit = 0;
-    if (tty) fprintf(stderr, "deepc chat: Ctrl-C stops an answer; /reset /save FILE /load FILE /exit\n");
+#ifdef DC_LIBEDIT
+    rl_catch_signals = 0; /* Ctrl-C is ours: it stops an answer, at the prompt it clears the line */
+    rl_outstream = stderr;  /* the prompt and echo beside the other messages, the answers alone on stdout */
+    rl_readline_name = "deepc";
+    using_history();
+#endif
+    if (tty) fprintf(stderr, "deepc chat: Ctrl-C stops an answer; /reset /save FILE /load FILE /exit%s\n",
+#ifdef DC_LIBEDIT
+                     "; arrows edit and recall"
+#else
+                     ""
+#endif
+    );
     while (!quit) {
-        if (tty) fputs("> ", stderr);
-        errno = 0;
         g_cancel = 0;
-        ssize_t k = getline(&line, &cap, stdin);
-        if (k < 0) {
-            if (errno == EINTR) { /* Ctrl-C at the prompt */
-                clearerr(stdin);
-                fputc('\n', stderr);
-                continue;
-            }
-            break;
+        ssize_t k = read_line(&line, &cap, tty);
+        if (k == -2) { /* Ctrl-C at the prompt */
+            fputc('\n', stderr);
+            continue;
         }
+        if (k < 0) break;
         while (k > 0 && (line[k - 1] == '\n' || line[k - 1] == '\r')) line[--k] = 0;
         if (!k) continue;
         dc_err err = {0};
@@ -334,6 +397,7 @@ int cmd_chat(int argc, char **argv) {
     c.eos = dc_tokenizer_eos(c.tok) >= 0 ? dc_tokenizer_eos(c.tok) : cfg->eos_token_id;
     c.think_open = find_tok(c.tok, "<think>");
     c.think_close = find_tok(c.tok, "</think>");
+    hello(&o, m, c.tok, ctx);
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint; /* no SA_RESTART: a read at the prompt returns EINTR */
     sigemptyset(&sa.sa_mask);

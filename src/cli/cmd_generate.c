@@ -6,6 +6,7 @@
  * template as one user turn unless --raw) or token ids (--prompt-ids, fed as
  * given). Without a tokenizer the output is token ids.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,9 @@
 #include <time.h>
 #include "base/err.h"
 #include "cli/cli.h"
+#include "cli/generate_parallel.h"
 #include "cli/infer_cli.h"
+#include "base/file.h"
 
 static const char *HELP =
     "usage: deepc generate -m DIR (-p TEXT | --prompt-ids 1,2,3) [-n N] [--temp T] [--top-k K]\n"
@@ -35,12 +38,12 @@ static const char *HELP =
     "      --top-p P          keep the likeliest tokens with mass P (default 0.95)\n"
     "      --min-p P          drop tokens below P times the likeliest (default 0.05)\n"
     "      --repeat-penalty R penalise the last 64 tokens' logits by R (default 1 = off)\n"
-    "      --seed S           sampling seed: same seed, same text (default: from the clock)\n"
+    "      --seed S           sampling seed: same seed, same text (default: random, printed)\n"
     "      --stop STR         stop when STR appears (not printed); may be repeated\n"
     "      --ignore-eos       do not stop at the end-of-sequence token\n"
     "      --mtp              speculative decoding with the model's MTP module (same output)\n"
     "      --dtype T          weights at run time: f32 (default), bf16, q8 (Q8_0)\n"
-    "      --ctx N            KV cache positions (default: prompt + n-predict)\n"
+    "  -c, --ctx N            KV cache positions (default: prompt + n-predict)\n"
     "      --attn MODE        absorb (latent cache, default) or naive\n"
     "      --tokenizer PATH   a tokenizer.json or directory other than the model's\n"
     "  -t, --threads N        threads (default: all cores)\n";
@@ -48,7 +51,8 @@ static const char *HELP =
 #define MAX_STOPS 16
 
 typedef struct opts {
-    const char *dir, *prompt, *ids, *dtype, *tokp;
+    const char *dir, *prompt, *ids, *dtype, *tokp, *file, *prompts;
+    long parallel;
     const char *stops[MAX_STOPS];
     int nstops, raw, mtp, attn, ignore_eos, r1;
     long n, ctx, threads;
@@ -62,18 +66,25 @@ static int parse(int argc, char **argv, opts *o) {
         {"repeat-penalty", 1, 0, 'R'}, {"seed", 1, 0, 's'}, {"stop", 1, 0, 'S'},  {"raw", 0, 0, 'r'},
         {"mtp", 0, 0, 'D'},    {"dtype", 1, 0, 'd'},   {"ctx", 1, 0, 'c'},        {"attn", 1, 0, 'a'},
         {"threads", 1, 0, 't'}, {"tokenizer", 1, 0, 'z'}, {"ignore-eos", 0, 0, 'E'}, {"template", 1, 0, 'Y'},
+        {"file", 1, 0, 'f'},   {"parallel", 1, 0, 'L'}, {"prompts", 1, 0, 'F'},
         {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->n = 128;
     o->attn = DC_ATTN_ABSORB;
     dc_sampler_defaults(&o->sp);
-    o->sp.seed = (uint64_t)time(NULL);
+    o->sp.seed = infer_random_seed(); /* printed at the end: --seed repeats the run */
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, "m:p:n:t:h", LONG, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "m:p:n:t:f:c:h", LONG, NULL)) != -1) {
         switch (ch) {
         case 'm': o->dir = optarg; break;
         case 'p': o->prompt = optarg; break;
+        case 'f': o->file = optarg; break;
+        case 'F': o->prompts = optarg; break;
+        case 'L':
+            if (cli_parse_int(optarg, 1, 4096, &o->parallel))
+                return cli_usage_error("generate", "--parallel: bad count '%s' (1..4096)", optarg);
+            break;
         case 'I': o->ids = optarg; break;
         case 'r': o->raw = 1; break;
         case 'D': o->mtp = 1; break;
@@ -113,31 +124,77 @@ static int parse(int argc, char **argv, opts *o) {
     }
     if (optind < argc) return cli_usage_error("generate", "unexpected argument '%s'", argv[optind]);
     if (!o->dir) return cli_usage_error("generate", "-m DIR is required");
-    if (!o->prompt == !o->ids) return cli_usage_error("generate", "give one of -p TEXT or --prompt-ids LIST");
+    if (o->prompts && !o->parallel) return cli_usage_error("generate", "--prompts FILE needs --parallel N");
+    if ((o->prompt != NULL) + (o->ids != NULL) + (o->file != NULL) + (o->prompts != NULL) != 1)
+        return cli_usage_error("generate", "give one of -p TEXT, -f FILE, --prompt-ids LIST or --prompts FILE");
     return 0;
 }
 
 /* the prompt's ids: given, or the text through the template and tokenizer */
 static int prompt_ids(const opts *o, const dc_tokenizer *tok, int **ids, int *n, dc_err *err) {
     if (o->ids) return cli_parse_ids(o->ids, ids, n, err);
-    if (!tok) return err_set(err, DC_ENOTFOUND, "%s: no tokenizer.json to encode -p TEXT (use --prompt-ids or --tokenizer)", o->dir);
-    char *text = NULL;
-    int rc, flags = DC_TOK_SPECIAL;
-    if (o->raw) flags |= DC_TOK_BOS;
-    else {
-        dc_chat_msg msg = {.role = "user", .content = o->prompt};
-        if ((rc = dc_chat_render(o->r1 ? DC_CHAT_R1 : DC_CHAT_V3, &msg, 1, 1, &text, err))) return rc;
+    if (o->file) {
+        char *text = NULL;
+        size_t len;
+        int rc = file_read_all(o->file, &text, &len, err);
+        if (!rc && !tok) rc = err_set(err, DC_ENOTFOUND, "%s: no tokenizer.json to encode -f FILE", o->dir);
+        if (!rc && strlen(text) != len) rc = err_set(err, DC_EARG, "%s: the prompt file holds a NUL byte", o->file);
+        if (!rc) rc = infer_encode_prompt(tok, text, o->raw, o->r1, ids, n, err);
+        free(text);
+        return rc;
     }
-    const char *src = text ? text : o->prompt;
-    size_t nn = 0;
-    rc = dc_tokenizer_encode(tok, src, strlen(src), flags, ids, &nn, err);
-    free(text);
-    *n = (int)nn;
-    if (!rc && !nn) rc = err_set(err, DC_EARG, "the prompt has no tokens");
-    return rc;
+    if (!tok) return err_set(err, DC_ENOTFOUND, "%s: no tokenizer.json to encode -p TEXT (use --prompt-ids or --tokenizer)", o->dir);
+    return infer_encode_prompt(tok, o->prompt, o->raw, o->r1, ids, n, err);
 }
 
 static int on_token(void *ctx, int tok) { return stream_token(ctx, tok); }
+
+/* --prompts FILE: each non-empty line a prompt */
+static int read_prompts(const opts *o, const dc_tokenizer *tok, gen_par *g, dc_err *err) {
+    char *text = NULL;
+    size_t len;
+    int rc = file_read_all(o->prompts, &text, &len, err);
+    if (rc) return rc;
+    if (!tok) rc = err_set(err, DC_ENOTFOUND, "%s: no tokenizer to encode --prompts", o->dir);
+    int cap = 0;
+    for (char *save = NULL, *line = rc ? NULL : strtok_r(text, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
+        if (!*line) continue;
+        if (g->n_prompts == cap) {
+            cap = cap ? 2 * cap : 16;
+            int **p = realloc(g->prompts, sizeof *p * cap), *ni = p ? realloc(g->n_ids, sizeof *ni * cap) : NULL;
+            if (p) g->prompts = p;
+            if (ni) g->n_ids = ni;
+            if (!p || !ni) rc = err_set(err, DC_ENOMEM, "out of memory");
+            if (rc) break;
+        }
+        rc = infer_encode_prompt(tok, line, o->raw, o->r1, &g->prompts[g->n_prompts], &g->n_ids[g->n_prompts], err);
+        if (!rc) g->n_prompts++;
+    }
+    if (!rc && !g->n_prompts) rc = err_set(err, DC_EARG, "%s: no prompts", o->prompts);
+    free(text);
+    return rc;
+}
+
+static int run_parallel(const opts *o, dc_model *m, const dc_tokenizer *tok, dc_err *err) {
+    const dc_config *c = dc_model_config(m);
+    gen_par g = {.parallel = (int)o->parallel, .max_new = (int)o->n, .mtp = o->mtp, .attn = o->attn, .ctx = (int)o->ctx,
+                 .sp = o->sp, .stops = o->stops, .nstops = o->nstops};
+    g.eos = o->ignore_eos ? -1 : tok && dc_tokenizer_eos(tok) >= 0 ? dc_tokenizer_eos(tok) : c->eos_token_id;
+    int rc;
+    if (o->prompts) rc = read_prompts(o, tok, &g, err);
+    else {
+        g.prompts = malloc(sizeof *g.prompts), g.n_ids = malloc(sizeof *g.n_ids);
+        rc = !g.prompts || !g.n_ids ? err_set(err, DC_ENOMEM, "out of memory") : prompt_ids(o, tok, g.prompts, g.n_ids, err);
+        g.n_prompts = rc ? 0 : 1;
+    }
+    g.n = o->prompts ? g.n_prompts : (int)o->parallel;
+    if (!rc && o->mtp && c->num_nextn_predict_layers < 1)
+        rc = err_set(err, DC_EARG, "%s: --mtp: the model has no MTP module", o->dir);
+    if (!rc) rc = generate_parallel(&g, m, tok, err);
+    for (int i = 0; i < g.n_prompts; i++) free(g.prompts[i]);
+    free(g.prompts), free(g.n_ids);
+    return rc;
+}
 
 int cmd_generate(int argc, char **argv) {
     opts o;
@@ -154,8 +211,12 @@ int cmd_generate(int argc, char **argv) {
     double load_s;
     if ((rc = infer_load(o.dir, o.dtype, &m, &load_s, &err))) goto fail;
     if ((rc = infer_tokenizer(o.tokp, o.dir, &tok, &err))) goto fail;
-    if ((rc = prompt_ids(&o, tok, &ids, &n, &err))) goto fail;
     const dc_config *c = dc_model_config(m);
+    if (o.parallel) {
+        rc = run_parallel(&o, m, tok, &err);
+        goto fail;
+    }
+    if ((rc = prompt_ids(&o, tok, &ids, &n, &err))) goto fail;
     if (o.mtp && c->num_nextn_predict_layers < 1) {
         rc = err_set(&err, DC_EARG, "%s: --mtp: the model has no MTP module (num_nextn_predict_layers is 0)", o.dir);
         goto fail;
@@ -174,14 +235,17 @@ int cmd_generate(int argc, char **argv) {
     rc = dc_generate(s, smp, ids, n, &go, &gs, &err);
     stream_finish(&st);
     fputc('\n', stdout);
-    fflush(stdout);
+    if (fflush(stdout)) cli_note_write_error(errno); /* cli_finish reports it */
     if (rc) goto fail;
     fprintf(stderr, "deepc generate: %s weights (%.1f MB) loaded in %.2f s, %d threads, seed %llu\n",
-            dc_model_dtype(m), dc_model_weight_bytes(m) / 1e6, load_s, dc_get_threads(),
+            dc_model_dtype(m), dc_model_weight_bytes(m) / 1e6, load_s, cli_get_threads(),
             (unsigned long long)o.sp.seed);
     fprintf(stderr, "deepc generate: prompt %d tokens, prefill %.1f tokens/s; generated %d tokens, decode %.2f tokens/s\n",
             gs.n_prompt, gs.n_prompt / (gs.prefill_s > 0 ? gs.prefill_s : 1e-9), gs.n_gen,
             gs.n_gen / (gs.decode_s > 0 ? gs.decode_s : 1e-9));
+    if (gs.ctx_full)
+        fprintf(stderr, "deepc generate: the context of %ld positions is full: stopped after %d tokens (raise -c/--ctx)\n",
+                ctx, gs.n_gen);
     if (o.mtp)
         fprintf(stderr, "deepc generate: mtp %d of %d drafts accepted (%.1f%%), %.2f tokens per verify step\n",
                 gs.n_accept, gs.n_draft, gs.n_draft ? 100.0 * gs.n_accept / gs.n_draft : 0.0,

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "kernels/matmul.h"
 #include "base/progress.h"
 #include "base/err.h"
 #include "base/file.h"
@@ -114,7 +113,7 @@ int cmd_logits(int argc, char **argv) {
         if (!next || !mlog) rc = err_set(&err, DC_ENOMEM, "out of memory");
         else {
             for (int t = 0; t + 1 < T; t++) next[t] = ids[t + 1];
-            next[T - 1] = argmax_f32(logits + (size_t)(T - 1) * V, V);
+            next[T - 1] = dc_argmax(logits + (size_t)(T - 1) * V, V);
             if (k0 == T) rc = dc_forward_mtp(s, hid, next, T, mlog, &err);
             else {
                 rc = dc_forward_mtp(s, hid, next, k0, mlog, &err);
@@ -128,14 +127,14 @@ int cmd_logits(int argc, char **argv) {
     if (rc) goto fail;
     double t2 = progress_now();
     fprintf(stderr, "deepc logits: loaded %.1f MB of weights in %.2f s; %d positions in %.3f s (%.1f tokens/s, %d threads)\n",
-            dc_model_weight_bytes(m) / 1e6, t1 - t0, T, t2 - t1, T / (t2 - t1), dc_get_threads());
+            dc_model_weight_bytes(m) / 1e6, t1 - t0, T, t2 - t1, T / (t2 - t1), cli_get_threads());
     const float *res = mtp ? mlog : logits;
     if (out) {
         if ((rc = file_write_atomic(out, res, sizeof(float) * (size_t)T * V, &err))) goto fail;
     } else {
         for (int t = 0; t < T; t++) {
             const float *r = res + (size_t)t * V;
-            int a = argmax_f32(r, V);
+            int a = dc_argmax(r, V);
             printf("pos %d  id %d  -> argmax %d (%.4f)\n", t, ids[t], a, r[a]);
         }
     }

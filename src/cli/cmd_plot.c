@@ -1,7 +1,16 @@
 /* cmd_plot.c — `deepc plot RUN`: the loss curves of RUN/metrics.jsonl drawn
- * to a PNG with gnuplot (Debian's gnuplot-nox). */
+ * to a PNG with gnuplot (Debian's gnuplot-nox).
+ *
+ * No path ever enters gnuplot's script (issue 14, defect 2: a newline in the
+ * run's name ended a quoted string and the next line ran as a command): the
+ * numbers go in as an inline data block, the PNG comes back on gnuplot's
+ * stdout into a file deepc opened itself (written atomically), and the
+ * title is the run's name with every character outside [A-Za-z0-9._-/+ ]
+ * shown as '?'. */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,52 +24,125 @@ static const char *HELP =
     "usage: deepc plot RUN [--out FILE.png]\n"
     "\n"
     "Draws loss, MTP loss and validation loss against the step from RUN/metrics.jsonl\n"
-    "into FILE (default RUN/loss.png), with gnuplot.\n";
+    "into FILE (default RUN/loss.png), with gnuplot. For a `deepc grpo` run it draws the\n"
+    "reward curve instead: mean reward, sample accuracy, format rate and held-out greedy\n"
+    "accuracy (default RUN/reward.png).\n";
 
-/* gp_quote: s as a gnuplot single-quoted string ('' stands for ') */
-static void gp_quote(char *out, size_t cap, const char *s) {
+/* gp_title: the run's name for the title, reduced to characters that need
+ * no quoting at all (others become '?'): no path byte ever reaches
+ * gnuplot's parser as anything but plain title text */
+static void gp_title(char *out, size_t cap, const char *run) {
     size_t k = 0;
-    out[k++] = '\'';
-    for (; *s && k + 3 < cap; s++) {
-        if (*s == '\'') out[k++] = '\'';
-        out[k++] = *s;
-    }
-    out[k++] = '\'';
+    for (const unsigned char *p = (const unsigned char *)run; *p && k + 1 < cap && k < 80; p++)
+        out[k++] = (isalnum(*p) || strchr("._-/+ ", *p)) ? (char)*p : '?';
     out[k] = 0;
 }
 
-/* run_gnuplot: 0 on success, 127 when gnuplot cannot be started, else 1 */
-static int run_gnuplot(const char *out, const char *title, const char *data) {
+/* gnuplot_child: gnuplot reading its script on stdin and writing the PNG to
+ * stdout (into png, already open); returns its pid, -1 on failure */
+static pid_t gnuplot_child(int png, int *script_fd) {
     int fd[2];
-    if (pipe(fd) != 0) return 1;
+    if (pipe(fd) != 0) return -1;
     pid_t pid = fork();
     if (pid < 0) {
         close(fd[0]), close(fd[1]);
-        return 1;
+        return -1;
     }
     if (pid == 0) {
         dup2(fd[0], 0);
-        close(fd[0]), close(fd[1]);
+        dup2(png, 1);
+        close(fd[0]), close(fd[1]), close(png);
         execlp("gnuplot", "gnuplot", (char *)NULL);
         _exit(127);
     }
     close(fd[0]);
-    FILE *g = fdopen(fd[1], "w");
+    *script_fd = fd[1];
+    return pid;
+}
+
+/* run_gnuplot: draw rows (step, loss, mtp, val; NaN for missing; with rl:
+ * step, reward, accuracy, format, held-out accuracy) into the open file png.
+ * The script holds only numbers (an inline data block) and the sanitised
+ * title; the output file is ours, not a name gnuplot opens.
+ * 0 on success, 127 when gnuplot cannot be started, else 1. */
+static int run_gnuplot(int png, const char *title, const double (*rows)[5], int n, int rl) {
+    int sfd;
+    pid_t pid = gnuplot_child(png, &sfd);
+    if (pid < 0) return 1;
+    FILE *g = fdopen(sfd, "w");
     if (g) {
-        fprintf(g,
-                "set terminal pngcairo size 900,540\nset output %s\nset datafile missing 'NaN'\n"
+        fprintf(g, "$d << EOD\n");
+        for (int i = 0; i < n; i++)
+            fprintf(g, "%.9g %.9g %.9g %.9g %.9g\n", rows[i][0], rows[i][1], rows[i][2], rows[i][3], rows[i][4]);
+        if (rl)
+            fprintf(g,
+                    "EOD\nset terminal pngcairo size 900,540\nset datafile missing 'NaN'\n"
+                    "set xlabel 'step'\nset ylabel 'mean over the step'\nset grid\nset key top left\nset yrange [0:*]\n"
+                    "set title 'deepc grpo: %s' noenhanced\n"
+                    "plot $d using 1:2 with lines lw 2 title 'reward', $d using 1:3 with lines lw 1 title 'sample accuracy',"
+                    " $d using 1:4 with lines lw 1 title 'format', $d using 1:5 with linespoints pt 7 title "
+                    "'held-out greedy accuracy'\n",
+                    title);
+        else
+            fprintf(g,
+                "EOD\nset terminal pngcairo size 900,540\nset datafile missing 'NaN'\n"
                 "set xlabel 'step'\nset ylabel 'cross-entropy (nats)'\nset grid\nset key top right\n"
-                "set title 'deepc training: '.%s noenhanced\n"
-                "plot %s using 1:2 with lines lw 2 title 'train loss', '' using 1:3 with lines lw 1 title 'MTP loss',"
-                " '' using 1:4 with linespoints pt 7 title 'val loss'\n",
-                out, title, data);
+                "set title 'deepc training: %s' noenhanced\n"
+                "plot $d using 1:2 with lines lw 2 title 'train loss', $d using 1:3 with lines lw 1 title 'MTP loss',"
+                " $d using 1:4 with linespoints pt 7 title 'val loss'\n",
+                title);
         fclose(g);
     } else {
-        close(fd[1]);
+        close(sfd);
     }
     int st;
     if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st)) return 1;
     return WEXITSTATUS(st) == 127 ? 127 : WEXITSTATUS(st) != 0;
+}
+
+/* row_of: one logged step's columns (see run_gnuplot); 0 when it is none */
+static int row_of(const cJSON *j, int rl, double *r) {
+    static const char *const LOSS[] = {"step", "loss", "mtp_loss", "val_loss", "step"};
+    static const char *const RL[] = {"step", "reward", "accuracy", "format", "eval_accuracy"};
+    const char *const *k = rl ? RL : LOSS;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step"), *first = cJSON_GetObjectItemCaseSensitive(j, k[1]);
+    if (!cJSON_IsNumber(st) || !cJSON_IsNumber(first)) return 0;
+    for (int c = 0; c < 5; c++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k[c]);
+        r[c] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    }
+    return 1;
+}
+
+/* read_metrics: the logged steps of path as rows (malloc'd); *rl: the run is GRPO's */
+static int read_metrics(const char *path, double (**rows)[5], int *n, int *rl, dc_err *err) {
+    char *txt;
+    size_t len;
+    int rc = file_read_all(path, &txt, &len, err);
+    if (rc) return rc;
+    int cap = 64, line = 0;
+    double(*r)[5] = malloc(sizeof *r * cap);
+    *n = 0;
+    *rl = strstr(txt, "\"reward\": ") != NULL;
+    for (char *s = strtok(txt, "\n"); s && r; s = strtok(NULL, "\n")) {
+        line++;
+        cJSON *j = cJSON_Parse(s);
+        double row[5];
+        if (!j) fprintf(stderr, "deepc plot: %s:%d: not JSON, skipped\n", path, line);
+        if (row_of(j, *rl, row)) {
+            if (*n == cap) {
+                double(*nr)[5] = realloc(r, sizeof *r * (cap *= 2));
+                if (!nr) free(r);
+                r = nr;
+            }
+            if (r) memcpy(r[(*n)++], row, sizeof row);
+        }
+        cJSON_Delete(j);
+    }
+    free(txt);
+    if (!r) return err_set(err, DC_ENOMEM, "%s: out of memory", path);
+    *rows = r;
+    return DC_OK;
 }
 
 int cmd_plot(int argc, char **argv) {
@@ -75,48 +157,37 @@ int cmd_plot(int argc, char **argv) {
     }
     if (optind + 1 != argc) return cli_usage_error("plot", "give one RUN directory");
     const char *run = argv[optind];
-    char mpath[4096], dpath[4096], opath[4096], *txt;
-    size_t n;
+    char mpath[4096], opath[4096], title[128];
     dc_err err = {0};
-    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", run);
-    snprintf(dpath, sizeof dpath, "%s/.plot.dat", run);
-    snprintf(opath, sizeof opath, "%s", out ? out : "");
-    if (!out) snprintf(opath, sizeof opath, "%s/loss.png", run);
-    if (file_read_all(mpath, &txt, &n, &err)) return cli_error("plot", &err);
-    FILE *d = fopen(dpath, "w");
-    if (!d) {
-        free(txt);
-        return cli_usage_error("plot", "cannot write %s", dpath);
+    double(*rows)[5] = NULL;
+    int n = 0, rc, rl = 0;
+    if (path_join(mpath, sizeof mpath, run, "metrics.jsonl", &err)) return cli_error("plot", &err);
+    if ((rc = read_metrics(mpath, &rows, &n, &rl, &err))) return cli_error("plot", &err);
+    if (out) snprintf(opath, sizeof opath, "%s", out);
+    else if (path_join(opath, sizeof opath, run, rl ? "reward.png" : "loss.png", &err)) {
+        free(rows);
+        return cli_error("plot", &err);
     }
-    int rows = 0, line = 0;
-    for (char *s = strtok(txt, "\n"); s; s = strtok(NULL, "\n")) {
-        line++;
-        cJSON *j = cJSON_Parse(s);
-        const cJSON *st = cJSON_GetObjectItem(j, "step"), *l = cJSON_GetObjectItem(j, "loss"),
-                    *m = cJSON_GetObjectItem(j, "mtp_loss"), *v = cJSON_GetObjectItem(j, "val_loss");
-        if (!j) fprintf(stderr, "deepc plot: %s:%d: not JSON, skipped\n", mpath, line);
-        if (cJSON_IsNumber(st) && cJSON_IsNumber(l)) {
-            fprintf(d, "%g %g %g ", st->valuedouble, l->valuedouble, cJSON_IsNumber(m) ? m->valuedouble : 0.0 / 0.0);
-            if (cJSON_IsNumber(v)) fprintf(d, "%g\n", v->valuedouble);
-            else fprintf(d, "NaN\n");
-            rows++;
-        }
-        cJSON_Delete(j);
+    if (!n) {
+        free(rows);
+        return err_set(&err, DC_EFORMAT, "%s: no logged steps", mpath), cli_error("plot", &err);
     }
-    fclose(d);
-    free(txt);
-    if (!rows) return err_set(&err, DC_EFORMAT, "%s: no logged steps", mpath), cli_error("plot", &err);
-    /* gnuplot reads the script on its stdin; no shell sees the paths, which
-     * go in as gnuplot strings (single-quoted, a quote doubled) */
-    char qo[8300], qr[8300], qd[8300];
-    gp_quote(qo, sizeof qo, opath), gp_quote(qr, sizeof qr, run), gp_quote(qd, sizeof qd, dpath);
-    int rc = run_gnuplot(qo, qr, qd);
-    remove(dpath);
+    afile a;
+    if ((rc = afile_open(&a, opath, &err))) {
+        free(rows);
+        return cli_error("plot", &err);
+    }
+    fflush(a.f);
+    gp_title(title, sizeof title, run);
+    rc = run_gnuplot(fileno(a.f), title, (const double(*)[5])rows, n, rl);
+    free(rows);
     if (rc) {
+        afile_abort(&a);
         err_set(&err, DC_EIO, rc == 127 ? "gnuplot is not installed (scripts/deps.sh installs Debian's gnuplot-nox)"
                                         : "gnuplot failed to draw %s", opath);
         return cli_error("plot", &err);
     }
-    printf("wrote %s (%d points)\n", opath, rows);
+    if (afile_commit(&a, &err)) return cli_error("plot", &err);
+    printf("wrote %s (%d points)\n", opath, n);
     return 0;
 }

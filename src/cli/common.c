@@ -3,7 +3,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <signal.h>
 #include "base/err.h"
+#include "base/file.h"
 #include "cli/cli.h"
 
 int cli_error(const char *cmd, const dc_err *err) {
@@ -77,4 +80,35 @@ int cli_parse_ids(const char *s, int **ids, int *n, dc_err *err) {
     return DC_OK;
 }
 
-void cli_threads(long n) { dc_set_threads((int)n); }
+static int g_write_errno; /* the first failed write to stdout's errno (cli_note_write_error) */
+
+void cli_note_write_error(int e) {
+    if (!g_write_errno) g_write_errno = e;
+}
+
+int cli_finish(const char *cmd, int rc) {
+    int bad = ferror(stdout), e = g_write_errno;
+    if (fflush(stdout) != 0) bad = 1, e = errno;
+    if (fclose(stdout) != 0) bad = 1, e = e ? e : errno;
+    if (!bad) return rc;
+    fprintf(stderr, "deepc %s: error: writing standard output: %s\n", cmd, e ? strerror(e) : "write error");
+    return rc ? rc : 1;
+}
+
+const char *cli_kernels(void) { return dc_kernels_name(); }
+
+static void on_fatal_signal(int sig) {
+    afile_unlink_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_remove_temps_on_signal(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}

@@ -2,14 +2,35 @@
 #include "cli/cli.h"
 #include "base/progress.h"
 #include "cli/infer_cli.h"
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 #include "base/err.h"
 #include "base/file.h"
 
+/* a training run's directory (no config.json, a `latest` file naming a
+ * step-NNNNNNN directory beside it) stands for its newest checkpoint */
+static const char *resolve_run(const char *dir, char *buf, size_t cap) {
+    char p[4096], *txt = NULL;
+    size_t n;
+    if (path_join(p, sizeof p, dir, "config.json", NULL) || file_exists(p)) return dir;
+    if (path_join(p, sizeof p, dir, "latest", NULL) || file_read_all(p, &txt, &n, NULL)) return dir;
+    while (n && (txt[n - 1] == '\n' || txt[n - 1] == ' ')) txt[--n] = 0;
+    const char *out = dir;
+    if (!strncmp(txt, "step-", 5) && !strchr(txt, '/') && !path_join(buf, cap, dir, txt, NULL) &&
+        !path_join(p, sizeof p, buf, "config.json", NULL) && file_exists(p))
+        out = buf;
+    free(txt);
+    return out;
+}
+
 int infer_load(const char *dir, const char *dtype, dc_model **m, double *secs, dc_err *err) {
     double t0 = progress_now();
+    char run[4096];
+    dir = resolve_run(dir, run, sizeof run);
     int rc = dc_model_load(dir, m, err);
     if (!rc && dtype) rc = dc_model_set_dtype(*m, dtype, err);
     if (rc) {
@@ -25,13 +46,32 @@ int infer_tokenizer(const char *path, const char *dir, dc_tokenizer **t, dc_err 
     if (path) return dc_tokenizer_load(path, t, err);
     size_t dl = strlen(dir);
     if (dl > 5 && strcmp(dir + dl - 5, ".gguf") == 0) { /* a GGUF carries its tokenizer (when it has one) */
-        dc_err e; /* no tokenizer in the file: run on ids, as for a directory without one */
-        dc_tokenizer_load(dir, t, &e);
-        return DC_OK;
+        int rc = dc_tokenizer_load(dir, t, err);
+        /* no tokenizer in the file: run on ids, as for a directory without one;
+         * a broken one is an error that says what is wrong */
+        return rc == DC_ENOTFOUND ? DC_OK : rc;
     }
-    char p[4096];
+    char p[4096], run[4096];
+    dir = resolve_run(dir, run, sizeof run);
     if (path_join(p, sizeof p, dir, "tokenizer.json", NULL) || !file_exists(p)) return DC_OK;
     return dc_tokenizer_load(dir, t, err);
+}
+
+int infer_encode_prompt(const dc_tokenizer *tok, const char *text, int raw, int r1, int **ids, int *n, dc_err *err) {
+    char *rendered = NULL;
+    int rc, flags = DC_TOK_SPECIAL;
+    if (raw) flags |= DC_TOK_BOS;
+    else {
+        dc_chat_msg msg = {.role = "user", .content = text};
+        if ((rc = dc_chat_render(r1 ? DC_CHAT_R1 : DC_CHAT_V3, &msg, 1, 1, &rendered, err))) return rc;
+    }
+    const char *src = rendered ? rendered : text;
+    size_t nn = 0;
+    rc = dc_tokenizer_encode(tok, src, strlen(src), flags, ids, &nn, err);
+    free(rendered);
+    *n = (int)nn;
+    if (!rc && !nn) rc = err_set(err, DC_EARG, "the prompt has no tokens");
+    return rc;
 }
 
 /* ---------------------------------------------------------------- streaming */
@@ -51,7 +91,12 @@ static void emit(streamer *s, const char *b, size_t n) {
     if (s->style == STREAM_DIM && s->color) fputs("\033[2m", s->out);
     fwrite(b, 1, n, s->out);
     if (s->style == STREAM_DIM && s->color) fputs("\033[0m", s->out);
+    errno = 0;
     fflush(s->out);
+    if (ferror(s->out)) { /* the reader is gone or the disk is full: stop generating */
+        if (s->out == stdout) cli_note_write_error(errno);
+        s->stopped = 1;
+    }
 }
 
 int stream_token(streamer *s, int id) {
@@ -131,4 +176,11 @@ int infer_sampling_opt(const char *cmd, int ch, const char *arg, dc_sampler_para
         return 1;
     default: return 0;
     }
+}
+
+uint64_t infer_random_seed(void) {
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) /* no entropy yet: still differ per process */
+        s = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() << 32 ^ (uint64_t)clock();
+    return s & 0x7fffffffffffffffull; /* what --seed accepts, so the printed seed can be given back */
 }

@@ -5,6 +5,7 @@
  */
 #ifndef DC_INFER_CLI_H
 #define DC_INFER_CLI_H
+#include <stdint.h>
 #include <stdio.h>
 #include "deepc.h"
 
@@ -13,13 +14,22 @@
 int infer_load(const char *dir, const char *dtype, dc_model **m, double *secs, dc_err *err);
 /* infer_tokenizer: the tokenizer at path (file or directory), or beside the
  * model in dir when path is NULL. *t stays NULL (and DC_OK is returned) when
- * path is NULL and dir has no tokenizer.json. */
+ * path is NULL and dir has no tokenizer.json (or the GGUF no tokenizer.ggml.*
+ * keys); a tokenizer that is there but broken is an error. */
 int infer_tokenizer(const char *path, const char *dir, dc_tokenizer **t, dc_err *err);
+/* infer_encode_prompt: text as one user turn of the chat template (v3, or r1
+ * when r1), or with raw as BOS + text; *ids malloc'd. */
+int infer_encode_prompt(const dc_tokenizer *tok, const char *text, int raw, int r1, int **ids, int *n, dc_err *err);
 /* infer_sampling_opt: the sampling options generate and chat share, by their
  * getopt letters: T --temp, k --top-k, P --top-p, M --min-p, R
  * --repeat-penalty, s --seed. Returns 0 when ch is not one of them, 1 when it
  * was applied, and the usage-error exit code (2) when its value is bad. */
 int infer_sampling_opt(const char *cmd, int ch, const char *arg, dc_sampler_params *sp);
+
+/* infer_random_seed: a sampling seed from the kernel's entropy (getrandom),
+ * in 0..2^63-1 so that --seed takes it back: runs started together differ,
+ * and the printed seed repeats a run. */
+uint64_t infer_random_seed(void);
 
 enum { STREAM_PLAIN = 0, STREAM_DIM = 1, STREAM_HIDE = 2 };
 

@@ -42,7 +42,8 @@ static int check_opts(const dc_config *c, dc_engine_opts *o, dc_err *err) {
     if (o->attn != DC_ATTN_NAIVE && o->attn != DC_ATTN_ABSORB)
         return err_set(err, DC_EARG, "engine: unknown attention mode %d", o->attn);
     (void)c;
-    int per_seq = (o->max_len + o->page_tokens - 1) / o->page_tokens;
+    /* + one page: a fork writing into a shared, partly filled page copies it */
+    int per_seq = (o->max_len + o->page_tokens - 1) / o->page_tokens + 1;
     if (o->n_pages <= 0) {
         long long n = (long long)per_seq * o->max_seqs;
         if (n > 1 << 30) return err_set(err, DC_EARG, "engine: %d sequences of %d positions are too many pages", o->max_seqs, o->max_len);
@@ -80,6 +81,15 @@ int dc_engine_new(dc_model *m, const dc_engine_opts *opts, dc_engine **out, dc_e
         return err_set(err, DC_ENOMEM, "engine: out of memory for a batch of %d", o.max_batch);
     }
     for (int i = 0; i < o.max_seqs; i++) e->cnt[i] = 0;
+    /* per step: everything a token reads (dc_model_decode_bytes) but its K routed experts, plus each expert run */
+    int moe_layers = 0, moe0 = -1;
+    for (int l = 0; l < c->num_hidden_layers; l++)
+        if (m->w.layers[l].is_moe) moe_layers++, moe0 = moe0 < 0 ? l : moe0;
+    if (moe0 >= 0) {
+        const layer_w *lw = &m->w.layers[moe0];
+        e->expert_bytes = mat_bytes(&lw->exp_gate[0]) + mat_bytes(&lw->exp_up[0]) + mat_bytes(&lw->exp_down[0]);
+    }
+    e->base_bytes = dc_model_decode_bytes(m) - (size_t)moe_layers * c->num_experts_per_tok * e->expert_bytes;
     *out = e;
     return DC_OK;
 }
@@ -278,6 +288,7 @@ int dc_engine_decode(dc_engine *e, const dc_batch *b, dc_err *err) {
         s->len += tb.run0[r + 1] - tb.run0[r];
     }
     memcpy(e->hinv, e->inv, sizeof(int) * b->n);
+    e->last_bytes = e->base_bytes + (size_t)e->s.experts_run * e->expert_bytes;
     e->hidden_n = b->n;
     rc = batch_logits(e, b, e->s.hidden, &e->m->w.head, err);
     omp_set_num_threads(old);
@@ -311,6 +322,8 @@ int dc_engine_decode_mtp(dc_engine *e, const dc_batch *b, const float *hidden, d
     omp_set_num_threads(old);
     return rc;
 }
+
+size_t dc_engine_last_bytes(const dc_engine *e) { return e->last_bytes; }
 
 const float *dc_engine_logits(const dc_engine *e, int i) {
     if (i < 0 || i >= e->last_n || e->lrow[i] < 0) return NULL;

@@ -26,6 +26,8 @@ struct dc_engine {
     size_t logits_cap;
     int *lrow;                /* (max_batch) logits row of each caller index, -1: none */
     int last_n, hidden_n, nrun;
+    size_t base_bytes, expert_bytes; /* weights read per step but the routed experts; one expert */
+    size_t last_bytes;          /* weights the last main-model call read */
 };
 
 /* engine_reserve: scratch for forward calls of n tokens now. */

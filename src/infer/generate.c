@@ -61,7 +61,10 @@ static int gen_plain(gen *g, dc_err *err) {
     for (;;) {
         int tok = dc_sample(g->smp, g->logits, g->hist, g->nh);
         if (emit(g, tok)) return DC_OK;
-        if (dc_session_pos(g->s) + 1 > dc_session_max_ctx(g->s)) return DC_OK; /* context full */
+        if (dc_session_pos(g->s) + 1 > dc_session_max_ctx(g->s)) { /* context full */
+            g->st->ctx_full = 1;
+            return DC_OK;
+        }
         int rc = dc_forward(g->s, &tok, 1, g->logits, 1, err);
         if (rc) return rc;
     }
@@ -82,7 +85,10 @@ static int gen_mtp(gen *g, const int *prompt, int n, dc_err *err) {
     while (!rc && !stop) {
         int P = dc_session_pos(s);
         if (P + 2 > dc_session_max_ctx(s)) { /* no room to verify two: finish plainly */
-            if (P + 1 > dc_session_max_ctx(s)) return DC_OK;
+            if (P + 1 > dc_session_max_ctx(s)) {
+                g->st->ctx_full = 1;
+                return DC_OK;
+            }
             if ((rc = dc_forward(s, &cur, 1, g->logits, 1, err))) return rc;
             return gen_plain(g, err);
         }

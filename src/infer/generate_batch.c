@@ -115,6 +115,8 @@ static int admit_sharer(gb *b, int i, dc_err *err) {
     if (p->st == ST_DONE && p->sharers == 1) {
         g->seq = p->seq, p->seq = -1;
         g->pages = p->pages, p->pages = 0;
+        int need = pages_for(b, n + b->q[i].max_new + 1); /* its own limit may be larger than p's */
+        if (need > g->pages) b->free_pages -= need - g->pages, g->pages = need;
         g->first = p->first, p->first = NULL;
     } else {
         if ((g->seq = dc_seq_fork(b->e, p->seq, err)) < 0) return g->seq;
@@ -146,6 +148,8 @@ static int admit(gb *b, dc_err *err) {
             gseq *p = &b->g[g->share];
             if (!p->first) continue; /* its prompt is not ready */
             int take_over = p->st == ST_DONE && p->sharers == 1;
+            int more = pages_for(b, p->n_prompt + b->q[i].max_new + 1) - p->pages;
+            if (take_over && b->free_pages < more) continue;
             if (!take_over && (!b->free_slots || b->free_pages < pages_for(b, b->q[i].max_new + 2))) continue;
             int rc = admit_sharer(b, i, err);
             if (rc) return rc;
@@ -169,6 +173,7 @@ static int build(gb *b) {
         g->nb = 0;
         if (g->st != ST_DECODE) continue;
         int two = g->draft >= 0 && dc_seq_len(b->e, g->seq) + 2 <= b->max_len;
+        if (n + 1 + two > b->max_batch) continue; /* no room this step: it waits for the next */
         g->b0 = n;
         b->tok[n] = g->cur, b->sq[n] = g->seq, b->want[n] = 1, n++;
         if (two) b->tok[n] = g->draft, b->sq[n] = g->seq, b->want[n] = 1, n++;
@@ -240,19 +245,29 @@ static int after_decode(gb *b, int i, dc_err *err) {
     return rc;
 }
 
-/* the MTP pass over the queued positions: each entry's next draft */
-static int mtp_pass(gb *b, dc_err *err) {
-    if (!b->nm) return DC_OK;
-    dc_batch mb = {b->nm, b->mtok, b->msq, NULL};
-    int rc = dc_engine_decode_mtp(b->e, &mb, b->mh, err);
-    for (int k = 0; !rc && k < b->nm; k++) {
+/* one MTP call over queued rows k0..k0+n-1; drafts from each sequence's last row */
+static int mtp_chunk(gb *b, int k0, int n, dc_err *err) {
+    dc_batch mb = {n, b->mtok + k0, b->msq + k0, NULL};
+    int rc = dc_engine_decode_mtp(b->e, &mb, b->mh + (size_t)k0 * b->C, err);
+    for (int k = 0; !rc && k < n; k++) {
         const float *l = dc_engine_logits(b->e, k);
         if (!l) continue;
         for (int i = 0; i < b->n; i++)
-            if (b->g[i].st == ST_DECODE && b->g[i].seq == b->msq[k]) {
+            if (b->g[i].st == ST_DECODE && b->g[i].seq == b->msq[k0 + k]) {
                 int d = b->o->draft ? b->o->draft(b->o->ctx, i, l, b->q[i].n_out) : argmax_f32(l, b->V);
                 b->g[i].draft = d >= 0 && d < b->V ? d : 0;
             }
+    }
+    return rc;
+}
+
+/* the MTP pass over the queued positions, in calls of at most max_batch rows
+ * (a sequence's rows keep their order): each entry's next draft */
+static int mtp_pass(gb *b, dc_err *err) {
+    int rc = DC_OK;
+    for (int k0 = 0; k0 < b->nm && !rc; k0 += b->max_batch) {
+        int n = b->nm - k0 < b->max_batch ? b->nm - k0 : b->max_batch;
+        rc = mtp_chunk(b, k0, n, err);
     }
     b->nm = 0;
     return rc;
@@ -309,11 +324,11 @@ static int setup(gb *b, dc_err *err) {
     dc_engine_kv_stats(b->e, &ks);
     b->P = ks.page_tokens, b->max_len = eo->max_len, b->max_batch = eo->max_batch;
     b->free_pages = ks.n_pages - ks.pages_used, b->free_slots = eo->max_seqs - ks.n_seqs;
-    size_t B = (size_t)b->max_batch;
+    size_t B = (size_t)b->max_batch, M = B + (size_t)eo->max_seqs; /* MTP rows: the batch's and admitted sharers' */
     b->g = calloc(b->n, sizeof *b->g);
     b->tok = malloc(sizeof(int) * B), b->sq = malloc(sizeof(int) * B), b->want = malloc(B);
-    b->mtok = malloc(sizeof(int) * B), b->msq = malloc(sizeof(int) * B);
-    b->mh = malloc(sizeof(float) * B * b->C), b->lg = malloc(sizeof(float) * b->V);
+    b->mtok = malloc(sizeof(int) * M), b->msq = malloc(sizeof(int) * M);
+    b->mh = malloc(sizeof(float) * M * b->C), b->lg = malloc(sizeof(float) * b->V);
     if (!b->g || !b->tok || !b->sq || !b->want || !b->mtok || !b->msq || !b->mh || !b->lg)
         return err_set(err, DC_ENOMEM, "generate_batch: out of memory");
     for (int i = 0; i < b->n; i++) {

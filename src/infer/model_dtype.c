@@ -10,6 +10,7 @@
  */
 #include <string.h>
 #include "base/err.h"
+#include "kernels/cpu.h"
 #include "model/model.h"
 
 int dc_model_set_dtype(dc_model *m, const char *dtype, dc_err *err) {
@@ -51,3 +52,6 @@ size_t dc_model_decode_bytes(const dc_model *m) {
     }
     return b;
 }
+
+int dc_argmax(const float *v, int n) { return argmax_f32(v, n); }
+const char *dc_kernels_name(void) { return kern_get()->name; }

@@ -6,6 +6,13 @@
  * (more than 30 nats after temperature, weight < 1e-13 each) are dropped
  * before sorting: their total mass is below float precision of the sum for
  * any vocabulary up to ~1e6. All buffers are allocated in dc_sampler_new.
+ *
+ * Non-finite logits (a NaN weight, an overflow) have a defined outcome and
+ * never reach the arithmetic: NaN ranks below every number, -inf included,
+ * so it is chosen only when every logit is NaN (then token 0); +inf ranks
+ * above every finite logit, and when some logits are +inf the draw is
+ * uniform among them (exp(inf - inf) would be NaN); when every logit is
+ * -inf or NaN the lowest id of the -inf ones is taken.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -92,10 +99,17 @@ static int by_val(const void *a, const void *b) {
     return x > y ? -1 : x < y ? 1 : (i > j) - (i < j);
 }
 
-/* candidates after top-k and the far-below cut: ids in s->idx, sorted; returns the count */
-static int candidates(dc_sampler *s, const float *logits) {
-    float mx = logits[0];
-    for (int i = 1; i < s->V; i++) mx = logits[i] > mx ? logits[i] : mx;
+/* argmax with NaN below everything (the lowest id on ties); 0 when all are NaN */
+static int argmax_nan_low(const float *x, int V) {
+    int b = -1;
+    for (int i = 0; i < V; i++)
+        if (!isnan(x[i]) && (b < 0 || x[i] > x[b])) b = i;
+    return b < 0 ? 0 : b;
+}
+
+/* candidates after top-k and the far-below cut: ids in s->idx, sorted;
+ * returns the count, at least 1 (mx, the largest logit, is finite here) */
+static int candidates(dc_sampler *s, const float *logits, float mx) {
     int n = 0;
     const int k = s->p.top_k > 0 && s->p.top_k < s->V ? s->p.top_k : 0;
     for (int i = 0; i < s->V; i++) {
@@ -116,14 +130,17 @@ static int candidates(dc_sampler *s, const float *logits) {
 
 int dc_sample(dc_sampler *s, float *logits, const int *hist, int n_hist) {
     if (s->p.repeat_penalty != 1.0f && hist) repeat_penalty(s, logits, hist, n_hist);
-    if (s->p.temperature <= 0) {
-        int b = 0;
-        for (int i = 1; i < s->V; i++) b = logits[i] > logits[b] ? i : b;
-        return b;
-    }
+    if (s->p.temperature <= 0) return argmax_nan_low(logits, s->V);
     float it = 1.0f / s->p.temperature;
     for (int i = 0; i < s->V; i++) logits[i] *= it;
-    int n = candidates(s, logits);
+    int b = argmax_nan_low(logits, s->V);
+    float mx = logits[b];
+    if (isnan(mx) || mx == -INFINITY) return b; /* nothing to draw from: the defined choice above */
+    if (mx == INFINITY) { /* the +inf tokens share the mass equally */
+        for (int i = 0; i < s->V; i++) logits[i] = logits[i] == INFINITY ? 0.0f : -INFINITY;
+        mx = 0;
+    }
+    int n = candidates(s, logits, mx);
     /* softmax over the sorted candidates: val[i] is the weight of idx[i] */
     for (int i = 0; i < n; i++) s->val[i] = expf(logits[s->idx[i]] - logits[s->idx[0]]);
     int keep = n;

@@ -101,19 +101,21 @@ int dc_forward(dc_session *s, const int *ids, int n, float *logits, int last_onl
     return rc;
 }
 
-int dc_forward_mtp(dc_session *s, const float *hidden, const int *next_ids, int n, float *logits, dc_err *err) {
+/* the MTP module over n positions, writing all or only the last row of logits */
+static int forward_mtp(dc_session *s, const float *hidden, const int *next_ids, int n, float *logits, int all,
+                       dc_err *err) {
     dc_batch b;
-    int rc = session_batch(s, next_ids, n, logits ? LOG_ALL : LOG_NONE, &b, err);
+    int rc = session_batch(s, next_ids, n, !logits ? LOG_NONE : all ? LOG_ALL : LOG_LAST, &b, err);
     if (!rc) rc = dc_engine_decode_mtp(s->e, &b, hidden, err);
-    if (!rc && logits) copy_logits(s, logits, n, 1);
+    if (!rc && logits) copy_logits(s, logits, n, all);
     return rc;
 }
 
+int dc_forward_mtp(dc_session *s, const float *hidden, const int *next_ids, int n, float *logits, dc_err *err) {
+    return forward_mtp(s, hidden, next_ids, n, logits, 1, err);
+}
+
 int dc_forward_mtp_last(dc_session *s, const float *hidden, const int *next_ids, int n, float *logits, dc_err *err) {
-    dc_batch b;
-    int rc = session_batch(s, next_ids, n, logits ? LOG_LAST : LOG_NONE, &b, err);
-    if (!rc) rc = dc_engine_decode_mtp(s->e, &b, hidden, err);
-    if (!rc && logits) copy_logits(s, logits, n, 0);
-    return rc;
+    return forward_mtp(s, hidden, next_ids, n, logits, 0, err);
 }
 int session_seq(const dc_session *s) { return s->seq; }

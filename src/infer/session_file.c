@@ -3,13 +3,18 @@
  * /load), so a conversation resumes without recomputing its prompt.
  *
  * Layout (little-endian, as the machine writes it):
- *   "DCKV" u32 version=1
+ *   "DCKV" u32 version=2
  *   i32 fingerprint[8]: hidden, layers, MTP layers, heads, kv_lora, rope, vocab, attn mode
+ *   u64 identity: FNV-1a over the config and, for every weight matrix and
+ *       vector, its type, shape and 16 of its stored values (model_identity),
+ *       so a session saved from one checkpoint is refused by another of the
+ *       same shape (another training step, another quantisation)
  *   i32 pos, mtp_pos, n_ids; i32 ids[n_ids]
  *   per layer (main, then MTP): its cache rows for positions < pos (MTP: < mtp_pos),
  *   naive: k rows then v rows; absorbed: ckv rows then kpe rows; float32.
  * Every count is checked against the session and the file size on load.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +29,52 @@ static void fingerprint(const dc_engine *e, int32_t fp[8]) {
     int32_t v[8] = {c->hidden_size, c->num_hidden_layers, c->num_nextn_predict_layers, c->num_attention_heads,
                     c->kv_lora_rank, c->qk_rope_head_dim, c->vocab_size, e->o.attn};
     memcpy(fp, v, sizeof v);
+}
+
+/* ---------------------------------------------------------------- identity */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* a matrix: type, shape and 16 stored bytes-groups spread over its storage */
+static uint64_t mat_id(uint64_t h, const mat *w) {
+    int32_t d[3] = {w->type, w->rows, w->cols};
+    h = fnv(h, d, sizeof d);
+    size_t n = mat_bytes(w);
+    if (!w->data || !n) return h;
+    for (int k = 0; k < 16; k++) h = fnv(h, (const char *)(void *)w->data + (n - 4) / 15 * k, 4);
+    return h;
+}
+
+static uint64_t vec_id(uint64_t h, const float *v, size_t n) {
+    if (!v) return fnv(h, "-", 1);
+    mat m = {(float *)v, MAT_F32, 1, (int)n};
+    return mat_id(h, &m);
+}
+
+/* model_identity: see the layout above (the weights as used: a model quantised
+ * at load differs from its float32 self, whose cache would differ too) */
+static uint64_t model_identity(const dc_model *m) {
+    const dc_config *c = &m->cfg;
+    uint64_t h = fnv(0xcbf29ce484222325ull, c, sizeof *c);
+    h = vec_id(h, m->w.embed, (size_t)c->vocab_size * c->hidden_size);
+    h = vec_id(h, m->w.norm, c->hidden_size);
+    h = mat_id(h, &m->w.head);
+    for (int l = 0; l < m->w.nlayers; l++) {
+        const layer_w *w = &m->w.layers[l];
+        const mat *ms[] = {&w->q_a, &w->q_b, &w->q, &w->kv_a, &w->kv_b, &w->o, &w->gate, &w->up, &w->down,
+                           &w->sh_gate, &w->sh_up, &w->sh_down, &w->eh_proj};
+        for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) h = mat_id(h, ms[i]);
+        h = vec_id(h, w->attn_norm, c->hidden_size);
+        h = vec_id(h, w->ffn_norm, c->hidden_size);
+        h = vec_id(h, w->router, w->is_moe ? (size_t)c->n_routed_experts * c->hidden_size : 0);
+        for (int e = 0; w->is_moe && w->exp_gate && e < c->n_routed_experts; e++)
+            h = mat_id(mat_id(mat_id(h, &w->exp_gate[e]), &w->exp_up[e]), &w->exp_down[e]);
+    }
+    return h;
 }
 
 /* floats per position of the two parts of a cache row (model.h kv_view):
@@ -49,6 +100,10 @@ static int layer_io(const dc_engine *e, int seq, int l, size_t rows, afile *f, c
             } else {
                 memcpy(r, *p, n);
                 *p += n;
+                for (size_t i = 0; i < n / sizeof(float); i++)
+                    if (!isfinite(r[i]))
+                        return err_set(err, DC_EFORMAT, "layer %d position %zu of the saved cache holds %s", l, j,
+                                       isnan(r[i]) ? "NaN" : "an infinity");
             }
         }
     return DC_OK;
@@ -61,12 +116,14 @@ int dc_session_save(const dc_session *s, const int *ids, int n, const char *path
     afile f;
     int rc = afile_open(&f, path, err);
     if (rc) return rc;
-    uint32_t ver = 1;
+    uint32_t ver = 2;
     int32_t fp[8], hdr[3] = {pos, mpos, n};
+    uint64_t id = model_identity(e->m);
     fingerprint(e, fp);
     rc = afile_write(&f, KV_MAGIC, 4, err);
     if (!rc) rc = afile_write(&f, &ver, 4, err);
     if (!rc) rc = afile_write(&f, fp, sizeof fp, err);
+    if (!rc) rc = afile_write(&f, &id, sizeof id, err);
     if (!rc) rc = afile_write(&f, hdr, sizeof hdr, err);
     if (!rc && n) rc = afile_write(&f, ids, sizeof(int32_t) * n, err);
     const dc_config *c = dc_model_config(e->m);
@@ -90,17 +147,33 @@ int dc_session_load(dc_session *s, const char *path, int **ids, int *n, dc_err *
     dc_engine *e = session_engine(s);
     int seq = session_seq(s);
     int32_t fp[8], want[8], hdr[3];
+    uint64_t id;
     fingerprint(e, want);
-    const size_t head = 8 + sizeof fp + sizeof hdr;
-    if (f.size < head || memcmp(p, KV_MAGIC, 4) || *(const uint32_t *)(p + 4) != 1) {
-        rc = err_set(err, DC_EFORMAT, "%s: not a deepc session file (or another version)", path);
+    const size_t head = 8 + sizeof fp + sizeof id + sizeof hdr;
+    uint32_t ver = f.size >= 8 ? *(const uint32_t *)(p + 4) : 0;
+    if (f.size < 8 || memcmp(p, KV_MAGIC, 4)) {
+        rc = err_set(err, DC_EFORMAT, "%s: not a deepc session file", path);
+        goto done;
+    }
+    if (ver != 2) {
+        rc = err_set(err, DC_EFORMAT, "%s: a deepc session file of version %u; this deepc reads version 2", path, ver);
+        goto done;
+    }
+    if (f.size < head) {
+        rc = err_set(err, DC_EFORMAT, "%s: truncated session header (%zu bytes)", path, (size_t)f.size);
         goto done;
     }
     memcpy(fp, p + 8, sizeof fp);
-    memcpy(hdr, p + 8 + sizeof fp, sizeof hdr);
+    memcpy(&id, p + 8 + sizeof fp, sizeof id);
+    memcpy(hdr, p + 8 + sizeof fp + sizeof id, sizeof hdr);
     p += head;
     if (memcmp(fp, want, sizeof fp)) {
-        rc = err_set(err, DC_EARG, "%s: saved from another model or attention mode", path);
+        rc = err_set(err, DC_EARG, "%s: saved from another model shape or attention mode", path);
+        goto done;
+    }
+    if (id != model_identity(e->m)) {
+        rc = err_set(err, DC_EARG, "%s: saved from another checkpoint (or weight type) of this shape: its cache "
+                     "does not fit these weights", path);
         goto done;
     }
     const dc_config *c = dc_model_config(e->m);
@@ -135,7 +208,18 @@ int dc_session_load(dc_session *s, const char *path, int **ids, int *n, dc_err *
         free(v);
         goto done;
     }
-    for (int l = 0; l < nl; l++) layer_io(e, seq, l, l < c->num_hidden_layers ? (size_t)pos : (size_t)mpos, NULL, &p, NULL);
+    for (int l = 0; l < nl && !rc; l++)
+        rc = layer_io(e, seq, l, l < c->num_hidden_layers ? (size_t)pos : (size_t)mpos, NULL, &p, err);
+    if (rc) { /* a cache that cannot be trusted: the session is left empty */
+        kv_seq_truncate(&e->kv, seq, 0);
+        free(v);
+        if (err) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            err_set(err, rc, "%s: %s", path, why);
+        }
+        goto done;
+    }
     *ids = v;
     *n = nid;
 done:

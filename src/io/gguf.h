@@ -70,6 +70,8 @@ typedef struct gguf {
     uint64_t n_tensors;
     uint64_t n_kv;
     gguf_kv *kv;              /* owned, (n_kv) */
+    int64_t *khash;           /* owned: open addressing over kv by key, -1 empty */
+    uint64_t khcap;
     uint32_t alignment;       /* general.alignment or 32 */
     uint64_t tensor_info_off; /* where the tensor infos begin */
     gguf_tensor *tensors;     /* owned, (n_tensors) after gguf_read_tensors */

@@ -96,8 +96,10 @@ static int parse_header(st_set *s, int fi, const char *path, dc_err *err) {
                        (unsigned long long)hn, f->size);
     const uint8_t *base = f->data + 8 + hn;
     uint64_t dsize = f->size - 8 - hn;
-    cJSON *root = cJSON_ParseWithLength((const char *)f->data + 8, hn);
-    if (!root || !cJSON_IsObject(root)) {
+    cJSON *root;
+    int prc = json_parse_ex((const char *)f->data + 8, hn, path, 1, 1, &root, err);
+    if (prc) return prc;
+    if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return err_set(err, DC_EFORMAT, "%s: header is not a JSON object", path);
     }
@@ -259,7 +261,9 @@ int st_open_dir(st_set *s, const char *dir, dc_err *err) {
         if (!file_exists(path))
             return err_set(err, DC_ENOTFOUND,
                            "%s: neither model.safetensors nor model.safetensors.index.json", dir);
-        return st_open_file(s, path, err);
+        rc = st_open_file(s, path, err);
+        if (rc) st_close(s);
+        return rc;
     }
     cJSON *root;
     if ((rc = json_read_file(path, &root, err))) return rc;
@@ -307,6 +311,7 @@ int st_open_dir(st_set *s, const char *dir, dc_err *err) {
     }
     free(names);
     cJSON_Delete(root);
+    if (rc) st_close(s); /* the shards opened before the failure (st_close leaves s zeroed) */
     return rc;
 }
 

@@ -52,7 +52,8 @@ typedef struct st_set {
 } st_set;
 
 /* st_open_dir: DIR/model.safetensors.index.json if present, else
- * DIR/model.safetensors. */
+ * DIR/model.safetensors. On failure s is left closed (st_close on it is
+ * still safe). */
 int st_open_dir(st_set *s, const char *dir, dc_err *err);
 /* st_open_file: add one .safetensors file's tensors to the set (s zeroed
  * before the first call). A name already present is an error. */

@@ -1,5 +1,6 @@
 /* cpu.c — see cpu.h. Features come from gcc's __builtin_cpu_supports (cpuid). */
 #include "kernels/cpu.h"
+#include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,12 +13,18 @@ static const kern TABLES[] = {
 
 static const kern *current;
 
+/* F16C from cpuid itself: clang's __builtin_cpu_supports does not know "f16c" */
+static int has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
 int cpu_best_isa(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni"))
         return ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return ISA_AVX2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c()) return ISA_AVX2;
     return ISA_REF;
 }
 

@@ -529,3 +529,37 @@ void gg_quantize(int t, const float *x, void *dst, int64_t n) {
     default: break;
     }
 }
+
+// ---------------------------------------------------------------- finiteness
+
+int64_t f32_first_nonfinite(const float *x, int64_t n) {
+    const int64_t CH = 1024;
+    for (int64_t a = 0; a < n; a += CH) {
+        int64_t b = a + CH < n ? a + CH : n;
+        uint32_t any = 0; /* exponent all ones: inf or NaN; the branch-free loop vectorises */
+        for (int64_t i = a; i < b; i++) {
+            uint32_t u;
+            memcpy(&u, &x[i], 4);
+            any |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (any)
+            for (int64_t i = a; i < b; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return -1;
+}
+
+int64_t gg_first_nonfinite(int type, const void *src, int64_t n) {
+    if (type == GG_F32) return f32_first_nonfinite(src, n);
+    float buf[4096]; /* a multiple of every block size (32, 256) */
+    const int64_t CH = 4096;
+    const uint8_t *p = src;
+    for (int64_t a = 0; a < n; a += CH) {
+        int64_t k = a + CH < n ? CH : n - a;
+        gg_dequantize(type, p, buf, k);
+        int64_t i = f32_first_nonfinite(buf, k);
+        if (i >= 0) return a + i;
+        p += gg_row_bytes(type, k);
+    }
+    return -1;
+}

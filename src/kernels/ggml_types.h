@@ -100,6 +100,11 @@ void gg_dequantize(int type, const void *src, float *dst, int64_t n);
 /* gg_k4_scale_min: sub-block j (0..7) of a Q4_K / Q5_K super-block: its
  * 6-bit scale and min, unpacked from the 12 bytes q (ggml's packing). */
 void gg_k4_scale_min(int j, const uint8_t *q, int *sc, int *m);
+/* f32_first_nonfinite: the index of the first NaN or infinity in x[0, n), -1 when none. */
+int64_t f32_first_nonfinite(const float *x, int64_t n);
+/* gg_first_nonfinite: the same for n values (whole blocks) stored as type,
+ * dequantised a few thousand at a time (a NaN or infinite block scale shows). */
+int64_t gg_first_nonfinite(int type, const void *src, int64_t n);
 /* gg_quantize: n float32 values (a whole number of blocks) into dst (gg_row_bytes(type, n) bytes). */
 void gg_quantize(int type, const float *src, void *dst, int64_t n);
 #endif

@@ -2,6 +2,7 @@
 #include "kernels/matmul.h"
 #include <cblas.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,14 +92,30 @@ void mat_convert(const mat *W, int type, void *dst) {
 /* ---------------------------------------------------------------- workspace */
 
 /* Per-thread scratch that only grows: quantised activations and dequantised
- * weight chunks. Steady-state decoding allocates nothing. NULL on OOM. */
-static _Thread_local struct {
+ * weight chunks. Steady-state decoding allocates nothing. NULL on OOM. A
+ * thread that ends (a server's worker, a program's own pthread) gives its
+ * scratch back through the key's destructor. */
+typedef struct ws_slot {
     void *p;
     size_t n;
-} ws[2];
+} ws_slot;
+static _Thread_local ws_slot ws[2];
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+
+static void ws_free(void *arg) {
+    ws_slot *w = arg;
+    for (int i = 0; i < 2; i++) free(w[i].p), w[i].p = NULL, w[i].n = 0;
+}
+
+static void ws_key_init(void) { pthread_key_create(&ws_key, ws_free); }
 
 static void *workspace(int i, size_t n) {
     if (ws[i].n >= n) return ws[i].p;
+    if (!ws[0].p && !ws[1].p) { /* this thread's first: free it when the thread ends */
+        pthread_once(&ws_once, ws_key_init);
+        pthread_setspecific(ws_key, ws);
+    }
     free(ws[i].p);
     n = (n + 4095) & ~(size_t)4095;
     ws[i].p = aligned_alloc(64, n);

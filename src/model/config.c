@@ -18,6 +18,10 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "model/gguf_model.h"
+#include "io/json.h"
+
+/* a config.json is a few kilobytes; anything past this is not one */
+#define CONFIG_MAX_BYTES ((size_t)16 << 20)
 
 /* ---------------------------------------------------------------- parsing */
 
@@ -156,12 +160,12 @@ static void parse_quant(jctx *c, dc_config *cfg) {
 
 int config_parse(const char *text, size_t n, const char *where, dc_config *cfg, dc_err *err) {
     memset(cfg, 0, sizeof *cfg);
-    cJSON *root = cJSON_ParseWithLength(text, n);
-    if (!root || !cJSON_IsObject(root)) {
-        const char *at = cJSON_GetErrorPtr();
-        long off = (root || !at) ? 0 : (long)(at - text);
+    cJSON *root;
+    int prc = json_parse(text, n, where, &root, err);
+    if (prc) return prc;
+    if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return err_set(err, DC_EFORMAT, "%s: not a JSON object (parse error near byte %ld)", where, off);
+        return err_set(err, DC_EFORMAT, "%s: not a JSON object", where);
     }
     jctx c = {root, where, err, DC_OK};
     static const char *const TYPES[] = {"deepseek_v2", "deepseek_v3"};
@@ -218,7 +222,7 @@ int dc_config_load(const char *path, dc_config *cfg, dc_err *err) {
     }
     char *txt;
     size_t n;
-    int rc = file_read_all(file, &txt, &n, err);
+    int rc = file_read_max(file, CONFIG_MAX_BYTES, &txt, &n, err);
     if (rc) return rc;
     rc = config_parse(txt, n, file, cfg, err);
     free(txt);

@@ -13,6 +13,7 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "kernels/ggml_types.h"
+#include "io/gguf.h"
 #include "model/config.h"
 #include "model/gguf_model.h"
 #include "model/model.h"
@@ -46,26 +47,102 @@ static int source_tokenizer(const char *src, dc_tokenizer **tok, char **tmpl, dc
     return DC_OK;
 }
 
+/* explicit_tokenizer: a tokenizer the user names: a tokenizer.json file
+ * (the chat template from tokenizer_config.json beside it), or a
+ * directory or .gguf as a model's own */
+static int explicit_tokenizer(const char *path, dc_tokenizer **tok, char **tmpl, dc_err *err) {
+    *tok = NULL, *tmpl = NULL;
+    if (dir_exists(path) || path_is_gguf(path)) {
+        int rc = source_tokenizer(path, tok, tmpl, err);
+        if (!rc && !*tok) rc = err_set(err, DC_ENOTFOUND, "%s: no tokenizer in it", path);
+        return rc;
+    }
+    int rc = dc_tokenizer_load(path, tok, err);
+    if (rc) return rc;
+    char d[4096], p[4096];
+    snprintf(d, sizeof d, "%s", path);
+    char *sl = strrchr(d, '/');
+    if (sl) *sl = 0;
+    cJSON *root;
+    if (!path_join(p, sizeof p, sl ? d : ".", "tokenizer_config.json", NULL) && file_exists(p) &&
+        !json_read_file(p, &root, NULL)) {
+        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(root, "chat_template");
+        if (cJSON_IsString(ct)) *tmpl = strdup(ct->valuestring);
+        cJSON_Delete(root);
+    }
+    return DC_OK;
+}
+
 static const char *base_name(const char *p) {
     const char *s = strrchr(p, '/');
     return s && s[1] ? s + 1 : p;
 }
 
+/* parse_type: o->type as a single GGUF type or a mixed preset */
+static int parse_type(const dc_convert_opts *o, int *type, int *mix, dc_err *err) {
+    const char *name = o && o->type ? o->type : "f16";
+    *mix = quant_mix_parse(name);
+    *type = *mix ? quant_mix_base(*mix) : gg_type_parse(name);
+    if (*type < 0 || !gg_can_quantize(*type) || *type == GG_Q8_K)
+        return err_set(err, DC_EARG, "unknown GGUF type '%s' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, "
+                       "q3_k, q4_k, q5_k, q6_k, or a mix: q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m)", name);
+    return DC_OK;
+}
+
+/* requant_guard: a GGUF whose matrices are already quantised loses accuracy
+ * a second time when quantised again (as llama-quantize, refused unless
+ * allowed); f32/f16/bf16 sources are fine */
+static int requant_guard(const char *src, int allow, dc_err *err) {
+    if (!path_is_gguf(src) || allow) return DC_OK;
+    gguf g;
+    int rc = gguf_open(&g, src, err);
+    if (!rc) rc = gguf_read_tensors(&g, err);
+    int q = -1;
+    for (uint64_t i = 0; !rc && i < g.n_tensors; i++) {
+        int t = g.tensors[i].type;
+        if (t != GG_F32 && t != GG_F16 && t != GG_BF16) q = t;
+    }
+    gguf_close(&g);
+    if (rc || q < 0) return rc;
+    return err_set(err, DC_EARG, "%s is already quantised (%s): quantising it again adds a second rounding error; "
+                   "start from the f32/f16/bf16 model, or give --allow-requantize", src, gg_type_name(q));
+}
+
+static void say(const dc_convert_opts *o, const char *line) {
+    if (o && o->log) o->log(o->log_ctx, line);
+}
+
 int dc_convert_to_gguf(const char *src, const char *out, const dc_convert_opts *o, dc_err *err) {
-    int type = o && o->type ? gg_type_parse(o->type) : GG_F16;
-    if (type < 0 || !gg_can_quantize(type) || type == GG_Q8_K)
-        return err_set(err, DC_EARG, "convert: unknown GGUF type '%s' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
-                       "q5_1, q2_k, q3_k, q4_k, q5_k, q6_k)", o->type);
+    int type, mix;
+    int rc = parse_type(o, &type, &mix, err);
+    if (rc) return rc;
+    if ((rc = requant_guard(src, o && o->allow_requantize, err))) return rc;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", out);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    file_sweep_stale(slash ? (dir[0] ? dir : "/") : "."); /* temporaries of a conversion killed here before */
     dc_model *m = NULL;
     dc_tokenizer *tok = NULL;
     char *tmpl = NULL;
     wt_entry *e = NULL;
     int n = 0;
-    int rc = model_load(src, 1, &m, err); /* writers read weights as float32 */
-    if (!rc) rc = source_tokenizer(src, &tok, &tmpl, err);
+    if (o && o->stats) memset(o->stats, 0, sizeof *o->stats);
+    rc = model_load(src, 1, &m, err); /* writers read weights as float32 */
+    if (!rc) rc = o && o->tokenizer ? explicit_tokenizer(o->tokenizer, &tok, &tmpl, err) : source_tokenizer(src, &tok, &tmpl, err);
+    if (!rc && tok && dc_tokenizer_n_vocab(tok) > m->cfg.vocab_size)
+        rc = err_set(err, DC_ECONFIG, "the tokenizer has %d ids, more than the model's vocab_size %d",
+                     dc_tokenizer_n_vocab(tok), m->cfg.vocab_size);
+    if (!rc && !tok) {
+        char line[4400];
+        snprintf(line, sizeof line, "%s has no tokenizer: %s will load in deepc only (llama.cpp requires "
+                 "tokenizer.ggml.model); give --tokenizer FILE to include one", src, out);
+        say(o, line);
+    }
     if (!rc) rc = model_entries(&m->cfg, &m->w, &e, &n, err);
     if (!rc) {
-        gguf_save_opts so = {type, tok, tmpl, base_name(src), o ? o->log : NULL, o ? o->log_ctx : NULL};
+        gguf_save_opts so = {type, mix, o ? o->stats : NULL, tok, tmpl, base_name(src), o ? o->log : NULL,
+                             o ? o->log_ctx : NULL};
         rc = gguf_save(&m->cfg, e, n, &so, out, err);
     }
     free(e);
@@ -87,7 +164,7 @@ static int write_safetensors(const wt_entry *e, int n, const char *path, dc_err 
     int *idx = calloc(n ? n : 1, sizeof *idx), k = 0;
     if (!se || !idx) {
         free(se), free(idx);
-        return err_set(err, DC_ENOMEM, "convert: out of memory");
+        return err_set(err, DC_ENOMEM, "%s: out of memory", path);
     }
     for (int i = 0; i < n; i++) {
         if (alias_copy(e, n, i)) continue;
@@ -108,24 +185,31 @@ static int write_safetensors(const wt_entry *e, int n, const char *path, dc_err 
     return rc;
 }
 
-int dc_convert_to_hf(const char *src, const char *out, dc_err *err) {
-    if (!path_is_gguf(src)) return err_set(err, DC_EARG, "convert: %s: --to hf reads a .gguf file", src);
+int dc_convert_to_hf(const char *src, const char *out, int force, dc_err *err) {
+    if (!path_is_gguf(src)) return err_set(err, DC_EARG, "%s: --to hf reads a .gguf file", src);
+    int rc = dir_check_target(out, force, err); /* refuse before the work, not after */
+    if (rc) return rc;
     dc_model *m = NULL;
     dc_tokenizer *tok = NULL;
-    char *tmpl = NULL, *json = NULL, p[4096];
+    char *tmpl = NULL, *json = NULL, p[4096], tmp[4096];
     wt_entry *e = NULL;
     int n = 0;
-    int rc = model_load(src, 1, &m, err); /* writers read weights as float32 */
+    rc = dir_make_beside(out, tmp, sizeof tmp, err);
+    if (!rc) rc = model_load(src, 1, &m, err); /* writers read weights as float32 */
     if (!rc) rc = source_tokenizer(src, &tok, &tmpl, err);
     if (!rc) rc = model_entries(&m->cfg, &m->w, &e, &n, err);
-    if (!rc) rc = dir_make(out, err);
-    if (!rc && !(json = config_to_json(&m->cfg))) rc = err_set(err, DC_ENOMEM, "convert: out of memory");
-    if (!rc) rc = path_join(p, sizeof p, out, "config.json", err);
+    if (!rc && !(json = config_to_json(&m->cfg))) rc = err_set(err, DC_ENOMEM, "%s: out of memory", out);
+    if (!rc) rc = path_join(p, sizeof p, tmp, "config.json", err);
     if (!rc) rc = file_write_atomic(p, json, strlen(json), err);
-    if (!rc) rc = path_join(p, sizeof p, out, "model.safetensors", err);
+    if (!rc) rc = path_join(p, sizeof p, tmp, "model.safetensors", err);
     if (!rc) rc = write_safetensors(e, n, p, err);
-    if (!rc && tok) rc = path_join(p, sizeof p, out, "tokenizer.json", err);
+    if (!rc && tok) rc = path_join(p, sizeof p, tmp, "tokenizer.json", err);
     if (!rc && tok) rc = tok_save_json(tok, p, err);
+    if (!rc) rc = dir_commit(tmp, out, force, err);
+    else if (tmp[0]) {
+        dc_err ignore;
+        dir_remove_tree(tmp, &ignore);
+    }
     free(json);
     free(e);
     free(tmpl);

@@ -54,9 +54,20 @@ int weights_load_gguf(const dc_config *cfg, const char *path, int f32, model_w *
  * *out is malloc'd. */
 int model_entries(const dc_config *cfg, model_w *w, wt_entry **out, int *n, dc_err *err);
 
+/* Mixed presets (quant_mix.c): quant_mix_parse gives 1.. for "q4_k_m" etc.,
+ * 0 for a name that is not one; quant_mix_type the GG_* type of a tensor
+ * (its GGUF name, block index or -1, the number of blocks). */
+int quant_mix_parse(const char *name);
+const char *quant_mix_name(int mix);
+int quant_mix_base(int mix);
+uint32_t quant_mix_file_type(int mix);
+int quant_mix_type(int mix, const char *gguf_name, int layer, int n_layers);
+
 /* gguf_save_opts: what goes into a GGUF besides the weights. */
 typedef struct gguf_save_opts {
-    int type;                   /* GG_* for the matrices */
+    int type;                   /* GG_* for the matrices (the base type of a mix) */
+    int mix;                    /* 0, or a quant_mix_parse preset choosing per tensor */
+    dc_convert_stats *stats;    /* filled when not NULL */
     const dc_tokenizer *tok;    /* may be NULL: no tokenizer.ggml.* keys */
     const char *chat_template;  /* may be NULL */
     const char *name;           /* general.name, may be NULL */

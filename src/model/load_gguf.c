@@ -435,6 +435,30 @@ static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *
     return DC_OK;
 }
 
+/* check_finite: every loaded value must be a number (issue 14): the f32
+ * entries as read, the kept ones through their blocks (a NaN or infinite
+ * block scale). Borrowed blocks are not scanned: that would page the whole
+ * file in, which is what borrowing avoids. The first bad entry is named. */
+static int check_finite(const wt_entry *e, int n, const src *s, const int *kt, int borrow, const char *path,
+                        dc_err *err) {
+    int first = n;
+    int64_t at = -1;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < n; i++) {
+        if (!s[i].t || (kt[i] != MAT_F32 && borrow)) continue;
+        int64_t k = kt[i] == MAT_F32 ? f32_first_nonfinite(*e[i].dst, (int64_t)wt_numel(&e[i]))
+                                     : gg_first_nonfinite(s[i].t->type, *e[i].dst, (int64_t)wt_numel(&e[i]));
+        if (k < 0) continue;
+#pragma omp critical
+        if (i < first) first = i, at = k;
+    }
+    if (first == n) return DC_OK;
+    const src *b = &s[first];
+    return err_set(err, DC_EFORMAT, "%s: tensor %.*s%s holds NaN or infinity at element %lld of %s: the file is corrupt",
+                   path, (int)b->t->name.n, b->t->name.s, b->kvb_split ? " (or attn_v_b)" : "", (long long)at,
+                   e[first].name);
+}
+
 int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w, dc_err *err) {
     wt_entry *e = NULL;
     int n = 0, *kt = NULL;
@@ -466,6 +490,7 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
         memset(&g.f, 0, sizeof g.f);
     }
     if (!rc && bad) rc = err_set(err, DC_ENOMEM, "%s: out of memory while reading tensors", path);
+    if (!rc) rc = check_finite(e, n, s, kt, borrow, path, err);
     /* aliases point at the main tensor they share (and take its type) */
     for (int i = 0; i < n && !rc; i++) {
         if (s[i].t) continue;

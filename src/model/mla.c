@@ -37,6 +37,14 @@ static void softmax_inplace(float *p, int n) {
     for (int j = 0; j < n; j++) p[j] *= inv;
 }
 
+/* KV_FOR(kv, pages, n, j, row): for j in 0..n-1, row = kv_at(kv, pages, j),
+ * walking page by page (no division per position) */
+#define KV_FOR(kv, pages, n, j, ROWP)                                                                       \
+    for (int j##_p = 0, j = 0; j < (n); j##_p++)                                                            \
+        for (const float *ROWP = (kv)->base + (size_t)(pages)[j##_p] * (kv)->page_stride + (kv)->layer_off, \
+                         *j##_e = ROWP + (size_t)(kv)->page_tokens * (kv)->row;                              \
+             ROWP < j##_e && j < (n); ROWP += (kv)->row, j++)
+
 /* Attention of a run of T >= MLA_EXPAND_T tokens of one sequence (a prefill
  * chunk) over its cache, the way the naive form computes it. With many
  * queries, expanding every cached latent to per-head keys and values once
@@ -59,8 +67,7 @@ static int mla_attend_expanded(const dc_model *m, scratch *s, const layer_w *lw,
         !scratch_grow(&s->ex, &s->ex_cap, (size_t)n * (H * kd + kvl + rd)))
         return 0;
     float *S = s->sq, *K = s->ex, *lat = K + (size_t)n * H * kd, *kpe = lat + (size_t)n * kvl;
-    for (int j = 0; j < n; j++) { /* the sequence's latents and rope keys, contiguous */
-        const float *row = kv_at(kv, pages, j);
+    KV_FOR(kv, pages, n, j, row) { /* the sequence's latents and rope keys, contiguous */
         memcpy(lat + (size_t)j * kvl, row, sizeof(float) * kvl);
         memcpy(kpe + (size_t)j * rd, row + kvl, sizeof(float) * rd);
     }
@@ -94,11 +101,11 @@ static void mla_attend_one(const dc_model *m, scratch *s, const layer_w *lw, con
     const float *q = s->q + ((size_t)t * H + h) * qk;
     float *o = s->att + ((size_t)t * H + h) * vd;
     if (kv->attn == DC_ATTN_NAIVE) {
-        for (int j = 0; j < n; j++) sc[j] = dot_f32(q, kv_at(kv, pages, j) + (size_t)h * qk, qk) * scale;
+        KV_FOR(kv, pages, n, j, row) sc[j] = dot_f32(q, row + (size_t)h * qk, qk) * scale;
         softmax_inplace(sc, n);
         memset(o, 0, sizeof(float) * vd);
-        for (int j = 0; j < n; j++) {
-            const float *v = kv_at(kv, pages, j) + (size_t)H * qk + (size_t)h * vd;
+        KV_FOR(kv, pages, n, j, row) {
+            const float *v = row + (size_t)H * qk + (size_t)h * vd;
             for (int e = 0; e < vd; e++) o[e] += sc[j] * v[e];
         }
         return;
@@ -112,14 +119,10 @@ static void mla_attend_one(const dc_model *m, scratch *s, const layer_w *lw, con
 #pragma omp simd
         for (int l = 0; l < kvl; l++) qa[l] += q[d] * wr[l];
     }
-    for (int j = 0; j < n; j++) {
-        const float *row = kv_at(kv, pages, j);
-        sc[j] = (dot_f32(qa, row, kvl) + dot_f32(q + nope, row + kvl, rd)) * scale;
-    }
+    KV_FOR(kv, pages, n, j, row) sc[j] = (dot_f32(qa, row, kvl) + dot_f32(q + nope, row + kvl, rd)) * scale;
     softmax_inplace(sc, n);
     memset(lat, 0, sizeof(float) * kvl);
-    for (int j = 0; j < n; j++) {
-        const float *cj = kv_at(kv, pages, j);
+    KV_FOR(kv, pages, n, j, cj) {
 #pragma omp simd
         for (int l = 0; l < kvl; l++) lat[l] += sc[j] * cj[l];
     }

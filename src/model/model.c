@@ -167,6 +167,7 @@ static void embed_rows(float *x, const float *table, const int *ids, int n, int 
 void model_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_batch *b, const int *ids) {
     const dc_config *c = &m->cfg;
     const int C = c->hidden_size;
+    s->experts_run = 0;
     embed_rows(s->x, m->w.embed, ids, b->T, C);
     for (int l = 0; l < c->num_hidden_layers; l++) block_forward(m, s, kv, b, l, s->x);
     rmsnorm_forward(s->hidden, s->x, m->w.norm, b->T, C, c->rms_norm_eps);

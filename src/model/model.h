@@ -86,6 +86,7 @@ typedef struct scratch {
     size_t sq_cap;
     float *ex;                /* (n, H, nope+v | kvl | rope) expanded keys/values and gathered latents */
     size_t ex_cap;
+    long experts_run;         /* routed experts run (chosen by >= 1 token) since model_forward began */
 } scratch;
 
 /* scratch_reserve: buffers for T tokens of cfg, per-thread score rows of

@@ -107,6 +107,7 @@ void moe_forward(const dc_config *c, scratch *s, const layer_w *lw, int T, const
                     n++;
                 }
         if (!n) continue;
+        s->experts_run++;
         ffn_forward(s, &lw->exp_gate[e], &lw->exp_up[e], &lw->exp_down[e], n, s->xe, s->ye);
         for (int i = 0; i < n; i++) {
             float *o = out + (size_t)s->tok[i] * C;

@@ -16,6 +16,7 @@
  */
 #include <omp.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include "base/err.h"
 #include "io/gguf_write.h"
@@ -49,7 +50,7 @@ static void put_config(gguf_writer *w, const dc_config *c, const gguf_save_opts 
 #define K(s) "deepseek2." s
     gw_str(w, "general.architecture", "deepseek2");
     gw_str(w, "general.name", o->name ? o->name : "deepc");
-    gw_u32(w, "general.file_type", file_type(o->type));
+    gw_u32(w, "general.file_type", o->mix ? quant_mix_file_type(o->mix) : file_type(o->type));
     gw_u32(w, "general.quantization_version", 2);
     gw_u32(w, K("vocab_size"), (uint32_t)c->vocab_size);
     gw_u32(w, K("context_length"), (uint32_t)c->max_position_embeddings);
@@ -161,13 +162,32 @@ static int pick_type(int want, int64_t ne0, const char *name, const gguf_save_op
     int t = want;
     if (gg_blck(t) > 1 && ne0 % gg_blck(t) && gg_blck(t) == 256) t = GG_Q8_0;
     if (gg_blck(t) > 1 && ne0 % gg_blck(t)) t = GG_F16;
-    if (t != want && o->log) {
-        char line[256];
-        snprintf(line, sizeof line, "%s: rows of %lld do not fit %s blocks; stored as %s", name, (long long)ne0,
-                 gg_type_name(want), gg_type_name(t));
-        o->log(o->log_ctx, line);
+    if (t != want) {
+        if (o->stats) o->stats->n_fallback++;
+        if (o->log) {
+            char line[256];
+            snprintf(line, sizeof line, "%s: rows of %lld do not fit %s blocks; stored as %s", name, (long long)ne0,
+                     gg_type_name(want), gg_type_name(t));
+            o->log(o->log_ctx, line);
+        }
     }
     return t;
+}
+
+/* count one tensor of type t and bytes into the stats */
+static void stats_add(dc_convert_stats *st, int t, uint64_t bytes) {
+    if (!st) return;
+    st->n_tensors++;
+    const char *nm = gg_type_name(t);
+    int i = 0;
+    while (i < st->n_types && strcmp(st->types[i].type, nm) != 0) i++;
+    if (i == st->n_types) {
+        if (i == (int)(sizeof st->types / sizeof *st->types)) return;
+        snprintf(st->types[i].type, sizeof st->types[i].type, "%s", nm);
+        st->n_types++;
+    }
+    st->types[i].count++;
+    st->types[i].bytes += bytes;
 }
 
 static int is_alias_copy(const wt_entry *e, int n, int i) {
@@ -205,7 +225,9 @@ static int plan(const dc_config *c, const wt_entry *e, int n, const gguf_save_op
                 t->ne[1] = x->cols ? x->rows : 1;
                 t->ne[2] = t->experts ? t->experts : 1;
             }
-            t->type = mat ? pick_type(o->type, t->ne[0], name, o) : GG_F32;
+            int want = o->mix ? quant_mix_type(o->mix, name, x->layer, c->num_hidden_layers) : o->type;
+            t->type = mat ? pick_type(want, t->ne[0], name, o) : GG_F32;
+            stats_add(o->stats, t->type, gg_row_bytes(t->type, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2]));
             rc = gw_tensor_add(w, name, t->type, t->n_dims, t->ne, err);
         }
     }
@@ -271,5 +293,10 @@ int gguf_save(const dc_config *c, const wt_entry *e, int n, const gguf_save_opts
     if (!rc) rc = gw_end(&w, err);
     gw_free(&w);
     free(ot);
+    struct stat st;
+    if (!rc && o->stats) {
+        o->stats->has_tokenizer = o->tok != NULL;
+        if (stat(path, &st) == 0) o->stats->file_bytes = (uint64_t)st.st_size;
+    }
     return rc;
 }

@@ -3,6 +3,7 @@
  * See weights.h. Names are the Hugging Face ones of the official releases.
  */
 #include "model/weights.h"
+#include <math.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "io/safetensors.h"
 #include "model/gguf_model.h"
 #include "kernels/dtype.h"
+#include "kernels/ggml_types.h"
 
 size_t wt_numel(const wt_entry *e) { return (size_t)e->rows * (e->cols ? (size_t)e->cols : 1); }
 
@@ -188,9 +190,8 @@ void weights_free(model_w *w) {
 
 /* ---------------------------------------------------------------- loading */
 
-/* dequant: one checkpoint tensor into float32 dst, checked against e. */
-static int dequant(const dc_config *c, const st_set *s, const st_tensor *t, const wt_entry *e, float *dst,
-                   dc_err *err) {
+/* check_shape: the checkpoint tensor t has the shape the config gives e */
+static int check_shape(const st_set *s, const st_tensor *t, const wt_entry *e, dc_err *err) {
     const char *file = s->paths[t->file];
     int want_nd = e->cols ? 2 : 1;
     int shape_ok = t->ndim == want_nd && t->shape[0] == e->rows && (!e->cols || t->shape[1] == e->cols);
@@ -203,6 +204,15 @@ static int dequant(const dc_config *c, const st_set *s, const st_tensor *t, cons
         return err_set(err, DC_ESHAPE, "%s: tensor %s has shape [%s], the config needs [%s]", file, e->name, got,
                        want);
     }
+    return DC_OK;
+}
+
+/* dequant_raw: one checkpoint tensor into float32 dst, checked against e. */
+static int dequant_raw(const dc_config *c, const st_set *s, const st_tensor *t, const wt_entry *e, float *dst,
+                       dc_err *err) {
+    const char *file = s->paths[t->file];
+    int rc = check_shape(s, t, e, err);
+    if (rc) return rc;
     size_t n = wt_numel(e);
     switch (t->dtype) {
     case ST_F32: memcpy(dst, t->data, n * 4); return DC_OK;
@@ -253,6 +263,19 @@ static int dequant(const dc_config *c, const st_set *s, const st_tensor *t, cons
     return DC_OK;
 }
 
+/* dequant: dequant_raw, then every value must be a number: one NaN or
+ * infinity in a weight poisons every logit after it (issue 14) */
+static int dequant(const dc_config *c, const st_set *s, const st_tensor *t, const wt_entry *e, float *dst,
+                   dc_err *err) {
+    int rc = dequant_raw(c, s, t, e, dst, err);
+    if (rc) return rc;
+    int64_t bad = f32_first_nonfinite(dst, (int64_t)wt_numel(e));
+    if (bad < 0) return DC_OK;
+    return err_set(err, DC_EFORMAT, "%s: tensor %s holds %s at element %lld (row %lld): the checkpoint is corrupt",
+                   s->paths[t->file], e->name, isnan(dst[bad]) ? "NaN" : "an infinity", (long long)bad,
+                   (long long)(e->cols ? bad / e->cols : 0));
+}
+
 #define ALIGN_FLOATS 16 /* 64 bytes */
 
 int weights_load(const dc_config *c, const char *dir, model_w *w, dc_err *err) {
@@ -276,6 +299,9 @@ int weights_load(const dc_config *c, const char *dir, model_w *w, dc_err *err) {
             rc = err_set(err, DC_ENOTFOUND, "%s: tensor %s is missing from the checkpoint", dir, e[i].name);
             break;
         }
+        /* shapes before the allocation: a config that does not match the
+         * weights is a shape error, not "cannot allocate 140 GB" */
+        if (src[i] && (rc = check_shape(&s, src[i], &e[i], err))) break;
         if (src[i]) total += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
     }
     if (!rc) {

@@ -57,8 +57,13 @@ static int load_tokens(dc_tokenizer *t, const gguf *g, dc_err *err) {
     if ((rc = vocab_init(&t->v, (int)tok->n, err))) return rc;
     uint8_t *buf = NULL;
     size_t cap = 0;
-    for (uint64_t i = 0; i < tok->n && !rc; i++)
-        rc = set_token(&t->v, (int)i, gguf_kv_str(tok, i), types ? (int)gguf_kv_int(types, i) : GT_NORMAL, &buf, &cap, err);
+    for (uint64_t i = 0; i < tok->n && !rc; i++) {
+        int64_t ty = types ? gguf_kv_int(types, i) : GT_NORMAL;
+        if (ty < GT_NORMAL || ty > GT_BYTE)
+            rc = err_set(err, DC_EFORMAT, "tokenizer.ggml.token_type[%llu] is %lld, not a token type (1..6)",
+                         (unsigned long long)i, (long long)ty);
+        else rc = set_token(&t->v, (int)i, gguf_kv_str(tok, i), (int)ty, &buf, &cap, err);
+    }
     free(buf);
     if (rc) return err_prefix(err, "%s", g->name);
     if ((rc = vocab_build_map(&t->v, err)) || (rc = vocab_build_added(&t->v, err))) return rc;
@@ -95,11 +100,32 @@ static int load_merges(dc_tokenizer *t, const gguf *g, dc_err *err) {
     return rc;
 }
 
-static int token_id(const gguf *g, const char *key, int n) {
+/* check_ids: every tokenizer.ggml.*_token_id present (bos, eos, unknown,
+ * padding, separator, eot, fim_*, ...) is an integer naming a token; a bad
+ * one is refused by name (issue 14: they were dropped silently, so a file
+ * with a broken EOS generated until the length limit) */
+static int check_ids(const gguf *g, int n, dc_err *err) {
+    static const char PRE[] = "tokenizer.ggml.", SUF[] = "_token_id";
+    const size_t np = sizeof PRE - 1, ns = sizeof SUF - 1;
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const gguf_str *k = &g->kv[i].key;
+        if (k->n <= np + ns || memcmp(k->s, PRE, np) != 0 || memcmp(k->s + k->n - ns, SUF, ns) != 0) continue;
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(k->n < 127 ? k->n : 127), k->s);
+        int64_t v;
+        int rc = gguf_get_int(g, key, &v, err);
+        if (rc) return err_set(err, DC_EFORMAT, "%s: %s has type %s, not an integer token id", g->name, key,
+                               gguf_type_name(g->kv[i].type));
+        if (v < 0 || v >= n)
+            return err_set(err, DC_EFORMAT, "%s: %s is %lld, not a token id (the vocabulary has %d)", g->name, key,
+                           (long long)v, n);
+    }
+    return DC_OK;
+}
+
+static int token_id(const gguf *g, const char *key) {
     int64_t v;
-    dc_err e;
-    if (!gguf_find(g, key) || gguf_get_int(g, key, &v, &e) || v < 0 || v >= n) return -1;
-    return (int)v;
+    return gguf_find(g, key) && !gguf_get_int(g, key, &v, NULL) ? (int)v : -1; /* checked by check_ids */
 }
 
 int tok_load_gguf(dc_tokenizer *t, const char *path, dc_err *err) {
@@ -107,6 +133,11 @@ int tok_load_gguf(dc_tokenizer *t, const char *path, dc_err *err) {
     int rc = gguf_open(&g, path, err);
     if (rc) return rc;
     gguf_str model, pre = {"default", 7};
+    int absent = !gguf_find(&g, "tokenizer.ggml.model");
+    if (absent) {
+        rc = err_set(err, DC_ENOTFOUND, "%s has no tokenizer (no tokenizer.ggml.model key)", path);
+        goto done;
+    }
     if ((rc = gguf_get_str(&g, "tokenizer.ggml.model", &model, err))) goto done;
     if (!str_is(model, "gpt2")) {
         rc = err_set(err, DC_EFORMAT, "%s: tokenizer model %.*s is not supported (gpt2 byte-level BPE only)", path,
@@ -122,10 +153,16 @@ int tok_load_gguf(dc_tokenizer *t, const char *path, dc_err *err) {
                      "deepseek-coder, gpt-2)", path, name);
         goto done;
     }
-    if ((rc = load_tokens(t, &g, err)) || (rc = load_merges(t, &g, err))) goto done;
-    t->bos = token_id(&g, "tokenizer.ggml.bos_token_id", t->v.n);
-    t->eos = token_id(&g, "tokenizer.ggml.eos_token_id", t->v.n);
+    if ((rc = load_tokens(t, &g, err)) || (rc = load_merges(t, &g, err)) || (rc = check_ids(&g, t->v.n, err))) goto done;
+    t->bos = token_id(&g, "tokenizer.ggml.bos_token_id");
+    t->eos = token_id(&g, "tokenizer.ggml.eos_token_id");
 done:
     gguf_close(&g);
+    /* DC_ENOTFOUND means "this file has no tokenizer" (no tokenizer.ggml.model,
+     * above); anything missing or wrong after that is a broken tokenizer */
+    if (rc == DC_ENOTFOUND && !absent) {
+        rc = DC_EFORMAT;
+        if (err) err->code = rc;
+    }
     return rc;
 }

@@ -2,7 +2,6 @@
 #include "train/checkpoint.h"
 #include <cjson/cJSON.h>
 #include <dirent.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +66,7 @@ static char **list_steps(const char *run, int *n) {
     return v;
 }
 
-int ckpt_save(const trainer *t, const rng *data_rng, double loss_avg, const char *run, const char *tokenizer,
-              int keep, dc_err *err) {
+int ckpt_save(const trainer *t, const cJSON *state, const char *run, const char *tokenizer, int keep, dc_err *err) {
     char name[64], tmp[3200], fin[3200], p[4096];
     if (strlen(run) > 3000) return err_set(err, DC_EARG, "checkpoint: run directory path too long");
     snprintf(name, sizeof name, "step-%07lld", (long long)t->step);
@@ -94,18 +92,10 @@ int ckpt_save(const trainer *t, const rng *data_rng, double loss_avg, const char
         rc = file_copy(tokenizer, p, err);
     }
     if (!rc) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddNumberToObject(j, "step", (double)t->step);
-        cJSON *r = cJSON_AddArrayToObject(j, "data_rng");
-        for (int i = 0; i < 4; i++) {
-            char h[32];
-            snprintf(h, sizeof h, "%016" PRIx64, data_rng->s[i]);
-            cJSON_AddItemToArray(r, cJSON_CreateString(h));
-        }
-        char la[40];
-        snprintf(la, sizeof la, "%a", loss_avg); /* exact, for a bit-exact resume */
-        cJSON_AddStringToObject(j, "loss_avg", la);
-        char *s = cJSON_Print(j);
+        cJSON *j = state ? cJSON_Duplicate(state, 1) : cJSON_CreateObject();
+        if (j) cJSON_DeleteItemFromObject(j, "step");
+        if (j) cJSON_AddNumberToObject(j, "step", (double)t->step);
+        char *s = j ? cJSON_Print(j) : NULL;
         cJSON_Delete(j);
         snprintf(p, sizeof p, "%s/trainer.json", tmp);
         rc = s ? file_write_atomic(p, s, strlen(s), err) : err_set(err, DC_ENOMEM, "out of memory");
@@ -184,39 +174,37 @@ static int read_tensors(trainer *t, const char *path, float *base, const char *p
     return rc;
 }
 
-int ckpt_load(trainer *t, rng *data_rng, double *loss_avg, const char *dir, dc_err *err) {
+int ckpt_state(const char *dir, cJSON **state, dc_err *err) {
     char p[4096];
-    int rc = weights_read(&t->cfg, dir, t->tab, t->ntab, err);
+    snprintf(p, sizeof p, "%s/trainer.json", dir);
+    cJSON *j = NULL;
+    int rc = json_read_file(p, &j, err);
+    if (rc) return rc;
+    const cJSON *st = cJSON_GetObjectItem(j, "step");
+    double sv = cJSON_IsNumber(st) ? st->valuedouble : -1;
+    if (!cJSON_IsObject(j) || !(sv >= 0 && sv <= 9007199254740992.0 && sv == floor(sv))) {
+        cJSON_Delete(j);
+        return err_set(err, DC_EFORMAT, "%s: not a trainer state: \"step\" must be a whole number >= 0", p);
+    }
+    *state = j;
+    return DC_OK;
+}
+
+int ckpt_load(trainer *t, const char *dir, cJSON **state, dc_err *err) {
+    char p[4096];
+    cJSON *j = NULL;
+    int rc = ckpt_state(dir, &j, err);
+    if (!rc) rc = weights_read(&t->cfg, dir, t->tab, t->ntab, err);
     snprintf(p, sizeof p, "%s/optim-m.safetensors", dir);
     if (!rc) rc = read_tensors(t, p, t->arena + 2 * t->n, "m.", err);
     snprintf(p, sizeof p, "%s/optim-v.safetensors", dir);
     if (!rc) rc = read_tensors(t, p, t->arena + 3 * t->n, "v.", err);
-    snprintf(p, sizeof p, "%s/trainer.json", dir);
-    cJSON *j = NULL;
-    if (!rc) rc = json_read_file(p, &j, err);
-    if (rc) return rc;
-    const cJSON *st = cJSON_GetObjectItem(j, "step"), *r = cJSON_GetObjectItem(j, "data_rng"),
-                *la = cJSON_GetObjectItem(j, "loss_avg");
-    if (!cJSON_IsNumber(st) || !cJSON_IsArray(r) || cJSON_GetArraySize(r) != 4 || !cJSON_IsString(la)) {
+    if (rc) {
         cJSON_Delete(j);
-        return err_set(err, DC_EFORMAT, "%s: not a trainer state (step, data_rng, loss_avg)", p);
+        return rc;
     }
-    double sv = st->valuedouble;
-    int bad = !(sv >= 0 && sv <= 9007199254740992.0 && sv == floor(sv));
-    uint64_t any = 0;
-    for (int i = 0; i < 4 && !bad; i++) {
-        const cJSON *h = cJSON_GetArrayItem(r, i);
-        char *end;
-        bad = !cJSON_IsString(h) || strlen(h->valuestring) != 16;
-        if (!bad) data_rng->s[i] = strtoull(h->valuestring, &end, 16), bad = *end != 0, any |= data_rng->s[i];
-    }
-    char *end;
-    *loss_avg = strtod(la->valuestring, &end);
-    bad = bad || !any || *end || !isfinite(*loss_avg) || *loss_avg < 0;
-    cJSON_Delete(j);
-    if (bad)
-        return err_set(err, DC_EFORMAT, "%s: step must be a whole number >= 0, data_rng four 16-digit hex words "
-                       "(not all zero), loss_avg a finite number", p);
-    t->step = (int64_t)sv;
+    t->step = (int64_t)cJSON_GetObjectItem(j, "step")->valuedouble;
+    if (state) *state = j;
+    else cJSON_Delete(j);
     return DC_OK;
 }

@@ -3,7 +3,8 @@
  *   config.json, model.safetensors, tokenizer.json   (the Hugging Face layout:
  *                                                     every deepc command loads it)
  *   optim.safetensors                                 (AdamW m and v, "m.<name>", "v.<name>")
- *   trainer.json                                      (step, data rng, loss average)
+ *   trainer.json                                      (step, and the run's own state:
+ *                                                     settings, data position, rngs; run.h)
  * It is written as RUN/.tmp-step-NNNNNNN, every file fsynced, then renamed
  * into place, and RUN/latest (one line: the directory's name) is replaced
  * atomically after it; only the newest `keep` are kept. A run killed at any
@@ -12,15 +13,18 @@
  */
 #ifndef DC_CHECKPOINT_H
 #define DC_CHECKPOINT_H
-#include "train/data.h"
+#include <cjson/cJSON.h>
 #include "train/trainer.h"
 
-/* ckpt_save: tokenizer may be NULL (no tokenizer.json copied). */
-int ckpt_save(const trainer *t, const rng *data_rng, double loss_avg, const char *run, const char *tokenizer,
-              int keep, dc_err *err);
+/* ckpt_save: state (may be NULL) holds trainer.json's keys besides "step"
+ * (copied); tokenizer may be NULL (no tokenizer.json copied). */
+int ckpt_save(const trainer *t, const cJSON *state, const char *run, const char *tokenizer, int keep, dc_err *err);
 /* ckpt_latest: the newest complete checkpoint of run into dir; DC_ENOTFOUND if none. */
 int ckpt_latest(const char *run, char *dir, size_t cap, dc_err *err);
-/* ckpt_load: parameters, moments, step, data rng and loss average from dir
- * into a trainer initialised with the same config. */
-int ckpt_load(trainer *t, rng *data_rng, double *loss_avg, const char *dir, dc_err *err);
+/* ckpt_state: dir's trainer.json, parsed, its step checked (a whole number
+ * >= 0); *state is owned by the caller (cJSON_Delete). */
+int ckpt_state(const char *dir, cJSON **state, dc_err *err);
+/* ckpt_load: parameters, moments and step from dir into a trainer
+ * initialised with the same config; *state (may be NULL) as ckpt_state. */
+int ckpt_load(trainer *t, const char *dir, cJSON **state, dc_err *err);
 #endif

@@ -9,6 +9,7 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "base/progress.h"
+#include "io/json.h"
 
 int data_write_shard(const char *path, const uint32_t *ids, size_t n, int vocab, dc_err *err) {
     uint8_t h[24];
@@ -141,7 +142,8 @@ static int split_text(plist *l, const char *s, size_t n) {
     return 0;
 }
 
-static int split_jsonl(plist *l, const char *s, size_t n, const char *field, const char *path, dc_err *err) {
+int data_jsonl_each(const char *s, size_t n, const char *field, const char *path,
+                    int (*fn)(void *ctx, const char *text, size_t len), void *ctx, dc_err *err) {
     size_t line = 0, i = 0;
     while (i < n) {
         size_t e = i;
@@ -150,19 +152,37 @@ static int split_jsonl(plist *l, const char *s, size_t n, const char *field, con
         size_t k = i;
         while (k < e && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r')) k++;
         if (k < e) {
-            cJSON *j = cJSON_ParseWithLength(s + i, e - i);
-            const cJSON *f = j ? cJSON_GetObjectItemCaseSensitive(j, field) : NULL;
+            /* as Python's json.loads reads the line: the last "text" wins, nothing may
+             * follow the object, and a \u0000 (which would cut the text) is refused */
+            cJSON *j;
+            int rc = json_parse_at(s + i, e - i, path, (int)line, &j, err);
+            if (rc) return rc;
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, field);
             if (!cJSON_IsString(f)) {
                 cJSON_Delete(j);
                 return err_set(err, DC_EFORMAT, "%s:%zu: not a JSON object with a string field \"%s\"", path, line, field);
             }
-            char *t = strdup(f->valuestring);
+            rc = fn(ctx, f->valuestring, strlen(f->valuestring));
             cJSON_Delete(j);
-            if (!t || push(l, (piece){t, strlen(t), 1, 1, NULL, 0})) return err_set(err, DC_ENOMEM, "out of memory");
+            if (rc) return err_set(err, DC_ENOMEM, "out of memory");
         }
         i = e + 1;
     }
     return DC_OK;
+}
+
+/* one JSONL text as an owned piece that ends a document */
+static int push_text(void *ctx, const char *text, size_t len) {
+    char *t = malloc(len + 1);
+    if (!t) return -1;
+    memcpy(t, text, len);
+    t[len] = 0;
+    if (push(ctx, (piece){t, len, 1, 1, NULL, 0})) return free(t), -1;
+    return 0;
+}
+
+static int split_jsonl(plist *l, const char *s, size_t n, const char *field, const char *path, dc_err *err) {
+    return data_jsonl_each(s, n, field, path, push_text, l, err);
 }
 
 int data_prepare(const prepare_opts *o, size_t *ntrain, size_t *nval, dc_err *err) {

@@ -54,6 +54,13 @@ typedef struct prepare_opts {
     int quiet;
 } prepare_opts;
 
+/* data_jsonl_each: call fn with the string field `field` of every non-blank
+ * line of the JSONL text s[0, n) (each line read as Python's json.loads
+ * reads it: io/json.h); a line that is not an object with that string
+ * field is DC_EFORMAT naming path:line. text is borrowed for the call. */
+int data_jsonl_each(const char *s, size_t n, const char *field, const char *path,
+                    int (*fn)(void *ctx, const char *text, size_t len), void *ctx, dc_err *err);
+
 /* data_prepare: tokenise plain-text or JSONL files (documents split at
  * blank... see data.c) in parallel into out/. Prints a progress bar. */
 int data_prepare(const prepare_opts *o, size_t *ntrain, size_t *nval, dc_err *err);

@@ -1,6 +1,7 @@
 /*
- * trainer.c — see trainer.h. The whole model's training forward and backward,
- * AdamW and the bias update. Shapes: N = B*T rows, C hidden, V vocab.
+ * trainer.c — see trainer.h. The whole model's training forward and backward
+ * over a weighted batch, and the step around it. Shapes: N = B*T rows of the
+ * current batch, C hidden, V vocab.
  */
 #include "train/trainer.h"
 #include <math.h>
@@ -10,12 +11,6 @@
 #include "model/config.h"
 #include "model/model.h"
 #include "model/norm.h"
-
-void train_opts_default(train_opts *o) {
-    *o = (train_opts){.B = 8, .T = 256, .accum = 1, .lr = 3e-3f, .min_lr = 3e-4f, .warmup = 20, .steps = 200,
-                      .sched = SCHED_COSINE, .wsd_decay = 0.2f, .wd = 0.1f, .clip = 1.0f, .beta1 = 0.9f,
-                      .beta2 = 0.95f, .eps = 1e-8f, .mtp_lambda = 0.3f, .aux_alpha = 1e-4f, .bias_gamma = 1e-3f};
-}
 
 /* ---------------------------------------------------------------- layout */
 
@@ -125,7 +120,7 @@ int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const ch
     t->cfg = *cfg;
     t->cfg.fp8_block_m = t->cfg.fp8_block_n = 0;
     t->o = *o;
-    t->B = o->B, t->T = o->T, t->N = o->B * o->T;
+    t->Bcap = t->B = o->B, t->Tcap = t->T = o->T, t->N = o->B * o->T;
     t->L = cfg->num_hidden_layers, t->D = cfg->num_nextn_predict_layers;
     int rc = dc_config_check(&t->cfg, err);
     if (!rc) rc = rope_init(&t->rp, &t->cfg, err);
@@ -247,10 +242,13 @@ static void block_bwd(trainer *t, int l, block_act *a, real *dx) {
     rmsnorm_bwd(dx, lg->attn_norm, dxn, a->x_in, a->rstd1, lp->attn_norm, N, C); /* x_mid = x_in + mla(norm(x_in)) */
 }
 
-/* ce_head: logits = h @ head^T; returns sum_t mask_t * CE_t; with grad, the
- * head's gradient goes straight into dhead and dh (the head is the last op,
- * so its backward needs nothing later) */
-static double ce_head(trainer *t, const real *h, const real *mask, const int *target, real *dh, int grad) {
+
+/* head_loss: logits = h @ head^T; returns sum_n w_n l_n over the positions
+ * with w_n != 0 (the others' rows are zeroed); with grad, the head's gradient
+ * goes straight into dhead and dh (the head is the last op, so its backward
+ * needs nothing later) */
+static double head_loss(trainer *t, const real *h, const real *w, const int *target, const loss_spec *ls, real *dh,
+                        int grad) {
     const int N = t->N, C = t->cfg.hidden_size, V = t->cfg.vocab_size;
     real *lg = t->logits;
     linear_fwd(lg, h, t->P.head.data, N, C, V);
@@ -259,21 +257,11 @@ static double ce_head(trainer *t, const real *h, const real *mask, const int *ta
     for (int i = 0; i < N; i++) {
         real *z = lg + (size_t)i * V;
         rowloss[i] = 0;
-        if (mask[i] == 0) {
-            for (int v = 0; v < V; v++) z[v] = 0;
+        if (w[i] == 0) {
+            memset(z, 0, sizeof(real) * V);
             continue;
         }
-        real mx = z[0];
-        for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        double sum = 0;
-        for (int v = 0; v < V; v++) sum += rexp(z[v] - mx);
-        double lse = mx + log(sum);
-        rowloss[i] = mask[i] * (lse - z[target[i]]);
-        if (grad) {
-            real lf = (real)lse;
-            for (int v = 0; v < V; v++) z[v] = rexp(z[v] - lf) * mask[i];
-            z[target[i]] -= mask[i];
-        }
+        rowloss[i] = w[i] * loss_row(ls, z, V, target[i], w[i], (size_t)i, grad);
     }
     if (grad) linear_bwd(dh, t->G.head.data, lg, h, t->P.head.data, N, C, V);
     double total = 0;
@@ -293,95 +281,147 @@ static void embed_bwd(real *dE, const real *dx, const int *ids, int N, int C) {
     }
 }
 
-void trainer_forward(trainer *t, const int *tokens, int grad) {
-    const int B = t->B, T = t->T, N = t->N, C = t->cfg.hidden_size, L = t->L, D = t->D;
-    const float eps = t->cfg.rms_norm_eps, acc = (float)(t->o.accum > 0 ? t->o.accum : 1);
+static int check_batch(const trainer *t, const tbatch *b, dc_err *err) {
+    if (b->B < 1 || b->T < 1 || b->B > t->Bcap || b->T > t->Tcap)
+        return err_set(err, DC_EARG, "train: a batch of %d x %d positions exceeds the trainer's %d x %d", b->B, b->T,
+                       t->Bcap, t->Tcap);
+    const int V = t->cfg.vocab_size;
+    for (int r = 0; r < b->B; r++)
+        for (int i = 0; i <= b->T; i++) {
+            int id = b->tok[(size_t)r * (b->T + 1) + i];
+            if (id < 0 || id >= V)
+                return err_set(err, DC_EARG, "train: token id %d (row %d, position %d) is outside the vocabulary (0..%d)",
+                               id, r, i, V - 1);
+        }
+    return DC_OK;
+}
+
+/* main_weights: the main loss's weights into t->mask; returns their sum */
+static double main_weights(trainer *t, const tbatch *b) {
+    const double acc = t->o.accum > 0 ? t->o.accum : 1;
+    if (!b->w) {
+        for (int i = 0; i < t->N; i++) t->mask[i] = (real)(1.0 / t->N / acc);
+        return 1.0 / acc;
+    }
+    double s = 0;
+    for (int i = 0; i < t->N; i++) s += (t->mask[i] = b->w[i]);
+    return s;
+}
+
+/* mtp_weights: depth k's weights (trainer.h) into m->mask and targets into
+ * mt; returns 0 when no position has a target */
+static int mtp_weights(trainer *t, const tbatch *b, int k, mtp_act *m, int *mt, double wsum) {
+    const int B = t->B, T = t->T, D = t->D;
+    const double lam = t->o.mtp_lambda, acc = t->o.accum > 0 ? t->o.accum : 1;
+    double wk = 0;
+    int valid = B * (T - k > 0 ? T - k : 0);
+    if (b->w)
+        for (int r = 0; r < B; r++)
+            for (int i = 0; i + k + 1 <= T; i++) wk += b->w[r * T + i + k];
+    for (int r = 0; r < B; r++)
+        for (int i = 0; i < T; i++) {
+            int j = i + k < T ? i + k : T, n = r * T + i, has = i + k + 1 <= T;
+            m->tok[n] = b->tok[r * (T + 1) + j];
+            mt[n] = has ? b->tok[r * (T + 1) + i + k + 1] : 0;
+            if (!b->w) m->mask[n] = has && valid ? (real)(lam / D / valid / acc) : 0;
+            else m->mask[n] = has && wk > 0 ? (real)(lam / D * b->w[r * T + i + k] * wsum / wk) : 0;
+        }
+    return b->w ? wk > 0 : valid > 0;
+}
+
+/* mtp_fwd: module k's forward from hprev; returns its weighted loss */
+static double mtp_fwd(trainer *t, int k, const real *hprev, int grad) {
+    const int N = t->N, C = t->cfg.hidden_size, L = t->L;
+    const float eps = t->cfg.rms_norm_eps;
+    mtp_act *m = &t->ma[k - 1];
+    const layer_w *lp = &t->P.layers[L + k - 1];
+    embed_rows(m->e, t->P.embed, m->tok, N, C);
+    for (int n = 0; n < N; n++) {
+        rmsnorm_train_fwd(m->cat + (size_t)n * 2 * C, m->e_rstd + n, m->e + (size_t)n * C, lp->enorm, 1, C, eps);
+        rmsnorm_train_fwd(m->cat + (size_t)n * 2 * C + C, m->h_rstd + n, hprev + (size_t)n * C, lp->hnorm, 1, C, eps);
+    }
+    linear_fwd(m->blk.x_in, m->cat, lp->eh_proj.data, N, 2 * C, C);
+    block_fwd(t, L + k - 1, &m->blk, m->out);
+    rmsnorm_train_fwd(m->outn, m->out_rstd, m->out, lp->head_norm, N, C, eps);
+    memset(m->doutn, 0, sizeof(real) * (size_t)N * C);
+    return head_loss(t, m->outn, m->mask, t->mt, NULL, m->doutn, grad);
+}
+
+/* mtp_bwd: module k's backward; its state gradient arrives in m->dout (from
+ * depth k+1) and m->doutn (from the head), and leaves into the previous
+ * depth's dout (or dxf) */
+static void mtp_bwd(trainer *t, int k, int depths) {
+    const int N = t->N, C = t->cfg.hidden_size, L = t->L;
+    mtp_act *m = &t->ma[k - 1];
+    const layer_w *lp = &t->P.layers[L + k - 1], *lg = &t->G.layers[L + k - 1];
+    real *dout = t->dx;
+    if (k < depths) memcpy(dout, m->dout, sizeof(real) * (size_t)N * C);
+    else memset(dout, 0, sizeof(real) * (size_t)N * C);
+    rmsnorm_bwd(dout, lg->head_norm, m->doutn, m->out, m->out_rstd, lp->head_norm, N, C);
+    block_bwd(t, L + k - 1, &m->blk, dout);
+    real *dcat = t->scratch;
+    memset(dcat, 0, sizeof(real) * (size_t)N * 2 * C);
+    linear_bwd(dcat, lg->eh_proj.data, dout, m->cat, lp->eh_proj.data, N, 2 * C, C);
+    real *dhprev = k > 1 ? t->ma[k - 2].dout : t->dxf;
+    const real *hp = k > 1 ? t->ma[k - 2].out : t->xf;
+    if (k > 1) memset(dhprev, 0, sizeof(real) * (size_t)N * C);
+    real *de = t->dxn;
+    memset(de, 0, sizeof(real) * (size_t)N * C);
+    for (int n = 0; n < N; n++) {
+        rmsnorm_bwd(de + (size_t)n * C, lg->enorm, dcat + (size_t)n * 2 * C, m->e + (size_t)n * C, m->e_rstd + n,
+                    lp->enorm, 1, C);
+        rmsnorm_bwd(dhprev + (size_t)n * C, lg->hnorm, dcat + (size_t)n * 2 * C + C, hp + (size_t)n * C,
+                    m->h_rstd + n, lp->hnorm, 1, C);
+    }
+    embed_bwd(t->G.embed, de, m->tok, N, C);
+}
+
+int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err) {
+    int rc = check_batch(t, b, err);
+    if (rc) return rc;
+    t->B = b->B, t->T = b->T, t->N = b->B * b->T;
+    const int B = t->B, T = t->T, N = t->N, C = t->cfg.hidden_size, L = t->L;
+    const double acc = t->o.accum > 0 ? t->o.accum : 1;
     int *inputs = t->inputs, *targets = t->targets;
-    for (int b = 0; b < B; b++)
-        for (int i = 0; i < T; i++) inputs[b * T + i] = tokens[b * (T + 1) + i], targets[b * T + i] = tokens[b * (T + 1) + i + 1];
+    for (int r = 0; r < B; r++)
+        for (int i = 0; i < T; i++)
+            inputs[r * T + i] = b->tok[r * (T + 1) + i], targets[r * T + i] = b->tok[r * (T + 1) + i + 1];
     /* main model */
     embed_rows(t->ba[0].x_in, t->P.embed, inputs, N, C);
     for (int l = 0; l < L; l++) block_fwd(t, l, &t->ba[l], l + 1 < L ? t->ba[l + 1].x_in : t->x_out);
-    rmsnorm_train_fwd(t->xf, t->rstd_f, t->x_out, t->P.norm, N, C, eps);
-    for (int i = 0; i < N; i++) t->mask[i] = (real)(1.0 / N / acc);
+    rmsnorm_train_fwd(t->xf, t->rstd_f, t->x_out, t->P.norm, N, C, t->cfg.rms_norm_eps);
+    double wsum = main_weights(t, b);
     memset(t->dxf, 0, sizeof(real) * (size_t)N * C);
-    t->loss = ce_head(t, t->xf, t->mask, targets, t->dxf, grad) * acc;
+    double wl = head_loss(t, t->xf, t->mask, targets, b->loss, t->dxf, grad);
+    t->loss = wsum > 0 ? wl / wsum : 0;
     /* MTP modules: depth k reads tok[b][min(i+k, T)] and predicts tok[b][i+k+1] */
+    int depths = t->o.mtp_lambda > 0 && !(b->loss && b->loss->kind == LOSS_GRPO) ? t->D : 0;
     t->mtp_loss = 0;
     const real *hprev = t->xf;
-    for (int k = 1; k <= D; k++) {
-        mtp_act *m = &t->ma[k - 1];
-        const layer_w *lp = &t->P.layers[L + k - 1];
-        int *mt = t->mt, valid = B * (T - k > 0 ? T - k : 0);
-        for (int b = 0; b < B; b++)
-            for (int i = 0; i < T; i++) {
-                int j = i + k < T ? i + k : T, n = b * T + i;
-                m->tok[n] = tokens[b * (T + 1) + j];
-                mt[n] = i + k + 1 <= T ? tokens[b * (T + 1) + i + k + 1] : 0;
-                m->mask[n] = i + k + 1 <= T && valid ? (real)(t->o.mtp_lambda / D / valid / acc) : 0;
-            }
-        embed_rows(m->e, t->P.embed, m->tok, N, C);
-        for (int n = 0; n < N; n++) {
-            rmsnorm_train_fwd(m->cat + (size_t)n * 2 * C, m->e_rstd + n, m->e + (size_t)n * C, lp->enorm, 1, C, eps);
-            rmsnorm_train_fwd(m->cat + (size_t)n * 2 * C + C, m->h_rstd + n, hprev + (size_t)n * C, lp->hnorm, 1, C, eps);
-        }
-        linear_fwd(m->blk.x_in, m->cat, lp->eh_proj.data, N, 2 * C, C);
-        block_fwd(t, L + k - 1, &m->blk, m->out);
-        rmsnorm_train_fwd(m->outn, m->out_rstd, m->out, lp->head_norm, N, C, eps);
-        memset(m->doutn, 0, sizeof(real) * (size_t)N * C);
-        double lk = ce_head(t, m->outn, m->mask, mt, m->doutn, grad);
-        t->mtp_loss += valid ? lk * acc / t->o.mtp_lambda : 0;
-        hprev = m->out;
+    for (int k = 1; k <= depths; k++) {
+        int has = mtp_weights(t, b, k, &t->ma[k - 1], t->mt, wsum);
+        double lk = mtp_fwd(t, k, hprev, grad);
+        t->mtp_loss += has && wsum > 0 ? lk / (t->o.mtp_lambda * wsum) : 0;
+        hprev = t->ma[k - 1].out;
     }
     t->aux_loss = 0;
-    for (int l = 0; l < L + D; l++)
+    for (int l = 0; l < L + depths; l++)
         if (t->P.layers[l].is_moe) t->aux_loss += (l < L ? t->ba[l].moe.aux : t->ma[l - L].blk.moe.aux) * acc;
-    if (!grad) return;
+    if (!grad) return DC_OK;
+    t->acc_wl += wl, t->acc_w += wsum, t->acc_mtp += t->mtp_loss * wsum, t->acc_aux += t->aux_loss * wsum;
     /* backward: MTP modules last to first, then the main model */
-    for (int k = D; k >= 1; k--) {
-        mtp_act *m = &t->ma[k - 1];
-        const layer_w *lp = &t->P.layers[L + k - 1], *lg = &t->G.layers[L + k - 1];
-        real *dout = t->dx;
-        if (k < D) memcpy(dout, m->dout, sizeof(real) * (size_t)N * C);
-        else memset(dout, 0, sizeof(real) * (size_t)N * C);
-        rmsnorm_bwd(dout, lg->head_norm, m->doutn, m->out, m->out_rstd, lp->head_norm, N, C);
-        block_bwd(t, L + k - 1, &m->blk, dout);
-        real *dcat = t->scratch;
-        memset(dcat, 0, sizeof(real) * (size_t)N * 2 * C);
-        linear_bwd(dcat, lg->eh_proj.data, dout, m->cat, lp->eh_proj.data, N, 2 * C, C);
-        real *dhprev = k > 1 ? t->ma[k - 2].dout : t->dxf;
-        const real *hp = k > 1 ? t->ma[k - 2].out : t->xf;
-        if (k > 1) memset(dhprev, 0, sizeof(real) * (size_t)N * C);
-        real *de = t->dxn;
-        memset(de, 0, sizeof(real) * (size_t)N * C);
-        for (int n = 0; n < N; n++) {
-            rmsnorm_bwd(de + (size_t)n * C, lg->enorm, dcat + (size_t)n * 2 * C, m->e + (size_t)n * C, m->e_rstd + n,
-                        lp->enorm, 1, C);
-            rmsnorm_bwd(dhprev + (size_t)n * C, lg->hnorm, dcat + (size_t)n * 2 * C + C, hp + (size_t)n * C,
-                        m->h_rstd + n, lp->hnorm, 1, C);
-        }
-        embed_bwd(t->G.embed, de, m->tok, N, C);
-    }
+    for (int k = depths; k >= 1; k--) mtp_bwd(t, k, depths);
     real *dx = t->dx;
     memset(dx, 0, sizeof(real) * (size_t)N * C);
     rmsnorm_bwd(dx, t->G.norm, t->dxf, t->x_out, t->rstd_f, t->P.norm, N, C);
     for (int l = L - 1; l >= 0; l--) block_bwd(t, l, &t->ba[l], dx);
     embed_bwd(t->G.embed, dx, inputs, N, C);
+    return DC_OK;
 }
 
-/* ---------------------------------------------------------------- optimiser */
+/* ---------------------------------------------------------------- the step */
 
-float trainer_lr(const train_opts *o, int64_t s) {
-    if (s < o->warmup) return o->lr * (float)(s + 1) / (float)o->warmup;
-    if (o->sched == SCHED_CONST || o->steps <= o->warmup) return o->lr;
-    double p = (double)(s - o->warmup) / (double)(o->steps - o->warmup);
-    if (p > 1) p = 1;
-    if (o->sched == SCHED_COSINE) return (float)(o->min_lr + 0.5 * (o->lr - o->min_lr) * (1 + cos(M_PI * p)));
-    /* WSD: stable at the peak, then linear decay over the last wsd_decay of the steps */
-    double start = 1.0 - o->wsd_decay;
-    if (p <= start) return o->lr;
-    return (float)(o->lr + (o->min_lr - o->lr) * (p - start) / o->wsd_decay);
-}
+float trainer_lr(const train_opts *o, int64_t s) { return sched_lr(o, s); }
 
 double trainer_imbalance(const trainer *t, int l) {
     if (!t->P.layers[l].is_moe) return 0;
@@ -395,97 +435,70 @@ double trainer_imbalance(const trainer *t, int l) {
     return sum > 0 ? mx / (sum / E) : 0;
 }
 
-/* sum of squares of n floats in fixed chunks, added in order: the same bits
- * for the same thread count and data */
-static double sumsq(const float *g, size_t n) {
-    size_t CH = n / 4096 + 1; /* at most ~4096 chunks: part[] stays small on the stack */
-    if (CH < (1 << 16)) CH = 1 << 16;
-    size_t nc = (n + CH - 1) / CH;
-    double part[nc ? nc : 1];
-#pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < nc; c++) {
-        double s = 0;
-        for (size_t i = c * CH; i < n && i < (c + 1) * CH; i++) s += (double)g[i] * g[i];
-        part[c] = s;
+void trainer_zero_grad(trainer *t) {
+    int E = t->cfg.n_routed_experts;
+    memset(t->arena + t->n, 0, sizeof(float) * t->n);
+    memset(t->load, 0, sizeof(int) * (size_t)(t->L + t->D) * (E ? E : 1));
+    t->acc_wl = t->acc_w = t->acc_mtp = t->acc_aux = 0;
+}
+
+void trainer_update(trainer *t) {
+    const train_opts *o = &t->o;
+    const int E = t->cfg.n_routed_experts;
+    double w = t->acc_w;
+    t->loss = w > 0 ? t->acc_wl / w : 0, t->mtp_loss = w > 0 ? t->acc_mtp / w : 0, t->aux_loss = w > 0 ? t->acc_aux / w : 0;
+    t->grad_norm = sqrt(grad_sumsq(t->arena + t->n, t->n));
+    t->lr_now = sched_lr(o, t->step);
+    t->skipped = !isfinite(t->loss) || !isfinite(t->grad_norm)                ? 1
+                 : t->explode_above > 0 && t->loss > t->explode_above ? 2
+                                                                       : 0;
+    if (!t->skipped) {
+        float scale = 1;
+        if (o->clip > 0) scale = (float)fmin(1.0, o->clip / (t->grad_norm + 1e-6)); /* as torch clip_grad_norm_ */
+        adamw_update(t->tab, t->ntab, t->arena, t->n, o, t->step, t->lr_now, scale);
+        for (int l = 0; o->bias_gamma > 0 && l < t->L + t->D; l++)
+            if (t->P.layers[l].router_bias) router_bias_update(t->P.layers[l].router_bias, t->load + (size_t)l * E, E, o->bias_gamma);
     }
-    double s = 0;
-    for (size_t c = 0; c < nc; c++) s += part[c];
-    return s;
+    t->step++;
 }
 
 int trainer_step(trainer *t, void (*next_batch)(void *ctx, int *tokens), void *ctx) {
-    const train_opts *o = &t->o;
-    const int acc = o->accum > 0 ? o->accum : 1, L = t->L, D = t->D, E = t->cfg.n_routed_experts;
-    float *grads = t->arena + t->n, *m = t->arena + 2 * t->n, *v = t->arena + 3 * t->n;
-    memset(grads, 0, sizeof(float) * t->n);
-    memset(t->load, 0, sizeof(int) * (size_t)(L + D) * (E ? E : 1));
-    double loss = 0, mtp = 0, aux = 0;
+    const int acc = t->o.accum > 0 ? t->o.accum : 1;
+    trainer_zero_grad(t);
     for (int a = 0; a < acc; a++) {
         next_batch(ctx, t->tok); /* the micro-batch buffer is in the arena: no allocation in a step */
-        trainer_forward(t, t->tok, 1);
-        loss += t->loss / acc, mtp += t->mtp_loss / acc, aux += t->aux_loss / acc;
+        tbatch b = {t->Bcap, t->Tcap, t->tok, NULL, NULL};
+        dc_err err;
+        int rc = trainer_forward(t, &b, 1, &err);
+        if (rc) return rc;
     }
-    t->loss = loss, t->mtp_loss = mtp, t->aux_loss = aux;
-    t->grad_norm = sqrt(sumsq(grads, t->n));
-    t->lr_now = trainer_lr(o, t->step);
-    t->skipped = !isfinite(loss) || !isfinite(t->grad_norm) ? 1 : t->explode_above > 0 && loss > t->explode_above ? 2 : 0;
-    if (t->skipped) {
-        t->step++;
-        return DC_OK;
-    }
-    float scale = 1;
-    if (o->clip > 0) scale = (float)fmin(1.0, o->clip / (t->grad_norm + 1e-6)); /* as torch clip_grad_norm_ */
-    /* AdamW (Loshchilov & Hutter), as torch.optim.AdamW: decay first, then the Adam step */
-    const int64_t st = t->step + 1;
-    const double bc1 = 1 - pow(o->beta1, (double)st), bc2 = 1 - pow(o->beta2, (double)st);
-    const float lr = t->lr_now, step_size = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
-    for (int i = 0; i < t->ntab; i++) {
-        const wt_entry *e = &t->tab[i];
-        if (e->alias || e->kind == WT_BIAS) continue;
-        size_t off = (size_t)(*e->dst - t->arena), n = wt_numel(e);
-        float *p = t->arena + off, *g = grads + off, *mm = m + off, *vv = v + off;
-        float decay = e->kind == WT_NORM ? 1.0f : 1.0f - lr * o->wd;
-#pragma omp parallel for schedule(static) if (n > 65536)
-        for (size_t j = 0; j < n; j++) {
-            float gj = g[j] * scale;
-            mm[j] = o->beta1 * mm[j] + (1 - o->beta1) * gj;
-            vv[j] = o->beta2 * vv[j] + (1 - o->beta2) * gj * gj;
-            p[j] = p[j] * decay - step_size * mm[j] / (sqrtf(vv[j]) / bc2s + o->eps);
-        }
-    }
-    /* aux-loss-free balancing (V3 §2.1.2): b_i += gamma * sign(mean load - load_i) */
-    if (o->bias_gamma > 0)
-        for (int l = 0; l < L + D; l++) {
-            float *bias = t->P.layers[l].router_bias;
-            if (!bias) continue;
-            const int *ld = t->load + (size_t)l * E;
-            double mean = 0;
-            for (int e = 0; e < E; e++) mean += ld[e];
-            mean /= E;
-            for (int e = 0; e < E; e++) bias[e] += o->bias_gamma * (float)((mean > ld[e]) - (mean < ld[e]));
-        }
-    t->step++;
+    trainer_update(t);
     return DC_OK;
 }
 
-/* ---------------------------------------------------------------- sampling */
+/* ---------------------------------------------------------------- the inference view */
+
+int trainer_model(trainer *t, dc_model **out, dc_err *err) {
+    dc_model *m = calloc(1, sizeof *m);
+    if (!m) return err_set(err, DC_ENOMEM, "train: out of memory");
+    m->cfg = t->cfg;
+    m->w = t->P; /* borrowed: the trainer keeps owning the storage */
+    m->rope = t->rp;
+    m->softmax_scale = config_softmax_scale(&t->cfg);
+    *out = m;
+    return DC_OK;
+}
+
+void trainer_model_free(dc_model *m) { free(m); }
 
 int trainer_sample(trainer *t, const int *prompt, int np, int n, int *out, dc_err *err) {
-    dc_model m;
-    memset(&m, 0, sizeof m);
-    m.cfg = t->cfg;
-    m.w = t->P; /* borrowed: the trainer keeps owning the storage */
-    m.rope = t->rp;
-    m.softmax_scale = config_softmax_scale(&t->cfg);
-    dc_session *s;
-    int rc = dc_session_new(&m, np + n, DC_ATTN_ABSORB, &s, err);
-    if (rc) return rc;
-    float *logits = malloc(sizeof(float) * t->cfg.vocab_size);
-    if (!logits) {
-        dc_session_free(s);
-        return err_set(err, DC_ENOMEM, "sample: out of memory");
-    }
-    rc = dc_forward(s, prompt, np, logits, 1, err);
+    dc_model *m = NULL;
+    dc_session *s = NULL;
+    int rc = trainer_model(t, &m, err);
+    if (!rc) rc = dc_session_new(m, np + n, DC_ATTN_ABSORB, &s, err);
+    float *logits = rc ? NULL : malloc(sizeof(float) * t->cfg.vocab_size);
+    if (!rc && !logits) rc = err_set(err, DC_ENOMEM, "sample: out of memory");
+    if (!rc) rc = dc_forward(s, prompt, np, logits, 1, err);
     for (int i = 0; i < n && !rc; i++) {
         int best = argmax_f32(logits, t->cfg.vocab_size);
         out[i] = best;
@@ -493,5 +506,6 @@ int trainer_sample(trainer *t, const int *prompt, int np, int n, int *out, dc_er
     }
     free(logits);
     dc_session_free(s);
+    trainer_model_free(m);
     return rc;
 }

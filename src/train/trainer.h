@@ -1,22 +1,30 @@
 /*
- * trainer.h — pretraining a DeepSeek-architecture model: the whole model's
- * training forward and backward (embedding, blocks, final norm, head and
- * cross-entropy, the MTP modules, the balance losses), AdamW, gradient
- * clipping, learning-rate schedules and the aux-loss-free bias update.
+ * trainer.h — the training forward and backward of a whole DeepSeek-
+ * architecture model over a batch with per-position loss weights: embedding,
+ * blocks, final norm, head with a pluggable loss (loss.h), the MTP modules,
+ * the balance losses; then clipping, AdamW and the bias update (optim.h).
+ * Every trainer (pretrain, sft, grpo, distill) is built on it.
  *
  * Memory (STYLE.md): parameters, gradients and the AdamW moments m, v are one
  * arena of 4 equal parts in the layout of the weights table; activations are
- * one arena sized from the config, B and T at init. Nothing is allocated in
- * a step.
+ * one arena sized from the config and the capacity B x T at init. A batch may
+ * use fewer rows and positions (B' <= B, T' <= T): the same buffers then hold
+ * (B', T') shapes. Nothing is allocated in a step.
  *
- * Losses (V3 report §2.2, §2.1.2), for tokens (B, T+1), inputs x = tok[:, :T]:
- *   main  = mean CE of tok[:, 1:] over the B*T positions
- *   mtp_k = mean CE of module k's predictions of tok[b][i+k+1], i <= T-k-1;
- *           module k reads tok[b][min(i+k, T)] and the previous depth's state
- *           (depth 0: the main model's final-normed hidden state); the MTP
- *           modules share the main embedding and head while training
+ * Losses (V3 report §2.2, §2.1.2), for tokens (B, T+1), inputs x = tok[:, :T],
+ * position n = b*T + i predicting tok[b][i+1] with weight w_n:
+ *   main  = sum_n w_n l_n (l: CE, GRPO or KD, loss.h); reported as the
+ *           weighted mean sum w l / sum w
+ *   mtp_k = CE of module k's predictions of tok[b][i+k+1], i <= T-k-1, with
+ *           weight w[b][i+k] rescaled so that depth k's weights sum to those
+ *           of the main loss; module k reads tok[b][min(i+k, T)] and the
+ *           previous depth's state (depth 0: the main model's final-normed
+ *           hidden state); the MTP modules share the main embedding and head
+ *           while training
  *   aux   = sum over MoE layers of the sequence-wise balance loss (alpha)
  *   total = main + lambda * mean_k mtp_k + aux
+ * Without weights every position weighs 1/(B*T*accum): pretraining's mean.
+ * With mtp_lambda 0, or the GRPO loss, the MTP modules are not run.
  */
 #ifndef DC_TRAINER_H
 #define DC_TRAINER_H
@@ -25,24 +33,8 @@
 #include "deepc.h"
 #include "model/train_layers.h"
 #include "model/weights.h"
-
-enum { SCHED_COSINE, SCHED_WSD, SCHED_CONST };
-
-typedef struct train_opts {
-    int B, T;
-    int accum;               /* micro-batches per optimiser step */
-    float lr, min_lr;        /* peak and final learning rate */
-    int warmup, steps;       /* linear warm-up steps, total steps (for the schedule) */
-    int sched;               /* SCHED_* */
-    float wsd_decay;         /* WSD: fraction of steps spent decaying (default 0.2) */
-    float wd, clip;          /* AdamW weight decay, global-norm clip (0: none) */
-    float beta1, beta2, eps;
-    float mtp_lambda;        /* MTP loss weight */
-    float aux_alpha;         /* sequence-wise balance loss weight */
-    float bias_gamma;        /* bias update speed */
-} train_opts;
-
-void train_opts_default(train_opts *o);
+#include "train/loss.h"
+#include "train/optim.h"
 
 typedef struct block_act {
     real *x_in, *rstd1, *xn1;   /* (N, C), (N), (N, C) */
@@ -74,7 +66,8 @@ typedef struct trainer {
     dc_config cfg;
     train_opts o;
     rope rp;
-    int B, T, N, L, D;
+    int Bcap, Tcap;             /* capacity: the activation arena's shape */
+    int B, T, N, L, D;          /* the current batch's rows, positions, B*T; layers, MTP depths */
     wt_entry *tab;
     int ntab;
     model_w P, G;               /* parameter / gradient pointers, same layout */
@@ -85,39 +78,63 @@ typedef struct trainer {
     moe_dims ed;
     /* activations */
     void *act_mem;
-    int *tok;                   /* (B, T+1) the micro-batch trainer_step draws */
+    int *tok;                   /* (Bcap, Tcap+1) the micro-batch trainer_step draws */
     block_act *ba;              /* (L) */
     real *x_out, *rstd_f, *xf;  /* (N, C) last block's output, final norm */
     real *dxf;                  /* (N, C) gradient of xf */
     real *logits;               /* (N, V) */
-    real *mask;                 /* (N) main CE weights */
+    real *mask;                 /* (N) main loss weights */
     int *inputs, *targets, *mt; /* (N) input ids, next-token targets, an MTP depth's targets */
-    double *rowloss;            /* (N) per-position CE, summed in order */
+    double *rowloss;            /* (N) per-position loss, summed in order */
     mtp_act *ma;                /* (D) */
     real *dx, *dxn, *scratch;   /* (N, C), (N, C), max layer scratch */
     int *load;                  /* ((L + D), E) expert loads of this step */
     /* state */
     int64_t step;               /* optimiser steps done */
-    /* figures of the last step */
+    /* sums over the micro-batches of this step (trainer_zero_grad resets them) */
+    double acc_wl, acc_w, acc_mtp, acc_aux;
+    /* figures of the last forward (loss, mtp_loss, aux_loss), or of the last
+     * step after trainer_update (weighted means over its micro-batches) */
     double loss, mtp_loss, aux_loss, grad_norm, lr_now;
     double explode_above;       /* skip a step whose loss exceeds this (0: never) */
     int skipped;                /* the last step was skipped: 1 non-finite, 2 exploding loss */
 } trainer;
 
-/* trainer_init: arenas for cfg at (o->B, o->T); parameters from init_dir (a
- * checkpoint) when given, else random N(0, 0.02) (seeded), norms 1, biases 0. */
+/* tbatch: one micro-batch. */
+typedef struct tbatch {
+    int B, T;                   /* rows and positions, at most the trainer's capacity */
+    const int *tok;             /* (B, T+1) token ids */
+    const float *w;             /* (B, T) weight of predicting tok[b][i+1], or NULL: 1/(B*T*accum) each */
+    const loss_spec *loss;      /* NULL: cross-entropy */
+} tbatch;
+
+/* trainer_init: arenas for cfg at capacity (o->B, o->T); parameters from
+ * init_dir (a checkpoint) when given, else random N(0, 0.02) (seeded), norms
+ * 1, biases 0. */
 int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
                  dc_err *err);
 void trainer_free(trainer *t);
-/* trainer_forward: losses of one micro-batch tokens (B, T+1); with grad set,
- * also the backward, accumulating gradients scaled by 1/accum. */
-void trainer_forward(trainer *t, const int *tokens, int grad);
-/* trainer_step: one optimiser step from `accum` micro-batches taken from
- * next_batch(ctx, tokens) — zero grads, forward/backward each, clip, AdamW,
- * bias update. Sets t->loss etc. (means over the micro-batches). */
+/* trainer_forward: the losses of one micro-batch (t->loss etc.); with grad,
+ * also the backward, accumulating into the gradients. DC_EARG when the
+ * batch exceeds the capacity or holds an id outside the vocabulary. */
+int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err);
+/* trainer_zero_grad: zero the gradients, the expert loads and the step's sums. */
+void trainer_zero_grad(trainer *t);
+/* trainer_update: from the gradients accumulated since trainer_zero_grad:
+ * the step's figures, the gradient norm, then (unless the loss is non-finite
+ * or above explode_above: t->skipped) clipping, AdamW and the bias update;
+ * the step counter advances either way. */
+void trainer_update(trainer *t);
+/* trainer_step: pretraining's step: `accum` micro-batches of (B, T+1) tokens
+ * from next_batch(ctx, tokens), unweighted, then trainer_update. */
 int trainer_step(trainer *t, void (*next_batch)(void *ctx, int *tokens), void *ctx);
 /* trainer_lr: the schedule's learning rate at step s. */
 float trainer_lr(const train_opts *o, int64_t s);
+/* trainer_model: a dc_model whose weights are the trainer's parameters
+ * (borrowed: valid while the trainer lives, and seeing every update), for the
+ * inference path (sampling, evaluation, rollouts). Free with trainer_model_free. */
+int trainer_model(trainer *t, dc_model **out, dc_err *err);
+void trainer_model_free(dc_model *m);
 /* trainer_sample: greedy continuation (n ids into out) of prompt with the
  * current parameters, through the inference path. */
 int trainer_sample(trainer *t, const int *prompt, int np, int n, int *out, dc_err *err);

@@ -1,20 +1,24 @@
-/* threads.c — one thread count for OpenMP and OpenBLAS. */
-#include "deepc.h"
+/*
+ * process.c — the process-wide settings that belong to a program, not to the
+ * library: the thread count of the main thread (OpenMP and OpenBLAS) and the
+ * OpenMP wait policy. Engines take their own thread count (dc_engine_opts).
+ */
 #include <omp.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include "cli/cli.h"
 
 void openblas_set_num_threads(int n); /* from OpenBLAS (cblas.h pulls in much more) */
 
-void dc_set_threads(int n) {
+void cli_threads(long n) {
     if (n <= 0) n = omp_get_num_procs();
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    omp_set_num_threads((int)n);
+    openblas_set_num_threads((int)n);
 }
 
-int dc_get_threads(void) { return omp_get_max_threads(); }
+int cli_get_threads(void) { return omp_get_max_threads(); }
 
-/* dc_omp_policy_reexec: GNU OpenMP's default wait policy (spin a while,
+/* cli_omp_policy_reexec: GNU OpenMP's default wait policy (spin a while,
  * then sleep) made every parallel region several times slower on the 2-vCPU
  * virtual machines deepc is measured on (mini decode 8.6 tokens/s against 35
  * with OMP_WAIT_POLICY=active; training 1,300 against 4,600 tokens/s).
@@ -26,7 +30,7 @@ int dc_get_threads(void) { return omp_get_max_threads(); }
  * want the cores. libgomp reads the variable when it is loaded, before main,
  * so a program that wants it set re-executes itself once with it. Does
  * nothing when the variable is set already or /proc/self/exe cannot be run. */
-void dc_omp_policy_reexec(char **argv, const char *policy) {
+void cli_omp_policy_reexec(char **argv, const char *policy) {
     if (getenv("OMP_WAIT_POLICY")) return;
     if (setenv("OMP_WAIT_POLICY", policy, 0) != 0) return;
     execv("/proc/self/exe", argv);

@@ -1,0 +1,67 @@
+/* optim.c — see optim.h. */
+#include "train/optim.h"
+#include <math.h>
+#include <string.h>
+
+void train_opts_default(train_opts *o) {
+    *o = (train_opts){.B = 8, .T = 256, .accum = 1, .lr = 3e-3f, .min_lr = 3e-4f, .warmup = 20, .steps = 200,
+                      .sched = SCHED_COSINE, .wsd_decay = 0.2f, .wd = 0.1f, .clip = 1.0f, .beta1 = 0.9f,
+                      .beta2 = 0.95f, .eps = 1e-8f, .mtp_lambda = 0.3f, .aux_alpha = 1e-4f, .bias_gamma = 1e-2f};
+}
+
+float sched_lr(const train_opts *o, int64_t s) {
+    if (s < o->warmup) return o->lr * (float)(s + 1) / (float)o->warmup;
+    if (o->sched == SCHED_CONST || o->steps <= o->warmup) return o->lr;
+    double p = (double)(s - o->warmup) / (double)(o->steps - o->warmup);
+    if (p > 1) p = 1;
+    if (o->sched == SCHED_COSINE) return (float)(o->min_lr + 0.5 * (o->lr - o->min_lr) * (1 + cos(M_PI * p)));
+    /* WSD: stable at the peak, then linear decay over the last wsd_decay of the steps */
+    double start = 1.0 - o->wsd_decay;
+    if (p <= start) return o->lr;
+    return (float)(o->lr + (o->min_lr - o->lr) * (p - start) / o->wsd_decay);
+}
+
+double grad_sumsq(const float *g, size_t n) {
+    size_t CH = n / 4096 + 1; /* at most ~4096 chunks: part[] stays small on the stack */
+    if (CH < (1 << 16)) CH = 1 << 16;
+    size_t nc = (n + CH - 1) / CH;
+    double part[nc ? nc : 1];
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nc; c++) {
+        double s = 0;
+        for (size_t i = c * CH; i < n && i < (c + 1) * CH; i++) s += (double)g[i] * g[i];
+        part[c] = s;
+    }
+    double s = 0;
+    for (size_t c = 0; c < nc; c++) s += part[c];
+    return s;
+}
+
+void adamw_update(const wt_entry *tab, int ntab, float *arena, size_t n, const train_opts *o, int64_t step,
+                  float lr, float scale) {
+    float *grads = arena + n, *m = arena + 2 * n, *v = arena + 3 * n;
+    const int64_t st = step + 1;
+    const double bc1 = 1 - pow(o->beta1, (double)st), bc2 = 1 - pow(o->beta2, (double)st);
+    const float step_size = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
+    for (int i = 0; i < ntab; i++) {
+        const wt_entry *e = &tab[i];
+        if (e->alias || e->kind == WT_BIAS) continue;
+        size_t off = (size_t)(*e->dst - arena), ne = wt_numel(e);
+        float *p = arena + off, *g = grads + off, *mm = m + off, *vv = v + off;
+        float decay = e->kind == WT_NORM ? 1.0f : 1.0f - lr * o->wd;
+#pragma omp parallel for schedule(static) if (ne > 65536)
+        for (size_t j = 0; j < ne; j++) {
+            float gj = g[j] * scale;
+            mm[j] = o->beta1 * mm[j] + (1 - o->beta1) * gj;
+            vv[j] = o->beta2 * vv[j] + (1 - o->beta2) * gj * gj;
+            p[j] = p[j] * decay - step_size * mm[j] / (sqrtf(vv[j]) / bc2s + o->eps);
+        }
+    }
+}
+
+void router_bias_update(float *bias, const int *load, int E, float gamma) {
+    double mean = 0;
+    for (int e = 0; e < E; e++) mean += load[e];
+    mean /= E;
+    for (int e = 0; e < E; e++) bias[e] += gamma * (float)((mean > load[e]) - (mean < load[e]));
+}

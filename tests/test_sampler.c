@@ -1,0 +1,118 @@
+/*
+ * test_sampler.c — src/infer/sampler.c on logits that are not plain numbers
+ * (issue 14, defect 1): a NaN anywhere once read idx[-1]; every draw must
+ * now be a token with a defined rule (NaN never chosen unless all are NaN,
+ * +inf tokens share the mass, -inf never drawn while a finite logit exists).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "deepc.h"
+#include "harness.h"
+
+enum { V = 300 };
+
+/* draw n tokens from a fresh copy of base each time; counts[id]++ */
+static int draw(const dc_sampler_params *p, const float *base, int n, int *counts) {
+    dc_sampler *s = NULL;
+    dc_err e;
+    if (dc_sampler_new(p, V, &s, &e)) return -1;
+    float l[V];
+    int bad = 0;
+    for (int k = 0; k < n; k++) {
+        memcpy(l, base, sizeof l);
+        int id = dc_sample(s, l, NULL, 0);
+        if (id < 0 || id >= V) bad++;
+        else counts[id]++;
+    }
+    dc_sampler_free(s);
+    return bad;
+}
+
+static void params(dc_sampler_params *p, float temp, int top_k, float top_p, float min_p) {
+    dc_sampler_defaults(p);
+    p->temperature = temp, p->top_k = top_k, p->top_p = top_p, p->min_p = min_p, p->seed = 7;
+}
+
+/* settings that walk every branch: greedy, full softmax, top-k heap, min-p, top-p */
+static const float SET[][4] = {{0, 0, 1, 0}, {1, 0, 1, 0}, {0.6f, 40, 0.95f, 0.05f}, {1.5f, 5, 0.5f, 0}, {1, 1, 1, 0}};
+enum { NSET = sizeof SET / sizeof *SET };
+
+static void nan_never_chosen(void) {
+    float l[V];
+    for (int i = 0; i < V; i++) l[i] = sinf(i * 0.37f) * 3;
+    l[0] = NAN, l[17] = NAN, l[V - 1] = NAN; /* NaN first: the old max scan stuck on it */
+    for (int k = 0; k < NSET; k++) {
+        dc_sampler_params p;
+        params(&p, SET[k][0], (int)SET[k][1], SET[k][2], SET[k][3]);
+        int c[V] = {0};
+        int bad = draw(&p, l, 200, c);
+        CHECK(bad == 0, "setting %d: %d draws outside the vocabulary", k, bad);
+        CHECK(c[0] + c[17] + c[V - 1] == 0, "setting %d: a NaN logit was drawn (%d, %d, %d)", k, c[0], c[17], c[V - 1]);
+    }
+    /* greedy skips the NaN and finds the real maximum */
+    dc_sampler_params p;
+    params(&p, 0, 0, 1, 0);
+    l[123] = 50;
+    int c[V] = {0};
+    draw(&p, l, 1, c);
+    CHECK(c[123] == 1, "greedy with NaN logits did not pick the maximum");
+}
+
+static void all_nan_and_all_neg_inf(void) {
+    float l[V];
+    for (int k = 0; k < NSET; k++) {
+        dc_sampler_params p;
+        params(&p, SET[k][0], (int)SET[k][1], SET[k][2], SET[k][3]);
+        for (int i = 0; i < V; i++) l[i] = NAN;
+        int c[V] = {0};
+        CHECK(draw(&p, l, 20, c) == 0 && c[0] == 20, "setting %d: all NaN must give token 0 (got %d of 20)", k, c[0]);
+        for (int i = 0; i < V; i++) l[i] = i < 9 ? NAN : -INFINITY;
+        memset(c, 0, sizeof c);
+        CHECK(draw(&p, l, 20, c) == 0 && c[9] == 20, "setting %d: NaN and -inf must give the first -inf (9), got %d of 20",
+              k, c[9]);
+    }
+}
+
+static void pos_inf_shares_mass(void) {
+    float l[V];
+    for (int i = 0; i < V; i++) l[i] = (float)(i % 7);
+    l[40] = INFINITY, l[200] = INFINITY, l[3] = NAN, l[5] = -INFINITY;
+    for (int k = 0; k < NSET; k++) {
+        dc_sampler_params p;
+        params(&p, SET[k][0], (int)SET[k][1], SET[k][2], SET[k][3]);
+        int c[V] = {0};
+        CHECK(draw(&p, l, 400, c) == 0, "setting %d: draws outside the vocabulary", k);
+        CHECK(c[40] + c[200] == 400, "setting %d: only the +inf tokens may be drawn (%d of 400)", k, c[40] + c[200]);
+        if (SET[k][0] > 0 && SET[k][2] >= 0.95f && SET[k][1] != 1) /* sampled over both: each about half */
+            CHECK(c[40] > 120 && c[200] > 120, "setting %d: +inf tokens drawn %d and %d times of 400", k, c[40], c[200]);
+        if (SET[k][0] <= 0) CHECK(c[40] == 400, "greedy: the lowest +inf id (40) expected");
+    }
+    /* a finite logit that overflows under a small temperature behaves as +inf */
+    for (int i = 0; i < V; i++) l[i] = i == 77 ? 3e38f : 1.0f;
+    dc_sampler_params p;
+    params(&p, 0.01f, 0, 1, 0);
+    int c[V] = {0};
+    CHECK(draw(&p, l, 10, c) == 0 && c[77] == 10, "overflowing logit: token 77 expected, got it %d of 10", c[77]);
+}
+
+/* the plain case still follows the softmax: two tokens 1 nat apart */
+static void finite_frequencies(void) {
+    float l[V];
+    for (int i = 0; i < V; i++) l[i] = -100;
+    l[10] = 1, l[20] = 0;
+    dc_sampler_params p;
+    params(&p, 1, 0, 1, 0);
+    int c[V] = {0};
+    draw(&p, l, 4000, c);
+    double r = (double)c[10] / (c[10] + c[20]), want = exp(1) / (exp(1) + 1);
+    CHECK(fabs(r - want) < 0.03, "token 10 drawn %.3f of the time, softmax says %.3f", r, want);
+}
+
+int main(void) {
+    RUN(nan_never_chosen);
+    RUN(all_nan_and_all_neg_inf);
+    RUN(pos_inf_shares_mass);
+    RUN(finite_frequencies);
+    return harness_done();
+}
