@@ -206,6 +206,16 @@ static void test_chunks(void) {
     }
     CHECK(!strcmp(p, "data: [DONE]\n\n"), "[DONE] last");
     buf_free(&b);
+    /* model text with a NUL, quotes, controls and a bad byte comes through whole */
+    static const char odd[] = "a\0b\"\\\x01\n\xFFz";
+    oai_chunk(&b, &m, 0, 0, odd, sizeof odd - 1, NULL, 0, NULL, NULL);
+    char *js = strndup(b.s + 6, b.n - 8);
+    cJSON *o = cJSON_Parse(js);
+    const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "choices"), 0), "delta"), "content");
+    CHECK(c && strstr(js, "\"a\\u0000b\\\"\\\\\\u0001\\n\xEF\xBF\xBDz\""), "escaped: %s", js);
+    cJSON_Delete(o);
+    free(js);
+    buf_free(&b);
 }
 
 /* ---------------------------------------------------------------- prefix.c */

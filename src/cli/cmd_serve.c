@@ -149,7 +149,7 @@ int cmd_serve(int argc, char **argv) {
     int style = o.so.chat_style >= 0 ? o.so.chat_style : serve_detect_style(o.so.model_path);
     if ((rc = serve_set_model(srv, m, tok, style, &err))) goto done;
     fprintf(stderr, "deepc serve: ready in %.1f s: %s weights, %d threads, %d parallel, ctx %d, template %s%s; "
-            "web chat at http://%s%s%s:%d/\n", load_s, dc_model_dtype(m), dc_get_threads(), o.so.parallel, serve_ctx(srv),
+            "web chat at http://%s%s%s:%d/\n", load_s, dc_model_dtype(m), cli_get_threads(), o.so.parallel, serve_ctx(srv),
             style == DC_CHAT_R1 ? "r1" : "v3", o.so.api_key ? ", API key required" : "", lb, h, rb, serve_port(srv));
     rc = serve_run(srv, &err);
     if (!rc) fprintf(stderr, "deepc serve: stopped\n");

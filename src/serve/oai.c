@@ -29,18 +29,27 @@
 #include <cjson/cJSON.h>
 #include "serve/sv.h"
 
+/* str_lossy: model text (any bytes, NULs included) as a JSON string: made
+ * valid UTF-8, then escaped here and put in as a raw item, since cJSON's own
+ * strings end at the first NUL */
 static cJSON *str_lossy(const char *s, size_t n) {
-    if (utf8_valid(s, n) == n) {
-        char *c = strndup(s, n);
-        cJSON *j = cJSON_CreateString(c ? c : "");
-        free(c);
-        return j;
+    buf u = {0}, j = {0};
+    utf8_lossy(&u, s, n);
+    buf_str(&j, "\"");
+    for (size_t i = 0; i < u.n; i++) {
+        unsigned char c = (unsigned char)u.s[i];
+        if (c == '"' || c == '\\') buf_fmt(&j, "\\%c", c);
+        else if (c == '\n') buf_str(&j, "\\n");
+        else if (c == '\r') buf_str(&j, "\\r");
+        else if (c == '\t') buf_str(&j, "\\t");
+        else if (c < 0x20 || c == 0x7f) buf_fmt(&j, "\\u%04x", c);
+        else buf_add(&j, &u.s[i], 1);
     }
-    buf b = {0};
-    utf8_lossy(&b, s, n);
-    cJSON *j = cJSON_CreateString(b.s ? b.s : "");
-    buf_free(&b);
-    return j;
+    buf_str(&j, "\"");
+    cJSON *r = j.oom ? cJSON_CreateString("") : cJSON_CreateRaw(j.s);
+    buf_free(&u);
+    buf_free(&j);
+    return r;
 }
 
 static char *print(cJSON *o) {
@@ -213,11 +222,21 @@ void oai_logprobs_add(void *lp, int kind, const dc_tokenizer *tok, int id, float
     cJSON_AddItemToArray(cJSON_GetObjectItem(o, "tokens"), token_str(tok, id, NULL));
     cJSON_AddItemToArray(cJSON_GetObjectItem(o, "token_logprobs"), cJSON_CreateNumber(logprob));
     cJSON *top = cJSON_CreateObject();
-    for (int i = 0; i < k; i++) {
-        cJSON *s = token_str(tok, top_ids[i], NULL);
-        if (!cJSON_GetObjectItemCaseSensitive(top, s->valuestring))
-            cJSON_AddNumberToObject(top, s->valuestring, top_lps[i]);
-        cJSON_Delete(s);
+    for (int i = 0; i < k; i++) { /* keyed by the token's text (a NUL byte shows as U+FFFD there) */
+        size_t n = 0;
+        const char *p = dc_tokenizer_piece(tok, top_ids[i], &n);
+        buf key = {0};
+        utf8_lossy(&key, p ? p : "", p ? n : 0);
+        for (size_t z; key.s && (z = strlen(key.s)) < key.n;) {
+            buf fixed = {0};
+            buf_add(&fixed, key.s, z);
+            buf_str(&fixed, "\xEF\xBF\xBD");
+            buf_add(&fixed, key.s + z + 1, key.n - z - 1);
+            buf_free(&key);
+            key = fixed;
+        }
+        if (key.s && !cJSON_GetObjectItemCaseSensitive(top, key.s)) cJSON_AddNumberToObject(top, key.s, top_lps[i]);
+        buf_free(&key);
     }
     cJSON_AddItemToArray(cJSON_GetObjectItem(o, "top_logprobs"), top);
     cJSON_AddItemToArray(cJSON_GetObjectItem(o, "text_offset"), cJSON_CreateNumber(text_offset));
