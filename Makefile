@@ -37,6 +37,10 @@ endif
 LIB_SRC := $(sort $(wildcard src/base/*.c src/kernels/*.c src/io/*.c src/model/*.c \
                              src/tokenizer/*.c src/infer/*.c src/train/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
+# the server (src/serve/) links libmicrohttpd; only the binary and its tests need it
+SERVE_SRC := $(sort $(wildcard src/serve/*.c))
+SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o)
+SERVE_LIBS := -lmicrohttpd -lpthread
 TEST_SRC:= $(sort $(wildcard tests/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -61,8 +65,15 @@ $(BUILD)/libdeepc.so: $(LIB_OBJ)
 	ln -sf libdeepc.so.$(VERSION) $@
 
 $(BUILD)/src/cli/cmd_chat.o: ALL_CFLAGS += $(EDIT_CFLAGS)
-$(BUILD)/deepc: $(CLI_OBJ) $(BUILD)/libdeepc.a
-	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS) $(EDIT_LIBS)
+$(BUILD)/deepc: $(CLI_OBJ) $(SERVE_OBJ) $(BUILD)/libdeepc.a
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS) $(EDIT_LIBS) $(SERVE_LIBS)
+
+# the web chat is compiled in (.incbin in page.c)
+$(BUILD)/src/serve/page.o: src/serve/chat.html
+
+# tests of src/serve/ link its objects
+$(BUILD)/tests/test_serve: $(BUILD)/tests/test_serve.o $(BUILD)/tests/harness.o $(SERVE_OBJ) $(BUILD)/libdeepc.a
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS) $(SERVE_LIBS)
 
 $(BUILD)/tests/%.o: tests/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -94,9 +105,11 @@ REF_POST := $(BUILD)/ref_post/cases.txt
 $(REF_POST): $(wildcard tests/ref/*.py)
 	/usr/bin/python3 tests/ref/gen_post_cases.py $(BUILD)/ref_post
 
-# Every test binary, then the total line "N passed, N failed".
+# Every test binary, then the server's tests with real clients (node, the
+# openai npm client, Chromium, wrk: tests/server/), then the total line
+# "N passed, N failed".
 test: all $(TESTS) $(REF) $(REF_TRAIN) $(REF_POST)
-	@env $(DC_TEST_ENV) bash tests/run.sh $(BUILD) $(TESTS)
+	@env $(DC_TEST_ENV) DEEPC_BUILD=$(BUILD) bash tests/run.sh $(BUILD) $(TESTS) tests/server/test_server.sh
 
 # The README's first command: install what is needed, build, run the main job:
 # the miniature R1 pipeline (pretrain, SFT, GRPO, held-out accuracy after each).
@@ -164,7 +177,7 @@ uninstall:
 	rm -f $(BINDIR)/deepc $(LIBDIR)/libdeepc.a $(LIBDIR)/libdeepc.so.$(VERSION) $(LIBDIR)/libdeepc.so.$(SOVERSION) \
 	      $(LIBDIR)/libdeepc.so $(INCDIR)/deepc.h $(PCDIR)/deepc.pc
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:%=%.d) $(DBL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVE_OBJ:.o=.d) $(TESTS:%=%.d) $(DBL_OBJ:.o=.d)
 
 # Kernel figures (prints, never fails): the matvec kernels against read bandwidth.
 .PHONY: bench-kernels
@@ -219,3 +232,10 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS) $(BUILD)/deepc
 	@bash fuzz/seeds.sh $(BUILD)
 	@bash fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TIMEOUT) readers $(FUZZ_JSON)
+
+# Serving figures (prints, never fails): deepc serve beside llama-server on the
+# same GGUF: aggregate tokens/s and time to first token at 1, 2, 4, 8 clients.
+#   make bench-serve GGUF=/path/mini-q4_0.gguf
+.PHONY: bench-serve
+bench-serve: $(BUILD)/deepc
+	@GGUF=$(GGUF) DEEPC_BUILD=$(BUILD) bash tests/server/bench.sh

@@ -13,7 +13,14 @@ PKGS=(
   python3-numpy
   gnuplot-nox            # deepc plot: loss curves to PNG
   libedit-dev            # deepc chat: line editing and history (optional at build time)
+  libmicrohttpd-dev      # deepc serve: the HTTP server
+  chromium               # tests/server: the web chat in a headless browser (playwright-core)
+  wrk                    # tests/server: the load test
 )
+# tests/server runs the official openai npm client with Node.js; a node
+# already on the machine (e.g. a newer one from elsewhere) is kept
+command -v node >/dev/null || PKGS+=(nodejs)
+command -v npm >/dev/null || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

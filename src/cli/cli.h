@@ -27,6 +27,7 @@ int cmd_generate(int argc, char **argv);       /* cmd_generate.c */
 int cmd_chat(int argc, char **argv);           /* cmd_chat.c */
 int cmd_bench(int argc, char **argv);          /* cmd_bench.c */
 int cmd_perplexity(int argc, char **argv);     /* cmd_perplexity.c */
+int cmd_serve(int argc, char **argv);          /* cmd_serve.c */
 int cmd_convert(int argc, char **argv);         /* cmd_convert.c */
 int cmd_quantize(int argc, char **argv);        /* cmd_convert.c */
 int cmd_sft(int argc, char **argv);             /* cmd_sft.c */

@@ -20,6 +20,7 @@ static const cli_cmd CMDS[] = {
     {"tokenizer-train", cmd_tokenizer_train, "train a byte-level BPE and write a tokenizer.json"},
     {"generate", cmd_generate, "complete a prompt, streaming the text (sampling, MTP speculative decoding)"},
     {"chat", cmd_chat, "talk with a model in the terminal (chat template, cache kept across turns)"},
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server with a web chat (continuous batching)"},
     {"bench", cmd_bench, "prefill and decode speed against the memory-bandwidth bound"},
     {"perplexity", cmd_perplexity, "perplexity of a model on a text (sliding windows, with its error)"},
     {"convert", cmd_convert, "a checkpoint to a llama.cpp GGUF file (deepseek2) and back"},
