@@ -15,26 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/membw.h"
 #include "base/progress.h"
 #include "base/rng.h"
 #include "deepc.h"
 #include "kernels/cpu.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
-
-static double read_bw(const float *p, size_t n, int thr) {
-    double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = progress_now();
-        float s = 0;
-#pragma omp parallel for num_threads(thr) reduction(+ : s) schedule(static)
-        for (size_t i = 0; i < n; i += 16) s += p[i]; /* one float per cache line: every line is read */
-        double dt = progress_now() - t0;
-        if (s == 42) puts("");
-        if (n * 4 / dt / 1e9 > best) best = n * 4 / dt / 1e9;
-    }
-    return best;
-}
 
 /* the best of at least reps timings of matmul(out, x, W, T), and of as many
  * more as fit in half a second (a busy machine spoils single runs) */
@@ -64,7 +51,7 @@ static void decode(int R, int C) {
     float *w = randv(&r, n), *x = randv(&r, (size_t)C * 4), *out = malloc(sizeof(float) * R * 4);
     if (!w || !x || !out) return;
     mat F = {w, MAT_F32, R, C};
-    for (int thr = 1; thr <= 2; thr++) printf("read bandwidth, %d thread(s): %.1f GB/s\n", thr, read_bw(w, n, thr));
+    for (int thr = 1; thr <= 2; thr++) printf("read bandwidth (membw_read), %d thread(s): %.1f GB/s\n", thr, membw_read(w, n * 4, thr, 3));
     for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
         if (!mat_type_bytes(ty, R, C)) continue;
         void *q = ty == MAT_F32 ? (void *)w : malloc(mat_type_bytes(ty, R, C));

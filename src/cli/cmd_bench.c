@@ -21,6 +21,7 @@
 #include "base/progress.h"
 #include "kernels/matmul.h"
 #include "base/err.h"
+#include "base/membw.h"
 #include "base/rng.h"
 #include "cli/cli.h"
 #include "cli/infer_cli.h"
@@ -59,35 +60,6 @@ static const peer MINI[] = {
 static int is_mini(const dc_config *c) {
     return c->hidden_size == 1024 && c->num_hidden_layers == 8 && c->vocab_size == 102400 &&
            c->n_routed_experts == 32 && c->num_experts_per_tok == 4 && c->moe_intermediate_size == 512;
-}
-
-/* read bandwidth in GB/s with nthr threads over buf (n words), best of 3 */
-static double bandwidth(const uint64_t *buf, size_t n, int nthr) {
-    /* a streaming read as the decode kernels do it: wide loads, software
-     * prefetch 4 KB ahead; the bound is what such a read reaches */
-    const float *f = (const float *)buf;
-    const size_t nf = n * 2 & ~(size_t)63;
-    double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        float acc = 0;
-        double t0 = progress_now();
-#pragma omp parallel num_threads(nthr) reduction(+ : acc)
-        {
-            int i = omp_get_thread_num(), k = omp_get_num_threads();
-            size_t a = (nf * i / k) & ~(size_t)63, b = (nf * (i + 1) / k) & ~(size_t)63;
-            float x[64] = {0}; /* 64 independent sums: no add waits for another */
-            for (size_t j = a; j < b; j += 64) {
-                __builtin_prefetch(f + j + 1024);
-#pragma omp simd
-                for (int q = 0; q < 64; q++) x[q] += f[j + q];
-            }
-            for (int q = 0; q < 64; q++) acc += x[q];
-        }
-        double dt = progress_now() - t0;
-        if (acc == 42.0f) fputc(' ', stderr); /* keep the loads */
-        if (nf * 4 / dt / 1e9 > best) best = nf * 4 / dt / 1e9;
-    }
-    return best;
 }
 
 /* tokens/s of one prefill of n random tokens on a fresh cache */
@@ -256,7 +228,7 @@ int cmd_bench(int argc, char **argv) {
     }
     memset(buf, 0x3f, words * 8); /* 0x3f3f3f3f is a normal float: no denormal slow path in the probe */
     double bw[8];
-    for (int i = 0; i < o.nthr; i++) bw[i] = bandwidth(buf, words, o.thr[i]);
+    for (int i = 0; i < o.nthr; i++) bw[i] = membw_read(buf, words * 8, o.thr[i], 3);
     free(buf);
     printf("deepc bench: %s, kernels %s, attention %s\n", o.dir, kern_get()->name,
            o.attn == DC_ATTN_ABSORB ? "absorbed" : "naive");
