@@ -1,8 +1,9 @@
 /*
  * bench_matvec.c — the matvec kernels on a matrix far bigger than the caches
  * (the mini preset's head, 102400 x 1024), for each type, variant and thread
- * count, as GB/s of weights streamed beside the machine's read bandwidth
- * measured in the same run; then matmul at prefill sizes (T = 64, 512) on
+ * count, at T = 1, 4 and 8 tokens (decode of 1, 4, 8 sequences), as GB/s of
+ * weights streamed beside the machine's read bandwidth (membw_read) measured
+ * in the same run; then matmul at prefill sizes (T = 64, 512) on
  * mini's dense FFN shape (2816 x 1024), as tokens/s and GFLOP/s beside
  * OpenBLAS sgemm on the same matrix in float32. Prints figures; never
  * passes or fails.
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/membw.h"
 #include "base/progress.h"
 #include "base/rng.h"
 #include "deepc.h"
@@ -22,20 +24,6 @@
 #include "kernels/cpu.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
-
-static double read_bw(const float *p, size_t n, int thr) {
-    double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = progress_now();
-        float s = 0;
-#pragma omp parallel for num_threads(thr) reduction(+ : s) schedule(static)
-        for (size_t i = 0; i < n; i += 16) s += p[i]; /* one float per cache line: every line is read */
-        double dt = progress_now() - t0;
-        if (s == 42) puts("");
-        if (n * 4 / dt / 1e9 > best) best = n * 4 / dt / 1e9;
-    }
-    return best;
-}
 
 /* the best of at least reps timings of matmul(out, x, W, T), and of as many
  * more as fit in half a second (a busy machine spoils single runs) */
@@ -62,10 +50,10 @@ static void decode(int R, int C) {
     size_t n = (size_t)R * C;
     rng r;
     rng_seed(&r, 1);
-    float *w = randv(&r, n), *x = randv(&r, (size_t)C * 4), *out = malloc(sizeof(float) * R * 4);
+    float *w = randv(&r, n), *x = randv(&r, (size_t)C * 8), *out = malloc(sizeof(float) * R * 8);
     if (!w || !x || !out) return;
     mat F = {w, MAT_F32, R, C};
-    for (int thr = 1; thr <= 2; thr++) printf("read bandwidth, %d thread(s): %.1f GB/s\n", thr, read_bw(w, n, thr));
+    for (int thr = 1; thr <= 2; thr++) printf("read bandwidth (membw_read), %d thread(s): %.1f GB/s\n", thr, membw_read(w, n * 4, thr, 3));
     for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
         if (!mat_type_bytes(ty, R, C)) continue;
         void *q = ty == MAT_F32 ? (void *)w : malloc(mat_type_bytes(ty, R, C));
@@ -76,7 +64,7 @@ static void decode(int R, int C) {
             kern_select(isa);
             printf("%-5s %-6s", mat_type_name(ty), kern_get()->name);
             for (int thr = 1; thr <= 2; thr++)
-                for (int T = 1; T <= 4; T *= 4) {
+                for (int T = 1; T <= 8; T = T == 1 ? 4 : T * 2) {
                     omp_set_num_threads(thr);
                     double dt = best_time(out, x, &W, T, 5);
                     printf("  %dthr T=%d %5.1f GB/s", thr, T, mat_bytes(&W) / dt / 1e9);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include "base/progress.h"
 #include "base/err.h"
+#include "base/membw.h"
 #include "base/rng.h"
 #include "cli/bench.h"
 #include "cli/cli.h"
@@ -47,35 +48,6 @@ static const char *HELP =
     "      --peer DIR     a llama.cpp build's bin directory: with a .gguf model, its llama-bench\n"
     "                     (or llama-batched-bench with --parallel) runs on the same file in\n"
     "                     this run and its figures stand beside deepc's\n";
-
-/* read bandwidth in GB/s with nthr threads over buf (n words), best of 3 */
-static double bandwidth(const uint64_t *buf, size_t n, int nthr) {
-    /* a streaming read as the decode kernels do it: wide loads, software
-     * prefetch 4 KB ahead; the bound is what such a read reaches */
-    const float *f = (const float *)buf;
-    const size_t nf = n * 2 & ~(size_t)63;
-    double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        float acc = 0;
-        double t0 = progress_now();
-#pragma omp parallel num_threads(nthr) reduction(+ : acc)
-        {
-            int i = omp_get_thread_num(), k = omp_get_num_threads();
-            size_t a = (nf * i / k) & ~(size_t)63, b = (nf * (i + 1) / k) & ~(size_t)63;
-            float x[64] = {0}; /* 64 independent sums: no add waits for another */
-            for (size_t j = a; j < b; j += 64) {
-                __builtin_prefetch(f + j + 1024);
-#pragma omp simd
-                for (int q = 0; q < 64; q++) x[q] += f[j + q];
-            }
-            for (int q = 0; q < 64; q++) acc += x[q];
-        }
-        double dt = progress_now() - t0;
-        if (acc == 42.0f) fputc(' ', stderr); /* keep the loads */
-        if (nf * 4 / dt / 1e9 > best) best = nf * 4 / dt / 1e9;
-    }
-    return best;
-}
 
 /* tokens/s of one prefill of n random tokens on a fresh cache */
 static int prefill_rate(dc_session *s, int n, int V, float *logits, double *rate, dc_err *err) {
@@ -258,7 +230,7 @@ int cmd_bench(int argc, char **argv) {
     }
     memset(buf, 0x3f, words * 8); /* 0x3f3f3f3f is a normal float: no denormal slow path in the probe */
     double bw[8];
-    for (int i = 0; i < o.nthr; i++) bw[i] = bandwidth(buf, words, o.thr[i]);
+    for (int i = 0; i < o.nthr; i++) bw[i] = membw_read(buf, words * 8, o.thr[i], 3);
     free(buf);
     printf("deepc bench: %s, kernels %s, attention %s\n", o.dir, dc_kernels_name(),
            o.attn == DC_ATTN_ABSORB ? "absorbed" : "naive");

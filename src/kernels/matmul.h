@@ -29,8 +29,9 @@
  *     inside a parallel region); bf16 above: rows dequantised a chunk at a
  *     time, then sgemm. NOT batch-invariant: a token's bits can differ
  *     between T below and above the threshold (and sgemm's blocking may
- *     depend on T). The same-order f32 kernel reaches about half of sgemm's
- *     rate at prefill sizes on AVX2 (bench/bench_matvec gemm), hence sgemm.
+ *     depend on T). The same-order f32 kernel reaches about 40% of sgemm's
+ *     rate at prefill sizes on AVX2 (bench/bench_matvec gemm: 36 against 90
+ *     GFLOP/s on one Zen 3 core), hence sgemm.
  * Must not be called from inside an OpenMP parallel region that expects it
  * to spread over threads (it would run on one).
  */
