@@ -247,6 +247,12 @@ static void full_store(void) {
     dc_batch bs = {1, &t1, &s9, NULL};
     CHECK(dc_engine_decode(e, &bs, &err) == DC_EARG && strstr(err.msg, "sequence 9"), "%s", err.msg);
     CHECK(dc_seq_truncate(e, a, 99, &err) == DC_EARG, "truncate past the end");
+    int many[600], mseq[600];
+    for (int i = 0; i < 600; i++) many[i] = 3, mseq[i] = a;
+    dc_batch bm = {600, many, mseq, NULL};
+    CHECK(dc_engine_decode(e, &bm, &err) == DC_EARG && strstr(err.msg, "batch of 512") && dc_seq_len(e, a) == 17,
+          "a batch past max_batch: %s", err.msg);
+    CHECK(dc_engine_decode_mtp(e, &bt, NULL, &err) == DC_EARG, "MTP without hidden states");
     free(got), free(alone);
     dc_engine_free(e);
     dc_model_free(m);

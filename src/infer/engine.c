@@ -277,7 +277,8 @@ int engine_reserve(dc_engine *e, int n, dc_err *err) {
 int dc_engine_decode(dc_engine *e, const dc_batch *b, dc_err *err) {
     tok_batch tb;
     e->last_n = 0;
-    int rc = engine_reserve(e, b && b->n > 0 ? b->n : 1, err);
+    /* scratch for the batch; a batch past max_batch is refused below before any use */
+    int rc = engine_reserve(e, b && b->n > 0 && b->n <= e->o.max_batch ? b->n : 1, err);
     if (rc) return rc;
     rc = batch_plan(e, b, 0, &tb, err);
     if (rc < 0) return rc;
@@ -299,7 +300,8 @@ int dc_engine_decode_mtp(dc_engine *e, const dc_batch *b, const float *hidden, d
     const dc_config *c = dc_model_config(e->m);
     e->last_n = 0;
     if (c->num_nextn_predict_layers < 1) return err_set(err, DC_EARG, "decode_mtp: the model has no MTP module");
-    const int C = c->hidden_size, n = b && b->n > 0 ? b->n : 1;
+    if (b && b->n > 0 && !hidden) return err_set(err, DC_EARG, "decode_mtp: no hidden states given");
+    const int C = c->hidden_size, n = b && b->n > 0 && b->n <= e->o.max_batch ? b->n : 1;
     /* hidden may point into the scratch that engine_reserve may reallocate:
      * copy it first (rows n..2n-1), then into forward order (rows 0..n-1) */
     if (!scratch_grow(&e->hbuf, &e->hbuf_cap, (size_t)2 * n * C))
