@@ -27,6 +27,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "kernels/matmul.h"
+#include "model/embed_head.h"
 
 void dc_engine_defaults(dc_engine_opts *o) {
     *o = (dc_engine_opts){.max_seqs = 16, .n_pages = 0, .page_tokens = 16, .max_len = 4096, .max_batch = 512,
@@ -256,7 +257,7 @@ static int batch_logits(dc_engine *e, const dc_batch *b, const float *h, const m
     float *g = e->s.xe; /* (T, C) free after the forward */
     for (int i = 0; i < b->n; i++)
         if (e->lrow[i] >= 0) memcpy(g + (size_t)e->lrow[i] * C, h + (size_t)e->inv[i] * C, sizeof(float) * C);
-    matmul(e->logits, g, head, rows);
+    head_logits(e->logits, g, head, rows);
     return DC_OK;
 }
 

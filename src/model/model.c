@@ -23,6 +23,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "model/config.h"
+#include "model/embed_head.h"
 #include "model/gguf_model.h"
 #include "model/norm.h"
 
@@ -160,10 +161,6 @@ void block_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_b
     for (size_t i = 0; i < n; i++) x[i] += s->y[i];
 }
 
-static void embed_rows(float *x, const float *table, const int *ids, int n, int C) {
-    for (int i = 0; i < n; i++) memcpy(x + (size_t)i * C, table + (size_t)ids[i] * C, sizeof(float) * C);
-}
-
 void model_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_batch *b, const int *ids) {
     const dc_config *c = &m->cfg;
     const int C = c->hidden_size;
@@ -180,11 +177,7 @@ void model_mtp_forward(const dc_model *m, scratch *s, const kv_view *kv, const t
     const layer_w *lw = &m->w.layers[L];
     /* hidden may alias s->hidden, which nothing below writes; the norms go to cat first */
     embed_rows(s->x, lw->embed, next_ids, n, C);
-    rmsnorm_forward(s->x, s->x, lw->enorm, n, C, c->rms_norm_eps);
-    for (int t = 0; t < n; t++) {
-        memcpy(s->cat + (size_t)t * 2 * C, s->x + (size_t)t * C, sizeof(float) * C);
-        rmsnorm_forward(s->cat + (size_t)t * 2 * C + C, hidden + (size_t)t * C, lw->hnorm, 1, C, c->rms_norm_eps);
-    }
+    mtp_input(s->cat, NULL, NULL, s->x, hidden, lw->enorm, lw->hnorm, n, C, c->rms_norm_eps);
     matmul(s->x, s->cat, &lw->eh_proj, n); /* (n, C) */
     block_forward(m, s, kv, b, L, s->x);
     rmsnorm_forward(s->xn, s->x, lw->head_norm, n, C, c->rms_norm_eps);

@@ -24,7 +24,7 @@ void rmsnorm_train_fwd(real *y, real *rstd, const real *x, const real *w, int N,
         double ss = 0;
         for (int i = 0; i < n; i++) ss += (double)xt[i] * xt[i];
         real r = (real)(1.0 / sqrt(ss / n + eps));
-        rstd[t] = r;
+        if (rstd) rstd[t] = r;
         for (int i = 0; i < n; i++) yt[i] = xt[i] * r * w[i];
     }
 }

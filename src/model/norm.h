@@ -8,7 +8,8 @@
 /* rmsnorm_forward: out (T, n) from x (T, n) and w (n); out may equal x. */
 void rmsnorm_forward(float *out, const float *x, const float *w, int T, int n, float eps);
 
-/* Training. rmsnorm_train_fwd also saves r = 1/sqrt(mean(x^2)+eps) per row.
+/* Training. rmsnorm_train_fwd also saves r = 1/sqrt(mean(x^2)+eps) per row
+ * (rstd NULL: not saved).
  * rmsnorm_bwd (undoing y = x * r * w):
  *   dw += sum_rows dy * x * r
  *   dx += r * (dy*w) - x * r^3 / n * sum(dy*w*x)          */

@@ -4,6 +4,7 @@
  * current batch, C hidden, V vocab.
  */
 #include "train/trainer.h"
+#include "model/embed_head.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,7 +252,7 @@ static double head_loss(trainer *t, const real *h, const real *w, const int *tar
                         int grad) {
     const int N = t->N, C = t->cfg.hidden_size, V = t->cfg.vocab_size;
     real *lg = t->logits;
-    linear_fwd(lg, h, t->P.head.data, N, C, V);
+    head_logits(lg, h, &t->P.head, N);
     double *rowloss = t->rowloss; /* summed in order below: the loss does not depend on the threads */
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
@@ -267,10 +268,6 @@ static double head_loss(trainer *t, const real *h, const real *w, const int *tar
     double total = 0;
     for (int i = 0; i < N; i++) total += rowloss[i];
     return total;
-}
-
-static void embed_rows(real *x, const real *E, const int *ids, int N, int C) {
-    for (int i = 0; i < N; i++) memcpy(x + (size_t)i * C, E + (size_t)ids[i] * C, sizeof(real) * C);
 }
 
 static void embed_bwd(real *dE, const real *dx, const int *ids, int N, int C) {
@@ -336,10 +333,7 @@ static double mtp_fwd(trainer *t, int k, const real *hprev, int grad) {
     mtp_act *m = &t->ma[k - 1];
     const layer_w *lp = &t->P.layers[L + k - 1];
     embed_rows(m->e, t->P.embed, m->tok, N, C);
-    for (int n = 0; n < N; n++) {
-        rmsnorm_train_fwd(m->cat + (size_t)n * 2 * C, m->e_rstd + n, m->e + (size_t)n * C, lp->enorm, 1, C, eps);
-        rmsnorm_train_fwd(m->cat + (size_t)n * 2 * C + C, m->h_rstd + n, hprev + (size_t)n * C, lp->hnorm, 1, C, eps);
-    }
+    mtp_input(m->cat, m->e_rstd, m->h_rstd, m->e, hprev, lp->enorm, lp->hnorm, N, C, eps);
     linear_fwd(m->blk.x_in, m->cat, lp->eh_proj.data, N, 2 * C, C);
     block_fwd(t, L + k - 1, &m->blk, m->out);
     rmsnorm_train_fwd(m->outn, m->out_rstd, m->out, lp->head_norm, N, C, eps);

@@ -37,7 +37,7 @@ test("start the server and Chromium", async () => {
 test("the page loads, self-contained, and finds the model", async () => {
   await page.goto(S.url + "/");
   eq(await page.title(), "deepc chat", "title");
-  await page.waitForFunction(() => document.getElementById("status").textContent === "tiny", null, { timeout: 10000 });
+  await page.waitForFunction(() => document.getElementById("status").textContent === "tiny", null, { timeout: 30000 });
   check(await page.isVisible("#send"), "send button");
   check(!(await page.isVisible("#stop")), "no stop button while idle");
   eq(external.length, 0, "requests outside the server: " + external.join(", "));
@@ -49,14 +49,14 @@ test("a message streams an answer; stop ends it", async () => {
   eq(await page.textContent("#tempv"), "0", "temperature 0 shown");
   await page.fill("#input", story);
   await page.keyboard.press("Enter");
-  await page.waitForSelector(".msg.user", { timeout: 5000 });
+  await page.waitForSelector(".msg.user", { timeout: 20000 });
   eq(await page.textContent(".msg.user .bubble"), story, "the user's message");
   await page.waitForSelector("#stop", { state: "visible", timeout: 5000 });
   // the answer grows while it streams
   const len = () => page.evaluate(() => (document.querySelector(".msg.assistant .content") || {}).textContent?.length || 0);
-  await page.waitForFunction(() => (document.querySelector(".msg.assistant .content")?.textContent.length || 0) > 0, null, { timeout: 10000 });
+  await page.waitForFunction(() => (document.querySelector(".msg.assistant .content")?.textContent.length || 0) > 0, null, { timeout: 30000 });
   const a = await len();
-  await page.waitForFunction((n) => (document.querySelector(".msg.assistant .content")?.textContent.length || 0) > n, a, { timeout: 10000 });
+  await page.waitForFunction((n) => (document.querySelector(".msg.assistant .content")?.textContent.length || 0) > n, a, { timeout: 30000 });
   const b = await len();
   check(b > a, `the answer grew: ${a} -> ${b}`);
   await page.screenshot({ path: `${shots}/web-streaming.png` });
@@ -89,7 +89,7 @@ test("a second turn, with a token limit, completes; the conversation survives a 
   const meta = await page.textContent(".msg.assistant:last-child .meta");
   check(/12 tokens/.test(meta) && /token limit/.test(meta), "stats: " + meta);
   await page.reload();
-  await page.waitForSelector(".msg.assistant", { timeout: 5000 });
+  await page.waitForSelector(".msg.assistant", { timeout: 20000 });
   eq(await page.locator(".msg").count(), 4, "messages after a reload");
   eq(await page.inputValue("#system"), "You are a test.", "system prompt kept");
   await page.screenshot({ path: `${shots}/web.png` });
@@ -100,7 +100,7 @@ test("R1: the reasoning streams into a folded section", async () => {
   try {
     const p = await browser.newPage({ viewport: { width: 1000, height: 700 } });
     await p.goto(R.url + "/");
-    await p.waitForFunction(() => document.getElementById("status").textContent === "tiny-r1", null, { timeout: 10000 });
+    await p.waitForFunction(() => document.getElementById("status").textContent === "tiny-r1", null, { timeout: 30000 });
     let msg = null; /* a question whose greedy answer reasons for a while */
     for (let i = 0; i < 20 && !msg; i++) {
       const q = `Why is the sky blue? (${i})`;
