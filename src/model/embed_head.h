@@ -11,12 +11,13 @@
 
 /* embed_rows: x (n, C) = table rows ids[0..n) of table (V, C). */
 void embed_rows(real *x, const real *table, const int *ids, int n, int C);
-/* mtp_input: cat (n, 2C) = [enorm(e_i) ; hnorm(h_i)] per row, the MTP
- * module's input before eh_proj: e (n, C) the next tokens' embeddings, h
- * (n, C) the previous depth's states. e_rstd, h_rstd (n): each norm's
- * 1/rms saved for the backward, or NULL (inference). */
-void mtp_input(real *cat, real *e_rstd, real *h_rstd, const real *e, const real *h, const real *enorm,
-               const real *hnorm, int n, int C, float eps);
+/* mtp_input: the MTP module's input to its block, x (n, C) = eh_proj(cat)
+ * with cat (n, 2C) = [enorm(e_i) ; hnorm(h_i)] per row: e (n, C) the next
+ * tokens' embeddings, h (n, C) the previous depth's states. e_rstd, h_rstd
+ * (n): each norm's 1/rms saved for the backward, or NULL (inference); cat
+ * is kept for eh_proj's backward. */
+void mtp_input(real *x, real *cat, real *e_rstd, real *h_rstd, const real *e, const real *h, const real *enorm,
+               const real *hnorm, const mat *eh_proj, int n, int C, float eps);
 /* head_logits: logits (n, V) = h (n, C) @ head^T, in head's stored type. */
 void head_logits(float *logits, const float *h, const mat *head, int n);
 #endif

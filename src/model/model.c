@@ -177,8 +177,7 @@ void model_mtp_forward(const dc_model *m, scratch *s, const kv_view *kv, const t
     const layer_w *lw = &m->w.layers[L];
     /* hidden may alias s->hidden, which nothing below writes; the norms go to cat first */
     embed_rows(s->x, lw->embed, next_ids, n, C);
-    mtp_input(s->cat, NULL, NULL, s->x, hidden, lw->enorm, lw->hnorm, n, C, c->rms_norm_eps);
-    matmul(s->x, s->cat, &lw->eh_proj, n); /* (n, C) */
+    mtp_input(s->x, s->cat, NULL, NULL, s->x, hidden, lw->enorm, lw->hnorm, &lw->eh_proj, n, C, c->rms_norm_eps);
     block_forward(m, s, kv, b, L, s->x);
     rmsnorm_forward(s->xn, s->x, lw->head_norm, n, C, c->rms_norm_eps);
 }

@@ -333,8 +333,7 @@ static double mtp_fwd(trainer *t, int k, const real *hprev, int grad) {
     mtp_act *m = &t->ma[k - 1];
     const layer_w *lp = &t->P.layers[L + k - 1];
     embed_rows(m->e, t->P.embed, m->tok, N, C);
-    mtp_input(m->cat, m->e_rstd, m->h_rstd, m->e, hprev, lp->enorm, lp->hnorm, N, C, eps);
-    linear_fwd(m->blk.x_in, m->cat, lp->eh_proj.data, N, 2 * C, C);
+    mtp_input(m->blk.x_in, m->cat, m->e_rstd, m->h_rstd, m->e, hprev, lp->enorm, lp->hnorm, &lp->eh_proj, N, C, eps);
     block_fwd(t, L + k - 1, &m->blk, m->out);
     rmsnorm_train_fwd(m->outn, m->out_rstd, m->out, lp->head_norm, N, C, eps);
     memset(m->doutn, 0, sizeof(real) * (size_t)N * C);
