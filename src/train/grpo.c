@@ -310,9 +310,8 @@ static int eval(void *ctx, trainer *t, sbuf *json, sbuf *line, dc_err *err) {
 
 static int save(void *ctx, cJSON *state) {
     grpo *g = ctx;
-    char h[80];
-    snprintf(h, sizeof h, "%016llx%016llx%016llx%016llx", (unsigned long long)g->r.s[0], (unsigned long long)g->r.s[1],
-             (unsigned long long)g->r.s[2], (unsigned long long)g->r.s[3]);
+    char h[65];
+    rng_to_hex(&g->r, h);
     cJSON *o = cJSON_AddObjectToObject(state, "grpo");
     if (!o) return -1;
     cJSON_AddNumberToObject(o, "cursor", (double)g->cursor);
@@ -324,13 +323,7 @@ static int load(void *ctx, const cJSON *state, const char *path, dc_err *err) {
     grpo *g = ctx;
     const cJSON *o = cJSON_GetObjectItem(state, "grpo"), *c = cJSON_GetObjectItem(o, "cursor");
     const cJSON *h = cJSON_GetObjectItem(o, "rng");
-    int ok = cJSON_IsNumber(c) && c->valuedouble >= 0 && cJSON_IsString(h) && strlen(h->valuestring) == 64;
-    for (int i = 0; ok && i < 4; i++) {
-        char w[17], *e;
-        memcpy(w, h->valuestring + 16 * i, 16), w[16] = 0;
-        g->r.s[i] = strtoull(w, &e, 16);
-        ok = *e == 0;
-    }
+    int ok = cJSON_IsNumber(c) && c->valuedouble >= 0 && cJSON_IsString(h) && rng_from_hex(&g->r, h->valuestring) == 0;
     if (!ok) return err_set(err, DC_EFORMAT, "%s: \"grpo\" must hold the task cursor and the reward rng", path);
     g->cursor = (int64_t)c->valuedouble;
     return DC_OK;

@@ -332,9 +332,8 @@ static int eval(void *ctx, trainer *t, sbuf *json, sbuf *line, dc_err *err) {
 
 static int save(void *ctx, cJSON *state) {
     sft *s = ctx;
-    char h[80];
-    snprintf(h, sizeof h, "%016llx%016llx%016llx%016llx", (unsigned long long)s->r.s[0], (unsigned long long)s->r.s[1],
-             (unsigned long long)s->r.s[2], (unsigned long long)s->r.s[3]);
+    char h[65];
+    rng_to_hex(&s->r, h);
     cJSON *o = cJSON_AddObjectToObject(state, "sft");
     cJSON *ord = o ? cJSON_CreateIntArray(s->train, s->n_train) : NULL;
     if (!o || !ord) return cJSON_Delete(ord), -1;
@@ -356,13 +355,7 @@ static int load(void *ctx, const cJSON *state, const char *path, dc_err *err) {
         ok = cJSON_IsNumber(v) && v->valueint >= 0 && v->valueint < s->d.n;
         if (ok) s->train[i] = v->valueint;
     }
-    for (int i = 0; ok && i < 4; i++) {
-        char w[17];
-        memcpy(w, h + 16 * i, 16), w[16] = 0;
-        char *e;
-        s->r.s[i] = strtoull(w, &e, 16);
-        ok = *e == 0;
-    }
+    ok = ok && rng_from_hex(&s->r, h) == 0;
     if (!ok)
         return err_set(err, DC_EFORMAT, "%s: \"sft\" must hold the data order (%d rows: same data and --val-rows), "
                        "epoch, pos and rng", path, s->n_train);
