@@ -25,6 +25,14 @@ EDIT_LIBS := $(shell pkg-config --libs libedit)
 endif
 # test programs know where the binary and their scratch space are
 TEST_CFLAGS = -DDC_BUILD=\"$(BUILD)\"
+# make MPI=1: deepc across processes with OpenMPI (src/dist/, -DDC_MPI),
+# built with mpicc into build-mpi unless BUILD= says otherwise; the plain
+# build compiles src/dist/ for a single rank
+ifeq ($(MPI),1)
+CC := mpicc
+BUILD := build-mpi
+DC_CFLAGS += -DDC_MPI
+endif
 
 # every object depends on the flags it was built with: a different CFLAGS
 # (or BUILD) rebuilds, never links objects of two configurations
@@ -35,7 +43,7 @@ $(shell mkdir -p $(BUILD) && { echo '$(ALL_CFLAGS) $(TEST_CFLAGS) $(ALL_LDFLAGS)
 endif
 
 LIB_SRC := $(sort $(wildcard src/base/*.c src/kernels/*.c src/io/*.c src/model/*.c \
-                             src/tokenizer/*.c src/infer/*.c src/train/*.c))
+                             src/tokenizer/*.c src/infer/*.c src/train/*.c src/dist/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 # the server (src/serve/) links libmicrohttpd; only the binary and its tests need it
 SERVE_SRC := $(sort $(wildcard src/serve/*.c))

@@ -16,6 +16,8 @@ PKGS=(
   libmicrohttpd-dev      # deepc serve: the HTTP server
   chromium               # tests/server: the web chat in a headless browser (playwright-core)
   wrk                    # tests/server: the load test
+  libopenmpi-dev         # make MPI=1: deepc across processes (src/dist/)
+  openmpi-bin            # mpirun: the MPI tests
 )
 # tests/server runs the official openai npm client with Node.js; a node
 # already on the machine (e.g. a newer one from elsewhere) is kept
