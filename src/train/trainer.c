@@ -121,6 +121,7 @@ int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const ch
     t->cfg = *cfg;
     t->cfg.fp8_block_m = t->cfg.fp8_block_n = 0;
     t->o = *o;
+    dist_single(&t->dist);
     t->Bcap = t->B = o->B, t->Tcap = t->T = o->T, t->N = o->B * o->T;
     t->L = cfg->num_hidden_layers, t->D = cfg->num_nextn_predict_layers;
     int rc = dc_config_check(&t->cfg, err);

@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include "base/rng.h"
 #include "deepc.h"
+#include "dist/dist.h"
 #include "model/train_layers.h"
 #include "model/weights.h"
 #include "train/loss.h"
@@ -65,6 +66,7 @@ typedef struct tlayer {        /* one block's parameters (or gradients) as layer
 typedef struct trainer {
     dc_config cfg;
     train_opts o;
+    dist dist;                  /* the rank layout (dist.h); a lone process: dist_single */
     rope rp;
     int Bcap, Tcap;             /* capacity: the activation arena's shape */
     int B, T, N, L, D;          /* the current batch's rows, positions, B*T; layers, MTP depths */
