@@ -251,6 +251,18 @@ typedef struct dc_bpe_train_opts {
 int dc_bpe_train(const char *const *files, int nfiles, const dc_bpe_train_opts *opts, const char *out_path,
                  dc_err *err);
 
+/* ---------------------------------------------------------------- progress */
+/* dc_set_progress: fn(ctx, stage, done, total) is called by the long library
+ * operations while they run: loading a model ("load", tensors read),
+ * dc_convert_to_gguf and quantising ("write", tensors written),
+ * dc_convert_to_hf ("write"), writing a random model ("init", bytes). It is
+ * called from the thread that started the operation, at most ten times a
+ * second, and once with done == total when the operation ends. NULL (the
+ * default): nothing is called. Process-wide; the CLI draws a progress bar
+ * with ETA on stderr with it. */
+typedef void (*dc_progress_fn)(void *ctx, const char *stage, long long done, long long total);
+void dc_set_progress(dc_progress_fn fn, void *ctx);
+
 /* ---------------------------------------------------------------- inference */
 /* Generation on a session (src/infer/): weight types, cache control,
  * sampling, the token loop with optional MTP speculative decoding. */

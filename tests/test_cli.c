@@ -52,6 +52,9 @@ static void exit_codes(void) {
     CHECK(run(&o, BIN " info --preset v3%s", "") == 0 && strstr(o, "671.03G total") && strstr(o, "absorbed 35136"),
           "info v3: %s", o);
     free(o);
+    /* info computes nothing: a thread count is refused, not silently ignored */
+    CHECK(run(&o, BIN " info --preset tiny -t 2%s", "") == 2 && strstr(o, "info"), "info -t: %s", o);
+    free(o);
 }
 
 static float *load(const char *name, size_t *n) {

@@ -1,5 +1,6 @@
 /* progress.c — see progress.h. */
 #include "base/progress.h"
+#include "deepc.h"
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -46,4 +47,34 @@ void progress_update(progress *p, int64_t done, const char *unit, const char *ex
 
 void progress_end(progress *p) {
     if (p->tty) fputc('\n', stderr);
+}
+
+/* ---------------------------------------------------------------- library progress */
+static dc_progress_fn g_fn;
+static void *g_ctx;
+
+void dc_set_progress(dc_progress_fn fn, void *ctx) {
+    g_fn = fn;
+    g_ctx = ctx;
+}
+
+void libprog_start(libprog *p, const char *stage, int64_t total) {
+    p->stage = stage;
+    p->done = 0;
+    p->total = total;
+    p->last = progress_now();
+    if (g_fn) g_fn(g_ctx, stage, 0, total);
+}
+
+void libprog_add(libprog *p, int64_t n) {
+    p->done += n;
+    if (!g_fn || p->done >= p->total) return;
+    double now = progress_now();
+    if (now - p->last < 0.1) return;
+    p->last = now;
+    g_fn(g_ctx, p->stage, p->done, p->total);
+}
+
+void libprog_end(libprog *p) {
+    if (g_fn) g_fn(g_ctx, p->stage, p->total, p->total);
 }

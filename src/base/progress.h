@@ -21,4 +21,16 @@ void progress_update(progress *p, int64_t done, const char *unit, const char *ex
 /* progress_end: finish the line. */
 void progress_end(progress *p);
 double progress_now(void);
+
+/* libprog: a long library operation reporting to dc_set_progress's function
+ * (nothing when none is set): start with the total, add what is done (from
+ * the starting thread only), end (reports done == total once). */
+typedef struct libprog {
+    const char *stage;
+    int64_t done, total;
+    double last;
+} libprog;
+void libprog_start(libprog *p, const char *stage, int64_t total);
+void libprog_add(libprog *p, int64_t n);
+void libprog_end(libprog *p);
 #endif

@@ -65,4 +65,7 @@ int cli_get_threads(void);
 /* cli_omp_policy_reexec: first thing in main: unless OMP_WAIT_POLICY is set,
  * set it to policy and re-execute the program (process.c says why). */
 void cli_omp_policy_reexec(char **argv, const char *policy);
+/* cli_progress_bars: draw the library's progress reports (loading, writing,
+ * init) as a bar with ETA on stderr (progress_bar.c). */
+void cli_progress_bars(void);
 #endif

@@ -94,19 +94,16 @@ static void disk_gguf(const char *path) {
 }
 
 int cmd_info(int argc, char **argv) {
-    static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"preset", 1, 0, 'p'}, {"threads", 1, 0, 't'},
-                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+    static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"preset", 1, 0, 'p'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *dir = NULL, *preset = NULL;
     int ch;
-    long thr;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, "m:t:h", LONG, NULL)) != -1) {
+    /* info computes nothing: it takes no -t (it did, and ignored it) */
+    while ((ch = getopt_long(argc, argv, "m:h", LONG, NULL)) != -1) {
         switch (ch) {
         case 'm': dir = optarg; break;
         case 'p': preset = optarg; break;
-        case 't':
-            if (cli_parse_int(optarg, 0, 4096, &thr)) return cli_usage_error("info", "-t: bad thread count '%s'", optarg);
-            break;
         case 'h': fputs(HELP, stdout); return 0;
         default: return cli_usage_error("info", "bad option");
         }

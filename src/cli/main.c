@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof CMDS / sizeof *CMDS; i++)
         if (strcmp(argv[1], CMDS[i].name) == 0) {
             cli_threads(0);
+            cli_progress_bars();
             return cli_finish(CMDS[i].name, CMDS[i].run(argc - 1, argv + 1));
         }
     fprintf(stderr, "deepc: unknown command '%s'\n\n", argv[1]);

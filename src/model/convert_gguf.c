@@ -10,6 +10,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "base/file.h"
+#include "base/progress.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "kernels/ggml_types.h"
@@ -178,8 +179,14 @@ static int write_safetensors(const wt_entry *e, int n, const char *path, dc_err 
     }
     st_writer w;
     int rc = st_write_begin(&w, path, se, k, err);
-    for (int j = 0; j < k && !rc; j++) rc = st_write_data(&w, *e[idx[j]].dst, st_entry_bytes(&se[j]), err);
+    libprog pg;
+    libprog_start(&pg, "write", k);
+    for (int j = 0; j < k && !rc; j++) {
+        rc = st_write_data(&w, *e[idx[j]].dst, st_entry_bytes(&se[j]), err);
+        libprog_add(&pg, 1);
+    }
     if (!rc) rc = st_write_end(&w, err);
+    if (!rc) libprog_end(&pg);
     else st_write_abort(&w);
     free(se), free(idx);
     return rc;

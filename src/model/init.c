@@ -19,6 +19,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "base/file.h"
+#include "base/progress.h"
 #include "base/rng.h"
 #include "io/safetensors.h"
 #include "kernels/dtype.h"
@@ -84,7 +85,7 @@ static void quant_fp8(const float *buf, int rows, int cols, int bm, int bn, uint
 }
 
 static int write_shard(const char *path, const wt_entry *e, const item *it, int n, int dt, const dc_config *c,
-                       uint64_t seed, float *buf, uint8_t *out, dc_err *err) {
+                       uint64_t seed, float *buf, uint8_t *out, libprog *pg, dc_err *err) {
     st_entry *se = calloc(n ? n : 1, sizeof *se);
     if (!se) return err_set(err, DC_ENOMEM, "init: out of memory");
     int bm = c->fp8_block_m, bn = c->fp8_block_n;
@@ -111,6 +112,7 @@ static int write_shard(const char *path, const wt_entry *e, const item *it, int 
         const wt_entry *w = &e[it[i].entry];
         size_t numel = wt_numel(w);
         if (it[i].is_scale) continue; /* written right after its tensor */
+        libprog_add(pg, (int64_t)stored_bytes(dt, w));
         fill(w, seed, buf);
         if (is_fp8(dt, w)) {
             float *sc = (float *)(out + numel);
@@ -165,6 +167,8 @@ int weights_write_random(const dc_config *cfg_in, const char *dir, uint64_t seed
         goto done;
     }
     char path[4096];
+    libprog pg;
+    libprog_start(&pg, "init", (int64_t)total);
     /* a checkpoint of the other layout left in dir would shadow this one */
     if (!path_join(path, sizeof path, dir, total <= shard_bytes ? "model.safetensors.index.json" : "model.safetensors",
                    err) &&
@@ -172,7 +176,7 @@ int weights_write_random(const dc_config *cfg_in, const char *dir, uint64_t seed
         remove(path);
     if (total <= shard_bytes) {
         if (!(rc = path_join(path, sizeof path, dir, "model.safetensors", err)))
-            rc = write_shard(path, e, it, ni, dt, &c, seed, buf, out, err);
+            rc = write_shard(path, e, it, ni, dt, &c, seed, buf, out, &pg, err);
     } else {
         /* cut into shards of at most shard_bytes (a tensor never splits) */
         int nshard = 0, start = 0;
@@ -200,7 +204,7 @@ int weights_write_random(const dc_config *cfg_in, const char *dir, uint64_t seed
             char fname[64];
             snprintf(fname, sizeof fname, "model-%05d-of-%05d.safetensors", s + 1, nshard);
             if ((rc = path_join(path, sizeof path, dir, fname, err))) break;
-            rc = write_shard(path, e, it + start, cut[s] - start, dt, &c, seed, buf, out, err);
+            rc = write_shard(path, e, it + start, cut[s] - start, dt, &c, seed, buf, out, &pg, err);
             for (int i = start; i < cut[s] && !rc; i++) {
                 if (len + 256 > cap) {
                     char *ni2 = realloc(idx, cap *= 2);
@@ -230,6 +234,7 @@ int weights_write_random(const dc_config *cfg_in, const char *dir, uint64_t seed
             rc = file_write_atomic(path, js, strlen(js), err);
         free(js);
     }
+    if (!rc) libprog_end(&pg);
 done:
     free(it);
     free(buf);

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "base/err.h"
+#include "base/progress.h"
 #include "kernels/ggml_types.h"
 #include "model/gguf_model.h"
 
@@ -478,13 +479,20 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
         if (s[i].t && kt[i] != MAT_F32) kept_bytes += mat_type_bytes(kt[i], e[i].rows, e[i].cols);
     int borrow = !rc && kept_bytes && borrow_blocks(kept_bytes);
     if (!rc) rc = place(w, e, n, s, kt, path, borrow, err);
-    int bad = 0;
+    int bad = 0, ndone = 0;
+    libprog pg;
+    libprog_start(&pg, "load", n);
 #pragma omp parallel for schedule(dynamic, 1) reduction(| : bad) if (!rc)
     for (int i = 0; i < n; i++) {
         if (rc || !s[i].t) continue;
         if (kt[i] == MAT_F32) bad |= read_one(c, &s[i], &e[i], *e[i].dst) != DC_OK;
         else if (!borrow) memcpy(*e[i].dst, s[i].t->data + s[i].off, mat_type_bytes(kt[i], e[i].rows, e[i].cols));
+        int d;
+#pragma omp atomic capture
+        d = ++ndone;
+        if (omp_get_thread_num() == 0) libprog_add(&pg, d - pg.done); /* the calling thread reports */
     }
+    if (!rc && !bad) libprog_end(&pg);
     if (!rc && borrow) { /* the model keeps the mapping its matrices point into */
         w->map = g.f;
         memset(&g.f, 0, sizeof g.f);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <string.h>
 #include "base/err.h"
+#include "base/progress.h"
 #include "io/gguf_write.h"
 #include "kernels/ggml_types.h"
 #include "model/gguf_model.h"
@@ -289,8 +290,14 @@ int gguf_save(const dc_config *c, const wt_entry *e, int n, const gguf_save_opts
     if (!rc && o->tok) rc = put_tokenizer(&w, c, o, err);
     if (!rc) rc = plan(c, e, n, o, &w, ot, &nt, err);
     if (!rc) rc = gw_begin(&w, path, err);
-    for (int i = 0; i < nt && !rc; i++) rc = write_tensor(c, e, &ot[i], &w, err);
+    libprog pg;
+    libprog_start(&pg, "write", nt);
+    for (int i = 0; i < nt && !rc; i++) {
+        rc = write_tensor(c, e, &ot[i], &w, err);
+        libprog_add(&pg, 1);
+    }
     if (!rc) rc = gw_end(&w, err);
+    if (!rc) libprog_end(&pg);
     gw_free(&w);
     free(ot);
     struct stat st;

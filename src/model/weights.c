@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include "base/err.h"
+#include "base/progress.h"
 #include "io/safetensors.h"
 #include "model/gguf_model.h"
 #include "kernels/dtype.h"
@@ -311,13 +312,17 @@ int weights_load(const dc_config *c, const char *dir, model_w *w, dc_err *err) {
             rc = err_set(err, DC_ENOMEM, "weights: cannot allocate %.2f GB for the weights", total * 4.0 / 1e9);
     }
     size_t off = 0;
+    libprog pg;
+    libprog_start(&pg, "load", n);
     for (int i = 0; i < n && !rc; i++) {
+        libprog_add(&pg, 1);
         if (!src[i]) continue;
         float *dst = w->arena + off;
         off += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
         if ((rc = dequant(c, &s, src[i], &e[i], dst, err))) break;
         *e[i].dst = dst;
     }
+    if (!rc) libprog_end(&pg);
     /* aliases point at the main tensor they share */
     for (int i = 0; i < n && !rc; i++) {
         if (src[i]) continue;
