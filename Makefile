@@ -213,6 +213,7 @@ bench-train: $(BUILD)/bench/bench_train
 #   fuzz_readers    GGUF and safetensors (the first byte picks)
 #   fuzz_config     config.json          fuzz_tokenizer  tokenizer.json
 #   fuzz_index      the shard index      fuzz_jsonl      prepare's JSONL reader
+#   fuzz_session    session files (dc_session_load, then a token through the cache)
 # Each runs FUZZ_SECONDS (default 60) with a limit of FUZZ_TIMEOUT seconds per
 # input (default 5: a slow input is a finding, as the quadratic GGUF key check
 # was) and 2 GB of memory; any finding fails `make fuzz` and is left in
@@ -225,7 +226,7 @@ FUZZ_FLAGS := -g -O1 -march=native -fsanitize=fuzzer-no-link,address,undefined -
               -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -Wno-unknown-pragmas -DDC_VERSION=\"$(VERSION)\"
 FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_JSON := config tokenizer index jsonl
-FUZZ_BINS := $(BUILD)/fuzz/fuzz_readers $(FUZZ_JSON:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_readers $(BUILD)/fuzz/fuzz_session $(FUZZ_JSON:%=$(BUILD)/fuzz/fuzz_%)
 # clang ignores gcc's "#pragma GCC target": the AVX-512 kernels get the flags
 # (they only run where cpuid says so)
 $(BUILD)/fuzz/obj/src/kernels/matvec_avx512.o: FUZZ_EXTRA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
@@ -235,13 +236,15 @@ $(BUILD)/fuzz/obj/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_EXTRA) -c $< -o $@
 $(BUILD)/fuzz/fuzz_readers: fuzz/fuzz_readers.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS) -lgomp
+$(BUILD)/fuzz/fuzz_session: fuzz/fuzz_session.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS) -lgomp
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_json.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_$* $^ -o $@ $(LDLIBS) -lgomp
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS) $(BUILD)/deepc
 	@bash fuzz/seeds.sh $(BUILD)
-	@bash fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TIMEOUT) readers $(FUZZ_JSON)
+	@bash fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TIMEOUT) readers session $(FUZZ_JSON)
 
 # Serving figures (prints, never fails): deepc serve beside llama-server on the
 # same GGUF: aggregate tokens/s and time to first token at 1, 2, 4, 8 clients.

@@ -5,7 +5,7 @@
 set -eu
 B=$1
 F=$B/fuzz
-mkdir -p "$F"/corpus_readers "$F"/corpus_config "$F"/corpus_tokenizer "$F"/corpus_index "$F"/corpus_jsonl "$F"/work
+mkdir -p "$F"/corpus_readers "$F"/corpus_config "$F"/corpus_tokenizer "$F"/corpus_index "$F"/corpus_jsonl "$F"/corpus_session "$F"/work
 W=$F/work
 if [ ! -f "$F/corpus_config/seed" ]; then
   "$B/deepc" init --preset tiny --layers 1 --force --out "$W/m" > /dev/null
@@ -22,3 +22,10 @@ if [ ! -f "$F/corpus_tokenizer/seed" ]; then
 fi
 [ -f "$F/corpus_index/seed" ] || printf '{"metadata": {"total_size": 8}, "weight_map": {"w": "model-00001-of-00001.safetensors"}}\n' > "$F/corpus_index/seed"
 [ -f "$F/corpus_jsonl/seed" ] || printf '{"text": "hello"}\n{"text": "a\\nb", "id": 2}\n\n{"id": 3, "text": "\\u00e9t\\u00e9"}\n' > "$F/corpus_jsonl/seed"
+if [ ! -f "$F/corpus_session/seed" ]; then
+  # a real session of the model fuzz_session loads (work/m): a short chat saved with /save
+  for i in $(seq 100); do echo "the quick brown fox $i jumps over the lazy dog"; done > "$W/t.txt"
+  "$B/deepc" tokenizer-train --data "$W/t.txt" --vocab-size 300 --out "$W/tok.json" > /dev/null 2>&1
+  printf 'hello\n/save %s\n' "$F/corpus_session/seed" | "$B/deepc" chat -m "$W/m" --tokenizer "$W/tok.json" -n 4 > /dev/null 2>&1
+  [ -f "$F/corpus_session/seed" ] || { echo "seeds.sh: deepc chat did not save a session"; exit 1; }
+fi

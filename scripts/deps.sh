@@ -18,6 +18,8 @@ PKGS=(
   wrk                    # tests/server: the load test
   libopenmpi-dev         # make MPI=1: deepc across processes (src/dist/)
   openmpi-bin            # mpirun: the MPI tests
+  clang                  # make fuzz (CI runs it): libFuzzer harnesses
+  libclang-rt-14-dev     # make fuzz: clang's libFuzzer and sanitizer runtimes
 )
 # tests/server runs the official openai npm client with Node.js; a node
 # already on the machine (e.g. a newer one from elsewhere) is kept

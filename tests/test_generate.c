@@ -290,6 +290,11 @@ static void truncate_save_load(void) {
     }
     file_write_atomic(path, "DCKV", 4, &e);
     CHECK(dc_session_load(s, path, &ids, &n, &e) == DC_EFORMAT, "truncated file: %s", e.msg);
+    /* an empty file (fuzz_session's first finding: pointer arithmetic on the
+     * NULL mapping of 0 bytes, undefined behaviour under UBSan) */
+    file_write_atomic(path, "", 0, &e);
+    CHECK(dc_session_load(s, path, &ids, &n, &e) == DC_EFORMAT && strstr(e.msg, "not a deepc session"),
+          "empty file: %s", e.msg);
     dc_session_free(s2);
     dc_session_free(s);
     free(a), free(b);

@@ -143,7 +143,8 @@ int dc_session_load(dc_session *s, const char *path, int **ids, int *n, dc_err *
     mfile f;
     int rc = mfile_open(&f, path, err);
     if (rc) return rc;
-    const uint8_t *p = f.data, *end = f.data + f.size;
+    /* an empty file maps to no data: no pointer arithmetic on it */
+    const uint8_t *p = f.size ? f.data : NULL, *end = f.size ? f.data + f.size : NULL;
     dc_engine *e = session_engine(s);
     int seq = session_seq(s);
     int32_t fp[8], want[8], hdr[3];
