@@ -54,6 +54,12 @@ int dist_sum_f64(const dist *d, int g, double *x, size_t n, dc_err *err) {
     (void)d, (void)g, (void)x, (void)n, (void)err;
     return DC_OK;
 }
+int dist_allgatherv(const dist *d, int g, const void *send, void *recv, const size_t *rcount, const size_t *rdispl,
+                    dc_err *err) {
+    (void)d, (void)g, (void)err;
+    if (send) memmove((char *)recv + rdispl[0], send, rcount[0]);
+    return DC_OK;
+}
 void dist_abort(int code) { exit(code); }
 #else
 /* ---------------------------------------------------------------- MPI */
@@ -71,7 +77,17 @@ static int mpi_err(dc_err *err, const char *what, int rc) {
     return err_set(err, DC_EIO, "dist: %s failed: %.*s (a rank died or cannot be reached?)", what, len, msg);
 }
 
+/* launched: mpirun (OpenMPI, or a PMI launcher) started this process; a
+ * plain run stays a quick single process without MPI_Init */
+static int launched(void) {
+    static const char *const ENV[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof ENV / sizeof *ENV; i++)
+        if (getenv(ENV[i])) return 1;
+    return 0;
+}
+
 int dist_start(int *argc, char ***argv, dc_err *err) {
+    if (!launched()) return DC_OK;
     int provided = 0, rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
     if (rc != MPI_SUCCESS) return mpi_err(err, "MPI_Init_thread", rc);
     g_started = 1;
@@ -191,6 +207,27 @@ int dist_sum_f64(const dist *d, int g, double *x, size_t n, dc_err *err) {
         }
     free(all);
     return rc;
+}
+
+static int my_index(const dist *d, int g) { return g == DIST_WORLD ? d->rank : g == DIST_DP ? d->dp_rank : d->ep_rank; }
+
+int dist_allgatherv(const dist *d, int g, const void *send, void *recv, const size_t *rcount, const size_t *rdispl,
+                    dc_err *err) {
+    int n = group_size(d, g), me = my_index(d, g);
+    if (n == 1) {
+        if (send) memmove((char *)recv + rdispl[0], send, rcount[0]);
+        return DC_OK;
+    }
+    int rc_[n], rd[n];
+    for (int i = 0; i < n; i++) {
+        if (rcount[i] > INT32_MAX || rdispl[i] > INT32_MAX)
+            return err_set(err, DC_EARG, "dist_allgatherv: more than 2 GB in one call");
+        rc_[i] = (int)rcount[i], rd[i] = (int)rdispl[i];
+    }
+    g_sent += rcount[me] * (uint64_t)(n - 1);
+    int rc = send ? MPI_Allgatherv(send, rc_[me], MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g))
+                  : MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g));
+    return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Allgatherv", rc);
 }
 
 void dist_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }

@@ -64,6 +64,12 @@ int dist_alltoallv(const dist *d, int g, const void *send, const size_t *scount,
  * the same bits on every rank. */
 int dist_sum_f64(const dist *d, int g, double *x, size_t n, dc_err *err);
 
+/* dist_allgatherv: every rank's rcount[r] bytes, at rdispl[r] of recv on
+ * every rank; send NULL: this rank's part is already in place in recv.
+ * (data parallel: src/dist/dp.h) */
+int dist_allgatherv(const dist *d, int g, const void *send, void *recv, const size_t *rcount, const size_t *rdispl,
+                    dc_err *err);
+
 /* dist_abort: end every rank of the job (a peer failed); the CLI's last
  * resort, never called from library code. */
 void dist_abort(int code);
