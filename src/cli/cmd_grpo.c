@@ -67,6 +67,7 @@ int cmd_grpo(int argc, char **argv) {
     long seed = 1, log_every = 1, eval_every = 10, save_every = 50, keep = 3, threads = 0, stop_after = 0, steps = 50;
     long ep = 1;
     int zero = 0;
+    float rank_timeout = 600;
     dist d;
     dist_single(&d);
     int resume = 0, no_think = 0, no_dynamic = 0;
@@ -91,7 +92,8 @@ int cmd_grpo(int argc, char **argv) {
         {"save-every", 0, OPT_LONG, &save_every, 0, BIG, SET_NO}, {"keep", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO},
         {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO},
         {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
-        {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO}};
+        {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO},
+        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("grpo", HELP, OPTS, NO, argc, argv, given, &done);
@@ -106,7 +108,7 @@ int cmd_grpo(int argc, char **argv) {
     grpo g = {0};
     char ckdir[4096], tokpath[4200];
     dc_config cfg;
-    if ((rc = cli_dist("grpo", ep, threads, &d, &err))) goto out;
+    if ((rc = cli_dist("grpo", ep, threads, rank_timeout, &d, &err))) goto out;
     if (resume) {
         const cJSON *stored;
         if ((rc = run_resume_state(run, ckdir, sizeof ckdir, &state, &stored, &err))) goto out;

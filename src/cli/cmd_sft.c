@@ -59,6 +59,7 @@ int cmd_sft(int argc, char **argv) {
     o.bias_gamma = 0, o.steps = 0;
     long seed = 1, log_every = 10, eval_every = 50, save_every = 100, keep = 3, threads = 0, stop_after = 0, ep = 1;
     int zero = 0;
+    float rank_timeout = 600;
     dist dl;
     dist_single(&dl);
     int resume = 0, epochs = 1, val_rows = -1;
@@ -79,7 +80,8 @@ int cmd_sft(int argc, char **argv) {
         {"save-every", 0, OPT_LONG, &save_every, 0, BIG, SET_NO}, {"keep", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO},
         {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO},
         {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
-        {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO}};
+        {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO},
+        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("sft", HELP, OPTS, NO, argc, argv, given, &done);
@@ -94,7 +96,7 @@ int cmd_sft(int argc, char **argv) {
     sft_set d = {0};
     char ckdir[4096], tokpath[4200];
     dc_config cfg;
-    if ((rc = cli_dist("sft", ep, threads, &dl, &err))) goto out;
+    if ((rc = cli_dist("sft", ep, threads, rank_timeout, &dl, &err))) goto out;
     if (resume) {
         const cJSON *stored;
         if ((rc = run_resume_state(run, ckdir, sizeof ckdir, &state, &stored, &err))) goto out;

@@ -84,6 +84,7 @@ int cmd_train(int argc, char **argv) {
     long seed = 1, log_every = 10, eval_every = 100, save_every = 100, keep = 3, sample_every = 0, sample_len = 48;
     long threads = 0, stop_after = 0, ep = 1;
     int resume = 0, zero = 0;
+    float rank_timeout = 600;
     const double BIG = 1e12, FMAX = 3.4e38;
     const cli_opt OPTS[] = {
         {"preset", 0, OPT_STR, &preset, 0, 0, SET_FIXED}, {"config", 0, OPT_STR, &config, 0, 0, SET_FIXED},
@@ -102,7 +103,8 @@ int cmd_train(int argc, char **argv) {
         {"keep", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO}, {"sample-every", 0, OPT_LONG, &sample_every, 0, BIG, SET_NO},
         {"sample-len", 0, OPT_LONG, &sample_len, 1, 512, SET_NO}, {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO},
         {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO}, {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
-        {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO}};
+        {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO},
+        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("train", HELP, OPTS, NO, argc, argv, given, &done);
@@ -129,7 +131,7 @@ int cmd_train(int argc, char **argv) {
     else if (!strcmp(sched, "wsd")) o.sched = SCHED_WSD;
     else if (!strcmp(sched, "const")) o.sched = SCHED_CONST;
     else return cli_usage_error("train", "--sched must be cosine, wsd or const, not '%s'", sched);
-    if ((rc = cli_dist("train", ep, threads, &d, &err))) goto fail;
+    if ((rc = cli_dist("train", ep, threads, rank_timeout, &d, &err))) goto fail;
     if (o.accum % d.dp_size) {
         rc = err_set(&err, DC_EARG, "--accum %d is not a multiple of the %d data-parallel replicas", o.accum, d.dp_size);
         goto fail;

@@ -17,12 +17,18 @@
     "  --ep N                under mpirun: N ranks per expert group (default 1); the job's R\n"      \
     "                        ranks form R/N data-parallel replicas (docs/distributed.md)\n"           \
     "  --zero                ZeRO-1: each replica keeps and updates only its shard of the AdamW\n"    \
-    "                        state (memory / replicas); the same results bit for bit\n"
+    "                        state (memory / replicas); the same results bit for bit\n"             \
+    "  --rank-timeout S      end the job when the other ranks neither answer nor fail for S\n"       \
+    "                        seconds in an exchange (default 600; 0: wait forever)\n"
 
 /* cli_dist: the layout for `ep` (dist_init); with threads 0 (the default)
  * each of the machine's ranks gets its share of the cores; rank 0 prints
- * the layout. Errors in err. */
-int cli_dist(const char *cmd, long ep, long threads, dist *d, dc_err *err);
+ * the layout; with several ranks and timeout > 0, a watchdog thread ends
+ * the process (exit status 3, with a message) when an exchange has waited
+ * `timeout` seconds: a peer that stopped without dying (a machine gone from
+ * the network) would otherwise hold the job forever; mpirun then ends the
+ * others. Errors in err. */
+int cli_dist(const char *cmd, long ep, long threads, double timeout, dist *d, dc_err *err);
 /* cli_dist_optim_report: on rank 0 of a job of several ranks, the AdamW
  * state each rank holds (ZeRO-1: the largest shard, against the whole). */
 struct trainer;

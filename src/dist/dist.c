@@ -5,14 +5,25 @@
 #include "dist/dist.h"
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/err.h"
 #ifdef DC_MPI
 #include <mpi.h>
 #endif
 
 static uint64_t g_sent;
+static volatile double g_wait; /* the start of the collective in progress (0: none) */
 
 uint64_t dist_bytes_sent(void) { return g_sent; }
+double dist_waiting_since(void) { return g_wait; }
+
+__attribute__((unused)) static double mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+/* WAIT(call): the call, with g_wait set while it runs */
+#define WAIT(call) (g_wait = mono(), wait_rc = (call), g_wait = 0, wait_rc)
 
 void dist_single(dist *d) {
     memset(d, 0, sizeof *d);
@@ -154,14 +165,14 @@ void dist_free(dist *d) {
 
 int dist_barrier(const dist *d, int g, dc_err *err) {
     if (group_size(d, g) == 1) return DC_OK;
-    int rc = MPI_Barrier(comm_of(d, g));
+    int wait_rc, rc = WAIT(MPI_Barrier(comm_of(d, g)));
     return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Barrier", rc);
 }
 
 int dist_bcast(const dist *d, int g, void *buf, size_t bytes, int root, dc_err *err) {
     if (group_size(d, g) == 1) return DC_OK;
     if (bytes > INT32_MAX) return err_set(err, DC_EARG, "dist_bcast: %zu bytes in one call", bytes);
-    int rc = MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, comm_of(d, g));
+    int wait_rc, rc = WAIT(MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, comm_of(d, g)));
     g_sent += bytes;
     return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Bcast", rc);
 }
@@ -172,7 +183,7 @@ int dist_allgather(const dist *d, int g, const void *send, void *recv, size_t by
         return DC_OK;
     }
     if (bytes > INT32_MAX) return err_set(err, DC_EARG, "dist_allgather: %zu bytes in one call", bytes);
-    int rc = MPI_Allgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, comm_of(d, g));
+    int wait_rc, rc = WAIT(MPI_Allgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, comm_of(d, g)));
     g_sent += bytes * (uint64_t)(group_size(d, g) - 1);
     return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Allgather", rc);
 }
@@ -187,7 +198,7 @@ int dist_alltoallv(const dist *d, int g, const void *send, const size_t *scount,
         sc[i] = (int)scount[i], sd[i] = (int)sdispl[i], rc_[i] = (int)rcount[i], rd[i] = (int)rdispl[i];
         if (i != (g == DIST_WORLD ? d->rank : g == DIST_DP ? d->dp_rank : d->ep_rank)) g_sent += scount[i];
     }
-    int rc = MPI_Alltoallv(send, sc, sd, MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g));
+    int wait_rc, rc = WAIT(MPI_Alltoallv(send, sc, sd, MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g)));
     return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Alltoallv", rc);
 }
 
@@ -225,8 +236,8 @@ int dist_allgatherv(const dist *d, int g, const void *send, void *recv, const si
         rc_[i] = (int)rcount[i], rd[i] = (int)rdispl[i];
     }
     g_sent += rcount[me] * (uint64_t)(n - 1);
-    int rc = send ? MPI_Allgatherv(send, rc_[me], MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g))
-                  : MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g));
+    int wait_rc, rc = send ? WAIT(MPI_Allgatherv(send, rc_[me], MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g)))
+                           : WAIT(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g)));
     return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Allgatherv", rc);
 }
 

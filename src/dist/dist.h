@@ -74,6 +74,11 @@ int dist_allgatherv(const dist *d, int g, const void *send, void *recv, const si
  * resort, never called from library code. */
 void dist_abort(int code);
 
+/* dist_waiting_since: the CLOCK_MONOTONIC seconds at which the collective
+ * now in progress began, or 0 when none is: a watchdog's measure of a peer
+ * that neither answers nor fails (src/cli/dist_cli.c). */
+double dist_waiting_since(void);
+
 /* traffic counters (bytes this rank sent through the collectives) */
 uint64_t dist_bytes_sent(void);
 #endif
