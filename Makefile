@@ -227,6 +227,15 @@ bench-tokenizer: $(BUILD)/bench/bench_tokenizer
 bench-train: $(BUILD)/bench/bench_train
 	@$(BUILD)/bench/bench_train
 
+# Data-parallel figures (prints, never fails; needs OpenMPI): step time,
+# communication time and bytes per step on 1 process and on 2 ranks.
+.PHONY: bench-dist
+bench-dist: $(BUILD)/mpi/bench_dist
+	@bash bench/bench_dist.sh $(BUILD)/mpi/bench_dist
+$(BUILD)/mpi/bench_dist: bench/bench_dist.c $(filter-out $(DIST_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(MPI_DIST_OBJ)
+	@mkdir -p $(dir $@)
+	mpicc $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
 # Fuzzing: libFuzzer binaries over the readers of outside input, the whole
 # library built again with clang, ASan and UBSan (build/fuzz/obj):
 #   fuzz_readers    GGUF and safetensors (the first byte picks)

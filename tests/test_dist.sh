@@ -11,6 +11,8 @@
 #                    ending with the uninterrupted run's bits
 #   sft_dp           sft on 2 ranks = 1 process
 #   grpo_dp          GRPO with rollouts spread over 2 ranks = 1 process
+#   distill_dp       distill: teacher sampling spread over 2 ranks, then the
+#                    student's fine-tuning: the data and checkpoint of 1 process
 #   killed_rank      kill -9 of one rank ends the job within 30 s, with
 #                    mpirun's message naming it; --resume finishes the run
 #                    from the last checkpoint with the uninterrupted run's bits
@@ -147,6 +149,24 @@ if [ -f "$W/g2/step-0000003/model.safetensors" ]; then
   elif ! grep -q '"reward"' "$W/g2/metrics.jsonl"; then bad grpo_dp "no rewards logged"
   elif ! m=$(same_ckpt "$W/g1/step-0000003" "$W/g2/step-0000003"); then bad grpo_dp "checkpoint: $m"
   else ok "grpo_dp (rollouts spread over 2 ranks: rewards, losses and parameters of 1 process)"; fi
+fi
+
+# ---------------------------------------------------------------- distill_dp
+# a teacher that ends its answers: the tiny model fine-tuned on the sums a while
+"$BIN" sft -m "$W/m0" --data "$W/sft.jsonl" --template v3 --batch 16 --seq 16 --steps 60 --lr 3e-3 --min-lr 3e-3 \
+  --sched const --warmup 5 --eval-every 0 -t 1 --out "$W/teach" > "$W/teach.txt" 2>&1 || bad distill_dp "teacher sft"
+for i in $(seq 0 39); do echo "{\"prompt\": \"$((i % 10)) + $((i * 3 % 10)) =\"}"; done > "$W/prompts.txt"
+DIST="distill --teacher $W/teach/step-0000060 --student $W/m0 --prompts $W/prompts.txt --no-think --samples 2
+      --max-new 6 --temp 1 --batch 4 --seq 16 --accum 2 --epochs 1 -t 1"
+"$BIN" $DIST --out "$W/d1" > "$W/d1.txt" 2>&1 || bad distill_dp "1 process: $(tail -3 "$W/d1.txt")"
+$MPI "$BIN" $DIST --out "$W/d2" > "$W/d2.txt" 2>&1 || bad distill_dp "2 ranks: $(tail -5 "$W/d2.txt")"
+if [ -f "$W/d2/distill.jsonl" ] && [ -f "$W/d1/distill.jsonl" ]; then
+  ck=$(cat "$W/d1/latest" 2> /dev/null)
+  n=$(wc -l < "$W/d1/distill.jsonl")
+  if ! cmp -s "$W/d1/distill.jsonl" "$W/d2/distill.jsonl"; then bad distill_dp "the teacher's data differ"
+  elif [ "$n" -lt 5 ]; then bad distill_dp "only $n answers accepted"
+  elif [ -z "$ck" ] || ! m=$(same_ckpt "$W/d1/$ck" "$W/d2/$ck"); then bad distill_dp "student checkpoint $ck: ${m:-missing}"
+  else ok "distill_dp (teacher sampling spread over 2 ranks: the same $n answers; the student's $ck bit for bit)"; fi
 fi
 
 # ---------------------------------------------------------------- killed_rank
