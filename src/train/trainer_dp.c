@@ -32,8 +32,13 @@ size_t trainer_optim_bytes(const trainer *t) { return 2 * (t->hi - t->lo) * size
 
 int trainer_mb_mine(const trainer *t, int a) { return a % t->dist.dp_size == t->dist.dp_rank; }
 
-/* scratch: gacc and recv (once), mbf for A micro-batches + loads + chunks */
-static int scratch(trainer *t, int A, dc_err *err) {
+/* direct: one process, one micro-batch: the gradient is the step's as it
+ * stands (0 + g = g but for the sign of a zero, which no update sees), so no
+ * second buffer is needed */
+static int direct(const trainer *t, int A) { return t->dist.dp_size == 1 && A == 1; }
+
+/* grad_buffers: gacc (zeroed) and recv, allocated once */
+static int grad_buffers(trainer *t, dc_err *err) {
     const int P = t->dist.dp_size, me = t->dist.dp_rank;
     size_t len = t->cut[me + 1] - t->cut[me], most = 0;
     for (int r = 0; r < P; r++) most = t->cut[r + 1] - t->cut[r] > most ? t->cut[r + 1] - t->cut[r] : most;
@@ -41,6 +46,12 @@ static int scratch(trainer *t, int A, dc_err *err) {
         return err_set(err, DC_ENOMEM, "train: out of memory for the step's gradient");
     if (P > 1 && !t->recv && !(t->recv = malloc(sizeof(float) * (size_t)P * (most ? most : 1))))
         return err_set(err, DC_ENOMEM, "train: out of memory for the gradient exchange");
+    memset(t->gacc, 0, sizeof(float) * len);
+    return DC_OK;
+}
+
+/* figure_buffer: mbf for A micro-batches' figures (zeroed) + the loads + the norm's chunks */
+static int figure_buffer(trainer *t, int A, dc_err *err) {
     int E = t->cfg.n_routed_experts ? t->cfg.n_routed_experts : 1;
     size_t CH = grad_chunk(t->n), need = (size_t)A * 4 + (size_t)(t->L + t->D) * E + (t->n + CH - 1) / CH + 1;
     if ((size_t)t->mbcap < need) {
@@ -48,7 +59,6 @@ static int scratch(trainer *t, int A, dc_err *err) {
         if (!p) return err_set(err, DC_ENOMEM, "train: out of memory");
         t->mbf = p, t->mbcap = (int)need;
     }
-    memset(t->gacc, 0, sizeof(float) * len);
     memset(t->mbf, 0, sizeof(double) * (size_t)A * 4);
     return DC_OK;
 }
@@ -57,7 +67,7 @@ int trainer_backward(trainer *t, const tbatch *b, int a, int A, dc_err *err) {
     const int P = t->dist.dp_size;
     int rc = DC_OK;
     if (a == 0) {
-        if ((rc = scratch(t, A, err))) return rc;
+        if ((rc = figure_buffer(t, A, err)) || (!direct(t, A) && (rc = grad_buffers(t, err)))) return rc;
         t->mb_used = 1;
     }
     if (trainer_mb_mine(t, a)) {
@@ -71,7 +81,7 @@ int trainer_backward(trainer *t, const tbatch *b, int a, int A, dc_err *err) {
         if (rc) return rc; /* a bad batch fails on every replica alike: the batches are the same everywhere */
     }
     t->nmb = a + 1;
-    if (a % P == P - 1 || a == A - 1) {
+    if (!direct(t, A) && (a % P == P - 1 || a == A - 1)) {
         double t0 = progress_now();
         rc = dp_round(&t->dist, a / P, A, t->arena + t->n, t->cut, t->gacc, t->recv, err);
         t->comm_s += progress_now() - t0;
@@ -99,8 +109,9 @@ static int figures(trainer *t) {
 int trainer_dp_reduce(trainer *t, double *ss) {
     const int P = t->dist.dp_size, me = t->dist.dp_rank;
     float *G = t->arena + t->n;
-    if (!t->mb_used) { /* trainer_forward's own accumulation: one process only */
+    if (!t->mb_used || direct(t, t->nmb)) { /* trainer_forward's own accumulation, or one micro-batch: one process */
         if (P > 1) return err_set(&t->derr, DC_EARG, "train: several replicas step with trainer_backward");
+        if (t->mb_used) figures(t);
         *ss = grad_sumsq(G, t->n);
         return DC_OK;
     }
@@ -125,7 +136,7 @@ int trainer_dp_reduce(trainer *t, double *ss) {
 int trainer_dp_adamw(trainer *t, float scale) {
     const int P = t->dist.dp_size;
     float *G = t->arena + t->n;
-    const float *g = !t->mb_used || (P > 1 && !t->zero) ? G + t->lo : t->gacc;
+    const float *g = !t->mb_used || direct(t, t->nmb) || (P > 1 && !t->zero) ? G + t->lo : t->gacc;
     adamw_update_range(t->tab, t->ntab, t->arena, t->arena, g, t->m, t->v, t->lo, t->hi, &t->o, t->step, t->lr_now,
                        scale);
     if (!t->zero) return DC_OK;
