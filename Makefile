@@ -113,11 +113,30 @@ REF_POST := $(BUILD)/ref_post/cases.txt
 $(REF_POST): $(wildcard tests/ref/*.py)
 	/usr/bin/python3 tests/ref/gen_post_cases.py $(BUILD)/ref_post
 
+# deepc across processes for the tests (tests/test_dist.sh): this build's
+# objects with src/dist/ compiled again by OpenMPI's mpicc with -DDC_MPI
+# (only src/dist/ differs between the builds), linked into
+# $(BUILD)/mpi/deepc; built when mpicc and mpirun are installed, and not
+# under `make asan` (DC_NO_MPI_TEST: tests/test_dist.sh says why).
+HAVE_MPI := $(shell command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo 1)
+DIST_SRC := $(sort $(wildcard src/dist/*.c))
+MPI_DIST_OBJ := $(DIST_SRC:%.c=$(BUILD)/mpi/%.o)
+$(BUILD)/mpi/src/dist/%.o: src/dist/%.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	mpicc $(ALL_CFLAGS) -DDC_MPI -c $< -o $@
+$(BUILD)/mpi/deepc: $(CLI_OBJ) $(SERVE_OBJ) $(filter-out $(DIST_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(MPI_DIST_OBJ)
+	mpicc $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS) $(EDIT_LIBS) $(SERVE_LIBS)
+ifeq ($(HAVE_MPI)$(DC_NO_MPI_TEST),1)
+MPI_TEST_BIN := $(BUILD)/mpi/deepc
+endif
+
 # Every test binary, then the server's tests with real clients (node, the
-# openai npm client, Chromium, wrk: tests/server/), then the total line
+# openai npm client, Chromium, wrk: tests/server/), then the distributed
+# tests (mpirun -np 2: tests/test_dist.sh), then the total line
 # "N passed, N failed".
-test: all $(TESTS) $(REF) $(REF_TRAIN) $(REF_POST)
-	@env $(DC_TEST_ENV) DEEPC_BUILD=$(BUILD) bash tests/run.sh $(BUILD) $(TESTS) tests/server/test_server.sh
+test: all $(TESTS) $(REF) $(REF_TRAIN) $(REF_POST) $(MPI_TEST_BIN)
+	@env $(DC_TEST_ENV) DEEPC_BUILD=$(BUILD) DEEPC_MPI_BIN=$(MPI_TEST_BIN) DC_NO_MPI_TEST=$(DC_NO_MPI_TEST) \
+	    bash tests/run.sh $(BUILD) $(TESTS) tests/server/test_server.sh tests/test_dist.sh
 
 # The README's first command: install what is needed, build, run the main job:
 # the miniature R1 pipeline (pretrain, SFT, GRPO, held-out accuracy after each).
@@ -149,7 +168,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:quarant
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/asan.supp:print_suppressions=0 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" DC_TEST_ENV="$(ASAN_ENV)" test
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" DC_TEST_ENV="$(ASAN_ENV)" DC_NO_MPI_TEST=1 test
 
 # The part CI runs (the whole of `make asan` would add ~4 minutes there): the
 # tests of the readers of outside input, the sampler, the loaders' checks and
@@ -187,7 +206,7 @@ uninstall:
 	rm -f $(BINDIR)/deepc $(LIBDIR)/libdeepc.a $(LIBDIR)/libdeepc.so.$(VERSION) $(LIBDIR)/libdeepc.so.$(SOVERSION) \
 	      $(LIBDIR)/libdeepc.so $(INCDIR)/deepc.h $(PCDIR)/deepc.pc
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVE_OBJ:.o=.d) $(TESTS:%=%.d) $(DBL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVE_OBJ:.o=.d) $(TESTS:%=%.d) $(DBL_OBJ:.o=.d) $(MPI_DIST_OBJ:.o=.d)
 
 # Kernel figures (prints, never fails): the matvec kernels against read bandwidth.
 .PHONY: bench-kernels
@@ -207,6 +226,15 @@ bench-tokenizer: $(BUILD)/bench/bench_tokenizer
 .PHONY: bench-train
 bench-train: $(BUILD)/bench/bench_train
 	@$(BUILD)/bench/bench_train
+
+# Data-parallel figures (prints, never fails; needs OpenMPI): step time,
+# communication time and bytes per step on 1 process and on 2 ranks.
+.PHONY: bench-dist
+bench-dist: $(BUILD)/mpi/bench_dist
+	@bash bench/bench_dist.sh $(BUILD)/mpi/bench_dist
+$(BUILD)/mpi/bench_dist: bench/bench_dist.c $(filter-out $(DIST_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(MPI_DIST_OBJ)
+	@mkdir -p $(dir $@)
+	mpicc $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # Fuzzing: libFuzzer binaries over the readers of outside input, the whole
 # library built again with clang, ASan and UBSan (build/fuzz/obj):

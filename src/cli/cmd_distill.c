@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "cli/cli.h"
+#include "cli/dist_cli.h"
 #include "cli/opts.h"
 #include "train/distill.h"
 #include "train/eval.h"
@@ -36,7 +37,12 @@ static const char *HELP =
     "                        the fine-tuning (2, 8, 512, 1e-4, 1e-5, 10, cosine, 0, 1)\n"
     "  --eval-n N            held-out items for the student's accuracy before and after (100; 0: none)\n"
     "  --seed N --log-every N --save-every N --keep-ckpt K --resume   as deepc sft\n"
-    "  -t, --threads N       threads (default: all cores)\n";
+    "  --accum N             micro-batches per step of the fine-tuning (1)\n"
+    "  -t, --threads N       threads (default: all cores; under mpirun, shared by a machine's ranks)\n"
+    "\n"
+    "Across processes (make MPI=1, mpirun -np R): the replicas sample their shares of the teacher's\n"
+    "prompts (the same data as one process), then fine-tune data-parallel (--accum a multiple of R).\n"
+    DIST_HELP;
 
 static volatile int g_stop;
 static void on_signal(int sig) {
@@ -84,7 +90,7 @@ static int student_eval(dc_model *m, const dc_tokenizer *tk, const task *t, int 
 
 /* collect: the teacher's accepted answers into path */
 static int collect(const char *teacher, const task *t, char *const *prompts, int np, const distill_opts *dopts,
-                   const char *path, dc_err *err) {
+                   const dist *d, const char *path, dc_err *err) {
     dc_model *m = NULL;
     dc_tokenizer *tk = NULL;
     dc_engine *e = NULL;
@@ -98,14 +104,21 @@ static int collect(const char *teacher, const task *t, char *const *prompts, int
     if (!rc) rc = dc_model_load(teacher, &m, err);
     if (!rc) rc = dc_tokenizer_load(teacher, &tk, err);
     if (!rc) rc = rollout_engine(m, 64, o.max_new + 1024, &e, err);
-    if (!rc) rc = distill_collect(e, tk, t, prompts, &o, f, &st, err);
+    if (!rc) rc = distill_collect_dist(e, tk, t, prompts, &o, d, f, &st, err);
     if (f) fclose(f);
-    if (!rc) {
+    if (!rc && cli_lead()) { /* rank 0 writes the data; the others wait for it (below) */
         fprintf(stderr, "teacher: %d prompts, %d answers sampled (%.0f tokens/s), %d accepted (%.1f%%), %d written to %s\n",
                 st.prompts, st.sampled, st.seconds > 0 ? st.tokens / st.seconds : 0.0, st.accepted,
                 st.sampled ? 100.0 * st.accepted / st.sampled : 0.0, st.written, path);
         rc = st.written ? file_write_atomic(path, buf, len, err)
                         : err_set(err, DC_EARG, "distill: the teacher's answers were all rejected: nothing to learn from");
+    }
+    if (!rc && !cli_lead() && !st.written)
+        rc = err_set(err, DC_EARG, "distill: the teacher's answers were all rejected: nothing to learn from");
+    if (!rc && d->size > 1) {
+        int ok = rc;
+        rc = dist_bcast(d, DIST_WORLD, &ok, sizeof ok, 0, err);
+        if (!rc && ok) rc = err_set(err, ok, "distill: rank 0 could not write %s", path);
     }
     free(buf);
     dc_engine_free(e);
@@ -123,7 +136,9 @@ int cmd_distill(int argc, char **argv) {
     o.bias_gamma = 0;
     int kd = 0, kd_k = 8, epochs = 2, no_think = 0, resume = 0, eval_n = 100;
     float kd_temp = 2, kd_alpha = 0.5f;
-    long seed = 1, log_every = 10, save_every = 100, keep = 3, threads = 0;
+    long seed = 1, log_every = 10, save_every = 100, keep = 3, threads = 0, ep = 1;
+    int zero = 0;
+    float rank_timeout = 600;
     const double BIG = 1e12, FMAX = 3.4e38;
     const cli_opt OPTS[] = {
         {"teacher", 0, OPT_STR, &teacher, 0, 0, SET_FIXED}, {"student", 0, OPT_STR, &student, 0, 0, SET_FIXED},
@@ -141,7 +156,9 @@ int cmd_distill(int argc, char **argv) {
         {"clip", 0, OPT_FLOAT, &o.clip, 0, FMAX, SET_FIXED}, {"eval-n", 0, OPT_INT, &eval_n, 0, 1e9, SET_NO},
         {"seed", 0, OPT_LONG, &seed, 0, 9.2e18, SET_FIXED}, {"log-every", 0, OPT_LONG, &log_every, 1, BIG, SET_NO},
         {"save-every", 0, OPT_LONG, &save_every, 0, BIG, SET_NO}, {"keep-ckpt", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO},
-        {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO}};
+        {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
+        {"accum", 0, OPT_INT, &o.accum, 1, 1 << 16, SET_FIXED}, {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO},
+        {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO}, {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("distill", HELP, OPTS, NO, argc, argv, given, &done);
@@ -161,6 +178,13 @@ int cmd_distill(int argc, char **argv) {
     trainer tr = {0};
     sft s = {0};
     sft_set d = {0};
+    dist dl;
+    dist_single(&dl);
+    if ((rc = cli_dist("distill", ep, threads, rank_timeout, &dl, &err))) goto out;
+    if (o.accum % dl.dp_size) {
+        rc = err_set(&err, DC_EARG, "--accum %d is not a multiple of the %d data-parallel replicas", o.accum, dl.dp_size);
+        goto out;
+    }
     if (resume) {
         const cJSON *stored;
         if ((rc = run_resume_state(run, ckdir, sizeof ckdir, &state, &stored, &err))) goto out;
@@ -173,16 +197,17 @@ int cmd_distill(int argc, char **argv) {
     if (spec && (rc = task_open(&t, spec, (uint64_t)seed, &err))) goto out;
     t.fmt = (answer_fmt){!no_think, mark};
     if (pfile && (rc = prompts_file(pfile, &prompts, &nprompts, &err))) goto out;
-    if (!resume && ((rc = dir_make(run, &err)) || (rc = collect(teacher, spec ? &t : NULL, prompts, nprompts, &dopts, data, &err))))
+    if (!resume && ((rc = cli_lead() ? dir_make(run, &err) : DC_OK) ||
+                    (rc = collect(teacher, spec ? &t : NULL, prompts, nprompts, &dopts, &dl, data, &err))))
         goto out;
     if ((rc = dc_tokenizer_load(tokpath, &tk, &err)) || (rc = dc_model_load(student, &sm, &err))) goto out;
     eval_result before = {0}, after = {0};
     if (spec && eval_n > 0 && !resume && (rc = student_eval(sm, tk, &t, eval_n, dopts.max_new, dopts.style, &before, &err)))
         goto out;
-    if (spec && eval_n > 0 && !resume)
+    if (spec && eval_n > 0 && !resume && cli_lead())
         fprintf(stderr, "student before: held-out accuracy %.3f, format %.3f (%d items)\n", before.pass1, before.format, before.n);
     if ((rc = sft_load(&d, data, tk, dopts.style, o.T + 1, &err))) goto out;
-    if ((rc = sft_open(&s, &d, 0, o.B, o.T, 1, dc_tokenizer_eos(tk) >= 0 ? dc_tokenizer_eos(tk) : 0, (uint64_t)seed, &err)))
+    if ((rc = sft_open(&s, &d, 0, o.B, o.T, o.accum, dc_tokenizer_eos(tk) >= 0 ? dc_tokenizer_eos(tk) : 0, (uint64_t)seed, &err)))
         goto out;
     if (kd && (rc = dc_model_load(teacher, &tm, &err))) goto out;
     if (kd && dc_model_config(tm)->vocab_size != dc_model_config(sm)->vocab_size) {
@@ -192,7 +217,9 @@ int cmd_distill(int argc, char **argv) {
     }
     if (kd && (rc = sft_kd(&s, tm, kd_k, kd_temp, kd_alpha, &err))) goto out;
     o.steps = (int)(sft_steps_per_epoch(&s) * epochs);
-    if ((rc = trainer_init(&tr, dc_model_config(sm), &o, resume ? NULL : student, (uint64_t)seed, &err))) goto out;
+    if ((rc = trainer_init_dist(&tr, dc_model_config(sm), &o, resume ? NULL : student, (uint64_t)seed, &dl, zero, &err)))
+        goto out;
+    cli_dist_optim_report("distill", &tr);
     settings = cli_opts_settings(OPTS, NO);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -208,8 +235,8 @@ int cmd_distill(int argc, char **argv) {
         rc = student_eval(view, tk, &t, eval_n, dopts.max_new, dopts.style, &after, &err);
         trainer_model_free(view);
         if (rc) goto out;
-        fprintf(stderr, "student after: held-out accuracy %.3f, format %.3f\n", after.pass1, after.format);
-        printf("{\"task\": \"%s\", \"n\": %d, \"before\": %.4f, \"after\": %.4f, \"format_before\": %.4f, "
+        if (cli_lead()) fprintf(stderr, "student after: held-out accuracy %.3f, format %.3f\n", after.pass1, after.format);
+        if (cli_lead()) printf("{\"task\": \"%s\", \"n\": %d, \"before\": %.4f, \"after\": %.4f, \"format_before\": %.4f, "
                "\"format_after\": %.4f}\n", t.name, after.n, before.pass1, after.pass1, before.format, after.format);
     }
 out:
@@ -225,5 +252,6 @@ out:
     dc_model_free(tm);
     dc_tokenizer_free(tk);
     task_close(&t);
+    dist_free(&dl);
     return rc ? 1 : 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "cli/cli.h"
+#include "cli/dist_cli.h"
 #include "cli/opts.h"
 #include "train/grpo.h"
 
@@ -42,7 +43,12 @@ static const char *HELP =
     "                        const, 0, 1.0)\n"
     "  --eval-every N --eval-n N   held-out greedy accuracy every N steps on N items (10, 50)\n"
     "  --seed N --log-every N --save-every N --keep K --resume --stop-after N   as deepc train\n"
-    "  -t, --threads N       threads (default: all cores)\n";
+    "  -t, --threads N       threads (default: all cores; under mpirun, shared by a machine's ranks)\n"
+    "\n"
+    "Across processes (make MPI=1, mpirun -np R): the replicas sample their shares of the prompts,\n"
+    "the completions and rewards are gathered, and each replica computes its share of the update's\n"
+    "micro-batches (docs/distributed.md).\n"
+    DIST_HELP;
 
 static volatile int g_stop;
 static void on_signal(int sig) {
@@ -59,6 +65,11 @@ int cmd_grpo(int argc, char **argv) {
     grpo_opts go;
     grpo_defaults(&go);
     long seed = 1, log_every = 1, eval_every = 10, save_every = 50, keep = 3, threads = 0, stop_after = 0, steps = 50;
+    long ep = 1;
+    int zero = 0;
+    float rank_timeout = 600;
+    dist d;
+    dist_single(&d);
     int resume = 0, no_think = 0, no_dynamic = 0;
     const double BIG = 1e12, FMAX = 3.4e38;
     const cli_opt OPTS[] = {
@@ -80,7 +91,9 @@ int cmd_grpo(int argc, char **argv) {
         {"seed", 0, OPT_LONG, &seed, 0, 9.2e18, SET_FIXED}, {"log-every", 0, OPT_LONG, &log_every, 1, BIG, SET_NO},
         {"save-every", 0, OPT_LONG, &save_every, 0, BIG, SET_NO}, {"keep", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO},
         {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO},
-        {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO}};
+        {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
+        {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO},
+        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("grpo", HELP, OPTS, NO, argc, argv, given, &done);
@@ -95,6 +108,7 @@ int cmd_grpo(int argc, char **argv) {
     grpo g = {0};
     char ckdir[4096], tokpath[4200];
     dc_config cfg;
+    if ((rc = cli_dist("grpo", ep, threads, rank_timeout, &d, &err))) goto out;
     if (resume) {
         const cJSON *stored;
         if ((rc = run_resume_state(run, ckdir, sizeof ckdir, &state, &stored, &err))) goto out;
@@ -117,10 +131,11 @@ int cmd_grpo(int argc, char **argv) {
     tsk.fmt = (answer_fmt){!no_think, mark};
     if ((rc = dc_tokenizer_load(tokpath, &tk, &err))) goto out;
     if ((rc = dc_config_load(resume ? ckdir : model, &cfg, &err))) goto out;
-    if ((rc = trainer_init(&t, &cfg, &o, resume ? NULL : model, (uint64_t)seed, &err))) goto out;
+    if ((rc = trainer_init_dist(&t, &cfg, &o, resume ? NULL : model, (uint64_t)seed, &d, zero, &err))) goto out;
+    cli_dist_optim_report("grpo", &t);
     if ((rc = grpo_open(&g, &t, &tsk, tk, model, &go, &err))) goto out;
     settings = cli_opts_settings(OPTS, NO);
-    fprintf(stderr, "grpo: %s, %d prompts x %d completions a step, %ld steps x %d updates; %s rewards; beta %g\n",
+    if (cli_lead()) fprintf(stderr, "grpo: %s, %d prompts x %d completions a step, %ld steps x %d updates; %s rewards; beta %g\n",
             tsk.name, go.P, go.G, steps, go.mu, go.random_reward ? "RANDOM" : "rule", go.beta);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -137,6 +152,7 @@ out:
     cJSON_Delete(settings);
     grpo_close(&g);
     trainer_free(&t);
+    dist_free(&d);
     task_close(&tsk);
     dc_tokenizer_free(tk);
     return rc ? 1 : 0;

@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "cli/cli.h"
+#include "cli/dist_cli.h"
 #include "cli/opts.h"
 #include "train/sft.h"
 
@@ -38,7 +39,11 @@ static const char *HELP =
     "  --seed N              data order and split (1)\n"
     "  --log-every N --eval-every N --save-every N --keep K   as `deepc train` (10, 50, 100, 3)\n"
     "  --resume --stop-after N   as `deepc train`\n"
-    "  -t, --threads N       threads (default: all cores)\n";
+    "  -t, --threads N       threads (default: all cores; under mpirun, shared by a machine's ranks)\n"
+    "\n"
+    "Across processes (make MPI=1, mpirun -np R): each data-parallel replica computes accum/R\n"
+    "of each step's micro-batches (--accum a multiple of the replicas); the same losses as one process.\n"
+    DIST_HELP;
 
 static volatile int g_stop;
 static void on_signal(int sig) {
@@ -52,7 +57,11 @@ int cmd_sft(int argc, char **argv) {
     train_opts_default(&o);
     o.B = 8, o.T = 512, o.lr = 1e-4f, o.min_lr = 1e-5f, o.warmup = 10, o.wd = 0, o.mtp_lambda = 0, o.aux_alpha = 0;
     o.bias_gamma = 0, o.steps = 0;
-    long seed = 1, log_every = 10, eval_every = 50, save_every = 100, keep = 3, threads = 0, stop_after = 0;
+    long seed = 1, log_every = 10, eval_every = 50, save_every = 100, keep = 3, threads = 0, stop_after = 0, ep = 1;
+    int zero = 0;
+    float rank_timeout = 600;
+    dist dl;
+    dist_single(&dl);
     int resume = 0, epochs = 1, val_rows = -1;
     const double BIG = 1e12, FMAX = 3.4e38;
     const cli_opt OPTS[] = {
@@ -70,7 +79,9 @@ int cmd_sft(int argc, char **argv) {
         {"log-every", 0, OPT_LONG, &log_every, 1, BIG, SET_NO}, {"eval-every", 0, OPT_LONG, &eval_every, 0, BIG, SET_NO},
         {"save-every", 0, OPT_LONG, &save_every, 0, BIG, SET_NO}, {"keep", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO},
         {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO},
-        {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO}};
+        {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
+        {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO},
+        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("sft", HELP, OPTS, NO, argc, argv, given, &done);
@@ -85,6 +96,7 @@ int cmd_sft(int argc, char **argv) {
     sft_set d = {0};
     char ckdir[4096], tokpath[4200];
     dc_config cfg;
+    if ((rc = cli_dist("sft", ep, threads, rank_timeout, &dl, &err))) goto out;
     if (resume) {
         const cJSON *stored;
         if ((rc = run_resume_state(run, ckdir, sizeof ckdir, &state, &stored, &err))) goto out;
@@ -104,11 +116,16 @@ int cmd_sft(int argc, char **argv) {
     if ((rc = sft_load(&d, data, tk, style, o.T + 1, &err))) goto out;
     if (val_rows < 0) val_rows = d.n >= 20 ? (d.n / 20 < 200 ? d.n / 20 : 200) : 0;
     int pad = dc_tokenizer_eos(tk) >= 0 ? dc_tokenizer_eos(tk) : 0;
-    fprintf(stderr, "%s: %d conversations (%s template; %d cut to %d tokens, %d without an assistant token skipped), "
+    if (cli_lead()) fprintf(stderr, "%s: %d conversations (%s template; %d cut to %d tokens, %d without an assistant token skipped), "
                     "%d held out\n", data, d.n, d.style == DC_CHAT_R1 ? "R1" : "V3", d.truncated, o.T + 1, d.skipped, val_rows);
     if ((rc = sft_open(&s, &d, val_rows, o.B, o.T, o.accum, pad, (uint64_t)seed, &err))) goto out;
     if (!o.steps) o.steps = (int)(sft_steps_per_epoch(&s) * epochs);
-    if ((rc = trainer_init(&t, &cfg, &o, resume ? NULL : model, (uint64_t)seed, &err))) goto out;
+    if (o.accum % dl.dp_size) {
+        rc = err_set(&err, DC_EARG, "--accum %d is not a multiple of the %d data-parallel replicas", o.accum, dl.dp_size);
+        goto out;
+    }
+    if ((rc = trainer_init_dist(&t, &cfg, &o, resume ? NULL : model, (uint64_t)seed, &dl, zero, &err))) goto out;
+    cli_dist_optim_report("sft", &t);
     settings = cli_opts_settings(OPTS, NO);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -124,6 +141,7 @@ out:
     cJSON_Delete(state);
     cJSON_Delete(settings);
     trainer_free(&t);
+    dist_free(&dl);
     sft_close(&s);
     sft_set_free(&d);
     dc_tokenizer_free(tk);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "cli/cli.h"
+#include "cli/dist_cli.h"
 #include "cli/opts.h"
 #include "train/pretrain.h"
 #include "train/run.h"
@@ -40,7 +41,12 @@ static const char *HELP =
     "                        (stored in each checkpoint; an option given with another value\n"
     "                        is refused, except --steps and --data)\n"
     "  --stop-after N        stop this invocation after N steps (checkpointed; continue with --resume)\n"
-    "  -t, --threads N       threads (default: all cores)\n";
+    "  -t, --threads N       threads (default: all cores; under mpirun, shared by a machine's ranks)\n"
+    "\n"
+    "Across processes (a deepc built with make MPI=1, under mpirun -np R): each data-parallel\n"
+    "replica computes accum/R of each step's micro-batches (--accum must be a multiple of the\n"
+    "replicas); the losses are those of one process with the same --batch and --accum, bit for bit.\n"
+    DIST_HELP;
 
 static volatile int g_stop;
 static void on_signal(int sig) {
@@ -76,8 +82,9 @@ int cmd_train(int argc, char **argv) {
     train_opts o;
     train_opts_default(&o);
     long seed = 1, log_every = 10, eval_every = 100, save_every = 100, keep = 3, sample_every = 0, sample_len = 48;
-    long threads = 0, stop_after = 0;
-    int resume = 0;
+    long threads = 0, stop_after = 0, ep = 1;
+    int resume = 0, zero = 0;
+    float rank_timeout = 600;
     const double BIG = 1e12, FMAX = 3.4e38;
     const cli_opt OPTS[] = {
         {"preset", 0, OPT_STR, &preset, 0, 0, SET_FIXED}, {"config", 0, OPT_STR, &config, 0, 0, SET_FIXED},
@@ -95,7 +102,9 @@ int cmd_train(int argc, char **argv) {
         {"eval-every", 0, OPT_LONG, &eval_every, 0, BIG, SET_NO}, {"save-every", 0, OPT_LONG, &save_every, 0, BIG, SET_NO},
         {"keep", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO}, {"sample-every", 0, OPT_LONG, &sample_every, 0, BIG, SET_NO},
         {"sample-len", 0, OPT_LONG, &sample_len, 1, 512, SET_NO}, {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO},
-        {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO}, {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO}};
+        {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO}, {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
+        {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO},
+        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("train", HELP, OPTS, NO, argc, argv, given, &done);
@@ -106,6 +115,8 @@ int cmd_train(int argc, char **argv) {
     cli_threads(threads);
 
     dc_err err = {0};
+    dist d;
+    dist_single(&d);
     pretrain p = {0};
     trainer t = {0};
     cJSON *state = NULL, *settings = NULL;
@@ -120,18 +131,24 @@ int cmd_train(int argc, char **argv) {
     else if (!strcmp(sched, "wsd")) o.sched = SCHED_WSD;
     else if (!strcmp(sched, "const")) o.sched = SCHED_CONST;
     else return cli_usage_error("train", "--sched must be cosine, wsd or const, not '%s'", sched);
+    if ((rc = cli_dist("train", ep, threads, rank_timeout, &d, &err))) goto fail;
+    if (o.accum % d.dp_size) {
+        rc = err_set(&err, DC_EARG, "--accum %d is not a multiple of the %d data-parallel replicas", o.accum, d.dp_size);
+        goto fail;
+    }
     if ((rc = pretrain_open(&p, data, o.B, o.T, (uint64_t)seed, &err))) goto fail;
     p.sample_len = (int)sample_len;
     if ((rc = model_config(preset, config, init, resume ? ckdir : NULL, &p, &cfg, &err))) goto fail;
-    if ((rc = trainer_init(&t, &cfg, &o, resume ? NULL : init, (uint64_t)seed, &err))) goto fail;
+    if ((rc = trainer_init_dist(&t, &cfg, &o, resume ? NULL : init, (uint64_t)seed, &d, zero, &err))) goto fail;
     settings = cli_opts_settings(OPTS, NO);
     dc_counts k;
     dc_config_counts(&cfg, &k);
-    fprintf(stderr, "model %.2fM parameters (%.2fM active, %.2fM MTP), %d layers, vocab %d; batch %d x %d x %d, %d threads\n",
+    if (cli_lead()) fprintf(stderr, "model %.2fM parameters (%.2fM active, %.2fM MTP), %d layers, vocab %d; batch %d x %d x %d, %d threads\n",
             k.params_total / 1e6, k.params_active / 1e6, k.params_mtp / 1e6, cfg.num_hidden_layers, cfg.vocab_size, o.B,
             o.T, o.accum, cli_get_threads());
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    cli_dist_optim_report("train", &t);
     run_hooks h;
     pretrain_hooks(&p, &h);
     run_opts ro = {.name = "train", .dir = run, .tokenizer = p.tokenizer[0] ? p.tokenizer : NULL, .steps = o.steps,
@@ -139,12 +156,13 @@ int cmd_train(int argc, char **argv) {
                    .save_every = (int)save_every, .keep = (int)keep, .sample_every = (int)sample_every, .explode = 1,
                    .resume_dir = resume ? ckdir : NULL, .settings = settings, .stop = &g_stop};
     if ((rc = run_loop(&t, &ro, &h, &err))) goto fail;
-    if (sample_every > 0 || sample_len != 48) h.sample(h.ctx, &t);
+    if (cli_lead() && (sample_every > 0 || sample_len != 48)) h.sample(h.ctx, &t);
 fail:
     if (rc) cli_error("train", &err);
     cJSON_Delete(state);
     cJSON_Delete(settings);
     trainer_free(&t);
     pretrain_close(&p);
+    dist_free(&d);
     return rc ? 1 : 0;
 }

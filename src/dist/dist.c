@@ -5,14 +5,25 @@
 #include "dist/dist.h"
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/err.h"
 #ifdef DC_MPI
 #include <mpi.h>
 #endif
 
 static uint64_t g_sent;
+static volatile double g_wait; /* the start of the collective in progress (0: none) */
 
 uint64_t dist_bytes_sent(void) { return g_sent; }
+double dist_waiting_since(void) { return g_wait; }
+
+__attribute__((unused)) static double mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+/* WAIT(call): the call, with g_wait set while it runs */
+#define WAIT(call) (g_wait = mono(), wait_rc = (call), g_wait = 0, wait_rc)
 
 void dist_single(dist *d) {
     memset(d, 0, sizeof *d);
@@ -54,6 +65,12 @@ int dist_sum_f64(const dist *d, int g, double *x, size_t n, dc_err *err) {
     (void)d, (void)g, (void)x, (void)n, (void)err;
     return DC_OK;
 }
+int dist_allgatherv(const dist *d, int g, const void *send, void *recv, const size_t *rcount, const size_t *rdispl,
+                    dc_err *err) {
+    (void)d, (void)g, (void)err;
+    if (send) memmove((char *)recv + rdispl[0], send, rcount[0]);
+    return DC_OK;
+}
 void dist_abort(int code) { exit(code); }
 #else
 /* ---------------------------------------------------------------- MPI */
@@ -71,7 +88,17 @@ static int mpi_err(dc_err *err, const char *what, int rc) {
     return err_set(err, DC_EIO, "dist: %s failed: %.*s (a rank died or cannot be reached?)", what, len, msg);
 }
 
+/* launched: mpirun (OpenMPI, or a PMI launcher) started this process; a
+ * plain run stays a quick single process without MPI_Init */
+static int launched(void) {
+    static const char *const ENV[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof ENV / sizeof *ENV; i++)
+        if (getenv(ENV[i])) return 1;
+    return 0;
+}
+
 int dist_start(int *argc, char ***argv, dc_err *err) {
+    if (!launched()) return DC_OK;
     int provided = 0, rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
     if (rc != MPI_SUCCESS) return mpi_err(err, "MPI_Init_thread", rc);
     g_started = 1;
@@ -138,14 +165,14 @@ void dist_free(dist *d) {
 
 int dist_barrier(const dist *d, int g, dc_err *err) {
     if (group_size(d, g) == 1) return DC_OK;
-    int rc = MPI_Barrier(comm_of(d, g));
+    int wait_rc, rc = WAIT(MPI_Barrier(comm_of(d, g)));
     return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Barrier", rc);
 }
 
 int dist_bcast(const dist *d, int g, void *buf, size_t bytes, int root, dc_err *err) {
     if (group_size(d, g) == 1) return DC_OK;
     if (bytes > INT32_MAX) return err_set(err, DC_EARG, "dist_bcast: %zu bytes in one call", bytes);
-    int rc = MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, comm_of(d, g));
+    int wait_rc, rc = WAIT(MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, comm_of(d, g)));
     g_sent += bytes;
     return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Bcast", rc);
 }
@@ -156,7 +183,7 @@ int dist_allgather(const dist *d, int g, const void *send, void *recv, size_t by
         return DC_OK;
     }
     if (bytes > INT32_MAX) return err_set(err, DC_EARG, "dist_allgather: %zu bytes in one call", bytes);
-    int rc = MPI_Allgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, comm_of(d, g));
+    int wait_rc, rc = WAIT(MPI_Allgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, comm_of(d, g)));
     g_sent += bytes * (uint64_t)(group_size(d, g) - 1);
     return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Allgather", rc);
 }
@@ -171,7 +198,7 @@ int dist_alltoallv(const dist *d, int g, const void *send, const size_t *scount,
         sc[i] = (int)scount[i], sd[i] = (int)sdispl[i], rc_[i] = (int)rcount[i], rd[i] = (int)rdispl[i];
         if (i != (g == DIST_WORLD ? d->rank : g == DIST_DP ? d->dp_rank : d->ep_rank)) g_sent += scount[i];
     }
-    int rc = MPI_Alltoallv(send, sc, sd, MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g));
+    int wait_rc, rc = WAIT(MPI_Alltoallv(send, sc, sd, MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g)));
     return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Alltoallv", rc);
 }
 
@@ -191,6 +218,27 @@ int dist_sum_f64(const dist *d, int g, double *x, size_t n, dc_err *err) {
         }
     free(all);
     return rc;
+}
+
+static int my_index(const dist *d, int g) { return g == DIST_WORLD ? d->rank : g == DIST_DP ? d->dp_rank : d->ep_rank; }
+
+int dist_allgatherv(const dist *d, int g, const void *send, void *recv, const size_t *rcount, const size_t *rdispl,
+                    dc_err *err) {
+    int n = group_size(d, g), me = my_index(d, g);
+    if (n == 1) {
+        if (send) memmove((char *)recv + rdispl[0], send, rcount[0]);
+        return DC_OK;
+    }
+    int rc_[n], rd[n];
+    for (int i = 0; i < n; i++) {
+        if (rcount[i] > INT32_MAX || rdispl[i] > INT32_MAX)
+            return err_set(err, DC_EARG, "dist_allgatherv: more than 2 GB in one call");
+        rc_[i] = (int)rcount[i], rd[i] = (int)rdispl[i];
+    }
+    g_sent += rcount[me] * (uint64_t)(n - 1);
+    int wait_rc, rc = send ? WAIT(MPI_Allgatherv(send, rc_[me], MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g)))
+                           : WAIT(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_BYTE, recv, rc_, rd, MPI_BYTE, comm_of(d, g)));
+    return rc == MPI_SUCCESS ? DC_OK : mpi_err(err, "MPI_Allgatherv", rc);
 }
 
 void dist_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }

@@ -64,9 +64,20 @@ int dist_alltoallv(const dist *d, int g, const void *send, const size_t *scount,
  * the same bits on every rank. */
 int dist_sum_f64(const dist *d, int g, double *x, size_t n, dc_err *err);
 
+/* dist_allgatherv: every rank's rcount[r] bytes, at rdispl[r] of recv on
+ * every rank; send NULL: this rank's part is already in place in recv.
+ * (data parallel: src/dist/dp.h) */
+int dist_allgatherv(const dist *d, int g, const void *send, void *recv, const size_t *rcount, const size_t *rdispl,
+                    dc_err *err);
+
 /* dist_abort: end every rank of the job (a peer failed); the CLI's last
  * resort, never called from library code. */
 void dist_abort(int code);
+
+/* dist_waiting_since: the CLOCK_MONOTONIC seconds at which the collective
+ * now in progress began, or 0 when none is: a watchdog's measure of a peer
+ * that neither answers nor fails (src/cli/dist_cli.c). */
+double dist_waiting_since(void);
 
 /* traffic counters (bytes this rank sent through the collectives) */
 uint64_t dist_bytes_sent(void);

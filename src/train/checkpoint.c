@@ -67,6 +67,13 @@ static char **list_steps(const char *run, int *n) {
 }
 
 int ckpt_save(const trainer *t, const cJSON *state, const char *run, const char *tokenizer, int keep, dc_err *err) {
+    if (t->lo != 0 || t->hi != t->n)
+        return err_set(err, DC_EARG, "checkpoint: a ZeRO-1 shard: gather the moments and use ckpt_save_mv");
+    return ckpt_save_mv(t, t->m, t->v, state, run, tokenizer, keep, err);
+}
+
+int ckpt_save_mv(const trainer *t, const float *mm, const float *vv, const cJSON *state, const char *run,
+                 const char *tokenizer, int keep, dc_err *err) {
     char name[64], tmp[3200], fin[3200], p[4096];
     if (strlen(run) > 3000) return err_set(err, DC_EARG, "checkpoint: run directory path too long");
     snprintf(name, sizeof name, "step-%07lld", (long long)t->step);
@@ -83,9 +90,9 @@ int ckpt_save(const trainer *t, const cJSON *state, const char *run, const char 
     if (!rc) {
         /* m and v in one file */
         snprintf(p, sizeof p, "%s/optim-m.safetensors", tmp);
-        rc = write_tensors(t, p, t->arena + 2 * t->n, "m.", 1, err);
+        rc = write_tensors(t, p, mm, "m.", 1, err);
         snprintf(p, sizeof p, "%s/optim-v.safetensors", tmp);
-        if (!rc) rc = write_tensors(t, p, t->arena + 3 * t->n, "v.", 1, err);
+        if (!rc) rc = write_tensors(t, p, vv, "v.", 1, err);
     }
     if (!rc && tokenizer) {
         snprintf(p, sizeof p, "%s/tokenizer.json", tmp);
@@ -195,10 +202,18 @@ int ckpt_load(trainer *t, const char *dir, cJSON **state, dc_err *err) {
     cJSON *j = NULL;
     int rc = ckpt_state(dir, &j, err);
     if (!rc) rc = weights_read(&t->cfg, dir, t->tab, t->ntab, err);
+    /* the moments: straight into place, or (a ZeRO-1 shard) through a whole buffer */
+    const int whole = t->lo == 0 && t->hi == t->n;
+    float *mf = whole ? t->m : calloc(t->n, sizeof(float)), *vf = whole ? t->v : calloc(t->n, sizeof(float));
+    if (!rc && (!mf || !vf)) rc = err_set(err, DC_ENOMEM, "%s: out of memory reading the optimiser state", dir);
     snprintf(p, sizeof p, "%s/optim-m.safetensors", dir);
-    if (!rc) rc = read_tensors(t, p, t->arena + 2 * t->n, "m.", err);
+    if (!rc) rc = read_tensors(t, p, mf, "m.", err);
     snprintf(p, sizeof p, "%s/optim-v.safetensors", dir);
-    if (!rc) rc = read_tensors(t, p, t->arena + 3 * t->n, "v.", err);
+    if (!rc) rc = read_tensors(t, p, vf, "v.", err);
+    if (!whole) {
+        if (!rc) memcpy(t->m, mf + t->lo, sizeof(float) * (t->hi - t->lo)), memcpy(t->v, vf + t->lo, sizeof(float) * (t->hi - t->lo));
+        free(mf), free(vf);
+    }
     if (rc) {
         cJSON_Delete(j);
         return rc;

@@ -19,12 +19,17 @@
 /* ckpt_save: state (may be NULL) holds trainer.json's keys besides "step"
  * (copied); tokenizer may be NULL (no tokenizer.json copied). */
 int ckpt_save(const trainer *t, const cJSON *state, const char *run, const char *tokenizer, int keep, dc_err *err);
+/* ckpt_save_mv: ckpt_save with the whole AdamW moments m, v (n floats each,
+ * the layout of the arena) given: a ZeRO-1 run gathers its shards first. */
+int ckpt_save_mv(const trainer *t, const float *m, const float *v, const cJSON *state, const char *run,
+                 const char *tokenizer, int keep, dc_err *err);
 /* ckpt_latest: the newest complete checkpoint of run into dir; DC_ENOTFOUND if none. */
 int ckpt_latest(const char *run, char *dir, size_t cap, dc_err *err);
 /* ckpt_state: dir's trainer.json, parsed, its step checked (a whole number
  * >= 0); *state is owned by the caller (cJSON_Delete). */
 int ckpt_state(const char *dir, cJSON **state, dc_err *err);
 /* ckpt_load: parameters, moments and step from dir into a trainer
- * initialised with the same config; *state (may be NULL) as ckpt_state. */
+ * initialised with the same config (of a ZeRO-1 trainer, the moments of its
+ * shard); *state (may be NULL) as ckpt_state. */
 int ckpt_load(trainer *t, const char *dir, cJSON **state, dc_err *err);
 #endif

@@ -69,18 +69,55 @@ static int chunk(dc_engine *e, const dc_tokenizer *tk, const task *t, char *cons
 
 int distill_collect(dc_engine *teacher, const dc_tokenizer *tk, const task *t, char *const *prompts,
                     const distill_opts *o, FILE *out, distill_stats *st, dc_err *err) {
+    dist d;
+    dist_single(&d);
+    return distill_collect_dist(teacher, tk, t, prompts, o, &d, out, st, err);
+}
+
+/* share: chunk c's output (buf, len on its replica) to every replica's out, in order */
+static int share(const dist *d, int c, char *buf, size_t len, FILE *out, dc_err *err) {
+    const int root = c % d->dp_size;
+    uint64_t n = len;
+    int rc = dist_bcast(d, DIST_DP, &n, sizeof n, root, err);
+    char *b = d->dp_rank == root ? buf : malloc(n + 1);
+    if (!rc && !b) rc = err_set(err, DC_ENOMEM, "distill: out of memory");
+    if (!rc) rc = dist_bcast(d, DIST_DP, b, (size_t)n, root, err);
+    if (!rc && n && fwrite(b, 1, (size_t)n, out) != n) rc = err_set(err, DC_EIO, "distill: cannot write the SFT data");
+    if (b != buf) free(b);
+    return rc;
+}
+
+int distill_collect_dist(dc_engine *teacher, const dc_tokenizer *tk, const task *t, char *const *prompts,
+                         const distill_opts *o, const dist *d, FILE *out, distill_stats *st, dc_err *err) {
     memset(st, 0, sizeof *st);
     int64_t size = t ? task_size(t, SPLIT_TRAIN) : o->n;
-    int n = size >= 0 && size < o->n ? (int)size : o->n, rc = DC_OK;
+    int n = size >= 0 && size < o->n ? (int)size : o->n, rc = DC_OK, nc = (n + 15) / 16;
+    char **buf = calloc((size_t)nc + 1, sizeof *buf);
+    size_t *len = calloc((size_t)nc + 1, sizeof *len);
+    if (!buf || !len) rc = err_set(err, DC_ENOMEM, "distill: out of memory");
     progress pb;
-    progress_start(&pb, "teacher", n);
-    for (int from = 0; from < n && !rc; from += 16) {
-        rc = chunk(teacher, tk, t, prompts, o, from, n - from < 16 ? n - from : 16, out, st, err);
+    if (d->rank == 0) progress_start(&pb, "teacher", n);
+    for (int c = 0; c < nc && !rc; c++) {
+        if (c % d->dp_size != d->dp_rank) continue;
+        FILE *f = open_memstream(&buf[c], &len[c]);
+        if (!f) rc = err_set(err, DC_ENOMEM, "distill: out of memory");
+        int from = c * 16;
+        if (!rc) rc = chunk(teacher, tk, t, prompts, o, from, n - from < 16 ? n - from : 16, f, st, err);
+        if (f && fclose(f) && !rc) rc = err_set(err, DC_ENOMEM, "distill: out of memory");
         char line[80];
         snprintf(line, sizeof line, "%d of %d answers accepted", st->accepted, st->sampled);
-        progress_update(&pb, st->prompts, "prompt", line);
+        if (d->rank == 0) progress_update(&pb, st->prompts, "prompt", line);
     }
-    progress_end(&pb);
+    if (d->rank == 0) progress_end(&pb);
+    for (int c = 0; c < nc && !rc; c++) rc = share(d, c, buf[c], len[c], out, err);
+    if (!rc && d->dp_size > 1) { /* the job's stats */
+        double v[6] = {st->prompts, st->sampled, st->accepted, st->written, (double)st->tokens, st->seconds};
+        rc = dist_sum_f64(d, DIST_DP, v, 6, err);
+        st->prompts = (int)v[0], st->sampled = (int)v[1], st->accepted = (int)v[2], st->written = (int)v[3];
+        st->tokens = (int64_t)v[4], st->seconds = v[5] / d->dp_size;
+    }
+    for (int c = 0; buf && c < nc; c++) free(buf[c]);
+    free(buf), free(len);
     if (!rc && (fflush(out) || ferror(out))) rc = err_set(err, DC_EIO, "distill: cannot write the SFT data");
     return rc;
 }

@@ -9,6 +9,7 @@
 #ifndef DC_DISTILL_H
 #define DC_DISTILL_H
 #include <stdio.h>
+#include "dist/dist.h"
 #include "train/rollout.h"
 #include "train/task.h"
 
@@ -32,4 +33,10 @@ typedef struct distill_stats {
  * accepted answers as JSONL {"prompt", "response"} lines to out. */
 int distill_collect(dc_engine *teacher, const dc_tokenizer *tk, const task *t, char *const *prompts,
                     const distill_opts *o, FILE *out, distill_stats *st, dc_err *err);
+/* distill_collect_dist: the same spread over the data-parallel replicas of
+ * d: chunk c of 16 prompts is sampled by replica c % dp (its samplers seeded
+ * by the chunk, as in one process); every replica gets the whole output in
+ * chunk order (the bytes one process writes) and the job's stats. */
+int distill_collect_dist(dc_engine *teacher, const dc_tokenizer *tk, const task *t, char *const *prompts,
+                         const distill_opts *o, const dist *d, FILE *out, distill_stats *st, dc_err *err);
 #endif

@@ -138,6 +138,46 @@ static int group(grpo *g, const task_item *it, const int *prompt, int np, const 
     return DC_OK;
 }
 
+/* spread: the n prompts' rollouts over the data-parallel replicas (prompt i
+ * on replica i % dp, its samplers seeded by i as in one process), gathered
+ * into r on every replica in prompt order */
+static int spread(grpo *g, trainer *t, int *const *ids, const int *np, int n, const rollout_opts *ro, rollout *r,
+                  dc_err *err) {
+    const dist *d = &t->dist;
+    const int W = d->dp_size, me = d->dp_rank, G = ro->G, M = ro->max_new;
+    if (W == 1) return rollout_run(g->e, (const int *const *)ids, np, n, ro, r, err);
+    const int per = (n + W - 1) / W, blk = per * G * (1 + M); /* ints per replica */
+    int mine = 0, pidx[per ? per : 1], npm[per ? per : 1];
+    const int *idm[per ? per : 1];
+    for (int i = me; i < n; i += W) pidx[mine] = i, npm[mine] = np[i], idm[mine] = ids[i], mine++;
+    rollout_opts o = *ro;
+    o.pidx = pidx;
+    rollout part = {0};
+    int *send = calloc((size_t)blk + 1, sizeof(int)), *all = calloc((size_t)blk * W + 1, sizeof(int));
+    memset(r, 0, sizeof *r);
+    r->n = n * G, r->max_new = M;
+    r->ids = malloc(sizeof(int) * ((size_t)n * G * (M > 0 ? M : 1) + 1)), r->len = calloc((size_t)n * G + 1, sizeof(int));
+    r->finish = calloc((size_t)n * G + 1, sizeof(int));
+    int rc = send && all && r->ids && r->len && r->finish ? DC_OK : err_set(err, DC_ENOMEM, "grpo: out of memory");
+    if (!rc && mine) rc = rollout_run(g->e, idm, npm, mine, &o, &part, err);
+    for (int j = 0; !rc && j < mine * G; j++) { /* per completion: its length, then max_new ids */
+        send[(size_t)j * (1 + M)] = part.len[j];
+        memcpy(send + (size_t)j * (1 + M) + 1, part.ids + (size_t)j * M, sizeof(int) * M);
+    }
+    if (!rc) rc = dist_allgather(d, DIST_DP, send, all, sizeof(int) * blk, err);
+    for (int i = 0; !rc && i < n; i++)
+        for (int k = 0; k < G; k++) {
+            const int *c = all + (size_t)(i % W) * blk + ((size_t)(i / W) * G + k) * (1 + M);
+            r->len[i * G + k] = c[0], r->tokens += c[0];
+            memcpy(r->ids + ((size_t)i * G + k) * M, c + 1, sizeof(int) * M);
+        }
+    r->seconds = part.seconds;
+    rollout_free(&part);
+    free(send), free(all);
+    if (rc) rollout_free(r);
+    return rc;
+}
+
 /* sample_round: `need` new prompts, G completions each, scored and kept */
 static int sample_round(grpo *g, trainer *t, int need, int round, int last, tally *ty, dc_err *err) {
     task_item it[need];
@@ -166,7 +206,7 @@ static int sample_round(grpo *g, trainer *t, int need, int round, int last, tall
     rollout r = {0};
     rollout_opts ro = {.G = g->o.G, .max_new = g->o.max_new, .temperature = g->o.temperature, .top_p = 1,
                        .eos = dc_tokenizer_eos(g->tk), .seed = g->o.seed * 1000003u + (uint64_t)t->step * 131 + round};
-    if (!rc) rc = rollout_run(g->e, (const int *const *)ids, np, n, &ro, &r, err);
+    if (!rc) rc = spread(g, t, ids, np, n, &ro, &r, err);
     ty->tokens += r.tokens, ty->seconds += r.seconds;
     for (int i = 0; !rc && i < n; i++) rc = group(g, &it[i], ids[i], np[i], &r, i * g->o.G, last, ty, err);
     rollout_free(&r);
@@ -234,23 +274,40 @@ static int pass(grpo *g, trainer *t, int grad, int keep, double *stats, dc_err *
                     .ref_lp = g->s[0].ref ? g->rlp : NULL, .eps_low = g->o.eps_low, .eps_high = g->o.eps_high,
                     .beta = g->s[0].ref ? g->o.beta : 0, .logp = g->logp, .entropy = g->ent, .kl = g->kl,
                     .clipped = g->clipped};
-    for (int from = 0; from < g->ns; from += g->B) {
+    /* with grad, micro-batch a is computed by replica a % dp (trainer_backward);
+     * the figures of each micro-batch are added in order, on any rank count */
+    const int A = (g->ns + g->B - 1) / g->B;
+    double *mb = calloc((size_t)A * 4 + 1, sizeof *mb);
+    if (!mb) return err_set(err, DC_ENOMEM, "grpo: out of memory");
+    int rc = DC_OK;
+    for (int from = 0, a = 0; !rc && from < g->ns; from += g->B, a++) {
+        if (grad && !trainer_mb_mine(t, a)) {
+            rc = trainer_backward(t, NULL, a, A, err);
+            continue;
+        }
         int n = g->ns - from < g->B ? g->ns - from : g->B, TT = fill(g, from, n, total);
         tbatch b = {n, TT, g->tok, g->w, &ls};
-        int rc = trainer_forward(t, &b, grad, err);
-        if (rc) return rc;
-        for (int r = 0; r < n; r++) {
+        rc = grad ? trainer_backward(t, &b, a, A, err) : trainer_forward(t, &b, 0, err);
+        double *st = mb + (size_t)a * 4;
+        for (int r = 0; !rc && r < n; r++) {
             gseq *s = &g->s[from + r];
             int ng = s->len - s->np;
-            if (keep && !(s->old = malloc(sizeof(float) * (ng ? ng : 1)))) return err_set(err, DC_ENOMEM, "grpo: out of memory");
+            if (keep && !(s->old = malloc(sizeof(float) * (ng ? ng : 1)))) {
+                rc = err_set(err, DC_ENOMEM, "grpo: out of memory");
+                break;
+            }
             for (int k = 0; k < ng; k++) {
                 int n_ = r * TT + s->np - 1 + k;
                 if (keep) s->old[k] = g->logp[n_];
-                stats[0] += g->ent[n_], stats[1] += g->clipped[n_], stats[2] += g->kl[n_], stats[3] += 1;
+                st[0] += g->ent[n_], st[1] += g->clipped[n_], st[2] += g->kl[n_], st[3] += 1;
             }
         }
     }
-    return DC_OK;
+    if (!rc && grad && t->dist.dp_size > 1) rc = dist_sum_f64(&t->dist, DIST_DP, mb, (size_t)A * 4, err);
+    for (int a = 0; !rc && a < A; a++)
+        for (int k = 0; k < 4; k++) stats[k] += mb[a * 4 + k];
+    free(mb);
+    return rc;
 }
 
 static int step(void *ctx, trainer *t, int64_t *tokens, dc_err *err) {
@@ -267,7 +324,7 @@ static int step(void *ctx, trainer *t, int64_t *tokens, dc_err *err) {
         memset(st, 0, sizeof st);
         trainer_zero_grad(t);
         rc = pass(g, t, 1, 0, st, err);
-        if (!rc) trainer_update(t);
+        if (!rc && trainer_update(t)) *err = t->derr, rc = err->code;
         for (int i = 0; i < g->ns; i++) *tokens += g->s[i].len;
     }
     double train_s = progress_now() - t0, c = (double)(ty.completions ? ty.completions : 1);

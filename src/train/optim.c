@@ -21,42 +21,58 @@ float sched_lr(const train_opts *o, int64_t s) {
     return (float)(o->lr + (o->min_lr - o->lr) * (p - start) / o->wsd_decay);
 }
 
-double grad_sumsq(const float *g, size_t n) {
+size_t grad_chunk(size_t n) {
     size_t CH = n / 4096 + 1; /* at most ~4096 chunks: part[] stays small on the stack */
-    if (CH < (1 << 16)) CH = 1 << 16;
-    size_t nc = (n + CH - 1) / CH;
-    double part[nc ? nc : 1];
+    return CH < (1 << 16) ? (size_t)1 << 16 : CH;
+}
+
+void grad_sumsq_parts(const float *g, size_t lo, size_t hi, size_t CH, double *part) {
+    size_t c0 = lo / CH, c1 = (hi + CH - 1) / CH;
 #pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < nc; c++) {
+    for (size_t c = c0; c < c1; c++) {
         double s = 0;
-        for (size_t i = c * CH; i < n && i < (c + 1) * CH; i++) s += (double)g[i] * g[i];
+        for (size_t i = c * CH; i < hi && i < (c + 1) * CH; i++) s += (double)g[i - lo] * g[i - lo];
         part[c] = s;
     }
+}
+
+double grad_sumsq(const float *g, size_t n) {
+    size_t CH = grad_chunk(n), nc = (n + CH - 1) / CH;
+    double part[nc ? nc : 1];
+    grad_sumsq_parts(g, 0, n, CH, part);
     double s = 0;
     for (size_t c = 0; c < nc; c++) s += part[c];
     return s;
 }
 
-void adamw_update(const wt_entry *tab, int ntab, float *arena, size_t n, const train_opts *o, int64_t step,
-                  float lr, float scale) {
-    float *grads = arena + n, *m = arena + 2 * n, *v = arena + 3 * n;
+void adamw_update_range(const wt_entry *tab, int ntab, const float *arena, float *p, const float *g, float *m,
+                        float *v, size_t lo, size_t hi, const train_opts *o, int64_t step, float lr, float scale) {
     const int64_t st = step + 1;
     const double bc1 = 1 - pow(o->beta1, (double)st), bc2 = 1 - pow(o->beta2, (double)st);
     const float step_size = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
     for (int i = 0; i < ntab; i++) {
         const wt_entry *e = &tab[i];
         if (e->alias || e->kind == WT_BIAS) continue;
-        size_t off = (size_t)(*e->dst - arena), ne = wt_numel(e);
-        float *p = arena + off, *g = grads + off, *mm = m + off, *vv = v + off;
+        size_t off = (size_t)(*e->dst - arena), end = off + wt_numel(e);
+        size_t a = off > lo ? off : lo, b = end < hi ? end : hi;
+        if (a >= b) continue;
+        size_t ne = b - a;
+        float *pp = p + a, *mm = m + (a - lo), *vv = v + (a - lo);
+        const float *gg = g + (a - lo);
         float decay = e->kind == WT_NORM ? 1.0f : 1.0f - lr * o->wd;
 #pragma omp parallel for schedule(static) if (ne > 65536)
         for (size_t j = 0; j < ne; j++) {
-            float gj = g[j] * scale;
+            float gj = gg[j] * scale;
             mm[j] = o->beta1 * mm[j] + (1 - o->beta1) * gj;
             vv[j] = o->beta2 * vv[j] + (1 - o->beta2) * gj * gj;
-            p[j] = p[j] * decay - step_size * mm[j] / (sqrtf(vv[j]) / bc2s + o->eps);
+            pp[j] = pp[j] * decay - step_size * mm[j] / (sqrtf(vv[j]) / bc2s + o->eps);
         }
     }
+}
+
+void adamw_update(const wt_entry *tab, int ntab, float *arena, size_t n, const train_opts *o, int64_t step,
+                  float lr, float scale) {
+    adamw_update_range(tab, ntab, arena, arena, arena + n, arena + 2 * n, arena + 3 * n, 0, n, o, step, lr, scale);
 }
 
 void router_bias_update(float *bias, const int *load, int E, float gamma) {

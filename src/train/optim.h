@@ -56,6 +56,12 @@ float sched_lr(const train_opts *o, int64_t s);
 /* grad_sumsq: sum of squares of g (n), in fixed chunks added in order: the
  * same bits for the same data and thread count. */
 double grad_sumsq(const float *g, size_t n);
+/* grad_chunk: the chunk length grad_sumsq uses for n floats; grad_sumsq_parts:
+ * the chunk sums of squares part[c] for the chunks c in [lo/CH, hi/CH) of a
+ * range [lo, hi) starting and ending on chunk boundaries (or at n), g indexed
+ * from lo: the shards of ZeRO-1 (dist/dp.h) compute the same partial sums. */
+size_t grad_chunk(size_t n);
+void grad_sumsq_parts(const float *g, size_t lo, size_t hi, size_t CH, double *part);
 
 /* adamw_update: one AdamW step over the table's tensors (aliases and biases
  * skipped) whose parameters sit in arena[0, n), gradients in [n, 2n), m and
@@ -63,6 +69,12 @@ double grad_sumsq(const float *g, size_t n);
  * `scale` first (clipping). */
 void adamw_update(const wt_entry *tab, int ntab, float *arena, size_t n, const train_opts *o, int64_t step,
                   float lr, float scale);
+
+/* adamw_update_range: the same over the elements [lo, hi) of the arena's n
+ * (a ZeRO-1 shard): parameters p (n, full), gradients g, moments m and v
+ * indexed from lo. */
+void adamw_update_range(const wt_entry *tab, int ntab, const float *arena, float *p, const float *g, float *m,
+                        float *v, size_t lo, size_t hi, const train_opts *o, int64_t step, float lr, float scale);
 
 /* router_bias_update: bias (E) += gamma * sign(mean(load) - load_i). */
 void router_bias_update(float *bias, const int *load, int E, float gamma);

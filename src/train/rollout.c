@@ -42,7 +42,7 @@ int rollout_run(dc_engine *e, const int *const *prompts, const int *np, int n_pr
         dc_sampler_params sp;
         dc_sampler_defaults(&sp);
         sp.temperature = o->temperature, sp.top_k = o->top_k, sp.top_p = o->top_p, sp.min_p = 0;
-        sp.repeat_penalty = 1, sp.seed = mix(mix(o->seed, (uint64_t)p), (uint64_t)g);
+        sp.repeat_penalty = 1, sp.seed = mix(mix(o->seed, (uint64_t)(o->pidx ? o->pidx[p] : p)), (uint64_t)g);
         rc = dc_sampler_new(&sp, V, &smp[i], err);
         q[i] = (dc_gen_seq){.prompt = prompts[p], .n_prompt = np[p], .share_prompt_of = g ? p * G : -1,
                             .smp = smp[i], .max_new = o->max_new, .out = r->ids + (size_t)i * o->max_new};

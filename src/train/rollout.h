@@ -3,7 +3,8 @@
  * (deepc.h, dc_generate_batch), for GRPO's groups, evaluation and
  * distillation: G samples per prompt, the G sharing the prompt's prefill
  * (forked KV pages), each with its own sampler seeded from (seed, prompt,
- * sample), so a run is repeatable. Temperature 0 is greedy.
+ * sample), so a run is repeatable (and a prompt's samplers are the same
+ * whichever rank of a data-parallel job samples it: pidx). Temperature 0 is greedy.
  *
  * The engine borrows the model; a trainer's view (trainer_model) sees every
  * update, so one engine serves a whole run.
@@ -21,6 +22,7 @@ typedef struct rollout_opts {
     int top_k;            /* 0: off */
     int eos;              /* stop after it; -1: never */
     uint64_t seed;
+    const int *pidx;      /* the prompts' indexes in a larger batch (their samplers' seeds), or NULL: 0.. */
 } rollout_opts;
 
 typedef struct rollout {

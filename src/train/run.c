@@ -9,6 +9,7 @@
 #include "base/file.h"
 #include "base/progress.h"
 #include "train/checkpoint.h"
+#include "train/trainer_dp.h"
 
 /* a layer routing this way for so many steps in a row is reported */
 #define COLLAPSE_STEPS 100
@@ -64,15 +65,37 @@ int run_resume_state(const char *run, char *ckdir, size_t cap, cJSON **state, co
     return DC_OK;
 }
 
-/* the checkpoint's trainer.json: the settings, the loss average, the hook's state */
+/* lead: rank 0 of the job prints, logs and writes checkpoints (dist.h) */
+static int lead(const trainer *t) { return t->dist.rank == 0; }
+static int save_files(trainer *t, const run_opts *o, const run_hooks *h, double loss_avg, const float *m,
+                      const float *v, dc_err *err);
+
+/* the checkpoint's trainer.json: the settings, the loss average, the hook's
+ * state; written by rank 0 (a ZeRO-1 run's moments gathered first), whose
+ * result every rank gets */
 static int save(trainer *t, const run_opts *o, const run_hooks *h, double loss_avg, dc_err *err) {
+    float *m = t->m, *v = t->v;
+    int rc = t->zero ? trainer_dp_gather_optim(t, &m, &v, err) : DC_OK;
+    if (!rc && lead(t)) rc = save_files(t, o, h, loss_avg, m, v, err);
+    if (t->zero) free(m), free(v);
+    if (t->dist.size > 1) {
+        int r = rc;
+        dc_err e2;
+        if (dist_bcast(&t->dist, DIST_WORLD, &r, sizeof r, 0, &e2)) return *err = e2, e2.code;
+        if (r && !rc) rc = err_set(err, r, "rank 0 could not write the checkpoint");
+    }
+    return rc;
+}
+
+static int save_files(trainer *t, const run_opts *o, const run_hooks *h, double loss_avg, const float *m,
+                      const float *v, dc_err *err) {
     cJSON *st = cJSON_CreateObject();
     char la[40];
     snprintf(la, sizeof la, "%a", loss_avg); /* exact, for a bit-exact resume */
     int ok = st && cJSON_AddStringToObject(st, "command", o->name) && cJSON_AddStringToObject(st, "loss_avg", la);
     if (ok && o->settings) ok = cJSON_AddItemToObject(st, "settings", cJSON_Duplicate(o->settings, 1));
     if (ok && h->save) ok = h->save(h->ctx, st) == 0;
-    int rc = ok ? ckpt_save(t, st, o->dir, o->tokenizer, o->keep, err)
+    int rc = ok ? ckpt_save_mv(t, m, v, st, o->dir, o->tokenizer, o->keep, err)
                 : err_set(err, DC_ENOMEM, "%s: out of memory writing a checkpoint", o->name);
     cJSON_Delete(st);
     return rc;
@@ -97,6 +120,7 @@ static int resume(trainer *t, const run_opts *o, const run_hooks *h, double *los
 /* open RUN/metrics.jsonl for appending: trimmed after a resume, emptied for a new run */
 static FILE *open_metrics(const run_opts *o, const trainer *t, char *mpath, size_t cap, dc_err *err) {
     snprintf(mpath, cap, "%s/metrics.jsonl", o->dir);
+    if (!lead(t)) return stdin; /* a placeholder: only rank 0 writes */
     if (o->resume_dir) trim_metrics(mpath, (long long)t->step);
     else file_write_atomic(mpath, "", 0, err);
     FILE *f = fopen(mpath, "a");
@@ -117,7 +141,7 @@ static void watch_routing(trainer *t, const run_opts *o, loop *lp) {
     const dc_config *c = &t->cfg;
     for (int l = 0; l < t->L + t->D; l++) {
         lp->collapsed[l] = run_collapsed(t, l) ? lp->collapsed[l] + 1 : 0;
-        if (lp->collapsed[l] != COLLAPSE_STEPS) continue;
+        if (lp->collapsed[l] != COLLAPSE_STEPS || !lead(t)) continue;
         fprintf(stderr, "\n%s: warning: MoE layer %d has routed most tokens to the same few of its %d experts for %d "
                         "steps (max/mean load %.2f, at most %.2f): the model trains as a degenerate MoE; raise "
                         "--bias-update-speed or --seq-aux-alpha, or lower --lr\n",
@@ -151,7 +175,9 @@ static int log_step(trainer *t, const run_hooks *h, loop *lp, FILE *mf, int do_e
         int rc = h->eval(h->ctx, t, &J, &Lb, err);
         if (rc) return rc;
     }
+    if (t->dist.size > 1) sbuf_num(&J, "comm_s", t->comm_s), sbuf_num(&J, "ranks", t->dist.size);
     sbuf_add(&J, ", \"imbalance\": [%s]}\n", imbs);
+    if (!lead(t)) return DC_OK; /* rank 0 logs; the others ran the evaluation with it */
     fputs(js, mf);
     fflush(mf);
     /* imb: the worst MoE layer's max / mean load */
@@ -163,18 +189,26 @@ static int log_step(trainer *t, const run_hooks *h, loop *lp, FILE *mf, int do_e
 /* skipped: report a skipped step; an error after five in a row */
 static int skipped(trainer *t, loop *lp, FILE *mf, dc_err *err) {
     const char *why = t->skipped == 1 ? "non-finite" : "exploding";
-    fprintf(stderr, "\nstep %lld skipped: %s loss %g (grad norm %g)\n", (long long)t->step, why, t->loss, t->grad_norm);
-    fprintf(mf, "{\"step\": %lld, \"skipped\": true, \"reason\": \"%s\"}\n", (long long)t->step, why);
-    fflush(mf);
+    if (lead(t)) fprintf(stderr, "\nstep %lld skipped: %s loss %g (grad norm %g)\n", (long long)t->step, why, t->loss, t->grad_norm);
+    if (lead(t)) fprintf(mf, "{\"step\": %lld, \"skipped\": true, \"reason\": \"%s\"}\n", (long long)t->step, why);
+    if (lead(t)) fflush(mf);
     if (++lp->skips < 5) return DC_OK;
     return err_set(err, DC_EARG, "stopping: %d steps in a row had a non-finite or exploding loss; "
                                 "lower --lr or raise --warmup, then --resume", lp->skips);
 }
 
+/* stop_now: a signal asked this run to stop; with several ranks, any rank's
+ * signal stops them all at the same step (a sum over the job) */
+static int stop_now(trainer *t, const run_opts *o, int *rc, dc_err *err) {
+    double s = o->stop && *o->stop;
+    if (t->dist.size > 1) *rc = dist_sum_f64(&t->dist, DIST_WORLD, &s, 1, err);
+    return *rc || s > 0;
+}
+
 static int steps(trainer *t, const run_opts *o, const run_hooks *h, loop *lp, FILE *mf, dc_err *err) {
     const int64_t stop_at = o->stop_after > 0 ? t->step + o->stop_after : INT64_MAX;
     int rc = DC_OK;
-    while (!rc && t->step < o->steps && t->step < stop_at && !(o->stop && *o->stop)) {
+    while (!rc && t->step < o->steps && t->step < stop_at && !stop_now(t, o, &rc, err)) {
         t->explode_above = o->explode && lp->have_avg && lp->loss_avg > 0 && t->step >= 20 ? 4 * lp->loss_avg : 0;
         int64_t ntok = 0;
         if ((rc = h->step(h->ctx, t, &ntok, err))) break;
@@ -190,7 +224,7 @@ static int steps(trainer *t, const run_opts *o, const run_hooks *h, loop *lp, FI
         int do_log = t->step % o->log_every == 0 || t->step == o->steps || t->step == 1;
         int do_eval = h->eval && o->eval_every > 0 && (t->step % o->eval_every == 0 || t->step == o->steps);
         if (do_log || do_eval) rc = log_step(t, h, lp, mf, do_eval, err);
-        if (!rc && h->sample && o->sample_every > 0 && t->step % o->sample_every == 0) h->sample(h->ctx, t);
+        if (!rc && lead(t) && h->sample && o->sample_every > 0 && t->step % o->sample_every == 0) h->sample(h->ctx, t);
         if (!rc && o->save_every > 0 && t->step % o->save_every == 0 && t->step < o->steps)
             rc = save(t, o, h, lp->loss_avg, err);
     }
@@ -202,13 +236,13 @@ static int steps(trainer *t, const run_opts *o, const run_hooks *h, loop *lp, FI
 static int start(trainer *t, const run_opts *o, const run_hooks *h, loop *lp, int *lockfd, dc_err *err) {
     char who[64], ck[4200];
     snprintf(who, sizeof who, "deepc %s", o->name);
-    int rc = dir_make(o->dir, err);
-    if (!rc) rc = dir_lock(o->dir, who, lockfd, err);
+    int rc = lead(t) ? dir_make(o->dir, err) : DC_OK;
+    if (!rc && lead(t)) rc = dir_lock(o->dir, who, lockfd, err);
     if (rc) return rc;
     if (o->resume_dir) {
         if ((rc = resume(t, o, h, &lp->loss_avg, err))) return rc;
         lp->have_avg = t->step > 0;
-        fprintf(stderr, "resumed %s at step %lld\n", o->resume_dir, (long long)t->step);
+        if (lead(t)) fprintf(stderr, "resumed %s at step %lld\n", o->resume_dir, (long long)t->step);
     } else if (ckpt_latest(o->dir, ck, sizeof ck, NULL) == DC_OK) {
         return err_set(err, DC_EARG, "%s already holds checkpoints: use --resume, or another --out", o->dir);
     }
@@ -226,20 +260,20 @@ int run_loop(trainer *t, const run_opts *o, const run_hooks *h, dc_err *err) {
     FILE *mf = open_metrics(o, t, mpath, sizeof mpath, err);
     lp.collapsed = calloc((size_t)(t->L + t->D) + 1, sizeof(int));
     if (!mf || !lp.collapsed) {
-        if (mf) fclose(mf);
+        if (mf && lead(t)) fclose(mf);
         free(lp.collapsed);
         dir_unlock(lockfd);
         return mf ? err_set(err, DC_ENOMEM, "%s: out of memory", o->name) : err->code;
     }
-    progress_start(&lp.pb, o->name, o->steps);
+    if (lead(t)) progress_start(&lp.pb, o->name, o->steps);
     lp.t_last = progress_now();
     rc = steps(t, o, h, &lp, mf, err);
-    progress_end(&lp.pb);
+    if (lead(t)) progress_end(&lp.pb);
     if (!rc) rc = save(t, o, h, lp.loss_avg, err);
-    if (!rc && ckpt_latest(o->dir, ck, sizeof ck, NULL) == DC_OK)
+    if (!rc && lead(t) && ckpt_latest(o->dir, ck, sizeof ck, NULL) == DC_OK)
         fprintf(stderr, "%s at step %lld: %s (metrics in %s)\n", t->step < o->steps ? "stopped" : "done",
                 (long long)t->step, ck, mpath);
-    fclose(mf);
+    if (lead(t)) fclose(mf);
     free(lp.collapsed);
     dir_unlock(lockfd);
     return rc;

@@ -289,14 +289,19 @@ static int step(void *ctx, trainer *t, int64_t *tokens, dc_err *err) {
     for (int a = 0; a < s->accum; a++) count += targets(s, rows[a], s->B);
     trainer_zero_grad(t);
     for (int a = 0; a < s->accum; a++) {
+        if (!trainer_mb_mine(t, a)) { /* another replica's micro-batch */
+            int rc = trainer_backward(t, NULL, a, s->accum, err);
+            if (rc) return rc;
+            continue;
+        }
         int TT = fill(s, rows[a], s->B, 1.0 / count); /* a token mean over the whole step */
         loss_spec kd = {.kind = LOSS_KD, .kd_k = s->kd_k, .kd_ids = s->kd_bi, .kd_logits = s->kd_bl,
                         .kd_temp = s->kd_temp, .kd_alpha = s->kd_alpha};
         tbatch b = {s->B, TT, s->tok, s->w, s->kd_k ? &kd : NULL};
-        int rc = trainer_forward(t, &b, 1, err);
+        int rc = trainer_backward(t, &b, a, s->accum, err); /* data parallel: every replica its share */
         if (rc) return rc;
     }
-    trainer_update(t);
+    if (trainer_update(t)) return *err = t->derr, err->code;
     return DC_OK;
 }
 

@@ -12,6 +12,7 @@
 #include "model/config.h"
 #include "model/model.h"
 #include "model/norm.h"
+#include "train/trainer_dp.h"
 
 /* ---------------------------------------------------------------- layout */
 
@@ -101,6 +102,7 @@ void trainer_free(trainer *t) {
     free(t->act_mem);
     free(t->arena);
     free(t->tab);
+    free(t->cut), free(t->gacc), free(t->recv), free(t->mbf);
     /* the pointer structs own only their layer arrays, not the storage */
     t->P.arena = t->G.arena = NULL;
     weights_free(&t->P);
@@ -117,11 +119,18 @@ static uint64_t name_hash(uint64_t seed, const char *s) {
 
 int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
                  dc_err *err) {
+    dist d;
+    dist_single(&d);
+    return trainer_init_dist(t, cfg, o, init_dir, seed, &d, 0, err);
+}
+
+int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
+                      const dist *d, int zero, dc_err *err) {
     memset(t, 0, sizeof *t);
     t->cfg = *cfg;
     t->cfg.fp8_block_m = t->cfg.fp8_block_n = 0;
     t->o = *o;
-    dist_single(&t->dist);
+    t->dist = *d;
     t->Bcap = t->B = o->B, t->Tcap = t->T = o->T, t->N = o->B * o->T;
     t->L = cfg->num_hidden_layers, t->D = cfg->num_nextn_predict_layers;
     int rc = dc_config_check(&t->cfg, err);
@@ -132,14 +141,20 @@ int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const ch
     int ng;
     if ((rc = weights_table(&t->cfg, &t->G, &gt, &ng, err))) goto fail;
     t->n = point(t->tab, t->ntab, NULL);
-    t->arena = aligned_alloc(64, (4 * t->n * sizeof(float) + 63) / 64 * 64);
+    if ((rc = trainer_dp_layout(t, zero, err))) {
+        free(gt);
+        goto fail;
+    }
+    size_t nf = 2 * t->n + 2 * (t->hi - t->lo); /* params | grads | m | v (m, v: this rank's shard) */
+    t->arena = aligned_alloc(64, (nf * sizeof(float) + 63) / 64 * 64);
     if (!t->arena) {
         free(gt);
         rc = err_set(err, DC_ENOMEM, "train: cannot allocate %.1f MB for parameters, gradients and moments",
-                     4.0 * t->n * 4 / 1e6);
+                     nf * 4 / 1e6);
         goto fail;
     }
-    memset(t->arena, 0, 4 * t->n * sizeof(float));
+    memset(t->arena, 0, nf * sizeof(float));
+    t->m = t->arena + 2 * t->n, t->v = t->m + (t->hi - t->lo);
     point(t->tab, t->ntab, t->arena);
     point(gt, ng, t->arena + t->n);
     free(gt);
@@ -432,16 +447,20 @@ double trainer_imbalance(const trainer *t, int l) {
 void trainer_zero_grad(trainer *t) {
     int E = t->cfg.n_routed_experts;
     memset(t->arena + t->n, 0, sizeof(float) * t->n);
+    t->mb_used = 0, t->nmb = 0;
     memset(t->load, 0, sizeof(int) * (size_t)(t->L + t->D) * (E ? E : 1));
     t->acc_wl = t->acc_w = t->acc_mtp = t->acc_aux = 0;
 }
 
-void trainer_update(trainer *t) {
+int trainer_update(trainer *t) {
     const train_opts *o = &t->o;
     const int E = t->cfg.n_routed_experts;
+    double ss;
+    int rc = trainer_dp_reduce(t, &ss);
+    if (rc) return rc;
     double w = t->acc_w;
     t->loss = w > 0 ? t->acc_wl / w : 0, t->mtp_loss = w > 0 ? t->acc_mtp / w : 0, t->aux_loss = w > 0 ? t->acc_aux / w : 0;
-    t->grad_norm = sqrt(grad_sumsq(t->arena + t->n, t->n));
+    t->grad_norm = sqrt(ss);
     t->lr_now = sched_lr(o, t->step);
     t->skipped = !isfinite(t->loss) || !isfinite(t->grad_norm)                ? 1
                  : t->explode_above > 0 && t->loss > t->explode_above ? 2
@@ -449,25 +468,26 @@ void trainer_update(trainer *t) {
     if (!t->skipped) {
         float scale = 1;
         if (o->clip > 0) scale = (float)fmin(1.0, o->clip / (t->grad_norm + 1e-6)); /* as torch clip_grad_norm_ */
-        adamw_update(t->tab, t->ntab, t->arena, t->n, o, t->step, t->lr_now, scale);
+        if ((rc = trainer_dp_adamw(t, scale))) return rc;
         for (int l = 0; o->bias_gamma > 0 && l < t->L + t->D; l++)
             if (t->P.layers[l].router_bias) router_bias_update(t->P.layers[l].router_bias, t->load + (size_t)l * E, E, o->bias_gamma);
     }
     t->step++;
+    return DC_OK;
 }
 
 int trainer_step(trainer *t, void (*next_batch)(void *ctx, int *tokens), void *ctx) {
     const int acc = t->o.accum > 0 ? t->o.accum : 1;
     trainer_zero_grad(t);
     for (int a = 0; a < acc; a++) {
+        /* every replica draws every micro-batch (the same data order on any
+         * rank count) and computes its own */
         next_batch(ctx, t->tok); /* the micro-batch buffer is in the arena: no allocation in a step */
         tbatch b = {t->Bcap, t->Tcap, t->tok, NULL, NULL};
-        dc_err err;
-        int rc = trainer_forward(t, &b, 1, &err);
+        int rc = trainer_backward(t, &b, a, acc, &t->derr);
         if (rc) return rc;
     }
-    trainer_update(t);
-    return DC_OK;
+    return trainer_update(t);
 }
 
 /* ---------------------------------------------------------------- the inference view */

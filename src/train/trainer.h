@@ -100,6 +100,17 @@ typedef struct trainer {
     double loss, mtp_loss, aux_loss, grad_norm, lr_now;
     double explode_above;       /* skip a step whose loss exceeds this (0: never) */
     int skipped;                /* the last step was skipped: 1 non-finite, 2 exploding loss */
+    /* data parallel (trainer_dp.c, dist/dp.h): the replicas of DIST_DP */
+    int zero;                   /* ZeRO-1: AdamW state and update on this replica's shard only */
+    size_t *cut;                /* (dp_size + 1) shard boundaries of the n floats */
+    size_t lo, hi;              /* this replica's shard (ZeRO-1), else [0, n) */
+    float *m, *v;               /* AdamW moments of [lo, hi), indexed from lo */
+    float *gacc, *recv;         /* the step's gradient shard [cut[me], cut[me+1]); exchange scratch */
+    int mb_used;                /* this step went through trainer_backward */
+    int nmb, mbcap;             /* micro-batches of this step; capacity of mbf */
+    double *mbf;                /* (mbcap, 4) each micro-batch's wl, w, mtp*w, aux*w */
+    double comm_s;              /* seconds spent in the step's exchanges (cumulative) */
+    dc_err derr;                /* the error of a failed trainer_update */
 } trainer;
 
 /* tbatch: one micro-batch. */
@@ -116,17 +127,37 @@ typedef struct tbatch {
 int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
                  dc_err *err);
 void trainer_free(trainer *t);
+/* trainer_init_dist: trainer_init for replica d->dp_rank of d->dp_size
+ * (d copied into t->dist); with zero, ZeRO-1: the moments m, v only for this
+ * replica's shard (the memory of optimiser state falls by dp_size). Every
+ * replica starts from the same parameters (the same seed or init_dir). */
+int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
+                      const dist *d, int zero, dc_err *err);
+/* trainer_optim_bytes: bytes of AdamW state (m, v) this rank holds. */
+size_t trainer_optim_bytes(const trainer *t);
 /* trainer_forward: the losses of one micro-batch (t->loss etc.); with grad,
  * also the backward, accumulating into the gradients. DC_EARG when the
  * batch exceeds the capacity or holds an id outside the vocabulary. */
 int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err);
 /* trainer_zero_grad: zero the gradients, the expert loads and the step's sums. */
 void trainer_zero_grad(trainer *t);
-/* trainer_update: from the gradients accumulated since trainer_zero_grad:
+/* trainer_mb_mine: micro-batch a of a step is this replica's (a % dp == dp_rank). */
+int trainer_mb_mine(const trainer *t, int a);
+/* trainer_backward: micro-batch a (0, 1, .. in order) of a step of A: when
+ * it is this replica's, its forward and backward into a gradient of its own,
+ * its figures kept; after every dp micro-batches (and the last) the round's
+ * gradients are summed into the step's in micro-batch order (dist/dp.h).
+ * Every replica calls it for every a (b may be NULL when not mine). One
+ * process and N replicas give the same bits. */
+int trainer_backward(trainer *t, const tbatch *b, int a, int A, dc_err *err);
+/* trainer_update: from the gradients accumulated since trainer_zero_grad
+ * (by trainer_backward, or by trainer_forward with grad in one process):
  * the step's figures, the gradient norm, then (unless the loss is non-finite
  * or above explode_above: t->skipped) clipping, AdamW and the bias update;
- * the step counter advances either way. */
-void trainer_update(trainer *t);
+ * the step counter advances either way. With several replicas the figures,
+ * the expert loads and the norm are the job's; ZeRO-1 updates the shard and
+ * all-gathers the parameters. DC_OK, or an exchange's error (in t->derr). */
+int trainer_update(trainer *t);
 /* trainer_step: pretraining's step: `accum` micro-batches of (B, T+1) tokens
  * from next_batch(ctx, tokens), unweighted, then trainer_update. */
 int trainer_step(trainer *t, void (*next_batch)(void *ctx, int *tokens), void *ctx);
