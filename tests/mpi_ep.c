@@ -22,7 +22,9 @@
 #include "base/rng.h"
 #include "dist/dist.h"
 #include "harness.h"
+#include "model/model.h"
 #include "model/moe_ep.h"
+#include "model/weights.h"
 #include "train/trainer.h"
 
 #define STEPS 20
@@ -69,7 +71,7 @@ static void train_equal(void) {
     train_opts oe, o1;
     opts(&oe, 1), opts(&o1, 2);
     trainer te, t1;
-    int rc = trainer_init_dist(&te, &c, &oe, &g_d, NULL, 7, &err);
+    int rc = trainer_init_dist(&te, &c, &oe, NULL, 7, &g_d, 0, &err);
     CHECK(rc == 0, "ep trainer: %s", err.msg);
     if (rc) return;
     CHECK(trainer_init(&t1, &c, &o1, NULL, 7, &err) == 0, "reference trainer: %s", err.msg);
@@ -127,6 +129,67 @@ static void train_equal(void) {
     trainer_free(&t1);
 }
 
+/* greedy: n tokens after prompt, and the logits of the last step */
+static int greedy(dc_model *m, const int *prompt, int np, int n, int *out, float *logits, dc_err *err) {
+    dc_session *s = NULL;
+    int V = dc_model_config(m)->vocab_size;
+    int rc = dc_session_new(m, np + n, DC_ATTN_ABSORB, &s, err);
+    if (!rc) rc = dc_forward(s, prompt, np, logits, 1, err);
+    for (int i = 0; i < n && !rc; i++) {
+        int best = 0;
+        for (int v = 1; v < V; v++) best = logits[v] > logits[best] ? v : best;
+        out[i] = best;
+        if (i + 1 < n) rc = dc_forward(s, &best, 1, logits, 1, err);
+    }
+    dc_session_free(s);
+    return rc;
+}
+
+#define GEN 24
+
+static void generate_equal(void) {
+    const char *dir = DC_BUILD "/tmp/mpi_ep_model";
+    dc_config c;
+    dc_err err = {0};
+    CHECK(dc_config_preset("tiny", &c, &err) == 0, "%s", err.msg);
+    c.n_routed_experts = 16, c.num_experts_per_tok = 4; /* several experts of each rank per token */
+    if (g_d.rank == 0) {
+        harness_sh("rm -rf %s && mkdir -p %s", dir, dir);
+        CHECK(weights_write_random(&c, dir, 11, "f32", 0, &err) == 0, "%s", err.msg);
+    }
+    dist_barrier(&g_d, DIST_WORLD, &err);
+    dc_model *m = NULL;
+    int rc = model_load_ep(dir, &g_d, &m, &err);
+    CHECK(rc == 0, "rank %d: %s", g_d.rank, err.msg);
+    if (rc) return;
+    size_t mine = dc_model_weight_bytes(m);
+    if (g_d.ep_rank != 0) {
+        CHECK(moe_ep_follow(m->ep, m, &err) == 0, "follower: %s", err.msg);
+        printf("    rank %d: resident weights %.2f MB; served %ld exchanges, %.1f kB sent\n", g_d.rank, mine / 1e6,
+               m->ep->exchanges, m->ep->bytes / 1e3);
+        dc_model_free(m);
+        return;
+    }
+    int prompt[5] = {3, 17, 99, 250, 7}, a[GEN], b[GEN];
+    float la[c.vocab_size], lb[c.vocab_size];
+    CHECK(greedy(m, prompt, 5, GEN, a, la, &err) == 0, "ep greedy: %s", err.msg);
+    long ex = m->ep->exchanges;
+    double kb = m->ep->bytes / 1e3, ms = m->ep->secs * 1e3;
+    dc_model_free(m); /* releases the followers */
+    dc_model *one = NULL;
+    CHECK(dc_model_load(dir, &one, &err) == 0, "%s", err.msg);
+    if (!one) return;
+    size_t whole = dc_model_weight_bytes(one);
+    CHECK(greedy(one, prompt, 5, GEN, b, lb, &err) == 0, "greedy: %s", err.msg);
+    dc_model_free(one);
+    int same = memcmp(a, b, sizeof a) == 0, bits = memcmp(la, lb, sizeof la) == 0;
+    printf("    rank 0: %d greedy tokens %s, last logits %s; resident weights %.2f MB, one process %.2f MB; "
+           "%ld exchanges, %.1f kB sent, %.1f ms\n",
+           GEN, same ? "identical" : "DIFFER", bits ? "bit-identical" : "DIFFER", mine / 1e6, whole / 1e6, ex, kb, ms);
+    CHECK(same && bits, "expert-parallel generation differs from one process");
+    CHECK(mine < whole, "rank 0 holds %zu weight bytes, one process %zu", mine, whole);
+}
+
 int main(int argc, char **argv) {
     dc_err err = {0};
     if (dist_start(&argc, &argv, &err) || dist_init(&g_d, 2, &err)) {
@@ -136,6 +199,7 @@ int main(int argc, char **argv) {
     }
     harness_threads(1);
     RUN(train_equal);
+    RUN(generate_equal);
     int rc = harness_done();
     dist_free(&g_d);
     dist_stop();

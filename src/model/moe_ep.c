@@ -137,12 +137,20 @@ void moe_ep_bwd(moe_ep *x, real *dx, const moe_w *g, const real *dy, const real 
     moe_bwd_gate(dx, g, in, a, p, d, B, T, &s);
 }
 
-/* ---------------------------------------------------------------- inference */
+/* ---------------------------------------------------------------- inference
+ *
+ * Rank 0 of the group (the leader) runs the model; at each MoE layer it
+ * broadcasts a header [op, layer, cnt[E]] and sends every owner the rows
+ * of the tokens that chose its experts, in expert order, tokens in order;
+ * the owners (followers, in moe_ep_follow) send back the outputs in the same
+ * order, and the leader sums every routed output in expert order. */
+
+enum { EPI_LAYER = 1, EPI_STOP = 2 };
 
 static int reserve(moe_ep *x, size_t rows, int C) {
     if (rows <= x->icap) return 1;
     float *b = malloc(sizeof(float) * 2 * rows * C);
-    int *t = malloc(sizeof(int) * 2 * rows);
+    int *t = malloc(sizeof(int) * (rows + 3 + (size_t)x->E));
     if (!b || !t) {
         free(b), free(t);
         return 0;
@@ -152,53 +160,73 @@ static int reserve(moe_ep *x, size_t rows, int C) {
     return 1;
 }
 
-/* own_rows: run this rank's experts over the tokens that chose them; their
- * outputs into x->ibuf in expert order, tokens in order */
-static void own_rows(moe_ep *x, const dc_config *c, scratch *s, const layer_w *lw, int T, const float *xn) {
-    const int K = c->num_experts_per_tok, C = c->hidden_size;
+/* ffn_rows: experts [e0, e1) over their rows of xs (cnt[e] each, in order), into ys */
+static void ffn_rows(scratch *s, const layer_w *lw, const int *cnt, int e0, int e1, int C, const float *xs, float *ys) {
     size_t o = 0;
-    for (int e = x->e0; e < x->e0 + x->El; e++) {
-        int n = 0;
-        for (int t = 0; t < T; t++)
-            for (int k = 0; k < K; k++)
-                if (s->idx[t * K + k] == e) memcpy(s->xe + (size_t)n++ * C, xn + (size_t)t * C, sizeof(float) * C);
-        if (!n) continue;
+    for (int e = e0; e < e1; e++) {
+        if (!cnt[e]) continue;
         s->experts_run++;
-        ffn_forward(s, &lw->exp_gate[e], &lw->exp_up[e], &lw->exp_down[e], n, s->xe, s->ye);
-        memcpy(x->ibuf + o * C, s->ye, sizeof(float) * (size_t)n * C);
-        o += n;
+        ffn_forward(s, &lw->exp_gate[e], &lw->exp_up[e], &lw->exp_down[e], cnt[e], xs + o * C, ys + o * C);
+        o += cnt[e];
     }
 }
 
-void moe_ep_forward(moe_ep *x, const dc_config *c, scratch *s, const layer_w *lw, int T, const float *xn, float *out) {
-    const int E = c->n_routed_experts, K = c->num_experts_per_tok, C = c->hidden_size, P = x->d.ep_size;
-    moe_route(c, lw, T, xn, s->rlog, s->idx, s->wts);
-    if (c->n_shared_experts) ffn_forward(s, &lw->sh_gate, &lw->sh_up, &lw->sh_down, T, xn, out);
-    else memset(out, 0, sizeof(float) * (size_t)T * C);
-    size_t NK = (size_t)T * K;
-    if (!reserve(x, NK, C)) {
-        if (!x->rc) x->rc = err_set(&x->err, DC_ENOMEM, "expert parallel: out of memory for %zu rows", NK);
-        return;
-    }
-    int cnt[E];
-    memset(cnt, 0, sizeof cnt);
-    for (size_t i = 0; i < NK; i++) cnt[s->idx[i]]++;
-    own_rows(x, c, s, lw, T, xn);
-    /* every owner's rows to every rank, laid out in expert order */
+/* rows_plan: byte counts of the leader's exchange with every owner: rows of
+ * owner r start at the first row of expert r*El; `to` 1: leader -> owners */
+static size_t rows_plan(moe_ep *x, const int *cnt, int C, int to) {
+    const int P = x->d.ep_size, me = x->d.ep_rank;
     size_t row = sizeof(float) * C, at = 0, mine = 0;
     for (int r = 0; r < P; r++) {
         size_t n = 0;
         for (int e = r * x->El; e < (r + 1) * x->El; e++) n += cnt[e];
-        if (r == x->d.ep_rank) mine = n;
-        x->rc_[r] = n * row, x->rd[r] = at * row;
+        if (r == me) mine = n;
+        size_t leader_side = r == 0 ? 0 : n * row; /* the leader keeps its own rows */
+        if (me == 0) x->sc[r] = to ? leader_side : 0, x->rc_[r] = to ? 0 : leader_side;
+        x->sd[r] = x->rd[r] = at * row;
         at += n;
     }
-    for (int r = 0; r < P; r++) x->sc[r] = mine * row, x->sd[r] = 0;
-    float *all = x->ibuf + NK * C;
-    xchg(x, x->ibuf, all, 0);
+    if (me != 0) {
+        for (int r = 0; r < P; r++) x->sc[r] = x->rc_[r] = x->sd[r] = x->rd[r] = 0;
+        if (to) x->rc_[0] = mine * row;
+        else x->sc[0] = mine * row;
+    }
+    return me == 0 ? at : mine;
+}
+
+void moe_ep_forward(moe_ep *x, const dc_config *c, scratch *s, const layer_w *lw, int layer, int T, const float *xn,
+                    float *out) {
+    const int E = c->n_routed_experts, K = c->num_experts_per_tok, C = c->hidden_size;
+    moe_route(c, lw, T, xn, s->rlog, s->idx, s->wts);
+    if (c->n_shared_experts) ffn_forward(s, &lw->sh_gate, &lw->sh_up, &lw->sh_down, T, xn, out);
+    else memset(out, 0, sizeof(float) * (size_t)T * C);
+    size_t NK = (size_t)T * K;
     if (x->rc) return;
-    /* combine in expert order, tokens in order: moe_forward's sums */
-    const float *y = all;
+    if (!reserve(x, NK, C)) {
+        x->rc = err_set(&x->err, DC_ENOMEM, "expert parallel: out of memory for %zu rows", NK);
+        return;
+    }
+    int *h = x->itok, *cnt = h + 2;
+    h[0] = EPI_LAYER, h[1] = layer;
+    memset(cnt, 0, sizeof(int) * E);
+    for (size_t i = 0; i < NK; i++) cnt[s->idx[i]]++;
+    /* every routed row in expert order, tokens in order */
+    float *xs = x->ibuf, *ys = x->ibuf + NK * C;
+    size_t n = 0;
+    for (int e = 0; e < E; e++)
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < K; k++)
+                if (s->idx[t * K + k] == e) memcpy(xs + n++ * C, xn + (size_t)t * C, sizeof(float) * C);
+    double t0 = now_s();
+    if ((x->rc = dist_bcast(&x->d, DIST_EP, h, sizeof(int) * (2 + (size_t)E), 0, &x->err))) return;
+    x->secs += now_s() - t0;
+    x->bytes += sizeof(int) * (2 + (size_t)E) * (x->d.ep_size - 1);
+    rows_plan(x, cnt, C, 1);
+    xchg(x, xs, NULL, 0); /* dispatch: the owners' rows */
+    ffn_rows(s, lw, cnt, 0, x->El, C, xs, ys);
+    rows_plan(x, cnt, C, 0);
+    xchg(x, NULL, ys, 0); /* combine: the owners' outputs, in place */
+    if (x->rc) return;
+    const float *y = ys;
     for (int e = 0; e < E; e++)
         for (int t = 0; t < T; t++)
             for (int k = 0; k < K; k++)
@@ -207,4 +235,43 @@ void moe_ep_forward(moe_ep *x, const dc_config *c, scratch *s, const layer_w *lw
                     for (int d = 0; d < C; d++) o[d] += w * y[d];
                     y += C;
                 }
+}
+
+int moe_ep_follow(moe_ep *x, const dc_model *m, dc_err *err) {
+    const dc_config *c = &m->cfg;
+    const int E = c->n_routed_experts, C = c->hidden_size;
+    scratch s = {0};
+    int rc = DC_OK, h[2 + E];
+    while (!rc) {
+        if ((rc = dist_bcast(&x->d, DIST_EP, h, sizeof h, 0, err)) || h[0] != EPI_LAYER) break;
+        const int *cnt = h + 2, l = h[1];
+        if (l < 0 || l >= m->w.nlayers || !m->w.layers[l].is_moe) {
+            rc = err_set(err, DC_EFORMAT, "expert parallel: the leader named layer %d, not a MoE layer", l);
+            break;
+        }
+        size_t n = 0, most = 1;
+        for (int e = x->e0; e < x->e0 + x->El; e++) n += cnt[e], most = (size_t)cnt[e] > most ? (size_t)cnt[e] : most;
+        if (!reserve(x, n, C) || (rc = scratch_reserve(&s, c, (int)most, 1, err))) {
+            if (!rc) rc = err_set(err, DC_ENOMEM, "expert parallel: out of memory for %zu rows", n);
+            break;
+        }
+        float *xs = x->ibuf, *ys = x->ibuf + x->icap * C;
+        rows_plan(x, cnt, C, 1);
+        xchg(x, NULL, xs, 0);
+        ffn_rows(&s, &m->w.layers[l], cnt, x->e0, x->e0 + x->El, C, xs, ys);
+        rows_plan(x, cnt, C, 0);
+        xchg(x, ys, NULL, 0);
+        if (x->rc) rc = err_set(err, x->rc, "%s", x->err.msg);
+    }
+    scratch_free(&s);
+    return rc;
+}
+
+void moe_ep_stop(moe_ep *x) {
+    if (x->d.ep_rank != 0 || x->rc || !x->E) return;
+    int h[2 + x->E];
+    memset(h, 0, sizeof h);
+    h[0] = EPI_STOP;
+    dc_err err;
+    dist_bcast(&x->d, DIST_EP, h, sizeof h, 0, &err);
 }

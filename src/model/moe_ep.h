@@ -20,13 +20,14 @@
  * Per MoE layer and micro-batch a rank sends (forward and backward alike)
  * its rows bound elsewhere twice: about 2 x N x K x (ep-1)/ep x C x 4 bytes.
  *
- * Inference (every rank runs the same tokens: rank 0 broadcasts each batch,
- * attention and the shared experts are replicated): each rank runs its own
- * experts over the tokens that chose them, the owners' outputs are
- * exchanged (each rank sends its rows to every peer) and every rank sums all
- * routed outputs in expert order, exactly as one process does, so greedy
- * output is identical. Bytes sent per token per layer: K x C x 4 x (ep-1)/ep
- * x (ep-1) on average.
+ * Inference (rank 0, the leader, runs the model: sampling, attention, the
+ * shared experts, every engine path; the others only serve their experts):
+ * at each MoE layer the leader broadcasts [op, layer, rows per expert],
+ * sends each owner the rows of the tokens that chose its experts (expert
+ * order, tokens in order), the owners send the outputs back, and the leader
+ * sums every routed output in expert order exactly as one process does, so
+ * greedy output is identical. Per token and MoE layer the leader sends
+ * K x (ep-1)/ep rows of C floats on average and receives as many back.
  *
  * A failed exchange (a peer died) sets rc/err and every later exchange is
  * skipped; the caller checks rc after a forward or backward.
@@ -72,7 +73,16 @@ void moe_ep_train_fwd(moe_ep *x, real *y, moe_act *a, const moe_w *p, const moe_
 void moe_ep_bwd(moe_ep *x, real *dx, const moe_w *g, const real *dy, const real *in, const moe_act *a,
                 const moe_w *p, const moe_dims *d, int B, int T, real *scratch);
 
-/* moe_ep_forward: moe_forward (model.h) for the T tokens every rank of the
- * group holds alike; the same bits as one process. */
-void moe_ep_forward(moe_ep *x, const dc_config *c, scratch *s, const layer_w *lw, int T, const float *xn, float *out);
+/* moe_ep_forward: moe_forward (model.h) of MoE layer `layer` on the leader
+ * (ep_rank 0), whose model runs every token: the routed rows go to their
+ * experts' owners, which answer in moe_ep_follow; the output has the same
+ * bits as one process's. */
+void moe_ep_forward(moe_ep *x, const dc_config *c, scratch *s, const layer_w *lw, int layer, int T, const float *xn,
+                    float *out);
+/* moe_ep_follow: a follower's loop (ep_rank > 0): run this rank's experts of
+ * m for the leader's rows, layer call after layer call, until the leader's
+ * moe_ep_stop (DC_OK) or a failure. */
+int moe_ep_follow(moe_ep *x, const dc_model *m, dc_err *err);
+/* moe_ep_stop: on the leader, release the followers (dc_model_free calls it). */
+void moe_ep_stop(moe_ep *x);
 #endif

@@ -122,12 +122,13 @@ int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const ch
                  dc_err *err) {
     dist one;
     dist_single(&one);
-    return trainer_init_dist(t, cfg, o, &one, init_dir, seed, err);
+    return trainer_init_dist(t, cfg, o, init_dir, seed, &one, 0, err);
 }
 
-int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, const dist *d, const char *init_dir,
-                      uint64_t seed, dc_err *err) {
+int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
+                      const dist *d, int zero, dc_err *err) {
     memset(t, 0, sizeof *t);
+    if (zero) return err_set(err, DC_EARG, "train: ZeRO-1 is not in this build");
     t->cfg = *cfg;
     t->cfg.fp8_block_m = t->cfg.fp8_block_n = 0;
     t->o = *o;

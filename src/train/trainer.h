@@ -118,15 +118,16 @@ typedef struct tbatch {
 int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
                  dc_err *err);
 void trainer_free(trainer *t);
-/* trainer_init_dist: trainer_init on the layout d. With d->ep_size > 1 the
+/* trainer_init_dist: trainer_init on the layout d (the signature of the
+ * data-parallel branch; zero, ZeRO-1, is that branch's: DC_EARG here). With d->ep_size > 1 the
  * routed experts are split (moe_ep.h): this rank allocates parameters,
  * gradients and moments for its own experts only (the table t->tab lists only
  * those), each EP rank trains on its own share of every step's batch (its
  * micro-batches weigh 1/ep of the step's), and trainer_update first sums over
  * the EP group the shared parameters' gradients, the losses, the expert
  * loads and the gradient norm (trainer_ep.c). */
-int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, const dist *d, const char *init_dir,
-                      uint64_t seed, dc_err *err);
+int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
+                      const dist *d, int zero, dc_err *err);
 /* trainer_forward: the losses of one micro-batch (t->loss etc.); with grad,
  * also the backward, accumulating into the gradients. DC_EARG when the
  * batch exceeds the capacity or holds an id outside the vocabulary. */
