@@ -23,5 +23,31 @@ while read -r line; do
 done < <(echo "$out" | grep -a -E '^[0-9]+ passed, [0-9]+ failed$')
 [ "$ranks" -ne 2 ] && { echo "  FAIL mpi_ep: $ranks of 2 ranks reported (exit $rc)"; fail=$((fail + 1)); }
 [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && { echo "  FAIL mpi_ep exited $rc"; fail=$((fail + 1)); }
+
+# deepc generate --ep 2 against one process, greedy, from a bf16 checkpoint
+# and from a Q8_0 GGUF: the same token stream; each rank reads half the experts
+tmp=$build/tmp/test_ep; rm -rf "$tmp"; mkdir -p "$tmp"
+gen_case() { # name model
+  local one ep
+  one=$("$build/deepc" generate -m "$2" --prompt-ids 1,2,3,4 -n 24 --temp 0 -t 1 2>"$tmp/$1.1.err")
+  ep=$(timeout 120 mpirun -np 2 --oversubscribe "$build/deepc" generate -m "$2" --prompt-ids 1,2,3,4 -n 24 \
+       --temp 0 -t 1 --ep 2 2>"$tmp/$1.2.err")
+  grep -h "rank\|expert parallel" "$tmp/$1.2.err" | sed 's/^/    /'
+  local ranks; ranks=$(grep -c "routed experts \[" "$tmp/$1.2.err")
+  if [ -n "$one" ] && [ "$one" = "$ep" ] && [ "$ranks" -eq 2 ]; then
+    echo "  ok   generate_cli_$1 (24 greedy tokens identical: $one)"; pass=$((pass + 1))
+  else
+    echo "  FAIL generate_cli_$1: one process '$one', --ep 2 '$ep', $ranks rank reports"; cat "$tmp/$1.2.err"
+    fail=$((fail + 1))
+  fi
+}
+if "$build/deepc" init --preset small --dtype bf16 --out "$tmp/small" >/dev/null 2>&1 &&
+   "$build/deepc" init --preset tiny --out "$tmp/tiny" >/dev/null 2>&1 &&
+   "$build/deepc" convert -m "$tmp/tiny" --to gguf -o "$tmp/tiny.gguf" --type q8_0 >/dev/null 2>&1; then
+  gen_case bf16 "$tmp/small"
+  gen_case gguf "$tmp/tiny.gguf"
+else
+  echo "  FAIL generate_cli: cannot write the test models"; fail=$((fail + 1))
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

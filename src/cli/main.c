@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "dist/dist.h"
 
 static const cli_cmd CMDS[] = {
     {"init", cmd_init, "write a randomly initialised model in the Hugging Face layout"},
@@ -51,8 +52,18 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof CMDS / sizeof *CMDS; i++)
         if (strcmp(argv[1], CMDS[i].name) == 0) {
+            /* under mpirun: MPI (src/dist/); a plain run: nothing */
+            dc_err err = {0};
+            if (dist_start(&argc, &argv, &err)) {
+                fprintf(stderr, "deepc %s: error: %s\n", CMDS[i].name, err.msg);
+                return 1;
+            }
             cli_threads(0);
-            return cli_finish(CMDS[i].name, CMDS[i].run(argc - 1, argv + 1));
+            int rc = cli_finish(CMDS[i].name, CMDS[i].run(argc - 1, argv + 1));
+            /* a failed rank ends the whole job (the others may wait on it in a collective) */
+            if (rc && dist_world_size() > 1) dist_abort(rc);
+            dist_stop();
+            return rc;
         }
     fprintf(stderr, "deepc: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
