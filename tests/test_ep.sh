@@ -49,5 +49,36 @@ if "$build/deepc" init --preset small --dtype bf16 --out "$tmp/small" >/dev/null
 else
   echo "  FAIL generate_cli: cannot write the test models"; fail=$((fail + 1))
 fi
+
+# deepc serve --ep 2: rank 0 serves, rank 1 owns half the experts; a greedy
+# completion equals one process's
+serve_text() { # port-file log -> the text of a greedy completion
+  local port="" i
+  for i in $(seq 1 100); do
+    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$1" | head -n 1)
+    [ -n "$port" ] && grep -q "ready in" "$1" && break
+    sleep 0.2
+  done
+  curl -s "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
+    -d '{"model":"chat","prompt":"hello","max_tokens":12,"temperature":0}'
+}
+SPECIAL='<｜begin▁of▁sentence｜>,<｜end▁of▁sentence｜>,<｜User｜>,<｜Assistant｜>,<think>,</think>'
+if command -v curl >/dev/null && cat README.md docs/*.md > "$tmp/corpus.txt" &&
+   "$build/deepc" tokenizer-train --data "$tmp/corpus.txt" --vocab-size 512 --special "$SPECIAL" \
+     --out "$tmp/tok.json" >/dev/null 2>&1 &&
+   "$build/deepc" init --preset tiny --seed 1 --tokenizer "$tmp/tok.json" --out "$tmp/chat" >/dev/null 2>&1; then
+  "$build/deepc" serve -m "$tmp/chat" --port 0 -t 1 >"$tmp/s1.log" 2>&1 & one_pid=$!
+  timeout 120 mpirun -np 2 --oversubscribe "$build/deepc" serve -m "$tmp/chat" --port 0 -t 1 --ep 2 \
+    >"$tmp/s2.log" 2>&1 & ep_pid=$!
+  a=$(serve_text "$tmp/s1.log"); b=$(serve_text "$tmp/s2.log")
+  kill -TERM "$one_pid" "$ep_pid" 2>/dev/null; wait "$one_pid" "$ep_pid" 2>/dev/null
+  if [ -n "$a" ] && [ "$a" = "$b" ] && grep -q '"text"' <<<"$a" && grep -q "rank 1 of 2: routed experts" "$tmp/s2.log"; then
+    echo "  ok   serve_cli (a greedy completion identical through --ep 2)"; pass=$((pass + 1))
+  else
+    echo "  FAIL serve_cli: one process '$a', --ep 2 '$b'"; cat "$tmp/s2.log"; fail=$((fail + 1))
+  fi
+else
+  echo "  (serve_cli skipped: no curl or the tokenizer could not be trained)"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
