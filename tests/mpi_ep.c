@@ -190,6 +190,33 @@ static void generate_equal(void) {
     CHECK(mine < whole, "rank 0 holds %zu weight bytes, one process %zu", mine, whole);
 }
 
+/* the layouts expert parallelism refuses, with messages that say why */
+static void bad_layouts(void) {
+    dc_config c;
+    dc_err err = {0};
+    dc_config_preset("tiny", &c, &err);
+    train_opts o;
+    opts(&o, 1);
+    trainer t;
+    dc_config odd = c;
+    odd.n_routed_experts = 7, odd.n_group = 1, odd.topk_group = 1;
+    int rc = trainer_init_dist(&t, &odd, &o, NULL, 1, &g_d, 0, &err);
+    CHECK(rc == DC_EARG && strstr(err.msg, "must divide n_routed_experts 7"), "7 experts on 2 ranks: %d %s", rc,
+          err.msg);
+    if (!rc) trainer_free(&t);
+    dc_config dense = c;
+    dense.n_routed_experts = 0;
+    rc = trainer_init_dist(&t, &dense, &o, NULL, 1, &g_d, 0, &err);
+    CHECK(rc == DC_EARG && strstr(err.msg, "needs a model with routed experts"), "dense model: %d %s", rc, err.msg);
+    if (!rc) trainer_free(&t);
+    /* sampling needs every expert: refused, not a crash */
+    CHECK(trainer_init_dist(&t, &c, &o, NULL, 1, &g_d, 0, &err) == 0, "%s", err.msg);
+    int p[2] = {1, 2}, out[2];
+    rc = trainer_sample(&t, p, 2, 2, out, &err);
+    CHECK(rc == DC_EARG && strstr(err.msg, "expert-parallel"), "sampling: %d %s", rc, err.msg);
+    trainer_free(&t);
+}
+
 int main(int argc, char **argv) {
     dc_err err = {0};
     if (dist_start(&argc, &argv, &err) || dist_init(&g_d, 2, &err)) {
@@ -200,6 +227,7 @@ int main(int argc, char **argv) {
     harness_threads(1);
     RUN(train_equal);
     RUN(generate_equal);
+    RUN(bad_layouts);
     int rc = harness_done();
     dist_free(&g_d);
     dist_stop();

@@ -496,6 +496,10 @@ int trainer_step(trainer *t, void (*next_batch)(void *ctx, int *tokens), void *c
 /* ---------------------------------------------------------------- the inference view */
 
 int trainer_model(trainer *t, dc_model **out, dc_err *err) {
+    *out = NULL;
+    if (t->ep) /* this rank holds only its experts; sampling would need the others (moe_ep_follow) */
+        return err_set(err, DC_EARG, "train: sampling from an expert-parallel trainer (--ep %d) is not supported",
+                       t->dist.ep_size);
     dc_model *m = calloc(1, sizeof *m);
     if (!m) return err_set(err, DC_ENOMEM, "train: out of memory");
     m->cfg = t->cfg;
