@@ -21,7 +21,8 @@ int moe_ep_init(moe_ep *x, const dist *d, int E, int K, int C, size_t N, dc_err 
     memset(x, 0, sizeof *x);
     x->d = *d;
     int P = d->ep_size;
-    if (P < 1 || E < 1 || E % P != 0)
+    if (E < 1) return err_set(err, DC_EARG, "expert parallel: --ep %d needs a model with routed experts", P);
+    if (P < 1 || E % P != 0)
         return err_set(err, DC_EARG, "expert parallel: ep %d must divide n_routed_experts %d", P, E);
     x->E = E, x->El = E / P, x->e0 = d->ep_rank * x->El;
     x->sc = calloc(4 * (size_t)P, sizeof(size_t));
@@ -41,6 +42,8 @@ void moe_ep_free(moe_ep *x) {
     free(x->yr);
     free(x->ibuf);
     free(x->itok);
+    free(x->gbuf);
+    free(x->vbuf);
     memset(x, 0, sizeof *x);
 }
 

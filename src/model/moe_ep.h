@@ -17,8 +17,9 @@
  *   combine:  yr -> ye (the reverse exchange), then the weighted sum locally
  *   backward: dye goes to the owners along the dispatch route, dxr comes back
  *             along the combine route (dispatch and combine swap).
- * Per MoE layer and micro-batch a rank sends (forward and backward alike)
- * its rows bound elsewhere twice: about 2 x N x K x (ep-1)/ep x C x 4 bytes.
+ * Per MoE layer and micro-batch a rank sends, in the forward and again in
+ * the backward, its rows bound elsewhere and the rows it computed for others:
+ * about 2 x N x K x (ep-1)/ep x C x 4 bytes each (uniform routing).
  *
  * Inference (rank 0, the leader, runs the model: sampling, attention, the
  * shared experts, every engine path; the others only serve their experts):
@@ -57,6 +58,8 @@ typedef struct moe_ep {
     float *ibuf;                /* inference: own rows then everyone's, grown on demand */
     int *itok;                  /* inference: (2, T*K) slot bookkeeping */
     size_t icap;                /* rows of ibuf / itok */
+    float *gbuf;                /* trainer_ep.c: the gathered gradient chunk (ep x chunk floats) */
+    double *vbuf;               /* trainer_ep.c: losses and loads summed over the group */
 } moe_ep;
 
 /* moe_ep_init: the expert split of d (ep_size divides E) with room for

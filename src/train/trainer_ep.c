@@ -37,6 +37,16 @@ int trainer_ep_init(trainer *t, wt_entry *gt, int *ng, dc_err *err) {
     }
     t->ntab = keep(t->ep, t->tab, t->ntab);
     *ng = keep(t->ep, gt, *ng);
+    /* the step's sum buffers: nothing is allocated in a step */
+    size_t most = 1, nload = (size_t)(t->L + t->D) * t->cfg.n_routed_experts;
+    for (int i = 0; i < t->ntab; i++)
+        if (wt_numel(&t->tab[i]) > most) most = wt_numel(&t->tab[i]);
+    t->ep->gbuf = malloc(sizeof(float) * (most < EP_CHUNK ? most : EP_CHUNK) * t->dist.ep_size);
+    t->ep->vbuf = malloc(sizeof(double) * (4 + nload));
+    if (!t->ep->gbuf || !t->ep->vbuf) {
+        trainer_ep_free(t);
+        return err_set(err, DC_ENOMEM, "train: out of memory for the expert group's sums");
+    }
     return DC_OK;
 }
 
@@ -77,21 +87,13 @@ void trainer_ep_sync(trainer *t) {
     if (x->rc) return;
     const int E = t->cfg.n_routed_experts, nl = t->L + t->D;
     size_t nload = (size_t)nl * E;
-    float *all = malloc(sizeof(float) * EP_CHUNK * t->dist.ep_size);
-    double *v = malloc(sizeof(double) * (4 + nload));
-    if (!all || !v) {
-        x->rc = err_set(&x->err, DC_ENOMEM, "train: out of memory summing over the expert group");
-        goto done;
-    }
+    double *v = x->vbuf;
     v[0] = t->acc_wl, v[1] = t->acc_w, v[2] = t->acc_mtp, v[3] = t->acc_aux;
     for (size_t i = 0; i < nload; i++) v[4 + i] = t->load[i];
-    if ((x->rc = dist_sum_f64(&t->dist, DIST_EP, v, 4 + nload, &x->err))) goto done;
+    if ((x->rc = dist_sum_f64(&t->dist, DIST_EP, v, 4 + nload, &x->err))) return;
     t->acc_wl = v[0], t->acc_w = v[1], t->acc_mtp = v[2], t->acc_aux = v[3];
     for (size_t i = 0; i < nload; i++) t->load[i] = (int)v[4 + i];
-    x->rc = sum_grads(t, all, &x->err);
-done:
-    free(all);
-    free(v);
+    x->rc = sum_grads(t, x->gbuf, &x->err);
 }
 
 double trainer_ep_sumsq(const trainer *t) {
