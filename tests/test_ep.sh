@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# test_ep.sh — expert parallelism across 2 MPI ranks (tests/mpi_ep.c):
+# test_ep.sh — expert parallelism across 2 MPI ranks:
 #   bash tests/test_ep.sh build-mpi
-# builds build-mpi/tests/mpi_ep with `make MPI=1` when missing, runs it under
-# mpirun -np 2 and adds the ranks' "N passed, N failed" lines into one.
-# Without mpirun (no OpenMPI) it says so and counts nothing.
+# runs build-mpi/tests/mpi_ep (tests/mpi_ep.c: training equal to one process,
+# generation identical, bad layouts) under mpirun -np 2 and adds the ranks'
+# "N passed, N failed" lines, then `deepc generate --ep 2` and `deepc serve
+# --ep 2` against one process. build-mpi/tests/mpi_ep and deepc are (re)built by
+# `make MPI=1`. A Makefile may instead give the binaries: $DEEPC_MPI_EP
+# (mpi_ep) and $DEEPC_MPI_BIN (deepc), both linked with MPI. Without mpirun
+# (no OpenMPI), or with DC_NO_MPI_TEST set (make asan), it says so and counts
+# nothing.
 build=${1:-build-mpi}
 cd "$(dirname "$0")/.." || exit 1
-if ! command -v mpirun >/dev/null; then
-  echo "test_ep: mpirun not found (OpenMPI: scripts/deps.sh); skipped"
+if [ -n "${DC_NO_MPI_TEST:-}" ] || ! command -v mpirun >/dev/null; then
+  echo "  skipped: no mpirun (OpenMPI: scripts/deps.sh), or under make asan (DC_NO_MPI_TEST)"
   echo "0 passed, 0 failed"; exit 0
 fi
-[ -x "$build/tests/mpi_ep" ] || make -s MPI=1 BUILD="$build" "$build/tests/mpi_ep" "$build/deepc" >/dev/null || {
-  echo "  FAIL building $build/tests/mpi_ep"; echo "0 passed, 1 failed"; exit 1; }
+ep_bin=${DEEPC_MPI_EP:-$build/tests/mpi_ep}
+deepc=${DEEPC_MPI_BIN:-$build/deepc}
+if [ -z "${DEEPC_MPI_EP:-}" ]; then  # make: rebuilt when stale
+  make -s MPI=1 BUILD="$build" "$ep_bin" "$deepc" >/dev/null || {
+    echo "  FAIL building $ep_bin"; echo "0 passed, 1 failed"; exit 1; }
+fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 export OMPI_MCA_btl=${OMPI_MCA_btl:-self,vader,tcp} OMPI_MCA_rmaps_base_oversubscribe=1
-out=$(timeout 300 mpirun -np 2 --oversubscribe "$build/tests/mpi_ep" 2>&1); rc=$?
+out=$(timeout 300 mpirun -np 2 --oversubscribe "$ep_bin" 2>&1); rc=$?
 echo "$out" | grep -a -v -E '^[0-9]+ passed, [0-9]+ failed$'
 pass=0; fail=0; ranks=0
 while read -r line; do
@@ -29,8 +38,8 @@ done < <(echo "$out" | grep -a -E '^[0-9]+ passed, [0-9]+ failed$')
 tmp=$build/tmp/test_ep; rm -rf "$tmp"; mkdir -p "$tmp"
 gen_case() { # name model
   local one ep
-  one=$("$build/deepc" generate -m "$2" --prompt-ids 1,2,3,4 -n 24 --temp 0 -t 1 2>"$tmp/$1.1.err")
-  ep=$(timeout 120 mpirun -np 2 --oversubscribe "$build/deepc" generate -m "$2" --prompt-ids 1,2,3,4 -n 24 \
+  one=$("$deepc" generate -m "$2" --prompt-ids 1,2,3,4 -n 24 --temp 0 -t 1 2>"$tmp/$1.1.err")
+  ep=$(timeout 120 mpirun -np 2 --oversubscribe "$deepc" generate -m "$2" --prompt-ids 1,2,3,4 -n 24 \
        --temp 0 -t 1 --ep 2 2>"$tmp/$1.2.err")
   grep -h "rank\|expert parallel" "$tmp/$1.2.err" | sed 's/^/    /'
   local ranks; ranks=$(grep -c "routed experts \[" "$tmp/$1.2.err")
@@ -41,9 +50,9 @@ gen_case() { # name model
     fail=$((fail + 1))
   fi
 }
-if "$build/deepc" init --preset small --dtype bf16 --out "$tmp/small" >/dev/null 2>&1 &&
-   "$build/deepc" init --preset tiny --out "$tmp/tiny" >/dev/null 2>&1 &&
-   "$build/deepc" convert -m "$tmp/tiny" --to gguf -o "$tmp/tiny.gguf" --type q8_0 >/dev/null 2>&1; then
+if "$deepc" init --preset small --dtype bf16 --out "$tmp/small" >/dev/null 2>&1 &&
+   "$deepc" init --preset tiny --out "$tmp/tiny" >/dev/null 2>&1 &&
+   "$deepc" convert -m "$tmp/tiny" --to gguf -o "$tmp/tiny.gguf" --type q8_0 >/dev/null 2>&1; then
   gen_case bf16 "$tmp/small"
   gen_case gguf "$tmp/tiny.gguf"
 else
@@ -64,11 +73,11 @@ serve_text() { # port-file log -> the text of a greedy completion
 }
 SPECIAL='<｜begin▁of▁sentence｜>,<｜end▁of▁sentence｜>,<｜User｜>,<｜Assistant｜>,<think>,</think>'
 if command -v curl >/dev/null && cat README.md docs/*.md > "$tmp/corpus.txt" &&
-   "$build/deepc" tokenizer-train --data "$tmp/corpus.txt" --vocab-size 512 --special "$SPECIAL" \
+   "$deepc" tokenizer-train --data "$tmp/corpus.txt" --vocab-size 512 --special "$SPECIAL" \
      --out "$tmp/tok.json" >/dev/null 2>&1 &&
-   "$build/deepc" init --preset tiny --seed 1 --tokenizer "$tmp/tok.json" --out "$tmp/chat" >/dev/null 2>&1; then
-  "$build/deepc" serve -m "$tmp/chat" --port 0 -t 1 >"$tmp/s1.log" 2>&1 & one_pid=$!
-  timeout 120 mpirun -np 2 --oversubscribe "$build/deepc" serve -m "$tmp/chat" --port 0 -t 1 --ep 2 \
+   "$deepc" init --preset tiny --seed 1 --tokenizer "$tmp/tok.json" --out "$tmp/chat" >/dev/null 2>&1; then
+  "$deepc" serve -m "$tmp/chat" --port 0 -t 1 >"$tmp/s1.log" 2>&1 & one_pid=$!
+  timeout 120 mpirun -np 2 --oversubscribe "$deepc" serve -m "$tmp/chat" --port 0 -t 1 --ep 2 \
     >"$tmp/s2.log" 2>&1 & ep_pid=$!
   a=$(serve_text "$tmp/s1.log"); b=$(serve_text "$tmp/s2.log")
   kill -TERM "$one_pid" "$ep_pid" 2>/dev/null; wait "$one_pid" "$ep_pid" 2>/dev/null
