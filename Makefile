@@ -126,17 +126,24 @@ $(BUILD)/mpi/src/dist/%.o: src/dist/%.c $(FLAGS_STAMP)
 	mpicc $(ALL_CFLAGS) -DDC_MPI -c $< -o $@
 $(BUILD)/mpi/deepc: $(CLI_OBJ) $(SERVE_OBJ) $(filter-out $(DIST_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(MPI_DIST_OBJ)
 	mpicc $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS) $(EDIT_LIBS) $(SERVE_LIBS)
+# tests/mpi_ep.c (expert parallelism, run by tests/test_ep.sh) the same way
+$(BUILD)/mpi/tests/mpi_ep: $(BUILD)/tests/mpi_ep.o $(BUILD)/tests/harness.o \
+                           $(filter-out $(DIST_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(MPI_DIST_OBJ)
+	@mkdir -p $(dir $@)
+	mpicc $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 ifeq ($(HAVE_MPI)$(DC_NO_MPI_TEST),1)
 MPI_TEST_BIN := $(BUILD)/mpi/deepc
+MPI_EP_BIN := $(BUILD)/mpi/tests/mpi_ep
 endif
 
 # Every test binary, then the server's tests with real clients (node, the
 # openai npm client, Chromium, wrk: tests/server/), then the distributed
-# tests (mpirun -np 2: tests/test_dist.sh), then the total line
+# tests (mpirun -np 2: tests/test_dist.sh, tests/test_ep.sh), then the total line
 # "N passed, N failed".
-test: all $(TESTS) $(REF) $(REF_TRAIN) $(REF_POST) $(MPI_TEST_BIN)
-	@env $(DC_TEST_ENV) DEEPC_BUILD=$(BUILD) DEEPC_MPI_BIN=$(MPI_TEST_BIN) DC_NO_MPI_TEST=$(DC_NO_MPI_TEST) \
-	    bash tests/run.sh $(BUILD) $(TESTS) tests/server/test_server.sh tests/test_dist.sh
+test: all $(TESTS) $(REF) $(REF_TRAIN) $(REF_POST) $(MPI_TEST_BIN) $(MPI_EP_BIN)
+	@env $(DC_TEST_ENV) DEEPC_BUILD=$(BUILD) DEEPC_MPI_BIN=$(MPI_TEST_BIN) DEEPC_MPI_EP=$(MPI_EP_BIN) \
+	    DC_NO_MPI_TEST=$(DC_NO_MPI_TEST) \
+	    bash tests/run.sh $(BUILD) $(TESTS) tests/server/test_server.sh tests/test_dist.sh tests/test_ep.sh
 
 # The README's first command: install what is needed, build, run the main job:
 # the miniature R1 pipeline (pretrain, SFT, GRPO, held-out accuracy after each).

@@ -17,6 +17,9 @@
 #include "cli/generate_parallel.h"
 #include "cli/infer_cli.h"
 #include "base/file.h"
+#include "dist/dist.h"
+#include "model/model.h"
+#include "model/moe_ep.h"
 
 static const char *HELP =
     "usage: deepc generate -m DIR (-p TEXT | --prompt-ids 1,2,3) [-n N] [--temp T] [--top-k K]\n"
@@ -46,7 +49,9 @@ static const char *HELP =
     "  -c, --ctx N            KV cache positions (default: prompt + n-predict)\n"
     "      --attn MODE        absorb (latent cache, default) or naive\n"
     "      --tokenizer PATH   a tokenizer.json or directory other than the model's\n"
-    "  -t, --threads N        threads (default: all cores)\n";
+    "  -t, --threads N        threads (default: all cores)\n"
+    "      --ep N             under mpirun -np N: the routed experts split over the N ranks, each\n"
+    "                         loading only its own; rank 0 generates (docs/distributed.md)\n";
 
 #define MAX_STOPS 16
 
@@ -55,7 +60,7 @@ typedef struct opts {
     long parallel;
     const char *stops[MAX_STOPS];
     int nstops, raw, mtp, attn, ignore_eos, r1;
-    long n, ctx, threads;
+    long n, ctx, threads, ep;
     dc_sampler_params sp;
 } opts;
 
@@ -66,7 +71,7 @@ static int parse(int argc, char **argv, opts *o) {
         {"repeat-penalty", 1, 0, 'R'}, {"seed", 1, 0, 's'}, {"stop", 1, 0, 'S'},  {"raw", 0, 0, 'r'},
         {"mtp", 0, 0, 'D'},    {"dtype", 1, 0, 'd'},   {"ctx", 1, 0, 'c'},        {"attn", 1, 0, 'a'},
         {"threads", 1, 0, 't'}, {"tokenizer", 1, 0, 'z'}, {"ignore-eos", 0, 0, 'E'}, {"template", 1, 0, 'Y'},
-        {"file", 1, 0, 'f'},   {"parallel", 1, 0, 'L'}, {"prompts", 1, 0, 'F'},
+        {"file", 1, 0, 'f'},   {"parallel", 1, 0, 'L'}, {"prompts", 1, 0, 'F'},  {"ep", 1, 0, 'X'},
         {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->n = 128;
@@ -86,6 +91,9 @@ static int parse(int argc, char **argv, opts *o) {
                 return cli_usage_error("generate", "--parallel: bad count '%s' (1..4096)", optarg);
             break;
         case 'I': o->ids = optarg; break;
+        case 'X':
+            if (cli_parse_int(optarg, 1, 65536, &o->ep)) return cli_usage_error("generate", "--ep: bad rank count '%s'", optarg);
+            break;
         case 'r': o->raw = 1; break;
         case 'D': o->mtp = 1; break;
         case 'E': o->ignore_eos = 1; break;
@@ -196,6 +204,12 @@ static int run_parallel(const opts *o, dc_model *m, const dc_tokenizer *tok, dc_
     return rc;
 }
 
+/* ep_report: each rank's share of the experts and its resident weights */
+static void ep_report(const dist *d, const dc_model *m) {
+    fprintf(stderr, "deepc generate: rank %d of %d: routed experts [%d, %d) of %d, resident weights %.2f MB\n",
+            d->ep_rank, d->ep_size, m->ep->e0, m->ep->e0 + m->ep->El, m->ep->E, dc_model_weight_bytes(m) / 1e6);
+}
+
 int cmd_generate(int argc, char **argv) {
     opts o;
     int prc = parse(argc, argv, &o);
@@ -209,7 +223,15 @@ int cmd_generate(int argc, char **argv) {
     streamer st = {0};
     int *ids = NULL, n = 0, rc;
     double load_s;
-    if ((rc = infer_load(o.dir, o.dtype, &m, &load_s, &err))) goto fail;
+    dist d;
+    dist_single(&d);
+    if (o.ep > 1 && (rc = dist_init(&d, (int)o.ep, &err))) goto fail;
+    if ((rc = infer_load_dist(o.dir, o.dtype, &d, &m, &load_s, &err))) goto fail;
+    if (d.ep_size > 1) ep_report(&d, m);
+    if (d.ep_rank > 0) { /* an expert owner: serve rank 0 until it is done */
+        rc = moe_ep_follow(m->ep, m, &err);
+        goto fail;
+    }
     if ((rc = infer_tokenizer(o.tokp, o.dir, &tok, &err))) goto fail;
     const dc_config *c = dc_model_config(m);
     if (o.parallel) {
@@ -257,6 +279,10 @@ fail:
     dc_sampler_free(smp);
     dc_session_free(s);
     dc_tokenizer_free(tok);
-    dc_model_free(m);
+    if (m && m->ep && d.ep_rank == 0)
+        fprintf(stderr, "deepc generate: expert parallel: %ld exchanges, %.1f kB sent by rank 0, %.1f ms in them\n",
+                m->ep->exchanges, m->ep->bytes / 1e3, m->ep->secs * 1e3);
+    dc_model_free(m); /* on rank 0 of an expert group: releases the others */
+    dist_free(&d);
     return rc ? 1 : 0;
 }

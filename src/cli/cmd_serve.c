@@ -11,6 +11,9 @@
 #include "base/err.h"
 #include "cli/cli.h"
 #include "cli/infer_cli.h"
+#include "dist/dist.h"
+#include "model/model.h"
+#include "model/moe_ep.h"
 #include "serve/serve.h"
 
 static const char *HELP =
@@ -42,11 +45,14 @@ static const char *HELP =
     "      --max-conn N       open connections at most (default 128)\n"
     "      --body-limit N     request body bytes at most; more get 413 (default 1048576)\n"
     "      --tokenizer PATH   a tokenizer.json or directory other than the model's\n"
+    "      --ep N             under mpirun -np N: the routed experts split over the N ranks, each\n"
+    "                         loading only its own; rank 0 serves (docs/distributed.md)\n"
     "  -v, --verbose          log each request to stderr\n";
 
 typedef struct sopts {
     serve_opts so;
     const char *dtype, *tokp;
+    long ep;
 } sopts;
 
 static int num(const char *opt, const char *arg, long lo, long hi, long *out) {
@@ -81,6 +87,7 @@ static int parse_num(int ch, const char *arg, sopts *o) {
     case 'q': rc = num("--queue", arg, 1, 1 << 20, &v), o->so.queue = (int)v; break;
     case 'x': rc = num("--max-conn", arg, 1, 1 << 16, &v), o->so.max_conn = (int)v; break;
     case 'L': rc = num("--body-limit", arg, 1024, 1L << 31, &v), o->so.body_limit = v; break;
+    case 'X': rc = num("--ep", arg, 1, 65536, &o->ep); break;
     default: return cli_usage_error("serve", "bad option");
     }
     return rc;
@@ -92,7 +99,8 @@ static int parse(int argc, char **argv, sopts *o) {
         {"ctx", 1, 0, 'c'},     {"api-key", 1, 0, 'k'}, {"threads", 1, 0, 't'},  {"dtype", 1, 0, 'd'},
         {"template", 1, 0, 'Y'}, {"think", 1, 0, 'K'},  {"alias", 1, 0, 'a'},    {"batch", 1, 0, 'b'},
         {"cache", 1, 0, 'C'},   {"queue", 1, 0, 'q'},   {"max-conn", 1, 0, 'x'}, {"body-limit", 1, 0, 'L'},
-        {"tokenizer", 1, 0, 'z'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"tokenizer", 1, 0, 'z'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},   {"ep", 1, 0, 'X'},
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     serve_defaults(&o->so);
     o->so.api_key = getenv("DEEPC_API_KEY");
@@ -123,6 +131,20 @@ static int parse(int argc, char **argv, sopts *o) {
     return 0;
 }
 
+/* expert_owner: ranks 1.. of `--ep N`: load this rank's experts and serve
+ * them to rank 0 (moe_ep.h) until its model is freed */
+static int expert_owner(const sopts *o, const dist *d, dc_err *err) {
+    dc_model *m = NULL;
+    int rc = infer_load_dist(o->so.model_path, o->dtype, d, &m, NULL, err);
+    if (!rc) {
+        fprintf(stderr, "deepc serve: rank %d of %d: routed experts [%d, %d), resident weights %.2f MB\n", d->ep_rank,
+                d->ep_size, m->ep->e0, m->ep->e0 + m->ep->El, dc_model_weight_bytes(m) / 1e6);
+        rc = moe_ep_follow(m->ep, m, err);
+    }
+    dc_model_free(m);
+    return rc;
+}
+
 int cmd_serve(int argc, char **argv) {
     sopts o;
     int prc = parse(argc, argv, &o);
@@ -133,13 +155,20 @@ int cmd_serve(int argc, char **argv) {
     dc_model *m = NULL;
     dc_tokenizer *tok = NULL;
     double load_s = 0;
-    int rc = serve_start(&o.so, &srv, &err);
+    dist d;
+    dist_single(&d);
+    int rc = o.ep > 1 ? dist_init(&d, (int)o.ep, &err) : DC_OK;
+    if (!rc && d.ep_rank > 0) {
+        rc = expert_owner(&o, &d, &err);
+        goto done;
+    }
+    if (!rc) rc = serve_start(&o.so, &srv, &err);
     if (rc) goto done;
     const char *h = o.so.host, *lb = strchr(h, ':') ? "[" : "", *rb = *lb ? "]" : ""; /* IPv6 in brackets */
     fprintf(stderr, "deepc serve: listening on http://%s%s%s:%d/ (loading %s)\n", lb, h, rb, serve_port(srv), o.so.model_path);
     const char *delay = getenv("DEEPC_SERVE_TEST_LOAD_DELAY_MS"); /* tests: a slow load, to see /health say 503 */
     if (delay) usleep((useconds_t)atoi(delay) * 1000);
-    if ((rc = infer_load(o.so.model_path, o.dtype, &m, &load_s, &err))) goto done;
+    if ((rc = infer_load_dist(o.so.model_path, o.dtype, &d, &m, &load_s, &err))) goto done;
     if ((rc = infer_tokenizer(o.tokp, o.so.model_path, &tok, &err))) goto done;
     if (!tok) {
         rc = err_set(&err, DC_ENOTFOUND, "%s: serving needs a tokenizer (tokenizer.json beside the model, or --tokenizer)",
@@ -157,6 +186,7 @@ done:
     if (rc) cli_error("serve", &err);
     serve_free(srv);
     dc_tokenizer_free(tok);
-    dc_model_free(m);
+    dc_model_free(m); /* on rank 0 of an expert group: releases the others */
+    dist_free(&d);
     return rc ? 1 : 0;
 }

@@ -10,6 +10,8 @@
 #include <time.h>
 #include "base/err.h"
 #include "base/file.h"
+#include "dist/dist.h"
+#include "model/model.h"
 
 /* a training run's directory (no config.json, a `latest` file naming a
  * step-NNNNNNN directory beside it) stands for its newest checkpoint */
@@ -28,10 +30,14 @@ static const char *resolve_run(const char *dir, char *buf, size_t cap) {
 }
 
 int infer_load(const char *dir, const char *dtype, dc_model **m, double *secs, dc_err *err) {
+    return infer_load_dist(dir, dtype, NULL, m, secs, err);
+}
+
+int infer_load_dist(const char *dir, const char *dtype, const dist *d, dc_model **m, double *secs, dc_err *err) {
     double t0 = progress_now();
     char run[4096];
     dir = resolve_run(dir, run, sizeof run);
-    int rc = dc_model_load(dir, m, err);
+    int rc = d && d->ep_size > 1 ? model_load_ep(dir, d, m, err) : dc_model_load(dir, m, err);
     if (!rc && dtype) rc = dc_model_set_dtype(*m, dtype, err);
     if (rc) {
         dc_model_free(*m);

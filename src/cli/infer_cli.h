@@ -12,6 +12,10 @@
 /* infer_load: dc_model_load(dir) then dc_model_set_dtype(dtype); prints
  * nothing. *secs: load time. */
 int infer_load(const char *dir, const char *dtype, dc_model **m, double *secs, dc_err *err);
+/* infer_load_dist: infer_load on the expert group of d (NULL or ep_size 1:
+ * infer_load): only this rank's routed experts are read (model_load_ep). */
+struct dist;
+int infer_load_dist(const char *dir, const char *dtype, const struct dist *d, dc_model **m, double *secs, dc_err *err);
 /* infer_tokenizer: the tokenizer at path (file or directory), or beside the
  * model in dir when path is NULL. *t stays NULL (and DC_OK is returned) when
  * path is NULL and dir has no tokenizer.json (or the GGUF no tokenizer.ggml.*

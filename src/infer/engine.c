@@ -22,6 +22,7 @@
  * (restored on return); nothing process-wide is changed.
  */
 #include "infer/engine.h"
+#include "model/moe_ep.h"
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +286,10 @@ int dc_engine_decode(dc_engine *e, const dc_batch *b, dc_err *err) {
     if (rc < 0) return rc;
     int old = threads_enter(e);
     model_forward(e->m, &e->s, &e->view, &tb, e->ids);
+    if (e->m->ep && e->m->ep->rc) { /* an expert owner failed: moe_ep.h */
+        omp_set_num_threads(old);
+        return err_set(err, e->m->ep->rc, "%s", e->m->ep->err.msg);
+    }
     for (int r = 0; r < tb.nrun; r++) {
         kv_seq *s = &e->kv.seq[e->first[r]];
         s->len += tb.run0[r + 1] - tb.run0[r];
@@ -317,6 +322,10 @@ int dc_engine_decode_mtp(dc_engine *e, const dc_batch *b, const float *hidden, d
         memcpy(e->hbuf + (size_t)e->inv[i] * C, e->hbuf + (size_t)(n + i) * C, sizeof(float) * C);
     int old = threads_enter(e);
     model_mtp_forward(e->m, &e->s, &e->view, &tb, e->ids, e->hbuf);
+    if (e->m->ep && e->m->ep->rc) {
+        omp_set_num_threads(old);
+        return err_set(err, e->m->ep->rc, "%s", e->m->ep->err.msg);
+    }
     for (int r = 0; r < tb.nrun; r++) {
         kv_seq *s = &e->kv.seq[e->first[r]];
         s->mtp_len += tb.run0[r + 1] - tb.run0[r];

@@ -467,7 +467,9 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
     gguf g;
     int rc = gguf_open(&g, path, err);
     if (!rc) rc = gguf_read_tensors(&g, err);
+    int ex0 = w->ex0, ex1 = w->ex1; /* weights_table clears w */
     if (!rc) rc = weights_table(c, w, &e, &n, err);
+    if (!rc) n = weights_keep_experts(e, n, ex0, ex1), w->ex0 = ex0, w->ex1 = ex1;
     if (!rc && (!(s = calloc(n ? n : 1, sizeof *s)) || !(kt = calloc(n ? n : 1, sizeof *kt))))
         rc = err_set(err, DC_ENOMEM, "%s: out of memory", path);
     for (int i = 0; i < n && !rc; i++) {

@@ -25,17 +25,24 @@
 #include "model/config.h"
 #include "model/embed_head.h"
 #include "model/gguf_model.h"
+#include "model/moe_ep.h"
 #include "model/norm.h"
 
 /* ---------------------------------------------------------------- model */
 
 int dc_model_load(const char *dir, dc_model **out, dc_err *err) { return model_load(dir, 0, out, err); }
 
-int model_load(const char *dir, int f32, dc_model **out, dc_err *err) {
+static int load(const char *dir, int f32, const dist *d, dc_model **out, dc_err *err) {
     *out = NULL;
     dc_model *m = calloc(1, sizeof *m);
     if (!m) return err_set(err, DC_ENOMEM, "model: out of memory");
     int rc = dc_config_load(dir, &m->cfg, err);
+    if (!rc && d && d->ep_size > 1) {
+        m->ep = calloc(1, sizeof *m->ep);
+        if (!m->ep) rc = err_set(err, DC_ENOMEM, "model: out of memory");
+        else rc = moe_ep_init(m->ep, d, m->cfg.n_routed_experts, 0, 0, 0, err);
+        if (!rc) m->w.ex0 = m->ep->e0, m->w.ex1 = m->ep->e0 + m->ep->El;
+    }
     if (!rc) rc = rope_init(&m->rope, &m->cfg, err);
     if (!rc && f32 && path_is_gguf(dir)) rc = weights_load_gguf(&m->cfg, dir, 1, &m->w, err);
     else if (!rc) rc = weights_load(&m->cfg, dir, &m->w, err);
@@ -48,8 +55,17 @@ int model_load(const char *dir, int f32, dc_model **out, dc_err *err) {
     return DC_OK;
 }
 
+int model_load(const char *dir, int f32, dc_model **out, dc_err *err) { return load(dir, f32, NULL, out, err); }
+
+int model_load_ep(const char *dir, const dist *d, dc_model **out, dc_err *err) { return load(dir, 0, d, out, err); }
+
 void dc_model_free(dc_model *m) {
     if (!m) return;
+    if (m->ep) {
+        moe_ep_stop(m->ep);
+        moe_ep_free(m->ep);
+        free(m->ep);
+    }
     weights_free(&m->w);
     rope_free(&m->rope);
     free(m);
@@ -156,7 +172,8 @@ void block_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_b
     mla_forward(m, s, lw, &lv, b, s->xn, s->y);
     for (size_t i = 0; i < n; i++) x[i] += s->y[i];
     rmsnorm_forward(s->xn, x, lw->ffn_norm, T, C, c->rms_norm_eps);
-    if (lw->is_moe) moe_forward(c, s, lw, T, s->xn, s->y);
+    if (lw->is_moe && m->ep) moe_ep_forward(m->ep, c, s, lw, layer, T, s->xn, s->y);
+    else if (lw->is_moe) moe_forward(c, s, lw, T, s->xn, s->y);
     else ffn_forward(s, &lw->gate, &lw->up, &lw->down, T, s->xn, s->y);
     for (size_t i = 0; i < n; i++) x[i] += s->y[i];
 }

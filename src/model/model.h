@@ -12,18 +12,25 @@
 #include "deepc.h"
 #include "model/rope.h"
 #include "model/weights.h"
+struct dist;
 
 struct dc_model {
     dc_config cfg;
     model_w w;
     rope rope;
     float softmax_scale; /* (nope+rope)^-0.5, times YaRN's mscale^2 */
+    struct moe_ep *ep;   /* routed experts split over ranks (moe_ep.h), or NULL */
 };
 
 /* model_load: dc_model_load, with f32 = 1 giving every tensor of a GGUF
  * dequantised to float32 (for writers, which read weights as floats) instead
  * of its matrices kept in their stored types. */
 int model_load(const char *path, int f32, dc_model **out, dc_err *err);
+/* model_load_ep: dc_model_load on the expert group of d (d->ep_size > 1):
+ * only this rank's routed experts are read (moe_ep.h). On ep_rank 0 the
+ * model runs as usual; on the others, moe_ep_follow(m->ep, m) serves the
+ * experts until rank 0 frees its model. */
+int model_load_ep(const char *path, const struct dist *d, dc_model **out, dc_err *err);
 
 /* kv_view: where one layer's cache rows live in a paged KV store
  * (src/infer/kv_store): position j of a sequence whose page table is

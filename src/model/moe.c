@@ -130,7 +130,7 @@ void moe_forward(const dc_config *c, scratch *s, const layer_w *lw, int T, const
 void moe_dims_init(moe_dims *d, const dc_config *c, float alpha) {
     *d = (moe_dims){c->hidden_size, c->n_routed_experts, c->num_experts_per_tok, c->moe_intermediate_size,
                     c->n_shared_experts, c->n_group, c->topk_group, c->topk_method, c->scoring_func,
-                    c->norm_topk_prob, c->routed_scaling_factor, alpha};
+                    c->norm_topk_prob, c->routed_scaling_factor, alpha, 1};
 }
 
 void moe_act_point(moe_act *a, bump *b, const moe_dims *d, int B, int T) {
@@ -146,14 +146,18 @@ void moe_act_point(moe_act *a, bump *b, const moe_dims *d, int B, int T) {
     a->pos = BUMP(b, NK, int);
     a->xe = BUMP(b, NK * d->C, real);
     a->ye = BUMP(b, NK * d->C, real);
-    a->ex = (ffn_act){BUMP(b, NK * d->Im, real), BUMP(b, NK * d->Im, real), BUMP(b, NK * d->Im, real)};
+    size_t R = d->ep > 1 ? NK * d->ep : NK; /* an owner may receive every token of its group */
+    a->ex = (ffn_act){BUMP(b, R * d->Im, real), BUMP(b, R * d->Im, real), BUMP(b, R * d->Im, real)};
+    a->xr = d->ep > 1 ? BUMP(b, R * d->C, real) : NULL;
+    a->rcnt = d->ep > 1 ? BUMP(b, d->E, int) : NULL;
     if (d->S) a->sh = (ffn_act){BUMP(b, N * Is, real), BUMP(b, N * Is, real), BUMP(b, N * Is, real)};
 }
 
 size_t moe_scratch_floats(const moe_dims *d, int B, int T) {
     size_t N = (size_t)B * T, NK = N * d->K, Is = (size_t)d->Im * d->S;
     size_t ff = 3 * (NK * d->Im > N * Is ? NK * d->Im : N * Is);
-    return 2 * NK * d->C + N * d->E + NK + ff;
+    size_t R = d->ep > 1 ? NK * d->ep : 0;
+    return 2 * NK * d->C + N * d->E + NK + 2 * R * d->C + ff;
 }
 
 static ffn_act ffn_act_at(const ffn_act *a, size_t row, int width) {
@@ -161,8 +165,8 @@ static ffn_act ffn_act_at(const ffn_act *a, size_t row, int width) {
     return (ffn_act){a->h1 + o, a->h3 + o, a->a + o};
 }
 
-void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T) {
-    const int N = B * T, E = d->E, K = d->K, C = d->C;
+void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int N) {
+    const int E = d->E, K = d->K, C = d->C;
     linear_fwd(a->s, x, p->router, N, C, E);
     for (int t = 0; t < N; t++) {
         real *s = a->s + (size_t)t * E;
@@ -197,12 +201,10 @@ void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const
         a->pos[i] = sl;
         memcpy(a->xe + (size_t)sl * C, x + (size_t)(i / K) * C, sizeof(real) * C);
     }
-    for (int e = 0; e < E; e++) {
-        if (!a->cnt[e]) continue;
-        ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
-        swiglu_train_fwd(a->ye + (size_t)a->off[e] * C, &sub, &p->experts[e], a->xe + (size_t)a->off[e] * C,
-                         a->cnt[e], C, d->Im);
-    }
+}
+
+void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T) {
+    const int N = B * T, E = d->E, K = d->K, C = d->C;
     if (d->S) swiglu_train_fwd(y, &a->sh, &p->shared, x, N, C, d->Im * d->S);
     else memset(y, 0, sizeof(real) * (size_t)N * C);
     for (int t = 0; t < N; t++)
@@ -230,27 +232,46 @@ void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const
     }
 }
 
-void moe_bwd(real *dx, const moe_w *g, const real *dy, const real *x, const moe_act *a, const moe_w *p,
-             const moe_dims *d, int B, int T, real *scratch) {
-    const int N = B * T, E = d->E, K = d->K, C = d->C;
-    const size_t NK = (size_t)N * K;
-    real *dxe = scratch, *dye = dxe + NK * C, *ds = dye + NK * C, *dw = ds + (size_t)N * E, *ffs = dw + NK;
-    memset(scratch, 0, sizeof(real) * (size_t)(ffs - scratch));
-    if (d->S) swiglu_bwd(dx, &g->shared, dy, x, &a->sh, &p->shared, N, C, d->Im * d->S, ffs);
+void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T) {
+    const int C = d->C;
+    moe_train_route(a, p, d, x, B * T);
+    for (int e = 0; e < d->E; e++) {
+        if (!a->cnt[e]) continue;
+        ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
+        swiglu_train_fwd(a->ye + (size_t)a->off[e] * C, &sub, &p->experts[e], a->xe + (size_t)a->off[e] * C,
+                         a->cnt[e], C, d->Im);
+    }
+    moe_train_combine(y, a, p, d, x, B, T);
+}
+
+moe_bwd_scr moe_bwd_split(const moe_dims *d, int N, real *scratch) {
+    const size_t NK = (size_t)N * d->K, R = d->ep > 1 ? NK * d->ep : 0;
+    moe_bwd_scr s;
+    s.dxe = scratch, s.dye = s.dxe + NK * d->C, s.ds = s.dye + NK * d->C, s.dw = s.ds + (size_t)N * d->E;
+    s.dyr = s.dw + NK, s.dxr = s.dyr + R * d->C, s.ffs = s.dxr + R * d->C;
+    memset(scratch, 0, sizeof(real) * (size_t)(s.dyr - scratch));
+    return s;
+}
+
+void moe_bwd_out(real *dx, const moe_w *g, const real *dy, const real *x, const moe_act *a, const moe_w *p,
+                 const moe_dims *d, int N, const moe_bwd_scr *s) {
+    const int K = d->K, C = d->C;
+    if (d->S) swiglu_bwd(dx, &g->shared, dy, x, &a->sh, &p->shared, N, C, d->Im * d->S, s->ffs);
     /* y_t += w_tk * ye_slot */
     for (int i = 0; i < N * K; i++) {
         int sl = a->pos[i];
         const real *dyt = dy + (size_t)(i / K) * C, *ye = a->ye + (size_t)sl * C;
-        real *dyes = dye + (size_t)sl * C, wk = a->w[i], acc = 0;
+        real *dyes = s->dye + (size_t)sl * C, wk = a->w[i], acc = 0;
         for (int c = 0; c < C; c++) acc += dyt[c] * ye[c], dyes[c] = wk * dyt[c];
-        dw[i] = acc;
+        s->dw[i] = acc;
     }
-    for (int e = 0; e < E; e++) {
-        if (!a->cnt[e]) continue;
-        ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
-        size_t o = (size_t)a->off[e] * C;
-        swiglu_bwd(dxe + o, &g->experts[e], dye + o, a->xe + o, &sub, &p->experts[e], a->cnt[e], C, d->Im, ffs);
-    }
+}
+
+void moe_bwd_gate(real *dx, const moe_w *g, const real *x, const moe_act *a, const moe_w *p, const moe_dims *d,
+                  int B, int T, const moe_bwd_scr *sc) {
+    const int N = B * T, E = d->E, K = d->K, C = d->C;
+    const real *dxe = sc->dxe, *dw = sc->dw;
+    real *ds = sc->ds;
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < N; t++)
         for (int k = 0; k < K; k++) {
@@ -296,4 +317,19 @@ void moe_bwd(real *dx, const moe_w *g, const real *dy, const real *x, const moe_
         }
     }
     linear_bwd(dx, g->router, ds, x, p->router, N, C, E);
+}
+
+void moe_bwd(real *dx, const moe_w *g, const real *dy, const real *x, const moe_act *a, const moe_w *p,
+             const moe_dims *d, int B, int T, real *scratch) {
+    const int N = B * T, C = d->C;
+    moe_bwd_scr s = moe_bwd_split(d, N, scratch);
+    moe_bwd_out(dx, g, dy, x, a, p, d, N, &s);
+    for (int e = 0; e < d->E; e++) {
+        if (!a->cnt[e]) continue;
+        ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
+        size_t o = (size_t)a->off[e] * C;
+        swiglu_bwd(s.dxe + o, &g->experts[e], s.dye + o, a->xe + o, &sub, &p->experts[e], a->cnt[e], C, d->Im,
+                   s.ffs);
+    }
+    moe_bwd_gate(dx, g, x, a, p, d, B, T, &s);
 }

@@ -75,7 +75,9 @@ typedef struct moe_act {
     int *slot;                  /* (N*K) slot -> t*K + k, grouped by expert */
     int *pos;                   /* (N*K) t*K + k -> slot */
     real *xe, *ye;              /* (N*K, C) gathered inputs, expert outputs */
-    ffn_act ex;                 /* (N*K, Im) */
+    ffn_act ex;                 /* (N*K, Im); expert parallel: (ep*N*K, Im) of the rows this rank's experts ran */
+    real *xr;                   /* expert parallel: (ep*N*K, C) the rows received for this rank's experts */
+    int *rcnt;                  /* expert parallel: (ep, E/ep) rows received from each rank per local expert */
     ffn_act sh;                 /* (N, Im*S) */
     real aux;                   /* this layer's balance loss */
 } moe_act;
@@ -83,6 +85,7 @@ typedef struct moe_dims {
     int C, E, K, Im, S, G, topk_group, topk_method, scoring, norm;
     float rsf;                  /* routed_scaling_factor */
     float alpha;                /* sequence-wise balance loss weight (0: off) */
+    int ep;                     /* ranks the routed experts are split over (moe_ep.h); 1: all here */
 } moe_dims;
 void moe_dims_init(moe_dims *d, const dc_config *c, float alpha);
 void moe_act_point(moe_act *a, bump *b, const moe_dims *d, int B, int T);
@@ -97,4 +100,25 @@ void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const
 void moe_choose(const double *choice, int E, int G, int topk_group, int K, int method, int has_bias, int *idx);
 void moe_bwd(real *dx, const moe_w *g, const real *dy, const real *x, const moe_act *a, const moe_w *p,
              const moe_dims *d, int B, int T, real *scratch);
+
+/* The parts of moe_train_fwd / moe_bwd around the routed experts, which the
+ * expert-parallel layer (moe_ep.c) runs on their owners between them:
+ *   forward:  moe_train_route (scores, choice, slots, gathered xe), experts
+ *             (xe -> ye per slot), moe_train_combine (shared + sum w ye, aux)
+ *   backward: moe_bwd_out (shared, dye = w dy per slot, dw), experts
+ *             (dye -> dxe per slot, expert gradients), moe_bwd_gate (dxe into
+ *             dx, the gate and balance loss back to the router) */
+typedef struct moe_bwd_scr {
+    real *dxe, *dye;            /* (N*K, C) per slot */
+    real *ds, *dw;              /* (N, E), (N*K) */
+    real *dyr, *dxr;            /* expert parallel: (ep*N*K, C) rows of this rank's experts */
+    real *ffs;                  /* swiglu_bwd scratch */
+} moe_bwd_scr;
+void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int N);
+void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T);
+moe_bwd_scr moe_bwd_split(const moe_dims *d, int N, real *scratch);
+void moe_bwd_out(real *dx, const moe_w *g, const real *dy, const real *x, const moe_act *a, const moe_w *p,
+                 const moe_dims *d, int N, const moe_bwd_scr *s);
+void moe_bwd_gate(real *dx, const moe_w *g, const real *x, const moe_act *a, const moe_w *p, const moe_dims *d,
+                  int B, int T, const moe_bwd_scr *s);
 #endif

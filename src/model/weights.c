@@ -279,12 +279,22 @@ static int dequant(const dc_config *c, const st_set *s, const st_tensor *t, cons
 
 #define ALIGN_FLOATS 16 /* 64 bytes */
 
+int weights_keep_experts(wt_entry *e, int n, int ex0, int ex1) {
+    if (ex1 <= 0) return n;
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (e[i].expert < 0 || (e[i].expert >= ex0 && e[i].expert < ex1)) e[m++] = e[i];
+    return m;
+}
+
 int weights_load(const dc_config *c, const char *dir, model_w *w, dc_err *err) {
     if (path_is_gguf(dir)) return weights_load_gguf(c, dir, 0, w, err); /* load_gguf.c: matrices kept as stored */
     wt_entry *e;
-    int n;
+    int n, ex0 = w->ex0, ex1 = w->ex1;
     int rc = weights_table(c, w, &e, &n, err);
     if (rc) return rc;
+    n = weights_keep_experts(e, n, ex0, ex1);
+    w->ex0 = ex0, w->ex1 = ex1;
     st_set s;
     if ((rc = st_open_dir(&s, dir, err))) goto done;
     /* resolve each entry: present in the checkpoint, or an alias of a main tensor */
@@ -348,6 +358,7 @@ static int layer_mats(layer_w *lw, int E, mat **out) {
     for (size_t i = 0; i < sizeof m / sizeof *m; i++)
         if (m[i]->data) out[n++] = m[i];
     for (int e = 0; lw->exp_gate && e < E; e++) {
+        if (!lw->exp_gate[e].data) continue; /* another rank's expert (moe_ep.h) */
         out[n++] = &lw->exp_gate[e];
         out[n++] = &lw->exp_up[e];
         out[n++] = &lw->exp_down[e];

@@ -58,6 +58,8 @@ typedef struct model_w {
     int dtype;                        /* MAT_* of the converted matrices (MAT_F32 when none) */
     int kept;                         /* 1: matrices kept as a GGUF stored them (in qarena; load_gguf.c) */
     mfile map;                        /* a GGUF whose kept matrices are borrowed from its mapping, or empty */
+    int ex0, ex1;                     /* set before loading: only routed experts [ex0, ex1) are read
+                                       * (expert parallel, moe_ep.h); ex1 = 0: all */
 } model_w;
 
 enum { WT_MAT, WT_HEAD, WT_EMBED, WT_NORM, WT_ROUTER, WT_BIAS };
@@ -77,6 +79,10 @@ typedef struct wt_entry {
 int weights_table(const dc_config *cfg, model_w *w, wt_entry **out, int *n, dc_err *err);
 void weights_free(model_w *w);
 size_t wt_numel(const wt_entry *e);
+/* weights_keep_experts: drop from e the routed experts outside [ex0, ex1)
+ * (nothing when ex1 is 0); returns the entries left. The loaders call it with
+ * the range w held before weights_table cleared w, and keep the range in w. */
+int weights_keep_experts(wt_entry *e, int n, int ex0, int ex1);
 
 /* weights_load: read every tensor of the table from the checkpoint in dir
  * into a new arena, dequantising BF16 / F16 / F8_E4M3 (+ weight_scale_inv). */

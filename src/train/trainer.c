@@ -11,8 +11,10 @@
 #include "base/err.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "model/moe_ep.h"
 #include "model/norm.h"
 #include "train/trainer_dp.h"
+#include "train/trainer_ep.h"
 
 /* ---------------------------------------------------------------- layout */
 
@@ -108,6 +110,7 @@ void trainer_free(trainer *t) {
     weights_free(&t->P);
     weights_free(&t->G);
     rope_free(&t->rp);
+    trainer_ep_free(t);
     memset(t, 0, sizeof *t);
 }
 
@@ -127,6 +130,9 @@ int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const ch
 int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
                       const dist *d, int zero, dc_err *err) {
     memset(t, 0, sizeof *t);
+    if (d->ep_size > 1 && (d->dp_size > 1 || zero)) /* the EP sums and the DP reduce-scatter are not combined yet */
+        return err_set(err, DC_EARG, "train: --ep %d runs on exactly %d ranks (one replica) and without --zero; "
+                       "this job has %d ranks%s", d->ep_size, d->ep_size, d->size, zero ? " and --zero" : "");
     t->cfg = *cfg;
     t->cfg.fp8_block_m = t->cfg.fp8_block_n = 0;
     t->o = *o;
@@ -140,6 +146,10 @@ int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, con
     wt_entry *gt;
     int ng;
     if ((rc = weights_table(&t->cfg, &t->G, &gt, &ng, err))) goto fail;
+    if ((rc = trainer_ep_init(t, gt, &ng, err))) {
+        free(gt);
+        goto fail;
+    }
     t->n = point(t->tab, t->ntab, NULL);
     if ((rc = trainer_dp_layout(t, zero, err))) {
         free(gt);
@@ -172,7 +182,8 @@ int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, con
     for (int l = 0; l < nl; l++) t->tg[l].moe.bias = NULL; /* the bias is a buffer: no gradient */
     mla_dims_init(&t->md, &t->cfg, &t->rp, config_softmax_scale(&t->cfg));
     /* the balance loss of each micro-batch counts 1/accum, like its other losses */
-    moe_dims_init(&t->ed, &t->cfg, o->aux_alpha / (o->accum > 0 ? o->accum : 1));
+    moe_dims_init(&t->ed, &t->cfg, o->aux_alpha / trainer_shares(t));
+    t->ed.ep = t->ep ? t->dist.ep_size : 1;
     bump b = {0};
     acts_point(t, &b);
     t->act_mem = aligned_alloc(64, (b.off + 63) / 64 * 64);
@@ -233,7 +244,8 @@ static void block_fwd(trainer *t, int l, block_act *a, real *x_out) {
     for (size_t i = 0; i < (size_t)N * C; i++) a->x_mid[i] += a->x_in[i];
     rmsnorm_train_fwd(a->xn2, a->rstd2, a->x_mid, lp->ffn_norm, N, C, eps);
     if (lp->is_moe) {
-        moe_train_fwd(x_out, &a->moe, &v->moe, &t->ed, a->xn2, t->B, t->T);
+        if (t->ep) moe_ep_train_fwd(t->ep, x_out, &a->moe, &v->moe, &t->ed, a->xn2, t->B, t->T);
+        else moe_train_fwd(x_out, &a->moe, &v->moe, &t->ed, a->xn2, t->B, t->T);
         int E = t->cfg.n_routed_experts;
         for (int e = 0; e < E; e++) t->load[(size_t)l * E + e] += a->moe.cnt[e];
     } else {
@@ -248,7 +260,9 @@ static void block_bwd(trainer *t, int l, block_act *a, real *dx) {
     const layer_w *lp = &t->P.layers[l], *lg = &t->G.layers[l];
     real *dxn = t->dxn;
     memset(dxn, 0, sizeof(real) * (size_t)N * C);
-    if (lp->is_moe)
+    if (lp->is_moe && t->ep)
+        moe_ep_bwd(t->ep, dxn, &t->tg[l].moe, dx, a->xn2, &a->moe, &t->tp[l].moe, &t->ed, t->B, t->T, t->scratch);
+    else if (lp->is_moe)
         moe_bwd(dxn, &t->tg[l].moe, dx, a->xn2, &a->moe, &t->tp[l].moe, &t->ed, t->B, t->T, t->scratch);
     else
         swiglu_bwd(dxn, &t->tg[l].ffn, dx, a->xn2, &a->ffn, &t->tp[l].ffn, N, C, t->cfg.intermediate_size,
@@ -311,7 +325,7 @@ static int check_batch(const trainer *t, const tbatch *b, dc_err *err) {
 
 /* main_weights: the main loss's weights into t->mask; returns their sum */
 static double main_weights(trainer *t, const tbatch *b) {
-    const double acc = t->o.accum > 0 ? t->o.accum : 1;
+    const double acc = trainer_shares(t);
     if (!b->w) {
         for (int i = 0; i < t->N; i++) t->mask[i] = (real)(1.0 / t->N / acc);
         return 1.0 / acc;
@@ -325,7 +339,7 @@ static double main_weights(trainer *t, const tbatch *b) {
  * mt; returns 0 when no position has a target */
 static int mtp_weights(trainer *t, const tbatch *b, int k, mtp_act *m, int *mt, double wsum) {
     const int B = t->B, T = t->T, D = t->D;
-    const double lam = t->o.mtp_lambda, acc = t->o.accum > 0 ? t->o.accum : 1;
+    const double lam = t->o.mtp_lambda, acc = trainer_shares(t);
     double wk = 0;
     int valid = B * (T - k > 0 ? T - k : 0);
     if (b->w)
@@ -390,7 +404,7 @@ int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err) {
     if (rc) return rc;
     t->B = b->B, t->T = b->T, t->N = b->B * b->T;
     const int B = t->B, T = t->T, N = t->N, C = t->cfg.hidden_size, L = t->L;
-    const double acc = t->o.accum > 0 ? t->o.accum : 1;
+    const double acc = trainer_shares(t);
     int *inputs = t->inputs, *targets = t->targets;
     for (int r = 0; r < B; r++)
         for (int i = 0; i < T; i++)
@@ -416,6 +430,7 @@ int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err) {
     t->aux_loss = 0;
     for (int l = 0; l < L + depths; l++)
         if (t->P.layers[l].is_moe) t->aux_loss += (l < L ? t->ba[l].moe.aux : t->ma[l - L].blk.moe.aux) * acc;
+    if (t->ep && t->ep->rc) return err_set(err, t->ep->rc, "%s", t->ep->err.msg);
     if (!grad) return DC_OK;
     t->acc_wl += wl, t->acc_w += wsum, t->acc_mtp += t->mtp_loss * wsum, t->acc_aux += t->aux_loss * wsum;
     /* backward: MTP modules last to first, then the main model */
@@ -425,6 +440,7 @@ int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err) {
     rmsnorm_bwd(dx, t->G.norm, t->dxf, t->x_out, t->rstd_f, t->P.norm, N, C);
     for (int l = L - 1; l >= 0; l--) block_bwd(t, l, &t->ba[l], dx);
     embed_bwd(t->G.embed, dx, inputs, N, C);
+    if (t->ep && t->ep->rc) return err_set(err, t->ep->rc, "%s", t->ep->err.msg);
     return DC_OK;
 }
 
@@ -455,14 +471,17 @@ void trainer_zero_grad(trainer *t) {
 int trainer_update(trainer *t) {
     const train_opts *o = &t->o;
     const int E = t->cfg.n_routed_experts;
+    if (t->ep) trainer_ep_sync(t); /* the EP group's sums first (dp is 1 with EP) */
     double ss;
     int rc = trainer_dp_reduce(t, &ss);
     if (rc) return rc;
+    if (t->ep) ss = trainer_ep_sumsq(t);
     double w = t->acc_w;
     t->loss = w > 0 ? t->acc_wl / w : 0, t->mtp_loss = w > 0 ? t->acc_mtp / w : 0, t->aux_loss = w > 0 ? t->acc_aux / w : 0;
     t->grad_norm = sqrt(ss);
     t->lr_now = sched_lr(o, t->step);
-    t->skipped = !isfinite(t->loss) || !isfinite(t->grad_norm)                ? 1
+    t->skipped = t->ep && t->ep->rc                                   ? 3
+                 : !isfinite(t->loss) || !isfinite(t->grad_norm)        ? 1
                  : t->explode_above > 0 && t->loss > t->explode_above ? 2
                                                                        : 0;
     if (!t->skipped) {
@@ -493,6 +512,10 @@ int trainer_step(trainer *t, void (*next_batch)(void *ctx, int *tokens), void *c
 /* ---------------------------------------------------------------- the inference view */
 
 int trainer_model(trainer *t, dc_model **out, dc_err *err) {
+    *out = NULL;
+    if (t->ep) /* this rank holds only its experts; sampling would need the others (moe_ep_follow) */
+        return err_set(err, DC_EARG, "train: sampling from an expert-parallel trainer (--ep %d) is not supported",
+                       t->dist.ep_size);
     dc_model *m = calloc(1, sizeof *m);
     if (!m) return err_set(err, DC_ENOMEM, "train: out of memory");
     m->cfg = t->cfg;

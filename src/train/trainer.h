@@ -67,6 +67,7 @@ typedef struct trainer {
     dc_config cfg;
     train_opts o;
     dist dist;                  /* the rank layout (dist.h); a lone process: dist_single */
+    struct moe_ep *ep;          /* expert parallel (moe_ep.h, trainer_ep.c), or NULL: every expert here */
     rope rp;
     int Bcap, Tcap;             /* capacity: the activation arena's shape */
     int B, T, N, L, D;          /* the current batch's rows, positions, B*T; layers, MTP depths */
@@ -99,7 +100,8 @@ typedef struct trainer {
      * step after trainer_update (weighted means over its micro-batches) */
     double loss, mtp_loss, aux_loss, grad_norm, lr_now;
     double explode_above;       /* skip a step whose loss exceeds this (0: never) */
-    int skipped;                /* the last step was skipped: 1 non-finite, 2 exploding loss */
+    int skipped;                /* the last step was skipped: 1 non-finite, 2 exploding loss,
+                                 * 3 an expert-parallel exchange failed (t->ep->err) */
     /* data parallel (trainer_dp.c, dist/dp.h): the replicas of DIST_DP */
     int zero;                   /* ZeRO-1: AdamW state and update on this replica's shard only */
     size_t *cut;                /* (dp_size + 1) shard boundaries of the n floats */
@@ -130,7 +132,14 @@ void trainer_free(trainer *t);
 /* trainer_init_dist: trainer_init for replica d->dp_rank of d->dp_size
  * (d copied into t->dist); with zero, ZeRO-1: the moments m, v only for this
  * replica's shard (the memory of optimiser state falls by dp_size). Every
- * replica starts from the same parameters (the same seed or init_dir). */
+ * replica starts from the same parameters (the same seed or init_dir).
+ * With d->ep_size > 1 the routed experts are split (moe_ep.h): this rank
+ * allocates parameters, gradients and moments for its own experts only (the
+ * table t->tab lists only those), each EP rank trains on its own share of
+ * every step's batch (its micro-batches weigh 1/ep of the step's), and
+ * trainer_update first sums over the EP group the shared parameters'
+ * gradients, the losses, the expert loads and the gradient norm
+ * (trainer_ep.c). EP runs with one replica (dp 1) and without ZeRO-1. */
 int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
                       const dist *d, int zero, dc_err *err);
 /* trainer_optim_bytes: bytes of AdamW state (m, v) this rank holds. */
