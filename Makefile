@@ -213,7 +213,8 @@ uninstall:
 	rm -f $(BINDIR)/deepc $(LIBDIR)/libdeepc.a $(LIBDIR)/libdeepc.so.$(VERSION) $(LIBDIR)/libdeepc.so.$(SOVERSION) \
 	      $(LIBDIR)/libdeepc.so $(INCDIR)/deepc.h $(PCDIR)/deepc.pc
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVE_OBJ:.o=.d) $(TESTS:%=%.d) $(DBL_OBJ:.o=.d) $(MPI_DIST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVE_OBJ:.o=.d) $(TESTS:%=%.d) $(DBL_OBJ:.o=.d) $(MPI_DIST_OBJ:.o=.d) \
+         $(BUILD)/dbl/tests/test_grad.d $(BUILD)/tests/mpi_ep.d
 
 # Kernel figures (prints, never fails): the matvec kernels against read bandwidth.
 .PHONY: bench-kernels
