@@ -65,6 +65,11 @@ static void run_case(const char *name, int attn) {
     float *want_mtp = cJSON_IsString(jm) ? read_f32(dir, jm->valuestring, &nm) : NULL;
     CHECK(dc_model_load(dir, &m, &err) == 0, "%s: load: %s", name, err.msg);
     if (!m || !want) goto out;
+    /* official 128x128 FP8 blocks stay FP8 in memory (issue 13); 16x16 ones are widened */
+    const char *cdt = cJSON_GetObjectItem(c, "dtype")->valuestring;
+    if (!strcmp(cdt, "fp8_128") || !strcmp(cdt, "fp8"))
+        CHECK(!strcmp(dc_model_dtype(m), !strcmp(cdt, "fp8_128") ? "fp8" : "f32"), "%s: weights held as %s", name,
+              dc_model_dtype(m));
     const int V = dc_model_config(m)->vocab_size, C = dc_model_config(m)->hidden_size;
     CHECK(ne == (size_t)T * V, "%s: expected logits have %zu numbers, want %d x %d", name, ne, T, V);
     float *got = calloc((size_t)T * V, sizeof(float)), *hid = malloc(sizeof(float) * T * C);

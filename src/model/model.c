@@ -37,8 +37,7 @@ int model_load(const char *dir, int f32, dc_model **out, dc_err *err) {
     if (!m) return err_set(err, DC_ENOMEM, "model: out of memory");
     int rc = dc_config_load(dir, &m->cfg, err);
     if (!rc) rc = rope_init(&m->rope, &m->cfg, err);
-    if (!rc && f32 && path_is_gguf(dir)) rc = weights_load_gguf(&m->cfg, dir, 1, &m->w, err);
-    else if (!rc) rc = weights_load(&m->cfg, dir, &m->w, err);
+    if (!rc) rc = weights_load(&m->cfg, dir, !f32, &m->w, err);
     if (rc) {
         dc_model_free(m);
         return rc;
