@@ -575,8 +575,9 @@ INL void e4m3x16(const uint8_t *q, __m256 *lo, __m256 *hi) {
     *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
 }
 
-/* float32 activations: per block of 128, in[i][t] += w/256 * x, then
- * acc += in * (256 d) */
+/* float32 activations: per block of 128, in[i][t] += w/256 * x over the
+ * low 8 of every 16 values and in2 over the high 8 (two FMA chains), then
+ * acc += (in + in2) * (256 d) */
 INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const float *x, int r, int rs, int NR, int t0,
                   int NT) {
     const size_t cols = (size_t)nb * QK_FP8;
@@ -590,6 +591,7 @@ INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const floa
             _mm_prefetch(b + PF_BYTES + 128, _MM_HINT_T0);
         }
         TILE_ACC(in)
+        TILE_ACC(in2)
         for (int k = 0; k < QK_FP8; k += 16) {
             #pragma GCC unroll 4
             for (int i = 0; i < NR; i++) {
@@ -599,7 +601,7 @@ INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const floa
                 for (int t = 0; t < NT; t++) {
                     const float *xt = x + (size_t)(t0 + t) * cols + (size_t)p * QK_FP8 + k;
                     in[i][t] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xt), in[i][t]);
-                    in[i][t] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xt + 8), in[i][t]);
+                    in2[i][t] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xt + 8), in2[i][t]);
                 }
             }
         }
@@ -607,7 +609,7 @@ INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const floa
         for (int i = 0; i < NR; i++) {
             const __m256 dv = _mm256_set1_ps(W[(size_t)(r + i * rs) * nb + p].d * 256.0f);
             #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) acc[i][t] = _mm256_fmadd_ps(in[i][t], dv, acc[i][t]);
+            for (int t = 0; t < NT; t++) acc[i][t] = _mm256_fmadd_ps(_mm256_add_ps(in[i][t], in2[i][t]), dv, acc[i][t]);
         }
     }
     TILE_STORE(acc)
