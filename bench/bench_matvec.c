@@ -79,13 +79,8 @@ static void decode(int R, int C) {
 
 /* the kernel of W's type over all rows, x pre-quantised in xa for the quantised types */
 static void run_kernel(const kern *k, float *out, const mat *W, const float *x, const q8_act *xa, int T) {
-    const int R = W->rows, C = W->cols;
-    if (W->type == MAT_F32) k->mv_f32(out, R, W->data, C, 0, R, x, T);
-    else if (W->type == MAT_BF16) k->mv_bf16(out, R, (void *)W->data, C, 0, R, x, T);
-    else if (W->type == MAT_Q8_0) k->mv_q8(out, R, (void *)W->data, C, 0, R, xa, T);
-    else if (W->type == MAT_Q4_0) k->mv_q4_0(out, R, W->data, C, 0, R, xa, T);
-    else if (W->type == MAT_Q4_K) k->mv_q4_k(out, R, W->data, C, 0, R, xa, T);
-    else k->mv_q6_k(out, R, W->data, C, 0, R, xa, T);
+    const wtype *w = wtype_get(W->type);
+    w->mv[k->isa](out, W->rows, W->data, W->cols, 0, W->rows, w->act == WT_ACT_Q8 ? (const void *)xa : x, T);
 }
 
 /* the kernels' compute ceiling: a matrix of about 192 KB that stays in L2,
@@ -140,8 +135,7 @@ static double mv_float_time(const kern *k, float *out, const float *x, const mat
         for (int r = 0; r < W->rows; r += 16)
             for (int t = 0; t < T; t += 8) {
                 int r1 = r + 16 < W->rows ? r + 16 : W->rows, n = T - t < 8 ? T - t : 8;
-                if (W->type == MAT_F32) k->mv_f32(out + (size_t)t * W->rows, W->rows, W->data, W->cols, r, r1, x + (size_t)t * W->cols, n);
-                else k->mv_bf16(out + (size_t)t * W->rows, W->rows, (void *)W->data, W->cols, r, r1, x + (size_t)t * W->cols, n);
+                kern_mv(k, W->type)(out + (size_t)t * W->rows, W->rows, W->data, W->cols, r, r1, x + (size_t)t * W->cols, n);
             }
         double dt = progress_now() - t0;
         best = dt < best ? dt : best;

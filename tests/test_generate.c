@@ -5,7 +5,7 @@
  *   greedy output identical across thread counts, naive | absorbed attention,
  *   with and without --mtp, for f32 / bf16 / q8 weights;
  *   seeded sampling reproducible (and identical with --mtp);
- *   q8 and bf16 logits close to f32 (errors printed);
+ *   q8, bf16, f16, q5_0 and fp8 logits close to f32 (errors printed);
  *   truncating the cache and recomputing gives the same logits;
  *   `deepc generate` on the command line agrees with itself across options.
  */
@@ -192,9 +192,10 @@ static void quantised_logits(void) {
     if (!f) return;
     int V = dc_model_config(f)->vocab_size;
     float *ref = logits_all(f);
-    const char *dts[] = {"bf16", "q8"};
-    double lim[] = {1e-3, 1e-2};
-    for (int d = 0; d < 2; d++) {
+    /* fp8 at load: tiny's matrices 128 wide (the dense down_proj) only */
+    const char *dts[] = {"bf16", "q8", "f16", "q5_0", "fp8"};
+    double lim[] = {1e-3, 1e-2, 1e-5, 2e-2, 1e-2};
+    for (int d = 0; d < 5; d++) {
         dc_model *m = load(dts[d]);
         if (!m) continue;
         float *l = logits_all(m);

@@ -2,8 +2,9 @@
  * test_kernels.c — every SIMD matvec kernel against its plain C oracle
  * (src/kernels/matvec_*.c) on random and odd shapes, by normalised mean
  * squared error; the bit-identity of batched tokens; Q8_0 / bf16 round-trip
- * error limits; matmul on converted weights against matmul_ref. Every mat
- * type: f32, bf16, q8 and the GGUF block types q4_0, q4_k, q6_k.
+ * error limits; matmul on converted weights against matmul_ref; row
+ * sub-ranges. Every type of wtype.h: f32, bf16, f16, q8, fp8 and the GGUF
+ * block types q4_0, q4_k, q6_k, q5_0, q5_k.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -33,20 +34,23 @@ static const int SHAPES[][3] = {{1, 1, 1},    {1, 7, 13},    {1, 5, 15},   {1, 3
                                 {3, 13, 768}, {5, 31, 1280}, {1, 67, 2304}};
 #define NSHAPES (int)(sizeof SHAPES / sizeof *SHAPES)
 
+/* run kernel type ty of table k over rows [r0, r1); x given as floats */
+static void run_mv_rows(const kern *k, int ty, float *out, const void *W, int R, int C, const float *x, int T, int r0,
+                        int r1) {
+    if (wtype_get(ty)->act == WT_ACT_F32) {
+        kern_mv(k, ty)(out, R, W, C, r0, r1, x, T);
+        return;
+    }
+    q8_act xa;
+    void *buf = aligned_alloc(64, (q8_act_bytes(T, C) + 63) & ~(size_t)63);
+    q8_act_quantize(&xa, buf, x, T, C);
+    kern_mv(k, ty)(out, R, W, C, r0, r1, &xa, T);
+    free(buf);
+}
+
 /* run kernel type ty of table k over all rows; x given as floats */
 static void run_mv(const kern *k, int ty, float *out, const void *W, int R, int C, const float *x, int T) {
-    if (ty == MAT_F32) k->mv_f32(out, R, W, C, 0, R, x, T);
-    else if (ty == MAT_BF16) k->mv_bf16(out, R, W, C, 0, R, x, T);
-    else {
-        q8_act xa;
-        void *buf = aligned_alloc(64, (q8_act_bytes(T, C) + 63) & ~(size_t)63);
-        q8_act_quantize(&xa, buf, x, T, C);
-        if (ty == MAT_Q8_0) k->mv_q8(out, R, W, C, 0, R, &xa, T);
-        else if (ty == MAT_Q4_0) k->mv_q4_0(out, R, W, C, 0, R, &xa, T);
-        else if (ty == MAT_Q4_K) k->mv_q4_k(out, R, W, C, 0, R, &xa, T);
-        else k->mv_q6_k(out, R, W, C, 0, R, &xa, T);
-        free(buf);
-    }
+    run_mv_rows(k, ty, out, W, R, C, x, T, 0, R);
 }
 
 static void simd_vs_ref(void) {
@@ -79,9 +83,49 @@ static void simd_vs_ref(void) {
             }
             free(w), free(x), free(a), free(b);
         }
-        printf("    %-6s vs ref, worst NMSE: f32 %.1e  bf16 %.1e  q8 %.1e  q4_0 %.1e  q4_k %.1e  q6_k %.1e\n", k->name,
-               worst[0], worst[1], worst[2], worst[3], worst[4], worst[5]);
+        printf("    %-6s vs ref, worst NMSE:", k->name);
+        for (int ty = 0; ty < MAT_NTYPES; ty++) printf("%s %s %.1e", ty == 5 ? "\n          " : "", mat_type_name(ty), worst[ty]);
+        printf("\n");
     }
+}
+
+/* rows [r0, r1) only: each kernel writes exactly those rows of out, with the
+ * bits it gives them in a run over all rows (the order of a token's sum does
+ * not depend on r0 / r1), for T = 1..9 and every type */
+static void subranges(void) {
+    rng r;
+    rng_seed(&r, 17);
+    const int R = 23, C = 512, RANGES[][2] = {{0, 23}, {0, 1}, {5, 6}, {3, 17}, {1, 22}, {22, 23}, {8, 16}};
+    float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)9 * C);
+    float *all = malloc(sizeof(float) * 9 * R), *sub = malloc(sizeof(float) * 9 * R);
+    for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
+        const kern *k = kern_table(isa);
+        if (!k) continue;
+        for (int ty = 0; ty < MAT_NTYPES; ty++) {
+            void *q = malloc(mat_type_bytes(ty, R, C));
+            mat W = {w, MAT_F32, R, C};
+            mat_convert(&W, ty, q);
+            int ok = 1;
+            for (int T = 1; T <= 9; T++) {
+                run_mv(k, ty, all, q, R, C, x, T);
+                for (size_t g = 0; g < sizeof RANGES / sizeof *RANGES; g++) {
+                    int r0 = RANGES[g][0], r1 = RANGES[g][1];
+                    for (int i = 0; i < T * R; i++) sub[i] = NAN;
+                    run_mv_rows(k, ty, sub, q, R, C, x, T, r0, r1);
+                    for (int t = 0; t < T; t++)
+                        for (int i = 0; i < R; i++) {
+                            float v = sub[(size_t)t * R + i];
+                            ok &= i >= r0 && i < r1 ? !memcmp(&v, &all[(size_t)t * R + i], 4) : isnan(v);
+                        }
+                }
+            }
+            CHECK(ok, "%s %s: rows [r0, r1) differ from the full run or rows outside were written", k->name,
+                  mat_type_name(ty));
+            free(q);
+        }
+    }
+    printf("    every type and ISA: rows [r0, r1) bit-identical to the full run, T = 1..9\n");
+    free(w), free(x), free(all), free(sub);
 }
 
 /* a token's result has the same bits alone and batched with others, at any place */
@@ -165,9 +209,9 @@ static void matmul_types(void) {
             matmul_ref(b, x, &Q, T);
             double e = nmse(a, b, (size_t)T * R);
             /* the quantised types also quantise x: about 3e-5 NMSE; the rest is rounding */
-            double lim = ty >= MAT_Q8_0 ? 1e-4 : 1e-10;
+            double lim = wtype_get(ty)->act == WT_ACT_Q8 ? 1e-4 : 1e-10;
             CHECK(e < lim, "%s T=%d R=%d C=%d: NMSE %g", mat_type_name(ty), T, R, C, e);
-            if (ty > MAT_Q8_0) printf("    matmul %-4s T=%-2d R=%-3d C=%-3d vs matmul_ref: NMSE %.1e\n", mat_type_name(ty), T, R, C, e);
+            if (ty > MAT_Q8_0 && ty != MAT_F16 && ty != MAT_FP8) printf("    matmul %-4s T=%-2d R=%-3d C=%-3d vs matmul_ref: NMSE %.1e\n", mat_type_name(ty), T, R, C, e);
             free(q);
         }
         free(w), free(x), free(a), free(b);
@@ -214,6 +258,7 @@ static void matmul_batch_invariant(void) {
     float *all = malloc(sizeof(float) * Tmax * R), *one = malloc(sizeof(float) * Tmax * R);
     float *ref = malloc(sizeof(float) * Tmax * R);
     for (int ty = MAT_Q8_0; ty < MAT_NTYPES; ty++) {
+        if (wtype_get(ty)->gemm_t) continue; /* f16 / fp8: sgemm above 16 tokens, as bf16 */
         void *q = malloc(mat_type_bytes(ty, R, C));
         mat F = {w, MAT_F32, R, C}, W = {q, ty, R, C};
         mat_convert(&F, ty, q);
@@ -243,6 +288,7 @@ int main(void) {
     printf("    best ISA on this CPU: %s\n", kern_table(cpu_best_isa())->name);
     RUN(simd_vs_ref);
     RUN(batch_invariant);
+    RUN(subranges);
     RUN(round_trips);
     RUN(matmul_types);
     RUN(q8_fill_same);

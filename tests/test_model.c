@@ -65,6 +65,11 @@ static void run_case(const char *name, int attn) {
     float *want_mtp = cJSON_IsString(jm) ? read_f32(dir, jm->valuestring, &nm) : NULL;
     CHECK(dc_model_load(dir, &m, &err) == 0, "%s: load: %s", name, err.msg);
     if (!m || !want) goto out;
+    /* official 128x128 FP8 blocks stay FP8 in memory (issue 13); 16x16 ones are widened */
+    const char *cdt = cJSON_GetObjectItem(c, "dtype")->valuestring;
+    if (!strcmp(cdt, "fp8_128") || !strcmp(cdt, "fp8"))
+        CHECK(!strcmp(dc_model_dtype(m), !strcmp(cdt, "fp8_128") ? "fp8" : "f32"), "%s: weights held as %s", name,
+              dc_model_dtype(m));
     const int V = dc_model_config(m)->vocab_size, C = dc_model_config(m)->hidden_size;
     CHECK(ne == (size_t)T * V, "%s: expected logits have %zu numbers, want %d x %d", name, ne, T, V);
     float *got = calloc((size_t)T * V, sizeof(float)), *hid = malloc(sizeof(float) * T * C);
@@ -247,6 +252,25 @@ static int drop_scale(st_entry *e, void **d, size_t *n) {
     (void)d, (void)n;
     return strcmp(e->name, "model.layers.0.self_attn.o_proj.weight_scale_inv") != 0;
 }
+/* a NaN code (0xff) in an FP8 matrix kept as stored, and a NaN block scale */
+static uint8_t nan_buf[1 << 16];
+static float nan_sc[64];
+static int nan_code(st_entry *e, void **d, size_t *n) {
+    if (!strcmp(e->name, "model.layers.0.self_attn.o_proj.weight") && *n <= sizeof nan_buf) {
+        memcpy(nan_buf, *d, *n);
+        nan_buf[77] = 0xff;
+        *d = nan_buf;
+    }
+    return 1;
+}
+static int nan_scale(st_entry *e, void **d, size_t *n) {
+    if (!strcmp(e->name, "model.layers.2.mlp.experts.3.up_proj.weight_scale_inv") && *n <= sizeof nan_sc) {
+        memcpy(nan_sc, *d, *n);
+        nan_sc[0] = NAN;
+        *d = nan_sc;
+    }
+    return 1;
+}
 static int reshape_o(st_entry *e, void **d, size_t *n) {
     (void)d, (void)n;
     if (strcmp(e->name, "model.layers.0.self_attn.o_proj.weight") == 0) {
@@ -284,6 +308,13 @@ static void loader_errors(void) {
     expect_load_error(dir, DC_EDTYPE, "model.norm.weight", "I32");
     CHECK(copy_ckpt(REF_DIR "/v3_fp8", dir, drop_scale) == 0, "copy");
     expect_load_error(dir, DC_ENOTFOUND, "o_proj.weight_scale_inv", NULL);
+    /* the same and corrupt values where the FP8 matrices are kept as stored */
+    CHECK(copy_ckpt(REF_DIR "/v3_fp8_128", dir, drop_scale) == 0, "copy");
+    expect_load_error(dir, DC_ENOTFOUND, "o_proj.weight_scale_inv", NULL);
+    CHECK(copy_ckpt(REF_DIR "/v3_fp8_128", dir, nan_code) == 0, "copy");
+    expect_load_error(dir, DC_EFORMAT, "model.layers.0.self_attn.o_proj.weight", "NaN at element 77");
+    CHECK(copy_ckpt(REF_DIR "/v3_fp8_128", dir, nan_scale) == 0, "copy");
+    expect_load_error(dir, DC_EFORMAT, "experts.3.up_proj.weight", "NaN or infinity");
     /* a truncated file */
     CHECK(copy_ckpt(REF_DIR "/v3_f32", dir, NULL) == 0, "copy");
     harness_sh("truncate -s -100 %s/model.safetensors", dir);

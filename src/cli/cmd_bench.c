@@ -22,6 +22,7 @@
 #include "base/err.h"
 #include "base/membw.h"
 #include "base/rng.h"
+#include "kernels/wtype.h"
 #include "cli/bench.h"
 #include "cli/cli.h"
 #include "cli/infer_cli.h"
@@ -36,9 +37,10 @@ static const char *HELP =
     "figures beside them when --peer points at a llama.cpp build (same file, same run).\n"
     "\n"
     "  -m, --model DIR    checkpoint directory or .gguf file\n"
-    "      --dtype LIST   weight types, comma-separated (default f32,bf16,q8; also q4_0, q4_k,\n"
-    "                     q6_k). A GGUF with quantised matrices runs them as stored: stored or\n"
-    "                     f32 mean that (the default is then stored alone), other types fail\n"
+    "      --dtype LIST   weight types, comma-separated (default f32,bf16,q8; also f16, q4_0,\n"
+    "                     q4_k, q6_k, q5_0, q5_k, fp8). A GGUF with quantised or f16 matrices,\n"
+    "                     or an FP8 checkpoint, runs them as stored: stored or f32 mean that\n"
+    "                     (the default is then stored alone), other types fail\n"
     "      --threads LIST thread counts (default 1,2)\n"
     "      --prefill LIST prompt lengths (default 64,512)\n"
     "      --decode N     decoded tokens (default 128)\n"
@@ -145,11 +147,10 @@ static int parse(int argc, char **argv, bopts *o) {
     char buf[128];
     snprintf(buf, sizeof buf, "%s", dts);
     for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        static const char *const KNOWN[] = {"stored", "f32", "bf16", "q8", "q8_0", "q4_0", "q4_k", "q6_k"};
-        int known = 0;
-        for (size_t k = 0; k < sizeof KNOWN / sizeof *KNOWN; k++) known |= !strcmp(t, KNOWN[k]);
+        int known = !strcmp(t, "stored") || mat_type_parse(t) >= 0; /* the types of kernels/wtype.h */
         if (o->ndt == 8 || !known)
-            return cli_usage_error("bench", "--dtype: '%s' is not stored, f32, bf16, q8, q4_0, q4_k or q6_k", t);
+            return cli_usage_error("bench", "--dtype: '%s' is not stored or a weight type (f32, bf16, f16, q8, "
+                                            "q4_0, q4_k, q6_k, q5_0, q5_k, fp8)", t);
         strcpy(o->dtypes[o->ndt++], t);
     }
     return 0;

@@ -3,9 +3,11 @@
  * of weights one decoded token reads (the denominator of the decode bound:
  * tokens/s <= bandwidth / bytes per token, DESIGN.md "Performance model").
  *
- * A GGUF whose matrices were kept as stored (w.kept: q8_0, q4_0, q4_k, q6_k,
- * bf16) is never requantised: "stored", "f32" (the default of the commands)
- * or its own type leave it as it is, any other type is an error. Byte counts
+ * A model whose matrices were kept as stored (w.kept: a GGUF's q8_0, q4_0,
+ * q4_k, q6_k, q5_0, q5_k, f16, bf16; an official checkpoint's FP8) is never
+ * requantised: "stored", "f32" (the default of the commands) or its own type
+ * leave it as it is, any other type is an error. "fp8" quantises a float
+ * checkpoint to e4m3 with 128x128 block scales (fp8.h). Byte counts
  * come from each mat's own type, so mixed files count right.
  */
 #include <string.h>
@@ -17,7 +19,9 @@ int dc_model_set_dtype(dc_model *m, const char *dtype, dc_err *err) {
     if (!strcmp(dtype, "stored")) return DC_OK;
     int type = mat_type_parse(dtype);
     if (type < 0)
-        return err_set(err, DC_EARG, "--dtype: unknown weight type '%s' (stored, f32, bf16, q8, q4_0, q4_k, q6_k)", dtype);
+        return err_set(err, DC_EARG,
+                       "--dtype: unknown weight type '%s' (stored, f32, bf16, f16, q8, q4_0, q4_k, q6_k, q5_0, q5_k, fp8)",
+                       dtype);
     if (type == m->w.dtype) return DC_OK;
     if (m->w.kept) {
         if (type == MAT_F32) return DC_OK; /* f32: the GGUF's matrices as stored */

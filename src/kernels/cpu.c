@@ -5,11 +5,15 @@
 #include <string.h>
 
 static const kern TABLES[] = {
-    {ISA_REF, "ref", mv_f32_ref, mv_bf16_ref, mv_q8_ref, mv_q4_0_ref, mv_q4_k_ref, mv_q6_k_ref, q8_act_fill},
-    {ISA_AVX2, "avx2", mv_f32_avx2, mv_bf16_avx2, mv_q8_avx2, mv_q4_0_avx2, mv_q4_k_avx2, mv_q6_k_avx2, q8_fill_avx2},
-    {ISA_AVX512, "avx512", mv_f32_avx512, mv_bf16_avx512, mv_q8_avx512, mv_q4_0_avx512, mv_q4_k_avx512,
-     mv_q6_k_avx512, q8_fill_avx2},
+    {ISA_REF, "ref", q8_act_fill},
+    {ISA_AVX2, "avx2", q8_fill_avx2},
+    {ISA_AVX512, "avx512", q8_fill_avx2},
 };
+
+mv_fn kern_mv(const kern *k, int type) {
+    const wtype *w = wtype_get(type);
+    return w ? w->mv[k->isa] : NULL;
+}
 
 static const kern *current;
 

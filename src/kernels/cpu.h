@@ -7,24 +7,23 @@
  * variants); kern_select() does the same from code (tests, bench) and must be
  * called before any thread runs a kernel.
  *
- * Every matvec kernel has one contract (src/kernels/matvec.h). The table is
- * the only process-wide state the kernels keep.
+ * Every matvec kernel has one contract (src/kernels/matvec.h); the kernels
+ * of each weight type per level are in wtype.h's table, so a level here is
+ * an index into it. The choice is the only process-wide state the kernels keep.
  */
 #ifndef DC_CPU_H
 #define DC_CPU_H
 #include "kernels/matvec.h"
-
-enum { ISA_REF = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+#include "kernels/wtype.h"
 
 typedef struct kern {
-    int isa;                 /* ISA_* */
+    int isa;                 /* ISA_* (matvec.h): the column of wtype.h's kernels */
     const char *name;        /* "ref", "avx2", "avx512" */
-    mv_f32_fn mv_f32;
-    mv_bf16_fn mv_bf16;
-    mv_q8_fn mv_q8;
-    mv_qx_fn mv_q4_0, mv_q4_k, mv_q6_k; /* ggml block types (matvec.h) */
-    q8_fill_fn q8_fill;                 /* activations to q8_act (matvec.h) */
+    q8_fill_fn q8_fill;      /* activations to q8_act (matvec.h) */
 } kern;
+
+/* kern_mv: the matvec kernel of weight type (MAT_*, wtype.h) in table k. */
+mv_fn kern_mv(const kern *k, int type);
 
 /* cpu_best_isa: the best ISA_* this CPU supports. */
 int cpu_best_isa(void);

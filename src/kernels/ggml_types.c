@@ -6,23 +6,26 @@
 #include <string.h>
 #include "kernels/dtype.h"
 
+/* name, values and bytes per block, and llama.cpp's general.file_type of a
+ * file mostly of this type (LLAMA_FTYPE_MOSTLY_*; 0 where it has none) */
 static const struct {
     const char *name;
-    int blck, size;
+    int blck, size, ftype;
 } T[GG_NTYPES] = {
-    [GG_F32] = {"f32", 1, 4},       [GG_F16] = {"f16", 1, 2},       [GG_Q4_0] = {"q4_0", 32, 18},
-    [GG_Q4_1] = {"q4_1", 32, 20},   [GG_Q5_0] = {"q5_0", 32, 22},   [GG_Q5_1] = {"q5_1", 32, 24},
-    [GG_Q8_0] = {"q8_0", 32, 34},   [GG_Q8_1] = {"q8_1", 32, 36},   [GG_Q2_K] = {"q2_K", 256, 84},
-    [GG_Q3_K] = {"q3_K", 256, 110}, [GG_Q4_K] = {"q4_K", 256, 144}, [GG_Q5_K] = {"q5_K", 256, 176},
-    [GG_Q6_K] = {"q6_K", 256, 210}, [GG_Q8_K] = {"q8_K", 256, 292}, [GG_I8] = {"i8", 1, 1},
-    [GG_I16] = {"i16", 1, 2},       [GG_I32] = {"i32", 1, 4},       [GG_I64] = {"i64", 1, 8},
-    [GG_F64] = {"f64", 1, 8},       [GG_BF16] = {"bf16", 1, 2},
+    [GG_F32] = {"f32", 1, 4, 0},        [GG_F16] = {"f16", 1, 2, 1},        [GG_Q4_0] = {"q4_0", 32, 18, 2},
+    [GG_Q4_1] = {"q4_1", 32, 20, 3},    [GG_Q5_0] = {"q5_0", 32, 22, 8},    [GG_Q5_1] = {"q5_1", 32, 24, 9},
+    [GG_Q8_0] = {"q8_0", 32, 34, 7},    [GG_Q8_1] = {"q8_1", 32, 36, 0},    [GG_Q2_K] = {"q2_K", 256, 84, 10},
+    [GG_Q3_K] = {"q3_K", 256, 110, 11}, [GG_Q4_K] = {"q4_K", 256, 144, 14}, [GG_Q5_K] = {"q5_K", 256, 176, 16},
+    [GG_Q6_K] = {"q6_K", 256, 210, 18}, [GG_Q8_K] = {"q8_K", 256, 292, 0},  [GG_I8] = {"i8", 1, 1, 0},
+    [GG_I16] = {"i16", 1, 2, 0},        [GG_I32] = {"i32", 1, 4, 0},        [GG_I64] = {"i64", 1, 8, 0},
+    [GG_F64] = {"f64", 1, 8, 0},        [GG_BF16] = {"bf16", 1, 2, 32},
 };
 
 static int known(int t) { return t >= 0 && t < GG_NTYPES && T[t].name; }
 const char *gg_type_name(int t) { return known(t) ? T[t].name : "?"; }
 int gg_blck(int t) { return known(t) ? T[t].blck : 0; }
 int gg_type_size(int t) { return known(t) ? T[t].size : 0; }
+int gg_file_type(int t) { return known(t) ? T[t].ftype : 0; }
 
 int gg_type_parse(const char *s) {
     for (int t = 0; t < GG_NTYPES; t++) {
@@ -39,10 +42,6 @@ size_t gg_row_bytes(int t, int64_t n) {
     return (size_t)(n / T[t].blck) * (size_t)T[t].size;
 }
 
-int gg_can_dequantize(int t) {
-    return known(t) && t != GG_I8 && t != GG_I16 && t != GG_I32 && t != GG_I64;
-}
-int gg_can_quantize(int t) { return gg_can_dequantize(t) && t != GG_Q8_1 && t != GG_F64; }
 
 static float h2f(uint16_t h) { return f16_to_f32(h); }
 static int nearest(float x) { return (int)lrintf(x); }
@@ -50,7 +49,8 @@ static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v;
 
 // ---------------------------------------------------------------- dequantise: 32-value blocks
 
-static void dq_q4_0(const block_q4_0 *b, float *y, int64_t nb) {
+static void dq_q4_0(const void *v, float *y, int64_t nb) {
+    const block_q4_0 *b = v;
     for (int64_t i = 0; i < nb; i++, y += 32) {
         float d = h2f(b[i].d);
         for (int j = 0; j < 16; j++) {
@@ -60,7 +60,8 @@ static void dq_q4_0(const block_q4_0 *b, float *y, int64_t nb) {
     }
 }
 
-static void dq_q4_1(const block_q4_1 *b, float *y, int64_t nb) {
+static void dq_q4_1(const void *v, float *y, int64_t nb) {
+    const block_q4_1 *b = v;
     for (int64_t i = 0; i < nb; i++, y += 32) {
         float d = h2f(b[i].d), m = h2f(b[i].m);
         for (int j = 0; j < 16; j++) {
@@ -80,20 +81,24 @@ static void dq_q5(const uint8_t *qh4, const uint8_t *qs, float d, float m, int o
     }
 }
 
-static void dq_q5_0(const block_q5_0 *b, float *y, int64_t nb) {
+static void dq_q5_0(const void *v, float *y, int64_t nb) {
+    const block_q5_0 *b = v;
     for (int64_t i = 0; i < nb; i++, y += 32) dq_q5(b[i].qh, b[i].qs, h2f(b[i].d), 0, 16, y);
 }
-static void dq_q5_1(const block_q5_1 *b, float *y, int64_t nb) {
+static void dq_q5_1(const void *v, float *y, int64_t nb) {
+    const block_q5_1 *b = v;
     for (int64_t i = 0; i < nb; i++, y += 32) dq_q5(b[i].qh, b[i].qs, h2f(b[i].d), h2f(b[i].m), 0, y);
 }
-static void dq_q8_1(const block_q8_1 *b, float *y, int64_t nb) {
+static void dq_q8_1(const void *v, float *y, int64_t nb) {
+    const block_q8_1 *b = v;
     for (int64_t i = 0; i < nb; i++, y += 32)
         for (int j = 0; j < 32; j++) y[j] = h2f(b[i].d) * b[i].qs[j];
 }
 
 // ---------------------------------------------------------------- dequantise: K-quants
 
-static void dq_q2_K(const block_q2_K *b, float *y, int64_t nb) {
+static void dq_q2_K(const void *v, float *y, int64_t nb) {
+    const block_q2_K *b = v;
     for (int64_t i = 0; i < nb; i++) {
         float d = h2f(b[i].d), mn = h2f(b[i].dmin);
         const uint8_t *q = b[i].qs;
@@ -117,7 +122,8 @@ static void q3_scales(const uint8_t *s, int *out) {
     }
 }
 
-static void dq_q3_K(const block_q3_K *b, float *y, int64_t nb) {
+static void dq_q3_K(const void *v, float *y, int64_t nb) {
+    const block_q3_K *b = v;
     for (int64_t i = 0; i < nb; i++) {
         float d = h2f(b[i].d);
         int sc[16];
@@ -148,7 +154,8 @@ void gg_k4_scale_min(int j, const uint8_t *q, int *sc, int *m) {
     }
 }
 
-static void dq_q4_K(const block_q4_K *b, float *y, int64_t nb) {
+static void dq_q4_K(const void *v, float *y, int64_t nb) {
+    const block_q4_K *b = v;
     for (int64_t i = 0; i < nb; i++) {
         float d = h2f(b[i].d), mn = h2f(b[i].dmin);
         const uint8_t *q = b[i].qs;
@@ -162,7 +169,8 @@ static void dq_q4_K(const block_q4_K *b, float *y, int64_t nb) {
     }
 }
 
-static void dq_q5_K(const block_q5_K *b, float *y, int64_t nb) {
+static void dq_q5_K(const void *v, float *y, int64_t nb) {
+    const block_q5_K *b = v;
     for (int64_t i = 0; i < nb; i++) {
         float d = h2f(b[i].d), mn = h2f(b[i].dmin);
         const uint8_t *ql = b[i].qs, *qh = b[i].qh;
@@ -177,7 +185,8 @@ static void dq_q5_K(const block_q5_K *b, float *y, int64_t nb) {
     }
 }
 
-static void dq_q6_K(const block_q6_K *b, float *y, int64_t nb) {
+static void dq_q6_K(const void *v, float *y, int64_t nb) {
+    const block_q6_K *b = v;
     for (int64_t i = 0; i < nb; i++) {
         float d = h2f(b[i].d);
         const uint8_t *ql = b[i].ql, *qh = b[i].qh;
@@ -197,34 +206,39 @@ static void dq_q6_K(const block_q6_K *b, float *y, int64_t nb) {
     }
 }
 
-static void dq_q8_K(const block_q8_K *b, float *y, int64_t nb) {
+static void dq_q8_K(const void *v, float *y, int64_t nb) {
+    const block_q8_K *b = v;
     for (int64_t i = 0; i < nb; i++, y += QK_K)
         for (int j = 0; j < QK_K; j++) y[j] = b[i].d * b[i].qs[j];
 }
 
-void gg_dequantize(int t, const void *src, float *y, int64_t n) {
-    const uint8_t *p = src;
-    int64_t nb = gg_blck(t) ? n / gg_blck(t) : 0;
-    switch (t) {
-    case GG_F32: memcpy(y, src, (size_t)n * 4); break;
-    case GG_F16: for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); y[i] = f16_to_f32(h); } break;
-    case GG_BF16: for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); y[i] = bf16_to_f32(h); } break;
-    case GG_F64: for (int64_t i = 0; i < n; i++) { double v; memcpy(&v, p + 8 * i, 8); y[i] = (float)v; } break;
-    case GG_Q4_0: dq_q4_0(src, y, nb); break;
-    case GG_Q4_1: dq_q4_1(src, y, nb); break;
-    case GG_Q5_0: dq_q5_0(src, y, nb); break;
-    case GG_Q5_1: dq_q5_1(src, y, nb); break;
-    case GG_Q8_0: q8_dequantize_row(y, src, (int)n); break;
-    case GG_Q8_1: dq_q8_1(src, y, nb); break;
-    case GG_Q2_K: dq_q2_K(src, y, nb); break;
-    case GG_Q3_K: dq_q3_K(src, y, nb); break;
-    case GG_Q4_K: dq_q4_K(src, y, nb); break;
-    case GG_Q5_K: dq_q5_K(src, y, nb); break;
-    case GG_Q6_K: dq_q6_K(src, y, nb); break;
-    case GG_Q8_K: dq_q8_K(src, y, nb); break;
-    default: memset(y, 0, (size_t)n * sizeof *y); break;
+/* the plain types, value by value (nb = n) */
+static void dq_f32(const void *v, float *y, int64_t n) { memcpy(y, v, (size_t)n * 4); }
+static void dq_f16(const void *v, float *y, int64_t n) {
+    const uint8_t *p = v;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        y[i] = f16_to_f32(h);
     }
 }
+static void dq_bf16(const void *v, float *y, int64_t n) {
+    const uint8_t *p = v;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        y[i] = bf16_to_f32(h);
+    }
+}
+static void dq_f64(const void *v, float *y, int64_t n) {
+    const uint8_t *p = v;
+    for (int64_t i = 0; i < n; i++) {
+        double d;
+        memcpy(&d, p + 8 * i, 8);
+        y[i] = (float)d;
+    }
+}
+static void dq_q8_0(const void *v, float *y, int64_t nb) { q8_dequantize_row(y, v, (int)(nb * QK8_0)); }
 
 // ---------------------------------------------------------------- fitting scales
 
@@ -307,7 +321,8 @@ static void pack_q5h(uint8_t *qh4, const int *L) {
     memcpy(qh4, &qh, 4);
 }
 
-static void qz_q4_0(const float *x, block_q4_0 *b, int64_t nb) {
+static void qz_q4_0(const float *x, void *v, int64_t nb) {
+    block_q4_0 *b = v;
     for (int64_t i = 0; i < nb; i++, x += 32) {
         int L[32];
         float d;
@@ -318,7 +333,8 @@ static void qz_q4_0(const float *x, block_q4_0 *b, int64_t nb) {
     }
 }
 
-static void qz_q4_1(const float *x, block_q4_1 *b, int64_t nb) {
+static void qz_q4_1(const float *x, void *v, int64_t nb) {
+    block_q4_1 *b = v;
     for (int64_t i = 0; i < nb; i++, x += 32) {
         int L[32];
         float d, m;
@@ -328,7 +344,8 @@ static void qz_q4_1(const float *x, block_q4_1 *b, int64_t nb) {
     }
 }
 
-static void qz_q5_0(const float *x, block_q5_0 *b, int64_t nb) {
+static void qz_q5_0(const float *x, void *v, int64_t nb) {
+    block_q5_0 *b = v;
     for (int64_t i = 0; i < nb; i++, x += 32) {
         int L[32];
         float d;
@@ -340,7 +357,8 @@ static void qz_q5_0(const float *x, block_q5_0 *b, int64_t nb) {
     }
 }
 
-static void qz_q5_1(const float *x, block_q5_1 *b, int64_t nb) {
+static void qz_q5_1(const float *x, void *v, int64_t nb) {
+    block_q5_1 *b = v;
     for (int64_t i = 0; i < nb; i++, x += 32) {
         int L[32];
         float d, m;
@@ -398,7 +416,8 @@ static void pack_2bit(uint8_t *qs, const int *L) {
                                       (L[j + l + 96] & 3) << 6);
 }
 
-static void qz_q2_K(const float *x, block_q2_K *b, int64_t nb) {
+static void qz_q2_K(const float *x, void *v, int64_t nb) {
+    block_q2_K *b = v;
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         int sc[16], mc[16], L[QK_K];
         float d, dmin;
@@ -409,7 +428,8 @@ static void qz_q2_K(const float *x, block_q2_K *b, int64_t nb) {
     }
 }
 
-static void qz_q3_K(const float *x, block_q3_K *b, int64_t nb) {
+static void qz_q3_K(const float *x, void *v, int64_t nb) {
+    block_q3_K *b = v;
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         int sc[16], L[QK_K];
         float d;
@@ -445,7 +465,8 @@ static void pack_k4_scales(uint8_t *s, const int *sc, const int *mc) {
     }
 }
 
-static void qz_q4_K(const float *x, block_q4_K *b, int64_t nb) {
+static void qz_q4_K(const float *x, void *v, int64_t nb) {
+    block_q4_K *b = v;
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         int sc[8], mc[8], L[QK_K];
         float d, dmin;
@@ -457,7 +478,8 @@ static void qz_q4_K(const float *x, block_q4_K *b, int64_t nb) {
     }
 }
 
-static void qz_q5_K(const float *x, block_q5_K *b, int64_t nb) {
+static void qz_q5_K(const float *x, void *v, int64_t nb) {
+    block_q5_K *b = v;
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         int sc[8], mc[8], L[QK_K];
         float d, dmin;
@@ -476,7 +498,8 @@ static void qz_q5_K(const float *x, block_q5_K *b, int64_t nb) {
     }
 }
 
-static void qz_q6_K(const float *x, block_q6_K *b, int64_t nb) {
+static void qz_q6_K(const float *x, void *v, int64_t nb) {
+    block_q6_K *b = v;
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         int sc[16], L[QK_K];
         float d;
@@ -494,7 +517,8 @@ static void qz_q6_K(const float *x, block_q6_K *b, int64_t nb) {
     }
 }
 
-static void qz_q8_K(const float *x, block_q8_K *b, int64_t nb) {
+static void qz_q8_K(const float *x, void *v, int64_t nb) {
+    block_q8_K *b = v;
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         float amax = 0;
         for (int j = 0; j < QK_K; j++) amax = fmaxf(amax, fabsf(x[j]));
@@ -508,26 +532,48 @@ static void qz_q8_K(const float *x, block_q8_K *b, int64_t nb) {
     }
 }
 
-void gg_quantize(int t, const float *x, void *dst, int64_t n) {
-    uint8_t *p = dst;
-    int64_t nb = gg_blck(t) ? n / gg_blck(t) : 0;
-    switch (t) {
-    case GG_F32: memcpy(dst, x, (size_t)n * 4); break;
-    case GG_F16: for (int64_t i = 0; i < n; i++) { uint16_t h = f32_to_f16(x[i]); memcpy(p + 2 * i, &h, 2); } break;
-    case GG_BF16: for (int64_t i = 0; i < n; i++) { uint16_t h = f32_to_bf16(x[i]); memcpy(p + 2 * i, &h, 2); } break;
-    case GG_Q4_0: qz_q4_0(x, dst, nb); break;
-    case GG_Q4_1: qz_q4_1(x, dst, nb); break;
-    case GG_Q5_0: qz_q5_0(x, dst, nb); break;
-    case GG_Q5_1: qz_q5_1(x, dst, nb); break;
-    case GG_Q8_0: q8_quantize_row(dst, x, (int)n); break;
-    case GG_Q2_K: qz_q2_K(x, dst, nb); break;
-    case GG_Q3_K: qz_q3_K(x, dst, nb); break;
-    case GG_Q4_K: qz_q4_K(x, dst, nb); break;
-    case GG_Q5_K: qz_q5_K(x, dst, nb); break;
-    case GG_Q6_K: qz_q6_K(x, dst, nb); break;
-    case GG_Q8_K: qz_q8_K(x, dst, nb); break;
-    default: break;
+static void qz_f32(const float *x, void *v, int64_t n) { memcpy(v, x, (size_t)n * 4); }
+static void qz_f16(const float *x, void *v, int64_t n) {
+    uint8_t *p = v;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = f32_to_f16(x[i]);
+        memcpy(p + 2 * i, &h, 2);
     }
+}
+static void qz_bf16(const float *x, void *v, int64_t n) {
+    uint8_t *p = v;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = f32_to_bf16(x[i]);
+        memcpy(p + 2 * i, &h, 2);
+    }
+}
+static void qz_q8_0(const float *x, void *v, int64_t nb) { q8_quantize_row(v, x, (int)(nb * QK8_0)); }
+
+// ---------------------------------------------------------------- the conversions of each type
+
+/* per ggml id: n / blck blocks to float32 and back (NULL: not handled) */
+static const struct {
+    void (*dq)(const void *src, float *y, int64_t nb);
+    void (*qz)(const float *x, void *dst, int64_t nb);
+} CONV[GG_NTYPES] = {
+    [GG_F32] = {dq_f32, qz_f32},    [GG_F16] = {dq_f16, qz_f16},    [GG_BF16] = {dq_bf16, qz_bf16},
+    [GG_F64] = {dq_f64, NULL},      [GG_Q4_0] = {dq_q4_0, qz_q4_0}, [GG_Q4_1] = {dq_q4_1, qz_q4_1},
+    [GG_Q5_0] = {dq_q5_0, qz_q5_0}, [GG_Q5_1] = {dq_q5_1, qz_q5_1}, [GG_Q8_0] = {dq_q8_0, qz_q8_0},
+    [GG_Q8_1] = {dq_q8_1, NULL},    [GG_Q2_K] = {dq_q2_K, qz_q2_K}, [GG_Q3_K] = {dq_q3_K, qz_q3_K},
+    [GG_Q4_K] = {dq_q4_K, qz_q4_K}, [GG_Q5_K] = {dq_q5_K, qz_q5_K}, [GG_Q6_K] = {dq_q6_K, qz_q6_K},
+    [GG_Q8_K] = {dq_q8_K, qz_q8_K},
+};
+
+int gg_can_dequantize(int t) { return known(t) && CONV[t].dq; }
+int gg_can_quantize(int t) { return known(t) && CONV[t].qz; }
+
+void gg_dequantize(int t, const void *src, float *y, int64_t n) {
+    if (known(t) && CONV[t].dq) CONV[t].dq(src, y, n / T[t].blck);
+    else memset(y, 0, (size_t)n * sizeof *y);
+}
+
+void gg_quantize(int t, const float *x, void *dst, int64_t n) {
+    if (known(t) && CONV[t].qz) CONV[t].qz(x, dst, n / T[t].blck);
 }
 
 // ---------------------------------------------------------------- finiteness

@@ -89,6 +89,8 @@ int gg_type_parse(const char *s);
 /* gg_blck / gg_type_size: values per block and bytes per block; 0 when the id is unknown. */
 int gg_blck(int type);
 int gg_type_size(int type);
+/* gg_file_type: llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*) of a file mostly of type; 0 if none. */
+int gg_file_type(int type);
 /* gg_row_bytes: bytes of n values; 0 when n is not a whole number of blocks or the type is unknown. */
 size_t gg_row_bytes(int type, int64_t n);
 /* gg_can_dequantize / gg_can_quantize: the types gg_dequantize / gg_quantize handle. */

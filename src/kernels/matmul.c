@@ -6,10 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include "kernels/cpu.h"
 #include "kernels/dtype.h"
-#include "kernels/ggml_types.h"
 #include "kernels/quant.h"
 
 int argmax_f32(const float *v, int n) {
@@ -29,64 +27,24 @@ float dot_f32(const float *a, const float *b, int n) {
 
 /* ---------------------------------------------------------------- types */
 
-static const struct {
-    const char *name;
-    int gg;
-} TYPES[MAT_NTYPES] = {
-    [MAT_F32] = {"f32", GG_F32},   [MAT_BF16] = {"bf16", GG_BF16}, [MAT_Q8_0] = {"q8", GG_Q8_0},
-    [MAT_Q4_0] = {"q4_0", GG_Q4_0}, [MAT_Q4_K] = {"q4_k", GG_Q4_K}, [MAT_Q6_K] = {"q6_k", GG_Q6_K},
-};
-
-const char *mat_type_name(int type) { return type > 0 && type < MAT_NTYPES ? TYPES[type].name : "f32"; }
-
-int mat_type_parse(const char *s) {
-    if (!strcasecmp(s, "q8_0")) return MAT_Q8_0;
-    for (int t = 0; t < MAT_NTYPES; t++)
-        if (!strcasecmp(s, TYPES[t].name)) return t;
-    return -1;
-}
-
-int mat_type_gg(int type) { return type >= 0 && type < MAT_NTYPES ? TYPES[type].gg : GG_F32; }
-
-int mat_type_from_gg(int gg) {
-    for (int t = 0; t < MAT_NTYPES; t++)
-        if (TYPES[t].gg == gg) return t;
-    return -1;
-}
-
-size_t mat_type_bytes(int type, int rows, int cols) {
-    size_t n = (size_t)rows * cols;
-    if (type == MAT_BF16) return n * 2;
-    if (type == MAT_Q8_0) return cols % QK8_0 ? 0 : n / QK8_0 * sizeof(block_q8_0);
-    if (type > MAT_Q8_0 && type < MAT_NTYPES) return gg_row_bytes(TYPES[type].gg, cols) * rows;
-    return n * 4;
-}
-
-static int mat_is_gg(int type) { return type > MAT_Q8_0 && type < MAT_NTYPES; }
-
 size_t mat_bytes(const mat *W) { return mat_type_bytes(W->type, W->rows, W->cols); }
 
 void mat_row_f32(const mat *W, int r, float *dst) {
-    size_t C = W->cols;
-    if (W->type == MAT_BF16) bf16_to_f32_row(dst, (const uint16_t *)(void *)W->data + r * C, C);
-    else if (W->type == MAT_Q8_0) q8_dequantize_row(dst, (const block_q8_0 *)(void *)W->data + r * (C / QK8_0), W->cols);
-    else if (mat_is_gg(W->type)) {
-        size_t rb = gg_row_bytes(TYPES[W->type].gg, W->cols);
-        gg_dequantize(TYPES[W->type].gg, (const char *)(void *)W->data + r * rb, dst, W->cols);
-    } else memcpy(dst, W->data + r * C, sizeof(float) * C);
+    const wtype *w = wtype_get(W->type);
+    w->to_f32((const char *)(void *)W->data + (size_t)r * mat_type_bytes(W->type, 1, W->cols), dst, W->cols);
 }
 
-void mat_convert(const mat *W, int type, void *dst) {
-    size_t C = W->cols;
-#pragma omp parallel for schedule(static) if ((size_t)W->rows * C > 65536)
-    for (int r = 0; r < W->rows; r++) {
-        const float *src = W->data + r * C;
-        if (type == MAT_BF16) bf16_from_f32_row((uint16_t *)dst + r * C, src, C);
-        else if (type == MAT_Q8_0) q8_quantize_row((block_q8_0 *)dst + r * (C / QK8_0), src, W->cols);
-        else if (mat_is_gg(type))
-            gg_quantize(TYPES[type].gg, src, (char *)dst + r * gg_row_bytes(TYPES[type].gg, W->cols), W->cols);
-        else memcpy((float *)dst + r * C, src, sizeof(float) * C);
+int mat_convert(const mat *W, int type, void *dst) {
+    const wtype *w = wtype_get(type);
+    if (!w || !w->from_f32) return 0;
+    if (w->from_f32_mat) {
+        w->from_f32_mat(W->data, W->rows, W->cols, dst);
+        return 1;
     }
+    const size_t C = W->cols, rb = mat_type_bytes(type, 1, W->cols);
+#pragma omp parallel for schedule(static) if ((size_t)W->rows * C > 65536)
+    for (int r = 0; r < W->rows; r++) w->from_f32(W->data + r * C, (char *)dst + r * rb, W->cols);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- workspace */
@@ -130,20 +88,13 @@ static void mv_call(const kern *k, float *out, const float *x, const q8_act *xa,
                     int n) {
     const int R = W->rows, C = W->cols;
     float *o = out + (size_t)t0 * R;
-    const float *xt = x + (size_t)t0 * C;
-    if (W->type == MAT_F32) {
-        k->mv_f32(o, R, W->data, C, r0, r1, xt, n);
-        return;
-    }
-    if (W->type == MAT_BF16) {
-        k->mv_bf16(o, R, (void *)W->data, C, r0, r1, xt, n);
+    const wtype *w = wtype_get(W->type);
+    if (w->act == WT_ACT_F32) {
+        w->mv[k->isa](o, R, W->data, C, r0, r1, x + (size_t)t0 * C, n);
         return;
     }
     q8_act v = q8_act_view(xa, t0, n);
-    if (W->type == MAT_Q8_0) k->mv_q8(o, R, (void *)W->data, C, r0, r1, &v, n);
-    else if (W->type == MAT_Q4_0) k->mv_q4_0(o, R, W->data, C, r0, r1, &v, n);
-    else if (W->type == MAT_Q4_K) k->mv_q4_k(o, R, W->data, C, r0, r1, &v, n);
-    else k->mv_q6_k(o, R, W->data, C, r0, r1, &v, n);
+    w->mv[k->isa](o, R, W->data, C, r0, r1, &v, n);
 }
 
 /* The matvec kernels over all T tokens: rows split over the OpenMP threads;
@@ -158,7 +109,7 @@ static void mv_threads(float *out, const float *x, const q8_act *xa, const mat *
     size_t work = (size_t)R * W->cols * T;
     int nthr = work < 32768 ? 1 : omp_get_max_threads();
     if (nthr > R) nthr = R;
-    const size_t xb = (size_t)W->cols * (W->type == MAT_F32 || W->type == MAT_BF16 ? 4 : 1);
+    const size_t xb = (size_t)W->cols * (wtype_get(W->type)->act == WT_ACT_F32 ? 4 : 1);
     const int tt = (32u << 10) / xb > 4 ? (int)((32u << 10) / xb) & ~3 : 4;
     const int rc = T <= 4 ? R : (64u << 10) / mat_type_bytes(W->type, 1, W->cols) > 4
                                     ? (int)((64u << 10) / mat_type_bytes(W->type, 1, W->cols)) & ~3 : 4;
@@ -172,7 +123,7 @@ static void mv_threads(float *out, const float *x, const q8_act *xa, const mat *
     }
 }
 
-/* bf16 GEMM: dequantise up to ~8 MB of rows to float32, sgemm, repeat */
+/* bf16 / f16 / fp8 GEMM: dequantise up to ~8 MB of rows to float32, sgemm, repeat */
 static int gemm_chunks(float *out, const float *x, const mat *W, int T) {
     const int R = W->rows, C = W->cols;
     int rows = (int)((8u << 20) / (sizeof(float) * C));
@@ -190,19 +141,19 @@ static int gemm_chunks(float *out, const float *x, const mat *W, int T) {
 }
 
 void matmul(float *out, const float *x, const mat *W, int T) {
-    const int R = W->rows, C = W->cols;
-    if (W->type == MAT_F32 && T > MATMUL_MV_T_F32) {
+    const int R = W->rows, C = W->cols, gt = wtype_get(W->type)->gemm_t;
+    if (W->type == MAT_F32 && T > gt) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, C, 1.0f, x, C, W->data, C, 0.0f, out, R);
         return;
     }
-    if (W->type == MAT_BF16 && T > MATMUL_MV_T && gemm_chunks(out, x, W, T)) return;
+    if (gt && T > gt && gemm_chunks(out, x, W, T)) return;
     matmul_mv(out, x, W, T);
 }
 
 void matmul_mv(float *out, const float *x, const mat *W, int T) {
     const int C = W->cols;
     q8_act xa = {0};
-    if (W->type == MAT_Q8_0 || mat_is_gg(W->type)) {
+    if (wtype_get(W->type)->act == WT_ACT_Q8) {
         void *buf = workspace(0, q8_act_bytes(T, C));
         if (!buf) { /* out of memory: the oracle needs only one row */
             matmul_ref(out, x, W, T);

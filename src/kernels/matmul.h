@@ -2,20 +2,15 @@
  * matmul.h — weight matrices and the products the model runs on them.
  *
  * A mat is a (rows, cols) row-major weight in torch Linear layout [out, in],
- * borrowed from whoever owns its storage (the model arena). Its type tag says
- * how its storage `data` is laid out:
- *     MAT_F32   (rows, cols) float32
- *     MAT_BF16  (rows, cols) bfloat16 (uint16_t)
- *     MAT_Q8_0  (rows, cols/32) block_q8_0 (quant.h), cols % 32 == 0
- *     MAT_Q4_0  (rows, cols/32) block_q4_0 (ggml_types.h), cols % 32 == 0
- *     MAT_Q4_K  (rows, cols/256) block_q4_K, cols % 256 == 0
- *     MAT_Q6_K  (rows, cols/256) block_q6_K, cols % 256 == 0
- * (the last three as GGUF stores them: a GGUF's matrices are used in place).
+ * borrowed from whoever owns its storage (the model arena). Its type tag
+ * (MAT_*, wtype.h: f32, bf16, f16, q8, q4_0, q4_k, q6_k, q5_0, q5_k, fp8)
+ * says how its storage `data` is laid out; everything type-dependent here is
+ * a lookup in wtype.h's table (a GGUF's block types are used in place).
  * Code that reads data as floats directly must check the type (or keep that
  * mat float32, as the absorbed attention does with kv_b).
  *
  * matmul: out (T, rows) = x (T, cols) @ W^T, x and out float32 always.
- *   Quantised weights (Q8_0, Q4_0, Q4_K, Q6_K), any T: x is quantised to
+ *   Quantised weights (the WT_ACT_Q8 types), any T: x is quantised to
  *     8 bits per block of 32 (q8_act, as llama.cpp's vec_dot_type) and the
  *     matvec kernels (matvec.h, chosen from the CPU at run time) take integer
  *     dot products; rows split over the OpenMP threads, and for T > 4 each
@@ -23,11 +18,11 @@
  *     both stay in cache (prefill). BATCH-INVARIANT: each token's row of out
  *     has the same bits whatever T is and wherever the token sits among the
  *     T (for a given kernel variant; the variants differ in rounding).
- *   float32, T <= MATMUL_MV_T_F32, and bf16, T <= MATMUL_MV_T: the matvec
- *     kernels, batch-invariant within that range.
+ *   float32, T <= 8, and bf16 / f16 / fp8, T <= 16 (wtype.gemm_t): the
+ *     matvec kernels, batch-invariant within that range.
  *   float32 above: OpenBLAS sgemm (threaded by itself; never called from
- *     inside a parallel region); bf16 above: rows dequantised a chunk at a
- *     time, then sgemm. NOT batch-invariant: a token's bits can differ
+ *     inside a parallel region); bf16 / f16 / fp8 above: rows dequantised a
+ *     chunk at a time, then sgemm. NOT batch-invariant: a token's bits can differ
  *     between T below and above the threshold (and sgemm's blocking may
  *     depend on T). The same-order f32 kernel reaches about 40% of sgemm's
  *     rate at prefill sizes on AVX2 (bench/bench_matvec gemm: 36 against 90
@@ -39,9 +34,10 @@
 #define DC_MATMUL_H
 #include <stddef.h>
 
-enum { MAT_F32 = 0, MAT_BF16 = 1, MAT_Q8_0 = 2, MAT_Q4_0 = 3, MAT_Q4_K = 4, MAT_Q6_K = 5, MAT_NTYPES = 6 };
+#include "kernels/wtype.h"
 
-#define MATMUL_MV_T 16     /* bf16: dequantising for sgemm costs more */
+/* the token counts above which matmul leaves the matvec kernels (wtype.gemm_t) */
+#define MATMUL_MV_T 16     /* bf16, f16, fp8: dequantising for sgemm costs more */
 #define MATMUL_MV_T_F32 8  /* measured on mini's expert shapes: matvec wins to 8, sgemm from 16 */
 
 typedef struct mat {
@@ -64,21 +60,13 @@ int argmax_f32(const float *v, int n);
 /* dot: sum_i a[i] * b[i]. */
 float dot_f32(const float *a, const float *b, int n);
 
-/* mat_type_name: "f32", "bf16", "q8", "q4_0", "q4_k", "q6_k". mat_type_parse:
- * the reverse (also "q8_0", any case), -1 if unknown. */
-const char *mat_type_name(int type);
-int mat_type_parse(const char *s);
-/* mat_type_gg: the ggml type id (ggml_types.h GG_*) of a MAT_* type.
- * mat_type_from_gg: the reverse, -1 for a ggml type mat does not hold. */
-int mat_type_gg(int type);
-int mat_type_from_gg(int gg);
-/* mat_type_bytes: storage of a (rows, cols) matrix of type; 0 if cols does not fit the type. */
-size_t mat_type_bytes(int type, int rows, int cols);
+/* mat_type_name / parse / gg / from_gg / bytes: wtype.h. */
 /* mat_bytes: storage of W. */
 size_t mat_bytes(const mat *W);
 /* mat_row_f32: row r of W as float32 into dst (cols), dequantised. */
 void mat_row_f32(const mat *W, int r, float *dst);
 /* mat_convert: fill dst (mat_type_bytes(type, ...) bytes, caller-owned) with
- * the float32 W in the new type (threaded). Does not change W. */
-void mat_convert(const mat *W, int type, void *dst);
+ * the float32 W in the new type (threaded; fp8 with 128x128 block scales).
+ * Does not change W. 0 when the type has no quantiser here. */
+int mat_convert(const mat *W, int type, void *dst);
 #endif

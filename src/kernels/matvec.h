@@ -10,7 +10,12 @@
  *     q4_0  cols/32 block_q4_0 per row (ggml_types.h), x given as a q8_act
  *     q4_k  cols/256 block_q4_K per row, x given as a q8_act
  *     q6_k  cols/256 block_q6_K per row, x given as a q8_act
- * x_t is row t of x (T, cols) (float32 for f32 and bf16). The quantised
+ *     f16   cols IEEE halves per row
+ *     q5_0  cols/32 block_q5_0 per row, x given as a q8_act
+ *     q5_k  cols/256 block_q5_K per row, x given as a q8_act
+ *     fp8   cols/128 block_fp8 per row (fp8.h: e4m3 codes and a float32
+ *           scale per 128 values), x float32
+ * x_t is row t of x (T, cols) (float32 for f32, bf16, f16 and fp8). The quantised
  * types all multiply 8-bit activations (per 32 values, as llama.cpp's
  * vec_dot_type Q8_0 / Q8_K): the oracle is sum_i w_i * xq_i * d_x over the
  * dequantised weights w.
@@ -30,24 +35,27 @@
 #include <stdint.h>
 #include "kernels/quant.h"
 
-typedef void (*mv_f32_fn)(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T);
-typedef void (*mv_bf16_fn)(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T);
-typedef void (*mv_q8_fn)(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T);
-/* mv_qx_fn: the ggml block types (W points at the blocks of row 0) */
-typedef void (*mv_qx_fn)(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T);
+/* mv_fn: the one signature of every kernel. W points at row 0 of the
+ * weights in the type's layout; x is `const float *` (T, cols) for the types
+ * whose activations are float32 (wtype.h: WT_ACT_F32) and `const q8_act *`
+ * for the quantised ones (WT_ACT_Q8). */
+typedef void (*mv_fn)(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T);
 
-#define MV_DECL(isa)                                                                                     \
-    void mv_f32_##isa(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T); \
-    void mv_bf16_##isa(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x,   \
-                       int T);                                                                           \
-    void mv_q8_##isa(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T); \
-    void mv_q4_0_##isa(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T);   \
-    void mv_q4_k_##isa(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T);   \
-    void mv_q6_k_##isa(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T);
-MV_DECL(ref)
-MV_DECL(avx2)
-MV_DECL(avx512)
+enum { ISA_REF = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_N = 3 };
+
+#define MV_DECL(type, isa) \
+    void mv_##type##_##isa(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T);
+#define MV_DECL_ALL(isa) \
+    MV_DECL(f32, isa) MV_DECL(bf16, isa) MV_DECL(q8, isa) MV_DECL(q4_0, isa) MV_DECL(q4_k, isa) MV_DECL(q6_k, isa)
+MV_DECL_ALL(ref)
+MV_DECL_ALL(avx2)
+MV_DECL_ALL(avx512)
+/* the types kept as stored since issues 13 / 15: plain C and AVX2 only (an
+ * AVX-512 machine runs the AVX2 kernels for them: wtype.c) */
+MV_DECL(f16, ref) MV_DECL(q5_0, ref) MV_DECL(q5_k, ref) MV_DECL(fp8, ref)
+MV_DECL(f16, avx2) MV_DECL(q5_0, avx2) MV_DECL(q5_k, avx2) MV_DECL(fp8, avx2)
 #undef MV_DECL
+#undef MV_DECL_ALL
 
 /* q8_fill_fn: q8_act_fill (quant.h) for tokens [t0, t1); every variant writes
  * the same bytes. */

@@ -37,6 +37,7 @@
 #include <pthread.h>
 #include <string.h>
 #include "kernels/dtype.h"
+#include "kernels/fp8.h"
 #include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
 #include "kernels/simd_common.h"
@@ -46,11 +47,26 @@ INL __m256 bf16_load(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
 }
 
-/* one row against NT tokens; BF16 selects the weight type */
-INL void row8(const void *wp, int BF16, const float *x, int cols, size_t t0, int NT, float *res) {
+/* the float weight kinds of row8 / rows8x4 (a constant in each caller) */
+enum { K_F32, K_BF16, K_F16 };
+
+/* 8 weights of kind K at element i of row w, as float32 */
+INL __m256 wload(int K, const void *w, int i) {
+    if (K == K_BF16) return bf16_load((const uint16_t *)w + i);
+    if (K == K_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+    return _mm256_loadu_ps((const float *)w + i);
+}
+
+INL float wscalar(int K, const void *w, int i) {
+    if (K == K_BF16) return bf16_to_f32(((const uint16_t *)w)[i]);
+    if (K == K_F16) return _cvtsh_ss(((const uint16_t *)w)[i]);
+    return ((const float *)w)[i];
+}
+
+/* one row against NT tokens; K the weight kind */
+INL void row8(const void *wp, int K, const float *x, int cols, size_t t0, int NT, float *res) {
     x += t0 * cols;
-    const float *wf = wp;
-    const uint16_t *wh = wp;
+    const size_t es = K == K_F32 ? 4 : 2;
     __m256 a0[4], a1[4];
     float tail[4] = {0, 0, 0, 0};
     #pragma GCC unroll 8
@@ -58,9 +74,8 @@ INL void row8(const void *wp, int BF16, const float *x, int cols, size_t t0, int
     int i = 0;
     for (; i + 16 <= cols; i += 16) {
         /* software prefetch 1 KB ahead (+28% f32 decode with AVX-512, the same idea here) */
-        _mm_prefetch(BF16 ? (const char *)(wh + i + 512) : (const char *)(wf + i + 256), _MM_HINT_T0);
-        __m256 w0 = BF16 ? bf16_load(wh + i) : _mm256_loadu_ps(wf + i);
-        __m256 w1 = BF16 ? bf16_load(wh + i + 8) : _mm256_loadu_ps(wf + i + 8);
+        _mm_prefetch((const char *)wp + (size_t)i * es + 1024, _MM_HINT_T0);
+        __m256 w0 = wload(K, wp, i), w1 = wload(K, wp, i + 8);
         #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) {
             a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)t * cols + i), a0[t]);
@@ -68,13 +83,13 @@ INL void row8(const void *wp, int BF16, const float *x, int cols, size_t t0, int
         }
     }
     if (i + 8 <= cols) {
-        __m256 w0 = BF16 ? bf16_load(wh + i) : _mm256_loadu_ps(wf + i);
+        __m256 w0 = wload(K, wp, i);
         #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)t * cols + i), a0[t]);
         i += 8;
     }
     for (; i < cols; i++) {
-        float wv = BF16 ? bf16_to_f32(wh[i]) : wf[i];
+        float wv = wscalar(K, wp, i);
         #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) tail[t] += wv * x[(size_t)t * cols + i];
     }
@@ -84,8 +99,8 @@ INL void row8(const void *wp, int BF16, const float *x, int cols, size_t t0, int
 
 /* four rows r + i rs against one token, each in row8's order (so the bits
  * are row8's): the four weight streams of TILES below */
-INL void rows8x4(const void *wp, int BF16, const float *x, int cols, size_t r, size_t rs, float *out) {
-    const size_t es = BF16 ? 2 : 4;
+INL void rows8x4(const void *wp, int K, const float *x, int cols, size_t r, size_t rs, float *out) {
+    const size_t es = K == K_F32 ? 4 : 2;
     const char *w[4];
     __m256 a0[4], a1[4];
     float tail[4] = {0, 0, 0, 0};
@@ -94,51 +109,53 @@ INL void rows8x4(const void *wp, int BF16, const float *x, int cols, size_t r, s
         w[k] = (const char *)wp + (r + k * rs) * cols * es;
         a0[k] = a1[k] = _mm256_setzero_ps();
     }
-#define W8(k, i) (BF16 ? bf16_load((const uint16_t *)(const void *)w[k] + (i)) : _mm256_loadu_ps((const float *)(const void *)w[k] + (i)))
     int i = 0;
     for (; i + 16 <= cols; i += 16) {
         const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
         #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             _mm_prefetch(w[k] + (size_t)(i + 256) * es, _MM_HINT_T0);
-            a0[k] = _mm256_fmadd_ps(W8(k, i), x0, a0[k]);
-            a1[k] = _mm256_fmadd_ps(W8(k, i + 8), x1, a1[k]);
+            a0[k] = _mm256_fmadd_ps(wload(K, w[k], i), x0, a0[k]);
+            a1[k] = _mm256_fmadd_ps(wload(K, w[k], i + 8), x1, a1[k]);
         }
     }
     if (i + 8 <= cols) {
         const __m256 x0 = _mm256_loadu_ps(x + i);
         #pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) a0[k] = _mm256_fmadd_ps(W8(k, i), x0, a0[k]);
+        for (int k = 0; k < 4; k++) a0[k] = _mm256_fmadd_ps(wload(K, w[k], i), x0, a0[k]);
         i += 8;
     }
-#undef W8
     for (; i < cols; i++)
         #pragma GCC unroll 4
-        for (int k = 0; k < 4; k++)
-            tail[k] += (BF16 ? bf16_to_f32(((const uint16_t *)(const void *)w[k])[i]) : ((const float *)(const void *)w[k])[i]) * x[i];
+        for (int k = 0; k < 4; k++) tail[k] += wscalar(K, w[k], i) * x[i];
     #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) out[r + k * rs] = hsum256(_mm256_add_ps(a0[k], a1[k])) + tail[k];
 }
 
 /* one token: four rows a quarter of [r0, r1) apart at a time (TILES below);
  * more: row by row, four tokens at a time */
-INL void mv_float(float *out, size_t ldo, const void *W, int BF16, int cols, int r0, int r1, const float *x, int T) {
+INL void mv_float(float *out, size_t ldo, const void *W, int K, int cols, int r0, int r1, const float *x, int T) {
     int r = r0;
     if (T == 1) {
         const int q = (r1 - r0) / 4;
-        for (int k = 0; k < q; k++) rows8x4(W, BF16, x, cols, (size_t)(r0 + k), (size_t)q, out);
+        for (int k = 0; k < q; k++) rows8x4(W, K, x, cols, (size_t)(r0 + k), (size_t)q, out);
         r = r0 + 4 * q;
     }
-    const size_t es = BF16 ? 2 : 4;
-    for (; r < r1; r++) ROW_T4(row8, (const char *)W + (size_t)r * cols * es, BF16, x, cols)
+    const size_t es = K == K_F32 ? 4 : 2;
+    for (; r < r1; r++) ROW_T4(row8, (const char *)W + (size_t)r * cols * es, K, x, cols)
 }
 
-void mv_f32_avx2(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
-    mv_float(out, ldo, W, 0, cols, r0, r1, x, T);
+void mv_f32_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    mv_float(out, ldo, W, K_F32, cols, r0, r1, x, T);
 }
 
-void mv_bf16_avx2(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T) {
-    mv_float(out, ldo, W, 1, cols, r0, r1, x, T);
+void mv_bf16_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    mv_float(out, ldo, W, K_BF16, cols, r0, r1, x, T);
+}
+
+/* f16 (issue 15: an F16 GGUF stays F16): F16C's vcvtph2ps, as bf16 otherwise */
+void mv_f16_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    mv_float(out, ldo, W, K_F16, cols, r0, r1, x, T);
 }
 
 /* ---------------------------------------------------------------- tiles */
@@ -236,7 +253,9 @@ INL void q8_tile(float *out, size_t ldo, const block_q8_0 *W, int nb, const q8_a
     TILE_STORE(acc)
 }
 
-void mv_q8_avx2(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const block_q8_0 *W = Wv;
+    const q8_act *x = xv;
     const int nb = cols / QK8_0;
     F16_READY();
     TILES(q8_tile, out, ldo, W, nb, x);
@@ -271,7 +290,9 @@ INL void q4_0_tile(float *out, size_t ldo, const block_q4_0 *W, int nb, const q8
     TILE_STORE(acc)
 }
 
-void mv_q4_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q4_0_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const void *W = Wv;
+    const q8_act *x = xv;
     const int nb = cols / QK4_0;
     F16_READY();
     TILES(q4_0_tile, out, ldo, (const block_q4_0 *)W, nb, x);
@@ -344,7 +365,9 @@ INL void q4_k_tile(float *out, size_t ldo, const block_q4_K *W, int nb, const q8
     TILE_STORE(acc)
 }
 
-void mv_q4_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q4_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const void *W = Wv;
+    const q8_act *x = xv;
     const int nb = cols / QK_K;
     F16_READY();
     TILES(q4_k_tile, out, ldo, (const block_q4_K *)W, nb, x);
@@ -416,10 +439,186 @@ INL void q6_k_tile(float *out, size_t ldo, const block_q6_K *W, int nb, const q8
     TILE_STORE(acc)
 }
 
-void mv_q6_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q6_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const void *W = Wv;
+    const q8_act *x = xv;
     const int nb = cols / QK_K;
     F16_READY();
     TILES(q6_k_tile, out, ldo, (const block_q6_K *)W, nb, x);
+}
+
+/* ---------------------------------------------------------------- q5_0 */
+
+/* the 32 bits at qh4 as 32 bytes, 0xff where bit j is set (byte j <-> bit j):
+ * byte j takes byte j/8 of the word, ORed with all bits but j % 8 */
+INL __m256i bits_to_bytes(const uint8_t *qh4) {
+    uint32_t u;
+    memcpy(&u, qh4, 4);
+    const __m256i sel = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)u), sel);
+    b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+}
+
+/* q4_0's tile with the fifth bit: w = q - 16, q = nibble | bit << 4 (0..31):
+ * maddubs(q, x) - 16 * pair sums (q8_act.xp8 doubled), exact in int16 */
+INL void q5_0_tile(float *out, size_t ldo, const block_q5_0 *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
+                   int NT) {
+    const size_t cols = (size_t)nb * QK5_0;
+    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16),
+                  hi4 = _mm256_setr_epi64x(0, 0, 4, 4);
+    TILE_ACC(acc)
+    for (int p = 0; p < nb; p++) {
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const block_q5_0 *b = W + (size_t)(r + i * rs) * nb + p;
+            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
+            const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->qs));
+            const __m256i wv = _mm256_or_si256(_mm256_and_si256(_mm256_srlv_epi64(q, hi4), m4),
+                                               _mm256_and_si256(bits_to_bytes(b->qh), b4));
+            const __m256 dw = F16_BCAST(b->d);
+            #pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                const size_t tt = (size_t)(t0 + t), v = tt * cols + (size_t)p * QK5_0;
+                __m256i s16 = _mm256_maddubs_epi16(wv, _mm256_loadu_si256((const __m256i *)(x->qs + v)));
+                s16 = _mm256_sub_epi16(s16, _mm256_slli_epi16(_mm256_loadu_si256((const __m256i *)(x->xp8 + v / 2)), 1));
+                __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
+                acc[i][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(x->d + tt * nb + p)), acc[i][t]);
+            }
+        }
+    }
+    TILE_STORE(acc)
+}
+
+void mv_q5_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const int nb = cols / QK5_0;
+    F16_READY();
+    TILES(q5_0_tile, out, ldo, (const block_q5_0 *)W, nb, x);
+}
+
+/* ---------------------------------------------------------------- q5_k */
+
+/* q4_k's tile with the fifth bit: value l of sub-block j has it at bit j of
+ * qh[l], so q = nibble | ((qh >> j) & 1) << 4 (0..31); maddubs stays exact
+ * (2 * 31 * 127 < 2^15) and madd by the 6-bit scale fits int32 */
+INL void q5_k_tile(float *out, size_t ldo, const block_q5_K *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
+                   int NT) {
+    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
+    const __m256i m4 = _mm256_set1_epi8(15), one8 = _mm256_set1_epi8(1);
+    TILE_ACC(acc)
+    for (int p = 0; p < nb; p++) {
+        __m256i sm[4], qh[4];
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const block_q5_K *b = W + (size_t)(r + i * rs) * nb + p;
+            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
+            sm[i] = _mm256_broadcastsi128_si256(k4_scales_mins(b->scales));
+            qh[i] = _mm256_loadu_si256((const __m256i *)b->qh);
+        }
+        TILE_ACC(in)
+        #pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const size_t sb = (size_t)p * 8 + j;
+            #pragma GCC unroll 4
+            for (int i = 0; i < NR; i++) {
+                const block_q5_K *b = W + (size_t)(r + i * rs) * nb + p;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (j / 2)));
+                const __m256i h = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh[i], j), one8), 4);
+                const __m256i qv = _mm256_or_si256(_mm256_and_si256(j & 1 ? _mm256_srli_epi16(q, 4) : q, m4), h);
+                const __m256i sc = _mm256_shuffle_epi8(sm[i], _mm256_set1_epi16((short)(0x8000 | j)));
+                #pragma GCC unroll 8
+                for (int t = 0; t < NT; t++) {
+                    const size_t tt = (size_t)(t0 + t);
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + sb * QK8_0));
+                    __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(qv, xv), sc);
+                    in[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_broadcast_ss(x->d + tt * nsub + sb), in[i][t]);
+                }
+            }
+        }
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const block_q5_K *b = W + (size_t)(r + i * rs) * nb + p;
+            const __m256 dv = F16_BCAST(b->d);
+            const __m256i mn = _mm256_cvtepu8_epi32(_mm_srli_si128(_mm256_castsi256_si128(sm[i]), 8));
+            const __m256 mv = _mm256_mul_ps(_mm256_cvtepi32_ps(mn), F16_BCAST(b->dmin));
+            #pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                __m256 ds = _mm256_loadu_ps(x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8);
+                acc[i][t] = _mm256_fnmadd_ps(mv, ds, _mm256_fmadd_ps(in[i][t], dv, acc[i][t]));
+            }
+        }
+    }
+    TILE_STORE(acc)
+}
+
+void mv_q5_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const int nb = cols / QK_K;
+    F16_READY();
+    TILES(q5_k_tile, out, ldo, (const block_q5_K *)W, nb, x);
+}
+
+/* ---------------------------------------------------------------- fp8 */
+
+/* 16 e4m3 codes as 16 floats / 256: sign-extended to int16 and shifted left
+ * by 7, S.EEEE.MMM lands on bits 15 and 13-7 (bit 14 a copy of S, cleared),
+ * which is the IEEE half S.0EEEE.MMM0000000 = value * 2^-8 (subnormal codes
+ * too: the half M<<7 * 2^-24 = M * 2^-9 * 2^-8); F16C widens it exactly. The
+ * NaN codes 0x7f / 0xff read as 480 (a loaded model holds none: load checks) */
+INL void e4m3x16(const uint8_t *q, __m256 *lo, __m256 *hi) {
+    __m256i h = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q));
+    h = _mm256_and_si256(_mm256_slli_epi16(h, 7), _mm256_set1_epi16((short)0xbfff));
+    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
+/* float32 activations: per block of 128, in[i][t] += w/256 * x over the
+ * low 8 of every 16 values and in2 over the high 8 (two FMA chains), then
+ * acc += (in + in2) * (256 d) */
+INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const float *x, int r, int rs, int NR, int t0,
+                  int NT) {
+    const size_t cols = (size_t)nb * QK_FP8;
+    TILE_ACC(acc)
+    for (int p = 0; p < nb; p++) {
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const char *b = (const char *)(W + (size_t)(r + i * rs) * nb + p);
+            _mm_prefetch(b + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch(b + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch(b + PF_BYTES + 128, _MM_HINT_T0);
+        }
+        TILE_ACC(in)
+        TILE_ACC(in2)
+        for (int k = 0; k < QK_FP8; k += 16) {
+            #pragma GCC unroll 4
+            for (int i = 0; i < NR; i++) {
+                __m256 lo, hi;
+                e4m3x16(W[(size_t)(r + i * rs) * nb + p].qs + k, &lo, &hi);
+                #pragma GCC unroll 8
+                for (int t = 0; t < NT; t++) {
+                    const float *xt = x + (size_t)(t0 + t) * cols + (size_t)p * QK_FP8 + k;
+                    in[i][t] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xt), in[i][t]);
+                    in2[i][t] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xt + 8), in2[i][t]);
+                }
+            }
+        }
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const __m256 dv = _mm256_set1_ps(W[(size_t)(r + i * rs) * nb + p].d * 256.0f);
+            #pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) acc[i][t] = _mm256_fmadd_ps(_mm256_add_ps(in[i][t], in2[i][t]), dv, acc[i][t]);
+        }
+    }
+    TILE_STORE(acc)
+}
+
+void mv_fp8_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *xv, int T) {
+    const float *x = xv;
+    const int nb = cols / QK_FP8;
+    TILES(fp8_tile, out, ldo, (const block_fp8 *)W, nb, x);
 }
 
 /* ---------------------------------------------------------------- activations */

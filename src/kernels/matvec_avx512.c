@@ -54,7 +54,9 @@ INL void f32_row(const float *w, const float *x, int cols, size_t t0, int NT, fl
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
 
-void mv_f32_avx512(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
+void mv_f32_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const float *W = Wv;
+    const float *x = xv;
     for (int r = r0; r < r1; r++) ROW_T4(f32_row, W + (size_t)r * cols, x, cols)
 }
 
@@ -98,7 +100,9 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
 
-void mv_bf16_avx512(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T) {
+void mv_bf16_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const uint16_t *W = Wv;
+    const float *x = xv;
     for (int r = r0; r < r1; r++) ROW_T4(bf16_row, W + (size_t)r * cols, x, cols)
 }
 
@@ -145,7 +149,9 @@ INL void q8_row(const block_q8_0 *w, const q8_act *x, int nb, size_t t0, int NT,
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]) + hsum256(b[t]);
 }
 
-void mv_q8_avx512(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const block_q8_0 *W = Wv;
+    const q8_act *x = xv;
     const int nb = cols / QK8_0;
     for (int r = r0; r < r1; r++) ROW_T4(q8_row, W + (size_t)r * nb, x, nb)
 }
@@ -241,7 +247,9 @@ INL void q4_0_rows4(const block_q4_0 *w, size_t stride, const q8_act *x, int nb,
     res[2] = _mm512_reduce_add_ps(a2), res[3] = _mm512_reduce_add_ps(a3);
 }
 
-void mv_q4_0_avx512(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q4_0_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const void *W = Wv;
+    const q8_act *x = xv;
     const int nb = cols / QK4_0;
     if (T == 1 && nb % 2 == 0)
         for (; r0 + 4 <= r1; r0 += 4) {
@@ -333,7 +341,9 @@ INL void q4_k_rows4(const block_q4_K *w, size_t stride, const q8_act *x, int nb,
     for (int k = 0; k < 4; k++) res[k] = _mm512_reduce_add_ps(a[k]);
 }
 
-void mv_q4_k_avx512(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q4_k_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const void *W = Wv;
+    const q8_act *x = xv;
     const int nb = cols / QK_K;
     if (T == 1)
         for (; r0 + 4 <= r1; r0 += 4) {
@@ -381,7 +391,9 @@ INL void q6_k_row(const block_q6_K *w, const q8_act *x, int nb, size_t t0, int N
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]);
 }
 
-void mv_q6_k_avx512(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q6_k_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const void *W = Wv;
+    const q8_act *x = xv;
     const int nb = cols / QK_K;
     for (int r = r0; r < r1; r++) {
         const block_q6_K *w = (const block_q6_K *)W + (size_t)r * nb;

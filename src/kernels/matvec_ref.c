@@ -1,10 +1,13 @@
 /* matvec_ref.c — the plain C oracles of matvec.h: one row, one token, double sums. */
 #include "kernels/dtype.h"
 #include <stdlib.h>
+#include "kernels/fp8.h"
 #include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
 
-void mv_f32_ref(float *out, size_t ldo, const float *W, int cols, int r0, int r1, const float *x, int T) {
+void mv_f32_ref(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const float *W = Wv;
+    const float *x = xv;
     for (int r = r0; r < r1; r++)
         for (int t = 0; t < T; t++) {
             const float *w = W + (size_t)r * cols, *xt = x + (size_t)t * cols;
@@ -14,7 +17,9 @@ void mv_f32_ref(float *out, size_t ldo, const float *W, int cols, int r0, int r1
         }
 }
 
-void mv_bf16_ref(float *out, size_t ldo, const uint16_t *W, int cols, int r0, int r1, const float *x, int T) {
+void mv_bf16_ref(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const uint16_t *W = Wv;
+    const float *x = xv;
     for (int r = r0; r < r1; r++)
         for (int t = 0; t < T; t++) {
             const uint16_t *w = W + (size_t)r * cols;
@@ -25,8 +30,41 @@ void mv_bf16_ref(float *out, size_t ldo, const uint16_t *W, int cols, int r0, in
         }
 }
 
+void mv_f16_ref(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const uint16_t *W = Wv;
+    const float *x = xv;
+    for (int r = r0; r < r1; r++)
+        for (int t = 0; t < T; t++) {
+            const uint16_t *w = W + (size_t)r * cols;
+            const float *xt = x + (size_t)t * cols;
+            double s = 0;
+            for (int i = 0; i < cols; i++) s += (double)f16_to_f32(w[i]) * xt[i];
+            out[(size_t)t * ldo + r] = (float)s;
+        }
+}
+
+/* FP8 blocks: sum_i d_b * e4m3(q_i) * x_i in double, the codes decoded by
+ * dtype.c's definition */
+void mv_fp8_ref(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const block_fp8 *W = Wv;
+    const float *x = xv;
+    const int nb = cols / QK_FP8;
+    for (int r = r0; r < r1; r++)
+        for (int t = 0; t < T; t++) {
+            const block_fp8 *w = W + (size_t)r * nb;
+            const float *xt = x + (size_t)t * cols;
+            double s = 0;
+            for (int b = 0; b < nb; b++)
+                for (int i = 0; i < QK_FP8; i++)
+                    s += (double)w[b].d * fp8e4m3_to_f32(w[b].qs[i]) * xt[b * QK_FP8 + i];
+            out[(size_t)t * ldo + r] = (float)s;
+        }
+}
+
 /* Q8_0 x Q8_0: sum over blocks of d_w * d_x * (integer dot of the block) */
-void mv_q8_ref(float *out, size_t ldo, const block_q8_0 *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q8_ref(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const block_q8_0 *W = Wv;
+    const q8_act *x = xv;
     const int nb = cols / QK8_0;
     for (int r = r0; r < r1; r++)
         for (int t = 0; t < T; t++) {
@@ -68,12 +106,24 @@ static void mv_gg_ref(int type, float *out, size_t ldo, const void *W, int cols,
     free(w);
 }
 
-void mv_q4_0_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q4_0_ref(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const void *W = Wv;
+    const q8_act *x = xv;
     mv_gg_ref(GG_Q4_0, out, ldo, W, cols, r0, r1, x, T);
 }
-void mv_q4_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q4_k_ref(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const void *W = Wv;
+    const q8_act *x = xv;
     mv_gg_ref(GG_Q4_K, out, ldo, W, cols, r0, r1, x, T);
 }
-void mv_q6_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const q8_act *x, int T) {
+void mv_q6_k_ref(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const void *W = Wv;
+    const q8_act *x = xv;
     mv_gg_ref(GG_Q6_K, out, ldo, W, cols, r0, r1, x, T);
+}
+void mv_q5_0_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    mv_gg_ref(GG_Q5_0, out, ldo, W, cols, r0, r1, x, T);
+}
+void mv_q5_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    mv_gg_ref(GG_Q5_K, out, ldo, W, cols, r0, r1, x, T);
 }

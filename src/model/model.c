@@ -44,8 +44,7 @@ static int load(const char *dir, int f32, const dist *d, dc_model **out, dc_err 
         if (!rc) m->w.ex0 = m->ep->e0, m->w.ex1 = m->ep->e0 + m->ep->El;
     }
     if (!rc) rc = rope_init(&m->rope, &m->cfg, err);
-    if (!rc && f32 && path_is_gguf(dir)) rc = weights_load_gguf(&m->cfg, dir, 1, &m->w, err);
-    else if (!rc) rc = weights_load(&m->cfg, dir, &m->w, err);
+    if (!rc) rc = weights_load(&m->cfg, dir, !f32, &m->w, err);
     if (rc) {
         dc_model_free(m);
         return rc;

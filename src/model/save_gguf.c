@@ -28,24 +28,7 @@
 
 // ---------------------------------------------------------------- metadata
 
-static uint32_t file_type(int t) {
-    switch (t) {
-    case GG_F32: return 0;
-    case GG_F16: return 1;
-    case GG_Q4_0: return 2;
-    case GG_Q4_1: return 3;
-    case GG_Q8_0: return 7;
-    case GG_Q5_0: return 8;
-    case GG_Q5_1: return 9;
-    case GG_Q2_K: return 10;
-    case GG_Q3_K: return 11;
-    case GG_Q4_K: return 14;
-    case GG_Q5_K: return 16;
-    case GG_Q6_K: return 18;
-    case GG_BF16: return 32;
-    default: return 0;
-    }
-}
+static uint32_t file_type(int t) { return (uint32_t)gg_file_type(t); }
 
 static void put_config(gguf_writer *w, const dc_config *c, const gguf_save_opts *o) {
 #define K(s) "deepseek2." s

@@ -15,6 +15,7 @@
 #include "io/safetensors.h"
 #include "model/gguf_model.h"
 #include "kernels/dtype.h"
+#include "kernels/fp8.h"
 #include "kernels/ggml_types.h"
 
 size_t wt_numel(const wt_entry *e) { return (size_t)e->rows * (e->cols ? (size_t)e->cols : 1); }
@@ -208,6 +209,72 @@ static int check_shape(const st_set *s, const st_tensor *t, const wt_entry *e, d
     return DC_OK;
 }
 
+/* fp8_scales: the weight_scale_inv of F8_E4M3 tensor t (entry e), checked:
+ * one float32 (or bf16) per (bm, bn) block, V3 §3.3; *bm, *bn from the config */
+static int fp8_scales(const dc_config *c, const st_set *s, const st_tensor *t, const wt_entry *e,
+                      const st_tensor **out, int *bm_, int *bn_, dc_err *err) {
+    const char *file = s->paths[t->file];
+    char sname[192];
+    snprintf(sname, sizeof sname, "%s_scale_inv", e->name);
+    const st_tensor *sc = st_find(s, sname);
+    if (!e->cols) return err_set(err, DC_EDTYPE, "%s: tensor %s is F8_E4M3 but not a matrix", file, e->name);
+    if (!sc) return err_set(err, DC_ENOTFOUND, "%s: tensor %s is F8_E4M3 but %s is missing", file, e->name, sname);
+    int bm = c->fp8_block_m ? c->fp8_block_m : 128, bn = c->fp8_block_n ? c->fp8_block_n : 128;
+    int64_t sr = (e->rows + bm - 1) / bm, sc_ = (e->cols + bn - 1) / bn;
+    if (sc->ndim != 2 || sc->shape[0] != sr || sc->shape[1] != sc_)
+        return err_set(err, DC_ESHAPE, "%s: tensor %s must have shape [%lld, %lld] for %dx%d blocks of %s",
+                       s->paths[sc->file], sname, (long long)sr, (long long)sc_, bm, bn, e->name);
+    if (sc->dtype != ST_F32 && sc->dtype != ST_BF16)
+        return err_set(err, DC_EDTYPE, "%s: tensor %s has dtype %s; expected F32", s->paths[sc->file], sname,
+                       st_dtype_name(sc->dtype));
+    *out = sc, *bm_ = bm, *bn_ = bn;
+    return DC_OK;
+}
+
+/* scales_f32: a checked scale tensor as float32 */
+static void scales_f32(const st_tensor *sc, float *dst) {
+    size_t n = (size_t)sc->shape[0] * (size_t)sc->shape[1];
+    for (size_t i = 0; i < n; i++)
+        dst[i] = sc->dtype == ST_F32 ? ((const float *)sc->data)[i] : bf16_to_f32(((const uint16_t *)sc->data)[i]);
+}
+
+/* keeps_fp8: whether entry e, stored as t, stays FP8 in memory (MAT_FP8):
+ * a matrix the model multiplies through matmul (kv_b is read as floats by
+ * the absorbed attention), 128-wide column blocks and whole blocks a row */
+static int keeps_fp8(const dc_config *c, const st_tensor *t, const wt_entry *e) {
+    int bm = c->fp8_block_m ? c->fp8_block_m : 128, bn = c->fp8_block_n ? c->fp8_block_n : 128;
+    return t->dtype == ST_F8_E4M3 && e->m && e->kind == WT_MAT && !strstr(e->name, "kv_b_proj") &&
+           fp8_keeps(e->cols, bm, bn);
+}
+
+/* keep_fp8: tensor t of entry e into dst (mat_type_bytes(MAT_FP8) bytes) as
+ * rows of FP8 blocks, its codes and scales unchanged; a NaN code or a
+ * non-finite scale is a corrupt file (issue 14) */
+static int keep_fp8(const dc_config *c, const st_set *s, const st_tensor *t, const wt_entry *e, void *dst,
+                    dc_err *err) {
+    const st_tensor *sc;
+    int bm, bn, rc = check_shape(s, t, e, err);
+    if (!rc) rc = fp8_scales(c, s, t, e, &sc, &bm, &bn, err);
+    if (rc) return rc;
+    const uint8_t *q = t->data;
+    size_t n = wt_numel(e), bad = n;
+    for (size_t i = 0; i < n && bad == n; i++) bad = (q[i] & 0x7f) == 0x7f ? i : n;
+    if (bad < n)
+        return err_set(err, DC_EFORMAT, "%s: tensor %s holds NaN at element %zu (row %zu): the checkpoint is corrupt",
+                       s->paths[t->file], e->name, bad, bad / (size_t)e->cols);
+    size_t ns = (size_t)sc->shape[0] * (size_t)sc->shape[1];
+    float *scale = malloc(sizeof(float) * ns);
+    if (!scale) return err_set(err, DC_ENOMEM, "%s: out of memory for the scales of %s", s->paths[t->file], e->name);
+    scales_f32(sc, scale);
+    int64_t nf = f32_first_nonfinite(scale, (int64_t)ns);
+    if (nf < 0) fp8_from_official(q, scale, 0, e->rows, e->cols, bm, dst);
+    free(scale);
+    if (nf >= 0)
+        return err_set(err, DC_EFORMAT, "%s: the scale of tensor %s holds NaN or infinity at block %lld: the "
+                       "checkpoint is corrupt", s->paths[sc->file], e->name, (long long)nf);
+    return DC_OK;
+}
+
 /* dequant_raw: one checkpoint tensor into float32 dst, checked against e. */
 static int dequant_raw(const dc_config *c, const st_set *s, const st_tensor *t, const wt_entry *e, float *dst,
                        dc_err *err) {
@@ -234,33 +301,14 @@ static int dequant_raw(const dc_config *c, const st_set *s, const st_tensor *t, 
         return err_set(err, DC_EDTYPE, "%s: tensor %s has dtype %s; expected F32, BF16, F16 or F8_E4M3", file,
                        e->name, st_dtype_name(t->dtype));
     }
-    /* FP8 e4m3 with one float32 weight_scale_inv per (bm, bn) block (V3 §3.3) */
-    char sname[192];
-    snprintf(sname, sizeof sname, "%s_scale_inv", e->name);
-    const st_tensor *sc = st_find(s, sname);
-    if (!e->cols) return err_set(err, DC_EDTYPE, "%s: tensor %s is F8_E4M3 but not a matrix", file, e->name);
-    if (!sc) return err_set(err, DC_ENOTFOUND, "%s: tensor %s is F8_E4M3 but %s is missing", file, e->name, sname);
-    int bm = c->fp8_block_m ? c->fp8_block_m : 128, bn = c->fp8_block_n ? c->fp8_block_n : 128;
-    int64_t sr = (e->rows + bm - 1) / bm, sc_ = (e->cols + bn - 1) / bn;
-    if (sc->ndim != 2 || sc->shape[0] != sr || sc->shape[1] != sc_)
-        return err_set(err, DC_ESHAPE, "%s: tensor %s must have shape [%lld, %lld] for %dx%d blocks of %s",
-                       s->paths[sc->file], sname, (long long)sr, (long long)sc_, bm, bn, e->name);
-    if (sc->dtype != ST_F32 && sc->dtype != ST_BF16)
-        return err_set(err, DC_EDTYPE, "%s: tensor %s has dtype %s; expected F32", s->paths[sc->file], sname,
-                       st_dtype_name(sc->dtype));
-    float lut[256];
-    for (int i = 0; i < 256; i++) lut[i] = fp8e4m3_to_f32((uint8_t)i);
-    const uint8_t *q = t->data;
-    int cols = e->cols;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int r = 0; r < e->rows; r++) {
-        for (int x = 0; x < cols; x++) {
-            size_t si = (size_t)(r / bm) * sc_ + x / bn;
-            float scale = sc->dtype == ST_F32 ? ((const float *)sc->data)[si]
-                                               : bf16_to_f32(((const uint16_t *)sc->data)[si]);
-            dst[(size_t)r * cols + x] = lut[q[(size_t)r * cols + x]] * scale;
-        }
-    }
+    const st_tensor *sc;
+    int bm, bn;
+    if ((rc = fp8_scales(c, s, t, e, &sc, &bm, &bn, err))) return rc;
+    float *scale = malloc(sizeof(float) * (size_t)sc->shape[0] * (size_t)sc->shape[1]);
+    if (!scale) return err_set(err, DC_ENOMEM, "%s: out of memory for the scales of %s", file, e->name);
+    scales_f32(sc, scale);
+    fp8_dequantize_official(t->data, scale, e->rows, e->cols, bm, bn, dst);
+    free(scale);
     return DC_OK;
 }
 
@@ -287,8 +335,40 @@ int weights_keep_experts(wt_entry *e, int n, int ex0, int ex1) {
     return m;
 }
 
-int weights_load(const dc_config *c, const char *dir, model_w *w, dc_err *err) {
-    if (path_is_gguf(dir)) return weights_load_gguf(c, dir, 0, w, err); /* load_gguf.c: matrices kept as stored */
+/* the arenas: float32 for every present entry not kept (kt 0), qarena for
+ * the kept FP8 ones (kt 1); each entry's storage pointer set */
+static int place(model_w *w, const wt_entry *e, int n, const st_tensor **src, const char *kt, const char *dir,
+                 dc_err *err) {
+    size_t total = 0, qbytes = 0;
+    for (int i = 0; i < n; i++) {
+        if (!src[i]) continue;
+        if (kt[i]) qbytes += (mat_type_bytes(MAT_FP8, e[i].rows, e[i].cols) + 63) & ~(size_t)63;
+        else total += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    }
+    w->arena = aligned_alloc(64, total * sizeof(float) + 64);
+    w->arena_floats = total;
+    if (qbytes) w->qarena = aligned_alloc(64, qbytes + 64), w->qarena_bytes = qbytes;
+    if (!w->arena || (qbytes && !w->qarena))
+        return err_set(err, DC_ENOMEM, "%s: cannot allocate %.2f GB for the weights", dir, (total * 4.0 + qbytes) / 1e9);
+    size_t off = 0, qoff = 0;
+    for (int i = 0; i < n; i++) {
+        if (!src[i]) continue;
+        if (kt[i]) {
+            *e[i].dst = (float *)(void *)((char *)w->qarena + qoff);
+            e[i].m->type = MAT_FP8;
+            qoff += (mat_type_bytes(MAT_FP8, e[i].rows, e[i].cols) + 63) & ~(size_t)63;
+        } else {
+            *e[i].dst = w->arena + off;
+            off += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+        }
+    }
+    w->kept = qbytes > 0;
+    w->dtype = qbytes ? MAT_FP8 : MAT_F32;
+    return DC_OK;
+}
+
+int weights_load(const dc_config *c, const char *dir, int keep, model_w *w, dc_err *err) {
+    if (path_is_gguf(dir)) return weights_load_gguf(c, dir, !keep, w, err); /* load_gguf.c: matrices kept as stored */
     wt_entry *e;
     int n, ex0 = w->ex0, ex1 = w->ex1;
     int rc = weights_table(c, w, &e, &n, err);
@@ -296,14 +376,15 @@ int weights_load(const dc_config *c, const char *dir, model_w *w, dc_err *err) {
     n = weights_keep_experts(e, n, ex0, ex1);
     w->ex0 = ex0, w->ex1 = ex1;
     st_set s;
+    const st_tensor **src = NULL;
+    char *kt = NULL;
     if ((rc = st_open_dir(&s, dir, err))) goto done;
     /* resolve each entry: present in the checkpoint, or an alias of a main tensor */
-    const st_tensor **src = calloc(n, sizeof *src);
-    if (!src) {
+    src = calloc(n, sizeof *src), kt = calloc(n, 1);
+    if (!src || !kt) {
         rc = err_set(err, DC_ENOMEM, "weights: out of memory");
         goto done;
     }
-    size_t total = 0;
     for (int i = 0; i < n; i++) {
         src[i] = st_find(&s, e[i].name);
         if (!src[i] && !e[i].alias) {
@@ -313,34 +394,29 @@ int weights_load(const dc_config *c, const char *dir, model_w *w, dc_err *err) {
         /* shapes before the allocation: a config that does not match the
          * weights is a shape error, not "cannot allocate 140 GB" */
         if (src[i] && (rc = check_shape(&s, src[i], &e[i], err))) break;
-        if (src[i]) total += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+        kt[i] = keep && src[i] && keeps_fp8(c, src[i], &e[i]);
     }
-    if (!rc) {
-        w->arena = aligned_alloc(64, total * sizeof(float) + 64);
-        w->arena_floats = total;
-        if (!w->arena)
-            rc = err_set(err, DC_ENOMEM, "weights: cannot allocate %.2f GB for the weights", total * 4.0 / 1e9);
-    }
-    size_t off = 0;
+    if (!rc) rc = place(w, e, n, src, kt, dir, err);
     libprog pg;
     libprog_start(&pg, "load", n);
     for (int i = 0; i < n && !rc; i++) {
         libprog_add(&pg, 1);
         if (!src[i]) continue;
-        float *dst = w->arena + off;
-        off += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-        if ((rc = dequant(c, &s, src[i], &e[i], dst, err))) break;
-        *e[i].dst = dst;
+        rc = kt[i] ? keep_fp8(c, &s, src[i], &e[i], *e[i].dst, err) : dequant(c, &s, src[i], &e[i], *e[i].dst, err);
     }
     if (!rc) libprog_end(&pg);
-    /* aliases point at the main tensor they share */
+    /* aliases point at the main tensor they share (and take its type) */
     for (int i = 0; i < n && !rc; i++) {
         if (src[i]) continue;
         for (int j = 0; j < n; j++)
-            if (strcmp(e[j].name, e[i].alias) == 0) *e[i].dst = *e[j].dst;
+            if (strcmp(e[j].name, e[i].alias) == 0) {
+                *e[i].dst = *e[j].dst;
+                if (e[i].m && e[j].m) e[i].m->type = e[j].m->type;
+            }
     }
-    free(src);
 done:
+    free(src);
+    free(kt);
     st_close(&s);
     free(e);
     if (rc) weights_free(w);

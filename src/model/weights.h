@@ -52,11 +52,11 @@ typedef struct model_w {
     int nlayers;
     float *arena;                     /* owns every tensor's storage */
     size_t arena_floats;
-    void *qarena;                     /* owns converted (bf16 / Q8_0) matrices, or NULL */
+    void *qarena;                     /* owns converted or kept (bf16, q8, fp8 ...) matrices, or NULL */
     size_t qarena_bytes;              /* bytes of qarena */
     size_t released_bytes;            /* arena bytes given back to the OS after conversion */
     int dtype;                        /* MAT_* of the converted matrices (MAT_F32 when none) */
-    int kept;                         /* 1: matrices kept as a GGUF stored them (in qarena; load_gguf.c) */
+    int kept;                         /* 1: matrices kept as stored (a GGUF's: load_gguf.c; FP8: weights.c) */
     mfile map;                        /* a GGUF whose kept matrices are borrowed from its mapping, or empty */
     int ex0, ex1;                     /* set before loading: only routed experts [ex0, ex1) are read
                                        * (expert parallel, moe_ep.h); ex1 = 0: all */
@@ -85,13 +85,17 @@ size_t wt_numel(const wt_entry *e);
 int weights_keep_experts(wt_entry *e, int n, int ex0, int ex1);
 
 /* weights_load: read every tensor of the table from the checkpoint in dir
- * into a new arena, dequantising BF16 / F16 / F8_E4M3 (+ weight_scale_inv). */
-int weights_load(const dc_config *cfg, const char *dir, model_w *w, dc_err *err);
+ * into a new arena, dequantising BF16 / F16 / F8_E4M3 (+ weight_scale_inv).
+ * keep (inference): F8_E4M3 matrices with 128-wide column blocks stay FP8
+ * (MAT_FP8, fp8.h, in qarena; w->kept, w->dtype MAT_FP8) but kv_b, and a
+ * GGUF's matrices stay as stored; 0: everything float32 (training, writers). */
+int weights_load(const dc_config *cfg, const char *dir, int keep, model_w *w, dc_err *err);
 
 /* weights_convert: for inference, store the big matrices of w (attention
  * projections except kv_b, dense / shared / routed experts, eh_proj, heads) as
- * type (MAT_BF16, MAT_Q8_0, or a GGUF block type MAT_Q4_0 / Q4_K / Q6_K for
- * the matrices whose rows are whole blocks; quantised here); embeddings, norms, the router
+ * type (any MAT_* with a quantiser, wtype.h, for the matrices whose rows are
+ * whole blocks: bf16, f16, q8, q4_0, q4_k, q6_k, q5_0, q5_k, fp8 with 128x128
+ * block scales; quantised here); embeddings, norms, the router
  * and kv_b (read as floats by the absorbed attention) stay float32. The
  * float32 pages of converted matrices are given back to the OS. Only once,
  * from float32; w must not be trained afterwards. */

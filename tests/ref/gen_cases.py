@@ -25,6 +25,12 @@ from deepseek_ref import Config, Gate, Transformer, model_from_weights
 MARGIN = 1e-3          # smallest allowed routing / argmax gap
 FP8_BLOCK = [16, 16]
 
+
+def fp8_block(dtype):
+    """The scale block of a case: "fp8_128" has the official 128x128 blocks (deepc keeps such
+    matrices FP8 in memory), "fp8" 16x16 ones (deepc widens them to float32)."""
+    return [128, 128] if dtype == "fp8_128" else FP8_BLOCK
+
 V3 = dict(  # shared by the v3_* cases; sizes chosen so several are not multiples of the fp8 block
     architectures=["DeepseekV3ForCausalLM"], model_type="deepseek_v3",
     vocab_size=131, hidden_size=56, intermediate_size=88, moe_intermediate_size=24,
@@ -39,6 +45,11 @@ V3 = dict(  # shared by the v3_* cases; sizes chosen so several are not multiple
                       beta_slow=1, mscale=0.8, mscale_all_dim=0.9),
     max_position_embeddings=64, hidden_act="silu", bos_token_id=0, eos_token_id=1,
     attention_bias=False, tie_word_embeddings=False)
+
+# v3 with every *_proj input width a multiple of 128, so each FP8 matrix (kv_b aside) has whole
+# 128-wide column blocks; row counts (96, 152, 128 + 24 ...) leave partial 128-row blocks
+V3_128 = dict(V3, hidden_size=128, intermediate_size=256, moe_intermediate_size=128, q_lora_rank=128,
+              v_head_dim=32)
 
 V2LITE = dict(
     V3, architectures=["DeepseekV2ForCausalLM"], model_type="deepseek_v2", vocab_size=100,
@@ -67,6 +78,10 @@ CASES = {
     "v3_fp8": (V3, "fp8", 14, 0.15, 300,
                "v3_f32's config, *_proj weights F8_E4M3 with 16x16 scale_inv blocks (partial edge "
                "blocks: 56, 20, 24, 88 are not multiples of 16), the rest BF16, bias F32"),
+    "v3_fp8_128": (V3_128, "fp8_128", 14, 0.15, 600,
+                   "v3 at widths that are multiples of 128 (hidden 128, q_lora 128, v 32, experts 128, "
+                   "dense 256): *_proj weights F8_E4M3 with the official 128x128 scale_inv blocks "
+                   "(partial in rows), which deepc keeps FP8 in memory; the rest BF16, bias F32"),
     "v2lite_f32": (V2LITE, "f32", 12, 0.15, 400,
                    "V2-Lite: plain q_proj, softmax greedy gate, no normalisation, 2 shared experts, "
                    "YaRN with equal mscales, no MTP; F32"),
@@ -104,8 +119,8 @@ def store(weights, dtype):
     """{name: float32} -> {name: raw} in a case's storage dtype ("f32" | "bf16" | "fp8")."""
     raws = {}
     for name, w in weights.items():
-        if dtype == "fp8" and is_fp8_weight(name):
-            codes, scale_inv = st.fp8_quantize(w, FP8_BLOCK)
+        if dtype.startswith("fp8") and is_fp8_weight(name):
+            codes, scale_inv = st.fp8_quantize(w, fp8_block(dtype))
             raws[name], raws[name + "_scale_inv"] = ("F8_E4M3", codes), ("F32", scale_inv)
         elif dtype == "f32" or name.endswith("e_score_correction_bias"):
             raws[name] = st.encode(w, "F32")
@@ -147,7 +162,7 @@ def build(config, dtype, n_tokens, expert_std, seed):
         rng = np.random.default_rng(s)
         raws = store(random_weights(shapes, rng, expert_std), dtype)
         ids = torch.from_numpy(rng.integers(0, cfg.vocab_size, n_tokens))
-        model = model_from_weights(cfg, st.dequantize(raws, FP8_BLOCK))
+        model = model_from_weights(cfg, st.dequantize(raws, fp8_block(dtype)))
         logits, mtp, gap = run(model, ids)
         if gap > MARGIN:
             return dict(raws=raws, ids=ids, logits=logits, mtp=mtp, seed=s, gap=gap)
@@ -180,11 +195,11 @@ def write_case(folder, config, dtype, case, note, n_shards=1):
 def with_dtype(config, dtype):
     """The config as written: torch_dtype of the stored weights, and for fp8 checkpoints the
     official quantization_config."""
-    if dtype != "fp8":
+    if not dtype.startswith("fp8"):
         return dict(config, torch_dtype="float32" if dtype == "f32" else "bfloat16")
     return dict(config, torch_dtype="bfloat16", quantization_config={
         "quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
-        "weight_block_size": FP8_BLOCK})
+        "weight_block_size": fp8_block(dtype)})
 
 
 def main(outdir):

@@ -1,0 +1,116 @@
+/* fp8.c — see fp8.h. */
+#include "kernels/fp8.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels/dtype.h"
+
+/* e4m3 to float32 by bits (dtype.c's fp8e4m3_to_f32 is the definition; the
+ * test compares all 256 codes): a normal code S.EEEE.MMM is exponent E - 7 +
+ * 127 and mantissa M << 20; a subnormal is M * 2^-9 */
+static inline float e4m3(uint8_t b) {
+    uint32_t em = b & 0x7fu, u;
+    float v;
+    if (em == 0x7f) return NAN;
+    if (em >= 8) {
+        u = (em << 20) + (120u << 23);
+        memcpy(&v, &u, 4);
+    } else v = (float)em * (1.0f / 512);
+    return b & 0x80 ? -v : v;
+}
+
+void fp8_to_f32_row(const void *src, float *dst, int64_t n) {
+    const block_fp8 *b = src;
+    for (int64_t k = 0; k < n / QK_FP8; k++, dst += QK_FP8)
+        for (int i = 0; i < QK_FP8; i++) dst[i] = b[k].d * e4m3(b[k].qs[i]);
+}
+
+/* one block of up to 128 values with scale s (0: all codes 0) */
+static void encode(const float *x, int n, float s, uint8_t *q) {
+    for (int i = 0; i < n; i++) q[i] = s > 0 ? f32_to_fp8e4m3(x[i] / s) : 0;
+}
+
+static float amax_of(const float *x, int n) {
+    float a = 0;
+    for (int i = 0; i < n; i++) a = fmaxf(a, fabsf(x[i]));
+    return a;
+}
+
+void fp8_from_f32_row(const float *src, void *dst, int64_t n) {
+    block_fp8 *b = dst;
+    for (int64_t k = 0; k < n / QK_FP8; k++) {
+        const float *x = src + k * QK_FP8;
+        b[k].d = amax_of(x, QK_FP8) / FP8_MAX;
+        encode(x, QK_FP8, b[k].d, b[k].qs);
+    }
+}
+
+/* the amax/448 scales of the (bm, bn) blocks of block row g (rows g*bm ..) */
+static void block_scales(const float *W, int rows, int cols, int bm, int bn, int g, float *sc) {
+    const int nbc = (cols + bn - 1) / bn, r1 = (g + 1) * bm < rows ? (g + 1) * bm : rows;
+    for (int j = 0; j < nbc; j++) sc[j] = 0;
+    for (int r = g * bm; r < r1; r++)
+        for (int j = 0; j < nbc; j++) {
+            int n = (j + 1) * bn < cols ? bn : cols - j * bn;
+            sc[j] = fmaxf(sc[j], amax_of(W + (size_t)r * cols + (size_t)j * bn, n));
+        }
+    for (int j = 0; j < nbc; j++) sc[j] /= FP8_MAX;
+}
+
+void fp8_quantize_mat(const float *W, int rows, int cols, block_fp8 *dst) {
+    const int nbc = cols / QK_FP8, ng = (rows + QK_FP8 - 1) / QK_FP8;
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > 65536)
+    for (int g = 0; g < ng; g++) {
+        float sc[256], *s = nbc <= 256 ? sc : malloc(sizeof(float) * (size_t)nbc);
+        if (!s) { /* out of memory for a matrix over 32768 wide: scales row by row */
+            for (int r = g * QK_FP8; r < rows && r < (g + 1) * QK_FP8; r++)
+                fp8_from_f32_row(W + (size_t)r * cols, dst + (size_t)r * nbc, cols);
+            continue;
+        }
+        block_scales(W, rows, cols, QK_FP8, QK_FP8, g, s);
+        for (int r = g * QK_FP8; r < rows && r < (g + 1) * QK_FP8; r++)
+            for (int j = 0; j < nbc; j++) {
+                block_fp8 *b = dst + (size_t)r * nbc + j;
+                b->d = s[j];
+                encode(W + (size_t)r * cols + (size_t)j * QK_FP8, QK_FP8, s[j], b->qs);
+            }
+        if (s != sc) free(s);
+    }
+}
+
+void fp8_quantize_official(const float *W, int rows, int cols, int bm, int bn, uint8_t *codes, float *scale_inv) {
+    const int nbc = (cols + bn - 1) / bn, ng = (rows + bm - 1) / bm;
+    for (int g = 0; g < ng; g++) {
+        float *s = scale_inv + (size_t)g * nbc;
+        block_scales(W, rows, cols, bm, bn, g, s);
+        for (int r = g * bm; r < rows && r < (g + 1) * bm; r++)
+            for (int j = 0; j < nbc; j++) {
+                int n = (j + 1) * bn < cols ? bn : cols - j * bn;
+                encode(W + (size_t)r * cols + (size_t)j * bn, n, s[j], codes + (size_t)r * cols + (size_t)j * bn);
+            }
+    }
+}
+
+void fp8_dequantize_official(const uint8_t *codes, const float *scale_inv, int rows, int cols, int bm, int bn,
+                             float *W) {
+    const int nbc = (cols + bn - 1) / bn;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            W[(size_t)r * cols + c] =
+                fp8e4m3_to_f32(codes[(size_t)r * cols + c]) * scale_inv[(size_t)(r / bm) * nbc + c / bn];
+}
+
+int fp8_keeps(int cols, int bm, int bn) { return bn == QK_FP8 && bm >= 1 && cols > 0 && cols % QK_FP8 == 0; }
+
+void fp8_from_official(const uint8_t *codes, const void *scale_inv, int sc_bf16, int rows, int cols, int bm,
+                       block_fp8 *dst) {
+    const int nbc = cols / QK_FP8;
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > 65536)
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < nbc; j++) {
+            size_t si = (size_t)(r / bm) * nbc + j;
+            block_fp8 *b = dst + (size_t)r * nbc + j;
+            b->d = sc_bf16 ? bf16_to_f32(((const uint16_t *)scale_inv)[si]) : ((const float *)scale_inv)[si];
+            memcpy(b->qs, codes + (size_t)r * cols + (size_t)j * QK_FP8, QK_FP8);
+        }
+}

@@ -1,0 +1,86 @@
+/* wtype.c — see wtype.h: the table and the lookups built on it. */
+#include "kernels/wtype.h"
+#include <string.h>
+#include <strings.h>
+#include "kernels/fp8.h"
+#include "kernels/ggml_types.h"
+#include "kernels/quant.h"
+
+/* ---------------------------------------------------------------- row conversions */
+
+static void f32_to(const void *s, float *d, int64_t n) { memcpy(d, s, (size_t)n * sizeof(float)); }
+static void f32_from(const float *s, void *d, int64_t n) { memcpy(d, s, (size_t)n * sizeof(float)); }
+static void bf16_to(const void *s, float *d, int64_t n) { bf16_to_f32_row(d, s, (size_t)n); }
+static void bf16_from(const float *s, void *d, int64_t n) { bf16_from_f32_row(d, s, (size_t)n); }
+static void q8_to(const void *s, float *d, int64_t n) { q8_dequantize_row(d, s, (int)n); }
+static void q8_from(const float *s, void *d, int64_t n) { q8_quantize_row(d, s, (int)n); }
+static void fp8_mat(const float *s, int rows, int cols, void *d) { fp8_quantize_mat(s, rows, cols, d); }
+
+/* the ggml block types through ggml_types.c's dequantisers / quantisers */
+#define GG_ROWS(nm, GG)                                                                            \
+    static void nm##_to(const void *s, float *d, int64_t n) { gg_dequantize(GG, s, d, n); }       \
+    static void nm##_from(const float *s, void *d, int64_t n) { gg_quantize(GG, s, d, n); }
+GG_ROWS(q4_0, GG_Q4_0)
+GG_ROWS(q4_k, GG_Q4_K)
+GG_ROWS(q6_k, GG_Q6_K)
+GG_ROWS(f16, GG_F16)
+GG_ROWS(q5_0, GG_Q5_0)
+GG_ROWS(q5_k, GG_Q5_K)
+#undef GG_ROWS
+
+/* ---------------------------------------------------------------- the table */
+
+#define MV3(t) {mv_##t##_ref, mv_##t##_avx2, mv_##t##_avx512}
+#define MV2(t) {mv_##t##_ref, mv_##t##_avx2, mv_##t##_avx2} /* no AVX-512 variant: AVX2's */
+
+static const wtype TYPES[MAT_NTYPES] = {
+    /*          name    gg        blck    size  act         gemm_t to_f32   from_f32   mat      kernels */
+    [MAT_F32] = {"f32", GG_F32, 1, 4, WT_ACT_F32, 8, f32_to, f32_from, NULL, MV3(f32)},
+    [MAT_BF16] = {"bf16", GG_BF16, 1, 2, WT_ACT_F32, 16, bf16_to, bf16_from, NULL, MV3(bf16)},
+    [MAT_Q8_0] = {"q8", GG_Q8_0, QK8_0, 34, WT_ACT_Q8, 0, q8_to, q8_from, NULL, MV3(q8)},
+    [MAT_Q4_0] = {"q4_0", GG_Q4_0, QK4_0, 18, WT_ACT_Q8, 0, q4_0_to, q4_0_from, NULL, MV3(q4_0)},
+    [MAT_Q4_K] = {"q4_k", GG_Q4_K, QK_K, 144, WT_ACT_Q8, 0, q4_k_to, q4_k_from, NULL, MV3(q4_k)},
+    [MAT_Q6_K] = {"q6_k", GG_Q6_K, QK_K, 210, WT_ACT_Q8, 0, q6_k_to, q6_k_from, NULL, MV3(q6_k)},
+    [MAT_F16] = {"f16", GG_F16, 1, 2, WT_ACT_F32, 16, f16_to, f16_from, NULL, MV2(f16)},
+    [MAT_Q5_0] = {"q5_0", GG_Q5_0, QK5_0, 22, WT_ACT_Q8, 0, q5_0_to, q5_0_from, NULL, MV2(q5_0)},
+    [MAT_Q5_K] = {"q5_k", GG_Q5_K, QK_K, 176, WT_ACT_Q8, 0, q5_k_to, q5_k_from, NULL, MV2(q5_k)},
+    [MAT_FP8] = {"fp8", -1, QK_FP8, sizeof(block_fp8), WT_ACT_F32, 16, fp8_to_f32_row, fp8_from_f32_row, fp8_mat,
+                 MV2(fp8)},
+};
+
+const wtype *wtype_get(int t) { return t >= 0 && t < MAT_NTYPES ? &TYPES[t] : NULL; }
+
+const char *mat_type_name(int t) { return wtype_get(t) ? TYPES[t].name : "f32"; }
+
+int mat_type_parse(const char *s) {
+    if (!strcasecmp(s, "q8_0")) return MAT_Q8_0;
+    for (int t = 0; t < MAT_NTYPES; t++)
+        if (!strcasecmp(s, TYPES[t].name)) return t;
+    return -1;
+}
+
+int mat_type_gg(int t) { return wtype_get(t) ? TYPES[t].gg : GG_F32; }
+
+int mat_type_from_gg(int gg) {
+    for (int t = 0; t < MAT_NTYPES; t++)
+        if (TYPES[t].gg == gg && gg >= 0) return t;
+    return -1;
+}
+
+size_t mat_type_bytes(int t, int rows, int cols) {
+    const wtype *w = wtype_get(t);
+    if (!w || rows < 0 || cols < 0 || cols % w->blck) return 0;
+    return (size_t)rows * (size_t)(cols / w->blck) * (size_t)w->size;
+}
+
+void dtype_row_to_f32(int t, const void *src, float *dst, int64_t n) {
+    const wtype *w = wtype_get(t);
+    if (w) w->to_f32(src, dst, n);
+}
+
+int dtype_row_from_f32(int t, const float *src, void *dst, int64_t n) {
+    const wtype *w = wtype_get(t);
+    if (!w || !w->from_f32) return 0;
+    w->from_f32(src, dst, n);
+    return 1;
+}

@@ -1,0 +1,74 @@
+/*
+ * wtype.h — the weight types the model's matrices are stored in, as one
+ * table (ggml's type traits): a row per type with its name, ggml id, block
+ * size and bytes, its conversions from and to float32 and its matvec kernel
+ * per CPU level. Code that depends on the type looks it up here; nothing
+ * else switches over MAT_*.
+ *
+ *   type     block  bytes  layout of a row of cols values       activations
+ *   f32          1      4  float32                               float32
+ *   bf16         1      2  bfloat16                              float32
+ *   q8           32     34  block_q8_0 (quant.h)                  q8_act
+ *   q4_0         32     18  block_q4_0 (ggml_types.h)             q8_act
+ *   q4_k        256    144  block_q4_K                            q8_act
+ *   q6_k        256    210  block_q6_K                            q8_act
+ *   f16          1      2  IEEE half                             float32
+ *   q5_0         32     22  block_q5_0                            q8_act
+ *   q5_k        256    176  block_q5_K                            q8_act
+ *   fp8         128    132  block_fp8 (fp8.h): e4m3 + f32 scale   float32
+ * A (rows, cols) matrix is rows rows of cols / block blocks (cols must be a
+ * whole number of blocks). The mv kernels: matvec.h's contract; mv[ISA_REF]
+ * is the plain C oracle of the others. For the types added by issues 13/15
+ * (f16, q5_0, q5_k, fp8) the AVX-512 entry is the AVX2 kernel (no AVX-512
+ * variant yet; an AVX-512 CPU runs AVX2).
+ */
+#ifndef DC_WTYPE_H
+#define DC_WTYPE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels/matvec.h"
+
+enum {
+    MAT_F32 = 0, MAT_BF16 = 1, MAT_Q8_0 = 2, MAT_Q4_0 = 3, MAT_Q4_K = 4, MAT_Q6_K = 5,
+    MAT_F16 = 6, MAT_Q5_0 = 7, MAT_Q5_K = 8, MAT_FP8 = 9, MAT_NTYPES = 10
+};
+
+enum { WT_ACT_F32 = 0, WT_ACT_Q8 = 1 };
+
+typedef struct wtype {
+    const char *name;   /* as --dtype spells it */
+    int gg;             /* ggml type id (ggml_types.h GG_*), -1 when GGUF has none */
+    int blck;           /* values per block */
+    int size;           /* bytes per block */
+    int act;            /* WT_ACT_*: what the kernels multiply the weights with */
+    int gemm_t;         /* matmul above this many tokens: rows to float32, then sgemm; 0 never */
+    /* n values (whole blocks) of src into float32 dst, and back (the
+     * quantisers of this repo; NULL where deepc does not write the type) */
+    void (*to_f32)(const void *src, float *dst, int64_t n);
+    void (*from_f32)(const float *src, void *dst, int64_t n);
+    /* a whole (rows, cols) matrix, when the type's scales span rows (fp8's
+     * 128x128 blocks); NULL: row by row with from_f32 */
+    void (*from_f32_mat)(const float *src, int rows, int cols, void *dst);
+    mv_fn mv[ISA_N];    /* ref, avx2, avx512 */
+} wtype;
+
+/* wtype_get: the row of type t (MAT_*), or NULL when t is not one. */
+const wtype *wtype_get(int t);
+
+/* mat_type_name: the name ("f32", "bf16", "q8", "q4_0", ...; "f32" for an
+ * unknown id). mat_type_parse: the reverse (any case; "q8_0" too), -1 if unknown. */
+const char *mat_type_name(int type);
+int mat_type_parse(const char *s);
+/* mat_type_gg: the ggml id of a MAT_* type (-1 for fp8). mat_type_from_gg:
+ * the reverse, -1 for a ggml type no MAT_* holds. */
+int mat_type_gg(int type);
+int mat_type_from_gg(int gg);
+/* mat_type_bytes: storage of a (rows, cols) matrix of type; 0 if cols does not fit the type. */
+size_t mat_type_bytes(int type, int rows, int cols);
+
+/* dtype_row_to_f32 / dtype_row_from_f32: n values (whole blocks) of type
+ * (MAT_*) between its storage and float32 (from: 0 when the type has no
+ * writer). The row functions the embedding and loaders share. */
+void dtype_row_to_f32(int type, const void *src, float *dst, int64_t n);
+int dtype_row_from_f32(int type, const float *src, void *dst, int64_t n);
+#endif
