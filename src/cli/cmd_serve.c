@@ -20,7 +20,7 @@ static const char *HELP =
     "usage: deepc serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx N]\n"
     "                   [--api-key KEY] [-t N] [--dtype T] [--template auto|v3|r1] [--think split|inline]\n"
     "                   [--alias NAME] [--batch N] [--cache N] [--queue N] [--max-conn N]\n"
-    "                   [--body-limit BYTES] [--tokenizer PATH] [-v]\n"
+    "                   [--body-limit BYTES] [--tokenizer PATH] [--ignore-eos] [-v]\n"
     "\n"
     "Serves the model over HTTP with the OpenAI API (POST /v1/chat/completions,\n"
     "/v1/completions; GET /v1/models, /health, /metrics) and a web chat at /.\n"
@@ -47,6 +47,8 @@ static const char *HELP =
     "      --tokenizer PATH   a tokenizer.json or directory other than the model's\n"
     "      --ep N             under mpirun -np N: the routed experts split over the N ranks, each\n"
     "                         loading only its own; rank 0 serves (docs/distributed.md)\n"
+    "      --ignore-eos       generate past the end-of-sequence token: every answer runs to its\n"
+    "                         max_tokens (as llama-server's; for benchmarks and tests)\n"
     "  -v, --verbose          log each request to stderr\n";
 
 typedef struct sopts {
@@ -100,7 +102,7 @@ static int parse(int argc, char **argv, sopts *o) {
         {"template", 1, 0, 'Y'}, {"think", 1, 0, 'K'},  {"alias", 1, 0, 'a'},    {"batch", 1, 0, 'b'},
         {"cache", 1, 0, 'C'},   {"queue", 1, 0, 'q'},   {"max-conn", 1, 0, 'x'}, {"body-limit", 1, 0, 'L'},
         {"tokenizer", 1, 0, 'z'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},   {"ep", 1, 0, 'X'},
-        {0, 0, 0, 0}};
+        {"ignore-eos", 0, 0, 'E'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     serve_defaults(&o->so);
     o->so.api_key = getenv("DEEPC_API_KEY");
@@ -115,6 +117,7 @@ static int parse(int argc, char **argv, sopts *o) {
         case 'a': o->so.model_id = optarg; break;
         case 'z': o->tokp = optarg; break;
         case 'v': o->so.verbose = 1; break;
+        case 'E': o->so.ignore_eos = 1; break;
         case 'Y':
         case 'K':
             if ((rc = parse_choice(ch, optarg, o))) return rc;

@@ -94,7 +94,7 @@ int emit_sample(sched *S, active *a, choice *c, const float *logits) {
     }
     if (r->logprobs && c->lp) add_logprobs(S, a, c, logits, tok);
     int stopped = 0;
-    int eos = tok == S->eos && !r->ignore_eos;
+    int eos = tok == S->eos && !r->ignore_eos && !S->s->o.ignore_eos;
     if (eos) c->finish = DC_FINISH_STOP;
     else {
         const char *t;
@@ -103,7 +103,10 @@ int emit_sample(sched *S, active *a, choice *c, const float *logits) {
         if (stopped) c->finish = DC_FINISH_STOP;
         else if (c->n_gen >= r->max_tokens) c->finish = DC_FINISH_LENGTH;
     }
-    if (c->finish) flush(a, c, stopped || eos);
+    /* at the end-of-sequence token too, the text held back (a UTF-8 sequence
+     * cut short: U+FFFD as decoders show it; a possible stop string's start)
+     * is the answer's end, as generate prints it; after a stop string, nothing */
+    if (c->finish) flush(a, c, stopped);
     else c->pending = tok;
     if (r->stream) stream_choice(a, c);
     return c->finish != 0;

@@ -32,6 +32,7 @@ typedef struct serve_opts {
     int chat_style;        /* -1: from the model's template; DC_CHAT_V3 or DC_CHAT_R1 */
     int think_inline;      /* keep R1 reasoning inside content */
     int verbose;           /* log every request to stderr */
+    int ignore_eos;        /* every request as with "ignore_eos": run to max_tokens (benchmarks, tests) */
 } serve_opts;
 
 void serve_defaults(serve_opts *o);
