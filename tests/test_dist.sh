@@ -10,7 +10,7 @@
 #   resume_2_to_1    a run checkpointed on 2 ranks resumes on 1 (and 1 -> 2),
 #                    ending with the uninterrupted run's bits
 #   sft_dp           sft on 2 ranks = 1 process
-#   grpo_dp          GRPO with rollouts spread over 2 ranks = 1 process
+#   grpo_dp          GRPO (mu 2, beta > 0) with rollouts spread over 2 ranks = 1 process
 #   distill_dp       distill: teacher sampling spread over 2 ranks, then the
 #                    student's fine-tuning: the data and checkpoint of 1 process
 #   killed_rank      kill -9 of one rank ends the job within 30 s, with
@@ -86,6 +86,7 @@ if [ -f "$W/two/step-0000020/model.safetensors" ]; then
   elif ! grep -q "2 ranks = 2 data-parallel replicas" "$W/two.txt"; then bad dp_bitexact "no layout line"
   elif [ "$(grep -c 'model 0.23M' "$W/two.txt")" -ne 1 ]; then bad dp_bitexact "rank 1 printed too"
   else ok "dp_bitexact (20 steps: losses, grad norms, val loss, parameters, m, v)"; fi
+else bad dp_bitexact "no checkpoint two/step-0000020/model.safetensors"
 fi
 
 # ---------------------------------------------------------------- zero1
@@ -99,6 +100,7 @@ if [ -f "$W/zero/step-0000020/model.safetensors" ]; then
   elif [ -z "$mem" ] || ! awk -v s="$shard" -v w="$whole" 'BEGIN { exit !(s > 0 && s <= 0.6 * w) }'; then
     bad zero1 "optimiser state per rank not reduced: '$mem'"
   else ok "zero1 (the same bits; optimiser state per rank $shard MB of $whole MB)"; fi
+else bad zero1 "no checkpoint zero/step-0000020/model.safetensors"
 fi
 
 # ---------------------------------------------------------------- resume_2_to_1 (and 1 -> 2)
@@ -130,6 +132,7 @@ if [ -f "$W/s2/step-0000006/model.safetensors" ]; then
   if [ -n "$(diff <(norm "$W/s1/metrics.jsonl") <(norm "$W/s2/metrics.jsonl"))" ]; then bad sft_dp "metrics differ"
   elif ! m=$(same_ckpt "$W/s1/step-0000006" "$W/s2/step-0000006"); then bad sft_dp "checkpoint: $m"
   else ok "sft_dp (6 steps, the same bits)"; fi
+else bad sft_dp "no checkpoint s2/step-0000006/model.safetensors"
 fi
 
 # ---------------------------------------------------------------- grpo_dp
@@ -140,15 +143,16 @@ with open(sys.argv[1], "w") as f:
         f.write('{"prompt": "%d + %d =", "answer": %d}\n' % (i // 10, i % 10, i // 10 + i % 10))
 EOF
 GRPO="grpo -m $W/m0 --task jsonl:$W/qa.jsonl,instruct=0 --no-think --answer last --prompts 8 -G 4 --max-new 4
-      --seq 16 --batch 4 --lr 1e-3 --eval-every 0 --seed 3 -t 1 --steps 3 --reward random"
+      --seq 16 --batch 4 --lr 1e-3 --eval-every 0 --seed 3 -t 1 --steps 3 --reward random --mu 2 --beta 0.04"
 "$BIN" $GRPO --out "$W/g1" > "$W/g1.txt" 2>&1 || bad grpo_dp "1 process: $(tail -3 "$W/g1.txt")"
 $MPI "$BIN" $GRPO --out "$W/g2" > "$W/g2.txt" 2>&1 || bad grpo_dp "2 ranks: $(tail -5 "$W/g2.txt")"
-if [ -f "$W/g2/step-0000003/model.safetensors" ]; then
+if [ -f "$W/g2/step-0000006/model.safetensors" ]; then
   if [ -n "$(diff <(norm "$W/g1/metrics.jsonl") <(norm "$W/g2/metrics.jsonl"))" ]; then
     bad grpo_dp "metrics differ: $(diff <(norm "$W/g1/metrics.jsonl") <(norm "$W/g2/metrics.jsonl") | head -3)"
   elif ! grep -q '"reward"' "$W/g2/metrics.jsonl"; then bad grpo_dp "no rewards logged"
-  elif ! m=$(same_ckpt "$W/g1/step-0000003" "$W/g2/step-0000003"); then bad grpo_dp "checkpoint: $m"
+  elif ! m=$(same_ckpt "$W/g1/step-0000006" "$W/g2/step-0000006"); then bad grpo_dp "checkpoint: $m"
   else ok "grpo_dp (rollouts spread over 2 ranks: rewards, losses and parameters of 1 process)"; fi
+else bad grpo_dp "no checkpoint g2/step-0000006/model.safetensors"
 fi
 
 # ---------------------------------------------------------------- distill_dp
@@ -167,6 +171,7 @@ if [ -f "$W/d2/distill.jsonl" ] && [ -f "$W/d1/distill.jsonl" ]; then
   elif [ "$n" -lt 5 ]; then bad distill_dp "only $n answers accepted"
   elif [ -z "$ck" ] || ! m=$(same_ckpt "$W/d1/$ck" "$W/d2/$ck"); then bad distill_dp "student checkpoint $ck: ${m:-missing}"
   else ok "distill_dp (teacher sampling spread over 2 ranks: the same $n answers; the student's $ck bit for bit)"; fi
+else bad distill_dp "no distill.jsonl"
 fi
 
 # ---------------------------------------------------------------- killed_rank
