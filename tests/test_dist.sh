@@ -20,6 +20,8 @@
 #                    --rank-timeout with deepc's message
 #   bad_layout       --ep that does not divide the ranks, --accum not a
 #                    multiple of the replicas: clear errors
+# The global batches have 4 micro-batches: with 2, a wrong summation order
+# would pass unseen (a + b = b + a; (a + b) + c != (a + c) + b).
 # Needs $DEEPC_MPI_BIN (the Makefile's $(BUILD)/mpi/deepc) and mpirun; says
 # why and counts nothing when they are missing. Ends with "N passed, N failed".
 set -u
@@ -69,7 +71,7 @@ same_ckpt() {
     cmp -s "$1/$f" "$2/$f" || { echo "$f differs"; return 1; }
   done
 }
-TRAIN="train --preset tiny --data $W/data --batch 2 --seq 24 --accum 2 --steps 20 --log-every 1 --eval-every 5
+TRAIN="train --preset tiny --data $W/data --batch 2 --seq 24 --accum 4 --steps 20 --log-every 1 --eval-every 5
        --save-every 100 -t 1"
 
 # ---------------------------------------------------------------- dp_bitexact
@@ -125,7 +127,7 @@ EOF
 "$BIN" tokenizer-train --data "$W/corpus.txt" --vocab-size 300 --special '<｜begin▁of▁sentence｜>,<｜end▁of▁sentence｜>,<｜User｜>,<｜Assistant｜>,<think>,</think>' \
   --out "$W/chat.json" > /dev/null 2>&1 &&
   "$BIN" init --preset tiny --tokenizer "$W/chat.json" --out "$W/m0" > /dev/null 2>&1 || bad sft_dp "init"
-SFT="sft -m $W/m0 --data $W/sft.jsonl --template v3 --batch 4 --seq 16 --accum 2 --steps 6 --log-every 1 --eval-every 3 -t 1"
+SFT="sft -m $W/m0 --data $W/sft.jsonl --template v3 --batch 2 --seq 16 --accum 4 --steps 6 --log-every 1 --eval-every 3 -t 1"
 "$BIN" $SFT --out "$W/s1" > "$W/s1.txt" 2>&1 || bad sft_dp "1 process: $(tail -3 "$W/s1.txt")"
 $MPI "$BIN" $SFT --out "$W/s2" > "$W/s2.txt" 2>&1 || bad sft_dp "2 ranks: $(tail -5 "$W/s2.txt")"
 if [ -f "$W/s2/step-0000006/model.safetensors" ]; then
@@ -161,7 +163,7 @@ fi
   --sched const --warmup 5 --eval-every 0 -t 1 --out "$W/teach" > "$W/teach.txt" 2>&1 || bad distill_dp "teacher sft"
 for i in $(seq 0 39); do echo "{\"prompt\": \"$((i % 10)) + $((i * 3 % 10)) =\"}"; done > "$W/prompts.txt"
 DIST="distill --teacher $W/teach/step-0000060 --student $W/m0 --prompts $W/prompts.txt --no-think --samples 2
-      --max-new 6 --temp 1 --batch 4 --seq 16 --accum 2 --epochs 1 -t 1"
+      --max-new 6 --temp 1 --batch 2 --seq 16 --accum 4 --epochs 1 -t 1"
 "$BIN" $DIST --out "$W/d1" > "$W/d1.txt" 2>&1 || bad distill_dp "1 process: $(tail -3 "$W/d1.txt")"
 $MPI "$BIN" $DIST --out "$W/d2" > "$W/d2.txt" 2>&1 || bad distill_dp "2 ranks: $(tail -5 "$W/d2.txt")"
 if [ -f "$W/d2/distill.jsonl" ] && [ -f "$W/d1/distill.jsonl" ]; then
@@ -229,7 +231,7 @@ fi
 
 # ---------------------------------------------------------------- bad_layout
 $MPI "$BIN" $TRAIN --ep 3 --out "$W/bad1" > "$W/bad1.txt" 2>&1; rc1=$?
-$MPI "$BIN" ${TRAIN/--accum 2/--accum 3} --out "$W/bad2" > "$W/bad2.txt" 2>&1; rc2=$?
+$MPI "$BIN" ${TRAIN/--accum 4/--accum 3} --out "$W/bad2" > "$W/bad2.txt" 2>&1; rc2=$?
 if [ "$rc1" -eq 0 ] || ! grep -q "ep 3 does not divide the 2 ranks" "$W/bad1.txt"; then bad bad_layout "--ep 3: $(grep -a error "$W/bad1.txt" | head -2)"
 elif [ "$rc2" -eq 0 ] || ! grep -q "accum 3 is not a multiple of the 2 data-parallel replicas" "$W/bad2.txt"; then
   bad bad_layout "--accum 3: $(grep -a error "$W/bad2.txt" | head -2)"
