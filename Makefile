@@ -116,8 +116,9 @@ $(REF_POST): $(wildcard tests/ref/*.py)
 # deepc across processes for the tests (tests/test_dist.sh): this build's
 # objects with src/dist/ compiled again by OpenMPI's mpicc with -DDC_MPI
 # (only src/dist/ differs between the builds), linked into
-# $(BUILD)/mpi/deepc; built when mpicc and mpirun are installed, and not
-# under `make asan` (DC_NO_MPI_TEST: tests/test_dist.sh says why).
+# $(BUILD)/mpi/deepc; built when mpicc and mpirun are installed (under
+# `make asan` too: tests/test_dist.sh then turns leak checking off for the
+# MPI runs and says why); DC_NO_MPI_TEST=1 skips them.
 HAVE_MPI := $(shell command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo 1)
 DIST_SRC := $(sort $(wildcard src/dist/*.c))
 MPI_DIST_OBJ := $(DIST_SRC:%.c=$(BUILD)/mpi/%.o)
@@ -175,7 +176,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:quarant
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/asan.supp:print_suppressions=0 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" DC_TEST_ENV="$(ASAN_ENV)" DC_NO_MPI_TEST=1 test
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" DC_TEST_ENV="$(ASAN_ENV)" test
 
 # The part CI runs (the whole of `make asan` would add ~4 minutes there): the
 # tests of the readers of outside input, the sampler, the loaders' checks and

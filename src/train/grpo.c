@@ -269,10 +269,12 @@ static int fill(grpo *g, int from, int n, double total_tokens) {
 static int pass(grpo *g, trainer *t, int grad, int keep, double *stats, dc_err *err) {
     double total = 0;
     for (int i = 0; i < g->ns; i++) total += g->s[i].len - g->s[i].np;
-    int have_old = g->s[0].old != NULL;
+    /* pi_old exists for the updates after the keeping pass (mu > 1); pi_ref
+     * for every sequence this replica trains on (step) */
+    int have_old = grad && g->o.mu > 1;
     loss_spec ls = {.kind = LOSS_GRPO, .adv = g->adv, .old_lp = have_old ? g->old : NULL,
-                    .ref_lp = g->s[0].ref ? g->rlp : NULL, .eps_low = g->o.eps_low, .eps_high = g->o.eps_high,
-                    .beta = g->s[0].ref ? g->o.beta : 0, .logp = g->logp, .entropy = g->ent, .kl = g->kl,
+                    .ref_lp = g->rlp, .eps_low = g->o.eps_low, .eps_high = g->o.eps_high,
+                    .beta = g->o.beta, .logp = g->logp, .entropy = g->ent, .kl = g->kl,
                     .clipped = g->clipped};
     /* with grad, micro-batch a is computed by replica a % dp (trainer_backward);
      * the figures of each micro-batch are added in order, on any rank count */
@@ -281,8 +283,8 @@ static int pass(grpo *g, trainer *t, int grad, int keep, double *stats, dc_err *
     if (!mb) return err_set(err, DC_ENOMEM, "grpo: out of memory");
     int rc = DC_OK;
     for (int from = 0, a = 0; !rc && from < g->ns; from += g->B, a++) {
-        if (grad && !trainer_mb_mine(t, a)) {
-            rc = trainer_backward(t, NULL, a, A, err);
+        if (!trainer_mb_mine(t, a)) { /* another replica's micro-batch */
+            if (grad) rc = trainer_backward(t, NULL, a, A, err);
             continue;
         }
         int n = g->ns - from < g->B ? g->ns - from : g->B, TT = fill(g, from, n, total);
@@ -317,7 +319,8 @@ static int step(void *ctx, trainer *t, int64_t *tokens, dc_err *err) {
     if (rc) return rc;
     double t0 = progress_now(), st[4] = {0};
     /* log pi_ref: for the KL term, and for the logged KL when beta is 0 */
-    for (int i = 0; !rc && i < g->ns; i++) rc = ref_logprobs(g, &g->s[i], err);
+    for (int i = 0; !rc && i < g->ns; i++) /* the sequences of this replica's micro-batches */
+        if (trainer_mb_mine(t, i / g->B)) rc = ref_logprobs(g, &g->s[i], err);
     if (!rc && g->o.mu > 1) rc = pass(g, t, 0, 1, st, err);
     *tokens = 0;
     for (int u = 0; !rc && u < g->o.mu; u++) {

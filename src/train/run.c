@@ -120,7 +120,6 @@ static int resume(trainer *t, const run_opts *o, const run_hooks *h, double *los
 /* open RUN/metrics.jsonl for appending: trimmed after a resume, emptied for a new run */
 static FILE *open_metrics(const run_opts *o, const trainer *t, char *mpath, size_t cap, dc_err *err) {
     snprintf(mpath, cap, "%s/metrics.jsonl", o->dir);
-    if (!lead(t)) return stdin; /* a placeholder: only rank 0 writes */
     if (o->resume_dir) trim_metrics(mpath, (long long)t->step);
     else file_write_atomic(mpath, "", 0, err);
     FILE *f = fopen(mpath, "a");
@@ -257,13 +256,13 @@ int run_loop(trainer *t, const run_opts *o, const run_hooks *h, dc_err *err) {
         dir_unlock(lockfd);
         return rc;
     }
-    FILE *mf = open_metrics(o, t, mpath, sizeof mpath, err);
+    FILE *mf = lead(t) ? open_metrics(o, t, mpath, sizeof mpath, err) : NULL; /* only rank 0 writes */
     lp.collapsed = calloc((size_t)(t->L + t->D) + 1, sizeof(int));
-    if (!mf || !lp.collapsed) {
-        if (mf && lead(t)) fclose(mf);
+    if ((lead(t) && !mf) || !lp.collapsed) {
+        if (mf) fclose(mf);
         free(lp.collapsed);
         dir_unlock(lockfd);
-        return mf ? err_set(err, DC_ENOMEM, "%s: out of memory", o->name) : err->code;
+        return mf || !lead(t) ? err_set(err, DC_ENOMEM, "%s: out of memory", o->name) : err->code;
     }
     if (lead(t)) progress_start(&lp.pb, o->name, o->steps);
     lp.t_last = progress_now();
@@ -273,7 +272,7 @@ int run_loop(trainer *t, const run_opts *o, const run_hooks *h, dc_err *err) {
     if (!rc && lead(t) && ckpt_latest(o->dir, ck, sizeof ck, NULL) == DC_OK)
         fprintf(stderr, "%s at step %lld: %s (metrics in %s)\n", t->step < o->steps ? "stopped" : "done",
                 (long long)t->step, ck, mpath);
-    if (lead(t)) fclose(mf);
+    if (mf) fclose(mf);
     free(lp.collapsed);
     dir_unlock(lockfd);
     return rc;
