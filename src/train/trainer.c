@@ -460,10 +460,10 @@ void trainer_zero_grad(trainer *t) {
 void trainer_update(trainer *t) {
     const train_opts *o = &t->o;
     const int E = t->cfg.n_routed_experts;
-    if (t->ep) trainer_ep_sync(t);
+    if (t->ep) trainer_ep_sync(t, t->arena + t->n);
     double w = t->acc_w;
     t->loss = w > 0 ? t->acc_wl / w : 0, t->mtp_loss = w > 0 ? t->acc_mtp / w : 0, t->aux_loss = w > 0 ? t->acc_aux / w : 0;
-    t->grad_norm = sqrt(t->ep ? trainer_ep_sumsq(t) : grad_sumsq(t->arena + t->n, t->n));
+    t->grad_norm = sqrt(t->ep ? trainer_ep_sumsq(t, t->arena + t->n) : grad_sumsq(t->arena + t->n, t->n));
     t->lr_now = sched_lr(o, t->step);
     t->skipped = t->ep && t->ep->rc                                   ? 3
                  : !isfinite(t->loss) || !isfinite(t->grad_norm)        ? 1
