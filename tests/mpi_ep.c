@@ -25,7 +25,9 @@
 #include "model/model.h"
 #include "model/moe_ep.h"
 #include "model/weights.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
+#include "train/trainer_ep.h"
 
 #define STEPS 20
 
@@ -62,6 +64,66 @@ static void cmp_grads(const trainer *ep, const trainer *one, double *shared_wors
         else if (den > 0 && sqrt(num / den) > *shared_worst) *shared_worst = sqrt(num / den);
         ++*compared;
     }
+}
+
+/* worst relative difference (norm) over every tensor of part (0 params, 2 m, 3 v) */
+static double worst_part(const trainer *a, const trainer *b, int part, int *missing) {
+    double worst = 0;
+    for (int i = 0; i < b->ntab; i++) {
+        const wt_entry *f = &b->tab[i], *e = NULL;
+        if (f->alias) continue;
+        for (int j = 0; j < a->ntab && !e; j++)
+            if (strcmp(a->tab[j].name, f->name) == 0) e = &a->tab[j];
+        if (!e) {
+            ++*missing;
+            continue;
+        }
+        const float *x = a->arena + part * a->n + (*e->dst - a->arena), *y = b->arena + part * b->n + (*f->dst - b->arena);
+        double num = 0, den = 0;
+        for (size_t k = 0; k < wt_numel(f); k++) num += (x[k] - y[k]) * (double)(x[k] - y[k]), den += (double)y[k] * y[k];
+        if (den > 0 && sqrt(num / den) > worst) worst = sqrt(num / den);
+    }
+    return worst;
+}
+
+/* checkpoint_whole: the EP ranks' experts gathered on rank 0 make the whole
+ * model (parameters and AdamW moments) one process holds; saved, it loads on
+ * one process and back on the expert group with the same bits */
+static void checkpoint_whole(const trainer *te, const trainer *t1, const dc_config *c, const train_opts *o) {
+    const char *run = DC_BUILD "/tmp/mpi_ep_ckpt";
+    dc_err err = {0};
+    trainer full;
+    int rc = trainer_ep_full(te, &full, &err);
+    CHECK(rc == 0, "gathering the experts: %s", err.msg);
+    if (rc) return;
+    if (g_d.ep_rank == 0) {
+        int missing = 0;
+        double wp = worst_part(&full, t1, 0, &missing), wm = worst_part(&full, t1, 2, &missing),
+               wv = worst_part(&full, t1, 3, &missing);
+        printf("    whole model on rank 0: %d tensors, %d missing; against one process: params %.1e, m %.1e, v %.1e\n",
+               full.ntab, missing, wp, wm, wv);
+        CHECK(missing == 0 && full.n == t1->n, "the gathered model lacks %d tensors (%zu of %zu floats)", missing,
+              full.n, t1->n);
+        CHECK(wp < 1e-5 && wm < 1e-4 && wv < 1e-4, "gathered tensors differ from one process's");
+        harness_sh("rm -rf %s && mkdir -p %s", run, run);
+        CHECK(ckpt_save(&full, NULL, run, NULL, 1, &err) == 0, "ckpt_save: %s", err.msg);
+    }
+    dist_barrier(&g_d, DIST_WORLD, &err);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/step-%07lld", run, (long long)te->step);
+    trainer back, one;
+    CHECK(trainer_init_dist(&back, c, o, dir, 1, &g_d, 0, &err) == 0, "resume on 2 ranks: %s", err.msg);
+    int missing = 0;
+    CHECK(worst_part(&back, te, 0, &missing) == 0 && missing == 0, "rank %d: parameters changed through the checkpoint",
+          g_d.rank);
+    trainer_free(&back);
+    if (g_d.ep_rank == 0) {
+        CHECK(trainer_init(&one, c, o, dir, 1, &err) == 0, "resume on 1 process: %s", err.msg);
+        missing = 0;
+        CHECK(worst_part(&one, &full, 0, &missing) == 0 && missing == 0, "one process reads another model");
+        trainer_free(&one);
+    }
+    trainer_ep_full_free(&full);
 }
 
 static void train_equal(void) {
@@ -125,6 +187,7 @@ static void train_equal(void) {
     for (int e = 0; e < c.n_routed_experts; e++)
         bias_same &= te.P.layers[l].router_bias[e] == t1.P.layers[l].router_bias[e];
     CHECK(bias_same, "layer %d's selection biases differ from one process", l);
+    checkpoint_whole(&te, &t1, &c, &oe);
     trainer_free(&te);
     trainer_free(&t1);
 }

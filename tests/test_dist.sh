@@ -95,6 +95,18 @@ if [ -f "$W/two/step-0000020/model.safetensors" ]; then
 else bad dp_bitexact "no checkpoint two/step-0000020/model.safetensors"
 fi
 
+# ---------------------------------------------------------------- ep_train
+# expert parallel through the CLI: the routed experts split over the 2 ranks
+# (each holds half), the checkpoint gathered whole: the one process's bits
+$MPI "$BIN" $TRAIN --ep 2 --out "$W/ep" > "$W/ep.txt" 2>&1 || bad ep_train "$(tail -5 "$W/ep.txt")"
+if [ -f "$W/ep/step-0000020/model.safetensors" ]; then
+  d=$(diff <(norm "$W/one/metrics.jsonl") <(norm "$W/ep/metrics.jsonl") | head -4)
+  if [ -n "$d" ]; then bad ep_train "metrics differ: $d"
+  elif ! m=$(same_ckpt "$W/one/step-0000020" "$W/ep/step-0000020"); then bad ep_train "checkpoint: $m"
+  else ok "ep_train (--ep 2: losses and the gathered checkpoint of 1 process, bit for bit)"; fi
+else bad ep_train "no checkpoint ep/step-0000020/model.safetensors"
+fi
+
 # ---------------------------------------------------------------- zero1
 $MPI "$BIN" $TRAIN --zero --out "$W/zero" > "$W/zero.txt" 2>&1 || bad zero1 "$(tail -5 "$W/zero.txt")"
 if [ -f "$W/zero/step-0000020/model.safetensors" ]; then

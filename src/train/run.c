@@ -9,6 +9,7 @@
 #include "base/file.h"
 #include "base/progress.h"
 #include "train/checkpoint.h"
+#include "train/trainer_ep.h"
 #include "train/trainer_dp.h"
 
 /* a layer routing this way for so many steps in a row is reported */
@@ -76,7 +77,11 @@ static int save_files(trainer *t, const run_opts *o, const run_hooks *h, double 
 static int save(trainer *t, const run_opts *o, const run_hooks *h, double loss_avg, dc_err *err) {
     float *m = t->m, *v = t->v;
     int rc = t->zero ? trainer_dp_gather_optim(t, &m, &v, err) : DC_OK;
-    if (!rc && lead(t)) rc = save_files(t, o, h, loss_avg, m, v, err);
+    trainer full, *w = t;
+    if (!rc && t->ep && !(rc = trainer_ep_full(t, &full, err))) /* the other ranks' experts (trainer_ep.c) */
+        w = &full, m = full.m, v = full.v;
+    if (!rc && lead(t)) rc = save_files(w, o, h, loss_avg, m, v, err);
+    if (w == &full) trainer_ep_full_free(&full);
     if (t->zero) free(m), free(v);
     if (t->dist.size > 1) {
         int r = rc;

@@ -130,9 +130,7 @@ int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const ch
 int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
                       const dist *d, int zero, dc_err *err) {
     memset(t, 0, sizeof *t);
-    if (d->ep_size > 1 && (d->dp_size > 1 || zero)) /* the EP sums and the DP reduce-scatter are not combined yet */
-        return err_set(err, DC_EARG, "train: --ep %d runs on exactly %d ranks (one replica) and without --zero; "
-                       "this job has %d ranks%s", d->ep_size, d->ep_size, d->size, zero ? " and --zero" : "");
+    if (zero && d->ep_size > 1) return err_set(err, DC_EARG, "train: --zero with --ep is not supported yet");
     t->cfg = *cfg;
     t->cfg.fp8_block_m = t->cfg.fp8_block_n = 0;
     t->o = *o;
@@ -471,14 +469,15 @@ void trainer_zero_grad(trainer *t) {
 int trainer_update(trainer *t) {
     const train_opts *o = &t->o;
     const int E = t->cfg.n_routed_experts;
-    if (t->ep) trainer_ep_sync(t); /* the EP group's sums first (dp is 1 with EP) */
     double ss;
     int rc = trainer_dp_reduce(t, &ss);
     if (rc) return rc;
-    if (t->ep) ss = trainer_ep_sumsq(t);
+    /* the step's whole gradient: where trainer_dp_adamw reads it (ZeRO-1 is refused with --ep) */
+    float *g = !t->mb_used || (t->dist.dp_size == 1 && t->nmb == 1) || t->dist.dp_size > 1 ? t->arena + t->n : t->gacc;
+    if (t->ep) trainer_ep_sync(t, g); /* after the replicas' sums: the expert group's (trainer_ep.c) */
     double w = t->acc_w;
     t->loss = w > 0 ? t->acc_wl / w : 0, t->mtp_loss = w > 0 ? t->acc_mtp / w : 0, t->aux_loss = w > 0 ? t->acc_aux / w : 0;
-    t->grad_norm = sqrt(ss);
+    t->grad_norm = sqrt(t->ep ? trainer_ep_sumsq(t, g) : ss);
     t->lr_now = sched_lr(o, t->step);
     t->skipped = t->ep && t->ep->rc                                   ? 3
                  : !isfinite(t->loss) || !isfinite(t->grad_norm)        ? 1

@@ -66,9 +66,6 @@ static int figure_buffer(trainer *t, int A, dc_err *err) {
 int trainer_backward(trainer *t, const tbatch *b, int a, int A, dc_err *err) {
     const int P = t->dist.dp_size;
     int rc = DC_OK;
-    /* expert parallel (one replica): every EP rank's micro-batches accumulate
-     * in place; trainer_update sums the shared gradients over the EP group */
-    if (t->ep) return b ? trainer_forward(t, b, 1, err) : DC_OK;
     if (a == 0) {
         if ((rc = figure_buffer(t, A, err)) || (!direct(t, A) && (rc = grad_buffers(t, err)))) return rc;
         t->mb_used = 1;

@@ -26,8 +26,17 @@ double trainer_shares(const trainer *t);
  * tensors this rank holds; nothing with one EP rank. */
 int trainer_ep_init(trainer *t, wt_entry *gt, int *ng, dc_err *err);
 void trainer_ep_free(trainer *t);
-/* trainer_ep_sync: the sums above, in place (a failure: t->ep->rc). */
-void trainer_ep_sync(trainer *t);
+/* trainer_ep_sync: the sums above, in place (a failure: t->ep->rc); grads:
+ * the step's whole gradient, laid out as the arena's gradient part (that
+ * part itself, t->arena + t->n, unless the step was summed elsewhere). */
+void trainer_ep_sync(trainer *t, float *grads);
 /* trainer_ep_sumsq: the squared gradient norm over the whole group. */
-double trainer_ep_sumsq(const trainer *t);
+double trainer_ep_sumsq(const trainer *t, const float *grads);
+/* trainer_ep_full: the whole model as one process holds it, on ep_rank 0:
+ * a trainer shell `full` (cfg, step, the whole table, an arena of params |
+ * grads (zero) | m | v) for ckpt_save; the other ranks send their routed
+ * experts' parameters and AdamW moments and get an empty shell. Collective
+ * over DIST_EP. Free with trainer_ep_full_free. */
+int trainer_ep_full(const trainer *t, trainer *full, dc_err *err);
+void trainer_ep_full_free(trainer *full);
 #endif
