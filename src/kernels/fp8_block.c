@@ -1,5 +1,5 @@
-/* fp8.c — see fp8.h. */
-#include "kernels/fp8.h"
+/* fp8_block.c — see fp8_block.h. */
+#include "kernels/fp8_block.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
