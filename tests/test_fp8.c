@@ -1,5 +1,5 @@
 /*
- * test_fp8.c — FP8 e4m3 weights with block scales (src/kernels/fp8.c): every
+ * test_fp8_block.c — FP8 e4m3 weights with block scales (src/kernels/fp8_block.c): every
  * code through each decoder (the row conversion and each ISA's kernel)
  * against the e4m3fn definition (dtype.c, itself checked code by code in
  * test_dtype.c); quantise / dequantise round trips against the block layout
@@ -15,7 +15,7 @@
 #include "harness.h"
 #include "kernels/cpu.h"
 #include "kernels/dtype.h"
-#include "kernels/fp8.h"
+#include "kernels/fp8_block.h"
 #include "kernels/matmul.h"
 
 /* two rows of one block each: codes 0..127 and 128..255, scale d; NaN codes

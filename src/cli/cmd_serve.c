@@ -35,7 +35,7 @@ static const char *HELP =
     "      --ctx N            positions per sequence: prompt + answer (default 4096)\n"
     "      --api-key KEY      require 'Authorization: Bearer KEY' (or $DEEPC_API_KEY)\n"
     "  -t, --threads N        engine threads (default: all cores)\n"
-    "      --dtype T          weights at run time: f32, bf16, f16, q8, q4_0, q4_k, q6_k, q5_0, q5_k, fp8 (default: as loaded)\n"
+    "      --dtype T          weights at run time: f32, bf16, q8, q4_0, q4_k, q6_k (default: as loaded)\n"
     "      --template NAME    chat template: auto (from the model's, default), v3, r1\n"
     "      --think MODE       R1 reasoning: split into reasoning_content (default) or inline\n"
     "      --alias NAME       the model's name in the API (default: the path's base name)\n"

@@ -7,7 +7,7 @@
  * q4_k, q6_k, q5_0, q5_k, f16, bf16; an official checkpoint's FP8) is never
  * requantised: "stored", "f32" (the default of the commands) or its own type
  * leave it as it is, any other type is an error. "fp8" quantises a float
- * checkpoint to e4m3 with 128x128 block scales (fp8.h). Byte counts
+ * checkpoint to e4m3 with 128x128 block scales (fp8_block.h). Byte counts
  * come from each mat's own type, so mixed files count right.
  */
 #include <string.h>

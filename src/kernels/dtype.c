@@ -7,7 +7,7 @@ float f16_to_f32(uint16_t h) {
     if (exp == 0x1f) {
         u = sign | 0x7f800000u | (man << 13);
     } else if (exp == 0) {
-        float f = ldexpf((float)man, -24);
+        float f = (float)man * 0x1p-24f; /* exact: man < 2^10 */
         return sign ? -f : f;
     } else {
         u = sign | ((exp + 112) << 23) | (man << 13);

@@ -13,7 +13,7 @@
  *     f16   cols IEEE halves per row
  *     q5_0  cols/32 block_q5_0 per row, x given as a q8_act
  *     q5_k  cols/256 block_q5_K per row, x given as a q8_act
- *     fp8   cols/128 block_fp8 per row (fp8.h: e4m3 codes and a float32
+ *     fp8   cols/128 block_fp8 per row (fp8_block.h: e4m3 codes and a float32
  *           scale per 128 values), x float32
  * x_t is row t of x (T, cols) (float32 for f32, bf16, f16 and fp8). The quantised
  * types all multiply 8-bit activations (per 32 values, as llama.cpp's

@@ -37,7 +37,7 @@
 #include <pthread.h>
 #include <string.h>
 #include "kernels/dtype.h"
-#include "kernels/fp8.h"
+#include "kernels/fp8_block.h"
 #include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
 #include "kernels/simd_common.h"

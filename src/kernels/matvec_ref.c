@@ -1,7 +1,7 @@
 /* matvec_ref.c — the plain C oracles of matvec.h: one row, one token, double sums. */
 #include "kernels/dtype.h"
 #include <stdlib.h>
-#include "kernels/fp8.h"
+#include "kernels/fp8_block.h"
 #include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
 

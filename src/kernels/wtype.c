@@ -2,7 +2,7 @@
 #include "kernels/wtype.h"
 #include <string.h>
 #include <strings.h>
-#include "kernels/fp8.h"
+#include "kernels/fp8_block.h"
 #include "kernels/ggml_types.h"
 #include "kernels/quant.h"
 

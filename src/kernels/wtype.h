@@ -15,7 +15,7 @@
  *   f16          1      2  IEEE half                             float32
  *   q5_0         32     22  block_q5_0                            q8_act
  *   q5_k        256    176  block_q5_K                            q8_act
- *   fp8         128    132  block_fp8 (fp8.h): e4m3 + f32 scale   float32
+ *   fp8         128    132  block_fp8 (fp8_block.h): e4m3 + f32 scale   float32
  * A (rows, cols) matrix is rows rows of cols / block blocks (cols must be a
  * whole number of blocks). The mv kernels: matvec.h's contract; mv[ISA_REF]
  * is the plain C oracle of the others. For the types added by issues 13/15

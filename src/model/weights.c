@@ -15,7 +15,7 @@
 #include "io/safetensors.h"
 #include "model/gguf_model.h"
 #include "kernels/dtype.h"
-#include "kernels/fp8.h"
+#include "kernels/fp8_block.h"
 #include "kernels/ggml_types.h"
 
 size_t wt_numel(const wt_entry *e) { return (size_t)e->rows * (e->cols ? (size_t)e->cols : 1); }

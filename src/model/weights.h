@@ -87,7 +87,7 @@ int weights_keep_experts(wt_entry *e, int n, int ex0, int ex1);
 /* weights_load: read every tensor of the table from the checkpoint in dir
  * into a new arena, dequantising BF16 / F16 / F8_E4M3 (+ weight_scale_inv).
  * keep (inference): F8_E4M3 matrices with 128-wide column blocks stay FP8
- * (MAT_FP8, fp8.h, in qarena; w->kept, w->dtype MAT_FP8) but kv_b, and a
+ * (MAT_FP8, fp8_block.h, in qarena; w->kept, w->dtype MAT_FP8) but kv_b, and a
  * GGUF's matrices stay as stored; 0: everything float32 (training, writers). */
 int weights_load(const dc_config *cfg, const char *dir, int keep, model_w *w, dc_err *err);
 

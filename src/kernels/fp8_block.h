@@ -1,5 +1,5 @@
 /*
- * fp8.h — float8 e4m3 weights with block scales, kept as stored for inference
+ * fp8_block.h — float8 e4m3 weights with block scales, kept as stored for inference
  * (issue 13), and the official DeepSeek-V3 layout they come from.
  *
  * Official layout (V3 report §3.3, inference/kernel.py weight_dequant): a
@@ -19,8 +19,8 @@
  * e4m3fn (OCP FP8): bias 7, 3 mantissa bits, no infinities, S.1111.111 NaN,
  * largest finite 448, subnormals m/8 * 2^-6 (dtype.h's scalar conversions).
  */
-#ifndef DC_FP8_H
-#define DC_FP8_H
+#ifndef DC_FP8_BLOCK_H
+#define DC_FP8_BLOCK_H
 #include <stddef.h>
 #include <stdint.h>
 

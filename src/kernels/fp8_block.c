@@ -1,28 +1,24 @@
-/* fp8.c — see fp8.h. */
-#include "kernels/fp8.h"
+/* fp8_block.c — see fp8_block.h. */
+#include "kernels/fp8_block.h"
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/dtype.h"
 
-/* e4m3 to float32 by bits (dtype.c's fp8e4m3_to_f32 is the definition; the
- * test compares all 256 codes): a normal code S.EEEE.MMM is exponent E - 7 +
- * 127 and mantissa M << 20; a subnormal is M * 2^-9 */
-static inline float e4m3(uint8_t b) {
-    uint32_t em = b & 0x7fu, u;
-    float v;
-    if (em == 0x7f) return NAN;
-    if (em >= 8) {
-        u = (em << 20) + (120u << 23);
-        memcpy(&v, &u, 4);
-    } else v = (float)em * (1.0f / 512);
-    return b & 0x80 ? -v : v;
+/* e4m3 to float32 by a table of the 256 codes (dtype.c's definition; the
+ * prefill path widens whole matrices a chunk at a time through it) */
+static float e4m3_tab[256];
+static pthread_once_t e4m3_once = PTHREAD_ONCE_INIT;
+static void e4m3_fill(void) {
+    for (int c = 0; c < 256; c++) e4m3_tab[c] = fp8e4m3_to_f32((uint8_t)c);
 }
 
 void fp8_to_f32_row(const void *src, float *dst, int64_t n) {
     const block_fp8 *b = src;
+    pthread_once(&e4m3_once, e4m3_fill);
     for (int64_t k = 0; k < n / QK_FP8; k++, dst += QK_FP8)
-        for (int i = 0; i < QK_FP8; i++) dst[i] = b[k].d * e4m3(b[k].qs[i]);
+        for (int i = 0; i < QK_FP8; i++) dst[i] = b[k].d * e4m3_tab[b[k].qs[i]];
 }
 
 /* one block of up to 128 values with scale s (0: all codes 0) */
