@@ -39,6 +39,7 @@ static const char *HELP =
     "  --resume              continue RUN from its latest checkpoint, with the run's settings\n"
     "                        (stored in each checkpoint; an option given with another value\n"
     "                        is refused, except --steps and --data)\n"
+CLI_PREC_HELP
     "  --stop-after N        stop this invocation after N steps (checkpointed; continue with --resume)\n"
     "  -t, --threads N       threads (default: all cores)\n";
 
@@ -75,6 +76,7 @@ int cmd_train(int argc, char **argv) {
     const char *preset = NULL, *config = NULL, *init = NULL, *data = NULL, *run = NULL, *sched = "cosine";
     train_opts o;
     train_opts_default(&o);
+    const char *prec = "f32";
     long seed = 1, log_every = 10, eval_every = 100, save_every = 100, keep = 3, sample_every = 0, sample_len = 48;
     long threads = 0, stop_after = 0;
     int resume = 0;
@@ -95,7 +97,8 @@ int cmd_train(int argc, char **argv) {
         {"eval-every", 0, OPT_LONG, &eval_every, 0, BIG, SET_NO}, {"save-every", 0, OPT_LONG, &save_every, 0, BIG, SET_NO},
         {"keep", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO}, {"sample-every", 0, OPT_LONG, &sample_every, 0, BIG, SET_NO},
         {"sample-len", 0, OPT_LONG, &sample_len, 1, 512, SET_NO}, {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO},
-        {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO}, {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO}};
+        {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO}, {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
+        CLI_PREC_OPTS(prec, o.bf16_moments)};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("train", HELP, OPTS, NO, argc, argv, given, &done);
@@ -120,6 +123,10 @@ int cmd_train(int argc, char **argv) {
     else if (!strcmp(sched, "wsd")) o.sched = SCHED_WSD;
     else if (!strcmp(sched, "const")) o.sched = SCHED_CONST;
     else return cli_usage_error("train", "--sched must be cosine, wsd or const, not '%s'", sched);
+    if (cli_precision("train", prec, &o)) {
+        cJSON_Delete(state);
+        return 2;
+    }
     if ((rc = pretrain_open(&p, data, o.B, o.T, (uint64_t)seed, &err))) goto fail;
     p.sample_len = (int)sample_len;
     if ((rc = model_config(preset, config, init, resume ? ckdir : NULL, &p, &cfg, &err))) goto fail;

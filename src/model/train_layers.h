@@ -13,7 +13,7 @@
 #define DC_TRAIN_LAYERS_H
 #include "deepc.h"
 #include "model/rope.h"
-#include "train/real.h"
+#include "kernels/linear.h"
 
 /* ---------------------------------------------------------------- SwiGLU */
 typedef struct ffn_w {
