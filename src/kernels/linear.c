@@ -70,14 +70,15 @@ static int room(size_t a, size_t b) {
     return 0;
 }
 
-/* bf16_round_n: y = x rounded to bfloat16 (nearest even), kept as float */
+/* bf16_round_n: y = x rounded to bfloat16 (nearest even), kept as float;
+ * branch-free so that the loop vectorises (NaN stays NaN) */
 static void bf16_round_n(float *y, const float *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &x[i], 4);
         uint32_t r = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;
-        if ((u & 0x7fffffffu) > 0x7f800000u) r = (u | 0x400000u) & 0xffff0000u; /* NaN stays NaN */
+        r = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x400000u) & 0xffff0000u : r;
         memcpy(&y[i], &r, 4);
     }
 }
