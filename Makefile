@@ -208,6 +208,13 @@ bench-tokenizer: $(BUILD)/bench/bench_tokenizer
 bench-train: $(BUILD)/bench/bench_train
 	@$(BUILD)/bench/bench_train
 
+# Mixed-precision GEMM figures (prints, never fails): one linear layer's
+# forward as f32 sgemm, bf16 / fp8 as training computes them, an AVX2
+# bf16-operand kernel, and the promoted fp8 oracle.
+.PHONY: bench-prec
+bench-prec: $(BUILD)/bench/bench_prec_gemm
+	@$(BUILD)/bench/bench_prec_gemm
+
 # Fuzzing: libFuzzer binaries over the readers of outside input, the whole
 # library built again with clang, ASan and UBSan (build/fuzz/obj):
 #   fuzz_readers    GGUF and safetensors (the first byte picks)
