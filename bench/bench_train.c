@@ -14,11 +14,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/progress.h"
 #include "base/rng.h"
 #include "deepc.h"
 #include "bench_util.h"
 #include "train/trainer.h"
+
+/* the process's CPU time over all threads: tokens per CPU-second compare
+ * precisions fairly when other processes load the machine (wall time does not) */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static rng R;
 static int B_, T_, V_;
@@ -93,8 +102,8 @@ int main(int argc, char **argv) {
     double tt[3] = {-1, -1, -1};
     unsetenv("OMP_WAIT_POLICY");
     for (int th = 1; th <= 2 && torch; th++) tt[th] = torch_tps(th, steps);
-    printf("%-8s %-5s %12s %12s %8s %11s %10s %9s\n", "threads", "prec", "deepc tok/s", "torch tok/s", "ratio",
-           "deepc GF/s", "sgemm GF/s", "of sgemm");
+    printf("%-8s %-5s %12s %12s %8s %11s %10s %9s %14s\n", "threads", "prec", "deepc tok/s", "torch tok/s", "ratio",
+           "deepc GF/s", "sgemm GF/s", "of sgemm", "tok/CPU-s");
     for (int th = 1; th <= 2; th++) {
         bench_threads(th);
         double peak = sgemm_peak();
@@ -105,14 +114,15 @@ int main(int argc, char **argv) {
             o.precision = p;
             if (trainer_init(&t, &c, &o, NULL, 1, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
             trainer_step(&t, random_batch, NULL); /* warm-up */
-            double t0 = progress_now();
+            double t0 = progress_now(), c0 = cpu_now();
             for (int s = 0; s < steps; s++) trainer_step(&t, random_batch, NULL);
             double dt = progress_now() - t0, tps = (double)steps * o.B * o.T / dt;
+            double tpc = (double)steps * o.B * o.T / (cpu_now() - c0);
             trainer_free(&t);
             char ts[32] = "-", rs[32] = "-";
             if (tt[th] > 0) snprintf(ts, sizeof ts, "%.0f", tt[th]), snprintf(rs, sizeof rs, "%.2fx", tps / tt[th]);
-            printf("%-8d %-5s %12.0f %12s %8s %11.1f %10.1f %8.0f%%\n", th, prec_name(p), tps, ts, rs, tps * fpt / 1e9,
-                   peak, 100 * tps * fpt / 1e9 / peak);
+            printf("%-8d %-5s %12.0f %12s %8s %11.1f %10.1f %8.0f%% %14.0f\n", th, prec_name(p), tps, ts, rs,
+                   tps * fpt / 1e9, peak, 100 * tps * fpt / 1e9 / peak, tpc);
             fflush(stdout);
         }
     }
