@@ -245,6 +245,13 @@ $(BUILD)/mpi/bench_dist: bench/bench_dist.c $(filter-out $(DIST_SRC:%.c=$(BUILD)
 	@mkdir -p $(dir $@)
 	mpicc $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# Mixed-precision GEMM figures (prints, never fails): one linear layer's
+# forward as f32 sgemm, bf16 / fp8 as training computes them, an AVX2
+# bf16-operand kernel, and the promoted fp8 oracle.
+.PHONY: bench-prec
+bench-prec: $(BUILD)/bench/bench_prec_gemm
+	@$(BUILD)/bench/bench_prec_gemm
+
 # Fuzzing: libFuzzer binaries over the readers of outside input, the whole
 # library built again with clang, ASan and UBSan (build/fuzz/obj):
 #   fuzz_readers    GGUF and safetensors (the first byte picks)

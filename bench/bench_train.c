@@ -3,20 +3,31 @@
  * the same shape (`train-bench`, ../shared/BENCHMARKS.md: batch 8 x 256,
  * f32, AdamW, main loss only, bias update on), with the same threads, plus
  * deepc's achieved GFLOP/s as a fraction of OpenBLAS's sgemm measured in the
- * same run. Prints figures; never fails on time.
+ * same run; for each training precision (--precision f32|bf16|fp8 of
+ * kernels/linear.h: the linear layers' GEMMs on bf16-rounded or
+ * e4m3-quantised operands). Prints figures; never fails on time.
  *
- *   build/bench/bench_train [--steps N] [--no-torch]
+ *   build/bench/bench_train [--steps N] [--no-torch] [--precision f32|bf16|fp8]
  */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/progress.h"
 #include "base/rng.h"
 #include "deepc.h"
 #include "bench_util.h"
 #include "train/trainer.h"
+
+/* the process's CPU time over all threads: tokens per CPU-second compare
+ * precisions fairly when other processes load the machine (wall time does not) */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static rng R;
 static int B_, T_, V_;
@@ -68,10 +79,12 @@ static double torch_tps(int threads, int steps) {
 
 int main(int argc, char **argv) {
     bench_policy_reexec(argv, "passive");
-    int steps = 5, torch = 1;
+    int steps = 5, torch = 1, only = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-torch")) torch = 0;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && (only = prec_parse(argv[++i])) < 0)
+            return fprintf(stderr, "--precision: f32, bf16 or fp8\n"), 1;
     }
     dc_config c;
     dc_err err = {0};
@@ -89,25 +102,34 @@ int main(int argc, char **argv) {
     double tt[3] = {-1, -1, -1};
     unsetenv("OMP_WAIT_POLICY");
     for (int th = 1; th <= 2 && torch; th++) tt[th] = torch_tps(th, steps);
-    printf("%-8s %14s %14s %8s %12s %10s %10s\n", "threads", "deepc tok/s", "torch tok/s", "ratio", "deepc GF/s",
-           "sgemm GF/s", "of sgemm");
+    printf("%-8s %-5s %12s %12s %8s %11s %10s %9s %14s\n", "threads", "prec", "deepc tok/s", "torch tok/s", "ratio",
+           "deepc GF/s", "sgemm GF/s", "of sgemm", "tok/CPU-s");
     for (int th = 1; th <= 2; th++) {
         bench_threads(th);
-        trainer t;
-        rng_seed(&R, 1);
-        if (trainer_init(&t, &c, &o, NULL, 1, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
-        trainer_step(&t, random_batch, NULL); /* warm-up */
-        double t0 = progress_now();
-        for (int s = 0; s < steps; s++) trainer_step(&t, random_batch, NULL);
-        double dt = progress_now() - t0, tps = (double)steps * o.B * o.T / dt;
-        trainer_free(&t);
         double peak = sgemm_peak();
-        char ts[32] = "-", rs[32] = "-";
-        if (tt[th] > 0) snprintf(ts, sizeof ts, "%.0f", tt[th]), snprintf(rs, sizeof rs, "%.2fx", tps / tt[th]);
-        printf("%-8d %14.0f %14s %8s %12.1f %10.1f %9.0f%%\n", th, tps, ts, rs, tps * fpt / 1e9, peak,
-               100 * tps * fpt / 1e9 / peak);
-        fflush(stdout);
+        for (int p = 0; p < 3; p++) {
+            if (only >= 0 && p != only) continue;
+            trainer t;
+            rng_seed(&R, 1);
+            o.precision = p;
+            if (trainer_init(&t, &c, &o, NULL, 1, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
+            trainer_step(&t, random_batch, NULL); /* warm-up */
+            double t0 = progress_now(), c0 = cpu_now();
+            for (int s = 0; s < steps; s++) trainer_step(&t, random_batch, NULL);
+            double dt = progress_now() - t0, tps = (double)steps * o.B * o.T / dt;
+            double tpc = (double)steps * o.B * o.T / (cpu_now() - c0);
+            trainer_free(&t);
+            char ts[32] = "-", rs[32] = "-";
+            if (tt[th] > 0) snprintf(ts, sizeof ts, "%.0f", tt[th]), snprintf(rs, sizeof rs, "%.2fx", tps / tt[th]);
+            printf("%-8d %-5s %12.0f %12s %8s %11.1f %10.1f %8.0f%% %14.0f\n", th, prec_name(p), tps, ts, rs,
+                   tps * fpt / 1e9, peak, 100 * tps * fpt / 1e9 / peak, tpc);
+            fflush(stdout);
+        }
     }
+    printf("(torch: DeepSeek's official-style V3 code in f32, bench/train_torch.py. bf16 / fp8 here are the\n"
+           " linear layers' GEMMs on rounded / e4m3-quantised operands summed by f32 sgemm: on a CPU without\n"
+           " BF16 or FP8 arithmetic (AVX2) they cost f32's GEMMs plus the conversion passes, so they cannot\n"
+           " beat f32; bf16/fp8 speed-ups need AMX or AVX512_BF16, which deepc does not use yet)\n");
     printf("(DeepSeek's own V3 code under PyTorch: about 1,100 tokens/s with 2 threads here, BENCHMARKS.md)\n");
     return 0;
 }

@@ -3,7 +3,9 @@
  * names hold what gnuplot's or a shell's quoting would trip on (issue 14,
  * defect 2): a newline, quotes of both kinds, backslashes and $(...). Each
  * must give a PNG and run nothing: the names carry `system(...)` payloads
- * that would create a marker file. Skipped when gnuplot is not installed.
+ * that would create a marker file; so must all of them on one plot (several
+ * runs, their names as the curves' labels). Skipped when gnuplot is not
+ * installed.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -24,6 +26,24 @@ static int plot_in(const char *dir, const char *run, const char *out) {
         if (chdir(dir) != 0) _exit(126);
         if (out) execl(bin, bin, "plot", run, "--out", out, (char *)NULL);
         else execl(bin, bin, "plot", run, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* deepc plot with the argument vector args (n, NULL-terminated after), in dir */
+static int plot_argv(const char *dir, char **args) {
+    char bin[1024];
+    if (!realpath(DC_BUILD "/deepc", bin)) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int nul = open("/dev/null", O_WRONLY);
+        dup2(nul, 1), dup2(nul, 2);
+        if (chdir(dir) != 0) _exit(126);
+        args[0] = bin;
+        execv(bin, args);
         _exit(127);
     }
     int st;
@@ -79,6 +99,14 @@ static void hostile_names(void) {
         snprintf(png, sizeof png, "%s/%s.png", w, names[i]);
         CHECK(plot_in(w, names[i], png) == 0 && is_png(png), "name %d: --out with the name failed", i);
     }
+    /* all of them on one plot: their names are the curves' labels */
+    char *args[16] = {NULL, "plot"}, all[1100];
+    for (int i = 0; i < n; i++) args[2 + i] = (char *)names[i];
+    snprintf(all, sizeof all, "%s/all.png", w);
+    args[2 + n] = "--out", args[3 + n] = all, args[4 + n] = NULL;
+    CHECK(plot_argv(w, args) == 0 && is_png(all), "several runs on one plot");
+    args[2 + n] = NULL;
+    CHECK(plot_argv(w, args) == 2, "several runs without --out is a usage error");
     for (int k = 1; k <= 8; k++) {
         char p[1100];
         snprintf(p, sizeof p, "%s/P%d", w, k);
@@ -96,6 +124,16 @@ static void errors(void) {
     snprintf(run, sizeof run, "%s/empty", w);
     CHECK(mkdir(run, 0755) == 0 && harness_sh("printf 'not json\\n{\"step\": 1}\\n' > '%s/metrics.jsonl'", run) == 0, "setup");
     CHECK(plot_in(w, "empty", NULL) == 1, "no logged steps is exit 1");
+    /* several runs: a missing one, or a GRPO run beside a loss run, is exit 1 */
+    snprintf(run, sizeof run, "%s/ok", w);
+    CHECK(mkdir(run, 0755) == 0 && write_metrics(run) == 0, "setup ok");
+    snprintf(run, sizeof run, "%s/rl", w);
+    CHECK(mkdir(run, 0755) == 0 && harness_sh("printf '{\"step\": 1, \"reward\": 0.5}\\n' > '%s/metrics.jsonl'", run) == 0,
+          "setup rl");
+    char *a1[] = {NULL, "plot", "ok", "no-such-run", "--out", "x.png", NULL};
+    char *a2[] = {NULL, "plot", "ok", "rl", "--out", "x.png", NULL};
+    CHECK(plot_argv(w, a1) == 1, "a missing run among several is exit 1");
+    CHECK(plot_argv(w, a2) == 1, "a GRPO run beside a loss run is exit 1");
 }
 
 int main(void) {

@@ -37,6 +37,7 @@ static const char *HELP =
     "                        the fine-tuning (2, 8, 512, 1e-4, 1e-5, 10, cosine, 0, 1)\n"
     "  --eval-n N            held-out items for the student's accuracy before and after (100; 0: none)\n"
     "  --seed N --log-every N --save-every N --keep-ckpt K --resume   as deepc sft\n"
+CLI_PREC_HELP
     "  --accum N             micro-batches per step of the fine-tuning (1)\n"
     "  -t, --threads N       threads (default: all cores; under mpirun, shared by a machine's ranks)\n"
     "\n"
@@ -132,6 +133,7 @@ int cmd_distill(int argc, char **argv) {
     distill_opts dopts = {.n = 200, .K = 4, .keep = 1, .temperature = 0.7f, .max_new = 256, .seed = 1};
     train_opts o;
     train_opts_default(&o);
+    const char *prec = "f32";
     o.B = 8, o.T = 512, o.lr = 1e-4f, o.min_lr = 1e-5f, o.warmup = 10, o.wd = 0, o.mtp_lambda = 0, o.aux_alpha = 0;
     o.bias_gamma = 0;
     int kd = 0, kd_k = 8, epochs = 2, no_think = 0, resume = 0, eval_n = 100;
@@ -158,7 +160,8 @@ int cmd_distill(int argc, char **argv) {
         {"save-every", 0, OPT_LONG, &save_every, 0, BIG, SET_NO}, {"keep-ckpt", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO},
         {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
         {"accum", 0, OPT_INT, &o.accum, 1, 1 << 16, SET_FIXED}, {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO},
-        {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO}, {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
+        {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO}, {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO},
+        CLI_PREC_OPTS(prec, o.bf16_moments)};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("distill", HELP, OPTS, NO, argc, argv, given, &done);
@@ -191,6 +194,10 @@ int cmd_distill(int argc, char **argv) {
         if (stored && (rc = cli_opts_resume("distill", OPTS, NO, given, stored, ckdir, &err))) goto out;
     }
     dopts.style = no_think ? DC_CHAT_V3 : DC_CHAT_R1, dopts.seed = (uint64_t)seed;
+    if (cli_precision("distill", prec, &o)) {
+        cJSON_Delete(state);
+        return 2;
+    }
     o.sched = !strcmp(sched, "wsd") ? SCHED_WSD : !strcmp(sched, "const") ? SCHED_CONST : SCHED_COSINE;
     snprintf(data, sizeof data, "%s/distill.jsonl", run);
     snprintf(tokpath, sizeof tokpath, "%s/tokenizer.json", student);

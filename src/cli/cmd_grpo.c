@@ -43,6 +43,7 @@ static const char *HELP =
     "                        const, 0, 1.0)\n"
     "  --eval-every N --eval-n N   held-out greedy accuracy every N steps on N items (10, 50)\n"
     "  --seed N --log-every N --save-every N --keep K --resume --stop-after N   as deepc train\n"
+CLI_PREC_HELP
     "  -t, --threads N       threads (default: all cores; under mpirun, shared by a machine's ranks)\n"
     "\n"
     "Across processes (make MPI=1, mpirun -np R): the replicas sample their shares of the prompts,\n"
@@ -60,6 +61,7 @@ int cmd_grpo(int argc, char **argv) {
     const char *model = NULL, *spec = NULL, *run = NULL, *sched = "const", *reward = "rule", *answer = "tag";
     train_opts o;
     train_opts_default(&o);
+    const char *prec = "f32";
     o.B = 16, o.T = 0, o.lr = 1e-5f, o.min_lr = 1e-5f, o.warmup = 0, o.wd = 0, o.mtp_lambda = 0, o.aux_alpha = 0;
     o.bias_gamma = 0;
     grpo_opts go;
@@ -93,7 +95,8 @@ int cmd_grpo(int argc, char **argv) {
         {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO},
         {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
         {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO},
-        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
+        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO},
+        CLI_PREC_OPTS(prec, o.bf16_moments)};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("grpo", HELP, OPTS, NO, argc, argv, given, &done);
@@ -121,6 +124,10 @@ int cmd_grpo(int argc, char **argv) {
     int mark = !strcmp(answer, "tag") ? ANS_TAG : !strcmp(answer, "boxed") ? ANS_BOXED : !strcmp(answer, "last") ? ANS_LAST : -1;
     if (mark < 0) return cli_usage_error("grpo", "--answer must be tag, boxed or last");
     if (strcmp(reward, "rule") && strcmp(reward, "random")) return cli_usage_error("grpo", "--reward must be rule or random");
+    if (cli_precision("grpo", prec, &o)) {
+        cJSON_Delete(state);
+        return 2;
+    }
     o.sched = !strcmp(sched, "wsd") ? SCHED_WSD : !strcmp(sched, "cosine") ? SCHED_COSINE : SCHED_CONST;
     go.random_reward = !strcmp(reward, "random"), go.dynamic = !no_dynamic, go.seed = (uint64_t)seed;
     go.style = no_think ? DC_CHAT_V3 : DC_CHAT_R1;

@@ -1,5 +1,7 @@
 /* cmd_plot.c — `deepc plot RUN`: the loss curves of RUN/metrics.jsonl drawn
- * to a PNG with gnuplot (Debian's gnuplot-nox).
+ * to a PNG with gnuplot (Debian's gnuplot-nox); `deepc plot RUN1 RUN2 ...
+ * --out F.png`: the train and validation loss of several runs on one plot
+ * (e.g. the same model trained in f32, bf16 and fp8).
  *
  * No path ever enters gnuplot's script (issue 14, defect 2: a newline in the
  * run's name ended a quoted string and the next line ran as a command): the
@@ -22,11 +24,14 @@
 
 static const char *HELP =
     "usage: deepc plot RUN [--out FILE.png]\n"
+    "       deepc plot RUN1 RUN2 ... --out FILE.png\n"
     "\n"
     "Draws loss, MTP loss and validation loss against the step from RUN/metrics.jsonl\n"
     "into FILE (default RUN/loss.png), with gnuplot. For a `deepc grpo` run it draws the\n"
     "reward curve instead: mean reward, sample accuracy, format rate and held-out greedy\n"
-    "accuracy (default RUN/reward.png).\n";
+    "accuracy (default RUN/reward.png).\n"
+    "With several runs: each run's train loss (line) and validation loss (points), or\n"
+    "its mean reward for GRPO runs, on one plot, labelled by the run's directory.\n";
 
 /* gp_title: the run's name for the title, reduced to characters that need
  * no quoting at all (others become '?'): no path byte ever reaches
@@ -100,6 +105,41 @@ static int run_gnuplot(int png, const char *title, const double (*rows)[5], int 
     return WEXITSTATUS(st) == 127 ? 127 : WEXITSTATUS(st) != 0;
 }
 
+/* run_gnuplot_many: k runs (rows[i], n[i], label[i] sanitised) on one plot:
+ * train loss lines and val loss points, or the mean reward (rl); numbers
+ * only in the script, as run_gnuplot. Same return values. */
+static int run_gnuplot_many(int png, char (*label)[128], double (**rows)[5], const int *n, int k, int rl) {
+    int sfd;
+    pid_t pid = gnuplot_child(png, &sfd);
+    if (pid < 0) return 1;
+    FILE *g = fdopen(sfd, "w");
+    if (g) {
+        for (int r = 0; r < k; r++) {
+            fprintf(g, "$d%d << EOD\n", r);
+            for (int i = 0; i < n[r]; i++)
+                fprintf(g, "%.9g %.9g %.9g %.9g %.9g\n", rows[r][i][0], rows[r][i][1], rows[r][i][2], rows[r][i][3],
+                        rows[r][i][4]);
+            fprintf(g, "EOD\n");
+        }
+        fprintf(g, "set terminal pngcairo size 900,540\nset datafile missing 'NaN'\nset xlabel 'step'\n"
+                   "set ylabel '%s'\nset grid\nset key top right\nset title 'deepc: %d runs' noenhanced\nplot ",
+                rl ? "mean reward" : "cross-entropy (nats)", k);
+        for (int r = 0; r < k; r++) {
+            fprintf(g, "%s$d%d using 1:2 with lines lw 2 lc %d title '%s' noenhanced", r ? ", " : "", r, r + 1, label[r]);
+            int val = 0;
+            for (int i = 0; !rl && i < n[r]; i++) val |= isfinite(rows[r][i][3]);
+            if (val) fprintf(g, ", $d%d using 1:4 with points pt 7 lc %d title '%s val' noenhanced", r, r + 1, label[r]);
+        }
+        fprintf(g, "\n");
+        fclose(g);
+    } else {
+        close(sfd);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st)) return 1;
+    return WEXITSTATUS(st) == 127 ? 127 : WEXITSTATUS(st) != 0;
+}
+
 /* row_of: one logged step's columns (see run_gnuplot); 0 when it is none */
 static int row_of(const cJSON *j, int rl, double *r) {
     static const char *const LOSS[] = {"step", "loss", "mtp_loss", "val_loss", "step"};
@@ -145,6 +185,47 @@ static int read_metrics(const char *path, double (**rows)[5], int *n, int *rl, d
     return DC_OK;
 }
 
+/* plot_many: the runs' curves into out (see HELP); the CLI's exit code */
+static int plot_many(char **runs, int k, const char *out) {
+    if (k > 16) return cli_usage_error("plot", "at most 16 runs on one plot, not %d", k);
+    double(*rows[16])[5] = {0};
+    int n[16] = {0}, rl = -1, rc = 0;
+    char label[16][128], mpath[4096];
+    dc_err err = {0};
+    for (int i = 0; i < k && !rc; i++) {
+        int r1 = 0;
+        if ((rc = path_join(mpath, sizeof mpath, runs[i], "metrics.jsonl", &err))) break;
+        if ((rc = read_metrics(mpath, &rows[i], &n[i], &r1, &err))) break;
+        if (!n[i]) rc = err_set(&err, DC_EFORMAT, "%s: no logged steps", mpath);
+        else if (rl >= 0 && r1 != rl)
+            rc = err_set(&err, DC_EARG, "%s: a %s run cannot share a plot with %s runs", runs[i], r1 ? "GRPO" : "loss",
+                         rl ? "GRPO" : "loss");
+        rl = r1;
+        char nm[4096]; /* the label: the directory's own name, trailing slashes dropped */
+        snprintf(nm, sizeof nm, "%s", runs[i]);
+        for (size_t l = strlen(nm); l > 1 && nm[l - 1] == '/'; l--) nm[l - 1] = 0;
+        const char *base = strrchr(nm, '/');
+        gp_title(label[i], sizeof label[i], base && base[1] ? base + 1 : nm);
+    }
+    afile a;
+    if (!rc) rc = afile_open(&a, out, &err);
+    if (!rc) {
+        fflush(a.f);
+        int g = run_gnuplot_many(fileno(a.f), label, rows, n, k, rl);
+        if (g) {
+            afile_abort(&a);
+            rc = err_set(&err, DC_EIO, g == 127 ? "gnuplot is not installed (scripts/deps.sh installs Debian's "
+                                                  "gnuplot-nox)" : "gnuplot failed to draw %s", out);
+        } else {
+            rc = afile_commit(&a, &err);
+        }
+    }
+    for (int i = 0; i < k; i++) free(rows[i]);
+    if (rc) return cli_error("plot", &err);
+    printf("wrote %s (%d runs)\n", out, k);
+    return 0;
+}
+
 int cmd_plot(int argc, char **argv) {
     static const struct option LONG[] = {{"out", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *out = NULL;
@@ -155,7 +236,11 @@ int cmd_plot(int argc, char **argv) {
         else if (ch == 'h') return fputs(HELP, stdout), 0;
         else return cli_usage_error("plot", "bad option");
     }
-    if (optind + 1 != argc) return cli_usage_error("plot", "give one RUN directory");
+    if (optind >= argc) return cli_usage_error("plot", "give a RUN directory");
+    if (argc - optind > 1) {
+        if (!out) return cli_usage_error("plot", "several runs need --out FILE.png");
+        return plot_many(argv + optind, argc - optind, out);
+    }
     const char *run = argv[optind];
     char mpath[4096], opath[4096], title[128];
     dc_err err = {0};

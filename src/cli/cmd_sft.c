@@ -39,6 +39,7 @@ static const char *HELP =
     "  --seed N              data order and split (1)\n"
     "  --log-every N --eval-every N --save-every N --keep K   as `deepc train` (10, 50, 100, 3)\n"
     "  --resume --stop-after N   as `deepc train`\n"
+CLI_PREC_HELP
     "  -t, --threads N       threads (default: all cores; under mpirun, shared by a machine's ranks)\n"
     "\n"
     "Across processes (make MPI=1, mpirun -np R): each data-parallel replica computes accum/R\n"
@@ -55,6 +56,7 @@ int cmd_sft(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *run = NULL, *sched = "cosine", *tmpl = "auto";
     train_opts o;
     train_opts_default(&o);
+    const char *prec = "f32";
     o.B = 8, o.T = 512, o.lr = 1e-4f, o.min_lr = 1e-5f, o.warmup = 10, o.wd = 0, o.mtp_lambda = 0, o.aux_alpha = 0;
     o.bias_gamma = 0, o.steps = 0;
     long seed = 1, log_every = 10, eval_every = 50, save_every = 100, keep = 3, threads = 0, stop_after = 0, ep = 1;
@@ -81,7 +83,8 @@ int cmd_sft(int argc, char **argv) {
         {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO},
         {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
         {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO},
-        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
+        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO},
+        CLI_PREC_OPTS(prec, o.bf16_moments)};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("sft", HELP, OPTS, NO, argc, argv, given, &done);
@@ -105,6 +108,10 @@ int cmd_sft(int argc, char **argv) {
             rc = err_set(&err, DC_EARG, "%s: the run's settings do not name its model and data: give -m and --data", ckdir);
             goto out;
         }
+    }
+    if (cli_precision("sft", prec, &o)) {
+        cJSON_Delete(state);
+        return 2;
     }
     o.sched = !strcmp(sched, "wsd") ? SCHED_WSD : !strcmp(sched, "const") ? SCHED_CONST : SCHED_COSINE;
     if (strcmp(sched, "cosine") && o.sched == SCHED_COSINE) return cli_usage_error("sft", "--sched: bad '%s'", sched);

@@ -40,6 +40,7 @@ static const char *HELP =
     "  --resume              continue RUN from its latest checkpoint, with the run's settings\n"
     "                        (stored in each checkpoint; an option given with another value\n"
     "                        is refused, except --steps and --data)\n"
+CLI_PREC_HELP
     "  --stop-after N        stop this invocation after N steps (checkpointed; continue with --resume)\n"
     "  -t, --threads N       threads (default: all cores; under mpirun, shared by a machine's ranks)\n"
     "\n"
@@ -81,6 +82,7 @@ int cmd_train(int argc, char **argv) {
     const char *preset = NULL, *config = NULL, *init = NULL, *data = NULL, *run = NULL, *sched = "cosine";
     train_opts o;
     train_opts_default(&o);
+    const char *prec = "f32";
     long seed = 1, log_every = 10, eval_every = 100, save_every = 100, keep = 3, sample_every = 0, sample_len = 48;
     long threads = 0, stop_after = 0, ep = 1;
     int resume = 0, zero = 0;
@@ -104,7 +106,8 @@ int cmd_train(int argc, char **argv) {
         {"sample-len", 0, OPT_LONG, &sample_len, 1, 512, SET_NO}, {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO},
         {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO}, {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
         {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO},
-        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO}};
+        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO},
+        CLI_PREC_OPTS(prec, o.bf16_moments)};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];
     int done, rc = cli_opts_parse("train", HELP, OPTS, NO, argc, argv, given, &done);
@@ -131,6 +134,10 @@ int cmd_train(int argc, char **argv) {
     else if (!strcmp(sched, "wsd")) o.sched = SCHED_WSD;
     else if (!strcmp(sched, "const")) o.sched = SCHED_CONST;
     else return cli_usage_error("train", "--sched must be cosine, wsd or const, not '%s'", sched);
+    if (cli_precision("train", prec, &o)) {
+        cJSON_Delete(state);
+        return 2;
+    }
     if ((rc = cli_dist("train", ep, threads, rank_timeout, &d, &err))) goto fail;
     if (o.accum % d.dp_size) {
         rc = err_set(&err, DC_EARG, "--accum %d is not a multiple of the %d data-parallel replicas", o.accum, d.dp_size);

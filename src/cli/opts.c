@@ -7,6 +7,8 @@
 #include <string.h>
 #include "base/err.h"
 #include "cli/cli.h"
+#include "kernels/linear.h"
+#include "train/optim.h"
 
 static int set_value(const cli_opt *o, const char *arg) {
     char *e;
@@ -149,4 +151,11 @@ int cli_opts_resume(const char *cmd, const cli_opt *o, int n, const unsigned cha
                        "or start a new run with another --out", o[i].name, now, was, ckdir);
     }
     return DC_OK;
+}
+
+int cli_precision(const char *cmd, const char *prec, struct train_opts *o) {
+    int p = prec_parse(prec ? prec : "f32");
+    if (p < 0) return cli_usage_error(cmd, "--precision must be f32, bf16 or fp8, not '%s'", prec);
+    o->precision = p;
+    return 0;
 }

@@ -33,4 +33,17 @@ cJSON *cli_opts_settings(const cli_opt *o, int n);
  * stored, which must outlive their use. */
 int cli_opts_resume(const char *cmd, const cli_opt *o, int n, const unsigned char *given, const cJSON *stored,
                     const char *ckdir, dc_err *err);
+
+/* The training precision's options, shared by train, sft, grpo and distill:
+ * CLI_PREC_OPTS(prec_str, moments_int) are two table rows (both run
+ * settings, fixed on --resume); cli_precision then sets o->precision from
+ * the name (a usage error, exit code 2, for an unknown one). */
+#define CLI_PREC_HELP                                                                                             \
+    "  --precision P         f32 (default), bf16 or fp8: the linear layers' GEMMs (DeepSeek-V3 §3.3;\n"            \
+    "                        f32 master weights; see src/kernels/linear.h)\n"                                     \
+    "  --bf16-moments        keep AdamW's moments rounded to bfloat16\n"
+#define CLI_PREC_OPTS(prec, moments)                                                                              \
+    {"precision", 0, OPT_STR, &(prec), 0, 0, SET_FIXED}, {"bf16-moments", 0, OPT_FLAG, &(moments), 0, 0, SET_FIXED}
+struct train_opts;
+int cli_precision(const char *cmd, const char *prec, struct train_opts *o);
 #endif

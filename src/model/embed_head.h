@@ -7,7 +7,7 @@
 #ifndef DC_EMBED_HEAD_H
 #define DC_EMBED_HEAD_H
 #include "kernels/matmul.h"
-#include "train/real.h"
+#include "kernels/linear.h"
 
 /* embed_rows: x (n, C) = table rows ids[0..n) of table (V, C). */
 void embed_rows(real *x, const real *table, const int *ids, int n, int C);

@@ -167,7 +167,7 @@ static ffn_act ffn_act_at(const ffn_act *a, size_t row, int width) {
 
 void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int N) {
     const int E = d->E, K = d->K, C = d->C;
-    linear_fwd(a->s, x, p->router, N, C, E);
+    linear_fwd_hp(a->s, x, p->router, N, C, E);
     for (int t = 0; t < N; t++) {
         real *s = a->s + (size_t)t * E;
         double choice[E];
@@ -316,7 +316,7 @@ void moe_bwd_gate(real *dx, const moe_w *g, const real *x, const moe_act *a, con
             for (int e = 0; e < E; e++) dz[e] = s[e] * (dz[e] - dot);
         }
     }
-    linear_bwd(dx, g->router, ds, x, p->router, N, C, E);
+    linear_bwd_hp(dx, g->router, ds, x, p->router, N, C, E);
 }
 
 void moe_bwd(real *dx, const moe_w *g, const real *dy, const real *x, const moe_act *a, const moe_w *p,

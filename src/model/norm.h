@@ -4,7 +4,7 @@
  */
 #ifndef DC_NORM_H
 #define DC_NORM_H
-#include "train/real.h"
+#include "kernels/linear.h"
 /* rmsnorm_forward: out (T, n) from x (T, n) and w (n); out may equal x. */
 void rmsnorm_forward(float *out, const float *x, const float *w, int T, int n, float eps);
 

@@ -17,7 +17,7 @@
 #ifndef DC_ROPE_H
 #define DC_ROPE_H
 #include "deepc.h"
-#include "train/real.h"
+#include "kernels/linear.h"
 
 typedef struct rope {
     int d;              /* qk_rope_head_dim */

@@ -7,13 +7,13 @@
  * rope / v head dims, kvl kv_lora_rank, ql q_lora_rank, E routed experts, K
  * chosen per token, Im expert width. Parameters are in torch layout
  * [out, in]; gradient structs have the same shape as parameter structs.
- * Backward functions ACCUMULATE into every gradient they are given (real.h).
+ * Backward functions ACCUMULATE into every gradient they are given (kernels/linear.h).
  */
 #ifndef DC_TRAIN_LAYERS_H
 #define DC_TRAIN_LAYERS_H
 #include "deepc.h"
 #include "model/rope.h"
-#include "train/real.h"
+#include "kernels/linear.h"
 
 /* ---------------------------------------------------------------- SwiGLU */
 typedef struct ffn_w {

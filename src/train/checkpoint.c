@@ -98,6 +98,7 @@ int ckpt_save_mv(const trainer *t, const float *mm, const float *vv, const cJSON
         snprintf(p, sizeof p, "%s/tokenizer.json", tmp);
         rc = file_copy(tokenizer, p, err);
     }
+    if (!rc && t->o.precision == PREC_FP8) rc = ckpt_write_fp8(t, tmp, tokenizer, err);
     if (!rc) {
         cJSON *j = state ? cJSON_Duplicate(state, 1) : cJSON_CreateObject();
         if (j) cJSON_DeleteItemFromObject(j, "step");

@@ -30,7 +30,7 @@
 #ifndef DC_LOSS_H
 #define DC_LOSS_H
 #include <stddef.h>
-#include "train/real.h"
+#include "kernels/linear.h"
 
 enum { LOSS_CE = 0, LOSS_GRPO = 1, LOSS_KD = 2 };
 

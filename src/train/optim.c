@@ -2,6 +2,7 @@
 #include "train/optim.h"
 #include <math.h>
 #include <string.h>
+#include "kernels/dtype.h"
 
 void train_opts_default(train_opts *o) {
     *o = (train_opts){.B = 8, .T = 256, .accum = 1, .lr = 3e-3f, .min_lr = 3e-4f, .warmup = 20, .steps = 200,
@@ -65,6 +66,7 @@ void adamw_update_range(const wt_entry *tab, int ntab, const float *arena, float
             float gj = gg[j] * scale;
             mm[j] = o->beta1 * mm[j] + (1 - o->beta1) * gj;
             vv[j] = o->beta2 * vv[j] + (1 - o->beta2) * gj * gj;
+            if (o->bf16_moments) mm[j] = bf16_to_f32(f32_to_bf16(mm[j])), vv[j] = bf16_to_f32(f32_to_bf16(vv[j]));
             pp[j] = pp[j] * decay - step_size * mm[j] / (sqrtf(vv[j]) / bc2s + o->eps);
         }
     }

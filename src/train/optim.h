@@ -8,6 +8,10 @@
  *                m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
  *                p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  * g is the gradient times min(1, clip / (|g| + 1e-6)) (torch's clip_grad_norm_).
+ * With bf16_moments, m and v are rounded to bfloat16 (nearest even) each time
+ * they are written, as V3 keeps them (§3.3.3, "low-precision optimizer
+ * states"); they are still stored in f32 slots: the precision is V3's, the
+ * memory saving is not taken (the arena keeps one layout for all runs).
  *
  * Schedules: linear warm-up over `warmup` steps to lr, then cosine to min_lr
  * at `steps`, or WSD (stable at lr, linear decay over the last wsd_decay of
@@ -45,6 +49,8 @@ typedef struct train_opts {
     float mtp_lambda;        /* MTP loss weight (0: the MTP modules are not run) */
     float aux_alpha;         /* sequence-wise balance loss weight */
     float bias_gamma;        /* bias update speed */
+    int precision;           /* PREC_* (kernels/linear.h): the linear layers' GEMMs */
+    int bf16_moments;        /* keep AdamW's m and v rounded to bfloat16 (V3 §3.3.3) */
 } train_opts;
 
 /* train_opts_default: the pretraining defaults (see cmd_train.c's help). */

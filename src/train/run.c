@@ -166,6 +166,8 @@ static int log_step(trainer *t, const run_hooks *h, loop *lp, FILE *mf, int do_e
     sbuf_add(&J, "{\"step\": %lld", (long long)t->step);
     sbuf_num(&J, "loss", t->loss), sbuf_num(&J, "mtp_loss", t->mtp_loss), sbuf_num(&J, "aux_loss", t->aux_loss);
     sbuf_num(&J, "lr", t->lr_now), sbuf_num(&J, "grad_norm", t->grad_norm), sbuf_num(&J, "tokens_per_s", tps);
+    sbuf_add(&J, ", \"precision\": \"%s\"", prec_name(t->o.precision));
+    if (t->o.bf16_moments) sbuf_add(&J, ", \"bf16_moments\": true");
     for (int l = 0; l < t->L + t->D; l++) {
         if (!t->P.layers[l].is_moe) continue;
         double v = trainer_imbalance(t, l);
@@ -185,7 +187,8 @@ static int log_step(trainer *t, const run_hooks *h, loop *lp, FILE *mf, int do_e
     fputs(js, mf);
     fflush(mf);
     /* imb: the worst MoE layer's max / mean load */
-    sbuf_add(&Lb, " lr %.2e |g| %.2f imb %.2f %.0f tok/s", t->lr_now, t->grad_norm, imb, tps);
+    sbuf_add(&Lb, " lr %.2e |g| %.2f imb %.2f %.0f tok/s %s", t->lr_now, t->grad_norm, imb, tps,
+             prec_name(t->o.precision));
     progress_update(&lp->pb, t->step, "step", ln);
     return DC_OK;
 }

@@ -13,7 +13,8 @@
  *
  * metrics.jsonl, one line per logged step:
  *   {"step": N, "loss": .., "mtp_loss": .., "aux_loss": .., "lr": .., "grad_norm": ..,
- *    "tokens_per_s": .., <the hook's fields>, <the eval's fields>, "imbalance": [..]}
+ *    "tokens_per_s": .., "precision": "f32"|"bf16"|"fp8", ["bf16_moments": true,]
+ *    <the hook's fields>, <the eval's fields>, "imbalance": [..]}
  * and {"step": N, "skipped": true, "reason": ".."} for a skipped step. A
  * resumed run first drops the lines of steps after its checkpoint.
  */

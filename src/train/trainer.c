@@ -120,6 +120,25 @@ static uint64_t name_hash(uint64_t seed, const char *s) {
     return h;
 }
 
+/* reserve_prec: the scratch of the bf16 / fp8 GEMMs (linear.h) for the
+ * widest linear layer at capacity, so that no step allocates: an activation
+ * operand (N, d) and a weight (d, d) or second activation, d the widest
+ * input or output of a linear layer */
+static int reserve_prec(const trainer *t, dc_err *err) {
+    const dc_config *c = &t->cfg;
+    int qk = c->qk_nope_head_dim + c->qk_rope_head_dim, S = c->n_shared_experts > 0 ? c->n_shared_experts : 1;
+    int dims[] = {2 * c->hidden_size, c->q_lora_rank, c->num_attention_heads * qk, c->kv_lora_rank + c->qk_rope_head_dim,
+                  c->num_attention_heads * (c->qk_nope_head_dim + c->v_head_dim), c->num_attention_heads * c->v_head_dim,
+                  c->intermediate_size, c->moe_intermediate_size * S};
+    size_t d = 0, N = (size_t)t->Bcap * t->Tcap;
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) d = dims[i] > 0 && (size_t)dims[i] > d ? (size_t)dims[i] : d;
+    size_t a = N * d, bb = N * d > d * d ? N * d : d * d;
+    if (lin_prec_reserve(a, bb))
+        return err_set(err, DC_ENOMEM, "train: cannot allocate %.1f MB for the %s GEMMs' operands",
+                       (a + bb) * 4.0 / 1e6, prec_name(t->o.precision));
+    return DC_OK;
+}
+
 int trainer_init(trainer *t, const dc_config *cfg, const train_opts *o, const char *init_dir, uint64_t seed,
                  dc_err *err) {
     dist d;
@@ -193,6 +212,7 @@ int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, con
     memset(t->act_mem, 0, b.off);
     b = (bump){t->act_mem, 0};
     acts_point(t, &b);
+    if (o->precision != PREC_F32 && (rc = reserve_prec(t, err))) goto fail;
     /* parameters */
     if (init_dir) {
         /* the checkpoint must have this config's shapes; the MTP copies of
@@ -292,7 +312,7 @@ static double head_loss(trainer *t, const real *h, const real *w, const int *tar
         }
         rowloss[i] = w[i] * loss_row(ls, z, V, target[i], w[i], (size_t)i, grad);
     }
-    if (grad) linear_bwd(dh, t->G.head.data, lg, h, t->P.head.data, N, C, V);
+    if (grad) linear_bwd_hp(dh, t->G.head.data, lg, h, t->P.head.data, N, C, V);
     double total = 0;
     for (int i = 0; i < N; i++) total += rowloss[i];
     return total;
@@ -382,7 +402,7 @@ static void mtp_bwd(trainer *t, int k, int depths) {
     block_bwd(t, L + k - 1, &m->blk, dout);
     real *dcat = t->scratch;
     memset(dcat, 0, sizeof(real) * (size_t)N * 2 * C);
-    linear_bwd(dcat, lg->eh_proj.data, dout, m->cat, lp->eh_proj.data, N, 2 * C, C);
+    linear_bwd_hp(dcat, lg->eh_proj.data, dout, m->cat, lp->eh_proj.data, N, 2 * C, C);
     real *dhprev = k > 1 ? t->ma[k - 2].dout : t->dxf;
     const real *hp = k > 1 ? t->ma[k - 2].out : t->xf;
     if (k > 1) memset(dhprev, 0, sizeof(real) * (size_t)N * C);
@@ -401,6 +421,7 @@ int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err) {
     int rc = check_batch(t, b, err);
     if (rc) return rc;
     t->B = b->B, t->T = b->T, t->N = b->B * b->T;
+    lin_prec_set(t->o.precision); /* the linear layers' GEMMs (kernels/linear.h) */
     const int B = t->B, T = t->T, N = t->N, C = t->cfg.hidden_size, L = t->L;
     const double acc = trainer_shares(t);
     int *inputs = t->inputs, *targets = t->targets;

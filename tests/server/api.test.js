@@ -236,7 +236,10 @@ test("health 503 while loading, then 200; metrics count the work", async () => {
   eq(m.status, 200, "metrics");
   const val = (name) => { const r = new RegExp("^" + name + " (\\S+)$", "m").exec(m.text); return r ? +r[1] : NaN; };
   check(val("deepc_requests_total") >= 20, "requests_total " + val("deepc_requests_total"));
-  check(val("deepc_generated_tokens_total") > 500, "generated_tokens_total");
+  // the answers' lengths depend on the random test model, whose tokenizer is trained on README.md
+  // and docs/*.md (test_server.sh): every docs change moves the total (495 after the mixed-precision
+  // docs, > 500 before), so the bound only asks for work counted over the ~20 requests
+  check(val("deepc_generated_tokens_total") > 200, "generated_tokens_total " + val("deepc_generated_tokens_total"));
   check(val("deepc_prompt_tokens_cached_total") > 0, "cached tokens");
   check(val("deepc_kv_cache_pages_total") > 0, "kv pages");
   check(val("deepc_queue_depth") === 0 && val("deepc_requests_running") === 0, "idle");

@@ -1,0 +1,161 @@
+/*
+ * bench_prec_gemm.c — one training linear layer's forward GEMM, y (N, out) =
+ * x (N, in) @ W^T, in each form kernels/linear.h could take on this CPU,
+ * 1 thread, against OpenBLAS sgemm measured in the same run (the bound: no
+ * form here does fewer multiply-adds, and without BF16/FP8 arithmetic none
+ * does them faster than f32 FMA):
+ *   f32 sgemm                       the peer
+ *   bf16: round + sgemm             what training uses (linear.c)
+ *   fp8:  quantise + sgemm          what training uses (linear.c, fp8.c)
+ *   bf16: AVX2 bf16-operand kernel  W packed as bf16 in 16-column panels and
+ *                                   widened in registers (<<16), x rounded,
+ *                                   6x16 register tile, FMA: halves W's bytes,
+ *                                   adds 2 widening ops per 16 columns per k
+ *   fp8:  fp8_gemm_ref              the promoted oracle (plain C)
+ * The AVX2 kernel lives here only, as the measured alternative (it is slower,
+ * so the library does not use it); its result is checked against round +
+ * sgemm. Times are the process's CPU time (one thread), so that other
+ * processes' load does not enter them. Prints figures, never fails on time.
+ *
+ *   build/bench/bench_prec_gemm [N in out]     (default: train-bench's FFN, 2048 256 1024)
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "bench_util.h"
+#include "kernels/dtype.h"
+#include "kernels/fp8.h"
+#include "kernels/linear.h"
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+#ifdef __AVX2__
+/* y (M, N) = A (M, K) f32 @ panels: Bp holds, per 16 output columns, K x 16 bf16 */
+static void gemm_bf16_avx2(float *y, const float *A, const uint16_t *Bp, int M, int N, int K) {
+    for (int j = 0; j < N; j += 16) {
+        const uint16_t *bp = Bp + (size_t)j * K;
+        int i = 0;
+        for (; i + 6 <= M; i += 6) {
+            __m256 c[6][2];
+            for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+            for (int k = 0; k < K; k++) {
+                __m256i b = _mm256_loadu_si256((const __m256i *)(bp + (size_t)k * 16));
+                __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(b)), 16));
+                __m256 b1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(b, 1)), 16));
+                for (int r = 0; r < 6; r++) {
+                    __m256 a = _mm256_broadcast_ss(A + (size_t)(i + r) * K + k);
+                    c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]), c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
+                }
+            }
+            for (int r = 0; r < 6; r++)
+                _mm256_storeu_ps(y + (size_t)(i + r) * N + j, c[r][0]), _mm256_storeu_ps(y + (size_t)(i + r) * N + j + 8, c[r][1]);
+        }
+        for (; i < M; i++) /* the rows left over */
+            for (int l = 0; l < 16; l++) {
+                float s = 0;
+                for (int k = 0; k < K; k++) s += A[(size_t)i * K + k] * bf16_to_f32(bp[(size_t)k * 16 + l]);
+                y[(size_t)i * N + j + l] = s;
+            }
+    }
+}
+#endif
+
+/* the process's CPU time: one thread runs, so this is its time on a core,
+ * which other processes' load does not inflate as it does wall time */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double best_of(int reps, void (*fn)(void *), void *ctx) {
+    double best = 1e30;
+    fn(ctx); /* warm: pages, OpenBLAS's buffers */
+    for (int r = 0; r < reps; r++) {
+        double t0 = cpu_now();
+        fn(ctx);
+        double dt = cpu_now() - t0;
+        best = dt < best ? dt : best;
+    }
+    return best;
+}
+
+typedef struct job {
+    int N, in, out, prec;
+    float *x, *W, *y, *xr;
+    uint16_t *Wp;
+} job;
+
+static void run_sgemm(void *p) {
+    job *j = p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->N, j->out, j->in, 1, j->x, j->in, j->W, j->in, 0, j->y, j->out);
+}
+static void run_lin(void *p) {
+    job *j = p;
+    lin_prec_set(j->prec);
+    lin_fwd_f(j->y, j->x, j->W, j->N, j->in, j->out);
+    lin_prec_set(PREC_F32);
+}
+#ifdef __AVX2__
+static void run_avx2(void *p) { /* the conversions count: x rounded, W packed, each call */
+    job *j = p;
+    for (size_t i = 0; i < (size_t)j->N * j->in; i++) j->xr[i] = bf16_to_f32(f32_to_bf16(j->x[i]));
+    for (int c = 0; c < j->out; c += 16)
+        for (int k = 0; k < j->in; k++)
+            for (int l = 0; l < 16; l++) j->Wp[(size_t)c * j->in + k * 16 + l] = f32_to_bf16(j->W[(size_t)(c + l) * j->in + k]);
+    gemm_bf16_avx2(j->y, j->xr, j->Wp, j->N, j->out, j->in);
+}
+#endif
+static void run_fp8_ref(void *p) {
+    job *j = p;
+    int KC = (j->in + 127) / 128;
+    uint8_t *qa = malloc((size_t)j->N * j->in), *qb = malloc((size_t)j->out * j->in);
+    float *sa = malloc(sizeof(float) * j->N * KC), *sb = malloc(sizeof(float) * ((j->out + 127) / 128) * KC);
+    fp8_quant_rows(qa, sa, j->x, j->N, j->in, j->in);
+    fp8_quant_blocks(qb, sb, j->W, j->out, j->in);
+    fp8_gemm_ref(j->y, qa, sa, qb, sb, j->N, j->out, j->in, 128);
+    free(qa), free(qb), free(sa), free(sb);
+}
+
+int main(int argc, char **argv) {
+    bench_policy_reexec(argv, "passive");
+    job j = {.N = 2048, .in = 256, .out = 1024};
+    if (argc == 4) j.N = atoi(argv[1]), j.in = atoi(argv[2]), j.out = (atoi(argv[3]) + 15) / 16 * 16;
+    bench_threads(1);
+    size_t nx = (size_t)j.N * j.in, nw = (size_t)j.out * j.in, ny = (size_t)j.N * j.out;
+    j.x = malloc(nx * 4), j.W = malloc(nw * 4), j.y = malloc(ny * 4), j.xr = malloc(nx * 4), j.Wp = malloc(nw * 2);
+    float *ref = malloc(ny * 4);
+    for (size_t i = 0; i < nx; i++) j.x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1;
+    for (size_t i = 0; i < nw; i++) j.W[i] = ((float)((i * 40503u) % 1000) / 500.0f - 1) * 0.05f;
+    double fl = 2.0 * j.N * j.in * j.out;
+    printf("linear forward y (%d, %d) = x (%d, %d) @ W^T, 1 thread, best of 5 in process CPU time\n", j.N, j.out, j.N,
+           j.in);
+    double t = best_of(5, run_sgemm, &j);
+    printf("  %-52s %7.2f ms %7.1f GF/s (the bound)\n", "f32 sgemm", t * 1e3, fl / t / 1e9);
+    j.prec = PREC_BF16;
+    t = best_of(5, run_lin, &j);
+    memcpy(ref, j.y, ny * 4);
+    printf("  %-52s %7.2f ms %7.1f GF/s\n", "bf16: round + sgemm (training's)", t * 1e3, fl / t / 1e9);
+    j.prec = PREC_FP8;
+    t = best_of(5, run_lin, &j);
+    printf("  %-52s %7.2f ms %7.1f GF/s\n", "fp8: 1x128 / 128x128 quantise + sgemm (training's)", t * 1e3, fl / t / 1e9);
+#ifdef __AVX2__
+    t = best_of(5, run_avx2, &j);
+    double md = 0;
+    for (size_t i = 0; i < ny; i++) md = md > fabsf(j.y[i] - ref[i]) ? md : fabsf(j.y[i] - ref[i]);
+    printf("  %-52s %7.2f ms %7.1f GF/s (max|diff| vs round + sgemm %.1e)\n", "bf16: AVX2 bf16-operand kernel (bench only)",
+           t * 1e3, fl / t / 1e9, md);
+#endif
+    double t0 = cpu_now(); /* once: it is slow */
+    run_fp8_ref(&j);
+    t = cpu_now() - t0;
+    printf("  %-52s %7.2f ms %7.1f GF/s\n", "fp8: fp8_gemm_ref, promoted (plain C oracle)", t * 1e3, fl / t / 1e9);
+    lin_prec_release();
+    free(j.x), free(j.W), free(j.y), free(j.xr), free(j.Wp), free(ref);
+    return 0;
+}

@@ -1,0 +1,199 @@
+/* fp8.c — see fp8.h. */
+#include "kernels/fp8.h"
+#include <math.h>
+#include <string.h>
+#include "kernels/dtype.h"
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+/* e4m3 rounding without branches, so that the loops below vectorise: the
+ * normal grid keeps 3 mantissa bits (add half an ulp minus one, plus the kept
+ * bit for ties to even, then mask), the subnormal one is multiples of 2^-9 */
+static inline float round_e4m3(float v) {
+    float a = fminf(fabsf(v), FP8_MAX), n, sub = nearbyintf(a * 512.0f) * 0x1p-9f;
+    uint32_t u;
+    memcpy(&u, &a, 4);
+    u = (u + 0x7ffffu + ((u >> 20) & 1)) & 0xfff00000u;
+    memcpy(&n, &u, 4);
+    float r = copysignf(a < 0x1p-6f ? sub : n, v);
+    return v != v ? v : r;
+}
+
+float fp8_round(float v) { return round_e4m3(v); }
+
+/* scale_of: amax / 448, 1 for an all-zero tile; a NaN amax stays NaN */
+static inline float scale_of(float amax) { return amax > 0 || amax != amax ? amax / FP8_MAX : 1.0f; }
+
+#ifdef __AVX2__
+/* 8 lanes of round_e4m3 (same steps; NaN lanes pass through) */
+static inline __m256 round_e4m3_8(__m256 v) {
+    const __m256 sgn = _mm256_set1_ps(-0.0f);
+    __m256 a = _mm256_min_ps(_mm256_andnot_ps(sgn, v), _mm256_set1_ps(FP8_MAX));
+    __m256i u = _mm256_castps_si256(a);
+    u = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7ffff),
+                                             _mm256_and_si256(_mm256_srli_epi32(u, 20), _mm256_set1_epi32(1))));
+    __m256 n = _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32((int)0xfff00000u)));
+    __m256 sub = _mm256_mul_ps(_mm256_round_ps(_mm256_mul_ps(a, _mm256_set1_ps(512.0f)),
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                               _mm256_set1_ps(0x1p-9f));
+    __m256 r = _mm256_blendv_ps(n, sub, _mm256_cmp_ps(a, _mm256_set1_ps(0x1p-6f), _CMP_LT_OQ));
+    r = _mm256_or_ps(r, _mm256_and_ps(v, sgn));
+    return _mm256_blendv_ps(r, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+#endif
+
+/* amax_of: max |x| (a NaN makes it NaN, so that the scale and the tile carry it) */
+static float amax_of(const float *x, int n) {
+    float m = 0, nan = 0;
+    int i = 0;
+#ifdef __AVX2__
+    __m256 vm = _mm256_setzero_ps(), vn = _mm256_setzero_ps();
+    const __m256 sgn = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        vm = _mm256_max_ps(vm, _mm256_andnot_ps(sgn, v));
+        vn = _mm256_or_ps(vn, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    float t[8];
+    _mm256_storeu_ps(t, vm);
+    for (int k = 0; k < 8; k++) m = fmaxf(m, t[k]);
+    if (_mm256_movemask_ps(vn)) nan = NAN;
+#endif
+    for (; i < n; i++) m = fmaxf(m, fabsf(x[i])), nan += x[i] - x[i];
+    return m + nan;
+}
+
+/* fq_cols_row: y = e4m3(x / s) * s with a scale per element (n floats) */
+static void fq_cols_row(float *y, const float *x, int n, const float *s) {
+    int i = 0;
+#ifdef __AVX2__
+    for (; i + 8 <= n; i += 8) {
+        __m256 vs = _mm256_loadu_ps(s + i);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(round_e4m3_8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs)), vs));
+    }
+#endif
+    for (; i < n; i++) y[i] = round_e4m3(x[i] / s[i]) * s[i];
+}
+
+/* amax_cols_row: am[j] = max(am[j], |x[j]|) (NaN sticks) for n floats */
+static void amax_cols_row(float *am, const float *x, int n) {
+    int i = 0;
+#ifdef __AVX2__
+    const __m256 sgn = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 m = _mm256_loadu_ps(am + i), v = _mm256_andnot_ps(sgn, _mm256_loadu_ps(x + i));
+        /* max_ps(v, m) returns m when either is NaN: a NaN in am stays; a NaN in v is put in */
+        m = _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        _mm256_storeu_ps(am + i, m);
+    }
+#endif
+    for (; i < n; i++) am[i] = fmaxf(am[i], fabsf(x[i])) + (x[i] - x[i]);
+}
+
+/* fq_span: y = e4m3(x / s) * s for n floats (y may be x) */
+static void fq_span(float *y, const float *x, int n, float s) {
+    int i = 0;
+#ifdef __AVX2__
+    const __m256 vs = _mm256_set1_ps(s);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(round_e4m3_8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs)), vs));
+#endif
+    for (; i < n; i++) y[i] = round_e4m3(x[i] / s) * s;
+}
+
+static inline int ceil_tiles(int n) { return (n + FP8_TILE - 1) / FP8_TILE; }
+
+void fp8_quant_rows(uint8_t *q, float *s, const float *x, int M, int K, int ldx) {
+    const int KC = ceil_tiles(K);
+#pragma omp parallel for schedule(static) if ((size_t)M * K > 65536)
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < KC; c++) {
+            const float *xr = x + (size_t)m * ldx + c * FP8_TILE;
+            int n = K - c * FP8_TILE < FP8_TILE ? K - c * FP8_TILE : FP8_TILE;
+            float sc = scale_of(amax_of(xr, n));
+            s[(size_t)m * KC + c] = sc;
+            for (int k = 0; k < n; k++) q[(size_t)m * K + c * FP8_TILE + k] = f32_to_fp8e4m3(xr[k] / sc);
+        }
+}
+
+/* block_amax: max |w| over rows [r0, r1) and columns [c0, c1) of w (R, C) */
+static float block_amax(const float *w, int C, int r0, int r1, int c0, int c1) {
+    float m = 0;
+    for (int r = r0; r < r1; r++) {
+        float a = amax_of(w + (size_t)r * C + c0, c1 - c0);
+        m = fmaxf(m, a) + (a - a);
+    }
+    return m;
+}
+
+void fp8_quant_blocks(uint8_t *q, float *s, const float *w, int R, int C) {
+    const int RB = ceil_tiles(R), CB = ceil_tiles(C);
+#pragma omp parallel for schedule(static) if ((size_t)R * C > 65536)
+    for (int b = 0; b < RB * CB; b++) {
+        int r0 = b / CB * FP8_TILE, c0 = b % CB * FP8_TILE;
+        int r1 = r0 + FP8_TILE < R ? r0 + FP8_TILE : R, c1 = c0 + FP8_TILE < C ? c0 + FP8_TILE : C;
+        float sc = scale_of(block_amax(w, C, r0, r1, c0, c1));
+        s[b] = sc;
+        for (int r = r0; r < r1; r++)
+            for (int c = c0; c < c1; c++) q[(size_t)r * C + c] = f32_to_fp8e4m3(w[(size_t)r * C + c] / sc);
+    }
+}
+
+void fp8_fq_rows(float *y, const float *x, int M, int K) {
+    const int KC = ceil_tiles(K);
+#pragma omp parallel for schedule(static) if ((size_t)M * K > 65536)
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < KC; c++) {
+            size_t o = (size_t)m * K + (size_t)c * FP8_TILE;
+            int n = K - c * FP8_TILE < FP8_TILE ? K - c * FP8_TILE : FP8_TILE;
+            float sc = scale_of(amax_of(x + o, n));
+            fq_span(y + o, x + o, n, sc);
+        }
+}
+
+/* 128 rows x 64 columns at a time: the amax of each column's tile in a small array */
+void fp8_fq_cols(float *y, const float *x, int M, int K) {
+    enum { W = 64 };
+    const int RC = ceil_tiles(M), CW = (K + W - 1) / W;
+#pragma omp parallel for schedule(static) if ((size_t)M * K > 65536)
+    for (int t = 0; t < RC * CW; t++) {
+        int r0 = t / CW * FP8_TILE, c0 = t % CW * W;
+        int r1 = r0 + FP8_TILE < M ? r0 + FP8_TILE : M, nc = c0 + W < K ? W : K - c0;
+        float am[W] = {0};
+        for (int r = r0; r < r1; r++) amax_cols_row(am, x + (size_t)r * K + c0, nc);
+        for (int j = 0; j < nc; j++) am[j] = scale_of(am[j]);
+        for (int r = r0; r < r1; r++) fq_cols_row(y + (size_t)r * K + c0, x + (size_t)r * K + c0, nc, am);
+    }
+}
+
+void fp8_fq_blocks(float *y, const float *w, int R, int C) {
+    const int RB = ceil_tiles(R), CB = ceil_tiles(C);
+#pragma omp parallel for schedule(static) if ((size_t)R * C > 65536)
+    for (int b = 0; b < RB * CB; b++) {
+        int r0 = b / CB * FP8_TILE, c0 = b % CB * FP8_TILE;
+        int r1 = r0 + FP8_TILE < R ? r0 + FP8_TILE : R, c1 = c0 + FP8_TILE < C ? c0 + FP8_TILE : C;
+        float sc = scale_of(block_amax(w, C, r0, r1, c0, c1));
+        for (int r = r0; r < r1; r++) fq_span(y + (size_t)r * C + c0, w + (size_t)r * C + c0, c1 - c0, sc);
+    }
+}
+
+void fp8_gemm_ref(float *C, const uint8_t *qa, const float *sa, const uint8_t *qb, const float *sb, int M, int N,
+                  int K, int bn) {
+    float dec[256];
+    for (int i = 0; i < 256; i++) dec[i] = fp8e4m3_to_f32((uint8_t)i);
+    const int KC = ceil_tiles(K);
+#pragma omp parallel for schedule(static) if ((size_t)M * N * K > 1000000)
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            const uint8_t *a = qa + (size_t)m * K, *b = qb + (size_t)n * K;
+            float acc = 0;
+            for (int c = 0; c < KC; c++) {
+                int k1 = (c + 1) * FP8_TILE < K ? (c + 1) * FP8_TILE : K;
+                float part = 0; /* the chunk's partial sum, then promoted with its scales */
+                for (int k = c * FP8_TILE; k < k1; k++) part += dec[a[k]] * dec[b[k]];
+                acc += part * sa[(size_t)m * KC + c] * sb[(size_t)(n / bn) * KC + c];
+            }
+            C[(size_t)m * N + n] = acc;
+        }
+}

@@ -1,0 +1,95 @@
+/*
+ * linear.h — the number type of the training code, and the two products every
+ * layer's forward and backward are made of, in the run's training precision.
+ *
+ * Training code is written against `real`: float in the library, double when
+ * a translation unit is compiled with -DDC_REAL_DOUBLE (the gradient checks
+ * in tests/test_grad.c rebuild the layer files that way, so finite
+ * differences are taken in double precision; precision then plays no part).
+ *
+ *   linear_fwd:  y (N, out)  = x (N, in) @ W^T        W (out, in), torch layout
+ *   linear_bwd:  dx (N, in) += dy (N, out) @ W
+ *                dW (out, in) += dy^T @ x             (either may be NULL)
+ *
+ * Rule (llm.c): parameter gradients accumulate (+=); so do activation
+ * gradients here, so that a tensor feeding several paths sums them; callers
+ * zero a gradient buffer before the first path writes it.
+ *
+ * Precision (DeepSeek-V3 report §3.3; set per process with lin_prec_set,
+ * before a step, like the kernel dispatch table): the three GEMMs of every
+ * linear layer of the blocks (attention projections, dense / expert / shared
+ * FFN, in the main model and the MTP blocks) run on
+ *   PREC_F32   float operands (sgemm)
+ *   PREC_BF16  operands rounded to bfloat16 (nearest even), f32 accumulation
+ *   PREC_FP8   operands quantised to e4m3 (src/kernels/fp8.h): activations
+ *              and gradients with a scale per 1x128 tile along K, weights with
+ *              a scale per 128x128 block; for the weight gradient (K = the
+ *              tokens) both operands with a scale per 128 tokens of one
+ *              channel (V3 §3.3.2's 128x1 tiles); products summed in f32
+ * Master weights, gradients and the results stay f32. linear_fwd_hp /
+ * linear_bwd_hp are the same products always in full precision: the layers
+ * V3 §3.3.1 keeps out of FP8 (MoE router, output head) call them, and so
+ * does the MTP eh_proj (its forward is the inference code's f32 matmul). The
+ * attention core (scores, softmax, P@V) calls GEMM directly and stays f32,
+ * as do the embedding and the norms.
+ */
+#ifndef DC_LINEAR_H
+#define DC_LINEAR_H
+#include <cblas.h>
+#include <stddef.h>
+#include "base/bump.h"
+/* OpenBLAS's cblas.h pulls in <complex.h>, whose macro I would shadow every
+ * variable named I (the intermediate size, in DeepSeek's own notation) */
+#undef I
+
+enum { PREC_F32 = 0, PREC_BF16 = 1, PREC_FP8 = 2 };
+
+/* prec_name: "f32", "bf16", "fp8"; prec_parse: the PREC_* of a name, or -1 */
+const char *prec_name(int prec);
+int prec_parse(const char *s);
+
+/* lin_prec_set: the precision of linear_fwd / linear_bwd from now on (call
+ * between steps, never while a GEMM runs); lin_prec_get: the current one. */
+void lin_prec_set(int prec);
+int lin_prec_get(void);
+/* lin_prec_reserve: make the scratch the quantised operands live in hold
+ * operands of up to `a` and `b` floats (one allocation, kept until
+ * lin_prec_release); DC_ENOMEM (as a negative int) when it cannot. Without a
+ * reservation the scratch grows on first use; a call whose scratch cannot
+ * grow falls back to f32 and counts in lin_prec_fallbacks(). */
+int lin_prec_reserve(size_t a, size_t b);
+void lin_prec_release(void);
+long lin_prec_fallbacks(void);
+
+/* the float products in the current precision (linear.c) */
+void lin_fwd_f(float *y, const float *x, const float *W, int N, int in, int out);
+void lin_bwd_f(float *dx, float *dW, const float *dy, const float *x, const float *W, int N, int in, int out);
+
+#ifdef DC_REAL_DOUBLE
+typedef double real;
+#define GEMM cblas_dgemm
+#define rexp exp
+#else
+typedef float real;
+#define GEMM cblas_sgemm
+#define rexp expf
+#endif
+
+static inline void linear_fwd_hp(real *y, const real *x, const real *W, int N, int in, int out) {
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1, x, in, W, in, 0, y, out);
+}
+
+static inline void linear_bwd_hp(real *dx, real *dW, const real *dy, const real *x, const real *W, int N, int in,
+                                 int out) {
+    if (dx) GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1, dy, out, W, in, 1, dx, in);
+    if (dW) GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1, dy, out, x, in, 1, dW, in);
+}
+
+#ifdef DC_REAL_DOUBLE
+#define linear_fwd linear_fwd_hp
+#define linear_bwd linear_bwd_hp
+#else
+#define linear_fwd lin_fwd_f
+#define linear_bwd lin_bwd_f
+#endif
+#endif

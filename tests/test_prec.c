@@ -1,0 +1,323 @@
+/*
+ * test_prec.c — mixed-precision training's kernels (src/kernels/linear.c,
+ * fp8.c) against their oracles, with NMSE figures printed:
+ *   bf16 GEMMs = double GEMMs of the bf16-rounded operands; their error vs f32
+ *   fp8 quantisation (1x128 tiles, 128x1 tiles, 128x128 blocks) = codes and
+ *     scales computed here from dtype.c's scalar e4m3 encoder; round-trip error
+ *   fp8_gemm_ref (promotion every 128 of K) = a double oracle of the same
+ *     quantised values; the training's fp8 GEMMs (forward, input gradient,
+ *     weight gradient) = fp8_gemm_ref on the quantisations V3 §3.3 names
+ *   a linear layer's gradients in bf16 / fp8 against f32 (bounded error)
+ *   NaN in an operand reaches the output (a broken step is not hidden)
+ * Shapes are not multiples of 128, so edge tiles and blocks are partial.
+ * Training runs, the FP8 checkpoint and the PyTorch reference: test_prec_train.c.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/rng.h"
+#include "harness.h"
+#include "kernels/dtype.h"
+#include "kernels/fp8.h"
+#include "kernels/linear.h"
+
+static float *randv(rng *r, size_t n, float sd) {
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = sd * rng_normal(r);
+    return v;
+}
+
+/* nmse: sum (a - b)^2 / sum b^2 */
+static double nmse(const float *a, const double *b, size_t n) {
+    double e = 0, s = 0;
+    for (size_t i = 0; i < n; i++) e += (a[i] - b[i]) * (a[i] - b[i]), s += b[i] * b[i];
+    return s > 0 ? e / s : e;
+}
+
+/* C (M, N) = A (M, K) @ B^T, B (N, K), in double; strides as given */
+static void gemm_d(double *C, const float *A, size_t sam, size_t sak, const float *B, size_t sbn, size_t sbk, int M,
+                   int N, int K) {
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += (double)A[m * sam + k * sak] * B[n * sbn + k * sbk];
+            C[(size_t)m * N + n] = s;
+        }
+}
+
+static float bf16r(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+/* ---------------------------------------------------------------- bf16 */
+
+static void bf16_gemms(void) {
+    rng r;
+    rng_seed(&r, 1);
+    const int N = 37, in = 300, out = 70;
+    float *x = randv(&r, (size_t)N * in, 1), *W = randv(&r, (size_t)out * in, 0.05f), *dy = randv(&r, (size_t)N * out, 1);
+    float *xr = malloc(sizeof(float) * N * in), *Wr = malloc(sizeof(float) * out * in), *dyr = malloc(sizeof(float) * N * out);
+    for (int i = 0; i < N * in; i++) xr[i] = bf16r(x[i]);
+    for (int i = 0; i < out * in; i++) Wr[i] = bf16r(W[i]);
+    for (int i = 0; i < N * out; i++) dyr[i] = bf16r(dy[i]);
+    float *y = malloc(sizeof(float) * N * out), *dx = calloc((size_t)N * in, 4), *dW = calloc((size_t)out * in, 4);
+    double *o = malloc(sizeof(double) * N * out), *of = malloc(sizeof(double) * N * out);
+    double *ox = malloc(sizeof(double) * N * in), *oxf = malloc(sizeof(double) * N * in);
+    double *oW = malloc(sizeof(double) * out * in), *oWf = malloc(sizeof(double) * out * in);
+    lin_prec_set(PREC_BF16);
+    lin_fwd_f(y, x, W, N, in, out);
+    /* dx, dW accumulate: start from 1 */
+    for (int i = 0; i < N * in; i++) dx[i] = 1;
+    for (int i = 0; i < out * in; i++) dW[i] = 1;
+    lin_bwd_f(dx, dW, dy, x, W, N, in, out);
+    lin_prec_set(PREC_F32);
+    gemm_d(o, xr, in, 1, Wr, in, 1, N, out, in);             /* y = xr Wr^T */
+    gemm_d(of, x, in, 1, W, in, 1, N, out, in);
+    gemm_d(ox, dyr, out, 1, Wr, 1, in, N, in, out);          /* dx = dyr Wr */
+    gemm_d(oxf, dy, out, 1, W, 1, in, N, in, out);
+    gemm_d(oW, dyr, 1, out, xr, 1, in, out, in, N);          /* dW = dyr^T xr */
+    gemm_d(oWf, dy, 1, out, x, 1, in, out, in, N);
+    for (int i = 0; i < N * in; i++) ox[i] += 1, oxf[i] += 1;
+    for (int i = 0; i < out * in; i++) oW[i] += 1, oWf[i] += 1;
+    double e[6] = {nmse(y, o, (size_t)N * out), nmse(dx, ox, (size_t)N * in), nmse(dW, oW, (size_t)out * in),
+                   nmse(y, of, (size_t)N * out), nmse(dx, oxf, (size_t)N * in), nmse(dW, oWf, (size_t)out * in)};
+    printf("    bf16 GEMM NMSE vs double of the rounded operands: fwd %.1e dgrad %.1e wgrad %.1e\n", e[0], e[1], e[2]);
+    printf("    bf16 GEMM NMSE vs f32 operands:                  fwd %.1e dgrad %.1e wgrad %.1e\n", e[3], e[4], e[5]);
+    for (int i = 0; i < 3; i++) CHECK(e[i] < 1e-12, "bf16 GEMM %d: NMSE %g vs the rounded operands' oracle", i, e[i]);
+    /* rounding happened (not the f32 path), and costs what 8 mantissa bits cost */
+    for (int i = 3; i < 6; i++) CHECK(e[i] > 1e-8 && e[i] < 1e-4, "bf16 GEMM %d: NMSE %g vs f32", i - 3, e[i]);
+    free(x), free(W), free(dy), free(xr), free(Wr), free(dyr), free(y), free(dx), free(dW);
+    free(o), free(of), free(ox), free(oxf), free(oW), free(oWf);
+}
+
+/* ---------------------------------------------------------------- fp8 quantisation */
+
+/* oracle of one tile: scale amax/448 (1 if zero), codes by the scalar encoder */
+static float tile_scale(const float *x, size_t stride, int n) {
+    float am = 0;
+    for (int i = 0; i < n; i++) am = fmaxf(am, fabsf(x[i * stride]));
+    return am > 0 ? am / 448.0f : 1.0f;
+}
+
+static void fp8_quantise(void) {
+    rng r;
+    rng_seed(&r, 2);
+    const int M = 150, K = 300; /* tiles along K: 128, 128, 44; blocks 128 + 22 rows */
+    float *x = randv(&r, (size_t)M * K, 1);
+    for (int i = 0; i < M * K; i += 7) x[i] *= 1e-3f; /* small values: subnormal codes */
+    for (int k = 0; k < 128; k++) x[5 * K + k] = 0;   /* an all-zero tile */
+    uint8_t *q = malloc((size_t)M * K);
+    float *s = malloc(sizeof(float) * M * 3), *y = malloc(sizeof(float) * M * K), *yc = malloc(sizeof(float) * M * K);
+    float *yb = malloc(sizeof(float) * M * K), *sb = malloc(sizeof(float) * 2 * 3);
+    fp8_quant_rows(q, s, x, M, K, K);
+    fp8_fq_rows(y, x, M, K);
+    int bad_s = 0, bad_q = 0, bad_y = 0, bad_bound = 0;
+    double e = 0, n2 = 0;
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < 3; c++) {
+            int n = c < 2 ? 128 : K - 256;
+            const float *t = x + (size_t)m * K + c * 128;
+            float sc = tile_scale(t, 1, n);
+            bad_s += s[m * 3 + c] != sc;
+            for (int k = 0; k < n; k++) {
+                size_t i = (size_t)m * K + c * 128 + k;
+                uint8_t want = f32_to_fp8e4m3(x[i] / sc);
+                bad_q += q[i] != want;
+                bad_y += y[i] != fp8e4m3_to_f32(want) * sc;
+                /* within half a step: 2^-4 relative for normals, 2^-10 of the scale below */
+                bad_bound += fabsf(y[i] - x[i]) > fabsf(x[i]) * 0x1p-4f + sc * 0x1p-10f;
+                e += (double)(y[i] - x[i]) * (y[i] - x[i]), n2 += (double)x[i] * x[i];
+            }
+        }
+    printf("    fp8 1x128 tiles: round-trip NMSE %.2e\n", e / n2);
+    CHECK(!bad_s && !bad_q && !bad_y && !bad_bound, "1x128 tiles: %d scales, %d codes, %d values differ, %d beyond "
+          "half a step", bad_s, bad_q, bad_y, bad_bound);
+    CHECK(s[5 * 3] == 1.0f && y[5 * K] == 0, "all-zero tile: scale %g", s[5 * 3]);
+    CHECK(e / n2 < 2e-3, "1x128 round-trip NMSE %g", e / n2);
+    /* 128x1 tiles down the columns (the weight gradient's operands) */
+    fp8_fq_cols(yc, x, M, K);
+    bad_y = 0;
+    for (int k = 0; k < K; k++)
+        for (int c = 0; c < 2; c++) {
+            int n = c < 1 ? 128 : M - 128;
+            float sc = tile_scale(x + (size_t)c * 128 * K + k, K, n);
+            for (int i = 0; i < n; i++) {
+                size_t j = (size_t)(c * 128 + i) * K + k;
+                bad_y += yc[j] != fp8e4m3_to_f32(f32_to_fp8e4m3(x[j] / sc)) * sc;
+            }
+        }
+    CHECK(!bad_y, "128x1 tiles: %d values differ from the oracle", bad_y);
+    /* 128x128 blocks: the official weight_scale_inv layout (2 x 3 blocks) */
+    fp8_quant_blocks(q, sb, x, M, K);
+    fp8_fq_blocks(yb, x, M, K);
+    bad_s = bad_q = bad_y = 0;
+    for (int br = 0; br < 2; br++)
+        for (int bc = 0; bc < 3; bc++) {
+            int r1 = br ? M : 128, c1 = bc < 2 ? (bc + 1) * 128 : K;
+            float am = 0;
+            for (int i = br * 128; i < r1; i++)
+                for (int k = bc * 128; k < c1; k++) am = fmaxf(am, fabsf(x[(size_t)i * K + k]));
+            float sc = am / 448.0f;
+            bad_s += sb[br * 3 + bc] != sc;
+            for (int i = br * 128; i < r1; i++)
+                for (int k = bc * 128; k < c1; k++) {
+                    size_t j = (size_t)i * K + k;
+                    uint8_t want = f32_to_fp8e4m3(x[j] / sc);
+                    bad_q += q[j] != want, bad_y += yb[j] != fp8e4m3_to_f32(want) * sc;
+                }
+        }
+    CHECK(!bad_s && !bad_q && !bad_y, "128x128 blocks: %d scales, %d codes, %d values differ", bad_s, bad_q, bad_y);
+    /* the fast rounding is the scalar encoder's on every code's neighbourhood */
+    int bad_r = 0;
+    for (int c = 0; c < 256; c++) {
+        float v = fp8e4m3_to_f32((uint8_t)c);
+        if (isnan(v)) continue;
+        for (int d = -2; d <= 2; d++) {
+            float w = nextafterf(v, d < 0 ? -INFINITY : INFINITY);
+            for (int k = 1; k < abs(d); k++) w = nextafterf(w, d < 0 ? -INFINITY : INFINITY);
+            if (d == 0) w = v;
+            if (fabsf(w) > 448) continue;
+            bad_r += fp8_round(w) != fp8e4m3_to_f32(f32_to_fp8e4m3(w));
+        }
+        float mid = c < 127 ? 0.5f * (v + fp8e4m3_to_f32((uint8_t)(c + 1))) : v; /* ties to even */
+        if (c < 126) bad_r += fp8_round(mid) != fp8e4m3_to_f32(f32_to_fp8e4m3(mid));
+    }
+    CHECK(!bad_r, "fp8_round differs from the scalar encoder on %d values", bad_r);
+    free(x), free(q), free(s), free(y), free(yc), free(yb), free(sb);
+}
+
+/* ---------------------------------------------------------------- fp8 GEMMs */
+
+/* transpose: (R, C) -> (C, R) */
+static float *transposed(const float *x, int R, int C) {
+    float *t = malloc(sizeof(float) * R * C);
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < C; j++) t[(size_t)j * R + i] = x[(size_t)i * C + j];
+    return t;
+}
+
+/* promoted: C (M, N) by fp8_gemm_ref of A (M, K) in 1x128 tiles and B (N, K)
+ * in blocks (bn 128) or tiles (bn 1); also the double oracle of the same
+ * quantised values into D */
+static void promoted(float *C, double *D, const float *A, const float *B, int M, int N, int K, int bn) {
+    int KC = (K + 127) / 128;
+    uint8_t *qa = malloc((size_t)M * K), *qb = malloc((size_t)N * K);
+    float *sa = malloc(sizeof(float) * M * KC), *sb = malloc(sizeof(float) * N * KC);
+    fp8_quant_rows(qa, sa, A, M, K, K);
+    if (bn == 1) fp8_quant_rows(qb, sb, B, N, K, K);
+    else fp8_quant_blocks(qb, sb, B, N, K);
+    fp8_gemm_ref(C, qa, sa, qb, sb, M, N, K, bn);
+    double *da = malloc(sizeof(double) * M * K), *db = malloc(sizeof(double) * N * K); /* the dequantised values */
+    for (int m = 0; m < M; m++)
+        for (int k = 0; k < K; k++) da[(size_t)m * K + k] = (double)fp8e4m3_to_f32(qa[(size_t)m * K + k]) * sa[(size_t)m * KC + k / 128];
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++)
+            db[(size_t)n * K + k] = (double)fp8e4m3_to_f32(qb[(size_t)n * K + k]) * sb[(size_t)(n / bn) * KC + k / 128];
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += da[(size_t)m * K + k] * db[(size_t)n * K + k];
+            D[(size_t)m * N + n] = s;
+        }
+    free(qa), free(qb), free(sa), free(sb), free(da), free(db);
+}
+
+static void fp8_gemms(void) {
+    rng r;
+    rng_seed(&r, 3);
+    const int N = 140, in = 300, out = 200; /* tokens span two 128-tiles for the weight gradient */
+    float *x = randv(&r, (size_t)N * in, 1), *W = randv(&r, (size_t)out * in, 0.05f), *dy = randv(&r, (size_t)N * out, 1);
+    float *y = malloc(sizeof(float) * N * out), *dx = calloc((size_t)N * in, 4), *dW = calloc((size_t)out * in, 4);
+    float *py = malloc(sizeof(float) * N * out), *pdx = malloc(sizeof(float) * N * in), *pdW = malloc(sizeof(float) * out * in);
+    double *oy = malloc(sizeof(double) * N * out), *odx = malloc(sizeof(double) * N * in), *odW = malloc(sizeof(double) * out * in);
+    double *fy = malloc(sizeof(double) * N * out), *fdx = malloc(sizeof(double) * N * in), *fdW = malloc(sizeof(double) * out * in);
+    lin_prec_set(PREC_FP8);
+    lin_fwd_f(y, x, W, N, in, out);
+    lin_bwd_f(dx, dW, dy, x, W, N, in, out);
+    lin_prec_set(PREC_F32);
+    /* forward: K = in; x tiles, W blocks */
+    promoted(py, oy, x, W, N, out, in, 128);
+    /* input gradient: K = out; dy tiles, W^T in blocks (the same blocks, transposed) */
+    float *Wt = transposed(W, out, in), *dyt = transposed(dy, N, out), *xt = transposed(x, N, in);
+    promoted(pdx, odx, dy, Wt, N, in, out, 128);
+    /* weight gradient: K = the N tokens; dy^T and x^T in 1x128 tiles = 128x1 tiles of dy, x */
+    promoted(pdW, odW, dyt, xt, out, in, N, 1);
+    gemm_d(fy, x, in, 1, W, in, 1, N, out, in);
+    gemm_d(fdx, dy, out, 1, W, 1, in, N, in, out);
+    gemm_d(fdW, dy, 1, out, x, 1, in, out, in, N);
+    double ref[3] = {nmse(py, oy, (size_t)N * out), nmse(pdx, odx, (size_t)N * in), nmse(pdW, odW, (size_t)out * in)};
+    double trn[3] = {nmse(y, oy, (size_t)N * out), nmse(dx, odx, (size_t)N * in), nmse(dW, odW, (size_t)out * in)};
+    double f32[3] = {nmse(y, fy, (size_t)N * out), nmse(dx, fdx, (size_t)N * in), nmse(dW, fdW, (size_t)out * in)};
+    printf("    fp8_gemm_ref (promoted every 128 K) NMSE vs double of the same codes: fwd %.1e dgrad %.1e wgrad %.1e\n",
+           ref[0], ref[1], ref[2]);
+    printf("    training fp8 GEMMs NMSE vs that double oracle:                    fwd %.1e dgrad %.1e wgrad %.1e\n",
+           trn[0], trn[1], trn[2]);
+    printf("    training fp8 GEMMs NMSE vs f32 operands:                          fwd %.1e dgrad %.1e wgrad %.1e\n",
+           f32[0], f32[1], f32[2]);
+    for (int i = 0; i < 3; i++) {
+        CHECK(ref[i] < 1e-12, "fp8_gemm_ref %d: NMSE %g vs the double oracle", i, ref[i]);
+        CHECK(trn[i] < 1e-12, "training fp8 GEMM %d: NMSE %g vs the double oracle of V3's quantisation", i, trn[i]);
+        CHECK(f32[i] > 1e-6 && f32[i] < 5e-3, "training fp8 GEMM %d: NMSE %g vs f32", i, f32[i]);
+    }
+    free(x), free(W), free(dy), free(y), free(dx), free(dW), free(py), free(pdx), free(pdW), free(Wt), free(dyt), free(xt);
+    free(oy), free(odx), free(odW), free(fy), free(fdx), free(fdW);
+}
+
+/* ---------------------------------------------------------------- a linear layer's gradients */
+
+/* loss = sum(r * (x W^T)): dy = r; the gradients in each precision against f32 */
+static void linear_grads(void) {
+    rng g;
+    rng_seed(&g, 4);
+    const int N = 64, in = 200, out = 96;
+    float *x = randv(&g, (size_t)N * in, 1), *W = randv(&g, (size_t)out * in, 0.05f), *r = randv(&g, (size_t)N * out, 1);
+    float *dx[3], *dW[3];
+    for (int p = 0; p < 3; p++) {
+        dx[p] = calloc((size_t)N * in, 4), dW[p] = calloc((size_t)out * in, 4);
+        lin_prec_set(p);
+        lin_bwd_f(dx[p], dW[p], r, x, W, N, in, out);
+    }
+    lin_prec_set(PREC_F32);
+    const double bound[3] = {0, 1e-2, 6e-2};
+    for (int p = 1; p < 3; p++) {
+        double ex = 0, sx = 0, ew = 0, sw = 0;
+        for (int i = 0; i < N * in; i++) ex += pow(dx[p][i] - dx[0][i], 2), sx += pow(dx[0][i], 2);
+        for (int i = 0; i < out * in; i++) ew += pow(dW[p][i] - dW[0][i], 2), sw += pow(dW[0][i], 2);
+        double rx = sqrt(ex / sx), rw = sqrt(ew / sw);
+        printf("    linear layer gradients, %s vs f32: |ddx|/|dx| %.2e  |ddW|/|dW| %.2e\n", prec_name(p), rx, rw);
+        CHECK(rx < bound[p] && rw < bound[p], "%s gradients: relative errors %g, %g (bound %g)", prec_name(p), rx, rw,
+              bound[p]);
+    }
+    for (int p = 0; p < 3; p++) free(dx[p]), free(dW[p]);
+    free(x), free(W), free(r);
+}
+
+/* a NaN in the input reaches the output in every precision */
+static void nan_propagates(void) {
+    const int N = 3, in = 130, out = 4;
+    float x[3 * 130], W[4 * 130], y[12];
+    for (int i = 0; i < N * in; i++) x[i] = 0.01f * (i % 17);
+    for (int i = 0; i < out * in; i++) W[i] = 0.02f * (i % 5) - 0.04f;
+    x[in + 3] = NAN;
+    for (int p = 0; p < 3; p++) {
+        lin_prec_set(p);
+        lin_fwd_f(y, x, W, N, in, out);
+        CHECK(isnan(y[out]) && !isnan(y[0]), "%s: NaN in row 1 gives y[1][0] = %g, y[0][0] = %g", prec_name(p), y[out],
+              y[0]);
+    }
+    lin_prec_set(PREC_F32);
+    CHECK(lin_prec_fallbacks() == 0, "no GEMM fell back to f32 (%ld)", lin_prec_fallbacks());
+    CHECK(prec_parse("fp8") == PREC_FP8 && prec_parse("bf16") == PREC_BF16 && prec_parse("f32") == PREC_F32 &&
+              prec_parse("fp16") < 0 && prec_parse(NULL) < 0,
+          "prec_parse");
+}
+
+int main(void) {
+    harness_threads(1);
+    RUN(bf16_gemms);
+    RUN(fp8_quantise);
+    RUN(fp8_gemms);
+    RUN(linear_grads);
+    RUN(nan_propagates);
+    lin_prec_release();
+    return harness_done();
+}
