@@ -81,7 +81,9 @@ static void logits_file(void) {
     for (p = p ? p + 1 : ""; *p && *p != ']'; p++)
         if ((*p >= '0' && *p <= '9') || *p == ',') strncat(ids, p, 1);
     free(txt);
-    const char *variants[] = {"-t 1", "-t 2", "-t 2 --attn naive", "-t 1 --decode-from 4", "-t 2 --attn naive --decode-from 2"};
+    /* the reference's float32 cache: --kv-type f32 (bf16, the default, is measured in test_engine.c) */
+    const char *variants[] = {"-t 1 --kv-type f32", "-t 2 --kv-type f32", "-t 2 --attn naive",
+                              "-t 1 --decode-from 4 --kv-type f32", "-t 2 --attn naive --decode-from 2"};
     size_t nw;
     float *want = NULL;
     char wp[] = DC_BUILD "/ref/v3_f32/logits.f32";
