@@ -397,6 +397,11 @@ static int kept_type(const wt_entry *e, const src *s) {
 /* stored_bytes: the bytes of a kept entry as its source stores them */
 static size_t stored_bytes(const wt_entry *e, const src *s) { return gg_row_bytes(s->t->type, e->cols) * e->rows; }
 
+/* src_bytes: the bytes entry e reads from its source (vectors too) */
+static size_t src_bytes(const wt_entry *e, const src *s) {
+    return e->cols ? stored_bytes(e, s) : gg_row_bytes(s->t->type, e->rows);
+}
+
 static size_t f32_floats(const wt_entry *e) { return (wt_numel(e) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 static size_t q_bytes(const wt_entry *e, const src *s) { return (stored_bytes(e, s) + 63) & ~(size_t)63; }
 
@@ -410,6 +415,19 @@ static int borrow_blocks(size_t bytes) {
     if (env && *env) return strcmp(env, "0") != 0;
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     return pages > 0 && psz > 0 && (double)bytes > 0.75 * (double)pages * (double)psz;
+}
+
+/* copy_out: n bytes of the mapping f at src into dst, 4 MB at a time, each
+ * piece's source pages dropped from the resident set once copied, so the
+ * copies and the mapping are never resident together (issue 15: a q4_0 mini
+ * peaked 93 MB above its weights, the 86 MB q6_K head twice over) */
+static void copy_out(const mfile *f, void *dst, const uint8_t *src, size_t n) {
+    const size_t piece = (size_t)4 << 20;
+    for (size_t o = 0; o < n; o += piece) {
+        size_t k = n - o < piece ? n - o : piece;
+        memcpy((char *)dst + o, src + o, k);
+        mfile_release(f, src + o, k);
+    }
 }
 
 /* place: allocate the arenas and point every present entry into one (kept
@@ -498,7 +516,8 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
     for (int i = 0; i < n; i++) {
         if (rc || !s[i].t) continue;
         if (kt[i] == MAT_F32) bad |= read_one(c, &s[i], &e[i], *e[i].dst) != DC_OK;
-        else if (!borrow) memcpy(*e[i].dst, s[i].t->data + s[i].off, stored_bytes(&e[i], &s[i]));
+        else if (!borrow) copy_out(&g.f, *e[i].dst, s[i].t->data + s[i].off, stored_bytes(&e[i], &s[i]));
+        if (!borrow && !s[i].kvb_split) mfile_release(&g.f, s[i].t->data + s[i].off, src_bytes(&e[i], &s[i]));
     }
     if (!rc && borrow) { /* the model keeps the mapping its matrices point into */
         w->map = g.f;
