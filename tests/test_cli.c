@@ -265,6 +265,24 @@ static void random_seed(void) {
 }
 
 /* info on files: the version, the stored types and the file size (GGUF and safetensors) */
+/* issue 15: the decoding commands spin between parallel regions
+ * (OMP_WAIT_POLICY=active) but only for a bounded count (GOMP_SPINCOUNT), so
+ * a thread left idle (bench's one-thread runs after two, chat waiting for a
+ * line) sleeps instead of holding a core for libgomp's default five minutes;
+ * training sleeps (passive). libgomp prints what the process runs with. */
+static void omp_wait_policy(void) {
+    char *o;
+    CHECK(run(&o, "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose " BIN " bench --help%s", "") == 0,
+          "bench --help");
+    const char *act = strstr(o, "OMP_WAIT_POLICY = 'ACTIVE'");
+    CHECK(act && strstr(act, "GOMP_SPINCOUNT = '10000000'"), "bench: a bounded active wait: %s", o);
+    free(o);
+    CHECK(run(&o, "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose " BIN " train --help%s", "") == 0,
+          "train --help");
+    CHECK(!strstr(o, "'ACTIVE'") && !strstr(o, "'10000000'"), "train: passive: %s", o);
+    free(o);
+}
+
 static void info_files(void) {
     const char *d = harness_tmpdir();
     char *o = NULL, want[128];
@@ -292,6 +310,7 @@ int main(void) {
     RUN(stdout_full);
     RUN(random_seed);
     RUN(info_files);
+    RUN(omp_wait_policy);
     RUN(logits_file);
     RUN(gguf_commands);
     return harness_done();
