@@ -8,6 +8,7 @@
  * give the logits of the same file dequantised to float32.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/file.h"
@@ -274,6 +275,41 @@ static void embed_kept(void) {
     }
 }
 
+/* logits (n, V) of ids fed in chunks of k tokens through model m */
+static float *chunked(dc_model *m, const int *ids, int n, int k) {
+    dc_err err = {0};
+    dc_session *s = NULL;
+    int V = dc_model_config(m)->vocab_size;
+    float *lg = malloc(sizeof(float) * n * V);
+    int rc = dc_session_new(m, 64, DC_ATTN_ABSORB, &s, &err);
+    for (int i = 0; !rc && i < n; i += k) rc = dc_forward(s, ids + i, n - i < k ? n - i : k, lg + (size_t)i * V, 0, &err);
+    if (rc) printf("    chunked: %s\n", err.msg), free(lg), lg = NULL;
+    dc_session_free(s);
+    return lg;
+}
+
+/* a one-token step runs its routed experts in one parallel region
+ * (moe.c routed_one, issue 15), several tokens the per-expert loop: the same
+ * bits on quantised weights, on a shape big enough to share the rows out
+ * over the threads (tiny runs them on one) */
+static void moe_decode_one_region(void) {
+    dc_config c;
+    block_config(&c);
+    const char *dir = tmp("kept_moe"), *gg = tmp("moe_region_q4_0.gguf"); /* made by kept_vs_f32 */
+    dc_model *m = NULL;
+    dc_err err = {0};
+    if (convert(dir, gg, "q4_0") || model_load(gg, 0, &m, &err)) { CHECK(0, "setup: %s", err.msg); return; }
+    int ids[12];
+    for (int i = 0; i < 12; i++) ids[i] = (i * 53 + 5) % c.vocab_size;
+    float *one = chunked(m, ids, 12, 1), *two = chunked(m, ids, 12, 3);
+    size_t n = (size_t)12 * c.vocab_size;
+    CHECK(one && two && !memcmp(one, two, sizeof(float) * n), "one token a step differs from three a step");
+    printf("    q4_0 MoE, %d threads: one token a step = three a step, bit for bit: %s\n", omp_get_max_threads(),
+           one && two && !memcmp(one, two, sizeof(float) * n) ? "yes" : "no");
+    free(one), free(two);
+    dc_model_free(m);
+}
+
 /* DEEPC_MMAP=1: kept matrices are read from the file's mapping, not copied;
  * the logits are the same bits and the model owns the mapping */
 static void borrowed_blocks(void) {
@@ -419,6 +455,7 @@ int main(void) {
     RUN(quant_types);
     RUN(embed_kept);
     RUN(kept_vs_f32);
+    RUN(moe_decode_one_region);
     RUN(borrowed_blocks);
     RUN(tokenizer_inside);
     RUN(corrupt);
