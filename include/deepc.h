@@ -115,6 +115,10 @@ void dc_config_counts(const dc_config *cfg, dc_counts *out);
 typedef struct dc_model dc_model;
 
 enum { DC_ATTN_NAIVE = 0, DC_ATTN_ABSORB = 1 };
+/* the element type of the absorbed (latent) KV cache: bfloat16 by default
+ * (half the bytes; the logits move by about 1e-3 relative, see
+ * tests/test_engine.c), float32 on request. The naive cache is float32. */
+enum { DC_KV_BF16 = 0, DC_KV_F32 = 1 };
 
 /* dc_model_load: load a checkpoint directory in the Hugging Face layout
  * (config.json + model.safetensors or a sharded index). Weights are read into
@@ -132,6 +136,9 @@ typedef struct dc_session dc_session;
 
 /* max_ctx: the most positions the cache holds; attn: DC_ATTN_*. */
 int dc_session_new(dc_model *m, int max_ctx, int attn, dc_session **out, dc_err *err);
+/* dc_session_new_kv: the same with the latent cache's element type
+ * (DC_KV_BF16, dc_session_new's default, or DC_KV_F32). */
+int dc_session_new_kv(dc_model *m, int max_ctx, int attn, int kv_type, dc_session **out, dc_err *err);
 void dc_session_free(dc_session *s);
 /* dc_session_reset: forget every cached position. */
 void dc_session_reset(dc_session *s);
@@ -388,6 +395,7 @@ typedef struct dc_engine_opts {
     int max_len;     /* the longest a sequence may grow, positions (default 4096) */
     int max_batch;   /* tokens per dc_engine_decode call at most (default 512) */
     int attn;        /* DC_ATTN_ABSORB (default) or DC_ATTN_NAIVE */
+    int kv_type;     /* DC_KV_BF16 (default, 0) or DC_KV_F32; DC_ATTN_NAIVE stores float32 always */
     int n_threads;   /* threads for this engine's forward passes; <= 0: all cores */
 } dc_engine_opts;
 void dc_engine_defaults(dc_engine_opts *o);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +32,42 @@ static char *tmp(const char *name) {
 }
 
 /* special files: an error naming what they are, at once (alarm: a hang fails the binary) */
+/* RssFile of this process in kB (/proc/self/status), -1 when unknown */
+static long rss_file_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "RssFile:", 8)) kb = atol(line + 8);
+    if (f) fclose(f);
+    return kb;
+}
+
+/* mfile_release drops the mapped pages it is given from the resident set
+ * (the GGUF loader copies a tensor out, then releases its source), and a
+ * later read still sees the file's bytes */
+static void mapping_release(void) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/big.bin", harness_tmpdir());
+    size_t n = (size_t)32 << 20;
+    unsigned char *buf = malloc(n);
+    for (size_t i = 0; buf && i < n; i++) buf[i] = (unsigned char)(i * 131 + (i >> 12));
+    dc_err e = {0};
+    CHECK(buf && file_write_atomic(path, (char *)buf, n, &e) == 0, "write: %s", e.msg);
+    mfile f;
+    if (mfile_open(&f, path, &e)) { CHECK(0, "%s", e.msg); free(buf); return; }
+    unsigned sum = 0;
+    for (size_t i = 0; i < n; i += 4096) sum += f.data[i]; /* fault every page in */
+    long before = rss_file_kb();
+    mfile_release(&f, f.data + 4096 + 7, n - 8192); /* whole pages inside only */
+    long after = rss_file_kb();
+    printf("    RssFile %ld kB with 32 MB mapped and read, %ld kB after mfile_release (sum %u)\n", before, after, sum);
+    if (before >= 0) CHECK(before - after > 28 * 1024, "released %ld kB of 32 MB", before - after);
+    CHECK(memcmp(f.data, buf, n) == 0, "the mapping reads the file's bytes after the release");
+    mfile_close(&f);
+    free(buf);
+}
+
 static void special_files(void) {
     char *buf = NULL;
     size_t n;
@@ -237,6 +274,7 @@ static void train_refuses_locked_run(void) {
 
 int main(void) {
     RUN(special_files);
+    RUN(mapping_release);
     RUN(size_caps);
     RUN(planted_symlink);
     RUN(messages);

@@ -302,6 +302,54 @@ static void truncate_save_load(void) {
     dc_model_free(m);
 }
 
+/* session files keep the cache in its type (bf16 by default: half the
+ * bytes of f32) and convert on load into a session of the other type (bf16
+ * widens exactly, f32 rounds to bf16), whose next logits stay within the
+ * bf16-vs-f32 cache bound of test_engine.c */
+static void session_kv_types(void) {
+    dc_model *m = load("f32");
+    if (!m) return;
+    int V = dc_model_config(m)->vocab_size;
+    dc_err e = {0};
+    float *ref = malloc(sizeof(float) * V * NPROMPT), *got = malloc(sizeof(float) * V * NPROMPT);
+    char path[2][700];
+    size_t size[2] = {0, 0};
+    for (int kv = 0; kv < 2; kv++) { /* DC_KV_BF16, DC_KV_F32 */
+        dc_session *s = NULL;
+        snprintf(path[kv], sizeof path[kv], "%s/kv%d.kv", harness_tmpdir(), kv);
+        CHECK(dc_session_new_kv(m, 32, DC_ATTN_ABSORB, kv, &s, &e) == 0 && dc_forward(s, PROMPT, 5, got, 0, &e) == 0 &&
+                  dc_session_save(s, PROMPT, 5, path[kv], &e) == 0,
+              "save %d: %s", kv, e.msg);
+        char *raw = NULL;
+        if (file_read_all(path[kv], &raw, &size[kv], &e) == 0) free(raw);
+        dc_session_free(s);
+    }
+    CHECK(size[0] < size[1] && size[1] - size[0] > size[1] / 3, "bf16 file %zu bytes, f32 %zu", size[0], size[1]);
+    for (int kv = 0; kv < 2; kv++) {
+        /* the reference: the whole prompt in a session of type kv; then the other type's file loaded into kv */
+        dc_session *s = NULL, *t = NULL;
+        int *ids = NULL, n = 0;
+        dc_session_new_kv(m, 32, DC_ATTN_ABSORB, kv, &s, &e);
+        dc_forward(s, PROMPT, 5, ref, 0, &e);
+        dc_forward(s, PROMPT + 5, NPROMPT - 5, ref + 5 * V, 0, &e);
+        CHECK(dc_session_new_kv(m, 32, DC_ATTN_ABSORB, kv, &t, &e) == 0 &&
+                  dc_session_load(t, path[!kv], &ids, &n, &e) == 0 && n == 5,
+              "load a %s file into a %s session: %s", kv ? "bf16" : "f32", kv ? "f32" : "bf16", e.msg);
+        dc_forward(t, PROMPT + 5, NPROMPT - 5, got + 5 * V, 0, &e);
+        double md = 0, amax = 0;
+        for (size_t i = 5 * (size_t)V; i < (size_t)V * NPROMPT; i++)
+            md = fmax(md, fabs(ref[i] - got[i])), amax = fmax(amax, fabs(ref[i]));
+        printf("    %s file into a %s session: next logits max|diff| %.2e (max|logit| %.2f)\n", kv ? "bf16" : "f32",
+               kv ? "f32" : "bf16", md, amax);
+        CHECK(md < 2e-2 * amax, "converted cache: logits differ by %g", md);
+        free(ids);
+        dc_session_free(s);
+        dc_session_free(t);
+    }
+    free(ref), free(got);
+    dc_model_free(m);
+}
+
 static char *run(const char *args) {
     char log[700], *out;
     size_t n;
@@ -338,6 +386,7 @@ int main(void) {
     RUN(sampling_seeded);
     RUN(quantised_logits);
     RUN(truncate_save_load);
+    RUN(session_kv_types);
     RUN(cli_generate);
     return harness_done();
 }

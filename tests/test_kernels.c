@@ -7,6 +7,7 @@
  * block types q4_0, q4_k, q6_k, q5_0, q5_k.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/rng.h"
@@ -284,6 +285,51 @@ static void matmul_batch_invariant(void) {
     free(w), free(x), free(all), free(one), free(ref);
 }
 
+/* the entry points for use inside a caller's parallel region (issue 15:
+ * one region for several products): any thread count, any T, every type and
+ * ISA give matmul's bits; two activations live at once (slots 0 and 1) */
+static void mv_share_in_region(void) {
+    rng r;
+    rng_seed(&r, 16);
+    const int R = 97, C = 1280, TS[] = {1, 3, 20};
+    float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)20 * C), *y = randv(&r, (size_t)20 * C);
+    float *want = malloc(sizeof(float) * 20 * R), *got = malloc(sizeof(float) * 20 * R);
+    float *want2 = malloc(sizeof(float) * 20 * R), *got2 = malloc(sizeof(float) * 20 * R);
+    for (int ty = 0; ty < MAT_NTYPES; ty++) {
+        void *q = malloc(mat_type_bytes(ty, R, C));
+        mat F = {w, MAT_F32, R, C}, W = {q, ty, R, C};
+        mat_convert(&F, ty, q);
+        for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
+            if (!kern_table(isa)) continue;
+            kern_select(isa);
+            for (int i = 0; i < 3; i++) {
+                int T = TS[i], same = 1;
+                if (!matmul_is_mv(&W, T)) continue;
+                matmul(want, x, &W, T), matmul(want2, y, &W, T);
+                for (int nthr = 1; nthr <= 3; nthr++) {
+                    mv_act a, b;
+                    CHECK(mv_act_init(&a, 0, &W, T) && mv_act_init(&b, 1, &W, T), "mv_act_init");
+                    memset(got, 0, sizeof(float) * T * R), memset(got2, 0, sizeof(float) * T * R);
+#pragma omp parallel num_threads(nthr)
+                    {
+                        int ith = omp_get_thread_num(), n = omp_get_num_threads();
+                        mv_act_fill(&a, x, T, ith, n);
+                        mv_act_fill(&b, y, T, ith, n);
+#pragma omp barrier
+                        matmul_mv_share(got, x, &a, &W, T, ith, n);
+                        matmul_mv_share(got2, y, &b, &W, T, ith, n);
+                    }
+                    same &= !memcmp(got, want, sizeof(float) * T * R) && !memcmp(got2, want2, sizeof(float) * T * R);
+                }
+                CHECK(same, "%s %s T=%d: matmul_mv_share differs from matmul", kern_get()->name, mat_type_name(ty), T);
+            }
+        }
+        free(q);
+    }
+    kern_select(cpu_best_isa());
+    free(w), free(x), free(y), free(want), free(got), free(want2), free(got2);
+}
+
 int main(void) {
     printf("    best ISA on this CPU: %s\n", kern_table(cpu_best_isa())->name);
     RUN(simd_vs_ref);
@@ -293,5 +339,6 @@ int main(void) {
     RUN(matmul_types);
     RUN(q8_fill_same);
     RUN(matmul_batch_invariant);
+    RUN(mv_share_in_region);
     return harness_done();
 }

@@ -73,7 +73,7 @@ static void run_case(const char *name, int attn) {
     const int V = dc_model_config(m)->vocab_size, C = dc_model_config(m)->hidden_size;
     CHECK(ne == (size_t)T * V, "%s: expected logits have %zu numbers, want %d x %d", name, ne, T, V);
     float *got = calloc((size_t)T * V, sizeof(float)), *hid = malloc(sizeof(float) * T * C);
-    CHECK(dc_session_new(m, T, attn, &s, &err) == 0, "%s", err.msg);
+    CHECK(dc_session_new_kv(m, T, attn, DC_KV_F32, &s, &err) == 0, "%s", err.msg); /* the reference's f32 cache */
     /* one prefill of all T positions */
     CHECK(dc_forward(s, ids, T, got, 0, &err) == 0, "%s", err.msg);
     double d_full = max_diff(got, want, (size_t)T * V);
@@ -165,7 +165,7 @@ static void init_matches_reference(void) {
               "init %s", dtypes[d]);
         for (int mtp = 0; mtp < 2; mtp++) {
             const char *flag = mtp ? "--mtp" : "";
-            CHECK(harness_sh(DC_BUILD "/deepc logits -m %s --ids %s %s --out %s/c%d.f32", dir, ids, flag, dir, mtp) == 0,
+            CHECK(harness_sh(DC_BUILD "/deepc logits -m %s --ids %s %s --kv-type f32 --out %s/c%d.f32", dir, ids, flag, dir, mtp) == 0,
                   "deepc logits");
             CHECK(harness_sh("/usr/bin/python3 tests/ref/deepseek_ref.py --model %s --ids %s %s --out %s/r%d.f32", dir,
                              ids, flag, dir, mtp) == 0,

@@ -152,7 +152,7 @@ static void loss_on_assistant_only(void) {
     for (int r = 0; r < s.d.n; r++) {
         dc_session *ss;
         int n = s.d.len[r], V = c.vocab_size;
-        dc_session_new(m, n, DC_ATTN_ABSORB, &ss, &err);
+        dc_session_new_kv(m, n, DC_ATTN_ABSORB, DC_KV_F32, &ss, &err); /* the trainer's float32 */
         float *lg = malloc(sizeof(float) * (size_t)n * V);
         dc_forward(ss, s.d.ids[r], n, lg, 0, &err);
         for (int i = 1; i < n; i++) {

@@ -20,7 +20,7 @@
 static void infer_logp(dc_model *m, const int *ids, int n, int attn, double *out) {
     dc_session *s;
     dc_err err = {0};
-    CHECK(dc_session_new(m, n, attn, &s, &err) == 0, "%s", err.msg);
+    CHECK(dc_session_new_kv(m, n, attn, DC_KV_F32, &s, &err) == 0, "%s", err.msg); /* training keeps float32 */
     int V = dc_model_config(m)->vocab_size;
     float *lg = malloc(sizeof(float) * (size_t)n * V);
     CHECK(dc_forward(s, ids, n, lg, 0, &err) == 0, "%s", err.msg);

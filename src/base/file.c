@@ -16,6 +16,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void mfile_release(const mfile *f, const void *p, size_t n) {
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || !f->data || !n) return;
+    uintptr_t a = (uintptr_t)p, b = a + n, lo = (uintptr_t)f->data, hi = lo + f->size;
+    if (a < lo) a = lo;
+    if (b > hi) b = hi;
+    a = (a + pg - 1) / pg * pg, b = b / pg * pg; /* whole pages only: neighbours may still be read */
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 int mfile_open(mfile *f, const char *path, dc_err *err) {
     f->data = NULL;
     f->size = 0;

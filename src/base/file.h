@@ -27,6 +27,11 @@ typedef struct mfile {
 
 int mfile_open(mfile *f, const char *path, dc_err *err);
 void mfile_close(mfile *f);
+/* mfile_release: drop the whole pages inside [p, p + n) of f's mapping from
+ * the process's resident set (madvise MADV_DONTNEED; a later read faults
+ * them in from the file again): a loader that has copied a tensor out of the
+ * mapping calls it so the copy and the mapping are not resident together. */
+void mfile_release(const mfile *f, const void *p, size_t n);
 
 /* file_read_all: whole file into a malloc'd, NUL-terminated buffer (owned by
  * the caller). file_read_max: the same, refusing a file over max bytes. */

@@ -8,7 +8,7 @@
  * (GB/s) and, with peer (a llama.cpp build's bin directory) and a .gguf
  * model_path, llama-batched-bench on the same file. */
 int bench_parallel(dc_model *m, const char *model_path, const char *peer, const int *B, int nb, int steps, int thr,
-                   int attn, double bw, dc_err *err);
+                   int attn, int kv, double bw, dc_err *err);
 /* peer_llama_bench: llama.cpp's llama-bench in dir on model: prefill tokens/s
  * pp[i] for each prompt length pre[i], decode tokens/s *tg over gen tokens,
  * thr threads, 3 repetitions; 0 where it gave no figure. */

@@ -21,11 +21,11 @@
 
 /* B sequences: a 16-token prompt each in one batch, then `steps` decode
  * steps of B tokens, each the argmax of its sequence's logits */
-static int run_batch(dc_model *m, int B, int steps, int attn, double *rate, double *mb_step, dc_err *err) {
+static int run_batch(dc_model *m, int B, int steps, int attn, int kv, double *rate, double *mb_step, dc_err *err) {
     const dc_config *c = dc_model_config(m);
     dc_engine_opts o;
     dc_engine_defaults(&o);
-    o.max_seqs = B, o.max_len = PROMPT + steps + 8, o.max_batch = B * PROMPT, o.attn = attn;
+    o.max_seqs = B, o.max_len = PROMPT + steps + 8, o.max_batch = B * PROMPT, o.attn = attn, o.kv_type = kv;
     dc_engine *e = NULL;
     int rc = dc_engine_new(m, &o, &e, err);
     int *tok = malloc(sizeof(int) * B * PROMPT), *sq = malloc(sizeof(int) * B * PROMPT);
@@ -54,7 +54,7 @@ static int run_batch(dc_model *m, int B, int steps, int attn, double *rate, doub
 }
 
 int bench_parallel(dc_model *m, const char *model_path, const char *peer, const int *B, int nb, int steps, int thr,
-                   int attn, double bw, dc_err *err) {
+                   int attn, int kv, double bw, dc_err *err) {
     double base = 0, s_tg[16] = {0};
     size_t ml = strlen(model_path);
     int gguf = ml > 5 && !strcmp(model_path + ml - 5, ".gguf");
@@ -64,7 +64,7 @@ int bench_parallel(dc_model *m, const char *model_path, const char *peer, const 
            peer && gguf ? "   llama-batched-bench S_TG   deepc/llama.cpp" : "");
     for (int i = 0; i < nb; i++) {
         double rate = 0, mb = 0;
-        int rc = run_batch(m, B[i], steps, attn, &rate, &mb, err);
+        int rc = run_batch(m, B[i], steps, attn, kv, &rate, &mb, err);
         if (rc) return rc;
         if (i == 0 || B[i] == 1) base = B[i] == 1 ? rate : base;
         double bound = B[i] * bw * 1e3 / mb;

@@ -44,6 +44,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...);
 int cli_parse_ids(const char *s, int **ids, int *n, dc_err *err);
 /* cli_parse_int: a whole decimal integer within [lo, hi]. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
+/* CLI_OPT_KV: getopt_long's value for --kv-type in every command that has it;
+ * cli_parse_kv_type: "bf16" -> DC_KV_BF16, "f32" -> DC_KV_F32, else -1. */
+#define CLI_OPT_KV 1001
+#define CLI_KV_HELP "      --kv-type T        the latent KV cache's elements: bf16 (default, half the bytes) or f32\n"
+int cli_parse_kv_type(const char *s);
 /* cli_parse_float: a whole decimal number within [lo, hi]. */
 int cli_parse_float(const char *s, float lo, float hi, float *out);
 /* cli_finish: flush and close stdout after command cmd returned exit code

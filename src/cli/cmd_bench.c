@@ -28,7 +28,7 @@
 #include "cli/infer_cli.h"
 
 static const char *HELP =
-    "usage: deepc bench -m DIR|FILE.gguf [--dtype f32,bf16,q8] [--threads 1,2] [--attn absorb|naive]\n"
+    "usage: deepc bench -m DIR|FILE.gguf [--dtype f32,bf16,q8] [--threads 1,2] [--attn absorb|naive] [--kv-type bf16|f32]\n"
     "                   [--prefill 64,512] [--decode 128] [--parallel 1,2,4,8,16] [--peer DIR]\n"
     "\n"
     "Prefill and decode tokens/s for each weight type and thread count, the bytes of\n"
@@ -45,6 +45,7 @@ static const char *HELP =
     "      --prefill LIST prompt lengths (default 64,512)\n"
     "      --decode N     decoded tokens (default 128)\n"
     "      --attn MODE    absorb (default) or naive\n"
+    "      --kv-type T    the latent KV cache's elements: bf16 (default) or f32\n"
     "      --parallel LIST  batched decode instead: aggregate tokens/s of B sequences decoding\n"
     "                     together on one engine, weights read per step and the bound per B\n"
     "      --peer DIR     a llama.cpp build's bin directory: with a .gguf model, its llama-bench\n"
@@ -81,7 +82,7 @@ static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate,
 typedef struct bopts {
     const char *dir;
     char dtypes[8][8];
-    int ndt, thr[8], nthr, pre[8], npre, dec, attn, par[16], npar;
+    int ndt, thr[8], nthr, pre[8], npre, dec, attn, kv, par[16], npar;
     const char *peer;
 } bopts;
 
@@ -100,7 +101,7 @@ static int parse_list(const char *s, int *out, int max, int lo, int hi) {
 static int parse(int argc, char **argv, bopts *o) {
     static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"dtype", 1, 0, 'd'},   {"threads", 1, 0, 't'},
                                          {"prefill", 1, 0, 'p'}, {"decode", 1, 0, 'n'}, {"attn", 1, 0, 'a'},
-                                         {"parallel", 1, 0, 'P'}, {"peer", 1, 0, 'E'},
+                                         {"parallel", 1, 0, 'P'}, {"peer", 1, 0, 'E'}, {"kv-type", 1, 0, CLI_OPT_KV},
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     const char *const dts_default = "f32,bf16,q8";
@@ -130,6 +131,10 @@ static int parse(int argc, char **argv, bopts *o) {
             if (!strcmp(optarg, "naive")) o->attn = DC_ATTN_NAIVE;
             else if (!strcmp(optarg, "absorb")) o->attn = DC_ATTN_ABSORB;
             else return cli_usage_error("bench", "--attn must be naive or absorb, not '%s'", optarg);
+            break;
+        case CLI_OPT_KV:
+            if ((o->kv = cli_parse_kv_type(optarg)) < 0)
+                return cli_usage_error("bench", "--kv-type must be bf16 or f32, not '%s'", optarg);
             break;
         case 'P':
             if ((o->npar = parse_list(optarg, o->par, 16, 1, 4096)) < 0)
@@ -167,7 +172,7 @@ static int bench_dtype(const bopts *o, const char *dt, const double *bw, dc_err 
     const dc_config *c = dc_model_config(m);
     int maxp = o->dec;
     for (int i = 0; i < o->npre; i++) maxp = o->pre[i] > maxp ? o->pre[i] : maxp;
-    if ((rc = dc_session_new(m, maxp, o->attn, &s, err))) goto done;
+    if ((rc = dc_session_new_kv(m, maxp, o->attn, o->kv, &s, err))) goto done;
     logits = malloc(sizeof(float) * c->vocab_size);
     if (!logits) {
         rc = err_set(err, DC_ENOMEM, "out of memory");
@@ -182,7 +187,7 @@ static int bench_dtype(const bopts *o, const char *dt, const double *bw, dc_err 
            strcmp(ty, dt) ? " (as stored)" : "", dc_model_weight_bytes(m) / 1e6, mb, load_s);
     for (int ti = 0; ti < o->nthr && !rc && o->npar; ti++) {
         cli_threads(o->thr[ti]);
-        rc = bench_parallel(m, o->dir, o->peer, o->par, o->npar, o->dec, o->thr[ti], o->attn, bw[ti], err);
+        rc = bench_parallel(m, o->dir, o->peer, o->par, o->npar, o->dec, o->thr[ti], o->attn, o->kv, bw[ti], err);
     }
     for (int ti = 0; ti < o->nthr && !rc && !o->npar; ti++) {
         int nt = o->thr[ti];
@@ -233,8 +238,8 @@ int cmd_bench(int argc, char **argv) {
     double bw[8];
     for (int i = 0; i < o.nthr; i++) bw[i] = membw_read(buf, words * 8, o.thr[i], 3);
     free(buf);
-    printf("deepc bench: %s, kernels %s, attention %s\n", o.dir, dc_kernels_name(),
-           o.attn == DC_ATTN_ABSORB ? "absorbed" : "naive");
+    printf("deepc bench: %s, kernels %s, attention %s, KV cache %s\n", o.dir, dc_kernels_name(),
+           o.attn == DC_ATTN_ABSORB ? "absorbed" : "naive", o.attn == DC_ATTN_NAIVE || o.kv == DC_KV_F32 ? "f32" : "bf16");
     for (int i = 0; i < o.nthr; i++) printf("memory read bandwidth, %d thread%s: %.1f GB/s (512 MiB, best of 3)\n", o.thr[i],
                                             o.thr[i] > 1 ? "s" : "", bw[i]);
     for (int i = 0; i < o.ndt && !rc; i++) rc = bench_dtype(&o, o.dtypes[i], bw, &err);

@@ -35,7 +35,7 @@
 static const char *HELP =
     "usage: deepc chat -m DIR [--system TEXT] [--think show|hide] [--template v3|r1] [-n N]\n"
     "                  [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
-    "                  [--seed S] [--mtp] [--dtype f32|bf16|q8] [--ctx N] [--attn MODE] [-t N]\n"
+    "                  [--seed S] [--mtp] [--dtype f32|bf16|q8] [--ctx N] [--attn MODE] [--kv-type T] [-t N]\n"
     "\n"
     "An interactive conversation with the model's chat template. One message per line;\n"
     "Ctrl-C stops the current answer. Commands: /reset (forget the conversation),\n"
@@ -48,7 +48,7 @@ static const char *HELP =
     "  -n, --n-predict N    tokens per answer at most (default 1024)\n"
     "      --ctx N          KV cache positions for the whole conversation (default 4096)\n"
     "      --temp, --top-k, --top-p, --min-p, --repeat-penalty, --seed, --mtp, --dtype,\n"
-    "      --attn, --tokenizer, -t   as for deepc generate\n";
+    "      --attn, --kv-type, --tokenizer, -t   as for deepc generate\n";
 
 static volatile int g_cancel;
 static void on_sigint(int sig) {
@@ -222,7 +222,7 @@ static int command(chat *c, const char *line, int *quit, dc_err *err) {
 
 typedef struct copts {
     const char *dir, *system, *dtype, *tokp;
-    int think_hide, r1, mtp, attn;
+    int think_hide, r1, mtp, attn, kv;
     long n, ctx, threads;
     dc_sampler_params sp;
 } copts;
@@ -232,7 +232,7 @@ static int parse(int argc, char **argv, copts *o) {
         {"model", 1, 0, 'm'}, {"system", 1, 0, 'y'}, {"think", 1, 0, 'K'}, {"template", 1, 0, 'Y'},
         {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, 'T'}, {"top-k", 1, 0, 'k'}, {"top-p", 1, 0, 'P'},
         {"min-p", 1, 0, 'M'}, {"repeat-penalty", 1, 0, 'R'}, {"seed", 1, 0, 's'}, {"mtp", 0, 0, 'D'},
-        {"dtype", 1, 0, 'd'}, {"ctx", 1, 0, 'c'}, {"attn", 1, 0, 'a'}, {"threads", 1, 0, 't'},
+        {"dtype", 1, 0, 'd'}, {"ctx", 1, 0, 'c'}, {"attn", 1, 0, 'a'}, {"kv-type", 1, 0, CLI_OPT_KV}, {"threads", 1, 0, 't'},
         {"tokenizer", 1, 0, 'z'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->n = 1024;
@@ -272,6 +272,10 @@ static int parse(int argc, char **argv, copts *o) {
             if (!strcmp(optarg, "naive")) o->attn = DC_ATTN_NAIVE;
             else if (!strcmp(optarg, "absorb")) o->attn = DC_ATTN_ABSORB;
             else return cli_usage_error("chat", "--attn must be naive or absorb, not '%s'", optarg);
+            break;
+        case CLI_OPT_KV:
+            if ((o->kv = cli_parse_kv_type(optarg)) < 0)
+                return cli_usage_error("chat", "--kv-type must be bf16 or f32, not '%s'", optarg);
             break;
         case 'h': fputs(HELP, stdout); return 1;
         default: {
@@ -390,7 +394,7 @@ int cmd_chat(int argc, char **argv) {
     }
     const dc_config *cfg = dc_model_config(m);
     long ctx = o.ctx < cfg->max_position_embeddings || !cfg->max_position_embeddings ? o.ctx : cfg->max_position_embeddings;
-    if ((rc = dc_session_new(m, (int)ctx, o.attn, &c.s, &err))) goto fail;
+    if ((rc = dc_session_new_kv(m, (int)ctx, o.attn, o.kv, &c.s, &err))) goto fail;
     if ((rc = dc_sampler_new(&o.sp, cfg->vocab_size, &c.smp, &err))) goto fail;
     if ((rc = stream_init(&c.st, c.tok, stdout, NULL, 0, &err))) goto fail;
     c.st.color = isatty(1);

@@ -24,7 +24,7 @@
 static const char *HELP =
     "usage: deepc generate -m DIR (-p TEXT | --prompt-ids 1,2,3) [-n N] [--temp T] [--top-k K]\n"
     "                      [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]...\n"
-    "                      [--raw] [--mtp] [--dtype f32|bf16|q8] [--ctx N] [--attn naive|absorb] [-t N]\n"
+    "                      [--raw] [--mtp] [--dtype f32|bf16|q8] [--ctx N] [--attn naive|absorb] [--kv-type bf16|f32] [-t N]\n"
     "\n"
     "Streams the completion of a prompt to stdout; prompt and generated token counts\n"
     "and speeds go to stderr at the end.\n"
@@ -48,6 +48,7 @@ static const char *HELP =
     "      --dtype T          weights at run time: f32 (default), bf16, q8 (Q8_0)\n"
     "  -c, --ctx N            KV cache positions (default: prompt + n-predict)\n"
     "      --attn MODE        absorb (latent cache, default) or naive\n"
+    CLI_KV_HELP
     "      --tokenizer PATH   a tokenizer.json or directory other than the model's\n"
     "  -t, --threads N        threads (default: all cores)\n"
     "      --ep N             under mpirun -np N: the routed experts split over the N ranks, each\n"
@@ -59,7 +60,7 @@ typedef struct opts {
     const char *dir, *prompt, *ids, *dtype, *tokp, *file, *prompts;
     long parallel;
     const char *stops[MAX_STOPS];
-    int nstops, raw, mtp, attn, ignore_eos, r1;
+    int nstops, raw, mtp, attn, kv, ignore_eos, r1;
     long n, ctx, threads, ep;
     dc_sampler_params sp;
 } opts;
@@ -70,7 +71,7 @@ static int parse(int argc, char **argv, opts *o) {
         {"temp", 1, 0, 'T'},   {"top-k", 1, 0, 'k'},   {"top-p", 1, 0, 'P'},      {"min-p", 1, 0, 'M'},
         {"repeat-penalty", 1, 0, 'R'}, {"seed", 1, 0, 's'}, {"stop", 1, 0, 'S'},  {"raw", 0, 0, 'r'},
         {"mtp", 0, 0, 'D'},    {"dtype", 1, 0, 'd'},   {"ctx", 1, 0, 'c'},        {"attn", 1, 0, 'a'},
-        {"threads", 1, 0, 't'}, {"tokenizer", 1, 0, 'z'}, {"ignore-eos", 0, 0, 'E'}, {"template", 1, 0, 'Y'},
+        {"kv-type", 1, 0, CLI_OPT_KV}, {"threads", 1, 0, 't'}, {"tokenizer", 1, 0, 'z'}, {"ignore-eos", 0, 0, 'E'}, {"template", 1, 0, 'Y'},
         {"file", 1, 0, 'f'},   {"parallel", 1, 0, 'L'}, {"prompts", 1, 0, 'F'},  {"ep", 1, 0, 'X'},
         {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -117,6 +118,10 @@ static int parse(int argc, char **argv, opts *o) {
             if (!strcmp(optarg, "naive")) o->attn = DC_ATTN_NAIVE;
             else if (!strcmp(optarg, "absorb")) o->attn = DC_ATTN_ABSORB;
             else return cli_usage_error("generate", "--attn must be naive or absorb, not '%s'", optarg);
+            break;
+        case CLI_OPT_KV:
+            if ((o->kv = cli_parse_kv_type(optarg)) < 0)
+                return cli_usage_error("generate", "--kv-type must be bf16 or f32, not '%s'", optarg);
             break;
         case 'Y':
             if (!strcmp(optarg, "v3")) o->r1 = 0;
@@ -185,7 +190,7 @@ static int read_prompts(const opts *o, const dc_tokenizer *tok, gen_par *g, dc_e
 
 static int run_parallel(const opts *o, dc_model *m, const dc_tokenizer *tok, dc_err *err) {
     const dc_config *c = dc_model_config(m);
-    gen_par g = {.parallel = (int)o->parallel, .max_new = (int)o->n, .mtp = o->mtp, .attn = o->attn, .ctx = (int)o->ctx,
+    gen_par g = {.parallel = (int)o->parallel, .max_new = (int)o->n, .mtp = o->mtp, .attn = o->attn, .kv = o->kv, .ctx = (int)o->ctx,
                  .sp = o->sp, .stops = o->stops, .nstops = o->nstops};
     g.eos = o->ignore_eos ? -1 : tok && dc_tokenizer_eos(tok) >= 0 ? dc_tokenizer_eos(tok) : c->eos_token_id;
     int rc;
@@ -248,7 +253,7 @@ int cmd_generate(int argc, char **argv) {
         rc = err_set(&err, DC_EARG, "--ctx %ld is smaller than the prompt's %d tokens", ctx, n);
         goto fail;
     }
-    if ((rc = dc_session_new(m, (int)ctx, o.attn, &s, &err))) goto fail;
+    if ((rc = dc_session_new_kv(m, (int)ctx, o.attn, o.kv, &s, &err))) goto fail;
     if ((rc = dc_sampler_new(&o.sp, c->vocab_size, &smp, &err))) goto fail;
     if ((rc = stream_init(&st, tok, stdout, o.stops, o.nstops, &err))) goto fail;
     int eos = o.ignore_eos ? -1 : tok && dc_tokenizer_eos(tok) >= 0 ? dc_tokenizer_eos(tok) : c->eos_token_id;

@@ -155,14 +155,16 @@ int cmd_info(int argc, char **argv) {
            (long long)k.kv_naive_per_token, human((double)k.kv_naive_per_token * 4, b1, sizeof b1),
            (long long)k.kv_absorb_per_token, human((double)k.kv_absorb_per_token * 4, b2, sizeof b2),
            human((double)k.kv_absorb_per_token * 2, b3, sizeof b3));
-    /* the engine's paged store (dc_engine_opts defaults): main + MTP layers, f32 */
+    /* the engine's paged store (dc_engine_opts defaults): main + MTP layers, bf16 by default */
     dc_engine_opts eo;
     dc_engine_defaults(&eo);
-    int nl = c.num_hidden_layers + c.num_nextn_predict_layers;
-    double page = 4.0 * eo.page_tokens * nl * (c.kv_lora_rank + c.qk_rope_head_dim);
+    int nl = c.num_hidden_layers + c.num_nextn_predict_layers, es = eo.kv_type == DC_KV_BF16 ? 2 : 4;
+    double tok = (double)es * nl * (c.kv_lora_rank + c.qk_rope_head_dim), page = tok * eo.page_tokens;
+    printf("kv cache     %.0f bytes a position, every layer (absorbed, %s, MTP included; --kv-type f32: %.0f)\n", tok,
+           es == 2 ? "bf16" : "f32", tok / es * 4);
     int pages = eo.max_seqs * ((eo.max_len + eo.page_tokens - 1) / eo.page_tokens + 1);
-    printf("kv store     pages of %d positions, %sB each (absorbed, f32, MTP included); the engine's default "
+    printf("kv store     pages of %d positions, %sB each (absorbed, %s, MTP included); the engine's default "
            "%d sequences x %d positions: %sB at most, touched only as used; forks share their prefix's pages\n",
-           eo.page_tokens, human(page, b1, sizeof b1), eo.max_seqs, eo.max_len, human(page * pages, b2, sizeof b2));
+           eo.page_tokens, human(page, b1, sizeof b1), es == 2 ? "bf16" : "f32", eo.max_seqs, eo.max_len, human(page * pages, b2, sizeof b2));
     return 0;
 }

@@ -19,7 +19,7 @@
 #include "cli/cli.h"
 
 static const char *HELP =
-    "usage: deepc logits -m DIR --ids 1,2,3 [--out FILE] [--attn naive|absorb] [--mtp]\n"
+    "usage: deepc logits -m DIR --ids 1,2,3 [--out FILE] [--attn naive|absorb] [--kv-type bf16|f32] [--mtp]\n"
     "                    [--decode-from K] [-t N]\n"
     "\n"
     "Runs the model over the token ids and writes float32 little-endian logits of\n"
@@ -30,6 +30,7 @@ static const char *HELP =
     "      --ids LIST      comma-separated token ids\n"
     "  -o, --out FILE      where the logits go\n"
     "      --attn MODE     naive (per-head K/V cache) or absorb (latent cache; default)\n"
+    "      --kv-type T     the latent cache's elements: bf16 (default) or f32\n"
     "      --mtp           the MTP head's logits: row i predicts token i+2 from the hidden\n"
     "                      state at i and token i+1 (the last row uses the greedy token)\n"
     "      --decode-from K prefill the first K tokens, then decode the rest one by one\n"
@@ -39,9 +40,9 @@ static const char *HELP =
 int cmd_logits(int argc, char **argv) {
     static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"ids", 1, 0, 'i'},    {"out", 1, 0, 'o'},
                                          {"attn", 1, 0, 'a'},  {"mtp", 0, 0, 'M'},    {"threads", 1, 0, 't'},
-                                         {"decode-from", 1, 0, 'd'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"decode-from", 1, 0, 'd'}, {"kv-type", 1, 0, CLI_OPT_KV}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *dir = NULL, *ids_s = NULL, *out = NULL;
-    int attn = DC_ATTN_ABSORB, mtp = 0;
+    int attn = DC_ATTN_ABSORB, mtp = 0, kv = DC_KV_BF16;
     long threads = 0, decode_from = -1;
     int ch;
     optind = 0;
@@ -55,6 +56,10 @@ int cmd_logits(int argc, char **argv) {
             if (strcmp(optarg, "naive") == 0) attn = DC_ATTN_NAIVE;
             else if (strcmp(optarg, "absorb") == 0) attn = DC_ATTN_ABSORB;
             else return cli_usage_error("logits", "--attn must be naive or absorb, not '%s'", optarg);
+            break;
+        case CLI_OPT_KV:
+            if ((kv = cli_parse_kv_type(optarg)) < 0)
+                return cli_usage_error("logits", "--kv-type must be bf16 or f32, not '%s'", optarg);
             break;
         case 't':
             if (cli_parse_int(optarg, 0, 4096, &threads)) return cli_usage_error("logits", "-t: bad thread count '%s'", optarg);
@@ -85,7 +90,7 @@ int cmd_logits(int argc, char **argv) {
         rc = err_set(&err, DC_EARG, "%s: --mtp: the model has no MTP module (num_nextn_predict_layers is 0)", dir);
         goto fail;
     }
-    if ((rc = dc_session_new(m, T, attn, &s, &err))) goto fail;
+    if ((rc = dc_session_new_kv(m, T, attn, kv, &s, &err))) goto fail;
     logits = malloc(sizeof(float) * (size_t)T * V);
     if (!logits) {
         rc = err_set(&err, DC_ENOMEM, "out of memory for %d x %d logits", T, V);

@@ -35,6 +35,7 @@ static const char *HELP =
     "      --ctx N            positions per sequence: prompt + answer (default 4096)\n"
     "      --api-key KEY      require 'Authorization: Bearer KEY' (or $DEEPC_API_KEY)\n"
     "  -t, --threads N        engine threads (default: all cores)\n"
+    "      --kv-type T        the latent KV cache's elements: bf16 (default, half the bytes) or f32\n"
     "      --dtype T          weights at run time: f32, bf16, q8, q4_0, q4_k, q6_k (default: as loaded)\n"
     "      --template NAME    chat template: auto (from the model's, default), v3, r1\n"
     "      --think MODE       R1 reasoning: split into reasoning_content (default) or inline\n"
@@ -102,7 +103,7 @@ static int parse(int argc, char **argv, sopts *o) {
         {"template", 1, 0, 'Y'}, {"think", 1, 0, 'K'},  {"alias", 1, 0, 'a'},    {"batch", 1, 0, 'b'},
         {"cache", 1, 0, 'C'},   {"queue", 1, 0, 'q'},   {"max-conn", 1, 0, 'x'}, {"body-limit", 1, 0, 'L'},
         {"tokenizer", 1, 0, 'z'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},   {"ep", 1, 0, 'X'},
-        {"ignore-eos", 0, 0, 'E'}, {0, 0, 0, 0}};
+        {"ignore-eos", 0, 0, 'E'}, {"kv-type", 1, 0, CLI_OPT_KV}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     serve_defaults(&o->so);
     o->so.api_key = getenv("DEEPC_API_KEY");
@@ -118,6 +119,10 @@ static int parse(int argc, char **argv, sopts *o) {
         case 'z': o->tokp = optarg; break;
         case 'v': o->so.verbose = 1; break;
         case 'E': o->so.ignore_eos = 1; break;
+        case CLI_OPT_KV:
+            if ((o->so.kv_type = cli_parse_kv_type(optarg)) < 0)
+                return cli_usage_error("serve", "--kv-type must be bf16 or f32, not '%s'", optarg);
+            break;
         case 'Y':
         case 'K':
             if ((rc = parse_choice(ch, optarg, o))) return rc;

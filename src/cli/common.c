@@ -33,6 +33,12 @@ int cli_parse_int(const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
+int cli_parse_kv_type(const char *s) {
+    if (!strcmp(s, "bf16")) return DC_KV_BF16;
+    if (!strcmp(s, "f32")) return DC_KV_F32;
+    return -1;
+}
+
 int cli_parse_float(const char *s, float lo, float hi, float *out) {
     char *end;
     float v = strtof(s, &end);

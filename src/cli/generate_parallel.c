@@ -95,7 +95,7 @@ int generate_parallel(const gen_par *g, dc_model *m, const dc_tokenizer *tok, dc
     dc_engine *e = NULL;
     dc_engine_opts eo;
     dc_engine_defaults(&eo);
-    eo.max_seqs = g->parallel, eo.attn = g->attn, eo.max_len = g->ctx ? g->ctx : longest + g->max_new + 2;
+    eo.max_seqs = g->parallel, eo.attn = g->attn, eo.kv_type = g->kv, eo.max_len = g->ctx ? g->ctx : longest + g->max_new + 2;
     eo.max_batch = eo.max_len > 512 ? eo.max_len : 512;
     if (!rc) rc = dc_engine_new(m, &eo, &e, err);
     par_ctx pc = {os, tok, e, {0}};

@@ -8,7 +8,7 @@ typedef struct gen_par {
     int **prompts, *n_ids;     /* n_prompts prompts; one: n samples of it, sharing its cache */
     int n_prompts;
     int parallel;              /* sequences in flight */
-    int max_new, eos, mtp, attn, ctx;
+    int max_new, eos, mtp, attn, kv, ctx;
     dc_sampler_params sp;      /* sample i uses seed sp.seed + i */
     const char *const *stops;
     int nstops;

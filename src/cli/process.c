@@ -5,6 +5,7 @@
  */
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
 
@@ -29,9 +30,18 @@ int cli_get_threads(void) { return omp_get_max_threads(); }
  * 4,658 tokens/s) and, unlike spinning, degrades gently when other processes
  * want the cores. libgomp reads the variable when it is loaded, before main,
  * so a program that wants it set re-executes itself once with it. Does
- * nothing when the variable is set already or /proc/self/exe cannot be run. */
+ * nothing when the variable is set already or /proc/self/exe cannot be run.
+ *
+ * "active" alone spins for about five minutes (libgomp's GOMP_SPINCOUNT of
+ * 3e10 for it): a thread left idle, as the second one is when `deepc bench
+ * --threads 2,1` goes on to its one-thread runs or while chat waits for a
+ * line, held a core the whole time (issue 15). GOMP_SPINCOUNT 1e7 (~0.1 s
+ * by libgomp's estimate of 1e5 spins a millisecond) keeps spinning through
+ * decode's back-to-back regions and lets an idle thread sleep soon after. */
+#define SPINCOUNT "10000000"
 void cli_omp_policy_reexec(char **argv, const char *policy) {
     if (getenv("OMP_WAIT_POLICY")) return;
     if (setenv("OMP_WAIT_POLICY", policy, 0) != 0) return;
+    if (!strcmp(policy, "active") && setenv("GOMP_SPINCOUNT", SPINCOUNT, 0) != 0) return;
     execv("/proc/self/exe", argv);
 }

@@ -32,7 +32,7 @@
 
 void dc_engine_defaults(dc_engine_opts *o) {
     *o = (dc_engine_opts){.max_seqs = 16, .n_pages = 0, .page_tokens = 16, .max_len = 4096, .max_batch = 512,
-                          .attn = DC_ATTN_ABSORB, .n_threads = 0};
+                          .attn = DC_ATTN_ABSORB, .kv_type = DC_KV_BF16, .n_threads = 0};
 }
 
 static int check_opts(const dc_config *c, dc_engine_opts *o, dc_err *err) {
@@ -43,6 +43,9 @@ static int check_opts(const dc_config *c, dc_engine_opts *o, dc_err *err) {
     if (o->max_batch < 1) return err_set(err, DC_EARG, "engine: max_batch %d must be >= 1", o->max_batch);
     if (o->attn != DC_ATTN_NAIVE && o->attn != DC_ATTN_ABSORB)
         return err_set(err, DC_EARG, "engine: unknown attention mode %d", o->attn);
+    if (o->kv_type != DC_KV_BF16 && o->kv_type != DC_KV_F32)
+        return err_set(err, DC_EARG, "engine: unknown KV cache type %d (DC_KV_BF16, DC_KV_F32)", o->kv_type);
+    if (o->attn == DC_ATTN_NAIVE) o->kv_type = DC_KV_F32; /* the naive cache is float32 (model.h kv_view) */
     (void)c;
     /* + one page: a fork writing into a shared, partly filled page copies it */
     int per_seq = (o->max_len + o->page_tokens - 1) / o->page_tokens + 1;
@@ -66,12 +69,13 @@ int dc_engine_new(dc_model *m, const dc_engine_opts *opts, dc_engine **out, dc_e
     if (!e) return err_set(err, DC_ENOMEM, "engine: out of memory");
     e->m = m, e->o = o;
     int nl = c->num_hidden_layers + c->num_nextn_predict_layers, row = kv_row_floats(c, o.attn);
-    rc = kv_store_init(&e->kv, o.n_pages, o.page_tokens, row, nl, o.max_seqs, o.max_len, err);
+    int bf16 = o.kv_type == DC_KV_BF16;
+    rc = kv_store_init(&e->kv, o.n_pages, o.page_tokens, row, nl, bf16 ? 2 : 4, o.max_seqs, o.max_len, err);
     if (rc) {
         free(e);
         return rc;
     }
-    e->view = (kv_view){e->kv.mem, e->kv.page_stride, 0, o.page_tokens, row, o.attn};
+    e->view = (kv_view){e->kv.mem, e->kv.page_stride, 0, o.page_tokens, row, o.attn, bf16};
     size_t B = (size_t)o.max_batch;
 #define A(p, n) ((p) = malloc(sizeof *(p) * (n)), ok &= (p) != NULL)
     int ok = 1;
@@ -154,7 +158,7 @@ void dc_engine_kv_stats(const dc_engine *e, dc_kv_stats *st) {
     memset(st, 0, sizeof *st);
     st->n_pages = e->kv.n_pages, st->page_tokens = e->kv.page_tokens;
     st->pages_used = kv_pages_used(&e->kv);
-    st->bytes_per_page = sizeof(float) * e->kv.page_stride;
+    st->bytes_per_page = (size_t)e->kv.esize * e->kv.page_stride;
     st->bytes_per_token = st->bytes_per_page / e->kv.page_tokens;
     for (int i = 0; i < e->o.max_seqs; i++)
         if (e->kv.seq[i].alive) st->n_seqs++, st->positions += e->kv.seq[i].len;
@@ -172,7 +176,7 @@ int engine_seq_set(dc_engine *e, int seq, int len, int mtp_len, dc_err *err) {
     return DC_OK;
 }
 
-float *engine_row(const dc_engine *e, int seq, int l, int j) {
+void *engine_row(const dc_engine *e, int seq, int l, int j) {
     kv_view v = e->view;
     v.layer_off = (size_t)l * v.page_tokens * v.row;
     return kv_at(&v, e->kv.seq[seq].pages, j);

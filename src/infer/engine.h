@@ -35,8 +35,9 @@ int engine_reserve(dc_engine *e, int n, dc_err *err);
 /* engine_seq_set: make sequence seq hold len main and mtp_len MTP positions
  * (pages allocated, contents left to the caller: session files). */
 int engine_seq_set(dc_engine *e, int seq, int len, int mtp_len, dc_err *err);
-/* engine_row: the cache row of layer l at position j of sequence seq. */
-float *engine_row(const dc_engine *e, int seq, int l, int j);
+/* engine_row: the cache row of layer l at position j of sequence seq
+ * (view.row elements: float32, or bfloat16 when view.bf16). */
+void *engine_row(const dc_engine *e, int seq, int l, int j);
 /* the engine and sequence under a dc_session (session.c) */
 dc_engine *session_engine(const dc_session *s);
 int session_seq(const dc_session *s);

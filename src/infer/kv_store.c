@@ -4,22 +4,22 @@
 #include <string.h>
 #include "base/err.h"
 
-int kv_store_init(kv_store *k, int n_pages, int page_tokens, int row, int nl, int max_seqs, int max_len,
+int kv_store_init(kv_store *k, int n_pages, int page_tokens, int row, int nl, int esize, int max_seqs, int max_len,
                   dc_err *err) {
     memset(k, 0, sizeof *k);
-    k->n_pages = n_pages, k->page_tokens = page_tokens, k->row = row, k->nl = nl;
+    k->n_pages = n_pages, k->page_tokens = page_tokens, k->row = row, k->nl = nl, k->esize = esize;
     k->max_seqs = max_seqs, k->max_len = max_len;
     k->page_stride = (size_t)nl * page_tokens * row;
     int per_seq = max_len / page_tokens + 1;
     /* the store is malloc'd, not touched: the OS commits pages as they are first written */
-    k->mem = malloc(sizeof(float) * k->page_stride * n_pages);
+    k->mem = malloc((size_t)esize * k->page_stride * n_pages);
     k->ref = calloc(n_pages, sizeof *k->ref);
     k->free_pg = malloc(sizeof *k->free_pg * n_pages);
     k->seq = calloc(max_seqs, sizeof *k->seq);
     int ok = k->mem && k->ref && k->free_pg && k->seq;
     for (int i = 0; ok && i < max_seqs; i++) ok = (k->seq[i].pages = malloc(sizeof(int) * per_seq)) != NULL;
     if (!ok) {
-        double mb = sizeof(float) * (double)k->page_stride * n_pages / 1e6;
+        double mb = (double)esize * (double)k->page_stride * n_pages / 1e6;
         kv_store_free(k);
         return err_set(err, DC_ENOMEM, "engine: cannot allocate a KV store of %d pages (%.1f MB)", n_pages, mb);
     }
@@ -98,8 +98,8 @@ void kv_prepare_write(kv_store *k, int id, int from, int to) {
             s->pages[s->npages++] = page_take(k);
         } else if (k->ref[s->pages[p]] > 1) { /* shared with a fork: copy before writing */
             int np = page_take(k);
-            memcpy(k->mem + (size_t)np * k->page_stride, k->mem + (size_t)s->pages[p] * k->page_stride,
-                   sizeof(float) * k->page_stride);
+            size_t pb = (size_t)k->esize * k->page_stride;
+            memcpy((char *)k->mem + (size_t)np * pb, (char *)k->mem + (size_t)s->pages[p] * pb, pb);
             page_drop(k, s->pages[p]);
             s->pages[p] = np;
         }

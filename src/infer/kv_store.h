@@ -6,8 +6,8 @@
  *
  * A page holds page_tokens positions of EVERY cached layer (L main layers,
  * then the MTP modules): layer l's rows start at l * page_tokens * row
- * floats into the page (model.h kv_view), so copying a page copies one
- * span. A sequence is a page table: position j lives in pages[j / P].
+ * elements into the page (model.h kv_view), so copying a page copies one
+ * span. An element is a float32 or a bfloat16 (esize 4 or 2 bytes). A sequence is a page table: position j lives in pages[j / P].
  * Positions past a sequence's length are garbage and never read.
  */
 #ifndef DC_KV_STORE_H
@@ -23,8 +23,9 @@ typedef struct kv_seq {
 } kv_seq;
 
 typedef struct kv_store {
-    float *mem;          /* (n_pages, page_stride) owned */
-    size_t page_stride;  /* floats per page: nl * page_tokens * row */
+    void *mem;           /* (n_pages, page_stride) elements of esize bytes, owned */
+    size_t page_stride;  /* elements per page: nl * page_tokens * row */
+    int esize;           /* bytes per element: 4 float32, 2 bfloat16 */
     int n_pages, page_tokens, row, nl;
     int *ref;            /* (n_pages) sequences holding each page; 0: free */
     int *free_pg, n_free;/* stack of free pages (lowest on top, so memory in use stays compact) */
@@ -32,7 +33,7 @@ typedef struct kv_store {
     int max_seqs, max_len;
 } kv_store;
 
-int kv_store_init(kv_store *k, int n_pages, int page_tokens, int row, int nl, int max_seqs, int max_len,
+int kv_store_init(kv_store *k, int n_pages, int page_tokens, int row, int nl, int esize, int max_seqs, int max_len,
                   dc_err *err);
 void kv_store_free(kv_store *k);
 /* kv_seq_alloc: a free sequence slot, emptied; -1 when all are alive. */

@@ -18,6 +18,10 @@ struct dc_session {
 };
 
 int dc_session_new(dc_model *m, int max_ctx, int attn, dc_session **out, dc_err *err) {
+    return dc_session_new_kv(m, max_ctx, attn, DC_KV_BF16, out, err);
+}
+
+int dc_session_new_kv(dc_model *m, int max_ctx, int attn, int kv_type, dc_session **out, dc_err *err) {
     *out = NULL;
     if (max_ctx < 1) return err_set(err, DC_EARG, "session: context size %d must be >= 1", max_ctx);
     if (attn != DC_ATTN_NAIVE && attn != DC_ATTN_ABSORB) return err_set(err, DC_EARG, "session: unknown attention mode %d", attn);
@@ -25,7 +29,7 @@ int dc_session_new(dc_model *m, int max_ctx, int attn, dc_session **out, dc_err 
     if (!s) return err_set(err, DC_ENOMEM, "session: out of memory");
     dc_engine_opts o;
     dc_engine_defaults(&o);
-    o.max_seqs = 1, o.max_len = max_ctx, o.max_batch = max_ctx, o.attn = attn, o.n_pages = 0;
+    o.max_seqs = 1, o.max_len = max_ctx, o.max_batch = max_ctx, o.attn = attn, o.n_pages = 0, o.kv_type = kv_type;
     int rc = dc_engine_new(m, &o, &s->e, err);
     if (!rc) rc = (s->seq = dc_seq_new(s->e, err)) < 0 ? s->seq : DC_OK;
     if (!rc) rc = engine_reserve(s->e, 1, err);

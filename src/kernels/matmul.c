@@ -103,24 +103,27 @@ static void mv_call(const kern *k, float *out, const float *x, const q8_act *xa,
  * cache when T is large (prefill; the kernels take tokens a few at a time
  * over all the rows they are given). A token's sums do not depend on the tiling
  * (matvec.h), so its bits do not depend on T or on its place. */
+/* share i of n of W's rows, all T tokens, in cache-sized chunks and tiles */
+static void mv_share(const kern *k, float *out, const float *x, const q8_act *xa, const mat *W, int T, int i, int n) {
+    const int R = W->rows;
+    const size_t xb = (size_t)W->cols * (wtype_get(W->type)->act == WT_ACT_F32 ? 4 : 1);
+    const int tt = (32u << 10) / xb > 4 ? (int)((32u << 10) / xb) & ~3 : 4;
+    const int rc = T <= 4 ? R : (64u << 10) / mat_type_bytes(W->type, 1, W->cols) > 4
+                                    ? (int)((64u << 10) / mat_type_bytes(W->type, 1, W->cols)) & ~3 : 4;
+    int r0 = (int)((int64_t)R * i / n), r1 = (int)((int64_t)R * (i + 1) / n);
+    for (int c0 = r0; c0 < r1; c0 += rc)
+        for (int t0 = 0; t0 < T; t0 += tt)
+            mv_call(k, out, x, xa, W, c0, r1 - c0 < rc ? r1 : c0 + rc, t0, T - t0 < tt ? T - t0 : tt);
+}
+
 static void mv_threads(float *out, const float *x, const q8_act *xa, const mat *W, int T) {
     const kern *k = kern_get();
     const int R = W->rows;
     size_t work = (size_t)R * W->cols * T;
     int nthr = work < 32768 ? 1 : omp_get_max_threads();
     if (nthr > R) nthr = R;
-    const size_t xb = (size_t)W->cols * (wtype_get(W->type)->act == WT_ACT_F32 ? 4 : 1);
-    const int tt = (32u << 10) / xb > 4 ? (int)((32u << 10) / xb) & ~3 : 4;
-    const int rc = T <= 4 ? R : (64u << 10) / mat_type_bytes(W->type, 1, W->cols) > 4
-                                    ? (int)((64u << 10) / mat_type_bytes(W->type, 1, W->cols)) & ~3 : 4;
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
-    {
-        int n = omp_get_num_threads(), i = omp_get_thread_num();
-        int r0 = (int)((int64_t)R * i / n), r1 = (int)((int64_t)R * (i + 1) / n);
-        for (int c0 = r0; c0 < r1; c0 += rc)
-            for (int t0 = 0; t0 < T; t0 += tt)
-                mv_call(k, out, x, xa, W, c0, r1 - c0 < rc ? r1 : c0 + rc, t0, T - t0 < tt ? T - t0 : tt);
-    }
+    mv_share(k, out, x, xa, W, T, omp_get_thread_num(), omp_get_num_threads());
 }
 
 /* bf16 / f16 / fp8 GEMM: dequantise up to ~8 MB of rows to float32, sgemm, repeat */
@@ -166,6 +169,33 @@ void matmul_mv(float *out, const float *x, const mat *W, int T) {
         for (int t = 0; t < T; t++) k->q8_fill(&xa, x, t, t + 1);
     }
     mv_threads(out, x, &xa, W, T);
+}
+
+/* ---------------------------------------------------------------- inside a parallel region */
+
+int matmul_is_mv(const mat *W, int T) {
+    const int gt = wtype_get(W->type)->gemm_t;
+    return !(gt && T > gt);
+}
+
+int mv_act_init(mv_act *a, int slot, const mat *W, int T) {
+    memset(a, 0, sizeof *a);
+    if (wtype_get(W->type)->act != WT_ACT_Q8) return 1;
+    void *buf = workspace(slot & 1, q8_act_bytes(T, W->cols));
+    if (!buf) return 0;
+    q8_act_point(&a->xa, buf, T, W->cols);
+    a->q = 1;
+    return 1;
+}
+
+void mv_act_fill(mv_act *a, const float *x, int T, int ith, int nth) {
+    if (!a->q) return;
+    const kern *k = kern_get();
+    for (int t = ith; t < T; t += nth) k->q8_fill(&a->xa, x, t, t + 1);
+}
+
+void matmul_mv_share(float *out, const float *x, const mv_act *a, const mat *W, int T, int ith, int nth) {
+    mv_share(kern_get(), out, x, a->q ? &a->xa : NULL, W, T, ith, nth);
 }
 
 void matmul_ref(float *out, const float *x, const mat *W, int T) {

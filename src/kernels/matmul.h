@@ -33,6 +33,7 @@
 #ifndef DC_MATMUL_H
 #define DC_MATMUL_H
 #include <stddef.h>
+#include "kernels/quant.h"
 
 #include "kernels/wtype.h"
 
@@ -52,6 +53,29 @@ void matmul(float *out, const float *x, const mat *W, int T);
  * bf16 too, at the matvec kernels' speed): for small matrices whose results
  * steer discrete choices (the MoE router) and for the naive cache's kv_b. */
 void matmul_mv(float *out, const float *x, const mat *W, int T);
+/* Inside a parallel region the caller already runs (one region for several
+ * products, issue 15: a region per product cost ~12% of decode in barriers):
+ *   matmul_is_mv(W, T): whether matmul takes the matvec kernels for W and T
+ *     (quantised: always; f32 T <= MATMUL_MV_T_F32; bf16 T <= MATMUL_MV_T),
+ *     the only case the functions below cover;
+ *   mv_act_init(a, slot, W, T): before the region, on the thread that starts
+ *     it: a buffer for T tokens of W's activations (q8 for a quantised W)
+ *     in the calling thread's workspace slot (0 or 1; two live at once); 0 on OOM;
+ *   mv_act_fill(a, x, T, ith, nth): thread ith of nth quantises its tokens
+ *     of x (T, cols); a barrier must follow before any thread reads a;
+ *   matmul_mv_share(out, x, a, W, T, ith, nth): thread ith of nth computes
+ *     its share of W's rows of out (T, rows) = x @ W^T.
+ * Every token's row has the bits matmul_mv gives (the same kernels; a row's
+ * sums do not depend on how rows are shared out). */
+typedef struct mv_act {
+    q8_act xa;
+    int q; /* 1: W is quantised and xa holds x as q8 */
+} mv_act;
+int matmul_is_mv(const mat *W, int T);
+int mv_act_init(mv_act *a, int slot, const mat *W, int T);
+void mv_act_fill(mv_act *a, const float *x, int T, int ith, int nth);
+void matmul_mv_share(float *out, const float *x, const mv_act *a, const mat *W, int T, int ith, int nth);
+
 /* matmul_ref: the plain C oracle for tests (one thread, no BLAS, double sums,
  * dequantised weights times float32 x). */
 void matmul_ref(float *out, const float *x, const mat *W, int T);

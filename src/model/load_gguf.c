@@ -6,10 +6,12 @@
  * Storage: a matrix (attention projections but kv_b, dense / shared / routed
  * experts, eh_proj, heads) stored as Q8_0, Q4_0, Q4_K, Q6_K or BF16 is kept
  * in that type (its blocks copied into w->qarena, a mat of that type, see
- * kernels/matmul.h) unless the caller asks for float32; everything else
- * (F32, F16, the other quant types, embeddings, norms, router, bias, kv_b,
- * which the absorbed attention reads as floats) is dequantised to float32
- * into w->arena.
+ * kernels/matmul.h) unless the caller asks for float32; so are the token
+ * embeddings in any type gg_dequantize reads (w->embed_type; embed_rows
+ * dequantises the rows a batch needs: a q4_0 embedding of mini is 59 MB
+ * instead of 419 MB as float32); everything else (F32, F16 and the other
+ * quant types of matrices, norms, router, bias, kv_b, which the absorbed
+ * attention reads as floats) is dequantised to float32 into w->arena.
  *
  * Config keys (prefix deepseek2.): block_count (main + NextN layers),
  * nextn_predict_layers, leading_dense_block_count, embedding_length,
@@ -376,9 +378,16 @@ int gguf_read_entries(const dc_config *c, const gguf *g, const wt_entry *e, int 
 
 #define ALIGN_FLOATS 16
 
-/* kept_type: the MAT_* entry e keeps from source s (as stored), or MAT_F32
- * when it is dequantised */
+/* KEPT_RAW: an embedding kept in its stored ggml type (s->t->type), read a
+ * row at a time by embed_rows (embed_head.h), not a mat */
+#define KEPT_RAW MAT_NTYPES
+
+/* kept_type: the MAT_* entry e keeps from source s (as stored), KEPT_RAW for
+ * an embedding kept as stored, or MAT_F32 when it is dequantised */
 static int kept_type(const wt_entry *e, const src *s) {
+    if (s->t && !s->kvb_split && e->gtype && s->t->type != GG_F32 && gg_can_dequantize(s->t->type) &&
+        gg_row_bytes(s->t->type, e->cols))
+        return KEPT_RAW;
     if (!s->t || s->kvb_split || !e->m || strstr(e->name, "kv_b_proj")) return MAT_F32;
     int t = mat_type_from_gg(s->t->type);
     if (t <= MAT_F32 || mat_type_bytes(t, e->rows, e->cols) != gg_row_bytes(s->t->type, e->cols) * e->rows)
@@ -386,8 +395,16 @@ static int kept_type(const wt_entry *e, const src *s) {
     return t;
 }
 
+/* stored_bytes: the bytes of a kept entry as its source stores them */
+static size_t stored_bytes(const wt_entry *e, const src *s) { return gg_row_bytes(s->t->type, e->cols) * e->rows; }
+
+/* src_bytes: the bytes entry e reads from its source (vectors too) */
+static size_t src_bytes(const wt_entry *e, const src *s) {
+    return e->cols ? stored_bytes(e, s) : gg_row_bytes(s->t->type, e->rows);
+}
+
 static size_t f32_floats(const wt_entry *e) { return (wt_numel(e) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
-static size_t q_bytes(const wt_entry *e, int t) { return (mat_type_bytes(t, e->rows, e->cols) + 63) & ~(size_t)63; }
+static size_t q_bytes(const wt_entry *e, const src *s) { return (stored_bytes(e, s) + 63) & ~(size_t)63; }
 
 /* borrow_blocks: whether kept matrices are read straight from the file's
  * mapping instead of copied. Copying keeps decode weights resident (an idle
@@ -401,6 +418,19 @@ static int borrow_blocks(size_t bytes) {
     return pages > 0 && psz > 0 && (double)bytes > 0.75 * (double)pages * (double)psz;
 }
 
+/* copy_out: n bytes of the mapping f at src into dst, 4 MB at a time, each
+ * piece's source pages dropped from the resident set once copied, so the
+ * copies and the mapping are never resident together (issue 15: a q4_0 mini
+ * peaked 93 MB above its weights, the 86 MB q6_K head twice over) */
+static void copy_out(const mfile *f, void *dst, const uint8_t *src, size_t n) {
+    const size_t piece = (size_t)4 << 20;
+    for (size_t o = 0; o < n; o += piece) {
+        size_t k = n - o < piece ? n - o : piece;
+        memcpy((char *)dst + o, src + o, k);
+        mfile_release(f, src + o, k);
+    }
+}
+
 /* place: allocate the arenas and point every present entry into one (kept
  * matrices into qarena, or, when borrowed, into the file's mapping) */
 static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *kt, const char *path, int borrow,
@@ -409,7 +439,8 @@ static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *
     for (int i = 0; i < n; i++) {
         if (!s[i].t) continue;
         if (kt[i] == MAT_F32) floats += f32_floats(&e[i]);
-        else bytes += q_bytes(&e[i], kt[i]), kbytes[kt[i]] += q_bytes(&e[i], kt[i]);
+        else if (kt[i] == KEPT_RAW) bytes += q_bytes(&e[i], &s[i]);
+        else bytes += q_bytes(&e[i], &s[i]), kbytes[kt[i]] += q_bytes(&e[i], &s[i]);
     }
     w->arena = aligned_alloc(64, floats * sizeof(float) + 64);
     w->arena_floats = floats;
@@ -425,14 +456,16 @@ static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *
             continue;
         }
         *e[i].dst = borrow ? (float *)(void *)(s[i].t->data + s[i].off) : (float *)(void *)((char *)w->qarena + qoff);
-        e[i].m->type = kt[i];
-        qoff += q_bytes(&e[i], kt[i]);
+        if (kt[i] == KEPT_RAW) *e[i].gtype = s[i].t->type;
+        else e[i].m->type = kt[i];
+        qoff += q_bytes(&e[i], &s[i]);
     }
     /* the model's type: the kept type holding the most bytes */
     w->dtype = MAT_F32;
     for (int t = 1; t < MAT_NTYPES; t++)
         if (kbytes[t] > kbytes[w->dtype]) w->dtype = t;
-    w->kept = bytes > 0;
+    w->kept = 0; /* matrices kept as stored (an embedding kept alone does not count: see model_dtype.c) */
+    for (int t = 1; t < MAT_NTYPES; t++) w->kept |= kbytes[t] > 0;
     return DC_OK;
 }
 
@@ -478,7 +511,7 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
     }
     size_t kept_bytes = 0;
     for (int i = 0; i < n && !rc; i++)
-        if (s[i].t && kt[i] != MAT_F32) kept_bytes += mat_type_bytes(kt[i], e[i].rows, e[i].cols);
+        if (s[i].t && kt[i] != MAT_F32) kept_bytes += stored_bytes(&e[i], &s[i]);
     int borrow = !rc && kept_bytes && borrow_blocks(kept_bytes);
     if (!rc) rc = place(w, e, n, s, kt, path, borrow, err);
     int bad = 0, ndone = 0;
@@ -488,7 +521,8 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
     for (int i = 0; i < n; i++) {
         if (rc || !s[i].t) continue;
         if (kt[i] == MAT_F32) bad |= read_one(c, &s[i], &e[i], *e[i].dst) != DC_OK;
-        else if (!borrow) memcpy(*e[i].dst, s[i].t->data + s[i].off, mat_type_bytes(kt[i], e[i].rows, e[i].cols));
+        else if (!borrow) copy_out(&g.f, *e[i].dst, s[i].t->data + s[i].off, stored_bytes(&e[i], &s[i]));
+        if (!borrow && !s[i].kvb_split) mfile_release(&g.f, s[i].t->data + s[i].off, src_bytes(&e[i], &s[i]));
         int d;
 #pragma omp atomic capture
         d = ++ndone;
@@ -508,6 +542,7 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
             if (strcmp(e[j].name, e[i].alias) == 0) {
                 *e[i].dst = *e[j].dst;
                 if (e[i].m && e[j].m) e[i].m->type = e[j].m->type;
+                if (e[i].gtype && e[j].gtype) *e[i].gtype = *e[j].gtype;
             }
     }
     free(kt);
@@ -555,6 +590,7 @@ int model_entries(const dc_config *c, model_w *w, wt_entry **out, int *n, dc_err
         if (!nd) rc = err_set(err, DC_EARG, "model_entries: cannot place %s", e->name);
         e->dst = nd;
         e->m = nm;
+        if (e->gtype) e->gtype = rebase(&t, w, e->gtype);
     }
     weights_free(&t);
     if (rc) {

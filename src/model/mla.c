@@ -20,6 +20,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernels/dtype.h"
 #include "model/model.h"
 #include "model/norm.h"
 #include "model/train_layers.h"
@@ -37,13 +38,33 @@ static void softmax_inplace(float *p, int n) {
     for (int j = 0; j < n; j++) p[j] *= inv;
 }
 
-/* KV_FOR(kv, pages, n, j, row): for j in 0..n-1, row = kv_at(kv, pages, j),
- * walking page by page (no division per position) */
-#define KV_FOR(kv, pages, n, j, ROWP)                                                                       \
-    for (int j##_p = 0, j = 0; j < (n); j##_p++)                                                            \
-        for (const float *ROWP = (kv)->base + (size_t)(pages)[j##_p] * (kv)->page_stride + (kv)->layer_off, \
-                         *j##_e = ROWP + (size_t)(kv)->page_tokens * (kv)->row;                              \
+/* KV_FOR_T(T, kv, pages, n, j, row): for j in 0..n-1, row = kv_at(kv, pages, j)
+ * as a const T * (float, or uint16_t for a bf16 cache), walking page by page
+ * (no division per position). KV_FOR: a float32 cache. */
+#define KV_FOR_T(T, kv, pages, n, j, ROWP)                                                                         \
+    for (int j##_p = 0, j = 0; j < (n); j##_p++)                                                                   \
+        for (const T *ROWP = (const T *)(kv)->base + (size_t)(pages)[j##_p] * (kv)->page_stride + (kv)->layer_off, \
+                     *j##_e = ROWP + (size_t)(kv)->page_tokens * (kv)->row;                                        \
              ROWP < j##_e && j < (n); ROWP += (kv)->row, j++)
+#define KV_FOR(kv, pages, n, j, ROWP) KV_FOR_T(float, kv, pages, n, j, ROWP)
+
+/* a bf16 cache row's latent: sum_i a[i] * b[i] and y += a * x, widening each
+ * element exactly (dtype.h bf16_to_f32) */
+static float dot_bf16(const float *a, const uint16_t *b, int n) {
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += a[i] * bf16_to_f32(b[i]);
+    return s;
+}
+
+static void axpy_bf16(float *y, float a, const uint16_t *x, int n) {
+#pragma omp simd
+    for (int i = 0; i < n; i++) y[i] += a * bf16_to_f32(x[i]);
+}
+
+static void bf16_row_f32(float *dst, const uint16_t *src, int n) {
+    for (int i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+}
 
 /* Attention of a run of T >= MLA_EXPAND_T tokens of one sequence (a prefill
  * chunk) over its cache, the way the naive form computes it. With many
@@ -67,10 +88,16 @@ static int mla_attend_expanded(const dc_model *m, scratch *s, const layer_w *lw,
         !scratch_grow(&s->ex, &s->ex_cap, (size_t)n * (H * kd + kvl + rd)))
         return 0;
     float *S = s->sq, *K = s->ex, *lat = K + (size_t)n * H * kd, *kpe = lat + (size_t)n * kvl;
-    KV_FOR(kv, pages, n, j, row) { /* the sequence's latents and rope keys, contiguous */
-        memcpy(lat + (size_t)j * kvl, row, sizeof(float) * kvl);
-        memcpy(kpe + (size_t)j * rd, row + kvl, sizeof(float) * rd);
-    }
+    if (kv->bf16)
+        KV_FOR_T(uint16_t, kv, pages, n, j, row) { /* the sequence's latents and rope keys, widened */
+            bf16_row_f32(lat + (size_t)j * kvl, row, kvl);
+            bf16_row_f32(kpe + (size_t)j * rd, row + kvl, rd);
+        }
+    else
+        KV_FOR(kv, pages, n, j, row) { /* the sequence's latents and rope keys, contiguous */
+            memcpy(lat + (size_t)j * kvl, row, sizeof(float) * kvl);
+            memcpy(kpe + (size_t)j * rd, row + kvl, sizeof(float) * rd);
+        }
     matmul(K, lat, &lw->kv_b, n); /* (n, H, nope+v) */
     for (int h = 0; h < H; h++) {
         const float *Q = q + (size_t)h * qk, *Kh = K + (size_t)h * kd;
@@ -119,13 +146,19 @@ static void mla_attend_one(const dc_model *m, scratch *s, const layer_w *lw, con
 #pragma omp simd
         for (int l = 0; l < kvl; l++) qa[l] += q[d] * wr[l];
     }
-    KV_FOR(kv, pages, n, j, row) sc[j] = (dot_f32(qa, row, kvl) + dot_f32(q + nope, row + kvl, rd)) * scale;
+    if (kv->bf16)
+        KV_FOR_T(uint16_t, kv, pages, n, j, row) sc[j] = (dot_bf16(qa, row, kvl) + dot_bf16(q + nope, row + kvl, rd)) * scale;
+    else
+        KV_FOR(kv, pages, n, j, row) sc[j] = (dot_f32(qa, row, kvl) + dot_f32(q + nope, row + kvl, rd)) * scale;
     softmax_inplace(sc, n);
     memset(lat, 0, sizeof(float) * kvl);
-    KV_FOR(kv, pages, n, j, cj) {
+    if (kv->bf16)
+        KV_FOR_T(uint16_t, kv, pages, n, j, cj) axpy_bf16(lat, sc[j], cj, kvl);
+    else
+        KV_FOR(kv, pages, n, j, cj) {
 #pragma omp simd
-        for (int l = 0; l < kvl; l++) lat[l] += sc[j] * cj[l];
-    }
+            for (int l = 0; l < kvl; l++) lat[l] += sc[j] * cj[l];
+        }
     /* out_h = W_uv_h lat: (v) */
     for (int e = 0; e < vd; e++) o[e] = dot_f32(wh + (size_t)(nope + e) * kvl, lat, kvl);
 }
@@ -136,8 +169,15 @@ static void mla_cache_write(const dc_config *c, scratch *s, const layer_w *lw, c
     const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
     const int qk = nope + rd, vd = c->v_head_dim, kvl = c->kv_lora_rank, T = b->T;
     if (kv->attn != DC_ATTN_NAIVE) {
-        for (int t = 0; t < T; t++)
-            memcpy(kv_at(kv, b->pages[t], b->pos[t]), s->kva + (size_t)t * (kvl + rd), sizeof(float) * (kvl + rd));
+        for (int t = 0; t < T; t++) {
+            const float *src = s->kva + (size_t)t * (kvl + rd);
+            if (!kv->bf16) {
+                memcpy(kv_at(kv, b->pages[t], b->pos[t]), src, sizeof(float) * (kvl + rd));
+                continue;
+            }
+            uint16_t *dst = kv_at(kv, b->pages[t], b->pos[t]);
+            for (int i = 0; i < kvl + rd; i++) dst[i] = f32_to_bf16(src[i]);
+        }
         return;
     }
     float *lat_in = s->lat; /* (T, kvl): the latents sit strided inside kva */

@@ -181,7 +181,7 @@ void model_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_b
     const dc_config *c = &m->cfg;
     const int C = c->hidden_size;
     s->experts_run = 0;
-    embed_rows(s->x, m->w.embed, ids, b->T, C);
+    embed_rows(s->x, m->w.embed, m->w.embed_type, ids, b->T, C);
     for (int l = 0; l < c->num_hidden_layers; l++) block_forward(m, s, kv, b, l, s->x);
     rmsnorm_forward(s->hidden, s->x, m->w.norm, b->T, C, c->rms_norm_eps);
 }
@@ -192,7 +192,7 @@ void model_mtp_forward(const dc_model *m, scratch *s, const kv_view *kv, const t
     const int C = c->hidden_size, L = c->num_hidden_layers, n = b->T;
     const layer_w *lw = &m->w.layers[L];
     /* hidden may alias s->hidden, which nothing below writes; the norms go to cat first */
-    embed_rows(s->x, lw->embed, next_ids, n, C);
+    embed_rows(s->x, lw->embed, lw->embed_type, next_ids, n, C);
     mtp_input(s->x, s->cat, NULL, NULL, s->x, hidden, lw->enorm, lw->hnorm, &lw->eh_proj, n, C, c->rms_norm_eps);
     block_forward(m, s, kv, b, L, s->x);
     rmsnorm_forward(s->xn, s->x, lw->head_norm, n, C, c->rms_norm_eps);

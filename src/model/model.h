@@ -40,17 +40,19 @@ int model_load_ep(const char *path, const struct dist *d, dc_model **out, dc_err
  *   naive:    [ per-head keys (H, nope+rope) | per-head values (H, v) ]
  * (V2 paper appendix C: the absorbed cache holds only the latent). */
 typedef struct kv_view {
-    float *base;
-    size_t page_stride; /* floats per page (every layer) */
-    size_t layer_off;   /* this layer's first row within a page */
+    void *base;
+    size_t page_stride; /* elements per page (every layer) */
+    size_t layer_off;   /* this layer's first row within a page, elements */
     int page_tokens;
-    int row;            /* floats per position */
+    int row;            /* elements per position */
     int attn;           /* DC_ATTN_* */
+    int bf16;           /* 1: elements are bfloat16 (absorbed only), 0: float32 */
 } kv_view;
 
-static inline float *kv_at(const kv_view *v, const int *pages, int j) {
-    return v->base + (size_t)pages[j / v->page_tokens] * v->page_stride + v->layer_off +
-           (size_t)(j % v->page_tokens) * v->row;
+/* kv_at: position j's row (float32 *, or uint16_t * when bf16) */
+static inline void *kv_at(const kv_view *v, const int *pages, int j) {
+    size_t e = (size_t)pages[j / v->page_tokens] * v->page_stride + v->layer_off + (size_t)(j % v->page_tokens) * v->row;
+    return (char *)v->base + e * (v->bf16 ? 2 : 4);
 }
 
 /* kv_row_floats: floats per position and layer for an attention form. */

@@ -17,6 +17,8 @@
  * its tokens and unchosen experts are never touched.
  */
 #include <math.h>
+#include <omp.h>
+#include <stdint.h>
 #include <string.h>
 #include "model/model.h"
 #include "model/train_layers.h"
@@ -91,11 +93,69 @@ void moe_route(const dc_config *c, const layer_w *lw, int T, const float *xn, fl
     }
 }
 
+/* routed_one: the K routed experts of ONE token (decode) in one parallel
+ * region instead of one per expert (issue 15): the token's x quantised once
+ * for every gate and up, h (K, Im) quantised once for every down, each
+ * thread's share of every expert's rows, then out += w_k * y_k over the
+ * thread's rows of out in ascending expert id, the order moe_forward's loop
+ * adds them: the same bits. 0 when it does not apply (types that differ
+ * between experts, products matmul would not run as matvecs, no memory). */
+static int routed_one(const dc_config *c, scratch *s, const layer_w *lw, const float *xn, float *out) {
+    const int K = c->num_experts_per_tok, C = c->hidden_size, Im = c->moe_intermediate_size;
+    int e[64];
+    float w[64];
+    if (K < 1 || K > 64) return 0;
+    for (int k = 0; k < K; k++) { /* by ascending expert id (insertion sort of K) */
+        int j = k;
+        for (; j > 0 && e[j - 1] > s->idx[k]; j--) e[j] = e[j - 1], w[j] = w[j - 1];
+        e[j] = s->idx[k], w[j] = s->wts[k];
+    }
+    const mat *g0 = &lw->exp_gate[e[0]], *d0 = &lw->exp_down[e[0]];
+    for (int k = 0; k < K; k++) {
+        const mat *m3[3] = {&lw->exp_gate[e[k]], &lw->exp_up[e[k]], &lw->exp_down[e[k]]};
+        for (int i = 0; i < 3; i++)
+            if (!matmul_is_mv(m3[i], 1) || m3[i]->type != (i < 2 ? g0 : d0)->type) return 0;
+    }
+    mv_act ax, ah;
+    if (!scratch_grow(&s->ex, &s->ex_cap, (size_t)K * (2 * Im + C)) || !mv_act_init(&ax, 0, g0, 1) ||
+        !mv_act_init(&ah, 1, d0, K))
+        return 0;
+    float *h1 = s->ex, *h3 = h1 + (size_t)K * Im, *ye = h3 + (size_t)K * Im;
+    int nthr = (size_t)K * Im * C < 32768 ? 1 : omp_get_max_threads();
+#pragma omp parallel num_threads(nthr) if (nthr > 1)
+    {
+        int i = omp_get_thread_num(), n = omp_get_num_threads();
+        mv_act_fill(&ax, xn, 1, i, n);
+#pragma omp barrier
+        int r0 = (int)((int64_t)Im * i / n), r1 = (int)((int64_t)Im * (i + 1) / n);
+        for (int k = 0; k < K; k++) {
+            float *a = h1 + (size_t)k * Im, *b = h3 + (size_t)k * Im;
+            matmul_mv_share(a, xn, &ax, &lw->exp_gate[e[k]], 1, i, n);
+            matmul_mv_share(b, xn, &ax, &lw->exp_up[e[k]], 1, i, n);
+            for (int r = r0; r < r1; r++) a[r] = a[r] / (1.0f + expf(-a[r])) * b[r];
+        }
+#pragma omp barrier
+        mv_act_fill(&ah, h1, K, i, n);
+#pragma omp barrier
+        for (int k = 0; k < K; k++) {
+            mv_act one = ah;
+            if (ah.q) one.xa = q8_act_view(&ah.xa, k, 1);
+            matmul_mv_share(ye + (size_t)k * C, h1 + (size_t)k * Im, &one, &lw->exp_down[e[k]], 1, i, n);
+        }
+        int d0r = (int)((int64_t)C * i / n), d1r = (int)((int64_t)C * (i + 1) / n); /* this thread's rows of ye */
+        for (int k = 0; k < K; k++)
+            for (int d = d0r; d < d1r; d++) out[d] += w[k] * ye[(size_t)k * C + d];
+    }
+    s->experts_run += K;
+    return 1;
+}
+
 void moe_forward(const dc_config *c, scratch *s, const layer_w *lw, int T, const float *xn, float *out) {
     const int E = c->n_routed_experts, K = c->num_experts_per_tok, C = c->hidden_size;
     moe_route(c, lw, T, xn, s->rlog, s->idx, s->wts);
     if (c->n_shared_experts) ffn_forward(s, &lw->sh_gate, &lw->sh_up, &lw->sh_down, T, xn, out);
     else memset(out, 0, sizeof(float) * (size_t)T * C);
+    if (T == 1 && routed_one(c, s, lw, xn, out)) return;
     for (int e = 0; e < E; e++) {
         int n = 0;
         for (int t = 0; t < T; t++)

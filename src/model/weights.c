@@ -143,7 +143,7 @@ int weights_table(const dc_config *c, model_w *w, wt_entry **out, int *n, dc_err
     }
     tb t = {0};
     wt_entry *emb = add(&t, WT_EMBED, -1, -1, V, C, "model.embed_tokens.weight");
-    if (emb) emb->dst = &w->embed;
+    if (emb) emb->dst = &w->embed, emb->gtype = &w->embed_type;
     for (int i = 0; i < L; i++) add_block(&t, c, &w->layers[i], i);
     add_vec(&t, &w->norm, WT_NORM, -1, C, "model.norm.weight");
     add_mat(&t, &w->head, WT_HEAD, -1, -1, V, C, "lm_head.weight");
@@ -151,7 +151,7 @@ int weights_table(const dc_config *c, model_w *w, wt_entry **out, int *n, dc_err
         int i = L + k;
         layer_w *lw = &w->layers[i];
         wt_entry *e = add(&t, WT_EMBED, i, -1, V, C, "model.layers.%d.embed_tokens.weight", i);
-        if (e) e->dst = &lw->embed, e->alias = "model.embed_tokens.weight";
+        if (e) e->dst = &lw->embed, e->gtype = &lw->embed_type, e->alias = "model.embed_tokens.weight";
         char nm[96];
         snprintf(nm, sizeof nm, "model.layers.%d.enorm.weight", i);
         add_vec(&t, &lw->enorm, WT_NORM, i, C, nm);

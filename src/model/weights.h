@@ -37,7 +37,8 @@ typedef struct layer_w {
     mat *exp_gate, *exp_up, *exp_down;/* E each: (Im, C), (Im, C), (C, Im); owned arrays */
     mat sh_gate, sh_up, sh_down;      /* shared experts: (Im*S, C), (Im*S, C), (C, Im*S) */
     /* MTP modules only */
-    float *embed;                     /* (V, C) */
+    float *embed;                     /* (V, C) stored as embed_type */
+    int embed_type;                   /* GG_* storage of embed (GG_F32 = 0 unless a GGUF kept it) */
     float *enorm, *hnorm;             /* (C) */
     mat eh_proj;                      /* (C, 2C) */
     float *head_norm;                 /* shared_head.norm (C) */
@@ -45,7 +46,9 @@ typedef struct layer_w {
 } layer_w;
 
 typedef struct model_w {
-    float *embed;                     /* (V, C) model.embed_tokens */
+    float *embed;                     /* (V, C) model.embed_tokens, stored as embed_type: not
+                                       * float32 when a GGUF kept it as stored (embed_head.h) */
+    int embed_type;                   /* GG_* (kernels/ggml_types.h); GG_F32 = 0 by default */
     float *norm;                      /* (C) model.norm */
     mat head;                         /* (V, C) lm_head */
     layer_w *layers;                  /* L + D, owned */
@@ -72,6 +75,7 @@ typedef struct wt_entry {
     float **dst;                      /* where the storage pointer goes */
     mat *m;                           /* the mat to fill (dst == &m->data) */
     const char *alias;                /* MTP embed/head: the main tensor used when this one is absent */
+    int *gtype;                       /* embeddings: where a GGUF's stored type goes when kept, or NULL */
 } wt_entry;
 
 /* weights_table: allocate w's layer arrays and list every tensor of cfg.

@@ -98,6 +98,7 @@ int serve_set_model(sv_server *s, dc_model *m, const dc_tokenizer *tok, int chat
     eo.max_len = ctx;
     eo.max_batch = s->o.batch;
     eo.n_threads = s->o.threads;
+    eo.kv_type = s->o.kv_type;
     int rc = dc_engine_new(m, &eo, &s->e, err);
     if (rc) return rc;
     sv_model_info *mi = &s->mi;

@@ -28,6 +28,7 @@ typedef struct serve_opts {
     int queue;             /* requests waiting at most (more get 503) */
     int max_conn;          /* open connections at most */
     int threads;           /* engine threads, <= 0: all cores */
+    int kv_type;           /* DC_KV_BF16 (default) or DC_KV_F32: the latent cache's elements */
     long body_limit;       /* request bytes at most (413 beyond) */
     int chat_style;        /* -1: from the model's template; DC_CHAT_V3 or DC_CHAT_R1 */
     int think_inline;      /* keep R1 reasoning inside content */

@@ -11,6 +11,7 @@ int rollout_engine(dc_model *m, int max_seqs, int max_len, dc_engine **out, dc_e
     eo.max_seqs = max_seqs;
     eo.max_len = max_len;
     eo.max_batch = max_seqs * 4 > 512 ? max_seqs * 4 : 512;
+    eo.kv_type = DC_KV_F32; /* rollouts' log-probabilities are compared with the trainer's float32 forward */
     return dc_engine_new(m, &eo, out, err);
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/err.h"
+#include "kernels/ggml_types.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model/moe_ep.h"
@@ -380,7 +381,7 @@ static double mtp_fwd(trainer *t, int k, const real *hprev, int grad) {
     const float eps = t->cfg.rms_norm_eps;
     mtp_act *m = &t->ma[k - 1];
     const layer_w *lp = &t->P.layers[L + k - 1];
-    embed_rows(m->e, t->P.embed, m->tok, N, C);
+    embed_rows(m->e, t->P.embed, GG_F32, m->tok, N, C);
     mtp_input(m->blk.x_in, m->cat, m->e_rstd, m->h_rstd, m->e, hprev, lp->enorm, lp->hnorm, &lp->eh_proj, N, C, eps);
     block_fwd(t, L + k - 1, &m->blk, m->out);
     rmsnorm_train_fwd(m->outn, m->out_rstd, m->out, lp->head_norm, N, C, eps);
@@ -429,7 +430,7 @@ int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err) {
         for (int i = 0; i < T; i++)
             inputs[r * T + i] = b->tok[r * (T + 1) + i], targets[r * T + i] = b->tok[r * (T + 1) + i + 1];
     /* main model */
-    embed_rows(t->ba[0].x_in, t->P.embed, inputs, N, C);
+    embed_rows(t->ba[0].x_in, t->P.embed, GG_F32, inputs, N, C);
     for (int l = 0; l < L; l++) block_fwd(t, l, &t->ba[l], l + 1 < L ? t->ba[l + 1].x_in : t->x_out);
     rmsnorm_train_fwd(t->xf, t->rstd_f, t->x_out, t->P.norm, N, C, t->cfg.rms_norm_eps);
     double wsum = main_weights(t, b);
@@ -552,7 +553,7 @@ int trainer_sample(trainer *t, const int *prompt, int np, int n, int *out, dc_er
     dc_model *m = NULL;
     dc_session *s = NULL;
     int rc = trainer_model(t, &m, err);
-    if (!rc) rc = dc_session_new(m, np + n, DC_ATTN_ABSORB, &s, err);
+    if (!rc) rc = dc_session_new_kv(m, np + n, DC_ATTN_ABSORB, DC_KV_F32, &s, err); /* training keeps float32 */
     float *logits = rc ? NULL : malloc(sizeof(float) * t->cfg.vocab_size);
     if (!rc && !logits) rc = err_set(err, DC_ENOMEM, "sample: out of memory");
     if (!rc) rc = dc_forward(s, prompt, np, logits, 1, err);
