@@ -143,10 +143,12 @@ static void fp8_checkpoint(void) {
     /* deepc and the PyTorch reference read the same files: same logits */
     const char *ids = "1,5,17,100,3,3,42,7,211,2";
     snprintf(p, sizeof p, "%s/fp8", ck);
-    CHECK(harness_sh(BIN " logits -m %s --ids %s --out %s/c.f32", p, ids, W) == 0, "deepc logits of fp8/");
+    /* the f32 latent cache: the reference keeps its cache in float32 */
+    CHECK(harness_sh(BIN " logits -m %s --ids %s --kv-type f32 --out %s/c.f32", p, ids, W) == 0, "deepc logits of fp8/");
     CHECK(harness_sh("/usr/bin/python3 tests/ref/deepseek_ref.py --model %s --ids %s --out %s/r.f32", p, ids, W) == 0,
           "reference logits of fp8/");
-    CHECK(harness_sh(BIN " logits -m %s --ids %s --out %s/m.f32", ck, ids, W) == 0, "deepc logits of the f32 masters");
+    CHECK(harness_sh(BIN " logits -m %s --ids %s --kv-type f32 --out %s/m.f32", ck, ids, W) == 0,
+          "deepc logits of the f32 masters");
     char a[700];
     size_t na = 0, nb = 0, nm = 0;
     snprintf(a, sizeof a, "%s/c.f32", W);
