@@ -21,7 +21,7 @@
 
 /* point: non-alias table entries get consecutive 64-byte aligned slots from
  * base; aliases (the MTP copies of embedding and head) share the main tensor */
-static size_t point(wt_entry *e, int n, float *base) {
+size_t trainer_point(wt_entry *e, int n, float *base) {
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         if (e[i].alias) continue;
@@ -168,7 +168,7 @@ int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, con
         free(gt);
         goto fail;
     }
-    t->n = point(t->tab, t->ntab, NULL);
+    t->n = trainer_point(t->tab, t->ntab, NULL);
     if ((rc = trainer_dp_layout(t, zero, err))) {
         free(gt);
         goto fail;
@@ -183,8 +183,8 @@ int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, con
     }
     memset(t->arena, 0, nf * sizeof(float));
     t->m = t->arena + 2 * t->n, t->v = t->m + (t->hi - t->lo);
-    point(t->tab, t->ntab, t->arena);
-    point(gt, ng, t->arena + t->n);
+    trainer_point(t->tab, t->ntab, t->arena);
+    trainer_point(gt, ng, t->arena + t->n);
     free(gt);
     int nl = t->L + t->D, E = cfg->n_routed_experts;
     t->tp = calloc(nl, sizeof *t->tp), t->tg = calloc(nl, sizeof *t->tg);

@@ -180,6 +180,11 @@ void trainer_model_free(dc_model *m);
 /* trainer_sample: greedy continuation (n ids into out) of prompt with the
  * current parameters, through the inference path. */
 int trainer_sample(trainer *t, const int *prompt, int np, int n, int *out, dc_err *err);
+/* trainer_point: the arena layout of a weights table: non-alias entries get
+ * consecutive 64-byte aligned slots from base (NULL: only count), aliases
+ * (the MTP copies of embedding and head) share the tensor they name. Returns
+ * the floats of one part (parameters, gradients, m or v). */
+size_t trainer_point(wt_entry *e, int n, float *base);
 /* trainer_imbalance: max load / mean load of MoE layer l in the last step (0 if dense). */
 double trainer_imbalance(const trainer *t, int l);
 #endif

@@ -112,21 +112,6 @@ double trainer_ep_sumsq(const trainer *t, const float *grads) {
 
 /* ---------------------------------------------------------------- the whole model on rank 0 */
 
-/* place: non-alias entries get consecutive 64-byte aligned slots (trainer.c's
- * layout); aliases share the tensor they name. Returns floats per part. */
-static size_t place(wt_entry *e, int n, float *base) {
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        if (e[i].alias) continue;
-        if (base) *e[i].dst = base + off;
-        off += (wt_numel(&e[i]) + 15) / 16 * 16;
-    }
-    for (int i = 0; i < n && base; i++)
-        if (e[i].alias)
-            for (int j = 0; j < n; j++)
-                if (strcmp(e[j].name, e[i].alias) == 0) *e[i].dst = *e[j].dst;
-    return off;
-}
 
 static int owner(const trainer *t, int expert) { return expert < 0 ? 0 : expert / t->ep->El; }
 
@@ -185,10 +170,10 @@ int trainer_ep_full(const trainer *t, trainer *full, dc_err *err) {
         full->cfg = t->cfg, full->o = t->o, full->dist = t->dist, full->step = t->step;
         full->L = t->L, full->D = t->D;
         if ((rc = weights_table(&full->cfg, &full->P, &full->tab, &full->ntab, err))) return rc;
-        full->n = place(full->tab, full->ntab, NULL);
+        full->n = trainer_point(full->tab, full->ntab, NULL);
         full->arena = calloc(4 * full->n, sizeof(float));
         if (!full->arena) rc = err_set(err, DC_ENOMEM, "train: out of memory gathering the experts");
-        else place(full->tab, full->ntab, full->arena);
+        else trainer_point(full->tab, full->ntab, full->arena);
         full->lo = 0, full->hi = full->n, full->m = full->arena + 2 * full->n, full->v = full->arena + 3 * full->n;
         for (int r = 0; r < P; r++) at[r] = total, total += r ? 3 * expert_floats(full->tab, full->ntab, t, r) : 0;
     }
