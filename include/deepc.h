@@ -328,10 +328,14 @@ typedef struct dc_sampler_params {
     float top_p;          /* 1: off */
     float min_p;          /* 0: off */
     float repeat_penalty; /* 1: off */
-    int repeat_last_n;
+    int repeat_last_n;    /* the window of the three penalties: the history's last N tokens */
     uint64_t seed;
+    /* OpenAI's presence / frequency penalties (0: off), as llama.cpp applies
+     * them over the same window: logit -= presence + frequency * count for
+     * each token that occurs count > 0 times there */
+    float presence_penalty, frequency_penalty;
 } dc_sampler_params;
-/* dc_sampler_defaults: temperature 0.6, top-k 40, top-p 0.95, min-p 0.05, no repeat penalty (64), seed 0. */
+/* dc_sampler_defaults: temperature 0.6, top-k 40, top-p 0.95, min-p 0.05, no penalties (window 64), seed 0. */
 void dc_sampler_defaults(dc_sampler_params *p);
 typedef struct dc_sampler dc_sampler;
 int dc_sampler_new(const dc_sampler_params *p, int vocab, dc_sampler **out, dc_err *err);

@@ -109,7 +109,62 @@ static void finite_frequencies(void) {
     CHECK(fabs(r - want) < 0.03, "token 10 drawn %.3f of the time, softmax says %.3f", r, want);
 }
 
+/* the penalties change exactly the logits of the tokens in the window, by the
+ * rule (repeat: /R or *R; presence and frequency: - p - f * count), compared
+ * with the same arithmetic written out here; nothing else moves, and the
+ * counts start from zero at every call */
+static void penalties(void) {
+    float base[V], l[V], want[V];
+    for (int i = 0; i < V; i++) base[i] = sinf(i * 0.91f) * 4;
+    base[3] = 2.5f, base[9] = -1.5f;
+    const int hist[] = {250, 3, 9, 3, 3, 200, 9}; /* the window (last 6) drops the first 250 */
+    const int nh = 7;
+    dc_sampler_params p;
+    params(&p, 0, 0, 1, 0);
+    p.repeat_last_n = 6, p.repeat_penalty = 1.25f, p.presence_penalty = 0.5f, p.frequency_penalty = 0.75f;
+    dc_sampler *s = NULL;
+    dc_err e;
+    CHECK(dc_sampler_new(&p, V, &s, &e) == DC_OK, "sampler");
+    for (int round = 0; round < 2 && s; round++) {
+        memcpy(l, base, sizeof l);
+        memcpy(want, base, sizeof want);
+        want[3] = 2.5f / 1.25f - (0.5f + 0.75f * 3);
+        want[9] = -1.5f * 1.25f - (0.5f + 0.75f * 2);
+        want[200] = (base[200] > 0 ? base[200] / 1.25f : base[200] * 1.25f) - (0.5f + 0.75f);
+        int tok = dc_sample(s, l, hist, nh);
+        int bad = 0, worst = -1;
+        for (int i = 0; i < V; i++)
+            if (fabsf(l[i] - want[i]) > 1e-6f) bad++, worst = i;
+        CHECK(bad == 0, "round %d: %d logits differ from the rule (e.g. id %d: %g, want %g)", round, bad, worst,
+              worst >= 0 ? l[worst] : 0, worst >= 0 ? want[worst] : 0);
+        int best = 0;
+        for (int i = 1; i < V; i++)
+            if (want[i] > want[best]) best = i;
+        CHECK(tok == best, "round %d: greedy took %d, the penalised argmax is %d", round, tok, best);
+    }
+    dc_sampler_free(s);
+    /* a frequency penalty moves greedy off a repeated token, a presence penalty of the same size once */
+    float two[V];
+    for (int i = 0; i < V; i++) two[i] = -10;
+    two[5] = 3.0f, two[6] = 2.0f;
+    const int rep[] = {5, 5, 5};
+    int ids[2];
+    for (int k = 0; k < 2; k++) {
+        params(&p, 0, 0, 1, 0);
+        if (k == 0) p.presence_penalty = 0.9f;
+        else p.frequency_penalty = 0.9f;
+        s = NULL;
+        CHECK(dc_sampler_new(&p, V, &s, &e) == DC_OK, "sampler");
+        memcpy(l, two, sizeof l);
+        ids[k] = s ? dc_sample(s, l, rep, 3) : -1;
+        dc_sampler_free(s);
+    }
+    CHECK(ids[0] == 5 && ids[1] == 6, "presence 0.9 keeps 5 (3 - 0.9 > 2), frequency 0.9 x 3 moves to 6: %d %d", ids[0],
+          ids[1]);
+}
+
 int main(void) {
+    RUN(penalties);
     RUN(nan_never_chosen);
     RUN(all_nan_and_all_neg_inf);
     RUN(pos_inf_shares_mass);

@@ -47,6 +47,9 @@ int cli_parse_int(const char *s, long lo, long hi, long *out);
 /* CLI_OPT_KV: getopt_long's value for --kv-type in every command that has it;
  * cli_parse_kv_type: "bf16" -> DC_KV_BF16, "f32" -> DC_KV_F32, else -1. */
 #define CLI_OPT_KV 1001
+/* the sampler's OpenAI penalties (infer_cli.c parses them for generate and chat) */
+#define CLI_OPT_PRESENCE 1002
+#define CLI_OPT_FREQUENCY 1003
 #define CLI_KV_HELP "      --kv-type T        the latent KV cache's elements: bf16 (default, half the bytes) or f32\n"
 int cli_parse_kv_type(const char *s);
 /* cli_parse_float: a whole decimal number within [lo, hi]. */

@@ -47,7 +47,8 @@ static const char *HELP =
     "      --template NAME  v3 (default) or r1 (answers start inside <think>)\n"
     "  -n, --n-predict N    tokens per answer at most (default 1024)\n"
     "      --ctx N          KV cache positions for the whole conversation (default 4096)\n"
-    "      --temp, --top-k, --top-p, --min-p, --repeat-penalty, --seed, --mtp, --dtype,\n"
+    "      --temp, --top-k, --top-p, --min-p, --repeat-penalty, --presence-penalty,\n"
+    "      --frequency-penalty, --seed, --mtp, --dtype,\n"
     "      --attn, --kv-type, --tokenizer, -t   as for deepc generate\n";
 
 static volatile int g_cancel;
@@ -231,7 +232,8 @@ static int parse(int argc, char **argv, copts *o) {
     static const struct option LONG[] = {
         {"model", 1, 0, 'm'}, {"system", 1, 0, 'y'}, {"think", 1, 0, 'K'}, {"template", 1, 0, 'Y'},
         {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, 'T'}, {"top-k", 1, 0, 'k'}, {"top-p", 1, 0, 'P'},
-        {"min-p", 1, 0, 'M'}, {"repeat-penalty", 1, 0, 'R'}, {"seed", 1, 0, 's'}, {"mtp", 0, 0, 'D'},
+        {"min-p", 1, 0, 'M'}, {"repeat-penalty", 1, 0, 'R'},
+        {"presence-penalty", 1, 0, CLI_OPT_PRESENCE}, {"frequency-penalty", 1, 0, CLI_OPT_FREQUENCY}, {"seed", 1, 0, 's'}, {"mtp", 0, 0, 'D'},
         {"dtype", 1, 0, 'd'}, {"ctx", 1, 0, 'c'}, {"attn", 1, 0, 'a'}, {"kv-type", 1, 0, CLI_OPT_KV}, {"threads", 1, 0, 't'},
         {"tokenizer", 1, 0, 'z'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);

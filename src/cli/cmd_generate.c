@@ -41,6 +41,8 @@ static const char *HELP =
     "      --top-p P          keep the likeliest tokens with mass P (default 0.95)\n"
     "      --min-p P          drop tokens below P times the likeliest (default 0.05)\n"
     "      --repeat-penalty R penalise the last 64 tokens' logits by R (default 1 = off)\n"
+    "      --presence-penalty P, --frequency-penalty F   subtract P + F x count from the logit\n"
+    "                         of each token in the last 64 (OpenAI's penalties; default 0)\n"
     "      --seed S           sampling seed: same seed, same text (default: random, printed)\n"
     "      --stop STR         stop when STR appears (not printed); may be repeated\n"
     "      --ignore-eos       do not stop at the end-of-sequence token\n"
@@ -69,7 +71,8 @@ static int parse(int argc, char **argv, opts *o) {
     static const struct option LONG[] = {
         {"model", 1, 0, 'm'},  {"prompt", 1, 0, 'p'},  {"prompt-ids", 1, 0, 'I'}, {"n-predict", 1, 0, 'n'},
         {"temp", 1, 0, 'T'},   {"top-k", 1, 0, 'k'},   {"top-p", 1, 0, 'P'},      {"min-p", 1, 0, 'M'},
-        {"repeat-penalty", 1, 0, 'R'}, {"seed", 1, 0, 's'}, {"stop", 1, 0, 'S'},  {"raw", 0, 0, 'r'},
+        {"repeat-penalty", 1, 0, 'R'}, {"presence-penalty", 1, 0, CLI_OPT_PRESENCE},
+        {"frequency-penalty", 1, 0, CLI_OPT_FREQUENCY}, {"seed", 1, 0, 's'}, {"stop", 1, 0, 'S'},  {"raw", 0, 0, 'r'},
         {"mtp", 0, 0, 'D'},    {"dtype", 1, 0, 'd'},   {"ctx", 1, 0, 'c'},        {"attn", 1, 0, 'a'},
         {"kv-type", 1, 0, CLI_OPT_KV}, {"threads", 1, 0, 't'}, {"tokenizer", 1, 0, 'z'}, {"ignore-eos", 0, 0, 'E'}, {"template", 1, 0, 'Y'},
         {"file", 1, 0, 'f'},   {"parallel", 1, 0, 'L'}, {"prompts", 1, 0, 'F'},  {"ep", 1, 0, 'X'},

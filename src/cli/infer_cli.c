@@ -176,6 +176,14 @@ int infer_sampling_opt(const char *cmd, int ch, const char *arg, dc_sampler_para
         if (cli_parse_float(arg, 1e-3f, 100, &sp->repeat_penalty))
             return cli_usage_error(cmd, "--repeat-penalty: bad value '%s'", arg);
         return 1;
+    case CLI_OPT_PRESENCE:
+        if (cli_parse_float(arg, -2, 2, &sp->presence_penalty))
+            return cli_usage_error(cmd, "--presence-penalty: bad value '%s' (-2..2)", arg);
+        return 1;
+    case CLI_OPT_FREQUENCY:
+        if (cli_parse_float(arg, -2, 2, &sp->frequency_penalty))
+            return cli_usage_error(cmd, "--frequency-penalty: bad value '%s' (-2..2)", arg);
+        return 1;
     case 's':
         if (cli_parse_int(arg, 0, 0x7fffffffffffffffL, &v)) return cli_usage_error(cmd, "--seed: bad number '%s'", arg);
         sp->seed = (uint64_t)v;

@@ -1,7 +1,9 @@
 /*
  * sampler.c — choosing the next token from logits (deepc.h, "Sampling").
  *
- * Order as llama.cpp's common sampler chain: repeat penalty, temperature,
+ * Order as llama.cpp's common sampler chain: penalties (repeat: divide a
+ * positive logit by R, multiply a negative one; presence and frequency:
+ * subtract p + f * count), temperature,
  * top-k, softmax, min-p, top-p, draw. Candidates far below the best logit
  * (more than 30 nats after temperature, weight < 1e-13 each) are dropped
  * before sorting: their total mass is below float precision of the sum for
@@ -27,7 +29,7 @@ struct dc_sampler {
     rng r;
     int *idx;            /* (V) candidate ids */
     float *val;          /* (V) their logits, then probabilities */
-    unsigned char *seen; /* (V) repeat-penalty marks, all zero between calls */
+    int *seen;           /* (V) penalty counts, all zero between calls */
 };
 
 void dc_sampler_defaults(dc_sampler_params *p) {
@@ -48,7 +50,7 @@ int dc_sampler_new(const dc_sampler_params *p, int vocab, dc_sampler **out, dc_e
     rng_seed(&s->r, p->seed);
     s->idx = malloc(sizeof(int) * vocab);
     s->val = malloc(sizeof(float) * vocab);
-    s->seen = calloc(vocab, 1);
+    s->seen = calloc(vocab, sizeof *s->seen);
     if (!s->idx || !s->val || !s->seen) {
         dc_sampler_free(s);
         return err_set(err, DC_ENOMEM, "sampler: out of memory for %d candidates", vocab);
@@ -65,16 +67,18 @@ void dc_sampler_free(dc_sampler *s) {
     free(s);
 }
 
-static void repeat_penalty(dc_sampler *s, float *logits, const int *hist, int n) {
+static void penalties(dc_sampler *s, float *logits, const int *hist, int n) {
     int from = n - s->p.repeat_last_n < 0 ? 0 : n - s->p.repeat_last_n;
+    for (int i = from; i < n; i++)
+        if (hist[i] >= 0 && hist[i] < s->V) s->seen[hist[i]]++;
     for (int i = from; i < n; i++) {
         int id = hist[i];
-        if (id < 0 || id >= s->V || s->seen[id]) continue;
-        s->seen[id] = 1;
-        logits[id] = logits[id] > 0 ? logits[id] / s->p.repeat_penalty : logits[id] * s->p.repeat_penalty;
+        if (id < 0 || id >= s->V || !s->seen[id]) continue; /* done already */
+        float l = logits[id];
+        if (s->p.repeat_penalty != 1.0f) l = l > 0 ? l / s->p.repeat_penalty : l * s->p.repeat_penalty;
+        logits[id] = l - (s->p.presence_penalty + s->p.frequency_penalty * (float)s->seen[id]);
+        s->seen[id] = 0;
     }
-    for (int i = from; i < n; i++)
-        if (hist[i] >= 0 && hist[i] < s->V) s->seen[hist[i]] = 0;
 }
 
 /* sift-down in a min-heap of n candidates keyed on val */
@@ -129,7 +133,8 @@ static int candidates(dc_sampler *s, const float *logits, float mx) {
 }
 
 int dc_sample(dc_sampler *s, float *logits, const int *hist, int n_hist) {
-    if (s->p.repeat_penalty != 1.0f && hist) repeat_penalty(s, logits, hist, n_hist);
+    if ((s->p.repeat_penalty != 1.0f || s->p.presence_penalty != 0 || s->p.frequency_penalty != 0) && hist)
+        penalties(s, logits, hist, n_hist);
     if (s->p.temperature <= 0) return argmax_nan_low(logits, s->V);
     float it = 1.0f / s->p.temperature;
     for (int i = 0; i < s->V; i++) logits[i] *= it;

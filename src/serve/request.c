@@ -9,7 +9,7 @@
  *   (string or array), n, stream, stream_options.include_usage, logprobs
  *   (chat: bool + top_logprobs 0..20; completions: int 0..5), echo; and
  *   llama.cpp's top_k, min_p, repeat_penalty, ignore_eos. presence_penalty and
- *   frequency_penalty are checked (-2..2) and not applied; unknown fields
+ *   frequency_penalty (-2..2) apply over the last 64 tokens, as llama-server's; unknown fields
  *   are ignored, as most OpenAI-compatible servers do.
  * Every problem is an HTTP 4xx with {"error": {message, type, param, code}}:
  * the body not UTF-8 or not JSON, a field of the wrong type or out of range,
@@ -113,8 +113,10 @@ static int parse_sampling(const cJSON *o, sv_req *r, sv_error *e) {
     const char *rp = field(o, "repetition_penalty") ? "repetition_penalty" : "repeat_penalty";
     if ((rc = get_num(o, rp, 1e-3, 100, &d, e)) < 0) return -1;
     if (rc) r->sp.repeat_penalty = (float)d;
-    if (get_num(o, "presence_penalty", -2, 2, &d, e) < 0 || get_num(o, "frequency_penalty", -2, 2, &d, e) < 0)
-        return -1;
+    if ((rc = get_num(o, "presence_penalty", -2, 2, &d, e)) < 0) return -1;
+    if (rc) r->sp.presence_penalty = (float)d;
+    if ((rc = get_num(o, "frequency_penalty", -2, 2, &d, e)) < 0) return -1;
+    if (rc) r->sp.frequency_penalty = (float)d;
     if (get_bool(o, "ignore_eos", &r->ignore_eos, e) < 0) return -1;
     if ((rc = get_int(o, "seed", -9.2e18, 9.2e18, &k, e)) < 0) return -1;
     if (rc) r->sp.seed = (uint64_t)k, r->seeded = 1;

@@ -105,6 +105,17 @@ test("seed: equals deepc generate --seed, repeats, and differs with another seed
   check(c.choices[0].message.content !== a.choices[0].message.content, "seed 8 gave seed 7's text");
 });
 
+test("presence_penalty / frequency_penalty: applied, as deepc generate's --presence-penalty / --frequency-penalty", async () => {
+  const q = "Tell me about the sea, the sea, the sea.";
+  const plain = await chat(q, { temperature: 0, max_tokens: 40 });
+  const pen = await chat(q, { temperature: 0, max_tokens: 40, presence_penalty: 0.5, frequency_penalty: 1.5 });
+  eq(pen.choices[0].message.content,
+     generate(["-m", V3, "-p", q, "--temp", "0", "-n", "40", "--presence-penalty", "0.5", "--frequency-penalty", "1.5"]), "penalised answer");
+  check(pen.choices[0].message.content !== plain.choices[0].message.content, "the penalties changed nothing");
+  const bad = await request(S.port, "POST", "/v1/chat/completions", { model: "tiny", messages: [{ role: "user", content: "x" }], frequency_penalty: 3 });
+  eq(bad.status, 400, "frequency_penalty 3 refused");
+});
+
 test("n: choices fork the prompt; choice i equals deepc generate --seed S+i", async () => {
   const r = await chat("Say something.", { temperature: 0.9, seed: 11, n: 3, max_tokens: 20 });
   eq(r.choices.length, 3, "choices");
