@@ -71,6 +71,7 @@ static void reports(void) {
     int n = 0;
     CHECK(weights_table(&c, &w, &e, &n, &err) == DC_OK, "table");
     free(e);
+    weights_free(&w);
     CHECK(one(&l, "load", n), "load reports each of the %d tensors once", n);
     dc_model_free(mod);
 
