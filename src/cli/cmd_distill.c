@@ -159,8 +159,8 @@ int cmd_distill(int argc, char **argv) {
         {"seed", 0, OPT_LONG, &seed, 0, 9.2e18, SET_FIXED}, {"log-every", 0, OPT_LONG, &log_every, 1, BIG, SET_NO},
         {"save-every", 0, OPT_LONG, &save_every, 0, BIG, SET_NO}, {"keep-ckpt", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO},
         {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
-        {"accum", 0, OPT_INT, &o.accum, 1, 1 << 16, SET_FIXED}, {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO},
-        {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO}, {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO},
+        {"accum", 0, OPT_INT, &o.accum, 1, 1 << 16, SET_FIXED},
+        DIST_OPTS(ep, zero, rank_timeout),
         CLI_PREC_OPTS(prec, o.bf16_moments)};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];

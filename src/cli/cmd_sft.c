@@ -82,8 +82,7 @@ int cmd_sft(int argc, char **argv) {
         {"save-every", 0, OPT_LONG, &save_every, 0, BIG, SET_NO}, {"keep", 0, OPT_LONG, &keep, 1, 1 << 20, SET_NO},
         {"resume", 0, OPT_FLAG, &resume, 0, 0, SET_NO}, {"stop-after", 0, OPT_LONG, &stop_after, 1, BIG, SET_NO},
         {"threads", 't', OPT_LONG, &threads, 0, 4096, SET_NO},
-        {"ep", 0, OPT_LONG, &ep, 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &zero, 0, 0, SET_NO},
-        {"rank-timeout", 0, OPT_FLOAT, &rank_timeout, 0, 1e9, SET_NO},
+        DIST_OPTS(ep, zero, rank_timeout),
         CLI_PREC_OPTS(prec, o.bf16_moments)};
     const int NO = sizeof OPTS / sizeof *OPTS;
     unsigned char given[sizeof OPTS / sizeof *OPTS];

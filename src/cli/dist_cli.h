@@ -21,6 +21,12 @@
     "  --rank-timeout S      end the job when the other ranks neither answer nor fail for S\n"       \
     "                        seconds in an exchange (default 600; 0: wait forever)\n"
 
+/* the three option-table rows (opts.h) of those options, run settings that a
+ * resumed run may change (a run resumes on any rank count) */
+#define DIST_OPTS(ep, zero, timeout)                                                                  \
+    {"ep", 0, OPT_LONG, &(ep), 1, 1 << 20, SET_NO}, {"zero", 0, OPT_FLAG, &(zero), 0, 0, SET_NO},    \
+        {"rank-timeout", 0, OPT_FLOAT, &(timeout), 0, 1e9, SET_NO}
+
 /* cli_dist: the layout for `ep` (dist_init); with threads 0 (the default)
  * each of the machine's ranks gets its share of the cores; rank 0 prints
  * the layout; with several ranks and timeout > 0, a watchdog thread ends
