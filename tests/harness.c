@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <omp.h>
+#include "base/rng.h"
 
 int harness_cur_failed;
 static int n_pass, n_fail;
@@ -79,4 +80,23 @@ void harness_threads(int n) {
     if (n <= 0) n = omp_get_num_procs();
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
+}
+
+int harness_arith_shards(const char *work, const char *data) {
+    char p[700];
+    snprintf(p, sizeof p, "%s/corpus.txt", work);
+    FILE *f = fopen(p, "w");
+    if (!f) return -1;
+    rng r;
+    rng_seed(&r, 3);
+    for (int i = 0; i < 3000; i++) {
+        int a = (int)(rng_u64(&r) % 90) + 10, b = (int)(rng_u64(&r) % 90) + 10;
+        fprintf(f, "%d + %d = %d + %d + %d = %d\n", a, b, a, b / 10 * 10, b % 10, a + b);
+    }
+    if (fclose(f)) return -1;
+    if (harness_sh(DC_BUILD "/deepc tokenizer-train --data %s --vocab-size 320 --out %s/tok.json > /dev/null 2>&1", p,
+                   work))
+        return -1;
+    return harness_sh(DC_BUILD "/deepc prepare --tokenizer %s/tok.json --data %s --out %s --val-frac 0.1 > /dev/null 2>&1",
+                      work, p, data);
 }

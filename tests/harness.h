@@ -31,6 +31,12 @@ double harness_now(void);
 /* harness_sh: run a shell command, returns its exit status. */
 int harness_sh(const char *fmt, ...);
 
+/* harness_arith_shards: the training tests' corpus, 3000 lines of two-digit
+ * sums with worked steps (seeded), written to work/corpus.txt, a 320-token
+ * BPE trained on it (work/tok.json) and its shards prepared into data (10%
+ * validation), with DC_BUILD's deepc. 0 when all of it worked. */
+int harness_arith_shards(const char *work, const char *data);
+
 #define RUN(fn) harness_run(#fn, fn)
 #define CHECK(cond, ...)                                              \
     do {                                                              \

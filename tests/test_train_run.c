@@ -15,25 +15,11 @@
 static char D[600];  /* data dir */
 static char W[512];  /* work dir */
 
-/* a small corpus the test writes itself: arithmetic with worked steps */
+/* the arithmetic corpus, its tokenizer (W/tok.json) and shards (D) */
 static void make_data(void) {
     snprintf(W, sizeof W, "%s", harness_tmpdir());
     snprintf(D, sizeof D, "%s/data", W);
-    char p[700];
-    snprintf(p, sizeof p, "%s/corpus.txt", W);
-    FILE *f = fopen(p, "w");
-    rng r;
-    rng_seed(&r, 3);
-    for (int i = 0; i < 3000; i++) {
-        int a = (int)(rng_u64(&r) % 90) + 10, b = (int)(rng_u64(&r) % 90) + 10;
-        fprintf(f, "%d + %d = %d + %d + %d = %d\n", a, b, a, b / 10 * 10, b % 10, a + b);
-    }
-    fclose(f);
-    CHECK(harness_sh(BIN " tokenizer-train --data %s --vocab-size 320 --out %s/tok.json > /dev/null 2>&1", p, W) == 0,
-          "tokenizer-train");
-    CHECK(harness_sh(BIN " prepare --tokenizer %s/tok.json --data %s --out %s --val-frac 0.1 > /dev/null 2>&1", W, p,
-                     D) == 0,
-          "prepare");
+    CHECK(harness_arith_shards(W, D) == 0, "corpus, tokenizer-train and prepare into %s", D);
 }
 
 static char *slurp(const char *fmt, const char *a) {
