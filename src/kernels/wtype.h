@@ -26,6 +26,7 @@
 #define DC_WTYPE_H
 #include <stddef.h>
 #include <stdint.h>
+#include "kernels/gemm.h"
 #include "kernels/matvec.h"
 
 enum {
@@ -41,7 +42,7 @@ typedef struct wtype {
     int blck;           /* values per block */
     int size;           /* bytes per block */
     int act;            /* WT_ACT_*: what the kernels multiply the weights with */
-    int gemm_t;         /* matmul above this many tokens: rows to float32, then sgemm; 0 never */
+    int gemm_t;         /* matmul above this many tokens: pack (gemm.h), else OpenBLAS sgemm (f32); 0 never */
     /* n values (whole blocks) of src into float32 dst, and back (the
      * quantisers of this repo; NULL where deepc does not write the type) */
     void (*to_f32)(const void *src, float *dst, int64_t n);
@@ -50,6 +51,8 @@ typedef struct wtype {
      * 128x128 blocks); NULL: row by row with from_f32 */
     void (*from_f32_mat)(const float *src, int rows, int cols, void *dst);
     mv_fn mv[ISA_N];    /* ref, avx2, avx512 */
+    /* gemm.h's panel packer per ISA for matmul above gemm_t; NULL: sgemm (f32 only) */
+    gemm_pack_fn pack[ISA_N];
 } wtype;
 
 /* wtype_get: the row of type t (MAT_*), or NULL when t is not one. */

@@ -1,0 +1,70 @@
+/* gemm.c — see gemm.h: the driver. x packed into A panels by every thread's
+ * share of the token groups; then the NR-row panels of W handed out a few
+ * at a time (dynamic: on a shared machine a descheduled thread leaves its
+ * panels to the others; a panel's results do not depend on who computes it);
+ * per panel and KC slice, the type's packer fills a float32 B panel on the
+ * thread's stack and the micro-kernel runs it against every token group. */
+#include "kernels/gemm.h"
+#include <omp.h>
+#include <stdint.h>
+#include "kernels/matvec.h"
+
+/* the micro-kernel of each ISA_* (an AVX-512 CPU runs AVX2's) */
+static const gemm_kern_fn KERNS[ISA_N] = {gemm_kern_ref, gemm_kern_avx2, gemm_kern_avx2};
+
+size_t gemm_abuf_floats(int T, int cols) { return (size_t)((T + GEMM_MR - 1) / GEMM_MR) * GEMM_MR * (size_t)cols; }
+
+/* token group g of x (T, cols) into A: a[g*MR*cols + k*MR + i] = x[g*MR+i][k], zero past T */
+static void pack_a(float *a, const float *x, int T, int cols, int g) {
+    const int t0 = g * GEMM_MR, n = T - t0 < GEMM_MR ? T - t0 : GEMM_MR;
+    float *dst = a + (size_t)t0 * cols;
+    const float *xt = x + (size_t)t0 * cols;
+    for (int k = 0; k < cols; k++, dst += GEMM_MR) {
+        for (int i = 0; i < n; i++) dst[i] = xt[(size_t)i * cols + k];
+        for (int i = n; i < GEMM_MR; i++) dst[i] = 0;
+    }
+}
+
+/* a tile cut by the edge of out (mt < MR tokens or nr < NR rows): the
+ * micro-kernel into a whole tile, then its part added the way the kernel adds */
+static void edge(gemm_kern_fn kern, int kc, const float *a, const float *b, float *o, size_t ldo, int acc, int mt,
+                 int nr) {
+    _Alignas(64) float tmp[GEMM_MR * GEMM_NR];
+    kern(kc, a, b, tmp, GEMM_NR, 0);
+    for (int i = 0; i < mt; i++)
+        for (int j = 0; j < nr; j++) o[(size_t)i * ldo + j] = acc ? o[(size_t)i * ldo + j] + tmp[i * GEMM_NR + j] : tmp[i * GEMM_NR + j];
+}
+
+/* rows [r, r + nr) of out for every token: each KC slice packed into b, then
+ * run against every token group */
+static void panel(float *out, const float *a, const void *W, int rows, int cols, int T, int r, gemm_pack_fn pack,
+                  gemm_kern_fn kern, float *b) {
+    const int nr = rows - r < GEMM_NR ? rows - r : GEMM_NR;
+    for (int k0 = 0; k0 < cols; k0 += GEMM_KC) {
+        const int kc = cols - k0 < GEMM_KC ? cols - k0 : GEMM_KC;
+        pack(b, W, cols, r, nr, k0, kc);
+        for (int t0 = 0; t0 < T; t0 += GEMM_MR) {
+            const float *ag = a + (size_t)t0 * cols + (size_t)k0 * GEMM_MR;
+            float *o = out + (size_t)t0 * rows + r;
+            const int mt = T - t0 < GEMM_MR ? T - t0 : GEMM_MR;
+            if (mt == GEMM_MR && nr == GEMM_NR) kern(kc, ag, b, o, rows, k0 > 0);
+            else edge(kern, kc, ag, b, o, rows, k0 > 0, mt, nr);
+        }
+    }
+}
+
+void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack, int isa,
+              float *abuf) {
+    const int np = (rows + GEMM_NR - 1) / GEMM_NR, ng = (T + GEMM_MR - 1) / GEMM_MR;
+    const gemm_kern_fn kern = KERNS[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
+    int nthr = (double)rows * cols * T < 1e6 ? 1 : omp_get_max_threads();
+    if (nthr > np) nthr = np;
+#pragma omp parallel num_threads(nthr) if (nthr > 1)
+    {
+#pragma omp for schedule(static)
+        for (int g = 0; g < ng; g++) pack_a(abuf, x, T, cols, g);
+        _Alignas(64) float b[GEMM_NR * GEMM_KC];
+#pragma omp for schedule(dynamic, 2)
+        for (int p = 0; p < np; p++) panel(out, abuf, W, rows, cols, T, p * GEMM_NR, pack, kern, b);
+    }
+}

@@ -1,0 +1,73 @@
+/*
+ * gemm.h — prefill's products on float-type weights (f16, bf16, fp8 e4m3,
+ * f32) read in their stored type, without dequantising whole matrices
+ * (issues 13 and 15).
+ *
+ *     out (T, rows) = x (T, cols) @ W^T        x, out float32; W as stored
+ *
+ * BLIS's scheme (docs/KernelsHowTo.md), the tokens as BLIS's M and the
+ * weight rows as its N:
+ *   - x is packed once into A panels of MR tokens: A[g][k][i] = x[g*MR+i][k]
+ *     (tokens past T zero), read by every thread;
+ *   - each thread takes a contiguous share of the NR-row panels of W; for a
+ *     panel and each KC-deep slice of the columns it converts the weights into
+ *     a float32 panel B[k][j] = W[r+j][k0+k] (NR*KC floats = 16 KB, in L1;
+ *     rows past the matrix zero): gemm_pack_fn, one per type and ISA;
+ *   - the micro-kernel adds A's MR x KC times B's KC x NR into an MR x NR
+ *     tile of out held in registers (gemm_kern_fn; 12 of the 16 AVX2
+ *     registers accumulate), storing it the first slice and adding it after.
+ * Each out[t][r] is the sum over k in ascending order, one FMA chain per
+ * KC slice added slice by slice: its bits depend on neither T, nor the
+ * token's place, nor the thread count (batch-invariant within this path;
+ * matmul's matvec path below gemm_t rounds differently).
+ *
+ * Packing converts each weight once per panel and slice, ~1/T of the work of
+ * the FMAs that use it; an edge panel (rows % NR, cols % 8) is packed value by
+ * value. fp8 slices start on a 128-value block (KC % 128 == 0) so each
+ * block's scale applies to whole groups of values.
+ *
+ * gemm_ref.c holds the plain C packers and micro-kernel (the oracle of the
+ * others; the same blocking and, with fmaf, the same order), gemm_avx2.c the
+ * AVX2 + FMA + F16C ones (AVX-512 machines run these), gemm.c the driver.
+ */
+#ifndef DC_GEMM_H
+#define DC_GEMM_H
+#include <stddef.h>
+
+#define GEMM_MR 6   /* tokens per micro-tile */
+#define GEMM_NR 16  /* weight rows per micro-tile (two 8-lane vectors) */
+#define GEMM_KC 256 /* columns per packed slice: a multiple of 128 (fp8 blocks) and of 8 */
+
+/* gemm_pack_fn: rows [r, r + nr) (1 <= nr <= NR) and columns [k0, k0 + kc)
+ * of W (row-major, rows of `cols` values in the type's layout) as float32
+ * into dst[k * NR + j] (NR * kc floats, 64-byte aligned); rows j >= nr
+ * zero. k0 % KC == 0; kc <= KC. */
+typedef void (*gemm_pack_fn)(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);
+
+/* gemm_kern_fn: c (MR x NR, row stride ldc) = (acc ? c : 0) + a b, a the
+ * packed A of MR tokens over kc columns (a[k * MR + i]), b the packed B
+ * (b[k * NR + j]). */
+typedef void (*gemm_kern_fn)(int kc, const float *a, const float *b, float *c, size_t ldc, int acc);
+
+#define GEMM_PACK_DECL(isa) \
+    void gemm_pack_f32_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);  \
+    void gemm_pack_bf16_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc); \
+    void gemm_pack_f16_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);  \
+    void gemm_pack_fp8_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);  \
+    void gemm_kern_##isa(int kc, const float *a, const float *b, float *c, size_t ldc, int acc);
+GEMM_PACK_DECL(ref)
+GEMM_PACK_DECL(avx2)
+#undef GEMM_PACK_DECL
+
+/* gemm_abuf_floats: the floats of the packed A of T tokens of cols values
+ * (the caller's scratch, 64-byte aligned, for gemm_run). */
+size_t gemm_abuf_floats(int T, int cols);
+
+/* gemm_run: out (T, rows) = x (T, cols) @ W^T over the OpenMP threads
+ * (omp_get_max_threads(); never from inside a parallel region that expects
+ * it to spread), W's panels packed by `pack`, tiles by the micro-kernel of
+ * isa (ISA_*, matvec.h; AVX-512 runs the AVX2 one). abuf: scratch of
+ * gemm_abuf_floats(T, cols) floats, borrowed. out, x, W borrowed. */
+void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack, int isa,
+              float *abuf);
+#endif

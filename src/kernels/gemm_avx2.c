@@ -1,0 +1,109 @@
+/* gemm_avx2.c — gemm.h's packers and micro-kernel with AVX2, FMA and F16C
+ * (an AVX-512 CPU runs these too: gemm.c).
+ *
+ * Packers: 8 rows x 8 columns at a time, each row's 8 values converted to
+ * float32 in one vector (f16: vcvtph2ps; bf16: widen and shift by 16; fp8:
+ * e4m3 -> half by shift and mask, vcvtph2ps, times the block scale, as
+ * matvec_avx2.c's e4m3x16), then an 8x8 transpose into the k-major panel.
+ * A panel with fewer than NR rows, and the last cols % 8 columns, go to the
+ * plain C packers (the same values: the conversions are exact, and fp8's
+ * (e4m3 / 256) * (256 d) is the product e4m3 * d rounded once).
+ *
+ * Micro-kernel: 6 tokens x 16 rows in 12 accumulators; per k two loads of
+ * B, six broadcasts of A, twelve FMAs (Zen 3: two FMA pipes, so 6 cycles a
+ * k step against 4 for the loads).
+ */
+#pragma GCC target("avx2,fma,f16c")
+#include <immintrin.h>
+#include <stdint.h>
+#include "kernels/fp8_block.h"
+#include "kernels/gemm.h"
+#include "kernels/simd_common.h"
+
+enum { K_F32, K_BF16, K_F16, K_FP8 };
+
+/* 8 values of row `row` (bytes in the type's layout) from column k, as float32 */
+INL __m256 ld8(int K, const void *row, int k) {
+    if (K == K_F32) return _mm256_loadu_ps((const float *)row + k);
+    if (K == K_BF16) {
+        __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+    }
+    if (K == K_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)));
+    const block_fp8 *b = (const block_fp8 *)row + k / QK_FP8;
+    __m128i h = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(b->qs + k % QK_FP8)));
+    h = _mm_and_si128(_mm_slli_epi16(h, 7), _mm_set1_epi16((short)0xbfff)); /* e4m3 / 256 as a half */
+    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(b->d * 256.0f));
+}
+
+/* v[j] (row j's 8 values) -> v[k] (value k of the 8 rows) */
+INL void tr8x8(__m256 v[8]) {
+    __m256 t[8], s[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        s[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        s[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+        s[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        s[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x31);
+    }
+}
+
+/* rows [r, r + NR), columns [k0, k0 + kc8) (kc8 % 8 == 0) of W, rows of rb bytes */
+INL void pack_vec(int K, float *dst, const void *W, size_t rb, int r, int k0, int kc8) {
+    for (int h = 0; h < GEMM_NR; h += 8) {
+        const char *row[8];
+        for (int j = 0; j < 8; j++) row[j] = (const char *)W + (size_t)(r + h + j) * rb;
+        for (int k = 0; k < kc8; k += 8) {
+            __m256 v[8];
+            #pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) v[j] = ld8(K, row[j], k0 + k);
+            tr8x8(v);
+            #pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) _mm256_store_ps(dst + (size_t)(k + j) * GEMM_NR + h, v[j]);
+        }
+    }
+}
+
+#define PACK(t, KIND, RB)                                                                                  \
+    void gemm_pack_##t##_avx2(float *dst, const void *W, int cols, int r, int nr, int k0, int kc) {        \
+        const int kc8 = nr == GEMM_NR ? kc & ~7 : 0;                                                        \
+        if (kc8) pack_vec(KIND, dst, W, RB, r, k0, kc8);                                                    \
+        if (kc8 < kc) gemm_pack_##t##_ref(dst + (size_t)kc8 * GEMM_NR, W, cols, r, nr, k0 + kc8, kc - kc8); \
+    }
+PACK(f32, K_F32, (size_t)cols * 4)
+PACK(bf16, K_BF16, (size_t)cols * 2)
+PACK(f16, K_F16, (size_t)cols * 2)
+PACK(fp8, K_FP8, (size_t)(cols / QK_FP8) * sizeof(block_fp8))
+#undef PACK
+
+void gemm_kern_avx2(int kc, const float *a, const float *b, float *c, size_t ldc, int acc) {
+    __m256 s[GEMM_MR][2];
+    #pragma GCC unroll 6
+    for (int i = 0; i < GEMM_MR; i++) s[i][0] = s[i][1] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
+        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        #pragma GCC unroll 6
+        for (int i = 0; i < GEMM_MR; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + i);
+            s[i][0] = _mm256_fmadd_ps(ai, b0, s[i][0]);
+            s[i][1] = _mm256_fmadd_ps(ai, b1, s[i][1]);
+        }
+    }
+    #pragma GCC unroll 6
+    for (int i = 0; i < GEMM_MR; i++) {
+        float *ci = c + (size_t)i * ldc;
+        if (acc) {
+            s[i][0] = _mm256_add_ps(_mm256_loadu_ps(ci), s[i][0]);
+            s[i][1] = _mm256_add_ps(_mm256_loadu_ps(ci + 8), s[i][1]);
+        }
+        _mm256_storeu_ps(ci, s[i][0]);
+        _mm256_storeu_ps(ci + 8, s[i][1]);
+    }
+}
