@@ -3,7 +3,8 @@
  * at a time (dynamic: on a shared machine a descheduled thread leaves its
  * panels to the others; a panel's results do not depend on who computes it);
  * per panel and KC slice, the type's packer fills a float32 B panel on the
- * thread's stack and the micro-kernel runs it against every token group. */
+ * thread's stack and the micro-kernel runs it against the token groups of a
+ * block of MC tokens. */
 #include "kernels/gemm.h"
 #include <omp.h>
 #include <stdint.h>
@@ -11,8 +12,6 @@
 
 /* the micro-kernel of each ISA_* (an AVX-512 CPU runs AVX2's) */
 static const gemm_kern_fn KERNS[ISA_N] = {gemm_kern_ref, gemm_kern_avx2, gemm_kern_avx2};
-
-size_t gemm_abuf_floats(int T, int cols) { return (size_t)((T + GEMM_MR - 1) / GEMM_MR) * GEMM_MR * (size_t)cols; }
 
 /* token group g of x (T, cols) into A: a[g*MR*cols + k*MR + i] = x[g*MR+i][k], zero past T */
 static void pack_a(float *a, const float *x, int T, int cols, int g) {
@@ -35,22 +34,40 @@ static void edge(gemm_kern_fn kern, int kc, const float *a, const float *b, floa
         for (int j = 0; j < nr; j++) o[(size_t)i * ldo + j] = acc ? o[(size_t)i * ldo + j] + tmp[i * GEMM_NR + j] : tmp[i * GEMM_NR + j];
 }
 
-/* rows [r, r + nr) of out for every token: each KC slice packed into b, then
- * run against every token group */
-static void panel(float *out, const float *a, const void *W, int rows, int cols, int T, int r, gemm_pack_fn pack,
-                  gemm_kern_fn kern, float *b) {
-    const int nr = rows - r < GEMM_NR ? rows - r : GEMM_NR;
+/* panels [p0, p1) (at most GEMM_NP; rows [p0*NR, min(p1*NR, rows))) of out
+ * for every token, one KC slice at a time: the slice of every panel packed
+ * into b (once per call), then MC tokens at a time against each panel, so
+ * the block's A (MC x KC) stays in L2 and each B panel in L1 (the slices of
+ * a tile added in ascending order) */
+static void chunk(float *out, const float *a, const void *W, int rows, int cols, int T, int p0, int p1,
+                  gemm_pack_fn pack, gemm_kern_fn kern, float *b) {
     for (int k0 = 0; k0 < cols; k0 += GEMM_KC) {
         const int kc = cols - k0 < GEMM_KC ? cols - k0 : GEMM_KC;
-        pack(b, W, cols, r, nr, k0, kc);
-        for (int t0 = 0; t0 < T; t0 += GEMM_MR) {
-            const float *ag = a + (size_t)t0 * cols + (size_t)k0 * GEMM_MR;
-            float *o = out + (size_t)t0 * rows + r;
-            const int mt = T - t0 < GEMM_MR ? T - t0 : GEMM_MR;
-            if (mt == GEMM_MR && nr == GEMM_NR) kern(kc, ag, b, o, rows, k0 > 0);
-            else edge(kern, kc, ag, b, o, rows, k0 > 0, mt, nr);
+        for (int p = p0; p < p1; p++)
+            pack(b + (size_t)(p - p0) * GEMM_NR * GEMM_KC, W, cols, p * GEMM_NR,
+                 rows - p * GEMM_NR < GEMM_NR ? rows - p * GEMM_NR : GEMM_NR, k0, kc);
+        for (int tb = 0; tb < T; tb += GEMM_MC) {
+            const int te = T - tb < GEMM_MC ? T : tb + GEMM_MC;
+            for (int p = p0; p < p1; p++) {
+                const int r = p * GEMM_NR, nr = rows - r < GEMM_NR ? rows - r : GEMM_NR;
+                const float *bp = b + (size_t)(p - p0) * GEMM_NR * GEMM_KC;
+                for (int t0 = tb; t0 < te; t0 += GEMM_MR) {
+                    const float *ag = a + (size_t)t0 * cols + (size_t)k0 * GEMM_MR;
+                    float *o = out + (size_t)t0 * rows + r;
+                    const int mt = te - t0 < GEMM_MR ? te - t0 : GEMM_MR;
+                    if (mt == GEMM_MR && nr == GEMM_NR) kern(kc, ag, bp, o, rows, k0 > 0);
+                    else edge(kern, kc, ag, bp, o, rows, k0 > 0, mt, nr);
+                }
+            }
         }
     }
+}
+
+/* floats of the packed A, rounded to 64 bytes (the B slices after it are aligned loads) */
+static size_t a_floats(int T, int cols) { return ((size_t)((T + GEMM_MR - 1) / GEMM_MR) * GEMM_MR * cols + 15) & ~(size_t)15; }
+
+size_t gemm_abuf_floats(int T, int cols) {
+    return a_floats(T, cols) + (size_t)omp_get_max_threads() * GEMM_NP * GEMM_NR * GEMM_KC;
 }
 
 void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack, int isa,
@@ -59,12 +76,18 @@ void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int
     const gemm_kern_fn kern = KERNS[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
     int nthr = (double)rows * cols * T < 1e6 ? 1 : omp_get_max_threads();
     if (nthr > np) nthr = np;
+    /* chunks of up to NP panels, at least ~4 per thread to share out */
+    int per = np / (4 * nthr);
+    per = per < 1 ? 1 : per > GEMM_NP ? GEMM_NP : per;
+    const int nch = (np + per - 1) / per;
+    float *bbuf = abuf + a_floats(T, cols);
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
     {
 #pragma omp for schedule(static)
         for (int g = 0; g < ng; g++) pack_a(abuf, x, T, cols, g);
-        _Alignas(64) float b[GEMM_NR * GEMM_KC];
-#pragma omp for schedule(dynamic, 2)
-        for (int p = 0; p < np; p++) panel(out, abuf, W, rows, cols, T, p * GEMM_NR, pack, kern, b);
+        float *b = bbuf + (size_t)omp_get_thread_num() * GEMM_NP * GEMM_NR * GEMM_KC;
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < nch; c++)
+            chunk(out, abuf, W, rows, cols, T, c * per, (c + 1) * per < np ? (c + 1) * per : np, pack, kern, b);
     }
 }

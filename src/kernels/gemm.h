@@ -37,6 +37,8 @@
 #define GEMM_MR 6   /* tokens per micro-tile */
 #define GEMM_NR 16  /* weight rows per micro-tile (two 8-lane vectors) */
 #define GEMM_KC 256 /* columns per packed slice: a multiple of 128 (fp8 blocks) and of 8 */
+#define GEMM_MC 192 /* tokens per block (MC x KC floats of A = 192 KB, for L2); a multiple of MR */
+#define GEMM_NP 8   /* panels per chunk of work (their packed slices: 128 KB, for L2) */
 
 /* gemm_pack_fn: rows [r, r + nr) (1 <= nr <= NR) and columns [k0, k0 + kc)
  * of W (row-major, rows of `cols` values in the type's layout) as float32
@@ -59,8 +61,10 @@ GEMM_PACK_DECL(ref)
 GEMM_PACK_DECL(avx2)
 #undef GEMM_PACK_DECL
 
-/* gemm_abuf_floats: the floats of the packed A of T tokens of cols values
- * (the caller's scratch, 64-byte aligned, for gemm_run). */
+/* gemm_abuf_floats: the floats of gemm_run's scratch for T tokens of cols
+ * values on omp_get_max_threads() threads: the packed A and each thread's
+ * packed B slices (64-byte aligned, the caller's; ask on the thread that
+ * calls gemm_run, with its thread count). */
 size_t gemm_abuf_floats(int T, int cols);
 
 /* gemm_run: out (T, rows) = x (T, cols) @ W^T over the OpenMP threads

@@ -87,6 +87,7 @@ void gemm_kern_avx2(int kc, const float *a, const float *b, float *c, size_t ldc
     __m256 s[GEMM_MR][2];
     #pragma GCC unroll 6
     for (int i = 0; i < GEMM_MR; i++) s[i][0] = s[i][1] = _mm256_setzero_ps();
+    #pragma GCC unroll 4
     for (int k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
         const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
         #pragma GCC unroll 6
