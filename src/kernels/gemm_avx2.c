@@ -20,7 +20,7 @@
 #include "kernels/gemm.h"
 #include "kernels/simd_common.h"
 
-enum { K_F32, K_BF16, K_F16, K_FP8 };
+enum { K_F32, K_BF16, K_F16 };
 
 /* 8 values of row `row` (bytes in the type's layout) from column k, as float32 */
 INL __m256 ld8(int K, const void *row, int k) {
@@ -29,30 +29,30 @@ INL __m256 ld8(int K, const void *row, int k) {
         __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
     }
-    if (K == K_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)));
-    const block_fp8 *b = (const block_fp8 *)row + k / QK_FP8;
-    __m128i h = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(b->qs + k % QK_FP8)));
-    h = _mm_and_si128(_mm_slli_epi16(h, 7), _mm_set1_epi16((short)0xbfff)); /* e4m3 / 256 as a half */
-    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(b->d * 256.0f));
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)));
 }
 
-/* v[j] (row j's 8 values) -> v[k] (value k of the 8 rows) */
+/* 8 e4m3 codes as float32 / 256 (shifted into a half's bits: exact) */
+INL __m256 e4m3x8(const uint8_t *q) {
+    __m128i h = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)q));
+    return _mm256_cvtph_ps(_mm_and_si128(_mm_slli_epi16(h, 7), _mm_set1_epi16((short)0xbfff)));
+}
+
+/* v[j] (row j's 8 values) -> v[k] (value k of the 8 rows); spelt out so
+ * that everything stays in registers */
 INL void tr8x8(__m256 v[8]) {
-    __m256 t[8], s[8];
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; i++) {
-        s[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        s[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
-        s[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        s[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        v[i] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x20);
-        v[i + 4] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x31);
-    }
+    const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    v[0] = _mm256_permute2f128_ps(s0, s4, 0x20), v[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    v[1] = _mm256_permute2f128_ps(s1, s5, 0x20), v[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    v[2] = _mm256_permute2f128_ps(s2, s6, 0x20), v[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    v[3] = _mm256_permute2f128_ps(s3, s7, 0x20), v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
 /* rows [r, r + NR), columns [k0, k0 + kc8) (kc8 % 8 == 0) of W, rows of rb bytes */
@@ -71,6 +71,26 @@ INL void pack_vec(int K, float *dst, const void *W, size_t rb, int r, int k0, in
     }
 }
 
+/* fp8: per block of 128 columns, codes / 256 transposed, then times the 8
+ * rows' 256 * scale (one vector after the transpose) */
+static void pack_fp8_vec(float *dst, const block_fp8 *W, size_t nb, int r, int k0, int kc) {
+    for (int h = 0; h < GEMM_NR; h += 8)
+        for (int kb = 0; kb < kc; kb += QK_FP8) {
+            const block_fp8 *blk[8];
+            float d[8];
+            for (int j = 0; j < 8; j++) blk[j] = W + (size_t)(r + h + j) * nb + (k0 + kb) / QK_FP8, d[j] = blk[j]->d * 256.0f;
+            const __m256 dv = _mm256_loadu_ps(d);
+            for (int k = 0; k < QK_FP8; k += 8) {
+                __m256 v[8];
+                #pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) v[j] = e4m3x8(blk[j]->qs + k);
+                tr8x8(v);
+                #pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) _mm256_store_ps(dst + (size_t)(kb + k + j) * GEMM_NR + h, _mm256_mul_ps(v[j], dv));
+            }
+        }
+}
+
 #define PACK(t, KIND, RB)                                                                                  \
     void gemm_pack_##t##_avx2(float *dst, const void *W, int cols, int r, int nr, int k0, int kc) {        \
         const int kc8 = nr == GEMM_NR ? kc & ~7 : 0;                                                        \
@@ -80,8 +100,13 @@ INL void pack_vec(int K, float *dst, const void *W, size_t rb, int r, int k0, in
 PACK(f32, K_F32, (size_t)cols * 4)
 PACK(bf16, K_BF16, (size_t)cols * 2)
 PACK(f16, K_F16, (size_t)cols * 2)
-PACK(fp8, K_FP8, (size_t)(cols / QK_FP8) * sizeof(block_fp8))
 #undef PACK
+
+/* cols % 128 == 0 for fp8, so a slice is whole blocks */
+void gemm_pack_fp8_avx2(float *dst, const void *W, int cols, int r, int nr, int k0, int kc) {
+    if (nr == GEMM_NR && kc % QK_FP8 == 0) pack_fp8_vec(dst, W, (size_t)cols / QK_FP8, r, k0, kc);
+    else gemm_pack_fp8_ref(dst, W, cols, r, nr, k0, kc);
+}
 
 void gemm_kern_avx2(int kc, const float *a, const float *b, float *c, size_t ldc, int acc) {
     __m256 s[GEMM_MR][2];
