@@ -10,7 +10,8 @@
  * Beside matmul: gemm.h's AVX2 kernel called directly (f32 too) and, for
  * bf16 / f16 / fp8, the path it replaced (rows dequantised, then sgemm).
  * `cross`: the matvec kernels against gemm.h at T = 4..32 (where
- * wtype.gemm_t should sit).
+ * wtype.gemm_t should sit). One-thread figures are per second of the
+ * thread's CPU time (robust on a shared machine), the others wall-clock.
  * `cache` instead: each kernel on a matrix that stays in L2, one thread, the
  * best of many short runs: its compute ceiling, which a busy machine
  * disturbs less than the DRAM figures.
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/membw.h"
 #include "base/progress.h"
 #include "base/rng.h"
@@ -33,15 +35,26 @@
 
 typedef void (*prod_fn)(float *out, const float *x, const mat *W, int T);
 
+/* one thread: the thread's CPU time (all of a one-thread product runs on
+ * the calling thread; time spent descheduled by other processes is left
+ * out); more threads: wall-clock time */
+static double clock_for(int one) {
+    struct timespec ts;
+    if (!one) return progress_now();
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* the best of at least reps timings of f(out, x, W, T), and of as many
  * more as fit in half a second (a busy machine spoils single runs) */
 static double best_of(prod_fn f, float *out, const float *x, const mat *W, int T, int reps) {
     f(out, x, W, T);
+    const int one = omp_get_max_threads() == 1;
     double best = 1e9, start = progress_now();
     for (int rep = 0; rep < reps || progress_now() - start < 0.5; rep++) {
-        double t0 = progress_now();
+        double t0 = clock_for(one);
         f(out, x, W, T);
-        double dt = progress_now() - t0;
+        double dt = clock_for(one) - t0;
         best = dt < best ? dt : best;
     }
     return best;
@@ -143,13 +156,13 @@ static void cache(int C) {
 static double mv_float_time(const kern *k, float *out, const float *x, const mat *W, int T) {
     double best = 1e9, start = progress_now();
     for (int rep = 0; rep < 3 || progress_now() - start < 0.5; rep++) {
-        double t0 = progress_now();
+        double t0 = clock_for(1);
         for (int r = 0; r < W->rows; r += 16)
             for (int t = 0; t < T; t += 8) {
                 int r1 = r + 16 < W->rows ? r + 16 : W->rows, n = T - t < 8 ? T - t : 8;
                 kern_mv(k, W->type)(out + (size_t)t * W->rows, W->rows, W->data, W->cols, r, r1, x + (size_t)t * W->cols, n);
             }
-        double dt = progress_now() - t0;
+        double dt = clock_for(1) - t0;
         best = dt < best ? dt : best;
     }
     return best;
@@ -168,6 +181,12 @@ static void dq_sgemm(float *out, const float *x, const mat *W, int T) {
         for (int r = 0; r < k; r++) mat_row_f32(W, r0 + r, buf + (size_t)r * C);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, k, C, 1.0f, x, C, buf, C, 0.0f, out + r0, R);
     }
+}
+
+/* OpenBLAS sgemm on float32 W */
+static void sgemm(float *out, const float *x, const mat *W, int T) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, W->rows, W->cols, 1.0f, x, W->cols, W->data, W->cols, 0.0f,
+                out, W->rows);
 }
 
 /* gemm.h's kernel with the AVX2 packer of W's type (f32's too, which matmul leaves to sgemm) */
@@ -202,8 +221,9 @@ static void gemm(int R, int C) {
     float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)C * 512), *out = malloc(sizeof(float) * R * 512);
     if (!w || !x || !out) return;
     mat F = {w, MAT_F32, R, C};
-    printf("matmul %d x %d, T tokens: tokens/s (GFLOP/s), one run. matmul: what deepc runs (f32: OpenBLAS sgemm;\n"
-           "bf16 / f16 / fp8: gemm.h); gemm: gemm.h's AVX2 kernel; dq+sgemm: rows to float32, then sgemm (before gemm.h)\n", R, C);
+    printf("matmul %d x %d, T tokens: tokens/s (GFLOP/s), one run; 1thr per second of thread CPU time.\n"
+           "avx2 / avx512: matmul (f32 on AVX-512: OpenBLAS); gemm: gemm.h's AVX2 kernel; sgemm: OpenBLAS;\n"
+           "dq+sgemm: rows to float32, then sgemm (bf16 / f16 / fp8 before gemm.h)\n", R, C);
     for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
         if (!mat_type_bytes(ty, R, C)) continue;
         void *q = ty == MAT_F32 ? (void *)w : malloc(mat_type_bytes(ty, R, C));
@@ -216,7 +236,7 @@ static void gemm(int R, int C) {
             gemm_line(mat_type_name(ty), kern_get()->name, matmul, out, x, &W);
         }
         if (flt) gemm_line(mat_type_name(ty), "gemm", gemm_direct, out, x, &W);
-        if (flt && ty != MAT_F32) gemm_line(mat_type_name(ty), "dq+sgemm", dq_sgemm, out, x, &W);
+        if (flt) gemm_line(mat_type_name(ty), ty == MAT_F32 ? "sgemm" : "dq+sgemm", ty == MAT_F32 ? sgemm : dq_sgemm, out, x, &W);
         if (ty <= MAT_BF16) {
             printf("%-5s %-9s", mat_type_name(ty), "mv");
             for (int i = 0; i < 2; i++) {
