@@ -267,7 +267,7 @@ static void cross(int R, int C) {
         for (int thr = 1; thr <= 2; thr++) {
             bench_threads(thr);
             for (int v = 0; v < 2 + (ty == MAT_F32); v++) {
-                prod_fn f = v == 0 ? matmul_mv : v == 1 ? gemm_direct : matmul;
+                prod_fn f = v == 0 ? matmul_mv : v == 1 ? gemm_direct : sgemm;
                 printf("%-5s %dthr %-6s", mat_type_name(ty), thr, v == 0 ? "mv" : v == 1 ? "gemm" : "sgemm");
                 for (int i = 0; i < 6; i++) {
                     double dt = best_of(f, out, x, &W, TS[i], 3);
