@@ -55,13 +55,19 @@ INL void tr8x8(__m256 v[8]) {
     v[3] = _mm256_permute2f128_ps(s3, s7, 0x20), v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-/* rows [r, r + NR), columns [k0, k0 + kc8) (kc8 % 8 == 0) of W, rows of rb bytes */
+/* rows [r, r + NR), columns [k0, k0 + kc8) (kc8 % 8 == 0) of W, rows of rb
+ * bytes; each 64 bytes of a row read, the same bytes of the row NR further
+ * on are prefetched (the panel packed next, streaming from memory) */
 INL void pack_vec(int K, float *dst, const void *W, size_t rb, int r, int k0, int kc8) {
+    const int es = K == K_F32 ? 4 : 2, pf = 64 / es;
     for (int h = 0; h < GEMM_NR; h += 8) {
         const char *row[8];
         for (int j = 0; j < 8; j++) row[j] = (const char *)W + (size_t)(r + h + j) * rb;
         for (int k = 0; k < kc8; k += 8) {
             __m256 v[8];
+            if (k % pf == 0)
+                #pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) _mm_prefetch(row[j] + GEMM_NR * rb + (size_t)(k0 + k) * es, _MM_HINT_T0);
             #pragma GCC unroll 8
             for (int j = 0; j < 8; j++) v[j] = ld8(K, row[j], k0 + k);
             tr8x8(v);
@@ -72,7 +78,8 @@ INL void pack_vec(int K, float *dst, const void *W, size_t rb, int r, int k0, in
 }
 
 /* fp8: per block of 128 columns, codes / 256 transposed, then times the 8
- * rows' 256 * scale (one vector after the transpose) */
+ * rows' 256 * scale (one vector after the transpose); 132-byte blocks: the
+ * next panel's prefetched at bytes 0, 64 (and the scale's line with them) */
 static void pack_fp8_vec(float *dst, const block_fp8 *W, size_t nb, int r, int k0, int kc) {
     for (int h = 0; h < GEMM_NR; h += 8)
         for (int kb = 0; kb < kc; kb += QK_FP8) {
@@ -82,6 +89,9 @@ static void pack_fp8_vec(float *dst, const block_fp8 *W, size_t nb, int r, int k
             const __m256 dv = _mm256_loadu_ps(d);
             for (int k = 0; k < QK_FP8; k += 8) {
                 __m256 v[8];
+                if (k % 64 == 0) /* the next panel's block, as pack_vec */
+                    #pragma GCC unroll 8
+                    for (int j = 0; j < 8; j++) _mm_prefetch((const char *)(blk[j] + GEMM_NR * nb) + k, _MM_HINT_T0);
                 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) v[j] = e4m3x8(blk[j]->qs + k);
                 tr8x8(v);
