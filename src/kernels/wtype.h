@@ -1,7 +1,8 @@
 /*
  * wtype.h — the weight types the model's matrices are stored in, as one
  * table (ggml's type traits): a row per type with its name, ggml id, block
- * size and bytes, its conversions from and to float32 and its matvec kernel
+ * size and bytes, its conversions from and to float32, its matvec kernel
+ * per CPU level and, for the float types, its GEMM panel packer (gemm.h)
  * per CPU level. Code that depends on the type looks it up here; nothing
  * else switches over MAT_*.
  *
@@ -20,7 +21,9 @@
  * whole number of blocks). The mv kernels: matvec.h's contract; mv[ISA_REF]
  * is the plain C oracle of the others. For the types added by issues 13/15
  * (f16, q5_0, q5_k, fp8) the AVX-512 entry is the AVX2 kernel (no AVX-512
- * variant yet; an AVX-512 CPU runs AVX2).
+ * variant yet; an AVX-512 CPU runs AVX2). The packers: f32, bf16, f16, fp8
+ * (quantised types keep their integer kernels at any T); AVX-512 runs the
+ * AVX2 packers except for f32, which takes OpenBLAS sgemm there (pack NULL).
  */
 #ifndef DC_WTYPE_H
 #define DC_WTYPE_H
