@@ -149,6 +149,29 @@ static void batch_invariant(void) {
     free(x), free(all), free(part);
 }
 
+/* more tokens than a pass (GEMM_TB): the tokens of the second pass have the
+ * bits they have in a short batch and are near the oracle; no columns: zeros */
+static void passes(void) {
+    rng r;
+    rng_seed(&r, 25);
+    const int T = GEMM_TB + 130, R = 40, C = 256, n = 150;
+    float *x = randv(&r, (size_t)T * C), *all = malloc(sizeof(float) * T * R), *part = malloc(sizeof(float) * n * R);
+    float *want = malloc(sizeof(float) * T * R);
+    void *q = weights(&r, MAT_F16, R, C);
+    mat W = {q, MAT_F16, R, C};
+    run(all, x, q, MAT_F16, cpu_best_isa(), T, R, C);
+    run(part, x + (size_t)(T - n) * C, q, MAT_F16, cpu_best_isa(), n, R, C);
+    CHECK(!memcmp(part, all + (size_t)(T - n) * R, sizeof(float) * n * R), "T=%d: the last %d tokens' bits differ", T, n);
+    matmul_ref(want, x, &W, T);
+    CHECK(nmse(all, want, (size_t)T * R) < 1e-11, "T=%d: NMSE %g", T, nmse(all, want, (size_t)T * R));
+    for (int i = 0; i < 3 * R; i++) all[i] = 1;
+    run(all, x, q, MAT_F16, cpu_best_isa(), 3, R, 0);
+    int zeros = 1;
+    for (int i = 0; i < 3 * R; i++) zeros &= all[i] == 0;
+    CHECK(zeros, "cols = 0: out not zero");
+    free(q), free(x), free(all), free(part), free(want);
+}
+
 /* matmul above the type's gemm_t is this GEMM with the table's packer of
  * the ISA chosen, for each ISA (where the table has none, f32 on AVX-512:
  * OpenBLAS, near the oracle); at gemm_t it still takes the matvec kernels */
@@ -193,6 +216,7 @@ int main(void) {
     RUN(packers_same);
     RUN(vs_oracle);
     RUN(batch_invariant);
+    RUN(passes);
     RUN(matmul_dispatch);
     return harness_done();
 }

@@ -8,6 +8,7 @@
 #include "kernels/gemm.h"
 #include <omp.h>
 #include <stdint.h>
+#include <string.h>
 #include "kernels/matvec.h"
 
 /* the micro-kernel of each ISA_* (an AVX-512 CPU runs AVX2's) */
@@ -63,17 +64,22 @@ static void chunk(float *out, const float *a, const void *W, int rows, int cols,
     }
 }
 
-/* floats of the packed A, rounded to 64 bytes (the B slices after it are aligned loads) */
-static size_t a_floats(int T, int cols) { return ((size_t)((T + GEMM_MR - 1) / GEMM_MR) * GEMM_MR * cols + 15) & ~(size_t)15; }
+/* floats of the packed A of up to TB tokens, rounded to 64 bytes (the B
+ * slices after it are aligned loads) */
+static size_t a_floats(int T, int cols) {
+    T = T < GEMM_TB ? T : GEMM_TB;
+    return ((size_t)((T + GEMM_MR - 1) / GEMM_MR) * GEMM_MR * cols + 15) & ~(size_t)15;
+}
 
 size_t gemm_abuf_floats(int T, int cols) {
     return a_floats(T, cols) + (size_t)omp_get_max_threads() * GEMM_NP * GEMM_NR * GEMM_KC;
 }
 
-void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack, int isa,
-              float *abuf) {
+/* T <= TB tokens: x packed by the threads' shares of its token groups, then
+ * the chunks of panels handed out */
+static void pass(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack,
+                 gemm_kern_fn kern, float *abuf) {
     const int np = (rows + GEMM_NR - 1) / GEMM_NR, ng = (T + GEMM_MR - 1) / GEMM_MR;
-    const gemm_kern_fn kern = KERNS[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
     int nthr = (double)rows * cols * T < 1e6 ? 1 : omp_get_max_threads();
     if (nthr > np) nthr = np;
     /* chunks of up to NP panels, at least ~4 per thread to share out */
@@ -90,4 +96,16 @@ void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int
         for (int c = 0; c < nch; c++)
             chunk(out, abuf, W, rows, cols, T, c * per, (c + 1) * per < np ? (c + 1) * per : np, pack, kern, b);
     }
+}
+
+void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack, int isa,
+              float *abuf) {
+    const gemm_kern_fn kern = KERNS[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
+    if (cols <= 0) { /* empty sums */
+        memset(out, 0, sizeof(float) * (size_t)(T > 0 ? T : 0) * (size_t)(rows > 0 ? rows : 0));
+        return;
+    }
+    for (int t0 = 0; t0 < T; t0 += GEMM_TB)
+        pass(out + (size_t)t0 * rows, x + (size_t)t0 * cols, W, rows, cols, T - t0 < GEMM_TB ? T - t0 : GEMM_TB, pack,
+             kern, abuf);
 }
