@@ -25,14 +25,15 @@ static void pack_a(float *a, const float *x, int T, int cols, int g) {
     }
 }
 
-/* a tile cut by the edge of out (mt < MR tokens or nr < NR rows): the
- * micro-kernel into a whole tile, then its part added the way the kernel adds */
+/* a tile of fewer than NR rows (the last panel): the micro-kernel into a
+ * whole tile, then its part added the way the kernel adds */
 static void edge(gemm_kern_fn kern, int kc, const float *a, const float *b, float *o, size_t ldo, int acc, int mt,
                  int nr) {
     _Alignas(64) float tmp[GEMM_MR * GEMM_NR];
-    kern(kc, a, b, tmp, GEMM_NR, 0);
+    kern(kc, mt, a, b, tmp, GEMM_NR, 0);
     for (int i = 0; i < mt; i++)
-        for (int j = 0; j < nr; j++) o[(size_t)i * ldo + j] = acc ? o[(size_t)i * ldo + j] + tmp[i * GEMM_NR + j] : tmp[i * GEMM_NR + j];
+        for (int j = 0; j < nr; j++)
+            o[(size_t)i * ldo + j] = acc ? o[(size_t)i * ldo + j] + tmp[i * GEMM_NR + j] : tmp[i * GEMM_NR + j];
 }
 
 /* panels [p0, p1) (at most GEMM_NP; rows [p0*NR, min(p1*NR, rows))) of out
@@ -56,7 +57,7 @@ static void chunk(float *out, const float *a, const void *W, int rows, int cols,
                     const float *ag = a + (size_t)t0 * cols + (size_t)k0 * GEMM_MR;
                     float *o = out + (size_t)t0 * rows + r;
                     const int mt = te - t0 < GEMM_MR ? te - t0 : GEMM_MR;
-                    if (mt == GEMM_MR && nr == GEMM_NR) kern(kc, ag, bp, o, rows, k0 > 0);
+                    if (nr == GEMM_NR) kern(kc, mt, ag, bp, o, rows, k0 > 0);
                     else edge(kern, kc, ag, bp, o, rows, k0 > 0, mt, nr);
                 }
             }

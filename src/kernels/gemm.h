@@ -50,17 +50,18 @@
  * zero. k0 % KC == 0; kc <= KC. */
 typedef void (*gemm_pack_fn)(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);
 
-/* gemm_kern_fn: c (MR x NR, row stride ldc) = (acc ? c : 0) + a b, a the
- * packed A of MR tokens over kc columns (a[k * MR + i]), b the packed B
- * (b[k * NR + j]). */
-typedef void (*gemm_kern_fn)(int kc, const float *a, const float *b, float *c, size_t ldc, int acc);
+/* gemm_kern_fn: the first mt (1..MR) rows of c (MR x NR, row stride ldc)
+ * = (acc ? c : 0) + a b, a the packed A of MR tokens over kc columns
+ * (a[k * MR + i]), b the packed B (b[k * NR + j]); a token's sums do not
+ * depend on mt. */
+typedef void (*gemm_kern_fn)(int kc, int mt, const float *a, const float *b, float *c, size_t ldc, int acc);
 
 #define GEMM_PACK_DECL(isa) \
     void gemm_pack_f32_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);  \
     void gemm_pack_bf16_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc); \
     void gemm_pack_f16_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);  \
     void gemm_pack_fp8_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);  \
-    void gemm_kern_##isa(int kc, const float *a, const float *b, float *c, size_t ldc, int acc);
+    void gemm_kern_##isa(int kc, int mt, const float *a, const float *b, float *c, size_t ldc, int acc);
 GEMM_PACK_DECL(ref)
 GEMM_PACK_DECL(avx2)
 #undef GEMM_PACK_DECL

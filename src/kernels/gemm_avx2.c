@@ -11,7 +11,8 @@
  *
  * Micro-kernel: 6 tokens x 16 rows in 12 accumulators; per k two loads of
  * B, six broadcasts of A, twelve FMAs (Zen 3: two FMA pipes, so 6 cycles a
- * k step against 4 for the loads).
+ * k step against 4 for the loads). The last 1-5 tokens of a block run an
+ * instance with that many (4 cycles a k step, FMA latency, instead of 6).
  */
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
@@ -118,22 +119,23 @@ void gemm_pack_fp8_avx2(float *dst, const void *W, int cols, int r, int nr, int 
     else gemm_pack_fp8_ref(dst, W, cols, r, nr, k0, kc);
 }
 
-void gemm_kern_avx2(int kc, const float *a, const float *b, float *c, size_t ldc, int acc) {
+/* the first m of the MR tokens (m a constant in each instance) */
+INL void kern_m(int m, int kc, const float *a, const float *b, float *c, size_t ldc, int acc) {
     __m256 s[GEMM_MR][2];
     #pragma GCC unroll 6
-    for (int i = 0; i < GEMM_MR; i++) s[i][0] = s[i][1] = _mm256_setzero_ps();
+    for (int i = 0; i < m; i++) s[i][0] = s[i][1] = _mm256_setzero_ps();
     #pragma GCC unroll 4
     for (int k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
         const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
         #pragma GCC unroll 6
-        for (int i = 0; i < GEMM_MR; i++) {
+        for (int i = 0; i < m; i++) {
             const __m256 ai = _mm256_broadcast_ss(a + i);
             s[i][0] = _mm256_fmadd_ps(ai, b0, s[i][0]);
             s[i][1] = _mm256_fmadd_ps(ai, b1, s[i][1]);
         }
     }
     #pragma GCC unroll 6
-    for (int i = 0; i < GEMM_MR; i++) {
+    for (int i = 0; i < m; i++) {
         float *ci = c + (size_t)i * ldc;
         if (acc) {
             s[i][0] = _mm256_add_ps(_mm256_loadu_ps(ci), s[i][0]);
@@ -141,5 +143,17 @@ void gemm_kern_avx2(int kc, const float *a, const float *b, float *c, size_t ldc
         }
         _mm256_storeu_ps(ci, s[i][0]);
         _mm256_storeu_ps(ci + 8, s[i][1]);
+    }
+}
+
+/* fewer tokens than MR: fewer accumulators, each token's FMAs as in a full tile */
+void gemm_kern_avx2(int kc, int mt, const float *a, const float *b, float *c, size_t ldc, int acc) {
+    switch (mt) {
+    case 1: kern_m(1, kc, a, b, c, ldc, acc); break;
+    case 2: kern_m(2, kc, a, b, c, ldc, acc); break;
+    case 3: kern_m(3, kc, a, b, c, ldc, acc); break;
+    case 4: kern_m(4, kc, a, b, c, ldc, acc); break;
+    case 5: kern_m(5, kc, a, b, c, ldc, acc); break;
+    default: kern_m(GEMM_MR, kc, a, b, c, ldc, acc); break;
     }
 }

@@ -40,11 +40,11 @@ void gemm_pack_fp8_ref(float *dst, const void *W, int cols, int r, int nr, int k
     pack_seg(dst, W, (size_t)(cols / QK_FP8) * sizeof(block_fp8), r, nr, k0, kc, seg_fp8);
 }
 
-void gemm_kern_ref(int kc, const float *a, const float *b, float *c, size_t ldc, int acc) {
+void gemm_kern_ref(int kc, int mt, const float *a, const float *b, float *c, size_t ldc, int acc) {
     float s[GEMM_MR][GEMM_NR] = {{0}};
     for (int k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR)
-        for (int i = 0; i < GEMM_MR; i++)
+        for (int i = 0; i < mt; i++)
             for (int j = 0; j < GEMM_NR; j++) s[i][j] = fmaf(a[i], b[j], s[i][j]);
-    for (int i = 0; i < GEMM_MR; i++)
+    for (int i = 0; i < mt; i++)
         for (int j = 0; j < GEMM_NR; j++) c[(size_t)i * ldc + j] = acc ? c[(size_t)i * ldc + j] + s[i][j] : s[i][j];
 }

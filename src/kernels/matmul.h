@@ -18,20 +18,22 @@
  *     both stay in cache (prefill). BATCH-INVARIANT: each token's row of out
  *     has the same bits whatever T is and wherever the token sits among the
  *     T (for a given kernel variant; the variants differ in rounding).
- *   float32, T <= 8, and bf16 / f16 / fp8, T <= 10 (wtype.gemm_t): the
- *     matvec kernels, batch-invariant within that range.
+ *   float32, bf16, f16, fp8, T <= 8 (wtype.gemm_t): the matvec kernels,
+ *     batch-invariant within that range.
  *   above: gemm.h's blocked GEMM on the weights as stored (float32 panels
  *     converted on the fly, a 6x16 FMA micro-kernel), threaded itself;
  *     batch-invariant within that range too (a token's sums do not depend
  *     on T, its place or the threads), but a token's bits differ between T
  *     below and above the threshold. On an AVX-512 CPU float32 takes
  *     OpenBLAS sgemm instead (its AVX-512 kernels; not batch-invariant).
- *   Measured on Zen 3, one core, thread CPU time (bench_matvec gemm/cross;
- *   2816 x 1024 unless said): f32 T=17 / 64 / 512: gemm 48 / 67-75 / 88
- *   GFLOP/s, OpenBLAS sgemm 28 / 55-68 / 88; f16 and fp8 gemm as f32's
- *   (packing is ~0.1-0.2 ns a weight), where rows dequantised for sgemm
- *   gave 25-60; on an expert (512 x 1024) f16 T = 8 / 10 / 12 / 16: matvec
- *   58 / 54 / 60 / 57, gemm 44 / 54 / 67 / 65, hence the thresholds.
+ *   Measured on Zen 3, one core, GFLOP/s per second of thread CPU time
+ *   (bench_matvec gemm / cross; a one-thread microbenchmark), 2816 x 1024:
+ *   f32 T = 64 / 512 / 1024: gemm 77-81 / 88 / 90, OpenBLAS sgemm 71-80 /
+ *   89 / 92; f16 and fp8 gemm 82-88 / 89 / 91 (packing ~0.1 ns a weight),
+ *   where rows dequantised for sgemm gave 32 / 73 (f16), 58 / 84 (fp8). On
+ *   an expert (512 x 1024), T = 8 / 9 / 10 / 12 / 16: f16 matvec 57 / 55 /
+ *   57 / 60 / 57, gemm 50 / 56 / 61 / 67 / 71; fp8 matvec 53 / 42 / 49 / 51,
+ *   gemm 43 / 48 / 53 / 59 / 64; hence 8.
  * Must not be called from inside an OpenMP parallel region that expects it
  * to spread over threads (it would run on one).
  */
