@@ -1,10 +1,11 @@
-/* gemm.c — see gemm.h: the driver. x packed into A panels by every thread's
- * share of the token groups; then the NR-row panels of W handed out a few
- * at a time (dynamic: on a shared machine a descheduled thread leaves its
- * panels to the others; a panel's results do not depend on who computes it);
- * per panel and KC slice, the type's packer fills a float32 B panel on the
- * thread's stack and the micro-kernel runs it against the token groups of a
- * block of MC tokens. */
+/* gemm.c — see gemm.h: the driver. Per pass of up to TB tokens, x is
+ * packed into A panels by the threads' shares of the token groups (then a
+ * barrier); the NR-row panels of W are handed out a chunk of up to NP at a
+ * time (dynamic: on a shared machine a descheduled thread leaves its chunks
+ * to the others; a panel's results do not depend on who computes them); per
+ * chunk and KC slice the type's packer fills the thread's float32 B panels
+ * in the caller's scratch and the micro-kernel runs each against the token
+ * groups of a block of MC tokens. */
 #include "kernels/gemm.h"
 #include <omp.h>
 #include <stdint.h>
