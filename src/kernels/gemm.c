@@ -103,8 +103,9 @@ static void pass(float *out, const float *x, const void *W, int rows, int cols, 
 void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack, int isa,
               float *abuf) {
     const gemm_kern_fn kern = KERNS[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
+    if (rows <= 0 || T <= 0) return;
     if (cols <= 0) { /* empty sums */
-        memset(out, 0, sizeof(float) * (size_t)(T > 0 ? T : 0) * (size_t)(rows > 0 ? rows : 0));
+        memset(out, 0, sizeof(float) * (size_t)T * (size_t)rows);
         return;
     }
     for (int t0 = 0; t0 < T; t0 += GEMM_TB)

@@ -76,7 +76,8 @@ size_t gemm_abuf_floats(int T, int cols);
  * (omp_get_max_threads(); never from inside a parallel region that expects
  * it to spread), W's panels packed by `pack`, tiles by the micro-kernel of
  * isa (ISA_*, matvec.h; AVX-512 runs the AVX2 one). abuf: scratch of
- * gemm_abuf_floats(T, cols) floats, borrowed. out, x, W borrowed. */
+ * gemm_abuf_floats(T, cols) floats, borrowed. out, x, W borrowed. No rows
+ * or tokens: nothing; no columns: out zero. */
 void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack, int isa,
               float *abuf);
 #endif
