@@ -150,7 +150,8 @@ static void batch_invariant(void) {
 }
 
 /* more tokens than a pass (GEMM_TB): the tokens of the second pass have the
- * bits they have in a short batch and are near the oracle; no columns: zeros */
+ * bits they have in a short batch and are near the oracle; no columns: zeros;
+ * no tokens or rows: nothing */
 static void passes(void) {
     rng r;
     rng_seed(&r, 25);
@@ -169,6 +170,10 @@ static void passes(void) {
     int zeros = 1;
     for (int i = 0; i < 3 * R; i++) zeros &= all[i] == 0;
     CHECK(zeros, "cols = 0: out not zero");
+    all[0] = 7;
+    run(all, x, q, MAT_F16, cpu_best_isa(), 0, R, C); /* no tokens, no rows: out untouched */
+    run(all, x, q, MAT_F16, cpu_best_isa(), 3, 0, C);
+    CHECK(all[0] == 7, "T = 0 or rows = 0 wrote out");
     free(q), free(x), free(all), free(part), free(want);
 }
 
