@@ -3,11 +3,14 @@
  *
  * Packers: 8 rows x 8 columns at a time, each row's 8 values converted to
  * float32 in one vector (f16: vcvtph2ps; bf16: widen and shift by 16; fp8:
- * e4m3 -> half by shift and mask, vcvtph2ps, times the block scale, as
- * matvec_avx2.c's e4m3x16), then an 8x8 transpose into the k-major panel.
+ * e4m3 -> half by shift and mask, vcvtph2ps, as matvec_avx2.c's e4m3x16),
+ * then an 8x8 transpose into the k-major panel (fp8: then times the 8 rows'
+ * block scales, one vector).
  * A panel with fewer than NR rows, and the last cols % 8 columns, go to the
  * plain C packers (the same values: the conversions are exact, and fp8's
- * (e4m3 / 256) * (256 d) is the product e4m3 * d rounded once).
+ * (e4m3 / 256) * (256 d) is the product e4m3 * d rounded once; the NaN
+ * codes S.1111.111, which no quantiser writes, read as +-480 d here, as in
+ * matvec_avx2.c, and as NaN in the plain C packer).
  *
  * Micro-kernel: 6 tokens x 16 rows in 12 accumulators; per k two loads of
  * B, six broadcasts of A, twelve FMAs (Zen 3: two FMA pipes, so 6 cycles a
