@@ -7,36 +7,61 @@
  * mini's dense FFN shape (2816 x 1024), as tokens/s and GFLOP/s beside
  * OpenBLAS sgemm on the same matrix in float32. Prints figures; never
  * passes or fails.
+ * Beside matmul: gemm.h's AVX2 kernel called directly (f32 too) and, for
+ * bf16 / f16 / fp8, the path it replaced (rows dequantised, then sgemm).
+ * `cross`: the matvec kernels against gemm.h at T = 4..32 (where
+ * wtype.gemm_t should sit). One-thread figures are per second of the
+ * thread's CPU time (robust on a shared machine), the others wall-clock.
  * `cache` instead: each kernel on a matrix that stays in L2, one thread, the
  * best of many short runs: its compute ceiling, which a busy machine
  * disturbs less than the DRAM figures.
- *   make bench-kernels && build/bench/bench_matvec [decode|gemm|cache|all] [rows cols]
+ *   make bench-kernels && build/bench/bench_matvec [decode|gemm|cache|cross|all] [rows cols]
  */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/membw.h"
 #include "base/progress.h"
 #include "base/rng.h"
 #include "deepc.h"
 #include "bench_util.h"
+#include <cblas.h>
 #include "kernels/cpu.h"
+#include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
-/* the best of at least reps timings of matmul(out, x, W, T), and of as many
+typedef void (*prod_fn)(float *out, const float *x, const mat *W, int T);
+
+/* one thread: the thread's CPU time (all of a one-thread product runs on
+ * the calling thread; time spent descheduled by other processes is left
+ * out); more threads: wall-clock time */
+static double clock_for(int one) {
+    struct timespec ts;
+    if (!one) return progress_now();
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* the best of at least reps timings of f(out, x, W, T), and of as many
  * more as fit in half a second (a busy machine spoils single runs) */
-static double best_time(float *out, const float *x, const mat *W, int T, int reps) {
-    matmul(out, x, W, T);
+static double best_of(prod_fn f, float *out, const float *x, const mat *W, int T, int reps) {
+    f(out, x, W, T);
+    const int one = omp_get_max_threads() == 1;
     double best = 1e9, start = progress_now();
     for (int rep = 0; rep < reps || progress_now() - start < 0.5; rep++) {
-        double t0 = progress_now();
-        matmul(out, x, W, T);
-        double dt = progress_now() - t0;
+        double t0 = clock_for(one);
+        f(out, x, W, T);
+        double dt = clock_for(one) - t0;
         best = dt < best ? dt : best;
     }
     return best;
+}
+
+static double best_time(float *out, const float *x, const mat *W, int T, int reps) {
+    return best_of(matmul, out, x, W, T, reps);
 }
 
 static float *randv(rng *r, size_t n) {
@@ -131,16 +156,62 @@ static void cache(int C) {
 static double mv_float_time(const kern *k, float *out, const float *x, const mat *W, int T) {
     double best = 1e9, start = progress_now();
     for (int rep = 0; rep < 3 || progress_now() - start < 0.5; rep++) {
-        double t0 = progress_now();
+        double t0 = clock_for(1);
         for (int r = 0; r < W->rows; r += 16)
             for (int t = 0; t < T; t += 8) {
                 int r1 = r + 16 < W->rows ? r + 16 : W->rows, n = T - t < 8 ? T - t : 8;
                 kern_mv(k, W->type)(out + (size_t)t * W->rows, W->rows, W->data, W->cols, r, r1, x + (size_t)t * W->cols, n);
             }
-        double dt = progress_now() - t0;
+        double dt = clock_for(1) - t0;
         best = dt < best ? dt : best;
     }
     return best;
+}
+
+/* bf16 / f16 / fp8 as matmul ran them before gemm.h (main a1b41a7): rows
+ * dequantised to float32 ~8 MB at a time, then OpenBLAS sgemm */
+static void dq_sgemm(float *out, const float *x, const mat *W, int T) {
+    static float *buf;
+    static size_t n;
+    const int R = W->rows, C = W->cols, rows = R < (8 << 20) / (4 * C) ? R : (8 << 20) / (4 * C);
+    if (n < (size_t)rows * C && !(free(buf), buf = malloc(sizeof(float) * (n = (size_t)rows * C)))) return;
+    for (int r0 = 0; r0 < R; r0 += rows) {
+        int k = R - r0 < rows ? R - r0 : rows;
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < k; r++) mat_row_f32(W, r0 + r, buf + (size_t)r * C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, k, C, 1.0f, x, C, buf, C, 0.0f, out + r0, R);
+    }
+}
+
+/* OpenBLAS sgemm on float32 W */
+static void sgemm(float *out, const float *x, const mat *W, int T) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, W->rows, W->cols, 1.0f, x, W->cols, W->data, W->cols, 0.0f,
+                out, W->rows);
+}
+
+/* gemm.h's kernel with the AVX2 packer of W's type (f32's too, which matmul leaves to sgemm) */
+static void gemm_direct(float *out, const float *x, const mat *W, int T) {
+    static float *abuf;
+    static size_t n;
+    const gemm_pack_fn P[MAT_NTYPES] = {[MAT_F32] = gemm_pack_f32_avx2, [MAT_BF16] = gemm_pack_bf16_avx2,
+                                        [MAT_F16] = gemm_pack_f16_avx2, [MAT_FP8] = gemm_pack_fp8_avx2};
+    if (n < gemm_abuf_floats(T, W->cols) && !(free(abuf), abuf = aligned_alloc(64, 4 * (n = gemm_abuf_floats(T, W->cols)))))
+        return;
+    gemm_run(out, x, W->data, W->rows, W->cols, T, P[W->type], ISA_AVX2, abuf);
+}
+
+/* one line: f at T = 64 and 512 on 1 and 2 threads, tokens/s and GFLOP/s */
+static void gemm_line(const char *ty, const char *what, prod_fn f, float *out, const float *x, const mat *W) {
+    const int TS[] = {64, 512};
+    printf("%-5s %-9s", ty, what);
+    for (int thr = 1; thr <= 2; thr++)
+        for (int i = 0; i < 2; i++) {
+            bench_threads(thr);
+            double dt = best_of(f, out, x, W, TS[i], 3);
+            printf("  %dthr T=%-3d %6.0f tok/s (%5.1f)", thr, TS[i], TS[i] / dt, 2.0 * W->rows * W->cols * TS[i] / dt / 1e9);
+        }
+    printf("\n");
+    fflush(stdout);
 }
 
 static void gemm(int R, int C) {
@@ -150,32 +221,61 @@ static void gemm(int R, int C) {
     float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)C * 512), *out = malloc(sizeof(float) * R * 512);
     if (!w || !x || !out) return;
     mat F = {w, MAT_F32, R, C};
-    printf("matmul %d x %d, T tokens: tokens/s (GFLOP/s); f32 is OpenBLAS sgemm\n", R, C);
+    printf("matmul %d x %d, T tokens: tokens/s (GFLOP/s), one run; 1thr per second of thread CPU time.\n"
+           "avx2 / avx512: matmul (f32 on AVX-512: OpenBLAS); gemm: gemm.h's AVX2 kernel; sgemm: OpenBLAS;\n"
+           "dq+sgemm: rows to float32, then sgemm (bf16 / f16 / fp8 before gemm.h)\n", R, C);
     for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
         if (!mat_type_bytes(ty, R, C)) continue;
         void *q = ty == MAT_F32 ? (void *)w : malloc(mat_type_bytes(ty, R, C));
         if (ty != MAT_F32) mat_convert(&F, ty, q);
         mat W = {q, ty, R, C};
+        const int flt = wtype_get(ty)->act == WT_ACT_F32 && kern_table(ISA_AVX2);
         for (int isa = ISA_AVX2; isa <= ISA_AVX512; isa++) {
             if (!kern_table(isa)) continue;
             kern_select(isa);
-            printf("%-5s %-6s", mat_type_name(ty), kern_get()->name);
-            for (int thr = 1; thr <= 2; thr++)
-                for (int i = 0; i < 2; i++) {
-                    omp_set_num_threads(thr);
-                    double dt = best_time(out, x, &W, TS[i], 3);
-                    printf("  %dthr T=%-3d %7.0f tok/s (%5.1f)", thr, TS[i], TS[i] / dt, 2.0 * R * C * TS[i] / dt / 1e9);
-                }
-            printf("\n");
-            if (ty <= MAT_BF16) {
-                printf("%-5s %-6s", mat_type_name(ty), "mv");
-                for (int i = 0; i < 2; i++) {
-                    double dt = mv_float_time(kern_get(), out, x, &W, TS[i]);
-                    printf("  1thr T=%-3d %7.0f tok/s (%5.1f)", TS[i], TS[i] / dt, 2.0 * R * C * TS[i] / dt / 1e9);
-                }
-                printf("   (the matvec kernel's order, 1 thread)\n");
+            gemm_line(mat_type_name(ty), kern_get()->name, matmul, out, x, &W);
+        }
+        if (flt) gemm_line(mat_type_name(ty), "gemm", gemm_direct, out, x, &W);
+        if (flt) gemm_line(mat_type_name(ty), ty == MAT_F32 ? "sgemm" : "dq+sgemm", ty == MAT_F32 ? sgemm : dq_sgemm, out, x, &W);
+        if (ty <= MAT_BF16) {
+            printf("%-5s %-9s", mat_type_name(ty), "mv");
+            for (int i = 0; i < 2; i++) {
+                double dt = mv_float_time(kern_get(), out, x, &W, TS[i]);
+                printf("  1thr T=%-3d %6.0f tok/s (%5.1f)", TS[i], TS[i] / dt, 2.0 * R * C * TS[i] / dt / 1e9);
             }
-            fflush(stdout);
+            printf("   (the matvec kernel's order, 1 thread)\n");
+        }
+        if (ty != MAT_F32) free(q);
+    }
+    free(w), free(x), free(out);
+}
+
+/* where matmul should leave the matvec kernels for gemm.h (wtype.gemm_t):
+ * both at T = 4..32 on an expert's shape, 1 and 2 threads */
+static void cross(int R, int C) {
+    rng r;
+    rng_seed(&r, 4);
+    float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)C * 32), *out = malloc(sizeof(float) * R * 32);
+    mat F = {w, MAT_F32, R, C};
+    const int TS[] = {4, 8, 12, 16, 24, 32};
+    printf("matvec kernels (mv) against gemm.h (gemm), %d x %d: GFLOP/s\n", R, C);
+    for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
+        if (wtype_get(ty)->act != WT_ACT_F32 || !mat_type_bytes(ty, R, C)) continue;
+        void *q = ty == MAT_F32 ? (void *)w : malloc(mat_type_bytes(ty, R, C));
+        if (ty != MAT_F32) mat_convert(&F, ty, q);
+        mat W = {q, ty, R, C};
+        for (int thr = 1; thr <= 2; thr++) {
+            bench_threads(thr);
+            for (int v = 0; v < 2 + (ty == MAT_F32); v++) {
+                prod_fn f = v == 0 ? matmul_mv : v == 1 ? gemm_direct : sgemm;
+                printf("%-5s %dthr %-6s", mat_type_name(ty), thr, v == 0 ? "mv" : v == 1 ? "gemm" : "sgemm");
+                for (int i = 0; i < 6; i++) {
+                    double dt = best_of(f, out, x, &W, TS[i], 3);
+                    printf("  T=%-2d %5.1f", TS[i], 2.0 * R * C * TS[i] / dt / 1e9);
+                }
+                printf("\n");
+                fflush(stdout);
+            }
         }
         if (ty != MAT_F32) free(q);
     }
@@ -190,8 +290,12 @@ int main(int argc, char **argv) {
         cache(C ? C : 1024);
         return 0;
     }
+    if (!strcmp(mode, "cross")) {
+        cross(R ? R : 512, C ? C : 1024);
+        return 0;
+    }
     if (strcmp(mode, "gemm") && strcmp(mode, "decode") && strcmp(mode, "all")) {
-        fprintf(stderr, "usage: bench_matvec [decode|gemm|cache|all] [rows cols]\n");
+        fprintf(stderr, "usage: bench_matvec [decode|gemm|cache|cross|all] [rows cols]\n");
         return 2;
     }
     if (strcmp(mode, "gemm")) decode(R ? R : 102400, C ? C : 1024);

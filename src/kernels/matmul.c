@@ -8,6 +8,7 @@
 #include <string.h>
 #include "kernels/cpu.h"
 #include "kernels/dtype.h"
+#include "kernels/gemm.h"
 #include "kernels/quant.h"
 
 int argmax_f32(const float *v, int n) {
@@ -126,30 +127,27 @@ static void mv_threads(float *out, const float *x, const q8_act *xa, const mat *
     mv_share(k, out, x, xa, W, T, omp_get_thread_num(), omp_get_num_threads());
 }
 
-/* bf16 / f16 / fp8 GEMM: dequantise up to ~8 MB of rows to float32, sgemm, repeat */
-static int gemm_chunks(float *out, const float *x, const mat *W, int T) {
-    const int R = W->rows, C = W->cols;
-    int rows = (int)((8u << 20) / (sizeof(float) * C));
-    if (rows < 16) rows = 16;
-    if (rows > R) rows = R;
-    float *buf = workspace(1, sizeof(float) * (size_t)rows * C);
-    if (!buf) return 0;
-    for (int r0 = 0; r0 < R; r0 += rows) {
-        int n = R - r0 < rows ? R - r0 : rows;
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < n; r++) mat_row_f32(W, r0 + r, buf + (size_t)r * C);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, C, 1.0f, x, C, buf, C, 0.0f, out + r0, R);
-    }
+/* above gemm_t: gemm.h's blocked GEMM on the weights as stored, when the
+ * type has a packer; 0 when it has none or on OOM */
+static int gemm_packed(float *out, const float *x, const mat *W, int T) {
+    const int isa = kern_get()->isa;
+    const gemm_pack_fn pack = wtype_get(W->type)->pack[isa];
+    if (!pack) return 0;
+    float *a = workspace(1, sizeof(float) * gemm_abuf_floats(T, W->cols));
+    if (!a) return 0;
+    gemm_run(out, x, W->data, W->rows, W->cols, T, pack, isa, a);
     return 1;
 }
 
 void matmul(float *out, const float *x, const mat *W, int T) {
     const int R = W->rows, C = W->cols, gt = wtype_get(W->type)->gemm_t;
-    if (W->type == MAT_F32 && T > gt) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, C, 1.0f, x, C, W->data, C, 0.0f, out, R);
-        return;
+    if (gt && T > gt) {
+        if (gemm_packed(out, x, W, T)) return;
+        if (W->type == MAT_F32) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, C, 1.0f, x, C, W->data, C, 0.0f, out, R);
+            return;
+        }
     }
-    if (gt && T > gt && gemm_chunks(out, x, W, T)) return;
     matmul_mv(out, x, W, T);
 }
 

@@ -18,15 +18,22 @@
  *     both stay in cache (prefill). BATCH-INVARIANT: each token's row of out
  *     has the same bits whatever T is and wherever the token sits among the
  *     T (for a given kernel variant; the variants differ in rounding).
- *   float32, T <= 8, and bf16 / f16 / fp8, T <= 16 (wtype.gemm_t): the
- *     matvec kernels, batch-invariant within that range.
- *   float32 above: OpenBLAS sgemm (threaded by itself; never called from
- *     inside a parallel region); bf16 / f16 / fp8 above: rows dequantised a
- *     chunk at a time, then sgemm. NOT batch-invariant: a token's bits can differ
- *     between T below and above the threshold (and sgemm's blocking may
- *     depend on T). The same-order f32 kernel reaches about 40% of sgemm's
- *     rate at prefill sizes on AVX2 (bench/bench_matvec gemm: 36 against 90
- *     GFLOP/s on one Zen 3 core), hence sgemm.
+ *   float32, bf16, f16, fp8, T <= 8 (wtype.gemm_t): the matvec kernels,
+ *     batch-invariant within that range.
+ *   above: gemm.h's blocked GEMM on the weights as stored (float32 panels
+ *     converted on the fly, a 6x16 FMA micro-kernel), threaded itself;
+ *     batch-invariant within that range too (a token's sums do not depend
+ *     on T, its place or the threads), but a token's bits differ between T
+ *     below and above the threshold. On an AVX-512 CPU float32 takes
+ *     OpenBLAS sgemm instead (its AVX-512 kernels; not batch-invariant).
+ *   Measured on Zen 3, one core, GFLOP/s per second of thread CPU time
+ *   (bench_matvec gemm / cross; a one-thread microbenchmark), 2816 x 1024:
+ *   f32 T = 64 / 512 / 1024: gemm 77-81 / 88 / 90, OpenBLAS sgemm 71-80 /
+ *   89 / 92; f16 and fp8 gemm 82-88 / 89 / 91 (packing ~0.1 ns a weight),
+ *   where rows dequantised for sgemm gave 32 / 73 (f16), 58 / 84 (fp8). On
+ *   an expert (512 x 1024), T = 8 / 9 / 10 / 12 / 16: f16 matvec 57 / 55 /
+ *   57 / 60 / 57, gemm 50 / 56 / 61 / 67 / 71; fp8 matvec 53 / 42 / 49 / 51,
+ *   gemm 43 / 48 / 53 / 59 / 64; hence 8.
  * Must not be called from inside an OpenMP parallel region that expects it
  * to spread over threads (it would run on one).
  */
@@ -36,10 +43,6 @@
 #include "kernels/quant.h"
 
 #include "kernels/wtype.h"
-
-/* the token counts above which matmul leaves the matvec kernels (wtype.gemm_t) */
-#define MATMUL_MV_T 16     /* bf16, f16, fp8: dequantising for sgemm costs more */
-#define MATMUL_MV_T_F32 8  /* measured on mini's expert shapes: matvec wins to 8, sgemm from 16 */
 
 typedef struct mat {
     float *data; /* storage, borrowed: float32 (rows, cols) only when type is MAT_F32 */
@@ -56,7 +59,7 @@ void matmul_mv(float *out, const float *x, const mat *W, int T);
 /* Inside a parallel region the caller already runs (one region for several
  * products, issue 15: a region per product cost ~12% of decode in barriers):
  *   matmul_is_mv(W, T): whether matmul takes the matvec kernels for W and T
- *     (quantised: always; f32 T <= MATMUL_MV_T_F32; bf16 T <= MATMUL_MV_T),
+ *     (quantised: always; float types T <= wtype.gemm_t),
  *     the only case the functions below cover;
  *   mv_act_init(a, slot, W, T): before the region, on the thread that starts
  *     it: a buffer for T tokens of W's activations (q8 for a quantised W)

@@ -1,7 +1,8 @@
 /*
  * wtype.h — the weight types the model's matrices are stored in, as one
  * table (ggml's type traits): a row per type with its name, ggml id, block
- * size and bytes, its conversions from and to float32 and its matvec kernel
+ * size and bytes, its conversions from and to float32, its matvec kernel
+ * per CPU level and, for the float types, its GEMM panel packer (gemm.h)
  * per CPU level. Code that depends on the type looks it up here; nothing
  * else switches over MAT_*.
  *
@@ -20,12 +21,15 @@
  * whole number of blocks). The mv kernels: matvec.h's contract; mv[ISA_REF]
  * is the plain C oracle of the others. For the types added by issues 13/15
  * (f16, q5_0, q5_k, fp8) the AVX-512 entry is the AVX2 kernel (no AVX-512
- * variant yet; an AVX-512 CPU runs AVX2).
+ * variant yet; an AVX-512 CPU runs AVX2). The packers: f32, bf16, f16, fp8
+ * (quantised types keep their integer kernels at any T); AVX-512 runs the
+ * AVX2 packers except for f32, which takes OpenBLAS sgemm there (pack NULL).
  */
 #ifndef DC_WTYPE_H
 #define DC_WTYPE_H
 #include <stddef.h>
 #include <stdint.h>
+#include "kernels/gemm.h"
 #include "kernels/matvec.h"
 
 enum {
@@ -41,7 +45,7 @@ typedef struct wtype {
     int blck;           /* values per block */
     int size;           /* bytes per block */
     int act;            /* WT_ACT_*: what the kernels multiply the weights with */
-    int gemm_t;         /* matmul above this many tokens: rows to float32, then sgemm; 0 never */
+    int gemm_t;         /* matmul above this many tokens: pack (gemm.h), else OpenBLAS sgemm (f32); 0 never */
     /* n values (whole blocks) of src into float32 dst, and back (the
      * quantisers of this repo; NULL where deepc does not write the type) */
     void (*to_f32)(const void *src, float *dst, int64_t n);
@@ -50,6 +54,8 @@ typedef struct wtype {
      * 128x128 blocks); NULL: row by row with from_f32 */
     void (*from_f32_mat)(const float *src, int rows, int cols, void *dst);
     mv_fn mv[ISA_N];    /* ref, avx2, avx512 */
+    /* gemm.h's panel packer per ISA for matmul above gemm_t; NULL: sgemm (f32 only) */
+    gemm_pack_fn pack[ISA_N];
 } wtype;
 
 /* wtype_get: the row of type t (MAT_*), or NULL when t is not one. */
