@@ -174,6 +174,13 @@ static void generate_parallel(void) {
     CHECK(run(&o, cmd, dir) == 0 && strstr(o, "MB read/step") && strstr(o, "\n     1 ") && strstr(o, "\n     3 ") &&
               strstr(o, "needs a .gguf"), "bench --parallel: %s", o);
     free(o);
+    /* bench --reps: each figure the mean of N runs with its spread (llama-bench's -r); 0 is a usage error */
+    CHECK(run(&o, BIN " bench -m %s --prefill 4 --decode 2 --reps 2 --threads 1 --dtype q8", dir) == 0 &&
+              strstr(o, "prefill    4") && strstr(o, "tok/s +- ") && strstr(o, "decode     2"),
+          "bench --reps 2: %s", o);
+    free(o);
+    CHECK(run(&o, BIN " bench -m %s --reps 0", dir) == 2 && strstr(o, "--reps: bad count '0'"), "%s", o);
+    free(o);
     CHECK(run(&o, BIN " generate -m %s --prompt-ids 5,6 --parallel 0", dir) == 2 && strstr(o, "--parallel"), "%s", o);
     free(o);
     CHECK(run(&o, BIN " generate -m %s --prompts /nonexistent --parallel 2", dir) == 1 && strstr(o, "/nonexistent"), "%s", o);

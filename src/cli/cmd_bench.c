@@ -13,6 +13,7 @@
  * and its figures stand beside ours; no figure from another machine is shown.
  */
 #include <getopt.h>
+#include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,7 +30,7 @@
 
 static const char *HELP =
     "usage: deepc bench -m DIR|FILE.gguf [--dtype f32,bf16,q8] [--threads 1,2] [--attn absorb|naive] [--kv-type bf16|f32]\n"
-    "                   [--prefill 64,512] [--decode 128] [--parallel 1,2,4,8,16] [--peer DIR]\n"
+    "                   [--prefill 64,512] [--decode 128] [--reps 3] [--parallel 1,2,4,8,16] [--peer DIR]\n"
     "\n"
     "Prefill and decode tokens/s for each weight type and thread count, the bytes of\n"
     "weights read per decoded token, the memory bandwidth measured in the same run,\n"
@@ -48,6 +49,8 @@ static const char *HELP =
     "      --kv-type T    the latent KV cache's elements: bf16 (default) or f32\n"
     "      --parallel LIST  batched decode instead: aggregate tokens/s of B sequences decoding\n"
     "                     together on one engine, weights read per step and the bound per B\n"
+    "      --reps N       repetitions of each prefill and decode (default 3): the mean tokens/s\n"
+    "                     and its standard deviation, as llama-bench reports its -r runs\n"
     "      --peer DIR     a llama.cpp build's bin directory: with a .gguf model, its llama-bench\n"
     "                     (or llama-batched-bench with --parallel) runs on the same file in\n"
     "                     this run and its figures stand beside deepc's\n";
@@ -79,10 +82,26 @@ static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate,
     return rc;
 }
 
+/* repeated: f `reps` times; the mean of the rates and their standard
+ * deviation (llama-bench's avg_ts and stddev_ts over its -r repetitions) */
+typedef int (*rate_fn)(dc_session *s, int n, int V, float *logits, double *rate, dc_err *err);
+static int repeated(rate_fn f, dc_session *s, int n, int V, float *logits, int reps, double *mean, double *sd,
+                    dc_err *err) {
+    double sum = 0, sq = 0, r;
+    for (int i = 0; i < reps; i++) {
+        int rc = f(s, n, V, logits, &r, err);
+        if (rc) return rc;
+        sum += r, sq += r * r;
+    }
+    *mean = sum / reps;
+    *sd = reps > 1 ? sqrt(fmax(0, (sq - sum * sum / reps) / (reps - 1))) : 0;
+    return DC_OK;
+}
+
 typedef struct bopts {
     const char *dir;
     char dtypes[8][8];
-    int ndt, thr[8], nthr, pre[8], npre, dec, attn, kv, par[16], npar;
+    int ndt, thr[8], nthr, pre[8], npre, dec, attn, kv, par[16], npar, reps;
     const char *peer;
 } bopts;
 
@@ -102,13 +121,13 @@ static int parse(int argc, char **argv, bopts *o) {
     static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"dtype", 1, 0, 'd'},   {"threads", 1, 0, 't'},
                                          {"prefill", 1, 0, 'p'}, {"decode", 1, 0, 'n'}, {"attn", 1, 0, 'a'},
                                          {"parallel", 1, 0, 'P'}, {"peer", 1, 0, 'E'}, {"kv-type", 1, 0, CLI_OPT_KV},
-                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+                                         {"reps", 1, 0, 'r'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     const char *const dts_default = "f32,bf16,q8";
     const char *dts = dts_default;
     o->thr[0] = 1, o->thr[1] = 2, o->nthr = 2;
     o->pre[0] = 64, o->pre[1] = 512, o->npre = 2;
-    o->dec = 128;
+    o->dec = 128, o->reps = 3;
     o->attn = DC_ATTN_ABSORB;
     long v;
     int ch;
@@ -126,6 +145,10 @@ static int parse(int argc, char **argv, bopts *o) {
         case 'n':
             if (cli_parse_int(optarg, 1, 1 << 20, &v)) return cli_usage_error("bench", "--decode: bad count '%s'", optarg);
             o->dec = (int)v;
+            break;
+        case 'r':
+            if (cli_parse_int(optarg, 1, 100, &v)) return cli_usage_error("bench", "--reps: bad count '%s' (1..100)", optarg);
+            o->reps = (int)v;
             break;
         case 'a':
             if (!strcmp(optarg, "naive")) o->attn = DC_ATTN_NAIVE;
@@ -192,21 +215,25 @@ static int bench_dtype(const bopts *o, const char *dt, const double *bw, dc_err 
     for (int ti = 0; ti < o->nthr && !rc && !o->npar; ti++) {
         int nt = o->thr[ti];
         cli_threads(nt);
-        double warm, rate, pp[8] = {0}, tg = 0;
+        double warm, rate = 0, pp[8] = {0}, tg = 0;
         /* the peer first, measured in this run on the same file and thread count */
-        if (peer) peer_llama_bench(o->peer, o->dir, o->pre, o->npre, o->dec, nt, pp, &tg);
+        if (peer) peer_llama_bench(o->peer, o->dir, o->pre, o->npre, o->dec, nt, o->reps, pp, &tg);
         if ((rc = prefill_rate(s, 16 < maxp ? 16 : maxp, c->vocab_size, logits, &warm, err))) break;
         for (int i = 0; i < o->npre && !rc; i++) {
-            rc = prefill_rate(s, o->pre[i], c->vocab_size, logits, &rate, err);
+            double sd = 0;
+            rc = repeated(prefill_rate, s, o->pre[i], c->vocab_size, logits, o->reps, &rate, &sd, err);
             printf("  %d thr  prefill %4d   %8.1f tok/s", nt, o->pre[i], rate);
+            if (o->reps > 1) printf(" +- %.1f", sd);
             if (pp[i] > 0) printf("    llama.cpp (llama-bench, this run) %8.1f tok/s  (x%.2f)", pp[i], rate / pp[i]);
             printf("\n");
             fflush(stdout);
         }
-        if (rc || (rc = decode_rate(s, o->dec, c->vocab_size, logits, &rate, err))) break;
+        double sd = 0;
+        if (rc || (rc = repeated(decode_rate, s, o->dec, c->vocab_size, logits, o->reps, &rate, &sd, err))) break;
         double b = bw[ti], bound = b * 1e3 / mb;
-        printf("  %d thr  decode  %4d   %8.2f tok/s   bound %.1f GB/s / %.1f MB = %.1f tok/s -> %.0f%% of bound\n", nt,
-               o->dec, rate, b, mb, bound, 100 * rate / bound);
+        printf("  %d thr  decode  %4d   %8.2f tok/s", nt, o->dec, rate);
+        if (o->reps > 1) printf(" +- %.2f", sd);
+        printf("   bound %.1f GB/s / %.1f MB = %.1f tok/s -> %.0f%% of bound\n", b, mb, bound, 100 * rate / bound);
         if (tg > 0)
             printf("               llama.cpp (llama-bench, this run) %8.2f tok/s  (x%.2f)\n", tg, rate / tg);
         else if (peer)
