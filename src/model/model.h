@@ -95,6 +95,9 @@ typedef struct scratch {
     size_t sq_cap;
     float *ex;                /* (n, H, nope+v | kvl | rope) expanded keys/values and gathered latents */
     size_t ex_cap;
+    float *kvw;               /* (H*(nope+v), kvl) kv_b widened from k_b, v_b (mla.c), grown on demand */
+    size_t kvw_cap;
+    int *att_t;               /* (T) the tokens attending one by one (mla.c) */
     long experts_run;         /* routed experts run (chosen by >= 1 token) since model_forward began */
 } scratch;
 
@@ -117,6 +120,10 @@ void model_mtp_forward(const dc_model *m, scratch *s, const kv_view *kv, const t
 
 /* block_forward: one decoder block on the residual stream x (T, C) in place. */
 void block_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_batch *b, int layer, float *x);
+/* mla_reserve: what mla_forward needs beyond scratch_reserve's buffers for
+ * the attention form attn (a model holding only k_b and v_b widens them for
+ * a naive cache); DC_ENOMEM when it cannot be had. */
+int mla_reserve(const dc_model *m, scratch *s, int attn, dc_err *err);
 /* mla_forward: out (T, C) = attention of normed xn (T, C) (V2 §2.1, V3 §2.1.1). */
 void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const tok_batch *b,
                  const float *xn, float *out);

@@ -27,7 +27,13 @@ typedef struct layer_w {
     mat q;                            /* (H*(nope+rope), C) without q-LoRA */
     mat kv_a;                         /* (kv_lora+rope, C) kv_a_proj_with_mqa */
     float *kv_a_norm;                 /* (kv_lora) */
-    mat kv_b;                         /* (H*(nope+v), kv_lora) */
+    mat kv_b;                         /* (H*(nope+v), kv_lora); NULL data when k_b / v_b hold it */
+    /* kv_b as the absorbed attention multiplies it (V2 appendix C), in a
+     * stored type (a GGUF's attn_k_b / attn_v_b kept as stored, or kv_b
+     * converted by weights_convert); NULL data when kv_b holds it instead:
+     *   k_b (H*kv_lora, nope): rows h*kvl.. of head h are W_uk_h^T (kvl, nope)
+     *   v_b (H*v, kv_lora):    rows h*v..   of head h are W_uv_h   (v, kvl) */
+    mat k_b, v_b;
     mat o;                            /* (C, H*v) */
     float *ffn_norm;                  /* post_attention_layernorm (C) */
     int is_moe;
