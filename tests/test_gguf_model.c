@@ -276,16 +276,75 @@ static void embed_kept(void) {
 }
 
 /* logits (n, V) of ids fed in chunks of k tokens through model m */
-static float *chunked(dc_model *m, const int *ids, int n, int k) {
+static float *chunked_as(dc_model *m, const int *ids, int n, int k, int attn) {
     dc_err err = {0};
     dc_session *s = NULL;
     int V = dc_model_config(m)->vocab_size;
     float *lg = malloc(sizeof(float) * n * V);
-    int rc = dc_session_new(m, 64, DC_ATTN_ABSORB, &s, &err);
+    int rc = dc_session_new(m, 64, attn, &s, &err);
     for (int i = 0; !rc && i < n; i += k) rc = dc_forward(s, ids + i, n - i < k ? n - i : k, lg + (size_t)i * V, 0, &err);
     if (rc) printf("    chunked: %s\n", err.msg), free(lg), lg = NULL;
     dc_session_free(s);
     return lg;
+}
+
+static float *chunked(dc_model *m, const int *ids, int n, int k) { return chunked_as(m, ids, n, k, DC_ATTN_ABSORB); }
+
+/* a GGUF's attn_k_b / attn_v_b kept as stored (issue 15): the absorbed
+ * attention multiplies them per head through the kernels and gives the
+ * logits of the same file loaded as float32 (kv_b folded back) within each
+ * type's error (f16 pieces and matrices: float activations, rounding only;
+ * q8_0 / q4_0 / q5_0: 8-bit activations as everywhere, matmul.h), decoding
+ * token by token and in runs of 5 (one product per head for the run: the
+ * same bits as one at a time); the naive cache, which widens the pieces
+ * again, agrees too. Resident bytes and bytes per token drop. */
+static void kvb_kept(void) {
+    dc_config c;
+    block_config(&c);
+    c.first_k_dense_replace = c.num_hidden_layers + c.num_nextn_predict_layers; /* dense: no routing flips */
+    const char *dir = tmp("kvb_kept");
+    if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
+    static const struct {
+        const char *type;
+        int mat;
+        double bound;
+    } K[] = {{"f16", MAT_F16, 1e-4}, {"q8_0", MAT_Q8_0, 0.03}, {"q5_0", MAT_Q5_0, 0.05}, {"q4_0", MAT_Q4_0, 0.06}};
+    const int n = 16, V = c.vocab_size;
+    int ids[16];
+    for (int i = 0; i < n; i++) ids[i] = (i * 41 + 3) % V;
+    for (size_t i = 0; i < sizeof K / sizeof *K; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "kvb_%s.gguf", K[i].type);
+        const char *gg = tmp(name);
+        dc_model *q = NULL, *f = NULL;
+        dc_err err = {0};
+        if (convert(dir, gg, K[i].type) || model_load(gg, 0, &q, &err) || model_load(gg, 1, &f, &err)) {
+            CHECK(0, "%s: %s", K[i].type, err.msg);
+            dc_model_free(q);
+            continue;
+        }
+        int pieces = 1;
+        for (int l = 0; l < q->w.nlayers; l++) {
+            const layer_w *a = &q->w.layers[l], *b = &f->w.layers[l];
+            pieces &= a->k_b.data && a->v_b.data && !a->kv_b.data && a->k_b.type == K[i].mat && a->v_b.type == K[i].mat;
+            pieces &= b->kv_b.data && !b->k_b.data;
+        }
+        CHECK(pieces, "%s: attn_k_b / attn_v_b not kept as stored (or the float32 load did not fold them)", K[i].type);
+        float *a1 = chunked_as(q, ids, n, 1, DC_ATTN_ABSORB), *a5 = chunked_as(q, ids, n, 5, DC_ATTN_ABSORB);
+        float *f1 = chunked_as(f, ids, n, 1, DC_ATTN_ABSORB), *qn = chunked_as(q, ids, n, 1, DC_ATTN_NAIVE);
+        float *fn = chunked_as(f, ids, n, 1, DC_ATTN_NAIVE); /* the naive cache is float32, the latent one bf16 */
+        size_t nv = (size_t)n * V;
+        double e = a1 && f1 ? rel_rms(a1, f1, nv) : 1e9, en = qn && fn ? rel_rms(qn, fn, nv) : 1e9;
+        int same = a1 && a5 && !memcmp(a1, a5, sizeof(float) * nv);
+        printf("    %-4s pieces: %5.2f vs %5.2f MB resident; decode logits vs float32 load: relative RMS %.1e "
+               "(naive %.1e); runs of 5 = one at a time: %s\n",
+               K[i].type, dc_model_weight_bytes(q) / 1e6, dc_model_weight_bytes(f) / 1e6, e, en, same ? "yes" : "no");
+        CHECK(e < K[i].bound && en < K[i].bound, "%s: logits differ by %g (naive %g)", K[i].type, e, en);
+        CHECK(same, "%s: runs of 5 differ from one token at a time", K[i].type);
+        free(a1), free(a5), free(f1), free(qn), free(fn);
+        dc_model_free(q);
+        dc_model_free(f);
+    }
 }
 
 /* a one-token step runs its routed experts in one parallel region
@@ -456,6 +515,7 @@ int main(void) {
     RUN(embed_kept);
     RUN(kept_vs_f32);
     RUN(moe_decode_one_region);
+    RUN(kvb_kept);
     RUN(borrowed_blocks);
     RUN(tokenizer_inside);
     RUN(corrupt);
