@@ -348,7 +348,8 @@ static void kvb_kept(void) {
 }
 
 /* a one-token step runs its routed experts in one parallel region
- * (moe.c routed_one, issue 15), several tokens the per-expert loop: the same
+ * (moe.c moe_one, issue 15: router, shared and routed experts), several
+ * tokens the router, ffn_forward and the per-expert loop: the same
  * bits on quantised weights, on a shape big enough to share the rows out
  * over the threads (tiny runs them on one) */
 static void moe_decode_one_region(void) {
