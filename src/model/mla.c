@@ -314,6 +314,35 @@ int mla_reserve(const dc_model *m, scratch *s, int attn, dc_err *err) {
     return DC_OK;
 }
 
+/* matmul_pair: o1 = x @ W1^T and o2 = x @ W2^T (W1, W2 of the same width:
+ * the first query projection and kv_a both read the normed input) in ONE
+ * parallel region when matmul takes the matvec kernels for both and they
+ * multiply the same kind of activations: x quantised once (before the region
+ * for a few tokens), each thread its share of the rows of both (issue 15: a
+ * region less per layer). The bits of the two matmul calls. */
+static void matmul_pair(float *o1, const mat *W1, float *o2, const mat *W2, const float *x, int T) {
+    mv_act a;
+    if (!matmul_is_mv(W1, T) || !matmul_is_mv(W2, T) || wtype_get(W1->type)->act != wtype_get(W2->type)->act ||
+        !mv_act_init(&a, 0, W1, T)) {
+        matmul(o1, x, W1, T);
+        matmul(o2, x, W2, T);
+        return;
+    }
+    const int pre = T <= 4;
+    if (pre) mv_act_fill(&a, x, T, 0, 1);
+    size_t work = ((size_t)W1->rows + W2->rows) * W1->cols * T;
+#pragma omp parallel num_threads(work < 32768 ? 1 : omp_get_max_threads())
+    {
+        int i = omp_get_thread_num(), n = omp_get_num_threads();
+        if (!pre) {
+            mv_act_fill(&a, x, T, i, n);
+#pragma omp barrier
+        }
+        matmul_mv_share(o1, x, &a, W1, T, i, n);
+        matmul_mv_share(o2, x, &a, W2, T, i, n);
+    }
+}
+
 /* the queries: (T, H, qk), the latent and shared rope key (T, kvl + rope),
  * normed and roped at each token's position */
 static void mla_project(const dc_model *m, scratch *s, const layer_w *lw, const tok_batch *b, const float *xn) {
@@ -321,13 +350,12 @@ static void mla_project(const dc_model *m, scratch *s, const layer_w *lw, const 
     const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
     const int qk = nope + rd, kvl = c->kv_lora_rank, T = b->T;
     if (c->q_lora_rank) {
-        matmul(s->qa, xn, &lw->q_a, T);
+        matmul_pair(s->qa, &lw->q_a, s->kva, &lw->kv_a, xn, T);
         rmsnorm_forward(s->qa, s->qa, lw->q_a_norm, T, c->q_lora_rank, c->rms_norm_eps);
         matmul(s->q, s->qa, &lw->q_b, T);
     } else {
-        matmul(s->q, xn, &lw->q, T);
+        matmul_pair(s->q, &lw->q, s->kva, &lw->kv_a, xn, T);
     }
-    matmul(s->kva, xn, &lw->kv_a, T);
     for (int t = 0; t < T; t++) {
         float *row = s->kva + (size_t)t * (kvl + rd);
         rmsnorm_forward(row, row, lw->kv_a_norm, 1, kvl, c->rms_norm_eps);
