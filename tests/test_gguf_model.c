@@ -347,6 +347,48 @@ static void kvb_kept(void) {
     }
 }
 
+/* a KV-cache session file of a model holding attn_k_b / attn_v_b as stored:
+ * saved after a prefill, loaded into a new session, the next tokens' logits
+ * are those of the session that never stopped (bit for bit); the same file
+ * loaded as float32 (kv_b folded back: other weights) refuses the save */
+static void kvb_kept_session(void) {
+    dc_config c;
+    block_config(&c);
+    const char *dir = tmp("kvb_sess"), *gg = tmp("kvb_sess_q8_0.gguf"), *path = tmp("kvb_sess.kv");
+    dc_model *q = NULL, *f = NULL;
+    dc_err err = {0};
+    if (make_model(&c, dir) || convert(dir, gg, "q8_0") || model_load(gg, 0, &q, &err) || model_load(gg, 1, &f, &err)) {
+        CHECK(0, "setup: %s", err.msg);
+        dc_model_free(q);
+        return;
+    }
+    const int n = 12, half = 6, V = c.vocab_size;
+    int ids[12];
+    for (int i = 0; i < n; i++) ids[i] = (i * 29 + 7) % V;
+    float *a = malloc(sizeof(float) * n * V), *b = malloc(sizeof(float) * n * V);
+    dc_session *s = NULL, *s2 = NULL;
+    int rc = dc_session_new(q, 64, DC_ATTN_ABSORB, &s, &err), *got = NULL, ng = 0;
+    for (int t = 0; !rc && t < n; t++) {
+        rc = dc_forward(s, ids + t, 1, a + (size_t)t * V, 0, &err);
+        if (!rc && t == half - 1) rc = dc_session_save(s, ids, half, path, &err);
+    }
+    if (!rc) rc = dc_session_new(q, 64, DC_ATTN_ABSORB, &s2, &err);
+    if (!rc) rc = dc_session_load(s2, path, &got, &ng, &err);
+    for (int t = half; !rc && t < n; t++) rc = dc_forward(s2, ids + t, 1, b + (size_t)t * V, 0, &err);
+    CHECK(!rc && ng == half, "save / load / decode: %s", err.msg);
+    CHECK(!rc && !memcmp(a + (size_t)half * V, b + (size_t)half * V, sizeof(float) * (n - half) * V),
+          "decoding after a loaded session differs");
+    dc_session_free(s2), s2 = NULL;
+    free(got), got = NULL;
+    CHECK(dc_session_new(f, 64, DC_ATTN_ABSORB, &s2, &err) == 0 && dc_session_load(s2, path, &got, &ng, &err) == DC_EARG,
+          "the float32 load must refuse a session of the kept pieces: %s", err.msg);
+    printf("    q8_0 pieces: a session saved at %d tokens, loaded, decodes the same bits: %s\n", half,
+           !rc && !memcmp(a + (size_t)half * V, b + (size_t)half * V, sizeof(float) * (n - half) * V) ? "yes" : "no");
+    free(got), free(a), free(b);
+    dc_session_free(s), dc_session_free(s2);
+    dc_model_free(q), dc_model_free(f);
+}
+
 /* a one-token step runs its routed experts in one parallel region
  * (moe.c moe_one, issue 15: router, shared and routed experts), several
  * tokens the router, ffn_forward and the per-expert loop: the same
@@ -517,6 +559,7 @@ int main(void) {
     RUN(kept_vs_f32);
     RUN(moe_decode_one_region);
     RUN(kvb_kept);
+    RUN(kvb_kept_session);
     RUN(borrowed_blocks);
     RUN(tokenizer_inside);
     RUN(corrupt);
