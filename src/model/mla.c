@@ -62,26 +62,6 @@ static void softmax_inplace(float *p, int n) {
              ROWP < j##_e && j < (n); ROWP += (kv)->row, j++)
 #define KV_FOR(kv, pages, n, j, ROWP) KV_FOR_T(float, kv, pages, n, j, ROWP)
 
-/* a bf16 cache row's latent: sum_i a[i] * b[i] and y += a * x, widening each
- * element exactly (dtype.h bf16_to_f32) */
-static float dot_bf16(const float *a, const uint16_t *b, int n) {
-    float s = 0; /* the widening spelled as a union, not dtype.h's memcpy, so the loop vectorises */
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) {
-        union {
-            uint32_t u;
-            float f;
-        } v = {.u = (uint32_t)b[i] << 16};
-        s += a[i] * v.f;
-    }
-    return s;
-}
-
-static void axpy_bf16(float *y, float a, const uint16_t *x, int n) {
-#pragma omp simd
-    for (int i = 0; i < n; i++) y[i] += a * bf16_to_f32(x[i]);
-}
-
 static void bf16_row_f32(float *dst, const uint16_t *src, int n) {
     for (int i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
 }
@@ -187,26 +167,47 @@ static void naive_one(const dc_model *m, scratch *s, const kv_view *kv, const in
     }
 }
 
-/* one query over the latents of its sequence's positions 0..pos: scores
- * (q_abs qa (kvl) . c_j + q_pe (rope) . kr_j) * scale, softmax, and
- * lat (kvl) = sum_j p_j c_j; sc holds pos+1 scores */
-static void absorbed_core(const dc_model *m, const kv_view *kv, const int *pages, int pos, const float *qa,
-                          const float *qpe, float *sc, float *lat) {
+/* widen: cache row j (kvl + rope elements) as float32: bf16 widened into
+ * buf, float32 used in place */
+static const float *widen(const kv_view *kv, const void *row, int n, float *buf) {
+    if (!kv->bf16) return row;
+    const uint16_t *r = row;
+#pragma omp simd
+    for (int i = 0; i < n; i++) {
+        union {
+            uint32_t u;
+            float f;
+        } v = {.u = (uint32_t)r[i] << 16};
+        buf[i] = v.f;
+    }
+    return buf;
+}
+
+/* g (<= MLA_HEAD_GROUP) heads of one query over the latents of its
+ * sequence's positions 0..pos, each cache row read (and widened) once for
+ * all g: scores (q_abs qa[h] (kvl) . c_j + q_pe qpe[h] (rope) . kr_j) *
+ * scale into sc (g, pos+1), softmax per head, lat[h] (kvl) = sum_j p_hj c_j.
+ * rowf: kvl + rope floats. */
+static void absorbed_core(const dc_model *m, const kv_view *kv, const int *pages, int pos, int g,
+                          const float *const *qa, const float *const *qpe, float *sc, float *const *lat, float *rowf) {
     const int rd = m->cfg.qk_rope_head_dim, kvl = m->cfg.kv_lora_rank, n = pos + 1;
     const float scale = m->softmax_scale;
-    if (kv->bf16)
-        KV_FOR_T(uint16_t, kv, pages, n, j, row) sc[j] = (dot_bf16(qa, row, kvl) + dot_bf16(qpe, row + kvl, rd)) * scale;
-    else
-        KV_FOR(kv, pages, n, j, row) sc[j] = (dot_f32(qa, row, kvl) + dot_f32(qpe, row + kvl, rd)) * scale;
-    softmax_inplace(sc, n);
-    memset(lat, 0, sizeof(float) * kvl);
-    if (kv->bf16)
-        KV_FOR_T(uint16_t, kv, pages, n, j, cj) axpy_bf16(lat, sc[j], cj, kvl);
-    else
-        KV_FOR(kv, pages, n, j, cj) {
+    for (int j = 0; j < n; j++) {
+        const float *c = widen(kv, kv_at(kv, pages, j), kvl + rd, rowf);
+        for (int h = 0; h < g; h++) sc[(size_t)h * n + j] = (dot_f32(qa[h], c, kvl) + dot_f32(qpe[h], c + kvl, rd)) * scale;
+    }
+    for (int h = 0; h < g; h++) {
+        softmax_inplace(sc + (size_t)h * n, n);
+        memset(lat[h], 0, sizeof(float) * kvl);
+    }
+    for (int j = 0; j < n; j++) {
+        const float *c = widen(kv, kv_at(kv, pages, j), kvl, rowf);
+        for (int h = 0; h < g; h++) {
+            float p = sc[(size_t)h * n + j], *l = lat[h];
 #pragma omp simd
-            for (int l = 0; l < kvl; l++) lat[l] += sc[j] * cj[l];
+            for (int x = 0; x < kvl; x++) l[x] += p * c[x];
         }
+    }
 }
 
 /* mv_here: out (nt, rows) = x (nt, cols) @ W^T on the calling thread alone,
@@ -246,30 +247,46 @@ static void absorb_q(const dc_config *c, const layer_w *lw, int h, const float *
     }
 }
 
-/* head h of the nt tokens s->att_t[0..nt) attending in the absorbed form:
- * their q_nope gathered (nt, nope), absorbed through W_uk_h, each token's
- * scores and latent sum, then W_uv_h for all nt; att rows (t, h) written.
- * s->kv (unused by the absorbed cache) holds the gathered rows (H, nt, nope+v),
- * s->qabs and s->lat hold (H, nt, kvl). */
-static void absorbed_head(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const tok_batch *b,
-                          int h, int nt, float *sc) {
+/* heads [h0, h1) of the nt tokens s->att_t[0..nt) attending in the absorbed
+ * form, on one thread: per head, the tokens' q_nope gathered (nt, nope) and
+ * absorbed through W_uk_h; per token, the heads' scores and latent sums in
+ * groups of MLA_HEAD_GROUP (a cache row read once per group); per head,
+ * W_uv_h for all nt; att rows (t, h) written. s->kv (unused by the absorbed
+ * cache) holds the gathered rows (H, nt, nope+v), s->qabs and s->lat hold
+ * (H, nt, kvl); sc is the thread's scratch_score_floats. */
+static void absorbed_heads(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const tok_batch *b,
+                           int h0, int h1, int nt, float *sc) {
     const dc_config *c = &m->cfg;
     const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, qk = nope + c->qk_rope_head_dim;
     const int vd = c->v_head_dim, kvl = c->kv_lora_rank;
-    float *qn = s->kv + (size_t)h * nt * (nope + vd), *oh = qn + (size_t)nt * nope;
-    float *qa = s->qabs + (size_t)h * nt * kvl, *lat = s->lat + (size_t)h * nt * kvl;
-    for (int i = 0; i < nt; i++)
-        memcpy(qn + (size_t)i * nope, s->q + ((size_t)s->att_t[i] * H + h) * qk, sizeof(float) * nope);
-    absorb_q(c, lw, h, qn, nt, qa);
+    for (int h = h0; h < h1; h++) {
+        float *qn = s->kv + (size_t)h * nt * (nope + vd);
+        for (int i = 0; i < nt; i++)
+            memcpy(qn + (size_t)i * nope, s->q + ((size_t)s->att_t[i] * H + h) * qk, sizeof(float) * nope);
+        absorb_q(c, lw, h, qn, nt, s->qabs + (size_t)h * nt * kvl);
+    }
+    float *rowf = sc + (size_t)MLA_HEAD_GROUP * s->max_len;
     for (int i = 0; i < nt; i++) {
         int t = s->att_t[i];
-        absorbed_core(m, kv, b->pages[t], b->pos[t], qa + (size_t)i * kvl, s->q + ((size_t)t * H + h) * qk + nope, sc,
-                      lat + (size_t)i * kvl);
+        for (int g0 = h0; g0 < h1; g0 += MLA_HEAD_GROUP) {
+            int g = h1 - g0 < MLA_HEAD_GROUP ? h1 - g0 : MLA_HEAD_GROUP;
+            const float *qa[MLA_HEAD_GROUP], *qpe[MLA_HEAD_GROUP];
+            float *lat[MLA_HEAD_GROUP];
+            for (int k = 0; k < g; k++) {
+                qa[k] = s->qabs + ((size_t)(g0 + k) * nt + i) * kvl;
+                qpe[k] = s->q + ((size_t)t * H + g0 + k) * qk + nope;
+                lat[k] = s->lat + ((size_t)(g0 + k) * nt + i) * kvl;
+            }
+            absorbed_core(m, kv, b->pages[t], b->pos[t], g, qa, qpe, sc, lat, rowf);
+        }
     }
-    mat W = lw->v_b.data ? mat_rows(&lw->v_b, h * vd, vd) : mat_rows(&lw->kv_b, h * (nope + vd) + nope, vd);
-    mv_here(oh, lat, &W, nt); /* out_h = W_uv_h lat: (nt, v) */
-    for (int i = 0; i < nt; i++)
-        memcpy(s->att + ((size_t)s->att_t[i] * H + h) * vd, oh + (size_t)i * vd, sizeof(float) * vd);
+    for (int h = h0; h < h1; h++) {
+        float *oh = s->kv + (size_t)h * nt * (nope + vd) + (size_t)nt * nope;
+        mat W = lw->v_b.data ? mat_rows(&lw->v_b, h * vd, vd) : mat_rows(&lw->kv_b, h * (nope + vd) + nope, vd);
+        mv_here(oh, s->lat + (size_t)h * nt * kvl, &W, nt); /* out_h = W_uv_h lat: (nt, v) */
+        for (int i = 0; i < nt; i++)
+            memcpy(s->att + ((size_t)s->att_t[i] * H + h) * vd, oh + (size_t)i * vd, sizeof(float) * vd);
+    }
 }
 
 /* write each token's cache row: the absorbed row is kva's (already normed
@@ -391,12 +408,13 @@ void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view
 #pragma omp parallel for collapse(2) schedule(dynamic, 1)
         for (int i = 0; i < nt; i++)
             for (int h = 0; h < H; h++)
-                naive_one(m, s, kv, b->pages[att[i]], b->pos[att[i]], att[i], h,
-                          s->scores + (size_t)omp_get_thread_num() * s->max_len);
-    } else if (nt) {
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int h = 0; h < H; h++)
-            absorbed_head(m, s, lw, kv, b, h, nt, s->scores + (size_t)omp_get_thread_num() * s->max_len);
+                naive_one(m, s, kv, b->pages[att[i]], b->pos[att[i]], att[i], h, scratch_scores(s, c, omp_get_thread_num()));
+    } else if (nt) { /* each thread a contiguous share of the heads (they all cost the same) */
+#pragma omp parallel
+        {
+            int i = omp_get_thread_num(), n = omp_get_num_threads();
+            absorbed_heads(m, s, lw, kv, b, H * i / n, H * (i + 1) / n, nt, scratch_scores(s, c, i));
+        }
     }
     matmul(out, s->att, &lw->o, T); /* (T, C) */
 }

@@ -140,7 +140,7 @@ int scratch_reserve(scratch *s, const dc_config *c, int T, int max_len, dc_err *
     if (thr > s->cap_thr || max_len > s->max_len) {
         int nt = thr > s->cap_thr ? thr : s->cap_thr, nl = max_len > s->max_len ? max_len : s->max_len;
         free(s->scores);
-        s->scores = malloc(sizeof(float) * (size_t)nt * nl);
+        s->scores = malloc(sizeof(float) * (size_t)nt * scratch_score_floats(c, nl));
         s->cap_thr = s->scores ? nt : 0;
         s->max_len = s->scores ? nl : 0;
         if (!s->scores) return err_set(err, DC_ENOMEM, "forward: out of memory for attention scores");

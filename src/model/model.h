@@ -81,7 +81,7 @@ typedef struct scratch {
     float *kv;                /* (T, H, nope+v) naive */
     float *att;               /* (T, H, v) */
     float *qabs, *lat;        /* (T, H, kvl) absorb */
-    float *scores;            /* (threads, max_len) */
+    float *scores;            /* (threads, scratch_score_floats) */
     float *h1, *h3;           /* (T, max(I, Im*S)) */
     float *rlog;              /* (T, E) router scores */
     int *idx;                 /* (T, K) chosen experts */
@@ -101,8 +101,18 @@ typedef struct scratch {
     long experts_run;         /* routed experts run (chosen by >= 1 token) since model_forward began */
 } scratch;
 
-/* scratch_reserve: buffers for T tokens of cfg, per-thread score rows of
- * max_len for the calling thread count; buffers only grow. */
+/* scratch_score_floats: each thread's attention scratch: MLA_HEAD_GROUP
+ * heads' scores over max_len positions, then one cache row widened to
+ * float32 (kvl + rope) (mla.c). scratch_scores: thread i's. */
+#define MLA_HEAD_GROUP 8
+static inline size_t scratch_score_floats(const dc_config *c, int max_len) {
+    return (size_t)MLA_HEAD_GROUP * max_len + c->kv_lora_rank + c->qk_rope_head_dim;
+}
+static inline float *scratch_scores(const struct scratch *s, const dc_config *c, int i) {
+    return s->scores + (size_t)i * scratch_score_floats(c, s->max_len);
+}
+/* scratch_reserve: buffers for T tokens of cfg, per-thread attention
+ * scratch for max_len positions for the calling thread count; buffers only grow. */
 int scratch_reserve(scratch *s, const dc_config *c, int T, int max_len, dc_err *err);
 void scratch_free(scratch *s);
 /* scratch_grow: *buf to at least n floats (*cap floats now); 0 on OOM. */
