@@ -276,7 +276,8 @@ void dc_set_progress(dc_progress_fn fn, void *ctx);
 
 /* dc_model_set_dtype: store the model's large matrices as "f32", "bf16",
  * "q8" (llama.cpp's Q8_0), "q4_0", "q4_k" or "q6_k" (quantised here) for
- * inference; the router, norms, embeddings and kv_b stay float32. Once, right
+ * inference (kv_b as the absorbed attention's two pieces in that type); the
+ * router, norms and embeddings stay float32. Once, right
  * after dc_model_load; the model must not be trained afterwards. A GGUF whose
  * matrices were loaded as stored (quantised) is left as it is for "stored" or
  * "f32" and refuses any other type (no requantising). */

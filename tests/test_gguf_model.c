@@ -276,20 +276,122 @@ static void embed_kept(void) {
 }
 
 /* logits (n, V) of ids fed in chunks of k tokens through model m */
-static float *chunked(dc_model *m, const int *ids, int n, int k) {
+static float *chunked_as(dc_model *m, const int *ids, int n, int k, int attn) {
     dc_err err = {0};
     dc_session *s = NULL;
     int V = dc_model_config(m)->vocab_size;
     float *lg = malloc(sizeof(float) * n * V);
-    int rc = dc_session_new(m, 64, DC_ATTN_ABSORB, &s, &err);
+    int rc = dc_session_new(m, 64, attn, &s, &err);
     for (int i = 0; !rc && i < n; i += k) rc = dc_forward(s, ids + i, n - i < k ? n - i : k, lg + (size_t)i * V, 0, &err);
     if (rc) printf("    chunked: %s\n", err.msg), free(lg), lg = NULL;
     dc_session_free(s);
     return lg;
 }
 
+static float *chunked(dc_model *m, const int *ids, int n, int k) { return chunked_as(m, ids, n, k, DC_ATTN_ABSORB); }
+
+/* a GGUF's attn_k_b / attn_v_b kept as stored (issue 15): the absorbed
+ * attention multiplies them per head through the kernels and gives the
+ * logits of the same file loaded as float32 (kv_b folded back) within each
+ * type's error (f16 pieces and matrices: float activations, rounding only;
+ * q8_0 / q4_0 / q5_0: 8-bit activations as everywhere, matmul.h), decoding
+ * token by token and in runs of 5 (one product per head for the run: the
+ * same bits as one at a time); the naive cache, which widens the pieces
+ * again, agrees too. Resident bytes and bytes per token drop. */
+static void kvb_kept(void) {
+    dc_config c;
+    block_config(&c);
+    c.first_k_dense_replace = c.num_hidden_layers + c.num_nextn_predict_layers; /* dense: no routing flips */
+    const char *dir = tmp("kvb_kept");
+    if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
+    static const struct {
+        const char *type;
+        int mat;
+        double bound;
+    } K[] = {{"f16", MAT_F16, 1e-4}, {"q8_0", MAT_Q8_0, 0.03}, {"q5_0", MAT_Q5_0, 0.05}, {"q4_0", MAT_Q4_0, 0.06}};
+    const int n = 16, V = c.vocab_size;
+    int ids[16];
+    for (int i = 0; i < n; i++) ids[i] = (i * 41 + 3) % V;
+    for (size_t i = 0; i < sizeof K / sizeof *K; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "kvb_%s.gguf", K[i].type);
+        const char *gg = tmp(name);
+        dc_model *q = NULL, *f = NULL;
+        dc_err err = {0};
+        if (convert(dir, gg, K[i].type) || model_load(gg, 0, &q, &err) || model_load(gg, 1, &f, &err)) {
+            CHECK(0, "%s: %s", K[i].type, err.msg);
+            dc_model_free(q);
+            continue;
+        }
+        int pieces = 1;
+        for (int l = 0; l < q->w.nlayers; l++) {
+            const layer_w *a = &q->w.layers[l], *b = &f->w.layers[l];
+            pieces &= a->k_b.data && a->v_b.data && !a->kv_b.data && a->k_b.type == K[i].mat && a->v_b.type == K[i].mat;
+            pieces &= b->kv_b.data && !b->k_b.data;
+        }
+        CHECK(pieces, "%s: attn_k_b / attn_v_b not kept as stored (or the float32 load did not fold them)", K[i].type);
+        float *a1 = chunked_as(q, ids, n, 1, DC_ATTN_ABSORB), *a5 = chunked_as(q, ids, n, 5, DC_ATTN_ABSORB);
+        float *f1 = chunked_as(f, ids, n, 1, DC_ATTN_ABSORB), *qn = chunked_as(q, ids, n, 1, DC_ATTN_NAIVE);
+        float *fn = chunked_as(f, ids, n, 1, DC_ATTN_NAIVE); /* the naive cache is float32, the latent one bf16 */
+        size_t nv = (size_t)n * V;
+        double e = a1 && f1 ? rel_rms(a1, f1, nv) : 1e9, en = qn && fn ? rel_rms(qn, fn, nv) : 1e9;
+        int same = a1 && a5 && !memcmp(a1, a5, sizeof(float) * nv);
+        printf("    %-4s pieces: %5.2f vs %5.2f MB resident; decode logits vs float32 load: relative RMS %.1e "
+               "(naive %.1e); runs of 5 = one at a time: %s\n",
+               K[i].type, dc_model_weight_bytes(q) / 1e6, dc_model_weight_bytes(f) / 1e6, e, en, same ? "yes" : "no");
+        CHECK(e < K[i].bound && en < K[i].bound, "%s: logits differ by %g (naive %g)", K[i].type, e, en);
+        CHECK(same, "%s: runs of 5 differ from one token at a time", K[i].type);
+        free(a1), free(a5), free(f1), free(qn), free(fn);
+        dc_model_free(q);
+        dc_model_free(f);
+    }
+}
+
+/* a KV-cache session file of a model holding attn_k_b / attn_v_b as stored:
+ * saved after a prefill, loaded into a new session, the next tokens' logits
+ * are those of the session that never stopped (bit for bit); the same file
+ * loaded as float32 (kv_b folded back: other weights) refuses the save */
+static void kvb_kept_session(void) {
+    dc_config c;
+    block_config(&c);
+    const char *dir = tmp("kvb_sess"), *gg = tmp("kvb_sess_q8_0.gguf"), *path = tmp("kvb_sess.kv");
+    dc_model *q = NULL, *f = NULL;
+    dc_err err = {0};
+    if (make_model(&c, dir) || convert(dir, gg, "q8_0") || model_load(gg, 0, &q, &err) || model_load(gg, 1, &f, &err)) {
+        CHECK(0, "setup: %s", err.msg);
+        dc_model_free(q);
+        return;
+    }
+    const int n = 12, half = 6, V = c.vocab_size;
+    int ids[12];
+    for (int i = 0; i < n; i++) ids[i] = (i * 29 + 7) % V;
+    float *a = malloc(sizeof(float) * n * V), *b = malloc(sizeof(float) * n * V);
+    dc_session *s = NULL, *s2 = NULL;
+    int rc = dc_session_new(q, 64, DC_ATTN_ABSORB, &s, &err), *got = NULL, ng = 0;
+    for (int t = 0; !rc && t < n; t++) {
+        rc = dc_forward(s, ids + t, 1, a + (size_t)t * V, 0, &err);
+        if (!rc && t == half - 1) rc = dc_session_save(s, ids, half, path, &err);
+    }
+    if (!rc) rc = dc_session_new(q, 64, DC_ATTN_ABSORB, &s2, &err);
+    if (!rc) rc = dc_session_load(s2, path, &got, &ng, &err);
+    for (int t = half; !rc && t < n; t++) rc = dc_forward(s2, ids + t, 1, b + (size_t)t * V, 0, &err);
+    CHECK(!rc && ng == half, "save / load / decode: %s", err.msg);
+    CHECK(!rc && !memcmp(a + (size_t)half * V, b + (size_t)half * V, sizeof(float) * (n - half) * V),
+          "decoding after a loaded session differs");
+    dc_session_free(s2), s2 = NULL;
+    free(got), got = NULL;
+    CHECK(dc_session_new(f, 64, DC_ATTN_ABSORB, &s2, &err) == 0 && dc_session_load(s2, path, &got, &ng, &err) == DC_EARG,
+          "the float32 load must refuse a session of the kept pieces: %s", err.msg);
+    printf("    q8_0 pieces: a session saved at %d tokens, loaded, decodes the same bits: %s\n", half,
+           !rc && !memcmp(a + (size_t)half * V, b + (size_t)half * V, sizeof(float) * (n - half) * V) ? "yes" : "no");
+    free(got), free(a), free(b);
+    dc_session_free(s), dc_session_free(s2);
+    dc_model_free(q), dc_model_free(f);
+}
+
 /* a one-token step runs its routed experts in one parallel region
- * (moe.c routed_one, issue 15), several tokens the per-expert loop: the same
+ * (moe.c moe_one, issue 15: router, shared and routed experts), several
+ * tokens the router, ffn_forward and the per-expert loop: the same
  * bits on quantised weights, on a shape big enough to share the rows out
  * over the threads (tiny runs them on one) */
 static void moe_decode_one_region(void) {
@@ -456,6 +558,8 @@ int main(void) {
     RUN(embed_kept);
     RUN(kept_vs_f32);
     RUN(moe_decode_one_region);
+    RUN(kvb_kept);
+    RUN(kvb_kept_session);
     RUN(borrowed_blocks);
     RUN(tokenizer_inside);
     RUN(corrupt);

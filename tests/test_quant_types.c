@@ -120,8 +120,53 @@ static void names(void) {
     CHECK(gg_row_bytes(GG_Q6_K, 512) == 420 && gg_row_bytes(GG_BF16, 3) == 6, "row bytes");
 }
 
+/* oracle: dequantise everything, then the first value that is not finite */
+static int64_t first_bad_dequantised(int t, const void *q, float *y, int n) {
+    gg_dequantize(t, q, y, n);
+    for (int i = 0; i < n; i++)
+        if (!isfinite(y[i])) return i;
+    return -1;
+}
+
+/* gg_first_nonfinite (f16 scales only for the block types, exponent bits
+ * for the halves) equals the dequantise-and-scan oracle whatever two bytes
+ * of a block are made an f16 / bf16 infinity or NaN, for every type: the
+ * scales' places found, the index of the first bad value given, and no
+ * false alarm from quantised values that merely look like one */
+static void nonfinite_scales(void) {
+    const int n = 256 * 8;
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+    uint8_t *q = malloc(gg_row_bytes(GG_F32, n));
+    fill(x, n, 11);
+    static const uint16_t PAT[] = {0x7c00, 0xfe00, 0x7f80, 0x7fc1};
+    int cases = 0, bad = 0, found = 0;
+    for (size_t c = 0; c < sizeof CASES / sizeof *CASES; c++) {
+        int t = CASES[c].type, size = gg_type_size(t), blk = gg_blck(t);
+        gg_quantize(t, x, q, n);
+        CHECK(gg_first_nonfinite(t, q, n) == -1, "%s: clean data flagged", gg_type_name(t));
+        size_t at = (size_t)size * (5 % (n / blk)); /* a block (or value) inside */
+        for (int k = 0; k + 2 <= (blk == 1 ? 2 : size); k++)
+            for (size_t p = 0; p < sizeof PAT / sizeof *PAT; p++) {
+                uint8_t keep[2];
+                memcpy(keep, q + at + k, 2);
+                memcpy(q + at + k, &PAT[p], 2);
+                int64_t want = first_bad_dequantised(t, q, y, n), got = gg_first_nonfinite(t, q, n);
+                cases++, found += want >= 0;
+                if (got != want && bad++ < 5)
+                    printf("    %s byte %d of block 5 = %04x: got %lld, want %lld\n", gg_type_name(t), k, PAT[p],
+                           (long long)got, (long long)want);
+                memcpy(q + at + k, keep, 2);
+            }
+    }
+    printf("    %d pokes over %zu types, %d made a value non-finite: %d mismatches\n", cases,
+           sizeof CASES / sizeof *CASES, found, bad);
+    CHECK(bad == 0 && found > 0, "%d of %d pokes disagree with the oracle", bad, cases);
+    free(x), free(y), free(q);
+}
+
 int main(void) {
     RUN(round_trip);
+    RUN(nonfinite_scales);
     RUN(layouts);
     RUN(names);
     return harness_done();

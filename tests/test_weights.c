@@ -2,7 +2,8 @@
  * test_weights.c — src/model/weights.c and load_gguf.c refusing weights that
  * cannot be right (issue 14): a NaN or infinity anywhere in a checkpoint or
  * GGUF (float tensors and the scales of quantised blocks) is an error naming
- * the tensor, never logits that turn into NaN later; a config whose sizes do
+ * the tensor (and the first bad value: the scales of quantised blocks alone
+ * are read), never logits that turn into NaN later; a config whose sizes do
  * not match the weights is a shape error naming the tensor, found before any
  * allocation (it used to read "cannot allocate 140 GB").
  */
@@ -64,6 +65,7 @@ static void expect_refused(const char *path, const char *name, const char *what)
     int rc = dc_model_load(path, &m, &e);
     CHECK(rc == DC_EFORMAT && strstr(e.msg, name) && strstr(e.msg, what), "%s: rc %d, \"%s\" (want %s, %s)", path, rc,
           e.msg, name, what);
+    printf("    refused: %s\n", strrchr(e.msg, '/') ? strrchr(e.msg, '/') + 1 : e.msg);
     dc_model_free(m);
 }
 
@@ -128,6 +130,48 @@ static void nonfinite_gguf(void) {
     expect_refused(g32, norm, "NaN or infinity");
 }
 
+/* a NaN or infinite f16 scale in one block of a matrix kept as stored
+ * (q4_0, q4_K; the split attention's attn_k_b / attn_v_b too): refused,
+ * naming the tensor and the first value of that block; the scales alone are
+ * read (ggml_types.c), so a quantised value never looks like one */
+static void nonfinite_block_scales(void) {
+    dc_config c;
+    dc_config_preset("tiny", &c, NULL); /* widened so every row is whole 256-value blocks */
+    c.hidden_size = 256, c.intermediate_size = 512, c.moe_intermediate_size = 256, c.q_lora_rank = 256;
+    c.kv_lora_rank = 256, c.num_attention_heads = 2, c.qk_nope_head_dim = 256, c.v_head_dim = 256;
+    c.qk_rope_head_dim = 64, c.vocab_size = 512, c.num_hidden_layers = 2;
+    const char *dir = tmp("blk");
+    dc_err e = {0};
+    CHECK(weights_write_random(&c, dir, 5, "f32", (size_t)1 << 40, &e) == 0, "init: %s", e.msg);
+    static const struct {
+        const char *type, *tensor;
+        int block_bytes, block_values, scale_at, block;
+        uint16_t bad;
+    } K[] = {
+        {"q4_0", "blk.0.attn_output.weight", 18, 32, 0, 3, 0x7e00},   /* d NaN */
+        {"q4_k", "blk.1.attn_q_b.weight", 144, 256, 2, 2, 0xfc00},    /* dmin -inf */
+        {"q4_k", "blk.0.attn_q_a.weight", 144, 256, 0, 0, 0x7c00},    /* d +inf, first block */
+        {"q8_0", "blk.1.attn_v_b.weight", 34, 32, 0, 9, 0x7e00},      /* the split kv_b, kept as stored */
+        {"q4_0", "blk.0.attn_k_b.weight", 18, 32, 0, 1, 0x7c00},
+    };
+    for (size_t i = 0; i < sizeof K / sizeof *K; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "blk%zu.gguf", i);
+        const char *gg = tmp(name);
+        dc_convert_opts o = {.type = K[i].type};
+        CHECK(dc_convert_to_gguf(dir, gg, &o, &e) == 0, "convert %s: %s", K[i].type, e.msg);
+        dc_model *m = NULL;
+        CHECK(dc_model_load(gg, &m, &e) == 0, "the clean %s GGUF loads: %s", K[i].type, e.msg);
+        dc_model_free(m);
+        long off = gguf_offset(gg, K[i].tensor);
+        size_t at = (size_t)off + (size_t)K[i].block_bytes * K[i].block + K[i].scale_at;
+        CHECK(off > 0 && poke(gg, at, &K[i].bad, 2) == 0, "poke %s", K[i].tensor);
+        char want[64];
+        snprintf(want, sizeof want, "NaN or infinity at element %d ", K[i].block * K[i].block_values);
+        expect_refused(gg, K[i].tensor, want);
+    }
+}
+
 /* config.json says a far larger model than the weights hold */
 static void shape_before_allocation(void) {
     dc_config c;
@@ -151,6 +195,7 @@ int main(void) {
     RUN(nonfinite_safetensors);
     RUN(nonfinite_bf16);
     RUN(nonfinite_gguf);
+    RUN(nonfinite_block_scales);
     RUN(shape_before_allocation);
     return harness_done();
 }

@@ -276,6 +276,7 @@ static int threads_enter(const dc_engine *e) {
 int engine_reserve(dc_engine *e, int n, dc_err *err) {
     int old = threads_enter(e);
     int rc = scratch_reserve(&e->s, dc_model_config(e->m), n, e->o.max_len, err);
+    if (!rc) rc = mla_reserve(e->m, &e->s, e->o.attn, err);
     omp_set_num_threads(old);
     return rc;
 }

@@ -45,7 +45,8 @@ size_t dc_model_decode_bytes(const dc_model *m) {
         b += 2 * C * 4; /* the two norms */
         if (c->q_lora_rank) b += mat_bytes(&lw->q_a) + mat_bytes(&lw->q_b) + (size_t)c->q_lora_rank * 4;
         else b += mat_bytes(&lw->q);
-        b += mat_bytes(&lw->kv_a) + mat_bytes(&lw->kv_b) + mat_bytes(&lw->o) + (size_t)c->kv_lora_rank * 4;
+        b += mat_bytes(&lw->kv_a) + mat_bytes(&lw->o) + (size_t)c->kv_lora_rank * 4;
+        b += lw->kv_b.data ? mat_bytes(&lw->kv_b) : mat_bytes(&lw->k_b) + mat_bytes(&lw->v_b);
         if (!lw->is_moe) {
             b += ffn_bytes(&lw->gate, &lw->up, &lw->down);
             continue;

@@ -83,6 +83,7 @@ static uint64_t model_identity(const dc_model *m) {
         const mat *ms[] = {&w->q_a, &w->q_b, &w->q, &w->kv_a, &w->kv_b, &w->o, &w->gate, &w->up, &w->down,
                            &w->sh_gate, &w->sh_up, &w->sh_down, &w->eh_proj};
         for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) h = mat_id(h, ms[i]);
+        if (w->k_b.data) h = mat_id(mat_id(h, &w->k_b), &w->v_b); /* kv_b as stored pieces */
         h = vec_id(h, w->attn_norm, c->hidden_size);
         h = vec_id(h, w->ffn_norm, c->hidden_size);
         h = vec_id(h, w->router, w->is_moe ? (size_t)c->n_routed_experts * c->hidden_size : 0);

@@ -579,15 +579,13 @@ void gg_quantize(int t, const float *x, void *dst, int64_t n) {
 // ---------------------------------------------------------------- finiteness
 
 int64_t f32_first_nonfinite(const float *x, int64_t n) {
-    const int64_t CH = 1024;
+    const int64_t CH = 4096;
     for (int64_t a = 0; a < n; a += CH) {
         int64_t b = a + CH < n ? a + CH : n;
-        uint32_t any = 0; /* exponent all ones: inf or NaN; the branch-free loop vectorises */
-        for (int64_t i = a; i < b; i++) {
-            uint32_t u;
-            memcpy(&u, &x[i], 4);
-            any |= (u & 0x7f800000u) == 0x7f800000u;
-        }
+        uint32_t any = 0; /* exponent all ones: inf or NaN; no branch in the loop, so it vectorises */
+        const uint32_t *u = (const uint32_t *)(const void *)x;
+#pragma omp simd reduction(| : any)
+        for (int64_t i = a; i < b; i++) any |= (u[i] & 0x7f800000u) == 0x7f800000u;
         if (any)
             for (int64_t i = a; i < b; i++)
                 if (!isfinite(x[i])) return i;
@@ -595,9 +593,67 @@ int64_t f32_first_nonfinite(const float *x, int64_t n) {
     return -1;
 }
 
+/* half_first_nonfinite: the first of n IEEE halves (mask 0x7c00) or
+ * bfloat16 (0x7f80) whose exponent is all ones, -1 when none */
+static int64_t half_first_nonfinite(const void *src, int64_t n, uint16_t mask) {
+    const int64_t CH = 8192;
+    const uint16_t *h = src;
+    for (int64_t a = 0; a < n; a += CH) {
+        int64_t b = a + CH < n ? a + CH : n;
+        uint16_t any = 0;
+#pragma omp simd reduction(| : any)
+        for (int64_t i = a; i < b; i++) any |= (uint16_t)((h[i] & mask) == mask);
+        if (any)
+            for (int64_t i = a; i < b; i++)
+                if ((h[i] & mask) == mask) return i;
+    }
+    return -1;
+}
+
+/* where each block type keeps its f16 scales (byte offsets in the block):
+ * every value is a scale times a small integer (plus a min times one), so a
+ * block's values are all finite iff its scales are, and a non-finite scale
+ * makes every value of the block NaN or infinite (0 * inf is NaN), its first
+ * value included. Q8_K's float32 scale times 127 can overflow: not listed. */
+static const struct {
+    int n;
+    short off[2];
+} SCALE_AT[GG_NTYPES] = {
+    [GG_Q4_0] = {1, {0}},     [GG_Q4_1] = {2, {0, 2}},  [GG_Q5_0] = {1, {0}},     [GG_Q5_1] = {2, {0, 2}},
+    [GG_Q8_0] = {1, {0}},     [GG_Q8_1] = {1, {0}},     [GG_Q2_K] = {2, {80, 82}}, [GG_Q3_K] = {1, {108}},
+    [GG_Q4_K] = {2, {0, 2}},  [GG_Q5_K] = {2, {0, 2}},  [GG_Q6_K] = {1, {208}},
+};
+
+/* the first value of the first block whose f16 scales are not all finite */
+static int64_t blocks_first_nonfinite(int type, const uint8_t *p, int64_t nb) {
+    const int size = T[type].size, k = SCALE_AT[type].n, o0 = SCALE_AT[type].off[0], o1 = SCALE_AT[type].off[k - 1];
+    const int64_t CH = 1024;
+    for (int64_t a = 0; a < nb; a += CH) {
+        int64_t b = a + CH < nb ? a + CH : nb;
+        unsigned any = 0;
+        for (int64_t i = a; i < b; i++) {
+            uint16_t h0, h1;
+            memcpy(&h0, p + i * size + o0, 2);
+            memcpy(&h1, p + i * size + o1, 2);
+            any |= ((h0 & 0x7c00) == 0x7c00) | ((h1 & 0x7c00) == 0x7c00);
+        }
+        if (!any) continue;
+        for (int64_t i = a; i < b; i++)
+            for (int j = 0; j < k; j++) {
+                uint16_t h;
+                memcpy(&h, p + i * size + SCALE_AT[type].off[j], 2);
+                if ((h & 0x7c00) == 0x7c00) return i * T[type].blck;
+            }
+    }
+    return -1;
+}
+
 int64_t gg_first_nonfinite(int type, const void *src, int64_t n) {
     if (type == GG_F32) return f32_first_nonfinite(src, n);
-    float buf[4096]; /* a multiple of every block size (32, 256) */
+    if (type == GG_F16) return half_first_nonfinite(src, n, 0x7c00);
+    if (type == GG_BF16) return half_first_nonfinite(src, n, 0x7f80);
+    if (known(type) && SCALE_AT[type].n) return blocks_first_nonfinite(type, src, n / T[type].blck);
+    float buf[4096]; /* the other types (f64, q8_K): dequantised a few thousand at a time */
     const int64_t CH = 4096;
     const uint8_t *p = src;
     for (int64_t a = 0; a < n; a += CH) {

@@ -104,8 +104,11 @@ void gg_dequantize(int type, const void *src, float *dst, int64_t n);
 void gg_k4_scale_min(int j, const uint8_t *q, int *sc, int *m);
 /* f32_first_nonfinite: the index of the first NaN or infinity in x[0, n), -1 when none. */
 int64_t f32_first_nonfinite(const float *x, int64_t n);
-/* gg_first_nonfinite: the same for n values (whole blocks) stored as type,
- * dequantised a few thousand at a time (a NaN or infinite block scale shows). */
+/* gg_first_nonfinite: the same for n values (whole blocks) stored as type:
+ * f16 / bf16 by their exponent bits, the block types by their f16 scales
+ * alone (a block's values are finite iff its scales are; the index is then
+ * the block's first value, which a bad scale always makes non-finite), the
+ * rest (f64, q8_K) dequantised a few thousand at a time. */
 int64_t gg_first_nonfinite(int type, const void *src, int64_t n);
 /* gg_quantize: n float32 values (a whole number of blocks) into dst (gg_row_bytes(type, n) bytes). */
 void gg_quantize(int type, const float *src, void *dst, int64_t n);

@@ -6,8 +6,8 @@
  * (MAT_*, wtype.h: f32, bf16, f16, q8, q4_0, q4_k, q6_k, q5_0, q5_k, fp8)
  * says how its storage `data` is laid out; everything type-dependent here is
  * a lookup in wtype.h's table (a GGUF's block types are used in place).
- * Code that reads data as floats directly must check the type (or keep that
- * mat float32, as the absorbed attention does with kv_b).
+ * Code that reads data as floats directly must check the type (mat_row_f32
+ * widens a row of any type).
  *
  * matmul: out (T, rows) = x (T, cols) @ W^T, x and out float32 always.
  *   Quantised weights (the WT_ACT_Q8 types), any T: x is quantised to

@@ -17,7 +17,9 @@
  * The split attention (convert_hf_to_gguf.py, DeepseekV2Model): kv_b
  * (H*(nope+v), kvl) viewed as (H, nope+v, kvl) is cut into k_b (H, nope,
  * kvl), stored transposed as torch (H, kvl, nope) = ggml ne {nope, kvl, H},
- * and v_b (H, v, kvl) = ne {kvl, v, H}. Reading folds them back exactly.
+ * and v_b (H, v, kvl) = ne {kvl, v, H}. A float32 read folds them back
+ * exactly; otherwise they are kept as stored, as layer_w's k_b (H*kvl, nope)
+ * and v_b (H*v, kvl), the two products of the absorbed attention (mla.c).
  */
 #ifndef DC_GGUF_MODEL_H
 #define DC_GGUF_MODEL_H
@@ -43,10 +45,10 @@ int gguf_name(const wt_entry *e, char *out, size_t cap);
  * (alias entries whose GGUF tensor is absent are skipped). */
 int gguf_read_entries(const dc_config *cfg, const gguf *g, const wt_entry *e, int n, dc_err *err);
 /* weights_load_gguf: weights_load for a GGUF file: the table; matrices
- * stored as Q8_0 / Q4_0 / Q4_K / Q6_K / BF16 (but kv_b) copied as they are
- * into w->qarena as mats of that type (w->kept set, w->dtype the type holding
- * the most bytes); every other tensor, or all of them when f32, dequantised
- * into the float32 arena. */
+ * stored in a type with kernels (wtype.h; attn_k_b / attn_v_b too, as k_b and
+ * v_b) copied as they are into w->qarena as mats of that type (w->kept set,
+ * w->dtype the type holding the most bytes); every other tensor, or all of
+ * them when f32, dequantised into the float32 arena. */
 int weights_load_gguf(const dc_config *cfg, const char *path, int f32, model_w *w, dc_err *err);
 
 /* model_entries: the weights table of cfg with every dst / m pointer rebased

@@ -3,15 +3,18 @@
  * into a dc_config, its tensors (any ggml type of kernels/ggml_types.h)
  * into the weights. See gguf_model.h.
  *
- * Storage: a matrix (attention projections but kv_b, dense / shared / routed
- * experts, eh_proj, heads) stored as Q8_0, Q4_0, Q4_K, Q6_K or BF16 is kept
- * in that type (its blocks copied into w->qarena, a mat of that type, see
- * kernels/matmul.h) unless the caller asks for float32; so are the token
- * embeddings in any type gg_dequantize reads (w->embed_type; embed_rows
- * dequantises the rows a batch needs: a q4_0 embedding of mini is 59 MB
- * instead of 419 MB as float32); everything else (F32, F16 and the other
- * quant types of matrices, norms, router, bias, kv_b, which the absorbed
- * attention reads as floats) is dequantised to float32 into w->arena.
+ * Storage: a matrix (attention projections, dense / shared / routed
+ * experts, eh_proj, heads) stored in a type wtype.h has kernels for (Q8_0,
+ * Q4_0, Q4_K, Q6_K, Q5_0, Q5_K, F16, BF16) is kept in that type (its blocks
+ * copied into w->qarena, a mat of that type, see kernels/matmul.h) unless the
+ * caller asks for float32; so is the split kv_b (attn_k_b, attn_v_b as
+ * lw->k_b, lw->v_b, issue 15: the absorbed attention multiplies them as
+ * stored; kv_b itself is then absent), and so are the token embeddings in
+ * any type gg_dequantize reads (w->embed_type; embed_rows dequantises the
+ * rows a batch needs: a q4_0 embedding of mini is 59 MB instead of 419 MB as
+ * float32); everything else (F32 and the other quant types of matrices,
+ * norms, router, bias, a fused attn_kv_b) is dequantised to float32 into
+ * w->arena. Float32 loads (writers) fold k_b and v_b back into kv_b.
  *
  * Config keys (prefix deepseek2.): block_count (main + NextN layers),
  * nextn_predict_layers, leading_dense_block_count, embedding_length,
@@ -248,8 +251,9 @@ int gguf_name(const wt_entry *e, char *out, size_t cap) {
 typedef struct src {
     const gguf_tensor *t;
     size_t off;        /* bytes into t->data */
-    int kvb_split;     /* 1: kv_b folded from k_b (t) and v_b (t2) */
+    int kvb_split;     /* 1: kv_b folded from k_b (t) and v_b (t2), or kept as them */
     const gguf_tensor *t2;
+    int kt2;           /* kept split: v_b's MAT_* type (k_b's is the entry's kept type) */
 } src;
 
 static int bad_shape(const gguf *g, const gguf_tensor *t, const char *want, dc_err *err) {
@@ -382,21 +386,52 @@ int gguf_read_entries(const dc_config *c, const gguf *g, const wt_entry *e, int 
  * row at a time by embed_rows (embed_head.h), not a mat */
 #define KEPT_RAW MAT_NTYPES
 
+/* mat_kept: the MAT_* a tensor of (rows, cols) keeps as stored, or MAT_F32
+ * when there are no kernels for its type or its rows are not whole blocks */
+static int mat_kept(const gguf_tensor *t, int rows, int cols) {
+    int k = mat_type_from_gg(t->type);
+    if (k <= MAT_F32 || mat_type_bytes(k, rows, cols) != gg_row_bytes(t->type, cols) * rows) return MAT_F32;
+    return k;
+}
+
+/* the layer a kv_b entry belongs to (its mat is that layer's kv_b) */
+static layer_w *kvb_layer(const wt_entry *e) { return (layer_w *)(void *)((char *)e->m - offsetof(layer_w, kv_b)); }
+
+/* split_dims: k_b as (H*kvl, nope) and v_b as (H*v, kvl) mats (weights.h) */
+static void split_dims(const dc_config *c, mat *kb, mat *vb) {
+    int H = c->num_attention_heads, kvl = c->kv_lora_rank;
+    *kb = (mat){NULL, MAT_F32, H * kvl, c->qk_nope_head_dim};
+    *vb = (mat){NULL, MAT_F32, H * c->v_head_dim, kvl};
+}
+
+/* kept_split: a split kv_b kept as stored: k_b's MAT_* type (v_b's into
+ * s->kt2), or MAT_F32 when either piece is folded to float32 instead */
+static int kept_split(const dc_config *c, src *s) {
+    mat kb, vb;
+    split_dims(c, &kb, &vb);
+    int a = mat_kept(s->t, kb.rows, kb.cols), b = mat_kept(s->t2, vb.rows, vb.cols);
+    if (a == MAT_F32 || b == MAT_F32) return MAT_F32;
+    s->kt2 = b;
+    return a;
+}
+
 /* kept_type: the MAT_* entry e keeps from source s (as stored), KEPT_RAW for
  * an embedding kept as stored, or MAT_F32 when it is dequantised */
-static int kept_type(const wt_entry *e, const src *s) {
+static int kept_type(const dc_config *c, const wt_entry *e, src *s) {
     if (s->t && !s->kvb_split && e->gtype && s->t->type != GG_F32 && gg_can_dequantize(s->t->type) &&
         gg_row_bytes(s->t->type, e->cols))
         return KEPT_RAW;
-    if (!s->t || s->kvb_split || !e->m || strstr(e->name, "kv_b_proj")) return MAT_F32;
-    int t = mat_type_from_gg(s->t->type);
-    if (t <= MAT_F32 || mat_type_bytes(t, e->rows, e->cols) != gg_row_bytes(s->t->type, e->cols) * e->rows)
-        return MAT_F32;
-    return t;
+    if (s->t && s->kvb_split) return kept_split(c, s);
+    if (!s->t || !e->m || strstr(e->name, "kv_b_proj")) return MAT_F32; /* a fused kv_b: float32 */
+    return mat_kept(s->t, e->rows, e->cols);
 }
 
-/* stored_bytes: the bytes of a kept entry as its source stores them */
-static size_t stored_bytes(const wt_entry *e, const src *s) { return gg_row_bytes(s->t->type, e->cols) * e->rows; }
+/* stored_bytes: the bytes of a kept entry as its source stores them (both
+ * pieces of a kept split kv_b: their sizes are those of kv_b's numbers) */
+static size_t stored_bytes(const wt_entry *e, const src *s) {
+    if (s->kvb_split) return s->t->nbytes + s->t2->nbytes;
+    return gg_row_bytes(s->t->type, e->cols) * e->rows;
+}
 
 /* src_bytes: the bytes entry e reads from its source (vectors too) */
 static size_t src_bytes(const wt_entry *e, const src *s) {
@@ -404,7 +439,21 @@ static size_t src_bytes(const wt_entry *e, const src *s) {
 }
 
 static size_t f32_floats(const wt_entry *e) { return (wt_numel(e) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
-static size_t q_bytes(const wt_entry *e, const src *s) { return (stored_bytes(e, s) + 63) & ~(size_t)63; }
+static size_t q_bytes(const wt_entry *e, const src *s) {
+    if (s->kvb_split) return ((s->t->nbytes + 63) & ~(size_t)63) + ((s->t2->nbytes + 63) & ~(size_t)63);
+    return (stored_bytes(e, s) + 63) & ~(size_t)63;
+}
+
+/* point_split: a kept split kv_b's k_b and v_b at p (in qarena: one after the
+ * other, 64-byte aligned) or in the file's mapping when borrowed */
+static void point_split(const dc_config *c, const wt_entry *e, const src *s, int kt, char *p, int borrow) {
+    layer_w *lw = kvb_layer(e);
+    split_dims(c, &lw->k_b, &lw->v_b);
+    lw->k_b.type = kt, lw->v_b.type = s->kt2;
+    lw->k_b.data = (float *)(void *)(borrow ? s->t->data : (uint8_t *)p);
+    lw->v_b.data = (float *)(void *)(borrow ? s->t2->data : (uint8_t *)p + ((s->t->nbytes + 63) & ~(size_t)63));
+    *e->dst = NULL; /* kv_b itself is absent (mla.c widens the pieces when it needs it) */
+}
 
 /* borrow_blocks: whether kept matrices are read straight from the file's
  * mapping instead of copied. Copying keeps decode weights resident (an idle
@@ -431,16 +480,26 @@ static void copy_out(const mfile *f, void *dst, const uint8_t *src, size_t n) {
     }
 }
 
+/* copy_split: a kept split kv_b's two pieces to where point_split put them */
+static void copy_split(const mfile *f, const wt_entry *e, const src *s) {
+    const layer_w *lw = kvb_layer(e);
+    copy_out(f, lw->k_b.data, s->t->data, s->t->nbytes);
+    copy_out(f, lw->v_b.data, s->t2->data, s->t2->nbytes);
+}
+
 /* place: allocate the arenas and point every present entry into one (kept
  * matrices into qarena, or, when borrowed, into the file's mapping) */
-static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *kt, const char *path, int borrow,
-                 dc_err *err) {
+static int place(const dc_config *c, model_w *w, const wt_entry *e, int n, const src *s, const int *kt,
+                 const char *path, int borrow, dc_err *err) {
     size_t floats = 0, bytes = 0, kbytes[MAT_NTYPES] = {0};
     for (int i = 0; i < n; i++) {
         if (!s[i].t) continue;
         if (kt[i] == MAT_F32) floats += f32_floats(&e[i]);
         else if (kt[i] == KEPT_RAW) bytes += q_bytes(&e[i], &s[i]);
-        else bytes += q_bytes(&e[i], &s[i]), kbytes[kt[i]] += q_bytes(&e[i], &s[i]);
+        else if (s[i].kvb_split) {
+            bytes += q_bytes(&e[i], &s[i]);
+            kbytes[kt[i]] += s[i].t->nbytes, kbytes[s[i].kt2] += s[i].t2->nbytes;
+        } else bytes += q_bytes(&e[i], &s[i]), kbytes[kt[i]] += q_bytes(&e[i], &s[i]);
     }
     w->arena = aligned_alloc(64, floats * sizeof(float) + 64);
     w->arena_floats = floats;
@@ -455,10 +514,15 @@ static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *
             off += f32_floats(&e[i]);
             continue;
         }
-        *e[i].dst = borrow ? (float *)(void *)(s[i].t->data + s[i].off) : (float *)(void *)((char *)w->qarena + qoff);
+        char *p = (char *)w->qarena + qoff;
+        qoff += q_bytes(&e[i], &s[i]);
+        if (s[i].kvb_split) {
+            point_split(c, &e[i], &s[i], kt[i], p, borrow);
+            continue;
+        }
+        *e[i].dst = borrow ? (float *)(void *)(s[i].t->data + s[i].off) : (float *)(void *)p;
         if (kt[i] == KEPT_RAW) *e[i].gtype = s[i].t->type;
         else e[i].m->type = kt[i];
-        qoff += q_bytes(&e[i], &s[i]);
     }
     /* the model's type: the kept type holding the most bytes */
     w->dtype = MAT_F32;
@@ -467,6 +531,17 @@ static int place(model_w *w, const wt_entry *e, int n, const src *s, const int *
     w->kept = 0; /* matrices kept as stored (an embedding kept alone does not count: see model_dtype.c) */
     for (int t = 1; t < MAT_NTYPES; t++) w->kept |= kbytes[t] > 0;
     return DC_OK;
+}
+
+/* split_nonfinite: the first NaN / infinity of a kept split kv_b, counting
+ * k_b's values then v_b's; -1 when none */
+static int64_t split_nonfinite(const wt_entry *e, const src *s) {
+    const layer_w *lw = kvb_layer(e);
+    int64_t nk = (int64_t)lw->k_b.rows * lw->k_b.cols, nv = (int64_t)lw->v_b.rows * lw->v_b.cols;
+    int64_t k = gg_first_nonfinite(s->t->type, lw->k_b.data, nk);
+    if (k >= 0) return k;
+    k = gg_first_nonfinite(s->t2->type, lw->v_b.data, nv);
+    return k < 0 ? -1 : nk + k;
 }
 
 /* check_finite: every loaded value must be a number (issue 14): the f32
@@ -480,17 +555,26 @@ static int check_finite(const wt_entry *e, int n, const src *s, const int *kt, i
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {
         if (!s[i].t || (kt[i] != MAT_F32 && borrow)) continue;
-        int64_t k = kt[i] == MAT_F32 ? f32_first_nonfinite(*e[i].dst, (int64_t)wt_numel(&e[i]))
-                                     : gg_first_nonfinite(s[i].t->type, *e[i].dst, (int64_t)wt_numel(&e[i]));
+        int64_t k;
+        if (kt[i] == MAT_F32) k = f32_first_nonfinite(*e[i].dst, (int64_t)wt_numel(&e[i]));
+        else if (s[i].kvb_split) k = split_nonfinite(e + i, s + i);
+        else k = gg_first_nonfinite(s[i].t->type, *e[i].dst, (int64_t)wt_numel(&e[i]));
         if (k < 0) continue;
 #pragma omp critical
         if (i < first) first = i, at = k;
     }
     if (first == n) return DC_OK;
     const src *b = &s[first];
+    const gguf_tensor *bt = b->t;
+    const char *alt = b->kvb_split ? " (or attn_v_b)" : ""; /* folded: an element of kv_b */
+    if (b->kvb_split && kt[first] != MAT_F32) { /* kept: the piece itself */
+        const layer_w *lw = kvb_layer(&e[first]);
+        int64_t nk = (int64_t)lw->k_b.rows * lw->k_b.cols;
+        if (at >= nk) bt = b->t2, at -= nk;
+        alt = "";
+    }
     return err_set(err, DC_EFORMAT, "%s: tensor %.*s%s holds NaN or infinity at element %lld of %s: the file is corrupt",
-                   path, (int)b->t->name.n, b->t->name.s, b->kvb_split ? " (or attn_v_b)" : "", (long long)at,
-                   e[first].name);
+                   path, (int)bt->name.n, bt->name.s, alt, (long long)at, e[first].name);
 }
 
 int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w, dc_err *err) {
@@ -507,13 +591,13 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
         rc = err_set(err, DC_ENOMEM, "%s: out of memory", path);
     for (int i = 0; i < n && !rc; i++) {
         rc = resolve(c, &g, &e[i], &s[i], err);
-        kt[i] = f32 ? MAT_F32 : kept_type(&e[i], &s[i]);
+        kt[i] = f32 ? MAT_F32 : kept_type(c, &e[i], &s[i]);
     }
     size_t kept_bytes = 0;
     for (int i = 0; i < n && !rc; i++)
         if (s[i].t && kt[i] != MAT_F32) kept_bytes += stored_bytes(&e[i], &s[i]);
     int borrow = !rc && kept_bytes && borrow_blocks(kept_bytes);
-    if (!rc) rc = place(w, e, n, s, kt, path, borrow, err);
+    if (!rc) rc = place(c, w, e, n, s, kt, path, borrow, err);
     int bad = 0, ndone = 0;
     libprog pg;
     libprog_start(&pg, "load", n);
@@ -521,6 +605,7 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
     for (int i = 0; i < n; i++) {
         if (rc || !s[i].t) continue;
         if (kt[i] == MAT_F32) bad |= read_one(c, &s[i], &e[i], *e[i].dst) != DC_OK;
+        else if (!borrow && s[i].kvb_split) copy_split(&g.f, &e[i], &s[i]);
         else if (!borrow) copy_out(&g.f, *e[i].dst, s[i].t->data + s[i].off, stored_bytes(&e[i], &s[i]));
         if (!borrow && !s[i].kvb_split) mfile_release(&g.f, s[i].t->data + s[i].off, src_bytes(&e[i], &s[i]));
         int d;

@@ -14,13 +14,27 @@
  *
  * Shapes as in model.h. Positions of this call are pos..pos+T-1; their keys
  * are appended to the cache before attending, so a token sees itself.
+ *
+ * kv_b in its stored type (issue 15): the absorbed products run through the
+ * matvec kernels (matmul.h) on each head's rows, for the T tokens of a call
+ * at once (a head's weights read once), one parallel region over the heads:
+ *   q_abs = W_uk_h^T q_nope   rows h*kvl.. of k_b (layer_w: a GGUF's attn_k_b
+ *                             as stored, or converted); without k_b, a sum of
+ *                             kv_b's W_uk_h rows (each widened to float32)
+ *   out_h = W_uv_h lat        rows h*v.. of v_b, or rows h*(nope+v)+nope.. of kv_b
+ * Quantised pieces multiply 8-bit activations (q_nope, lat), as llama.cpp
+ * does. The naive cache and the expanded prefill multiply by kv_b whole: a
+ * model holding only k_b and v_b widens them to a float32 kv_b in scratch for
+ * that call (kvb_of).
  */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/err.h"
 #include "kernels/dtype.h"
+#include "kernels/matmul.h"
 #include "model/model.h"
 #include "model/norm.h"
 #include "model/train_layers.h"
@@ -48,22 +62,39 @@ static void softmax_inplace(float *p, int n) {
              ROWP < j##_e && j < (n); ROWP += (kv)->row, j++)
 #define KV_FOR(kv, pages, n, j, ROWP) KV_FOR_T(float, kv, pages, n, j, ROWP)
 
-/* a bf16 cache row's latent: sum_i a[i] * b[i] and y += a * x, widening each
- * element exactly (dtype.h bf16_to_f32) */
-static float dot_bf16(const float *a, const uint16_t *b, int n) {
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * bf16_to_f32(b[i]);
-    return s;
-}
-
-static void axpy_bf16(float *y, float a, const uint16_t *x, int n) {
-#pragma omp simd
-    for (int i = 0; i < n; i++) y[i] += a * bf16_to_f32(x[i]);
-}
-
 static void bf16_row_f32(float *dst, const uint16_t *src, int n) {
     for (int i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+}
+
+/* mat_rows: rows [r0, r0 + n) of W as a mat of their own (a row is whole
+ * blocks in every type, so the view is W's storage from row r0 on) */
+static mat mat_rows(const mat *W, int r0, int n) {
+    char *p = (char *)(void *)W->data + mat_type_bytes(W->type, r0, W->cols);
+    return (mat){(float *)(void *)p, W->type, n, W->cols};
+}
+
+/* kvb_of: kv_b (H*(nope+v), kvl) for the naive cache and the expanded
+ * prefill: lw->kv_b when the model holds it, else k_b and v_b widened to
+ * float32 into s->kvw, head by head (k_b's rows transposed back). 0 on OOM. */
+static int kvb_of(const dc_config *c, scratch *s, const layer_w *lw, mat *out) {
+    if (lw->kv_b.data) {
+        *out = lw->kv_b;
+        return 1;
+    }
+    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, vd = c->v_head_dim, kvl = c->kv_lora_rank;
+    if (!scratch_grow(&s->kvw, &s->kvw_cap, (size_t)H * (nope + vd) * kvl)) return 0;
+    float *w = s->kvw;
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < H; h++) {
+        float *o = w + (size_t)h * (nope + vd) * kvl, row[nope];
+        for (int l = 0; l < kvl; l++) { /* k_b row h*kvl+l: W_uk_h[:, l] */
+            mat_row_f32(&lw->k_b, h * kvl + l, row);
+            for (int d = 0; d < nope; d++) o[(size_t)d * kvl + l] = row[d];
+        }
+        for (int e = 0; e < vd; e++) mat_row_f32(&lw->v_b, h * vd + e, o + (size_t)(nope + e) * kvl);
+    }
+    *out = (mat){w, MAT_F32, H * (nope + vd), kvl};
+    return 1;
 }
 
 /* Attention of a run of T >= MLA_EXPAND_T tokens of one sequence (a prefill
@@ -87,6 +118,8 @@ static int mla_attend_expanded(const dc_model *m, scratch *s, const layer_w *lw,
     if (!scratch_grow(&s->sq, &s->sq_cap, (size_t)T * n) ||
         !scratch_grow(&s->ex, &s->ex_cap, (size_t)n * (H * kd + kvl + rd)))
         return 0;
+    mat kvb;
+    if (!kvb_of(c, s, lw, &kvb)) return 0;
     float *S = s->sq, *K = s->ex, *lat = K + (size_t)n * H * kd, *kpe = lat + (size_t)n * kvl;
     if (kv->bf16)
         KV_FOR_T(uint16_t, kv, pages, n, j, row) { /* the sequence's latents and rope keys, widened */
@@ -98,7 +131,7 @@ static int mla_attend_expanded(const dc_model *m, scratch *s, const layer_w *lw,
             memcpy(lat + (size_t)j * kvl, row, sizeof(float) * kvl);
             memcpy(kpe + (size_t)j * rd, row + kvl, sizeof(float) * rd);
         }
-    matmul(K, lat, &lw->kv_b, n); /* (n, H, nope+v) */
+    matmul(K, lat, &kvb, n); /* (n, H, nope+v) */
     for (int h = 0; h < H; h++) {
         const float *Q = q + (size_t)h * qk, *Kh = K + (size_t)h * kd;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, nope, scale, Q, H * qk, Kh, H * kd, 0, S, n);
@@ -116,51 +149,144 @@ static int mla_attend_expanded(const dc_model *m, scratch *s, const layer_w *lw,
     return 1;
 }
 
-/* one query token t, head h, over positions 0..pos of its sequence: the
- * absorbed form (score against latents, attend, then W_uv) or the naive one
- * (per-head keys and values in the cache); writes att row (t, h) */
-static void mla_attend_one(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const int *pages,
-                           int pos, int t, int h, float *sc) {
+/* one query token t, head h, of the naive cache over positions 0..pos of
+ * its sequence (per-head keys and values in the cache): att row (t, h) */
+static void naive_one(const dc_model *m, scratch *s, const kv_view *kv, const int *pages, int pos, int t, int h,
+                      float *sc) {
     const dc_config *c = &m->cfg;
-    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
-    const int qk = nope + rd, vd = c->v_head_dim, kvl = c->kv_lora_rank, n = pos + 1;
-    const float scale = m->softmax_scale;
+    const int H = c->num_attention_heads, qk = c->qk_nope_head_dim + c->qk_rope_head_dim, vd = c->v_head_dim;
+    const int n = pos + 1;
     const float *q = s->q + ((size_t)t * H + h) * qk;
     float *o = s->att + ((size_t)t * H + h) * vd;
-    if (kv->attn == DC_ATTN_NAIVE) {
-        KV_FOR(kv, pages, n, j, row) sc[j] = dot_f32(q, row + (size_t)h * qk, qk) * scale;
-        softmax_inplace(sc, n);
-        memset(o, 0, sizeof(float) * vd);
-        KV_FOR(kv, pages, n, j, row) {
-            const float *v = row + (size_t)H * qk + (size_t)h * vd;
-            for (int e = 0; e < vd; e++) o[e] += sc[j] * v[e];
+    KV_FOR(kv, pages, n, j, row) sc[j] = dot_f32(q, row + (size_t)h * qk, qk) * m->softmax_scale;
+    softmax_inplace(sc, n);
+    memset(o, 0, sizeof(float) * vd);
+    KV_FOR(kv, pages, n, j, row) {
+        const float *v = row + (size_t)H * qk + (size_t)h * vd;
+        for (int e = 0; e < vd; e++) o[e] += sc[j] * v[e];
+    }
+}
+
+/* widen: cache row j (kvl + rope elements) as float32: bf16 widened into
+ * buf, float32 used in place */
+static const float *widen(const kv_view *kv, const void *row, int n, float *buf) {
+    if (!kv->bf16) return row;
+    const uint16_t *r = row;
+#pragma omp simd
+    for (int i = 0; i < n; i++) {
+        union {
+            uint32_t u;
+            float f;
+        } v = {.u = (uint32_t)r[i] << 16};
+        buf[i] = v.f;
+    }
+    return buf;
+}
+
+/* g (<= MLA_HEAD_GROUP) heads of one query over the latents of its
+ * sequence's positions 0..pos, each cache row read (and widened) once for
+ * all g: scores (q_abs qa[h] (kvl) . c_j + q_pe qpe[h] (rope) . kr_j) *
+ * scale into sc (g, pos+1), softmax per head, lat[h] (kvl) = sum_j p_hj c_j.
+ * rowf: kvl + rope floats. */
+static void absorbed_core(const dc_model *m, const kv_view *kv, const int *pages, int pos, int g,
+                          const float *const *qa, const float *const *qpe, float *sc, float *const *lat, float *rowf) {
+    const int rd = m->cfg.qk_rope_head_dim, kvl = m->cfg.kv_lora_rank, n = pos + 1;
+    const float scale = m->softmax_scale;
+    for (int j = 0; j < n; j++) {
+        const float *c = widen(kv, kv_at(kv, pages, j), kvl + rd, rowf);
+        for (int h = 0; h < g; h++) sc[(size_t)h * n + j] = (dot_f32(qa[h], c, kvl) + dot_f32(qpe[h], c + kvl, rd)) * scale;
+    }
+    for (int h = 0; h < g; h++) {
+        softmax_inplace(sc + (size_t)h * n, n);
+        memset(lat[h], 0, sizeof(float) * kvl);
+    }
+    for (int j = 0; j < n; j++) {
+        const float *c = widen(kv, kv_at(kv, pages, j), kvl, rowf);
+        for (int h = 0; h < g; h++) {
+            float p = sc[(size_t)h * n + j], *l = lat[h];
+#pragma omp simd
+            for (int x = 0; x < kvl; x++) l[x] += p * c[x];
         }
+    }
+}
+
+/* mv_here: out (nt, rows) = x (nt, cols) @ W^T on the calling thread alone,
+ * through the matvec kernels of W's type (x's 8-bit form in the thread's
+ * workspace); the oracle if that cannot be had */
+static void mv_here(float *out, const float *x, const mat *W, int nt) {
+    mv_act a;
+    if (!mv_act_init(&a, 0, W, nt)) {
+        matmul_ref(out, x, W, nt);
         return;
     }
-    const float *wh = lw->kv_b.data + (size_t)h * (nope + vd) * kvl; /* (nope+v, kvl) of head h */
-    float *qa = s->qabs + ((size_t)t * H + h) * kvl, *lat = s->lat + ((size_t)t * H + h) * kvl;
-    /* q_abs = W_uk_h^T q_nope: (kvl) */
-    memset(qa, 0, sizeof(float) * kvl);
-    for (int d = 0; d < nope; d++) {
-        const float *wr = wh + (size_t)d * kvl;
-#pragma omp simd
-        for (int l = 0; l < kvl; l++) qa[l] += q[d] * wr[l];
+    mv_act_fill(&a, x, nt, 0, 1);
+    matmul_mv_share(out, x, &a, W, nt, 0, 1);
+}
+
+/* q_abs qa (nt, kvl) = W_uk_h^T q_nope for nt rows qn (nt, nope): k_b's rows
+ * of head h through the kernels, or without k_b the sum over kv_b's W_uk_h
+ * rows d (kvl) of q_nope[d] times the row, widened one at a time */
+static void absorb_q(const dc_config *c, const layer_w *lw, int h, const float *qn, int nt, float *qa) {
+    const int nope = c->qk_nope_head_dim, vd = c->v_head_dim, kvl = c->kv_lora_rank;
+    if (lw->k_b.data) {
+        mat W = mat_rows(&lw->k_b, h * kvl, kvl);
+        mv_here(qa, qn, &W, nt);
+        return;
     }
-    if (kv->bf16)
-        KV_FOR_T(uint16_t, kv, pages, n, j, row) sc[j] = (dot_bf16(qa, row, kvl) + dot_bf16(q + nope, row + kvl, rd)) * scale;
-    else
-        KV_FOR(kv, pages, n, j, row) sc[j] = (dot_f32(qa, row, kvl) + dot_f32(q + nope, row + kvl, rd)) * scale;
-    softmax_inplace(sc, n);
-    memset(lat, 0, sizeof(float) * kvl);
-    if (kv->bf16)
-        KV_FOR_T(uint16_t, kv, pages, n, j, cj) axpy_bf16(lat, sc[j], cj, kvl);
-    else
-        KV_FOR(kv, pages, n, j, cj) {
+    mat W = mat_rows(&lw->kv_b, h * (nope + vd), nope);
+    float buf[kvl];
+    memset(qa, 0, sizeof(float) * (size_t)nt * kvl);
+    for (int d = 0; d < nope; d++) {
+        const float *wr = W.data + (size_t)d * kvl;
+        if (W.type != MAT_F32) mat_row_f32(&W, d, buf), wr = buf;
+        for (int i = 0; i < nt; i++) {
+            float *o = qa + (size_t)i * kvl, qd = qn[(size_t)i * nope + d];
 #pragma omp simd
-            for (int l = 0; l < kvl; l++) lat[l] += sc[j] * cj[l];
+            for (int l = 0; l < kvl; l++) o[l] += qd * wr[l];
         }
-    /* out_h = W_uv_h lat: (v) */
-    for (int e = 0; e < vd; e++) o[e] = dot_f32(wh + (size_t)(nope + e) * kvl, lat, kvl);
+    }
+}
+
+/* heads [h0, h1) of the nt tokens s->att_t[0..nt) attending in the absorbed
+ * form, on one thread: per head, the tokens' q_nope gathered (nt, nope) and
+ * absorbed through W_uk_h; per token, the heads' scores and latent sums in
+ * groups of MLA_HEAD_GROUP (a cache row read once per group); per head,
+ * W_uv_h for all nt; att rows (t, h) written. s->kv (unused by the absorbed
+ * cache) holds the gathered rows (H, nt, nope+v), s->qabs and s->lat hold
+ * (H, nt, kvl); sc is the thread's scratch_score_floats. */
+static void absorbed_heads(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const tok_batch *b,
+                           int h0, int h1, int nt, float *sc) {
+    const dc_config *c = &m->cfg;
+    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, qk = nope + c->qk_rope_head_dim;
+    const int vd = c->v_head_dim, kvl = c->kv_lora_rank;
+    for (int h = h0; h < h1; h++) {
+        float *qn = s->kv + (size_t)h * nt * (nope + vd);
+        for (int i = 0; i < nt; i++)
+            memcpy(qn + (size_t)i * nope, s->q + ((size_t)s->att_t[i] * H + h) * qk, sizeof(float) * nope);
+        absorb_q(c, lw, h, qn, nt, s->qabs + (size_t)h * nt * kvl);
+    }
+    float *rowf = sc + (size_t)MLA_HEAD_GROUP * s->max_len;
+    for (int i = 0; i < nt; i++) {
+        int t = s->att_t[i];
+        for (int g0 = h0; g0 < h1; g0 += MLA_HEAD_GROUP) {
+            int g = h1 - g0 < MLA_HEAD_GROUP ? h1 - g0 : MLA_HEAD_GROUP;
+            const float *qa[MLA_HEAD_GROUP], *qpe[MLA_HEAD_GROUP];
+            float *lat[MLA_HEAD_GROUP];
+            for (int k = 0; k < g; k++) {
+                qa[k] = s->qabs + ((size_t)(g0 + k) * nt + i) * kvl;
+                qpe[k] = s->q + ((size_t)t * H + g0 + k) * qk + nope;
+                lat[k] = s->lat + ((size_t)(g0 + k) * nt + i) * kvl;
+            }
+            absorbed_core(m, kv, b->pages[t], b->pos[t], g, qa, qpe, sc, lat, rowf);
+        }
+    }
+    for (int h = h0; h < h1; h++) {
+        float *oh = s->kv + (size_t)h * nt * (nope + vd) + (size_t)nt * nope;
+        mat W = lw->v_b.data ? mat_rows(&lw->v_b, h * vd, vd) : mat_rows(&lw->kv_b, h * (nope + vd) + nope, vd);
+        mv_here(oh, s->lat + (size_t)h * nt * kvl, &W, nt); /* out_h = W_uv_h lat: (nt, v) */
+        for (int i = 0; i < nt; i++)
+            memcpy(s->att + ((size_t)s->att_t[i] * H + h) * vd, oh + (size_t)i * vd, sizeof(float) * vd);
+    }
 }
 
 /* write each token's cache row: the absorbed row is kva's (already normed
@@ -182,7 +308,9 @@ static void mla_cache_write(const dc_config *c, scratch *s, const layer_w *lw, c
     }
     float *lat_in = s->lat; /* (T, kvl): the latents sit strided inside kva */
     for (int t = 0; t < T; t++) memcpy(lat_in + (size_t)t * kvl, s->kva + (size_t)t * (kvl + rd), sizeof(float) * kvl);
-    matmul_mv(s->kv, lat_in, &lw->kv_b, T); /* (T, H, nope+v), the same bits in any batch */
+    mat kvb;
+    if (kvb_of(c, s, lw, &kvb)) matmul_mv(s->kv, lat_in, &kvb, T); /* (T, H, nope+v), the same bits in any batch */
+    else memset(s->kv, 0, sizeof(float) * (size_t)T * H * (nope + vd)); /* not reached: mla_reserve grew it */
     for (int t = 0; t < T; t++) {
         float *row = kv_at(kv, b->pages[t], b->pos[t]);
         for (int h = 0; h < H; h++) {
@@ -194,48 +322,100 @@ static void mla_cache_write(const dc_config *c, scratch *s, const layer_w *lw, c
     }
 }
 
-void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const tok_batch *b,
-                 const float *xn, float *out) {
+int mla_reserve(const dc_model *m, scratch *s, int attn, dc_err *err) {
+    const dc_config *c = &m->cfg;
+    if (attn != DC_ATTN_NAIVE || !m->w.nlayers || m->w.layers[0].kv_b.data) return DC_OK;
+    size_t n = (size_t)c->num_attention_heads * (c->qk_nope_head_dim + c->v_head_dim) * c->kv_lora_rank;
+    if (!scratch_grow(&s->kvw, &s->kvw_cap, n))
+        return err_set(err, DC_ENOMEM, "forward: out of memory for kv_b widened for the naive cache (%zu floats)", n);
+    return DC_OK;
+}
+
+/* matmul_pair: o1 = x @ W1^T and o2 = x @ W2^T (W1, W2 of the same width:
+ * the first query projection and kv_a both read the normed input) in ONE
+ * parallel region when matmul takes the matvec kernels for both and they
+ * multiply the same kind of activations: x quantised once (before the region
+ * for a few tokens), each thread its share of the rows of both (issue 15: a
+ * region less per layer). The bits of the two matmul calls. */
+static void matmul_pair(float *o1, const mat *W1, float *o2, const mat *W2, const float *x, int T) {
+    mv_act a;
+    if (!matmul_is_mv(W1, T) || !matmul_is_mv(W2, T) || wtype_get(W1->type)->act != wtype_get(W2->type)->act ||
+        !mv_act_init(&a, 0, W1, T)) {
+        matmul(o1, x, W1, T);
+        matmul(o2, x, W2, T);
+        return;
+    }
+    const int pre = T <= 4;
+    if (pre) mv_act_fill(&a, x, T, 0, 1);
+    size_t work = ((size_t)W1->rows + W2->rows) * W1->cols * T;
+#pragma omp parallel num_threads(work < 32768 ? 1 : omp_get_max_threads())
+    {
+        int i = omp_get_thread_num(), n = omp_get_num_threads();
+        if (!pre) {
+            mv_act_fill(&a, x, T, i, n);
+#pragma omp barrier
+        }
+        matmul_mv_share(o1, x, &a, W1, T, i, n);
+        matmul_mv_share(o2, x, &a, W2, T, i, n);
+    }
+}
+
+/* the queries: (T, H, qk), the latent and shared rope key (T, kvl + rope),
+ * normed and roped at each token's position */
+static void mla_project(const dc_model *m, scratch *s, const layer_w *lw, const tok_batch *b, const float *xn) {
     const dc_config *c = &m->cfg;
     const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
-    const int qk = nope + rd, vd = c->v_head_dim, kvl = c->kv_lora_rank, T = b->T;
-
-    /* queries: (T, H, qk) */
+    const int qk = nope + rd, kvl = c->kv_lora_rank, T = b->T;
     if (c->q_lora_rank) {
-        matmul(s->qa, xn, &lw->q_a, T);
+        matmul_pair(s->qa, &lw->q_a, s->kva, &lw->kv_a, xn, T);
         rmsnorm_forward(s->qa, s->qa, lw->q_a_norm, T, c->q_lora_rank, c->rms_norm_eps);
         matmul(s->q, s->qa, &lw->q_b, T);
     } else {
-        matmul(s->q, xn, &lw->q, T);
+        matmul_pair(s->q, &lw->q, s->kva, &lw->kv_a, xn, T);
     }
-    /* latent and shared rope key: (T, kvl + rope), each at its token's position */
-    matmul(s->kva, xn, &lw->kv_a, T);
     for (int t = 0; t < T; t++) {
         float *row = s->kva + (size_t)t * (kvl + rd);
         rmsnorm_forward(row, row, lw->kv_a_norm, 1, kvl, c->rms_norm_eps);
         rope_apply(&m->rope, row + kvl, 1, rd, b->pos[t]);
         rope_apply(&m->rope, s->q + (size_t)t * H * qk + nope, H, qk, b->pos[t]);
     }
+}
+
+void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const tok_batch *b,
+                 const float *xn, float *out) {
+    const dc_config *c = &m->cfg;
+    const int H = c->num_attention_heads, qk = c->qk_nope_head_dim + c->qk_rope_head_dim, vd = c->v_head_dim;
+    const int T = b->T;
+    mla_project(m, s, lw, b, xn);
     mla_cache_write(c, s, lw, kv, b);
 
     /* prefill-sized runs of the absorbed cache attend in the expanded form;
-     * every other token (decode steps, short runs, naive caches) one by one */
-    unsigned char *done = (unsigned char *)s->tok; /* (T) flags; tok is free until the FFN */
-    memset(done, 0, (size_t)T);
+     * every other token (decode steps, short runs, naive caches) on its own:
+     * att_t flags the expanded tokens, then lists the others */
+    int *att = s->att_t, nt = 0;
+    memset(att, 0, sizeof(int) * (size_t)T);
     if (kv->attn != DC_ATTN_NAIVE)
         for (int r = 0; r < b->nrun; r++) {
             int t0 = b->run0[r], n = b->run0[r + 1] - t0;
             if (n < MLA_EXPAND_T) continue;
             if (mla_attend_expanded(m, s, lw, kv, b->pages[t0], b->pos[t0], n, s->q + (size_t)t0 * H * qk,
                                     s->att + (size_t)t0 * H * vd))
-                memset(done + t0, 1, (size_t)n);
+                for (int t = t0; t < t0 + n; t++) att[t] = 1;
         }
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (int t = 0; t < T; t++)
-        for (int h = 0; h < H; h++)
-            if (!done[t])
-                mla_attend_one(m, s, lw, kv, b->pages[t], b->pos[t], t, h,
-                               s->scores + (size_t)omp_get_thread_num() * s->max_len);
+        if (!att[t]) att[nt++] = t;
+    if (kv->attn == DC_ATTN_NAIVE) {
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+        for (int i = 0; i < nt; i++)
+            for (int h = 0; h < H; h++)
+                naive_one(m, s, kv, b->pages[att[i]], b->pos[att[i]], att[i], h, scratch_scores(s, c, omp_get_thread_num()));
+    } else if (nt) { /* each thread a contiguous share of the heads (they all cost the same) */
+#pragma omp parallel
+        {
+            int i = omp_get_thread_num(), n = omp_get_num_threads();
+            absorbed_heads(m, s, lw, kv, b, H * i / n, H * (i + 1) / n, nt, scratch_scores(s, c, i));
+        }
+    }
     matmul(out, s->att, &lw->o, T); /* (T, C) */
 }
 

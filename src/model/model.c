@@ -72,7 +72,7 @@ void dc_model_free(dc_model *m) {
 
 const dc_config *dc_model_config(const dc_model *m) { return &m->cfg; }
 size_t dc_model_weight_bytes(const dc_model *m) {
-    return m->w.arena_floats * sizeof(float) - m->w.released_bytes + m->w.qarena_bytes + m->w.map.size;
+    return m->w.arena_floats * sizeof(float) - m->w.released_bytes + m->w.qarena_bytes + m->w.kvb_bytes + m->w.map.size;
 }
 
 /* ---------------------------------------------------------------- scratch */
@@ -85,15 +85,16 @@ int kv_row_floats(const dc_config *c, int attn) {
 
 void scratch_free(scratch *s) {
     float **f[] = {&s->x, &s->xn, &s->y, &s->qa, &s->q, &s->kva, &s->kv, &s->att, &s->qabs, &s->lat, &s->scores,
-                   &s->h1, &s->h3, &s->rlog, &s->wts, &s->tokw, &s->xe, &s->ye, &s->hidden, &s->cat, &s->sq, &s->ex};
+                   &s->h1, &s->h3, &s->rlog, &s->wts, &s->tokw, &s->xe, &s->ye, &s->hidden, &s->cat, &s->sq, &s->ex, &s->kvw};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
         free(*f[i]);
         *f[i] = NULL;
     }
     free(s->idx);
     free(s->tok);
-    s->idx = s->tok = NULL;
-    s->sq_cap = s->ex_cap = 0;
+    free(s->att_t);
+    s->idx = s->tok = s->att_t = NULL;
+    s->sq_cap = s->ex_cap = s->kvw_cap = 0;
     s->cap_T = s->cap_thr = s->max_len = 0;
 }
 
@@ -107,14 +108,14 @@ int scratch_grow(float **buf, size_t *cap, size_t n) {
 
 /* the per-token buffers, freed and allocated anew for T tokens */
 static int scratch_tokens(scratch *s, const dc_config *c, int T) {
-    float **keep[] = {&s->scores, &s->sq, &s->ex};
-    float *kept[3];
-    for (int i = 0; i < 3; i++) kept[i] = *keep[i], *keep[i] = NULL;
-    size_t sq_cap = s->sq_cap, ex_cap = s->ex_cap;
+    float **keep[] = {&s->scores, &s->sq, &s->ex, &s->kvw};
+    float *kept[4];
+    for (int i = 0; i < 4; i++) kept[i] = *keep[i], *keep[i] = NULL;
+    size_t sq_cap = s->sq_cap, ex_cap = s->ex_cap, kvw_cap = s->kvw_cap;
     int cap_thr = s->cap_thr, max_len = s->max_len;
     scratch_free(s);
-    for (int i = 0; i < 3; i++) *keep[i] = kept[i];
-    s->sq_cap = sq_cap, s->ex_cap = ex_cap, s->cap_thr = cap_thr, s->max_len = max_len;
+    for (int i = 0; i < 4; i++) *keep[i] = kept[i];
+    s->sq_cap = sq_cap, s->ex_cap = ex_cap, s->kvw_cap = kvw_cap, s->cap_thr = cap_thr, s->max_len = max_len;
     size_t C = c->hidden_size, H = c->num_attention_heads, qk = c->qk_nope_head_dim + c->qk_rope_head_dim;
     size_t kvl = c->kv_lora_rank, I = c->intermediate_size, K = c->num_experts_per_tok;
     size_t Is = (size_t)c->moe_intermediate_size * (c->n_shared_experts > 1 ? c->n_shared_experts : 1);
@@ -127,7 +128,7 @@ static int scratch_tokens(scratch *s, const dc_config *c, int T) {
     A(s->kv, T * H * (c->qk_nope_head_dim + c->v_head_dim)), A(s->att, T * H * c->v_head_dim);
     A(s->qabs, T * H * kvl), A(s->lat, T * H * kvl);
     A(s->h1, T * I), A(s->h3, T * I), A(s->rlog, T * E), A(s->idx, T * K), A(s->wts, T * K);
-    A(s->tok, T), A(s->tokw, T), A(s->xe, T * C), A(s->ye, T * C), A(s->hidden, T * C), A(s->cat, T * 2 * C);
+    A(s->tok, T), A(s->att_t, T), A(s->tokw, T), A(s->xe, T * C), A(s->ye, T * C), A(s->hidden, T * C), A(s->cat, T * 2 * C);
 #undef A
     if (!ok) return 0;
     s->cap_T = T;
@@ -139,7 +140,7 @@ int scratch_reserve(scratch *s, const dc_config *c, int T, int max_len, dc_err *
     if (thr > s->cap_thr || max_len > s->max_len) {
         int nt = thr > s->cap_thr ? thr : s->cap_thr, nl = max_len > s->max_len ? max_len : s->max_len;
         free(s->scores);
-        s->scores = malloc(sizeof(float) * (size_t)nt * nl);
+        s->scores = malloc(sizeof(float) * (size_t)nt * scratch_score_floats(c, nl));
         s->cap_thr = s->scores ? nt : 0;
         s->max_len = s->scores ? nl : 0;
         if (!s->scores) return err_set(err, DC_ENOMEM, "forward: out of memory for attention scores");

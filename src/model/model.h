@@ -81,7 +81,7 @@ typedef struct scratch {
     float *kv;                /* (T, H, nope+v) naive */
     float *att;               /* (T, H, v) */
     float *qabs, *lat;        /* (T, H, kvl) absorb */
-    float *scores;            /* (threads, max_len) */
+    float *scores;            /* (threads, scratch_score_floats) */
     float *h1, *h3;           /* (T, max(I, Im*S)) */
     float *rlog;              /* (T, E) router scores */
     int *idx;                 /* (T, K) chosen experts */
@@ -95,11 +95,24 @@ typedef struct scratch {
     size_t sq_cap;
     float *ex;                /* (n, H, nope+v | kvl | rope) expanded keys/values and gathered latents */
     size_t ex_cap;
+    float *kvw;               /* (H*(nope+v), kvl) kv_b widened from k_b, v_b (mla.c), grown on demand */
+    size_t kvw_cap;
+    int *att_t;               /* (T) the tokens attending one by one (mla.c) */
     long experts_run;         /* routed experts run (chosen by >= 1 token) since model_forward began */
 } scratch;
 
-/* scratch_reserve: buffers for T tokens of cfg, per-thread score rows of
- * max_len for the calling thread count; buffers only grow. */
+/* scratch_score_floats: each thread's attention scratch: MLA_HEAD_GROUP
+ * heads' scores over max_len positions, then one cache row widened to
+ * float32 (kvl + rope) (mla.c). scratch_scores: thread i's. */
+#define MLA_HEAD_GROUP 8
+static inline size_t scratch_score_floats(const dc_config *c, int max_len) {
+    return (size_t)MLA_HEAD_GROUP * max_len + c->kv_lora_rank + c->qk_rope_head_dim;
+}
+static inline float *scratch_scores(const struct scratch *s, const dc_config *c, int i) {
+    return s->scores + (size_t)i * scratch_score_floats(c, s->max_len);
+}
+/* scratch_reserve: buffers for T tokens of cfg, per-thread attention
+ * scratch for max_len positions for the calling thread count; buffers only grow. */
 int scratch_reserve(scratch *s, const dc_config *c, int T, int max_len, dc_err *err);
 void scratch_free(scratch *s);
 /* scratch_grow: *buf to at least n floats (*cap floats now); 0 on OOM. */
@@ -117,6 +130,10 @@ void model_mtp_forward(const dc_model *m, scratch *s, const kv_view *kv, const t
 
 /* block_forward: one decoder block on the residual stream x (T, C) in place. */
 void block_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_batch *b, int layer, float *x);
+/* mla_reserve: what mla_forward needs beyond scratch_reserve's buffers for
+ * the attention form attn (a model holding only k_b and v_b widens them for
+ * a naive cache); DC_ENOMEM when it cannot be had. */
+int mla_reserve(const dc_model *m, scratch *s, int attn, dc_err *err);
 /* mla_forward: out (T, C) = attention of normed xn (T, C) (V2 §2.1, V3 §2.1.1). */
 void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv, const tok_batch *b,
                  const float *xn, float *out);

@@ -65,86 +65,117 @@ void moe_choose(const double *choice_in, int E, int G, int topk_group, int K, in
     topk_desc(choice, E, K, idx);
 }
 
+/* route_token: one token's router logits s (E), turned into scores in place,
+ * into its K experts ix and weights w (the rule above) */
+static void route_token(const dc_config *c, const layer_w *lw, float *s, int *ix, float *w) {
+    const int E = c->n_routed_experts, K = c->num_experts_per_tok;
+    double choice[E];
+    if (c->scoring_func == DC_SCORE_SIGMOID) {
+        for (int e = 0; e < E; e++) s[e] = 1.0f / (1.0f + expf(-s[e]));
+    } else {
+        float mx = s[0];
+        for (int e = 1; e < E; e++) mx = fmaxf(mx, s[e]);
+        double sum = 0;
+        for (int e = 0; e < E; e++) sum += (s[e] = expf(s[e] - mx));
+        for (int e = 0; e < E; e++) s[e] = (float)(s[e] / sum);
+    }
+    for (int e = 0; e < E; e++) choice[e] = (double)s[e] + (lw->router_bias ? lw->router_bias[e] : 0.0f);
+    moe_choose(choice, E, c->n_group, c->topk_group, K, c->topk_method, lw->router_bias != NULL, ix);
+    float sum = 0;
+    for (int k = 0; k < K; k++) sum += (w[k] = s[ix[k]]);
+    if (c->norm_topk_prob && K > 1)
+        for (int k = 0; k < K; k++) w[k] /= sum + 1e-20f;
+    for (int k = 0; k < K; k++) w[k] *= c->routed_scaling_factor;
+}
+
 void moe_route(const dc_config *c, const layer_w *lw, int T, const float *xn, float *rlog, int *idx, float *wts) {
     const int E = c->n_routed_experts, K = c->num_experts_per_tok;
     mat router = {(float *)lw->router, MAT_F32, E, c->hidden_size};
     matmul_mv(rlog, xn, &router, T); /* (T, E); the same bits in any batch: it picks experts */
-    for (int t = 0; t < T; t++) {
-        float *s = rlog + (size_t)t * E;
-        double choice[E];
-        if (c->scoring_func == DC_SCORE_SIGMOID) {
-            for (int e = 0; e < E; e++) s[e] = 1.0f / (1.0f + expf(-s[e]));
-        } else {
-            float mx = s[0];
-            for (int e = 1; e < E; e++) mx = fmaxf(mx, s[e]);
-            double sum = 0;
-            for (int e = 0; e < E; e++) sum += (s[e] = expf(s[e] - mx));
-            for (int e = 0; e < E; e++) s[e] = (float)(s[e] / sum);
-        }
-        for (int e = 0; e < E; e++) choice[e] = (double)s[e] + (lw->router_bias ? lw->router_bias[e] : 0.0f);
-        int *ix = idx + (size_t)t * K;
-        float *w = wts + (size_t)t * K;
-        moe_choose(choice, E, c->n_group, c->topk_group, K, c->topk_method, lw->router_bias != NULL, ix);
-        float sum = 0;
-        for (int k = 0; k < K; k++) sum += (w[k] = s[ix[k]]);
-        if (c->norm_topk_prob && K > 1)
-            for (int k = 0; k < K; k++) w[k] /= sum + 1e-20f;
-        for (int k = 0; k < K; k++) w[k] *= c->routed_scaling_factor;
-    }
+    for (int t = 0; t < T; t++) route_token(c, lw, rlog + (size_t)t * E, idx + (size_t)t * K, wts + (size_t)t * K);
 }
 
-/* routed_one: the K routed experts of ONE token (decode) in one parallel
- * region instead of one per expert (issue 15): the token's x quantised once
- * for every gate and up, h (K, Im) quantised once for every down, each
- * thread's share of every expert's rows, then out += w_k * y_k over the
- * thread's rows of out in ascending expert id, the order moe_forward's loop
- * adds them: the same bits. 0 when it does not apply (types that differ
- * between experts, products matmul would not run as matvecs, no memory). */
-static int routed_one(const dc_config *c, scratch *s, const layer_w *lw, const float *xn, float *out) {
-    const int K = c->num_experts_per_tok, C = c->hidden_size, Im = c->moe_intermediate_size;
-    int e[64];
-    float w[64];
-    if (K < 1 || K > 64) return 0;
-    for (int k = 0; k < K; k++) { /* by ascending expert id (insertion sort of K) */
-        int j = k;
-        for (; j > 0 && e[j - 1] > s->idx[k]; j--) e[j] = e[j - 1], w[j] = w[j - 1];
+/* one_fits: whether moe_one can run this layer: one shared expert or none
+ * (so every expert run has Im rows), every gate and up multiplying the same
+ * kind of activations (one quantised x for all), every down too */
+static int one_fits(const dc_config *c, const layer_w *lw) {
+    const int E = c->n_routed_experts, K = c->num_experts_per_tok, Im = c->moe_intermediate_size;
+    if (K < 1 || K > 64 || c->n_shared_experts > 1 || (c->n_shared_experts && lw->sh_gate.rows != Im)) return 0;
+    const mat *g0 = &lw->exp_gate[0], *d0 = &lw->exp_down[0];
+    const int ga = wtype_get(g0->type)->act, da = wtype_get(d0->type)->act;
+    for (int e = -1; e < E; e++) {
+        if (e < 0 && !c->n_shared_experts) continue;
+        const mat *g = e < 0 ? &lw->sh_gate : &lw->exp_gate[e], *u = e < 0 ? &lw->sh_up : &lw->exp_up[e];
+        const mat *d = e < 0 ? &lw->sh_down : &lw->exp_down[e];
+        if (!g->data || wtype_get(g->type)->act != ga || wtype_get(u->type)->act != ga || wtype_get(d->type)->act != da)
+            return 0;
+    }
+    return 1;
+}
+
+/* one_plan: after routing, the experts to run in the order their outputs
+ * are added: the shared one (weight 1, e -1) first, then the K chosen by
+ * ascending id (the order moe_forward's loop adds them); returns how many */
+static int one_plan(const dc_config *c, const scratch *s, int *e, float *w) {
+    const int K = c->num_experts_per_tok, S = c->n_shared_experts ? 1 : 0;
+    if (S) e[0] = -1, w[0] = 1;
+    for (int k = 0; k < K; k++) { /* insertion sort of K */
+        int j = S + k;
+        for (; j > S && e[j - 1] > s->idx[k]; j--) e[j] = e[j - 1], w[j] = w[j - 1];
         e[j] = s->idx[k], w[j] = s->wts[k];
     }
-    const mat *g0 = &lw->exp_gate[e[0]], *d0 = &lw->exp_down[e[0]];
-    for (int k = 0; k < K; k++) {
-        const mat *m3[3] = {&lw->exp_gate[e[k]], &lw->exp_up[e[k]], &lw->exp_down[e[k]]};
-        for (int i = 0; i < 3; i++)
-            if (!matmul_is_mv(m3[i], 1) || m3[i]->type != (i < 2 ? g0 : d0)->type) return 0;
-    }
-    mv_act ax, ah;
-    if (!scratch_grow(&s->ex, &s->ex_cap, (size_t)K * (2 * Im + C)) || !mv_act_init(&ax, 0, g0, 1) ||
-        !mv_act_init(&ah, 1, d0, K))
+    return S + K;
+}
+
+/* moe_one: the whole MoE of ONE token (decode) in one parallel region
+ * (issue 15: the router, the shared expert and the routed ones ran three
+ * regions with five barriers among them): router rows shared out, x quantised
+ * once for every gate and up; thread 0 routes; each thread its share of the
+ * rows of every expert run (the shared one among them), SwiGLU on them, then
+ * h quantised once for every down, then out over the thread's rows of C:
+ * shared output plus w_k * y_k by ascending expert id. The same kernels and
+ * sums as router + ffn_forward + the per-expert loop: the same bits. 0 when
+ * one_fits says no or memory is short (nothing done then). */
+static int moe_one(const dc_config *c, scratch *s, const layer_w *lw, const float *xn, float *out) {
+    const int E = c->n_routed_experts, K = c->num_experts_per_tok, C = c->hidden_size, Im = c->moe_intermediate_size;
+    const int N = K + (c->n_shared_experts ? 1 : 0);
+    if (!one_fits(c, lw)) return 0;
+    const mat router = {(float *)lw->router, MAT_F32, E, C}, *g0 = &lw->exp_gate[0], *d0 = &lw->exp_down[0];
+    mv_act ar, ax, ah;
+    if (!scratch_grow(&s->ex, &s->ex_cap, (size_t)N * (2 * Im + C)) || !mv_act_init(&ar, 0, &router, 1) ||
+        !mv_act_init(&ax, 0, g0, 1) || !mv_act_init(&ah, 1, d0, N))
         return 0;
-    float *h1 = s->ex, *h3 = h1 + (size_t)K * Im, *ye = h3 + (size_t)K * Im;
-    int nthr = (size_t)K * Im * C < 32768 ? 1 : omp_get_max_threads();
+    float *h1 = s->ex, *h3 = h1 + (size_t)N * Im, *ye = h3 + (size_t)N * Im, w[65];
+    int e[65], nthr = (size_t)N * Im * C < 32768 ? 1 : omp_get_max_threads();
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
     {
         int i = omp_get_thread_num(), n = omp_get_num_threads();
+        matmul_mv_share(s->rlog, xn, &ar, &router, 1, i, n);
         mv_act_fill(&ax, xn, 1, i, n);
 #pragma omp barrier
+        if (i == 0) route_token(c, lw, s->rlog, s->idx, s->wts), one_plan(c, s, e, w);
+#pragma omp barrier
         int r0 = (int)((int64_t)Im * i / n), r1 = (int)((int64_t)Im * (i + 1) / n);
-        for (int k = 0; k < K; k++) {
+        for (int k = 0; k < N; k++) {
             float *a = h1 + (size_t)k * Im, *b = h3 + (size_t)k * Im;
-            matmul_mv_share(a, xn, &ax, &lw->exp_gate[e[k]], 1, i, n);
-            matmul_mv_share(b, xn, &ax, &lw->exp_up[e[k]], 1, i, n);
+            const mat *g = e[k] < 0 ? &lw->sh_gate : &lw->exp_gate[e[k]], *u = e[k] < 0 ? &lw->sh_up : &lw->exp_up[e[k]];
+            matmul_mv_share(a, xn, &ax, g, 1, i, n);
+            matmul_mv_share(b, xn, &ax, u, 1, i, n);
             for (int r = r0; r < r1; r++) a[r] = a[r] / (1.0f + expf(-a[r])) * b[r];
         }
 #pragma omp barrier
-        mv_act_fill(&ah, h1, K, i, n);
+        mv_act_fill(&ah, h1, N, i, n);
 #pragma omp barrier
-        for (int k = 0; k < K; k++) {
+        for (int k = 0; k < N; k++) {
             mv_act one = ah;
             if (ah.q) one.xa = q8_act_view(&ah.xa, k, 1);
-            matmul_mv_share(ye + (size_t)k * C, h1 + (size_t)k * Im, &one, &lw->exp_down[e[k]], 1, i, n);
+            const mat *d = e[k] < 0 ? &lw->sh_down : &lw->exp_down[e[k]];
+            matmul_mv_share(ye + (size_t)k * C, h1 + (size_t)k * Im, &one, d, 1, i, n);
         }
-        int d0r = (int)((int64_t)C * i / n), d1r = (int)((int64_t)C * (i + 1) / n); /* this thread's rows of ye */
-        for (int k = 0; k < K; k++)
-            for (int d = d0r; d < d1r; d++) out[d] += w[k] * ye[(size_t)k * C + d];
+        int c0 = (int)((int64_t)C * i / n), c1 = (int)((int64_t)C * (i + 1) / n); /* this thread's rows of ye */
+        for (int x = c0; x < c1; x++) out[x] = e[0] < 0 ? ye[x] : 0;
+        for (int k = e[0] < 0; k < N; k++)
+            for (int x = c0; x < c1; x++) out[x] += w[k] * ye[(size_t)k * C + x];
     }
     s->experts_run += K;
     return 1;
@@ -152,10 +183,10 @@ static int routed_one(const dc_config *c, scratch *s, const layer_w *lw, const f
 
 void moe_forward(const dc_config *c, scratch *s, const layer_w *lw, int T, const float *xn, float *out) {
     const int E = c->n_routed_experts, K = c->num_experts_per_tok, C = c->hidden_size;
+    if (T == 1 && moe_one(c, s, lw, xn, out)) return;
     moe_route(c, lw, T, xn, s->rlog, s->idx, s->wts);
     if (c->n_shared_experts) ffn_forward(s, &lw->sh_gate, &lw->sh_up, &lw->sh_down, T, xn, out);
     else memset(out, 0, sizeof(float) * (size_t)T * C);
-    if (T == 1 && routed_one(c, s, lw, xn, out)) return;
     for (int e = 0; e < E; e++) {
         int n = 0;
         for (int t = 0; t < T; t++)

@@ -186,6 +186,7 @@ void weights_free(model_w *w) {
     free(w->layers);
     free(w->arena);
     free(w->qarena);
+    free(w->kvb_arena);
     mfile_close(&w->map);
     memset(w, 0, sizeof *w);
 }
@@ -239,12 +240,12 @@ static void scales_f32(const st_tensor *sc, float *dst) {
 }
 
 /* keeps_fp8: whether entry e, stored as t, stays FP8 in memory (MAT_FP8):
- * a matrix the model multiplies through matmul (kv_b is read as floats by
- * the absorbed attention), 128-wide column blocks and whole blocks a row */
+ * a matrix the model multiplies through matmul or the matvec kernels (kv_b
+ * too: the absorbed attention takes its rows per head, mla.c), 128-wide
+ * column blocks and whole blocks a row */
 static int keeps_fp8(const dc_config *c, const st_tensor *t, const wt_entry *e) {
     int bm = c->fp8_block_m ? c->fp8_block_m : 128, bn = c->fp8_block_n ? c->fp8_block_n : 128;
-    return t->dtype == ST_F8_E4M3 && e->m && e->kind == WT_MAT && !strstr(e->name, "kv_b_proj") &&
-           fp8_keeps(e->cols, bm, bn);
+    return t->dtype == ST_F8_E4M3 && e->m && e->kind == WT_MAT && fp8_keeps(e->cols, bm, bn);
 }
 
 /* keep_fp8: tensor t of entry e into dst (mat_type_bytes(MAT_FP8) bytes) as
@@ -450,6 +451,62 @@ static size_t release_pages(void *p, size_t n) {
     return b - a;
 }
 
+/* kvb_split_bytes: k_b (H*kvl, nope) and v_b (H*v, kvl) in type, each
+ * 64-byte aligned; 0 when their rows are not whole blocks of it */
+static size_t kvb_split_bytes(const dc_config *c, int type) {
+    int H = c->num_attention_heads, nope = c->qk_nope_head_dim, vd = c->v_head_dim, kvl = c->kv_lora_rank;
+    size_t k = mat_type_bytes(type, H * kvl, nope), v = mat_type_bytes(type, H * vd, kvl);
+    return k && v ? ((k + 63) & ~(size_t)63) + ((v + 63) & ~(size_t)63) : 0;
+}
+
+/* kvb_split: a layer's float32 kv_b into k_b (W_uk_h^T, head after head) and
+ * v_b (W_uv_h) of type at dst (kvb_split_bytes); kv_b's pages given back and
+ * its data NULL (weights.h). 0 when the float32 staging cannot be had. */
+static int kvb_split(const dc_config *c, model_w *w, layer_w *lw, int type, char *dst) {
+    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, vd = c->v_head_dim, kvl = c->kv_lora_rank;
+    float *kt = malloc(sizeof(float) * (size_t)H * kvl * nope), *vr = malloc(sizeof(float) * (size_t)H * vd * kvl);
+    if (!kt || !vr) {
+        free(kt), free(vr);
+        return 0;
+    }
+    for (int h = 0; h < H; h++) {
+        const float *wh = lw->kv_b.data + (size_t)h * (nope + vd) * kvl; /* [W_uk_h (nope, kvl); W_uv_h (v, kvl)] */
+        for (int l = 0; l < kvl; l++)
+            for (int d = 0; d < nope; d++) kt[((size_t)h * kvl + l) * nope + d] = wh[(size_t)d * kvl + l];
+        memcpy(vr + (size_t)h * vd * kvl, wh + (size_t)nope * kvl, sizeof(float) * vd * kvl);
+    }
+    mat fk = {kt, MAT_F32, H * kvl, nope}, fv = {vr, MAT_F32, H * vd, kvl};
+    size_t kb = (mat_type_bytes(type, fk.rows, fk.cols) + 63) & ~(size_t)63;
+    mat_convert(&fk, type, dst);
+    mat_convert(&fv, type, dst + kb);
+    lw->k_b = (mat){(float *)(void *)dst, type, fk.rows, fk.cols};
+    lw->v_b = (mat){(float *)(void *)(dst + kb), type, fv.rows, fv.cols};
+    w->released_bytes += release_pages(lw->kv_b.data, mat_bytes(&lw->kv_b));
+    lw->kv_b.data = NULL;
+    free(kt), free(vr);
+    return 1;
+}
+
+int weights_split_kvb(const dc_config *c, model_w *w, int type, dc_err *err) {
+    size_t b = kvb_split_bytes(c, type);
+    int n = 0;
+    for (int l = 0; l < w->nlayers; l++) n += w->layers[l].kv_b.data && w->layers[l].kv_b.type == MAT_F32;
+    if (!b || !n || w->kvb_arena) return DC_OK; /* rows not whole blocks of type: kv_b stays float32 */
+    w->kvb_arena = aligned_alloc(64, (size_t)n * b);
+    if (!w->kvb_arena)
+        return err_set(err, DC_ENOMEM, "weights_split_kvb: cannot allocate %.2f MB", (double)n * b * 1e-6);
+    w->kvb_bytes = (size_t)n * b;
+    char *dst = w->kvb_arena;
+    for (int l = 0; l < w->nlayers; l++) {
+        layer_w *lw = &w->layers[l];
+        if (!lw->kv_b.data || lw->kv_b.type != MAT_F32) continue;
+        if (!kvb_split(c, w, lw, type, dst))
+            return err_set(err, DC_ENOMEM, "weights_split_kvb: out of memory splitting kv_b of layer %d", l);
+        dst += b;
+    }
+    return DC_OK;
+}
+
 int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
     if (type == MAT_F32) return DC_OK;
     if (type <= MAT_F32 || type >= MAT_NTYPES) return err_set(err, DC_EARG, "weights_convert: unknown type %d", type);
@@ -491,9 +548,9 @@ int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
         m->type = type;
         dst += (b + 63) & ~(size_t)63;
     }
-    w->dtype = type;
     free(list);
-    return DC_OK;
+    w->dtype = type;
+    return weights_split_kvb(c, w, type, err); /* kv_b as the absorbed attention's pieces (mla.c) */
 }
 
 int weights_read(const dc_config *c, const char *dir, const wt_entry *e, int n, dc_err *err) {

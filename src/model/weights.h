@@ -27,7 +27,13 @@ typedef struct layer_w {
     mat q;                            /* (H*(nope+rope), C) without q-LoRA */
     mat kv_a;                         /* (kv_lora+rope, C) kv_a_proj_with_mqa */
     float *kv_a_norm;                 /* (kv_lora) */
-    mat kv_b;                         /* (H*(nope+v), kv_lora) */
+    mat kv_b;                         /* (H*(nope+v), kv_lora); NULL data when k_b / v_b hold it */
+    /* kv_b as the absorbed attention multiplies it (V2 appendix C), in a
+     * stored type (a GGUF's attn_k_b / attn_v_b kept as stored, or kv_b
+     * converted by weights_convert); NULL data when kv_b holds it instead:
+     *   k_b (H*kv_lora, nope): rows h*kvl.. of head h are W_uk_h^T (kvl, nope)
+     *   v_b (H*v, kv_lora):    rows h*v..   of head h are W_uv_h   (v, kvl) */
+    mat k_b, v_b;
     mat o;                            /* (C, H*v) */
     float *ffn_norm;                  /* post_attention_layernorm (C) */
     int is_moe;
@@ -57,6 +63,8 @@ typedef struct model_w {
     size_t arena_floats;
     void *qarena;                     /* owns converted or kept (bf16, q8, fp8 ...) matrices, or NULL */
     size_t qarena_bytes;              /* bytes of qarena */
+    void *kvb_arena;                  /* owns k_b and v_b made from kv_b (weights_split_kvb), or NULL */
+    size_t kvb_bytes;
     size_t released_bytes;            /* arena bytes given back to the OS after conversion */
     int dtype;                        /* MAT_* of the converted matrices (MAT_F32 when none) */
     int kept;                         /* 1: matrices kept as stored (a GGUF's: load_gguf.c; FP8: weights.c) */
@@ -91,19 +99,27 @@ int weights_keep_experts(wt_entry *e, int n, int ex0, int ex1);
 /* weights_load: read every tensor of the table from the checkpoint in dir
  * into a new arena, dequantising BF16 / F16 / F8_E4M3 (+ weight_scale_inv).
  * keep (inference): F8_E4M3 matrices with 128-wide column blocks stay FP8
- * (MAT_FP8, fp8_block.h, in qarena; w->kept, w->dtype MAT_FP8) but kv_b, and a
+ * (MAT_FP8, fp8_block.h, in qarena; w->kept, w->dtype MAT_FP8), kv_b too, and a
  * GGUF's matrices stay as stored; 0: everything float32 (training, writers). */
 int weights_load(const dc_config *cfg, const char *dir, int keep, model_w *w, dc_err *err);
 
 /* weights_convert: for inference, store the big matrices of w (attention
- * projections except kv_b, dense / shared / routed experts, eh_proj, heads) as
+ * projections, dense / shared / routed experts, eh_proj, heads) as
  * type (any MAT_* with a quantiser, wtype.h, for the matrices whose rows are
  * whole blocks: bf16, f16, q8, q4_0, q4_k, q6_k, q5_0, q5_k, fp8 with 128x128
- * block scales; quantised here); embeddings, norms, the router
- * and kv_b (read as floats by the absorbed attention) stay float32. The
- * float32 pages of converted matrices are given back to the OS. Only once,
- * from float32; w must not be trained afterwards. */
+ * block scales; quantised here); kv_b becomes the absorbed attention's k_b
+ * (W_uk^T per head) and v_b in that type (kv_b's data then NULL; layer_w);
+ * embeddings, norms and the router stay float32. The float32 pages of
+ * converted matrices are given back to the OS. Only once, from float32; w
+ * must not be trained afterwards. */
 int weights_convert(const dc_config *cfg, model_w *w, int type, dc_err *err);
+
+/* weights_split_kvb: each layer's float32 kv_b into the absorbed
+ * attention's k_b and v_b (layer_w) of type (any MAT_* with a quantiser;
+ * float32 too, W_uk transposed), in w->kvb_arena; kv_b's pages are given
+ * back and its data set NULL. Nothing when kv_b's rows or W_uk^T's are not
+ * whole blocks of type. weights_convert calls it; for inference only. */
+int weights_split_kvb(const dc_config *cfg, model_w *w, int type, dc_err *err);
 
 /* weights_read: read the checkpoint in dir into the storage the table's
  * entries already point at (dequantising as weights_load does); alias entries

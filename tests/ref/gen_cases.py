@@ -46,10 +46,10 @@ V3 = dict(  # shared by the v3_* cases; sizes chosen so several are not multiple
     max_position_embeddings=64, hidden_act="silu", bos_token_id=0, eos_token_id=1,
     attention_bias=False, tie_word_embeddings=False)
 
-# v3 with every *_proj input width a multiple of 128, so each FP8 matrix (kv_b aside) has whole
-# 128-wide column blocks; row counts (96, 152, 128 + 24 ...) leave partial 128-row blocks
+# v3 with every *_proj input width a multiple of 128, so each FP8 matrix (kv_b too: kv_lora 128)
+# has whole 128-wide column blocks; row counts (96, 152, 128 + 24 ...) leave partial 128-row blocks
 V3_128 = dict(V3, hidden_size=128, intermediate_size=256, moe_intermediate_size=128, q_lora_rank=128,
-              v_head_dim=32)
+              kv_lora_rank=128, v_head_dim=32)
 
 V2LITE = dict(
     V3, architectures=["DeepseekV2ForCausalLM"], model_type="deepseek_v2", vocab_size=100,
@@ -79,8 +79,8 @@ CASES = {
                "v3_f32's config, *_proj weights F8_E4M3 with 16x16 scale_inv blocks (partial edge "
                "blocks: 56, 20, 24, 88 are not multiples of 16), the rest BF16, bias F32"),
     "v3_fp8_128": (V3_128, "fp8_128", 14, 0.15, 600,
-                   "v3 at widths that are multiples of 128 (hidden 128, q_lora 128, v 32, experts 128, "
-                   "dense 256): *_proj weights F8_E4M3 with the official 128x128 scale_inv blocks "
+                   "v3 at widths that are multiples of 128 (hidden 128, q_lora 128, kv_lora 128, v 32, "
+                   "experts 128, dense 256): *_proj weights F8_E4M3 with the official 128x128 scale_inv blocks "
                    "(partial in rows), which deepc keeps FP8 in memory; the rest BF16, bias F32"),
     "v2lite_f32": (V2LITE, "f32", 12, 0.15, 400,
                    "V2-Lite: plain q_proj, softmax greedy gate, no normalisation, 2 shared experts, "
