@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "model/model.h"
 #include "model/train_layers.h"
+#include "kernels/rvec.h"
 
 /* ffn_fused: the three products in ONE parallel region (issue 15: decode ran
  * a region per product, ~170 a token, 12% of its time in barriers), when
@@ -59,14 +60,16 @@ void ffn_forward(scratch *s, const mat *gate, const mat *up, const mat *down, in
 
 /* ---------------------------------------------------------------- training */
 
+enum { SW_BLOCK = 4096 }; /* elements per task of the elementwise passes (a multiple of 8) */
+
 void swiglu_train_fwd(real *y, const ffn_act *s, const ffn_w *p, const real *x, int N, int C, int Iw) {
     linear_fwd(s->h1, x, p->gate, N, C, Iw);
     linear_fwd(s->h3, x, p->up, N, C, Iw);
-    size_t n = (size_t)N * Iw;
+    size_t n = (size_t)N * Iw, nb = (n + SW_BLOCK - 1) / SW_BLOCK;
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        real a = s->h1[i];
-        s->a[i] = a / (1 + rexp(-a)) * s->h3[i];
+    for (size_t b = 0; b < nb; b++) {
+        size_t o = b * SW_BLOCK, m = n - o < SW_BLOCK ? n - o : SW_BLOCK;
+        rv_swiglu(s->a + o, s->h1 + o, s->h3 + o, m);
     }
     linear_fwd(y, s->a, p->down, N, Iw, C);
 }
@@ -79,11 +82,11 @@ void swiglu_bwd(real *dx, const ffn_w *g, const real *dy, const real *x, const f
     for (size_t i = 0; i < n; i++) da[i] = 0;
     linear_bwd(da, g->down, dy, s->a, p->down, N, Iw, C);
     /* a = silu(h1) * h3; silu'(h) = sig(h) * (1 + h * (1 - sig(h))) */
+    size_t nb = (n + SW_BLOCK - 1) / SW_BLOCK;
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        real h = s->h1[i], sg = 1 / (1 + rexp(-h));
-        dh3[i] = da[i] * h * sg;
-        dh1[i] = da[i] * s->h3[i] * sg * (1 + h * (1 - sg));
+    for (size_t b = 0; b < nb; b++) {
+        size_t o = b * SW_BLOCK, m = n - o < SW_BLOCK ? n - o : SW_BLOCK;
+        rv_swiglu_bwd(dh1 + o, dh3 + o, da + o, s->h1 + o, s->h3 + o, m);
     }
     /* h1 = x @ gate^T, h3 = x @ up^T */
     linear_bwd(dx, g->gate, dh1, x, p->gate, N, C, Iw);

@@ -24,6 +24,7 @@
 #include "model/model.h"
 #include "model/norm.h"
 #include "model/train_layers.h"
+#include "kernels/rvec.h"
 
 /* softmax_inplace: p[j] = exp(s[j] - max) / sum over n entries. */
 static void softmax_inplace(float *p, int n) {
@@ -247,6 +248,79 @@ void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view
  *   k_j = [k_nope_j (from kv_b), kpe_j (shared by the heads)]
  */
 
+/* The attention core of one sequence b and head h, on strided views of the
+ * projections. Causal: query row i sees keys j <= i, so the rows go in blocks
+ * of QB and a block's products stop at its last key i1: the products cover
+ * (1 + 2 + ... + T/QB) / (T/QB)^2 of the square (62% at T = 4 QB) instead of
+ * all of it (issue 15). P's entries above the diagonal are zero (written,
+ * never computed); dS's are zero up to the block's last key (all that is read).
+ *   S = scale (Qn Kn^T + Qp Kp^T), P = softmax by rows, O = P V */
+enum { QB = 64 };
+
+static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T) {
+    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v;
+    const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
+    const real *Q = a->q + ((size_t)b * T * H + h) * qk, *Kn = a->kv + ((size_t)b * T * H + h) * (nope + vd);
+    const real *Kp = a->kpe + (size_t)b * T * rd;
+    real *P = a->P + ((size_t)b * H + h) * T * T, *O = a->att + ((size_t)b * T * H + h) * vd;
+    for (int i0 = 0; i0 < T; i0 += QB) {
+        int m = T - i0 < QB ? T - i0 : QB, i1 = i0 + m;
+        real *Pb = P + (size_t)i0 * T;
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, nope, d->scale, Q + (size_t)i0 * ldq, ldq, Kn, ldkv, 0,
+             Pb, T);
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, rd, d->scale, Q + (size_t)i0 * ldq + nope, ldq, Kp, rd, 1,
+             Pb, T);
+        for (int i = i0; i < i1; i++) {
+            real *row = P + (size_t)i * T, mx = rv_max(row, i + 1);
+            real inv = (real)(1 / rv_exp_shift_sum(row, row, mx, i + 1));
+            for (int j = 0; j <= i; j++) row[j] *= inv;
+            memset(row + i + 1, 0, sizeof(real) * (T - i - 1));
+        }
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, vd, i1, 1, Pb, T, Kn + nope, ldkv, 0,
+             O + (size_t)i0 * ldo, ldo);
+    }
+}
+
+/* attn_bwd_head: dP = dO V^T, dS = P (dP - rowsum(P dP)) scale by row blocks
+ * (keys up to the block's last); then dQn = dS Kn, dQp = dS Kp by row blocks,
+ * and dV = P^T dO, dKn = dS^T Qn, dKp_h = dS^T Qp by blocks of keys (key j
+ * gets the rows i >= j). dk's rope part is per head, summed by the caller. */
+static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T, const real *datt, real *dq,
+                          real *dk, real *dv, real *dPall) {
+    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v;
+    const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
+    size_t r0 = (size_t)b * T * H + h;
+    const real *Q = a->q + r0 * qk, *Kn = a->kv + r0 * (nope + vd), *Kp = a->kpe + (size_t)b * T * rd;
+    const real *P = a->P + ((size_t)b * H + h) * T * T, *dO = datt + r0 * vd;
+    real *dS = dPall + ((size_t)b * H + h) * T * T;
+    for (int i0 = 0; i0 < T; i0 += QB) {
+        int m = T - i0 < QB ? T - i0 : QB, i1 = i0 + m;
+        real *dSb = dS + (size_t)i0 * T, *dqb = dq + (r0 + (size_t)i0 * H) * qk;
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, vd, 1, dO + (size_t)i0 * ldo, ldo, Kn + nope, ldkv, 0,
+             dSb, T);
+        for (int i = i0; i < i1; i++) {
+            const real *pr = P + (size_t)i * T;
+            real *sr = dS + (size_t)i * T, dot = 0;
+            for (int j = 0; j <= i; j++) dot += pr[j] * sr[j];
+            for (int j = 0; j <= i; j++) sr[j] = pr[j] * (sr[j] - dot) * d->scale;
+            for (int j = i + 1; j < i1; j++) sr[j] = 0;
+        }
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nope, i1, 1, dSb, T, Kn, ldkv, 1, dqb, ldq);
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, rd, i1, 1, dSb, T, Kp, rd, 1, dqb + nope, ldq);
+    }
+    for (int j0 = 0; j0 < T; j0 += QB) {
+        int n = T - j0 < QB ? T - j0 : QB, k = T - j0;
+        const real *Pc = P + (size_t)j0 * T + j0, *dSc = dS + (size_t)j0 * T + j0;
+        size_t rj = r0 + (size_t)j0 * H;
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, vd, k, 1, Pc, T, dO + (size_t)j0 * ldo, ldo, 1, dv + rj * vd,
+             ldo);
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, nope, k, 1, dSc, T, Q + (size_t)j0 * ldq, ldq, 1,
+             dk + rj * qk, ldq);
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, rd, k, 1, dSc, T, Q + (size_t)j0 * ldq + nope, ldq, 1,
+             dk + rj * qk + nope, ldq);
+    }
+}
+
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale) {
     *d = (mla_dims){c->hidden_size, c->num_attention_heads, c->qk_nope_head_dim, c->qk_rope_head_dim,
                     c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp};
@@ -292,28 +366,11 @@ void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d,
         rope_train(d->rp, a->q + (size_t)t * H * qk + nope, H, qk, t % T, 0);
     }
     linear_fwd(a->kv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
-    /* per sequence and head, as products on strided views (OpenBLAS runs them
-     * single-threaded inside the parallel loop): S = scale (Qn Kn^T + Qp Kp^T),
-     * causal softmax by rows, att = P V */
-    const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
+    /* per sequence and head (OpenBLAS runs the products single-threaded
+     * inside the parallel loop) */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            const real *Q = a->q + ((size_t)b * T * H + h) * qk, *Kn = a->kv + ((size_t)b * T * H + h) * (nope + vd);
-            const real *Kp = a->kpe + (size_t)b * T * rd;
-            real *P = a->P + ((size_t)b * H + h) * T * T;
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, nope, d->scale, Q, ldq, Kn, ldkv, 0, P, T);
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, rd, d->scale, Q + nope, ldq, Kp, rd, 1, P, T);
-            for (int i = 0; i < T; i++) {
-                real *row = P + (size_t)i * T, mx = row[0], sum = 0;
-                for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
-                for (int j = 0; j <= i; j++) sum += (row[j] = rexp(row[j] - mx));
-                for (int j = 0; j <= i; j++) row[j] /= sum;
-                for (int j = i + 1; j < T; j++) row[j] = 0;
-            }
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, vd, T, 1, P, T, Kn + nope, ldkv, 0,
-                 a->att + ((size_t)b * T * H + h) * vd, ldo);
-        }
+        for (int h = 0; h < H; h++) attn_fwd_head(a, d, b, h, T);
     linear_fwd(y, a->att, p->o, N, H * vd, d->C);
 }
 
@@ -327,31 +384,10 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
     memset(datt, 0, sizeof(real) * (size_t)(dPall - datt));
     /* y = att @ o^T */
     linear_bwd(datt, g->o, dy, a->att, p->o, N, H * vd, d->C);
-    /* attention, per sequence and head (rows of dq, dk, dv of head h are its own):
-     *   dP = dO V^T, dV = P^T dO, dS = P (dP - rowsum(P dP)) scale,
-     *   dQn = dS Kn, dQp = dS Kp, dKn = dS^T Qn, dKp_h = dS^T Qp (summed over heads below) */
-    const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
+    /* attention, per sequence and head (rows of dq, dk, dv of head h are its own) */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            size_t r0 = (size_t)b * T * H + h;
-            const real *Q = a->q + r0 * qk, *Kn = a->kv + r0 * (nope + vd), *Kp = a->kpe + (size_t)b * T * rd;
-            const real *P = a->P + ((size_t)b * H + h) * T * T, *dO = datt + r0 * vd;
-            real *dS = dPall + ((size_t)b * H + h) * T * T;
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, vd, 1, dO, ldo, Kn + nope, ldkv, 0, dS, T);
-            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, vd, T, 1, P, T, dO, ldo, 1, dv + r0 * vd, ldo);
-            for (int i = 0; i < T; i++) {
-                const real *pr = P + (size_t)i * T;
-                real *sr = dS + (size_t)i * T, dot = 0;
-                for (int j = 0; j <= i; j++) dot += pr[j] * sr[j];
-                for (int j = 0; j <= i; j++) sr[j] = pr[j] * (sr[j] - dot) * d->scale;
-                for (int j = i + 1; j < T; j++) sr[j] = 0;
-            }
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, nope, T, 1, dS, T, Kn, ldkv, 1, dq + r0 * qk, ldq);
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, rd, T, 1, dS, T, Kp, rd, 1, dq + r0 * qk + nope, ldq);
-            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, nope, T, 1, dS, T, Q, ldq, 1, dk + r0 * qk, ldq);
-            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, rd, T, 1, dS, T, Q + nope, ldq, 1, dk + r0 * qk + nope, ldq);
-        }
+        for (int h = 0; h < H; h++) attn_bwd_head(a, d, b, h, T, datt, dq, dk, dv, dPall);
     /* kv = cn @ kv_b^T, per head [k_nope, v] */
     for (int t = 0; t < N; t++)
         for (int h = 0; h < H; h++) {
