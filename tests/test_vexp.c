@@ -93,6 +93,10 @@ static void passes(void) {
     vexp_shift_scale(y, x, mx, 0.5f, N);
     for (int i = 0; i < N; i++) werr = fmax(werr, fabs(y[i] - 0.5 * exp((double)(x[i] - mx))) / (0.5 * exp((double)(x[i] - mx))));
     CHECK(werr < 3e-7, "exp-shift-scale worst rel %g", werr);
+    double ss = 0, d3w = 0;
+    for (int i = 0; i < N; i++) ss += (double)x[i] * x[i], d3w += (double)x[i] * h3[i] * da[i];
+    CHECK(fabs(vsumsq_d(x, N) - ss) <= 1e-12 * ss, "sumsq %.17g vs %.17g", vsumsq_d(x, N), ss);
+    CHECK(fabs(vdot3_d(x, h3, da, N) - d3w) <= 1e-12 * fabs(ss), "dot3 %.17g vs %.17g", vdot3_d(x, h3, da, N), d3w);
     vswiglu(a, x, h3, N);
     vswiglu_bwd(d1, d3, da, x, h3, N);
     double e1 = 0, e2 = 0, e3 = 0;

@@ -7,6 +7,8 @@
  *   rv_max(x, n)                  max_i x[i]
  *   rv_exp_shift_sum(y, x, m, n)  y = e^(x - m) (y NULL: not kept), returns its sum (in double)
  *   rv_exp_shift_scale(y, x, m, g, n)   y = e^(x - m) g
+ *   rv_sumsq(x, n)                sum x^2 (in double)
+ *   rv_dot3(a, b, c, n)           sum a b c (in double)
  *   rv_swiglu(a, h1, h3, n)       a = silu(h1) h3
  *   rv_swiglu_bwd(dh1, dh3, da, h1, h3, n)   its gradients (vexp.h)
  */
@@ -21,6 +23,16 @@ static inline double rv_max(const double *x, size_t n) {
     double m = x[0];
     for (size_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
+}
+static inline double rv_sumsq(const double *x, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += x[i] * x[i];
+    return s;
+}
+static inline double rv_dot3(const double *a, const double *b, const double *c, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i] * c[i];
+    return s;
 }
 static inline double rv_exp_shift_sum(double *y, const double *x, double m, size_t n) {
     double s = 0;
@@ -47,6 +59,8 @@ static inline void rv_swiglu_bwd(double *dh1, double *dh3, const double *da, con
 }
 #else
 #define rv_max vmax
+#define rv_sumsq vsumsq_d
+#define rv_dot3 vdot3_d
 #define rv_exp_shift_sum vexp_shift_sum
 #define rv_exp_shift_scale vexp_shift_scale
 #define rv_swiglu vswiglu

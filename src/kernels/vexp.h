@@ -18,6 +18,8 @@
  * (tests/test_vexp.c sweeps it against double exp). Edges: x < -87 gives 0
  * (expf gives a denormal below 1.2e-38 that no softmax or sigmoid here can
  * tell from 0), x > 88.3 gives +inf (expf overflows at 88.72), NaN stays NaN.
+ * Beside it: max, sums of squares and triple products in double (the norms),
+ * softmax rows and SwiGLU's forward and backward.
  * dc_expf is the same operations on one element (the same bits as a lane:
  * the build does not contract to FMA in ISO C mode, and either way both
  * forms are compiled alike), used for the tails of rows.
@@ -97,6 +99,36 @@ static inline double v8f_sum_d(v4d a, v4d b) {
 static inline void v8f_acc_d(v4d *a, v4d *b, v8f v) {
     *a += __builtin_convertvector((v4f){v[0], v[1], v[2], v[3]}, v4d);
     *b += __builtin_convertvector((v4f){v[4], v[5], v[6], v[7]}, v4d);
+}
+
+static inline v4d v4d_lo(v8f v) { return __builtin_convertvector((v4f){v[0], v[1], v[2], v[3]}, v4d); }
+static inline v4d v4d_hi(v8f v) { return __builtin_convertvector((v4f){v[4], v[5], v[6], v[7]}, v4d); }
+
+/* vsumsq_d: sum_i x[i]^2 in double (each square exact), eight lanes */
+static inline double vsumsq_d(const float *x, size_t n) {
+    v4d a = {0}, b = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f v = v8f_load(x + i);
+        v4d l = v4d_lo(v), h = v4d_hi(v);
+        a += l * l, b += h * h;
+    }
+    double s = v8f_sum_d(a, b);
+    for (; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
+
+/* vdot3_d: sum_i a[i] b[i] c[i] in double, eight lanes */
+static inline double vdot3_d(const float *a, const float *b, const float *c, size_t n) {
+    v4d p = {0}, q = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f x = v8f_load(a + i), y = v8f_load(b + i), z = v8f_load(c + i);
+        p += v4d_lo(x) * v4d_lo(y) * v4d_lo(z), q += v4d_hi(x) * v4d_hi(y) * v4d_hi(z);
+    }
+    double s = v8f_sum_d(p, q);
+    for (; i < n; i++) s += (double)a[i] * b[i] * c[i];
+    return s;
 }
 
 /* vexp_shift_sum: y[i] = e^(x[i] - m) (y may be x, or NULL: not kept);

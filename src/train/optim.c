@@ -46,6 +46,45 @@ double grad_sumsq(const float *g, size_t n) {
     return s;
 }
 
+/* adamw_run: elements [0, ne) of one tensor's slice (bf16_moments off). The
+ * options arrive as values: read through `o` inside the loop, every store to
+ * p, m or v (float, like o's fields) might change them, and the loop did not
+ * vectorise (issue 15); nor would it while sqrtf may set errno (a branch to
+ * libm per element): the Makefile builds this file with -fno-math-errno (v >=
+ * 0 here, so that changes nothing else). The same operations: the same bits
+ * as before. */
+static void adamw_run(float *pp, float *mm, float *vv, const float *gg, size_t ne, float b1, float b2, float eps,
+                      float decay, float step_size, float bc2s, float scale) {
+    const float c1 = 1 - b1, c2 = 1 - b2;
+#pragma omp simd
+    for (size_t j = 0; j < ne; j++) {
+        float gj = gg[j] * scale, mj = b1 * mm[j] + c1 * gj, vj = b2 * vv[j] + c2 * gj * gj;
+        mm[j] = mj, vv[j] = vj;
+        pp[j] = pp[j] * decay - step_size * mj / (sqrtf(vj) / bc2s + eps);
+    }
+}
+
+/* adamw_span: one tensor's slice, in chunks over the threads */
+static void adamw_span(float *pp, float *mm, float *vv, const float *gg, size_t ne, const train_opts *o, float decay,
+                       float step_size, float bc2s, float scale) {
+    if (o->bf16_moments) {
+#pragma omp parallel for schedule(static) if (ne > 65536)
+        for (size_t j = 0; j < ne; j++) {
+            float gj = gg[j] * scale;
+            mm[j] = bf16_to_f32(f32_to_bf16(o->beta1 * mm[j] + (1 - o->beta1) * gj));
+            vv[j] = bf16_to_f32(f32_to_bf16(o->beta2 * vv[j] + (1 - o->beta2) * gj * gj));
+            pp[j] = pp[j] * decay - step_size * mm[j] / (sqrtf(vv[j]) / bc2s + o->eps);
+        }
+        return;
+    }
+    const size_t CH = 16384, nc = (ne + CH - 1) / CH;
+#pragma omp parallel for schedule(static) if (ne > 65536)
+    for (size_t c = 0; c < nc; c++) {
+        size_t j = c * CH, n = ne - j < CH ? ne - j : CH;
+        adamw_run(pp + j, mm + j, vv + j, gg + j, n, o->beta1, o->beta2, o->eps, decay, step_size, bc2s, scale);
+    }
+}
+
 void adamw_update_range(const wt_entry *tab, int ntab, const float *arena, float *p, const float *g, float *m,
                         float *v, size_t lo, size_t hi, const train_opts *o, int64_t step, float lr, float scale) {
     const int64_t st = step + 1;
@@ -57,18 +96,8 @@ void adamw_update_range(const wt_entry *tab, int ntab, const float *arena, float
         size_t off = (size_t)(*e->dst - arena), end = off + wt_numel(e);
         size_t a = off > lo ? off : lo, b = end < hi ? end : hi;
         if (a >= b) continue;
-        size_t ne = b - a;
-        float *pp = p + a, *mm = m + (a - lo), *vv = v + (a - lo);
-        const float *gg = g + (a - lo);
         float decay = e->kind == WT_NORM ? 1.0f : 1.0f - lr * o->wd;
-#pragma omp parallel for schedule(static) if (ne > 65536)
-        for (size_t j = 0; j < ne; j++) {
-            float gj = gg[j] * scale;
-            mm[j] = o->beta1 * mm[j] + (1 - o->beta1) * gj;
-            vv[j] = o->beta2 * vv[j] + (1 - o->beta2) * gj * gj;
-            if (o->bf16_moments) mm[j] = bf16_to_f32(f32_to_bf16(mm[j])), vv[j] = bf16_to_f32(f32_to_bf16(vv[j]));
-            pp[j] = pp[j] * decay - step_size * mm[j] / (sqrtf(vv[j]) / bc2s + o->eps);
-        }
+        adamw_span(p + a, m + (a - lo), v + (a - lo), g + (a - lo), b - a, o, decay, step_size, bc2s, scale);
     }
 }
 
