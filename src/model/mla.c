@@ -250,15 +250,13 @@ void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view
 
 /* The attention core of one sequence b and head h, on strided views of the
  * projections. Causal: query row i sees keys j <= i, so the rows go in blocks
- * of QB and a block's products stop at its last key i1: the products cover
- * (1 + 2 + ... + T/QB) / (T/QB)^2 of the square (62% at T = 4 QB) instead of
+ * of QB = d->qb and a block's products stop at its last key i1: the products
+ * cover (1 + 2 + ... + T/QB) / (T/QB)^2 of the square (62% at T = 4 QB) instead of
  * all of it (issue 15). P's entries above the diagonal are zero (written,
  * never computed); dS's are zero up to the block's last key (all that is read).
  *   S = scale (Qn Kn^T + Qp Kp^T), P = softmax by rows, O = P V */
-enum { QB = 64 };
-
 static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T) {
-    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v;
+    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, QB = d->qb;
     const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
     const real *Q = a->q + ((size_t)b * T * H + h) * qk, *Kn = a->kv + ((size_t)b * T * H + h) * (nope + vd);
     const real *Kp = a->kpe + (size_t)b * T * rd;
@@ -287,7 +285,7 @@ static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
  * gets the rows i >= j). dk's rope part is per head, summed by the caller. */
 static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T, const real *datt, real *dq,
                           real *dk, real *dv, real *dPall) {
-    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v;
+    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, QB = d->qb;
     const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
     size_t r0 = (size_t)b * T * H + h;
     const real *Q = a->q + r0 * qk, *Kn = a->kv + r0 * (nope + vd), *Kp = a->kpe + (size_t)b * T * rd;
@@ -323,7 +321,7 @@ static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
 
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale) {
     *d = (mla_dims){c->hidden_size, c->num_attention_heads, c->qk_nope_head_dim, c->qk_rope_head_dim,
-                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp};
+                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp, 64};
 }
 
 void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
