@@ -334,6 +334,7 @@ void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
     a->c_rstd = BUMP(b, N, real);
     a->cn = BUMP(b, N * d->kvl, real);
     a->kpe = BUMP(b, N * d->rope, real);
+    a->cs = BUMP(b, (size_t)T * d->rope, real);
     a->kv = BUMP(b, N * d->H * (d->nope + d->v), real);
     a->P = BUMP(b, (size_t)B * d->H * T * T, real);
     a->att = BUMP(b, N * d->H * d->v, real);
@@ -356,12 +357,14 @@ void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d,
         linear_fwd(a->q, xn, p->q, N, d->C, H * qk);
     }
     linear_fwd(a->kva, xn, p->kv_a, N, d->C, kvl + rd);
+    rope_train_table(d->rp, a->cs, T);
+#pragma omp parallel for schedule(static)
     for (int t = 0; t < N; t++) {
-        const real *row = a->kva + (size_t)t * (kvl + rd);
+        const real *row = a->kva + (size_t)t * (kvl + rd), *cs = a->cs + (size_t)(t % T) * rd;
         rmsnorm_train_fwd(a->cn + (size_t)t * kvl, a->c_rstd + t, row, p->kv_a_norm, 1, kvl, d->eps);
         memcpy(a->kpe + (size_t)t * rd, row + kvl, sizeof(real) * rd);
-        rope_train(d->rp, a->kpe + (size_t)t * rd, 1, rd, t % T, 0);
-        rope_train(d->rp, a->q + (size_t)t * H * qk + nope, H, qk, t % T, 0);
+        rope_train_cs(cs, rd, a->kpe + (size_t)t * rd, 1, rd, 0);
+        rope_train_cs(cs, rd, a->q + (size_t)t * H * qk + nope, H, qk, 0);
     }
     linear_fwd(a->kv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
     /* per sequence and head (OpenBLAS runs the products single-threaded
@@ -387,6 +390,7 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) attn_bwd_head(a, d, b, h, T, datt, dq, dk, dv, dPall);
     /* kv = cn @ kv_b^T, per head [k_nope, v] */
+#pragma omp parallel for schedule(static)
     for (int t = 0; t < N; t++)
         for (int h = 0; h < H; h++) {
             real *dst = dkv + ((size_t)t * H + h) * (nope + vd);
@@ -394,19 +398,26 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
             memcpy(dst + nope, dv + ((size_t)t * H + h) * vd, sizeof(real) * vd);
         }
     linear_bwd(dcn, g->kv_b, dkv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
+#pragma omp parallel for schedule(static)
     for (int t = 0; t < N; t++) {
         real *row = dkva + (size_t)t * (kvl + rd);
+        const real *cs = a->cs + (size_t)(t % T) * rd;
         /* kpe = rope(kva[kvl:]), shared by every head */
         for (int h = 0; h < H; h++) {
             const real *src = dk + ((size_t)t * H + h) * qk + nope;
             for (int e = 0; e < rd; e++) row[kvl + e] += src[e];
         }
-        rope_train(d->rp, row + kvl, 1, rd, t % T, 1);
-        /* cn = rmsnorm(kva[:kvl]) */
-        rmsnorm_bwd(row, g->kv_a_norm, dcn + (size_t)t * kvl, a->kva + (size_t)t * (kvl + rd), a->c_rstd + t,
-                    p->kv_a_norm, 1, kvl);
+        rope_train_cs(cs, rd, row + kvl, 1, rd, 1);
+        /* cn = rmsnorm(kva[:kvl]); its weight's gradient below, in token order */
+        rmsnorm_bwd(row, NULL, dcn + (size_t)t * kvl, a->kva + (size_t)t * (kvl + rd), a->c_rstd + t, p->kv_a_norm, 1,
+                    kvl);
         /* q_pe = rope(q_pe) */
-        rope_train(d->rp, dq + (size_t)t * H * qk + nope, H, qk, t % T, 1);
+        rope_train_cs(cs, rd, dq + (size_t)t * H * qk + nope, H, qk, 1);
+    }
+    for (int t = 0; t < N; t++) {
+        const real *dct = dcn + (size_t)t * kvl, *xt = a->kva + (size_t)t * (kvl + rd);
+        real r = a->c_rstd[t];
+        for (int i = 0; i < kvl; i++) g->kv_a_norm[i] += dct[i] * xt[i] * r;
     }
     linear_bwd(dxn, g->kv_a, dkva, xn, p->kv_a, N, d->C, kvl + rd);
     if (d->ql) {

@@ -32,4 +32,10 @@ void rope_apply(const rope *r, float *x, int n, int stride, int pos);
 /* rope_train: the same on `real`; with inverse set it applies the transpose
  * (rotation by -angle, same scale), which is the backward of the forward. */
 void rope_train(const rope *r, real *x, int n, int stride, int pos, int inverse);
+/* rope_train_table: cs (T, d), for position p and pair i the cos and sin
+ * rope_train rotates by: cs[p d + 2i] = cos, cs[p d + 2i + 1] = sin (the
+ * trainer computes them once per step instead of once per token and head
+ * group); rope_train_cs: rope_train with one position's row of the table. */
+void rope_train_table(const rope *r, real *cs, int T);
+void rope_train_cs(const real *cs, int d, real *x, int n, int stride, int inverse);
 #endif

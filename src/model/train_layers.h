@@ -41,6 +41,7 @@ typedef struct mla_act {
     real *kva;                  /* (N, kvl+rope) as projected */
     real *c_rstd, *cn;          /* (N), (N, kvl) normed latent */
     real *kpe;                  /* (N, rope) rotated shared key */
+    real *cs;                   /* (T, rope) the rotations' cos and sin per position (rope_train_table) */
     real *kv;                   /* (N, H, nope+v) */
     real *P;                    /* (B, H, T, T) attention probabilities */
     real *att;                  /* (N, H, v) */
