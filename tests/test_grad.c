@@ -132,17 +132,25 @@ static void ffn_bwd(layer *L) {
     ffn_ctx *c = L->ctx;
     swiglu_bwd(c->dx, &c->g, L->G, c->x, &c->a, &c->p, c->N, c->C, c->I, c->scr);
 }
-static void grad_swiglu(void) {
+/* joint: gate and up (and their gradients) as one (2I, C) block, up after
+ * gate, as the trainer's arena has them (ffn.c runs them as one product) */
+static void swiglu_case(int joint, const char *what) {
     int N = 4, C = 6, I = 5;
-    ffn_ctx c = {rnd(N * C, 1), zeros(N * C), zeros(3 * N * I), {rnd(I * C, .5), rnd(I * C, .5), rnd(C * I, .5)},
-                 {zeros(I * C), zeros(I * C), zeros(C * I)}, {zeros(N * I), zeros(N * I), zeros(N * I)}, N, C, I};
+    real *pgu = rnd(2 * I * C, .5), *ggu = zeros(2 * I * C);
+    ffn_ctx c = {rnd(N * C, 1), zeros(N * C), zeros(3 * N * I), {pgu, pgu + I * C, rnd(C * I, .5)},
+                 {ggu, ggu + I * C, zeros(C * I)}, {zeros(2 * N * I), zeros(N * I)}, N, C, I};
+    if (!joint) c.p.up = rnd(I * C, .5), c.g.up = zeros(I * C);
     layer L = {ffn_fwd, ffn_bwd, zeros(N * C), rnd(N * C, 1), (size_t)N * C, 0, {{0}}, &c};
     reg(&L, c.x, c.dx, N * C, "x");
     reg(&L, c.p.gate, c.g.gate, I * C, "gate");
     reg(&L, c.p.up, c.g.up, I * C, "up");
     reg(&L, c.p.down, c.g.down, C * I, "down");
-    CHECK(check(&L, "swiglu") <= TOL, "swiglu");
+    CHECK(check(&L, what) <= TOL, "%s", what);
     pool_free();
+}
+static void grad_swiglu(void) {
+    swiglu_case(0, "swiglu");
+    swiglu_case(1, "swiglu, [gate; up] one matrix");
 }
 
 /* ---------------------------------------------------------------- MLA */

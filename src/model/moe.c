@@ -207,10 +207,10 @@ void moe_act_point(moe_act *a, bump *b, const moe_dims *d, int B, int T) {
     a->xe = BUMP(b, NK * d->C, real);
     a->ye = BUMP(b, NK * d->C, real);
     size_t R = d->ep > 1 ? NK * d->ep : NK; /* an owner may receive every token of its group */
-    a->ex = (ffn_act){BUMP(b, R * d->Im, real), BUMP(b, R * d->Im, real), BUMP(b, R * d->Im, real)};
+    a->ex = (ffn_act){BUMP(b, R * 2 * d->Im, real), BUMP(b, R * d->Im, real)};
     a->xr = d->ep > 1 ? BUMP(b, R * d->C, real) : NULL;
     a->rcnt = d->ep > 1 ? BUMP(b, d->E, int) : NULL;
-    if (d->S) a->sh = (ffn_act){BUMP(b, N * Is, real), BUMP(b, N * Is, real), BUMP(b, N * Is, real)};
+    if (d->S) a->sh = (ffn_act){BUMP(b, N * 2 * Is, real), BUMP(b, N * Is, real)};
 }
 
 size_t moe_scratch_floats(const moe_dims *d, int B, int T) {
@@ -222,7 +222,7 @@ size_t moe_scratch_floats(const moe_dims *d, int B, int T) {
 
 static ffn_act ffn_act_at(const ffn_act *a, size_t row, int width) {
     size_t o = row * width;
-    return (ffn_act){a->h1 + o, a->h3 + o, a->a + o};
+    return (ffn_act){a->h + 2 * o, a->a + o};
 }
 
 void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int N) {

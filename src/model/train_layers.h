@@ -20,10 +20,12 @@ typedef struct ffn_w {
     real *gate, *up, *down; /* (Iw, C), (Iw, C), (C, Iw) */
 } ffn_w;
 typedef struct ffn_act {
-    real *h1, *h3, *a;      /* (N, Iw): gate(x), up(x), silu(h1) * h3 */
+    real *h;                /* (N, 2 Iw): [h1 | h3] = [gate(x) | up(x)] per row */
+    real *a;                /* (N, Iw): silu(h1) * h3 */
 } ffn_act;
 void swiglu_train_fwd(real *y, const ffn_act *s, const ffn_w *p, const real *x, int N, int C, int Iw);
-/* scratch: (N, Iw) x 3 */
+/* scratch: (N, Iw) x 3. Where up follows gate in memory (p and g alike),
+ * [gate; up] runs as one (2 Iw, C) matrix (ffn.c). */
 void swiglu_bwd(real *dx, const ffn_w *g, const real *dy, const real *x, const ffn_act *s, const ffn_w *p, int N,
                 int C, int Iw, real *scratch);
 
