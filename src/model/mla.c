@@ -249,25 +249,30 @@ void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view
  */
 
 /* The attention core of one sequence b and head h, on strided views of the
- * projections. Causal: query row i sees keys j <= i, so the rows go in blocks
- * of QB = d->qb and a block's products stop at its last key i1: the products
- * cover (1 + 2 + ... + T/QB) / (T/QB)^2 of the square (62% at T = 4 QB) instead of
- * all of it (issue 15). P's entries above the diagonal are zero (written,
+ * projections and the head's keys K = [Kn | Kp] gathered into a->k, so that
+ * each product is one GEMM over qk, not one over nope and one over rope
+ * (issue 15: the attention's small GEMMs were the least efficient of a step).
+ * Causal: query row i sees keys j <= i, so the rows go in blocks of
+ * QB = d->qb and a block's products stop at its last key i1: the products
+ * cover (1 + 2 + ... + T/QB) / (T/QB)^2 of the square (62% at T = 4 QB)
+ * instead of all of it. P's entries above the diagonal are zero (written,
  * never computed); dS's are zero up to the block's last key (all that is read).
- *   S = scale (Qn Kn^T + Qp Kp^T), P = softmax by rows, O = P V */
+ *   S = scale Q K^T, P = softmax by rows, O = P V */
 static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T) {
     const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, QB = d->qb;
     const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
     const real *Q = a->q + ((size_t)b * T * H + h) * qk, *Kn = a->kv + ((size_t)b * T * H + h) * (nope + vd);
     const real *Kp = a->kpe + (size_t)b * T * rd;
+    real *K = a->k + ((size_t)b * H + h) * T * qk;
     real *P = a->P + ((size_t)b * H + h) * T * T, *O = a->att + ((size_t)b * T * H + h) * vd;
+    for (int j = 0; j < T; j++) {
+        memcpy(K + (size_t)j * qk, Kn + (size_t)j * ldkv, sizeof(real) * nope);
+        memcpy(K + (size_t)j * qk + nope, Kp + (size_t)j * rd, sizeof(real) * rd);
+    }
     for (int i0 = 0; i0 < T; i0 += QB) {
         int m = T - i0 < QB ? T - i0 : QB, i1 = i0 + m;
         real *Pb = P + (size_t)i0 * T;
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, nope, d->scale, Q + (size_t)i0 * ldq, ldq, Kn, ldkv, 0,
-             Pb, T);
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, rd, d->scale, Q + (size_t)i0 * ldq + nope, ldq, Kp, rd, 1,
-             Pb, T);
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, qk, d->scale, Q + (size_t)i0 * ldq, ldq, K, qk, 0, Pb, T);
         for (int i = i0; i < i1; i++) {
             real *row = P + (size_t)i * T, mx = rv_max(row, i + 1);
             real inv = (real)(1 / rv_exp_shift_sum(row, row, mx, i + 1));
@@ -280,22 +285,22 @@ static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
 }
 
 /* attn_bwd_head: dP = dO V^T, dS = P (dP - rowsum(P dP)) scale by row blocks
- * (keys up to the block's last); then dQn = dS Kn, dQp = dS Kp by row blocks,
- * and dV = P^T dO, dKn = dS^T Qn, dKp_h = dS^T Qp by blocks of keys (key j
- * gets the rows i >= j). dk's rope part is per head, summed by the caller. */
+ * (keys up to the block's last); then dQ = dS K by row blocks, and dV = P^T dO,
+ * dK = dS^T Q by blocks of keys (key j gets the rows i >= j), straight into
+ * dq and dk's [nope | rope] rows. dk's rope part is per head, summed by the
+ * caller. */
 static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T, const real *datt, real *dq,
                           real *dk, real *dv, real *dPall) {
     const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, QB = d->qb;
     const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
     size_t r0 = (size_t)b * T * H + h;
-    const real *Q = a->q + r0 * qk, *Kn = a->kv + r0 * (nope + vd), *Kp = a->kpe + (size_t)b * T * rd;
+    const real *Q = a->q + r0 * qk, *V = a->kv + r0 * (nope + vd) + nope, *K = a->k + ((size_t)b * H + h) * T * qk;
     const real *P = a->P + ((size_t)b * H + h) * T * T, *dO = datt + r0 * vd;
     real *dS = dPall + ((size_t)b * H + h) * T * T;
     for (int i0 = 0; i0 < T; i0 += QB) {
         int m = T - i0 < QB ? T - i0 : QB, i1 = i0 + m;
-        real *dSb = dS + (size_t)i0 * T, *dqb = dq + (r0 + (size_t)i0 * H) * qk;
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, vd, 1, dO + (size_t)i0 * ldo, ldo, Kn + nope, ldkv, 0,
-             dSb, T);
+        real *dSb = dS + (size_t)i0 * T;
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, vd, 1, dO + (size_t)i0 * ldo, ldo, V, ldkv, 0, dSb, T);
         for (int i = i0; i < i1; i++) {
             const real *pr = P + (size_t)i * T;
             real *sr = dS + (size_t)i * T, dot = 0;
@@ -303,8 +308,8 @@ static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
             for (int j = 0; j <= i; j++) sr[j] = pr[j] * (sr[j] - dot) * d->scale;
             for (int j = i + 1; j < i1; j++) sr[j] = 0;
         }
-        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nope, i1, 1, dSb, T, Kn, ldkv, 1, dqb, ldq);
-        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, rd, i1, 1, dSb, T, Kp, rd, 1, dqb + nope, ldq);
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, qk, i1, 1, dSb, T, K, qk, 1,
+             dq + (r0 + (size_t)i0 * H) * qk, ldq);
     }
     for (int j0 = 0; j0 < T; j0 += QB) {
         int n = T - j0 < QB ? T - j0 : QB, k = T - j0;
@@ -312,10 +317,8 @@ static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
         size_t rj = r0 + (size_t)j0 * H;
         GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, vd, k, 1, Pc, T, dO + (size_t)j0 * ldo, ldo, 1, dv + rj * vd,
              ldo);
-        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, nope, k, 1, dSc, T, Q + (size_t)j0 * ldq, ldq, 1,
-             dk + rj * qk, ldq);
-        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, rd, k, 1, dSc, T, Q + (size_t)j0 * ldq + nope, ldq, 1,
-             dk + rj * qk + nope, ldq);
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, qk, k, 1, dSc, T, Q + (size_t)j0 * ldq, ldq, 1, dk + rj * qk,
+             ldq);
     }
 }
 
@@ -336,6 +339,7 @@ void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
     a->kpe = BUMP(b, N * d->rope, real);
     a->cs = BUMP(b, (size_t)T * d->rope, real);
     a->kv = BUMP(b, N * d->H * (d->nope + d->v), real);
+    a->k = BUMP(b, N * d->H * qk, real);
     a->P = BUMP(b, (size_t)B * d->H * T * T, real);
     a->att = BUMP(b, N * d->H * d->v, real);
 }
@@ -358,7 +362,7 @@ void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d,
     }
     linear_fwd(a->kva, xn, p->kv_a, N, d->C, kvl + rd);
     rope_train_table(d->rp, a->cs, T);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         const real *row = a->kva + (size_t)t * (kvl + rd), *cs = a->cs + (size_t)(t % T) * rd;
         rmsnorm_train_fwd(a->cn + (size_t)t * kvl, a->c_rstd + t, row, p->kv_a_norm, 1, kvl, d->eps);
@@ -390,7 +394,7 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) attn_bwd_head(a, d, b, h, T, datt, dq, dk, dv, dPall);
     /* kv = cn @ kv_b^T, per head [k_nope, v] */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++)
         for (int h = 0; h < H; h++) {
             real *dst = dkv + ((size_t)t * H + h) * (nope + vd);
@@ -398,7 +402,7 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
             memcpy(dst + nope, dv + ((size_t)t * H + h) * vd, sizeof(real) * vd);
         }
     linear_bwd(dcn, g->kv_b, dkv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         real *row = dkva + (size_t)t * (kvl + rd);
         const real *cs = a->cs + (size_t)(t % T) * rd;

@@ -260,7 +260,7 @@ void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *
         a->slot[sl] = i;
         a->pos[i] = sl;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * K * C > 65536)
     for (int sl = 0; sl < N * K; sl++)
         memcpy(a->xe + (size_t)sl * C, x + (size_t)(a->slot[sl] / K) * C, sizeof(real) * C);
 }
@@ -269,7 +269,7 @@ void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, c
     const int N = B * T, E = d->E, K = d->K, C = d->C;
     if (d->S) swiglu_train_fwd(y, &a->sh, &p->shared, x, N, C, d->Im * d->S);
     else memset(y, 0, sizeof(real) * (size_t)N * C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * K * C > 65536)
     for (int t = 0; t < N; t++)
         for (int k = 0; k < K; k++) {
             const real *ye = a->ye + (size_t)a->pos[t * K + k] * C;
@@ -321,7 +321,7 @@ void moe_bwd_out(real *dx, const moe_w *g, const real *dy, const real *x, const 
     const int K = d->K, C = d->C;
     if (d->S) swiglu_bwd(dx, &g->shared, dy, x, &a->sh, &p->shared, N, C, d->Im * d->S, s->ffs);
     /* y_t += w_tk * ye_slot */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * K * C > 65536)
     for (int i = 0; i < N * K; i++) {
         int sl = a->pos[i];
         const real *dyt = dy + (size_t)(i / K) * C, *ye = a->ye + (size_t)sl * C;

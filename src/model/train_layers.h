@@ -45,6 +45,7 @@ typedef struct mla_act {
     real *kpe;                  /* (N, rope) rotated shared key */
     real *cs;                   /* (T, rope) the rotations' cos and sin per position (rope_train_table) */
     real *kv;                   /* (N, H, nope+v) */
+    real *k;                    /* (B, H, T, nope+rope) each head's keys [k_nope | kpe] */
     real *P;                    /* (B, H, T, T) attention probabilities */
     real *att;                  /* (N, H, v) */
 } mla_act;
