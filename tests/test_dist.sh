@@ -9,6 +9,9 @@
 #                    rank falls
 #   resume_2_to_1    a run checkpointed on 2 ranks resumes on 1 (and 1 -> 2),
 #                    ending with the uninterrupted run's bits
+#   zero1_bf16_moments  ZeRO-1 with --bf16-moments, stopped and resumed on 2
+#                    ranks: one process's bits; the moments take half the bytes;
+#                    and with --ep 2 (ep_bf16_moments)
 #   sft_dp           sft on 2 ranks = 1 process
 #   grpo_dp          GRPO (mu 2, beta > 0) with rollouts spread over 2 ranks = 1 process
 #   distill_dp       distill: teacher sampling spread over 2 ranks, then the
@@ -130,6 +133,25 @@ if ! m=$(same_ckpt "$W/one/step-0000020" "$W/r21/step-0000020"); then bad resume
 elif ! m=$(same_ckpt "$W/one/step-0000020" "$W/r12/step-0000020"); then bad resume_2_to_1 "1 -> 2: $m; $(tail -3 "$W/r12.txt")"
 elif [ -n "$(diff <(norm "$W/one/metrics.jsonl") <(norm "$W/r21/metrics.jsonl"))" ]; then bad resume_2_to_1 "metrics differ"
 else ok "resume_2_to_1 (ZeRO-1 on 2 ranks -> 1 process, and 1 -> 2: the uninterrupted run's bits)"; fi
+
+# ---------------------------------------------------------------- zero1_bf16_moments
+# ZeRO-1 with 2-byte moments: shards widened for the checkpoint, stopped at
+# 10 and resumed on 2 ranks (read back into bf16 shards): one process's bits
+"$BIN" $TRAIN --bf16-moments --out "$W/m1" > "$W/m1.txt" 2>&1 || bad zero1_bf16_moments "$(tail -3 "$W/m1.txt")"
+$MPI "$BIN" $TRAIN --bf16-moments --zero --stop-after 10 --out "$W/m2" > "$W/m2.txt" 2>&1 &&
+  $MPI "$BIN" train --data "$W/data" --out "$W/m2" --resume --log-every 1 --eval-every 5 -t 1 >> "$W/m2.txt" 2>&1
+mem=$(grep -o 'per rank: [0-9.]* MB at most (ZeRO-1 shards over 2 replicas; [0-9.]* MB' "$W/m2.txt" | head -1)
+whole=$(echo "$mem" | awk '{print $12}')
+zmem=$(grep -o 'per rank: [0-9.]* MB at most (ZeRO-1 shards over 2 replicas; [0-9.]* MB' "$W/zero.txt" | awk '{print $12}')
+if ! m=$(same_ckpt "$W/m1/step-0000020" "$W/m2/step-0000020"); then bad zero1_bf16_moments "$m; $(tail -3 "$W/m2.txt")"
+elif [ -n "$(diff <(norm "$W/m1/metrics.jsonl") <(norm "$W/m2/metrics.jsonl"))" ]; then bad zero1_bf16_moments "metrics differ"
+elif ! awk -v a="$whole" -v b="$zmem" 'BEGIN { exit !(a > 0 && a * 2 > b * 0.99 && a * 2 < b * 1.01) }'; then
+  bad zero1_bf16_moments "moments not half the float32 bytes: '$whole' vs '$zmem' MB"
+else ok "zero1_bf16_moments (stopped and resumed on 2 ranks: 1 process's bits; moments $whole MB vs $zmem MB in float32)"; fi
+# and expert parallel: each rank's experts' 2-byte moments widened into the gathered checkpoint
+$MPI "$BIN" $TRAIN --bf16-moments --ep 2 --out "$W/m3" > "$W/m3.txt" 2>&1 || bad ep_bf16_moments "$(tail -3 "$W/m3.txt")"
+if ! m=$(same_ckpt "$W/m1/step-0000020" "$W/m3/step-0000020"); then bad ep_bf16_moments "$m"
+else ok "ep_bf16_moments (--ep 2 --bf16-moments: the gathered checkpoint of 1 process, bit for bit)"; fi
 
 # ---------------------------------------------------------------- sft_dp
 python3 - "$W/sft.jsonl" << 'EOF'

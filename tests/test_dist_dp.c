@@ -6,6 +6,10 @@
  *   norm_by_shards    the gradient norm's chunk sums computed shard by shard
  *                     give grad_sumsq's bits
  *   adamw_by_shards   AdamW over two shards = AdamW over the whole, bit for bit
+ *   bf16_moments      --bf16-moments keeps m and v in 2 bytes each: after one
+ *                     step they are the float32 run's moments rounded to
+ *                     bfloat16 (nearest even), the parameters follow the
+ *                     float32 run's, and two shards give the whole's bits
  *   micro_batch_order trainer_backward's step gradient is ((0 + g0) + g1) + g2
  *                     of the micro-batches' own gradients, exactly; the figures
  *                     are the micro-batches' in order; and (printed, measured)
@@ -14,6 +18,8 @@
  *   single_layout     the one-rank collectives copy; dist_init refuses --ep 2
  */
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/rng.h"
@@ -57,16 +63,18 @@ static void norm_by_shards(void) {
     free(g);
 }
 
-static int tiny(trainer *t, int B, int T, int accum) {
+static int tiny_mb(trainer *t, int B, int T, int accum, int bf16_moments) {
     dc_config c;
     dc_err err = {0};
     if (dc_config_preset("tiny", &c, &err)) return printf("    %s\n", err.msg), -1;
     train_opts o;
     train_opts_default(&o);
-    o.B = B, o.T = T, o.accum = accum, o.warmup = 0;
+    o.B = B, o.T = T, o.accum = accum, o.warmup = 0, o.bf16_moments = bf16_moments;
     if (trainer_init(t, &c, &o, NULL, 1, &err)) return printf("    %s\n", err.msg), -1;
     return 0;
 }
+
+static int tiny(trainer *t, int B, int T, int accum) { return tiny_mb(t, B, T, accum, 0); }
 
 static void adamw_by_shards(void) {
     trainer a, b;
@@ -75,16 +83,60 @@ static void adamw_by_shards(void) {
     rng_seed(&r, 4);
     float *ga = a.arena + a.n, *gb = b.arena + b.n;
     for (size_t i = 0; i < a.n; i++) ga[i] = gb[i] = rng_normal(&r) * 0.01f;
-    for (int s = 0; s < 3; s++) adamw_update(a.tab, a.ntab, a.arena, a.n, &a.o, s, 1e-3f, 0.7f);
+    for (int s = 0; s < 3; s++) adamw_update(a.tab, a.ntab, a.arena, a.n, a.mv, &a.o, s, 1e-3f, 0.7f);
     size_t cut[3];
     dp_cuts(b.n, 4096, 2, cut); /* any cut: AdamW is element-wise */
     for (int s = 0; s < 3; s++)
         for (int k = 0; k < 2; k++)
-            adamw_update_range(b.tab, b.ntab, b.arena, b.arena, gb + cut[k], b.m + cut[k], b.v + cut[k], cut[k],
+            adamw_update_range(b.tab, b.ntab, b.arena, b.arena, gb + cut[k], adam_mom_at(b.mv, cut[k]), cut[k],
                                cut[k + 1], &b.o, s, 1e-3f, 0.7f);
     CHECK(memcmp(a.arena, b.arena, sizeof(float) * a.n) == 0, "parameters differ");
-    CHECK(memcmp(a.m, b.m, sizeof(float) * a.n) == 0 && memcmp(a.v, b.v, sizeof(float) * a.n) == 0, "moments differ");
+    CHECK(memcmp(a.mv.m, b.mv.m, sizeof(float) * a.n) == 0 && memcmp(a.mv.v, b.mv.v, sizeof(float) * a.n) == 0, "moments differ");
     trainer_free(&a), trainer_free(&b);
+}
+
+/* the round to nearest even of f to bfloat16, written out here (not dtype.h's) */
+static uint16_t bf16_rne(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+static void bf16_moments(void) {
+    trainer a, b, c;
+    CHECK(tiny_mb(&a, 1, 8, 1, 0) == 0 && tiny_mb(&b, 1, 8, 1, 1) == 0 && tiny_mb(&c, 1, 8, 1, 1) == 0, "init");
+    CHECK(!a.mv.bf16 && b.mv.bf16, "storage types");
+    CHECK((char *)b.mv.v - (char *)b.mv.m == (ptrdiff_t)(2 * b.n) && (char *)b.mv.m - (char *)b.arena == (ptrdiff_t)(8 * b.n),
+          "bf16 moments take 2 bytes an element after params and grads");
+    rng r;
+    rng_seed(&r, 5);
+    for (size_t i = 0; i < a.n; i++) a.arena[a.n + i] = b.arena[b.n + i] = c.arena[c.n + i] = rng_normal(&r) * 0.01f;
+    adamw_update(a.tab, a.ntab, a.arena, a.n, a.mv, &a.o, 0, 1e-3f, 0.7f);
+    adamw_update(b.tab, b.ntab, b.arena, b.n, b.mv, &b.o, 0, 1e-3f, 0.7f);
+    const float *am = a.mv.m, *av = a.mv.v;
+    const uint16_t *bm = b.mv.m, *bv = b.mv.v;
+    size_t badm = 0, nz = 0;
+    for (size_t i = 0; i < a.n; i++) badm += bm[i] != bf16_rne(am[i]) || bv[i] != bf16_rne(av[i]), nz += am[i] != 0;
+    printf("    after one step: %zu of %zu moments differ from the float32 run's rounded (%zu nonzero)\n", badm, a.n, nz);
+    CHECK(badm == 0 && nz > a.n / 2, "bf16 m, v = rne(float32 m, v): %zu differ", badm);
+    for (int s = 1; s < 3; s++) {
+        adamw_update(a.tab, a.ntab, a.arena, a.n, a.mv, &a.o, s, 1e-3f, 0.7f);
+        adamw_update(b.tab, b.ntab, b.arena, b.n, b.mv, &b.o, s, 1e-3f, 0.7f);
+    }
+    double md = 0, mp = 0;
+    for (size_t i = 0; i < a.n; i++) md = fmax(md, fabs(a.arena[i] - b.arena[i])), mp = fmax(mp, fabs(a.arena[i]));
+    printf("    after 3 steps (lr 1e-3): max |p_bf16 - p_f32| %.2e (max |p| %.2f)\n", md, mp);
+    CHECK(md > 0 && md < 1e-4, "parameters follow the float32 run's: %g", md);
+    size_t cut[3];
+    dp_cuts(c.n, 4096, 2, cut);
+    for (int s = 0; s < 3; s++)
+        for (int k = 0; k < 2; k++)
+            adamw_update_range(c.tab, c.ntab, c.arena, c.arena, c.arena + c.n + cut[k], adam_mom_at(c.mv, cut[k]), cut[k],
+                               cut[k + 1], &c.o, s, 1e-3f, 0.7f);
+    CHECK(memcmp(b.arena, c.arena, sizeof(float) * b.n) == 0 && memcmp(b.mv.m, c.mv.m, 2 * b.n) == 0 &&
+              memcmp(b.mv.v, c.mv.v, 2 * b.n) == 0,
+          "bf16 moments by shards = whole");
+    trainer_free(&a), trainer_free(&b), trainer_free(&c);
 }
 
 static void micro_batch_order(void) {
@@ -153,6 +205,7 @@ int main(void) {
     RUN(shard_cuts);
     RUN(norm_by_shards);
     RUN(adamw_by_shards);
+    RUN(bf16_moments);
     RUN(micro_batch_order);
     RUN(single_layout);
     return harness_done();

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/file.h"
+#include "grad_ref.h"
 #include "harness.h"
 #include "io/json.h"
 #include "io/safetensors.h"
@@ -80,28 +81,12 @@ static void run_case(const char *name) {
     if (adv)
         for (int i = 0; i < N; i++)
             if (w[i] != 0 && clipped[i]) lo += adv[i] < 0, hi += adv[i] > 0;
-    /* every gradient tensor */
-    st_set gs = {0};
+    /* every gradient tensor (the MTP module, which the objective does not
+     * reach, has zero gradients on both sides) */
     snprintf(p, sizeof p, "%s/grads.safetensors", dir);
-    CHECK(st_open_file(&gs, p, &err) == 0, "%s", err.msg);
-    double worst = 0;
-    const char *wn = "";
-    int compared = 0;
-    for (int i = 0; i < t.ntab; i++) {
-        const wt_entry *e = &t.tab[i];
-        if (e->alias || e->kind == WT_BIAS) continue;
-        const st_tensor *r = st_find(&gs, e->name);
-        CHECK(r != NULL, "%s: no reference gradient for %s", name, e->name);
-        if (!r) continue;
-        const float *rg = (const float *)r->data, *g = t.arena + t.n + (*e->dst - t.arena);
-        double mx = 0, md = 0;
-        for (size_t k = 0; k < wt_numel(e); k++) mx = fmax(mx, fabs(rg[k])), md = fmax(md, fabs(g[k] - rg[k]));
-        /* tensors the objective does not reach (the MTP module) have zero gradients on both sides */
-        double rel = md / fmax(mx, 1e-2);
-        if (rel > worst) worst = rel, wn = e->name;
-        compared++;
-    }
-    st_close(&gs);
+    const char *wn;
+    int compared;
+    double worst = grad_ref_worst(&t, p, 1e-2, &wn, &compared);
     printf("    %-10s objective %+.6f (|diff| %.1e)  log p |diff| %.1e  %d gradients, worst %.1e (%s)", name, obj, dobj,
            dlp, compared, worst, wn);
     if (adv) printf("  clipped %d low / %d high", lo, hi);

@@ -3,7 +3,8 @@
  *   `deepc train --precision bf16|fp8` on a tiny model: the loss tracks the
  *     f32 run's (same seed, same data), metrics.jsonl and the progress line
  *     name the precision
- *   --bf16-moments: the stored AdamW moments are bfloat16 values
+ *   --bf16-moments: the stored AdamW moments are bfloat16 values; a run
+ *     stopped and resumed writes the unbroken run's files byte for byte
  *   the FP8 run's checkpoint: fp8/ in DeepSeek-V3's official layout
  *     (F8_E4M3 + F32 weight_scale_inv per 128x128 block, quantization_config);
  *     deepc loads it, and the PyTorch reference (tests/ref/) reading the same
@@ -198,6 +199,16 @@ static void bf16_moments(void) {
     printf("    bf16 moments: %zu of %zu stored m values not bfloat16 (%zu nonzero)\n", nonbf, total, nz);
     CHECK(total > 0 && nz > total / 2 && nonbf == 0, "m: %zu of %zu not bfloat16", nonbf, total);
     st_close(&s);
+    /* stopped at 20 (the 2-byte moments widened into the checkpoint) and resumed
+     * (read back into 2 bytes): the uninterrupted run's files, byte for byte */
+    CHECK(harness_sh(TRAIN " --out %s/mom2 --precision bf16 --bf16-moments --stop-after 20 > /dev/null 2>&1", W, D, W) == 0,
+          "train --bf16-moments --stop-after 20");
+    CHECK(harness_sh(BIN " train --data %s --out %s/mom2 --resume -t 2 > %s/res.txt 2>&1", D, W, W) == 0, "resume: %s",
+          harness_sh("tail -3 %s/res.txt", W) ? "" : "(above)");
+    const char *f[] = {"model.safetensors", "optim-m.safetensors", "optim-v.safetensors"};
+    for (int i = 0; i < 3; i++)
+        CHECK(harness_sh("cmp -s %s/mom/step-0000040/%s %s/mom2/step-0000040/%s", W, f[i], W, f[i]) == 0,
+              "resumed bf16-moment run: %s differs from the unbroken run's", f[i]);
 }
 
 int main(void) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/file.h"
+#include "grad_ref.h"
 #include "harness.h"
 #include "io/safetensors.h"
 #include "train/trainer.h"
@@ -65,26 +66,10 @@ static void run_case(const char *name) {
     CHECK(dl < 1e-5 && dm < 1e-5 && da < 1e-6 && dt < 1e-5, "%s: losses differ", name);
     CHECK(dn < 1e-4, "%s: grad norm %g vs %g", name, t.grad_norm, num(j, "grad_norm"));
     /* every gradient tensor */
-    st_set gs = {0};
     snprintf(p, sizeof p, "%s/grads.safetensors", dir);
-    CHECK(st_open_file(&gs, p, &err) == 0, "%s", err.msg);
-    double worst = 0;
-    const char *worst_name = "";
-    int compared = 0;
-    for (int i = 0; i < t.ntab; i++) {
-        const wt_entry *e = &t.tab[i];
-        if (e->alias || e->kind == WT_BIAS) continue;
-        const st_tensor *ref = st_find(&gs, e->name);
-        CHECK(ref != NULL, "%s: no reference gradient for %s", name, e->name);
-        if (!ref) continue;
-        const float *r = (const float *)ref->data, *g = t.arena + t.n + (*e->dst - t.arena);
-        double mx = 0, md = 0;
-        for (size_t k = 0; k < wt_numel(e); k++) mx = fmax(mx, fabs(r[k])), md = fmax(md, fabs(g[k] - r[k]));
-        double rel = md / fmax(mx, 1e-3);
-        if (rel > worst) worst = rel, worst_name = e->name;
-        compared++;
-    }
-    st_close(&gs);
+    const char *worst_name;
+    int compared;
+    double worst = grad_ref_worst(&t, p, 1e-3, &worst_name, &compared);
     printf("    %-10s %d gradient tensors, worst max|diff|/max|ref| %.1e (%s)\n", name, compared, worst, worst_name);
     CHECK(worst < 1e-3, "%s: gradient of %s differs by %g", name, worst_name, worst);
     /* the following AdamW steps on the same batch */

@@ -70,10 +70,10 @@ void cli_dist_optim_report(const char *cmd, const trainer *t) {
     if (!cli_lead() || (t->dist.size == 1 && !t->zero)) return;
     size_t most = 0;
     for (int r = 0; r < t->dist.dp_size; r++) most = t->cut[r + 1] - t->cut[r] > most ? t->cut[r + 1] - t->cut[r] : most;
-    double whole = 2.0 * t->n * sizeof(float) / 1e6;
+    double whole = 2.0 * adam_mom_bytes(t->n, t->mv.bf16) / 1e6;
     if (t->zero)
         fprintf(stderr, "%s: optimiser state (AdamW m, v) per rank: %.2f MB at most (ZeRO-1 shards over %d replicas; "
-                        "%.2f MB unsharded)\n", cmd, 2.0 * most * sizeof(float) / 1e6, t->dist.dp_size, whole);
+                        "%.2f MB unsharded)\n", cmd, 2.0 * adam_mom_bytes(most, t->mv.bf16) / 1e6, t->dist.dp_size, whole);
     else
         fprintf(stderr, "%s: optimiser state (AdamW m, v) per rank: %.2f MB (--zero shards it over the %d replicas)\n",
                 cmd, whole, t->dist.dp_size);

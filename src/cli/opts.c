@@ -119,6 +119,8 @@ static void text_of(const cJSON *s, char *out, size_t cap) {
 static int take(const cli_opt *o, const cJSON *s) {
     if (cJSON_IsNull(s) && o->type == OPT_STR) return *(const char **)o->dst = NULL, 0;
     if (o->type == OPT_STR) return cJSON_IsString(s) ? (*(const char **)o->dst = s->valuestring, 0) : -1;
+    if (o->type == OPT_FLAG || o->type == OPT_UNFLAG) /* stored as 0 or 1 (lo and hi are not a flag's range) */
+        return cJSON_IsNumber(s) && (s->valuedouble == 0 || s->valuedouble == 1) ? (*(int *)o->dst = (int)s->valuedouble, 0) : -1;
     if (!cJSON_IsNumber(s) || s->valuedouble < o->lo || s->valuedouble > o->hi) return -1;
     if (o->type == OPT_FLOAT) *(float *)o->dst = (float)s->valuedouble;
     else if (o->type == OPT_LONG) *(long *)o->dst = (long)s->valuedouble;

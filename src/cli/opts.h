@@ -41,7 +41,7 @@ int cli_opts_resume(const char *cmd, const cli_opt *o, int n, const unsigned cha
 #define CLI_PREC_HELP                                                                                             \
     "  --precision P         f32 (default), bf16 or fp8: the linear layers' GEMMs (DeepSeek-V3 §3.3;\n"            \
     "                        f32 master weights; see src/kernels/linear.h)\n"                                     \
-    "  --bf16-moments        keep AdamW's moments rounded to bfloat16\n"
+    "  --bf16-moments        keep AdamW's moments in bfloat16 (2 bytes each instead of 4)\n"
 #define CLI_PREC_OPTS(prec, moments)                                                                              \
     {"precision", 0, OPT_STR, &(prec), 0, 0, SET_FIXED}, {"bf16-moments", 0, OPT_FLAG, &(moments), 0, 0, SET_FIXED}
 struct train_opts;

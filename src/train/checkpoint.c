@@ -69,7 +69,12 @@ static char **list_steps(const char *run, int *n) {
 int ckpt_save(const trainer *t, const cJSON *state, const char *run, const char *tokenizer, int keep, dc_err *err) {
     if (t->lo != 0 || t->hi != t->n)
         return err_set(err, DC_EARG, "checkpoint: a ZeRO-1 shard: gather the moments and use ckpt_save_mv");
-    return ckpt_save_mv(t, t->m, t->v, state, run, tokenizer, keep, err);
+    if (!t->mv.bf16) return ckpt_save_mv(t, t->mv.m, t->mv.v, state, run, tokenizer, keep, err);
+    float *m = malloc(sizeof(float) * (t->n ? t->n : 1)), *v = malloc(sizeof(float) * (t->n ? t->n : 1));
+    int rc = m && v ? DC_OK : err_set(err, DC_ENOMEM, "checkpoint: out of memory widening the bf16 moments");
+    if (!rc) adam_mom_get(&t->mv, 0, t->n, m, v), rc = ckpt_save_mv(t, m, v, state, run, tokenizer, keep, err);
+    free(m), free(v);
+    return rc;
 }
 
 int ckpt_save_mv(const trainer *t, const float *mm, const float *vv, const cJSON *state, const char *run,
@@ -203,16 +208,17 @@ int ckpt_load(trainer *t, const char *dir, cJSON **state, dc_err *err) {
     cJSON *j = NULL;
     int rc = ckpt_state(dir, &j, err);
     if (!rc) rc = weights_read(&t->cfg, dir, t->tab, t->ntab, err);
-    /* the moments: straight into place, or (a ZeRO-1 shard) through a whole buffer */
-    const int whole = t->lo == 0 && t->hi == t->n;
-    float *mf = whole ? t->m : calloc(t->n, sizeof(float)), *vf = whole ? t->v : calloc(t->n, sizeof(float));
+    /* the moments (float32 in the files): straight into place, or (a ZeRO-1
+     * shard, bf16 moments) through whole buffers */
+    const int direct = t->lo == 0 && t->hi == t->n && !t->mv.bf16;
+    float *mf = direct ? t->mv.m : calloc(t->n, sizeof(float)), *vf = direct ? t->mv.v : calloc(t->n, sizeof(float));
     if (!rc && (!mf || !vf)) rc = err_set(err, DC_ENOMEM, "%s: out of memory reading the optimiser state", dir);
     snprintf(p, sizeof p, "%s/optim-m.safetensors", dir);
     if (!rc) rc = read_tensors(t, p, mf, "m.", err);
     snprintf(p, sizeof p, "%s/optim-v.safetensors", dir);
     if (!rc) rc = read_tensors(t, p, vf, "v.", err);
-    if (!whole) {
-        if (!rc) memcpy(t->m, mf + t->lo, sizeof(float) * (t->hi - t->lo)), memcpy(t->v, vf + t->lo, sizeof(float) * (t->hi - t->lo));
+    if (!direct) {
+        if (!rc) adam_mom_put(&t->mv, 0, t->hi - t->lo, mf + t->lo, vf + t->lo);
         free(mf), free(vf);
     }
     if (rc) {

@@ -46,64 +46,104 @@ double grad_sumsq(const float *g, size_t n) {
     return s;
 }
 
-/* adamw_run: elements [0, ne) of one tensor's slice (bf16_moments off). The
- * options arrive as values: read through `o` inside the loop, every store to
- * p, m or v (float, like o's fields) might change them, and the loop did not
- * vectorise (issue 15); nor would it while sqrtf may set errno (a branch to
- * libm per element): the Makefile builds this file with -fno-math-errno (v >=
- * 0 here, so that changes nothing else). The same operations: the same bits
- * as before. */
-static void adamw_run(float *pp, float *mm, float *vv, const float *gg, size_t ne, float b1, float b2, float eps,
-                      float decay, float step_size, float bc2s, float scale) {
-    const float c1 = 1 - b1, c2 = 1 - b2;
+size_t adam_mom_bytes(size_t n, int bf16) { return n * (bf16 ? sizeof(uint16_t) : sizeof(float)); }
+
+adam_mom adam_mom_at(adam_mom s, size_t i) {
+    size_t b = adam_mom_bytes(i, s.bf16);
+    return (adam_mom){(char *)s.m + b, (char *)s.v + b, s.bf16};
+}
+
+static void mom_get(const void *src, int bf16, size_t i, size_t n, float *dst) {
+    if (!dst) return;
+    if (!bf16) {
+        memcpy(dst, (const float *)src + i, n * sizeof(float));
+        return;
+    }
+    const uint16_t *h = (const uint16_t *)src + i;
+    for (size_t j = 0; j < n; j++) dst[j] = bf16_to_f32(h[j]);
+}
+
+static void mom_put(void *dst, int bf16, size_t i, size_t n, const float *src) {
+    if (!src) return;
+    if (!bf16) {
+        memcpy((float *)dst + i, src, n * sizeof(float));
+        return;
+    }
+    uint16_t *h = (uint16_t *)dst + i;
+    for (size_t j = 0; j < n; j++) h[j] = f32_to_bf16(src[j]);
+}
+
+void adam_mom_get(const adam_mom *s, size_t i, size_t n, float *m, float *v) {
+    mom_get(s->m, s->bf16, i, n, m), mom_get(s->v, s->bf16, i, n, v);
+}
+
+void adam_mom_put(adam_mom *s, size_t i, size_t n, const float *m, const float *v) {
+    mom_put(s->m, s->bf16, i, n, m), mom_put(s->v, s->bf16, i, n, v);
+}
+
+/* one tensor's elements: p = p decay - step_size m / (sqrt(v) / bc2s + eps),
+ * the moments read and written in their storage type */
+typedef struct adam_k {
+    float b1, b2, eps, scale, decay, step_size, bc2s;
+} adam_k;
+
+/* adam_run: elements [0, ne) with the constants as values: read through k
+ * inside the loop, every store to p, m or v (float, like k's fields) might
+ * change them, and the loop did not vectorise (issue 15); nor would it while
+ * sqrtf may set errno (a branch to libm per element): the Makefile builds
+ * this file with -fno-math-errno (v >= 0 here, so that changes nothing
+ * else). The same operations: the same bits. */
+static void adam_run(adam_k k, float *pp, const float *gg, float *mm, float *vv, size_t ne) {
+    const float c1 = 1 - k.b1, c2 = 1 - k.b2;
 #pragma omp simd
     for (size_t j = 0; j < ne; j++) {
-        float gj = gg[j] * scale, mj = b1 * mm[j] + c1 * gj, vj = b2 * vv[j] + c2 * gj * gj;
+        float gj = gg[j] * k.scale, mj = k.b1 * mm[j] + c1 * gj, vj = k.b2 * vv[j] + c2 * gj * gj;
         mm[j] = mj, vv[j] = vj;
-        pp[j] = pp[j] * decay - step_size * mj / (sqrtf(vj) / bc2s + eps);
+        pp[j] = pp[j] * k.decay - k.step_size * mj / (sqrtf(vj) / k.bc2s + k.eps);
     }
 }
 
-/* adamw_span: one tensor's slice, in chunks over the threads */
-static void adamw_span(float *pp, float *mm, float *vv, const float *gg, size_t ne, const train_opts *o, float decay,
-                       float step_size, float bc2s, float scale) {
-    if (o->bf16_moments) {
-#pragma omp parallel for schedule(static) if (ne > 65536)
-        for (size_t j = 0; j < ne; j++) {
-            float gj = gg[j] * scale;
-            mm[j] = bf16_to_f32(f32_to_bf16(o->beta1 * mm[j] + (1 - o->beta1) * gj));
-            vv[j] = bf16_to_f32(f32_to_bf16(o->beta2 * vv[j] + (1 - o->beta2) * gj * gj));
-            pp[j] = pp[j] * decay - step_size * mm[j] / (sqrtf(vv[j]) / bc2s + o->eps);
-        }
-        return;
-    }
+static void adam_f32(const adam_k *k, float *pp, const float *gg, float *mm, float *vv, size_t ne) {
     const size_t CH = 16384, nc = (ne + CH - 1) / CH;
 #pragma omp parallel for schedule(static) if (ne > 65536)
     for (size_t c = 0; c < nc; c++) {
         size_t j = c * CH, n = ne - j < CH ? ne - j : CH;
-        adamw_run(pp + j, mm + j, vv + j, gg + j, n, o->beta1, o->beta2, o->eps, decay, step_size, bc2s, scale);
+        adam_run(*k, pp + j, gg + j, mm + j, vv + j, n);
     }
 }
 
-void adamw_update_range(const wt_entry *tab, int ntab, const float *arena, float *p, const float *g, float *m,
-                        float *v, size_t lo, size_t hi, const train_opts *o, int64_t step, float lr, float scale) {
+static void adam_bf16(const adam_k *k, float *pp, const float *gg, uint16_t *mm, uint16_t *vv, size_t ne) {
+#pragma omp parallel for schedule(static) if (ne > 65536)
+    for (size_t j = 0; j < ne; j++) {
+        float gj = gg[j] * k->scale;
+        float m = bf16_to_f32(f32_to_bf16(k->b1 * bf16_to_f32(mm[j]) + (1 - k->b1) * gj));
+        float v = bf16_to_f32(f32_to_bf16(k->b2 * bf16_to_f32(vv[j]) + (1 - k->b2) * gj * gj));
+        mm[j] = f32_to_bf16(m), vv[j] = f32_to_bf16(v);
+        pp[j] = pp[j] * k->decay - k->step_size * m / (sqrtf(v) / k->bc2s + k->eps);
+    }
+}
+
+void adamw_update_range(const wt_entry *tab, int ntab, const float *arena, float *p, const float *g, adam_mom mv,
+                        size_t lo, size_t hi, const train_opts *o, int64_t step, float lr, float scale) {
     const int64_t st = step + 1;
     const double bc1 = 1 - pow(o->beta1, (double)st), bc2 = 1 - pow(o->beta2, (double)st);
-    const float step_size = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
+    adam_k k = {o->beta1, o->beta2, o->eps, scale, 1, (float)(lr / bc1), (float)sqrt(bc2)};
     for (int i = 0; i < ntab; i++) {
         const wt_entry *e = &tab[i];
         if (e->alias || e->kind == WT_BIAS) continue;
         size_t off = (size_t)(*e->dst - arena), end = off + wt_numel(e);
         size_t a = off > lo ? off : lo, b = end < hi ? end : hi;
         if (a >= b) continue;
-        float decay = e->kind == WT_NORM ? 1.0f : 1.0f - lr * o->wd;
-        adamw_span(p + a, m + (a - lo), v + (a - lo), g + (a - lo), b - a, o, decay, step_size, bc2s, scale);
+        k.decay = e->kind == WT_NORM ? 1.0f : 1.0f - lr * o->wd;
+        adam_mom at = adam_mom_at(mv, a - lo);
+        if (mv.bf16) adam_bf16(&k, p + a, g + (a - lo), at.m, at.v, b - a);
+        else adam_f32(&k, p + a, g + (a - lo), at.m, at.v, b - a);
     }
 }
 
-void adamw_update(const wt_entry *tab, int ntab, float *arena, size_t n, const train_opts *o, int64_t step,
-                  float lr, float scale) {
-    adamw_update_range(tab, ntab, arena, arena, arena + n, arena + 2 * n, arena + 3 * n, 0, n, o, step, lr, scale);
+void adamw_update(const wt_entry *tab, int ntab, float *arena, size_t n, adam_mom mv, const train_opts *o,
+                  int64_t step, float lr, float scale) {
+    adamw_update_range(tab, ntab, arena, arena, arena + n, mv, 0, n, o, step, lr, scale);
 }
 
 void router_bias_update(float *bias, const int *load, int E, float gamma) {

@@ -8,10 +8,11 @@
  *                m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
  *                p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  * g is the gradient times min(1, clip / (|g| + 1e-6)) (torch's clip_grad_norm_).
- * With bf16_moments, m and v are rounded to bfloat16 (nearest even) each time
- * they are written, as V3 keeps them (§3.3.3, "low-precision optimizer
- * states"); they are still stored in f32 slots: the precision is V3's, the
- * memory saving is not taken (the arena keeps one layout for all runs).
+ * With bf16_moments, m and v are kept as bfloat16 (rounded to nearest even
+ * each time they are written), as V3 keeps them (§3.3.3, "low-precision
+ * optimizer states"): 2 bytes each instead of 4 (adam_mom below), so the
+ * trainer's state is 12 bytes a parameter instead of 16. The update reads
+ * them widened to float32; the arithmetic is float32's either way.
  *
  * Schedules: linear warm-up over `warmup` steps to lr, then cosine to min_lr
  * at `steps`, or WSD (stable at lr, linear decay over the last wsd_decay of
@@ -69,18 +70,32 @@ double grad_sumsq(const float *g, size_t n);
 size_t grad_chunk(size_t n);
 void grad_sumsq_parts(const float *g, size_t lo, size_t hi, size_t CH, double *part);
 
+/* adam_mom: AdamW's m and v of a run of elements, float32 or bfloat16
+ * (bf16 set: uint16_t each). adam_mom_bytes: bytes of one of them for n
+ * elements. adam_mom_at: the view from element i on. adam_mom_get / _put:
+ * elements [i, i + n) to / from float32 (a NULL m or v is skipped); put
+ * rounds to nearest even in bf16, get is exact. */
+typedef struct adam_mom {
+    void *m, *v;
+    int bf16;
+} adam_mom;
+size_t adam_mom_bytes(size_t n, int bf16);
+adam_mom adam_mom_at(adam_mom s, size_t i);
+void adam_mom_get(const adam_mom *s, size_t i, size_t n, float *m, float *v);
+void adam_mom_put(adam_mom *s, size_t i, size_t n, const float *m, const float *v);
+
 /* adamw_update: one AdamW step over the table's tensors (aliases and biases
- * skipped) whose parameters sit in arena[0, n), gradients in [n, 2n), m and
- * v in [2n, 4n); `step` steps done before this one; gradients scaled by
- * `scale` first (clipping). */
-void adamw_update(const wt_entry *tab, int ntab, float *arena, size_t n, const train_opts *o, int64_t step,
-                  float lr, float scale);
+ * skipped) whose parameters sit in arena[0, n), gradients in [n, 2n), the
+ * moments of all n in mv; `step` steps done before this one; gradients
+ * scaled by `scale` first (clipping). */
+void adamw_update(const wt_entry *tab, int ntab, float *arena, size_t n, adam_mom mv, const train_opts *o,
+                  int64_t step, float lr, float scale);
 
 /* adamw_update_range: the same over the elements [lo, hi) of the arena's n
- * (a ZeRO-1 shard): parameters p (n, full), gradients g, moments m and v
+ * (a ZeRO-1 shard): parameters p (n, full), gradients g and moments mv
  * indexed from lo. */
-void adamw_update_range(const wt_entry *tab, int ntab, const float *arena, float *p, const float *g, float *m,
-                        float *v, size_t lo, size_t hi, const train_opts *o, int64_t step, float lr, float scale);
+void adamw_update_range(const wt_entry *tab, int ntab, const float *arena, float *p, const float *g, adam_mom mv,
+                        size_t lo, size_t hi, const train_opts *o, int64_t step, float lr, float scale);
 
 /* router_bias_update: bias (E) += gamma * sign(mean(load) - load_i). */
 void router_bias_update(float *bias, const int *load, int E, float gamma);

@@ -75,14 +75,15 @@ static int save_files(trainer *t, const run_opts *o, const run_hooks *h, double 
  * state; written by rank 0 (a ZeRO-1 run's moments gathered first), whose
  * result every rank gets */
 static int save(trainer *t, const run_opts *o, const run_hooks *h, double loss_avg, dc_err *err) {
-    float *m = t->m, *v = t->v;
-    int rc = t->zero ? trainer_dp_gather_optim(t, &m, &v, err) : DC_OK;
+    float *m = t->mv.m, *v = t->mv.v;
+    const int gather = !t->ep && (t->zero || t->mv.bf16); /* whole float32 copies of the moments */
+    int rc = gather ? trainer_dp_gather_optim(t, &m, &v, err) : DC_OK;
     trainer full, *w = t;
     if (!rc && t->ep && !(rc = trainer_ep_full(t, &full, err))) /* the other ranks' experts (trainer_ep.c) */
-        w = &full, m = full.m, v = full.v;
+        w = &full, m = full.mv.m, v = full.mv.v;
     if (!rc && lead(t)) rc = save_files(w, o, h, loss_avg, m, v, err);
     if (w == &full) trainer_ep_full_free(&full);
-    if (t->zero) free(m), free(v);
+    if (gather) free(m), free(v);
     if (t->dist.size > 1) {
         int r = rc;
         dc_err e2;

@@ -173,16 +173,18 @@ int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, con
         free(gt);
         goto fail;
     }
-    size_t nf = 2 * t->n + 2 * (t->hi - t->lo); /* params | grads | m | v (m, v: this rank's shard) */
-    t->arena = aligned_alloc(64, (nf * sizeof(float) + 63) / 64 * 64);
+    /* params | grads (n floats each) | m | v (this rank's shard, float32 or bfloat16) */
+    const int mb16 = t->o.bf16_moments != 0;
+    size_t pg = 2 * t->n * sizeof(float), mvb = adam_mom_bytes(t->hi - t->lo, mb16), nb = pg + 2 * mvb;
+    t->arena = aligned_alloc(64, (nb + 63) / 64 * 64);
     if (!t->arena) {
         free(gt);
         rc = err_set(err, DC_ENOMEM, "train: cannot allocate %.1f MB for parameters, gradients and moments",
-                     nf * 4 / 1e6);
+                     nb / 1e6);
         goto fail;
     }
-    memset(t->arena, 0, nf * sizeof(float));
-    t->m = t->arena + 2 * t->n, t->v = t->m + (t->hi - t->lo);
+    memset(t->arena, 0, nb);
+    t->mv = (adam_mom){(char *)t->arena + pg, (char *)t->arena + pg + mvb, mb16};
     trainer_point(t->tab, t->ntab, t->arena);
     trainer_point(gt, ng, t->arena + t->n);
     free(gt);

@@ -106,7 +106,7 @@ typedef struct trainer {
     int zero;                   /* ZeRO-1: AdamW state and update on this replica's shard only */
     size_t *cut;                /* (dp_size + 1) shard boundaries of the n floats */
     size_t lo, hi;              /* this replica's shard (ZeRO-1), else [0, n) */
-    float *m, *v;               /* AdamW moments of [lo, hi), indexed from lo */
+    adam_mom mv;                /* AdamW moments of [lo, hi), indexed from lo (bf16 with o.bf16_moments) */
     float *gacc, *recv;         /* the step's gradient shard [cut[me], cut[me+1]); exchange scratch */
     int mb_used;                /* this step went through trainer_backward */
     int nmb, mbcap;             /* micro-batches of this step; capacity of mbf */

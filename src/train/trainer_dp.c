@@ -137,7 +137,7 @@ int trainer_dp_adamw(trainer *t, float scale) {
     const int P = t->dist.dp_size;
     float *G = t->arena + t->n;
     const float *g = !t->mb_used || direct(t, t->nmb) || (P > 1 && !t->zero) ? G + t->lo : t->gacc;
-    adamw_update_range(t->tab, t->ntab, t->arena, t->arena, g, t->m, t->v, t->lo, t->hi, &t->o, t->step, t->lr_now,
+    adamw_update_range(t->tab, t->ntab, t->arena, t->arena, g, t->mv, t->lo, t->hi, &t->o, t->step, t->lr_now,
                        scale);
     if (!t->zero) return DC_OK;
     double t0 = progress_now();
@@ -153,10 +153,13 @@ int trainer_dp_gather_optim(trainer *t, float **m, float **v, dc_err *err) {
         return err_set(err, DC_ENOMEM, "checkpoint: out of memory gathering the optimiser state");
     }
     if (!t->zero) {
-        memcpy(*m, t->m, sizeof(float) * t->n), memcpy(*v, t->v, sizeof(float) * t->n);
+        adam_mom_get(&t->mv, 0, t->n, *m, *v);
         return DC_OK;
     }
-    int rc = dp_allgather(&t->dist, t->cut, t->m, *m, err);
-    if (!rc) rc = dp_allgather(&t->dist, t->cut, t->v, *v, err);
+    /* this replica's shard widened into its place in the whole arrays, then the others' gathered */
+    const size_t lo = t->lo, sh = t->hi - t->lo;
+    adam_mom_get(&t->mv, 0, sh, *m + lo, *v + lo);
+    int rc = dp_allgather(&t->dist, t->cut, NULL, *m, err);
+    if (!rc) rc = dp_allgather(&t->dist, t->cut, NULL, *v, err);
     return rc;
 }

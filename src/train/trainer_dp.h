@@ -16,7 +16,8 @@ int trainer_dp_reduce(trainer *t, double *ss);
 /* trainer_dp_adamw: AdamW over [lo, hi) with the step's gradient, then
  * (ZeRO-1) the parameters all-gathered. */
 int trainer_dp_adamw(trainer *t, float scale);
-/* trainer_dp_gather_optim: the whole m and v (n floats each, caller frees)
- * from the shards: a collective over DIST_DP; with no sharding, copies. */
+/* trainer_dp_gather_optim: the whole m and v as float32 (n floats each,
+ * caller frees) from the shards: a collective over DIST_DP; with no
+ * sharding, copies (widened from bfloat16 with bf16 moments). */
 int trainer_dp_gather_optim(trainer *t, float **m, float **v, dc_err *err);
 #endif

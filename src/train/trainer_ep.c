@@ -123,6 +123,14 @@ static size_t expert_floats(const wt_entry *e, int n, const trainer *t, int r) {
     return s;
 }
 
+/* part k of tensor e of t's arena as float32 into dst (0 parameters, 2 m,
+ * 3 v: the moments widened from their storage) */
+static void part_get(const trainer *t, const wt_entry *e, int part, float *dst) {
+    size_t off = (size_t)(*e->dst - t->arena), n = wt_numel(e);
+    if (part == 0) memcpy(dst, t->arena + off, n * sizeof(float));
+    else adam_mom_get(&t->mv, off, n, part == 2 ? dst : NULL, part == 3 ? dst : NULL);
+}
+
 /* pack: this rank's experts' params, m, v (arena parts 0, 2, 3) in table order */
 static void pack(const trainer *t, float *buf) {
     size_t o = 0;
@@ -130,13 +138,13 @@ static void pack(const trainer *t, float *buf) {
         for (int i = 0; i < t->ntab; i++) {
             const wt_entry *e = &t->tab[i];
             if (e->alias || e->expert < 0) continue;
-            size_t n = wt_numel(e);
-            memcpy(buf + o, t->arena + part * t->n + (*e->dst - t->arena), n * sizeof(float));
-            o += n;
+            part_get(t, e, part, buf + o);
+            o += wt_numel(e);
         }
 }
 
-/* fill: rank 0's own tensors from t, the others' experts from recv */
+/* fill: rank 0's own tensors from t, the others' experts from recv (full's
+ * moments are float32 at arena parts 2 and 3) */
 static void fill(trainer *full, const trainer *t, const float *recv, const size_t *at) {
     const int P = t->dist.ep_size;
     size_t sizes[P];
@@ -151,7 +159,7 @@ static void fill(trainer *full, const trainer *t, const float *recv, const size_
             int r = owner(t, e->expert);
             if (r == 0) {
                 while (strcmp(t->tab[j].name, e->name) != 0) j++; /* t->tab: the same order, others' experts left out */
-                if (!e->alias) memcpy(dst, t->arena + part * t->n + (*t->tab[j].dst - t->arena), n * sizeof(float));
+                if (!e->alias) part_get(t, &t->tab[j], part, dst);
             } else if (!e->alias) {
                 memcpy(dst, recv + o[r], n * sizeof(float));
                 o[r] += n;
@@ -174,7 +182,8 @@ int trainer_ep_full(const trainer *t, trainer *full, dc_err *err) {
         full->arena = calloc(4 * full->n, sizeof(float));
         if (!full->arena) rc = err_set(err, DC_ENOMEM, "train: out of memory gathering the experts");
         else trainer_point(full->tab, full->ntab, full->arena);
-        full->lo = 0, full->hi = full->n, full->m = full->arena + 2 * full->n, full->v = full->arena + 3 * full->n;
+        full->lo = 0, full->hi = full->n;
+        full->mv = (adam_mom){full->arena + 2 * full->n, full->arena + 3 * full->n, 0};
         for (int r = 0; r < P; r++) at[r] = total, total += r ? 3 * expert_floats(full->tab, full->ntab, t, r) : 0;
     }
     float *send = malloc(sizeof(float) * (mine ? mine : 1)), *recv = malloc(sizeof(float) * (total ? total : 1));
