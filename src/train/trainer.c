@@ -62,7 +62,7 @@ static void block_point(block_act *a, bump *b, trainer *t, int l) {
         moe_act_point(&a->moe, b, &t->ed, t->B, t->T);
     } else {
         size_t I = t->cfg.intermediate_size;
-        a->ffn = (ffn_act){BUMP(b, N * I, real), BUMP(b, N * I, real), BUMP(b, N * I, real)};
+        a->ffn = (ffn_act){BUMP(b, N * 2 * I, real), BUMP(b, N * I, real)};
     }
 }
 
