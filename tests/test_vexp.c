@@ -101,6 +101,20 @@ static void passes(void) {
     for (int i = 0; i < N; i++) ss += (double)x[i] * x[i], d3w += (double)x[i] * h3[i] * da[i];
     CHECK(fabs(vsumsq_d(x, N) - ss) <= 1e-12 * ss, "sumsq %.17g vs %.17g", vsumsq_d(x, N), ss);
     CHECK(fabs(vdot3_d(x, h3, da, N) - d3w) <= 1e-12 * fabs(ss), "dot3 %.17g vs %.17g", vdot3_d(x, h3, da, N), d3w);
+    /* softmax backward on a row: p = y (a distribution), d = da */
+    float p[N], d[N];
+    double ps = 0, pd = 0, e4 = 0;
+    for (int i = 0; i < N; i++) ps += (p[i] = dc_expf(x[i] - mx));
+    for (int i = 0; i < N; i++) p[i] /= (float)ps, d[i] = da[i], pd += (double)p[i] * da[i];
+    vsoftmax_bwd(d, p, N, 0.5f);
+    for (int i = 0; i < N; i++) e4 = fmax(e4, fabs(d[i] - p[i] * (da[i] - pd) * 0.5));
+    CHECK(e4 < 1e-6, "softmax backward max abs error %g", e4);
+    float q[N];
+    memcpy(q, d, sizeof q);
+    vscale(q, 3.0f, N);
+    int same = 1;
+    for (int i = 0; i < N; i++) same &= q[i] == d[i] * 3.0f;
+    CHECK(same, "vscale");
     vswiglu(a, x, h3, N);
     vswiglu_bwd(d1, d3, da, x, h3, N);
     double e1 = 0, e2 = 0, e3 = 0;

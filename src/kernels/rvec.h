@@ -9,6 +9,8 @@
  *   rv_exp_shift_scale(y, x, m, g, n)   y = e^(x - m) g
  *   rv_sumsq(x, n)                sum x^2 (in double)
  *   rv_dot3(a, b, c, n)           sum a b c (in double)
+ *   rv_scale(x, k, n)             x *= k
+ *   rv_softmax_bwd(d, p, n, k)    d = p (d - p.d) k (one softmax row's backward, in place)
  *   rv_swiglu(a, h1, h3, n)       a = silu(h1) h3
  *   rv_swiglu_bwd(dh1, dh3, da, h1, h3, n)   its gradients (vexp.h)
  */
@@ -46,6 +48,14 @@ static inline double rv_exp_shift_sum(double *y, const double *x, double m, size
 static inline void rv_exp_shift_scale(double *y, const double *x, double m, double g, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = exp(x[i] - m) * g;
 }
+static inline void rv_scale(double *x, double k, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] *= k;
+}
+static inline void rv_softmax_bwd(double *d, const double *p, size_t n, double k) {
+    double dot = 0;
+    for (size_t i = 0; i < n; i++) dot += p[i] * d[i];
+    for (size_t i = 0; i < n; i++) d[i] = p[i] * (d[i] - dot) * k;
+}
 static inline void rv_swiglu(double *a, const double *h1, const double *h3, size_t n) {
     for (size_t i = 0; i < n; i++) a[i] = h1[i] / (1 + exp(-h1[i])) * h3[i];
 }
@@ -63,6 +73,8 @@ static inline void rv_swiglu_bwd(double *dh1, double *dh3, const double *da, con
 #define rv_dot3 vdot3_d
 #define rv_exp_shift_sum vexp_shift_sum
 #define rv_exp_shift_scale vexp_shift_scale
+#define rv_scale vscale
+#define rv_softmax_bwd vsoftmax_bwd
 #define rv_swiglu vswiglu
 #define rv_swiglu_bwd vswiglu_bwd
 #endif

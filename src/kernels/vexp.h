@@ -173,6 +173,26 @@ static inline float vmax(const float *x, size_t n) {
     return mx;
 }
 
+/* vscale: x[i] *= k */
+static inline void vscale(float *x, float k, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) v8f_store(x + i, v8f_load(x + i) * k);
+    for (; i < n; i++) x[i] *= k;
+}
+
+/* vsoftmax_bwd: one row of softmax's backward, in place: with p the
+ * probabilities and d = dL/dp on entry, d <- p (d - sum_j p_j d_j) k
+ * (the dot in eight float lanes, then the lanes in order) */
+static inline void vsoftmax_bwd(float *d, const float *p, size_t n, float k) {
+    v8f acc = v8f_set(0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) acc += v8f_load(p + i) * v8f_load(d + i);
+    float dot = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) dot += p[i] * d[i];
+    for (i = 0; i + 8 <= n; i += 8) v8f_store(d + i, v8f_load(p + i) * (v8f_load(d + i) - dot) * k);
+    for (; i < n; i++) d[i] = p[i] * (d[i] - dot) * k;
+}
+
 /* vswiglu: a[i] = silu(h1[i]) * h3[i], silu(h) = h / (1 + e^-h) */
 static inline void vswiglu(float *a, const float *h1, const float *h3, size_t n) {
     size_t i = 0;

@@ -275,8 +275,7 @@ static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
         GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, qk, d->scale, Q + (size_t)i0 * ldq, ldq, K, qk, 0, Pb, T);
         for (int i = i0; i < i1; i++) {
             real *row = P + (size_t)i * T, mx = rv_max(row, i + 1);
-            real inv = (real)(1 / rv_exp_shift_sum(row, row, mx, i + 1));
-            for (int j = 0; j <= i; j++) row[j] *= inv;
+            rv_scale(row, (real)(1 / rv_exp_shift_sum(row, row, mx, i + 1)), i + 1);
             memset(row + i + 1, 0, sizeof(real) * (T - i - 1));
         }
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, vd, i1, 1, Pb, T, Kn + nope, ldkv, 0,
@@ -302,11 +301,9 @@ static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
         real *dSb = dS + (size_t)i0 * T;
         GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, vd, 1, dO + (size_t)i0 * ldo, ldo, V, ldkv, 0, dSb, T);
         for (int i = i0; i < i1; i++) {
-            const real *pr = P + (size_t)i * T;
-            real *sr = dS + (size_t)i * T, dot = 0;
-            for (int j = 0; j <= i; j++) dot += pr[j] * sr[j];
-            for (int j = 0; j <= i; j++) sr[j] = pr[j] * (sr[j] - dot) * d->scale;
-            for (int j = i + 1; j < i1; j++) sr[j] = 0;
+            real *sr = dS + (size_t)i * T;
+            rv_softmax_bwd(sr, P + (size_t)i * T, i + 1, d->scale);
+            memset(sr + i + 1, 0, sizeof(real) * (i1 - i - 1));
         }
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, qk, i1, 1, dSb, T, K, qk, 1,
              dq + (r0 + (size_t)i0 * H) * qk, ldq);
