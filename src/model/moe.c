@@ -228,6 +228,7 @@ static ffn_act ffn_act_at(const ffn_act *a, size_t row, int width) {
 void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int N) {
     const int E = d->E, K = d->K, C = d->C;
     linear_fwd_hp(a->s, x, p->router, N, C, E);
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         real *s = a->s + (size_t)t * E;
         double choice[E];
@@ -344,6 +345,7 @@ void moe_bwd_gate(real *dx, const moe_w *g, const real *x, const moe_act *a, con
             for (int c = 0; c < C; c++) dst[c] += src[c];
         }
     /* the chosen weights back to the scores */
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         const int *ix = a->idx + (size_t)t * K;
         const real *s = a->s + (size_t)t * E, *dwt = dw + (size_t)t * K;
@@ -369,6 +371,7 @@ void moe_bwd_gate(real *dx, const moe_w *g, const real *x, const moe_act *a, con
             }
         }
     /* scores back to the router logits */
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         const real *s = a->s + (size_t)t * E;
         real *dz = ds + (size_t)t * E;
