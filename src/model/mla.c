@@ -255,8 +255,8 @@ void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view
  * Causal: query row i sees keys j <= i, so the rows go in blocks of
  * QB = d->qb and a block's products stop at its last key i1: the products
  * cover (1 + 2 + ... + T/QB) / (T/QB)^2 of the square (62% at T = 4 QB)
- * instead of all of it. P's entries above the diagonal are zero (written,
- * never computed); dS's are zero up to the block's last key (all that is read).
+ * instead of all of it. P's and dS's entries above the diagonal are zero up
+ * to the block's last key (written, never computed: all that is read).
  *   S = scale Q K^T, P = softmax by rows, O = P V */
 static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T) {
     const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, QB = d->qb;
@@ -276,7 +276,7 @@ static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
         for (int i = i0; i < i1; i++) {
             real *row = P + (size_t)i * T, mx = rv_max(row, i + 1);
             rv_scale(row, (real)(1 / rv_exp_shift_sum(row, row, mx, i + 1)), i + 1);
-            memset(row + i + 1, 0, sizeof(real) * (T - i - 1));
+            memset(row + i + 1, 0, sizeof(real) * (i1 - i - 1));
         }
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, vd, i1, 1, Pb, T, Kn + nope, ldkv, 0,
              O + (size_t)i0 * ldo, ldo);
