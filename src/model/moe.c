@@ -275,6 +275,7 @@ void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, c
         for (int k = 0; k < K; k++) {
             const real *ye = a->ye + (size_t)a->pos[t * K + k] * C;
             real wk = a->w[t * K + k], *yt = y + (size_t)t * C;
+#pragma omp simd
             for (int c = 0; c < C; c++) yt[c] += wk * ye[c];
         }
     /* balance loss */
@@ -342,6 +343,7 @@ void moe_bwd_gate(real *dx, const moe_w *g, const real *x, const moe_act *a, con
         for (int k = 0; k < K; k++) {
             const real *src = dxe + (size_t)a->pos[t * K + k] * C;
             real *dst = dx + (size_t)t * C;
+#pragma omp simd
             for (int c = 0; c < C; c++) dst[c] += src[c];
         }
     /* the chosen weights back to the scores */
