@@ -297,11 +297,33 @@ void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, c
     }
 }
 
+/* experts_order: the experts with tokens, most tokens first (ties by id);
+ * returns how many. The routed experts then run over the threads one whole
+ * expert at a time (dynamic), their products single-threaded inside the
+ * region, instead of one expert after another with each small GEMM split
+ * over the threads (issue 15). Each expert's rows, weights and gradients are
+ * its own: the same bits either way. Only for f32 GEMMs: the bf16 / fp8 ones
+ * share one operand scratch (kernels/linear.c). */
+static int experts_order(const moe_act *a, int E, int *ord) {
+    int n = 0;
+    for (int e = 0; e < E; e++) {
+        if (!a->cnt[e]) continue;
+        int j = n++;
+        for (; j > 0 && a->cnt[ord[j - 1]] < a->cnt[e]; j--) ord[j] = ord[j - 1];
+        ord[j] = e;
+    }
+    return n;
+}
+
+static int experts_threaded(void) { return lin_prec_get() == PREC_F32 && omp_get_max_threads() > 1; }
+
 void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T) {
     const int C = d->C;
     moe_train_route(a, p, d, x, B * T);
-    for (int e = 0; e < d->E; e++) {
-        if (!a->cnt[e]) continue;
+    int ord[d->E], ne = experts_order(a, d->E, ord);
+#pragma omp parallel for schedule(dynamic, 1) if (experts_threaded())
+    for (int i = 0; i < ne; i++) {
+        int e = ord[i];
         ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
         swiglu_train_fwd(a->ye + (size_t)a->off[e] * C, &sub, &p->experts[e], a->xe + (size_t)a->off[e] * C,
                          a->cnt[e], C, d->Im);
@@ -393,12 +415,14 @@ void moe_bwd(real *dx, const moe_w *g, const real *dy, const real *x, const moe_
     const int N = B * T, C = d->C;
     moe_bwd_scr s = moe_bwd_split(d, N, scratch);
     moe_bwd_out(dx, g, dy, x, a, p, d, N, &s);
-    for (int e = 0; e < d->E; e++) {
-        if (!a->cnt[e]) continue;
+    int ord[d->E], ne = experts_order(a, d->E, ord);
+#pragma omp parallel for schedule(dynamic, 1) if (experts_threaded())
+    for (int i = 0; i < ne; i++) {
+        int e = ord[i];
         ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
         size_t o = (size_t)a->off[e] * C;
         swiglu_bwd(s.dxe + o, &g->experts[e], s.dye + o, a->xe + o, &sub, &p->experts[e], a->cnt[e], C, d->Im,
-                   s.ffs);
+                   s.ffs + (size_t)a->off[e] * 3 * d->Im); /* each expert its own part of the scratch */
     }
     moe_bwd_gate(dx, g, x, a, p, d, B, T, &s);
 }
