@@ -72,12 +72,3 @@ void rope_train_cs(const real *cs, int d, real *x, int n, int stride, int invers
         }
     }
 }
-
-void rope_train(const rope *r, real *x, int n, int stride, int pos, int inverse) {
-    real cs[r->d > 0 ? r->d : 1];
-    for (int i = 0; i < r->d / 2; i++) {
-        double a = pos * r->inv_freq[i];
-        cs[2 * i] = (real)(cos(a) * r->mscale), cs[2 * i + 1] = (real)(sin(a) * r->mscale);
-    }
-    rope_train_cs(cs, r->d, x, n, stride, inverse);
-}
