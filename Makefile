@@ -62,6 +62,9 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# AdamW's loop (optim.c) vectorises only where sqrtf cannot set errno
+$(BUILD)/src/train/optim.o: DC_CFLAGS += -fno-math-errno
+
 $(BUILD)/libdeepc.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^

@@ -132,17 +132,25 @@ static void ffn_bwd(layer *L) {
     ffn_ctx *c = L->ctx;
     swiglu_bwd(c->dx, &c->g, L->G, c->x, &c->a, &c->p, c->N, c->C, c->I, c->scr);
 }
-static void grad_swiglu(void) {
+/* joint: gate and up (and their gradients) as one (2I, C) block, up after
+ * gate, as the trainer's arena has them (ffn.c runs them as one product) */
+static void swiglu_case(int joint, const char *what) {
     int N = 4, C = 6, I = 5;
-    ffn_ctx c = {rnd(N * C, 1), zeros(N * C), zeros(3 * N * I), {rnd(I * C, .5), rnd(I * C, .5), rnd(C * I, .5)},
-                 {zeros(I * C), zeros(I * C), zeros(C * I)}, {zeros(N * I), zeros(N * I), zeros(N * I)}, N, C, I};
+    real *pgu = rnd(2 * I * C, .5), *ggu = zeros(2 * I * C);
+    ffn_ctx c = {rnd(N * C, 1), zeros(N * C), zeros(3 * N * I), {pgu, pgu + I * C, rnd(C * I, .5)},
+                 {ggu, ggu + I * C, zeros(C * I)}, {zeros(2 * N * I), zeros(N * I)}, N, C, I};
+    if (!joint) c.p.up = rnd(I * C, .5), c.g.up = zeros(I * C);
     layer L = {ffn_fwd, ffn_bwd, zeros(N * C), rnd(N * C, 1), (size_t)N * C, 0, {{0}}, &c};
     reg(&L, c.x, c.dx, N * C, "x");
     reg(&L, c.p.gate, c.g.gate, I * C, "gate");
     reg(&L, c.p.up, c.g.up, I * C, "up");
     reg(&L, c.p.down, c.g.down, C * I, "down");
-    CHECK(check(&L, "swiglu") <= TOL, "swiglu");
+    CHECK(check(&L, what) <= TOL, "%s", what);
     pool_free();
+}
+static void grad_swiglu(void) {
+    swiglu_case(0, "swiglu");
+    swiglu_case(1, "swiglu, [gate; up] one matrix");
 }
 
 /* ---------------------------------------------------------------- MLA */
@@ -161,7 +169,9 @@ static void mla_b(layer *L) {
     mla_ctx *c = L->ctx;
     mla_bwd(c->dx, &c->g, L->G, c->x, &c->a, &c->p, &c->d, c->B, c->T, c->scr);
 }
-static void mla_case(int ql, int yarn, const char *what) {
+/* qb: causal attention's block of query rows (0: the default); 2 runs the
+ * T = 5 rows as blocks of 2, 2 and 1 */
+static void mla_case(int ql, int yarn, int qb, const char *what) {
     dc_config cfg = {.hidden_size = 10, .num_attention_heads = 3, .qk_nope_head_dim = 4, .qk_rope_head_dim = 4,
                      .v_head_dim = 3, .kv_lora_rank = 6, .q_lora_rank = ql, .rms_norm_eps = 1e-6f,
                      .rope_theta = 10000, .has_yarn = yarn, .rope_factor = 4,
@@ -172,6 +182,7 @@ static void mla_case(int ql, int yarn, const char *what) {
     mla_ctx c = {0};
     c.B = 2, c.T = 5;
     mla_dims_init(&c.d, &cfg, &rp, config_softmax_scale(&cfg));
+    if (qb) c.d.qb = qb;
     int C = 10, H = 3, qk = 8, kvl = 6, N = c.B * c.T;
     if (ql) {
         c.p.q_a = rnd(ql * C, .4), c.g.q_a = zeros(ql * C);
@@ -210,8 +221,9 @@ static void mla_case(int ql, int yarn, const char *what) {
     pool_free();
 }
 static void grad_mla(void) {
-    mla_case(5, 1, "mla q-lora + yarn");
-    mla_case(0, 0, "mla plain q, plain rope");
+    mla_case(5, 1, 0, "mla q-lora + yarn");
+    mla_case(0, 0, 0, "mla plain q, plain rope");
+    mla_case(5, 1, 2, "mla causal blocks of 2");
 }
 
 /* ---------------------------------------------------------------- MoE */

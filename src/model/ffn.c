@@ -5,8 +5,10 @@
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+#include <string.h>
 #include "model/model.h"
 #include "model/train_layers.h"
+#include "kernels/rvec.h"
 
 /* ffn_fused: the three products in ONE parallel region (issue 15: decode ran
  * a region per product, ~170 a token, 12% of its time in barriers), when
@@ -57,16 +59,46 @@ void ffn_forward(scratch *s, const mat *gate, const mat *up, const mat *down, in
     matmul(out, s->h1, down, T); /* (T, C) */
 }
 
-/* ---------------------------------------------------------------- training */
+/* ---------------------------------------------------------------- training
+ *
+ * gate and up read the same x: where up follows gate in memory, [gate; up]
+ * is one (2 Iw, C) matrix and each of the three products of the pair is one
+ * GEMM (issue 15: x packed once, not twice; dx summed over K = 2 Iw in one
+ * pass). The trainer's arena lays them out so (trainer_point: consecutive
+ * table entries, 16-float aligned, so whenever Iw C is a multiple of 16). The
+ * activations keep h = [gate(x) | up(x)] per row either way; elsewhere (and
+ * under FP8 when Iw is not whole 128-blocks, whose scales must stay per
+ * matrix) the pair runs as two products copied through a (N, Iw) buffer. */
+
+/* gu_joint: whether [gate; up] (and their gradients, g may be NULL) are one matrix */
+static int gu_joint(const ffn_w *p, const ffn_w *g, int C, int Iw) {
+    size_t n = (size_t)Iw * C;
+    if (p->up != p->gate + n || (g && g->up != g->gate + n)) return 0;
+    return lin_prec_get() != PREC_FP8 || Iw % 128 == 0;
+}
+
+/* half_copy: between a (N, Iw) and half `side` (0 left, 1 right) of h's (N, 2 Iw) rows */
+static void half_copy(real *h, real *a, int N, int Iw, int side, int to_h) {
+#pragma omp parallel for schedule(static) if ((size_t)N * Iw > 65536)
+    for (int t = 0; t < N; t++) {
+        real *hr = h + (size_t)t * 2 * Iw + (size_t)side * Iw, *ar = a + (size_t)t * Iw;
+        memcpy(to_h ? hr : ar, to_h ? ar : hr, sizeof(real) * Iw);
+    }
+}
 
 void swiglu_train_fwd(real *y, const ffn_act *s, const ffn_w *p, const real *x, int N, int C, int Iw) {
-    linear_fwd(s->h1, x, p->gate, N, C, Iw);
-    linear_fwd(s->h3, x, p->up, N, C, Iw);
-    size_t n = (size_t)N * Iw;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        real a = s->h1[i];
-        s->a[i] = a / (1 + rexp(-a)) * s->h3[i];
+    if (gu_joint(p, NULL, C, Iw)) {
+        linear_fwd(s->h, x, p->gate, N, C, 2 * Iw); /* (N, 2 Iw) = x @ [gate; up]^T */
+    } else {
+        linear_fwd(s->a, x, p->gate, N, C, Iw);
+        half_copy(s->h, s->a, N, Iw, 0, 1);
+        linear_fwd(s->a, x, p->up, N, C, Iw);
+        half_copy(s->h, s->a, N, Iw, 1, 1);
+    }
+#pragma omp parallel for schedule(static) if ((size_t)N * Iw > 65536)
+    for (int t = 0; t < N; t++) {
+        const real *h = s->h + (size_t)t * 2 * Iw;
+        rv_swiglu(s->a + (size_t)t * Iw, h, h + Iw, Iw);
     }
     linear_fwd(y, s->a, p->down, N, Iw, C);
 }
@@ -74,18 +106,24 @@ void swiglu_train_fwd(real *y, const ffn_act *s, const ffn_w *p, const real *x, 
 void swiglu_bwd(real *dx, const ffn_w *g, const real *dy, const real *x, const ffn_act *s, const ffn_w *p, int N,
                 int C, int Iw, real *scratch) {
     size_t n = (size_t)N * Iw;
-    real *da = scratch, *dh1 = scratch + n, *dh3 = scratch + 2 * n;
+    real *da = scratch, *dh = scratch + n; /* (N, Iw), (N, 2 Iw) = [dh1 | dh3] */
     /* y = a @ down^T */
-    for (size_t i = 0; i < n; i++) da[i] = 0;
+    memset(da, 0, sizeof(real) * n);
     linear_bwd(da, g->down, dy, s->a, p->down, N, Iw, C);
     /* a = silu(h1) * h3; silu'(h) = sig(h) * (1 + h * (1 - sig(h))) */
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        real h = s->h1[i], sg = 1 / (1 + rexp(-h));
-        dh3[i] = da[i] * h * sg;
-        dh1[i] = da[i] * s->h3[i] * sg * (1 + h * (1 - sg));
+    for (int t = 0; t < N; t++) {
+        const real *h = s->h + (size_t)t * 2 * Iw;
+        real *d = dh + (size_t)t * 2 * Iw;
+        rv_swiglu_bwd(d, d + Iw, da + (size_t)t * Iw, h, h + Iw, Iw);
     }
-    /* h1 = x @ gate^T, h3 = x @ up^T */
-    linear_bwd(dx, g->gate, dh1, x, p->gate, N, C, Iw);
-    linear_bwd(dx, g->up, dh3, x, p->up, N, C, Iw);
+    /* [h1 | h3] = x @ [gate; up]^T */
+    if (gu_joint(p, g, C, Iw)) {
+        linear_bwd(dx, g->gate, dh, x, p->gate, N, C, 2 * Iw);
+        return;
+    }
+    half_copy(dh, da, N, Iw, 0, 0); /* da is free now */
+    linear_bwd(dx, g->gate, da, x, p->gate, N, C, Iw);
+    half_copy(dh, da, N, Iw, 1, 0);
+    linear_bwd(dx, g->up, da, x, p->up, N, C, Iw);
 }

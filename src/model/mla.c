@@ -38,6 +38,7 @@
 #include "model/model.h"
 #include "model/norm.h"
 #include "model/train_layers.h"
+#include "kernels/rvec.h"
 
 /* softmax_inplace: p[j] = exp(s[j] - max) / sum over n entries. */
 static void softmax_inplace(float *p, int n) {
@@ -427,9 +428,80 @@ void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view
  *   k_j = [k_nope_j (from kv_b), kpe_j (shared by the heads)]
  */
 
+/* The attention core of one sequence b and head h, on strided views of the
+ * projections and the head's keys K = [Kn | Kp] gathered into a->k, so that
+ * each product is one GEMM over qk, not one over nope and one over rope
+ * (issue 15: the attention's small GEMMs were the least efficient of a step).
+ * Causal: query row i sees keys j <= i, so the rows go in blocks of
+ * QB = d->qb and a block's products stop at its last key i1: the products
+ * cover (1 + 2 + ... + T/QB) / (T/QB)^2 of the square (62% at T = 4 QB)
+ * instead of all of it. P's and dS's entries above the diagonal are zero up
+ * to the block's last key (written, never computed: all that is read).
+ *   S = scale Q K^T, P = softmax by rows, O = P V */
+static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T) {
+    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, QB = d->qb;
+    const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
+    const real *Q = a->q + ((size_t)b * T * H + h) * qk, *Kn = a->kv + ((size_t)b * T * H + h) * (nope + vd);
+    const real *Kp = a->kpe + (size_t)b * T * rd;
+    real *K = a->k + ((size_t)b * H + h) * T * qk;
+    real *P = a->P + ((size_t)b * H + h) * T * T, *O = a->att + ((size_t)b * T * H + h) * vd;
+    for (int j = 0; j < T; j++) {
+        memcpy(K + (size_t)j * qk, Kn + (size_t)j * ldkv, sizeof(real) * nope);
+        memcpy(K + (size_t)j * qk + nope, Kp + (size_t)j * rd, sizeof(real) * rd);
+    }
+    for (int i0 = 0; i0 < T; i0 += QB) {
+        int m = T - i0 < QB ? T - i0 : QB, i1 = i0 + m;
+        real *Pb = P + (size_t)i0 * T;
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, qk, d->scale, Q + (size_t)i0 * ldq, ldq, K, qk, 0, Pb, T);
+        for (int i = i0; i < i1; i++) {
+            real *row = P + (size_t)i * T, mx = rv_max(row, i + 1);
+            rv_scale(row, (real)(1 / rv_exp_shift_sum(row, row, mx, i + 1)), i + 1);
+            memset(row + i + 1, 0, sizeof(real) * (i1 - i - 1));
+        }
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, vd, i1, 1, Pb, T, Kn + nope, ldkv, 0,
+             O + (size_t)i0 * ldo, ldo);
+    }
+}
+
+/* attn_bwd_head: dP = dO V^T, dS = P (dP - rowsum(P dP)) scale by row blocks
+ * (keys up to the block's last); then dQ = dS K by row blocks, and dV = P^T dO,
+ * dK = dS^T Q by blocks of keys (key j gets the rows i >= j), straight into
+ * dq and dk's [nope | rope] rows. dk's rope part is per head, summed by the
+ * caller. */
+static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T, const real *datt, real *dq,
+                          real *dk, real *dv, real *dPall) {
+    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, QB = d->qb;
+    const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
+    size_t r0 = (size_t)b * T * H + h;
+    const real *Q = a->q + r0 * qk, *V = a->kv + r0 * (nope + vd) + nope, *K = a->k + ((size_t)b * H + h) * T * qk;
+    const real *P = a->P + ((size_t)b * H + h) * T * T, *dO = datt + r0 * vd;
+    real *dS = dPall + ((size_t)b * H + h) * T * T;
+    for (int i0 = 0; i0 < T; i0 += QB) {
+        int m = T - i0 < QB ? T - i0 : QB, i1 = i0 + m;
+        real *dSb = dS + (size_t)i0 * T;
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, vd, 1, dO + (size_t)i0 * ldo, ldo, V, ldkv, 0, dSb, T);
+        for (int i = i0; i < i1; i++) {
+            real *sr = dS + (size_t)i * T;
+            rv_softmax_bwd(sr, P + (size_t)i * T, i + 1, d->scale);
+            memset(sr + i + 1, 0, sizeof(real) * (i1 - i - 1));
+        }
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, qk, i1, 1, dSb, T, K, qk, 1,
+             dq + (r0 + (size_t)i0 * H) * qk, ldq);
+    }
+    for (int j0 = 0; j0 < T; j0 += QB) {
+        int n = T - j0 < QB ? T - j0 : QB, k = T - j0;
+        const real *Pc = P + (size_t)j0 * T + j0, *dSc = dS + (size_t)j0 * T + j0;
+        size_t rj = r0 + (size_t)j0 * H;
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, vd, k, 1, Pc, T, dO + (size_t)j0 * ldo, ldo, 1, dv + rj * vd,
+             ldo);
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, qk, k, 1, dSc, T, Q + (size_t)j0 * ldq, ldq, 1, dk + rj * qk,
+             ldq);
+    }
+}
+
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale) {
     *d = (mla_dims){c->hidden_size, c->num_attention_heads, c->qk_nope_head_dim, c->qk_rope_head_dim,
-                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp};
+                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp, 64};
 }
 
 void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
@@ -442,7 +514,9 @@ void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
     a->c_rstd = BUMP(b, N, real);
     a->cn = BUMP(b, N * d->kvl, real);
     a->kpe = BUMP(b, N * d->rope, real);
+    a->cs = BUMP(b, (size_t)T * d->rope, real);
     a->kv = BUMP(b, N * d->H * (d->nope + d->v), real);
+    a->k = BUMP(b, N * d->H * qk, real);
     a->P = BUMP(b, (size_t)B * d->H * T * T, real);
     a->att = BUMP(b, N * d->H * d->v, real);
 }
@@ -464,36 +538,21 @@ void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d,
         linear_fwd(a->q, xn, p->q, N, d->C, H * qk);
     }
     linear_fwd(a->kva, xn, p->kv_a, N, d->C, kvl + rd);
+    rope_train_table(d->rp, a->cs, T);
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
-        const real *row = a->kva + (size_t)t * (kvl + rd);
+        const real *row = a->kva + (size_t)t * (kvl + rd), *cs = a->cs + (size_t)(t % T) * rd;
         rmsnorm_train_fwd(a->cn + (size_t)t * kvl, a->c_rstd + t, row, p->kv_a_norm, 1, kvl, d->eps);
         memcpy(a->kpe + (size_t)t * rd, row + kvl, sizeof(real) * rd);
-        rope_train(d->rp, a->kpe + (size_t)t * rd, 1, rd, t % T, 0);
-        rope_train(d->rp, a->q + (size_t)t * H * qk + nope, H, qk, t % T, 0);
+        rope_train_cs(cs, rd, a->kpe + (size_t)t * rd, 1, rd, 0);
+        rope_train_cs(cs, rd, a->q + (size_t)t * H * qk + nope, H, qk, 0);
     }
     linear_fwd(a->kv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
-    /* per sequence and head, as products on strided views (OpenBLAS runs them
-     * single-threaded inside the parallel loop): S = scale (Qn Kn^T + Qp Kp^T),
-     * causal softmax by rows, att = P V */
-    const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
+    /* per sequence and head (OpenBLAS runs the products single-threaded
+     * inside the parallel loop) */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            const real *Q = a->q + ((size_t)b * T * H + h) * qk, *Kn = a->kv + ((size_t)b * T * H + h) * (nope + vd);
-            const real *Kp = a->kpe + (size_t)b * T * rd;
-            real *P = a->P + ((size_t)b * H + h) * T * T;
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, nope, d->scale, Q, ldq, Kn, ldkv, 0, P, T);
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, rd, d->scale, Q + nope, ldq, Kp, rd, 1, P, T);
-            for (int i = 0; i < T; i++) {
-                real *row = P + (size_t)i * T, mx = row[0], sum = 0;
-                for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
-                for (int j = 0; j <= i; j++) sum += (row[j] = rexp(row[j] - mx));
-                for (int j = 0; j <= i; j++) row[j] /= sum;
-                for (int j = i + 1; j < T; j++) row[j] = 0;
-            }
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, vd, T, 1, P, T, Kn + nope, ldkv, 0,
-                 a->att + ((size_t)b * T * H + h) * vd, ldo);
-        }
+        for (int h = 0; h < H; h++) attn_fwd_head(a, d, b, h, T);
     linear_fwd(y, a->att, p->o, N, H * vd, d->C);
 }
 
@@ -507,32 +566,12 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
     memset(datt, 0, sizeof(real) * (size_t)(dPall - datt));
     /* y = att @ o^T */
     linear_bwd(datt, g->o, dy, a->att, p->o, N, H * vd, d->C);
-    /* attention, per sequence and head (rows of dq, dk, dv of head h are its own):
-     *   dP = dO V^T, dV = P^T dO, dS = P (dP - rowsum(P dP)) scale,
-     *   dQn = dS Kn, dQp = dS Kp, dKn = dS^T Qn, dKp_h = dS^T Qp (summed over heads below) */
-    const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
+    /* attention, per sequence and head (rows of dq, dk, dv of head h are its own) */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            size_t r0 = (size_t)b * T * H + h;
-            const real *Q = a->q + r0 * qk, *Kn = a->kv + r0 * (nope + vd), *Kp = a->kpe + (size_t)b * T * rd;
-            const real *P = a->P + ((size_t)b * H + h) * T * T, *dO = datt + r0 * vd;
-            real *dS = dPall + ((size_t)b * H + h) * T * T;
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, vd, 1, dO, ldo, Kn + nope, ldkv, 0, dS, T);
-            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, vd, T, 1, P, T, dO, ldo, 1, dv + r0 * vd, ldo);
-            for (int i = 0; i < T; i++) {
-                const real *pr = P + (size_t)i * T;
-                real *sr = dS + (size_t)i * T, dot = 0;
-                for (int j = 0; j <= i; j++) dot += pr[j] * sr[j];
-                for (int j = 0; j <= i; j++) sr[j] = pr[j] * (sr[j] - dot) * d->scale;
-                for (int j = i + 1; j < T; j++) sr[j] = 0;
-            }
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, nope, T, 1, dS, T, Kn, ldkv, 1, dq + r0 * qk, ldq);
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, rd, T, 1, dS, T, Kp, rd, 1, dq + r0 * qk + nope, ldq);
-            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, nope, T, 1, dS, T, Q, ldq, 1, dk + r0 * qk, ldq);
-            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, rd, T, 1, dS, T, Q + nope, ldq, 1, dk + r0 * qk + nope, ldq);
-        }
+        for (int h = 0; h < H; h++) attn_bwd_head(a, d, b, h, T, datt, dq, dk, dv, dPall);
     /* kv = cn @ kv_b^T, per head [k_nope, v] */
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++)
         for (int h = 0; h < H; h++) {
             real *dst = dkv + ((size_t)t * H + h) * (nope + vd);
@@ -540,19 +579,26 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
             memcpy(dst + nope, dv + ((size_t)t * H + h) * vd, sizeof(real) * vd);
         }
     linear_bwd(dcn, g->kv_b, dkv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         real *row = dkva + (size_t)t * (kvl + rd);
+        const real *cs = a->cs + (size_t)(t % T) * rd;
         /* kpe = rope(kva[kvl:]), shared by every head */
         for (int h = 0; h < H; h++) {
             const real *src = dk + ((size_t)t * H + h) * qk + nope;
             for (int e = 0; e < rd; e++) row[kvl + e] += src[e];
         }
-        rope_train(d->rp, row + kvl, 1, rd, t % T, 1);
-        /* cn = rmsnorm(kva[:kvl]) */
-        rmsnorm_bwd(row, g->kv_a_norm, dcn + (size_t)t * kvl, a->kva + (size_t)t * (kvl + rd), a->c_rstd + t,
-                    p->kv_a_norm, 1, kvl);
+        rope_train_cs(cs, rd, row + kvl, 1, rd, 1);
+        /* cn = rmsnorm(kva[:kvl]); its weight's gradient below, in token order */
+        rmsnorm_bwd(row, NULL, dcn + (size_t)t * kvl, a->kva + (size_t)t * (kvl + rd), a->c_rstd + t, p->kv_a_norm, 1,
+                    kvl);
         /* q_pe = rope(q_pe) */
-        rope_train(d->rp, dq + (size_t)t * H * qk + nope, H, qk, t % T, 1);
+        rope_train_cs(cs, rd, dq + (size_t)t * H * qk + nope, H, qk, 1);
+    }
+    for (int t = 0; t < N; t++) {
+        const real *dct = dcn + (size_t)t * kvl, *xt = a->kva + (size_t)t * (kvl + rd);
+        real r = a->c_rstd[t];
+        for (int i = 0; i < kvl; i++) g->kv_a_norm[i] += dct[i] * xt[i] * r;
     }
     linear_bwd(dxn, g->kv_a, dkva, xn, p->kv_a, N, d->C, kvl + rd);
     if (d->ql) {

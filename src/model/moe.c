@@ -238,10 +238,10 @@ void moe_act_point(moe_act *a, bump *b, const moe_dims *d, int B, int T) {
     a->xe = BUMP(b, NK * d->C, real);
     a->ye = BUMP(b, NK * d->C, real);
     size_t R = d->ep > 1 ? NK * d->ep : NK; /* an owner may receive every token of its group */
-    a->ex = (ffn_act){BUMP(b, R * d->Im, real), BUMP(b, R * d->Im, real), BUMP(b, R * d->Im, real)};
+    a->ex = (ffn_act){BUMP(b, R * 2 * d->Im, real), BUMP(b, R * d->Im, real)};
     a->xr = d->ep > 1 ? BUMP(b, R * d->C, real) : NULL;
     a->rcnt = d->ep > 1 ? BUMP(b, d->E, int) : NULL;
-    if (d->S) a->sh = (ffn_act){BUMP(b, N * Is, real), BUMP(b, N * Is, real), BUMP(b, N * Is, real)};
+    if (d->S) a->sh = (ffn_act){BUMP(b, N * 2 * Is, real), BUMP(b, N * Is, real)};
 }
 
 size_t moe_scratch_floats(const moe_dims *d, int B, int T) {
@@ -253,12 +253,13 @@ size_t moe_scratch_floats(const moe_dims *d, int B, int T) {
 
 static ffn_act ffn_act_at(const ffn_act *a, size_t row, int width) {
     size_t o = row * width;
-    return (ffn_act){a->h1 + o, a->h3 + o, a->a + o};
+    return (ffn_act){a->h + 2 * o, a->a + o};
 }
 
 void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int N) {
     const int E = d->E, K = d->K, C = d->C;
     linear_fwd_hp(a->s, x, p->router, N, C, E);
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         real *s = a->s + (size_t)t * E;
         double choice[E];
@@ -290,18 +291,22 @@ void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *
         int sl = fill[a->idx[i]]++;
         a->slot[sl] = i;
         a->pos[i] = sl;
-        memcpy(a->xe + (size_t)sl * C, x + (size_t)(i / K) * C, sizeof(real) * C);
     }
+#pragma omp parallel for schedule(static) if ((size_t)N * K * C > 65536)
+    for (int sl = 0; sl < N * K; sl++)
+        memcpy(a->xe + (size_t)sl * C, x + (size_t)(a->slot[sl] / K) * C, sizeof(real) * C);
 }
 
 void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T) {
     const int N = B * T, E = d->E, K = d->K, C = d->C;
     if (d->S) swiglu_train_fwd(y, &a->sh, &p->shared, x, N, C, d->Im * d->S);
     else memset(y, 0, sizeof(real) * (size_t)N * C);
+#pragma omp parallel for schedule(static) if ((size_t)N * K * C > 65536)
     for (int t = 0; t < N; t++)
         for (int k = 0; k < K; k++) {
             const real *ye = a->ye + (size_t)a->pos[t * K + k] * C;
             real wk = a->w[t * K + k], *yt = y + (size_t)t * C;
+#pragma omp simd
             for (int c = 0; c < C; c++) yt[c] += wk * ye[c];
         }
     /* balance loss */
@@ -323,11 +328,33 @@ void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, c
     }
 }
 
+/* experts_order: the experts with tokens, most tokens first (ties by id);
+ * returns how many. The routed experts then run over the threads one whole
+ * expert at a time (dynamic), their products single-threaded inside the
+ * region, instead of one expert after another with each small GEMM split
+ * over the threads (issue 15). Each expert's rows, weights and gradients are
+ * its own: the same bits either way. Only for f32 GEMMs: the bf16 / fp8 ones
+ * share one operand scratch (kernels/linear.c). */
+static int experts_order(const moe_act *a, int E, int *ord) {
+    int n = 0;
+    for (int e = 0; e < E; e++) {
+        if (!a->cnt[e]) continue;
+        int j = n++;
+        for (; j > 0 && a->cnt[ord[j - 1]] < a->cnt[e]; j--) ord[j] = ord[j - 1];
+        ord[j] = e;
+    }
+    return n;
+}
+
+static int experts_threaded(void) { return lin_prec_get() == PREC_F32 && omp_get_max_threads() > 1; }
+
 void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T) {
     const int C = d->C;
     moe_train_route(a, p, d, x, B * T);
-    for (int e = 0; e < d->E; e++) {
-        if (!a->cnt[e]) continue;
+    int ord[d->E], ne = experts_order(a, d->E, ord);
+#pragma omp parallel for schedule(dynamic, 1) if (experts_threaded())
+    for (int i = 0; i < ne; i++) {
+        int e = ord[i];
         ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
         swiglu_train_fwd(a->ye + (size_t)a->off[e] * C, &sub, &p->experts[e], a->xe + (size_t)a->off[e] * C,
                          a->cnt[e], C, d->Im);
@@ -349,6 +376,7 @@ void moe_bwd_out(real *dx, const moe_w *g, const real *dy, const real *x, const 
     const int K = d->K, C = d->C;
     if (d->S) swiglu_bwd(dx, &g->shared, dy, x, &a->sh, &p->shared, N, C, d->Im * d->S, s->ffs);
     /* y_t += w_tk * ye_slot */
+#pragma omp parallel for schedule(static) if ((size_t)N * K * C > 65536)
     for (int i = 0; i < N * K; i++) {
         int sl = a->pos[i];
         const real *dyt = dy + (size_t)(i / K) * C, *ye = a->ye + (size_t)sl * C;
@@ -368,9 +396,11 @@ void moe_bwd_gate(real *dx, const moe_w *g, const real *x, const moe_act *a, con
         for (int k = 0; k < K; k++) {
             const real *src = dxe + (size_t)a->pos[t * K + k] * C;
             real *dst = dx + (size_t)t * C;
+#pragma omp simd
             for (int c = 0; c < C; c++) dst[c] += src[c];
         }
     /* the chosen weights back to the scores */
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         const int *ix = a->idx + (size_t)t * K;
         const real *s = a->s + (size_t)t * E, *dwt = dw + (size_t)t * K;
@@ -396,6 +426,7 @@ void moe_bwd_gate(real *dx, const moe_w *g, const real *x, const moe_act *a, con
             }
         }
     /* scores back to the router logits */
+#pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         const real *s = a->s + (size_t)t * E;
         real *dz = ds + (size_t)t * E;
@@ -415,12 +446,14 @@ void moe_bwd(real *dx, const moe_w *g, const real *dy, const real *x, const moe_
     const int N = B * T, C = d->C;
     moe_bwd_scr s = moe_bwd_split(d, N, scratch);
     moe_bwd_out(dx, g, dy, x, a, p, d, N, &s);
-    for (int e = 0; e < d->E; e++) {
-        if (!a->cnt[e]) continue;
+    int ord[d->E], ne = experts_order(a, d->E, ord);
+#pragma omp parallel for schedule(dynamic, 1) if (experts_threaded())
+    for (int i = 0; i < ne; i++) {
+        int e = ord[i];
         ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
         size_t o = (size_t)a->off[e] * C;
         swiglu_bwd(s.dxe + o, &g->experts[e], s.dye + o, a->xe + o, &sub, &p->experts[e], a->cnt[e], C, d->Im,
-                   s.ffs);
+                   s.ffs + (size_t)a->off[e] * 3 * d->Im); /* each expert its own part of the scratch */
     }
     moe_bwd_gate(dx, g, x, a, p, d, B, T, &s);
 }

@@ -93,7 +93,7 @@ static void send_counts(moe_ep *x, const moe_act *a) {
 
 static ffn_act act_rows(const ffn_act *a, size_t row, int width) {
     size_t o = row * width;
-    return (ffn_act){a->h1 + o, a->h3 + o, a->a + o};
+    return (ffn_act){a->h + 2 * o, a->a + o};
 }
 
 void moe_ep_train_fwd(moe_ep *x, real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *in, int B,

@@ -52,11 +52,18 @@ void rope_apply(const rope *r, float *x, int n, int stride, int pos) {
     }
 }
 
-void rope_train(const rope *r, real *x, int n, int stride, int pos, int inverse) {
-    for (int i = 0; i < r->d / 2; i++) {
-        double a = pos * r->inv_freq[i];
-        real c = (real)(cos(a) * r->mscale), s = (real)(sin(a) * r->mscale);
-        if (inverse) s = -s;
+void rope_train_table(const rope *r, real *cs, int T) {
+    for (int p = 0; p < T; p++)
+        for (int i = 0; i < r->d / 2; i++) {
+            double a = p * r->inv_freq[i];
+            cs[(size_t)p * r->d + 2 * i] = (real)(cos(a) * r->mscale);
+            cs[(size_t)p * r->d + 2 * i + 1] = (real)(sin(a) * r->mscale);
+        }
+}
+
+void rope_train_cs(const real *cs, int d, real *x, int n, int stride, int inverse) {
+    for (int i = 0; i < d / 2; i++) {
+        real c = cs[2 * i], s = inverse ? -cs[2 * i + 1] : cs[2 * i + 1];
         for (int k = 0; k < n; k++) {
             real *p = x + (size_t)k * stride + 2 * i;
             real x0 = p[0], x1 = p[1];

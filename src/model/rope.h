@@ -29,7 +29,12 @@ int rope_init(rope *r, const dc_config *cfg, dc_err *err);
 void rope_free(rope *r);
 /* rope_apply: rotate n vectors of length d, `stride` floats apart, at position pos. */
 void rope_apply(const rope *r, float *x, int n, int stride, int pos);
-/* rope_train: the same on `real`; with inverse set it applies the transpose
- * (rotation by -angle, same scale), which is the backward of the forward. */
-void rope_train(const rope *r, real *x, int n, int stride, int pos, int inverse);
+/* rope_train_table: cs (T, d), for position p and pair i the cos and sin of
+ * rope_apply's rotation, on `real`: cs[p d + 2i] = cos, cs[p d + 2i + 1] =
+ * sin (the trainer computes them once per step, not per token);
+ * rope_train_cs: rotate as rope_apply does with one position's row of the
+ * table; with inverse set it applies the transpose (rotation by -angle, same
+ * scale), which is the backward of the forward. */
+void rope_train_table(const rope *r, real *cs, int T);
+void rope_train_cs(const real *cs, int d, real *x, int n, int stride, int inverse);
 #endif

@@ -20,10 +20,12 @@ typedef struct ffn_w {
     real *gate, *up, *down; /* (Iw, C), (Iw, C), (C, Iw) */
 } ffn_w;
 typedef struct ffn_act {
-    real *h1, *h3, *a;      /* (N, Iw): gate(x), up(x), silu(h1) * h3 */
+    real *h;                /* (N, 2 Iw): [h1 | h3] = [gate(x) | up(x)] per row */
+    real *a;                /* (N, Iw): silu(h1) * h3 */
 } ffn_act;
 void swiglu_train_fwd(real *y, const ffn_act *s, const ffn_w *p, const real *x, int N, int C, int Iw);
-/* scratch: (N, Iw) x 3 */
+/* scratch: (N, Iw) x 3. Where up follows gate in memory (p and g alike),
+ * [gate; up] runs as one (2 Iw, C) matrix (ffn.c). */
 void swiglu_bwd(real *dx, const ffn_w *g, const real *dy, const real *x, const ffn_act *s, const ffn_w *p, int N,
                 int C, int Iw, real *scratch);
 
@@ -41,7 +43,9 @@ typedef struct mla_act {
     real *kva;                  /* (N, kvl+rope) as projected */
     real *c_rstd, *cn;          /* (N), (N, kvl) normed latent */
     real *kpe;                  /* (N, rope) rotated shared key */
+    real *cs;                   /* (T, rope) the rotations' cos and sin per position (rope_train_table) */
     real *kv;                   /* (N, H, nope+v) */
+    real *k;                    /* (B, H, T, nope+rope) each head's keys [k_nope | kpe] */
     real *P;                    /* (B, H, T, T) attention probabilities */
     real *att;                  /* (N, H, v) */
 } mla_act;
@@ -49,6 +53,7 @@ typedef struct mla_dims {
     int C, H, nope, rope, v, kvl, ql;
     float eps, scale;           /* rms_norm_eps, softmax scale (with YaRN's mscale^2) */
     const rope *rp;
+    int qb;                     /* causal attention's block of query rows (mla_dims_init: 64) */
 } mla_dims;
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale);
 /* mla_act_point / mla_scratch_bytes: lay out the activations (bump.base NULL counts) */

@@ -1,14 +1,16 @@
-/* loss.c — see loss.h. Softmax sums in double; the logits stay `real`. */
+/* loss.c — see loss.h. Softmax sums in double; the logits stay `real`.
+ * The exponentials over the vocabulary are kernels/vexp.h's vectorised ones
+ * (rvec.h); cross-entropy takes them once per logit (ce_row). */
 #include "train/loss.h"
 #include <math.h>
+#include "kernels/rvec.h"
 
 /* log-sum-exp of z (V) / tau */
 static double lse_of(const real *z, int V, double tau) {
-    real mx = z[0];
-    for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+    real mx = rv_max(z, V);
     double sum = 0;
     if (tau == 1.0)
-        for (int v = 0; v < V; v++) sum += rexp(z[v] - mx);
+        sum = rv_exp_shift_sum(NULL, z, mx, V);
     else
         for (int v = 0; v < V; v++) sum += exp((z[v] - mx) / tau);
     return mx / tau + log(sum);
@@ -25,9 +27,24 @@ static double entropy_of(const real *z, int V, double lse) {
 
 /* z <- g * (p - onehot(y)) for the softmax p of z: the gradient of g * (-lp) */
 static void grad_ce(real *z, int V, int y, double lse, real g) {
-    real lf = (real)lse;
-    for (int v = 0; v < V; v++) z[v] = rexp(z[v] - lf) * g;
+    rv_exp_shift_scale(z, z, (real)lse, g, V);
     z[y] -= g;
+}
+
+/* ce_row: cross-entropy of one row in three passes over z: the max, then
+ * e = e^(z - max) kept in z (with grad) while summing; the gradient is then
+ * e w / sum - w onehot(y), one multiply per logit */
+static double ce_row(const loss_spec *s, real *z, int V, int y, real w, size_t n, int grad) {
+    real zy = z[y], mx = rv_max(z, V);
+    double sum = rv_exp_shift_sum(grad ? z : NULL, z, mx, V), lse = mx + log(sum);
+    if (s && s->logp) s->logp[n] = (float)(zy - lse);
+    if (grad) {
+        real k = (real)(w / sum);
+#pragma omp simd
+        for (int v = 0; v < V; v++) z[v] *= k;
+        z[y] -= w;
+    }
+    return lse - zy;
 }
 
 static double grpo_row(const loss_spec *s, real *z, int V, int y, real w, size_t n, double lse, int grad) {
@@ -75,6 +92,7 @@ static double kd_row(const loss_spec *s, real *z, int V, int y, real w, size_t n
 }
 
 double loss_row(const loss_spec *s, real *z, int V, int y, real w, size_t n, int grad) {
+    if (!s || (s->kind == LOSS_CE && !s->entropy)) return ce_row(s, z, V, y, w, n, grad);
     double lse = lse_of(z, V, 1.0);
     if (s && s->logp) s->logp[n] = (float)(z[y] - lse);
     if (s && s->entropy) s->entropy[n] = (float)entropy_of(z, V, lse);

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include "kernels/dtype.h"
+#include "kernels/vexp.h"
 
 void train_opts_default(train_opts *o) {
     *o = (train_opts){.B = 8, .T = 256, .accum = 1, .lr = 3e-3f, .min_lr = 3e-4f, .warmup = 20, .steps = 200,
@@ -30,10 +31,9 @@ size_t grad_chunk(size_t n) {
 void grad_sumsq_parts(const float *g, size_t lo, size_t hi, size_t CH, double *part) {
     size_t c0 = lo / CH, c1 = (hi + CH - 1) / CH;
 #pragma omp parallel for schedule(static)
-    for (size_t c = c0; c < c1; c++) {
-        double s = 0;
-        for (size_t i = c * CH; i < hi && i < (c + 1) * CH; i++) s += (double)g[i - lo] * g[i - lo];
-        part[c] = s;
+    for (size_t c = c0; c < c1; c++) { /* eight lanes from the chunk's start: the same bits on any rank count */
+        size_t a = c * CH > lo ? c * CH : lo, b = (c + 1) * CH < hi ? (c + 1) * CH : hi;
+        part[c] = vsumsq_d(g + (a - lo), b - a);
     }
 }
 
@@ -87,13 +87,28 @@ typedef struct adam_k {
     float b1, b2, eps, scale, decay, step_size, bc2s;
 } adam_k;
 
-static void adam_f32(const adam_k *k, float *pp, const float *gg, float *mm, float *vv, size_t ne) {
-#pragma omp parallel for schedule(static) if (ne > 65536)
+/* adam_run: elements [0, ne) with the constants as values: read through k
+ * inside the loop, every store to p, m or v (float, like k's fields) might
+ * change them, and the loop did not vectorise (issue 15); nor would it while
+ * sqrtf may set errno (a branch to libm per element): the Makefile builds
+ * this file with -fno-math-errno (v >= 0 here, so that changes nothing
+ * else). The same operations: the same bits. */
+static void adam_run(adam_k k, float *pp, const float *gg, float *mm, float *vv, size_t ne) {
+    const float c1 = 1 - k.b1, c2 = 1 - k.b2;
+#pragma omp simd
     for (size_t j = 0; j < ne; j++) {
-        float gj = gg[j] * k->scale;
-        mm[j] = k->b1 * mm[j] + (1 - k->b1) * gj;
-        vv[j] = k->b2 * vv[j] + (1 - k->b2) * gj * gj;
-        pp[j] = pp[j] * k->decay - k->step_size * mm[j] / (sqrtf(vv[j]) / k->bc2s + k->eps);
+        float gj = gg[j] * k.scale, mj = k.b1 * mm[j] + c1 * gj, vj = k.b2 * vv[j] + c2 * gj * gj;
+        mm[j] = mj, vv[j] = vj;
+        pp[j] = pp[j] * k.decay - k.step_size * mj / (sqrtf(vj) / k.bc2s + k.eps);
+    }
+}
+
+static void adam_f32(const adam_k *k, float *pp, const float *gg, float *mm, float *vv, size_t ne) {
+    const size_t CH = 16384, nc = (ne + CH - 1) / CH;
+#pragma omp parallel for schedule(static) if (ne > 65536)
+    for (size_t c = 0; c < nc; c++) {
+        size_t j = c * CH, n = ne - j < CH ? ne - j : CH;
+        adam_run(*k, pp + j, gg + j, mm + j, vv + j, n);
     }
 }
 

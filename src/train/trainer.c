@@ -62,7 +62,7 @@ static void block_point(block_act *a, bump *b, trainer *t, int l) {
         moe_act_point(&a->moe, b, &t->ed, t->B, t->T);
     } else {
         size_t I = t->cfg.intermediate_size;
-        a->ffn = (ffn_act){BUMP(b, N * I, real), BUMP(b, N * I, real), BUMP(b, N * I, real)};
+        a->ffn = (ffn_act){BUMP(b, N * 2 * I, real), BUMP(b, N * I, real)};
     }
 }
 
@@ -262,6 +262,7 @@ static void block_fwd(trainer *t, int l, block_act *a, real *x_out) {
     tlayer *v = &t->tp[l];
     rmsnorm_train_fwd(a->xn1, a->rstd1, a->x_in, lp->attn_norm, N, C, eps);
     mla_train_fwd(a->x_mid, &a->mla, &v->mla, &t->md, a->xn1, t->B, t->T);
+#pragma omp parallel for simd schedule(static) if ((size_t)N * C > 65536)
     for (size_t i = 0; i < (size_t)N * C; i++) a->x_mid[i] += a->x_in[i];
     rmsnorm_train_fwd(a->xn2, a->rstd2, a->x_mid, lp->ffn_norm, N, C, eps);
     if (lp->is_moe) {
@@ -272,6 +273,7 @@ static void block_fwd(trainer *t, int l, block_act *a, real *x_out) {
     } else {
         swiglu_train_fwd(x_out, &a->ffn, &v->ffn, a->xn2, N, C, t->cfg.intermediate_size);
     }
+#pragma omp parallel for simd schedule(static) if ((size_t)N * C > 65536)
     for (size_t i = 0; i < (size_t)N * C; i++) x_out[i] += a->x_mid[i];
 }
 
