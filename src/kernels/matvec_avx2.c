@@ -34,6 +34,7 @@
  */
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 #include "kernels/dtype.h"
@@ -563,54 +564,72 @@ void mv_q5_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
 
 /* ---------------------------------------------------------------- fp8 */
 
-/* 16 e4m3 codes as 16 floats / 256: sign-extended to int16 and shifted left
- * by 7, S.EEEE.MMM lands on bits 15 and 13-7 (bit 14 a copy of S, cleared),
- * which is the IEEE half S.0EEEE.MMM0000000 = value * 2^-8 (subnormal codes
- * too: the half M<<7 * 2^-24 = M * 2^-9 * 2^-8); F16C widens it exactly. The
- * NaN codes 0x7f / 0xff read as 480 (a loaded model holds none: load checks) */
-INL void e4m3x16(const uint8_t *q, __m256 *lo, __m256 *hi) {
-    __m256i h = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q));
-    h = _mm256_and_si256(_mm256_slli_epi16(h, 7), _mm256_set1_epi16((short)0xbfff));
-    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
-    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+/* 8 e4m3 codes times s: code k of the 16 at q (both 128-bit halves of c
+ * hold them, broadcast) goes to the top byte of int32 lane k - h (h = 0 or
+ * 8, one byte shuffle), an arithmetic shift right by 4 puts S.EEEE.MMM on
+ * bits 31 and 26-20 (bits 30-27 copies of S, cleared): the float32
+ * S.0000EEEE.MMM0..0 is the code's value * 2^-120 exactly, subnormal codes
+ * too (M * 2^-9 is the float32 denormal M << 20 = M * 2^-129). One multiply
+ * by s = d * 2^120 gives the weights (rounded once). The NaN codes 0x7f /
+ * 0xff read as 480 (a loaded model holds none: load checks). */
+INL __m256 e4m3x8(__m256i c, int h, __m256 s) {
+    const __m256i sh = h ? _mm256_setr_epi8(-1, -1, -1, 8, -1, -1, -1, 9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1,
+                                            12, -1, -1, -1, 13, -1, -1, -1, 14, -1, -1, -1, 15)
+                         : _mm256_setr_epi8(-1, -1, -1, 0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, 3, -1, -1, -1, 4,
+                                            -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1, 7);
+    __m256i v = _mm256_srai_epi32(_mm256_shuffle_epi8(c, sh), 4);
+    v = _mm256_and_si256(v, _mm256_set1_epi32((int)0x87f00000u));
+    return _mm256_mul_ps(_mm256_castsi256_ps(v), s);
 }
 
-/* float32 activations: per block of 128, in[i][t] += w/256 * x over the
- * low 8 of every 16 values and in2 over the high 8 (two FMA chains), then
- * acc += (in + in2) * (256 d) */
+/* block p of the NR rows times NT tokens into acc: acc[i][t] += w * x over
+ * values 0-7 of every 16, then over 8-15, w = e4m3 * d. d * 2^120 is one
+ * float when |d| < 2^7 (every real checkpoint: d = amax / 448); BIG: it is
+ * not, and the weights are e4m3 * 2^120 times d, each multiply exact or
+ * rounded once (the same order of sums) */
+INL void fp8_block(__m256 acc[4][8], const block_fp8 *W, int nb, const float *x, size_t cols, int p, int r, int rs,
+                   int NR, int t0, int NT, int BIG) {
+    __m256 s[4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < NR; i++) {
+        const float d = W[(size_t)(r + i * rs) * nb + p].d;
+        s[i] = _mm256_set1_ps(BIG ? 0x1p120f : d * 0x1p120f);
+    }
+    #pragma GCC unroll 8
+    for (int k = 0; k < QK_FP8; k += 16) {
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const block_fp8 *b = W + (size_t)(r + i * rs) * nb + p;
+            const __m256i c = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b->qs + k)));
+            __m256 lo = e4m3x8(c, 0, s[i]), hi = e4m3x8(c, 1, s[i]);
+            if (BIG) lo = _mm256_mul_ps(lo, _mm256_set1_ps(b->d)), hi = _mm256_mul_ps(hi, _mm256_set1_ps(b->d));
+            #pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                const float *xt = x + (size_t)(t0 + t) * cols + (size_t)p * QK_FP8 + k;
+                acc[i][t] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xt), acc[i][t]);
+                acc[i][t] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xt + 8), acc[i][t]);
+            }
+        }
+    }
+}
+
+/* float32 activations, one FMA chain per (row, token) */
 INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const float *x, int r, int rs, int NR, int t0,
                   int NT) {
     const size_t cols = (size_t)nb * QK_FP8;
     TILE_ACC(acc)
     for (int p = 0; p < nb; p++) {
+        int big = 0;
         #pragma GCC unroll 4
         for (int i = 0; i < NR; i++) {
-            const char *b = (const char *)(W + (size_t)(r + i * rs) * nb + p);
-            _mm_prefetch(b + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch(b + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch(b + PF_BYTES + 128, _MM_HINT_T0);
+            const block_fp8 *b = W + (size_t)(r + i * rs) * nb + p;
+            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
+            big |= !(fabsf(b->d) < 0x1p7f);
         }
-        TILE_ACC(in)
-        TILE_ACC(in2)
-        for (int k = 0; k < QK_FP8; k += 16) {
-            #pragma GCC unroll 4
-            for (int i = 0; i < NR; i++) {
-                __m256 lo, hi;
-                e4m3x16(W[(size_t)(r + i * rs) * nb + p].qs + k, &lo, &hi);
-                #pragma GCC unroll 8
-                for (int t = 0; t < NT; t++) {
-                    const float *xt = x + (size_t)(t0 + t) * cols + (size_t)p * QK_FP8 + k;
-                    in[i][t] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xt), in[i][t]);
-                    in2[i][t] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xt + 8), in2[i][t]);
-                }
-            }
-        }
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const __m256 dv = _mm256_set1_ps(W[(size_t)(r + i * rs) * nb + p].d * 256.0f);
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) acc[i][t] = _mm256_fmadd_ps(_mm256_add_ps(in[i][t], in2[i][t]), dv, acc[i][t]);
-        }
+        if (__builtin_expect(big, 0)) fp8_block(acc, W, nb, x, cols, p, r, rs, NR, t0, NT, 1);
+        else fp8_block(acc, W, nb, x, cols, p, r, rs, NR, t0, NT, 0);
     }
     TILE_STORE(acc)
 }
