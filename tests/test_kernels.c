@@ -13,6 +13,8 @@
 #include "base/rng.h"
 #include "harness.h"
 #include "kernels/cpu.h"
+#include "kernels/dtype.h"
+#include "kernels/fp8_block.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
@@ -330,6 +332,50 @@ static void mv_share_in_region(void) {
     free(w), free(x), free(y), free(want), free(got), free(want2), free(got2);
 }
 
+/* fp8: every e4m3 code (NaN codes aside), subnormals and zero included,
+ * through each kernel exactly: rows of 2 blocks holding all 256 codes, one-hot
+ * tokens pick one code each, so out == d * e4m3(code) with no rounding (d a
+ * power of two), for scales on the fast path (d < 2^7) and the two-step one
+ * (d >= 2^7), T = 1..9, and rows [r0, r1) off any tile */
+static void fp8_every_code(void) {
+    const int R = 11, C = 256, nb = C / QK_FP8;
+    const float DS[] = {0x1p-3f, 0x1p-20f, 0x1p10f, 3.0f * 0x1p40f};
+    block_fp8 *W = malloc(sizeof(block_fp8) * R * nb);
+    float *x = calloc((size_t)9 * C, sizeof(float)), *out = malloc(sizeof(float) * 9 * R);
+    for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
+        const kern *k = kern_table(isa);
+        if (!k) continue;
+        int bad = 0;
+        for (size_t di = 0; di < sizeof DS / sizeof *DS; di++) {
+            for (int r = 0; r < R; r++)
+                for (int b = 0; b < nb; b++) {
+                    W[r * nb + b].d = DS[di] * (r == 3 && b == 1 ? 0.5f : 1.0f); /* one row mixes two scales */
+                    for (int i = 0; i < QK_FP8; i++) {
+                        int code = (b * QK_FP8 + i + 37 * r) & 255;
+                        W[r * nb + b].qs[i] = (code & 0x7f) == 0x7f ? 0 : (uint8_t)code;
+                    }
+                }
+            for (int T = 1; T <= 9; T++) {
+                memset(x, 0, sizeof(float) * 9 * C);
+                for (int t = 0; t < T; t++) x[(size_t)t * C + (t * 97 + (int)di * 31 + T) % C] = 1.0f;
+                const int r0 = T % 3, r1 = R - (T % 2);
+                for (int i = 0; i < 9 * R; i++) out[i] = NAN;
+                kern_mv(k, MAT_FP8)(out, R, W, C, r0, r1, x, T);
+                for (int t = 0; t < T; t++)
+                    for (int r = r0; r < r1; r++) {
+                        int j = (t * 97 + (int)di * 31 + T) % C;
+                        const block_fp8 *b = &W[r * nb + j / QK_FP8];
+                        float want = b->d * fp8e4m3_to_f32(b->qs[j % QK_FP8]), got = out[(size_t)t * R + r];
+                        bad += !(want == got); /* -0 and +0 alike: a sum of +0 terms is +0 */
+                    }
+            }
+        }
+        CHECK(!bad, "%s fp8: %d outputs differ from d * e4m3(code)", k->name, bad);
+    }
+    printf("    fp8: all 254 codes (subnormals, +-0) exact through every kernel, d fast and two-step, T=1..9\n");
+    free(W), free(x), free(out);
+}
+
 int main(void) {
     printf("    best ISA on this CPU: %s\n", kern_table(cpu_best_isa())->name);
     RUN(simd_vs_ref);
@@ -340,5 +386,6 @@ int main(void) {
     RUN(q8_fill_same);
     RUN(matmul_batch_invariant);
     RUN(mv_share_in_region);
+    RUN(fp8_every_code);
     return harness_done();
 }
