@@ -11,8 +11,9 @@
  *   q8    w signed: |w| times x carrying w's sign (|x| times w carrying x's
  *         for one token; the same integer), no saturation for |w|, |x| <= 127;
  *         acc += float(isum) * (dw * dx).
- *   q4_0  w = q - 8, q the unsigned nibble: maddubs(q, x) - 8 * (x pair sums,
- *         q8_act.xp8), exact in int16; acc += float(isum) * (dw * dx).
+ *   q4_0  w = q - 8, q the unsigned nibble: isum = madd(maddubs(q, x)) in
+ *         8 int32 lanes, then acc += dw * (dx * float(isum_l) - dx sum(x))
+ *         per lane l (q8_act.ds: 8 lanes give the -8 sum(x)), one fmsub.
  *   q4_k  w = d sc q - dmin m per 32 (q 0..15): madd by the int16 scale sc,
  *         in += float(isum) * dx over the 8 sub-blocks of a super-block, then
  *         acc += d * in - (dmin m_j) * (dx_j sum_j x), lane j (q8_act.ds).
@@ -282,9 +283,10 @@ INL void q4_0_tile(float *out, size_t ldo, const block_q4_0 *W, int nb, const q8
             for (int t = 0; t < NT; t++) {
                 const size_t tt = (size_t)(t0 + t), v = tt * cols + (size_t)p * QK4_0;
                 __m256i s16 = _mm256_maddubs_epi16(wv, _mm256_loadu_si256((const __m256i *)(x->qs + v)));
-                s16 = _mm256_sub_epi16(s16, _mm256_loadu_si256((const __m256i *)(x->xp8 + v / 2)));
                 __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
-                acc[i][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(x->d + tt * nb + p)), acc[i][t]);
+                /* lane l: dx s_l - dx sum(x) (8 lanes: the -8 sum(x) of w = q - 8) */
+                s = _mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tt * nb + p), _mm256_broadcast_ss(x->ds + tt * nb + p));
+                acc[i][t] = _mm256_fmadd_ps(s, dw, acc[i][t]);
             }
         }
     }
@@ -462,7 +464,7 @@ INL __m256i bits_to_bytes(const uint8_t *qh4) {
 }
 
 /* q4_0's tile with the fifth bit: w = q - 16, q = nibble | bit << 4 (0..31):
- * maddubs(q, x) - 16 * pair sums (q8_act.xp8 doubled), exact in int16 */
+ * maddubs(q, x) exact in int16, the -16 sum(x) as 2 ds per lane */
 INL void q5_0_tile(float *out, size_t ldo, const block_q5_0 *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
                    int NT) {
     const size_t cols = (size_t)nb * QK5_0;
@@ -482,9 +484,11 @@ INL void q5_0_tile(float *out, size_t ldo, const block_q5_0 *W, int nb, const q8
             for (int t = 0; t < NT; t++) {
                 const size_t tt = (size_t)(t0 + t), v = tt * cols + (size_t)p * QK5_0;
                 __m256i s16 = _mm256_maddubs_epi16(wv, _mm256_loadu_si256((const __m256i *)(x->qs + v)));
-                s16 = _mm256_sub_epi16(s16, _mm256_slli_epi16(_mm256_loadu_si256((const __m256i *)(x->xp8 + v / 2)), 1));
                 __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
-                acc[i][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(x->d + tt * nb + p)), acc[i][t]);
+                /* lane l: dx s_l - 2 dx sum(x) (8 lanes: the -16 sum(x) of w = q - 16; 2 ds exact) */
+                const __m256 ds = _mm256_broadcast_ss(x->ds + tt * nb + p);
+                s = _mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tt * nb + p), _mm256_add_ps(ds, ds));
+                acc[i][t] = _mm256_fmadd_ps(s, dw, acc[i][t]);
             }
         }
     }
