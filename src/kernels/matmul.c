@@ -31,12 +31,16 @@ size_t mat_bytes(const mat *W) { return mat_type_bytes(W->type, W->rows, W->cols
 
 void mat_row_f32(const mat *W, int r, float *dst) {
     const wtype *w = wtype_get(W->type);
+    if (w->row_f32) { /* rows interleaved (q4_0x8) */
+        w->row_f32(W->data, W->rows, r, W->cols, dst);
+        return;
+    }
     w->to_f32((const char *)(void *)W->data + (size_t)r * mat_type_bytes(W->type, 1, W->cols), dst, W->cols);
 }
 
 int mat_convert(const mat *W, int type, void *dst) {
     const wtype *w = wtype_get(type);
-    if (!w || !w->from_f32) return 0;
+    if (!w || (!w->from_f32 && !w->from_f32_mat)) return 0;
     if (w->from_f32_mat) {
         w->from_f32_mat(W->data, W->rows, W->cols, dst);
         return 1;

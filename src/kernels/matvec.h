@@ -15,6 +15,9 @@
  *     q5_k  cols/256 block_q5_K per row, x given as a q8_act
  *     fp8   cols/128 block_fp8 per row (fp8_block.h: e4m3 codes and a float32
  *           scale per 128 values), x float32
+ *     q4_0x8  Q4_0 with 8 rows interleaved (repack.h), x given as a q8_act;
+ *           W is the whole matrix of rows rows (the kernel reads them from
+ *           out's stride: rows = ldo, as every caller has it)
  * x_t is row t of x (T, cols) (float32 for f32, bf16, f16 and fp8). The quantised
  * types all multiply 8-bit activations (per 32 values, as llama.cpp's
  * vec_dot_type Q8_0 / Q8_K): the oracle is sum_i w_i * xq_i * d_x over the
@@ -54,6 +57,7 @@ MV_DECL_ALL(avx512)
  * AVX-512 machine runs the AVX2 kernels for them: wtype.c) */
 MV_DECL(f16, ref) MV_DECL(q5_0, ref) MV_DECL(q5_k, ref) MV_DECL(fp8, ref)
 MV_DECL(f16, avx2) MV_DECL(q5_0, avx2) MV_DECL(q5_k, avx2) MV_DECL(fp8, avx2)
+MV_DECL(q4_0x8, ref) MV_DECL(q4_0x8, avx2)
 #undef MV_DECL
 #undef MV_DECL_ALL
 

@@ -42,6 +42,7 @@
 #include "kernels/fp8_block.h"
 #include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
+#include "kernels/repack.h"
 #include "kernels/simd_common.h"
 
 INL __m256 bf16_load(const uint16_t *p) {
@@ -299,6 +300,83 @@ void mv_q4_0_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
     const int nb = cols / QK4_0;
     F16_READY();
     TILES(q4_0_tile, out, ldo, (const block_q4_0 *)W, nb, x);
+}
+
+/* ---------------------------------------------------------------- q4_0x8 */
+
+/* 8 interleaved rows (one group, repack.h) times NT tokens, lane j = row
+ * 8g + j: per block, chunk k (32 bytes: 4 of each row) gives the low
+ * nibbles (values 4k..4k+3 of every row) and the high ones (16+4k..),
+ * maddubs by the token's 4 matching int8 broadcast to all lanes, summed in
+ * int16 (8 products of at most 15 * 127 a lane: no overflow, exact), madd
+ * to the row's int32 lane: isum_j = sum q x. Then per lane
+ * acc += dw_j * (dx * isum_j - 8 ds) (ds = dx sum(x): the -8 of w = q - 8),
+ * one fmsub and one FMA for 8 blocks. Lanes never mix, so a (row, token)'s
+ * bits depend on neither T, nor its place, nor r0/r1. */
+INL void q4_0x8_tile(float *out, size_t ldo, const block_q4_0x8 *Wg, int nb, const q8_act *x, int g, int r0, int r1,
+                     int t0, int NT) {
+    const size_t cols = (size_t)nb * QK4_0;
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const block_q4_0x8 *B = Wg + b;
+        _mm_prefetch((const char *)B + PF_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)B + PF_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)B + PF_BYTES + 128, _MM_HINT_T0);
+        __m256i s16[4];
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(B->qs + 32 * k));
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)b * QK4_0 + 4 * k;
+                int32_t xl, xh;
+                memcpy(&xl, xb, 4), memcpy(&xh, xb + 16, 4);
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(xl)),
+                                                   _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xh)));
+                s16[t] = k ? _mm256_add_epi16(s16[t], p) : p;
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d));
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const size_t tb = (size_t)(t0 + t) * nb + b;
+            const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[t], ones));
+            const __m256 ds8 = _mm256_mul_ps(_mm256_broadcast_ss(x->ds + tb), _mm256_set1_ps(8.0f));
+            acc[t] = _mm256_fmadd_ps(_mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tb), ds8), dw, acc[t]);
+        }
+    }
+    const int r = 8 * g;
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+        float v[8];
+        _mm256_storeu_ps(v, acc[t]);
+        for (int j = 0; j < 8; j++)
+            if (r + j >= r0 && r + j < r1) out[(size_t)(t0 + t) * ldo + r + j] = v[j];
+    }
+}
+
+/* the whole groups of 8 rows that [r0, r1) touches, tokens 4 at a time (a
+ * group's rows outside [r0, r1) computed, not written); the rows % 8 last
+ * rows are plain Q4_0 rows at their plain place (repack.h): Q4_0's kernel */
+void mv_q4_0x8_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const int nb = cols / QK4_0, G = (int)(ldo / 8), gend = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    for (int g = r0 / 8; g < gend; g++) {
+        const block_q4_0x8 *Wg = (const block_q4_0x8 *)W + (size_t)g * nb;
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q4_0x8_tile(out, ldo, Wg, nb, x, g, r0, r1, t0, 4); break;
+            case 3: q4_0x8_tile(out, ldo, Wg, nb, x, g, r0, r1, t0, 3); break;
+            case 2: q4_0x8_tile(out, ldo, Wg, nb, x, g, r0, r1, t0, 2); break;
+            default: q4_0x8_tile(out, ldo, Wg, nb, x, g, r0, r1, t0, 1); break;
+            }
+        }
+    }
+    if (r1 > 8 * G) mv_q4_0_avx2(out, ldo, W, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
 /* ---------------------------------------------------------------- q4_k */
