@@ -266,117 +266,173 @@ void mv_q8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1
 
 /* ---------------------------------------------------------------- q4_0 */
 
-INL void q4_0_tile(float *out, size_t ldo, const block_q4_0 *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
-                   int NT) {
-    const size_t cols = (size_t)nb * QK4_0;
-    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), hi4 = _mm256_setr_epi64x(0, 0, 4, 4);
-    TILE_ACC(acc)
-    for (int p = 0; p < nb; p++) {
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q4_0 *b = W + (size_t)(r + i * rs) * nb + p;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
-            /* the 16 bytes in both halves, the upper shifted by 4: values 0-15, then 16-31 */
-            const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->qs));
-            const __m256i wv = _mm256_and_si256(_mm256_srlv_epi64(q, hi4), m4);
-            const __m256 dw = F16_BCAST(b->d);
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) {
-                const size_t tt = (size_t)(t0 + t), v = tt * cols + (size_t)p * QK4_0;
-                __m256i s16 = _mm256_maddubs_epi16(wv, _mm256_loadu_si256((const __m256i *)(x->qs + v)));
-                __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
-                /* lane l: dx s_l - dx sum(x) (8 lanes: the -8 sum(x) of w = q - 8) */
-                s = _mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tt * nb + p), _mm256_broadcast_ss(x->ds + tt * nb + p));
-                acc[i][t] = _mm256_fmadd_ps(s, dw, acc[i][t]);
-            }
-        }
-    }
-    TILE_STORE(acc)
-}
-
-void mv_q4_0_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const void *W = Wv;
-    const q8_act *x = xv;
-    const int nb = cols / QK4_0;
-    F16_READY();
-    TILES(q4_0_tile, out, ldo, (const block_q4_0 *)W, nb, x);
-}
-
-/* ---------------------------------------------------------------- q4_0x8 */
-
-/* 8 interleaved rows (one group, repack.h) times NT tokens, lane j = row
- * 8g + j: per block, chunk k (32 bytes: 4 of each row) gives the low
- * nibbles (values 4k..4k+3 of every row) and the high ones (16+4k..),
- * maddubs by the token's 4 matching int8 broadcast to all lanes, summed in
- * int16 (8 products of at most 15 * 127 a lane: no overflow, exact), madd
- * to the row's int32 lane: isum_j = sum q x. Then per lane
- * acc += dw_j * (dx * isum_j - 8 ds) (ds = dx sum(x): the -8 of w = q - 8),
- * one fmsub and one FMA for 8 blocks. Lanes never mix, so a (row, token)'s
- * bits depend on neither T, nor its place, nor r0/r1. */
-INL void q4_0x8_tile(float *out, size_t ldo, const block_q4_0x8 *Wg, int nb, const q8_act *x, int g, int r0, int r1,
-                     int t0, int NT) {
+/* Q4_0 with one row per vector lane (both layouts: the interleaved q4_0x8
+ * of repack.h, and plain rows gathered 8 at a time), so both give the same
+ * bits for a (row, token). q[k] (k = 0..3) holds 4 bytes of each of 8 rows:
+ * bytes 4k..4k+3 of its block's qs, i.e. values 4k..4k+3 (low nibbles) and
+ * 16+4k.. (high); maddubs by the token's 4 matching int8 broadcast to all
+ * lanes, summed in int16 (8 products of at most 15 * 127 a lane: exact),
+ * madd to the row's int32 lane: isum = sum q x. Then per lane
+ * acc += dw * (dx * isum - 8 ds) (ds = dx sum(x): the -8 of w = q - 8), one
+ * fmsub and one FMA for 8 blocks. Lanes never mix, so a (row, token)'s bits
+ * depend on neither T, nor its place, nor r0/r1, nor the other rows. */
+INL void q4_lanes(__m256 *acc, const __m256i q[4], __m256 dw, const q8_act *x, int nb, int b, int t0, int NT) {
     const size_t cols = (size_t)nb * QK4_0;
     const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-    __m256 acc[4];
+    __m256i s16[4];
     #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        const block_q4_0x8 *B = Wg + b;
-        _mm_prefetch((const char *)B + PF_BYTES, _MM_HINT_T0);
-        _mm_prefetch((const char *)B + PF_BYTES + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)B + PF_BYTES + 128, _MM_HINT_T0);
-        __m256i s16[4];
-        #pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(B->qs + 32 * k));
-            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            #pragma GCC unroll 4
-            for (int t = 0; t < NT; t++) {
-                const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)b * QK4_0 + 4 * k;
-                int32_t xl, xh;
-                memcpy(&xl, xb, 4), memcpy(&xh, xb + 16, 4);
-                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(xl)),
-                                                   _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xh)));
-                s16[t] = k ? _mm256_add_epi16(s16[t], p) : p;
-            }
-        }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d));
+    for (int k = 0; k < 4; k++) {
+        const __m256i lo = _mm256_and_si256(q[k], m4), hi = _mm256_and_si256(_mm256_srli_epi16(q[k], 4), m4);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
-            const size_t tb = (size_t)(t0 + t) * nb + b;
-            const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[t], ones));
-            const __m256 ds8 = _mm256_mul_ps(_mm256_broadcast_ss(x->ds + tb), _mm256_set1_ps(8.0f));
-            acc[t] = _mm256_fmadd_ps(_mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tb), ds8), dw, acc[t]);
+            const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)b * QK4_0 + 4 * k;
+            int32_t xl, xh;
+            memcpy(&xl, xb, 4), memcpy(&xh, xb + 16, 4);
+            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(xl)),
+                                               _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xh)));
+            s16[t] = k ? _mm256_add_epi16(s16[t], p) : p;
         }
     }
-    const int r = 8 * g;
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+        const size_t tb = (size_t)(t0 + t) * nb + b;
+        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[t], ones));
+        const __m256 ds8 = _mm256_mul_ps(_mm256_broadcast_ss(x->ds + tb), _mm256_set1_ps(8.0f));
+        acc[t] = _mm256_fmadd_ps(_mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tb), ds8), dw, acc[t]);
+    }
+}
+
+/* lane j of acc[t] is row rows[j] (rows[j] < 0: none) for token t0 + t */
+INL void lanes_store(float *out, size_t ldo, const __m256 *acc, const int *rows, int t0, int NT) {
     #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) {
         float v[8];
         _mm256_storeu_ps(v, acc[t]);
         for (int j = 0; j < 8; j++)
-            if (r + j >= r0 && r + j < r1) out[(size_t)(t0 + t) * ldo + r + j] = v[j];
+            if (rows[j] >= 0) out[(size_t)(t0 + t) * ldo + rows[j]] = v[j];
     }
 }
 
-/* the whole groups of 8 rows that [r0, r1) touches, tokens 4 at a time (a
- * group's rows outside [r0, r1) computed, not written); the rows % 8 last
- * rows are plain Q4_0 rows at their plain place (repack.h): Q4_0's kernel */
-void mv_q4_0x8_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *xv, int T) {
-    const q8_act *x = xv;
-    const int nb = cols / QK4_0, G = (int)(ldo / 8), gend = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
-    for (int g = r0 / 8; g < gend; g++) {
-        const block_q4_0x8 *Wg = (const block_q4_0x8 *)W + (size_t)g * nb;
-        for (int t0 = 0; t0 < T; t0 += 4) {
-            switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q4_0x8_tile(out, ldo, Wg, nb, x, g, r0, r1, t0, 4); break;
-            case 3: q4_0x8_tile(out, ldo, Wg, nb, x, g, r0, r1, t0, 3); break;
-            case 2: q4_0x8_tile(out, ldo, Wg, nb, x, g, r0, r1, t0, 2); break;
-            default: q4_0x8_tile(out, ldo, Wg, nb, x, g, r0, r1, t0, 1); break;
-            }
+/* plain rows rows[0..7] (each < rows of W; repeated ones are computed twice)
+ * times NT tokens: per block, the 8 rows' 16 qs bytes transposed 4 bytes at
+ * a time into q[0..3] (rows 0-3 in the low halves, 4-7 in the high), their
+ * 8 scales gathered, then q4_lanes */
+INL void q4_0_tile(float *out, size_t ldo, const block_q4_0 *W, int nb, const q8_act *x, const int *rows,
+                   const int *keep, int t0, int NT) {
+    const block_q4_0 *p[8];
+    __m256 acc[4];
+    #pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) p[j] = W + (size_t)rows[j] * nb;
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i y[4], q[4];
+        #pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            _mm_prefetch((const char *)(p[j] + b) + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(p[j + 4] + b) + PF_BYTES, _MM_HINT_T0);
+            y[j] = _mm256_loadu2_m128i((const __m128i *)p[j + 4][b].qs, (const __m128i *)p[j][b].qs);
         }
+        const __m256i t0_ = _mm256_unpacklo_epi32(y[0], y[1]), t1_ = _mm256_unpackhi_epi32(y[0], y[1]),
+                      t2_ = _mm256_unpacklo_epi32(y[2], y[3]), t3_ = _mm256_unpackhi_epi32(y[2], y[3]);
+        q[0] = _mm256_unpacklo_epi64(t0_, t2_), q[1] = _mm256_unpackhi_epi64(t0_, t2_);
+        q[2] = _mm256_unpacklo_epi64(t1_, t3_), q[3] = _mm256_unpackhi_epi64(t1_, t3_);
+        const __m128i h = _mm_setr_epi16((short)p[0][b].d, (short)p[1][b].d, (short)p[2][b].d, (short)p[3][b].d,
+                                         (short)p[4][b].d, (short)p[5][b].d, (short)p[6][b].d, (short)p[7][b].d);
+        q4_lanes(acc, q, _mm256_cvtph_ps(h), x, nb, b, t0, NT);
     }
-    if (r1 > 8 * G) mv_q4_0_avx2(out, ldo, W, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
+    lanes_store(out, ldo, acc, keep, t0, NT);
+}
+
+/* q4_0_tile over tokens 4 at a time */
+INL void q4_0_rows(float *out, size_t ldo, const block_q4_0 *W, int nb, const q8_act *x, const int *rows,
+                   const int *keep, int T) {
+    for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+        case 4: q4_0_tile(out, ldo, W, nb, x, rows, keep, t0, 4); break;
+        case 3: q4_0_tile(out, ldo, W, nb, x, rows, keep, t0, 3); break;
+        case 2: q4_0_tile(out, ldo, W, nb, x, rows, keep, t0, 2); break;
+        default: q4_0_tile(out, ldo, W, nb, x, rows, keep, t0, 1); break;
+        }
+}
+
+/* one token: 8 rows an eighth of [r0, r1) apart (eight long weight streams);
+ * more, or what is left: 8 adjacent rows, the last group filled up with
+ * its last row (computed, not written) */
+void mv_q4_0_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const block_q4_0 *W = Wv;
+    const q8_act *x = xv;
+    const int nb = cols / QK4_0;
+    int r = r0, rows[8], keep[8];
+    if (T == 1) {
+        const int q = (r1 - r0) / 8;
+        for (int k = 0; k < q; k++) {
+            for (int j = 0; j < 8; j++) rows[j] = keep[j] = r0 + k + j * q;
+            q4_0_rows(out, ldo, W, nb, x, rows, keep, 1);
+        }
+        r = r0 + 8 * q;
+    }
+    for (; r < r1; r += 8) {
+        for (int j = 0; j < 8; j++) rows[j] = r + j < r1 ? r + j : r1 - 1, keep[j] = r + j < r1 ? r + j : -1;
+        q4_0_rows(out, ldo, W, nb, x, rows, keep, T);
+    }
+}
+
+/* ---------------------------------------------------------------- q4_0x8 */
+
+/* NG groups g + i gs of the interleaved layout times NT tokens, lane j of
+ * group g = row 8g + j; rows outside [r0, r1) computed, not written */
+INL void q4_0x8_tile(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g, int gs, int NG,
+                     int r0, int r1, int t0, int NT) {
+    __m256 acc[4][4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < NG; i++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++)
+        #pragma GCC unroll 4
+        for (int i = 0; i < NG; i++) {
+            const block_q4_0x8 *B = W + (size_t)(g + i * gs) * nb + b;
+            _mm_prefetch((const char *)B + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)B + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)B + PF_BYTES + 128, _MM_HINT_T0);
+            __m256i q[4];
+            #pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) q[k] = _mm256_loadu_si256((const __m256i *)(B->qs + 32 * k));
+            q4_lanes(acc[i], q, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d)), x, nb, b, t0, NT);
+        }
+    #pragma GCC unroll 4
+    for (int i = 0; i < NG; i++) {
+        int keep[8];
+        for (int j = 0; j < 8; j++) {
+            const int r = 8 * (g + i * gs) + j;
+            keep[j] = r >= r0 && r < r1 ? r : -1;
+        }
+        lanes_store(out, ldo, acc[i], keep, t0, NT);
+    }
+}
+
+/* the whole groups of 8 rows that [r0, r1) touches: one token, 4 groups a
+ * quarter of them apart (four weight streams); more, one group x 4 tokens at
+ * a time. The rows % 8 last rows are plain Q4_0 rows at their plain place
+ * (repack.h): Q4_0's kernel, the same bits. ldo is the matrix's rows (matvec.h). */
+void mv_q4_0x8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const block_q4_0x8 *W = Wv;
+    const int nb = cols / QK4_0, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) {
+        const int q = (g1 - g) / 4;
+        for (int k = 0; k < q; k++) q4_0x8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
+        g += 4 * q;
+    }
+    for (; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 4); break;
+            case 3: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
+            case 2: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
+            default: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
+            }
+    if (r1 > 8 * G) mv_q4_0_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
 /* ---------------------------------------------------------------- q4_k */

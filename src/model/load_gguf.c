@@ -12,6 +12,8 @@
  * instead of 419 MB as float32); everything else (F32, F16 and the other
  * quant types of matrices, norms, router, bias, kv_b, which the absorbed
  * attention reads as floats) is dequantised to float32 into w->arena.
+ * Copied Q4_0 matrices then get their rows interleaved 8 at a time
+ * (MAT_Q4_0X8, kernels/repack.h): the same values, a faster decode kernel.
  *
  * Config keys (prefix deepseek2.): block_count (main + NextN layers),
  * nextn_predict_layers, leading_dense_block_count, embedding_length,
@@ -38,6 +40,7 @@
 #include "base/err.h"
 #include "base/progress.h"
 #include "kernels/ggml_types.h"
+#include "kernels/repack.h"
 #include "model/gguf_model.h"
 
 int path_is_gguf(const char *path) {
@@ -493,6 +496,18 @@ static int check_finite(const wt_entry *e, int n, const src *s, const int *kt, i
                    e[first].name);
 }
 
+/* repack_q4_0: the Q4_0 matrices copied into qarena get their rows
+ * interleaved 8 at a time (kernels/repack.h, issue 15: the decode kernel
+ * then keeps one row per vector lane; the same bytes, the same values).
+ * Borrowed blocks stay as stored (read-only mapping); so does a matrix whose
+ * 8-row scratch cannot be allocated. Aliases take the type after this. */
+static void repack_q4_0(const wt_entry *e, int n, const src *s, const int *kt) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < n; i++)
+        if (s[i].t && kt[i] == MAT_Q4_0 && e[i].m && e[i].cols && q4_0x8_repack(*e[i].dst, e[i].rows, e[i].cols))
+            e[i].m->type = MAT_Q4_0X8;
+}
+
 int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w, dc_err *err) {
     wt_entry *e = NULL;
     int n = 0, *kt = NULL;
@@ -535,6 +550,7 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
     }
     if (!rc && bad) rc = err_set(err, DC_ENOMEM, "%s: out of memory while reading tensors", path);
     if (!rc) rc = check_finite(e, n, s, kt, borrow, path, err);
+    if (!rc && !borrow) repack_q4_0(e, n, s, kt);
     /* aliases point at the main tensor they share (and take its type) */
     for (int i = 0; i < n && !rc; i++) {
         if (s[i].t) continue;
