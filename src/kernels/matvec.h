@@ -49,10 +49,13 @@ enum { ISA_REF = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_N = 3 };
 #define MV_DECL(type, isa) \
     void mv_##type##_##isa(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T);
 #define MV_DECL_ALL(isa) \
-    MV_DECL(f32, isa) MV_DECL(bf16, isa) MV_DECL(q8, isa) MV_DECL(q4_0, isa) MV_DECL(q4_k, isa) MV_DECL(q6_k, isa)
+    MV_DECL(f32, isa) MV_DECL(bf16, isa) MV_DECL(q8, isa) MV_DECL(q4_k, isa) MV_DECL(q6_k, isa)
 MV_DECL_ALL(ref)
 MV_DECL_ALL(avx2)
 MV_DECL_ALL(avx512)
+/* q4_0: one row per vector lane in plain C and AVX2 only, so the plain and
+ * the interleaved layout (q4_0x8) give the same bits on every machine */
+MV_DECL(q4_0, ref) MV_DECL(q4_0, avx2)
 /* the types kept as stored since issues 13 / 15: plain C and AVX2 only (an
  * AVX-512 machine runs the AVX2 kernels for them: wtype.c) */
 MV_DECL(f16, ref) MV_DECL(q5_0, ref) MV_DECL(q5_k, ref) MV_DECL(fp8, ref)

@@ -11,9 +11,12 @@
  *   q8    w signed: |w| times x carrying w's sign (|x| times w carrying x's
  *         for one token; the same integer), no saturation for |w|, |x| <= 127;
  *         acc += float(isum) * (dw * dx).
- *   q4_0  w = q - 8, q the unsigned nibble: isum = madd(maddubs(q, x)) in
- *         8 int32 lanes, then acc += dw * (dx * float(isum_l) - dx sum(x))
- *         per lane l (q8_act.ds: 8 lanes give the -8 sum(x)), one fmsub.
+ *   q4_0  one ROW per lane instead (both layouts: q4_0x8, interleaved at
+ *         load by repack.h, and plain rows gathered 8 at a time, so they
+ *         give the same bits): 4 bytes of each of 8 rows in a vector,
+ *         maddubs by 4 activation bytes broadcast, isum_j of row j in lane j,
+ *         acc_j += dw_j * (dx * isum_j - 8 dx sum(x)): the conversion, the
+ *         scales and the FMA once for 8 blocks (q4_lanes below).
  *   q4_k  w = d sc q - dmin m per 32 (q 0..15): madd by the int16 scale sc,
  *         in += float(isum) * dx over the 8 sub-blocks of a super-block, then
  *         acc += d * in - (dmin m_j) * (dx_j sum_j x), lane j (q8_act.ds).
@@ -32,6 +35,10 @@
  * token: 4 rows a quarter of [r0, r1) apart (four long weight streams: DRAM
  * reads ~1.6x faster here than one stream, while four adjacent short rows
  * read 2x slower); 2 to 4 tokens: 2 such rows x T; more: 1 row x 8 tokens.
+ * Q4_0's lanes: 8 rows (or 4 groups of 8) x 1 token, else 8 rows x 4 tokens.
+ *
+ * fp8: codes to float32 bits by a byte shuffle, a shift and a mask (e4m3x8),
+ * the block scale folded into the one multiply that makes them exact.
  */
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>

@@ -162,7 +162,7 @@ void mv_q8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
  * x's order) and a per-lane float scale S (one lane = a group of 4 values),
  * then per token:
  *     s = vpdpbusd(c4 >> k, u, xq)   c4 >> k = -128/2^k * sum4(xq), so with
- *                                    2^(7-k) = the type's offset (8 for q4_0,
+ *                                    2^(7-k) = the type's offset (8 for Q4_0,
  *                                    32 for q6_k) s = sum4 (u - offset) xq
  *     acc += float(s) * S * d4       d4 = x's block scale per group
  * Q4_K has a min instead of an offset: acc += (S*float(s) + M*float(c4)) * d4
@@ -176,92 +176,6 @@ void mv_q8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
         __m512i s = _mm512_dpbusd_epi32(_mm512_srai_epi32(c4, SH), u, _mm512_loadu_si512(x->qs + tt * cols + v)); \
         a[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(S, _mm512_loadu_ps(x->d4 + tt * g + v / 4)), a[t]); \
     }
-
-INL void q4_0_row(const block_q4_0 *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
-    const size_t cols = (size_t)nb * QK4_0, g = cols / 4;
-    const __m512i m4 = _mm512_set1_epi8(15);
-    __m512 a[4];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) a[t] = _mm512_setzero_ps();
-    int p = 0;
-    for (; p + 2 <= nb; p += 2) {
-        __m128i q0 = _mm_loadu_si128((const __m128i *)w[p].qs), q1 = _mm_loadu_si128((const __m128i *)w[p + 1].qs);
-        __m512i u = _mm512_castsi128_si512(q0);
-        u = _mm512_inserti32x4(u, _mm_srli_epi16(q0, 4), 1);
-        u = _mm512_inserti32x4(u, q1, 2);
-        u = _mm512_and_si512(_mm512_inserti32x4(u, _mm_srli_epi16(q1, 4), 3), m4);
-        __m512 S = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(w[p].d))),
-                                      _mm256_set1_ps(_cvtsh_ss(w[p + 1].d)), 1);
-        size_t v = (size_t)p * QK4_0;
-        TOK_STEP(4)
-    }
-    if (p < nb) { /* the odd last block: upper half of the lanes masked off */
-        __m128i q0 = _mm_loadu_si128((const __m128i *)w[p].qs);
-        __m512i u = _mm512_and_si512(_mm512_inserti32x4(_mm512_castsi128_si512(q0), _mm_srli_epi16(q0, 4), 1), m4);
-        __m512 S = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(_cvtsh_ss(w[p].d)));
-        size_t v = (size_t)p * QK4_0;
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            size_t tt = t0 + t;
-            __m512i c4 = _mm512_maskz_loadu_epi32(0x00ff, x->c4 + tt * g + v / 4);
-            __m512i s = _mm512_dpbusd_epi32(_mm512_srai_epi32(c4, 4), u, _mm512_maskz_loadu_epi8(0xffffffffull, x->qs + tt * cols + v));
-            a[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(S, _mm512_maskz_loadu_ps(0x00ff, x->d4 + tt * g + v / 4)), a[t]);
-        }
-    }
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]);
-}
-
-/* one token against four rows at once: the activation loads (quantised
- * values, group sums, group scales) are shared by the four rows, which is what
- * keeps decode (T = 1) near the memory bound */
-INL void q4_0_rows4(const block_q4_0 *w, size_t stride, const q8_act *x, int nb, float *res) { /* nb even */
-    const __m512i m4 = _mm512_set1_epi8(15);
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-    int p = 0;
-    for (; p + 2 <= nb; p += 2) {
-        size_t v = (size_t)p * QK4_0;
-        __m512i c4 = _mm512_srai_epi32(_mm512_loadu_si512(x->c4 + v / 4), 4);
-        __m512i xq = _mm512_loadu_si512(x->qs + v);
-        __m512 d4 = _mm512_loadu_ps(x->d4 + v / 4);
-#define Q4_ROW(k, acc)                                                                                                \
-    do {                                                                                                              \
-        const block_q4_0 *b = w + (k) * stride + p;                                                                   \
-        _mm_prefetch((const char *)(b + 56), _MM_HINT_T0); /* 1 KB ahead in this row */                               \
-        __m128i q0 = _mm_loadu_si128((const __m128i *)b[0].qs), q1 = _mm_loadu_si128((const __m128i *)b[1].qs);       \
-        __m512i u = _mm512_castsi128_si512(q0);                                                                       \
-        u = _mm512_inserti32x4(u, _mm_srli_epi16(q0, 4), 1);                                                          \
-        u = _mm512_inserti32x4(u, q1, 2);                                                                             \
-        u = _mm512_and_si512(_mm512_inserti32x4(u, _mm_srli_epi16(q1, 4), 3), m4);                                    \
-        __m512 S = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(b[0].d))),                      \
-                                      _mm256_set1_ps(_cvtsh_ss(b[1].d)), 1);                                          \
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(c4, u, xq)), _mm512_mul_ps(S, d4), acc);         \
-    } while (0)
-        Q4_ROW(0, a0);
-        Q4_ROW(1, a1);
-        Q4_ROW(2, a2);
-        Q4_ROW(3, a3);
-#undef Q4_ROW
-    }
-    res[0] = _mm512_reduce_add_ps(a0), res[1] = _mm512_reduce_add_ps(a1);
-    res[2] = _mm512_reduce_add_ps(a2), res[3] = _mm512_reduce_add_ps(a3);
-}
-
-void mv_q4_0_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const void *W = Wv;
-    const q8_act *x = xv;
-    const int nb = cols / QK4_0;
-    if (T == 1 && nb % 2 == 0)
-        for (; r0 + 4 <= r1; r0 += 4) {
-            float res[4];
-            q4_0_rows4((const block_q4_0 *)W + (size_t)r0 * nb, (size_t)nb, x, nb, res);
-            for (int k = 0; k < 4; k++) out[r0 + k] = res[k];
-        }
-    for (int r = r0; r < r1; r++) {
-        const block_q4_0 *w = (const block_q4_0 *)W + (size_t)r * nb;
-        ROW_T4(q4_0_row, w, x, nb)
-    }
-}
 
 /* Q4_K's 8 scales and 8 mins (6 bits each) from its 12 bytes, as 16 floats
  * [d*sc, dmin/128*m]: bytes 0-3 hold sc0-3 (+ top bits of sc4-7), 4-7 m0-3
@@ -307,7 +221,7 @@ INL void q4_k_row(const block_q4_K *w, const q8_act *x, int nb, size_t t0, int N
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]);
 }
 
-/* one token against four rows (as q4_0_rows4): the activations' values,
+/* one token against four rows: the activations' values,
  * scales and group sums are loaded (and converted) once for the four */
 INL void q4_k_rows4(const block_q4_K *w, size_t stride, const q8_act *x, int nb, float *res) {
     const __m512i m4 = _mm512_set1_epi8(15);

@@ -20,8 +20,9 @@
  * A (rows, cols) matrix is rows rows of cols / block blocks (cols must be a
  * whole number of blocks). The mv kernels: matvec.h's contract; mv[ISA_REF]
  * is the plain C oracle of the others. For the types added by issues 13/15
- * (f16, q5_0, q5_k, fp8, q4_0x8) the AVX-512 entry is the AVX2 kernel (no AVX-512
- * variant yet; an AVX-512 CPU runs AVX2). q4_0x8 is made at load from a
+ * (f16, q5_0, q5_k, fp8, q4_0x8) and for q4_0 the AVX-512 entry is the AVX2
+ * kernel (no AVX-512 variant yet; for q4_0 on purpose: its plain and
+ * interleaved kernels give the same bits, matvec_avx2.c). q4_0x8 is made at load from a
  * GGUF's Q4_0 matrices (repack.h): its rows are not contiguous, so row_f32
  * reads one (to_f32 / from_f32 are NULL) and from_f32_mat writes a matrix;
  * GGUF has no such type (gg -1).
