@@ -4,8 +4,9 @@
  * squared error; the bit-identity of batched tokens; Q8_0 / bf16 round-trip
  * error limits; matmul on converted weights against matmul_ref; row
  * sub-ranges. Every type of wtype.h: f32, bf16, f16, q8, fp8, the GGUF
- * block types q4_0, q4_k, q6_k, q5_0, q5_k, and q4_0x8 (Q4_0 with rows
- * interleaved: its layout and its bits against q4_0's); fp8's every code.
+ * block types q4_0, q4_k, q6_k, q5_0, q5_k, and q4_0x8 / q4_kx8 (rows
+ * interleaved: their layouts and their bits against the plain types');
+ * fp8's every code.
  */
 #include <math.h>
 #include <omp.h>
@@ -379,50 +380,67 @@ static void fp8_every_code(void) {
     free(W), free(x), free(out);
 }
 
-/* q4_0x8 (repack.h): packing keeps every row (taken back out byte for byte),
- * in place and into a new buffer alike, mat_convert's from_f32_mat equals
- * quantise-then-pack; and the interleaved kernel gives the plain Q4_0
- * kernel's bits for every row (whole groups, the rows % 8 tail) and token,
- * T = 1..9, under every ISA (the GGUF loader repacks copied matrices but not
- * borrowed ones: the same logits either way) */
-static void q4_0x8_layout(void) {
+/* the interleaved types (repack.h), each beside its plain type: packing
+ * keeps every row (taken back out byte for byte), in place and into a new
+ * buffer alike, mat_convert's from_f32_mat equals quantise-then-pack; and
+ * the interleaved kernel gives the plain kernel's bits for every row (whole
+ * groups, the rows % 8 tail) and token, T = 1..9, under every ISA (the GGUF
+ * loader repacks copied matrices but not borrowed ones: the same logits
+ * either way) */
+typedef struct ilv_case {
+    int plain, ilv, C;
+    size_t blk;
+    void (*pack)(void *, const void *, int, int);
+    int (*repack)(void *, int, int);
+    void (*row)(const void *, int, int, int, void *);
+} ilv_case;
+
+static void row_q4_0(const void *W, int R, int r, int C, void *d) { q4_0x8_row(W, R, r, C, d); }
+static void row_q4_k(const void *W, int R, int r, int C, void *d) { q4_kx8_row(W, R, r, C, d); }
+
+static void ilv_one(const ilv_case *k, int R, rng *r) {
+    const int C = k->C, nb = C / (k->plain == MAT_Q4_0 ? QK4_0 : QK_K);
+    const size_t bytes = mat_type_bytes(k->plain, R, C);
+    float *w = randv(r, (size_t)R * C), *x = randv(r, (size_t)9 * C);
+    char *plain = malloc(bytes), *pk = malloc(bytes), *inpl = malloc(bytes), *conv = malloc(bytes), *row = malloc(k->blk * nb);
+    float *a = malloc(sizeof(float) * 9 * R), *b = malloc(sizeof(float) * 9 * R);
+    mat F = {w, MAT_F32, R, C};
+    mat_convert(&F, k->plain, plain);
+    k->pack(pk, plain, R, C);
+    memcpy(inpl, plain, bytes);
+    const char *nm = mat_type_name(k->ilv);
+    CHECK(k->repack(inpl, R, C) && !memcmp(inpl, pk, bytes), "%s R=%d: in-place repack differs from pack", nm, R);
+    CHECK(mat_convert(&F, k->ilv, conv) && !memcmp(conv, pk, bytes), "%s R=%d: from_f32_mat differs", nm, R);
+    int rows_ok = 1;
+    for (int i = 0; i < R; i++) {
+        k->row(pk, R, i, C, row);
+        rows_ok &= !memcmp(row, plain + (size_t)i * nb * k->blk, nb * k->blk);
+    }
+    CHECK(rows_ok, "%s R=%d: a row taken back out differs from the plain row", nm, R);
+    CHECK(R < 8 || memcmp(pk, plain, bytes), "%s R=%d: packing left the bytes as they were", nm, R);
+    for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
+        const kern *kt = kern_table(isa);
+        if (!kt) continue;
+        int same = 1;
+        for (int T = 1; T <= 9; T++) {
+            run_mv(kt, k->plain, a, plain, R, C, x, T);
+            run_mv(kt, k->ilv, b, pk, R, C, x, T);
+            same &= !memcmp(a, b, sizeof(float) * T * R);
+        }
+        CHECK(same, "%s %s R=%d: interleaved and plain give different bits", kt->name, nm, R);
+    }
+    free(w), free(x), free(plain), free(pk), free(inpl), free(conv), free(a), free(b), free(row);
+}
+
+static void interleaved_layouts(void) {
     rng r;
     rng_seed(&r, 19);
-    const int RS[] = {8, 29, 64, 3}, C = 320, nb = C / QK4_0;
-    for (size_t ri = 0; ri < sizeof RS / sizeof *RS; ri++) {
-        const int R = RS[ri];
-        const size_t bytes = mat_type_bytes(MAT_Q4_0, R, C);
-        float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)9 * C);
-        char *plain = malloc(bytes), *pk = malloc(bytes), *inpl = malloc(bytes), *conv = malloc(bytes);
-        float *a = malloc(sizeof(float) * 9 * R), *b = malloc(sizeof(float) * 9 * R);
-        block_q4_0 *row = malloc(sizeof(block_q4_0) * nb);
-        mat F = {w, MAT_F32, R, C};
-        mat_convert(&F, MAT_Q4_0, plain);
-        q4_0x8_pack(pk, plain, R, C);
-        memcpy(inpl, plain, bytes);
-        CHECK(q4_0x8_repack(inpl, R, C) && !memcmp(inpl, pk, bytes), "R=%d: in-place repack differs from pack", R);
-        CHECK(mat_convert(&F, MAT_Q4_0X8, conv) && !memcmp(conv, pk, bytes), "R=%d: from_f32_mat differs", R);
-        int rows_ok = 1;
-        for (int i = 0; i < R; i++) {
-            q4_0x8_row(pk, R, i, C, row);
-            rows_ok &= !memcmp(row, plain + (size_t)i * nb * sizeof(block_q4_0), nb * sizeof(block_q4_0));
-        }
-        CHECK(rows_ok, "R=%d: a row taken back out differs from the plain row", R);
-        CHECK(R < 8 || memcmp(pk, plain, bytes), "R=%d: packing left the bytes as they were", R);
-        for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
-            const kern *k = kern_table(isa);
-            if (!k) continue;
-            int same = 1;
-            for (int T = 1; T <= 9; T++) {
-                run_mv(k, MAT_Q4_0, a, plain, R, C, x, T);
-                run_mv(k, MAT_Q4_0X8, b, pk, R, C, x, T);
-                same &= !memcmp(a, b, sizeof(float) * T * R);
-            }
-            CHECK(same, "%s R=%d: q4_0x8 and q4_0 give different bits", k->name, R);
-        }
-        free(w), free(x), free(plain), free(pk), free(inpl), free(conv), free(a), free(b), free(row);
-    }
-    printf("    q4_0x8: rows kept through pack / repack / from_f32; the same bits as q4_0 (rows 3, 8, 29, 64; T=1..9)\n");
+    const ilv_case K[] = {{MAT_Q4_0, MAT_Q4_0X8, 320, sizeof(block_q4_0), q4_0x8_pack, q4_0x8_repack, row_q4_0},
+                          {MAT_Q4_K, MAT_Q4_KX8, 512, sizeof(block_q4_K), q4_kx8_pack, q4_kx8_repack, row_q4_k}};
+    const int RS[] = {8, 29, 64, 3};
+    for (size_t k = 0; k < sizeof K / sizeof *K; k++)
+        for (size_t ri = 0; ri < sizeof RS / sizeof *RS; ri++) ilv_one(&K[k], RS[ri], &r);
+    printf("    q4_0x8, q4_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64; T=1..9)\n");
 }
 
 int main(void) {
@@ -436,6 +454,6 @@ int main(void) {
     RUN(matmul_batch_invariant);
     RUN(mv_share_in_region);
     RUN(fp8_every_code);
-    RUN(q4_0x8_layout);
+    RUN(interleaved_layouts);
     return harness_done();
 }

@@ -456,65 +456,155 @@ INL __m128i k4_scales_mins(const uint8_t *q) {
     return _mm_loadu_si128((const __m128i *)o);
 }
 
-/* Per super-block, each pair's 8 sub-block sums go into in[i][t] (scaled by
- * dx), then acc += d * in - dmin * mins . (dx sums) */
-INL void q4_k_tile(float *out, size_t ldo, const block_q4_K *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
-                   int NT) {
+/* ---------------------------------------------------------------- q4_k lanes */
+
+/* Q4_K with one row per lane, as q4_0 (both layouts give the same bits: the
+ * plain rows' super-blocks are gathered into the interleaved form first).
+ * Per super-block p of a group: the 8 rows' scales and mins unpacked as
+ * vectors (k4_scales_mins on 8 rows at once: lane j bytes sc0-3 / sc4-7 /
+ * m0-3 / m4-7 of row j); per pair i of sub-blocks, chunk c holds 4 bytes of
+ * each row, low nibbles sub-block 2i, high 2i + 1; maddubs by the token's 4
+ * matching int8 broadcast, 8 chunks summed in int16 (8 x 2 x 15 x 127: exact),
+ * madd by the row's 6-bit scale (one byte shuffle puts it in both int16 of
+ * the lane), in += float(.) * dx_j; then
+ * acc += d * in - dmin * sum_j m_j ds_j (ds = dx sum(x) per 32). */
+INL void q4k_lanes(__m256 *acc, const block_q4_Kx8 *B, const q8_act *x, int nb, int p, int t0, int NT) {
     const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
-    const __m256i m4 = _mm256_set1_epi8(15);
-    TILE_ACC(acc)
-    for (int p = 0; p < nb; p++) {
-        __m256i sm[4];
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q4_K *b = W + (size_t)(r + i * rs) * nb + p;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
-            sm[i] = _mm256_broadcastsi128_si256(k4_scales_mins(b->scales));
-        }
-        TILE_ACC(in)
+    const __m256i m4 = _mm256_set1_epi8(15), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(3);
+    const __m256i U0 = _mm256_loadu_si256((const __m256i *)B->scales),
+                  U1 = _mm256_loadu_si256((const __m256i *)(B->scales + 32)),
+                  U2 = _mm256_loadu_si256((const __m256i *)(B->scales + 64));
+    __m256i S[2], M[2];
+    S[0] = _mm256_and_si256(U0, m6);
+    S[1] = _mm256_or_si256(_mm256_and_si256(U2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4));
+    M[0] = _mm256_and_si256(U1, m6);
+    M[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(U2, 4), m4),
+                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4));
+    __m256 in[4], mn[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) in[t] = mn[t] = _mm256_setzero_ps();
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        __m256i sl[4], sh[4];
         #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            const size_t sb = (size_t)p * 8 + j;
+        for (int c = 0; c < 8; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(B->qs + 256 * i + 32 * c));
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             #pragma GCC unroll 4
-            for (int i = 0; i < NR; i++) {
-                const block_q4_K *b = W + (size_t)(r + i * rs) * nb + p;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (j / 2)));
-                const __m256i qv = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(q, 4) : q, m4);
-                /* int16 lanes all holding scale j (low byte; the high byte zeroed by the -128 index) */
-                const __m256i sc = _mm256_shuffle_epi8(sm[i], _mm256_set1_epi16((short)(0x8000 | j)));
-                #pragma GCC unroll 8
-                for (int t = 0; t < NT; t++) {
-                    const size_t tt = (size_t)(t0 + t);
-                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + sb * QK8_0));
-                    __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(qv, xv), sc);
-                    in[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_broadcast_ss(x->d + tt * nsub + sb), in[i][t]);
-                }
+            for (int t = 0; t < NT; t++) {
+                const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)p * QK_K + 64 * i + 4 * c;
+                int32_t xl, xh;
+                memcpy(&xl, xb, 4), memcpy(&xh, xb + 32, 4);
+                const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(xl)),
+                              ph = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xh));
+                sl[t] = c ? _mm256_add_epi16(sl[t], pl) : pl;
+                sh[t] = c ? _mm256_add_epi16(sh[t], ph) : ph;
             }
         }
+        /* the scale of sub-block j in both int16 of each lane: byte j % 4 of the lane, zero high bytes */
+        const int jl = 2 * i, jh = 2 * i + 1;
+        const __m256i cl = _mm256_set1_epi32((jl % 4) | 0x80 << 8 | (jl % 4) << 16 | 0x80 << 24),
+                      ch = _mm256_set1_epi32((jh % 4) | 0x80 << 8 | (jh % 4) << 16 | 0x80 << 24),
+                      lane = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8,
+                                              8, 8, 8, 12, 12, 12, 12);
+        const __m256i scl = _mm256_shuffle_epi8(S[jl / 4], _mm256_add_epi8(cl, lane)),
+                      sch = _mm256_shuffle_epi8(S[jh / 4], _mm256_add_epi8(ch, lane));
+        /* the mins as int32 lanes: byte j % 4 of the lane, zero above (0x80 + 12 keeps the zeroing bit) */
+        const __m256i ml = _mm256_shuffle_epi8(M[jl / 4], _mm256_add_epi8(_mm256_set1_epi32((int)(0x80808000u | (unsigned)(jl % 4))), lane)),
+                      mh = _mm256_shuffle_epi8(M[jh / 4], _mm256_add_epi8(_mm256_set1_epi32((int)(0x80808000u | (unsigned)(jh % 4))), lane));
+        const __m256 fml = _mm256_cvtepi32_ps(ml), fmh = _mm256_cvtepi32_ps(mh);
         #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q4_K *b = W + (size_t)(r + i * rs) * nb + p;
-            const __m256 dv = F16_BCAST(b->d);
-            const __m256i mn = _mm256_cvtepu8_epi32(_mm_srli_si128(_mm256_castsi256_si128(sm[i]), 8));
-            const __m256 mv = _mm256_mul_ps(_mm256_cvtepi32_ps(mn), F16_BCAST(b->dmin));
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) {
-                __m256 ds = _mm256_loadu_ps(x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8);
-                acc[i][t] = _mm256_fnmadd_ps(mv, ds, _mm256_fmadd_ps(in[i][t], dv, acc[i][t]));
-            }
+        for (int t = 0; t < NT; t++) {
+            const size_t sb = (size_t)(t0 + t) * nsub + (size_t)p * 8;
+            in[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sl[t], scl)), _mm256_broadcast_ss(x->d + sb + jl), in[t]);
+            in[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sh[t], sch)), _mm256_broadcast_ss(x->d + sb + jh), in[t]);
+            mn[t] = _mm256_fmadd_ps(fml, _mm256_broadcast_ss(x->ds + sb + jl), mn[t]);
+            mn[t] = _mm256_fmadd_ps(fmh, _mm256_broadcast_ss(x->ds + sb + jh), mn[t]);
         }
     }
-    TILE_STORE(acc)
+    const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d)),
+                 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->dmin));
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_fnmadd_ps(mn[t], mv, _mm256_fmadd_ps(in[t], dv, acc[t]));
 }
 
+/* plain rows rows[0..7] times NT tokens: each super-block column of the 8
+ * rows gathered into the interleaved form, then q4k_lanes */
+INL void q4_k_tile(float *out, size_t ldo, const block_q4_K *W, int nb, const q8_act *x, const int *rows,
+                   const int *keep, int t0, int NT) {
+    __m256 acc[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q4_K *src[8];
+        block_q4_Kx8 g;
+        for (int j = 0; j < 8; j++) src[j] = W + (size_t)rows[j] * nb + p;
+        q4_kx8_gather(&g, src);
+        q4k_lanes(acc, &g, x, nb, p, t0, NT);
+    }
+    lanes_store(out, ldo, acc, keep, t0, NT);
+}
+
+/* 8 adjacent rows at a time, tokens 2 at a time, the last group filled up
+ * with its last row (computed, not written) */
 void mv_q4_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const void *W = Wv;
+    const block_q4_K *W = Wv;
     const q8_act *x = xv;
     const int nb = cols / QK_K;
-    F16_READY();
-    TILES(q4_k_tile, out, ldo, (const block_q4_K *)W, nb, x);
+    int rows[8], keep[8];
+    for (int r = r0; r < r1; r += 8) {
+        for (int j = 0; j < 8; j++) rows[j] = r + j < r1 ? r + j : r1 - 1, keep[j] = r + j < r1 ? r + j : -1;
+        for (int t0 = 0; t0 < T; t0 += 2) {
+            if (T - t0 >= 2) q4_k_tile(out, ldo, W, nb, x, rows, keep, t0, 2);
+            else q4_k_tile(out, ldo, W, nb, x, rows, keep, t0, 1);
+        }
+    }
+}
+
+/* NG groups g + i gs of the interleaved layout times NT tokens */
+INL void q4_kx8_tile(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x, int g, int gs, int NG,
+                     int r0, int r1, int t0, int NT) {
+    __m256 acc[4][2];
+    #pragma GCC unroll 4
+    for (int i = 0; i < NG; i++)
+        #pragma GCC unroll 2
+        for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++)
+        #pragma GCC unroll 4
+        for (int i = 0; i < NG; i++) {
+            const block_q4_Kx8 *B = W + (size_t)(g + i * gs) * nb + p;
+            for (int o = 0; o < (int)sizeof *B; o += 64) _mm_prefetch((const char *)B + PF_BYTES * 2 + o, _MM_HINT_T0);
+            q4k_lanes(acc[i], B, x, nb, p, t0, NT);
+        }
+    #pragma GCC unroll 4
+    for (int i = 0; i < NG; i++) {
+        int keep[8];
+        for (int j = 0; j < 8; j++) {
+            const int r = 8 * (g + i * gs) + j;
+            keep[j] = r >= r0 && r < r1 ? r : -1;
+        }
+        lanes_store(out, ldo, acc[i], keep, t0, NT);
+    }
+}
+
+/* as mv_q4_0x8_avx2: one token, 4 groups a quarter apart; more, one group x
+ * 2 tokens; the rows % 8 last rows plain (Q4_K's kernel, the same bits) */
+void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const block_q4_Kx8 *W = Wv;
+    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) {
+        const int q = (g1 - g) / 4;
+        for (int k = 0; k < q; k++) q4_kx8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
+        g += 4 * q;
+    }
+    for (; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 2) {
+            if (T - t0 >= 2) q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2);
+            else q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1);
+        }
+    if (r1 > 8 * G) mv_q4_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
 /* ---------------------------------------------------------------- q6_k */

@@ -162,11 +162,10 @@ void mv_q8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
  * x's order) and a per-lane float scale S (one lane = a group of 4 values),
  * then per token:
  *     s = vpdpbusd(c4 >> k, u, xq)   c4 >> k = -128/2^k * sum4(xq), so with
- *                                    2^(7-k) = the type's offset (8 for Q4_0,
- *                                    32 for q6_k) s = sum4 (u - offset) xq
+ *                                    2^(7-k) = the type's offset (32 for
+ *                                    q6_k) s = sum4 (u - offset) xq
  *     acc += float(s) * S * d4       d4 = x's block scale per group
- * Q4_K has a min instead of an offset: acc += (S*float(s) + M*float(c4)) * d4
- * with M = dmin*m/128 (c4 = -128 sum4, so M*c4 = -dmin*m*sum4). */
+ * (Q4_0 and Q4_K run AVX2's kernels: matvec.h.) */
 
 /* acc[t] += float(dpbusd(c4 >> SH, u, xq)) * S * d4 for the 64 values at v of tokens t0.. */
 #define TOK_STEP(SH)                                                                                          \
@@ -176,100 +175,6 @@ void mv_q8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
         __m512i s = _mm512_dpbusd_epi32(_mm512_srai_epi32(c4, SH), u, _mm512_loadu_si512(x->qs + tt * cols + v)); \
         a[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(S, _mm512_loadu_ps(x->d4 + tt * g + v / 4)), a[t]); \
     }
-
-/* Q4_K's 8 scales and 8 mins (6 bits each) from its 12 bytes, as 16 floats
- * [d*sc, dmin/128*m]: bytes 0-3 hold sc0-3 (+ top bits of sc4-7), 4-7 m0-3
- * (+ top bits of m4-7), 8-11 the low nibbles of sc4-7 and m4-7 (ggml's packing) */
-INL __m512 q4_k_scales(const block_q4_K *b) {
-    uint32_t u[3];
-    memcpy(u, b->scales, 12);
-    uint64_t sc = (u[0] & 0x3f3f3f3fu) | (uint64_t)((u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4) << 32;
-    uint64_t mn = (u[1] & 0x3f3f3f3fu) | (uint64_t)(((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4) << 32;
-    __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)mn, (long long)sc)));
-    __m512 k = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(b->d))),
-                                  _mm256_set1_ps(_cvtsh_ss(b->dmin) * (1.0f / 128)), 1);
-    return _mm512_mul_ps(v, k);
-}
-
-/* Q4_K: chunk j (64 values) = sub-blocks 2j (low nibbles of qs[32j..]) and 2j+1 (high) */
-INL void q4_k_row(const block_q4_K *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
-    const size_t cols = (size_t)nb * QK_K, g = cols / 4;
-    const __m512i m4 = _mm512_set1_epi8(15);
-    const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    __m512 a[4];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) a[t] = _mm512_setzero_ps();
-    for (int p = 0; p < nb; p++) {
-        __m512 sm = q4_k_scales(&w[p]);
-        for (int j = 0; j < 4; j++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(w[p].qs + 32 * j));
-            __m512i u = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
-            __m512i is = _mm512_add_epi32(half, _mm512_set1_epi32(2 * j));
-            __m512 S = _mm512_permutexvar_ps(is, sm), M = _mm512_permutexvar_ps(_mm512_add_epi32(is, _mm512_set1_epi32(8)), sm);
-            size_t v = (size_t)p * QK_K + 64 * j;
-            #pragma GCC unroll 4
-            for (int t = 0; t < NT; t++) {
-                size_t tt = t0 + t;
-                __m512i c4 = _mm512_loadu_si512(x->c4 + tt * g + v / 4);
-                __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(x->qs + tt * cols + v));
-                __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c4), M, _mm512_mul_ps(_mm512_cvtepi32_ps(s), S));
-                a[t] = _mm512_fmadd_ps(f, _mm512_loadu_ps(x->d4 + tt * g + v / 4), a[t]);
-            }
-        }
-    }
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]);
-}
-
-/* one token against four rows: the activations' values,
- * scales and group sums are loaded (and converted) once for the four */
-INL void q4_k_rows4(const block_q4_K *w, size_t stride, const q8_act *x, int nb, float *res) {
-    const __m512i m4 = _mm512_set1_epi8(15);
-    const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int p = 0; p < nb; p++) {
-        __m512 sm[4];
-        for (int k = 0; k < 4; k++) {
-            const char *ahead = (const char *)(w + k * stride + p + 7); /* ~1 KB ahead in each row */
-            for (int l = 0; l < 144; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
-            sm[k] = q4_k_scales(w + k * stride + p);
-        }
-        for (int j = 0; j < 4; j++) {
-            size_t v = (size_t)p * QK_K + 64 * j;
-            __m512i xq = _mm512_loadu_si512(x->qs + v);
-            __m512 d4 = _mm512_loadu_ps(x->d4 + v / 4);
-            __m512 c4f = _mm512_cvtepi32_ps(_mm512_loadu_si512(x->c4 + v / 4));
-            __m512i is = _mm512_add_epi32(half, _mm512_set1_epi32(2 * j)), im = _mm512_add_epi32(is, _mm512_set1_epi32(8));
-            for (int k = 0; k < 4; k++) {
-                __m256i q = _mm256_loadu_si256((const __m256i *)(w[k * stride + p].qs + 32 * j));
-                __m512i u = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
-                __m512 S = _mm512_permutexvar_ps(is, sm[k]), M = _mm512_permutexvar_ps(im, sm[k]);
-                __m512i sv = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
-                /* the same operations in the same order as q4_k_row: one token's
-                 * result has the same bits however the rows and tokens are batched */
-                __m512 f = _mm512_fmadd_ps(c4f, M, _mm512_mul_ps(_mm512_cvtepi32_ps(sv), S));
-                a[k] = _mm512_fmadd_ps(f, d4, a[k]);
-            }
-        }
-    }
-    for (int k = 0; k < 4; k++) res[k] = _mm512_reduce_add_ps(a[k]);
-}
-
-void mv_q4_k_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const void *W = Wv;
-    const q8_act *x = xv;
-    const int nb = cols / QK_K;
-    if (T == 1)
-        for (; r0 + 4 <= r1; r0 += 4) {
-            float res[4];
-            q4_k_rows4((const block_q4_K *)W + (size_t)r0 * nb, (size_t)nb, x, nb, res);
-            for (int k = 0; k < 4; k++) out[r0 + k] = res[k];
-        }
-    for (int r = r0; r < r1; r++) {
-        const block_q4_K *w = (const block_q4_K *)W + (size_t)r * nb;
-        ROW_T4(q4_k_row, w, x, nb)
-    }
-}
 
 /* Q6_K: value v of a super-block has scale sc[v/16]; half h (128 values) takes
  * ql[64h..], qh[32h..]: values 0..31 low nibble of ql[l] | bits 0-1 of qh[l],

@@ -1,5 +1,6 @@
 /*
- * repack.h — Q4_0 matrices with 8 rows interleaved (MAT_Q4_0X8, wtype.h),
+ * repack.h — Q4_0 and Q4_K matrices with 8 rows interleaved (MAT_Q4_0X8,
+ * MAT_Q4_KX8, wtype.h),
  * made at load from the GGUF layout so the decode kernel keeps one row per
  * vector lane (issue 15).
  *
@@ -48,4 +49,29 @@ void q4_0x8_row(const void *W, int rows, int r, int cols, block_q4_0 *dst);
 void q4_0x8_from_f32(const float *W, int rows, int cols, void *dst);
 /* q4_0x8_row_f32: row r of W (rows, cols) as float32 (wtype.h's row_to_f32). */
 void q4_0x8_row_f32(const void *W, int rows, int r, int cols, float *dst);
+
+/* Q4_K the same way (MAT_Q4_KX8), per super-block of 256 values:
+ *   d[j], dmin[j]              row 8g + j's half scales
+ *   scales[32w + 4j + b]       byte 4w + b of its 12 packed scale bytes
+ *   qs[256i + 32c + 4j + m]    byte 32i + 4c + m of its qs (i, c: pair of
+ *                              sub-blocks 2i / 2i + 1 in low / high nibbles,
+ *                              4 of its 32 bytes)
+ * then the rows % 8 last rows as plain block_q4_K rows. */
+typedef struct block_q4_Kx8 {
+    uint16_t d[8], dmin[8];
+    uint8_t scales[96];
+    uint8_t qs[1024];
+} block_q4_Kx8;
+_Static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "8 Q4_K blocks, no padding");
+
+/* q4_kx8_gather: one interleaved super-block from 8 plain ones (the kernel
+ * of plain rows uses it too, so both layouts meet the same arithmetic). */
+void q4_kx8_gather(block_q4_Kx8 *dst, const block_q4_K *const src[8]);
+/* the Q4_0 functions above for Q4_K: pack, in place, a row back, from
+ * float32 (quantise then pack), a row as float32 */
+void q4_kx8_pack(void *dst, const void *src, int rows, int cols);
+int q4_kx8_repack(void *data, int rows, int cols);
+void q4_kx8_row(const void *W, int rows, int r, int cols, block_q4_K *dst);
+void q4_kx8_from_f32(const float *W, int rows, int cols, void *dst);
+void q4_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
 #endif

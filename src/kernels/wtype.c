@@ -40,7 +40,7 @@ static const wtype TYPES[MAT_NTYPES] = {
     [MAT_BF16] = {"bf16", GG_BF16, 1, 2, WT_ACT_F32, 16, bf16_to, bf16_from, NULL, NULL, MV3(bf16)},
     [MAT_Q8_0] = {"q8", GG_Q8_0, QK8_0, 34, WT_ACT_Q8, 0, q8_to, q8_from, NULL, NULL, MV3(q8)},
     [MAT_Q4_0] = {"q4_0", GG_Q4_0, QK4_0, 18, WT_ACT_Q8, 0, q4_0_to, q4_0_from, NULL, NULL, MV2(q4_0)},
-    [MAT_Q4_K] = {"q4_k", GG_Q4_K, QK_K, 144, WT_ACT_Q8, 0, q4_k_to, q4_k_from, NULL, NULL, MV3(q4_k)},
+    [MAT_Q4_K] = {"q4_k", GG_Q4_K, QK_K, 144, WT_ACT_Q8, 0, q4_k_to, q4_k_from, NULL, NULL, MV2(q4_k)},
     [MAT_Q6_K] = {"q6_k", GG_Q6_K, QK_K, 210, WT_ACT_Q8, 0, q6_k_to, q6_k_from, NULL, NULL, MV3(q6_k)},
     [MAT_F16] = {"f16", GG_F16, 1, 2, WT_ACT_F32, 16, f16_to, f16_from, NULL, NULL, MV2(f16)},
     [MAT_Q5_0] = {"q5_0", GG_Q5_0, QK5_0, 22, WT_ACT_Q8, 0, q5_0_to, q5_0_from, NULL, NULL, MV2(q5_0)},
@@ -48,6 +48,7 @@ static const wtype TYPES[MAT_NTYPES] = {
     [MAT_FP8] = {"fp8", -1, QK_FP8, sizeof(block_fp8), WT_ACT_F32, 16, fp8_to_f32_row, fp8_from_f32_row, fp8_mat,
                  NULL, MV2(fp8)},
     [MAT_Q4_0X8] = {"q4_0x8", -1, QK4_0, 18, WT_ACT_Q8, 0, NULL, NULL, q4_0x8_from_f32, q4_0x8_row_f32, MV2(q4_0x8)},
+    [MAT_Q4_KX8] = {"q4_kx8", -1, QK_K, 144, WT_ACT_Q8, 0, NULL, NULL, q4_kx8_from_f32, q4_kx8_row_f32, MV2(q4_kx8)},
 };
 
 const wtype *wtype_get(int t) { return t >= 0 && t < MAT_NTYPES ? &TYPES[t] : NULL; }

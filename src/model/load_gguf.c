@@ -12,8 +12,9 @@
  * instead of 419 MB as float32); everything else (F32, F16 and the other
  * quant types of matrices, norms, router, bias, kv_b, which the absorbed
  * attention reads as floats) is dequantised to float32 into w->arena.
- * Copied Q4_0 matrices then get their rows interleaved 8 at a time
- * (MAT_Q4_0X8, kernels/repack.h): the same values, a faster decode kernel.
+ * Copied Q4_0 / Q4_K matrices then get their rows interleaved 8 at a time
+ * (MAT_Q4_0X8 / MAT_Q4_KX8, kernels/repack.h): the same values and bits, a
+ * faster decode kernel.
  *
  * Config keys (prefix deepseek2.): block_count (main + NextN layers),
  * nextn_predict_layers, leading_dense_block_count, embedding_length,
@@ -496,16 +497,19 @@ static int check_finite(const wt_entry *e, int n, const src *s, const int *kt, i
                    e[first].name);
 }
 
-/* repack_q4_0: the Q4_0 matrices copied into qarena get their rows
- * interleaved 8 at a time (kernels/repack.h, issue 15: the decode kernel
- * then keeps one row per vector lane; the same bytes, the same values).
- * Borrowed blocks stay as stored (read-only mapping); so does a matrix whose
- * 8-row scratch cannot be allocated. Aliases take the type after this. */
-static void repack_q4_0(const wt_entry *e, int n, const src *s, const int *kt) {
+/* repack: the Q4_0 and Q4_K matrices copied into qarena get their rows
+ * interleaved 8 at a time (kernels/repack.h, issue 15: the decode kernels
+ * then keep one row per vector lane; the same bytes, the same values, the
+ * same bits as the plain kernels). Borrowed blocks stay as stored (read-only
+ * mapping); so does a matrix whose 8-row scratch cannot be allocated.
+ * Aliases take the type after this. */
+static void repack(const wt_entry *e, int n, const src *s, const int *kt) {
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < n; i++)
-        if (s[i].t && kt[i] == MAT_Q4_0 && e[i].m && e[i].cols && q4_0x8_repack(*e[i].dst, e[i].rows, e[i].cols))
-            e[i].m->type = MAT_Q4_0X8;
+    for (int i = 0; i < n; i++) {
+        if (!s[i].t || !e[i].m || !e[i].cols) continue;
+        if (kt[i] == MAT_Q4_0 && q4_0x8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q4_0X8;
+        if (kt[i] == MAT_Q4_K && q4_kx8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q4_KX8;
+    }
 }
 
 int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w, dc_err *err) {
@@ -550,7 +554,7 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
     }
     if (!rc && bad) rc = err_set(err, DC_ENOMEM, "%s: out of memory while reading tensors", path);
     if (!rc) rc = check_finite(e, n, s, kt, borrow, path, err);
-    if (!rc && !borrow) repack_q4_0(e, n, s, kt);
+    if (!rc && !borrow) repack(e, n, s, kt);
     /* aliases point at the main tensor they share (and take its type) */
     for (int i = 0; i < n && !rc; i++) {
         if (s[i].t) continue;
