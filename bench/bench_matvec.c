@@ -11,6 +11,9 @@
  * best of many short runs: its compute ceiling, which a busy machine
  * disturbs less than the DRAM figures.
  *   make bench-kernels && build/bench/bench_matvec [decode|gemm|cache|all] [rows cols]
+ * $DC_BENCH_TYPES=q4_0,q4_0x8,... limits decode and cache to those types.
+ * q4_0x8 / q4_kx8 are what a GGUF's Q4_0 / Q4_K matrices become at load
+ * (kernels/repack.h); q4_0 / q4_k here are their plain layouts (borrowed blocks).
  */
 #include <omp.h>
 #include <stdio.h>

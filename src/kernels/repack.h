@@ -1,8 +1,9 @@
 /*
  * repack.h — Q4_0 and Q4_K matrices with 8 rows interleaved (MAT_Q4_0X8,
- * MAT_Q4_KX8, wtype.h),
- * made at load from the GGUF layout so the decode kernel keeps one row per
- * vector lane (issue 15).
+ * MAT_Q4_KX8, wtype.h), made at load from the GGUF layout (load_gguf.c,
+ * weights_convert) so the decode kernels keep one row per vector lane
+ * (issue 15). Borrowed (mmapped) blocks stay plain; the plain kernels gather
+ * 8 rows into the same lanes, so both layouts give the same bits.
  *
  * Why: a plain Q4_0 row dotted with 32 int8 activations ends each block with
  * a horizontal integer sum, a conversion and two float operations, and the
@@ -21,7 +22,9 @@
  *                          values 4k + m (low nibble) and 16 + 4k + m (high)
  *   then the rows % 8 last rows as plain block_q4_0 rows.
  * The same bytes as Q4_0 (18 per 32 values); the values and so the oracle
- * (matvec_ref.c: a row taken back out, then Q4_0's) are Q4_0's.
+ * (matvec_ref.c: a row taken back out, then Q4_0's) are Q4_0's. The kernels
+ * find the tail from the matrix's rows, which matvec.h's ldo gives them.
+ * In L2 on Zen 3, 1 thread, T = 1: 32 GB/s (Q4_0 plain: 18); Q4_K 21 (16).
  */
 #ifndef DC_REPACK_H
 #define DC_REPACK_H
