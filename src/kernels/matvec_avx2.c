@@ -486,7 +486,7 @@ INL void q4k_lanes(__m256 *acc, const block_q4_Kx8 *B, const q8_act *x, int nb, 
     #pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         __m256i sl[4], sh[4];
-        #pragma GCC unroll 8
+        #pragma GCC unroll 2
         for (int c = 0; c < 8; c++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)(B->qs + 256 * i + 32 * c));
             const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
