@@ -17,9 +17,11 @@
  *         maddubs by 4 activation bytes broadcast, isum_j of row j in lane j,
  *         acc_j += dw_j * (dx * isum_j - 8 dx sum(x)): the conversion, the
  *         scales and the FMA once for 8 blocks (q4_lanes below).
- *   q4_k  w = d sc q - dmin m per 32 (q 0..15): madd by the int16 scale sc,
- *         in += float(isum) * dx over the 8 sub-blocks of a super-block, then
- *         acc += d * in - (dmin m_j) * (dx_j sum_j x), lane j (q8_act.ds).
+ *   q4_k  w = d sc q - dmin m per 32 (q 0..15), one ROW per lane as q4_0
+ *         (q4_kx8 and gathered plain rows, the same bits): madd by the rows'
+ *         int16 scales sc, in += float(isum) * dx over the 8 sub-blocks of a
+ *         super-block, then acc += d * in - dmin * sum_j m_j (dx_j sum_j x)
+ *         (q8_act.ds) (q4k_lanes below).
  *   q6_k  w = d sc (q - 32) per 16 (q 0..63): maddubs(q, x) - 32 * pair sums
  *         (q8_act.xp32), madd by the block's two int16 scales placed in the
  *         high byte (sc * 256: one byte shuffle makes them; exact, the int32
@@ -35,7 +37,8 @@
  * token: 4 rows a quarter of [r0, r1) apart (four long weight streams: DRAM
  * reads ~1.6x faster here than one stream, while four adjacent short rows
  * read 2x slower); 2 to 4 tokens: 2 such rows x T; more: 1 row x 8 tokens.
- * Q4_0's lanes: 8 rows (or 4 groups of 8) x 1 token, else 8 rows x 4 tokens.
+ * Q4_0's lanes: 8 rows (or 4 groups of 8) x 1 token, else 8 rows x 4 tokens
+ * (Q4_K: x 2 tokens).
  *
  * fp8: codes to float32 bits by a byte shuffle, a shift and a mask (e4m3x8),
  * the block scale folded into the one multiply that makes them exact.
