@@ -16,6 +16,9 @@
  * best of many short runs: its compute ceiling, which a busy machine
  * disturbs less than the DRAM figures.
  *   make bench-kernels && build/bench/bench_matvec [decode|gemm|cache|cross|all] [rows cols]
+ * $DC_BENCH_TYPES=q4_0,q4_0x8,... limits decode and cache to those types.
+ * q4_0x8 / q4_kx8 are what a GGUF's Q4_0 / Q4_K matrices become at load
+ * (kernels/repack.h); q4_0 / q4_k here are their plain layouts (borrowed blocks).
  */
 #include <omp.h>
 #include <stdio.h>
@@ -64,6 +67,17 @@ static double best_time(float *out, const float *x, const mat *W, int T, int rep
     return best_of(matmul, out, x, W, T, reps);
 }
 
+/* $DC_BENCH_TYPES: a comma list of type names (mat_type_name) to run, all when unset */
+static int type_on(int ty) {
+    const char *l = getenv("DC_BENCH_TYPES");
+    if (!l || !*l) return 1;
+    const char *n = mat_type_name(ty);
+    size_t k = strlen(n);
+    for (const char *p = l; (p = strstr(p, n)); p += k)
+        if ((p == l || p[-1] == ',') && (p[k] == ',' || !p[k])) return 1;
+    return 0;
+}
+
 static float *randv(rng *r, size_t n) {
     float *v = malloc(sizeof(float) * n);
     if (v)
@@ -80,7 +94,7 @@ static void decode(int R, int C) {
     mat F = {w, MAT_F32, R, C};
     for (int thr = 1; thr <= 2; thr++) printf("read bandwidth (membw_read), %d thread(s): %.1f GB/s\n", thr, membw_read(w, n * 4, thr, 3));
     for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
-        if (!mat_type_bytes(ty, R, C)) continue;
+        if (!mat_type_bytes(ty, R, C) || !type_on(ty)) continue;
         void *q = ty == MAT_F32 ? (void *)w : malloc(mat_type_bytes(ty, R, C));
         if (ty != MAT_F32) mat_convert(&F, ty, q);
         mat W = {q, ty, R, C};
@@ -120,7 +134,7 @@ static void cache(int C) {
     q8_act_quantize(&xa, buf, x, 4, C);
     printf("in-cache (L2) GB/s of weights, the kernel alone on 1 thread, %d cols:\n", C);
     for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
-        if (!mat_type_bytes(ty, 1, C)) continue;
+        if (!mat_type_bytes(ty, 1, C) || !type_on(ty)) continue;
         int R = (int)((192u << 10) / mat_type_bytes(ty, 1, C));
         R = R < 1 ? 1 : R > 4096 ? 4096 : R;
         float *w = randv(&r, (size_t)R * C);

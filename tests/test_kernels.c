@@ -3,8 +3,10 @@
  * (src/kernels/matvec_*.c) on random and odd shapes, by normalised mean
  * squared error; the bit-identity of batched tokens; Q8_0 / bf16 round-trip
  * error limits; matmul on converted weights against matmul_ref; row
- * sub-ranges. Every type of wtype.h: f32, bf16, f16, q8, fp8 and the GGUF
- * block types q4_0, q4_k, q6_k, q5_0, q5_k.
+ * sub-ranges. Every type of wtype.h: f32, bf16, f16, q8, fp8, the GGUF
+ * block types q4_0, q4_k, q6_k, q5_0, q5_k, and q4_0x8 / q4_kx8 (rows
+ * interleaved: their layouts and their bits against the plain types');
+ * fp8's every code.
  */
 #include <math.h>
 #include <omp.h>
@@ -13,6 +15,10 @@
 #include "base/rng.h"
 #include "harness.h"
 #include "kernels/cpu.h"
+#include "kernels/dtype.h"
+#include "kernels/fp8_block.h"
+#include "kernels/ggml_types.h"
+#include "kernels/repack.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
@@ -330,6 +336,113 @@ static void mv_share_in_region(void) {
     free(w), free(x), free(y), free(want), free(got), free(want2), free(got2);
 }
 
+/* fp8: every e4m3 code (NaN codes aside), subnormals and zero included,
+ * through each kernel exactly: rows of 2 blocks holding all 256 codes, one-hot
+ * tokens pick one code each, so out == d * e4m3(code) with no rounding (d a
+ * power of two), for scales on the fast path (d < 2^7) and the two-step one
+ * (d >= 2^7), T = 1..9, and rows [r0, r1) off any tile */
+static void fp8_every_code(void) {
+    const int R = 11, C = 256, nb = C / QK_FP8;
+    const float DS[] = {0x1p-3f, 0x1p-20f, 0x1p10f, 3.0f * 0x1p40f};
+    block_fp8 *W = malloc(sizeof(block_fp8) * R * nb);
+    float *x = calloc((size_t)9 * C, sizeof(float)), *out = malloc(sizeof(float) * 9 * R);
+    for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
+        const kern *k = kern_table(isa);
+        if (!k) continue;
+        int bad = 0;
+        for (size_t di = 0; di < sizeof DS / sizeof *DS; di++) {
+            for (int r = 0; r < R; r++)
+                for (int b = 0; b < nb; b++) {
+                    W[r * nb + b].d = DS[di] * (r == 3 && b == 1 ? 0.5f : 1.0f); /* one row mixes two scales */
+                    for (int i = 0; i < QK_FP8; i++) {
+                        int code = (b * QK_FP8 + i + 37 * r) & 255;
+                        W[r * nb + b].qs[i] = (code & 0x7f) == 0x7f ? 0 : (uint8_t)code;
+                    }
+                }
+            for (int T = 1; T <= 9; T++) {
+                memset(x, 0, sizeof(float) * 9 * C);
+                for (int t = 0; t < T; t++) x[(size_t)t * C + (t * 97 + (int)di * 31 + T) % C] = 1.0f;
+                const int r0 = T % 3, r1 = R - (T % 2);
+                for (int i = 0; i < 9 * R; i++) out[i] = NAN;
+                kern_mv(k, MAT_FP8)(out, R, W, C, r0, r1, x, T);
+                for (int t = 0; t < T; t++)
+                    for (int r = r0; r < r1; r++) {
+                        int j = (t * 97 + (int)di * 31 + T) % C;
+                        const block_fp8 *b = &W[r * nb + j / QK_FP8];
+                        float want = b->d * fp8e4m3_to_f32(b->qs[j % QK_FP8]), got = out[(size_t)t * R + r];
+                        bad += !(want == got); /* -0 and +0 alike: a sum of +0 terms is +0 */
+                    }
+            }
+        }
+        CHECK(!bad, "%s fp8: %d outputs differ from d * e4m3(code)", k->name, bad);
+    }
+    printf("    fp8: all 254 codes (subnormals, +-0) exact through every kernel, d fast and two-step, T=1..9\n");
+    free(W), free(x), free(out);
+}
+
+/* the interleaved types (repack.h), each beside its plain type: packing
+ * keeps every row (taken back out byte for byte), in place and into a new
+ * buffer alike, mat_convert's from_f32_mat equals quantise-then-pack; and
+ * the interleaved kernel gives the plain kernel's bits for every row (whole
+ * groups, the rows % 8 tail) and token, T = 1..9, under every ISA (the GGUF
+ * loader repacks copied matrices but not borrowed ones: the same logits
+ * either way) */
+typedef struct ilv_case {
+    int plain, ilv, C;
+    size_t blk;
+    void (*pack)(void *, const void *, int, int);
+    int (*repack)(void *, int, int);
+    void (*row)(const void *, int, int, int, void *);
+} ilv_case;
+
+static void row_q4_0(const void *W, int R, int r, int C, void *d) { q4_0x8_row(W, R, r, C, d); }
+static void row_q4_k(const void *W, int R, int r, int C, void *d) { q4_kx8_row(W, R, r, C, d); }
+
+static void ilv_one(const ilv_case *k, int R, rng *r) {
+    const int C = k->C, nb = C / (k->plain == MAT_Q4_0 ? QK4_0 : QK_K);
+    const size_t bytes = mat_type_bytes(k->plain, R, C);
+    float *w = randv(r, (size_t)R * C), *x = randv(r, (size_t)9 * C);
+    char *plain = malloc(bytes), *pk = malloc(bytes), *inpl = malloc(bytes), *conv = malloc(bytes), *row = malloc(k->blk * nb);
+    float *a = malloc(sizeof(float) * 9 * R), *b = malloc(sizeof(float) * 9 * R);
+    mat F = {w, MAT_F32, R, C};
+    mat_convert(&F, k->plain, plain);
+    k->pack(pk, plain, R, C);
+    memcpy(inpl, plain, bytes);
+    const char *nm = mat_type_name(k->ilv);
+    CHECK(k->repack(inpl, R, C) && !memcmp(inpl, pk, bytes), "%s R=%d: in-place repack differs from pack", nm, R);
+    CHECK(mat_convert(&F, k->ilv, conv) && !memcmp(conv, pk, bytes), "%s R=%d: from_f32_mat differs", nm, R);
+    int rows_ok = 1;
+    for (int i = 0; i < R; i++) {
+        k->row(pk, R, i, C, row);
+        rows_ok &= !memcmp(row, plain + (size_t)i * nb * k->blk, nb * k->blk);
+    }
+    CHECK(rows_ok, "%s R=%d: a row taken back out differs from the plain row", nm, R);
+    CHECK(R < 8 || memcmp(pk, plain, bytes), "%s R=%d: packing left the bytes as they were", nm, R);
+    for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
+        const kern *kt = kern_table(isa);
+        if (!kt) continue;
+        int same = 1;
+        for (int T = 1; T <= 9; T++) {
+            run_mv(kt, k->plain, a, plain, R, C, x, T);
+            run_mv(kt, k->ilv, b, pk, R, C, x, T);
+            same &= !memcmp(a, b, sizeof(float) * T * R);
+        }
+        CHECK(same, "%s %s R=%d: interleaved and plain give different bits", kt->name, nm, R);
+    }
+    free(w), free(x), free(plain), free(pk), free(inpl), free(conv), free(a), free(b), free(row);
+}
+
+static void interleaved_layouts(void) {
+    rng r;
+    rng_seed(&r, 19);
+    const ilv_case K[] = {{MAT_Q4_0, MAT_Q4_0X8, 320, sizeof(block_q4_0), q4_0x8_pack, q4_0x8_repack, row_q4_0},
+                          {MAT_Q4_K, MAT_Q4_KX8, 512, sizeof(block_q4_K), q4_kx8_pack, q4_kx8_repack, row_q4_k}};
+    const int RS[] = {8, 29, 64, 3};
+    for (size_t k = 0; k < sizeof K / sizeof *K; k++)
+        for (size_t ri = 0; ri < sizeof RS / sizeof *RS; ri++) ilv_one(&K[k], RS[ri], &r);
+    printf("    q4_0x8, q4_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64; T=1..9)\n");
+}
+
 int main(void) {
     printf("    best ISA on this CPU: %s\n", kern_table(cpu_best_isa())->name);
     RUN(simd_vs_ref);
@@ -340,5 +453,7 @@ int main(void) {
     RUN(q8_fill_same);
     RUN(matmul_batch_invariant);
     RUN(mv_share_in_region);
+    RUN(fp8_every_code);
+    RUN(interleaved_layouts);
     return harness_done();
 }

@@ -32,12 +32,16 @@ size_t mat_bytes(const mat *W) { return mat_type_bytes(W->type, W->rows, W->cols
 
 void mat_row_f32(const mat *W, int r, float *dst) {
     const wtype *w = wtype_get(W->type);
+    if (w->row_f32) { /* rows interleaved (q4_0x8) */
+        w->row_f32(W->data, W->rows, r, W->cols, dst);
+        return;
+    }
     w->to_f32((const char *)(void *)W->data + (size_t)r * mat_type_bytes(W->type, 1, W->cols), dst, W->cols);
 }
 
 int mat_convert(const mat *W, int type, void *dst) {
     const wtype *w = wtype_get(type);
-    if (!w || !w->from_f32) return 0;
+    if (!w || (!w->from_f32 && !w->from_f32_mat)) return 0;
     if (w->from_f32_mat) {
         w->from_f32_mat(W->data, W->rows, W->cols, dst);
         return 1;
@@ -109,8 +113,9 @@ static void mv_share(const kern *k, float *out, const float *x, const q8_act *xa
     const int R = W->rows;
     const size_t xb = (size_t)W->cols * (wtype_get(W->type)->act == WT_ACT_F32 ? 4 : 1);
     const int tt = (32u << 10) / xb > 4 ? (int)((32u << 10) / xb) & ~3 : 4;
-    const int rc = T <= 4 ? R : (64u << 10) / mat_type_bytes(W->type, 1, W->cols) > 4
-                                    ? (int)((64u << 10) / mat_type_bytes(W->type, 1, W->cols)) & ~3 : 4;
+    /* chunks of 8 rows at least, a multiple of 8: the interleaved types' groups (repack.h) */
+    const int rc = T <= 4 ? R : (64u << 10) / mat_type_bytes(W->type, 1, W->cols) > 8
+                                    ? (int)((64u << 10) / mat_type_bytes(W->type, 1, W->cols)) & ~7 : 8;
     int r0 = (int)((int64_t)R * i / n), r1 = (int)((int64_t)R * (i + 1) / n);
     for (int c0 = r0; c0 < r1; c0 += rc)
         for (int t0 = 0; t0 < T; t0 += tt)

@@ -11,11 +11,17 @@
  *   q8    w signed: |w| times x carrying w's sign (|x| times w carrying x's
  *         for one token; the same integer), no saturation for |w|, |x| <= 127;
  *         acc += float(isum) * (dw * dx).
- *   q4_0  w = q - 8, q the unsigned nibble: maddubs(q, x) - 8 * (x pair sums,
- *         q8_act.xp8), exact in int16; acc += float(isum) * (dw * dx).
- *   q4_k  w = d sc q - dmin m per 32 (q 0..15): madd by the int16 scale sc,
- *         in += float(isum) * dx over the 8 sub-blocks of a super-block, then
- *         acc += d * in - (dmin m_j) * (dx_j sum_j x), lane j (q8_act.ds).
+ *   q4_0  one ROW per lane instead (both layouts: q4_0x8, interleaved at
+ *         load by repack.h, and plain rows gathered 8 at a time, so they
+ *         give the same bits): 4 bytes of each of 8 rows in a vector,
+ *         maddubs by 4 activation bytes broadcast, isum_j of row j in lane j,
+ *         acc_j += dw_j * (dx * isum_j - 8 dx sum(x)): the conversion, the
+ *         scales and the FMA once for 8 blocks (q4_lanes below).
+ *   q4_k  w = d sc q - dmin m per 32 (q 0..15), one ROW per lane as q4_0
+ *         (q4_kx8 and gathered plain rows, the same bits): madd by the rows'
+ *         int16 scales sc, in += float(isum) * dx over the 8 sub-blocks of a
+ *         super-block, then acc += d * in - dmin * sum_j m_j (dx_j sum_j x)
+ *         (q8_act.ds) (q4k_lanes below).
  *   q6_k  w = d sc (q - 32) per 16 (q 0..63): maddubs(q, x) - 32 * pair sums
  *         (q8_act.xp32), madd by the block's two int16 scales placed in the
  *         high byte (sc * 256: one byte shuffle makes them; exact, the int32
@@ -31,15 +37,22 @@
  * token: 4 rows a quarter of [r0, r1) apart (four long weight streams: DRAM
  * reads ~1.6x faster here than one stream, while four adjacent short rows
  * read 2x slower); 2 to 4 tokens: 2 such rows x T; more: 1 row x 8 tokens.
+ * Q4_0's lanes: 8 rows (or 4 groups of 8) x 1 token, else 8 rows x 4 tokens
+ * (Q4_K: x 2 tokens).
+ *
+ * fp8: codes to float32 bits by a byte shuffle, a shift and a mask (e4m3x8),
+ * the block scale folded into the one multiply that makes them exact.
  */
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 #include "kernels/dtype.h"
 #include "kernels/fp8_block.h"
 #include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
+#include "kernels/repack.h"
 #include "kernels/simd_common.h"
 
 INL __m256 bf16_load(const uint16_t *p) {
@@ -263,39 +276,183 @@ void mv_q8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1
 
 /* ---------------------------------------------------------------- q4_0 */
 
-INL void q4_0_tile(float *out, size_t ldo, const block_q4_0 *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
-                   int NT) {
-    const size_t cols = (size_t)nb * QK4_0;
-    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), hi4 = _mm256_setr_epi64x(0, 0, 4, 4);
-    TILE_ACC(acc)
-    for (int p = 0; p < nb; p++) {
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q4_0 *b = W + (size_t)(r + i * rs) * nb + p;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
-            /* the 16 bytes in both halves, the upper shifted by 4: values 0-15, then 16-31 */
-            const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->qs));
-            const __m256i wv = _mm256_and_si256(_mm256_srlv_epi64(q, hi4), m4);
-            const __m256 dw = F16_BCAST(b->d);
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) {
-                const size_t tt = (size_t)(t0 + t), v = tt * cols + (size_t)p * QK4_0;
-                __m256i s16 = _mm256_maddubs_epi16(wv, _mm256_loadu_si256((const __m256i *)(x->qs + v)));
-                s16 = _mm256_sub_epi16(s16, _mm256_loadu_si256((const __m256i *)(x->xp8 + v / 2)));
-                __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
-                acc[i][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(x->d + tt * nb + p)), acc[i][t]);
-            }
-        }
+/* Q4_0 with one row per vector lane (both layouts: the interleaved q4_0x8
+ * of repack.h, and plain rows gathered 8 at a time), so both give the same
+ * bits for a (row, token). q[k] (k = 0..3) holds 4 bytes of each of 8 rows:
+ * bytes 4k..4k+3 of its block's qs, i.e. values 4k..4k+3 (low nibbles) and
+ * 16+4k.. (high); maddubs by the token's 4 matching int8 broadcast to all
+ * lanes, summed in int16 (8 products of at most 15 * 127 a lane: exact),
+ * madd to the row's int32 lane: isum = sum q x. Then per lane
+ * acc += dw * (dx * isum - 8 ds) (ds = dx sum(x): the -8 of w = q - 8), one
+ * fmsub and one FMA for 8 blocks. Lanes never mix, so a (row, token)'s bits
+ * depend on neither T, nor its place, nor r0/r1, nor the other rows. */
+/* chunk k of a lanes block: s16[t] (+)= maddubs of its low and high nibbles
+ * by token t's 4 matching activation bytes (xb: token t0's block) */
+INL void q4_chunk(__m256i *s16, __m256i qk, const int8_t *xb, size_t cols, int k, int NT) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i lo = _mm256_and_si256(qk, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qk, 4), m4);
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+        int32_t xl, xh;
+        memcpy(&xl, xb + (size_t)t * cols + 4 * k, 4), memcpy(&xh, xb + (size_t)t * cols + 4 * k + 16, 4);
+        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(xl)),
+                                           _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xh)));
+        s16[t] = k ? _mm256_add_epi16(s16[t], p) : p;
     }
-    TILE_STORE(acc)
 }
 
+INL void q4_lanes(__m256 *acc, const __m256i q[4], __m256 dw, const q8_act *x, int nb, int b, int t0, int NT) {
+    const size_t cols = (size_t)nb * QK4_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s16[4];
+    /* (integer sums: the unrolling changes no bits; 1 token fully, more 2 chunks at a time, measured) */
+    if (NT == 1) {
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) q4_chunk(s16, q[k], x->qs + (size_t)t0 * cols + (size_t)b * QK4_0, cols, k, 1);
+    } else {
+        #pragma GCC unroll 2
+        for (int k = 0; k < 4; k++) q4_chunk(s16, q[k], x->qs + (size_t)t0 * cols + (size_t)b * QK4_0, cols, k, NT);
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+        const size_t tb = (size_t)(t0 + t) * nb + b;
+        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[t], ones));
+        const __m256 ds8 = _mm256_mul_ps(_mm256_broadcast_ss(x->ds + tb), _mm256_set1_ps(8.0f));
+        acc[t] = _mm256_fmadd_ps(_mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tb), ds8), dw, acc[t]);
+    }
+}
+
+/* lane j of acc[t] is row rows[j] (rows[j] < 0: none) for token t0 + t */
+INL void lanes_store(float *out, size_t ldo, const __m256 *acc, const int *rows, int t0, int NT) {
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+        float v[8];
+        _mm256_storeu_ps(v, acc[t]);
+        for (int j = 0; j < 8; j++)
+            if (rows[j] >= 0) out[(size_t)(t0 + t) * ldo + rows[j]] = v[j];
+    }
+}
+
+/* plain rows rows[0..7] (each < rows of W; repeated ones are computed twice)
+ * times NT tokens: per block, the 8 rows' 16 qs bytes transposed 4 bytes at
+ * a time into q[0..3] (rows 0-3 in the low halves, 4-7 in the high), their
+ * 8 scales gathered, then q4_lanes */
+INL void q4_0_tile(float *out, size_t ldo, const block_q4_0 *W, int nb, const q8_act *x, const int *rows,
+                   const int *keep, int t0, int NT) {
+    const block_q4_0 *p[8];
+    __m256 acc[4];
+    #pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) p[j] = W + (size_t)rows[j] * nb;
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i y[4], q[4];
+        #pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            _mm_prefetch((const char *)(p[j] + b) + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(p[j + 4] + b) + PF_BYTES, _MM_HINT_T0);
+            y[j] = _mm256_loadu2_m128i((const __m128i *)p[j + 4][b].qs, (const __m128i *)p[j][b].qs);
+        }
+        const __m256i t0_ = _mm256_unpacklo_epi32(y[0], y[1]), t1_ = _mm256_unpackhi_epi32(y[0], y[1]),
+                      t2_ = _mm256_unpacklo_epi32(y[2], y[3]), t3_ = _mm256_unpackhi_epi32(y[2], y[3]);
+        q[0] = _mm256_unpacklo_epi64(t0_, t2_), q[1] = _mm256_unpackhi_epi64(t0_, t2_);
+        q[2] = _mm256_unpacklo_epi64(t1_, t3_), q[3] = _mm256_unpackhi_epi64(t1_, t3_);
+        const __m128i h = _mm_setr_epi16((short)p[0][b].d, (short)p[1][b].d, (short)p[2][b].d, (short)p[3][b].d,
+                                         (short)p[4][b].d, (short)p[5][b].d, (short)p[6][b].d, (short)p[7][b].d);
+        q4_lanes(acc, q, _mm256_cvtph_ps(h), x, nb, b, t0, NT);
+    }
+    lanes_store(out, ldo, acc, keep, t0, NT);
+}
+
+/* q4_0_tile over tokens 4 at a time */
+INL void q4_0_rows(float *out, size_t ldo, const block_q4_0 *W, int nb, const q8_act *x, const int *rows,
+                   const int *keep, int T) {
+    for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+        case 4: q4_0_tile(out, ldo, W, nb, x, rows, keep, t0, 4); break;
+        case 3: q4_0_tile(out, ldo, W, nb, x, rows, keep, t0, 3); break;
+        case 2: q4_0_tile(out, ldo, W, nb, x, rows, keep, t0, 2); break;
+        default: q4_0_tile(out, ldo, W, nb, x, rows, keep, t0, 1); break;
+        }
+}
+
+/* one token: 8 rows an eighth of [r0, r1) apart (eight long weight streams);
+ * more, or what is left: 8 adjacent rows, the last group filled up with
+ * its last row (computed, not written) */
 void mv_q4_0_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const void *W = Wv;
+    const block_q4_0 *W = Wv;
     const q8_act *x = xv;
     const int nb = cols / QK4_0;
-    F16_READY();
-    TILES(q4_0_tile, out, ldo, (const block_q4_0 *)W, nb, x);
+    int r = r0, rows[8], keep[8];
+    if (T == 1) {
+        const int q = (r1 - r0) / 8;
+        for (int k = 0; k < q; k++) {
+            for (int j = 0; j < 8; j++) rows[j] = keep[j] = r0 + k + j * q;
+            q4_0_rows(out, ldo, W, nb, x, rows, keep, 1);
+        }
+        r = r0 + 8 * q;
+    }
+    for (; r < r1; r += 8) {
+        for (int j = 0; j < 8; j++) rows[j] = r + j < r1 ? r + j : r1 - 1, keep[j] = r + j < r1 ? r + j : -1;
+        q4_0_rows(out, ldo, W, nb, x, rows, keep, T);
+    }
+}
+
+/* ---------------------------------------------------------------- q4_0x8 */
+
+/* NG groups g + i gs of the interleaved layout times NT tokens, lane j of
+ * group g = row 8g + j; rows outside [r0, r1) computed, not written */
+INL void q4_0x8_tile(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g, int gs, int NG,
+                     int r0, int r1, int t0, int NT) {
+    __m256 acc[4][4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < NG; i++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++)
+        #pragma GCC unroll 4
+        for (int i = 0; i < NG; i++) {
+            const block_q4_0x8 *B = W + (size_t)(g + i * gs) * nb + b;
+            _mm_prefetch((const char *)B + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)B + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)B + PF_BYTES + 128, _MM_HINT_T0);
+            __m256i q[4];
+            #pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) q[k] = _mm256_loadu_si256((const __m256i *)(B->qs + 32 * k));
+            q4_lanes(acc[i], q, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d)), x, nb, b, t0, NT);
+        }
+    #pragma GCC unroll 4
+    for (int i = 0; i < NG; i++) {
+        int keep[8];
+        for (int j = 0; j < 8; j++) {
+            const int r = 8 * (g + i * gs) + j;
+            keep[j] = r >= r0 && r < r1 ? r : -1;
+        }
+        lanes_store(out, ldo, acc[i], keep, t0, NT);
+    }
+}
+
+/* the whole groups of 8 rows that [r0, r1) touches: one token, 4 groups a
+ * quarter of them apart (four weight streams); more, one group x 4 tokens at
+ * a time. The rows % 8 last rows are plain Q4_0 rows at their plain place
+ * (repack.h): Q4_0's kernel, the same bits. ldo is the matrix's rows (matvec.h). */
+void mv_q4_0x8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const block_q4_0x8 *W = Wv;
+    const int nb = cols / QK4_0, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) {
+        const int q = (g1 - g) / 4;
+        for (int k = 0; k < q; k++) q4_0x8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
+        g += 4 * q;
+    }
+    for (; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 4); break;
+            case 3: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
+            case 2: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
+            default: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
+            }
+    if (r1 > 8 * G) mv_q4_0_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
 /* ---------------------------------------------------------------- q4_k */
@@ -312,65 +469,155 @@ INL __m128i k4_scales_mins(const uint8_t *q) {
     return _mm_loadu_si128((const __m128i *)o);
 }
 
-/* Per super-block, each pair's 8 sub-block sums go into in[i][t] (scaled by
- * dx), then acc += d * in - dmin * mins . (dx sums) */
-INL void q4_k_tile(float *out, size_t ldo, const block_q4_K *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
-                   int NT) {
+/* ---------------------------------------------------------------- q4_k lanes */
+
+/* Q4_K with one row per lane, as q4_0 (both layouts give the same bits: the
+ * plain rows' super-blocks are gathered into the interleaved form first).
+ * Per super-block p of a group: the 8 rows' scales and mins unpacked as
+ * vectors (k4_scales_mins on 8 rows at once: lane j bytes sc0-3 / sc4-7 /
+ * m0-3 / m4-7 of row j); per pair i of sub-blocks, chunk c holds 4 bytes of
+ * each row, low nibbles sub-block 2i, high 2i + 1; maddubs by the token's 4
+ * matching int8 broadcast, 8 chunks summed in int16 (8 x 2 x 15 x 127: exact),
+ * madd by the row's 6-bit scale (one byte shuffle puts it in both int16 of
+ * the lane), in += float(.) * dx_j; then
+ * acc += d * in - dmin * sum_j m_j ds_j (ds = dx sum(x) per 32). */
+INL void q4k_lanes(__m256 *acc, const block_q4_Kx8 *B, const q8_act *x, int nb, int p, int t0, int NT) {
     const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
-    const __m256i m4 = _mm256_set1_epi8(15);
-    TILE_ACC(acc)
-    for (int p = 0; p < nb; p++) {
-        __m256i sm[4];
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q4_K *b = W + (size_t)(r + i * rs) * nb + p;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
-            sm[i] = _mm256_broadcastsi128_si256(k4_scales_mins(b->scales));
-        }
-        TILE_ACC(in)
-        #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            const size_t sb = (size_t)p * 8 + j;
+    const __m256i m4 = _mm256_set1_epi8(15), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(3);
+    const __m256i U0 = _mm256_loadu_si256((const __m256i *)B->scales),
+                  U1 = _mm256_loadu_si256((const __m256i *)(B->scales + 32)),
+                  U2 = _mm256_loadu_si256((const __m256i *)(B->scales + 64));
+    __m256i S[2], M[2];
+    S[0] = _mm256_and_si256(U0, m6);
+    S[1] = _mm256_or_si256(_mm256_and_si256(U2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4));
+    M[0] = _mm256_and_si256(U1, m6);
+    M[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(U2, 4), m4),
+                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4));
+    __m256 in[4], mn[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) in[t] = mn[t] = _mm256_setzero_ps();
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        __m256i sl[4], sh[4];
+        #pragma GCC unroll 2
+        for (int c = 0; c < 8; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(B->qs + 256 * i + 32 * c));
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             #pragma GCC unroll 4
-            for (int i = 0; i < NR; i++) {
-                const block_q4_K *b = W + (size_t)(r + i * rs) * nb + p;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (j / 2)));
-                const __m256i qv = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(q, 4) : q, m4);
-                /* int16 lanes all holding scale j (low byte; the high byte zeroed by the -128 index) */
-                const __m256i sc = _mm256_shuffle_epi8(sm[i], _mm256_set1_epi16((short)(0x8000 | j)));
-                #pragma GCC unroll 8
-                for (int t = 0; t < NT; t++) {
-                    const size_t tt = (size_t)(t0 + t);
-                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + sb * QK8_0));
-                    __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(qv, xv), sc);
-                    in[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_broadcast_ss(x->d + tt * nsub + sb), in[i][t]);
-                }
+            for (int t = 0; t < NT; t++) {
+                const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)p * QK_K + 64 * i + 4 * c;
+                int32_t xl, xh;
+                memcpy(&xl, xb, 4), memcpy(&xh, xb + 32, 4);
+                const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(xl)),
+                              ph = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xh));
+                sl[t] = c ? _mm256_add_epi16(sl[t], pl) : pl;
+                sh[t] = c ? _mm256_add_epi16(sh[t], ph) : ph;
             }
         }
+        /* the scale of sub-block j in both int16 of each lane: byte j % 4 of the lane, zero high bytes */
+        const int jl = 2 * i, jh = 2 * i + 1;
+        const __m256i cl = _mm256_set1_epi32((jl % 4) | 0x80 << 8 | (jl % 4) << 16 | 0x80 << 24),
+                      ch = _mm256_set1_epi32((jh % 4) | 0x80 << 8 | (jh % 4) << 16 | 0x80 << 24),
+                      lane = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8,
+                                              8, 8, 8, 12, 12, 12, 12);
+        const __m256i scl = _mm256_shuffle_epi8(S[jl / 4], _mm256_add_epi8(cl, lane)),
+                      sch = _mm256_shuffle_epi8(S[jh / 4], _mm256_add_epi8(ch, lane));
+        /* the mins as int32 lanes: byte j % 4 of the lane, zero above (0x80 + 12 keeps the zeroing bit) */
+        const __m256i ml = _mm256_shuffle_epi8(M[jl / 4], _mm256_add_epi8(_mm256_set1_epi32((int)(0x80808000u | (unsigned)(jl % 4))), lane)),
+                      mh = _mm256_shuffle_epi8(M[jh / 4], _mm256_add_epi8(_mm256_set1_epi32((int)(0x80808000u | (unsigned)(jh % 4))), lane));
+        const __m256 fml = _mm256_cvtepi32_ps(ml), fmh = _mm256_cvtepi32_ps(mh);
         #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q4_K *b = W + (size_t)(r + i * rs) * nb + p;
-            const __m256 dv = F16_BCAST(b->d);
-            const __m256i mn = _mm256_cvtepu8_epi32(_mm_srli_si128(_mm256_castsi256_si128(sm[i]), 8));
-            const __m256 mv = _mm256_mul_ps(_mm256_cvtepi32_ps(mn), F16_BCAST(b->dmin));
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) {
-                __m256 ds = _mm256_loadu_ps(x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8);
-                acc[i][t] = _mm256_fnmadd_ps(mv, ds, _mm256_fmadd_ps(in[i][t], dv, acc[i][t]));
-            }
+        for (int t = 0; t < NT; t++) {
+            const size_t sb = (size_t)(t0 + t) * nsub + (size_t)p * 8;
+            in[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sl[t], scl)), _mm256_broadcast_ss(x->d + sb + jl), in[t]);
+            in[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sh[t], sch)), _mm256_broadcast_ss(x->d + sb + jh), in[t]);
+            mn[t] = _mm256_fmadd_ps(fml, _mm256_broadcast_ss(x->ds + sb + jl), mn[t]);
+            mn[t] = _mm256_fmadd_ps(fmh, _mm256_broadcast_ss(x->ds + sb + jh), mn[t]);
         }
     }
-    TILE_STORE(acc)
+    const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d)),
+                 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->dmin));
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_fnmadd_ps(mn[t], mv, _mm256_fmadd_ps(in[t], dv, acc[t]));
 }
 
+/* plain rows rows[0..7] times NT tokens: each super-block column of the 8
+ * rows gathered into the interleaved form, then q4k_lanes */
+INL void q4_k_tile(float *out, size_t ldo, const block_q4_K *W, int nb, const q8_act *x, const int *rows,
+                   const int *keep, int t0, int NT) {
+    __m256 acc[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q4_K *src[8];
+        block_q4_Kx8 g;
+        for (int j = 0; j < 8; j++) src[j] = W + (size_t)rows[j] * nb + p;
+        q4_kx8_gather(&g, src);
+        q4k_lanes(acc, &g, x, nb, p, t0, NT);
+    }
+    lanes_store(out, ldo, acc, keep, t0, NT);
+}
+
+/* 8 adjacent rows at a time, tokens 2 at a time, the last group filled up
+ * with its last row (computed, not written) */
 void mv_q4_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const void *W = Wv;
+    const block_q4_K *W = Wv;
     const q8_act *x = xv;
     const int nb = cols / QK_K;
-    F16_READY();
-    TILES(q4_k_tile, out, ldo, (const block_q4_K *)W, nb, x);
+    int rows[8], keep[8];
+    for (int r = r0; r < r1; r += 8) {
+        for (int j = 0; j < 8; j++) rows[j] = r + j < r1 ? r + j : r1 - 1, keep[j] = r + j < r1 ? r + j : -1;
+        for (int t0 = 0; t0 < T; t0 += 2) {
+            if (T - t0 >= 2) q4_k_tile(out, ldo, W, nb, x, rows, keep, t0, 2);
+            else q4_k_tile(out, ldo, W, nb, x, rows, keep, t0, 1);
+        }
+    }
+}
+
+/* NG groups g + i gs of the interleaved layout times NT tokens */
+INL void q4_kx8_tile(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x, int g, int gs, int NG,
+                     int r0, int r1, int t0, int NT) {
+    __m256 acc[4][2];
+    #pragma GCC unroll 4
+    for (int i = 0; i < NG; i++)
+        #pragma GCC unroll 2
+        for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++)
+        #pragma GCC unroll 4
+        for (int i = 0; i < NG; i++) {
+            const block_q4_Kx8 *B = W + (size_t)(g + i * gs) * nb + p;
+            for (int o = 0; o < (int)sizeof *B; o += 64) _mm_prefetch((const char *)B + PF_BYTES * 2 + o, _MM_HINT_T0);
+            q4k_lanes(acc[i], B, x, nb, p, t0, NT);
+        }
+    #pragma GCC unroll 4
+    for (int i = 0; i < NG; i++) {
+        int keep[8];
+        for (int j = 0; j < 8; j++) {
+            const int r = 8 * (g + i * gs) + j;
+            keep[j] = r >= r0 && r < r1 ? r : -1;
+        }
+        lanes_store(out, ldo, acc[i], keep, t0, NT);
+    }
+}
+
+/* as mv_q4_0x8_avx2: one token, 4 groups a quarter apart; more, one group x
+ * 2 tokens; the rows % 8 last rows plain (Q4_K's kernel, the same bits) */
+void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const block_q4_Kx8 *W = Wv;
+    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) {
+        const int q = (g1 - g) / 4;
+        for (int k = 0; k < q; k++) q4_kx8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
+        g += 4 * q;
+    }
+    for (; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 2) {
+            if (T - t0 >= 2) q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2);
+            else q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1);
+        }
+    if (r1 > 8 * G) mv_q4_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
 /* ---------------------------------------------------------------- q6_k */
@@ -461,7 +708,7 @@ INL __m256i bits_to_bytes(const uint8_t *qh4) {
 }
 
 /* q4_0's tile with the fifth bit: w = q - 16, q = nibble | bit << 4 (0..31):
- * maddubs(q, x) - 16 * pair sums (q8_act.xp8 doubled), exact in int16 */
+ * maddubs(q, x) exact in int16, the -16 sum(x) as 2 ds per lane */
 INL void q5_0_tile(float *out, size_t ldo, const block_q5_0 *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
                    int NT) {
     const size_t cols = (size_t)nb * QK5_0;
@@ -481,9 +728,11 @@ INL void q5_0_tile(float *out, size_t ldo, const block_q5_0 *W, int nb, const q8
             for (int t = 0; t < NT; t++) {
                 const size_t tt = (size_t)(t0 + t), v = tt * cols + (size_t)p * QK5_0;
                 __m256i s16 = _mm256_maddubs_epi16(wv, _mm256_loadu_si256((const __m256i *)(x->qs + v)));
-                s16 = _mm256_sub_epi16(s16, _mm256_slli_epi16(_mm256_loadu_si256((const __m256i *)(x->xp8 + v / 2)), 1));
                 __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
-                acc[i][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(x->d + tt * nb + p)), acc[i][t]);
+                /* lane l: dx s_l - 2 dx sum(x) (8 lanes: the -16 sum(x) of w = q - 16; 2 ds exact) */
+                const __m256 ds = _mm256_broadcast_ss(x->ds + tt * nb + p);
+                s = _mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tt * nb + p), _mm256_add_ps(ds, ds));
+                acc[i][t] = _mm256_fmadd_ps(s, dw, acc[i][t]);
             }
         }
     }
@@ -563,54 +812,72 @@ void mv_q5_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
 
 /* ---------------------------------------------------------------- fp8 */
 
-/* 16 e4m3 codes as 16 floats / 256: sign-extended to int16 and shifted left
- * by 7, S.EEEE.MMM lands on bits 15 and 13-7 (bit 14 a copy of S, cleared),
- * which is the IEEE half S.0EEEE.MMM0000000 = value * 2^-8 (subnormal codes
- * too: the half M<<7 * 2^-24 = M * 2^-9 * 2^-8); F16C widens it exactly. The
- * NaN codes 0x7f / 0xff read as 480 (a loaded model holds none: load checks) */
-INL void e4m3x16(const uint8_t *q, __m256 *lo, __m256 *hi) {
-    __m256i h = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q));
-    h = _mm256_and_si256(_mm256_slli_epi16(h, 7), _mm256_set1_epi16((short)0xbfff));
-    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
-    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+/* 8 e4m3 codes times s: code k of the 16 at q (both 128-bit halves of c
+ * hold them, broadcast) goes to the top byte of int32 lane k - h (h = 0 or
+ * 8, one byte shuffle), an arithmetic shift right by 4 puts S.EEEE.MMM on
+ * bits 31 and 26-20 (bits 30-27 copies of S, cleared): the float32
+ * S.0000EEEE.MMM0..0 is the code's value * 2^-120 exactly, subnormal codes
+ * too (M * 2^-9 is the float32 denormal M << 20 = M * 2^-129). One multiply
+ * by s = d * 2^120 gives the weights (rounded once). The NaN codes 0x7f /
+ * 0xff read as 480 (a loaded model holds none: load checks). */
+INL __m256 e4m3x8(__m256i c, int h, __m256 s) {
+    const __m256i sh = h ? _mm256_setr_epi8(-1, -1, -1, 8, -1, -1, -1, 9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1,
+                                            12, -1, -1, -1, 13, -1, -1, -1, 14, -1, -1, -1, 15)
+                         : _mm256_setr_epi8(-1, -1, -1, 0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, 3, -1, -1, -1, 4,
+                                            -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1, 7);
+    __m256i v = _mm256_srai_epi32(_mm256_shuffle_epi8(c, sh), 4);
+    v = _mm256_and_si256(v, _mm256_set1_epi32((int)0x87f00000u));
+    return _mm256_mul_ps(_mm256_castsi256_ps(v), s);
 }
 
-/* float32 activations: per block of 128, in[i][t] += w/256 * x over the
- * low 8 of every 16 values and in2 over the high 8 (two FMA chains), then
- * acc += (in + in2) * (256 d) */
+/* block p of the NR rows times NT tokens into acc: acc[i][t] += w * x over
+ * values 0-7 of every 16, then over 8-15, w = e4m3 * d. d * 2^120 is one
+ * float when |d| < 2^7 (every real checkpoint: d = amax / 448); BIG: it is
+ * not, and the weights are e4m3 * 2^120 times d, each multiply exact or
+ * rounded once (the same order of sums) */
+INL void fp8_block(__m256 acc[4][8], const block_fp8 *W, int nb, const float *x, size_t cols, int p, int r, int rs,
+                   int NR, int t0, int NT, int BIG) {
+    __m256 s[4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < NR; i++) {
+        const float d = W[(size_t)(r + i * rs) * nb + p].d;
+        s[i] = _mm256_set1_ps(BIG ? 0x1p120f : d * 0x1p120f);
+    }
+    #pragma GCC unroll 8
+    for (int k = 0; k < QK_FP8; k += 16) {
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const block_fp8 *b = W + (size_t)(r + i * rs) * nb + p;
+            const __m256i c = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b->qs + k)));
+            __m256 lo = e4m3x8(c, 0, s[i]), hi = e4m3x8(c, 1, s[i]);
+            if (BIG) lo = _mm256_mul_ps(lo, _mm256_set1_ps(b->d)), hi = _mm256_mul_ps(hi, _mm256_set1_ps(b->d));
+            #pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                const float *xt = x + (size_t)(t0 + t) * cols + (size_t)p * QK_FP8 + k;
+                acc[i][t] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xt), acc[i][t]);
+                acc[i][t] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xt + 8), acc[i][t]);
+            }
+        }
+    }
+}
+
+/* float32 activations, one FMA chain per (row, token) */
 INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const float *x, int r, int rs, int NR, int t0,
                   int NT) {
     const size_t cols = (size_t)nb * QK_FP8;
     TILE_ACC(acc)
     for (int p = 0; p < nb; p++) {
+        int big = 0;
         #pragma GCC unroll 4
         for (int i = 0; i < NR; i++) {
-            const char *b = (const char *)(W + (size_t)(r + i * rs) * nb + p);
-            _mm_prefetch(b + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch(b + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch(b + PF_BYTES + 128, _MM_HINT_T0);
+            const block_fp8 *b = W + (size_t)(r + i * rs) * nb + p;
+            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
+            big |= !(fabsf(b->d) < 0x1p7f);
         }
-        TILE_ACC(in)
-        TILE_ACC(in2)
-        for (int k = 0; k < QK_FP8; k += 16) {
-            #pragma GCC unroll 4
-            for (int i = 0; i < NR; i++) {
-                __m256 lo, hi;
-                e4m3x16(W[(size_t)(r + i * rs) * nb + p].qs + k, &lo, &hi);
-                #pragma GCC unroll 8
-                for (int t = 0; t < NT; t++) {
-                    const float *xt = x + (size_t)(t0 + t) * cols + (size_t)p * QK_FP8 + k;
-                    in[i][t] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xt), in[i][t]);
-                    in2[i][t] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xt + 8), in2[i][t]);
-                }
-            }
-        }
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const __m256 dv = _mm256_set1_ps(W[(size_t)(r + i * rs) * nb + p].d * 256.0f);
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) acc[i][t] = _mm256_fmadd_ps(_mm256_add_ps(in[i][t], in2[i][t]), dv, acc[i][t]);
-        }
+        if (__builtin_expect(big, 0)) fp8_block(acc, W, nb, x, cols, p, r, rs, NR, t0, NT, 1);
+        else fp8_block(acc, W, nb, x, cols, p, r, rs, NR, t0, NT, 0);
     }
     TILE_STORE(acc)
 }

@@ -4,6 +4,7 @@
 #include "kernels/fp8_block.h"
 #include "kernels/ggml_types.h"
 #include "kernels/matvec.h"
+#include "kernels/repack.h"
 
 void mv_f32_ref(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const float *W = Wv;
@@ -126,4 +127,27 @@ void mv_q5_0_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1
 }
 void mv_q5_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
     mv_gg_ref(GG_Q5_K, out, ldo, W, cols, r0, r1, x, T);
+}
+
+/* q4_0x8 (repack.h): each row taken back out as a plain Q4_0 row, then
+ * Q4_0's oracle; the matrix has ldo rows (matvec.h) */
+void mv_q4_0x8_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    block_q4_0 *row = malloc(sizeof(block_q4_0) * (size_t)(cols / QK4_0 ? cols / QK4_0 : 1));
+    if (!row) return; /* the oracle of tests only */
+    for (int r = r0; r < r1; r++) {
+        q4_0x8_row(W, (int)ldo, r, cols, row);
+        mv_gg_ref(GG_Q4_0, out + r, ldo, row, cols, 0, 1, x, T);
+    }
+    free(row);
+}
+
+/* q4_kx8: as q4_0x8, each row taken back out, then Q4_K's oracle */
+void mv_q4_kx8_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    block_q4_K *row = malloc(sizeof(block_q4_K) * (size_t)(cols / QK_K ? cols / QK_K : 1));
+    if (!row) return; /* the oracle of tests only */
+    for (int r = r0; r < r1; r++) {
+        q4_kx8_row(W, (int)ldo, r, cols, row);
+        mv_gg_ref(GG_Q4_K, out + r, ldo, row, cols, 0, 1, x, T);
+    }
+    free(row);
 }

@@ -5,6 +5,7 @@
 #include "kernels/fp8_block.h"
 #include "kernels/ggml_types.h"
 #include "kernels/quant.h"
+#include "kernels/repack.h"
 
 /* ---------------------------------------------------------------- row conversions */
 
@@ -38,18 +39,20 @@ GG_ROWS(q5_k, GG_Q5_K)
 #define PK_F32 {gemm_pack_f32_ref, gemm_pack_f32_avx2, NULL}
 
 static const wtype TYPES[MAT_NTYPES] = {
-    /*          name    gg        blck    size  act         gemm_t to_f32   from_f32   mat      kernels  packers */
-    [MAT_F32] = {"f32", GG_F32, 1, 4, WT_ACT_F32, 8, f32_to, f32_from, NULL, MV3(f32), PK_F32},
-    [MAT_BF16] = {"bf16", GG_BF16, 1, 2, WT_ACT_F32, 8, bf16_to, bf16_from, NULL, MV3(bf16), PK(bf16)},
-    [MAT_Q8_0] = {"q8", GG_Q8_0, QK8_0, 34, WT_ACT_Q8, 0, q8_to, q8_from, NULL, MV3(q8)},
-    [MAT_Q4_0] = {"q4_0", GG_Q4_0, QK4_0, 18, WT_ACT_Q8, 0, q4_0_to, q4_0_from, NULL, MV3(q4_0)},
-    [MAT_Q4_K] = {"q4_k", GG_Q4_K, QK_K, 144, WT_ACT_Q8, 0, q4_k_to, q4_k_from, NULL, MV3(q4_k)},
-    [MAT_Q6_K] = {"q6_k", GG_Q6_K, QK_K, 210, WT_ACT_Q8, 0, q6_k_to, q6_k_from, NULL, MV3(q6_k)},
-    [MAT_F16] = {"f16", GG_F16, 1, 2, WT_ACT_F32, 8, f16_to, f16_from, NULL, MV2(f16), PK(f16)},
-    [MAT_Q5_0] = {"q5_0", GG_Q5_0, QK5_0, 22, WT_ACT_Q8, 0, q5_0_to, q5_0_from, NULL, MV2(q5_0)},
-    [MAT_Q5_K] = {"q5_k", GG_Q5_K, QK_K, 176, WT_ACT_Q8, 0, q5_k_to, q5_k_from, NULL, MV2(q5_k)},
+    /*          name    gg        blck    size  act         gemm_t to_f32   from_f32   mat   row_f32   kernels  packers */
+    [MAT_F32] = {"f32", GG_F32, 1, 4, WT_ACT_F32, 8, f32_to, f32_from, NULL, NULL, MV3(f32), PK_F32},
+    [MAT_BF16] = {"bf16", GG_BF16, 1, 2, WT_ACT_F32, 8, bf16_to, bf16_from, NULL, NULL, MV3(bf16), PK(bf16)},
+    [MAT_Q8_0] = {"q8", GG_Q8_0, QK8_0, 34, WT_ACT_Q8, 0, q8_to, q8_from, NULL, NULL, MV3(q8)},
+    [MAT_Q4_0] = {"q4_0", GG_Q4_0, QK4_0, 18, WT_ACT_Q8, 0, q4_0_to, q4_0_from, NULL, NULL, MV2(q4_0)},
+    [MAT_Q4_K] = {"q4_k", GG_Q4_K, QK_K, 144, WT_ACT_Q8, 0, q4_k_to, q4_k_from, NULL, NULL, MV2(q4_k)},
+    [MAT_Q6_K] = {"q6_k", GG_Q6_K, QK_K, 210, WT_ACT_Q8, 0, q6_k_to, q6_k_from, NULL, NULL, MV3(q6_k)},
+    [MAT_F16] = {"f16", GG_F16, 1, 2, WT_ACT_F32, 8, f16_to, f16_from, NULL, NULL, MV2(f16), PK(f16)},
+    [MAT_Q5_0] = {"q5_0", GG_Q5_0, QK5_0, 22, WT_ACT_Q8, 0, q5_0_to, q5_0_from, NULL, NULL, MV2(q5_0)},
+    [MAT_Q5_K] = {"q5_k", GG_Q5_K, QK_K, 176, WT_ACT_Q8, 0, q5_k_to, q5_k_from, NULL, NULL, MV2(q5_k)},
     [MAT_FP8] = {"fp8", -1, QK_FP8, sizeof(block_fp8), WT_ACT_F32, 8, fp8_to_f32_row, fp8_from_f32_row, fp8_mat,
-                 MV2(fp8), PK(fp8)},
+                 NULL, MV2(fp8), PK(fp8)},
+    [MAT_Q4_0X8] = {"q4_0x8", -1, QK4_0, 18, WT_ACT_Q8, 0, NULL, NULL, q4_0x8_from_f32, q4_0x8_row_f32, MV2(q4_0x8)},
+    [MAT_Q4_KX8] = {"q4_kx8", -1, QK_K, 144, WT_ACT_Q8, 0, NULL, NULL, q4_kx8_from_f32, q4_kx8_row_f32, MV2(q4_kx8)},
 };
 
 const wtype *wtype_get(int t) { return t >= 0 && t < MAT_NTYPES ? &TYPES[t] : NULL; }
@@ -79,7 +82,7 @@ size_t mat_type_bytes(int t, int rows, int cols) {
 
 void dtype_row_to_f32(int t, const void *src, float *dst, int64_t n) {
     const wtype *w = wtype_get(t);
-    if (w) w->to_f32(src, dst, n);
+    if (w && w->to_f32) w->to_f32(src, dst, n);
 }
 
 int dtype_row_from_f32(int t, const float *src, void *dst, int64_t n) {

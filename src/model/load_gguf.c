@@ -15,6 +15,10 @@
  * float32); everything else (F32 and the other quant types of matrices,
  * norms, router, bias, a fused attn_kv_b) is dequantised to float32 into
  * w->arena. Float32 loads (writers) fold k_b and v_b back into kv_b.
+ * Copied Q4_0 / Q4_K matrices then get their rows interleaved 8 at a time
+ * (MAT_Q4_0X8 / MAT_Q4_KX8, kernels/repack.h): the same values and bits, a
+ * faster decode kernel (not the kept attn_k_b / attn_v_b: the attention
+ * multiplies their heads' rows as views).
  *
  * Config keys (prefix deepseek2.): block_count (main + NextN layers),
  * nextn_predict_layers, leading_dense_block_count, embedding_length,
@@ -41,6 +45,7 @@
 #include "base/err.h"
 #include "base/progress.h"
 #include "kernels/ggml_types.h"
+#include "kernels/repack.h"
 #include "model/gguf_model.h"
 
 int path_is_gguf(const char *path) {
@@ -577,6 +582,21 @@ static int check_finite(const wt_entry *e, int n, const src *s, const int *kt, i
                    path, (int)bt->name.n, bt->name.s, alt, (long long)at, e[first].name);
 }
 
+/* repack: the Q4_0 and Q4_K matrices copied into qarena get their rows
+ * interleaved 8 at a time (kernels/repack.h, issue 15: the decode kernels
+ * then keep one row per vector lane; the same bytes, the same values, the
+ * same bits as the plain kernels). Borrowed blocks stay as stored (read-only
+ * mapping); so does a matrix whose 8-row scratch cannot be allocated.
+ * Aliases take the type after this. */
+static void repack(const wt_entry *e, int n, const src *s, const int *kt) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < n; i++) {
+        if (!s[i].t || s[i].kvb_split || !e[i].m || !e[i].cols) continue; /* kept k_b / v_b: viewed per head */
+        if (kt[i] == MAT_Q4_0 && q4_0x8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q4_0X8;
+        if (kt[i] == MAT_Q4_K && q4_kx8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q4_KX8;
+    }
+}
+
 int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w, dc_err *err) {
     wt_entry *e = NULL;
     int n = 0, *kt = NULL;
@@ -620,6 +640,7 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
     }
     if (!rc && bad) rc = err_set(err, DC_ENOMEM, "%s: out of memory while reading tensors", path);
     if (!rc) rc = check_finite(e, n, s, kt, borrow, path, err);
+    if (!rc && !borrow) repack(e, n, s, kt);
     /* aliases point at the main tensor they share (and take its type) */
     for (int i = 0; i < n && !rc; i++) {
         if (s[i].t) continue;

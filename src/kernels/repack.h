@@ -1,0 +1,80 @@
+/*
+ * repack.h — Q4_0 and Q4_K matrices with 8 rows interleaved (MAT_Q4_0X8,
+ * MAT_Q4_KX8, wtype.h), made at load from the GGUF layout (load_gguf.c,
+ * weights_convert) so the decode kernels keep one row per vector lane
+ * (issue 15). Borrowed (mmapped) blocks stay plain; the plain kernels gather
+ * 8 rows into the same lanes, so both layouts give the same bits.
+ *
+ * Why: a plain Q4_0 row dotted with 32 int8 activations ends each block with
+ * a horizontal integer sum, a conversion and two float operations, and the
+ * block's half scale broadcast: about as many vector operations as the
+ * nibbles themselves, so the AVX2 kernel ran at the DRAM bound at best (17
+ * GB/s a thread in L2 on Zen 3, the bound 18). With 8 rows interleaved 4 bytes
+ * at a time, one 32-byte load holds 4 bytes (8 values) of each row; the
+ * activations' 4 matching bytes broadcast to all lanes, maddubs sums them
+ * into the row's own lane, and the conversion, the scale (8 halves, one
+ * load) and the FMA serve 8 blocks at once.
+ *
+ * Layout of a (rows, cols) matrix, nb = cols / 32 blocks a row, G = rows / 8:
+ *   group g < G: nb block_q4_0x8, block b holding block b of rows 8g..8g+7:
+ *       d[j]               the half scale of row 8g + j
+ *       qs[32k + 4j + m]   byte 4k + m of row 8g + j's qs (k, m = 0..3), i.e.
+ *                          values 4k + m (low nibble) and 16 + 4k + m (high)
+ *   then the rows % 8 last rows as plain block_q4_0 rows.
+ * The same bytes as Q4_0 (18 per 32 values); the values and so the oracle
+ * (matvec_ref.c: a row taken back out, then Q4_0's) are Q4_0's. The kernels
+ * find the tail from the matrix's rows, which matvec.h's ldo gives them.
+ * In L2 on Zen 3, 1 thread, T = 1: 32 GB/s (Q4_0 plain: 18); Q4_K 21 (16).
+ */
+#ifndef DC_REPACK_H
+#define DC_REPACK_H
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels/ggml_types.h"
+
+typedef struct block_q4_0x8 {
+    uint16_t d[8];     /* IEEE half scales of the 8 rows */
+    uint8_t qs[128];   /* the rows' nibbles, 4 bytes of each row in turn */
+} block_q4_0x8;
+_Static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0), "8 Q4_0 blocks, no padding");
+
+/* q4_0x8_pack: the plain Q4_0 matrix src (rows, cols) into dst (the same
+ * bytes, a different buffer). */
+void q4_0x8_pack(void *dst, const void *src, int rows, int cols);
+/* q4_0x8_repack: the same in place, through an 8-row scratch; 0 when that
+ * cannot be allocated (the data is then untouched), 1 otherwise. */
+int q4_0x8_repack(void *data, int rows, int cols);
+/* q4_0x8_row: row r of the interleaved W (rows, cols) as a plain Q4_0 row
+ * (cols / 32 block_q4_0) into dst. */
+void q4_0x8_row(const void *W, int rows, int r, int cols, block_q4_0 *dst);
+/* q4_0x8_from_f32: W (rows, cols) float32 to Q4_0 (gg_quantize), then
+ * interleaved, into dst (wtype.h's from_f32_mat). */
+void q4_0x8_from_f32(const float *W, int rows, int cols, void *dst);
+/* q4_0x8_row_f32: row r of W (rows, cols) as float32 (wtype.h's row_to_f32). */
+void q4_0x8_row_f32(const void *W, int rows, int r, int cols, float *dst);
+
+/* Q4_K the same way (MAT_Q4_KX8), per super-block of 256 values:
+ *   d[j], dmin[j]              row 8g + j's half scales
+ *   scales[32w + 4j + b]       byte 4w + b of its 12 packed scale bytes
+ *   qs[256i + 32c + 4j + m]    byte 32i + 4c + m of its qs (i, c: pair of
+ *                              sub-blocks 2i / 2i + 1 in low / high nibbles,
+ *                              4 of its 32 bytes)
+ * then the rows % 8 last rows as plain block_q4_K rows. */
+typedef struct block_q4_Kx8 {
+    uint16_t d[8], dmin[8];
+    uint8_t scales[96];
+    uint8_t qs[1024];
+} block_q4_Kx8;
+_Static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "8 Q4_K blocks, no padding");
+
+/* q4_kx8_gather: one interleaved super-block from 8 plain ones (the kernel
+ * of plain rows uses it too, so both layouts meet the same arithmetic). */
+void q4_kx8_gather(block_q4_Kx8 *dst, const block_q4_K *const src[8]);
+/* the Q4_0 functions above for Q4_K: pack, in place, a row back, from
+ * float32 (quantise then pack), a row as float32 */
+void q4_kx8_pack(void *dst, const void *src, int rows, int cols);
+int q4_kx8_repack(void *data, int rows, int cols);
+void q4_kx8_row(const void *W, int rows, int r, int cols, block_q4_K *dst);
+void q4_kx8_from_f32(const float *W, int rows, int cols, void *dst);
+void q4_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
+#endif
