@@ -27,7 +27,40 @@ static void shapes(void) {
     }
 }
 
+/* argmax_f32 (chunked vector maximum, then the first index) against the
+ * scalar rule `b = v[i] > v[b] ? i : b` on lengths across the chunk
+ * boundaries, with ties, NaNs (never winning; a NaN first gives 0),
+ * infinities and signed zeros */
+static int argmax_scalar(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) b = v[i] > v[b] ? i : b;
+    return b;
+}
+
+static void argmax_rule(void) {
+    rng r;
+    rng_seed(&r, 9);
+    enum { N = 1100 };
+    float v[N];
+    int bad = 0, trials = 0;
+    const float pick[] = {NAN, -INFINITY, INFINITY, -0.0f, 0.0f, -3, -1, 1, 2, 2};
+    for (int t = 0; t < 4000; t++) {
+        int n = 1 + (int)(rng_u64(&r) % N);
+        for (int i = 0; i < n; i++) {
+            int k = (int)(rng_u64(&r) % 10);
+            v[i] = t % 4 == 0 ? (k < 2 ? pick[k] : -INFINITY) : t % 4 == 1 && k == 2 ? 1 : pick[k];
+        }
+        bad += argmax_f32(v, n) != argmax_scalar(v, n), trials++;
+    }
+    printf("    %d of %d arrays give another index than the scalar rule\n", bad, trials);
+    CHECK(bad == 0, "argmax_f32 differs from the scalar rule in %d arrays", bad);
+    for (int i = 0; i < 700; i++) v[i] = 0;
+    v[0] = 5, v[300] = 7, v[600] = 7;
+    CHECK(argmax_f32(v, 700) == 300, "ties across chunks: the first (%d)", argmax_f32(v, 700));
+}
+
 int main(void) {
     RUN(shapes);
+    RUN(argmax_rule);
     return harness_done();
 }
