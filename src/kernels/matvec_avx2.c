@@ -516,8 +516,8 @@ INL void q4k_lanes(__m256 *acc, const block_q4_Kx8 *B, const q8_act *x, int nb, 
         }
         /* the scale of sub-block j in both int16 of each lane: byte j % 4 of the lane, zero high bytes */
         const int jl = 2 * i, jh = 2 * i + 1;
-        const __m256i cl = _mm256_set1_epi32((jl % 4) | 0x80 << 8 | (jl % 4) << 16 | 0x80 << 24),
-                      ch = _mm256_set1_epi32((jh % 4) | 0x80 << 8 | (jh % 4) << 16 | 0x80 << 24),
+        const __m256i cl = _mm256_set1_epi32((int)((unsigned)(jl % 4) | 0x80u << 8 | (unsigned)(jl % 4) << 16 | 0x80u << 24)),
+                      ch = _mm256_set1_epi32((int)((unsigned)(jh % 4) | 0x80u << 8 | (unsigned)(jh % 4) << 16 | 0x80u << 24)),
                       lane = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8,
                                               8, 8, 8, 12, 12, 12, 12);
         const __m256i scl = _mm256_shuffle_epi8(S[jl / 4], _mm256_add_epi8(cl, lane)),

@@ -147,7 +147,7 @@ static int parse_opts(task *t, const char *o, dc_err *err) {
         else if (t->kind == TASK_ARITH && !strcmp(key, "digits") && v >= 1 && v <= 18) t->digits = (int)v;
         else if (t->kind == TASK_ARITH && !strcmp(key, "ops") && v >= 1 && v <= 8) t->ops = (int)v;
         else if (t->kind == TASK_ARITH && !strcmp(key, "opset") && strspn(val, "+-*") == strlen(val) && strlen(val) <= 3 && *val)
-            snprintf(t->opset, sizeof t->opset, "%s", val);
+            snprintf(t->opset, sizeof t->opset, "%.3s", val); /* at most 3, checked above */
         else if (t->kind == TASK_COUNTDOWN && !strcmp(key, "nums") && v >= 2 && v <= 6) t->cd_k = (int)v;
         else return err_set(err, DC_EARG, "task %s: unknown option or bad value \"%s=%s\"", t->name, key, val);
         o = e ? e + 1 : NULL;
