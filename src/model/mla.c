@@ -40,17 +40,14 @@
 #include "model/train_layers.h"
 #include "kernels/rvec.h"
 
-/* softmax_inplace: p[j] = exp(s[j] - max) / sum over n entries. */
+/* softmax_inplace: p[j] = exp(s[j] - max) / sum over n entries, eight lanes
+ * at a time (vexp.h: within 1 ulp of expf, the sum in double; one call per
+ * score was 2-3% of a decode step at 512 positions). Every path (naive,
+ * absorbed, T = 1 or batched) calls this one, so their bits agree. */
 static void softmax_inplace(float *p, int n) {
-    float mx = p[0];
-    for (int j = 1; j < n; j++) mx = p[j] > mx ? p[j] : mx;
-    double sum = 0;
-    for (int j = 0; j < n; j++) {
-        p[j] = expf(p[j] - mx);
-        sum += p[j];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int j = 0; j < n; j++) p[j] *= inv;
+    const float mx = vmax(p, (size_t)n);
+    const double sum = vexp_shift_sum(p, p, mx, (size_t)n);
+    vscale(p, (float)(1.0 / sum), (size_t)n);
 }
 
 /* KV_FOR_T(T, kv, pages, n, j, row): for j in 0..n-1, row = kv_at(kv, pages, j)
@@ -184,6 +181,61 @@ static const float *widen(const kv_view *kv, const void *row, int n, float *buf)
     return buf;
 }
 
+/* hsum8: the eight lanes of v summed in lane order */
+static inline float hsum8(v8f v) {
+    float r = 0;
+    for (int k = 0; k < 8; k++) r += v[k];
+    return r;
+}
+
+/* dot8: a . b over n, eight lanes, then the lanes (hsum8), then the tail in
+ * order (the one order of scores_row's partial sums) */
+static inline float dot8_tail(v8f acc, const float *a, const float *b, int i, int n) {
+    float r = hsum8(acc);
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+/* scores_row: one widened cache row c (kvl latents, rd rope) against g
+ * heads' q_abs qa[h] (kvl) and q_pe qpe[h] (rd): sc[h * ld] = (qa[h] . c +
+ * qpe[h] . kr) * scale. All g heads in one pass, each chunk of c loaded once
+ * into a register for the g accumulators (g independent FMA chains, where
+ * one dot at a time was one latency-bound chain: 8% of a decode step at 512+
+ * positions). The order of a score's sum is fixed (lanes, then tail) and the
+ * same for every T, so batched decode keeps T = 1's bits. */
+static inline __attribute__((always_inline)) void scores_g(const float *c, int kvl, int rd, const int G,
+                                                           const float *const *qa, const float *const *qpe,
+                                                           float scale, float *sc, size_t ld) {
+    v8f al[MLA_HEAD_GROUP], ar[MLA_HEAD_GROUP];
+#pragma GCC unroll 8
+    for (int h = 0; h < G; h++) al[h] = ar[h] = v8f_set(0);
+    int i = 0, k = 0;
+    for (; i + 8 <= kvl; i += 8) {
+        const v8f cv = v8f_load(c + i);
+#pragma GCC unroll 8
+        for (int h = 0; h < G; h++) al[h] += v8f_load(qa[h] + i) * cv;
+    }
+    for (; k + 8 <= rd; k += 8) {
+        const v8f cv = v8f_load(c + kvl + k);
+#pragma GCC unroll 8
+        for (int h = 0; h < G; h++) ar[h] += v8f_load(qpe[h] + k) * cv;
+    }
+#pragma GCC unroll 8
+    for (int h = 0; h < G; h++)
+        sc[(size_t)h * ld] = (dot8_tail(al[h], qa[h], c, i, kvl) + dot8_tail(ar[h], qpe[h], c + kvl, k, rd)) * scale;
+}
+
+/* a full group in registers (G a constant); a short last group head by head
+ * (each head's sum is its own: the same bits either way) */
+static void scores_row(const float *c, int kvl, int rd, int g, const float *const *qa, const float *const *qpe,
+                       float scale, float *sc, size_t ld) {
+    if (g == MLA_HEAD_GROUP) {
+        scores_g(c, kvl, rd, MLA_HEAD_GROUP, qa, qpe, scale, sc, ld);
+        return;
+    }
+    for (int h = 0; h < g; h++) scores_g(c, kvl, rd, 1, qa + h, qpe + h, scale, sc + (size_t)h * ld, ld);
+}
+
 /* g (<= MLA_HEAD_GROUP) heads of one query over the latents of its
  * sequence's positions 0..pos, each cache row read (and widened) once for
  * all g: scores (q_abs qa[h] (kvl) . c_j + q_pe qpe[h] (rope) . kr_j) *
@@ -195,7 +247,7 @@ static void absorbed_core(const dc_model *m, const kv_view *kv, const int *pages
     const float scale = m->softmax_scale;
     for (int j = 0; j < n; j++) {
         const float *c = widen(kv, kv_at(kv, pages, j), kvl + rd, rowf);
-        for (int h = 0; h < g; h++) sc[(size_t)h * n + j] = (dot_f32(qa[h], c, kvl) + dot_f32(qpe[h], c + kvl, rd)) * scale;
+        scores_row(c, kvl, rd, g, qa, qpe, scale, sc + j, (size_t)n);
     }
     for (int h = 0; h < g; h++) {
         softmax_inplace(sc + (size_t)h * n, n);
