@@ -25,20 +25,31 @@
 #define BIN "build/deepc"
 static char g_dir[600];
 
-static dc_model *load(const char *dtype) {
+static char g_dir12[600]; /* tiny with 12 heads: mixed_case_in's other model */
+
+/* tiny (dir NULL), or the model in dir, with its matrices in dtype */
+/* tiny's directory, written on first use; NULL if that fails */
+static const char *tiny_dir(void) {
     if (!g_dir[0]) {
         snprintf(g_dir, sizeof g_dir, "%s/tiny", harness_tmpdir());
-        if (harness_sh(BIN " init --preset tiny --seed 11 --out %s > /dev/null", g_dir)) return NULL;
+        if (harness_sh(BIN " init --preset tiny --seed 11 --out %s > /dev/null", g_dir)) return g_dir[0] = 0, NULL;
     }
+    return g_dir;
+}
+
+static dc_model *load_in(const char *dir, const char *dtype) {
+    if (!dir && !(dir = tiny_dir())) return NULL;
     dc_model *m = NULL;
     dc_err e = {0};
-    if (dc_model_load(g_dir, &m, &e) || dc_model_set_dtype(m, dtype, &e)) {
+    if (dc_model_load(dir, &m, &e) || dc_model_set_dtype(m, dtype, &e)) {
         printf("    load %s: %s\n", dtype, e.msg);
         dc_model_free(m);
         return NULL;
     }
     return m;
 }
+
+static dc_model *load(const char *dtype) { return load_in(NULL, dtype); }
 
 static int quantised(const char *dt) { return !strcmp(dt, "q8") || !strcmp(dt, "q4_0"); }
 
@@ -81,8 +92,8 @@ typedef struct step {
 
 static void add(step *s, int q, int tok, int at) { s->tok[s->n] = tok, s->seq[s->n] = q, s->at[s->n] = at, s->n++; }
 
-static void mixed_case(const char *dt, int attn) {
-    dc_model *m = load(dt);
+static void mixed_case_in(const char *dir, const char *dt, int attn) {
+    dc_model *m = load_in(dir, dt);
     CHECK(m != NULL, "load %s", dt);
     if (!m) return;
     const int V = dc_model_config(m)->vocab_size;
@@ -138,10 +149,70 @@ out:
     dc_model_free(m);
 }
 
+static void mixed_case(const char *dt, int attn) { mixed_case_in(NULL, dt, attn); }
+
 static void mixed_batches(void) {
     const char *dts[] = {"f32", "bf16", "q8", "q4_0"};
     for (int d = 0; d < 4; d++)
         for (int attn = 0; attn < 2; attn++) mixed_case(dts[d], attn);
+}
+
+/* logits (n, V) of SD[0..n) fed as a 6-token prompt, 6 single tokens, 10 */
+static float *logits_of(dc_model *m, int attn, int kv, int n) {
+    const int V = dc_model_config(m)->vocab_size, ch[] = {6, 1, 1, 1, 1, 1, 1, 10};
+    float *lg = malloc(sizeof(float) * (size_t)n * V);
+    dc_session *s = NULL;
+    dc_err e = {0};
+    int r = dc_session_new_kv(m, n + 4, attn, kv, &s, &e);
+    for (int c = 0, at = 0; !r && c < 8 && at < n; at += ch[c++]) r = dc_forward(s, SD + at, ch[c], lg + (size_t)at * V, 0, &e);
+    CHECK(r == 0, "attn %d kv %d: %s", attn, kv, e.msg);
+    dc_session_free(s);
+    if (r) free(lg), lg = NULL;
+    return lg;
+}
+
+/* 12 heads: the absorbed decode's head groups (mla.c: one full group of
+ * MLA_HEAD_GROUP = 8 heads in registers, then 4 head by head). Batched
+ * equals alone (bit for bit on q8), and the absorbed attention agrees with
+ * the naive one on every position (f32 weights; an f32 latent cache is only
+ * rounding apart, a bf16 one its rounding of the latents; a wrong head,
+ * score or latent sum is far outside either). */
+static void head_groups(void) {
+    CHECK(tiny_dir() != NULL, "init tiny");
+    if (!g_dir[0]) return;
+    snprintf(g_dir12, sizeof g_dir12, "%s/tiny12", harness_tmpdir());
+    int rc = harness_sh("sed 's/\"num_attention_heads\":[[:space:]]*4/\"num_attention_heads\": 12/' %s/config.json > %s.json && "
+                        "grep -q '\"num_attention_heads\": 12' %s.json && " BIN
+                        " init --config %s.json --seed 5 --out %s > /dev/null",
+                        g_dir, g_dir12, g_dir12, g_dir12, g_dir12);
+    CHECK(rc == 0, "init a 12-head tiny in %s", g_dir12);
+    if (rc) return;
+    mixed_case_in(g_dir12, "q8", DC_ATTN_ABSORB);
+    mixed_case_in(g_dir12, "f32", DC_ATTN_ABSORB);
+    dc_model *m = load_in(g_dir12, "f32");
+    CHECK(m != NULL, "load %s", g_dir12);
+    if (!m) return;
+    /* one thread: the heads are shared out between threads, so on more a
+     * thread's range may hold no full group */
+    const int nthr = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const int V = dc_model_config(m)->vocab_size, n = 22;
+    float *naive = logits_of(m, DC_ATTN_NAIVE, DC_KV_F32, n);
+    const char *kvn[2] = {"f32", "bf16"};
+    const int kvt[2] = {DC_KV_F32, DC_KV_BF16};
+    const double tol[2] = {1e-4, 5e-3}; /* of max|logit|; bf16: kv_bf16_vs_f32's bound */
+    for (int k = 0; naive && k < 2; k++) {
+        float *ab = logits_of(m, DC_ATTN_ABSORB, kvt[k], n);
+        if (!ab) break;
+        double d = diff(naive, ab, n * V), mx = 0;
+        for (int i = 0; i < n * V; i++) mx = fmax(mx, fabs(naive[i]));
+        printf("    12 heads, f32 weights, %s cache: absorbed vs naive max|diff| %.2e (logits up to %.2f)\n", kvn[k], d, mx);
+        CHECK(d <= tol[k] * fmax(1, mx), "absorbed (%s cache) vs naive: %.3g", kvn[k], d);
+        free(ab);
+    }
+    omp_set_num_threads(nthr);
+    free(naive);
+    dc_model_free(m);
 }
 
 /* ---------------------------------------------------------------- the bf16 latent cache */
@@ -510,6 +581,7 @@ static void stop_strings(void) {
 
 int main(void) {
     RUN(mixed_batches);
+    RUN(head_groups);
     RUN(kv_bf16_vs_f32);
     RUN(fork_shares_pages);
     RUN(full_store);

@@ -40,17 +40,14 @@
 #include "model/train_layers.h"
 #include "kernels/rvec.h"
 
-/* softmax_inplace: p[j] = exp(s[j] - max) / sum over n entries. */
+/* softmax_inplace: p[j] = exp(s[j] - max) / sum over n entries, eight lanes
+ * at a time (vexp.h: within 1 ulp of expf, the sum in double; one call per
+ * score was 2-3% of a decode step at 512 positions). Every path (naive,
+ * absorbed, T = 1 or batched) calls this one, so their bits agree. */
 static void softmax_inplace(float *p, int n) {
-    float mx = p[0];
-    for (int j = 1; j < n; j++) mx = p[j] > mx ? p[j] : mx;
-    double sum = 0;
-    for (int j = 0; j < n; j++) {
-        p[j] = expf(p[j] - mx);
-        sum += p[j];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int j = 0; j < n; j++) p[j] *= inv;
+    const float mx = vmax(p, (size_t)n);
+    const double sum = vexp_shift_sum(p, p, mx, (size_t)n);
+    vscale(p, (float)(1.0 / sum), (size_t)n);
 }
 
 /* KV_FOR_T(T, kv, pages, n, j, row): for j in 0..n-1, row = kv_at(kv, pages, j)
@@ -184,6 +181,122 @@ static const float *widen(const kv_view *kv, const void *row, int n, float *buf)
     return buf;
 }
 
+/* hsum8: the eight lanes of v summed in lane order */
+static inline float hsum8(v8f v) {
+    float r = 0;
+    for (int k = 0; k < 8; k++) r += v[k];
+    return r;
+}
+
+/* dot8: a . b over n, eight lanes, then the lanes (hsum8), then the tail in
+ * order (the one order of scores_row's partial sums) */
+static inline float dot8_tail(v8f acc, const float *a, const float *b, int i, int n) {
+    float r = hsum8(acc);
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+/* scores_row: one widened cache row c (kvl latents, rd rope) against g
+ * heads' q_abs qa[h] (kvl) and q_pe qpe[h] (rd): sc[h * ld] = (qa[h] . c +
+ * qpe[h] . kr) * scale. All g heads in one pass, each chunk of c loaded once
+ * into a register for the g accumulators (g independent FMA chains, where
+ * one dot at a time was one latency-bound chain: 8% of a decode step at 512+
+ * positions). The order of a score's sum is fixed (lanes, then tail) and the
+ * same for every T, so batched decode keeps T = 1's bits. */
+static inline __attribute__((always_inline)) void scores_g(const float *c, int kvl, int rd, const int G,
+                                                           const float *const *qa, const float *const *qpe,
+                                                           float scale, float *sc, size_t ld) {
+    v8f al[MLA_HEAD_GROUP], ar[MLA_HEAD_GROUP];
+#pragma GCC unroll 8
+    for (int h = 0; h < G; h++) al[h] = ar[h] = v8f_set(0);
+    int i = 0, k = 0;
+    for (; i + 8 <= kvl; i += 8) {
+        const v8f cv = v8f_load(c + i);
+#pragma GCC unroll 8
+        for (int h = 0; h < G; h++) al[h] += v8f_load(qa[h] + i) * cv;
+    }
+    for (; k + 8 <= rd; k += 8) {
+        const v8f cv = v8f_load(c + kvl + k);
+#pragma GCC unroll 8
+        for (int h = 0; h < G; h++) ar[h] += v8f_load(qpe[h] + k) * cv;
+    }
+#pragma GCC unroll 8
+    for (int h = 0; h < G; h++)
+        sc[(size_t)h * ld] = (dot8_tail(al[h], qa[h], c, i, kvl) + dot8_tail(ar[h], qpe[h], c + kvl, k, rd)) * scale;
+}
+
+/* a full group in registers (G a constant); a short last group head by head
+ * (each head's sum is its own: the same bits either way) */
+static void scores_row(const float *c, int kvl, int rd, int g, const float *const *qa, const float *const *qpe,
+                       float scale, float *sc, size_t ld) {
+    if (g == MLA_HEAD_GROUP) {
+        scores_g(c, kvl, rd, MLA_HEAD_GROUP, qa, qpe, scale, sc, ld);
+        return;
+    }
+    for (int h = 0; h < g; h++) scores_g(c, kvl, rd, 1, qa + h, qpe + h, scale, sc + (size_t)h * ld, ld);
+}
+
+/* LAT_TILE: cache rows per tile of lat_sum (16 rows of 512 bf16 latents:
+ * 16 KB, kept in L1 across the chunks) */
+#define LAT_TILE 16
+
+typedef uint16_t v8u16 __attribute__((vector_size(16)));
+
+/* 8 latents at element x of a cache row as float32 (BF: bf16, widened in a
+ * register) */
+static inline __attribute__((always_inline)) v8f kv_load8(const void *row, int x, const int BF) {
+    if (!BF) return v8f_load((const float *)row + x);
+    v8u16 u;
+    memcpy(&u, (const uint16_t *)row + x, sizeof u);
+    return (v8f)(__builtin_convertvector(u, v8i) << 16);
+}
+
+/* lat[h][x] += sum over the nr rows of the tile of p[h][j] c_j[x], j in
+ * order, for the G heads (a constant) of the group: per chunk of 8 latents,
+ * G accumulators in registers loaded from lat, then stored once per tile
+ * (where one row at a time loaded and stored lat for every row: the loop was
+ * store-bound). Each lane's sum is lat = 0, then + p c per row in order, as
+ * the row-at-a-time loop had it: the same bits. */
+static inline __attribute__((always_inline)) void lat_tile(const void *const *rows, int nr, const float *p, size_t n,
+                                                           const int G, const int BF, float *const *lat, int kvl) {
+    int x = 0;
+    for (; x + 8 <= kvl; x += 8) {
+        v8f acc[MLA_HEAD_GROUP];
+#pragma GCC unroll 8
+        for (int h = 0; h < G; h++) acc[h] = v8f_load(lat[h] + x);
+        for (int j = 0; j < nr; j++) {
+            const v8f cv = kv_load8(rows[j], x, BF);
+#pragma GCC unroll 8
+            for (int h = 0; h < G; h++) acc[h] += v8f_set(p[(size_t)h * n + j]) * cv;
+        }
+#pragma GCC unroll 8
+        for (int h = 0; h < G; h++) v8f_store(lat[h] + x, acc[h]);
+    }
+    for (; x < kvl; x++)
+        for (int j = 0; j < nr; j++) {
+            const float c = BF ? bf16_to_f32(((const uint16_t *)rows[j])[x]) : ((const float *)rows[j])[x];
+            for (int h = 0; h < G; h++) lat[h][x] += p[(size_t)h * n + j] * c;
+        }
+}
+
+/* lat_sum: lat[h] (kvl) = sum_j p_hj c_j over positions 0..n-1 for the g
+ * heads, p = sc (g, n) the softmax rows, tile by tile of LAT_TILE rows */
+static void lat_sum(const kv_view *kv, const int *pages, int n, int g, const float *sc, float *const *lat, int kvl) {
+    for (int h = 0; h < g; h++) memset(lat[h], 0, sizeof(float) * kvl);
+    for (int j0 = 0; j0 < n; j0 += LAT_TILE) {
+        const int nr = n - j0 < LAT_TILE ? n - j0 : LAT_TILE;
+        const void *rows[LAT_TILE];
+        for (int j = 0; j < nr; j++) rows[j] = kv_at(kv, pages, j0 + j);
+        const float *p = sc + j0;
+        if (g == MLA_HEAD_GROUP && kv->bf16) lat_tile(rows, nr, p, (size_t)n, MLA_HEAD_GROUP, 1, lat, kvl);
+        else if (g == MLA_HEAD_GROUP) lat_tile(rows, nr, p, (size_t)n, MLA_HEAD_GROUP, 0, lat, kvl);
+        else
+            for (int h = 0; h < g; h++)
+                if (kv->bf16) lat_tile(rows, nr, p + (size_t)h * n, (size_t)n, 1, 1, lat + h, kvl);
+                else lat_tile(rows, nr, p + (size_t)h * n, (size_t)n, 1, 0, lat + h, kvl);
+    }
+}
+
 /* g (<= MLA_HEAD_GROUP) heads of one query over the latents of its
  * sequence's positions 0..pos, each cache row read (and widened) once for
  * all g: scores (q_abs qa[h] (kvl) . c_j + q_pe qpe[h] (rope) . kr_j) *
@@ -195,20 +308,10 @@ static void absorbed_core(const dc_model *m, const kv_view *kv, const int *pages
     const float scale = m->softmax_scale;
     for (int j = 0; j < n; j++) {
         const float *c = widen(kv, kv_at(kv, pages, j), kvl + rd, rowf);
-        for (int h = 0; h < g; h++) sc[(size_t)h * n + j] = (dot_f32(qa[h], c, kvl) + dot_f32(qpe[h], c + kvl, rd)) * scale;
+        scores_row(c, kvl, rd, g, qa, qpe, scale, sc + j, (size_t)n);
     }
-    for (int h = 0; h < g; h++) {
-        softmax_inplace(sc + (size_t)h * n, n);
-        memset(lat[h], 0, sizeof(float) * kvl);
-    }
-    for (int j = 0; j < n; j++) {
-        const float *c = widen(kv, kv_at(kv, pages, j), kvl, rowf);
-        for (int h = 0; h < g; h++) {
-            float p = sc[(size_t)h * n + j], *l = lat[h];
-#pragma omp simd
-            for (int x = 0; x < kvl; x++) l[x] += p * c[x];
-        }
-    }
+    for (int h = 0; h < g; h++) softmax_inplace(sc + (size_t)h * n, n);
+    lat_sum(kv, pages, n, g, sc, lat, kvl);
 }
 
 /* mv_here: out (nt, rows) = x (nt, cols) @ W^T on the calling thread alone,
