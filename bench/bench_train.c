@@ -132,6 +132,7 @@ int main(int argc, char **argv) {
            " linear layers' GEMMs on rounded / e4m3-quantised operands summed by f32 sgemm: on a CPU without\n"
            " BF16 or FP8 arithmetic (AVX2) they cost f32's GEMMs plus the conversion passes, so they cannot\n"
            " beat f32; bf16/fp8 speed-ups need AMX or AVX512_BF16, which deepc does not use yet)\n");
-    printf("(DeepSeek's own V3 code under PyTorch: about 1,100 tokens/s with 2 threads here, BENCHMARKS.md)\n");
+    printf("(DeepSeek's own V3 code under PyTorch, 2 threads, BENCHMARKS.md: about 1,100 tokens/s on the Intel\n"
+           " Sapphire Rapids machine, about 1,395 on the AMD EPYC Zen 3 one; figures from those machines)\n");
     return 0;
 }
