@@ -100,3 +100,15 @@ int harness_arith_shards(const char *work, const char *data) {
     return harness_sh(DC_BUILD "/deepc prepare --tokenizer %s/tok.json --data %s --out %s --val-frac 0.1 > /dev/null 2>&1",
                       work, p, data);
 }
+
+double harness_nmse(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) num += (a[i] - b[i]) * (double)(a[i] - b[i]), den += (double)b[i] * b[i];
+    return den > 0 ? num / den : num;
+}
+
+float *harness_randv(rng *r, size_t n) {
+    float *v = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; v && i < n; i++) v[i] = rng_normal(r);
+    return v;
+}

@@ -9,7 +9,9 @@
  */
 #ifndef DC_HARNESS_H
 #define DC_HARNESS_H
+#include <stddef.h>
 #include <stdio.h>
+#include "base/rng.h"
 
 /* DC_BUILD: the build directory (make's BUILD, passed by the Makefile):
  * where the deepc binary, the reference cases and the scratch space are. */
@@ -36,6 +38,12 @@ int harness_sh(const char *fmt, ...);
  * BPE trained on it (work/tok.json) and its shards prepared into data (10%
  * validation), with DC_BUILD's deepc. 0 when all of it worked. */
 int harness_arith_shards(const char *work, const char *data);
+
+/* harness_nmse: sum (a - b)^2 / sum b^2 over n (the plain sum of squares
+ * when b is all zeros): the kernels' error against their oracle. */
+double harness_nmse(const float *a, const float *b, size_t n);
+/* harness_randv: n standard normal floats from r (caller frees; NULL on OOM). */
+float *harness_randv(rng *r, size_t n);
 
 #define RUN(fn) harness_run(#fn, fn)
 #define CHECK(cond, ...)                                              \

@@ -15,18 +15,6 @@
 #include "kernels/gemm.h"
 #include "kernels/matmul.h"
 
-static double nmse(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) num += (a[i] - b[i]) * (double)(a[i] - b[i]), den += (double)b[i] * b[i];
-    return den > 0 ? num / den : num;
-}
-
-static float *randv(rng *r, size_t n) {
-    float *v = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) v[i] = rng_normal(r);
-    return v;
-}
-
 static const int FTYPES[] = {MAT_F32, MAT_BF16, MAT_F16, MAT_FP8};
 #define NFT 4
 
@@ -43,7 +31,7 @@ static gemm_pack_fn packer(int ty, int isa) {
 
 /* W (R, C) random, converted to ty; caller frees */
 static void *weights(rng *r, int ty, int R, int C) {
-    float *w = randv(r, (size_t)R * C);
+    float *w = harness_randv(r, (size_t)R * C);
     void *q = malloc(mat_type_bytes(ty, R, C));
     mat F = {w, MAT_F32, R, C};
     mat_convert(&F, ty, q);
@@ -99,7 +87,7 @@ static void vs_oracle(void) {
     rng_seed(&r, 22);
     for (int s = 0; s < NSHAPES; s++) {
         const int T = SHAPES[s][0], R = SHAPES[s][1], C = SHAPES[s][2];
-        float *x = randv(&r, (size_t)T * C), *want = malloc(sizeof(float) * T * R);
+        float *x = harness_randv(&r, (size_t)T * C), *want = malloc(sizeof(float) * T * R);
         float *got = malloc(sizeof(float) * T * R), *plain = malloc(sizeof(float) * T * R);
         for (int f = 0; f < NFT; f++) {
             const int ty = FTYPES[f];
@@ -108,12 +96,12 @@ static void vs_oracle(void) {
             mat W = {q, ty, R, C};
             matmul_ref(want, x, &W, T);
             run(plain, x, q, ty, ISA_REF, T, R, C);
-            double e = nmse(plain, want, (size_t)T * R);
+            double e = harness_nmse(plain, want, (size_t)T * R);
             CHECK(e < 1e-11, "ref %s T=%d R=%d C=%d: NMSE %g", mat_type_name(ty), T, R, C, e);
             for (int isa = ISA_AVX2; isa <= ISA_AVX512; isa++) {
                 if (!kern_table(isa)) continue;
                 run(got, x, q, ty, isa, T, R, C);
-                e = nmse(got, want, (size_t)T * R);
+                e = harness_nmse(got, want, (size_t)T * R);
                 CHECK(e < 1e-11, "%s %s T=%d R=%d C=%d: NMSE %g", kern_table(isa)->name, mat_type_name(ty), T, R, C, e);
                 CHECK(!memcmp(got, plain, sizeof(float) * T * R), "%s %s T=%d R=%d C=%d: not the plain C path's bits",
                       kern_table(isa)->name, mat_type_name(ty), T, R, C);
@@ -130,7 +118,7 @@ static void batch_invariant(void) {
     rng r;
     rng_seed(&r, 23);
     const int R = 77, C = 640, Tmax = 61, TS[] = {17, 18, 30, 61};
-    float *x = randv(&r, (size_t)Tmax * C), *all = malloc(sizeof(float) * Tmax * R), *part = malloc(sizeof(float) * Tmax * R);
+    float *x = harness_randv(&r, (size_t)Tmax * C), *all = malloc(sizeof(float) * Tmax * R), *part = malloc(sizeof(float) * Tmax * R);
     for (int f = 0; f < NFT; f++) {
         const int ty = FTYPES[f], isa = cpu_best_isa();
         void *q = weights(&r, ty, R, C);
@@ -156,7 +144,7 @@ static void passes(void) {
     rng r;
     rng_seed(&r, 25);
     const int T = GEMM_TB + 130, R = 40, C = 256, n = 150;
-    float *x = randv(&r, (size_t)T * C), *all = malloc(sizeof(float) * T * R), *part = malloc(sizeof(float) * n * R);
+    float *x = harness_randv(&r, (size_t)T * C), *all = malloc(sizeof(float) * T * R), *part = malloc(sizeof(float) * n * R);
     float *want = malloc(sizeof(float) * T * R);
     void *q = weights(&r, MAT_F16, R, C);
     mat W = {q, MAT_F16, R, C};
@@ -164,7 +152,7 @@ static void passes(void) {
     run(part, x + (size_t)(T - n) * C, q, MAT_F16, cpu_best_isa(), n, R, C);
     CHECK(!memcmp(part, all + (size_t)(T - n) * R, sizeof(float) * n * R), "T=%d: the last %d tokens' bits differ", T, n);
     matmul_ref(want, x, &W, T);
-    CHECK(nmse(all, want, (size_t)T * R) < 1e-11, "T=%d: NMSE %g", T, nmse(all, want, (size_t)T * R));
+    CHECK(harness_nmse(all, want, (size_t)T * R) < 1e-11, "T=%d: NMSE %g", T, harness_nmse(all, want, (size_t)T * R));
     for (int i = 0; i < 3 * R; i++) all[i] = 1;
     run(all, x, q, MAT_F16, cpu_best_isa(), 3, R, 0);
     int zeros = 1;
@@ -184,7 +172,7 @@ static void matmul_dispatch(void) {
     rng r;
     rng_seed(&r, 24);
     const int R = 40, C = 384;
-    float *x = randv(&r, (size_t)40 * C), *a = malloc(sizeof(float) * 40 * R), *b = malloc(sizeof(float) * 40 * R);
+    float *x = harness_randv(&r, (size_t)40 * C), *a = malloc(sizeof(float) * 40 * R), *b = malloc(sizeof(float) * 40 * R);
     for (int ty = 0; ty < MAT_NTYPES; ty++) {
         const wtype *w = wtype_get(ty);
         if (!w->gemm_t) continue;
@@ -200,7 +188,7 @@ static void matmul_dispatch(void) {
                 CHECK(!memcmp(a, b, sizeof(float) * T * R), "%s %s T=%d: matmul is not gemm_run", kern_get()->name, w->name, T);
             } else {
                 matmul_ref(b, x, &W, T);
-                CHECK(nmse(a, b, (size_t)T * R) < 1e-11, "%s %s T=%d: sgemm path off the oracle", kern_get()->name, w->name, T);
+                CHECK(harness_nmse(a, b, (size_t)T * R) < 1e-11, "%s %s T=%d: sgemm path off the oracle", kern_get()->name, w->name, T);
             }
             printf("    matmul %-4s %-6s T=%d (gemm_t + 1): %s\n", w->name, kern_get()->name, T,
                    w->pack[isa] ? "gemm_run's bits" : "sgemm, near matmul_ref");

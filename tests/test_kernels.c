@@ -22,18 +22,6 @@
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
-static double nmse(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) num += (a[i] - b[i]) * (double)(a[i] - b[i]), den += (double)b[i] * b[i];
-    return den > 0 ? num / den : num;
-}
-
-static float *randv(rng *r, size_t n) {
-    float *v = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) v[i] = rng_normal(r);
-    return v;
-}
-
 /* shapes: T tokens, R rows, C cols; q8 / q4_0 need C % 32 == 0, q4_k / q6_k C % 256 == 0 */
 static const int SHAPES[][3] = {{1, 1, 1},    {1, 7, 13},    {1, 5, 15},   {1, 3, 17},    {2, 9, 31},
                                 {3, 4, 33},   {4, 11, 47},   {5, 6, 64},   {1, 300, 257}, {7, 33, 96},
@@ -73,7 +61,7 @@ static void simd_vs_ref(void) {
         double worst[MAT_NTYPES] = {0};
         for (int s = 0; s < NSHAPES; s++) {
             int T = SHAPES[s][0], R = SHAPES[s][1], C = SHAPES[s][2];
-            float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)T * C);
+            float *w = harness_randv(&r, (size_t)R * C), *x = harness_randv(&r, (size_t)T * C);
             float *a = malloc(sizeof(float) * T * R), *b = malloc(sizeof(float) * T * R);
             for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
                 size_t bytes = mat_type_bytes(ty, R, C);
@@ -83,7 +71,7 @@ static void simd_vs_ref(void) {
                 mat_convert(&W, ty, q);
                 run_mv(k, ty, a, q, R, C, x, T);
                 run_mv(ref, ty, b, q, R, C, x, T);
-                double e = nmse(a, b, (size_t)T * R);
+                double e = harness_nmse(a, b, (size_t)T * R);
                 worst[ty] = fmax(worst[ty], e);
                 CHECK(e < 1e-10, "%s %s T=%d R=%d C=%d: NMSE %g", k->name, mat_type_name(ty), T, R, C, e);
                 free(q);
@@ -103,7 +91,7 @@ static void subranges(void) {
     rng r;
     rng_seed(&r, 17);
     const int R = 23, C = 512, RANGES[][2] = {{0, 23}, {0, 1}, {5, 6}, {3, 17}, {1, 22}, {22, 23}, {8, 16}};
-    float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)9 * C);
+    float *w = harness_randv(&r, (size_t)R * C), *x = harness_randv(&r, (size_t)9 * C);
     float *all = malloc(sizeof(float) * 9 * R), *sub = malloc(sizeof(float) * 9 * R);
     for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
         const kern *k = kern_table(isa);
@@ -141,7 +129,7 @@ static void batch_invariant(void) {
     rng_seed(&r, 12);
     const int R = 37, T = 7;
     for (int C = 160; C <= 768; C += 608) {
-    float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)T * C);
+    float *w = harness_randv(&r, (size_t)R * C), *x = harness_randv(&r, (size_t)T * C);
     float *all = malloc(sizeof(float) * T * R), *one = malloc(sizeof(float) * R);
     for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
         const kern *k = kern_table(isa);
@@ -170,7 +158,7 @@ static void round_trips(void) {
     rng r;
     rng_seed(&r, 13);
     const int n = 4096;
-    float *x = randv(&r, n), *y = malloc(sizeof(float) * n);
+    float *x = harness_randv(&r, n), *y = malloc(sizeof(float) * n);
     x[5] = 0, x[100] = 1e-30f;
     for (int i = 64; i < 96; i++) x[i] = 0; /* an all-zero block */
     block_q8_0 *q = malloc(sizeof(block_q8_0) * (n / QK8_0));
@@ -184,14 +172,14 @@ static void round_trips(void) {
     }
     CHECK(ok, "q8 round trip beyond half a step");
     CHECK(y[70] == 0, "zero block must dequantise to 0");
-    double e8 = nmse(y, x, n);
+    double e8 = harness_nmse(y, x, n);
     uint16_t *h = malloc(2 * n);
     bf16_from_f32_row(h, x, n);
     bf16_to_f32_row(y, h, n);
     ok = 1;
     for (int i = 0; i < n; i++) ok &= fabsf(x[i] - y[i]) <= fabsf(x[i]) * (1.0f / 256);
     CHECK(ok, "bf16 round trip beyond 2^-8 relative");
-    printf("    round trip NMSE: q8 %.2e  bf16 %.2e\n", e8, nmse(y, x, n));
+    printf("    round trip NMSE: q8 %.2e  bf16 %.2e\n", e8, harness_nmse(y, x, n));
     CHECK(e8 < 1e-4, "q8 NMSE %g", e8);
     free(x), free(y), free(q), free(h);
 }
@@ -204,7 +192,7 @@ static void matmul_types(void) {
                      {20, 50, 768}};
     for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
         int T = dims[d][0], R = dims[d][1], C = dims[d][2];
-        float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)T * C);
+        float *w = harness_randv(&r, (size_t)R * C), *x = harness_randv(&r, (size_t)T * C);
         float *a = malloc(sizeof(float) * T * R), *b = malloc(sizeof(float) * T * R);
         for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
             if (!mat_type_bytes(ty, R, C)) continue;
@@ -214,7 +202,7 @@ static void matmul_types(void) {
             mat Q = {q, ty, R, C};
             matmul(a, x, &Q, T);
             matmul_ref(b, x, &Q, T);
-            double e = nmse(a, b, (size_t)T * R);
+            double e = harness_nmse(a, b, (size_t)T * R);
             /* the quantised types also quantise x: about 3e-5 NMSE; the rest is rounding */
             double lim = wtype_get(ty)->act == WT_ACT_Q8 ? 1e-4 : 1e-10;
             CHECK(e < lim, "%s T=%d R=%d C=%d: NMSE %g", mat_type_name(ty), T, R, C, e);
@@ -231,7 +219,7 @@ static void q8_fill_same(void) {
     rng r;
     rng_seed(&r, 16);
     const int T = 5, C = 320, n = T * C;
-    float *x = randv(&r, n);
+    float *x = harness_randv(&r, n);
     for (int i = 0; i < 32; i++) x[32 + i] = 0;                           /* an all-zero block */
     for (int i = 0; i < 32; i++) x[64 + i] = (float)(i - 16) / 2 * (127.0f / 8); /* v = +-k/2: ties */
     for (int i = 0; i < 32; i++) x[96 + i] *= 1e30f, x[128 + i] *= 1e-30f;
@@ -261,7 +249,7 @@ static void matmul_batch_invariant(void) {
     const int TS[] = {1, 2, 3, 5, 8, 16, 17, 40, 100}, NT = sizeof TS / sizeof *TS, Tmax = 100;
     /* C = 1280: the token tiles hold 24 tokens, so 40 and 100 span several; R = 97 rows split over threads */
     const int R = 97, C = 1280;
-    float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)Tmax * C);
+    float *w = harness_randv(&r, (size_t)R * C), *x = harness_randv(&r, (size_t)Tmax * C);
     float *all = malloc(sizeof(float) * Tmax * R), *one = malloc(sizeof(float) * Tmax * R);
     float *ref = malloc(sizeof(float) * Tmax * R);
     for (int ty = MAT_Q8_0; ty < MAT_NTYPES; ty++) {
@@ -280,7 +268,7 @@ static void matmul_batch_invariant(void) {
                 CHECK(!memcmp(all, one + (size_t)off * R, sizeof(float) * T * R),
                       "%s %s T=%d: a token's row differs from that token alone", kern_get()->name, mat_type_name(ty), T);
             }
-            double e = nmse(one, ref, (size_t)Tmax * R);
+            double e = harness_nmse(one, ref, (size_t)Tmax * R);
             CHECK(e < 1e-4, "%s %s: NMSE vs oracle %g", kern_get()->name, mat_type_name(ty), e);
             printf("    %-6s %-4s T=1..100 bit-identical to one at a time, NMSE vs matmul_ref %.1e\n", kern_get()->name,
                    mat_type_name(ty), e);
@@ -298,7 +286,7 @@ static void mv_share_in_region(void) {
     rng r;
     rng_seed(&r, 16);
     const int R = 97, C = 1280, TS[] = {1, 3, 20};
-    float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)20 * C), *y = randv(&r, (size_t)20 * C);
+    float *w = harness_randv(&r, (size_t)R * C), *x = harness_randv(&r, (size_t)20 * C), *y = harness_randv(&r, (size_t)20 * C);
     float *want = malloc(sizeof(float) * 20 * R), *got = malloc(sizeof(float) * 20 * R);
     float *want2 = malloc(sizeof(float) * 20 * R), *got2 = malloc(sizeof(float) * 20 * R);
     for (int ty = 0; ty < MAT_NTYPES; ty++) {
@@ -401,7 +389,7 @@ static void row_q4_k(const void *W, int R, int r, int C, void *d) { q4_kx8_row(W
 static void ilv_one(const ilv_case *k, int R, rng *r) {
     const int C = k->C, nb = C / (k->plain == MAT_Q4_0 ? QK4_0 : QK_K);
     const size_t bytes = mat_type_bytes(k->plain, R, C);
-    float *w = randv(r, (size_t)R * C), *x = randv(r, (size_t)9 * C);
+    float *w = harness_randv(r, (size_t)R * C), *x = harness_randv(r, (size_t)9 * C);
     char *plain = malloc(bytes), *pk = malloc(bytes), *inpl = malloc(bytes), *conv = malloc(bytes), *row = malloc(k->blk * nb);
     float *a = malloc(sizeof(float) * 9 * R), *b = malloc(sizeof(float) * 9 * R);
     mat F = {w, MAT_F32, R, C};

@@ -333,6 +333,21 @@ INL void lanes_store(float *out, size_t ldo, const __m256 *acc, const int *rows,
     }
 }
 
+/* the NG groups of 8 interleaved rows g, g + gs, ... (acc + i na: the
+ * tokens' lanes of group i): the rows of each inside [r0, r1) stored */
+INL void groups_store(float *out, size_t ldo, const __m256 *acc, int na, int g, int gs, int NG, int r0, int r1, int t0,
+                      int NT) {
+    #pragma GCC unroll 4
+    for (int i = 0; i < NG; i++) {
+        int keep[8];
+        for (int j = 0; j < 8; j++) {
+            const int r = 8 * (g + i * gs) + j;
+            keep[j] = r >= r0 && r < r1 ? r : -1;
+        }
+        lanes_store(out, ldo, acc + i * na, keep, t0, NT);
+    }
+}
+
 /* plain rows rows[0..7] (each < rows of W; repeated ones are computed twice)
  * times NT tokens: per block, the 8 rows' 16 qs bytes transposed 4 bytes at
  * a time into q[0..3] (rows 0-3 in the low halves, 4-7 in the high), their
@@ -420,15 +435,7 @@ INL void q4_0x8_tile(float *out, size_t ldo, const block_q4_0x8 *W, int nb, cons
             for (int k = 0; k < 4; k++) q[k] = _mm256_loadu_si256((const __m256i *)(B->qs + 32 * k));
             q4_lanes(acc[i], q, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d)), x, nb, b, t0, NT);
         }
-    #pragma GCC unroll 4
-    for (int i = 0; i < NG; i++) {
-        int keep[8];
-        for (int j = 0; j < 8; j++) {
-            const int r = 8 * (g + i * gs) + j;
-            keep[j] = r >= r0 && r < r1 ? r : -1;
-        }
-        lanes_store(out, ldo, acc[i], keep, t0, NT);
-    }
+    groups_store(out, ldo, &acc[0][0], 4, g, gs, NG, r0, r1, t0, NT);
 }
 
 /* the whole groups of 8 rows that [r0, r1) touches: one token, 4 groups a
@@ -589,15 +596,7 @@ INL void q4_kx8_tile(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, cons
             for (int o = 0; o < (int)sizeof *B; o += 64) _mm_prefetch((const char *)B + PF_BYTES * 2 + o, _MM_HINT_T0);
             q4k_lanes(acc[i], B, x, nb, p, t0, NT);
         }
-    #pragma GCC unroll 4
-    for (int i = 0; i < NG; i++) {
-        int keep[8];
-        for (int j = 0; j < 8; j++) {
-            const int r = 8 * (g + i * gs) + j;
-            keep[j] = r >= r0 && r < r1 ? r : -1;
-        }
-        lanes_store(out, ldo, acc[i], keep, t0, NT);
-    }
+    groups_store(out, ldo, &acc[0][0], 2, g, gs, NG, r0, r1, t0, NT);
 }
 
 /* as mv_q4_0x8_avx2: one token, 4 groups a quarter apart; more, one group x
