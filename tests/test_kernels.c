@@ -428,7 +428,11 @@ static void interleaved_layouts(void) {
     const int RS[] = {8, 29, 64, 3};
     for (size_t k = 0; k < sizeof K / sizeof *K; k++)
         for (size_t ri = 0; ri < sizeof RS / sizeof *RS; ri++) ilv_one(&K[k], RS[ri], &r);
-    printf("    q4_0x8, q4_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64; T=1..9)\n");
+    /* rows longer than from_f32's and row_f32's 8192-value chunks (266 blocks, 33 super-blocks) */
+    const ilv_case L[] = {{MAT_Q4_0, MAT_Q4_0X8, 8512, sizeof(block_q4_0), q4_0x8_pack, q4_0x8_repack, row_q4_0},
+                          {MAT_Q4_K, MAT_Q4_KX8, 8448, sizeof(block_q4_K), q4_kx8_pack, q4_kx8_repack, row_q4_k}};
+    for (size_t k = 0; k < sizeof L / sizeof *L; k++) ilv_one(&L[k], 9, &r);
+    printf("    q4_0x8, q4_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64, and 9 rows past the 8192-value chunks; T=1..9)\n");
 }
 
 int main(void) {

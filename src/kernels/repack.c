@@ -3,14 +3,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* block j of an interleaved group from a plain block, and back */
+static void q40_put(block_q4_0x8 *g, int j, const block_q4_0 *s) {
+    g->d[j] = s->d;
+    for (int k = 0; k < 4; k++) memcpy(g->qs + 32 * k + 4 * j, s->qs + 4 * k, 4);
+}
+
+static void q40_get(const block_q4_0x8 *g, int j, block_q4_0 *dst) {
+    dst->d = g->d[j];
+    for (int k = 0; k < 4; k++) memcpy(dst->qs + 4 * k, g->qs + 32 * k + 4 * j, 4);
+}
+
 /* one group: 8 plain rows of nb blocks (src) into nb interleaved blocks (dst) */
 static void pack_group(block_q4_0x8 *dst, const block_q4_0 *src, int nb) {
     for (int b = 0; b < nb; b++)
-        for (int j = 0; j < 8; j++) {
-            const block_q4_0 *s = src + (size_t)j * nb + b;
-            dst[b].d[j] = s->d;
-            for (int k = 0; k < 4; k++) memcpy(dst[b].qs + 32 * k + 4 * j, s->qs + 4 * k, 4);
-        }
+        for (int j = 0; j < 8; j++) q40_put(dst + b, j, src + (size_t)j * nb + b);
 }
 
 void q4_0x8_pack(void *dst, const void *src, int rows, int cols) {
@@ -34,65 +41,102 @@ int q4_0x8_repack(void *data, int rows, int cols) {
     return 1;
 }
 
-/* blocks [b0, b0 + n) of row r as plain Q4_0 blocks into dst */
-static void row_blocks(const void *W, int rows, int r, int nb, int b0, int n, block_q4_0 *dst) {
+/* blocks [b0, b0 + n) of row r as plain Q4_0 blocks into dst, and (put) back */
+static void row_blocks(const void *W, int rows, int r, int nb, int b0, int n, void *dst) {
+    block_q4_0 *d = dst;
     if (r >= 8 * (rows / 8)) {
-        memcpy(dst, (const block_q4_0 *)W + (size_t)r * nb + b0, sizeof(block_q4_0) * (size_t)n);
+        memcpy(d, (const block_q4_0 *)W + (size_t)r * nb + b0, sizeof(block_q4_0) * (size_t)n);
         return;
     }
     const block_q4_0x8 *g = (const block_q4_0x8 *)W + (size_t)(r / 8) * nb + b0;
-    const int j = r % 8;
-    for (int b = 0; b < n; b++) {
-        dst[b].d = g[b].d[j];
-        for (int k = 0; k < 4; k++) memcpy(dst[b].qs + 4 * k, g[b].qs + 32 * k + 4 * j, 4);
+    for (int b = 0; b < n; b++) q40_get(g + b, r % 8, d + b);
+}
+
+static void row_put(void *W, int rows, int r, int nb, int b0, int n, const void *src) {
+    const block_q4_0 *s = src;
+    if (r >= 8 * (rows / 8)) {
+        memcpy((block_q4_0 *)W + (size_t)r * nb + b0, s, sizeof(block_q4_0) * (size_t)n);
+        return;
     }
+    block_q4_0x8 *g = (block_q4_0x8 *)W + (size_t)(r / 8) * nb + b0;
+    for (int b = 0; b < n; b++) q40_put(g + b, r % 8, s + b);
 }
 
 void q4_0x8_row(const void *W, int rows, int r, int cols, block_q4_0 *dst) {
     row_blocks(W, rows, r, cols / QK4_0, 0, cols / QK4_0, dst);
 }
 
-void q4_0x8_from_f32(const float *W, int rows, int cols, void *dst) {
-    const size_t rb = gg_row_bytes(GG_Q4_0, cols);
-    char *tmp = malloc(rb * (size_t)rows + 1);
-    if (!tmp) { /* no memory for the plain copy: quantise row by row into place, leave it plain */
-        for (int r = 0; r < rows; r++) gg_quantize(GG_Q4_0, W + (size_t)r * cols, (char *)dst + r * rb, cols);
-        q4_0x8_repack(dst, rows, cols);
-        return;
-    }
-    for (int r = 0; r < rows; r++) gg_quantize(GG_Q4_0, W + (size_t)r * cols, tmp + r * rb, cols);
-    q4_0x8_pack(dst, tmp, rows, cols);
-    free(tmp);
+/* ---------------------------------------------------------------- both */
+
+/* a type's row walk: plain blocks of row r in and out of the interleaved
+ * matrix, and its ggml quantiser */
+typedef struct ilv_ops {
+    int gg, qk; /* ggml type, values per block */
+    void (*get)(const void *W, int rows, int r, int nb, int b0, int n, void *dst);
+    void (*put)(void *W, int rows, int r, int nb, int b0, int n, const void *src);
+} ilv_ops;
+
+/* 8192 values of a row at a time on the stack: 256 Q4_0 blocks or 32 Q4_K
+ * super-blocks, 4,608 bytes either way */
+#define CHUNK_VALUES 8192
+_Static_assert(sizeof(block_q4_0) * (CHUNK_VALUES / QK4_0) == sizeof(block_q4_K) * (CHUNK_VALUES / QK_K),
+               "one chunk buffer serves both types");
+typedef union chunk_buf {
+    block_q4_0 q4_0[CHUNK_VALUES / QK4_0];
+    block_q4_K q4_k[CHUNK_VALUES / QK_K];
+} chunk_buf;
+
+/* W float32 quantised a chunk of a row at a time (the blocks are independent)
+ * straight into their interleaved places: no copy of the matrix, nothing to
+ * allocate, so nothing can fail */
+static void ilv_from_f32(const ilv_ops *o, const float *W, int rows, int cols, void *dst) {
+    chunk_buf buf;
+    const int nb = cols / o->qk, cb = CHUNK_VALUES / o->qk;
+    for (int r = 0; r < rows; r++)
+        for (int b0 = 0; b0 < nb; b0 += cb) {
+            const int n = nb - b0 < cb ? nb - b0 : cb;
+            gg_quantize(o->gg, W + (size_t)r * cols + (size_t)b0 * o->qk, &buf, (int64_t)n * o->qk);
+            o->put(dst, rows, r, nb, b0, n, &buf);
+        }
 }
 
-void q4_0x8_row_f32(const void *W, int rows, int r, int cols, float *dst) {
-    block_q4_0 blk[256]; /* 8192 values at a time: a bounded stack */
-    const int nb = cols / QK4_0;
-    for (int b0 = 0; b0 < nb; b0 += 256) {
-        const int n = nb - b0 < 256 ? nb - b0 : 256;
-        row_blocks(W, rows, r, nb, b0, n, blk);
-        gg_dequantize(GG_Q4_0, blk, dst + (size_t)b0 * QK4_0, (int64_t)n * QK4_0);
+static void ilv_row_f32(const ilv_ops *o, const void *W, int rows, int r, int cols, float *dst) {
+    chunk_buf buf;
+    const int nb = cols / o->qk, cb = CHUNK_VALUES / o->qk;
+    for (int b0 = 0; b0 < nb; b0 += cb) {
+        const int n = nb - b0 < cb ? nb - b0 : cb;
+        o->get(W, rows, r, nb, b0, n, &buf);
+        gg_dequantize(o->gg, &buf, dst + (size_t)b0 * o->qk, (int64_t)n * o->qk);
     }
+}
+
+static const ilv_ops Q4_0_OPS = {GG_Q4_0, QK4_0, row_blocks, row_put};
+
+void q4_0x8_from_f32(const float *W, int rows, int cols, void *dst) { ilv_from_f32(&Q4_0_OPS, W, rows, cols, dst); }
+
+void q4_0x8_row_f32(const void *W, int rows, int r, int cols, float *dst) {
+    ilv_row_f32(&Q4_0_OPS, W, rows, r, cols, dst);
 }
 
 /* ---------------------------------------------------------------- q4_K x8 */
 
-void q4_kx8_gather(block_q4_Kx8 *dst, const block_q4_K *const src[8]) {
-    for (int j = 0; j < 8; j++) {
-        const block_q4_K *s = src[j];
-        dst->d[j] = s->d, dst->dmin[j] = s->dmin;
-        for (int w = 0; w < 3; w++) memcpy(dst->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
-        for (int i = 0; i < 4; i++)
-            for (int c = 0; c < 8; c++) memcpy(dst->qs + 256 * i + 32 * c + 4 * j, s->qs + 32 * i + 4 * c, 4);
-    }
+/* block j of an interleaved group from a plain block, and back */
+static void kx8_put(block_q4_Kx8 *g, int j, const block_q4_K *s) {
+    g->d[j] = s->d, g->dmin[j] = s->dmin;
+    for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
+    for (int i = 0; i < 4; i++)
+        for (int c = 0; c < 8; c++) memcpy(g->qs + 256 * i + 32 * c + 4 * j, s->qs + 32 * i + 4 * c, 4);
 }
 
-/* block j of an interleaved group back as a plain block */
 static void kx8_block(const block_q4_Kx8 *g, int j, block_q4_K *dst) {
     dst->d = g->d[j], dst->dmin = g->dmin[j];
     for (int w = 0; w < 3; w++) memcpy(dst->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
     for (int i = 0; i < 4; i++)
         for (int c = 0; c < 8; c++) memcpy(dst->qs + 32 * i + 4 * c, g->qs + 256 * i + 32 * c + 4 * j, 4);
+}
+
+void q4_kx8_gather(block_q4_Kx8 *dst, const block_q4_K *const src[8]) {
+    for (int j = 0; j < 8; j++) kx8_put(dst, j, src[j]);
 }
 
 /* one group: 8 plain rows of nb super-blocks (src) into nb interleaved ones */
@@ -125,39 +169,35 @@ int q4_kx8_repack(void *data, int rows, int cols) {
     return 1;
 }
 
-/* super-blocks [b0, b0 + n) of row r as plain blocks into dst */
-static void kx8_row_blocks(const void *W, int rows, int r, int nb, int b0, int n, block_q4_K *dst) {
+/* super-blocks [b0, b0 + n) of row r as plain blocks into dst, and (put) back */
+static void kx8_row_blocks(const void *W, int rows, int r, int nb, int b0, int n, void *dst) {
+    block_q4_K *d = dst;
     if (r >= 8 * (rows / 8)) {
-        memcpy(dst, (const block_q4_K *)W + (size_t)r * nb + b0, sizeof(block_q4_K) * (size_t)n);
+        memcpy(d, (const block_q4_K *)W + (size_t)r * nb + b0, sizeof(block_q4_K) * (size_t)n);
         return;
     }
     const block_q4_Kx8 *g = (const block_q4_Kx8 *)W + (size_t)(r / 8) * nb + b0;
-    for (int b = 0; b < n; b++) kx8_block(g + b, r % 8, dst + b);
+    for (int b = 0; b < n; b++) kx8_block(g + b, r % 8, d + b);
+}
+
+static void kx8_row_put(void *W, int rows, int r, int nb, int b0, int n, const void *src) {
+    const block_q4_K *s = src;
+    if (r >= 8 * (rows / 8)) {
+        memcpy((block_q4_K *)W + (size_t)r * nb + b0, s, sizeof(block_q4_K) * (size_t)n);
+        return;
+    }
+    block_q4_Kx8 *g = (block_q4_Kx8 *)W + (size_t)(r / 8) * nb + b0;
+    for (int b = 0; b < n; b++) kx8_put(g + b, r % 8, s + b);
 }
 
 void q4_kx8_row(const void *W, int rows, int r, int cols, block_q4_K *dst) {
     kx8_row_blocks(W, rows, r, cols / QK_K, 0, cols / QK_K, dst);
 }
 
-void q4_kx8_from_f32(const float *W, int rows, int cols, void *dst) {
-    const size_t rb = gg_row_bytes(GG_Q4_K, cols);
-    char *tmp = malloc(rb * (size_t)rows + 1);
-    if (!tmp) {
-        for (int r = 0; r < rows; r++) gg_quantize(GG_Q4_K, W + (size_t)r * cols, (char *)dst + r * rb, cols);
-        q4_kx8_repack(dst, rows, cols);
-        return;
-    }
-    for (int r = 0; r < rows; r++) gg_quantize(GG_Q4_K, W + (size_t)r * cols, tmp + r * rb, cols);
-    q4_kx8_pack(dst, tmp, rows, cols);
-    free(tmp);
-}
+static const ilv_ops Q4_K_OPS = {GG_Q4_K, QK_K, kx8_row_blocks, kx8_row_put};
+
+void q4_kx8_from_f32(const float *W, int rows, int cols, void *dst) { ilv_from_f32(&Q4_K_OPS, W, rows, cols, dst); }
 
 void q4_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst) {
-    block_q4_K blk[32]; /* 8192 values at a time: a bounded stack */
-    const int nb = cols / QK_K;
-    for (int b0 = 0; b0 < nb; b0 += 32) {
-        const int n = nb - b0 < 32 ? nb - b0 : 32;
-        kx8_row_blocks(W, rows, r, nb, b0, n, blk);
-        gg_dequantize(GG_Q4_K, blk, dst + (size_t)b0 * QK_K, (int64_t)n * QK_K);
-    }
+    ilv_row_f32(&Q4_K_OPS, W, rows, r, cols, dst);
 }

@@ -47,8 +47,9 @@ int q4_0x8_repack(void *data, int rows, int cols);
 /* q4_0x8_row: row r of the interleaved W (rows, cols) as a plain Q4_0 row
  * (cols / 32 block_q4_0) into dst. */
 void q4_0x8_row(const void *W, int rows, int r, int cols, block_q4_0 *dst);
-/* q4_0x8_from_f32: W (rows, cols) float32 to Q4_0 (gg_quantize), then
- * interleaved, into dst (wtype.h's from_f32_mat). */
+/* q4_0x8_from_f32: W (rows, cols) float32 to Q4_0 (gg_quantize) straight
+ * into its interleaved places in dst, 8192 values of a row at a time
+ * (wtype.h's from_f32_mat; allocates nothing). */
 void q4_0x8_from_f32(const float *W, int rows, int cols, void *dst);
 /* q4_0x8_row_f32: row r of W (rows, cols) as float32 (wtype.h's row_to_f32). */
 void q4_0x8_row_f32(const void *W, int rows, int r, int cols, float *dst);
