@@ -20,9 +20,8 @@
  * tell from 0), x > 88.3 gives +inf (expf overflows at 88.72), NaN stays NaN.
  * Beside it: max, sums of squares and triple products in double (the norms),
  * softmax rows and SwiGLU's forward and backward.
- * dc_expf is the same operations on one element (the same bits as a lane:
- * the build does not contract to FMA in ISO C mode, and either way both
- * forms are compiled alike), used for the tails of rows.
+ * dc_expf is one lane of vexp8 (the same bits by construction), used for
+ * the tails of rows.
  */
 #ifndef DC_VEXP_H
 #define DC_VEXP_H
@@ -69,27 +68,9 @@ static inline v8f vexp8(v8f x) {
     return v8f_sel(x == x, y, x);
 }
 
-static inline float dc_expf(float x) {
-    if (x != x) return x;
-    if (x < -87.0f) return 0.0f;
-    if (x > 88.3f) return __builtin_inff();
-    float kf = x * VEXP_LOG2E + VEXP_MAGIC;
-    int32_t kb;
-    memcpy(&kb, &kf, 4);
-    int32_t n = kb - 0x4b400000;
-    kf = kf - VEXP_MAGIC;
-    float r = x - kf * VEXP_LN2_HI - kf * VEXP_LN2_LO;
-    float p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t sb = (n + 127) << 23;
-    float s;
-    memcpy(&s, &sb, 4);
-    return p * s;
-}
+/* one element: a lane of vexp8, so a row's tail has its body's bits by
+ * construction (the tails of rows call it; 8 lanes of work for one value) */
+static inline float dc_expf(float x) { return vexp8(v8f_set(x))[0]; }
 
 /* the lanes' sum in double, low half then high half, lanes in order */
 static inline double v8f_sum_d(v4d a, v4d b) {
