@@ -55,19 +55,28 @@ static int quantised(const char *dt) { return !strcmp(dt, "q8") || !strcmp(dt, "
 
 /* ---------------------------------------------------------------- reference: one sequence alone */
 
-/* feed chunks[0..nc) of ids (sizes in chunk) alone; logits (sum, V) of every token */
-static float *solo(dc_model *m, int attn, const int *ids, const int *chunk, int nc) {
+/* feed chunks[0..nc) of ids (sizes in chunk) alone through a session with
+ * attention attn and cache type kv; logits (sum, V) of every token, and
+ * the cache's bytes a position into *bytes_tok when not NULL */
+static float *solo_kv_attn(dc_model *m, int attn, int kv, const int *ids, const int *chunk, int nc, size_t *bytes_tok) {
     const int V = dc_model_config(m)->vocab_size;
     int n = 0;
     for (int c = 0; c < nc; c++) n += chunk[c];
     float *out = malloc(sizeof(float) * (size_t)n * V);
     dc_session *s = NULL;
     dc_err e = {0};
-    int rc = dc_session_new(m, n + 4, attn, &s, &e);
+    int rc = dc_session_new_kv(m, n + 4, attn, kv, &s, &e);
     for (int c = 0, at = 0; !rc && c < nc; at += chunk[c++]) rc = dc_forward(s, ids + at, chunk[c], out + (size_t)at * V, 0, &e);
     CHECK(rc == 0, "solo: %s", e.msg);
+    dc_kv_stats st;
+    if (!rc && bytes_tok) dc_engine_kv_stats(session_engine(s), &st), *bytes_tok = st.bytes_per_token;
     dc_session_free(s);
     return out;
+}
+
+/* the default (bf16) cache */
+static float *solo(dc_model *m, int attn, const int *ids, const int *chunk, int nc) {
+    return solo_kv_attn(m, attn, DC_KV_BF16, ids, chunk, nc, NULL);
 }
 
 static double diff(const float *a, const float *b, int n) {
@@ -219,19 +228,7 @@ static void head_groups(void) {
 
 /* logits (n, V) of ids fed as chunks through a session with cache type kv */
 static float *solo_kv(dc_model *m, int kv, const int *ids, const int *chunk, int nc, size_t *bytes_tok) {
-    const int V = dc_model_config(m)->vocab_size;
-    int n = 0;
-    for (int c = 0; c < nc; c++) n += chunk[c];
-    float *out = malloc(sizeof(float) * (size_t)n * V);
-    dc_session *s = NULL;
-    dc_err e = {0};
-    int rc = dc_session_new_kv(m, n + 4, DC_ATTN_ABSORB, kv, &s, &e);
-    for (int c = 0, at = 0; !rc && c < nc; at += chunk[c++]) rc = dc_forward(s, ids + at, chunk[c], out + (size_t)at * V, 0, &e);
-    CHECK(rc == 0, "solo_kv: %s", e.msg);
-    dc_kv_stats st;
-    if (!rc) dc_engine_kv_stats(session_engine(s), &st), *bytes_tok = st.bytes_per_token;
-    dc_session_free(s);
-    return out;
+    return solo_kv_attn(m, DC_ATTN_ABSORB, kv, ids, chunk, nc, bytes_tok);
 }
 
 /* the default bf16 latent cache against float32: half the bytes a position,
