@@ -65,6 +65,17 @@ static pid_t gnuplot_child(int png, int *script_fd) {
     return pid;
 }
 
+/* gnuplot_end: the script's stream closed (or, when fdopen failed, its
+ * descriptor), then the child's end: 0 when gnuplot succeeded, 127 when it
+ * could not be run, 1 otherwise */
+static int gnuplot_end(pid_t pid, FILE *g, int sfd) {
+    if (g) fclose(g);
+    else close(sfd);
+    int st;
+    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st)) return 1;
+    return WEXITSTATUS(st) == 127 ? 127 : WEXITSTATUS(st) != 0;
+}
+
 /* run_gnuplot: draw rows (step, loss, mtp, val; NaN for missing; with rl:
  * step, reward, accuracy, format, held-out accuracy) into the open file png.
  * The script holds only numbers (an inline data block) and the sanitised
@@ -96,13 +107,8 @@ static int run_gnuplot(int png, const char *title, const double (*rows)[5], int 
                 "plot $d using 1:2 with lines lw 2 title 'train loss', $d using 1:3 with lines lw 1 title 'MTP loss',"
                 " $d using 1:4 with linespoints pt 7 title 'val loss'\n",
                 title);
-        fclose(g);
-    } else {
-        close(sfd);
     }
-    int st;
-    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st)) return 1;
-    return WEXITSTATUS(st) == 127 ? 127 : WEXITSTATUS(st) != 0;
+    return gnuplot_end(pid, g, sfd);
 }
 
 /* run_gnuplot_many: k runs (rows[i], n[i], label[i] sanitised) on one plot:
@@ -131,13 +137,8 @@ static int run_gnuplot_many(int png, char (*label)[128], double (**rows)[5], con
             if (val) fprintf(g, ", $d%d using 1:4 with points pt 7 lc %d title '%s val' noenhanced", r, r + 1, label[r]);
         }
         fprintf(g, "\n");
-        fclose(g);
-    } else {
-        close(sfd);
     }
-    int st;
-    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st)) return 1;
-    return WEXITSTATUS(st) == 127 ? 127 : WEXITSTATUS(st) != 0;
+    return gnuplot_end(pid, g, sfd);
 }
 
 /* row_of: one logged step's columns (see run_gnuplot); 0 when it is none */
