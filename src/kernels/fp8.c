@@ -127,12 +127,19 @@ static float block_amax(const float *w, int C, int r0, int r1, int c0, int c1) {
     return m;
 }
 
+/* block b of the row-major CB blocks a row of an (R, C) matrix: rows
+ * [r0, r1), columns [c0, c1) (the last ones cut at the edge) */
+static void block_at(int b, int CB, int R, int C, int *r0, int *r1, int *c0, int *c1) {
+    *r0 = b / CB * FP8_TILE, *c0 = b % CB * FP8_TILE;
+    *r1 = *r0 + FP8_TILE < R ? *r0 + FP8_TILE : R, *c1 = *c0 + FP8_TILE < C ? *c0 + FP8_TILE : C;
+}
+
 void fp8_quant_blocks(uint8_t *q, float *s, const float *w, int R, int C) {
     const int RB = ceil_tiles(R), CB = ceil_tiles(C);
 #pragma omp parallel for schedule(static) if ((size_t)R * C > 65536)
     for (int b = 0; b < RB * CB; b++) {
-        int r0 = b / CB * FP8_TILE, c0 = b % CB * FP8_TILE;
-        int r1 = r0 + FP8_TILE < R ? r0 + FP8_TILE : R, c1 = c0 + FP8_TILE < C ? c0 + FP8_TILE : C;
+        int r0, r1, c0, c1;
+        block_at(b, CB, R, C, &r0, &r1, &c0, &c1);
         float sc = scale_of(block_amax(w, C, r0, r1, c0, c1));
         s[b] = sc;
         for (int r = r0; r < r1; r++)
@@ -171,8 +178,8 @@ void fp8_fq_blocks(float *y, const float *w, int R, int C) {
     const int RB = ceil_tiles(R), CB = ceil_tiles(C);
 #pragma omp parallel for schedule(static) if ((size_t)R * C > 65536)
     for (int b = 0; b < RB * CB; b++) {
-        int r0 = b / CB * FP8_TILE, c0 = b % CB * FP8_TILE;
-        int r1 = r0 + FP8_TILE < R ? r0 + FP8_TILE : R, c1 = c0 + FP8_TILE < C ? c0 + FP8_TILE : C;
+        int r0, r1, c0, c1;
+        block_at(b, CB, R, C, &r0, &r1, &c0, &c1);
         float sc = scale_of(block_amax(w, C, r0, r1, c0, c1));
         for (int r = r0; r < r1; r++) fq_span(y + (size_t)r * C + c0, w + (size_t)r * C + c0, c1 - c0, sc);
     }
