@@ -116,9 +116,9 @@ static void adam_bf16(const adam_k *k, float *pp, const float *gg, uint16_t *mm,
 #pragma omp parallel for schedule(static) if (ne > 65536)
     for (size_t j = 0; j < ne; j++) {
         float gj = gg[j] * k->scale;
-        float m = bf16_to_f32(f32_to_bf16(k->b1 * bf16_to_f32(mm[j]) + (1 - k->b1) * gj));
-        float v = bf16_to_f32(f32_to_bf16(k->b2 * bf16_to_f32(vv[j]) + (1 - k->b2) * gj * gj));
-        mm[j] = f32_to_bf16(m), vv[j] = f32_to_bf16(v);
+        mm[j] = f32_to_bf16(k->b1 * bf16_to_f32(mm[j]) + (1 - k->b1) * gj);
+        vv[j] = f32_to_bf16(k->b2 * bf16_to_f32(vv[j]) + (1 - k->b2) * gj * gj);
+        const float m = bf16_to_f32(mm[j]), v = bf16_to_f32(vv[j]); /* the update uses the stored values */
         pp[j] = pp[j] * k->decay - k->step_size * m / (sqrtf(v) / k->bc2s + k->eps);
     }
 }
