@@ -393,23 +393,41 @@ static void kvb_kept_session(void) {
  * (moe.c moe_one, issue 15: router, shared and routed experts), several
  * tokens the router, ffn_forward and the per-expert loop: the same
  * bits on quantised weights, on a shape big enough to share the rows out
- * over the threads (tiny runs them on one) */
-static void moe_decode_one_region(void) {
+ * over the threads (tiny runs them on one). v2: DeepSeek-V2-Lite's kind of
+ * layer, two shared experts (one FFN of 2 x moe_intermediate rows), no
+ * q_lora, V2's softmax greedy gate: moe_one takes it too */
+static void moe_decode_one_region_of(int v2) {
     dc_config c;
     block_config(&c);
-    const char *dir = tmp("kept_moe"), *gg = tmp("moe_region_q4_0.gguf"); /* made by kept_vs_f32 */
+    const char *dir = tmp(v2 ? "kept_moe_v2" : "kept_moe"); /* kept_moe: made by kept_vs_f32 */
+    const char *gg = tmp(v2 ? "moe_region_v2_q4_0.gguf" : "moe_region_q4_0.gguf");
+    if (v2) {
+        c.n_shared_experts = 2, c.q_lora_rank = 0, c.n_group = 1, c.topk_group = 1, c.num_experts_per_tok = 3;
+        c.topk_method = DC_TOPK_GREEDY, c.scoring_func = DC_SCORE_SOFTMAX, c.norm_topk_prob = 0;
+        c.routed_scaling_factor = 1.0f, c.is_v3 = 0;
+        if (make_model(&c, dir)) { CHECK(0, "setup v2"); return; }
+    }
     dc_model *m = NULL;
     dc_err err = {0};
     if (convert(dir, gg, "q4_0") || model_load(gg, 0, &m, &err)) { CHECK(0, "setup: %s", err.msg); return; }
+    CHECK(m->w.layers[1].sh_gate.rows == c.n_shared_experts * c.moe_intermediate_size, "shared rows %d",
+          m->w.layers[1].sh_gate.rows);
     int ids[12];
     for (int i = 0; i < 12; i++) ids[i] = (i * 53 + 5) % c.vocab_size;
     float *one = chunked(m, ids, 12, 1), *two = chunked(m, ids, 12, 3);
     size_t n = (size_t)12 * c.vocab_size;
-    CHECK(one && two && !memcmp(one, two, sizeof(float) * n), "one token a step differs from three a step");
-    printf("    q4_0 MoE, %d threads: one token a step = three a step, bit for bit: %s\n", omp_get_max_threads(),
+    CHECK(one && two && !memcmp(one, two, sizeof(float) * n), "%sone token a step differs from three a step",
+          v2 ? "two shared experts: " : "");
+    printf("    q4_0 MoE%s, %d threads: one token a step = three a step, bit for bit: %s\n",
+           v2 ? " (2 shared experts, no q_lora, softmax gate)" : "", omp_get_max_threads(),
            one && two && !memcmp(one, two, sizeof(float) * n) ? "yes" : "no");
     free(one), free(two);
     dc_model_free(m);
+}
+
+static void moe_decode_one_region(void) {
+    moe_decode_one_region_of(0);
+    moe_decode_one_region_of(1);
 }
 
 /* DEEPC_MMAP=1: kept matrices are read from the file's mapping, not copied;

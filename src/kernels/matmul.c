@@ -196,13 +196,24 @@ int matmul_is_mv(const mat *W, int T) {
     return !(gt && T > gt);
 }
 
-int mv_act_init(mv_act *a, int slot, const mat *W, int T) {
-    memset(a, 0, sizeof *a);
-    if (wtype_get(W->type)->act != WT_ACT_Q8) return 1;
-    void *buf = workspace(slot & 1, q8_act_bytes(T, W->cols));
-    if (!buf) return 0;
-    q8_act_point(&a->xa, buf, T, W->cols);
-    a->q = 1;
+int mv_act_init(mv_act *a, int slot, const mat *W, int T) { return mv_acts_init(a, slot, &W, &T, 1); }
+
+/* the n buffers one after another, each 64-byte aligned (q8_act_point) */
+int mv_acts_init(mv_act *a, int slot, const mat *const *W, const int *T, int n) {
+    size_t at[n + 1];
+    at[0] = 0;
+    for (int i = 0; i < n; i++) {
+        const int q = wtype_get(W[i]->type)->act == WT_ACT_Q8;
+        at[i + 1] = at[i] + (q ? (q8_act_bytes(T[i], W[i]->cols) + 63) & ~(size_t)63 : 0);
+    }
+    char *buf = at[n] ? workspace(slot & 1, at[n]) : NULL;
+    if (at[n] && !buf) return 0;
+    for (int i = 0; i < n; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        if (at[i + 1] == at[i]) continue;
+        q8_act_point(&a[i].xa, buf + at[i], T[i], W[i]->cols);
+        a[i].q = 1;
+    }
     return 1;
 }
 

@@ -64,6 +64,8 @@ void matmul_mv(float *out, const float *x, const mat *W, int T);
  *   mv_act_init(a, slot, W, T): before the region, on the thread that starts
  *     it: a buffer for T tokens of W's activations (q8 for a quantised W)
  *     in the calling thread's workspace slot (0 or 1; two live at once); 0 on OOM;
+ *   mv_acts_init(a, slot, W, T, n): the same for n products at once (a[i]
+ *     for T[i] tokens of W[i]'s width), all in that one slot;
  *   mv_act_fill(a, x, T, ith, nth): thread ith of nth quantises its tokens
  *     of x (T, cols); a barrier must follow before any thread reads a;
  *   matmul_mv_share(out, x, a, W, T, ith, nth): thread ith of nth computes
@@ -76,6 +78,7 @@ typedef struct mv_act {
 } mv_act;
 int matmul_is_mv(const mat *W, int T);
 int mv_act_init(mv_act *a, int slot, const mat *W, int T);
+int mv_acts_init(mv_act *a, int slot, const mat *const *W, const int *T, int n);
 void mv_act_fill(mv_act *a, const float *x, int T, int ith, int nth);
 void matmul_mv_share(float *out, const float *x, const mv_act *a, const mat *W, int T, int ith, int nth);
 

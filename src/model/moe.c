@@ -95,12 +95,13 @@ void moe_route(const dc_config *c, const layer_w *lw, int T, const float *xn, fl
     for (int t = 0; t < T; t++) route_token(c, lw, rlog + (size_t)t * E, idx + (size_t)t * K, wts + (size_t)t * K);
 }
 
-/* one_fits: whether moe_one can run this layer: one shared expert or none
- * (so every expert run has Im rows), every gate and up multiplying the same
- * kind of activations (one quantised x for all), every down too */
+/* one_fits: whether moe_one can run this layer: the shared experts (if any)
+ * one FFN of Is rows (n_shared_experts x Im: V2-Lite's two are one of 2816),
+ * every routed expert of Im, every gate and up multiplying the same kind of
+ * activations (one quantised x for all), every down too */
 static int one_fits(const dc_config *c, const layer_w *lw) {
     const int E = c->n_routed_experts, K = c->num_experts_per_tok, Im = c->moe_intermediate_size;
-    if (K < 1 || K > 64 || c->n_shared_experts > 1 || (c->n_shared_experts && lw->sh_gate.rows != Im)) return 0;
+    if (K < 1 || K > 64) return 0;
     const mat *g0 = &lw->exp_gate[0], *d0 = &lw->exp_down[0];
     const int ga = wtype_get(g0->type)->act, da = wtype_get(d0->type)->act;
     for (int e = -1; e < E; e++) {
@@ -109,6 +110,7 @@ static int one_fits(const dc_config *c, const layer_w *lw) {
         const mat *d = e < 0 ? &lw->sh_down : &lw->exp_down[e];
         if (!g->data || wtype_get(g->type)->act != ga || wtype_get(u->type)->act != ga || wtype_get(d->type)->act != da)
             return 0;
+        if (u->rows != g->rows || d->cols != g->rows || (e >= 0 && g->rows != Im)) return 0;
     }
     return 1;
 }
@@ -127,26 +129,46 @@ static int one_plan(const dc_config *c, const scratch *s, int *e, float *w) {
     return S + K;
 }
 
+/* the three matrices of run k (e[k] < 0: the shared experts) */
+static const mat *run_mat(const layer_w *lw, const int *e, int k, int which) {
+    if (e[k] < 0) return which == 0 ? &lw->sh_gate : which == 1 ? &lw->sh_up : &lw->sh_down;
+    return which == 0 ? &lw->exp_gate[e[k]] : which == 1 ? &lw->exp_up[e[k]] : &lw->exp_down[e[k]];
+}
+
+/* the routed runs' h (K, Im) and the shared one's (Is) quantised for the
+ * downs, runs shared out over the threads: a[0] the shared (when S), a[S] the
+ * K routed ones as tokens of one act */
+static void one_h_fill(mv_act *a, int S, int K, const float *h1, int Is, int i, int n) {
+    if (S && i == 0) mv_act_fill(&a[0], h1, 1, 0, 1);
+    const int j = S ? (i + n - 1) % n : i; /* thread 0 took the shared one: it comes last here */
+    mv_act_fill(&a[S], h1 + (size_t)S * Is, K, j, n);
+}
+
 /* moe_one: the whole MoE of ONE token (decode) in one parallel region
  * (issue 15: the router, the shared expert and the routed ones ran three
- * regions with five barriers among them): router rows shared out, x quantised
- * once for every gate and up; thread 0 routes; each thread its share of the
- * rows of every expert run (the shared one among them), SwiGLU on them, then
- * h quantised once for every down, then out over the thread's rows of C:
- * shared output plus w_k * y_k by ascending expert id. The same kernels and
- * sums as router + ffn_forward + the per-expert loop: the same bits. 0 when
- * one_fits says no or memory is short (nothing done then). */
+ * regions with five barriers among them; V2-Lite, whose two shared experts
+ * are one FFN of 2 Im rows, ran them all apart: 8 regions and 26 barriers a
+ * layer): router rows shared out, x quantised once for every gate and up;
+ * thread 0 routes; each thread its share of the rows of every expert run (the
+ * shared one among them), SwiGLU on them, then h quantised once for every
+ * down, then out over the thread's rows of C: shared output plus w_k * y_k by
+ * ascending expert id. The same kernels and sums as router + ffn_forward + the
+ * per-expert loop: the same bits. 0 when one_fits says no or memory is short
+ * (nothing done then). */
 static int moe_one(const dc_config *c, scratch *s, const layer_w *lw, const float *xn, float *out) {
     const int E = c->n_routed_experts, K = c->num_experts_per_tok, C = c->hidden_size, Im = c->moe_intermediate_size;
-    const int N = K + (c->n_shared_experts ? 1 : 0);
+    const int S = c->n_shared_experts ? 1 : 0, N = K + S, Is = S ? lw->sh_gate.rows : 0;
     if (!one_fits(c, lw)) return 0;
-    const mat router = {(float *)lw->router, MAT_F32, E, C}, *g0 = &lw->exp_gate[0], *d0 = &lw->exp_down[0];
-    mv_act ar, ax, ah;
-    if (!scratch_grow(&s->ex, &s->ex_cap, (size_t)N * (2 * Im + C)) || !mv_act_init(&ar, 0, &router, 1) ||
-        !mv_act_init(&ax, 0, g0, 1) || !mv_act_init(&ah, 1, d0, N))
+    const mat router = {(float *)lw->router, MAT_F32, E, C}, *g0 = &lw->exp_gate[0];
+    const mat *dw[2] = {S ? &lw->sh_down : &lw->exp_down[0], &lw->exp_down[0]};
+    const int dt[2] = {S ? 1 : K, K};
+    const size_t H = (size_t)Is + (size_t)K * Im; /* h's floats: the shared run's Is, then K of Im */
+    mv_act ar, ax, ah[2];
+    if (!scratch_grow(&s->ex, &s->ex_cap, 2 * H + (size_t)N * C) || !mv_act_init(&ar, 0, &router, 1) ||
+        !mv_act_init(&ax, 0, g0, 1) || !mv_acts_init(ah, 1, dw, dt, 1 + S))
         return 0;
-    float *h1 = s->ex, *h3 = h1 + (size_t)N * Im, *ye = h3 + (size_t)N * Im, w[65];
-    int e[65], nthr = (size_t)N * Im * C < 32768 ? 1 : omp_get_max_threads();
+    float *h1 = s->ex, *h3 = h1 + H, *ye = h3 + H, w[65];
+    int e[65], nthr = H * C < 32768 ? 1 : omp_get_max_threads();
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
     {
         int i = omp_get_thread_num(), n = omp_get_num_threads();
@@ -155,22 +177,22 @@ static int moe_one(const dc_config *c, scratch *s, const layer_w *lw, const floa
 #pragma omp barrier
         if (i == 0) route_token(c, lw, s->rlog, s->idx, s->wts), one_plan(c, s, e, w);
 #pragma omp barrier
-        int r0 = (int)((int64_t)Im * i / n), r1 = (int)((int64_t)Im * (i + 1) / n);
         for (int k = 0; k < N; k++) {
-            float *a = h1 + (size_t)k * Im, *b = h3 + (size_t)k * Im;
-            const mat *g = e[k] < 0 ? &lw->sh_gate : &lw->exp_gate[e[k]], *u = e[k] < 0 ? &lw->sh_up : &lw->exp_up[e[k]];
-            matmul_mv_share(a, xn, &ax, g, 1, i, n);
-            matmul_mv_share(b, xn, &ax, u, 1, i, n);
+            const int R = e[k] < 0 ? Is : Im, r0 = (int)((int64_t)R * i / n), r1 = (int)((int64_t)R * (i + 1) / n);
+            const size_t o = k < S ? 0 : (size_t)Is + (size_t)(k - S) * Im;
+            float *a = h1 + o, *b = h3 + o;
+            matmul_mv_share(a, xn, &ax, run_mat(lw, e, k, 0), 1, i, n);
+            matmul_mv_share(b, xn, &ax, run_mat(lw, e, k, 1), 1, i, n);
             for (int r = r0; r < r1; r++) a[r] = a[r] / (1.0f + expf(-a[r])) * b[r];
         }
 #pragma omp barrier
-        mv_act_fill(&ah, h1, N, i, n);
+        one_h_fill(ah, S, K, h1, Is, i, n);
 #pragma omp barrier
         for (int k = 0; k < N; k++) {
-            mv_act one = ah;
-            if (ah.q) one.xa = q8_act_view(&ah.xa, k, 1);
-            const mat *d = e[k] < 0 ? &lw->sh_down : &lw->exp_down[e[k]];
-            matmul_mv_share(ye + (size_t)k * C, h1 + (size_t)k * Im, &one, d, 1, i, n);
+            mv_act one = ah[k < S ? 0 : S];
+            if (k >= S && one.q) one.xa = q8_act_view(&ah[S].xa, k - S, 1);
+            const float *h = h1 + (k < S ? 0 : (size_t)Is + (size_t)(k - S) * Im);
+            matmul_mv_share(ye + (size_t)k * C, h, &one, run_mat(lw, e, k, 2), 1, i, n);
         }
         int c0 = (int)((int64_t)C * i / n), c1 = (int)((int64_t)C * (i + 1) / n); /* this thread's rows of ye */
         for (int x = c0; x < c1; x++) out[x] = e[0] < 0 ? ye[x] : 0;
