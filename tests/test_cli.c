@@ -178,6 +178,12 @@ static void generate_parallel(void) {
     CHECK(run(&o, BIN " bench -m %s --prefill 4 --decode 2 --reps 2 --threads 1 --dtype q8", dir) == 0 &&
               strstr(o, "prefill    4") && strstr(o, "tok/s +- ") && strstr(o, "decode     2"),
           "bench --reps 2: %s", o);
+    /* the bound is the best bandwidth read in the run, never below what the decode read: at most 100% */
+    int pct = -1;
+    const char *at = o ? strstr(o, "% of bound") : NULL;
+    while (at && at > o && at[-1] >= '0' && at[-1] <= '9') at--;
+    CHECK(at && sscanf(at, "%d", &pct) == 1 && pct >= 0 && pct <= 100 && strstr(o, "bandwidth probes"),
+          "bench: decode at %d%% of its bound: %s", pct, o);
     free(o);
     CHECK(run(&o, BIN " bench -m %s --reps 0", dir) == 2 && strstr(o, "--reps: bad count '0'"), "%s", o);
     free(o);
