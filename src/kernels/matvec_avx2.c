@@ -438,6 +438,57 @@ INL void q4_0x8_tile(float *out, size_t ldo, const block_q4_0x8 *W, int nb, cons
     groups_store(out, ldo, &acc[0][0], 4, g, gs, NG, r0, r1, t0, NT);
 }
 
+/* q4_0x8_tile for one token and 4 groups (NG 4, NT 1, decode's case), the
+ * loops turned: chunk k's two activation broadcasts serve the 4 groups before
+ * the next chunk's are made, so the 4 int16 sums, the 4 accumulators, the 2
+ * broadcasts and the mask fit the 16 registers (the per-group order kept 8
+ * broadcasts live and spilled accumulators and broadcasts to the stack
+ * around every block). The same integer sums and the same float operations
+ * per lane as q4_lanes: the same bits. */
+INL void q4_0x8_tile1x4(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g, int gs,
+                        int r0, int r1) {
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const block_q4_0x8 *B[4];
+        __m256i s16[4];
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            B[i] = W + (size_t)(g + i * gs) * nb + b;
+            _mm_prefetch((const char *)B[i] + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)B[i] + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)B[i] + PF_BYTES + 128, _MM_HINT_T0);
+        }
+        const int8_t *xb = x->qs + (size_t)b * QK4_0;
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            int32_t xl, xh;
+            memcpy(&xl, xb + 4 * k, 4), memcpy(&xh, xb + 4 * k + 16, 4);
+            const __m256i bl = _mm256_set1_epi32(xl), bh = _mm256_set1_epi32(xh);
+            #pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                const __m256i qk = _mm256_loadu_si256((const __m256i *)(B[i]->qs + 32 * k));
+                const __m256i lo = _mm256_and_si256(qk, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qk, 4), m4);
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bl), _mm256_maddubs_epi16(hi, bh));
+                s16[i] = k ? _mm256_add_epi16(s16[i], p) : p;
+            }
+            /* keeps gcc from hoisting the next chunks' loads and products above this point (it did, and spilled them) */
+            __asm__ volatile("" : "+x"(s16[0]), "+x"(s16[1]), "+x"(s16[2]), "+x"(s16[3]) : : "memory");
+        }
+        const __m256 dx = _mm256_broadcast_ss(x->d + b);
+        const __m256 ds8 = _mm256_mul_ps(_mm256_broadcast_ss(x->ds + b), _mm256_set1_ps(8.0f));
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[i], ones));
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B[i]->d));
+            acc[i] = _mm256_fmadd_ps(_mm256_fmsub_ps(s, dx, ds8), dw, acc[i]);
+        }
+    }
+    groups_store(out, ldo, acc, 1, g, gs, 4, r0, r1, 0, 1);
+}
+
 /* the whole groups of 8 rows that [r0, r1) touches: one token, 4 groups a
  * quarter of them apart (four weight streams); more, one group x 4 tokens at
  * a time. The rows % 8 last rows are plain Q4_0 rows at their plain place
@@ -449,7 +500,7 @@ void mv_q4_0x8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
     int g = r0 / 8;
     if (T == 1 && g1 > g) {
         const int q = (g1 - g) / 4;
-        for (int k = 0; k < q; k++) q4_0x8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
+        for (int k = 0; k < q; k++) q4_0x8_tile1x4(out, ldo, W, nb, x, g + k, q, r0, r1);
         g += 4 * q;
     }
     for (; g < g1; g++)
