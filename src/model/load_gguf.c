@@ -582,16 +582,30 @@ static int check_finite(const wt_entry *e, int n, const src *s, const int *kt, i
                    path, (int)bt->name.n, bt->name.s, alt, (long long)at, e[first].name);
 }
 
+/* repack_piece: a kept k_b or v_b of Q4_0 interleaved when each head's rows
+ * (per, which mla.c views as a matrix of their own) are whole groups of 8:
+ * then no group straddles two heads and a head's rows start at the byte
+ * they start at in the plain layout (issue 15: V2-Lite's per-head products,
+ * 512 x 128 and 128 x 512, ran the plain Q4_0 kernel at half its speed) */
+static void repack_piece(mat *W, int per) {
+    if (W->type == MAT_Q4_0 && per % 8 == 0 && q4_0x8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q4_0X8;
+}
+
 /* repack: the Q4_0 and Q4_K matrices copied into qarena get their rows
  * interleaved 8 at a time (kernels/repack.h, issue 15: the decode kernels
  * then keep one row per vector lane; the same bytes, the same values, the
  * same bits as the plain kernels). Borrowed blocks stay as stored (read-only
  * mapping); so does a matrix whose 8-row scratch cannot be allocated.
  * Aliases take the type after this. */
-static void repack(const wt_entry *e, int n, const src *s, const int *kt) {
+static void repack(const dc_config *c, const wt_entry *e, int n, const src *s, const int *kt) {
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {
-        if (!s[i].t || s[i].kvb_split || !e[i].m || !e[i].cols) continue; /* kept k_b / v_b: viewed per head */
+        if (s[i].t && s[i].kvb_split) { /* kept k_b / v_b: viewed per head */
+            layer_w *lw = kvb_layer(&e[i]);
+            repack_piece(&lw->k_b, c->kv_lora_rank), repack_piece(&lw->v_b, c->v_head_dim);
+            continue;
+        }
+        if (!s[i].t || !e[i].m || !e[i].cols) continue;
         if (kt[i] == MAT_Q4_0 && q4_0x8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q4_0X8;
         if (kt[i] == MAT_Q4_K && q4_kx8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q4_KX8;
     }
@@ -640,7 +654,7 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
     }
     if (!rc && bad) rc = err_set(err, DC_ENOMEM, "%s: out of memory while reading tensors", path);
     if (!rc) rc = check_finite(e, n, s, kt, borrow, path, err);
-    if (!rc && !borrow) repack(e, n, s, kt);
+    if (!rc && !borrow) repack(c, e, n, s, kt);
     /* aliases point at the main tensor they share (and take its type) */
     for (int i = 0; i < n && !rc; i++) {
         if (s[i].t) continue;
