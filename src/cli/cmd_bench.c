@@ -27,6 +27,7 @@
 #include <string.h>
 #include "base/progress.h"
 #include "base/err.h"
+#include "base/hugemem.h"
 #include "base/membw.h"
 #include "base/rng.h"
 #include "kernels/wtype.h"
@@ -289,7 +290,7 @@ int cmd_bench(int argc, char **argv) {
     int rc = DC_OK;
     /* bandwidth first, in this process, with the model not yet loaded */
     size_t words = (512u << 20) / 8;
-    uint64_t *buf = malloc(words * 8);
+    uint64_t *buf = huge_alloc(words * 8); /* pages like the weights' (hugemem.h) */
     if (!buf) {
         err_set(&err, DC_ENOMEM, "out of memory for the bandwidth buffer");
         return cli_error("bench", &err);

@@ -45,6 +45,7 @@
 #include "base/err.h"
 #include "base/progress.h"
 #include "kernels/ggml_types.h"
+#include "base/hugemem.h"
 #include "kernels/repack.h"
 #include "model/gguf_model.h"
 
@@ -506,9 +507,9 @@ static int place(const dc_config *c, model_w *w, const wt_entry *e, int n, const
             kbytes[kt[i]] += s[i].t->nbytes, kbytes[s[i].kt2] += s[i].t2->nbytes;
         } else bytes += q_bytes(&e[i], &s[i]), kbytes[kt[i]] += q_bytes(&e[i], &s[i]);
     }
-    w->arena = aligned_alloc(64, floats * sizeof(float) + 64);
+    w->arena = huge_alloc(floats * sizeof(float) + 64);
     w->arena_floats = floats;
-    if (bytes && !borrow) w->qarena = aligned_alloc(64, bytes + 64), w->qarena_bytes = bytes;
+    if (bytes && !borrow) w->qarena = huge_alloc(bytes + 64), w->qarena_bytes = bytes; /* streamed by decode */
     if (!w->arena || (bytes && !borrow && !w->qarena))
         return err_set(err, DC_ENOMEM, "%s: cannot allocate %.2f GB for the weights", path, (floats * 4 + bytes) * 1e-9);
     size_t off = 0, qoff = 0;

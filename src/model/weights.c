@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include "base/err.h"
+#include "base/hugemem.h"
 #include "base/progress.h"
 #include "io/safetensors.h"
 #include "model/gguf_model.h"
@@ -346,9 +347,9 @@ static int place(model_w *w, const wt_entry *e, int n, const st_tensor **src, co
         if (kt[i]) qbytes += (mat_type_bytes(MAT_FP8, e[i].rows, e[i].cols) + 63) & ~(size_t)63;
         else total += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
     }
-    w->arena = aligned_alloc(64, total * sizeof(float) + 64);
+    w->arena = huge_alloc(total * sizeof(float) + 64);
     w->arena_floats = total;
-    if (qbytes) w->qarena = aligned_alloc(64, qbytes + 64), w->qarena_bytes = qbytes;
+    if (qbytes) w->qarena = huge_alloc(qbytes + 64), w->qarena_bytes = qbytes;
     if (!w->arena || (qbytes && !w->qarena))
         return err_set(err, DC_ENOMEM, "%s: cannot allocate %.2f GB for the weights", dir, (total * 4.0 + qbytes) / 1e9);
     size_t off = 0, qoff = 0;
@@ -525,7 +526,7 @@ int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
         size_t b = mat_type_bytes(type, list[i]->rows, list[i]->cols);
         if (!alias && b) total += (b + 63) & ~(size_t)63;
     }
-    w->qarena = aligned_alloc(64, total + 64);
+    w->qarena = huge_alloc(total + 64);
     if (!w->qarena) {
         free(list);
         return err_set(err, DC_ENOMEM, "weights_convert: cannot allocate %.2f GB for %s weights", total / 1e9,
