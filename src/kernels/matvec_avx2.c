@@ -646,44 +646,34 @@ INL void q6x_unpack(__m256i *o, const uint8_t *qs) {
  * exact; madd by the rows' int16 scales (sc, sc in each lane), the two
  * sub-blocks added in int32 (|.| < 2^24: float exact), then
  * in += float(isum) * dx; per super-block acc += d * in. */
-INL void q6_block(__m256 (*in)[4], __m256i (*q)[8], const uint8_t *const *qs, const __m256i *sc16, int NG, const q8_act *x,
-                  size_t cols, size_t blk, int t0, int NT) {
+INL void q6_block(__m256 *in, __m256i *q, const uint8_t *qs, __m256i sc16, const q8_act *x, size_t cols, size_t blk, int t0,
+                  int NT) {
     const __m256i dupA = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5, 8,
                                           9, 8, 9, 12, 13, 12, 13);
-    __m256i sc[2][2], i32[2][4];
-    #pragma GCC unroll 2
-    for (int g = 0; g < NG; g++)
-        sc[g][0] = _mm256_shuffle_epi8(sc16[g], dupA),
-        sc[g][1] = _mm256_shuffle_epi8(sc16[g], _mm256_add_epi8(dupA, _mm256_set1_epi8(2)));
+    const __m256i sc[2] = {_mm256_shuffle_epi8(sc16, dupA), _mm256_shuffle_epi8(sc16, _mm256_add_epi8(dupA, _mm256_set1_epi8(2)))};
+    __m256i i32[4];
     #pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {
-        if (qs) /* q6_kx8: sub-block 2 blk + h unpacked here, 4 vectors a group live */
-            #pragma GCC unroll 2
-            for (int g = 0; g < NG; g++) q6x_unpack(q[g] + 4 * h, qs[g] + 96 * h);
+        if (qs) q6x_unpack(q + 4 * h, qs + 96 * h); /* q6_kx8: unpacked here, 4 vectors live */
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const size_t tt = (size_t)(t0 + t);
+            /* 4 int8 of x as one float's bits: a broadcast load */
             const float *xb = (const float *)(const void *)(x->qs + tt * cols + blk * QK8_0 + 16 * h);
             __m256i xv[4];
             #pragma GCC unroll 4
             for (int m = 0; m < 4; m++) xv[m] = _mm256_castps_si256(_mm256_broadcast_ss(xb + m));
             const __m256i c = _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)(x->c16 + tt * (cols / 16) + 2 * blk + h)));
-            #pragma GCC unroll 2
-            for (int g = 0; g < NG; g++) {
-                __m256i s = _mm256_maddubs_epi16(q[g][4 * h], xv[0]);
-                #pragma GCC unroll 3
-                for (int m = 1; m < 4; m++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(q[g][4 * h + m], xv[m]));
-                const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(s, c), sc[g][h]);
-                i32[g][t] = h ? _mm256_add_epi32(i32[g][t], p) : p;
-            }
+            __m256i s = _mm256_maddubs_epi16(q[4 * h], xv[0]);
+            #pragma GCC unroll 3
+            for (int m = 1; m < 4; m++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(q[4 * h + m], xv[m]));
+            const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(s, c), sc[h]);
+            i32[t] = h ? _mm256_add_epi32(i32[t], p) : p;
         }
     }
     #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) {
-        const __m256 dx = _mm256_broadcast_ss(x->d + (size_t)(t0 + t) * (cols / QK8_0) + blk);
-        #pragma GCC unroll 2
-        for (int g = 0; g < NG; g++) in[g][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32[g][t]), dx, in[g][t]);
-    }
+    for (int t = 0; t < NT; t++)
+        in[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32[t]), _mm256_broadcast_ss(x->d + (size_t)(t0 + t) * (cols / QK8_0) + blk), in[t]);
 }
 
 /* the 32 values 0..63 of 32-block g (0..7) of a plain super-block in
@@ -728,20 +718,20 @@ INL void q6_gather(__m256i *q, const block_q6_K *const *s, int g) {
  * NULL) gathered from the plain super-blocks s[0..7] */
 INL void q6_lanes(__m256 *acc, const block_q6_Kx8 *B, const q8_act *x, int nb, int p, int t0, int NT) {
     const size_t cols = (size_t)nb * QK_K;
-    __m256 in[1][4];
+    __m256 in[4];
+    __m256i q[8];
     #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) in[0][t] = _mm256_setzero_ps();
-    __m256i q[1][8], sc16[1];
+    for (int t = 0; t < NT; t++) in[t] = _mm256_setzero_ps();
     for (int b = 0; b < 8; b++) {
-        const uint8_t *src[1] = {B->qs + 192 * b};
+        const uint8_t *qs = B->qs + 192 * b;
         /* spread over the super-block: a burst of 27 at once read slower */
-        for (int o = 0; o < 192; o += 64) _mm_prefetch((const char *)src[0] + Q6X_PF + o, _MM_HINT_T0);
-        sc16[0] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(B->scales + 16 * b)));
-        q6_block(in, q, src, sc16, 1, x, cols, (size_t)p * 8 + b, t0, NT);
+        for (int o = 0; o < 192; o += 64) _mm_prefetch((const char *)qs + Q6X_PF + o, _MM_HINT_T0);
+        q6_block(in, q, qs, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(B->scales + 16 * b))), x, cols,
+                 (size_t)p * 8 + b, t0, NT);
     }
     const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d));
     #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) acc[t] = _mm256_fmadd_ps(in[0][t], dv, acc[t]);
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_fmadd_ps(in[t], dv, acc[t]);
 }
 
 /* q6_lanes for plain super-blocks s[0..7] (d and sc in q6_kx8's order
@@ -750,23 +740,23 @@ INL void q6_lanes(__m256 *acc, const block_q6_Kx8 *B, const q8_act *x, int nb, i
 INL void q6_plain_lanes(__m256 *acc, const uint16_t *d, const int8_t *sc, const block_q6_K *const *s, const q8_act *x,
                         int nb, int p, int t0, int NT) {
     const size_t cols = (size_t)nb * QK_K;
-    __m256 in[4][4];
-    for (int t = 0; t < NT; t++) in[t / 4][t % 4] = _mm256_setzero_ps();
-    __m256i q[1][8], sc16[1];
+    __m256 in[16];
+    __m256i q[8];
+    for (int t = 0; t < NT; t++) in[t] = _mm256_setzero_ps();
     #pragma GCC unroll 8 /* q6_group's shifts are constants */
     for (int b = 0; b < 8; b++) {
-        q6_gather(q[0], s, b);
-        sc16[0] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(sc + 16 * b)));
+        q6_gather(q, s, b);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(sc + 16 * b)));
         const size_t blk = (size_t)p * 8 + b;
         for (int k = 0; k < NT; k += 4) switch (NT - k < 4 ? NT - k : 4) {
-            case 4: q6_block(&in[k / 4], q, NULL, sc16, 1, x, cols, blk, t0 + k, 4); break;
-            case 3: q6_block(&in[k / 4], q, NULL, sc16, 1, x, cols, blk, t0 + k, 3); break;
-            case 2: q6_block(&in[k / 4], q, NULL, sc16, 1, x, cols, blk, t0 + k, 2); break;
-            default: q6_block(&in[k / 4], q, NULL, sc16, 1, x, cols, blk, t0 + k, 1); break;
+            case 4: q6_block(in + k, q, NULL, sc16, x, cols, blk, t0 + k, 4); break;
+            case 3: q6_block(in + k, q, NULL, sc16, x, cols, blk, t0 + k, 3); break;
+            case 2: q6_block(in + k, q, NULL, sc16, x, cols, blk, t0 + k, 2); break;
+            default: q6_block(in + k, q, NULL, sc16, x, cols, blk, t0 + k, 1); break;
             }
     }
     const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
-    for (int t = 0; t < NT; t++) acc[t] = _mm256_fmadd_ps(in[t / 4][t % 4], dv, acc[t]);
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_fmadd_ps(in[t], dv, acc[t]);
 }
 
 /* q6_k's prefetch distance for plain rows: 512 bytes (2.4 super-blocks)
