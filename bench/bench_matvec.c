@@ -16,9 +16,9 @@
  * best of many short runs: its compute ceiling, which a busy machine
  * disturbs less than the DRAM figures.
  *   make bench-kernels && build/bench/bench_matvec [decode|gemm|cache|cross|all] [rows cols]
- * $DC_BENCH_TYPES=q4_0,q4_0x8,... limits decode and cache to those types.
- * q4_0x8 / q4_kx8 are what a GGUF's Q4_0 / Q4_K matrices become at load
- * (kernels/repack.h); q4_0 / q4_k here are their plain layouts (borrowed blocks).
+ * $DC_BENCH_TYPES=q4_0,q4_0x8,... limits decode, cache and gemm to those types.
+ * q4_0x8 / q4_kx8 / q6_kx8 are what a GGUF's Q4_0 / Q4_K / Q6_K matrices become at
+ * load (kernels/repack.h); q4_0 / q4_k / q6_k here are their plain layouts (borrowed blocks).
  */
 #include <omp.h>
 #include <stdio.h>
@@ -239,7 +239,7 @@ static void gemm(int R, int C) {
            "avx2 / avx512: matmul (f32 on AVX-512: OpenBLAS); gemm: gemm.h's AVX2 kernel; sgemm: OpenBLAS;\n"
            "dq+sgemm: rows to float32, then sgemm (bf16 / f16 / fp8 before gemm.h)\n", R, C);
     for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
-        if (!mat_type_bytes(ty, R, C)) continue;
+        if (!mat_type_bytes(ty, R, C) || !type_on(ty)) continue;
         void *q = ty == MAT_F32 ? (void *)w : malloc(mat_type_bytes(ty, R, C));
         if (ty != MAT_F32) mat_convert(&F, ty, q);
         mat W = {q, ty, R, C};

@@ -451,13 +451,15 @@ static void moe_decode_one_region(void) {
 }
 
 /* DEEPC_MMAP=1: kept matrices are read from the file's mapping, not copied;
- * the logits are the same bits and the model owns the mapping */
-static void borrowed_blocks(void) {
-    dc_config c;
-    block_config(&c);
-    const char *dir = tmp("borrow"), *gg = tmp("borrow_q4_0.gguf");
-    if (make_model(&c, dir) || convert(dir, gg, "q4_0")) {
-        CHECK(0, "setup");
+ * the logits are the same bits and the model owns the mapping. q4_0, and
+ * q4_k_m (Q4_K, Q6_K and Q5_K matrices: copied Q4_K / Q6_K ones are
+ * interleaved, kernels/repack.h, borrowed ones gathered by the plain kernels) */
+static void borrowed_one(const dc_config *c, const char *dir, const char *type) {
+    char name[64];
+    snprintf(name, sizeof name, "borrow_%s.gguf", type);
+    const char *gg = tmp(name);
+    if (convert(dir, gg, type)) {
+        CHECK(0, "setup %s", type);
         return;
     }
     int V = 0, V2 = 0;
@@ -468,11 +470,24 @@ static void borrowed_blocks(void) {
     dc_model *m = NULL;
     dc_err err = {0};
     CHECK(model_load(gg, 0, &m, &err) == 0 && m->w.map.size > 0 && m->w.qarena == NULL,
-          "DEEPC_MMAP=1 borrows from the mapping: %s", err.msg);
+          "%s: DEEPC_MMAP=1 borrows from the mapping: %s", type, err.msg);
     dc_model_free(m);
     unsetenv("DEEPC_MMAP");
-    CHECK(a && b && V == V2 && memcmp(a, b, sizeof(float) * NIDS * V) == 0, "borrowed and copied logits differ");
+    CHECK(a && b && V == V2 && V == c->vocab_size && memcmp(a, b, sizeof(float) * NIDS * V) == 0,
+          "%s: borrowed and copied logits differ", type);
     free(a), free(b);
+}
+
+static void borrowed_blocks(void) {
+    dc_config c;
+    block_config(&c);
+    const char *dir = tmp("borrow");
+    if (make_model(&c, dir)) {
+        CHECK(0, "setup");
+        return;
+    }
+    borrowed_one(&c, dir, "q4_0");
+    borrowed_one(&c, dir, "q4_k_m");
 }
 
 /* the tokenizer goes into the GGUF and comes back encoding the same */

@@ -22,11 +22,12 @@
  *         int16 scales sc, in += float(isum) * dx over the 8 sub-blocks of a
  *         super-block, then acc += d * in - dmin * sum_j m_j (dx_j sum_j x)
  *         (q8_act.ds) (q4k_lanes below).
- *   q6_k  w = d sc (q - 32) per 16 (q 0..63): maddubs(q, x) - 32 * pair sums
- *         (q8_act.xp32), madd by the block's two int16 scales placed in the
- *         high byte (sc * 256: one byte shuffle makes them; exact, the int32
- *         stays below 2^31 and float keeps the multiple of 256),
- *         in += float(isum) * dx over 8 groups, acc += d/256 * in.
+ *   q6_k  w = d sc (q - 32) per 16 (q 0..63), one ROW per lane as q4_k
+ *         (q6_kx8, with repack.h's bit order, and gathered plain rows: the
+ *         same bits): maddubs by 4 activation bytes broadcast, 4 summed in
+ *         int16, minus 32 x the pair sums (q8_act.c16), madd by the rows'
+ *         int16 scales, in += float(isum) * dx per 32, acc += d * in
+ *         (q6_lanes below).
  * IEEE halves (dw, d, dmin) come from a 256 KB table: a broadcast load where
  * F16C takes three vector operations per block.
  *
@@ -38,7 +39,7 @@
  * reads ~1.6x faster here than one stream, while four adjacent short rows
  * read 2x slower); 2 to 4 tokens: 2 such rows x T; more: 1 row x 8 tokens.
  * Q4_0's lanes: 8 rows (or 4 groups of 8) x 1 token, else 8 rows x 4 tokens
- * (Q4_K: x 2 tokens).
+ * (Q4_K: x 2 tokens; Q6_K as Q4_0).
  *
  * fp8: codes to float32 bits by a byte shuffle, a shift and a mask (e4m3x8),
  * the block scale folded into the one multiply that makes them exact.
@@ -670,12 +671,66 @@ void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
     if (r1 > 8 * G) mv_q4_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
-/* ---------------------------------------------------------------- q6_k */
+/* ---------------------------------------------------------------- q6_k lanes */
 
-/* the 6-bit values 0..63 of 32-value group g (0..7) of a Q6_K super-block:
- * in each half of 128, values 0-31 are the low nibbles of ql[0..32) | qh bits
- * 0-1 << 4, 32-63 low of ql[32..64) | bits 2-3, 64-95 high of ql[0..32) |
- * bits 4-5, 96-127 high of ql[32..64) | bits 6-7 (ggml's order) */
+/* 16 values of each of 8 rows from q6_kx8's 96 bytes at qs (repack.h):
+ * o[m] lane j = values 4m..4m+3 of the sub-block of row j */
+INL void q6x_unpack(__m256i *o, const uint8_t *qs) {
+    const __m256i m6 = _mm256_set1_epi8(0x3f);
+    const __m256i a = _mm256_loadu_si256((const __m256i *)qs), b = _mm256_loadu_si256((const __m256i *)(qs + 32)),
+                  c = _mm256_loadu_si256((const __m256i *)(qs + 64));
+    o[0] = _mm256_and_si256(a, m6), o[1] = _mm256_and_si256(b, m6), o[2] = _mm256_and_si256(c, m6);
+    /* the top two bits of a, b, c to bits 0-1, 2-3, 4-5 (16-bit shifts: the masks drop what crosses bytes) */
+    o[3] = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 6), _mm256_set1_epi8(0x03)),
+                                           _mm256_and_si256(_mm256_srli_epi16(b, 4), _mm256_set1_epi8(0x0c))),
+                           _mm256_and_si256(_mm256_srli_epi16(c, 2), _mm256_set1_epi8(0x30)));
+}
+
+/* Q6_K with one row per lane, as q4_k (q6_kx8, repack.h's layout and bit
+ * order, and plain rows gathered 8 at a time: the same values in the same
+ * vectors, so the same bits). Per 32-block b of a super-block, q[k] (k =
+ * 0..7) holds values 4k..4k+3 (q = 0..63) of each of the 8 rows (lane j:
+ * row j), sub-block 2b in q[0..3], 2b + 1 in q[4..7]. Per token and
+ * sub-block: maddubs by the token's 4 matching int8 broadcast, 4 summed in
+ * int16 (wrapping adds), minus c16 (q8_act: 32 x the same pairs of x) gives
+ * sum (q - 32) x over 8 products per int16, |.| <= 8 * 32 * 127 < 2^15:
+ * exact; madd by the rows' int16 scales (sc, sc in each lane), the two
+ * sub-blocks added in int32 (|.| < 2^24: float exact), then
+ * in += float(isum) * dx; per super-block acc += d * in. */
+INL void q6_block(__m256 *in, __m256i *q, const uint8_t *qs, __m256i sc16, const q8_act *x, size_t cols, size_t blk, int t0,
+                  int NT) {
+    const __m256i dupA = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5, 8,
+                                          9, 8, 9, 12, 13, 12, 13);
+    const __m256i sc[2] = {_mm256_shuffle_epi8(sc16, dupA), _mm256_shuffle_epi8(sc16, _mm256_add_epi8(dupA, _mm256_set1_epi8(2)))};
+    __m256i i32[4];
+    #pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        if (qs) q6x_unpack(q + 4 * h, qs + 96 * h); /* q6_kx8: unpacked here, 4 vectors live */
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const size_t tt = (size_t)(t0 + t);
+            /* 4 int8 of x as one float's bits: a broadcast load */
+            const float *xb = (const float *)(const void *)(x->qs + tt * cols + blk * QK8_0 + 16 * h);
+            __m256i xv[4];
+            #pragma GCC unroll 4
+            for (int m = 0; m < 4; m++) xv[m] = _mm256_castps_si256(_mm256_broadcast_ss(xb + m));
+            const __m256i c = _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)(x->c16 + tt * (cols / 16) + 2 * blk + h)));
+            __m256i s = _mm256_maddubs_epi16(q[4 * h], xv[0]);
+            #pragma GCC unroll 3
+            for (int m = 1; m < 4; m++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(q[4 * h + m], xv[m]));
+            const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(s, c), sc[h]);
+            i32[t] = h ? _mm256_add_epi32(i32[t], p) : p;
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+        in[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32[t]), _mm256_broadcast_ss(x->d + (size_t)(t0 + t) * (cols / QK8_0) + blk), in[t]);
+}
+
+/* the 32 values 0..63 of 32-block g (0..7) of a plain super-block in
+ * ggml's order: in each half of 128, values 0-31 are the low nibbles of
+ * ql[0..32) | qh bits 0-1 << 4, 32-63 low of ql[32..64) | bits 2-3, 64-95
+ * high of ql[0..32) | bits 4-5, 96-127 high of ql[32..64) | bits 6-7 */
 INL __m256i q6_group(const block_q6_K *b, int g) {
     const int h = g / 4, sub = g % 4;
     const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
@@ -687,68 +742,170 @@ INL __m256i q6_group(const block_q6_K *b, int g) {
     return _mm256_or_si256(lo, _mm256_and_si256(qh, m30));
 }
 
-/* q6_k's prefetch distance: 512 bytes (2.4 super-blocks) ahead of each
- * row. Measured from memory (bench_matvec decode, 102400 x 1024, 1 thread,
- * T = 1, same run, load ~3.5 on 2 cores): 1024 (PF_BYTES) 14.5-15.1 GB/s,
- * 768 14.7, 512 17.3-17.8, 384 17.4-18.0, 256 14.6-17.8; T = 4, 8 unchanged */
+/* q[k] of 32-block g of plain super-blocks s[0..7]: each row's 32 values,
+ * then the 8 x 8 transpose of their 4-byte pieces */
+INL void q6_gather(__m256i *q, const block_q6_K *const *s, int g) {
+    __m256i v[8], t[8];
+    #pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) v[j] = q6_group(s[j], g);
+    #pragma GCC unroll 4
+    for (int j = 0; j < 8; j += 2) t[j] = _mm256_unpacklo_epi32(v[j], v[j + 1]), t[j + 1] = _mm256_unpackhi_epi32(v[j], v[j + 1]);
+    #pragma GCC unroll 2
+    for (int j = 0; j < 8; j += 4) {
+        v[j] = _mm256_unpacklo_epi64(t[j], t[j + 2]), v[j + 1] = _mm256_unpackhi_epi64(t[j], t[j + 2]);
+        v[j + 2] = _mm256_unpacklo_epi64(t[j + 1], t[j + 3]), v[j + 3] = _mm256_unpackhi_epi64(t[j + 1], t[j + 3]);
+    }
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) q[k] = _mm256_permute2x128_si256(v[k], v[k + 4], 0x20), q[k + 4] = _mm256_permute2x128_si256(v[k], v[k + 4], 0x31);
+}
+
+/* q6_kx8's prefetch distance: 2 KB ahead of each group (a super-block of 8 rows is 1680 bytes) */
+#ifndef Q6X_PF
+#define Q6X_PF 2048
+#endif
+
+/* super-block p of 8 rows times NT tokens into acc: d (8 halves) and sc
+ * (repack.h's scales order) given; the values from q6_kx8's qs, or (qs
+ * NULL) gathered from the plain super-blocks s[0..7] */
+INL void q6_lanes(__m256 *acc, const block_q6_Kx8 *B, const q8_act *x, int nb, int p, int t0, int NT) {
+    const size_t cols = (size_t)nb * QK_K;
+    __m256 in[4];
+    __m256i q[8];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) in[t] = _mm256_setzero_ps();
+    for (int b = 0; b < 8; b++) {
+        const uint8_t *qs = B->qs + 192 * b;
+        /* spread over the super-block: a burst of 27 at once read slower */
+        for (int o = 0; o < 192; o += 64) _mm_prefetch((const char *)qs + Q6X_PF + o, _MM_HINT_T0);
+        q6_block(in, q, qs, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(B->scales + 16 * b))), x, cols,
+                 (size_t)p * 8 + b, t0, NT);
+    }
+    const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d));
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_fmadd_ps(in[t], dv, acc[t]);
+}
+
+/* q6_lanes for plain super-blocks s[0..7] (d and sc in q6_kx8's order
+ * given) and up to 16 tokens, 4 at a time: each 32-block gathered once for
+ * all of them; the same operations per token as q6_lanes, so the same bits */
+INL void q6_plain_lanes(__m256 *acc, const uint16_t *d, const int8_t *sc, const block_q6_K *const *s, const q8_act *x,
+                        int nb, int p, int t0, int NT) {
+    const size_t cols = (size_t)nb * QK_K;
+    __m256 in[16];
+    __m256i q[8];
+    for (int t = 0; t < NT; t++) in[t] = _mm256_setzero_ps();
+    #pragma GCC unroll 8 /* q6_group's shifts are constants */
+    for (int b = 0; b < 8; b++) {
+        q6_gather(q, s, b);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(sc + 16 * b)));
+        const size_t blk = (size_t)p * 8 + b;
+        for (int k = 0; k < NT; k += 4) switch (NT - k < 4 ? NT - k : 4) {
+            case 4: q6_block(in + k, q, NULL, sc16, x, cols, blk, t0 + k, 4); break;
+            case 3: q6_block(in + k, q, NULL, sc16, x, cols, blk, t0 + k, 3); break;
+            case 2: q6_block(in + k, q, NULL, sc16, x, cols, blk, t0 + k, 2); break;
+            default: q6_block(in + k, q, NULL, sc16, x, cols, blk, t0 + k, 1); break;
+            }
+    }
+    const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_fmadd_ps(in[t], dv, acc[t]);
+}
+
+/* q6_k's prefetch distance for plain rows: 512 bytes (2.4 super-blocks)
+ * ahead of each row (measured with the one-row-per-stream kernel before,
+ * bench_matvec decode 102400 x 1024: 1024 14.5-15.1 GB/s, 512 17.3-17.8) */
 #ifndef Q6_PF
 #define Q6_PF 512
 #endif
-/* Per super-block, each pair's 8 group sums go into in[i][t] (scaled by dx),
- * then acc += d/256 * in */
-INL void q6_k_tile(float *out, size_t ldo, const block_q6_K *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
-                   int NT) {
-    const size_t cols = (size_t)nb * QK_K, nblk = cols / QK8_0;
-    TILE_ACC(acc)
+
+/* plain rows rows[0..7] times NT (<= 16) tokens: per super-block the 8
+ * rows' half scales and int8 scales put in q6_kx8's order (one 8 x 8
+ * transpose of 2-byte pieces), then q6_plain_lanes */
+INL void q6_k_tile(float *out, size_t ldo, const block_q6_K *W, int nb, const q8_act *x, const int *rows,
+                   const int *keep, int t0, int NT) {
+    __m256 acc[16];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int p = 0; p < nb; p++) {
-        __m256i sv[4];
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q6_K *b = W + (size_t)(r + i * rs) * nb + p;
-            _mm_prefetch((const char *)b + Q6_PF, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + Q6_PF + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + Q6_PF + 128, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + Q6_PF + 192, _MM_HINT_T0);
-            sv[i] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->scales));
+        const block_q6_K *s[8];
+        uint16_t d[8];
+        int8_t sc[128];
+        __m128i v[8], u[8];
+        for (int j = 0; j < 8; j++) {
+            s[j] = W + (size_t)rows[j] * nb + p;
+            for (int o = 0; o < (int)sizeof *s[j]; o += 64) _mm_prefetch((const char *)s[j] + Q6_PF + o, _MM_HINT_T0);
+            d[j] = s[j]->d;
+            v[j] = _mm_loadu_si128((const __m128i *)s[j]->scales); /* word b: scales 2b, 2b + 1 */
         }
-        TILE_ACC(in)
-        #pragma GCC unroll 8
-        for (int g = 0; g < 8; g++) {
-            const size_t blk = (size_t)p * 8 + g;
-            /* int16 lanes 0-7 hold scale 2g, lanes 8-15 scale 2g+1, each in the high byte (x 256) */
-            const __m256i ctl = _mm256_setr_epi8(-128, 2 * g, -128, 2 * g, -128, 2 * g, -128, 2 * g, -128, 2 * g, -128,
-                                                 2 * g, -128, 2 * g, -128, 2 * g, -128, 2 * g + 1, -128, 2 * g + 1, -128,
-                                                 2 * g + 1, -128, 2 * g + 1, -128, 2 * g + 1, -128, 2 * g + 1, -128,
-                                                 2 * g + 1, -128, 2 * g + 1);
-            #pragma GCC unroll 4
-            for (int i = 0; i < NR; i++) {
-                const __m256i qv = q6_group(W + (size_t)(r + i * rs) * nb + p, g), sc = _mm256_shuffle_epi8(sv[i], ctl);
-                #pragma GCC unroll 8
-                for (int t = 0; t < NT; t++) {
-                    const size_t tt = (size_t)(t0 + t), v = tt * cols + blk * QK8_0;
-                    __m256i s16 = _mm256_maddubs_epi16(qv, _mm256_loadu_si256((const __m256i *)(x->qs + v)));
-                    s16 = _mm256_sub_epi16(s16, _mm256_loadu_si256((const __m256i *)(x->xp32 + v / 2)));
-                    __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, sc));
-                    in[i][t] = _mm256_fmadd_ps(s, _mm256_broadcast_ss(x->d + tt * nblk + blk), in[i][t]);
-                }
-            }
+        for (int j = 0; j < 8; j += 2) u[j] = _mm_unpacklo_epi16(v[j], v[j + 1]), u[j + 1] = _mm_unpackhi_epi16(v[j], v[j + 1]);
+        for (int j = 0; j < 8; j += 4) {
+            v[j] = _mm_unpacklo_epi32(u[j], u[j + 2]), v[j + 1] = _mm_unpackhi_epi32(u[j], u[j + 2]);
+            v[j + 2] = _mm_unpacklo_epi32(u[j + 1], u[j + 3]), v[j + 3] = _mm_unpackhi_epi32(u[j + 1], u[j + 3]);
         }
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const __m256 dv = _mm256_mul_ps(F16_BCAST(W[(size_t)(r + i * rs) * nb + p].d), _mm256_set1_ps(1.0f / 256));
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) acc[i][t] = _mm256_fmadd_ps(in[i][t], dv, acc[i][t]);
+        /* v[0..3]: words 0-1, 2-3, 4-5, 6-7 of rows 0-3; v[4..7] of rows 4-7 */
+        for (int k = 0; k < 4; k++) {
+            _mm_storeu_si128((__m128i *)(sc + 32 * k), _mm_unpacklo_epi64(v[k], v[k + 4]));
+            _mm_storeu_si128((__m128i *)(sc + 32 * k + 16), _mm_unpackhi_epi64(v[k], v[k + 4]));
         }
+        q6_plain_lanes(acc, d, sc, s, x, nb, p, t0, NT);
     }
-    TILE_STORE(acc)
+    for (int t = 0; t < NT; t += 4) lanes_store(out, ldo, acc + t, keep, t0 + t, NT - t < 4 ? NT - t : 4);
 }
 
+/* one token: 8 rows an eighth of [r0, r1) apart (eight long weight
+ * streams; adjacent rows are 8 streams of a few hundred bytes, which ran
+ * 2-3x slower from memory); more, or what is left: 8 adjacent rows, tokens
+ * 16 at a time (a 32-block gathered once for them), the last group filled up with its last row (computed, not
+ * written). Lanes never mix: a row's bits do not depend on its neighbours. */
 void mv_q6_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const void *W = Wv;
+    const block_q6_K *W = Wv;
     const q8_act *x = xv;
     const int nb = cols / QK_K;
-    F16_READY();
-    TILES(q6_k_tile, out, ldo, (const block_q6_K *)W, nb, x);
+    int rows[8], keep[8], r = r0;
+    if (T == 1) {
+        const int q = (r1 - r0) / 8;
+        for (int k = 0; k < q; k++) {
+            for (int j = 0; j < 8; j++) rows[j] = keep[j] = r0 + k + j * q;
+            q6_k_tile(out, ldo, W, nb, x, rows, keep, 0, 1);
+        }
+        r = r0 + 8 * q;
+    }
+    for (; r < r1; r += 8) {
+        for (int j = 0; j < 8; j++) rows[j] = r + j < r1 ? r + j : r1 - 1, keep[j] = r + j < r1 ? r + j : -1;
+        for (int t0 = 0; t0 < T; t0 += 16) q6_k_tile(out, ldo, W, nb, x, rows, keep, t0, T - t0 < 16 ? T - t0 : 16);
+    }
+}
+
+
+/* one q6_kx8 group g times NT tokens, lane j = row 8g + j; rows outside
+ * [r0, r1) computed, not written */
+INL void q6_kx8_tile(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, const q8_act *x, int g, int r0, int r1,
+                     int t0, int NT) {
+    __m256 acc[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q6_Kx8 *B = W + (size_t)g * nb + p;
+        for (int o = 0; o < 192; o += 64) _mm_prefetch((const char *)B + Q6X_PF + o, _MM_HINT_T0); /* d, scales */
+        q6_lanes(acc, B, x, nb, p, t0, NT);
+    }
+    groups_store(out, ldo, acc, 4, g, 0, 1, r0, r1, t0, NT);
+}
+
+/* the groups of 8 rows that [r0, r1) touches one after another (one weight
+ * stream: from memory, 1 thread, no slower than four groups a quarter
+ * apart, as q4_kx8 reads them, and 6% faster in L2), tokens 4 at a time;
+ * the rows % 8 last rows plain (Q6_K's kernel, the same bits) */
+void mv_q6_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const block_q6_Kx8 *W = Wv;
+    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    for (int g = r0 / 8; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
+            case 3: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
+            case 2: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
+            default: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;
+            }
+    if (r1 > 8 * G) mv_q6_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
 /* ---------------------------------------------------------------- q5_0 */
@@ -978,7 +1135,10 @@ void q8_fill_avx2(q8_act *a, const float *x, int t0, int t1) {
         a->d[b] = d;
         __m256i pair = _mm256_maddubs_epi16(ones8, q), g4 = _mm256_madd_epi16(pair, ones16);
         _mm256_storeu_si256((__m256i *)(a->xp8 + b * (QK8_0 / 2)), _mm256_slli_epi16(pair, 3));
-        _mm256_storeu_si256((__m256i *)(a->xp32 + b * (QK8_0 / 2)), _mm256_slli_epi16(pair, 5));
+        /* c16: per 16 values the even and odd pairs summed as int16 (4 lanes of each half added), times 32 */
+        __m256i c = _mm256_add_epi16(pair, _mm256_shuffle_epi32(pair, 0x4e));
+        c = _mm256_slli_epi16(_mm256_add_epi16(c, _mm256_shuffle_epi32(c, 0xb1)), 5);
+        a->c16[2 * b] = _mm256_cvtsi256_si32(c), a->c16[2 * b + 1] = _mm256_extract_epi32(c, 4);
         _mm256_storeu_si256((__m256i *)(a->c4 + b * 8), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(g4, 7)));
         _mm256_storeu_ps(a->d4 + b * 8, _mm256_set1_ps(d));
         __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(g4), _mm256_extracti128_si256(g4, 1));

@@ -156,66 +156,6 @@ void mv_q8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
     for (int r = r0; r < r1; r++) ROW_T4(q8_row, W + (size_t)r * nb, x, nb)
 }
 
-/* ---------------------------------------------------------------- ggml block types
- *
- * Each step turns 64 weights into 64 unsigned bytes u (0..15 or 0..63, in
- * x's order) and a per-lane float scale S (one lane = a group of 4 values),
- * then per token:
- *     s = vpdpbusd(c4 >> k, u, xq)   c4 >> k = -128/2^k * sum4(xq), so with
- *                                    2^(7-k) = the type's offset (32 for
- *                                    q6_k) s = sum4 (u - offset) xq
- *     acc += float(s) * S * d4       d4 = x's block scale per group
- * (Q4_0 and Q4_K run AVX2's kernels: matvec.h.) */
-
-/* acc[t] += float(dpbusd(c4 >> SH, u, xq)) * S * d4 for the 64 values at v of tokens t0.. */
-#define TOK_STEP(SH)                                                                                          \
-    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {                                                   \
-        size_t tt = t0 + t;                                                                                   \
-        __m512i c4 = _mm512_loadu_si512(x->c4 + tt * g + v / 4);                                              \
-        __m512i s = _mm512_dpbusd_epi32(_mm512_srai_epi32(c4, SH), u, _mm512_loadu_si512(x->qs + tt * cols + v)); \
-        a[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(S, _mm512_loadu_ps(x->d4 + tt * g + v / 4)), a[t]); \
-    }
-
-/* Q6_K: value v of a super-block has scale sc[v/16]; half h (128 values) takes
- * ql[64h..], qh[32h..]: values 0..31 low nibble of ql[l] | bits 0-1 of qh[l],
- * 32..63 low of ql[l+32] | bits 2-3, 64..95 high of ql[l] | bits 4-5,
- * 96..127 high of ql[l+32] | bits 6-7 (ggml's order) */
-INL void q6_k_row(const block_q6_K *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
-    const size_t cols = (size_t)nb * QK_K, g = cols / 4;
-    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
-    __m512 a[4];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) a[t] = _mm512_setzero_ps();
-    for (int p = 0; p < nb; p++) {
-        for (int l = 0; l < 210; l += 64) _mm_prefetch((const char *)(w + p + 5) + l, _MM_HINT_T0); /* ~1 KB ahead */
-        __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)w[p].scales))),
-                                  _mm512_set1_ps(_cvtsh_ss(w[p].d)));
-        for (int h = 0; h < 2; h++) {
-            __m512i l = _mm512_loadu_si512(w[p].ql + 64 * h);
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(w[p].qh + 32 * h));
-            __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-            for (int k = 0; k < 2; k++) {
-                __m512i u = k == 0 ? _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_slli_epi16(hh, 4), m30))
-                                   : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(hh, m30));
-                int c = 2 * h + k; /* chunk: lanes 4i..4i+3 have scale sc[4c + i/4] */
-                __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(4 * c),
-                                               _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0));
-                __m512 S = _mm512_permutexvar_ps(idx, sc);
-                size_t v = (size_t)p * QK_K + 64 * c;
-                TOK_STEP(2)
-            }
-        }
-    }
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]);
-}
-
-void mv_q6_k_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const void *W = Wv;
-    const q8_act *x = xv;
-    const int nb = cols / QK_K;
-    for (int r = r0; r < r1; r++) {
-        const block_q6_K *w = (const block_q6_K *)W + (size_t)r * nb;
-        ROW_T4(q6_k_row, w, x, nb)
-    }
-}
+/* (the ggml block types, Q4_0, Q4_K, Q6_K, Q5_0, Q5_K, run AVX2's kernels: matvec.h,
+ * wtype.h; Q6_K's AVX-512 kernel went with issue 15's q6_kx8, whose bits its
+ * plain rows must give.) */

@@ -151,3 +151,14 @@ void mv_q4_kx8_ref(float *out, size_t ldo, const void *W, int cols, int r0, int 
     }
     free(row);
 }
+
+/* q6_kx8: as q4_0x8, each row taken back out, then Q6_K's oracle */
+void mv_q6_kx8_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    block_q6_K *row = malloc(sizeof(block_q6_K) * (size_t)(cols / QK_K ? cols / QK_K : 1));
+    if (!row) return; /* the oracle of tests only */
+    for (int r = r0; r < r1; r++) {
+        q6_kx8_row(W, (int)ldo, r, cols, row);
+        mv_gg_ref(GG_Q6_K, out + r, ldo, row, cols, 0, 1, x, T);
+    }
+    free(row);
+}

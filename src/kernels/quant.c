@@ -45,7 +45,7 @@ void bf16_to_f32_row(float *dst, const uint16_t *src, size_t n) {
 static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* The arrays follow one another, each start moved on by SKEW bytes more: a
- * kernel reads qs and xp8 / xp32 of the same token and block together, at
+ * kernel reads qs and xp8 / c16 of the same token and block together, at
  * the same offset in their arrays, and with T a power of two the arrays'
  * sizes are too, so unskewed starts share cache sets (q6_k's matmul at
  * T = 256 / 512 ran 25% slower than at T = 252 / 260). */
@@ -53,7 +53,7 @@ static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t q8_act_bytes(int T, int cols) {
     size_t n = (size_t)T * cols;
-    return up64(n) + up64(n / QK8_0 * 4) * 2 + up64(n / 4 * 4) * 2 + up64(n) * 2 + 6 * SKEW;
+    return up64(n) + up64(n / QK8_0 * 4) * 2 + up64(n / 4 * 4) * 2 + up64(n) + up64(n / 16 * 4) + 6 * SKEW;
 }
 
 void q8_act_point(q8_act *a, void *buf, int T, int cols) {
@@ -66,8 +66,8 @@ void q8_act_point(q8_act *a, void *buf, int T, int cols) {
     a->d4 = (float *)(p += up64(n / QK8_0 * 4) + SKEW);
     a->c4 = (int32_t *)(p += up64(n / 4 * 4) + SKEW);
     a->xp8 = (int16_t *)(p += up64(n / 4 * 4) + SKEW);
-    a->xp32 = (int16_t *)(p += up64(n) + SKEW);
-    a->ds = (float *)(p + up64(n) + SKEW);
+    a->c16 = (int32_t *)(p += up64(n) + SKEW);
+    a->ds = (float *)(p + up64(n / 16 * 4) + SKEW);
 }
 
 void q8_act_fill(q8_act *a, const float *x, int t0, int t1) {
@@ -82,9 +82,11 @@ void q8_act_fill(q8_act *a, const float *x, int t0, int t1) {
         for (int g = 0; g < QK8_0 / 4; g++) g4[g] = pair[2 * g] + pair[2 * g + 1];
         int sum = 0;
         for (int g = 0; g < QK8_0 / 4; g++) sum += g4[g];
-        for (int i = 0; i < QK8_0 / 2; i++) {
-            a->xp8[b * (QK8_0 / 2) + i] = (int16_t)(8 * pair[i]);
-            a->xp32[b * (QK8_0 / 2) + i] = (int16_t)(32 * pair[i]);
+        for (int i = 0; i < QK8_0 / 2; i++) a->xp8[b * (QK8_0 / 2) + i] = (int16_t)(8 * pair[i]);
+        for (int h = 0; h < 2; h++) { /* |sum| <= 8 * 127: 32 times it fits int16 */
+            int ev = 0, od = 0;
+            for (int k = 0; k < 4; k++) ev += pair[8 * h + 2 * k], od += pair[8 * h + 2 * k + 1];
+            a->c16[b * 2 + h] = (int32_t)((uint32_t)(uint16_t)(32 * ev) | (uint32_t)(uint16_t)(32 * od) << 16);
         }
         for (int g = 0; g < QK8_0 / 4; g++) {
             a->d4[b * 8 + g] = d;
@@ -108,6 +110,6 @@ q8_act q8_act_view(const q8_act *a, int t0, int n) {
                     a->d4 + t * (c / 4),
                     a->c4 + t * (c / 4),
                     a->xp8 + t * (c / 2),
-                    a->xp32 + t * (c / 2),
+                    a->c16 + t * (c / 16),
                     a->ds + t * (c / QK8_0)};
 }

@@ -10,7 +10,7 @@
  * q8_act is the matvec kernels' form of the activations a quantised matrix
  * is multiplied with (llama.cpp's vec_dot_type for Q8_0 is Q8_0 too): each
  * token quantised per block of 32 with a float32 scale, plus derived arrays
- * some kernels read (the AVX-512 ones: d4, c4; the AVX2 ones: xp8, xp32, ds). All
+ * some kernels read (the AVX-512 ones: d4, c4; the AVX2 ones: xp8, c16, ds). All
  * arrays live in one buffer of q8_act_bytes(T, cols), cols a multiple of 32.
  */
 #ifndef DC_QUANT_H
@@ -41,7 +41,9 @@ typedef struct q8_act {
     float *d4;    /* (T, cols/4) the scale of the block holding each group of 4 values */
     int32_t *c4;  /* (T, cols/4) -128 * the sum of each group of 4 quantised values */
     int16_t *xp8;  /* (T, cols/2) 8 times the sum of each pair of quantised values */
-    int16_t *xp32; /* (T, cols/2) 32 times the same */
+    int32_t *c16;  /* (T, cols/16) per 16 values, as two int16: 32 times the sum of
+                    * values 4k, 4k+1 (low half) and of 4k+2, 4k+3 (high), k = 0..3
+                    * (q6_k's lanes: the -32 of w = q - 32, matvec_avx2.c) */
     float *ds;    /* (T, cols/32) d times the sum of each block's quantised values */
 } q8_act;
 

@@ -1,4 +1,4 @@
-/* repack.c — see repack.h: Q4_0 and Q4_K rows interleaved 8 at a time, and back. */
+/* repack.c — see repack.h: Q4_0, Q4_K and Q6_K rows interleaved 8 at a time, and back. */
 #include "kernels/repack.h"
 #include <stdlib.h>
 #include <string.h>
@@ -77,13 +77,12 @@ typedef struct ilv_ops {
 } ilv_ops;
 
 /* 8192 values of a row at a time on the stack: 256 Q4_0 blocks or 32 Q4_K
- * super-blocks, 4,608 bytes either way */
+ * super-blocks (4,608 bytes), or 32 Q6_K super-blocks (6,720) */
 #define CHUNK_VALUES 8192
-_Static_assert(sizeof(block_q4_0) * (CHUNK_VALUES / QK4_0) == sizeof(block_q4_K) * (CHUNK_VALUES / QK_K),
-               "one chunk buffer serves both types");
 typedef union chunk_buf {
     block_q4_0 q4_0[CHUNK_VALUES / QK4_0];
     block_q4_K q4_k[CHUNK_VALUES / QK_K];
+    block_q6_K q6_k[CHUNK_VALUES / QK_K];
 } chunk_buf;
 
 /* W float32 quantised a chunk of a row at a time (the blocks are independent)
@@ -200,4 +199,118 @@ void q4_kx8_from_f32(const float *W, int rows, int cols, void *dst) { ilv_from_f
 
 void q4_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst) {
     ilv_row_f32(&Q4_K_OPS, W, rows, r, cols, dst);
+}
+
+/* ---------------------------------------------------------------- q6_K x8 */
+
+/* the 256 6-bit values of a plain super-block (ggml's order, dequantize_row_q6_K), and back */
+static void q6_vals(const block_q6_K *b, uint8_t q[QK_K]) {
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < 32; l++) {
+            const uint8_t lo = b->ql[64 * h + l], hi = b->ql[64 * h + l + 32], qh = b->qh[32 * h + l];
+            uint8_t *v = q + 128 * h + l;
+            v[0] = (lo & 15) | (qh & 3) << 4, v[32] = (hi & 15) | (qh >> 2 & 3) << 4;
+            v[64] = (lo >> 4) | (qh >> 4 & 3) << 4, v[96] = (hi >> 4) | (qh >> 6 & 3) << 4;
+        }
+}
+
+static void q6_put_vals(block_q6_K *b, const uint8_t q[QK_K]) {
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < 32; l++) {
+            const uint8_t *v = q + 128 * h + l;
+            b->ql[64 * h + l] = (uint8_t)((v[0] & 15) | (v[64] & 15) << 4);
+            b->ql[64 * h + l + 32] = (uint8_t)((v[32] & 15) | (v[96] & 15) << 4);
+            b->qh[32 * h + l] = (uint8_t)(v[0] >> 4 | (v[32] >> 4) << 2 | (v[64] >> 4) << 4 | (v[96] >> 4) << 6);
+        }
+}
+
+/* block j of an interleaved group from a plain block, and back (repack.h's layout) */
+static void kx6_put(block_q6_Kx8 *g, int j, const block_q6_K *s) {
+    uint8_t q[QK_K];
+    q6_vals(s, q);
+    g->d[j] = s->d;
+    for (int b = 0; b < 8; b++) g->scales[16 * b + 2 * j] = s->scales[2 * b], g->scales[16 * b + 2 * j + 1] = s->scales[2 * b + 1];
+    for (int sb = 0; sb < 16; sb++)
+        for (int m = 0; m < 3; m++)
+            for (int i = 0; i < 4; i++) {
+                const uint8_t top = q[16 * sb + 12 + i] >> 2 * m & 3;
+                g->qs[96 * sb + 32 * m + 4 * j + i] = (uint8_t)(q[16 * sb + 4 * m + i] | top << 6);
+            }
+}
+
+static void kx6_block(const block_q6_Kx8 *g, int j, block_q6_K *dst) {
+    uint8_t q[QK_K];
+    dst->d = g->d[j];
+    for (int b = 0; b < 8; b++) dst->scales[2 * b] = g->scales[16 * b + 2 * j], dst->scales[2 * b + 1] = g->scales[16 * b + 2 * j + 1];
+    for (int sb = 0; sb < 16; sb++)
+        for (int i = 0; i < 4; i++) {
+            uint8_t last = 0;
+            for (int m = 0; m < 3; m++) {
+                const uint8_t c = g->qs[96 * sb + 32 * m + 4 * j + i];
+                q[16 * sb + 4 * m + i] = c & 63;
+                last |= (uint8_t)((c >> 6) << 2 * m);
+            }
+            q[16 * sb + 12 + i] = last;
+        }
+    q6_put_vals(dst, q);
+}
+
+/* one group: 8 plain rows of nb super-blocks (src) into nb interleaved ones */
+static void kx6_pack_group(block_q6_Kx8 *dst, const block_q6_K *src, int nb) {
+    for (int b = 0; b < nb; b++)
+        for (int j = 0; j < 8; j++) kx6_put(dst + b, j, src + (size_t)j * nb + b);
+}
+
+void q6_kx8_pack(void *dst, const void *src, int rows, int cols) {
+    const int nb = cols / QK_K, G = rows / 8;
+    const block_q6_K *s = src;
+    block_q6_Kx8 *d = dst;
+    for (int g = 0; g < G; g++) kx6_pack_group(d + (size_t)g * nb, s + (size_t)g * 8 * nb, nb);
+    memcpy(d + (size_t)G * nb, s + (size_t)G * 8 * nb, sizeof(block_q6_K) * (size_t)(rows - 8 * G) * nb);
+}
+
+int q6_kx8_repack(void *data, int rows, int cols) {
+    const int nb = cols / QK_K, G = rows / 8;
+    block_q6_K *tmp = malloc(sizeof(block_q6_K) * 8 * (size_t)(nb ? nb : 1));
+    if (!tmp) return 0;
+    for (int g = 0; g < G; g++) {
+        block_q6_K *p = (block_q6_K *)data + (size_t)g * 8 * nb;
+        memcpy(tmp, p, sizeof(block_q6_K) * 8 * (size_t)nb);
+        kx6_pack_group((block_q6_Kx8 *)(void *)p, tmp, nb);
+    }
+    free(tmp);
+    return 1;
+}
+
+/* super-blocks [b0, b0 + n) of row r as plain blocks into dst, and (put) back */
+static void kx6_row_blocks(const void *W, int rows, int r, int nb, int b0, int n, void *dst) {
+    block_q6_K *d = dst;
+    if (r >= 8 * (rows / 8)) {
+        memcpy(d, (const block_q6_K *)W + (size_t)r * nb + b0, sizeof(block_q6_K) * (size_t)n);
+        return;
+    }
+    const block_q6_Kx8 *g = (const block_q6_Kx8 *)W + (size_t)(r / 8) * nb + b0;
+    for (int b = 0; b < n; b++) kx6_block(g + b, r % 8, d + b);
+}
+
+static void kx6_row_put(void *W, int rows, int r, int nb, int b0, int n, const void *src) {
+    const block_q6_K *s = src;
+    if (r >= 8 * (rows / 8)) {
+        memcpy((block_q6_K *)W + (size_t)r * nb + b0, s, sizeof(block_q6_K) * (size_t)n);
+        return;
+    }
+    block_q6_Kx8 *g = (block_q6_Kx8 *)W + (size_t)(r / 8) * nb + b0;
+    for (int b = 0; b < n; b++) kx6_put(g + b, r % 8, s + b);
+}
+
+void q6_kx8_row(const void *W, int rows, int r, int cols, block_q6_K *dst) {
+    kx6_row_blocks(W, rows, r, cols / QK_K, 0, cols / QK_K, dst);
+}
+
+static const ilv_ops Q6_K_OPS = {GG_Q6_K, QK_K, kx6_row_blocks, kx6_row_put};
+
+void q6_kx8_from_f32(const float *W, int rows, int cols, void *dst) { ilv_from_f32(&Q6_K_OPS, W, rows, cols, dst); }
+
+void q6_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst) {
+    ilv_row_f32(&Q6_K_OPS, W, rows, r, cols, dst);
 }

@@ -1,5 +1,5 @@
 /*
- * repack.h — Q4_0 and Q4_K matrices with 8 rows interleaved (MAT_Q4_0X8,
+ * repack.h — Q4_0, Q4_K and Q6_K matrices with 8 rows interleaved (MAT_Q4_0X8,
  * MAT_Q4_KX8, wtype.h), made at load from the GGUF layout (load_gguf.c,
  * weights_convert) so the decode kernels keep one row per vector lane
  * (issue 15). Borrowed (mmapped) blocks stay plain; the plain kernels gather
@@ -25,6 +25,7 @@
  * (matvec_ref.c: a row taken back out, then Q4_0's) are Q4_0's. The kernels
  * find the tail from the matrix's rows, which matvec.h's ldo gives them.
  * In L2 on Zen 3, 1 thread, T = 1: 32 GB/s (Q4_0 plain: 18); Q4_K 21 (16).
+ * Q6_K (MAT_Q6_KX8, below) also takes a new bit order of its values.
  */
 #ifndef DC_REPACK_H
 #define DC_REPACK_H
@@ -78,4 +79,33 @@ int q4_kx8_repack(void *data, int rows, int cols);
 void q4_kx8_row(const void *W, int rows, int r, int cols, block_q4_K *dst);
 void q4_kx8_from_f32(const float *W, int rows, int cols, void *dst);
 void q4_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
+
+/* Q6_K (MAT_Q6_KX8) with its 6-bit values in a new bit order besides: per
+ * super-block of 256 values (16 sub-blocks s of 16, value v = 16s + 4m + i,
+ * m, i = 0..3, q = ggml's 6-bit value 0..63, w = d sc[s] (q - 32)):
+ *   d[j]                       row 8g + j's half scale
+ *   scales[16b + 2j + e]       its int8 scale of sub-block 2b + e (b = 0..7)
+ *   qs[96s + 32m + 4j + i]     m = 0, 1, 2: q(16s + 4m + i) in bits 0-5,
+ *                              bits 2m, 2m + 1 of q(16s + 12 + i) in bits 6-7
+ * then the rows % 8 last rows as plain block_q6_K rows. So 32 bytes at
+ * qs + 96s hold 4 values of each of the 8 rows (lane j: values 16s..16s+3)
+ * with one AND (and the same for the next two 32), and the fourth 4
+ * values of each row come out of the three vectors' top bits (3 shifts, 3
+ * ANDs, 2 ORs): 11 vector operations for 16 values of 8 rows, where ggml's
+ * order took 17 (the two halves of a byte at different depths). In L2 on
+ * Zen 3, 1 thread, T = 1: 27-30 GB/s (the plain Q6_K kernel before this
+ * type: 19); matmul 2816 x 1024, T = 64: 16-19k tokens/s (8-12k). */
+typedef struct block_q6_Kx8 {
+    uint16_t d[8];
+    int8_t scales[128];
+    uint8_t qs[1536];
+} block_q6_Kx8;
+_Static_assert(sizeof(block_q6_Kx8) == 8 * sizeof(block_q6_K), "8 Q6_K blocks, no padding");
+
+/* the Q4_K functions above for Q6_K */
+void q6_kx8_pack(void *dst, const void *src, int rows, int cols);
+int q6_kx8_repack(void *data, int rows, int cols);
+void q6_kx8_row(const void *W, int rows, int r, int cols, block_q6_K *dst);
+void q6_kx8_from_f32(const float *W, int rows, int cols, void *dst);
+void q6_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
 #endif

@@ -45,7 +45,7 @@ static const wtype TYPES[MAT_NTYPES] = {
     [MAT_Q8_0] = {"q8", GG_Q8_0, QK8_0, 34, WT_ACT_Q8, 0, q8_to, q8_from, NULL, NULL, MV3(q8)},
     [MAT_Q4_0] = {"q4_0", GG_Q4_0, QK4_0, 18, WT_ACT_Q8, 0, q4_0_to, q4_0_from, NULL, NULL, MV2(q4_0)},
     [MAT_Q4_K] = {"q4_k", GG_Q4_K, QK_K, 144, WT_ACT_Q8, 0, q4_k_to, q4_k_from, NULL, NULL, MV2(q4_k)},
-    [MAT_Q6_K] = {"q6_k", GG_Q6_K, QK_K, 210, WT_ACT_Q8, 0, q6_k_to, q6_k_from, NULL, NULL, MV3(q6_k)},
+    [MAT_Q6_K] = {"q6_k", GG_Q6_K, QK_K, 210, WT_ACT_Q8, 0, q6_k_to, q6_k_from, NULL, NULL, MV2(q6_k)},
     [MAT_F16] = {"f16", GG_F16, 1, 2, WT_ACT_F32, 8, f16_to, f16_from, NULL, NULL, MV2(f16), PK(f16)},
     [MAT_Q5_0] = {"q5_0", GG_Q5_0, QK5_0, 22, WT_ACT_Q8, 0, q5_0_to, q5_0_from, NULL, NULL, MV2(q5_0)},
     [MAT_Q5_K] = {"q5_k", GG_Q5_K, QK_K, 176, WT_ACT_Q8, 0, q5_k_to, q5_k_from, NULL, NULL, MV2(q5_k)},
@@ -53,6 +53,7 @@ static const wtype TYPES[MAT_NTYPES] = {
                  NULL, MV2(fp8), PK(fp8)},
     [MAT_Q4_0X8] = {"q4_0x8", -1, QK4_0, 18, WT_ACT_Q8, 0, NULL, NULL, q4_0x8_from_f32, q4_0x8_row_f32, MV2(q4_0x8)},
     [MAT_Q4_KX8] = {"q4_kx8", -1, QK_K, 144, WT_ACT_Q8, 0, NULL, NULL, q4_kx8_from_f32, q4_kx8_row_f32, MV2(q4_kx8)},
+    [MAT_Q6_KX8] = {"q6_kx8", -1, QK_K, 210, WT_ACT_Q8, 0, NULL, NULL, q6_kx8_from_f32, q6_kx8_row_f32, MV2(q6_kx8)},
 };
 
 const wtype *wtype_get(int t) { return t >= 0 && t < MAT_NTYPES ? &TYPES[t] : NULL; }
