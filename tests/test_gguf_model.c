@@ -411,7 +411,8 @@ static void kvb_kept_session(void) {
 
 /* a one-token step runs its routed experts in one parallel region
  * (moe.c moe_one, issue 15: router, shared and routed experts), several
- * tokens the router, ffn_forward and the per-expert loop: the same
+ * tokens the router, the shared ffn_forward and the routed experts side by
+ * side (moe_side: whole experts over the threads): the same
  * bits on quantised weights, on a shape big enough to share the rows out
  * over the threads (tiny runs them on one). v2: DeepSeek-V2-Lite's kind of
  * layer, two shared experts (one FFN of 2 x moe_intermediate rows), no
@@ -448,6 +449,56 @@ static void moe_decode_one_region_of(int v2) {
 static void moe_decode_one_region(void) {
     moe_decode_one_region_of(0);
     moe_decode_one_region_of(1);
+}
+
+/* moe_side (moe.c: several tokens' routed experts side by side, whole
+ * experts over the threads, each on one): a layer's MoE over 40 tokens (8
+ * experts top-2: experts of several tokens, f16 ones above wtype.gemm_t on
+ * gemm.h and the others on the matvec kernels) has the same bits on 1 and 2
+ * threads, f16 and q8_0; q8_0 also each token's bits alone (moe_one) */
+static void moe_side_threads(void) {
+    dc_config c;
+    block_config(&c);
+    const char *dir = tmp("kept_moe"); /* made by kept_vs_f32 */
+    const char *types[] = {"f16", "q8_0"};
+    const int T = 40, C = c.hidden_size;
+    rng r;
+    rng_seed(&r, 31);
+    float *x = harness_randv(&r, (size_t)T * C), *y[3];
+    for (int i = 0; i < 3; i++) y[i] = malloc(sizeof(float) * T * C);
+    for (int k = 0; k < 2; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "moe_side_%s.gguf", types[k]);
+        const char *gg = tmp(name);
+        dc_model *m = NULL;
+        dc_err err = {0};
+        scratch s = {0};
+        if (convert(dir, gg, types[k]) || model_load(gg, 0, &m, &err) || scratch_reserve(&s, &m->cfg, T, 64, &err)) {
+            CHECK(0, "setup %s: %s", types[k], err.msg);
+            dc_model_free(m);
+            continue;
+        }
+        const layer_w *lw = &m->w.layers[m->cfg.num_hidden_layers - 1];
+        CHECK(lw->is_moe, "the last layer is MoE");
+        harness_threads(1);
+        moe_forward(&m->cfg, &s, lw, T, x, y[0]);
+        harness_threads(2);
+        moe_forward(&m->cfg, &s, lw, T, x, y[1]);
+        for (int t = 0; t < T; t++) moe_forward(&m->cfg, &s, lw, 1, x + (size_t)t * C, y[2] + (size_t)t * C);
+        const size_t n = sizeof(float) * T * C;
+        const int same = !memcmp(y[0], y[1], n), alone = !memcmp(y[0], y[2], n);
+        CHECK(same, "%s: the MoE of 40 tokens differs on 1 and 2 threads", types[k]);
+        if (k) CHECK(alone, "q8_0: the MoE of 40 tokens differs from each token alone");
+        double e = harness_nmse(y[0], y[2], (size_t)T * C);
+        if (!k) CHECK(e < 1e-10, "f16: 40 tokens vs each alone: NMSE %g", e);
+        printf("    %-4s MoE of 40 tokens: 1 thread = 2 threads: %s; vs each alone: %s (NMSE %.1e)\n", types[k],
+               same ? "yes" : "no", alone ? "bit for bit" : "rounding", e);
+        scratch_free(&s);
+        dc_model_free(m);
+    }
+    harness_threads(2);
+    free(x);
+    for (int i = 0; i < 3; i++) free(y[i]);
 }
 
 /* DEEPC_MMAP=1: kept matrices are read from the file's mapping, not copied;
@@ -611,6 +662,7 @@ int main(void) {
     RUN(embed_kept);
     RUN(kept_vs_f32);
     RUN(moe_decode_one_region);
+    RUN(moe_side_threads);
     RUN(kvb_kept);
     RUN(kvb_kept_session);
     RUN(borrowed_blocks);

@@ -15,10 +15,23 @@
 /* the micro-kernel of each ISA_* (an AVX-512 CPU runs AVX2's) */
 static const gemm_kern_fn KERNS[ISA_N] = {gemm_kern_ref, gemm_kern_avx2, gemm_kern_avx2};
 
-/* token group g of x (T, cols) into A: a[g*MR*cols + k*MR + i] = x[g*MR+i][k], zero past T */
-static void pack_a(float *a, const float *x, int T, int cols, int g) {
-    const int t0 = g * GEMM_MR, n = T - t0 < GEMM_MR ? T - t0 : GEMM_MR;
-    float *dst = a + (size_t)t0 * cols;
+/* token group g of ng: tokens [t0, t0 + n), the T shared out as evenly as
+ * the groups allow (issue 15: 13 tokens as 5 + 4 + 4 rather than 6 + 6 + 1;
+ * a tile of fewer than 4 tokens waits on the FMA latency, so 6 + 6 + 1 costs
+ * 16 steps of a k where 5 + 4 + 4 costs 13). A token's sums do not depend on
+ * its group. */
+static void group_of(int T, int ng, int g, int *t0, int *n) {
+    const int q = T / ng, e = T % ng;
+    *t0 = g * q + (g < e ? g : e);
+    *n = q + (g < e);
+}
+
+/* token group g (of ng) of x (T, cols) into A panel g: a[g*MR*cols + k*MR +
+ * i] = x[t0+i][k] for its n tokens, zero for the MR - n slots past them */
+static void pack_a(float *a, const float *x, int T, int cols, int ng, int g) {
+    int t0, n;
+    group_of(T, ng, g, &t0, &n);
+    float *dst = a + (size_t)g * GEMM_MR * cols;
     const float *xt = x + (size_t)t0 * cols;
     for (int k = 0; k < cols; k++, dst += GEMM_MR) {
         for (int i = 0; i < n; i++) dst[i] = xt[(size_t)i * cols + k];
@@ -39,25 +52,27 @@ static void edge(gemm_kern_fn kern, int kc, const float *a, const float *b, floa
 
 /* panels [p0, p1) (at most GEMM_NP; rows [p0*NR, min(p1*NR, rows))) of out
  * for every token, one KC slice at a time: the slice of every panel packed
- * into b (once per call), then MC tokens at a time against each panel, so
- * the block's A (MC x KC) stays in L2 and each B panel in L1 (the slices of
- * a tile added in ascending order) */
+ * into b (once per call), then MC / MR token groups at a time against each
+ * panel, so the block's A (MC x KC) stays in L2 and each B panel in L1 (the
+ * slices of a tile added in ascending order) */
 static void chunk(float *out, const float *a, const void *W, int rows, int cols, int T, int p0, int p1,
                   gemm_pack_fn pack, gemm_kern_fn kern, float *b) {
+    const int ng = (T + GEMM_MR - 1) / GEMM_MR, gb = GEMM_MC / GEMM_MR;
     for (int k0 = 0; k0 < cols; k0 += GEMM_KC) {
         const int kc = cols - k0 < GEMM_KC ? cols - k0 : GEMM_KC;
         for (int p = p0; p < p1; p++)
             pack(b + (size_t)(p - p0) * GEMM_NR * GEMM_KC, W, cols, p * GEMM_NR,
                  rows - p * GEMM_NR < GEMM_NR ? rows - p * GEMM_NR : GEMM_NR, k0, kc);
-        for (int tb = 0; tb < T; tb += GEMM_MC) {
-            const int te = T - tb < GEMM_MC ? T : tb + GEMM_MC;
+        for (int g0 = 0; g0 < ng; g0 += gb) {
+            const int ge = ng - g0 < gb ? ng : g0 + gb;
             for (int p = p0; p < p1; p++) {
                 const int r = p * GEMM_NR, nr = rows - r < GEMM_NR ? rows - r : GEMM_NR;
                 const float *bp = b + (size_t)(p - p0) * GEMM_NR * GEMM_KC;
-                for (int t0 = tb; t0 < te; t0 += GEMM_MR) {
-                    const float *ag = a + (size_t)t0 * cols + (size_t)k0 * GEMM_MR;
+                for (int g = g0; g < ge; g++) {
+                    int t0, mt;
+                    group_of(T, ng, g, &t0, &mt);
+                    const float *ag = a + (size_t)g * GEMM_MR * cols + (size_t)k0 * GEMM_MR;
                     float *o = out + (size_t)t0 * rows + r;
-                    const int mt = te - t0 < GEMM_MR ? te - t0 : GEMM_MR;
                     if (nr == GEMM_NR) kern(kc, mt, ag, bp, o, rows, k0 > 0);
                     else edge(kern, kc, ag, bp, o, rows, k0 > 0, mt, nr);
                 }
@@ -92,7 +107,7 @@ static void pass(float *out, const float *x, const void *W, int rows, int cols, 
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
     {
 #pragma omp for schedule(static)
-        for (int g = 0; g < ng; g++) pack_a(abuf, x, T, cols, g);
+        for (int g = 0; g < ng; g++) pack_a(abuf, x, T, cols, ng, g);
         float *b = bbuf + (size_t)omp_get_thread_num() * GEMM_NP * GEMM_NR * GEMM_KC;
 #pragma omp for schedule(dynamic, 1)
         for (int c = 0; c < nch; c++)

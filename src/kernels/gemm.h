@@ -7,9 +7,10 @@
  *
  * BLIS's scheme (docs/KernelsHowTo.md), the tokens as BLIS's M and the
  * weight rows as its N, up to TB tokens a pass:
- *   - x is packed into A panels of MR tokens, A[g][k][i] = x[g*MR+i][k]
- *     (tokens past T zero), the threads sharing the token groups (one
- *     barrier), then read by every thread;
+ *   - x is packed into A panels of up to MR tokens, A[g][k][i] = x[t_g+i][k]
+ *     (the T shared out evenly over ceil(T / MR) groups, t_g the first of
+ *     group g: gemm.c; slots past a group's tokens zero), the threads
+ *     sharing the groups (one barrier), then read by every thread;
  *   - the threads take chunks of up to NP panels of NR rows of W (dynamic);
  *     for each KC-deep slice of the columns a thread converts its chunk's
  *     weights into float32 panels B[k][j] = W[r+j][k0+k] (NR*KC floats =

@@ -214,14 +214,7 @@ static void dq_q8_K(const void *v, float *y, int64_t nb) {
 
 /* the plain types, value by value (nb = n) */
 static void dq_f32(const void *v, float *y, int64_t n) { memcpy(y, v, (size_t)n * 4); }
-static void dq_f16(const void *v, float *y, int64_t n) {
-    const uint8_t *p = v;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, 2);
-        y[i] = f16_to_f32(h);
-    }
-}
+static void dq_f16(const void *v, float *y, int64_t n) { f16_to_f32_n(y, v, (size_t)n); }
 static void dq_bf16(const void *v, float *y, int64_t n) {
     const uint8_t *p = v;
     for (int64_t i = 0; i < n; i++) {

@@ -17,7 +17,8 @@
  * and after a barrier h is quantised (tokens shared out) and, after another,
  * multiplied by down. The same kernels on the same rows: the bits of the
  * three matmul calls. 0 when it does not apply (the caller runs those). */
-static int ffn_fused(scratch *s, const mat *gate, const mat *up, const mat *down, int T, const float *xn, float *out) {
+static int ffn_fused(float *h1, float *h3, const mat *gate, const mat *up, const mat *down, int T, const float *xn,
+                     float *out) {
     if (!matmul_is_mv(gate, T) || !matmul_is_mv(up, T) || !matmul_is_mv(down, T)) return 0;
     mv_act ax, au, ah;
     if (!mv_act_init(&ax, 0, gate, T) || !mv_act_init(&au, 0, up, T) || !mv_act_init(&ah, 1, down, T) || ax.q != au.q)
@@ -29,34 +30,39 @@ static int ffn_fused(scratch *s, const mat *gate, const mat *up, const mat *down
         int i = omp_get_thread_num(), n = omp_get_num_threads();
         mv_act_fill(&ax, xn, T, i, n);
 #pragma omp barrier
-        matmul_mv_share(s->h1, xn, &ax, gate, T, i, n);
-        matmul_mv_share(s->h3, xn, &ax, up, T, i, n);
+        matmul_mv_share(h1, xn, &ax, gate, T, i, n);
+        matmul_mv_share(h3, xn, &ax, up, T, i, n);
         int r0 = (int)((int64_t)I * i / n), r1 = (int)((int64_t)I * (i + 1) / n); /* the rows this thread made */
         for (int t = 0; t < T; t++)
             for (int r = r0; r < r1; r++) {
                 size_t k = (size_t)t * I + r;
-                float a = s->h1[k];
-                s->h1[k] = a / (1.0f + expf(-a)) * s->h3[k];
+                float a = h1[k];
+                h1[k] = a / (1.0f + expf(-a)) * h3[k];
             }
 #pragma omp barrier
-        mv_act_fill(&ah, s->h1, T, i, n);
+        mv_act_fill(&ah, h1, T, i, n);
 #pragma omp barrier
-        matmul_mv_share(out, s->h1, &ah, down, T, i, n);
+        matmul_mv_share(out, h1, &ah, down, T, i, n);
     }
     return 1;
 }
 
-void ffn_forward(scratch *s, const mat *gate, const mat *up, const mat *down, int T, const float *xn, float *out) {
-    if (ffn_fused(s, gate, up, down, T, xn, out)) return;
+void ffn_forward_h(float *h1, float *h3, const mat *gate, const mat *up, const mat *down, int T, const float *xn,
+                   float *out) {
+    if (ffn_fused(h1, h3, gate, up, down, T, xn, out)) return;
     int Iw = gate->rows;
-    matmul(s->h1, xn, gate, T); /* (T, I) */
-    matmul(s->h3, xn, up, T);   /* (T, I) */
+    matmul(h1, xn, gate, T); /* (T, I) */
+    matmul(h3, xn, up, T);   /* (T, I) */
     size_t n = (size_t)T * Iw;
     for (size_t i = 0; i < n; i++) {
-        float a = s->h1[i];
-        s->h1[i] = a / (1.0f + expf(-a)) * s->h3[i];
+        float a = h1[i];
+        h1[i] = a / (1.0f + expf(-a)) * h3[i];
     }
-    matmul(out, s->h1, down, T); /* (T, C) */
+    matmul(out, h1, down, T); /* (T, C) */
+}
+
+void ffn_forward(scratch *s, const mat *gate, const mat *up, const mat *down, int T, const float *xn, float *out) {
+    ffn_forward_h(s->h1, s->h3, gate, up, down, T, xn, out);
 }
 
 /* ---------------------------------------------------------------- training

@@ -139,6 +139,10 @@ void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view
                  const float *xn, float *out);
 /* ffn_forward: SwiGLU out (T, C) = down(silu(gate xn) * up xn). */
 void ffn_forward(scratch *s, const mat *gate, const mat *up, const mat *down, int T, const float *xn, float *out);
+/* ffn_forward_h: the same in the caller's h1, h3 ((T, gate->rows) each;
+ * moe.c runs experts side by side, each thread in its own) */
+void ffn_forward_h(float *h1, float *h3, const mat *gate, const mat *up, const mat *down, int T, const float *xn,
+                   float *out);
 /* moe_route: the chosen experts idx (T, K) and weights wts (T, K) (V3 §2.1.2). */
 void moe_route(const dc_config *c, const layer_w *lw, int T, const float *xn, float *rlog, int *idx, float *wts);
 /* moe_forward: out (T, C) = shared experts + weighted routed experts; the

@@ -203,12 +203,87 @@ static int moe_one(const dc_config *c, scratch *s, const layer_w *lw, const floa
     return 1;
 }
 
+/* order_by_count: the e with cnt[e] > 0, most first (ties by id); how many */
+static int order_by_count(const int *cnt, int E, int *ord) {
+    int n = 0;
+    for (int e = 0; e < E; e++) {
+        if (!cnt[e]) continue;
+        int j = n++;
+        for (; j > 0 && cnt[ord[j - 1]] < cnt[e]; j--) ord[j] = ord[j - 1];
+        ord[j] = e;
+    }
+    return n;
+}
+
+/* moe_side: the routed experts of T > 1 tokens side by side (issue 15:
+ * prefill ran them one after another, each product split over the threads
+ * with its own region and barriers, ~8 tokens an expert): the tokens
+ * gathered by expert (slots in token order, as the loop below), then in ONE
+ * parallel region each thread takes whole experts, most tokens first
+ * (dynamic), its products on one thread (the same kernels and T as the loop:
+ * a product's bits depend on neither the thread count nor who runs it), h
+ * in its own part of the scratch; after a barrier each token adds w_k y_k
+ * for its experts by ascending id onto out (the loop's order). Needs
+ * 2 TK C + threads * 2 nmax Im floats (TK = T K slots); 0 when they cannot
+ * be had (the caller runs the loop). */
+static int moe_side(const dc_config *c, scratch *s, const layer_w *lw, int T, const float *xn, float *out) {
+    const int E = c->n_routed_experts, K = c->num_experts_per_tok, C = c->hidden_size, TK = T * K;
+    const int nth = omp_get_max_threads();
+    int cnt[E], off[E + 1], ord[E], nmax = 0, Im = 0;
+    memset(cnt, 0, sizeof cnt);
+    for (int i = 0; i < TK; i++) cnt[s->idx[i]]++;
+    off[0] = 0;
+    for (int e = 0; e < E; e++) {
+        off[e + 1] = off[e] + cnt[e];
+        nmax = cnt[e] > nmax ? cnt[e] : nmax;
+        Im = cnt[e] && lw->exp_gate[e].rows > Im ? lw->exp_gate[e].rows : Im;
+    }
+    const size_t hper = (size_t)2 * nmax * Im;
+    if (!scratch_grow(&s->ex, &s->ex_cap, (size_t)2 * TK * C + (size_t)nth * hper)) return 0;
+    float *xe = s->ex, *ye = xe + (size_t)TK * C, *hb = ye + (size_t)TK * C;
+    int pos[TK], fill[E]; /* pos[t*K+k]: the slot of token t's k-th choice */
+    memcpy(fill, off, sizeof fill);
+    for (int t = 0; t < T; t++) /* token order within an expert, as the loop gathers */
+        for (int k = 0; k < K; k++) pos[t * K + k] = fill[s->idx[t * K + k]]++;
+    const int ne = order_by_count(cnt, E, ord);
+#pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+#pragma omp for schedule(static)
+        for (int i = 0; i < TK; i++) memcpy(xe + (size_t)pos[i] * C, xn + (size_t)(i / K) * C, sizeof(float) * C);
+        float *h = hb + (size_t)omp_get_thread_num() * hper;
+#pragma omp for schedule(dynamic, 1)
+        for (int i = 0; i < ne; i++) {
+            const int e = ord[i], n = cnt[e];
+            const size_t o = (size_t)off[e] * C;
+            ffn_forward_h(h, h + (size_t)n * lw->exp_gate[e].rows, &lw->exp_gate[e], &lw->exp_up[e],
+                          &lw->exp_down[e], n, xe + o, ye + o);
+        }
+#pragma omp for schedule(static)
+        for (int t = 0; t < T; t++) {
+            int sl[K], ex[K]; /* the token's slots by ascending expert */
+            for (int k = 0; k < K; k++) {
+                int j = k;
+                for (; j > 0 && ex[j - 1] > s->idx[t * K + k]; j--) ex[j] = ex[j - 1], sl[j] = sl[j - 1];
+                ex[j] = s->idx[t * K + k], sl[j] = t * K + k;
+            }
+            float *o = out + (size_t)t * C;
+            for (int k = 0; k < K; k++) {
+                const float w = s->wts[sl[k]], *y = ye + (size_t)pos[sl[k]] * C;
+                for (int d = 0; d < C; d++) o[d] += w * y[d];
+            }
+        }
+    }
+    s->experts_run += ne;
+    return 1;
+}
+
 void moe_forward(const dc_config *c, scratch *s, const layer_w *lw, int T, const float *xn, float *out) {
     const int E = c->n_routed_experts, K = c->num_experts_per_tok, C = c->hidden_size;
     if (T == 1 && moe_one(c, s, lw, xn, out)) return;
     moe_route(c, lw, T, xn, s->rlog, s->idx, s->wts);
     if (c->n_shared_experts) ffn_forward(s, &lw->sh_gate, &lw->sh_up, &lw->sh_down, T, xn, out);
     else memset(out, 0, sizeof(float) * (size_t)T * C);
+    if (T > 1 && moe_side(c, s, lw, T, xn, out)) return;
     for (int e = 0; e < E; e++) {
         int n = 0;
         for (int t = 0; t < T; t++)
@@ -357,16 +432,7 @@ void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, c
  * over the threads (issue 15). Each expert's rows, weights and gradients are
  * its own: the same bits either way. Only for f32 GEMMs: the bf16 / fp8 ones
  * share one operand scratch (kernels/linear.c). */
-static int experts_order(const moe_act *a, int E, int *ord) {
-    int n = 0;
-    for (int e = 0; e < E; e++) {
-        if (!a->cnt[e]) continue;
-        int j = n++;
-        for (; j > 0 && a->cnt[ord[j - 1]] < a->cnt[e]; j--) ord[j] = ord[j - 1];
-        ord[j] = e;
-    }
-    return n;
-}
+static int experts_order(const moe_act *a, int E, int *ord) { return order_by_count(a->cnt, E, ord); }
 
 static int experts_threaded(void) { return lin_prec_get() == PREC_F32 && omp_get_max_threads() > 1; }
 
