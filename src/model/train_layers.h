@@ -45,7 +45,7 @@ typedef struct mla_act {
     real *kpe;                  /* (N, rope) rotated shared key */
     real *cs;                   /* (T, rope) the rotations' cos and sin per position (rope_train_table) */
     real *kv;                   /* (N, H, nope+v) */
-    real *k;                    /* (B, H, T, nope+rope) each head's keys [k_nope | kpe] */
+    real *k;                    /* (B, H, T/16, nope+rope, 16) each head's keys [k_nope | kpe] as panels of 16 (mla.c) */
     real *P;                    /* (B, H, T, T) attention probabilities */
     real *att;                  /* (N, H, v) */
 } mla_act;
@@ -53,7 +53,6 @@ typedef struct mla_dims {
     int C, H, nope, rope, v, kvl, ql;
     float eps, scale;           /* rms_norm_eps, softmax scale (with YaRN's mscale^2) */
     const rope *rp;
-    int qb;                     /* causal attention's block of query rows (mla_dims_init: 64) */
 } mla_dims;
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale);
 /* mla_act_point / mla_scratch_bytes: lay out the activations (bump.base NULL counts) */
