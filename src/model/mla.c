@@ -685,7 +685,7 @@ void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d,
 #pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         const real *row = a->kva + (size_t)t * (kvl + rd), *cs = a->cs + (size_t)(t % T) * rd;
-        rmsnorm_train_fwd(a->cn + (size_t)t * kvl, a->c_rstd + t, row, p->kv_a_norm, 1, kvl, d->eps);
+        rmsnorm_row_fwd(a->cn + (size_t)t * kvl, a->c_rstd + t, row, p->kv_a_norm, kvl, d->eps);
         memcpy(a->kpe + (size_t)t * rd, row + kvl, sizeof(real) * rd);
         rope_train_cs(cs, rd, a->kpe + (size_t)t * rd, 1, rd, 0);
         rope_train_cs(cs, rd, a->q + (size_t)t * H * qk + nope, H, qk, 0);
@@ -738,16 +738,11 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
         }
         rope_train_cs(cs, rd, row + kvl, 1, rd, 1);
         /* cn = rmsnorm(kva[:kvl]); its weight's gradient below, in token order */
-        rmsnorm_bwd(row, NULL, dcn + (size_t)t * kvl, a->kva + (size_t)t * (kvl + rd), a->c_rstd + t, p->kv_a_norm, 1,
-                    kvl);
+        rmsnorm_row_bwd(row, dcn + (size_t)t * kvl, a->kva + (size_t)t * (kvl + rd), a->c_rstd[t], p->kv_a_norm, kvl);
         /* q_pe = rope(q_pe) */
         rope_train_cs(cs, rd, dq + (size_t)t * H * qk + nope, H, qk, 1);
     }
-    for (int t = 0; t < N; t++) {
-        const real *dct = dcn + (size_t)t * kvl, *xt = a->kva + (size_t)t * (kvl + rd);
-        real r = a->c_rstd[t];
-        for (int i = 0; i < kvl; i++) g->kv_a_norm[i] += dct[i] * xt[i] * r;
-    }
+    rmsnorm_dw(g->kv_a_norm, dcn, (size_t)kvl, a->kva, (size_t)(kvl + rd), a->c_rstd, N, kvl);
     linear_bwd(dxn, g->kv_a, dkva, xn, p->kv_a, N, d->C, kvl + rd);
     if (d->ql) {
         linear_bwd(dqan, g->q_b, dq, a->qan, p->q_b, N, d->ql, H * qk);
