@@ -600,43 +600,50 @@ static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
     }
 }
 
-/* attn_bwd_head: by query groups dP = dO V^T, dS = P (dP - rowsum(P dP))
- * scale, dQ = dS K; then by key groups dV = P^T dO, dK = dS^T Q. dq, dk
- * ([nope | rope] rows, the rope part per head: the caller sums it) and dv
- * are written, not added (every row of the head is one tile sum); vt:
- * scratch of t16(T) vd. */
+/* attn_bwd_head: by blocks of QB query rows (QB a multiple of MR): per
+ * group of the block dP = dO V^T, dS = P (dP - rowsum(P dP)) scale, dQ =
+ * dS K; then for the keys the block sees dV += P^T dO, dK += dS^T Q over the
+ * block's queries (a key group's first block writes, later ones add). The
+ * block's P rows are read from memory once and its dS rows live in a
+ * QB x T buffer (L2), not a T x T one written out and read back (issue
+ * 15: 64 MB of dS a step, and P read twice). dq, dk ([nope | rope] rows,
+ * the rope part per head: the caller sums it) and dv are written, not added
+ * to what they held; vt: scratch of t16(T) v; dSb: of min(T, QB) T. QB =
+ * d->qb, a multiple of MR (mla_dims_init: 96). */
 static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T, const real *datt, real *dq,
-                          real *dk, real *dv, real *dPall, real *vt, rtile_fn tf) {
-    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v;
+                          real *dk, real *dv, real *dSb, real *vt, rtile_fn tf) {
+    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, QB = d->qb;
     const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
     const size_t r0 = (size_t)b * T * H + h;
     const real *Q = a->q + r0 * qk, *Kn = a->kv + r0 * (nope + vd), *V = Kn + nope, *Kp = a->kpe + (size_t)b * T * rd;
     const real *P = a->P + ((size_t)b * H + h) * T * T, *dO = datt + r0 * vd;
-    real *dS = dPall + ((size_t)b * H + h) * T * T;
     pack_panels(vt, vd, 0, V, ldkv, T, vd);
-    for (int i0 = 0; i0 < T; i0 += MR) {
-        const int mt = imin(MR, T - i0), n = i0 + mt;
-        real *dSg = dS + (size_t)i0 * T, *dqg = dq + (r0 + (size_t)i0 * H) * qk;
-        for (int j0 = 0; j0 < n; j0 += NR)
-            tf(mt, imin(NR, n - j0), vd, dO + (size_t)i0 * ldo, ldo, 1, vt + (size_t)j0 * vd, NR, dSg + j0, T, 1, 0);
-        for (int i = i0; i < n; i++) {
-            real *sr = dS + (size_t)i * T;
-            rv_softmax_bwd(sr, P + (size_t)i * T, i + 1, d->scale);
-            memset(sr + i + 1, 0, sizeof(real) * (n - i - 1));
+    for (int q0 = 0; q0 < T; q0 += QB) {
+        const int q1 = imin(T, q0 + QB);
+        for (int i0 = q0; i0 < q1; i0 += MR) {
+            const int mt = imin(MR, q1 - i0), n = i0 + mt;
+            real *dSg = dSb + (size_t)(i0 - q0) * T, *dqg = dq + (r0 + (size_t)i0 * H) * qk;
+            for (int j0 = 0; j0 < n; j0 += NR)
+                tf(mt, imin(NR, n - j0), vd, dO + (size_t)i0 * ldo, ldo, 1, vt + (size_t)j0 * vd, NR, dSg + j0, T, 1, 0);
+            for (int i = i0; i < n; i++) {
+                real *sr = dSb + (size_t)(i - q0) * T;
+                rv_softmax_bwd(sr, P + (size_t)i * T, i + 1, d->scale);
+                memset(sr + i + 1, 0, sizeof(real) * (n - i - 1));
+            }
+            for (int c0 = 0; c0 < nope; c0 += NR)
+                tf(mt, imin(NR, nope - c0), n, dSg, T, 1, Kn + c0, ldkv, dqg + c0, ldq, 1, 0);
+            for (int c0 = 0; c0 < rd; c0 += NR)
+                tf(mt, imin(NR, rd - c0), n, dSg, T, 1, Kp + c0, rd, dqg + nope + c0, ldq, 1, 0);
         }
-        for (int c0 = 0; c0 < nope; c0 += NR)
-            tf(mt, imin(NR, nope - c0), n, dSg, T, 1, Kn + c0, ldkv, dqg + c0, ldq, 1, 0);
-        for (int c0 = 0; c0 < rd; c0 += NR)
-            tf(mt, imin(NR, rd - c0), n, dSg, T, 1, Kp + c0, rd, dqg + nope + c0, ldq, 1, 0);
-    }
-    for (int j0 = 0; j0 < T; j0 += MR) {
-        const int mt = imin(MR, T - j0), kc = T - j0;
-        const real *Pc = P + (size_t)j0 * T + j0, *dSc = dS + (size_t)j0 * T + j0; /* A(j, i) = P[j0 + i][j0 + j] */
-        const size_t rj = r0 + (size_t)j0 * H;
-        for (int c0 = 0; c0 < vd; c0 += NR)
-            tf(mt, imin(NR, vd - c0), kc, Pc, 1, T, dO + (size_t)j0 * ldo + c0, ldo, dv + rj * vd + c0, ldo, 1, 0);
-        for (int c0 = 0; c0 < qk; c0 += NR)
-            tf(mt, imin(NR, qk - c0), kc, dSc, 1, T, Q + (size_t)j0 * ldq + c0, ldq, dk + rj * qk + c0, ldq, 1, 0);
+        for (int j0 = 0; j0 < q1; j0 += MR) { /* queries [k0, q1) of the block see key group j0 */
+            const int mt = imin(MR, T - j0), k0 = j0 > q0 ? j0 : q0, kc = q1 - k0, acc = j0 < q0;
+            const real *Pc = P + (size_t)k0 * T + j0, *dSc = dSb + (size_t)(k0 - q0) * T + j0; /* A(j, i) = P[k0 + i][j0 + j] */
+            const size_t rj = r0 + (size_t)j0 * H;
+            for (int c0 = 0; c0 < vd; c0 += NR)
+                tf(mt, imin(NR, vd - c0), kc, Pc, 1, T, dO + (size_t)k0 * ldo + c0, ldo, dv + rj * vd + c0, ldo, 1, acc);
+            for (int c0 = 0; c0 < qk; c0 += NR)
+                tf(mt, imin(NR, qk - c0), kc, dSc, 1, T, Q + (size_t)k0 * ldq + c0, ldq, dk + rj * qk + c0, ldq, 1, acc);
+        }
     }
 }
 #undef MR
@@ -644,7 +651,7 @@ static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
 
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale) {
     *d = (mla_dims){c->hidden_size, c->num_attention_heads, c->qk_nope_head_dim, c->qk_rope_head_dim,
-                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp};
+                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp, 96};
 }
 
 void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
@@ -717,7 +724,8 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++)
-            attn_bwd_head(a, d, b, h, T, datt, dq, dk, dv, dPall, vt + ((size_t)b * H + h) * t16(T) * vd, tf);
+            attn_bwd_head(a, d, b, h, T, datt, dq, dk, dv, dPall + ((size_t)b * H + h) * T * T,
+                          vt + ((size_t)b * H + h) * t16(T) * vd, tf);
     /* kv = cn @ kv_b^T, per head [k_nope, v] */
 #pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++)

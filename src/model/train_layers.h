@@ -53,6 +53,7 @@ typedef struct mla_dims {
     int C, H, nope, rope, v, kvl, ql;
     float eps, scale;           /* rms_norm_eps, softmax scale (with YaRN's mscale^2) */
     const rope *rp;
+    int qb;                     /* the attention backward's block of query rows, a multiple of 6 (mla_dims_init: 96) */
 } mla_dims;
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale);
 /* mla_act_point / mla_scratch_bytes: lay out the activations (bump.base NULL counts) */
