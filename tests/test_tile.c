@@ -94,7 +94,38 @@ static void tiles(void) {
     munmap(map, bbytes + pg);
 }
 
+static void packs(void) {
+    rng r;
+    rng_seed(&r, 6);
+    const int Ts[] = {1, 7, 8, 16, 20, 37, 256}, ws[][2] = {{32, 16}, {8, 8}, {5, 3}, {13, 11}};
+    const size_t ld = 70;
+    float *src = harness_randv(&r, 256 * ld);
+    int bad = 0, n = 0;
+    for (int ti = 0; ti < 7; ti++)
+        for (int wi = 0; wi < 4; wi++) {
+            const int T = Ts[ti], w0 = ws[wi][0], w1 = ws[wi][1], wa = w0 + w1;
+            const size_t nf = (size_t)(T + 15) / 16 * 16 * wa;
+            float *a = malloc(sizeof(float) * nf), *b = malloc(sizeof(float) * nf);
+            for (size_t i = 0; i < nf; i++) a[i] = b[i] = -1; /* every float gets written */
+            tile_pack_ref(a, wa, 0, src, ld, T, w0), tile_pack_ref(a, wa, w0, src + 40, ld, T, w1);
+            if (kern_table(ISA_AVX2)) tile_pack_avx2(b, wa, 0, src, ld, T, w0), tile_pack_avx2(b, wa, w0, src + 40, ld, T, w1);
+            else memcpy(b, a, sizeof(float) * nf);
+            for (size_t i = 0; i < nf; i++) {
+                size_t p = i / ((size_t)wa * 16), k = i / 16 % wa, j = p * 16 + i % 16;
+                float want = j < (size_t)T ? src[j * ld + (k < (size_t)w0 ? k : 40 + k - w0)] : 0.0f;
+                bad += a[i] != want;
+            }
+            bad += memcmp(a, b, sizeof(float) * nf) != 0;
+            n++;
+            free(a), free(b);
+        }
+    printf("    %d packings: %d wrong\n", n, bad);
+    CHECK(bad == 0, "key panels: %d wrong", bad);
+    free(src);
+}
+
 int main(void) {
     RUN(tiles);
+    RUN(packs);
     return harness_done();
 }

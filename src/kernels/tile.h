@@ -15,6 +15,12 @@
  * 6 x 16; nt < 16 by masked loads and stores, never touching b or c past
  * nt) agree to the bit. tile_get: the one for this CPU (kern_get's ISA,
  * so $DEEPC_ISA=ref picks the oracle).
+ *
+ * tile_pack: the B operand of a product over keys, transposed into panels
+ * of TILE_NR keys: dst[p][off + k][jj] = src[(p TILE_NR + jj) ld + k] for
+ * keys < T (zero past them), k < w; a panel is w_all columns deep (so
+ * several sources fill one panel side by side). The same floats either way
+ * (tile_pack_avx2: 8 x 8 transposes in registers).
  */
 #ifndef DC_TILE_H
 #define DC_TILE_H
@@ -30,4 +36,9 @@ void tile_ref(int mt, int nt, int kc, const float *a, size_t sai, size_t sak, co
 void tile_avx2(int mt, int nt, int kc, const float *a, size_t sai, size_t sak, const float *b, size_t sbk, float *c,
                size_t ldc, float alpha, int acc);
 tile_fn tile_get(void);
+
+typedef void (*tile_pack_fn)(float *dst, int w_all, int off, const float *src, size_t ld, int T, int w);
+void tile_pack_ref(float *dst, int w_all, int off, const float *src, size_t ld, int T, int w);
+void tile_pack_avx2(float *dst, int w_all, int off, const float *src, size_t ld, int T, int w);
+tile_pack_fn tile_pack_get(void);
 #endif

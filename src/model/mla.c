@@ -567,14 +567,17 @@ typedef tile_fn rtile_fn;
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline size_t t16(int T) { return (size_t)(T + NR - 1) / NR * NR; }
 
-/* columns [off, off + w) of panels of NR keys, each w_all wide: dst[p][off + k][jj]
- * = src[(p NR + jj) ld + k] for the T keys, zero past them */
+#ifdef DC_REAL_DOUBLE
+/* tile.h's tile_pack in double (the gradient checks) */
 static void pack_panels(real *dst, int w_all, int off, const real *src, size_t ld, int T, int w) {
     for (int j = 0; j < (int)t16(T); j++) {
         real *o = dst + (size_t)(j / NR) * w_all * NR + (size_t)off * NR + j % NR;
         for (int k = 0; k < w; k++) o[(size_t)k * NR] = j < T ? src[(size_t)j * ld + k] : 0;
     }
 }
+#else
+#define pack_panels(...) tile_pack_get()(__VA_ARGS__)
+#endif
 
 static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T, rtile_fn tf) {
     const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v;
