@@ -15,15 +15,13 @@
 /* the micro-kernel of each ISA_* (an AVX-512 CPU runs AVX2's) */
 static const gemm_kern_fn KERNS[ISA_N] = {gemm_kern_ref, gemm_kern_avx2, gemm_kern_avx2};
 
+/* ... and A's packer (a copy: any ISA's gives the same floats) */
+static const gemm_pack_a_fn PACKA[ISA_N] = {gemm_pack_a_ref, gemm_pack_a_avx2, gemm_pack_a_avx2};
+
 /* token group g of x (T, cols) into A: a[g*MR*cols + k*MR + i] = x[g*MR+i][k], zero past T */
-static void pack_a(float *a, const float *x, int T, int cols, int g) {
+static void pack_a(gemm_pack_a_fn pk, float *a, const float *x, int T, int cols, int g) {
     const int t0 = g * GEMM_MR, n = T - t0 < GEMM_MR ? T - t0 : GEMM_MR;
-    float *dst = a + (size_t)t0 * cols;
-    const float *xt = x + (size_t)t0 * cols;
-    for (int k = 0; k < cols; k++, dst += GEMM_MR) {
-        for (int i = 0; i < n; i++) dst[i] = xt[(size_t)i * cols + k];
-        for (int i = n; i < GEMM_MR; i++) dst[i] = 0;
-    }
+    pk(a + (size_t)t0 * cols, x + (size_t)t0 * cols, cols, n);
 }
 
 /* a tile of fewer than NR rows (the last panel): the micro-kernel into a
@@ -80,7 +78,7 @@ size_t gemm_abuf_floats(int T, int cols) {
 /* T <= TB tokens: x packed by the threads' shares of its token groups, then
  * the chunks of panels handed out */
 static void pass(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack,
-                 gemm_kern_fn kern, float *abuf) {
+                 gemm_kern_fn kern, gemm_pack_a_fn pk, float *abuf) {
     const int np = (rows + GEMM_NR - 1) / GEMM_NR, ng = (T + GEMM_MR - 1) / GEMM_MR;
     int nthr = (double)rows * cols * T < 1e6 ? 1 : omp_get_max_threads();
     if (nthr > np) nthr = np;
@@ -92,7 +90,7 @@ static void pass(float *out, const float *x, const void *W, int rows, int cols, 
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
     {
 #pragma omp for schedule(static)
-        for (int g = 0; g < ng; g++) pack_a(abuf, x, T, cols, g);
+        for (int g = 0; g < ng; g++) pack_a(pk, abuf, x, T, cols, g);
         float *b = bbuf + (size_t)omp_get_thread_num() * GEMM_NP * GEMM_NR * GEMM_KC;
 #pragma omp for schedule(dynamic, 1)
         for (int c = 0; c < nch; c++)
@@ -103,6 +101,7 @@ static void pass(float *out, const float *x, const void *W, int rows, int cols, 
 void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack, int isa,
               float *abuf) {
     const gemm_kern_fn kern = KERNS[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
+    const gemm_pack_a_fn pk = PACKA[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
     if (rows <= 0 || T <= 0) return;
     if (cols <= 0) { /* empty sums */
         memset(out, 0, sizeof(float) * (size_t)T * (size_t)rows);
@@ -110,5 +109,5 @@ void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int
     }
     for (int t0 = 0; t0 < T; t0 += GEMM_TB)
         pass(out + (size_t)t0 * rows, x + (size_t)t0 * cols, W, rows, cols, T - t0 < GEMM_TB ? T - t0 : GEMM_TB, pack,
-             kern, abuf);
+             kern, pk, abuf);
 }

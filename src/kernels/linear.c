@@ -88,8 +88,9 @@ static size_t mx(size_t a, size_t b) { return a > b ? a : b; }
 
 /* the f32 forward through matmul (gemm.h's blocked GEMM on AVX2 machines:
  * C written once, where OpenBLAS zeroes it first) when out is at least
- * LIN_GEMM_OUT; OpenBLAS for narrower outputs */
-#define LIN_GEMM_OUT 256
+ * LIN_GEMM_OUT (measured ahead of OpenBLAS from 80 rows up, train-bench's
+ * narrowest); OpenBLAS for narrower outputs */
+#define LIN_GEMM_OUT 64
 void lin_fwd_f(float *y, const float *x, const float *W, int N, int in, int out) {
     size_t nx = (size_t)N * in, nw = (size_t)out * in;
     if (S.prec == PREC_F32 && out >= LIN_GEMM_OUT) {
