@@ -1,6 +1,7 @@
 /* norm.c — see norm.h. */
 #include "model/norm.h"
 #include <math.h>
+#include <omp.h>
 #include <stddef.h>
 #include "kernels/rvec.h"
 
@@ -41,13 +42,14 @@ void rmsnorm_row_bwd(real *dx, const real *dy, const real *x, real r, const real
     for (int i = 0; i < n; i++) dx[i] += r * dy[i] * w[i] - k * x[i];
 }
 
-/* columns in blocks of DW_COLS: a block's rows stay in L1 across the pass */
-#define DW_COLS 64
+/* columns in one block per thread (multiples of 16): each block's rows in
+ * order, so the bits do not depend on the split; one thread reads whole rows */
 void rmsnorm_dw(real *dw, const real *dy, size_t ldy, const real *x, size_t ldx, const real *rstd, int N, int n) {
-    const int nb = (n + DW_COLS - 1) / DW_COLS;
-#pragma omp parallel for schedule(static) if (N * (size_t)n > 65536)
+    const int nt = N * (size_t)n > 65536 ? omp_get_max_threads() : 1;
+    const int bw = ((n + nt - 1) / nt + 15) & ~15, nb = (n + bw - 1) / bw;
+#pragma omp parallel for schedule(static) num_threads(nb) if (nb > 1)
     for (int b = 0; b < nb; b++) {
-        const int c0 = b * DW_COLS, c1 = c0 + DW_COLS < n ? c0 + DW_COLS : n;
+        const int c0 = b * bw, c1 = c0 + bw < n ? c0 + bw : n;
         for (int t = 0; t < N; t++) {
             const real *xt = x + (size_t)t * ldx, *dyt = dy + (size_t)t * ldy, r = rstd[t];
 #pragma omp simd
