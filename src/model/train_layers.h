@@ -121,6 +121,7 @@ typedef struct moe_bwd_scr {
 } moe_bwd_scr;
 void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int N);
 void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T);
+/* moe_bwd_split: the parts in scratch, dxe and ds zeroed (the others are written whole) */
 moe_bwd_scr moe_bwd_split(const moe_dims *d, int N, real *scratch);
 void moe_bwd_out(real *dx, const moe_w *g, const real *dy, const real *x, const moe_act *a, const moe_w *p,
                  const moe_dims *d, int N, const moe_bwd_scr *s);
