@@ -7,7 +7,9 @@
  * kernels/linear.h: the linear layers' GEMMs on bf16-rounded or
  * e4m3-quantised operands). Prints figures; never fails on time.
  *
- *   build/bench/bench_train [--steps N] [--no-torch] [--precision f32|bf16|fp8]
+ *   build/bench/bench_train [--steps N] [--no-torch] [--precision f32|bf16|fp8] [--threads N]
+ *
+ * --threads N: only that thread count (profiling, A/B runs on a loaded machine)
  */
 #include <cblas.h>
 #include <math.h>
@@ -81,10 +83,11 @@ static double torch_tps(int threads, int steps) {
 
 int main(int argc, char **argv) {
     bench_policy_reexec(argv, "passive");
-    int steps = 5, torch = 1, only = -1;
+    int steps = 5, torch = 1, only = -1, th0 = 1, th1 = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-torch")) torch = 0;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) th0 = th1 = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc && (only = prec_parse(argv[++i])) < 0)
             return fprintf(stderr, "--precision: f32, bf16 or fp8\n"), 1;
     }
@@ -103,10 +106,11 @@ int main(int argc, char **argv) {
      * runs best in (libgomp's default policy) */
     double tt[3] = {-1, -1, -1};
     unsetenv("OMP_WAIT_POLICY");
-    for (int th = 1; th <= 2 && torch; th++) tt[th] = torch_tps(th, steps);
+    if (th0 < 1 || th1 > 2) return fprintf(stderr, "--threads: 1 or 2\n"), 1;
+    for (int th = th0; th <= th1 && torch; th++) tt[th] = torch_tps(th, steps);
     printf("%-8s %-5s %12s %12s %8s %11s %10s %9s %14s\n", "threads", "prec", "deepc tok/s", "torch tok/s", "ratio",
            "deepc GF/s", "sgemm GF/s", "of sgemm", "tok/CPU-s");
-    for (int th = 1; th <= 2; th++) {
+    for (int th = th0; th <= th1; th++) {
         bench_threads(th);
         double peak = sgemm_peak();
         for (int p = 0; p < 3; p++) {

@@ -72,6 +72,23 @@ static void packers_same(void) {
         free(q);
     }
     free(a), free(b);
+    /* A's packer: every ISA's the plain C one's floats, for every group size and column tail */
+    const int colss[] = {1, 7, 8, 13, 256, 301};
+    float *x = harness_randv(&r, (size_t)GEMM_MR * 301), *pa = malloc(sizeof(float) * GEMM_MR * 301);
+    float *pb = malloc(sizeof(float) * GEMM_MR * 301);
+    for (int isa = ISA_AVX2; isa <= ISA_AVX512 && x && pa && pb; isa++) {
+        if (!kern_table(isa)) continue;
+        for (int ci = 0; ci < 6; ci++)
+            for (int n = 1; n <= GEMM_MR; n++) {
+                const int cols = colss[ci];
+                memset(pa, 0x7f, sizeof(float) * GEMM_MR * cols), memset(pb, 0x7e, sizeof(float) * GEMM_MR * cols);
+                gemm_pack_a_ref(pa, x, cols, n);
+                gemm_pack_a_avx2(pb, x, cols, n);
+                CHECK(!memcmp(pa, pb, sizeof(float) * GEMM_MR * cols), "%s A pack cols=%d n=%d differs from ref",
+                      kern_table(isa)->name, cols, n);
+            }
+    }
+    free(x), free(pa), free(pb);
 }
 
 /* gemm_run with ty's packer of isa over shape (T, R, C) */

@@ -169,9 +169,12 @@ static void mla_b(layer *L) {
     mla_ctx *c = L->ctx;
     mla_bwd(c->dx, &c->g, L->G, c->x, &c->a, &c->p, &c->d, c->B, c->T, c->scr);
 }
-/* qb: causal attention's block of query rows (0: the default); 2 runs the
- * T = 5 rows as blocks of 2, 2 and 1 */
-static void mla_case(int ql, int yarn, int qb, const char *what) {
+/* T tokens a sequence: 5 is one group of the attention's rows (mla.c: 6
+ * query or key rows a tile); 20 is four (6, 6, 6, 2) and its keys two
+ * column tiles (16, 4), so the causal limits between groups are checked;
+ * qb (0: the default) the backward's block of query rows: 6 makes the 20
+ * rows four blocks, so dV and dK add block after block */
+static void mla_case(int ql, int yarn, int T, int qb, const char *what) {
     dc_config cfg = {.hidden_size = 10, .num_attention_heads = 3, .qk_nope_head_dim = 4, .qk_rope_head_dim = 4,
                      .v_head_dim = 3, .kv_lora_rank = 6, .q_lora_rank = ql, .rms_norm_eps = 1e-6f,
                      .rope_theta = 10000, .has_yarn = yarn, .rope_factor = 4,
@@ -180,7 +183,7 @@ static void mla_case(int ql, int yarn, int qb, const char *what) {
     rope rp;
     CHECK(rope_init(&rp, &cfg, NULL) == 0, "rope");
     mla_ctx c = {0};
-    c.B = 2, c.T = 5;
+    c.B = 2, c.T = T;
     mla_dims_init(&c.d, &cfg, &rp, config_softmax_scale(&cfg));
     if (qb) c.d.qb = qb;
     int C = 10, H = 3, qk = 8, kvl = 6, N = c.B * c.T;
@@ -221,9 +224,10 @@ static void mla_case(int ql, int yarn, int qb, const char *what) {
     pool_free();
 }
 static void grad_mla(void) {
-    mla_case(5, 1, 0, "mla q-lora + yarn");
-    mla_case(0, 0, 0, "mla plain q, plain rope");
-    mla_case(5, 1, 2, "mla causal blocks of 2");
+    mla_case(5, 1, 5, 0, "mla q-lora + yarn");
+    mla_case(0, 0, 5, 0, "mla plain q, plain rope");
+    mla_case(5, 1, 20, 0, "mla causal groups of 6 rows, 2 key tiles");
+    mla_case(0, 0, 20, 6, "mla backward blocks of 6 query rows");
 }
 
 /* ---------------------------------------------------------------- MoE */

@@ -15,6 +15,9 @@
 /* the micro-kernel of each ISA_* (an AVX-512 CPU runs AVX2's) */
 static const gemm_kern_fn KERNS[ISA_N] = {gemm_kern_ref, gemm_kern_avx2, gemm_kern_avx2};
 
+/* ... and A's packer (a copy: any ISA's gives the same floats) */
+static const gemm_pack_a_fn PACKA[ISA_N] = {gemm_pack_a_ref, gemm_pack_a_avx2, gemm_pack_a_avx2};
+
 /* token group g of ng: tokens [t0, t0 + n), the T shared out as evenly as
  * the groups allow (issue 15: 13 tokens as 5 + 4 + 4 rather than 6 + 6 + 1;
  * a tile of fewer than 4 tokens waits on the FMA latency, so 6 + 6 + 1 costs
@@ -28,15 +31,10 @@ static void group_of(int T, int ng, int g, int *t0, int *n) {
 
 /* token group g (of ng) of x (T, cols) into A panel g: a[g*MR*cols + k*MR +
  * i] = x[t0+i][k] for its n tokens, zero for the MR - n slots past them */
-static void pack_a(float *a, const float *x, int T, int cols, int ng, int g) {
+static void pack_a(gemm_pack_a_fn pk, float *a, const float *x, int T, int cols, int ng, int g) {
     int t0, n;
     group_of(T, ng, g, &t0, &n);
-    float *dst = a + (size_t)g * GEMM_MR * cols;
-    const float *xt = x + (size_t)t0 * cols;
-    for (int k = 0; k < cols; k++, dst += GEMM_MR) {
-        for (int i = 0; i < n; i++) dst[i] = xt[(size_t)i * cols + k];
-        for (int i = n; i < GEMM_MR; i++) dst[i] = 0;
-    }
+    pk(a + (size_t)g * GEMM_MR * cols, x + (size_t)t0 * cols, cols, n);
 }
 
 /* a tile of fewer than NR rows (the last panel): the micro-kernel into a
@@ -95,7 +93,7 @@ size_t gemm_abuf_floats(int T, int cols) {
 /* T <= TB tokens: x packed by the threads' shares of its token groups, then
  * the chunks of panels handed out */
 static void pass(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack,
-                 gemm_kern_fn kern, float *abuf) {
+                 gemm_kern_fn kern, gemm_pack_a_fn pk, float *abuf) {
     const int np = (rows + GEMM_NR - 1) / GEMM_NR, ng = (T + GEMM_MR - 1) / GEMM_MR;
     int nthr = (double)rows * cols * T < 1e6 ? 1 : omp_get_max_threads();
     if (nthr > np) nthr = np;
@@ -107,7 +105,7 @@ static void pass(float *out, const float *x, const void *W, int rows, int cols, 
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
     {
 #pragma omp for schedule(static)
-        for (int g = 0; g < ng; g++) pack_a(abuf, x, T, cols, ng, g);
+        for (int g = 0; g < ng; g++) pack_a(pk, abuf, x, T, cols, ng, g);
         float *b = bbuf + (size_t)omp_get_thread_num() * GEMM_NP * GEMM_NR * GEMM_KC;
 #pragma omp for schedule(dynamic, 1)
         for (int c = 0; c < nch; c++)
@@ -118,6 +116,7 @@ static void pass(float *out, const float *x, const void *W, int rows, int cols, 
 void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack, int isa,
               float *abuf) {
     const gemm_kern_fn kern = KERNS[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
+    const gemm_pack_a_fn pk = PACKA[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
     if (rows <= 0 || T <= 0) return;
     if (cols <= 0) { /* empty sums */
         memset(out, 0, sizeof(float) * (size_t)T * (size_t)rows);
@@ -125,5 +124,5 @@ void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int
     }
     for (int t0 = 0; t0 < T; t0 += GEMM_TB)
         pass(out + (size_t)t0 * rows, x + (size_t)t0 * cols, W, rows, cols, T - t0 < GEMM_TB ? T - t0 : GEMM_TB, pack,
-             kern, abuf);
+             kern, pk, abuf);
 }

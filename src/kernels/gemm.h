@@ -57,7 +57,13 @@ typedef void (*gemm_pack_fn)(float *dst, const void *W, int cols, int r, int nr,
  * depend on mt. */
 typedef void (*gemm_kern_fn)(int kc, int mt, const float *a, const float *b, float *c, size_t ldc, int acc);
 
+/* gemm_pack_a_fn: n (1 <= n <= MR) token rows of x (rows of `cols`
+ * values) into dst[k * MR + i] for k < cols, rows i >= n zero: A's panel
+ * of one token group (a copy: every ISA's the same floats) */
+typedef void (*gemm_pack_a_fn)(float *dst, const float *x, int cols, int n);
+
 #define GEMM_PACK_DECL(isa) \
+    void gemm_pack_a_##isa(float *dst, const float *x, int cols, int n);                            \
     void gemm_pack_f32_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);  \
     void gemm_pack_bf16_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc); \
     void gemm_pack_f16_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);  \

@@ -122,6 +122,29 @@ void gemm_pack_fp8_avx2(float *dst, const void *W, int cols, int r, int nr, int 
     else gemm_pack_fp8_ref(dst, W, cols, r, nr, k0, kc);
 }
 
+/* A's panel: a whole group of MR tokens 8 columns at a time (the 6 rows'
+ * 8 values and two zero rows through the 8 x 8 transpose, each column's MR
+ * values stored over the next's first two, the last one exactly); the
+ * rest, and groups of fewer tokens, as the plain C packer */
+void gemm_pack_a_avx2(float *dst, const float *x, int cols, int n) {
+    int k0 = 0;
+    if (n == GEMM_MR)
+        for (; k0 + 8 <= cols; k0 += 8) {
+            __m256 v[8];
+            #pragma GCC unroll 6
+            for (int i = 0; i < GEMM_MR; i++) v[i] = _mm256_loadu_ps(x + (size_t)i * cols + k0);
+            v[6] = v[7] = _mm256_setzero_ps();
+            tr8x8(v);
+            float *d = dst + (size_t)k0 * GEMM_MR;
+            #pragma GCC unroll 7
+            for (int k = 0; k < 7; k++) _mm256_storeu_ps(d + k * GEMM_MR, v[k]);
+            _mm_storeu_ps(d + 7 * GEMM_MR, _mm256_castps256_ps128(v[7]));
+            _mm_storel_pi((__m64 *)(d + 7 * GEMM_MR + 4), _mm256_extractf128_ps(v[7], 1));
+        }
+    for (float *d = dst + (size_t)k0 * GEMM_MR; k0 < cols; k0++, d += GEMM_MR) /* gemm_pack_a_ref's rule */
+        for (int i = 0; i < GEMM_MR; i++) d[i] = i < n ? x[(size_t)i * cols + k0] : 0.0f;
+}
+
 /* the first m of the MR tokens (m a constant in each instance) */
 INL void kern_m(int m, int kc, const float *a, const float *b, float *c, size_t ldc, int acc) {
     __m256 s[GEMM_MR][2];

@@ -48,3 +48,10 @@ void gemm_kern_ref(int kc, int mt, const float *a, const float *b, float *c, siz
     for (int i = 0; i < mt; i++)
         for (int j = 0; j < GEMM_NR; j++) c[(size_t)i * ldc + j] = acc ? c[(size_t)i * ldc + j] + s[i][j] : s[i][j];
 }
+
+void gemm_pack_a_ref(float *dst, const float *x, int cols, int n) {
+    for (int k = 0; k < cols; k++, dst += GEMM_MR) {
+        for (int i = 0; i < n; i++) dst[i] = x[(size_t)i * cols + k];
+        for (int i = n; i < GEMM_MR; i++) dst[i] = 0;
+    }
+}

@@ -21,6 +21,7 @@
 #include <string.h>
 #include "deepc.h"
 #include "kernels/fp8.h"
+#include "kernels/matmul.h"
 
 static struct {
     int prec;
@@ -85,8 +86,18 @@ static void bf16_round_n(float *y, const float *x, size_t n) {
 
 static size_t mx(size_t a, size_t b) { return a > b ? a : b; }
 
+/* the f32 forward through matmul (gemm.h's blocked GEMM on AVX2 machines:
+ * C written once, where OpenBLAS zeroes it first) when out is at least
+ * LIN_GEMM_OUT (measured ahead of OpenBLAS from 80 rows up, train-bench's
+ * narrowest); OpenBLAS for narrower outputs */
+#define LIN_GEMM_OUT 64
 void lin_fwd_f(float *y, const float *x, const float *W, int N, int in, int out) {
     size_t nx = (size_t)N * in, nw = (size_t)out * in;
+    if (S.prec == PREC_F32 && out >= LIN_GEMM_OUT) {
+        const mat m = {(float *)W, MAT_F32, out, in};
+        matmul(y, x, &m, N);
+        return;
+    }
     if (S.prec == PREC_F32 || !room(nx, nw)) {
         linear_fwd_hp(y, x, W, N, in, out);
         return;

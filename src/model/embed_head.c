@@ -38,9 +38,10 @@ void embed_rows(real *x, const void *table, int gtype, const int *ids, int n, in
 
 void mtp_input(real *x, real *cat, real *e_rstd, real *h_rstd, const real *e, const real *h, const real *enorm,
                const real *hnorm, const mat *eh_proj, int n, int C, float eps) {
+#pragma omp parallel for schedule(static) if ((size_t)n * C > 65536)
     for (int i = 0; i < n; i++) {
-        rmsnorm_train_fwd(cat + (size_t)i * 2 * C, e_rstd ? e_rstd + i : NULL, e + (size_t)i * C, enorm, 1, C, eps);
-        rmsnorm_train_fwd(cat + (size_t)i * 2 * C + C, h_rstd ? h_rstd + i : NULL, h + (size_t)i * C, hnorm, 1, C, eps);
+        rmsnorm_row_fwd(cat + (size_t)i * 2 * C, e_rstd ? e_rstd + i : NULL, e + (size_t)i * C, enorm, C, eps);
+        rmsnorm_row_fwd(cat + (size_t)i * 2 * C + C, h_rstd ? h_rstd + i : NULL, h + (size_t)i * C, hnorm, C, eps);
     }
     matmul(x, cat, eh_proj, n); /* (n, C) */
 }

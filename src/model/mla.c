@@ -39,6 +39,7 @@
 #include "model/norm.h"
 #include "model/train_layers.h"
 #include "kernels/rvec.h"
+#include "kernels/tile.h"
 
 /* softmax_inplace: p[j] = exp(s[j] - max) / sum over n entries, eight lanes
  * at a time (vexp.h: within 1 ulp of expf, the sum in double; one call per
@@ -532,79 +533,128 @@ void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view
  */
 
 /* The attention core of one sequence b and head h, on strided views of the
- * projections and the head's keys K = [Kn | Kp] gathered into a->k, so that
- * each product is one GEMM over qk, not one over nope and one over rope
- * (issue 15: the attention's small GEMMs were the least efficient of a step).
- * Causal: query row i sees keys j <= i, so the rows go in blocks of
- * QB = d->qb and a block's products stop at its last key i1: the products
- * cover (1 + 2 + ... + T/QB) / (T/QB)^2 of the square (62% at T = 4 QB)
- * instead of all of it. P's and dS's entries above the diagonal are zero up
- * to the block's last key (written, never computed: all that is read).
- *   S = scale Q K^T, P = softmax by rows, O = P V */
-static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T) {
-    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, QB = d->qb;
+ * projections, in register tiles (kernels/tile.h: TILE_MR query or key rows
+ * by TILE_NR columns, the operands read in place; issue 15: through OpenBLAS
+ * these 64 x 256 x 48 and smaller products ran at a third to a half of its
+ * rate on big ones). Causal, by groups of MR rows: query group i0 sees keys
+ * j < n = i0 + mt (its last row's), so its scores, P V, dP and dS K stop
+ * there; key group j0 is seen by queries i >= j0, so P^T dO and dS^T Q start
+ * there. P's and dS's entries above the diagonal up to the group's end are
+ * written zero (all that is read), the rest never touched.
+ *   S = scale Q K^T, P = softmax by rows, O = P V;  K = [Kn | Kp], Kp shared
+ * The keys' columns are packed as panels of NR keys (pack_panels: K^T for
+ * the scores into a->k, V^T for dP into the backward's scratch). */
+#define MR TILE_MR
+#define NR TILE_NR
+#ifdef DC_REAL_DOUBLE /* the gradient checks: the same loops on a plain double tile */
+typedef void (*rtile_fn)(int mt, int nt, int kc, const real *a, size_t sai, size_t sak, const real *b, size_t sbk,
+                         real *c, size_t ldc, real alpha, int acc);
+static void tile_dbl(int mt, int nt, int kc, const real *a, size_t sai, size_t sak, const real *b, size_t sbk, real *c,
+                     size_t ldc, real alpha, int acc) {
+    for (int i = 0; i < mt; i++)
+        for (int j = 0; j < nt; j++) {
+            real s = 0;
+            for (int k = 0; k < kc; k++) s += a[(size_t)i * sai + (size_t)k * sak] * b[(size_t)k * sbk + j];
+            c[(size_t)i * ldc + j] = (acc ? c[(size_t)i * ldc + j] : 0) + alpha * s;
+        }
+}
+static rtile_fn rtile_get(void) { return tile_dbl; }
+#else
+typedef tile_fn rtile_fn;
+#define rtile_get tile_get
+#endif
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline size_t t16(int T) { return (size_t)(T + NR - 1) / NR * NR; }
+
+#ifdef DC_REAL_DOUBLE
+/* tile.h's tile_pack in double (the gradient checks) */
+static void pack_panels(real *dst, int w_all, int off, const real *src, size_t ld, int T, int w) {
+    for (int j = 0; j < (int)t16(T); j++) {
+        real *o = dst + (size_t)(j / NR) * w_all * NR + (size_t)off * NR + j % NR;
+        for (int k = 0; k < w; k++) o[(size_t)k * NR] = j < T ? src[(size_t)j * ld + k] : 0;
+    }
+}
+#else
+#define pack_panels(...) tile_pack_get()(__VA_ARGS__)
+#endif
+
+static void attn_fwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T, rtile_fn tf) {
+    const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v;
     const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
     const real *Q = a->q + ((size_t)b * T * H + h) * qk, *Kn = a->kv + ((size_t)b * T * H + h) * (nope + vd);
-    const real *Kp = a->kpe + (size_t)b * T * rd;
-    real *K = a->k + ((size_t)b * H + h) * T * qk;
+    const real *Kp = a->kpe + (size_t)b * T * rd, *V = Kn + nope;
+    real *Kt = a->k + ((size_t)b * H + h) * t16(T) * qk;
     real *P = a->P + ((size_t)b * H + h) * T * T, *O = a->att + ((size_t)b * T * H + h) * vd;
-    for (int j = 0; j < T; j++) {
-        memcpy(K + (size_t)j * qk, Kn + (size_t)j * ldkv, sizeof(real) * nope);
-        memcpy(K + (size_t)j * qk + nope, Kp + (size_t)j * rd, sizeof(real) * rd);
-    }
-    for (int i0 = 0; i0 < T; i0 += QB) {
-        int m = T - i0 < QB ? T - i0 : QB, i1 = i0 + m;
-        real *Pb = P + (size_t)i0 * T;
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, qk, d->scale, Q + (size_t)i0 * ldq, ldq, K, qk, 0, Pb, T);
-        for (int i = i0; i < i1; i++) {
+    pack_panels(Kt, qk, 0, Kn, ldkv, T, nope);
+    pack_panels(Kt, qk, nope, Kp, rd, T, rd);
+    for (int i0 = 0; i0 < T; i0 += MR) {
+        const int mt = imin(MR, T - i0), n = i0 + mt;
+        real *Pg = P + (size_t)i0 * T;
+        for (int j0 = 0; j0 < n; j0 += NR)
+            tf(mt, imin(NR, n - j0), qk, Q + (size_t)i0 * ldq, ldq, 1, Kt + (size_t)j0 * qk, NR, Pg + j0, T, d->scale, 0);
+        for (int i = i0; i < n; i++) {
             real *row = P + (size_t)i * T, mx = rv_max(row, i + 1);
             rv_scale(row, (real)(1 / rv_exp_shift_sum(row, row, mx, i + 1)), i + 1);
-            memset(row + i + 1, 0, sizeof(real) * (i1 - i - 1));
+            memset(row + i + 1, 0, sizeof(real) * (n - i - 1));
         }
-        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, vd, i1, 1, Pb, T, Kn + nope, ldkv, 0,
-             O + (size_t)i0 * ldo, ldo);
+        for (int c0 = 0; c0 < vd; c0 += NR)
+            tf(mt, imin(NR, vd - c0), n, Pg, T, 1, V + c0, ldkv, O + (size_t)i0 * ldo + c0, ldo, 1, 0);
     }
 }
 
-/* attn_bwd_head: dP = dO V^T, dS = P (dP - rowsum(P dP)) scale by row blocks
- * (keys up to the block's last); then dQ = dS K by row blocks, and dV = P^T dO,
- * dK = dS^T Q by blocks of keys (key j gets the rows i >= j), straight into
- * dq and dk's [nope | rope] rows. dk's rope part is per head, summed by the
- * caller. */
+/* attn_bwd_head: by blocks of QB query rows (QB a multiple of MR): per
+ * group of the block dP = dO V^T, dS = P (dP - rowsum(P dP)) scale, dQ =
+ * dS K; then for the keys the block sees dV += P^T dO, dK += dS^T Q over the
+ * block's queries (a key group's first block writes, later ones add). The
+ * block's P rows are read from memory once and its dS rows live in a
+ * QB x T buffer (L2), not a T x T one written out and read back (issue
+ * 15: 64 MB of dS a step, and P read twice). dq, dk ([nope | rope] rows,
+ * the rope part per head: the caller sums it) and dv are written, not added
+ * to what they held; vt: scratch of t16(T) v; dSb: of min(T, QB) T. QB =
+ * d->qb, a multiple of MR (mla_dims_init: 96). */
 static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int T, const real *datt, real *dq,
-                          real *dk, real *dv, real *dPall) {
+                          real *dk, real *dv, real *dSb, real *vt, rtile_fn tf) {
     const int H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, QB = d->qb;
     const int ldq = H * qk, ldkv = H * (nope + vd), ldo = H * vd;
-    size_t r0 = (size_t)b * T * H + h;
-    const real *Q = a->q + r0 * qk, *V = a->kv + r0 * (nope + vd) + nope, *K = a->k + ((size_t)b * H + h) * T * qk;
+    const size_t r0 = (size_t)b * T * H + h;
+    const real *Q = a->q + r0 * qk, *Kn = a->kv + r0 * (nope + vd), *V = Kn + nope, *Kp = a->kpe + (size_t)b * T * rd;
     const real *P = a->P + ((size_t)b * H + h) * T * T, *dO = datt + r0 * vd;
-    real *dS = dPall + ((size_t)b * H + h) * T * T;
-    for (int i0 = 0; i0 < T; i0 += QB) {
-        int m = T - i0 < QB ? T - i0 : QB, i1 = i0 + m;
-        real *dSb = dS + (size_t)i0 * T;
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, vd, 1, dO + (size_t)i0 * ldo, ldo, V, ldkv, 0, dSb, T);
-        for (int i = i0; i < i1; i++) {
-            real *sr = dS + (size_t)i * T;
-            rv_softmax_bwd(sr, P + (size_t)i * T, i + 1, d->scale);
-            memset(sr + i + 1, 0, sizeof(real) * (i1 - i - 1));
+    pack_panels(vt, vd, 0, V, ldkv, T, vd);
+    for (int q0 = 0; q0 < T; q0 += QB) {
+        const int q1 = imin(T, q0 + QB);
+        for (int i0 = q0; i0 < q1; i0 += MR) {
+            const int mt = imin(MR, q1 - i0), n = i0 + mt;
+            real *dSg = dSb + (size_t)(i0 - q0) * T, *dqg = dq + (r0 + (size_t)i0 * H) * qk;
+            for (int j0 = 0; j0 < n; j0 += NR)
+                tf(mt, imin(NR, n - j0), vd, dO + (size_t)i0 * ldo, ldo, 1, vt + (size_t)j0 * vd, NR, dSg + j0, T, 1, 0);
+            for (int i = i0; i < n; i++) {
+                real *sr = dSb + (size_t)(i - q0) * T;
+                rv_softmax_bwd(sr, P + (size_t)i * T, i + 1, d->scale);
+                memset(sr + i + 1, 0, sizeof(real) * (n - i - 1));
+            }
+            for (int c0 = 0; c0 < nope; c0 += NR)
+                tf(mt, imin(NR, nope - c0), n, dSg, T, 1, Kn + c0, ldkv, dqg + c0, ldq, 1, 0);
+            for (int c0 = 0; c0 < rd; c0 += NR)
+                tf(mt, imin(NR, rd - c0), n, dSg, T, 1, Kp + c0, rd, dqg + nope + c0, ldq, 1, 0);
         }
-        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, qk, i1, 1, dSb, T, K, qk, 1,
-             dq + (r0 + (size_t)i0 * H) * qk, ldq);
-    }
-    for (int j0 = 0; j0 < T; j0 += QB) {
-        int n = T - j0 < QB ? T - j0 : QB, k = T - j0;
-        const real *Pc = P + (size_t)j0 * T + j0, *dSc = dS + (size_t)j0 * T + j0;
-        size_t rj = r0 + (size_t)j0 * H;
-        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, vd, k, 1, Pc, T, dO + (size_t)j0 * ldo, ldo, 1, dv + rj * vd,
-             ldo);
-        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, qk, k, 1, dSc, T, Q + (size_t)j0 * ldq, ldq, 1, dk + rj * qk,
-             ldq);
+        for (int j0 = 0; j0 < q1; j0 += MR) { /* queries [k0, q1) of the block see key group j0 */
+            const int mt = imin(MR, T - j0), k0 = j0 > q0 ? j0 : q0, kc = q1 - k0, acc = j0 < q0;
+            const real *Pc = P + (size_t)k0 * T + j0, *dSc = dSb + (size_t)(k0 - q0) * T + j0; /* A(j, i) = P[k0 + i][j0 + j] */
+            const size_t rj = r0 + (size_t)j0 * H;
+            for (int c0 = 0; c0 < vd; c0 += NR)
+                tf(mt, imin(NR, vd - c0), kc, Pc, 1, T, dO + (size_t)k0 * ldo + c0, ldo, dv + rj * vd + c0, ldo, 1, acc);
+            for (int c0 = 0; c0 < qk; c0 += NR)
+                tf(mt, imin(NR, qk - c0), kc, dSc, 1, T, Q + (size_t)k0 * ldq + c0, ldq, dk + rj * qk + c0, ldq, 1, acc);
+        }
     }
 }
+#undef MR
+#undef NR
 
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale) {
     *d = (mla_dims){c->hidden_size, c->num_attention_heads, c->qk_nope_head_dim, c->qk_rope_head_dim,
-                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp, 64};
+                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp, 96};
 }
 
 void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
@@ -619,16 +669,16 @@ void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
     a->kpe = BUMP(b, N * d->rope, real);
     a->cs = BUMP(b, (size_t)T * d->rope, real);
     a->kv = BUMP(b, N * d->H * (d->nope + d->v), real);
-    a->k = BUMP(b, N * d->H * qk, real);
+    a->k = BUMP(b, (size_t)B * d->H * t16(T) * qk, real);
     a->P = BUMP(b, (size_t)B * d->H * T * T, real);
     a->att = BUMP(b, N * d->H * d->v, real);
 }
 
 size_t mla_scratch_floats(const mla_dims *d, int B, int T) {
     size_t N = (size_t)B * T, qk = d->nope + d->rope;
-    /* datt, dq, dk, dv, dkv, dcn, dkva, dqan, dqa, dS (B, H, T, T) */
+    /* datt, dq, dk, dv, dkv, dcn, dkva, dqan, dqa, dS (B, H, T, T), V^T panels (B, H, t16(T), v) */
     return N * d->H * d->v * 2 + N * d->H * qk * 2 + N * d->H * (d->nope + d->v) + N * d->kvl +
-           N * (d->kvl + d->rope) + 2 * N * (d->ql + 1) + (size_t)B * d->H * T * T;
+           N * (d->kvl + d->rope) + 2 * N * (d->ql + 1) + (size_t)B * d->H * T * T + (size_t)B * d->H * t16(T) * d->v;
 }
 
 void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d, const real *xn, int B, int T) {
@@ -645,17 +695,17 @@ void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d,
 #pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         const real *row = a->kva + (size_t)t * (kvl + rd), *cs = a->cs + (size_t)(t % T) * rd;
-        rmsnorm_train_fwd(a->cn + (size_t)t * kvl, a->c_rstd + t, row, p->kv_a_norm, 1, kvl, d->eps);
+        rmsnorm_row_fwd(a->cn + (size_t)t * kvl, a->c_rstd + t, row, p->kv_a_norm, kvl, d->eps);
         memcpy(a->kpe + (size_t)t * rd, row + kvl, sizeof(real) * rd);
         rope_train_cs(cs, rd, a->kpe + (size_t)t * rd, 1, rd, 0);
         rope_train_cs(cs, rd, a->q + (size_t)t * H * qk + nope, H, qk, 0);
     }
     linear_fwd(a->kv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
-    /* per sequence and head (OpenBLAS runs the products single-threaded
-     * inside the parallel loop) */
+    /* per sequence and head */
+    const rtile_fn tf = rtile_get();
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) attn_fwd_head(a, d, b, h, T);
+        for (int h = 0; h < H; h++) attn_fwd_head(a, d, b, h, T, tf);
     linear_fwd(y, a->att, p->o, N, H * vd, d->C);
 }
 
@@ -666,13 +716,19 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
     real *datt = scratch, *dq = datt + nN * H * vd, *dk = dq + nN * H * qk, *dv = dk + nN * H * qk;
     real *dkv = dv + nN * H * vd, *dcn = dkv + nN * H * (nope + vd), *dkva = dcn + nN * kvl;
     real *dqan = dkva + nN * (kvl + rd), *dqa = dqan + nN * (d->ql + 1), *dPall = dqa + nN * (d->ql + 1);
-    memset(datt, 0, sizeof(real) * (size_t)(dPall - datt));
+    real *vt = dPall + (size_t)B * H * T * T;
+    /* the sums (linear_bwd adds): dq, dk, dv and dkv are written whole below */
+    memset(datt, 0, sizeof(real) * nN * H * vd);
+    memset(dcn, 0, sizeof(real) * (size_t)(dPall - dcn));
     /* y = att @ o^T */
     linear_bwd(datt, g->o, dy, a->att, p->o, N, H * vd, d->C);
     /* attention, per sequence and head (rows of dq, dk, dv of head h are its own) */
+    const rtile_fn tf = rtile_get();
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) attn_bwd_head(a, d, b, h, T, datt, dq, dk, dv, dPall);
+        for (int h = 0; h < H; h++)
+            attn_bwd_head(a, d, b, h, T, datt, dq, dk, dv, dPall + ((size_t)b * H + h) * T * T,
+                          vt + ((size_t)b * H + h) * t16(T) * vd, tf);
     /* kv = cn @ kv_b^T, per head [k_nope, v] */
 #pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++)
@@ -693,16 +749,11 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
         }
         rope_train_cs(cs, rd, row + kvl, 1, rd, 1);
         /* cn = rmsnorm(kva[:kvl]); its weight's gradient below, in token order */
-        rmsnorm_bwd(row, NULL, dcn + (size_t)t * kvl, a->kva + (size_t)t * (kvl + rd), a->c_rstd + t, p->kv_a_norm, 1,
-                    kvl);
+        rmsnorm_row_bwd(row, dcn + (size_t)t * kvl, a->kva + (size_t)t * (kvl + rd), a->c_rstd[t], p->kv_a_norm, kvl);
         /* q_pe = rope(q_pe) */
         rope_train_cs(cs, rd, dq + (size_t)t * H * qk + nope, H, qk, 1);
     }
-    for (int t = 0; t < N; t++) {
-        const real *dct = dcn + (size_t)t * kvl, *xt = a->kva + (size_t)t * (kvl + rd);
-        real r = a->c_rstd[t];
-        for (int i = 0; i < kvl; i++) g->kv_a_norm[i] += dct[i] * xt[i] * r;
-    }
+    rmsnorm_dw(g->kv_a_norm, dcn, (size_t)kvl, a->kva, (size_t)(kvl + rd), a->c_rstd, N, kvl);
     linear_bwd(dxn, g->kv_a, dkva, xn, p->kv_a, N, d->C, kvl + rd);
     if (d->ql) {
         linear_bwd(dqan, g->q_b, dq, a->qan, p->q_b, N, d->ql, H * qk);

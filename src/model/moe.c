@@ -455,7 +455,10 @@ moe_bwd_scr moe_bwd_split(const moe_dims *d, int N, real *scratch) {
     moe_bwd_scr s;
     s.dxe = scratch, s.dye = s.dxe + NK * d->C, s.ds = s.dye + NK * d->C, s.dw = s.ds + (size_t)N * d->E;
     s.dyr = s.dw + NK, s.dxr = s.dyr + R * d->C, s.ffs = s.dxr + R * d->C;
-    memset(scratch, 0, sizeof(real) * (size_t)(s.dyr - scratch));
+    /* the sums: dxe (the experts' input gradients add into it) and ds; dye
+     * and dw are written whole by moe_bwd_out */
+    memset(s.dxe, 0, sizeof(real) * NK * d->C);
+    memset(s.ds, 0, sizeof(real) * (size_t)N * d->E);
     return s;
 }
 

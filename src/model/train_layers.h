@@ -45,7 +45,7 @@ typedef struct mla_act {
     real *kpe;                  /* (N, rope) rotated shared key */
     real *cs;                   /* (T, rope) the rotations' cos and sin per position (rope_train_table) */
     real *kv;                   /* (N, H, nope+v) */
-    real *k;                    /* (B, H, T, nope+rope) each head's keys [k_nope | kpe] */
+    real *k;                    /* (B, H, T/16, nope+rope, 16) each head's keys [k_nope | kpe] as panels of 16 (mla.c) */
     real *P;                    /* (B, H, T, T) attention probabilities */
     real *att;                  /* (N, H, v) */
 } mla_act;
@@ -53,7 +53,7 @@ typedef struct mla_dims {
     int C, H, nope, rope, v, kvl, ql;
     float eps, scale;           /* rms_norm_eps, softmax scale (with YaRN's mscale^2) */
     const rope *rp;
-    int qb;                     /* causal attention's block of query rows (mla_dims_init: 64) */
+    int qb;                     /* the attention backward's block of query rows, a multiple of 6 (mla_dims_init: 96) */
 } mla_dims;
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale);
 /* mla_act_point / mla_scratch_bytes: lay out the activations (bump.base NULL counts) */
@@ -121,6 +121,7 @@ typedef struct moe_bwd_scr {
 } moe_bwd_scr;
 void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int N);
 void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T);
+/* moe_bwd_split: the parts in scratch, dxe and ds zeroed (the others are written whole) */
 moe_bwd_scr moe_bwd_split(const moe_dims *d, int N, real *scratch);
 void moe_bwd_out(real *dx, const moe_w *g, const real *dy, const real *x, const moe_act *a, const moe_w *p,
                  const moe_dims *d, int N, const moe_bwd_scr *s);

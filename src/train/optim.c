@@ -1,6 +1,7 @@
 /* optim.c — see optim.h. */
 #include "train/optim.h"
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include "kernels/dtype.h"
 #include "kernels/vexp.h"
@@ -103,17 +104,14 @@ static void adam_run(adam_k k, float *pp, const float *gg, float *mm, float *vv,
     }
 }
 
-static void adam_f32(const adam_k *k, float *pp, const float *gg, float *mm, float *vv, size_t ne) {
-    const size_t CH = 16384, nc = (ne + CH - 1) / CH;
-#pragma omp parallel for schedule(static) if (ne > 65536)
-    for (size_t c = 0; c < nc; c++) {
-        size_t j = c * CH, n = ne - j < CH ? ne - j : CH;
-        adam_run(*k, pp + j, gg + j, mm + j, vv + j, n);
+/* a chunk of one tensor's elements in its moments' storage type */
+static void adam_chunk(const adam_k *k, adam_mom mv, float *pp, const float *gg, size_t mo, size_t ne) {
+    adam_mom at = adam_mom_at(mv, mo);
+    if (!mv.bf16) {
+        adam_run(*k, pp, gg, at.m, at.v, ne);
+        return;
     }
-}
-
-static void adam_bf16(const adam_k *k, float *pp, const float *gg, uint16_t *mm, uint16_t *vv, size_t ne) {
-#pragma omp parallel for schedule(static) if (ne > 65536)
+    uint16_t *mm = at.m, *vv = at.v;
     for (size_t j = 0; j < ne; j++) {
         float gj = gg[j] * k->scale;
         mm[j] = f32_to_bf16(k->b1 * bf16_to_f32(mm[j]) + (1 - k->b1) * gj);
@@ -123,21 +121,30 @@ static void adam_bf16(const adam_k *k, float *pp, const float *gg, uint16_t *mm,
     }
 }
 
+/* every tensor's elements in [lo, hi) in ONE parallel region, chunks of
+ * ADAM_CH dealt round-robin over the threads (issue 15: a region per tensor
+ * was ~200 a step, each waking the other threads); elementwise, so the same
+ * bits on any thread count */
+#define ADAM_CH 16384
 void adamw_update_range(const wt_entry *tab, int ntab, const float *arena, float *p, const float *g, adam_mom mv,
                         size_t lo, size_t hi, const train_opts *o, int64_t step, float lr, float scale) {
     const int64_t st = step + 1;
     const double bc1 = 1 - pow(o->beta1, (double)st), bc2 = 1 - pow(o->beta2, (double)st);
-    adam_k k = {o->beta1, o->beta2, o->eps, scale, 1, (float)(lr / bc1), (float)sqrt(bc2)};
-    for (int i = 0; i < ntab; i++) {
-        const wt_entry *e = &tab[i];
-        if (e->alias || e->kind == WT_BIAS) continue;
-        size_t off = (size_t)(*e->dst - arena), end = off + wt_numel(e);
-        size_t a = off > lo ? off : lo, b = end < hi ? end : hi;
-        if (a >= b) continue;
-        k.decay = e->kind == WT_NORM ? 1.0f : 1.0f - lr * o->wd;
-        adam_mom at = adam_mom_at(mv, a - lo);
-        if (mv.bf16) adam_bf16(&k, p + a, g + (a - lo), at.m, at.v, b - a);
-        else adam_f32(&k, p + a, g + (a - lo), at.m, at.v, b - a);
+    const adam_k k0 = {o->beta1, o->beta2, o->eps, scale, 1, (float)(lr / bc1), (float)sqrt(bc2)};
+#pragma omp parallel if (hi - lo > 65536)
+    {
+        const size_t me = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+        size_t c = 0;
+        adam_k k = k0;
+        for (int i = 0; i < ntab; i++) {
+            const wt_entry *e = &tab[i];
+            if (e->alias || e->kind == WT_BIAS) continue;
+            size_t off = (size_t)(*e->dst - arena), end = off + wt_numel(e);
+            size_t a = off > lo ? off : lo, b = end < hi ? end : hi;
+            k.decay = e->kind == WT_NORM ? 1.0f : 1.0f - lr * o->wd;
+            for (size_t j = a; j < b; j += ADAM_CH, c++)
+                if (c % nth == me) adam_chunk(&k, mv, p + j, g + (j - lo), j - lo, b - j < ADAM_CH ? b - j : ADAM_CH);
+        }
     }
 }
 

@@ -323,11 +323,18 @@ static double head_loss(trainer *t, const real *h, const real *w, const int *tar
     return total;
 }
 
+/* the rows of dx into the embedding's gradient, in token order for every
+ * column (threads take blocks of 64 columns: the same bits on any count) */
 static void embed_bwd(real *dE, const real *dx, const int *ids, int N, int C) {
-    for (int i = 0; i < N; i++) {
-        real *d = dE + (size_t)ids[i] * C;
-        const real *s = dx + (size_t)i * C;
-        for (int c = 0; c < C; c++) d[c] += s[c];
+#pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
+    for (int c0 = 0; c0 < C; c0 += 64) {
+        const int c1 = c0 + 64 < C ? c0 + 64 : C;
+        for (int i = 0; i < N; i++) {
+            real *d = dE + (size_t)ids[i] * C;
+            const real *s = dx + (size_t)i * C;
+#pragma omp simd
+            for (int c = c0; c < c1; c++) d[c] += s[c];
+        }
     }
 }
 
@@ -413,11 +420,13 @@ static void mtp_bwd(trainer *t, int k, int depths) {
     if (k > 1) memset(dhprev, 0, sizeof(real) * (size_t)N * C);
     real *de = t->dxn;
     memset(de, 0, sizeof(real) * (size_t)N * C);
+    rmsnorm_dw(lg->enorm, dcat, (size_t)2 * C, m->e, (size_t)C, m->e_rstd, N, C);
+    rmsnorm_dw(lg->hnorm, dcat + C, (size_t)2 * C, hp, (size_t)C, m->h_rstd, N, C);
+#pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
     for (int n = 0; n < N; n++) {
-        rmsnorm_bwd(de + (size_t)n * C, lg->enorm, dcat + (size_t)n * 2 * C, m->e + (size_t)n * C, m->e_rstd + n,
-                    lp->enorm, 1, C);
-        rmsnorm_bwd(dhprev + (size_t)n * C, lg->hnorm, dcat + (size_t)n * 2 * C + C, hp + (size_t)n * C,
-                    m->h_rstd + n, lp->hnorm, 1, C);
+        rmsnorm_row_bwd(de + (size_t)n * C, dcat + (size_t)n * 2 * C, m->e + (size_t)n * C, m->e_rstd[n], lp->enorm, C);
+        rmsnorm_row_bwd(dhprev + (size_t)n * C, dcat + (size_t)n * 2 * C + C, hp + (size_t)n * C, m->h_rstd[n],
+                        lp->hnorm, C);
     }
     embed_bwd(t->G.embed, de, m->tok, N, C);
 }
