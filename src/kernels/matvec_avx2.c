@@ -180,7 +180,9 @@ void mv_f16_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1
  * unrolls. The rows of a tile are (r1 - r0) / NR apart; leftover rows go one
  * by one. One token: 4 rows x 1; 2 to 4 tokens: 2 rows x T; more: 1 row x 8
  * tokens at a time (a row's blocks unpacked once for 8; measured in L2 on
- * Zen 3 at T = 8: 12-19% over 2 x 4 for q4_0 / q4_k / q6_k, even for q8).
+ * Zen 3 at T = 8: 12-19% over 2 x 4 for q4_0 / q4_k / q6_k, even for q8),
+ * the T shared out evenly over ceil(T / 8) groups (issue 15: 9 tokens as
+ * 5 + 4, not 8 + 1, whose one token waits on its FMA chain).
  * Token groups are outside rows: a group's outputs stay a few cache lines
  * (T rows of out, ldo apart, can alias to a few L1 sets). */
 #define TILE_NT(TILE, NR, nt, r, rs, t0, ...)                                    \
@@ -207,10 +209,11 @@ void mv_f16_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1
                 else if (T == 3) TILE(__VA_ARGS__, r0 + k, q_, 2, 0, 3);         \
                 else TILE(__VA_ARGS__, r0 + k, q_, 2, 0, 2);                     \
             }                                                                    \
-        for (int t0 = 0; t0 < T; t0 += 8) {                                      \
-            const int nt = T - t0 < 8 ? T - t0 : 8;                             \
+        for (int g_ = 0, ng_ = (T + 7) / 8, t0 = 0; g_ < ng_; g_++) {           \
+            const int nt = T / ng_ + (g_ < T % ng_);                             \
             for (int r = r0 + (T <= 4 ? nr_ * q_ : 0); r < r1; r++)              \
                 TILE_NT(TILE, 1, nt, r, 0, t0, __VA_ARGS__);                     \
+            t0 += nt;                                                            \
         }                                                                        \
     } while (0)
 
