@@ -767,9 +767,7 @@ INL void q6_gather(__m256i *q, const block_q6_K *const *s, int g) {
 #define Q6X_PF 2048
 #endif
 
-/* super-block p of 8 rows times NT tokens into acc: d (8 halves) and sc
- * (repack.h's scales order) given; the values from q6_kx8's qs, or (qs
- * NULL) gathered from the plain super-blocks s[0..7] */
+/* super-block p of q6_kx8 group B times NT (<= 4) tokens into acc */
 INL void q6_lanes(__m256 *acc, const block_q6_Kx8 *B, const q8_act *x, int nb, int p, int t0, int NT) {
     const size_t cols = (size_t)nb * QK_K;
     __m256 in[4];
@@ -853,25 +851,25 @@ INL void q6_k_tile(float *out, size_t ldo, const block_q6_K *W, int nb, const q8
     for (int t = 0; t < NT; t += 4) lanes_store(out, ldo, acc + t, keep, t0 + t, NT - t < 4 ? NT - t : 4);
 }
 
-/* one token: 8 rows an eighth of [r0, r1) apart (eight long weight
- * streams; adjacent rows are 8 streams of a few hundred bytes, which ran
- * 2-3x slower from memory); more, or what is left: 8 adjacent rows, tokens
- * 16 at a time (a 32-block gathered once for them), the last group filled up with its last row (computed, not
- * written). Lanes never mix: a row's bits do not depend on its neighbours. */
+/* 8 rows an eighth of [r0, r1) apart (eight long weight streams; 8
+ * adjacent rows are 8 streams of a few hundred bytes, which read 2-3x
+ * slower from memory), tokens 16 at a time (a 32-block gathered once for
+ * them); the rows left 8 adjacent ones, the last group filled up with its
+ * last row (computed, not written). Lanes never mix: a row's bits do not
+ * depend on its neighbours. */
 void mv_q6_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const block_q6_K *W = Wv;
     const q8_act *x = xv;
     const int nb = cols / QK_K;
-    int rows[8], keep[8], r = r0;
-    if (T == 1) {
-        const int q = (r1 - r0) / 8;
-        for (int k = 0; k < q; k++) {
-            for (int j = 0; j < 8; j++) rows[j] = keep[j] = r0 + k + j * q;
-            q6_k_tile(out, ldo, W, nb, x, rows, keep, 0, 1);
-        }
-        r = r0 + 8 * q;
+    int rows[8], keep[8];
+    const int q = (r1 - r0) / 8;
+    for (int k = 0; k < q; k++) {
+        for (int j = 0; j < 8; j++) rows[j] = keep[j] = r0 + k + j * q;
+        if (T == 1) q6_k_tile(out, ldo, W, nb, x, rows, keep, 0, 1);
+        else
+            for (int t0 = 0; t0 < T; t0 += 16) q6_k_tile(out, ldo, W, nb, x, rows, keep, t0, T - t0 < 16 ? T - t0 : 16);
     }
-    for (; r < r1; r += 8) {
+    for (int r = r0 + 8 * q; r < r1; r += 8) {
         for (int j = 0; j < 8; j++) rows[j] = r + j < r1 ? r + j : r1 - 1, keep[j] = r + j < r1 ? r + j : -1;
         for (int t0 = 0; t0 < T; t0 += 16) q6_k_tile(out, ldo, W, nb, x, rows, keep, t0, T - t0 < 16 ? T - t0 : 16);
     }
