@@ -14,9 +14,10 @@
  * measurement, since the machine's bandwidth drifts (a VM beside others: one
  * V2-Lite run's single probe read 47.7 GB/s where mini runs' read 35-38); and
  * never below what the decode itself read (bytes per token x tokens/s), so
- * the fraction never passes 100% (the line says when decode set the bound). With --peer DIR and a GGUF, llama.cpp's
- * llama-bench runs on the same file and thread count in this run (peer.c)
- * and its figures stand beside ours; no figure from another machine is shown.
+ * the fraction never passes 100% (the line says when decode set the bound).
+ * With --peer DIR and a GGUF, llama.cpp's llama-bench runs on the same file
+ * and thread count in this run (peer.c) and its figures stand beside ours; no
+ * figure from another machine is shown.
  */
 #include <getopt.h>
 #include <math.h>

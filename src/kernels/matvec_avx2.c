@@ -493,6 +493,52 @@ INL void q4_0x8_tile1x4(float *out, size_t ldo, const block_q4_0x8 *W, int nb, c
     groups_store(out, ldo, acc, 1, g, gs, 4, r0, r1, 0, 1);
 }
 
+/* q4_0x8_tile for one group and NT (2..4) tokens (prefill, a few sequences,
+ * MTP's verification), turned the same way: chunk k loaded, split into its
+ * nibbles and multiplied by each token's two broadcasts before the next
+ * chunk (the 4 chunks loaded up front with 4 tokens' sums and accumulators
+ * spilled); the same bits as q4_lanes */
+INL void q4_0x8_tile1g(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g, int r0, int r1,
+                       int t0, int NT) {
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    const size_t cols = (size_t)nb * QK4_0;
+    __m256 acc[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const block_q4_0x8 *B = W + (size_t)g * nb + b;
+        _mm_prefetch((const char *)B + PF_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)B + PF_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)B + PF_BYTES + 128, _MM_HINT_T0);
+        const int8_t *xb = x->qs + (size_t)t0 * cols + (size_t)b * QK4_0;
+        __m256i s16[4];
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m256i qk = _mm256_loadu_si256((const __m256i *)(B->qs + 32 * k));
+            const __m256i lo = _mm256_and_si256(qk, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qk, 4), m4);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                int32_t xl, xh;
+                memcpy(&xl, xb + (size_t)t * cols + 4 * k, 4), memcpy(&xh, xb + (size_t)t * cols + 4 * k + 16, 4);
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(xl)),
+                                                   _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xh)));
+                s16[t] = k ? _mm256_add_epi16(s16[t], p) : p;
+            }
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) __asm__ volatile("" : "+x"(s16[t]) : : "memory"); /* as in q4_0x8_tile1x4 */
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d));
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const size_t tb = (size_t)(t0 + t) * nb + b;
+            const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[t], ones));
+            const __m256 ds8 = _mm256_mul_ps(_mm256_broadcast_ss(x->ds + tb), _mm256_set1_ps(8.0f));
+            acc[t] = _mm256_fmadd_ps(_mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tb), ds8), dw, acc[t]);
+        }
+    }
+    groups_store(out, ldo, acc, 4, g, 0, 1, r0, r1, t0, NT);
+}
+
 /* the whole groups of 8 rows that [r0, r1) touches: one token, 4 groups a
  * quarter of them apart (four weight streams); more, one group x 4 tokens at
  * a time. The rows % 8 last rows are plain Q4_0 rows at their plain place
@@ -509,9 +555,9 @@ void mv_q4_0x8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
     }
     for (; g < g1; g++)
         for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 4); break;
-            case 3: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
-            case 2: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
+            case 4: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
+            case 3: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
+            case 2: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
             default: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
             }
     if (r1 > 8 * G) mv_q4_0_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
