@@ -13,12 +13,27 @@
  *   rv_softmax_bwd(d, p, n, k)    d = p (d - p.d) k (one softmax row's backward, in place)
  *   rv_swiglu(a, h1, h3, n)       a = silu(h1) h3
  *   rv_swiglu_bwd(dh1, dh3, da, h1, h3, n)   its gradients (vexp.h)
+ *   rv_zero(p, n)                 p = 0 (over the threads when large)
  */
 #ifndef DC_RVEC_H
 #define DC_RVEC_H
 #include <math.h>
+#include <string.h>
 #include "kernels/linear.h"
 #include "kernels/vexp.h"
+
+/* rv_zero: p[0..n) = 0, over the threads when it is 1 MB or more (a
+ * gradient buffer: a serial memset left the other thread idle; inside a
+ * parallel region the loop runs on the calling thread) */
+static inline void rv_zero(real *p, size_t n) {
+    const size_t ch = (size_t)1 << 16;
+    if (n * sizeof *p < ((size_t)1 << 20)) {
+        memset(p, 0, n * sizeof *p);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < (n + ch - 1) / ch; c++) memset(p + c * ch, 0, (n - c * ch < ch ? n - c * ch : ch) * sizeof *p);
+}
 
 #ifdef DC_REAL_DOUBLE
 static inline double rv_max(const double *x, size_t n) {

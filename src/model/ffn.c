@@ -114,7 +114,7 @@ void swiglu_bwd(real *dx, const ffn_w *g, const real *dy, const real *x, const f
     size_t n = (size_t)N * Iw;
     real *da = scratch, *dh = scratch + n; /* (N, Iw), (N, 2 Iw) = [dh1 | dh3] */
     /* y = a @ down^T */
-    memset(da, 0, sizeof(real) * n);
+    rv_zero(da, n);
     linear_bwd(da, g->down, dy, s->a, p->down, N, Iw, C);
     /* a = silu(h1) * h3; silu'(h) = sig(h) * (1 + h * (1 - sig(h))) */
 #pragma omp parallel for schedule(static) if (n > 65536)

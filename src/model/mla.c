@@ -718,8 +718,8 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
     real *dqan = dkva + nN * (kvl + rd), *dqa = dqan + nN * (d->ql + 1), *dPall = dqa + nN * (d->ql + 1);
     real *vt = dPall + (size_t)B * H * T * T;
     /* the sums (linear_bwd adds): dq, dk, dv and dkv are written whole below */
-    memset(datt, 0, sizeof(real) * nN * H * vd);
-    memset(dcn, 0, sizeof(real) * (size_t)(dPall - dcn));
+    rv_zero(datt, nN * H * vd);
+    rv_zero(dcn, (size_t)(dPall - dcn));
     /* y = att @ o^T */
     linear_bwd(datt, g->o, dy, a->att, p->o, N, H * vd, d->C);
     /* attention, per sequence and head (rows of dq, dk, dv of head h are its own) */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include "model/model.h"
 #include "model/train_layers.h"
+#include "kernels/rvec.h"
 
 /* topk_desc: the indices of the k largest of v[0..n) in descending order;
  * ties go to the lower index. */
@@ -457,7 +458,7 @@ moe_bwd_scr moe_bwd_split(const moe_dims *d, int N, real *scratch) {
     s.dyr = s.dw + NK, s.dxr = s.dyr + R * d->C, s.ffs = s.dxr + R * d->C;
     /* the sums: dxe (the experts' input gradients add into it) and ds; dye
      * and dw are written whole by moe_bwd_out */
-    memset(s.dxe, 0, sizeof(real) * NK * d->C);
+    rv_zero(s.dxe, NK * d->C);
     memset(s.ds, 0, sizeof(real) * (size_t)N * d->E);
     return s;
 }

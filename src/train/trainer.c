@@ -10,6 +10,7 @@
 #include <string.h>
 #include "base/err.h"
 #include "kernels/ggml_types.h"
+#include "kernels/rvec.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model/moe_ep.h"
@@ -282,7 +283,7 @@ static void block_bwd(trainer *t, int l, block_act *a, real *dx) {
     const int N = t->N, C = t->cfg.hidden_size;
     const layer_w *lp = &t->P.layers[l], *lg = &t->G.layers[l];
     real *dxn = t->dxn;
-    memset(dxn, 0, sizeof(real) * (size_t)N * C);
+    rv_zero(dxn, (size_t)N * C);
     if (lp->is_moe && t->ep)
         moe_ep_bwd(t->ep, dxn, &t->tg[l].moe, dx, a->xn2, &a->moe, &t->tp[l].moe, &t->ed, t->B, t->T, t->scratch);
     else if (lp->is_moe)
@@ -291,7 +292,7 @@ static void block_bwd(trainer *t, int l, block_act *a, real *dx) {
         swiglu_bwd(dxn, &t->tg[l].ffn, dx, a->xn2, &a->ffn, &t->tp[l].ffn, N, C, t->cfg.intermediate_size,
                    t->scratch);
     rmsnorm_bwd(dx, lg->ffn_norm, dxn, a->x_mid, a->rstd2, lp->ffn_norm, N, C); /* x_out = x_mid + ffn(norm(x_mid)) */
-    memset(dxn, 0, sizeof(real) * (size_t)N * C);
+    rv_zero(dxn, (size_t)N * C);
     mla_bwd(dxn, &t->tg[l].mla, dx, a->xn1, &a->mla, &t->tp[l].mla, &t->md, t->B, t->T, t->scratch);
     rmsnorm_bwd(dx, lg->attn_norm, dxn, a->x_in, a->rstd1, lp->attn_norm, N, C); /* x_mid = x_in + mla(norm(x_in)) */
 }
@@ -396,7 +397,7 @@ static double mtp_fwd(trainer *t, int k, const real *hprev, int grad) {
     mtp_input(m->blk.x_in, m->cat, m->e_rstd, m->h_rstd, m->e, hprev, lp->enorm, lp->hnorm, &lp->eh_proj, N, C, eps);
     block_fwd(t, L + k - 1, &m->blk, m->out);
     rmsnorm_train_fwd(m->outn, m->out_rstd, m->out, lp->head_norm, N, C, eps);
-    memset(m->doutn, 0, sizeof(real) * (size_t)N * C);
+    rv_zero(m->doutn, (size_t)N * C);
     return head_loss(t, m->outn, m->mask, t->mt, NULL, m->doutn, grad);
 }
 
@@ -409,17 +410,17 @@ static void mtp_bwd(trainer *t, int k, int depths) {
     const layer_w *lp = &t->P.layers[L + k - 1], *lg = &t->G.layers[L + k - 1];
     real *dout = t->dx;
     if (k < depths) memcpy(dout, m->dout, sizeof(real) * (size_t)N * C);
-    else memset(dout, 0, sizeof(real) * (size_t)N * C);
+    else rv_zero(dout, (size_t)N * C);
     rmsnorm_bwd(dout, lg->head_norm, m->doutn, m->out, m->out_rstd, lp->head_norm, N, C);
     block_bwd(t, L + k - 1, &m->blk, dout);
     real *dcat = t->scratch;
-    memset(dcat, 0, sizeof(real) * (size_t)N * 2 * C);
+    rv_zero(dcat, (size_t)N * 2 * C);
     linear_bwd_hp(dcat, lg->eh_proj.data, dout, m->cat, lp->eh_proj.data, N, 2 * C, C);
     real *dhprev = k > 1 ? t->ma[k - 2].dout : t->dxf;
     const real *hp = k > 1 ? t->ma[k - 2].out : t->xf;
-    if (k > 1) memset(dhprev, 0, sizeof(real) * (size_t)N * C);
+    if (k > 1) rv_zero(dhprev, (size_t)N * C);
     real *de = t->dxn;
-    memset(de, 0, sizeof(real) * (size_t)N * C);
+    rv_zero(de, (size_t)N * C);
     rmsnorm_dw(lg->enorm, dcat, (size_t)2 * C, m->e, (size_t)C, m->e_rstd, N, C);
     rmsnorm_dw(lg->hnorm, dcat + C, (size_t)2 * C, hp, (size_t)C, m->h_rstd, N, C);
 #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
@@ -447,7 +448,7 @@ int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err) {
     for (int l = 0; l < L; l++) block_fwd(t, l, &t->ba[l], l + 1 < L ? t->ba[l + 1].x_in : t->x_out);
     rmsnorm_train_fwd(t->xf, t->rstd_f, t->x_out, t->P.norm, N, C, t->cfg.rms_norm_eps);
     double wsum = main_weights(t, b);
-    memset(t->dxf, 0, sizeof(real) * (size_t)N * C);
+    rv_zero(t->dxf, (size_t)N * C);
     double wl = head_loss(t, t->xf, t->mask, targets, b->loss, t->dxf, grad);
     t->loss = wsum > 0 ? wl / wsum : 0;
     /* MTP modules: depth k reads tok[b][min(i+k, T)] and predicts tok[b][i+k+1] */
@@ -469,7 +470,7 @@ int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err) {
     /* backward: MTP modules last to first, then the main model */
     for (int k = depths; k >= 1; k--) mtp_bwd(t, k, depths);
     real *dx = t->dx;
-    memset(dx, 0, sizeof(real) * (size_t)N * C);
+    rv_zero(dx, (size_t)N * C);
     rmsnorm_bwd(dx, t->G.norm, t->dxf, t->x_out, t->rstd_f, t->P.norm, N, C);
     for (int l = L - 1; l >= 0; l--) block_bwd(t, l, &t->ba[l], dx);
     embed_bwd(t->G.embed, dx, inputs, N, C);
@@ -495,7 +496,7 @@ double trainer_imbalance(const trainer *t, int l) {
 
 void trainer_zero_grad(trainer *t) {
     int E = t->cfg.n_routed_experts;
-    memset(t->arena + t->n, 0, sizeof(float) * t->n);
+    rv_zero(t->arena + t->n, t->n);
     t->mb_used = 0, t->nmb = 0;
     memset(t->load, 0, sizeof(int) * (size_t)(t->L + t->D) * (E ? E : 1));
     t->acc_wl = t->acc_w = t->acc_mtp = t->acc_aux = 0;
