@@ -1,6 +1,7 @@
 /* dtype.c — see dtype.h. */
 #include "kernels/dtype.h"
 #include <math.h>
+#include "kernels/cpu.h"
 
 float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
@@ -93,7 +94,7 @@ __attribute__((target("avx,f16c"))) static size_t f16_n_f16c(float *dst, const u
 void f16_to_f32_n(float *dst, const uint16_t *src, size_t n) {
     size_t i = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) i = f16_n_f16c(dst, src, n);
+    if (kern_get()->isa >= ISA_AVX2) i = f16_n_f16c(dst, src, n); /* cpu.c: F16C from cpuid (clang knows no "f16c") */
 #endif
     for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
 }
