@@ -500,7 +500,7 @@ INL void q4_0x8_tile1x4(float *out, size_t ldo, const block_q4_0x8 *W, int nb, c
  * spilled); the same bits as q4_lanes */
 INL void q4_0x8_tile1g(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g, int r0, int r1,
                        int t0, int NT) {
-    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    const __m256i ones = _mm256_set1_epi16(1);
     const size_t cols = (size_t)nb * QK4_0;
     __m256 acc[4];
     #pragma GCC unroll 4
@@ -514,16 +514,7 @@ INL void q4_0x8_tile1g(float *out, size_t ldo, const block_q4_0x8 *W, int nb, co
         __m256i s16[4];
         #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            const __m256i qk = _mm256_loadu_si256((const __m256i *)(B->qs + 32 * k));
-            const __m256i lo = _mm256_and_si256(qk, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qk, 4), m4);
-            #pragma GCC unroll 4
-            for (int t = 0; t < NT; t++) {
-                int32_t xl, xh;
-                memcpy(&xl, xb + (size_t)t * cols + 4 * k, 4), memcpy(&xh, xb + (size_t)t * cols + 4 * k + 16, 4);
-                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(xl)),
-                                                   _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xh)));
-                s16[t] = k ? _mm256_add_epi16(s16[t], p) : p;
-            }
+            q4_chunk(s16, _mm256_loadu_si256((const __m256i *)(B->qs + 32 * k)), xb, cols, k, NT);
             #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) __asm__ volatile("" : "+x"(s16[t]) : : "memory"); /* as in q4_0x8_tile1x4 */
         }
