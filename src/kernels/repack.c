@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---------------------------------------------------------------- the types */
+
 /* block j of an interleaved group from a plain block, and back */
 static void q40_put(block_q4_0x8 *g, int j, const block_q4_0 *s) {
     g->d[j] = s->d;
@@ -13,111 +15,6 @@ static void q40_get(const block_q4_0x8 *g, int j, block_q4_0 *dst) {
     dst->d = g->d[j];
     for (int k = 0; k < 4; k++) memcpy(dst->qs + 4 * k, g->qs + 32 * k + 4 * j, 4);
 }
-
-/* one group: 8 plain rows of nb blocks (src) into nb interleaved blocks (dst) */
-static void pack_group(block_q4_0x8 *dst, const block_q4_0 *src, int nb) {
-    for (int b = 0; b < nb; b++)
-        for (int j = 0; j < 8; j++) q40_put(dst + b, j, src + (size_t)j * nb + b);
-}
-
-void q4_0x8_pack(void *dst, const void *src, int rows, int cols) {
-    const int nb = cols / QK4_0, G = rows / 8;
-    const block_q4_0 *s = src;
-    block_q4_0x8 *d = dst;
-    for (int g = 0; g < G; g++) pack_group(d + (size_t)g * nb, s + (size_t)g * 8 * nb, nb);
-    memcpy(d + (size_t)G * nb, s + (size_t)G * 8 * nb, sizeof(block_q4_0) * (size_t)(rows - 8 * G) * nb);
-}
-
-int q4_0x8_repack(void *data, int rows, int cols) {
-    const int nb = cols / QK4_0, G = rows / 8;
-    block_q4_0 *tmp = malloc(sizeof(block_q4_0) * 8 * (size_t)(nb ? nb : 1));
-    if (!tmp) return 0;
-    for (int g = 0; g < G; g++) { /* a group's bytes stay where they were: copy out, pack back */
-        block_q4_0 *p = (block_q4_0 *)data + (size_t)g * 8 * nb;
-        memcpy(tmp, p, sizeof(block_q4_0) * 8 * (size_t)nb);
-        pack_group((block_q4_0x8 *)(void *)p, tmp, nb);
-    }
-    free(tmp);
-    return 1;
-}
-
-/* blocks [b0, b0 + n) of row r as plain Q4_0 blocks into dst, and (put) back */
-static void row_blocks(const void *W, int rows, int r, int nb, int b0, int n, void *dst) {
-    block_q4_0 *d = dst;
-    if (r >= 8 * (rows / 8)) {
-        memcpy(d, (const block_q4_0 *)W + (size_t)r * nb + b0, sizeof(block_q4_0) * (size_t)n);
-        return;
-    }
-    const block_q4_0x8 *g = (const block_q4_0x8 *)W + (size_t)(r / 8) * nb + b0;
-    for (int b = 0; b < n; b++) q40_get(g + b, r % 8, d + b);
-}
-
-static void row_put(void *W, int rows, int r, int nb, int b0, int n, const void *src) {
-    const block_q4_0 *s = src;
-    if (r >= 8 * (rows / 8)) {
-        memcpy((block_q4_0 *)W + (size_t)r * nb + b0, s, sizeof(block_q4_0) * (size_t)n);
-        return;
-    }
-    block_q4_0x8 *g = (block_q4_0x8 *)W + (size_t)(r / 8) * nb + b0;
-    for (int b = 0; b < n; b++) q40_put(g + b, r % 8, s + b);
-}
-
-void q4_0x8_row(const void *W, int rows, int r, int cols, block_q4_0 *dst) {
-    row_blocks(W, rows, r, cols / QK4_0, 0, cols / QK4_0, dst);
-}
-
-/* ---------------------------------------------------------------- both */
-
-/* a type's row walk: plain blocks of row r in and out of the interleaved
- * matrix, and its ggml quantiser */
-typedef struct ilv_ops {
-    int gg, qk; /* ggml type, values per block */
-    void (*get)(const void *W, int rows, int r, int nb, int b0, int n, void *dst);
-    void (*put)(void *W, int rows, int r, int nb, int b0, int n, const void *src);
-} ilv_ops;
-
-/* 8192 values of a row at a time on the stack: 256 Q4_0 blocks or 32 Q4_K
- * super-blocks (4,608 bytes), or 32 Q6_K super-blocks (6,720) */
-#define CHUNK_VALUES 8192
-typedef union chunk_buf {
-    block_q4_0 q4_0[CHUNK_VALUES / QK4_0];
-    block_q4_K q4_k[CHUNK_VALUES / QK_K];
-    block_q6_K q6_k[CHUNK_VALUES / QK_K];
-} chunk_buf;
-
-/* W float32 quantised a chunk of a row at a time (the blocks are independent)
- * straight into their interleaved places: no copy of the matrix, nothing to
- * allocate, so nothing can fail */
-static void ilv_from_f32(const ilv_ops *o, const float *W, int rows, int cols, void *dst) {
-    chunk_buf buf;
-    const int nb = cols / o->qk, cb = CHUNK_VALUES / o->qk;
-    for (int r = 0; r < rows; r++)
-        for (int b0 = 0; b0 < nb; b0 += cb) {
-            const int n = nb - b0 < cb ? nb - b0 : cb;
-            gg_quantize(o->gg, W + (size_t)r * cols + (size_t)b0 * o->qk, &buf, (int64_t)n * o->qk);
-            o->put(dst, rows, r, nb, b0, n, &buf);
-        }
-}
-
-static void ilv_row_f32(const ilv_ops *o, const void *W, int rows, int r, int cols, float *dst) {
-    chunk_buf buf;
-    const int nb = cols / o->qk, cb = CHUNK_VALUES / o->qk;
-    for (int b0 = 0; b0 < nb; b0 += cb) {
-        const int n = nb - b0 < cb ? nb - b0 : cb;
-        o->get(W, rows, r, nb, b0, n, &buf);
-        gg_dequantize(o->gg, &buf, dst + (size_t)b0 * o->qk, (int64_t)n * o->qk);
-    }
-}
-
-static const ilv_ops Q4_0_OPS = {GG_Q4_0, QK4_0, row_blocks, row_put};
-
-void q4_0x8_from_f32(const float *W, int rows, int cols, void *dst) { ilv_from_f32(&Q4_0_OPS, W, rows, cols, dst); }
-
-void q4_0x8_row_f32(const void *W, int rows, int r, int cols, float *dst) {
-    ilv_row_f32(&Q4_0_OPS, W, rows, r, cols, dst);
-}
-
-/* ---------------------------------------------------------------- q4_K x8 */
 
 /* block j of an interleaved group from a plain block, and back */
 static void kx8_put(block_q4_Kx8 *g, int j, const block_q4_K *s) {
@@ -137,71 +34,6 @@ static void kx8_block(const block_q4_Kx8 *g, int j, block_q4_K *dst) {
 void q4_kx8_gather(block_q4_Kx8 *dst, const block_q4_K *const src[8]) {
     for (int j = 0; j < 8; j++) kx8_put(dst, j, src[j]);
 }
-
-/* one group: 8 plain rows of nb super-blocks (src) into nb interleaved ones */
-static void kx8_pack_group(block_q4_Kx8 *dst, const block_q4_K *src, int nb) {
-    for (int b = 0; b < nb; b++) {
-        const block_q4_K *rows[8];
-        for (int j = 0; j < 8; j++) rows[j] = src + (size_t)j * nb + b;
-        q4_kx8_gather(dst + b, rows);
-    }
-}
-
-void q4_kx8_pack(void *dst, const void *src, int rows, int cols) {
-    const int nb = cols / QK_K, G = rows / 8;
-    const block_q4_K *s = src;
-    block_q4_Kx8 *d = dst;
-    for (int g = 0; g < G; g++) kx8_pack_group(d + (size_t)g * nb, s + (size_t)g * 8 * nb, nb);
-    memcpy(d + (size_t)G * nb, s + (size_t)G * 8 * nb, sizeof(block_q4_K) * (size_t)(rows - 8 * G) * nb);
-}
-
-int q4_kx8_repack(void *data, int rows, int cols) {
-    const int nb = cols / QK_K, G = rows / 8;
-    block_q4_K *tmp = malloc(sizeof(block_q4_K) * 8 * (size_t)(nb ? nb : 1));
-    if (!tmp) return 0;
-    for (int g = 0; g < G; g++) {
-        block_q4_K *p = (block_q4_K *)data + (size_t)g * 8 * nb;
-        memcpy(tmp, p, sizeof(block_q4_K) * 8 * (size_t)nb);
-        kx8_pack_group((block_q4_Kx8 *)(void *)p, tmp, nb);
-    }
-    free(tmp);
-    return 1;
-}
-
-/* super-blocks [b0, b0 + n) of row r as plain blocks into dst, and (put) back */
-static void kx8_row_blocks(const void *W, int rows, int r, int nb, int b0, int n, void *dst) {
-    block_q4_K *d = dst;
-    if (r >= 8 * (rows / 8)) {
-        memcpy(d, (const block_q4_K *)W + (size_t)r * nb + b0, sizeof(block_q4_K) * (size_t)n);
-        return;
-    }
-    const block_q4_Kx8 *g = (const block_q4_Kx8 *)W + (size_t)(r / 8) * nb + b0;
-    for (int b = 0; b < n; b++) kx8_block(g + b, r % 8, d + b);
-}
-
-static void kx8_row_put(void *W, int rows, int r, int nb, int b0, int n, const void *src) {
-    const block_q4_K *s = src;
-    if (r >= 8 * (rows / 8)) {
-        memcpy((block_q4_K *)W + (size_t)r * nb + b0, s, sizeof(block_q4_K) * (size_t)n);
-        return;
-    }
-    block_q4_Kx8 *g = (block_q4_Kx8 *)W + (size_t)(r / 8) * nb + b0;
-    for (int b = 0; b < n; b++) kx8_put(g + b, r % 8, s + b);
-}
-
-void q4_kx8_row(const void *W, int rows, int r, int cols, block_q4_K *dst) {
-    kx8_row_blocks(W, rows, r, cols / QK_K, 0, cols / QK_K, dst);
-}
-
-static const ilv_ops Q4_K_OPS = {GG_Q4_K, QK_K, kx8_row_blocks, kx8_row_put};
-
-void q4_kx8_from_f32(const float *W, int rows, int cols, void *dst) { ilv_from_f32(&Q4_K_OPS, W, rows, cols, dst); }
-
-void q4_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst) {
-    ilv_row_f32(&Q4_K_OPS, W, rows, r, cols, dst);
-}
-
-/* ---------------------------------------------------------------- q6_K x8 */
 
 /* the 256 6-bit values of a plain super-block (ggml's order, dequantize_row_q6_K), and back */
 static void q6_vals(const block_q6_K *b, uint8_t q[QK_K]) {
@@ -255,62 +87,130 @@ static void kx6_block(const block_q6_Kx8 *g, int j, block_q6_K *dst) {
     q6_put_vals(dst, q);
 }
 
-/* one group: 8 plain rows of nb super-blocks (src) into nb interleaved ones */
-static void kx6_pack_group(block_q6_Kx8 *dst, const block_q6_K *src, int nb) {
+
+/* ---------------------------------------------------------------- any of the three */
+
+/* an interleaved type: its ggml type, values and bytes per plain block, and
+ * block j of an interleaved group (8 plain blocks' bytes) from a plain block
+ * (put), and back (get) */
+typedef struct ilv_type {
+    int gg, qk;
+    size_t pb;
+    void (*put)(void *g, int j, const void *plain);
+    void (*get)(const void *g, int j, void *plain);
+} ilv_type;
+
+/* inlined into each type's public functions (ILV_API), where t is a
+ * constant: the block movers are then called directly, not through t */
+#define ILV static inline __attribute__((always_inline))
+
+/* one group: 8 plain rows of nb blocks (src) into nb interleaved ones (dst) */
+ILV void pack_group(const ilv_type *t, void *dst, const void *src, int nb) {
     for (int b = 0; b < nb; b++)
-        for (int j = 0; j < 8; j++) kx6_put(dst + b, j, src + (size_t)j * nb + b);
+        for (int j = 0; j < 8; j++)
+            t->put((char *)dst + 8 * t->pb * b, j, (const char *)src + t->pb * ((size_t)j * nb + b));
 }
 
-void q6_kx8_pack(void *dst, const void *src, int rows, int cols) {
-    const int nb = cols / QK_K, G = rows / 8;
-    const block_q6_K *s = src;
-    block_q6_Kx8 *d = dst;
-    for (int g = 0; g < G; g++) kx6_pack_group(d + (size_t)g * nb, s + (size_t)g * 8 * nb, nb);
-    memcpy(d + (size_t)G * nb, s + (size_t)G * 8 * nb, sizeof(block_q6_K) * (size_t)(rows - 8 * G) * nb);
+/* the whole groups packed, the rows % 8 last rows copied as they are */
+ILV void ilv_pack(const ilv_type *t, void *dst, const void *src, int rows, int cols) {
+    const int nb = cols / t->qk, G = rows / 8;
+    const size_t gbytes = 8 * t->pb * (size_t)nb;
+    for (int g = 0; g < G; g++) pack_group(t, (char *)dst + gbytes * g, (const char *)src + gbytes * g, nb);
+    memcpy((char *)dst + gbytes * G, (const char *)src + gbytes * G, t->pb * (size_t)(rows - 8 * G) * nb);
 }
 
-int q6_kx8_repack(void *data, int rows, int cols) {
-    const int nb = cols / QK_K, G = rows / 8;
-    block_q6_K *tmp = malloc(sizeof(block_q6_K) * 8 * (size_t)(nb ? nb : 1));
+/* in place: a group's bytes stay where they were (copied out, packed back) */
+ILV int ilv_repack(const ilv_type *t, void *data, int rows, int cols) {
+    const int nb = cols / t->qk, G = rows / 8;
+    const size_t gbytes = 8 * t->pb * (size_t)nb;
+    void *tmp = malloc(gbytes ? gbytes : 1);
     if (!tmp) return 0;
     for (int g = 0; g < G; g++) {
-        block_q6_K *p = (block_q6_K *)data + (size_t)g * 8 * nb;
-        memcpy(tmp, p, sizeof(block_q6_K) * 8 * (size_t)nb);
-        kx6_pack_group((block_q6_Kx8 *)(void *)p, tmp, nb);
+        char *p = (char *)data + gbytes * g;
+        memcpy(tmp, p, gbytes);
+        pack_group(t, p, tmp, nb);
     }
     free(tmp);
     return 1;
 }
 
-/* super-blocks [b0, b0 + n) of row r as plain blocks into dst, and (put) back */
-static void kx6_row_blocks(const void *W, int rows, int r, int nb, int b0, int n, void *dst) {
-    block_q6_K *d = dst;
+/* blocks [b0, b0 + n) of row r as plain blocks into dst, and (put) back */
+ILV void ilv_get(const ilv_type *t, const void *W, int rows, int r, int nb, int b0, int n, void *dst) {
     if (r >= 8 * (rows / 8)) {
-        memcpy(d, (const block_q6_K *)W + (size_t)r * nb + b0, sizeof(block_q6_K) * (size_t)n);
+        memcpy(dst, (const char *)W + t->pb * ((size_t)r * nb + b0), t->pb * (size_t)n);
         return;
     }
-    const block_q6_Kx8 *g = (const block_q6_Kx8 *)W + (size_t)(r / 8) * nb + b0;
-    for (int b = 0; b < n; b++) kx6_block(g + b, r % 8, d + b);
+    const char *g = (const char *)W + 8 * t->pb * ((size_t)(r / 8) * nb + b0);
+    for (int b = 0; b < n; b++) t->get(g + 8 * t->pb * b, r % 8, (char *)dst + t->pb * b);
 }
 
-static void kx6_row_put(void *W, int rows, int r, int nb, int b0, int n, const void *src) {
-    const block_q6_K *s = src;
+ILV void ilv_put(const ilv_type *t, void *W, int rows, int r, int nb, int b0, int n, const void *src) {
     if (r >= 8 * (rows / 8)) {
-        memcpy((block_q6_K *)W + (size_t)r * nb + b0, s, sizeof(block_q6_K) * (size_t)n);
+        memcpy((char *)W + t->pb * ((size_t)r * nb + b0), src, t->pb * (size_t)n);
         return;
     }
-    block_q6_Kx8 *g = (block_q6_Kx8 *)W + (size_t)(r / 8) * nb + b0;
-    for (int b = 0; b < n; b++) kx6_put(g + b, r % 8, s + b);
+    char *g = (char *)W + 8 * t->pb * ((size_t)(r / 8) * nb + b0);
+    for (int b = 0; b < n; b++) t->put(g + 8 * t->pb * b, r % 8, (const char *)src + t->pb * b);
 }
 
-void q6_kx8_row(const void *W, int rows, int r, int cols, block_q6_K *dst) {
-    kx6_row_blocks(W, rows, r, cols / QK_K, 0, cols / QK_K, dst);
+/* 8192 values of a row at a time on the stack: 256 Q4_0 blocks or 32 Q4_K
+ * super-blocks (4,608 bytes), or 32 Q6_K super-blocks (6,720) */
+#define CHUNK_VALUES 8192
+typedef union chunk_buf {
+    block_q4_0 q4_0[CHUNK_VALUES / QK4_0];
+    block_q4_K q4_k[CHUNK_VALUES / QK_K];
+    block_q6_K q6_k[CHUNK_VALUES / QK_K];
+} chunk_buf;
+
+/* W float32 quantised a chunk of a row at a time (the blocks are independent)
+ * straight into their interleaved places: no copy of the matrix, nothing to
+ * allocate, so nothing can fail */
+ILV void ilv_from_f32(const ilv_type *t, const float *W, int rows, int cols, void *dst) {
+    chunk_buf buf;
+    const int nb = cols / t->qk, cb = CHUNK_VALUES / t->qk;
+    for (int r = 0; r < rows; r++)
+        for (int b0 = 0; b0 < nb; b0 += cb) {
+            const int n = nb - b0 < cb ? nb - b0 : cb;
+            gg_quantize(t->gg, W + (size_t)r * cols + (size_t)b0 * t->qk, &buf, (int64_t)n * t->qk);
+            ilv_put(t, dst, rows, r, nb, b0, n, &buf);
+        }
 }
 
-static const ilv_ops Q6_K_OPS = {GG_Q6_K, QK_K, kx6_row_blocks, kx6_row_put};
-
-void q6_kx8_from_f32(const float *W, int rows, int cols, void *dst) { ilv_from_f32(&Q6_K_OPS, W, rows, cols, dst); }
-
-void q6_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst) {
-    ilv_row_f32(&Q6_K_OPS, W, rows, r, cols, dst);
+ILV void ilv_row_f32(const ilv_type *t, const void *W, int rows, int r, int cols, float *dst) {
+    chunk_buf buf;
+    const int nb = cols / t->qk, cb = CHUNK_VALUES / t->qk;
+    for (int b0 = 0; b0 < nb; b0 += cb) {
+        const int n = nb - b0 < cb ? nb - b0 : cb;
+        ilv_get(t, W, rows, r, nb, b0, n, &buf);
+        gg_dequantize(t->gg, &buf, dst + (size_t)b0 * t->qk, (int64_t)n * t->qk);
+    }
 }
+
+/* the public names of each type (repack.h) */
+#define ILV_API(pre, T, PLAIN)                                                                                   \
+    void pre##_pack(void *dst, const void *src, int rows, int cols) { ilv_pack(&T, dst, src, rows, cols); }      \
+    int pre##_repack(void *data, int rows, int cols) { return ilv_repack(&T, data, rows, cols); }              \
+    void pre##_row(const void *W, int rows, int r, int cols, PLAIN *dst) {                                     \
+        ilv_get(&T, W, rows, r, cols / T.qk, 0, cols / T.qk, dst);                                             \
+    }                                                                                                          \
+    void pre##_from_f32(const float *W, int rows, int cols, void *dst) { ilv_from_f32(&T, W, rows, cols, dst); } \
+    void pre##_row_f32(const void *W, int rows, int r, int cols, float *dst) { ilv_row_f32(&T, W, rows, r, cols, dst); }
+
+/* the block movers with the ilv_type signature */
+static void q40_put_v(void *g, int j, const void *s) { q40_put(g, j, s); }
+static void q40_get_v(const void *g, int j, void *d) { q40_get(g, j, d); }
+static void kx8_put_v(void *g, int j, const void *s) { kx8_put(g, j, s); }
+static void kx8_get_v(const void *g, int j, void *d) { kx8_block(g, j, d); }
+static void kx6_put_v(void *g, int j, const void *s) { kx6_put(g, j, s); }
+static void kx6_get_v(const void *g, int j, void *d) { kx6_block(g, j, d); }
+
+static const ilv_type Q4_0_T = {GG_Q4_0, QK4_0, sizeof(block_q4_0), q40_put_v, q40_get_v};
+static const ilv_type Q4_K_T = {GG_Q4_K, QK_K, sizeof(block_q4_K), kx8_put_v, kx8_get_v};
+static const ilv_type Q6_K_T = {GG_Q6_K, QK_K, sizeof(block_q6_K), kx6_put_v, kx6_get_v};
+_Static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0), "a group is 8 blocks' bytes");
+_Static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "a group is 8 blocks' bytes");
+_Static_assert(sizeof(block_q6_Kx8) == 8 * sizeof(block_q6_K), "a group is 8 blocks' bytes");
+
+ILV_API(q4_0x8, Q4_0_T, block_q4_0)
+ILV_API(q4_kx8, Q4_K_T, block_q4_K)
+ILV_API(q6_kx8, Q6_K_T, block_q6_K)
