@@ -129,36 +129,19 @@ void mv_q5_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1
     mv_gg_ref(GG_Q5_K, out, ldo, W, cols, r0, r1, x, T);
 }
 
-/* q4_0x8 (repack.h): each row taken back out as a plain Q4_0 row, then
- * Q4_0's oracle; the matrix has ldo rows (matvec.h) */
-void mv_q4_0x8_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
-    block_q4_0 *row = malloc(sizeof(block_q4_0) * (size_t)(cols / QK4_0 ? cols / QK4_0 : 1));
-    if (!row) return; /* the oracle of tests only */
-    for (int r = r0; r < r1; r++) {
-        q4_0x8_row(W, (int)ldo, r, cols, row);
-        mv_gg_ref(GG_Q4_0, out + r, ldo, row, cols, 0, 1, x, T);
+/* q4_0x8 / q4_kx8 / q6_kx8 (repack.h): each row taken back out as a plain
+ * row (ROW: q4_0x8_row ...), then the plain type's oracle; the matrix has
+ * ldo rows (matvec.h) */
+#define X8_REF(name, GG, PLAIN, QK, ROW)                                                         \
+    void name(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) { \
+        PLAIN *row = malloc(sizeof(PLAIN) * (size_t)(cols / QK ? cols / QK : 1));                \
+        if (!row) return; /* the oracle of tests only */                                       \
+        for (int r = r0; r < r1; r++) {                                                          \
+            ROW(W, (int)ldo, r, cols, row);                                                      \
+            mv_gg_ref(GG, out + r, ldo, row, cols, 0, 1, x, T);                                  \
+        }                                                                                        \
+        free(row);                                                                               \
     }
-    free(row);
-}
-
-/* q4_kx8: as q4_0x8, each row taken back out, then Q4_K's oracle */
-void mv_q4_kx8_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
-    block_q4_K *row = malloc(sizeof(block_q4_K) * (size_t)(cols / QK_K ? cols / QK_K : 1));
-    if (!row) return; /* the oracle of tests only */
-    for (int r = r0; r < r1; r++) {
-        q4_kx8_row(W, (int)ldo, r, cols, row);
-        mv_gg_ref(GG_Q4_K, out + r, ldo, row, cols, 0, 1, x, T);
-    }
-    free(row);
-}
-
-/* q6_kx8: as q4_0x8, each row taken back out, then Q6_K's oracle */
-void mv_q6_kx8_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
-    block_q6_K *row = malloc(sizeof(block_q6_K) * (size_t)(cols / QK_K ? cols / QK_K : 1));
-    if (!row) return; /* the oracle of tests only */
-    for (int r = r0; r < r1; r++) {
-        q6_kx8_row(W, (int)ldo, r, cols, row);
-        mv_gg_ref(GG_Q6_K, out + r, ldo, row, cols, 0, 1, x, T);
-    }
-    free(row);
-}
+X8_REF(mv_q4_0x8_ref, GG_Q4_0, block_q4_0, QK4_0, q4_0x8_row)
+X8_REF(mv_q4_kx8_ref, GG_Q4_K, block_q4_K, QK_K, q4_kx8_row)
+X8_REF(mv_q6_kx8_ref, GG_Q6_K, block_q6_K, QK_K, q6_kx8_row)
