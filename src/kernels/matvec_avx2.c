@@ -305,9 +305,21 @@ INL void q4_chunk(__m256i *s16, __m256i qk, const int8_t *xb, size_t cols, int k
     }
 }
 
+/* block b's int16 sums s16[t] of tokens t0 + t into acc[t]: acc += dw * (dx
+ * * isum - 8 ds), one fmsub and one FMA for the 8 rows */
+INL void q4_acc(__m256 *acc, const __m256i *s16, __m256 dw, const q8_act *x, int nb, int b, int t0, int NT) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+        const size_t tb = (size_t)(t0 + t) * nb + b;
+        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[t], ones));
+        const __m256 ds8 = _mm256_mul_ps(_mm256_broadcast_ss(x->ds + tb), _mm256_set1_ps(8.0f));
+        acc[t] = _mm256_fmadd_ps(_mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tb), ds8), dw, acc[t]);
+    }
+}
+
 INL void q4_lanes(__m256 *acc, const __m256i q[4], __m256 dw, const q8_act *x, int nb, int b, int t0, int NT) {
     const size_t cols = (size_t)nb * QK4_0;
-    const __m256i ones = _mm256_set1_epi16(1);
     __m256i s16[4];
     /* (integer sums: the unrolling changes no bits; 1 token fully, more 2 chunks at a time, measured) */
     if (NT == 1) {
@@ -317,13 +329,7 @@ INL void q4_lanes(__m256 *acc, const __m256i q[4], __m256 dw, const q8_act *x, i
         #pragma GCC unroll 2
         for (int k = 0; k < 4; k++) q4_chunk(s16, q[k], x->qs + (size_t)t0 * cols + (size_t)b * QK4_0, cols, k, NT);
     }
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) {
-        const size_t tb = (size_t)(t0 + t) * nb + b;
-        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[t], ones));
-        const __m256 ds8 = _mm256_mul_ps(_mm256_broadcast_ss(x->ds + tb), _mm256_set1_ps(8.0f));
-        acc[t] = _mm256_fmadd_ps(_mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tb), ds8), dw, acc[t]);
-    }
+    q4_acc(acc, s16, dw, x, nb, b, t0, NT);
 }
 
 /* lane j of acc[t] is row rows[j] (rows[j] < 0: none) for token t0 + t */
@@ -418,33 +424,10 @@ void mv_q4_0_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
 
 /* ---------------------------------------------------------------- q4_0x8 */
 
-/* NG groups g + i gs of the interleaved layout times NT tokens, lane j of
- * group g = row 8g + j; rows outside [r0, r1) computed, not written */
-INL void q4_0x8_tile(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g, int gs, int NG,
-                     int r0, int r1, int t0, int NT) {
-    __m256 acc[4][4];
-    #pragma GCC unroll 4
-    for (int i = 0; i < NG; i++)
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++)
-        #pragma GCC unroll 4
-        for (int i = 0; i < NG; i++) {
-            const block_q4_0x8 *B = W + (size_t)(g + i * gs) * nb + b;
-            _mm_prefetch((const char *)B + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)B + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)B + PF_BYTES + 128, _MM_HINT_T0);
-            __m256i q[4];
-            #pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) q[k] = _mm256_loadu_si256((const __m256i *)(B->qs + 32 * k));
-            q4_lanes(acc[i], q, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d)), x, nb, b, t0, NT);
-        }
-    groups_store(out, ldo, &acc[0][0], 4, g, gs, NG, r0, r1, t0, NT);
-}
-
-/* q4_0x8_tile for one token and 4 groups (NG 4, NT 1, decode's case), the
- * loops turned: chunk k's two activation broadcasts serve the 4 groups before
- * the next chunk's are made, so the 4 int16 sums, the 4 accumulators, the 2
+/* The interleaved layout: lane j of group g = row 8g + j; rows outside
+ * [r0, r1) computed, not written. One token and 4 groups g + i gs (decode's
+ * case), the loops turned: chunk k's two activation broadcasts serve the 4
+ * groups before the next chunk's are made, so the 4 int16 sums, the 4 accumulators, the 2
  * broadcasts and the mask fit the 16 registers (the per-group order kept 8
  * broadcasts live and spilled accumulators and broadcasts to the stack
  * around every block). The same integer sums and the same float operations
@@ -493,14 +476,13 @@ INL void q4_0x8_tile1x4(float *out, size_t ldo, const block_q4_0x8 *W, int nb, c
     groups_store(out, ldo, acc, 1, g, gs, 4, r0, r1, 0, 1);
 }
 
-/* q4_0x8_tile for one group and NT (2..4) tokens (prefill, a few sequences,
- * MTP's verification), turned the same way: chunk k loaded, split into its
+/* one group and NT (1..4) tokens (prefill, a few sequences, MTP's
+ * verification, a last odd token), turned the same way: chunk k loaded, split into its
  * nibbles and multiplied by each token's two broadcasts before the next
  * chunk (the 4 chunks loaded up front with 4 tokens' sums and accumulators
  * spilled); the same bits as q4_lanes */
 INL void q4_0x8_tile1g(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g, int r0, int r1,
                        int t0, int NT) {
-    const __m256i ones = _mm256_set1_epi16(1);
     const size_t cols = (size_t)nb * QK4_0;
     __m256 acc[4];
     #pragma GCC unroll 4
@@ -518,14 +500,7 @@ INL void q4_0x8_tile1g(float *out, size_t ldo, const block_q4_0x8 *W, int nb, co
             #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) __asm__ volatile("" : "+x"(s16[t]) : : "memory"); /* as in q4_0x8_tile1x4 */
         }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d));
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            const size_t tb = (size_t)(t0 + t) * nb + b;
-            const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[t], ones));
-            const __m256 ds8 = _mm256_mul_ps(_mm256_broadcast_ss(x->ds + tb), _mm256_set1_ps(8.0f));
-            acc[t] = _mm256_fmadd_ps(_mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tb), ds8), dw, acc[t]);
-        }
+        q4_acc(acc, s16, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d)), x, nb, b, t0, NT);
     }
     groups_store(out, ldo, acc, 4, g, 0, 1, r0, r1, t0, NT);
 }
@@ -549,7 +524,7 @@ void mv_q4_0x8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
             case 4: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
             case 3: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
             case 2: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
-            default: q4_0x8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
+            default: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;
             }
     if (r1 > 8 * G) mv_q4_0_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
