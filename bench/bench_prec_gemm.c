@@ -86,7 +86,8 @@ static double best_of(int reps, void (*fn)(void *), void *ctx) {
 }
 
 typedef struct job {
-    int N, in, out, prec;
+    int N, in, out;
+    lin_ctx lc;             /* the precision under test and its scratch, kept between calls */
     float *x, *W, *y, *xr;
     uint16_t *Wp;
 } job;
@@ -97,9 +98,7 @@ static void run_sgemm(void *p) {
 }
 static void run_lin(void *p) {
     job *j = p;
-    lin_prec_set(j->prec);
-    lin_fwd_f(j->y, j->x, j->W, j->N, j->in, j->out);
-    lin_prec_set(PREC_F32);
+    lin_fwd_f(&j->lc, j->y, j->x, j->W, j->N, j->in, j->out);
 }
 #ifdef __AVX2__
 static void run_avx2(void *p) { /* the conversions count: x rounded, W packed, each call */
@@ -137,12 +136,14 @@ int main(int argc, char **argv) {
            j.in);
     double t = best_of(5, run_sgemm, &j);
     printf("  %-52s %7.2f ms %7.1f GF/s (the bound)\n", "f32 sgemm", t * 1e3, fl / t / 1e9);
-    j.prec = PREC_BF16;
+    if (lin_ctx_init(&j.lc, PREC_BF16, (size_t)j.N * j.in, (size_t)j.out * j.in)) return 1;
     t = best_of(5, run_lin, &j);
+    lin_ctx_free(&j.lc);
     memcpy(ref, j.y, ny * 4);
     printf("  %-52s %7.2f ms %7.1f GF/s\n", "bf16: round + sgemm (training's)", t * 1e3, fl / t / 1e9);
-    j.prec = PREC_FP8;
+    if (lin_ctx_init(&j.lc, PREC_FP8, (size_t)j.N * j.in, (size_t)j.out * j.in)) return 1;
     t = best_of(5, run_lin, &j);
+    lin_ctx_free(&j.lc);
     printf("  %-52s %7.2f ms %7.1f GF/s\n", "fp8: 1x128 / 128x128 quantise + sgemm (training's)", t * 1e3, fl / t / 1e9);
 #ifdef __AVX2__
     t = best_of(5, run_avx2, &j);
@@ -155,7 +156,6 @@ int main(int argc, char **argv) {
     run_fp8_ref(&j);
     t = cpu_now() - t0;
     printf("  %-52s %7.2f ms %7.1f GF/s\n", "fp8: fp8_gemm_ref, promoted (plain C oracle)", t * 1e3, fl / t / 1e9);
-    lin_prec_release();
     free(j.x), free(j.W), free(j.y), free(j.xr), free(j.Wp), free(ref);
     return 0;
 }

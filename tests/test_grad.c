@@ -126,11 +126,11 @@ typedef struct {
 } ffn_ctx;
 static void ffn_fwd(layer *L) {
     ffn_ctx *c = L->ctx;
-    swiglu_train_fwd(L->y, &c->a, &c->p, c->x, c->N, c->C, c->I);
+    swiglu_train_fwd(NULL, L->y, &c->a, &c->p, c->x, c->N, c->C, c->I);
 }
 static void ffn_bwd(layer *L) {
     ffn_ctx *c = L->ctx;
-    swiglu_bwd(c->dx, &c->g, L->G, c->x, &c->a, &c->p, c->N, c->C, c->I, c->scr);
+    swiglu_bwd(NULL, c->dx, &c->g, L->G, c->x, &c->a, &c->p, c->N, c->C, c->I, c->scr);
 }
 /* joint: gate and up (and their gradients) as one (2I, C) block, up after
  * gate, as the trainer's arena has them (ffn.c runs them as one product) */

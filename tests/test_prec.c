@@ -13,6 +13,7 @@
  * Training runs, the FP8 checkpoint and the PyTorch reference: test_prec_train.c.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "harness.h"
 #include "kernels/dtype.h"
 #include "kernels/fp8.h"
+#include "deepc.h"
 #include "kernels/linear.h"
 
 static float *randv(rng *r, size_t n, float sd) {
@@ -63,13 +65,14 @@ static void bf16_gemms(void) {
     double *o = malloc(sizeof(double) * N * out), *of = malloc(sizeof(double) * N * out);
     double *ox = malloc(sizeof(double) * N * in), *oxf = malloc(sizeof(double) * N * in);
     double *oW = malloc(sizeof(double) * out * in), *oWf = malloc(sizeof(double) * out * in);
-    lin_prec_set(PREC_BF16);
-    lin_fwd_f(y, x, W, N, in, out);
+    lin_ctx lc;
+    CHECK(lin_ctx_init(&lc, PREC_BF16, 0, 0) == DC_OK, "lin_ctx_init");
+    lin_fwd_f(&lc, y, x, W, N, in, out);
     /* dx, dW accumulate: start from 1 */
     for (int i = 0; i < N * in; i++) dx[i] = 1;
     for (int i = 0; i < out * in; i++) dW[i] = 1;
-    lin_bwd_f(dx, dW, dy, x, W, N, in, out);
-    lin_prec_set(PREC_F32);
+    lin_bwd_f(&lc, dx, dW, dy, x, W, N, in, out);
+    lin_ctx_free(&lc);
     gemm_d(o, xr, in, 1, Wr, in, 1, N, out, in);             /* y = xr Wr^T */
     gemm_d(of, x, in, 1, W, in, 1, N, out, in);
     gemm_d(ox, dyr, out, 1, Wr, 1, in, N, in, out);          /* dx = dyr Wr */
@@ -230,10 +233,11 @@ static void fp8_gemms(void) {
     float *py = malloc(sizeof(float) * N * out), *pdx = malloc(sizeof(float) * N * in), *pdW = malloc(sizeof(float) * out * in);
     double *oy = malloc(sizeof(double) * N * out), *odx = malloc(sizeof(double) * N * in), *odW = malloc(sizeof(double) * out * in);
     double *fy = malloc(sizeof(double) * N * out), *fdx = malloc(sizeof(double) * N * in), *fdW = malloc(sizeof(double) * out * in);
-    lin_prec_set(PREC_FP8);
-    lin_fwd_f(y, x, W, N, in, out);
-    lin_bwd_f(dx, dW, dy, x, W, N, in, out);
-    lin_prec_set(PREC_F32);
+    lin_ctx lc;
+    CHECK(lin_ctx_init(&lc, PREC_FP8, 0, 0) == DC_OK, "lin_ctx_init");
+    lin_fwd_f(&lc, y, x, W, N, in, out);
+    lin_bwd_f(&lc, dx, dW, dy, x, W, N, in, out);
+    lin_ctx_free(&lc);
     /* forward: K = in; x tiles, W blocks */
     promoted(py, oy, x, W, N, out, in, 128);
     /* input gradient: K = out; dy tiles, W^T in blocks (the same blocks, transposed) */
@@ -273,10 +277,11 @@ static void linear_grads(void) {
     float *dx[3], *dW[3];
     for (int p = 0; p < 3; p++) {
         dx[p] = calloc((size_t)N * in, 4), dW[p] = calloc((size_t)out * in, 4);
-        lin_prec_set(p);
-        lin_bwd_f(dx[p], dW[p], r, x, W, N, in, out);
+        lin_ctx lc;
+        CHECK(lin_ctx_init(&lc, p, 0, 0) == DC_OK, "lin_ctx_init");
+        lin_bwd_f(&lc, dx[p], dW[p], r, x, W, N, in, out);
+        lin_ctx_free(&lc);
     }
-    lin_prec_set(PREC_F32);
     const double bound[3] = {0, 1e-2, 6e-2};
     for (int p = 1; p < 3; p++) {
         double ex = 0, sx = 0, ew = 0, sw = 0;
@@ -299,16 +304,60 @@ static void nan_propagates(void) {
     for (int i = 0; i < out * in; i++) W[i] = 0.02f * (i % 5) - 0.04f;
     x[in + 3] = NAN;
     for (int p = 0; p < 3; p++) {
-        lin_prec_set(p);
-        lin_fwd_f(y, x, W, N, in, out);
+        lin_ctx lc;
+        CHECK(lin_ctx_init(&lc, p, 0, 0) == DC_OK, "lin_ctx_init");
+        lin_fwd_f(&lc, y, x, W, N, in, out);
         CHECK(isnan(y[out]) && !isnan(y[0]), "%s: NaN in row 1 gives y[1][0] = %g, y[0][0] = %g", prec_name(p), y[out],
               y[0]);
+        CHECK(lin_ctx_fallbacks(&lc) == 0, "no GEMM fell back to f32 (%ld)", lin_ctx_fallbacks(&lc));
+        lin_ctx_free(&lc);
     }
-    lin_prec_set(PREC_F32);
-    CHECK(lin_prec_fallbacks() == 0, "no GEMM fell back to f32 (%ld)", lin_prec_fallbacks());
     CHECK(prec_parse("fp8") == PREC_FP8 && prec_parse("bf16") == PREC_BF16 && prec_parse("f32") == PREC_F32 &&
               prec_parse("fp16") < 0 && prec_parse(NULL) < 0,
           "prec_parse");
+}
+
+/* two precisions in one process (two trainers): each context's products are
+ * those it gives alone, whatever the other did in between; and products run
+ * by two threads of one team at once (a MoE layer's experts) give the bits
+ * of the same products run one after another */
+static void contexts_apart(void) {
+    rng g;
+    rng_seed(&g, 5);
+    enum { N = 40, in = 256, out = 130, J = 6 };
+    float *x = randv(&g, (size_t)J * N * in, 1), *W = randv(&g, (size_t)J * out * in, 0.05f);
+    float *y[3], *ya = malloc(sizeof(float) * J * N * out);
+    lin_ctx lc[3], lb;
+    for (int p = 0; p < 3; p++) {
+        y[p] = malloc(sizeof(float) * J * N * out);
+        CHECK(lin_ctx_init(&lc[p], p, 0, 0) == DC_OK, "lin_ctx_init %s", prec_name(p));
+        lin_fwd_f(&lc[p], y[p], x, W, N, in, out); /* alone */
+    }
+    for (int p = 2; p >= 0; p--) { /* interleaved, in the other order */
+        lin_fwd_f(&lc[p], ya, x, W, N, in, out);
+        lin_fwd_f(&lc[(p + 1) % 3], ya + N * out, x, W, N, in, out);
+        CHECK(!memcmp(ya, y[p], sizeof(float) * N * out), "%s after %s: the bits it gives alone", prec_name(p),
+              prec_name((p + 2) % 3));
+    }
+    CHECK(memcmp(y[1], y[0], sizeof(float) * N * out) && memcmp(y[2], y[1], sizeof(float) * N * out),
+          "the three precisions give three results");
+    for (int p = 1; p < 3; p++) {
+        /* one after another on one thread (OpenBLAS too), then by a team of 2 */
+        CHECK(lin_ctx_init(&lb, p, 0, 0) == DC_OK, "lin_ctx_init");
+        for (int j = 0; j < J; j++) lin_fwd_f(&lb, y[0] + (size_t)j * N * out, x + (size_t)j * N * in, W + (size_t)j * out * in, N, in, out);
+        lin_ctx_free(&lb);
+        omp_set_num_threads(2); /* slots are made for the threads a team may have */
+        CHECK(lin_ctx_init(&lb, p, 0, 0) == DC_OK, "lin_ctx_init");
+#pragma omp parallel for schedule(static, 1)
+        for (int j = 0; j < J; j++) lin_fwd_f(&lb, ya + (size_t)j * N * out, x + (size_t)j * N * in, W + (size_t)j * out * in, N, in, out);
+        omp_set_num_threads(1);
+        CHECK(!memcmp(ya, y[0], sizeof(float) * J * N * out), "%s: 2 threads of one team, the serial bits", prec_name(p));
+        CHECK(lin_ctx_fallbacks(&lb) == 0 && lb.slot[1].cap_a > 0, "%s: both slots used, no fallback to f32 (%ld)",
+              prec_name(p), lin_ctx_fallbacks(&lb));
+        lin_ctx_free(&lb);
+    }
+    for (int p = 0; p < 3; p++) lin_ctx_free(&lc[p]), free(y[p]);
+    free(x), free(W), free(ya);
 }
 
 int main(void) {
@@ -318,6 +367,6 @@ int main(void) {
     RUN(fp8_gemms);
     RUN(linear_grads);
     RUN(nan_propagates);
-    lin_prec_release();
+    RUN(contexts_apart);
     return harness_done();
 }

@@ -11,24 +11,20 @@
  * BF16/FP8 arithmetic (AVX2) this is the fastest form measured: a
  * conversion pass is O(N*K) against the GEMM's O(N*K*out).
  *
- * Process state: the precision and the scratch (two growable float arrays),
- * set between steps; the GEMMs themselves are multithreaded by OpenBLAS and
- * the conversions by OpenMP.
+ * State: the caller's lin_ctx (linear.h), the precision and one scratch
+ * slot (two growable float arrays) per OpenMP thread: a call inside a
+ * parallel region (the routed experts, one per thread) uses its thread's
+ * slot, with its conversions on that thread; outside, the GEMMs are
+ * multithreaded by OpenBLAS and the conversions by OpenMP.
  */
 #include "kernels/linear.h"
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "deepc.h"
 #include "kernels/fp8.h"
 #include "kernels/matmul.h"
-
-static struct {
-    int prec;
-    float *a, *b;          /* scratch: the two quantised operands */
-    size_t cap_a, cap_b;   /* floats */
-    long fallbacks;
-} S;
 
 const char *prec_name(int prec) { return prec == PREC_BF16 ? "bf16" : prec == PREC_FP8 ? "fp8" : "f32"; }
 
@@ -40,10 +36,6 @@ int prec_parse(const char *s) {
     return -1;
 }
 
-void lin_prec_set(int prec) { S.prec = prec == PREC_BF16 || prec == PREC_FP8 ? prec : PREC_F32; }
-int lin_prec_get(void) { return S.prec; }
-long lin_prec_fallbacks(void) { return S.fallbacks; }
-
 static int grow(float **p, size_t *cap, size_t n) {
     if (n <= *cap) return 1;
     float *q = realloc(*p, (n ? n : 1) * sizeof(float));
@@ -53,22 +45,38 @@ static int grow(float **p, size_t *cap, size_t n) {
     return 1;
 }
 
-int lin_prec_reserve(size_t a, size_t b) {
-    return grow(&S.a, &S.cap_a, a) && grow(&S.b, &S.cap_b, b) ? DC_OK : DC_ENOMEM;
+int lin_ctx_init(lin_ctx *lc, int prec, size_t a, size_t b) {
+    *lc = (lin_ctx){0};
+    lc->prec = prec == PREC_BF16 || prec == PREC_FP8 ? prec : PREC_F32;
+    if (lc->prec == PREC_F32) return DC_OK;
+    /* a slot for each thread a team may have (a later omp_set_num_threads
+     * above both counts leaves the extra threads f32, counted) */
+    lc->nslot = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
+    lc->slot = calloc((size_t)lc->nslot, sizeof *lc->slot);
+    if (!lc->slot || !grow(&lc->slot[0].a, &lc->slot[0].cap_a, a) || !grow(&lc->slot[0].b, &lc->slot[0].cap_b, b)) {
+        lin_ctx_free(lc);
+        return DC_ENOMEM;
+    }
+    return DC_OK;
 }
 
-void lin_prec_release(void) {
-    free(S.a);
-    free(S.b);
-    S.a = S.b = NULL;
-    S.cap_a = S.cap_b = 0;
+void lin_ctx_free(lin_ctx *lc) {
+    for (int i = 0; lc->slot && i < lc->nslot; i++) free(lc->slot[i].a), free(lc->slot[i].b);
+    free(lc->slot);
+    *lc = (lin_ctx){0};
 }
 
-/* room: scratch for operands of a and b floats, else count a fallback to f32 */
-static int room(size_t a, size_t b) {
-    if (grow(&S.a, &S.cap_a, a) && grow(&S.b, &S.cap_b, b)) return 1;
-    S.fallbacks++;
-    return 0;
+long lin_ctx_fallbacks(const lin_ctx *lc) { return lc ? lc->fallbacks : 0; }
+
+/* slot: the calling thread's scratch with room for operands of a and b
+ * floats, else NULL and a fallback to f32 counted */
+static lin_slot *slot(lin_ctx *lc, size_t a, size_t b) {
+    int i = omp_in_parallel() ? omp_get_thread_num() : 0;
+    lin_slot *s = lc->slot && i < lc->nslot ? &lc->slot[i] : NULL;
+    if (s && grow(&s->a, &s->cap_a, a) && grow(&s->b, &s->cap_b, b)) return s;
+#pragma omp atomic
+    lc->fallbacks++;
+    return NULL;
 }
 
 /* bf16_round_n: y = x rounded to bfloat16 (nearest even), kept as float;
@@ -91,47 +99,52 @@ static size_t mx(size_t a, size_t b) { return a > b ? a : b; }
  * LIN_GEMM_OUT (measured ahead of OpenBLAS from 80 rows up, train-bench's
  * narrowest); OpenBLAS for narrower outputs */
 #define LIN_GEMM_OUT 64
-void lin_fwd_f(float *y, const float *x, const float *W, int N, int in, int out) {
+void lin_fwd_f(lin_ctx *lc, float *y, const float *x, const float *W, int N, int in, int out) {
     size_t nx = (size_t)N * in, nw = (size_t)out * in;
-    if (S.prec == PREC_F32 && out >= LIN_GEMM_OUT) {
+    const int prec = lin_prec(lc);
+    if (prec == PREC_F32 && out >= LIN_GEMM_OUT) {
         const mat m = {(float *)W, MAT_F32, out, in};
         matmul(y, x, &m, N);
         return;
     }
-    if (S.prec == PREC_F32 || !room(nx, nw)) {
+    lin_slot *S = prec == PREC_F32 ? NULL : slot(lc, nx, nw);
+    if (!S) {
         linear_fwd_hp(y, x, W, N, in, out);
         return;
     }
-    if (S.prec == PREC_BF16) {
-        bf16_round_n(S.a, x, nx);
-        bf16_round_n(S.b, W, nw);
+    if (prec == PREC_BF16) {
+        bf16_round_n(S->a, x, nx);
+        bf16_round_n(S->b, W, nw);
     } else {
-        fp8_fq_rows(S.a, x, N, in);     /* 1x128 tiles along in (K) */
-        fp8_fq_blocks(S.b, W, out, in); /* 128x128 blocks */
+        fp8_fq_rows(S->a, x, N, in);     /* 1x128 tiles along in (K) */
+        fp8_fq_blocks(S->b, W, out, in); /* 128x128 blocks */
     }
-    linear_fwd_hp(y, S.a, S.b, N, in, out);
+    linear_fwd_hp(y, S->a, S->b, N, in, out);
 }
 
-void lin_bwd_f(float *dx, float *dW, const float *dy, const float *x, const float *W, int N, int in, int out) {
+void lin_bwd_f(lin_ctx *lc, float *dx, float *dW, const float *dy, const float *x, const float *W, int N, int in,
+               int out) {
     size_t ny = (size_t)N * out, nx = (size_t)N * in, nw = (size_t)out * in;
-    if (S.prec == PREC_F32 || !room(mx(ny, nx), mx(nw, nx))) {
+    const int prec = lin_prec(lc);
+    lin_slot *S = prec == PREC_F32 ? NULL : slot(lc, mx(ny, nx), mx(nw, nx));
+    if (!S) {
         linear_bwd_hp(dx, dW, dy, x, W, N, in, out);
         return;
     }
-    if (S.prec == PREC_BF16) {
-        bf16_round_n(S.a, dy, ny); /* one rounding of dy serves both products */
-        if (dx) bf16_round_n(S.b, W, nw), linear_bwd_hp(dx, NULL, S.a, NULL, S.b, N, in, out);
-        if (dW) bf16_round_n(S.b, x, nx), linear_bwd_hp(NULL, dW, S.a, S.b, NULL, N, in, out);
+    if (prec == PREC_BF16) {
+        bf16_round_n(S->a, dy, ny); /* one rounding of dy serves both products */
+        if (dx) bf16_round_n(S->b, W, nw), linear_bwd_hp(dx, NULL, S->a, NULL, S->b, N, in, out);
+        if (dW) bf16_round_n(S->b, x, nx), linear_bwd_hp(NULL, dW, S->a, S->b, NULL, N, in, out);
         return;
     }
     if (dx) { /* input gradient: K = out; dy in 1x128 tiles along out, W in its blocks */
-        fp8_fq_rows(S.a, dy, N, out);
-        fp8_fq_blocks(S.b, W, out, in);
-        linear_bwd_hp(dx, NULL, S.a, NULL, S.b, N, in, out);
+        fp8_fq_rows(S->a, dy, N, out);
+        fp8_fq_blocks(S->b, W, out, in);
+        linear_bwd_hp(dx, NULL, S->a, NULL, S->b, N, in, out);
     }
     if (dW) { /* weight gradient: K = the N tokens; both in 128x1 tiles down the tokens */
-        fp8_fq_cols(S.a, dy, N, out);
-        fp8_fq_cols(S.b, x, N, in);
-        linear_bwd_hp(NULL, dW, S.a, S.b, NULL, N, in, out);
+        fp8_fq_cols(S->a, dy, N, out);
+        fp8_fq_cols(S->b, x, N, in);
+        linear_bwd_hp(NULL, dW, S->a, S->b, NULL, N, in, out);
     }
 }

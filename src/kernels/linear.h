@@ -15,11 +15,12 @@
  * gradients here, so that a tensor feeding several paths sums them; callers
  * zero a gradient buffer before the first path writes it.
  *
- * Precision (DeepSeek-V3 report §3.3; set per process with lin_prec_set,
- * before a step, like the kernel dispatch table): the three GEMMs of every
+ * Precision (DeepSeek-V3 report §3.3), carried by a lin_ctx that its
+ * owner (a trainer) passes down to the layers, so that two trainers in one
+ * process may train in different precisions: the three GEMMs of every
  * linear layer of the blocks (attention projections, dense / expert / shared
  * FFN, in the main model and the MTP blocks) run on
- *   PREC_F32   float operands (sgemm)
+ *   PREC_F32   float operands (sgemm; also a NULL lin_ctx)
  *   PREC_BF16  operands rounded to bfloat16 (nearest even), f32 accumulation
  *   PREC_FP8   operands quantised to e4m3 (src/kernels/fp8.h): activations
  *              and gradients with a scale per 1x128 tile along K, weights with
@@ -48,22 +49,35 @@ enum { PREC_F32 = 0, PREC_BF16 = 1, PREC_FP8 = 2 };
 const char *prec_name(int prec);
 int prec_parse(const char *s);
 
-/* lin_prec_set: the precision of linear_fwd / linear_bwd from now on (call
- * between steps, never while a GEMM runs); lin_prec_get: the current one. */
-void lin_prec_set(int prec);
-int lin_prec_get(void);
-/* lin_prec_reserve: make the scratch the quantised operands live in hold
- * operands of up to `a` and `b` floats (one allocation, kept until
- * lin_prec_release); DC_ENOMEM (as a negative int) when it cannot. Without a
- * reservation the scratch grows on first use; a call whose scratch cannot
- * grow falls back to f32 and counts in lin_prec_fallbacks(). */
-int lin_prec_reserve(size_t a, size_t b);
-void lin_prec_release(void);
-long lin_prec_fallbacks(void);
+/* lin_ctx: a precision and the scratch its quantised operands live in, one
+ * slot per OpenMP thread (the routed experts of a MoE layer run their GEMMs
+ * on different threads at once). lin_ctx_init reserves slot 0 for operands
+ * of up to `a` and `b` floats (a step then allocates nothing on one thread;
+ * other slots grow on first use and are kept); DC_ENOMEM (as a negative int)
+ * when it cannot. A call whose slot cannot grow falls back to f32 and counts
+ * in lin_ctx_fallbacks. lin_ctx_free releases the scratch (a zeroed lin_ctx
+ * is an f32 one with none). One lin_ctx serves one thread or one OpenMP team
+ * at a time. */
+typedef struct lin_slot {
+    float *a, *b;          /* the two quantised operands */
+    size_t cap_a, cap_b;   /* floats */
+} lin_slot;
+typedef struct lin_ctx {
+    int prec;
+    int nslot;
+    lin_slot *slot;
+    long fallbacks;
+} lin_ctx;
+int lin_ctx_init(lin_ctx *lc, int prec, size_t a, size_t b);
+void lin_ctx_free(lin_ctx *lc);
+long lin_ctx_fallbacks(const lin_ctx *lc);
+/* lin_prec: lc's precision, PREC_F32 for NULL */
+static inline int lin_prec(const lin_ctx *lc) { return lc ? lc->prec : 0; }
 
-/* the float products in the current precision (linear.c) */
-void lin_fwd_f(float *y, const float *x, const float *W, int N, int in, int out);
-void lin_bwd_f(float *dx, float *dW, const float *dy, const float *x, const float *W, int N, int in, int out);
+/* the float products in lc's precision (linear.c) */
+void lin_fwd_f(lin_ctx *lc, float *y, const float *x, const float *W, int N, int in, int out);
+void lin_bwd_f(lin_ctx *lc, float *dx, float *dW, const float *dy, const float *x, const float *W, int N, int in,
+               int out);
 
 #ifdef DC_REAL_DOUBLE
 typedef double real;
@@ -86,8 +100,8 @@ static inline void linear_bwd_hp(real *dx, real *dW, const real *dy, const real 
 }
 
 #ifdef DC_REAL_DOUBLE
-#define linear_fwd linear_fwd_hp
-#define linear_bwd linear_bwd_hp
+#define linear_fwd(lc, ...) ((void)(lc), linear_fwd_hp(__VA_ARGS__))
+#define linear_bwd(lc, ...) ((void)(lc), linear_bwd_hp(__VA_ARGS__))
 #else
 #define linear_fwd lin_fwd_f
 #define linear_bwd lin_bwd_f

@@ -77,10 +77,10 @@ void ffn_forward(scratch *s, const mat *gate, const mat *up, const mat *down, in
  * matrix) the pair runs as two products copied through a (N, Iw) buffer. */
 
 /* gu_joint: whether [gate; up] (and their gradients, g may be NULL) are one matrix */
-static int gu_joint(const ffn_w *p, const ffn_w *g, int C, int Iw) {
+static int gu_joint(const lin_ctx *lc, const ffn_w *p, const ffn_w *g, int C, int Iw) {
     size_t n = (size_t)Iw * C;
     if (p->up != p->gate + n || (g && g->up != g->gate + n)) return 0;
-    return lin_prec_get() != PREC_FP8 || Iw % 128 == 0;
+    return lin_prec(lc) != PREC_FP8 || Iw % 128 == 0;
 }
 
 /* half_copy: between a (N, Iw) and half `side` (0 left, 1 right) of h's (N, 2 Iw) rows */
@@ -92,13 +92,13 @@ static void half_copy(real *h, real *a, int N, int Iw, int side, int to_h) {
     }
 }
 
-void swiglu_train_fwd(real *y, const ffn_act *s, const ffn_w *p, const real *x, int N, int C, int Iw) {
-    if (gu_joint(p, NULL, C, Iw)) {
-        linear_fwd(s->h, x, p->gate, N, C, 2 * Iw); /* (N, 2 Iw) = x @ [gate; up]^T */
+void swiglu_train_fwd(lin_ctx *lc, real *y, const ffn_act *s, const ffn_w *p, const real *x, int N, int C, int Iw) {
+    if (gu_joint(lc, p, NULL, C, Iw)) {
+        linear_fwd(lc, s->h, x, p->gate, N, C, 2 * Iw); /* (N, 2 Iw) = x @ [gate; up]^T */
     } else {
-        linear_fwd(s->a, x, p->gate, N, C, Iw);
+        linear_fwd(lc, s->a, x, p->gate, N, C, Iw);
         half_copy(s->h, s->a, N, Iw, 0, 1);
-        linear_fwd(s->a, x, p->up, N, C, Iw);
+        linear_fwd(lc, s->a, x, p->up, N, C, Iw);
         half_copy(s->h, s->a, N, Iw, 1, 1);
     }
 #pragma omp parallel for schedule(static) if ((size_t)N * Iw > 65536)
@@ -106,16 +106,16 @@ void swiglu_train_fwd(real *y, const ffn_act *s, const ffn_w *p, const real *x, 
         const real *h = s->h + (size_t)t * 2 * Iw;
         rv_swiglu(s->a + (size_t)t * Iw, h, h + Iw, Iw);
     }
-    linear_fwd(y, s->a, p->down, N, Iw, C);
+    linear_fwd(lc, y, s->a, p->down, N, Iw, C);
 }
 
-void swiglu_bwd(real *dx, const ffn_w *g, const real *dy, const real *x, const ffn_act *s, const ffn_w *p, int N,
-                int C, int Iw, real *scratch) {
+void swiglu_bwd(lin_ctx *lc, real *dx, const ffn_w *g, const real *dy, const real *x, const ffn_act *s, const ffn_w *p,
+                int N, int C, int Iw, real *scratch) {
     size_t n = (size_t)N * Iw;
     real *da = scratch, *dh = scratch + n; /* (N, Iw), (N, 2 Iw) = [dh1 | dh3] */
     /* y = a @ down^T */
     rv_zero(da, n);
-    linear_bwd(da, g->down, dy, s->a, p->down, N, Iw, C);
+    linear_bwd(lc, da, g->down, dy, s->a, p->down, N, Iw, C);
     /* a = silu(h1) * h3; silu'(h) = sig(h) * (1 + h * (1 - sig(h))) */
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (int t = 0; t < N; t++) {
@@ -124,12 +124,12 @@ void swiglu_bwd(real *dx, const ffn_w *g, const real *dy, const real *x, const f
         rv_swiglu_bwd(d, d + Iw, da + (size_t)t * Iw, h, h + Iw, Iw);
     }
     /* [h1 | h3] = x @ [gate; up]^T */
-    if (gu_joint(p, g, C, Iw)) {
-        linear_bwd(dx, g->gate, dh, x, p->gate, N, C, 2 * Iw);
+    if (gu_joint(lc, p, g, C, Iw)) {
+        linear_bwd(lc, dx, g->gate, dh, x, p->gate, N, C, 2 * Iw);
         return;
     }
     half_copy(dh, da, N, Iw, 0, 0); /* da is free now */
-    linear_bwd(dx, g->gate, da, x, p->gate, N, C, Iw);
+    linear_bwd(lc, dx, g->gate, da, x, p->gate, N, C, Iw);
     half_copy(dh, da, N, Iw, 1, 0);
-    linear_bwd(dx, g->up, da, x, p->up, N, C, Iw);
+    linear_bwd(lc, dx, g->up, da, x, p->up, N, C, Iw);
 }

@@ -654,7 +654,7 @@ static void attn_bwd_head(const mla_act *a, const mla_dims *d, int b, int h, int
 
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale) {
     *d = (mla_dims){c->hidden_size, c->num_attention_heads, c->qk_nope_head_dim, c->qk_rope_head_dim,
-                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp, 96};
+                    c->v_head_dim, c->kv_lora_rank, c->q_lora_rank, c->rms_norm_eps, scale, rp, 96, NULL};
 }
 
 void mla_act_point(mla_act *a, bump *b, const mla_dims *d, int B, int T) {
@@ -684,13 +684,13 @@ size_t mla_scratch_floats(const mla_dims *d, int B, int T) {
 void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d, const real *xn, int B, int T) {
     const int N = B * T, H = d->H, nope = d->nope, rd = d->rope, qk = nope + rd, vd = d->v, kvl = d->kvl;
     if (d->ql) {
-        linear_fwd(a->qa, xn, p->q_a, N, d->C, d->ql);
+        linear_fwd(d->lin, a->qa, xn, p->q_a, N, d->C, d->ql);
         rmsnorm_train_fwd(a->qan, a->qa_rstd, a->qa, p->q_a_norm, N, d->ql, d->eps);
-        linear_fwd(a->q, a->qan, p->q_b, N, d->ql, H * qk);
+        linear_fwd(d->lin, a->q, a->qan, p->q_b, N, d->ql, H * qk);
     } else {
-        linear_fwd(a->q, xn, p->q, N, d->C, H * qk);
+        linear_fwd(d->lin, a->q, xn, p->q, N, d->C, H * qk);
     }
-    linear_fwd(a->kva, xn, p->kv_a, N, d->C, kvl + rd);
+    linear_fwd(d->lin, a->kva, xn, p->kv_a, N, d->C, kvl + rd);
     rope_train_table(d->rp, a->cs, T);
 #pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
@@ -700,13 +700,13 @@ void mla_train_fwd(real *y, const mla_act *a, const mla_w *p, const mla_dims *d,
         rope_train_cs(cs, rd, a->kpe + (size_t)t * rd, 1, rd, 0);
         rope_train_cs(cs, rd, a->q + (size_t)t * H * qk + nope, H, qk, 0);
     }
-    linear_fwd(a->kv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
+    linear_fwd(d->lin, a->kv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
     /* per sequence and head */
     const rtile_fn tf = rtile_get();
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) attn_fwd_head(a, d, b, h, T, tf);
-    linear_fwd(y, a->att, p->o, N, H * vd, d->C);
+    linear_fwd(d->lin, y, a->att, p->o, N, H * vd, d->C);
 }
 
 void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const mla_act *a, const mla_w *p,
@@ -721,7 +721,7 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
     rv_zero(datt, nN * H * vd);
     rv_zero(dcn, (size_t)(dPall - dcn));
     /* y = att @ o^T */
-    linear_bwd(datt, g->o, dy, a->att, p->o, N, H * vd, d->C);
+    linear_bwd(d->lin, datt, g->o, dy, a->att, p->o, N, H * vd, d->C);
     /* attention, per sequence and head (rows of dq, dk, dv of head h are its own) */
     const rtile_fn tf = rtile_get();
 #pragma omp parallel for collapse(2) schedule(static)
@@ -737,7 +737,7 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
             memcpy(dst, dk + ((size_t)t * H + h) * qk, sizeof(real) * nope);
             memcpy(dst + nope, dv + ((size_t)t * H + h) * vd, sizeof(real) * vd);
         }
-    linear_bwd(dcn, g->kv_b, dkv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
+    linear_bwd(d->lin, dcn, g->kv_b, dkv, a->cn, p->kv_b, N, kvl, H * (nope + vd));
 #pragma omp parallel for schedule(static) if (N >= 256)
     for (int t = 0; t < N; t++) {
         real *row = dkva + (size_t)t * (kvl + rd);
@@ -754,12 +754,12 @@ void mla_bwd(real *dxn, const mla_w *g, const real *dy, const real *xn, const ml
         rope_train_cs(cs, rd, dq + (size_t)t * H * qk + nope, H, qk, 1);
     }
     rmsnorm_dw(g->kv_a_norm, dcn, (size_t)kvl, a->kva, (size_t)(kvl + rd), a->c_rstd, N, kvl);
-    linear_bwd(dxn, g->kv_a, dkva, xn, p->kv_a, N, d->C, kvl + rd);
+    linear_bwd(d->lin, dxn, g->kv_a, dkva, xn, p->kv_a, N, d->C, kvl + rd);
     if (d->ql) {
-        linear_bwd(dqan, g->q_b, dq, a->qan, p->q_b, N, d->ql, H * qk);
+        linear_bwd(d->lin, dqan, g->q_b, dq, a->qan, p->q_b, N, d->ql, H * qk);
         rmsnorm_bwd(dqa, g->q_a_norm, dqan, a->qa, a->qa_rstd, p->q_a_norm, N, d->ql);
-        linear_bwd(dxn, g->q_a, dqa, xn, p->q_a, N, d->C, d->ql);
+        linear_bwd(d->lin, dxn, g->q_a, dqa, xn, p->q_a, N, d->C, d->ql);
     } else {
-        linear_bwd(dxn, g->q, dq, xn, p->q, N, d->C, H * qk);
+        linear_bwd(d->lin, dxn, g->q, dq, xn, p->q, N, d->C, H * qk);
     }
 }

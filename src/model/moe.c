@@ -319,7 +319,7 @@ void moe_forward(const dc_config *c, scratch *s, const layer_w *lw, int T, const
 void moe_dims_init(moe_dims *d, const dc_config *c, float alpha) {
     *d = (moe_dims){c->hidden_size, c->n_routed_experts, c->num_experts_per_tok, c->moe_intermediate_size,
                     c->n_shared_experts, c->n_group, c->topk_group, c->topk_method, c->scoring_func,
-                    c->norm_topk_prob, c->routed_scaling_factor, alpha, 1};
+                    c->norm_topk_prob, c->routed_scaling_factor, alpha, 1, NULL};
 }
 
 void moe_act_point(moe_act *a, bump *b, const moe_dims *d, int B, int T) {
@@ -397,7 +397,7 @@ void moe_train_route(moe_act *a, const moe_w *p, const moe_dims *d, const real *
 
 void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T) {
     const int N = B * T, E = d->E, K = d->K, C = d->C;
-    if (d->S) swiglu_train_fwd(y, &a->sh, &p->shared, x, N, C, d->Im * d->S);
+    if (d->S) swiglu_train_fwd(d->lin, y, &a->sh, &p->shared, x, N, C, d->Im * d->S);
     else memset(y, 0, sizeof(real) * (size_t)N * C);
 #pragma omp parallel for schedule(static) if ((size_t)N * K * C > 65536)
     for (int t = 0; t < N; t++)
@@ -431,11 +431,11 @@ void moe_train_combine(real *y, moe_act *a, const moe_w *p, const moe_dims *d, c
  * expert at a time (dynamic), their products single-threaded inside the
  * region, instead of one expert after another with each small GEMM split
  * over the threads (issue 15). Each expert's rows, weights and gradients are
- * its own: the same bits either way. Only for f32 GEMMs: the bf16 / fp8 ones
- * share one operand scratch (kernels/linear.c). */
+ * its own: the same bits either way (the bf16 / fp8 GEMMs quantise their
+ * operands into their thread's scratch slot, kernels/linear.c). */
 static int experts_order(const moe_act *a, int E, int *ord) { return order_by_count(a->cnt, E, ord); }
 
-static int experts_threaded(void) { return lin_prec_get() == PREC_F32 && omp_get_max_threads() > 1; }
+static int experts_threaded(void) { return omp_get_max_threads() > 1; }
 
 void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const real *x, int B, int T) {
     const int C = d->C;
@@ -445,7 +445,7 @@ void moe_train_fwd(real *y, moe_act *a, const moe_w *p, const moe_dims *d, const
     for (int i = 0; i < ne; i++) {
         int e = ord[i];
         ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
-        swiglu_train_fwd(a->ye + (size_t)a->off[e] * C, &sub, &p->experts[e], a->xe + (size_t)a->off[e] * C,
+        swiglu_train_fwd(d->lin, a->ye + (size_t)a->off[e] * C, &sub, &p->experts[e], a->xe + (size_t)a->off[e] * C,
                          a->cnt[e], C, d->Im);
     }
     moe_train_combine(y, a, p, d, x, B, T);
@@ -466,7 +466,7 @@ moe_bwd_scr moe_bwd_split(const moe_dims *d, int N, real *scratch) {
 void moe_bwd_out(real *dx, const moe_w *g, const real *dy, const real *x, const moe_act *a, const moe_w *p,
                  const moe_dims *d, int N, const moe_bwd_scr *s) {
     const int K = d->K, C = d->C;
-    if (d->S) swiglu_bwd(dx, &g->shared, dy, x, &a->sh, &p->shared, N, C, d->Im * d->S, s->ffs);
+    if (d->S) swiglu_bwd(d->lin, dx, &g->shared, dy, x, &a->sh, &p->shared, N, C, d->Im * d->S, s->ffs);
     /* y_t += w_tk * ye_slot */
 #pragma omp parallel for schedule(static) if ((size_t)N * K * C > 65536)
     for (int i = 0; i < N * K; i++) {
@@ -544,7 +544,7 @@ void moe_bwd(real *dx, const moe_w *g, const real *dy, const real *x, const moe_
         int e = ord[i];
         ffn_act sub = ffn_act_at(&a->ex, a->off[e], d->Im);
         size_t o = (size_t)a->off[e] * C;
-        swiglu_bwd(s.dxe + o, &g->experts[e], s.dye + o, a->xe + o, &sub, &p->experts[e], a->cnt[e], C, d->Im,
+        swiglu_bwd(d->lin, s.dxe + o, &g->experts[e], s.dye + o, a->xe + o, &sub, &p->experts[e], a->cnt[e], C, d->Im,
                    s.ffs + (size_t)a->off[e] * 3 * d->Im); /* each expert its own part of the scratch */
     }
     moe_bwd_gate(dx, g, x, a, p, d, B, T, &s);

@@ -109,7 +109,7 @@ void moe_ep_train_fwd(moe_ep *x, real *y, moe_act *a, const moe_w *p, const moe_
             int n = a->rcnt[r * El + j];
             if (!n) continue;
             ffn_act sub = act_rows(&a->ex, o, d->Im);
-            swiglu_train_fwd(x->yr + o * C, &sub, &p->experts[x->e0 + j], a->xr + o * C, n, C, d->Im);
+            swiglu_train_fwd(d->lin, x->yr + o * C, &sub, &p->experts[x->e0 + j], a->xr + o * C, n, C, d->Im);
             o += n;
         }
     xchg(x, x->yr, a->ye, 1); /* combine */
@@ -132,7 +132,7 @@ void moe_ep_bwd(moe_ep *x, real *dx, const moe_w *g, const real *dy, const real 
             if (!n) continue;
             ffn_act sub = act_rows(&a->ex, o, d->Im);
             int e = x->e0 + j;
-            swiglu_bwd(s.dxr + o * C, &g->experts[e], s.dyr + o * C, a->xr + o * C, &sub, &p->experts[e], n, C,
+            swiglu_bwd(d->lin, s.dxr + o * C, &g->experts[e], s.dyr + o * C, a->xr + o * C, &sub, &p->experts[e], n, C,
                        d->Im, s.ffs);
             o += n;
         }

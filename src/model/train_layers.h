@@ -23,11 +23,12 @@ typedef struct ffn_act {
     real *h;                /* (N, 2 Iw): [h1 | h3] = [gate(x) | up(x)] per row */
     real *a;                /* (N, Iw): silu(h1) * h3 */
 } ffn_act;
-void swiglu_train_fwd(real *y, const ffn_act *s, const ffn_w *p, const real *x, int N, int C, int Iw);
+/* lc: the linear layers' precision and scratch (kernels/linear.h; NULL: f32) */
+void swiglu_train_fwd(lin_ctx *lc, real *y, const ffn_act *s, const ffn_w *p, const real *x, int N, int C, int Iw);
 /* scratch: (N, Iw) x 3. Where up follows gate in memory (p and g alike),
  * [gate; up] runs as one (2 Iw, C) matrix (ffn.c). */
-void swiglu_bwd(real *dx, const ffn_w *g, const real *dy, const real *x, const ffn_act *s, const ffn_w *p, int N,
-                int C, int Iw, real *scratch);
+void swiglu_bwd(lin_ctx *lc, real *dx, const ffn_w *g, const real *dy, const real *x, const ffn_act *s, const ffn_w *p,
+                int N, int C, int Iw, real *scratch);
 
 /* ---------------------------------------------------------------- MLA */
 typedef struct mla_w {
@@ -54,6 +55,7 @@ typedef struct mla_dims {
     float eps, scale;           /* rms_norm_eps, softmax scale (with YaRN's mscale^2) */
     const rope *rp;
     int qb;                     /* the attention backward's block of query rows, a multiple of 6 (mla_dims_init: 96) */
+    lin_ctx *lin;               /* the linear layers' precision and scratch (linear.h; NULL: f32) */
 } mla_dims;
 void mla_dims_init(mla_dims *d, const dc_config *c, const rope *rp, float scale);
 /* mla_act_point / mla_scratch_bytes: lay out the activations (bump.base NULL counts) */
@@ -91,6 +93,7 @@ typedef struct moe_dims {
     float rsf;                  /* routed_scaling_factor */
     float alpha;                /* sequence-wise balance loss weight (0: off) */
     int ep;                     /* ranks the routed experts are split over (moe_ep.h); 1: all here */
+    lin_ctx *lin;               /* the linear layers' precision and scratch (linear.h; NULL: f32) */
 } moe_dims;
 void moe_dims_init(moe_dims *d, const dc_config *c, float alpha);
 void moe_act_point(moe_act *a, bump *b, const moe_dims *d, int B, int T);

@@ -112,6 +112,7 @@ void trainer_free(trainer *t) {
     weights_free(&t->P);
     weights_free(&t->G);
     rope_free(&t->rp);
+    lin_ctx_free(&t->lin);
     trainer_ep_free(t);
     memset(t, 0, sizeof *t);
 }
@@ -122,11 +123,11 @@ static uint64_t name_hash(uint64_t seed, const char *s) {
     return h;
 }
 
-/* reserve_prec: the scratch of the bf16 / fp8 GEMMs (linear.h) for the
+/* reserve_prec: t->lin in the run's precision, its scratch (linear.h) for the
  * widest linear layer at capacity, so that no step allocates: an activation
  * operand (N, d) and a weight (d, d) or second activation, d the widest
  * input or output of a linear layer */
-static int reserve_prec(const trainer *t, dc_err *err) {
+static int reserve_prec(trainer *t, dc_err *err) {
     const dc_config *c = &t->cfg;
     int qk = c->qk_nope_head_dim + c->qk_rope_head_dim, S = c->n_shared_experts > 0 ? c->n_shared_experts : 1;
     int dims[] = {2 * c->hidden_size, c->q_lora_rank, c->num_attention_heads * qk, c->kv_lora_rank + c->qk_rope_head_dim,
@@ -135,7 +136,7 @@ static int reserve_prec(const trainer *t, dc_err *err) {
     size_t d = 0, N = (size_t)t->Bcap * t->Tcap;
     for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) d = dims[i] > 0 && (size_t)dims[i] > d ? (size_t)dims[i] : d;
     size_t a = N * d, bb = N * d > d * d ? N * d : d * d;
-    if (lin_prec_reserve(a, bb))
+    if (lin_ctx_init(&t->lin, t->o.precision, a, bb))
         return err_set(err, DC_ENOMEM, "train: cannot allocate %.1f MB for the %s GEMMs' operands",
                        (a + bb) * 4.0 / 1e6, prec_name(t->o.precision));
     return DC_OK;
@@ -217,6 +218,7 @@ int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, con
     b = (bump){t->act_mem, 0};
     acts_point(t, &b);
     if (o->precision != PREC_F32 && (rc = reserve_prec(t, err))) goto fail;
+    t->md.lin = t->ed.lin = &t->lin;
     /* parameters */
     if (init_dir) {
         /* the checkpoint must have this config's shapes; the MTP copies of
@@ -272,7 +274,7 @@ static void block_fwd(trainer *t, int l, block_act *a, real *x_out) {
         int E = t->cfg.n_routed_experts;
         for (int e = 0; e < E; e++) t->load[(size_t)l * E + e] += a->moe.cnt[e];
     } else {
-        swiglu_train_fwd(x_out, &a->ffn, &v->ffn, a->xn2, N, C, t->cfg.intermediate_size);
+        swiglu_train_fwd(&t->lin, x_out, &a->ffn, &v->ffn, a->xn2, N, C, t->cfg.intermediate_size);
     }
 #pragma omp parallel for simd schedule(static) if ((size_t)N * C > 65536)
     for (size_t i = 0; i < (size_t)N * C; i++) x_out[i] += a->x_mid[i];
@@ -289,7 +291,7 @@ static void block_bwd(trainer *t, int l, block_act *a, real *dx) {
     else if (lp->is_moe)
         moe_bwd(dxn, &t->tg[l].moe, dx, a->xn2, &a->moe, &t->tp[l].moe, &t->ed, t->B, t->T, t->scratch);
     else
-        swiglu_bwd(dxn, &t->tg[l].ffn, dx, a->xn2, &a->ffn, &t->tp[l].ffn, N, C, t->cfg.intermediate_size,
+        swiglu_bwd(&t->lin, dxn, &t->tg[l].ffn, dx, a->xn2, &a->ffn, &t->tp[l].ffn, N, C, t->cfg.intermediate_size,
                    t->scratch);
     rmsnorm_bwd(dx, lg->ffn_norm, dxn, a->x_mid, a->rstd2, lp->ffn_norm, N, C); /* x_out = x_mid + ffn(norm(x_mid)) */
     rv_zero(dxn, (size_t)N * C);
@@ -436,7 +438,7 @@ int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err) {
     int rc = check_batch(t, b, err);
     if (rc) return rc;
     t->B = b->B, t->T = b->T, t->N = b->B * b->T;
-    lin_prec_set(t->o.precision); /* the linear layers' GEMMs (kernels/linear.h) */
+    t->md.lin = t->ed.lin = &t->lin; /* the linear layers' GEMMs (kernels/linear.h); the trainer may have moved */
     const int B = t->B, T = t->T, N = t->N, C = t->cfg.hidden_size, L = t->L;
     const double acc = trainer_shares(t);
     int *inputs = t->inputs, *targets = t->targets;

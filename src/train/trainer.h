@@ -79,6 +79,7 @@ typedef struct trainer {
     size_t n;                   /* floats in each part */
     mla_dims md;
     moe_dims ed;
+    lin_ctx lin;                /* the linear layers' precision (o.precision) and its scratch; md.lin = ed.lin = &lin */
     /* activations */
     void *act_mem;
     int *tok;                   /* (Bcap, Tcap+1) the micro-batch trainer_step draws */
