@@ -9,8 +9,8 @@
 #   4. GRPO with rule rewards: the answer checked exactly, the format checked
 #   5. held-out accuracy after each stage, the reward curve, one question answered
 #
-# DEMO_TASK, DEMO_PRETRAIN_STEPS, DEMO_SFT_EPOCHS, DEMO_GRPO_STEPS, DEMO_SEQ
-# (longest prompt + answer) and DEMO_DIR override the defaults. The pretraining demo on tiny Shakespeare is `make demo-shakespeare`.
+# DEMO_TASK, DEMO_PRETRAIN_STEPS, DEMO_SFT_EPOCHS, DEMO_GRPO_STEPS, DEMO_GRPO_LR,
+# DEMO_SEQ (longest prompt + answer) and DEMO_DIR override the defaults. The pretraining demo on tiny Shakespeare is `make demo-shakespeare`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build/deepc
@@ -20,6 +20,7 @@ SEQ=${DEMO_SEQ:-64}
 PRE=${DEMO_PRETRAIN_STEPS:-1000}
 EPOCHS=${DEMO_SFT_EPOCHS:-2}
 RL=${DEMO_GRPO_STEPS:-60}
+RL_LR=${DEMO_GRPO_LR:-3e-5}
 EVAL="--n 200 --max-new 40"
 rm -rf "$D" && mkdir -p "$D"
 t0=$(date +%s)
@@ -58,7 +59,7 @@ accuracy "after SFT" "$SFT_CK"
 echo
 echo "== 4. GRPO: $RL steps of 16 prompts x 8 samples at temperature 1, reward = exact answer + 0.1 x format"
 $B grpo -m "$SFT_CK" --task "$TASK" --out "$D/grpo" --steps "$RL" --prompts 16 -G 8 --max-new 40 --seq "$SEQ" \
-  --lr 1e-4 --eval-every 20 --eval-n 200 --save-every 0 --log-every 5
+  --lr "$RL_LR" --eval-every 20 --eval-n 200 --save-every 0 --log-every 5
 RL_CK="$D/grpo/$(cat "$D/grpo/latest")"
 accuracy "after GRPO" "$RL_CK"
 $B plot "$D/grpo" > /dev/null && echo "the reward curve: $D/grpo/reward.png"
