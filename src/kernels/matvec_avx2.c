@@ -659,6 +659,35 @@ INL void q4k_super(__m256 *acc, const block_q4_Kx8 *const *B, const q8_act *x, i
     }
 }
 
+/* q4_kx8_gather (repack.h) with AVX2: per pair i, the 8 rows' 32 qs bytes
+ * as 8 x 8 dwords transposed (chunk c = dword c of each row); the same bytes */
+INL void q4k_gather8(block_q4_Kx8 *dst, const block_q4_K *const *src) {
+    for (int j = 0; j < 8; j++) {
+        dst->d[j] = src[j]->d, dst->dmin[j] = src[j]->dmin;
+        for (int w = 0; w < 3; w++) memcpy(dst->scales + 32 * w + 4 * j, src[j]->scales + 4 * w, 4);
+    }
+    #pragma GCC unroll 1
+    for (int i = 0; i < 4; i++) {
+        __m256i r[8], t[8], u[8];
+        #pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_si256((const __m256i *)(src[j]->qs + 32 * i));
+        #pragma GCC unroll 4
+        for (int j = 0; j < 8; j += 2)
+            t[j] = _mm256_unpacklo_epi32(r[j], r[j + 1]), t[j + 1] = _mm256_unpackhi_epi32(r[j], r[j + 1]);
+        #pragma GCC unroll 2
+        for (int j = 0; j < 8; j += 4) {
+            u[j] = _mm256_unpacklo_epi64(t[j], t[j + 2]), u[j + 1] = _mm256_unpackhi_epi64(t[j], t[j + 2]);
+            u[j + 2] = _mm256_unpacklo_epi64(t[j + 1], t[j + 3]), u[j + 3] = _mm256_unpackhi_epi64(t[j + 1], t[j + 3]);
+        }
+        /* u[k] (k < 4): dwords k of rows 0-3 | k + 4 of rows 0-3; u[k + 4] the same of rows 4-7 */
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            _mm256_storeu_si256((__m256i *)(dst->qs + 256 * i + 32 * k), _mm256_permute2x128_si256(u[k], u[k + 4], 0x20));
+            _mm256_storeu_si256((__m256i *)(dst->qs + 256 * i + 32 * (k + 4)), _mm256_permute2x128_si256(u[k], u[k + 4], 0x31));
+        }
+    }
+}
+
 /* plain rows rows[0..7] times NT tokens: each super-block column of the 8
  * rows gathered into the interleaved form, then q4k_super */
 INL void q4_k_tile(float *out, size_t ldo, const block_q4_K *W, int nb, const q8_act *x, const int *rows,
@@ -671,7 +700,7 @@ INL void q4_k_tile(float *out, size_t ldo, const block_q4_K *W, int nb, const q8
         block_q4_Kx8 g;
         const block_q4_Kx8 *B[1] = {&g};
         for (int j = 0; j < 8; j++) src[j] = W + (size_t)rows[j] * nb + p;
-        q4_kx8_gather(&g, src);
+        q4k_gather8(&g, src);
         q4k_super(acc, B, x, nb, p, t0, 1, NT);
     }
     lanes_store(out, ldo, acc, keep, t0, NT);
@@ -713,8 +742,10 @@ INL void q4_kx8_tile(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, cons
     groups_store(out, ldo, acc, NT, g, gs, NG, r0, r1, t0, NT);
 }
 
-/* as mv_q4_0x8_avx2: one token, 4 groups a quarter apart; more, one group x
- * 4 tokens at a time; the rows % 8 last rows plain (Q4_K's kernel, the same bits) */
+/* one token: 4 groups a quarter apart (four weight streams), the groups
+ * left over all at once; two: 2 adjacent groups x 2 tokens; more: one group
+ * x 4 tokens at a time. The rows % 8 last rows plain (Q4_K's kernel, the
+ * same bits). */
 void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const q8_act *x = xv;
     const block_q4_Kx8 *W = Wv;
@@ -724,7 +755,19 @@ void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
         const int q = (g1 - g) / 4;
         for (int k = 0; k < q; k++) q4_kx8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
         g += 4 * q;
+        switch (g1 - g) {
+        case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 3, r0, r1, 0, 1); break;
+        case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 1); break;
+        case 1: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 1); break;
+        default: break;
+        }
+        g = g1;
     }
+    if (T == 2)
+        for (; g < g1; g += 2) {
+            if (g + 1 < g1) q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 2);
+            else q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 2);
+        }
     for (; g < g1; g++)
         for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
             case 4: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 4); break;
