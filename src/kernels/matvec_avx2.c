@@ -21,7 +21,9 @@
  *         (q4_kx8 and gathered plain rows, the same bits): madd by the rows'
  *         int16 scales sc, in += float(isum) * dx over the 8 sub-blocks of a
  *         super-block, then acc += d * in - dmin * sum_j m_j (dx_j sum_j x)
- *         (q8_act.ds) (q4k_lanes below).
+ *         (q8_act.ds): per super-block the scales and the mins term first,
+ *         then sub-block by sub-block, each activation broadcast serving
+ *         all the groups of the tile (q4k_super below).
  *   q6_k  w = d sc (q - 32) per 16 (q 0..63), one ROW per lane as q4_k
  *         (q6_kx8, with repack.h's bit order, and gathered plain rows: the
  *         same bits): maddubs by 4 activation bytes broadcast, 4 summed in
@@ -39,7 +41,7 @@
  * reads ~1.6x faster here than one stream, while four adjacent short rows
  * read 2x slower); 2 to 4 tokens: 2 such rows x T; more: 1 row x 8 tokens.
  * Q4_0's lanes: 8 rows (or 4 groups of 8) x 1 token, else 8 rows x 4 tokens
- * (Q4_K: x 2 tokens; Q6_K as Q4_0).
+ * (Q4_K: 2 tokens 2 groups of 8 at once; Q6_K as Q4_0).
  *
  * fp8: codes to float32 bits by a byte shuffle, a shift and a mask (e4m3x8),
  * the block scale folded into the one multiply that makes them exact.
@@ -548,12 +550,15 @@ INL __m128i k4_scales_mins(const uint8_t *q) {
 /* Q4_K with one row per lane, as q4_0 (both layouts give the same bits: the
  * plain rows' super-blocks are gathered into the interleaved form first).
  * NG groups (super-block p of each: B[g]) times NT tokens, NG NT <= 4, one
- * super-block at a time in two phases:
+ * super-block at a time (q4k_super):
  *   q4k_prep, per group: the 8 rows' scales and mins unpacked as vectors
  *     (k4_scales_mins on 8 rows at once: lane j bytes sc0-3 / sc4-7 / m0-3 /
  *     m4-7 of row j); the scale of each sub-block in both int16 of each lane
- *     (one byte shuffle) into sc[8], and mn = sum_j m_j ds_j (ds = dx sum(x)
- *     per 32, q8_act.ds), which the quants do not touch;
+ *     (one byte shuffle) into sc[8] (on the stack: the main loop reads them
+ *     as memory operands);
+ *   q4k_mins: mn = sum_j m_j ds_j (ds = dx sum(x) per 32, q8_act.ds), which
+ *     the quants do not touch, the groups' chains interleaved (one group
+ *     after the other left 8-FMA chains in a row: 5% slower);
  *   q4k_sub, sub-block j by sub-block: chunk c (c = 0..7) of pair j / 2 holds
  *     4 bytes of each row, sub-block j in the low (j even) or high nibbles;
  *     maddubs by the token's 4 matching int8 broadcast, the 8 chunks summed
@@ -561,35 +566,54 @@ INL __m128i k4_scales_mins(const uint8_t *q) {
  *     in += float(.) * dx_j;
  * then acc += d * in - dmin * mn. The chunk loop is outermost: each
  * broadcast serves the NG groups, and the sums, in, the broadcasts and the
- * mask fit the 16 registers (the scales and mins of the first phase wait on
- * the stack); q4_kx8's chunk c of pair i is read twice, once a nibble (L1).
+ * mask fit the 16 registers; q4_kx8's chunk c of pair i is read twice, once
+ * for each nibble (the second time from L1; both at once kept twice the
+ * sums and spilled). Zen 3 (measured) retires about 4 of these vector
+ * instructions a cycle whatever they are (2 loads or 2 maddubs a cycle at
+ * most), so what counts is their number: about 390 a group and super-block
+ * (T = 1; 64 maddubs, 96 nibble ops, 56 int16 adds, 32 loads, ...); software
+ * prefetch (18 a group and super-block) cost 20% of that speed.
  * Per lane the same integer sums and the same float operations in the same
  * order whatever NG and NT: a (row, token)'s bits depend on neither. */
-INL void q4k_prep(__m256i *sc, __m256 *mn, const block_q4_Kx8 *B, const q8_act *x, int nb, int p, int t0, int NT) {
-    const size_t nsub = (size_t)nb * (QK_K / QK8_0);
+INL void q4k_prep(__m256i *sc, __m256i *M, const block_q4_Kx8 *B) {
     const __m256i m4 = _mm256_set1_epi8(15), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(3);
     const __m256i U0 = _mm256_loadu_si256((const __m256i *)B->scales),
                   U1 = _mm256_loadu_si256((const __m256i *)(B->scales + 32)),
                   U2 = _mm256_loadu_si256((const __m256i *)(B->scales + 64));
     const __m256i S[2] = {_mm256_and_si256(U0, m6), _mm256_or_si256(_mm256_and_si256(U2, m4),
                                                                      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4))};
-    const __m256i M[2] = {_mm256_and_si256(U1, m6),
-                          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(U2, 4), m4),
-                                          _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4))};
-    const __m256i lane = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8, 8,
-                                          8, 8, 12, 12, 12, 12);
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) mn[t] = _mm256_setzero_ps();
+    M[0] = _mm256_and_si256(U1, m6);
+    M[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(U2, 4), m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4));
     #pragma GCC unroll 8
     for (int j = 0; j < 8; j++) {
         /* the scale: byte j % 4 of the lane in both int16, zero high bytes */
-        const unsigned b = (unsigned)(j % 4);
-        sc[j] = _mm256_shuffle_epi8(S[j / 4], _mm256_add_epi8(_mm256_set1_epi32((int)(b | 0x80u << 8 | b << 16 | 0x80u << 24)), lane));
-        /* the min as an int32 lane: byte j % 4, zero above (0x80 + 12 keeps the zeroing bit) */
-        const __m256 fm = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(M[j / 4], _mm256_add_epi8(_mm256_set1_epi32((int)(0x80808000u | b)), lane)));
+        const int b = j % 4;
+        sc[j] = _mm256_shuffle_epi8(S[j / 4], _mm256_setr_epi8(b, -128, b, -128, b + 4, -128, b + 4, -128, b + 8, -128, b + 8, -128, b + 12, -128, b + 12, -128,
+                                                               b, -128, b, -128, b + 4, -128, b + 4, -128, b + 8, -128, b + 8, -128, b + 12, -128, b + 12, -128));
+    }
+}
+
+/* mn[g NT + t] = sum_j m_j ds_j of group g (mins M[2g], M[2g + 1] as q4k_prep
+ * leaves them) and token t0 + t, the groups' sums interleaved */
+INL void q4k_mins(__m256 *mn, const __m256i *M, const q8_act *x, int nb, int p, int t0, int NG, int NT) {
+    const size_t nsub = (size_t)nb * (QK_K / QK8_0);
+    #pragma GCC unroll 4
+    for (int k = 0; k < NG * NT; k++) mn[k] = _mm256_setzero_ps();
+    #pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        /* the min as an int32 lane: byte j % 4, zero above */
+        const int b = j % 4;
+        const __m256i idx = _mm256_setr_epi8(b, -128, -128, -128, b + 4, -128, -128, -128, b + 8, -128, -128, -128, b + 12, -128, -128, -128,
+                                             b, -128, -128, -128, b + 4, -128, -128, -128, b + 8, -128, -128, -128, b + 12, -128, -128, -128);
+        __m256 ds[4];
         #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++)
-            mn[t] = _mm256_fmadd_ps(fm, _mm256_broadcast_ss(x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8 + j), mn[t]);
+        for (int t = 0; t < NT; t++) ds[t] = _mm256_broadcast_ss(x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8 + j);
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            const __m256 fm = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(M[2 * g + j / 4], idx));
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) mn[g * NT + t] = _mm256_fmadd_ps(fm, ds[t], mn[g * NT + t]);
+        }
     }
 }
 
@@ -636,10 +660,11 @@ INL void q4k_sub(__m256 *in, const block_q4_Kx8 *const *B, const __m256i *sc, co
 
 /* super-block p of the NG groups B[g] times NT tokens into acc[g NT + t] */
 INL void q4k_super(__m256 *acc, const block_q4_Kx8 *const *B, const q8_act *x, int nb, int p, int t0, int NG, int NT) {
-    __m256i sc[4 * 8];
+    __m256i sc[4 * 8], M[4 * 2];
     __m256 mn[4], in[4];
     #pragma GCC unroll 4
-    for (int g = 0; g < NG; g++) q4k_prep(sc + 8 * g, mn + g * NT, B[g], x, nb, p, t0, NT);
+    for (int g = 0; g < NG; g++) q4k_prep(sc + 8 * g, M + 2 * g, B[g]);
+    q4k_mins(mn, M, x, nb, p, t0, NG, NT);
     #pragma GCC unroll 4
     for (int k = 0; k < NG * NT; k++) in[k] = _mm256_setzero_ps();
     #pragma GCC unroll 1
