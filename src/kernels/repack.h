@@ -24,7 +24,8 @@
  * The same bytes as Q4_0 (18 per 32 values); the values and so the oracle
  * (matvec_ref.c: a row taken back out, then Q4_0's) are Q4_0's. The kernels
  * find the tail from the matrix's rows, which matvec.h's ldo gives them.
- * In L2 on Zen 3, 1 thread, T = 1: 32 GB/s (Q4_0 plain: 18); Q4_K 21 (16).
+ * In L2 on Zen 3, 1 thread, T = 1: 32 GB/s (Q4_0 plain: 18); Q4_K 21 (16), 33-36
+ * since its kernel turned its loops (matvec_avx2.c, q4k_super).
  * Q6_K (MAT_Q6_KX8, below) also takes a new bit order of its values.
  */
 #ifndef DC_REPACK_H
