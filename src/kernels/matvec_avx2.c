@@ -580,16 +580,19 @@ INL void q4k_prep(__m256i *sc, __m256i *M, const block_q4_Kx8 *B) {
     const __m256i U0 = _mm256_loadu_si256((const __m256i *)B->scales),
                   U1 = _mm256_loadu_si256((const __m256i *)(B->scales + 32)),
                   U2 = _mm256_loadu_si256((const __m256i *)(B->scales + 64));
-    const __m256i S[2] = {_mm256_and_si256(U0, m6), _mm256_or_si256(_mm256_and_si256(U2, m4),
-                                                                     _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4))};
+    const __m256i S[2] = {
+        _mm256_and_si256(U0, m6),
+        _mm256_or_si256(_mm256_and_si256(U2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4))};
     M[0] = _mm256_and_si256(U1, m6);
-    M[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(U2, 4), m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4));
+    M[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(U2, 4), m4),
+                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4));
     #pragma GCC unroll 8
     for (int j = 0; j < 8; j++) {
         /* the scale: byte j % 4 of the lane in both int16, zero high bytes */
-        const int b = j % 4;
-        sc[j] = _mm256_shuffle_epi8(S[j / 4], _mm256_setr_epi8(b, -128, b, -128, b + 4, -128, b + 4, -128, b + 8, -128, b + 8, -128, b + 12, -128, b + 12, -128,
-                                                               b, -128, b, -128, b + 4, -128, b + 4, -128, b + 8, -128, b + 8, -128, b + 12, -128, b + 12, -128));
+        const char b = (char)(j % 4), z = -128;
+        sc[j] = _mm256_shuffle_epi8(S[j / 4], _mm256_setr_epi8(b, z, b, z, b + 4, z, b + 4, z, b + 8, z, b + 8, z, b + 12, z,
+                                                               b + 12, z, b, z, b, z, b + 4, z, b + 4, z, b + 8, z, b + 8, z,
+                                                               b + 12, z, b + 12, z));
     }
 }
 
@@ -602,9 +605,9 @@ INL void q4k_mins(__m256 *mn, const __m256i *M, const q8_act *x, int nb, int p, 
     #pragma GCC unroll 8
     for (int j = 0; j < 8; j++) {
         /* the min as an int32 lane: byte j % 4, zero above */
-        const int b = j % 4;
-        const __m256i idx = _mm256_setr_epi8(b, -128, -128, -128, b + 4, -128, -128, -128, b + 8, -128, -128, -128, b + 12, -128, -128, -128,
-                                             b, -128, -128, -128, b + 4, -128, -128, -128, b + 8, -128, -128, -128, b + 12, -128, -128, -128);
+        const char b = (char)(j % 4), z = -128;
+        const __m256i idx = _mm256_setr_epi8(b, z, z, z, b + 4, z, z, z, b + 8, z, z, z, b + 12, z, z, z, b, z, z, z, b + 4, z,
+                                             z, z, b + 8, z, z, z, b + 12, z, z, z);
         __m256 ds[4];
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) ds[t] = _mm256_broadcast_ss(x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8 + j);
@@ -684,8 +687,9 @@ INL void q4k_super(__m256 *acc, const block_q4_Kx8 *const *B, const q8_act *x, i
     }
 }
 
-/* q4_kx8_gather (repack.h) with AVX2: per pair i, the 8 rows' 32 qs bytes
- * as 8 x 8 dwords transposed (chunk c = dword c of each row); the same bytes */
+/* one q4_kx8 super-block (repack.h's layout) from 8 plain ones: the halves
+ * and scale bytes copied, and per pair i the 8 rows' 32 qs bytes as 8 x 8
+ * dwords transposed (chunk c = dword c of each row) */
 INL void q4k_gather8(block_q4_Kx8 *dst, const block_q4_K *const *src) {
     for (int j = 0; j < 8; j++) {
         dst->d[j] = src[j]->d, dst->dmin[j] = src[j]->dmin;
@@ -707,8 +711,9 @@ INL void q4k_gather8(block_q4_Kx8 *dst, const block_q4_K *const *src) {
         /* u[k] (k < 4): dwords k of rows 0-3 | k + 4 of rows 0-3; u[k + 4] the same of rows 4-7 */
         #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            _mm256_storeu_si256((__m256i *)(dst->qs + 256 * i + 32 * k), _mm256_permute2x128_si256(u[k], u[k + 4], 0x20));
-            _mm256_storeu_si256((__m256i *)(dst->qs + 256 * i + 32 * (k + 4)), _mm256_permute2x128_si256(u[k], u[k + 4], 0x31));
+            __m256i *o = (__m256i *)(dst->qs + 256 * i);
+            _mm256_storeu_si256(o + k, _mm256_permute2x128_si256(u[k], u[k + 4], 0x20));
+            _mm256_storeu_si256(o + k + 4, _mm256_permute2x128_si256(u[k], u[k + 4], 0x31));
         }
     }
 }
