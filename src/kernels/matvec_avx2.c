@@ -21,7 +21,9 @@
  *         (q4_kx8 and gathered plain rows, the same bits): madd by the rows'
  *         int16 scales sc, in += float(isum) * dx over the 8 sub-blocks of a
  *         super-block, then acc += d * in - dmin * sum_j m_j (dx_j sum_j x)
- *         (q8_act.ds) (q4k_lanes below).
+ *         (q8_act.ds): per super-block the scales and the mins term first,
+ *         then sub-block by sub-block, each activation broadcast serving
+ *         all the groups of the tile (q4k_super below).
  *   q6_k  w = d sc (q - 32) per 16 (q 0..63), one ROW per lane as q4_k
  *         (q6_kx8, with repack.h's bit order, and gathered plain rows: the
  *         same bits): maddubs by 4 activation bytes broadcast, 4 summed in
@@ -39,7 +41,7 @@
  * reads ~1.6x faster here than one stream, while four adjacent short rows
  * read 2x slower); 2 to 4 tokens: 2 such rows x T; more: 1 row x 8 tokens.
  * Q4_0's lanes: 8 rows (or 4 groups of 8) x 1 token, else 8 rows x 4 tokens
- * (Q4_K: x 2 tokens; Q6_K as Q4_0).
+ * (Q4_K: 2 tokens 2 groups of 8 at once; Q6_K as Q4_0).
  *
  * fp8: codes to float32 bits by a byte shuffle, a shift and a mask (e4m3x8),
  * the block scale folded into the one multiply that makes them exact.
@@ -547,76 +549,177 @@ INL __m128i k4_scales_mins(const uint8_t *q) {
 
 /* Q4_K with one row per lane, as q4_0 (both layouts give the same bits: the
  * plain rows' super-blocks are gathered into the interleaved form first).
- * Per super-block p of a group: the 8 rows' scales and mins unpacked as
- * vectors (k4_scales_mins on 8 rows at once: lane j bytes sc0-3 / sc4-7 /
- * m0-3 / m4-7 of row j); per pair i of sub-blocks, chunk c holds 4 bytes of
- * each row, low nibbles sub-block 2i, high 2i + 1; maddubs by the token's 4
- * matching int8 broadcast, 8 chunks summed in int16 (8 x 2 x 15 x 127: exact),
- * madd by the row's 6-bit scale (one byte shuffle puts it in both int16 of
- * the lane), in += float(.) * dx_j; then
- * acc += d * in - dmin * sum_j m_j ds_j (ds = dx sum(x) per 32). */
-INL void q4k_lanes(__m256 *acc, const block_q4_Kx8 *B, const q8_act *x, int nb, int p, int t0, int NT) {
-    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
+ * NG groups (super-block p of each: B[g]) times NT tokens, NG NT <= 4, one
+ * super-block at a time (q4k_super):
+ *   q4k_prep, per group: the 8 rows' scales and mins unpacked as vectors
+ *     (k4_scales_mins on 8 rows at once: lane j bytes sc0-3 / sc4-7 / m0-3 /
+ *     m4-7 of row j); the scale of each sub-block in both int16 of each lane
+ *     (one byte shuffle) into sc[8] (on the stack: the main loop reads them
+ *     as memory operands);
+ *   q4k_mins: mn = sum_j m_j ds_j (ds = dx sum(x) per 32, q8_act.ds), which
+ *     the quants do not touch, the groups' chains interleaved (one group
+ *     after the other left 8-FMA chains in a row: 5% slower);
+ *   q4k_sub, sub-block j by sub-block: chunk c (c = 0..7) of pair j / 2 holds
+ *     4 bytes of each row, sub-block j in the low (j even) or high nibbles;
+ *     maddubs by the token's 4 matching int8 broadcast, the 8 chunks summed
+ *     in int16 (8 x 2 x 15 x 127: exact), madd by the scale pairs,
+ *     in += float(.) * dx_j;
+ * then acc += d * in - dmin * mn. The chunk loop is outermost: each
+ * broadcast serves the NG groups, and the sums, in, the broadcasts and the
+ * mask fit the 16 registers; q4_kx8's chunk c of pair i is read twice, once
+ * for each nibble (the second time from L1; both at once kept twice the
+ * sums and spilled). Zen 3 (measured) retires about 4 of these vector
+ * instructions a cycle whatever they are (2 loads or 2 maddubs a cycle at
+ * most), so what counts is their number: about 390 a group and super-block
+ * (T = 1; 64 maddubs, 96 nibble ops, 56 int16 adds, 32 loads, ...); software
+ * prefetch (18 a group and super-block) cost 20% of that speed.
+ * Per lane the same integer sums and the same float operations in the same
+ * order whatever NG and NT: a (row, token)'s bits depend on neither. */
+INL void q4k_prep(__m256i *sc, __m256i *M, const block_q4_Kx8 *B) {
     const __m256i m4 = _mm256_set1_epi8(15), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(3);
     const __m256i U0 = _mm256_loadu_si256((const __m256i *)B->scales),
                   U1 = _mm256_loadu_si256((const __m256i *)(B->scales + 32)),
                   U2 = _mm256_loadu_si256((const __m256i *)(B->scales + 64));
-    __m256i S[2], M[2];
-    S[0] = _mm256_and_si256(U0, m6);
-    S[1] = _mm256_or_si256(_mm256_and_si256(U2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4));
+    const __m256i S[2] = {
+        _mm256_and_si256(U0, m6),
+        _mm256_or_si256(_mm256_and_si256(U2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4))};
     M[0] = _mm256_and_si256(U1, m6);
     M[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(U2, 4), m4),
                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4));
-    __m256 in[4], mn[4];
+    #pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        /* the scale: byte j % 4 of the lane in both int16, zero high bytes */
+        const char b = (char)(j % 4), z = -128;
+        sc[j] = _mm256_shuffle_epi8(S[j / 4], _mm256_setr_epi8(b, z, b, z, b + 4, z, b + 4, z, b + 8, z, b + 8, z, b + 12, z,
+                                                               b + 12, z, b, z, b, z, b + 4, z, b + 4, z, b + 8, z, b + 8, z,
+                                                               b + 12, z, b + 12, z));
+    }
+}
+
+/* mn[g NT + t] = sum_j m_j ds_j of group g (mins M[2g], M[2g + 1] as q4k_prep
+ * leaves them) and token t0 + t, the groups' sums interleaved */
+INL void q4k_mins(__m256 *mn, const __m256i *M, const q8_act *x, int nb, int p, int t0, int NG, int NT) {
+    const size_t nsub = (size_t)nb * (QK_K / QK8_0);
     #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) in[t] = mn[t] = _mm256_setzero_ps();
-    #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        __m256i sl[4], sh[4];
-        #pragma GCC unroll 2
-        for (int c = 0; c < 8; c++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(B->qs + 256 * i + 32 * c));
-            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            #pragma GCC unroll 4
-            for (int t = 0; t < NT; t++) {
-                const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)p * QK_K + 64 * i + 4 * c;
-                int32_t xl, xh;
-                memcpy(&xl, xb, 4), memcpy(&xh, xb + 32, 4);
-                const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(xl)),
-                              ph = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xh));
-                sl[t] = c ? _mm256_add_epi16(sl[t], pl) : pl;
-                sh[t] = c ? _mm256_add_epi16(sh[t], ph) : ph;
-            }
-        }
-        /* the scale of sub-block j in both int16 of each lane: byte j % 4 of the lane, zero high bytes */
-        const int jl = 2 * i, jh = 2 * i + 1;
-        const __m256i cl = _mm256_set1_epi32((int)((unsigned)(jl % 4) | 0x80u << 8 | (unsigned)(jl % 4) << 16 | 0x80u << 24)),
-                      ch = _mm256_set1_epi32((int)((unsigned)(jh % 4) | 0x80u << 8 | (unsigned)(jh % 4) << 16 | 0x80u << 24)),
-                      lane = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8,
-                                              8, 8, 8, 12, 12, 12, 12);
-        const __m256i scl = _mm256_shuffle_epi8(S[jl / 4], _mm256_add_epi8(cl, lane)),
-                      sch = _mm256_shuffle_epi8(S[jh / 4], _mm256_add_epi8(ch, lane));
-        /* the mins as int32 lanes: byte j % 4 of the lane, zero above (0x80 + 12 keeps the zeroing bit) */
-        const __m256i ml = _mm256_shuffle_epi8(M[jl / 4], _mm256_add_epi8(_mm256_set1_epi32((int)(0x80808000u | (unsigned)(jl % 4))), lane)),
-                      mh = _mm256_shuffle_epi8(M[jh / 4], _mm256_add_epi8(_mm256_set1_epi32((int)(0x80808000u | (unsigned)(jh % 4))), lane));
-        const __m256 fml = _mm256_cvtepi32_ps(ml), fmh = _mm256_cvtepi32_ps(mh);
+    for (int k = 0; k < NG * NT; k++) mn[k] = _mm256_setzero_ps();
+    #pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        /* the min as an int32 lane: byte j % 4, zero above */
+        const char b = (char)(j % 4), z = -128;
+        const __m256i idx = _mm256_setr_epi8(b, z, z, z, b + 4, z, z, z, b + 8, z, z, z, b + 12, z, z, z, b, z, z, z, b + 4, z,
+                                             z, z, b + 8, z, z, z, b + 12, z, z, z);
+        __m256 ds[4];
         #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            const size_t sb = (size_t)(t0 + t) * nsub + (size_t)p * 8;
-            in[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sl[t], scl)), _mm256_broadcast_ss(x->d + sb + jl), in[t]);
-            in[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sh[t], sch)), _mm256_broadcast_ss(x->d + sb + jh), in[t]);
-            mn[t] = _mm256_fmadd_ps(fml, _mm256_broadcast_ss(x->ds + sb + jl), mn[t]);
-            mn[t] = _mm256_fmadd_ps(fmh, _mm256_broadcast_ss(x->ds + sb + jh), mn[t]);
+        for (int t = 0; t < NT; t++) ds[t] = _mm256_broadcast_ss(x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8 + j);
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            const __m256 fm = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(M[2 * g + j / 4], idx));
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) mn[g * NT + t] = _mm256_fmadd_ps(fm, ds[t], mn[g * NT + t]);
         }
     }
-    const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d)),
-                 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->dmin));
+}
+
+/* sub-block j (J1 = j & 1, a constant) of super-block p: in[g NT + t] +=
+ * float(madd(int16 sums, sc[8g + j])) * dx_j */
+INL void q4k_sub(__m256 *in, const block_q4_Kx8 *const *B, const __m256i *sc, const q8_act *x, int nb, int p, int j,
+                 int J1, int t0, int NG, int NT) {
+    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const int8_t *xb = x->qs + (size_t)t0 * cols + (size_t)p * QK_K + 32 * j;
+    __m256i s16[4];
+    #pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) {
+        __m256i bx[4];
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            int32_t v;
+            memcpy(&v, xb + (size_t)t * cols + 4 * c, 4);
+            bx[t] = _mm256_set1_epi32(v);
+        }
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(B[g]->qs + 256 * (j >> 1) + 32 * c));
+            const __m256i q = J1 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const __m256i pr = _mm256_maddubs_epi16(q, bx[t]);
+                s16[g * NT + t] = c ? _mm256_add_epi16(s16[g * NT + t], pr) : pr;
+            }
+        }
+        /* the sums stay sums: gcc otherwise kept the chunks' products apart (on the stack) to add them up at the end */
+        #pragma GCC unroll 4
+        for (int k = 0; k < NG * NT; k++) __asm__("" : "+x"(s16[k]));
+    }
     #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) acc[t] = _mm256_fnmadd_ps(mn[t], mv, _mm256_fmadd_ps(in[t], dv, acc[t]));
+    for (int g = 0; g < NG; g++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const __m256 dx = _mm256_broadcast_ss(x->d + (size_t)(t0 + t) * nsub + (size_t)p * 8 + j);
+            in[g * NT + t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s16[g * NT + t], sc[8 * g + j])), dx,
+                                             in[g * NT + t]);
+        }
+}
+
+/* super-block p of the NG groups B[g] times NT tokens into acc[g NT + t] */
+INL void q4k_super(__m256 *acc, const block_q4_Kx8 *const *B, const q8_act *x, int nb, int p, int t0, int NG, int NT) {
+    __m256i sc[4 * 8], M[4 * 2];
+    __m256 mn[4], in[4];
+    #pragma GCC unroll 4
+    for (int g = 0; g < NG; g++) q4k_prep(sc + 8 * g, M + 2 * g, B[g]);
+    q4k_mins(mn, M, x, nb, p, t0, NG, NT);
+    #pragma GCC unroll 4
+    for (int k = 0; k < NG * NT; k++) in[k] = _mm256_setzero_ps();
+    #pragma GCC unroll 1
+    for (int j = 0; j < 8; j += 2) {
+        q4k_sub(in, B, sc, x, nb, p, j, 0, t0, NG, NT);
+        q4k_sub(in, B, sc, x, nb, p, j + 1, 1, t0, NG, NT);
+    }
+    #pragma GCC unroll 4
+    for (int g = 0; g < NG; g++) {
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B[g]->d)),
+                     mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B[g]->dmin));
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const int k = g * NT + t;
+            acc[k] = _mm256_fnmadd_ps(mn[k], mv, _mm256_fmadd_ps(in[k], dv, acc[k]));
+        }
+    }
+}
+
+/* one q4_kx8 super-block (repack.h's layout) from 8 plain ones: the halves
+ * and scale bytes copied, and per pair i the 8 rows' 32 qs bytes as 8 x 8
+ * dwords transposed (chunk c = dword c of each row) */
+INL void q4k_gather8(block_q4_Kx8 *dst, const block_q4_K *const *src) {
+    for (int j = 0; j < 8; j++) {
+        dst->d[j] = src[j]->d, dst->dmin[j] = src[j]->dmin;
+        for (int w = 0; w < 3; w++) memcpy(dst->scales + 32 * w + 4 * j, src[j]->scales + 4 * w, 4);
+    }
+    #pragma GCC unroll 1
+    for (int i = 0; i < 4; i++) {
+        __m256i r[8], t[8], u[8];
+        #pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_si256((const __m256i *)(src[j]->qs + 32 * i));
+        #pragma GCC unroll 4
+        for (int j = 0; j < 8; j += 2)
+            t[j] = _mm256_unpacklo_epi32(r[j], r[j + 1]), t[j + 1] = _mm256_unpackhi_epi32(r[j], r[j + 1]);
+        #pragma GCC unroll 2
+        for (int j = 0; j < 8; j += 4) {
+            u[j] = _mm256_unpacklo_epi64(t[j], t[j + 2]), u[j + 1] = _mm256_unpackhi_epi64(t[j], t[j + 2]);
+            u[j + 2] = _mm256_unpacklo_epi64(t[j + 1], t[j + 3]), u[j + 3] = _mm256_unpackhi_epi64(t[j + 1], t[j + 3]);
+        }
+        /* u[k] (k < 4): dwords k of rows 0-3 | k + 4 of rows 0-3; u[k + 4] the same of rows 4-7 */
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            __m256i *o = (__m256i *)(dst->qs + 256 * i);
+            _mm256_storeu_si256(o + k, _mm256_permute2x128_si256(u[k], u[k + 4], 0x20));
+            _mm256_storeu_si256(o + k + 4, _mm256_permute2x128_si256(u[k], u[k + 4], 0x31));
+        }
+    }
 }
 
 /* plain rows rows[0..7] times NT tokens: each super-block column of the 8
- * rows gathered into the interleaved form, then q4k_lanes */
+ * rows gathered into the interleaved form, then q4k_super */
 INL void q4_k_tile(float *out, size_t ldo, const block_q4_K *W, int nb, const q8_act *x, const int *rows,
                    const int *keep, int t0, int NT) {
     __m256 acc[4];
@@ -625,14 +728,15 @@ INL void q4_k_tile(float *out, size_t ldo, const block_q4_K *W, int nb, const q8
     for (int p = 0; p < nb; p++) {
         const block_q4_K *src[8];
         block_q4_Kx8 g;
+        const block_q4_Kx8 *B[1] = {&g};
         for (int j = 0; j < 8; j++) src[j] = W + (size_t)rows[j] * nb + p;
-        q4_kx8_gather(&g, src);
-        q4k_lanes(acc, &g, x, nb, p, t0, NT);
+        q4k_gather8(&g, src);
+        q4k_super(acc, B, x, nb, p, t0, 1, NT);
     }
     lanes_store(out, ldo, acc, keep, t0, NT);
 }
 
-/* 8 adjacent rows at a time, tokens 2 at a time, the last group filled up
+/* 8 adjacent rows at a time, tokens 4 at a time, the last group filled up
  * with its last row (computed, not written) */
 void mv_q4_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const block_q4_K *W = Wv;
@@ -641,33 +745,37 @@ void mv_q4_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
     int rows[8], keep[8];
     for (int r = r0; r < r1; r += 8) {
         for (int j = 0; j < 8; j++) rows[j] = r + j < r1 ? r + j : r1 - 1, keep[j] = r + j < r1 ? r + j : -1;
-        for (int t0 = 0; t0 < T; t0 += 2) {
-            if (T - t0 >= 2) q4_k_tile(out, ldo, W, nb, x, rows, keep, t0, 2);
-            else q4_k_tile(out, ldo, W, nb, x, rows, keep, t0, 1);
-        }
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q4_k_tile(out, ldo, W, nb, x, rows, keep, t0, 4); break;
+            case 3: q4_k_tile(out, ldo, W, nb, x, rows, keep, t0, 3); break;
+            case 2: q4_k_tile(out, ldo, W, nb, x, rows, keep, t0, 2); break;
+            default: q4_k_tile(out, ldo, W, nb, x, rows, keep, t0, 1); break;
+            }
     }
 }
 
-/* NG groups g + i gs of the interleaved layout times NT tokens */
+/* NG groups g + i gs of the interleaved layout times NT tokens (NG NT <= 4).
+ * No software prefetch: the 18 prefetches a super-block of a group took
+ * cost more than they gave (Zen 3, 1 thread, T = 1: 35 GB/s in L2 without,
+ * 27.5 with; from DRAM 25.5 / 21) */
 INL void q4_kx8_tile(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x, int g, int gs, int NG,
                      int r0, int r1, int t0, int NT) {
-    __m256 acc[4][2];
+    __m256 acc[4];
     #pragma GCC unroll 4
-    for (int i = 0; i < NG; i++)
-        #pragma GCC unroll 2
-        for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
-    for (int p = 0; p < nb; p++)
+    for (int k = 0; k < NG * NT; k++) acc[k] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q4_Kx8 *B[4];
         #pragma GCC unroll 4
-        for (int i = 0; i < NG; i++) {
-            const block_q4_Kx8 *B = W + (size_t)(g + i * gs) * nb + p;
-            for (int o = 0; o < (int)sizeof *B; o += 64) _mm_prefetch((const char *)B + PF_BYTES * 2 + o, _MM_HINT_T0);
-            q4k_lanes(acc[i], B, x, nb, p, t0, NT);
-        }
-    groups_store(out, ldo, &acc[0][0], 2, g, gs, NG, r0, r1, t0, NT);
+        for (int i = 0; i < NG; i++) B[i] = W + (size_t)(g + i * gs) * nb + p;
+        q4k_super(acc, B, x, nb, p, t0, NG, NT);
+    }
+    groups_store(out, ldo, acc, NT, g, gs, NG, r0, r1, t0, NT);
 }
 
-/* as mv_q4_0x8_avx2: one token, 4 groups a quarter apart; more, one group x
- * 2 tokens; the rows % 8 last rows plain (Q4_K's kernel, the same bits) */
+/* one token: 4 groups a quarter apart (four weight streams), the groups
+ * left over all at once; two: 2 adjacent groups x 2 tokens; more: one group
+ * x 4 tokens at a time. The rows % 8 last rows plain (Q4_K's kernel, the
+ * same bits). */
 void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const q8_act *x = xv;
     const block_q4_Kx8 *W = Wv;
@@ -677,12 +785,26 @@ void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
         const int q = (g1 - g) / 4;
         for (int k = 0; k < q; k++) q4_kx8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
         g += 4 * q;
-    }
-    for (; g < g1; g++)
-        for (int t0 = 0; t0 < T; t0 += 2) {
-            if (T - t0 >= 2) q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2);
-            else q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1);
+        switch (g1 - g) {
+        case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 3, r0, r1, 0, 1); break;
+        case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 1); break;
+        case 1: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 1); break;
+        default: break;
         }
+        g = g1;
+    }
+    if (T == 2)
+        for (; g < g1; g += 2) {
+            if (g + 1 < g1) q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 2);
+            else q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 2);
+        }
+    for (; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 4); break;
+            case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
+            case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
+            default: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
+            }
     if (r1 > 8 * G) mv_q4_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 

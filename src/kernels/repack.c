@@ -31,10 +31,6 @@ static void kx8_block(const block_q4_Kx8 *g, int j, block_q4_K *dst) {
         for (int c = 0; c < 8; c++) memcpy(dst->qs + 32 * i + 4 * c, g->qs + 256 * i + 32 * c + 4 * j, 4);
 }
 
-void q4_kx8_gather(block_q4_Kx8 *dst, const block_q4_K *const src[8]) {
-    for (int j = 0; j < 8; j++) kx8_put(dst, j, src[j]);
-}
-
 /* the 256 6-bit values of a plain super-block (ggml's order, dequantize_row_q6_K), and back */
 static void q6_vals(const block_q6_K *b, uint8_t q[QK_K]) {
     for (int h = 0; h < 2; h++)

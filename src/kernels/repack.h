@@ -24,7 +24,8 @@
  * The same bytes as Q4_0 (18 per 32 values); the values and so the oracle
  * (matvec_ref.c: a row taken back out, then Q4_0's) are Q4_0's. The kernels
  * find the tail from the matrix's rows, which matvec.h's ldo gives them.
- * In L2 on Zen 3, 1 thread, T = 1: 32 GB/s (Q4_0 plain: 18); Q4_K 21 (16).
+ * In L2 on Zen 3, 1 thread, T = 1: 32 GB/s (Q4_0 plain: 18); Q4_K 21 (16), 33-36
+ * since its kernel turned its loops (matvec_avx2.c, q4k_super).
  * Q6_K (MAT_Q6_KX8, below) also takes a new bit order of its values.
  */
 #ifndef DC_REPACK_H
@@ -61,7 +62,9 @@ void q4_0x8_row_f32(const void *W, int rows, int r, int cols, float *dst);
  *   qs[256i + 32c + 4j + m]    byte 32i + 4c + m of its qs (i, c: pair of
  *                              sub-blocks 2i / 2i + 1 in low / high nibbles,
  *                              4 of its 32 bytes)
- * then the rows % 8 last rows as plain block_q4_K rows. */
+ * then the rows % 8 last rows as plain block_q4_K rows. Plain rows (that tail,
+ * borrowed blocks) are gathered 8 at a time into this layout by the AVX2
+ * kernel (matvec_avx2.c, q4k_gather8), so both meet the same arithmetic. */
 typedef struct block_q4_Kx8 {
     uint16_t d[8], dmin[8];
     uint8_t scales[96];
@@ -69,9 +72,6 @@ typedef struct block_q4_Kx8 {
 } block_q4_Kx8;
 _Static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "8 Q4_K blocks, no padding");
 
-/* q4_kx8_gather: one interleaved super-block from 8 plain ones (the kernel
- * of plain rows uses it too, so both layouts meet the same arithmetic). */
-void q4_kx8_gather(block_q4_Kx8 *dst, const block_q4_K *const src[8]);
 /* the Q4_0 functions above for Q4_K: pack, in place, a row back, from
  * float32 (quantise then pack), a row as float32 */
 void q4_kx8_pack(void *dst, const void *src, int rows, int cols);
