@@ -331,7 +331,7 @@ static void mv_share_in_region(void) {
  * (d >= 2^7), T = 1..9, and rows [r0, r1) off any tile */
 static void fp8_every_code(void) {
     const int R = 11, C = 256, nb = C / QK_FP8;
-    const float DS[] = {0x1p-3f, 0x1p-20f, 0x1p10f, 3.0f * 0x1p40f};
+    const float DS[] = {0x1p-3f, 0x1p-20f, 0x1p10f, 3.0f * 0x1p40f, 0x1p80f};
     block_fp8 *W = malloc(sizeof(block_fp8) * R * nb);
     float *x = calloc((size_t)9 * C, sizeof(float)), *out = malloc(sizeof(float) * 9 * R);
     for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
