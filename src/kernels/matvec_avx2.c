@@ -1071,6 +1071,13 @@ INL __m256 fp8_xv(const float *x, int v, __m256 sc) {
     return _mm256_mul_ps(r, sc);
 }
 
+/* vector v of 32 values at x in the codes' order: the buffer's (XB), else
+ * reordered here (and scaled: XS) */
+INL __m256 fp8_x(const float *x, int v, int XS, int XB) {
+    if (XB) return _mm256_loadu_ps(x + 8 * v);
+    return fp8_xv(x, v, _mm256_set1_ps(XS ? 0x1p64f : 1.0f));
+}
+
 /* Every tile computes, for its (row, token) pairs and each block b (scale
  * d), the same sums in the same order (matvec.h's promise):
  *   p_H = sum over the 4 groups of 32 values of the block, in order, of
@@ -1096,21 +1103,11 @@ INL __m256 fp8_fold(__m256 acc, __m256 p, float d) {
  * NT of them) or one (H = 0, 1); xp: x in the codes' order (XB), else x */
 INL void fp8_block(__m256 acc[4][8], const block_fp8 *W, int nb, const float *xp, size_t cols, int p, int r, int rs,
                    int NR, int t0, int NT, int XS, int XB, int H) {
-    const __m256 two64 = _mm256_set1_ps(0x1p64f), one = _mm256_set1_ps(1.0f);
+    const __m256 two64 = _mm256_set1_ps(0x1p64f);
     __m256 pc[2][4][8];
     #pragma GCC unroll 4
     for (int k = 0; k < QK_FP8; k += 32) {
-        __m256 xv[2][2][8];
-        #pragma GCC unroll 8
-        for (int t = 0; t < NT; t++) {
-            const float *xt = xp + (size_t)(t0 + t) * cols + (size_t)p * QK_FP8 + k;
-            #pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                if (H != 2 && h != H) continue;
-                if (XB) xv[h][0][t] = _mm256_loadu_ps(xt + 16 * h), xv[h][1][t] = _mm256_loadu_ps(xt + 16 * h + 8);
-                else xv[h][0][t] = fp8_xv(xt, 2 * h, XS ? two64 : one), xv[h][1][t] = fp8_xv(xt, 2 * h + 1, XS ? two64 : one);
-            }
-        }
+        const float *xk = xp + (size_t)t0 * cols + (size_t)p * QK_FP8 + k;
         #pragma GCC unroll 4
         for (int i = 0; i < NR; i++) {
             const block_fp8 *b = W + (size_t)(r + i * rs) * nb + p;
@@ -1123,8 +1120,9 @@ INL void fp8_block(__m256 acc[4][8], const block_fp8 *W, int nb, const float *xp
                 if (!XS) lo = _mm256_mul_ps(lo, two64), hi = _mm256_mul_ps(hi, two64);
                 #pragma GCC unroll 8
                 for (int t = 0; t < NT; t++) {
-                    __m256 a = k ? _mm256_fmadd_ps(lo, xv[h][0][t], pc[h][i][t]) : _mm256_mul_ps(lo, xv[h][0][t]);
-                    pc[h][i][t] = _mm256_fmadd_ps(hi, xv[h][1][t], a);
+                    const __m256 x0 = fp8_x(xk + t * cols, 2 * h, XS, XB), x1 = fp8_x(xk + t * cols, 2 * h + 1, XS, XB);
+                    __m256 a = k ? _mm256_fmadd_ps(lo, x0, pc[h][i][t]) : _mm256_mul_ps(lo, x0);
+                    pc[h][i][t] = _mm256_fmadd_ps(hi, x1, a);
                 }
             }
         }
@@ -1157,6 +1155,7 @@ INL void fp8_tile_(float *out, size_t ldo, const block_fp8 *W, int nb, const flo
         if (NR * NT <= 4) fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 2);
         else {
             fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 0);
+            __asm__ volatile("" ::: "memory"); /* the codes loaded again, not kept across */
             fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 1);
         }
     }
@@ -1167,6 +1166,21 @@ INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const floa
                   int t0, int NT) {
     if (xs) fp8_tile_(out, ldo, W, nb, xp, r, rs, NR, t0, NT, 1, 1);
     else fp8_tile_(out, ldo, W, nb, xp, r, rs, NR, t0, NT, 0, 1);
+}
+
+/* the tiles (any shape gives the same bits): one token, 4 rows a quarter of
+ * [r0, r1) apart (TILES); two, 2 rows x 2; more, row by row, up to 8 tokens
+ * at a time (the T shared evenly over the groups, as TILES) */
+INL void fp8_tiles(float *out, size_t ldo, const block_fp8 *W, int nb, const float *xp, int xs, int r0, int r1, int T) {
+    if (T <= 2) {
+        TILES(fp8_tile, out, ldo, W, nb, xp, xs);
+        return;
+    }
+    for (int g = 0, ng = (T + 7) / 8, t0 = 0; g < ng; g++) {
+        const int nt = T / ng + (g < T % ng);
+        for (int r = r0; r < r1; r++) TILE_NT(fp8_tile, 1, nt, r, 0, t0, out, ldo, W, nb, xp, xs);
+        t0 += nt;
+    }
 }
 
 /* whether every |x_i| < 2^64 (NaN counts as small: it gives NaN either way) */
@@ -1203,7 +1217,7 @@ void mv_fp8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r
         return;
     }
     fp8_x_order(xp, x, (size_t)T * cols, xs ? 0x1p64f : 1.0f);
-    TILES(fp8_tile, out, ldo, W, nb, xp, xs);
+    fp8_tiles(out, ldo, W, nb, xp, xs, r0, r1, T);
     free(xp);
 }
 
