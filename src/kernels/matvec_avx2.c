@@ -1045,29 +1045,26 @@ void mv_q5_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
  * denormal M << 20 = M * 2^-129). The NaN codes 0x7f / 0xff read as 480 (a
  * loaded model holds none: load checks).
  *
- * 32 codes at a time (one load, lanes codes 0-15 and 16-31), half of them
- * per call (H = 0: lane codes 0-7, H = 1: 8-15), by 16-bit halves: int32 lane
- * j of a 128-bit lane gets lane code 8H + j in its low half and 8H + 4 + j in
- * its high half (one byte shuffle, each code the top byte of its half), one
- * 16-bit shift and mask make both halves bfloat16 S.0000EEEE.MMM0; lo = the
- * low halves moved up: codes 8H + {0-3, 16-19}, hi = the high halves, low
- * halves cleared: codes 8H + {4-7, 20-23}. Five operations for 16 codes. */
+ * 32 codes at a time, int32 lane m holding codes 4m .. 4m + 3 (one load, no
+ * byte shuffle), half of them per call (H = 0: codes 4m and 4m + 2, H = 1:
+ * 4m + 1 and 4m + 3), by 16-bit halves: for H = 0 the lane moved up a byte
+ * first, then each half holds its code in its top byte (and garbage below);
+ * one 16-bit arithmetic shift by 4 puts EEEE.MMM on bits 10-4 and S on bits
+ * 15-11; hi = the high halves (code 4m + 2 + H), lo = the low halves moved
+ * up (4m + H), each masked to S.0000EEEE.MMM (bits 15, 10-4). Four or five
+ * operations for 16 codes (a byte shuffle, a shift, masks, a shift: five). */
 INL void e4m3x16(__m256i c, int H, __m256 *lo, __m256 *hi) {
-    const __m256i sh = H ? _mm256_setr_epi8(-1, 8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1, 8, -1, 12,
-                                            -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15)
-                         : _mm256_setr_epi8(-1, 0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1, 0, -1, 4, -1,
-                                            1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7);
-    __m256i v = _mm256_srai_epi16(_mm256_shuffle_epi8(c, sh), 4);
-    v = _mm256_and_si256(v, _mm256_set1_epi16((short)0x87f0));
-    *lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-    *hi = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
+    const __m256i m = _mm256_set1_epi32((int)0x87f00000u);
+    const __m256i v = _mm256_srai_epi16(H ? c : _mm256_slli_epi32(c, 8), 4);
+    *lo = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(v, 16), m));
+    *hi = _mm256_castsi256_ps(_mm256_and_si256(v, m));
 }
 
-/* x in the codes' order: per 32 values, X_4H = x{8H + 0-3, 16 + 8H + 0-3},
- * X_4H+1 = x{8H + 4-7, 16 + 8H + 4-7} (H = 0, 1), times sc */
+/* x in the codes' order: per 32 values, X_2H+j = x{4m + H + 2j, m = 0..7}
+ * (H, j = 0, 1), times sc */
 INL __m256 fp8_xv(const float *x, int v, __m256 sc) {
-    const int o = (v >> 1) * 8 + (v & 1) * 4;
-    const __m256 r = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(x + o)), _mm_loadu_ps(x + o + 16), 1);
+    const int o = (v >> 1) + 2 * (v & 1);
+    const __m256 r = _mm256_setr_ps(x[o], x[o + 4], x[o + 8], x[o + 12], x[o + 16], x[o + 20], x[o + 24], x[o + 28]);
     return _mm256_mul_ps(r, sc);
 }
 
