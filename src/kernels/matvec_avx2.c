@@ -1231,12 +1231,14 @@ static void fp8_x_order(float *xp, const float *x, size_t n, float sc) {
 }
 
 /* x reordered (and scaled) once per call into a buffer every row reads;
- * without memory for it, row by row from x (the same sums) */
+ * for fewer than 4 rows (the reordering would outweigh them), or without
+ * memory for the buffer, row by row, each x vector reordered where it is
+ * used (the same sums) */
 void mv_fp8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const float *x = xv;
     const block_fp8 *W = Wv;
     const int nb = cols / QK_FP8, xs = fp8_x_small(x, (size_t)T * cols);
-    float *xp = aligned_alloc(32, sizeof(float) * T * cols + 32);
+    float *xp = r1 - r0 < 4 ? NULL : aligned_alloc(32, sizeof(float) * T * cols + 32);
     if (!xp) {
         for (int r = r0; r < r1; r++)
             for (int t = 0; t < T; t++)
