@@ -41,8 +41,11 @@
  * Q4_0's lanes: 8 rows (or 4 groups of 8) x 1 token, else 8 rows x 4 tokens
  * (Q4_K: x 2 tokens; Q6_K as Q4_0).
  *
- * fp8: codes to float32 bits by a byte shuffle, a shift and a mask (e4m3x8),
- * the block scale folded into the one multiply that makes them exact.
+ * fp8: codes to float32 bits (value * 2^-120, exact, subnormals too) by
+ * 16-bit shifts and masks on the codes as loaded, no byte shuffle
+ * (e4m3x16); x put in the codes' order and scaled by 2^64 once per call, so
+ * each product is one exact FMA, no multiply per weight, and the block
+ * scale (d * 2^56) applied once per 64 products (fp8_block below).
  */
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
