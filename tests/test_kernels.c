@@ -331,7 +331,7 @@ static void mv_share_in_region(void) {
  * (d >= 2^7), T = 1..9, and rows [r0, r1) off any tile */
 static void fp8_every_code(void) {
     const int R = 11, C = 256, nb = C / QK_FP8;
-    const float DS[] = {0x1p-3f, 0x1p-20f, 0x1p10f, 3.0f * 0x1p40f};
+    const float DS[] = {0x1p-3f, 0x1p-20f, 0x1p10f, 3.0f * 0x1p40f, 0x1p80f};
     block_fp8 *W = malloc(sizeof(block_fp8) * R * nb);
     float *x = calloc((size_t)9 * C, sizeof(float)), *out = malloc(sizeof(float) * 9 * R);
     for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
@@ -366,6 +366,42 @@ static void fp8_every_code(void) {
     }
     printf("    fp8: all 254 codes (subnormals, +-0) exact through every kernel, d fast and two-step, T=1..9\n");
     free(W), free(x), free(out);
+}
+
+/* fp8 with activations of 2^64 and more (the kernel then scales the weights
+ * by 2^64, not x: the same exact products): each token gives the bits it gives
+ * alone, beside tokens of ordinary size and batched with them, and is near
+ * the oracle; rows [r0, r1) of fewer than 4 rows (x reordered per use) too */
+static void fp8_huge_x(void) {
+    rng r;
+    rng_seed(&r, 23);
+    const int R = 37, C = 384, T = 5;
+    float *w = harness_randv(&r, (size_t)R * C), *x = harness_randv(&r, (size_t)T * C);
+    float *all = malloc(sizeof(float) * T * R), *one = malloc(sizeof(float) * R), *ref = malloc(sizeof(float) * T * R);
+    x[2 * C + 77] = 0x1p70f, x[4 * C + 5] = -0x1p100f, x[4 * C + 300] = 0x1p64f;
+    void *q = malloc(mat_type_bytes(MAT_FP8, R, C));
+    mat F = {w, MAT_F32, R, C};
+    mat_convert(&F, MAT_FP8, q);
+    run_mv(kern_table(ISA_REF), MAT_FP8, ref, q, R, C, x, T);
+    for (int isa = ISA_AVX2; isa <= ISA_AVX512; isa++) {
+        const kern *k = kern_table(isa);
+        if (!k) continue;
+        run_mv(k, MAT_FP8, all, q, R, C, x, T);
+        int same = 1;
+        for (int t = 0; t < T; t++) {
+            run_mv(k, MAT_FP8, one, q, R, C, x + (size_t)t * C, 1);
+            same &= !memcmp(one, all + (size_t)t * R, sizeof(float) * R);
+            for (int r0 = 0; r0 + 3 <= R; r0 += 17) {
+                run_mv_rows(k, MAT_FP8, one, q, R, C, x + (size_t)t * C, 1, r0, r0 + 3);
+                same &= !memcmp(one + r0, all + (size_t)t * R + r0, sizeof(float) * 3);
+            }
+            double e = harness_nmse(all + (size_t)t * R, ref + (size_t)t * R, R);
+            CHECK(e < 1e-10, "%s fp8 token %d (huge x: %d): NMSE vs ref %g", k->name, t, t == 2 || t == 4, e);
+        }
+        CHECK(same, "%s fp8 with |x| >= 2^64: a token's bits differ alone, batched or in 3 rows", k->name);
+    }
+    printf("    fp8: tokens with |x| >= 2^64 (weights scaled instead of x) alone = batched = in 3 rows, near ref\n");
+    free(w), free(x), free(all), free(one), free(ref), free(q);
 }
 
 /* the interleaved types (repack.h), each beside its plain type: packing
@@ -449,6 +485,7 @@ int main(void) {
     RUN(matmul_batch_invariant);
     RUN(mv_share_in_region);
     RUN(fp8_every_code);
+    RUN(fp8_huge_x);
     RUN(interleaved_layouts);
     return harness_done();
 }

@@ -43,13 +43,17 @@
  * Q4_0's lanes: 8 rows (or 4 groups of 8) x 1 token, else 8 rows x 4 tokens
  * (Q4_K: 2 tokens 2 groups of 8 at once; Q6_K as Q4_0).
  *
- * fp8: codes to float32 bits by a byte shuffle, a shift and a mask (e4m3x8),
- * the block scale folded into the one multiply that makes them exact.
+ * fp8: codes to float32 bits (value * 2^-120, exact, subnormals too) by
+ * 16-bit shifts and masks on the codes as loaded, no byte shuffle
+ * (e4m3x16); x put in the codes' order and scaled by 2^64 once per call, so
+ * each product is one exact FMA, no multiply per weight, and the block
+ * scale (d * 2^56) applied once per 64 products (fp8_block below).
  */
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kernels/dtype.h"
 #include "kernels/fp8_block.h"
@@ -1161,58 +1165,135 @@ void mv_q5_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
 
 /* ---------------------------------------------------------------- fp8 */
 
-/* 8 e4m3 codes times s: code k of the 16 at q (both 128-bit halves of c
- * hold them, broadcast) goes to the top byte of int32 lane k - h (h = 0 or
- * 8, one byte shuffle), an arithmetic shift right by 4 puts S.EEEE.MMM on
- * bits 31 and 26-20 (bits 30-27 copies of S, cleared): the float32
- * S.0000EEEE.MMM0..0 is the code's value * 2^-120 exactly, subnormal codes
- * too (M * 2^-9 is the float32 denormal M << 20 = M * 2^-129). One multiply
- * by s = d * 2^120 gives the weights (rounded once). The NaN codes 0x7f /
- * 0xff read as 480 (a loaded model holds none: load checks). */
-INL __m256 e4m3x8(__m256i c, int h, __m256 s) {
-    const __m256i sh = h ? _mm256_setr_epi8(-1, -1, -1, 8, -1, -1, -1, 9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1,
-                                            12, -1, -1, -1, 13, -1, -1, -1, 14, -1, -1, -1, 15)
-                         : _mm256_setr_epi8(-1, -1, -1, 0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, 3, -1, -1, -1, 4,
-                                            -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1, 7);
-    __m256i v = _mm256_srai_epi32(_mm256_shuffle_epi8(c, sh), 4);
-    v = _mm256_and_si256(v, _mm256_set1_epi32((int)0x87f00000u));
-    return _mm256_mul_ps(_mm256_castsi256_ps(v), s);
+/* e4m3 code c as float32 bits: the value times 2^-120 exactly, subnormal
+ * codes too: S.EEEE.MMM -> S.0000EEEE.MMM0..0 (M * 2^-9 is the float32
+ * denormal M << 20 = M * 2^-129). The NaN codes 0x7f / 0xff read as 480 (a
+ * loaded model holds none: load checks).
+ *
+ * 32 codes at a time, int32 lane m holding codes 4m .. 4m + 3 (one load, no
+ * byte shuffle), half of them per call (H = 0: codes 4m and 4m + 2, H = 1:
+ * 4m + 1 and 4m + 3), by 16-bit halves: for H = 0 the lane moved up a byte
+ * first, then each half holds its code in its top byte (and garbage below);
+ * one 16-bit arithmetic shift by 4 puts EEEE.MMM on bits 10-4 and S on bits
+ * 15-11; hi = the high halves (code 4m + 2 + H), lo = the low halves moved
+ * up (4m + H), each masked to S.0000EEEE.MMM (bits 15, 10-4). Four or five
+ * operations for 16 codes (a byte shuffle, a shift, masks, a shift: five).
+ * MA: H = 0's two shifts by one maddubs instead, 16 * int8 code (the same
+ * bits), which runs beside the shifts but on the FMA units: for the tiles
+ * of one pass (NR NT <= 4, fp8_pass), whose decoding outweighs their FMAs
+ * (L2, 1 thread, T = 1: 19.5 -> 20.0 GB/s; slower from T = 5). */
+INL void e4m3x16(__m256i c, int H, int MA, __m256 *lo, __m256 *hi) {
+    const __m256i m = _mm256_set1_epi32((int)0x87f00000u);
+    __m256i v;
+    if (H) v = _mm256_srai_epi16(c, 4);
+    else if (MA) v = _mm256_maddubs_epi16(_mm256_set1_epi16(16), c);
+    else v = _mm256_srai_epi16(_mm256_slli_epi32(c, 8), 4);
+    *lo = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(v, 16), m));
+    *hi = _mm256_castsi256_ps(_mm256_and_si256(v, m));
 }
 
-/* block p of the NR rows times NT tokens into acc: acc[i][t] += w * x over
- * values 0-7 of every 16, then over 8-15, w = e4m3 * d. d * 2^120 is one
- * float when |d| < 2^7 (every real checkpoint: d = amax / 448); BIG: it is
- * not, and the weights are e4m3 * 2^120 times d, each multiply exact or
- * rounded once (the same order of sums) */
-INL void fp8_block(__m256 acc[4][8], const block_fp8 *W, int nb, const float *x, size_t cols, int p, int r, int rs,
-                   int NR, int t0, int NT, int BIG) {
-    __m256 s[4];
+/* x in the codes' order: per 32 values, X_2H+j = x{4m + H + 2j, m = 0..7}
+ * (H, j = 0, 1), times sc: a 4 x 8 transpose */
+INL void fp8_xv(const float *x, __m256 sc, __m256 X[4]) {
+    const __m256 a0 = _mm256_loadu_ps(x), a1 = _mm256_loadu_ps(x + 8), a2 = _mm256_loadu_ps(x + 16),
+                 a3 = _mm256_loadu_ps(x + 24);
+    const __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+    const __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+    const __m256i idx = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    /* column k of x[4m + k]: shuffle_ps gives m = 0, 2, 4, 6, 1, 3, 5, 7 */
+    const __m256 c0 = _mm256_shuffle_ps(t0, t2, 0x44), c1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    const __m256 c2 = _mm256_shuffle_ps(t1, t3, 0x44), c3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    X[0] = _mm256_mul_ps(_mm256_permutevar8x32_ps(c0, idx), sc); /* k = 0 */
+    X[2] = _mm256_mul_ps(_mm256_permutevar8x32_ps(c1, idx), sc); /* k = 1 */
+    X[1] = _mm256_mul_ps(_mm256_permutevar8x32_ps(c2, idx), sc); /* k = 2 */
+    X[3] = _mm256_mul_ps(_mm256_permutevar8x32_ps(c3, idx), sc); /* k = 3 */
+}
+
+/* vector v of 32 values at x in the codes' order: the buffer's (XB), else
+ * reordered here (and scaled: XS) */
+INL __m256 fp8_x(const float *x, int v, int XS, int XB) {
+    if (XB) return _mm256_loadu_ps(x + 8 * v);
+    __m256 X[4];
+    fp8_xv(x, _mm256_set1_ps(XS ? 0x1p64f : 1.0f), X);
+    return X[v];
+}
+
+/* Every tile computes, for its (row, token) pairs and each block b (scale
+ * d), the same sums in the same order (matvec.h's promise):
+ *   p_H = sum over the 4 groups of 32 values of the block, in order, of
+ *         (lo, hi of e4m3x16 with H) times x: one 8-lane FMA chain each
+ *         (H = 0, 1), started by a multiply; each product
+ *         (e4m3 * 2^-120) * (x * 2^64) = (e4m3 * 2^-56) * x is exact, so it
+ *         does not matter which of the two is scaled by 2^64
+ *   acc = fma(p_0, d * 2^56, acc), then the same with p_1: the block scale
+ *         once per 64 products, not once per weight
+ *         (d * 2^56 overflows when |d| >= 2^72: (p * 2^56) * d, the same
+ *         product exactly, for such a row's block)
+ * mv_fp8_avx2 first writes each token's x in the codes' order (fp8_xv) to
+ * a buffer, scaled by 2^64 when every |x| < 2^64 (XS: the weights need no
+ * multiply), else as is (the weights scaled). */
+
+/* acc += p * d * 2^56 exactly as described (BIG: the tile's block has a
+ * row with |d| >= 2^72, so each row chooses) */
+INL __m256 fp8_fold(__m256 acc, __m256 p, float d, int BIG) {
+    if (!BIG || fabsf(d) < 0x1p72f) return _mm256_fmadd_ps(p, _mm256_set1_ps(d * 0x1p56f), acc);
+    return _mm256_fmadd_ps(_mm256_mul_ps(p, _mm256_set1_ps(0x1p56f)), _mm256_set1_ps(d), acc);
+}
+
+/* block p of the NR rows times NT tokens, both chains at once (H = 2: 2 NR
+ * NT of them) or one (H = 0, 1); xp: x in the codes' order (XB), else x */
+INL void fp8_block(__m256 acc[4][8], const block_fp8 *W, int nb, const float *xp, size_t cols, int p, int r, int rs,
+                   int NR, int t0, int NT, int XS, int XB, int H, int BIG) {
+    const __m256 two64 = _mm256_set1_ps(0x1p64f);
+    __m256 pc[2][4][8];
     #pragma GCC unroll 4
-    for (int i = 0; i < NR; i++) {
-        const float d = W[(size_t)(r + i * rs) * nb + p].d;
-        s[i] = _mm256_set1_ps(BIG ? 0x1p120f : d * 0x1p120f);
-    }
-    #pragma GCC unroll 8
-    for (int k = 0; k < QK_FP8; k += 16) {
+    for (int k = 0; k < QK_FP8; k += 32) {
+        const float *xk = xp + (size_t)t0 * cols + (size_t)p * QK_FP8 + k;
         #pragma GCC unroll 4
         for (int i = 0; i < NR; i++) {
             const block_fp8 *b = W + (size_t)(r + i * rs) * nb + p;
-            const __m256i c = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b->qs + k)));
-            __m256 lo = e4m3x8(c, 0, s[i]), hi = e4m3x8(c, 1, s[i]);
-            if (BIG) lo = _mm256_mul_ps(lo, _mm256_set1_ps(b->d)), hi = _mm256_mul_ps(hi, _mm256_set1_ps(b->d));
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) {
-                const float *xt = x + (size_t)(t0 + t) * cols + (size_t)p * QK_FP8 + k;
-                acc[i][t] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xt), acc[i][t]);
-                acc[i][t] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xt + 8), acc[i][t]);
+            const __m256i c = _mm256_loadu_si256((const __m256i *)(b->qs + k));
+            #pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                if (H != 2 && h != H) continue;
+                __m256 lo, hi;
+                e4m3x16(c, h, NR * NT <= 4, &lo, &hi);
+                if (!XS) lo = _mm256_mul_ps(lo, two64), hi = _mm256_mul_ps(hi, two64);
+                #pragma GCC unroll 8
+                for (int t = 0; t < NT; t++) {
+                    const __m256 x0 = fp8_x(xk + t * cols, 2 * h, XS, XB), x1 = fp8_x(xk + t * cols, 2 * h + 1, XS, XB);
+                    __m256 a = k ? _mm256_fmadd_ps(lo, x0, pc[h][i][t]) : _mm256_mul_ps(lo, x0);
+                    pc[h][i][t] = _mm256_fmadd_ps(hi, x1, a);
+                }
             }
+        }
+    }
+    #pragma GCC unroll 4
+    for (int i = 0; i < NR; i++) {
+        const float d = W[(size_t)(r + i * rs) * nb + p].d;
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) {
+            if (H != 1) acc[i][t] = fp8_fold(acc[i][t], pc[0][i][t], d, BIG);
+            if (H != 0) acc[i][t] = fp8_fold(acc[i][t], pc[1][i][t], d, BIG);
         }
     }
 }
 
-/* float32 activations, one FMA chain per (row, token) */
-INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const float *x, int r, int rs, int NR, int t0,
-                  int NT) {
+/* both chains in one pass where they fit the registers (NR NT <= 4), else
+ * chain 0 of the block, then chain 1 (the codes loaded again: a compiler
+ * barrier, not kept in registers across) */
+INL void fp8_pass(__m256 acc[4][8], const block_fp8 *W, int nb, const float *xp, size_t cols, int p, int r, int rs,
+                  int NR, int t0, int NT, int XS, int XB, int BIG) {
+    if (NR * NT <= 4) fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 2, BIG);
+    else {
+        fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 0, BIG);
+        __asm__ volatile("" ::: "memory");
+        fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 1, BIG);
+    }
+}
+
+INL void fp8_tile_(float *out, size_t ldo, const block_fp8 *W, int nb, const float *xp, int r, int rs, int NR, int t0,
+                   int NT, int XS, int XB) {
     const size_t cols = (size_t)nb * QK_FP8;
     TILE_ACC(acc)
     for (int p = 0; p < nb; p++) {
@@ -1223,18 +1304,77 @@ INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const floa
             _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
             _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
-            big |= !(fabsf(b->d) < 0x1p7f);
+            big |= !(fabsf(b->d) < 0x1p72f);
         }
-        if (__builtin_expect(big, 0)) fp8_block(acc, W, nb, x, cols, p, r, rs, NR, t0, NT, 1);
-        else fp8_block(acc, W, nb, x, cols, p, r, rs, NR, t0, NT, 0);
+        if (__builtin_expect(big, 0)) fp8_pass(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 1);
+        else fp8_pass(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 0);
     }
     TILE_STORE(acc)
 }
 
-void mv_fp8_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *xv, int T) {
+INL void fp8_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const float *xp, int xs, int r, int rs, int NR,
+                  int t0, int NT) {
+    if (xs) fp8_tile_(out, ldo, W, nb, xp, r, rs, NR, t0, NT, 1, 1);
+    else fp8_tile_(out, ldo, W, nb, xp, r, rs, NR, t0, NT, 0, 1);
+}
+
+/* the tiles (any shape gives the same bits): one token, 4 rows a quarter of
+ * [r0, r1) apart (TILES); two, 2 rows x 2; more, row by row, up to 7 tokens
+ * at a time, the T shared evenly over the groups (8 as 4 + 4: L2, 1 thread,
+ * 4.3 GB/s where one group of 8 in two passes gives 3.9) */
+INL void fp8_tiles(float *out, size_t ldo, const block_fp8 *W, int nb, const float *xp, int xs, int r0, int r1, int T) {
+    if (T <= 2) {
+        TILES(fp8_tile, out, ldo, W, nb, xp, xs);
+        return;
+    }
+    for (int g = 0, ng = (T + 6) / 7, t0 = 0; g < ng; g++) {
+        const int nt = T / ng + (g < T % ng);
+        for (int r = r0; r < r1; r++) TILE_NT(fp8_tile, 1, nt, r, 0, t0, out, ldo, W, nb, xp, xs);
+        t0 += nt;
+    }
+}
+
+/* whether every |x_i| < 2^64 (NaN counts as small: it gives NaN either way) */
+static int fp8_x_small(const float *x, size_t n) {
+    const __m256 lim = _mm256_set1_ps(0x1p64f), sgn = _mm256_set1_ps(-0.0f);
+    __m256 big = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        big = _mm256_or_ps(big, _mm256_cmp_ps(_mm256_andnot_ps(sgn, _mm256_loadu_ps(x + i)), lim, _CMP_GE_OQ));
+    int small = _mm256_movemask_ps(big) == 0;
+    for (; i < n; i++) small &= !(fabsf(x[i]) >= 0x1p64f);
+    return small;
+}
+
+/* x (n values, n % 32 == 0) in the codes' order times sc, into xp */
+static void fp8_x_order(float *xp, const float *x, size_t n, float sc) {
+    const __m256 s = _mm256_set1_ps(sc);
+    for (size_t i = 0; i < n; i += 32) {
+        __m256 X[4];
+        fp8_xv(x + i, s, X);
+        for (int v = 0; v < 4; v++) _mm256_storeu_ps(xp + i + 8 * v, X[v]);
+    }
+}
+
+/* x reordered (and scaled) once per call into a buffer every row reads;
+ * for fewer than 4 rows (the reordering would outweigh them), or without
+ * memory for the buffer, row by row, each x vector reordered where it is
+ * used (the same sums) */
+void mv_fp8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const float *x = xv;
-    const int nb = cols / QK_FP8;
-    TILES(fp8_tile, out, ldo, (const block_fp8 *)W, nb, x);
+    const block_fp8 *W = Wv;
+    const int nb = cols / QK_FP8, xs = fp8_x_small(x, (size_t)T * cols);
+    float *xp = r1 - r0 < 4 ? NULL : aligned_alloc(32, sizeof(float) * T * cols + 32);
+    if (!xp) {
+        for (int r = r0; r < r1; r++)
+            for (int t = 0; t < T; t++)
+                if (xs) fp8_tile_(out, ldo, W, nb, x, r, 0, 1, t, 1, 1, 0);
+                else fp8_tile_(out, ldo, W, nb, x, r, 0, 1, t, 1, 0, 0);
+        return;
+    }
+    fp8_x_order(xp, x, (size_t)T * cols, xs ? 0x1p64f : 1.0f);
+    fp8_tiles(out, ldo, W, nb, xp, xs, r0, r1, T);
+    free(xp);
 }
 
 /* ---------------------------------------------------------------- activations */
