@@ -973,68 +973,216 @@ void mv_q5_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
     TILES(q5_0_tile, out, ldo, (const block_q5_0 *)W, nb, x);
 }
 
-/* ---------------------------------------------------------------- q5_k */
+/* ---------------------------------------------------------------- q5_k lanes */
 
-/* q4_k's tile with the fifth bit: value l of sub-block j has it at bit j of
- * qh[l], so q = nibble | ((qh >> j) & 1) << 4 (0..31); maddubs stays exact
- * (2 * 31 * 127 < 2^15) and madd by the 6-bit scale fits int32 */
-INL void q5_k_tile(float *out, size_t ldo, const block_q5_K *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
-                   int NT) {
-    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
-    const __m256i m4 = _mm256_set1_epi8(15), one8 = _mm256_set1_epi8(1);
-    TILE_ACC(acc)
-    for (int p = 0; p < nb; p++) {
-        __m256i sm[4], qh[4];
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q5_K *b = W + (size_t)(r + i * rs) * nb + p;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
-            sm[i] = _mm256_broadcastsi128_si256(k4_scales_mins(b->scales));
-            qh[i] = _mm256_loadu_si256((const __m256i *)b->qh);
-        }
-        TILE_ACC(in)
-        #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            const size_t sb = (size_t)p * 8 + j;
-            #pragma GCC unroll 4
-            for (int i = 0; i < NR; i++) {
-                const block_q5_K *b = W + (size_t)(r + i * rs) * nb + p;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (j / 2)));
-                const __m256i h = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh[i], j), one8), 4);
-                const __m256i qv = _mm256_or_si256(_mm256_and_si256(j & 1 ? _mm256_srli_epi16(q, 4) : q, m4), h);
-                const __m256i sc = _mm256_shuffle_epi8(sm[i], _mm256_set1_epi16((short)(0x8000 | j)));
-                #pragma GCC unroll 8
-                for (int t = 0; t < NT; t++) {
-                    const size_t tt = (size_t)(t0 + t);
-                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + sb * QK8_0));
-                    __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(qv, xv), sc);
-                    in[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_broadcast_ss(x->d + tt * nsub + sb), in[i][t]);
-                }
-            }
-        }
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q5_K *b = W + (size_t)(r + i * rs) * nb + p;
-            const __m256 dv = F16_BCAST(b->d);
-            const __m256i mn = _mm256_cvtepu8_epi32(_mm_srli_si128(_mm256_castsi256_si128(sm[i]), 8));
-            const __m256 mv = _mm256_mul_ps(_mm256_cvtepi32_ps(mn), F16_BCAST(b->dmin));
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) {
-                __m256 ds = _mm256_loadu_ps(x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8);
-                acc[i][t] = _mm256_fnmadd_ps(mv, ds, _mm256_fmadd_ps(in[i][t], dv, acc[i][t]));
-            }
-        }
-    }
-    TILE_STORE(acc)
+/* Q5_K with one ROW per lane, as q4_k (q5_kx8, repack.h's layout, and plain
+ * rows gathered into it: the same bits). w = d sc q - dmin m per 32, q =
+ * nibble | fifth bit << 4 (0..31). Per pair i of sub-blocks and chunk c: 32
+ * bytes of qs (4 bytes of each row: sub-block 2i in the low nibbles, 2i + 1
+ * in the high) and the 32 bytes of the fifth-bit plane at qh + 32c (bit s
+ * for sub-block s: q5_bit4); maddubs by the token's 4 matching int8
+ * broadcast. 4 chunks summed in int16 (4 x 2 x 31 x 127 < 2^15: exact),
+ * madd by the row's 6-bit scale to int32, the two halves of a sub-block
+ * added; in += float(isum) * dx per sub-block; then
+ * acc += d * in - dmin * sum_s m_s ds_s (q8_act.ds). Every integer is exact,
+ * so the float operations alone fix the bits: per (lane, token) the same
+ * ones in the same order whatever NG, NT and the layout. */
+
+/* the weights' prefetch distances in bytes: per group of q5_kx8 (a
+ * super-block of 8 rows is 1408 bytes), per plain row */
+#ifndef Q5X_PF
+#define Q5X_PF 2048
+#endif
+#ifndef Q5_PF
+#define Q5_PF 512
+#endif
+
+/* bit k of each byte of h at bit 4, the rest cleared (k constant: one
+ * 16-bit shift, none for k = 4; the mask drops what crosses bytes) */
+INL __m256i q5_bit4(__m256i h, int k) {
+    const __m256i s = k < 4 ? _mm256_slli_epi16(h, 4 - k) : k > 4 ? _mm256_srli_epi16(h, k - 4) : h;
+    return _mm256_and_si256(s, _mm256_set1_epi8(0x10));
 }
 
-void mv_q5_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *xv, int T) {
+/* a q5_kx8 super-block's scales (sc[s]: lane j = row j's 6-bit scale of
+ * sub-block s in both int16) and mins (mf[s]: lane j = its min as float),
+ * unpacked as k4_scales_mins does for one row */
+INL void q5k_scales(const block_q5_Kx8 *B, __m256i *sc, __m256 *mf) {
+    const __m256i m4 = _mm256_set1_epi8(15), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(3);
+    const __m256i U0 = _mm256_loadu_si256((const __m256i *)B->scales),
+                  U1 = _mm256_loadu_si256((const __m256i *)(B->scales + 32)),
+                  U2 = _mm256_loadu_si256((const __m256i *)(B->scales + 64));
+    __m256i S[2], M[2];
+    S[0] = _mm256_and_si256(U0, m6);
+    S[1] = _mm256_or_si256(_mm256_and_si256(U2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4));
+    M[0] = _mm256_and_si256(U1, m6);
+    M[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(U2, 4), m4),
+                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4));
+    const __m256i lane = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4,
+                                          8, 8, 8, 8, 12, 12, 12, 12);
+    #pragma GCC unroll 8
+    for (int s = 0; s < 8; s++) {
+        /* byte s % 4 of the lane into both int16 (zero high bytes); the min into an int32 */
+        const unsigned b = (unsigned)(s % 4);
+        const __m256i cs = _mm256_set1_epi32((int)(b | 0x80u << 8 | b << 16 | 0x80u << 24)),
+                      cm = _mm256_set1_epi32((int)(0x80808000u | b));
+        sc[s] = _mm256_shuffle_epi8(S[s / 4], _mm256_add_epi8(cs, lane));
+        mf[s] = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(M[s / 4], _mm256_add_epi8(cm, lane)));
+    }
+}
+
+/* super-block p of NG groups B[g] times NT tokens (NG NT <= 2) into acc[g NT + t] */
+INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, const q8_act *x, int nb, int p, int t0, int NT) {
+    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256i sc[2][8];
+    __m256 mf[2][8], in[2];
+    #pragma GCC unroll 2
+    for (int g = 0; g < NG; g++) q5k_scales(B[g], sc[g], mf[g]);
+    #pragma GCC unroll 2
+    for (int a = 0; a < NG * NT; a++) in[a] = _mm256_setzero_ps();
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        __m256i il[2], ih[2];
+        #pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m256i sl[2], sh[2];
+            #pragma GCC unroll 4
+            for (int c = 4 * h; c < 4 * h + 4; c++) {
+                __m256i bl[2], bh[2];
+                #pragma GCC unroll 2
+                for (int t = 0; t < NT; t++) {
+                    const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)p * QK_K + 64 * i + 4 * c;
+                    int32_t xl, xh;
+                    memcpy(&xl, xb, 4), memcpy(&xh, xb + 32, 4);
+                    bl[t] = _mm256_set1_epi32(xl), bh[t] = _mm256_set1_epi32(xh);
+                }
+                #pragma GCC unroll 2
+                for (int g = 0; g < NG; g++) {
+                    const __m256i q = _mm256_loadu_si256((const __m256i *)(B[g]->qs + 256 * i + 32 * c)),
+                                  hb = _mm256_loadu_si256((const __m256i *)(B[g]->qh + 32 * c));
+                    const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), q5_bit4(hb, 2 * i)),
+                                  hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), q5_bit4(hb, 2 * i + 1));
+                    #pragma GCC unroll 2
+                    for (int t = 0; t < NT; t++) {
+                        const int a = g * NT + t;
+                        const __m256i pl = _mm256_maddubs_epi16(lo, bl[t]), ph = _mm256_maddubs_epi16(hi, bh[t]);
+                        sl[a] = c % 4 ? _mm256_add_epi16(sl[a], pl) : pl;
+                        sh[a] = c % 4 ? _mm256_add_epi16(sh[a], ph) : ph;
+                    }
+                }
+            }
+            #pragma GCC unroll 2
+            for (int a = 0; a < NG * NT; a++) {
+                const __m256i vl = _mm256_madd_epi16(sl[a], sc[a / NT][2 * i]),
+                              vh = _mm256_madd_epi16(sh[a], sc[a / NT][2 * i + 1]);
+                il[a] = h ? _mm256_add_epi32(il[a], vl) : vl;
+                ih[a] = h ? _mm256_add_epi32(ih[a], vh) : vh;
+            }
+        }
+        #pragma GCC unroll 2
+        for (int a = 0; a < NG * NT; a++) {
+            const size_t sb = (size_t)(t0 + a % NT) * nsub + (size_t)p * 8;
+            in[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(il[a]), _mm256_broadcast_ss(x->d + sb + 2 * i), in[a]);
+            in[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ih[a]), _mm256_broadcast_ss(x->d + sb + 2 * i + 1), in[a]);
+        }
+    }
+    #pragma GCC unroll 2
+    for (int a = 0; a < NG * NT; a++) {
+        const int g = a / NT;
+        const size_t sb = (size_t)(t0 + a % NT) * nsub + (size_t)p * 8;
+        __m256 mn = _mm256_mul_ps(mf[g][0], _mm256_broadcast_ss(x->ds + sb));
+        #pragma GCC unroll 8
+        for (int s = 1; s < 8; s++) mn = _mm256_fmadd_ps(mf[g][s], _mm256_broadcast_ss(x->ds + sb + s), mn);
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B[g]->d)),
+                     mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B[g]->dmin));
+        acc[a] = _mm256_fnmadd_ps(mn, mv, _mm256_fmadd_ps(in[a], dv, acc[a]));
+    }
+}
+
+/* plain rows rows[0..7] times NT (<= 2) tokens: each super-block column of
+ * the 8 rows gathered into q5_kx8's form (4-byte copies), then q5k_lanes */
+INL void q5_k_tile(float *out, size_t ldo, const block_q5_K *W, int nb, const q8_act *x, const int *rows,
+                   const int *keep, int t0, int NT) {
+    __m256 acc[2];
+    #pragma GCC unroll 2
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q5_K *src[8];
+        block_q5_Kx8 g;
+        for (int j = 0; j < 8; j++) {
+            src[j] = W + (size_t)rows[j] * nb + p;
+            for (int o = 0; o < (int)sizeof *src[j]; o += 64) _mm_prefetch((const char *)src[j] + Q5_PF + o, _MM_HINT_T0);
+        }
+        q5_kx8_gather(&g, src);
+        const block_q5_Kx8 *B = &g;
+        q5k_lanes(acc, &B, 1, x, nb, p, t0, NT);
+    }
+    lanes_store(out, ldo, acc, keep, t0, NT);
+}
+
+/* 8 rows an eighth of [r0, r1) apart for one token (eight long weight
+ * streams), else 8 adjacent rows x 2 tokens at a time; the last group
+ * filled up with its last row (computed, not written) */
+void mv_q5_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const block_q5_K *W = Wv;
     const q8_act *x = xv;
     const int nb = cols / QK_K;
-    F16_READY();
-    TILES(q5_k_tile, out, ldo, (const block_q5_K *)W, nb, x);
+    int r = r0, rows[8], keep[8];
+    if (T == 1) {
+        const int q = (r1 - r0) / 8;
+        for (int k = 0; k < q; k++) {
+            for (int j = 0; j < 8; j++) rows[j] = keep[j] = r0 + k + j * q;
+            q5_k_tile(out, ldo, W, nb, x, rows, keep, 0, 1);
+        }
+        r = r0 + 8 * q;
+    }
+    for (; r < r1; r += 8) {
+        for (int j = 0; j < 8; j++) rows[j] = r + j < r1 ? r + j : r1 - 1, keep[j] = r + j < r1 ? r + j : -1;
+        for (int t0 = 0; t0 < T; t0 += 2) {
+            if (T - t0 >= 2) q5_k_tile(out, ldo, W, nb, x, rows, keep, t0, 2);
+            else q5_k_tile(out, ldo, W, nb, x, rows, keep, t0, 1);
+        }
+    }
+}
+
+/* NG (<= 2) groups g + i gs of q5_kx8 times NT tokens (NG NT <= 2) */
+INL void q5_kx8_tile(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, const q8_act *x, int g, int gs, int NG,
+                     int r0, int r1, int t0, int NT) {
+    __m256 acc[2];
+    #pragma GCC unroll 2
+    for (int a = 0; a < NG * NT; a++) acc[a] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q5_Kx8 *B[2];
+        #pragma GCC unroll 2
+        for (int i = 0; i < NG; i++) {
+            B[i] = W + (size_t)(g + i * gs) * nb + p;
+            for (int o = 0; o < (int)sizeof *B[i]; o += 64) _mm_prefetch((const char *)B[i] + Q5X_PF + o, _MM_HINT_T0);
+        }
+        q5k_lanes(acc, B, NG, x, nb, p, t0, NT);
+    }
+    groups_store(out, ldo, acc, NT, g, gs, NG, r0, r1, t0, NT);
+}
+
+/* one token: 2 groups half of [r0, r1)'s apart (two weight streams, the
+ * activations' broadcasts shared); more, one group x 2 tokens; the rows % 8
+ * last rows plain (Q5_K's kernel, the same bits) */
+void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const block_q5_Kx8 *W = Wv;
+    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) {
+        const int q = (g1 - g) / 2;
+        for (int k = 0; k < q; k++) q5_kx8_tile(out, ldo, W, nb, x, g + k, q, 2, r0, r1, 0, 1);
+        g += 2 * q;
+    }
+    for (; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 2) {
+            if (T - t0 >= 2) q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2);
+            else q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1);
+        }
+    if (r1 > 8 * G) mv_q5_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
 /* ---------------------------------------------------------------- fp8 */

@@ -1,4 +1,4 @@
-/* repack.c — see repack.h: Q4_0, Q4_K and Q6_K rows interleaved 8 at a time, and back. */
+/* repack.c — see repack.h: Q4_0, Q4_K, Q5_K and Q6_K rows interleaved 8 at a time, and back. */
 #include "kernels/repack.h"
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +33,28 @@ static void kx8_block(const block_q4_Kx8 *g, int j, block_q4_K *dst) {
 
 void q4_kx8_gather(block_q4_Kx8 *dst, const block_q4_K *const src[8]) {
     for (int j = 0; j < 8; j++) kx8_put(dst, j, src[j]);
+}
+
+/* block j of a Q5_K group from a plain block, and back: Q4_K's places
+ * plus the fifth-bit plane, 4 bytes at a time */
+static void k5_put(block_q5_Kx8 *g, int j, const block_q5_K *s) {
+    g->d[j] = s->d, g->dmin[j] = s->dmin;
+    for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
+    for (int c = 0; c < 8; c++) memcpy(g->qh + 32 * c + 4 * j, s->qh + 4 * c, 4);
+    for (int i = 0; i < 4; i++)
+        for (int c = 0; c < 8; c++) memcpy(g->qs + 256 * i + 32 * c + 4 * j, s->qs + 32 * i + 4 * c, 4);
+}
+
+static void k5_block(const block_q5_Kx8 *g, int j, block_q5_K *dst) {
+    dst->d = g->d[j], dst->dmin = g->dmin[j];
+    for (int w = 0; w < 3; w++) memcpy(dst->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
+    for (int c = 0; c < 8; c++) memcpy(dst->qh + 4 * c, g->qh + 32 * c + 4 * j, 4);
+    for (int i = 0; i < 4; i++)
+        for (int c = 0; c < 8; c++) memcpy(dst->qs + 32 * i + 4 * c, g->qs + 256 * i + 32 * c + 4 * j, 4);
+}
+
+void q5_kx8_gather(block_q5_Kx8 *dst, const block_q5_K *const src[8]) {
+    for (int j = 0; j < 8; j++) k5_put(dst, j, src[j]);
 }
 
 /* the 256 6-bit values of a plain super-block (ggml's order, dequantize_row_q6_K), and back */
@@ -88,7 +110,7 @@ static void kx6_block(const block_q6_Kx8 *g, int j, block_q6_K *dst) {
 }
 
 
-/* ---------------------------------------------------------------- any of the three */
+/* ---------------------------------------------------------------- any of the four */
 
 /* an interleaved type: its ggml type, values and bytes per plain block, and
  * block j of an interleaved group (8 plain blocks' bytes) from a plain block
@@ -154,12 +176,13 @@ ILV void ilv_put(const ilv_type *t, void *W, int rows, int r, int nb, int b0, in
 }
 
 /* 8192 values of a row at a time on the stack: 256 Q4_0 blocks or 32 Q4_K
- * super-blocks (4,608 bytes), or 32 Q6_K super-blocks (6,720) */
+ * super-blocks (4,608 bytes), 32 Q5_K (5,632) or 32 Q6_K (6,720) */
 #define CHUNK_VALUES 8192
 typedef union chunk_buf {
     block_q4_0 q4_0[CHUNK_VALUES / QK4_0];
     block_q4_K q4_k[CHUNK_VALUES / QK_K];
     block_q6_K q6_k[CHUNK_VALUES / QK_K];
+    block_q5_K q5_k[CHUNK_VALUES / QK_K];
 } chunk_buf;
 
 /* W float32 quantised a chunk of a row at a time (the blocks are independent)
@@ -203,14 +226,19 @@ static void kx8_put_v(void *g, int j, const void *s) { kx8_put(g, j, s); }
 static void kx8_get_v(const void *g, int j, void *d) { kx8_block(g, j, d); }
 static void kx6_put_v(void *g, int j, const void *s) { kx6_put(g, j, s); }
 static void kx6_get_v(const void *g, int j, void *d) { kx6_block(g, j, d); }
+static void k5_put_v(void *g, int j, const void *s) { k5_put(g, j, s); }
+static void k5_get_v(const void *g, int j, void *d) { k5_block(g, j, d); }
 
 static const ilv_type Q4_0_T = {GG_Q4_0, QK4_0, sizeof(block_q4_0), q40_put_v, q40_get_v};
 static const ilv_type Q4_K_T = {GG_Q4_K, QK_K, sizeof(block_q4_K), kx8_put_v, kx8_get_v};
 static const ilv_type Q6_K_T = {GG_Q6_K, QK_K, sizeof(block_q6_K), kx6_put_v, kx6_get_v};
+static const ilv_type Q5_K_T = {GG_Q5_K, QK_K, sizeof(block_q5_K), k5_put_v, k5_get_v};
 _Static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0), "a group is 8 blocks' bytes");
 _Static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "a group is 8 blocks' bytes");
 _Static_assert(sizeof(block_q6_Kx8) == 8 * sizeof(block_q6_K), "a group is 8 blocks' bytes");
+_Static_assert(sizeof(block_q5_Kx8) == 8 * sizeof(block_q5_K), "a group is 8 blocks' bytes");
 
 ILV_API(q4_0x8, Q4_0_T, block_q4_0)
 ILV_API(q4_kx8, Q4_K_T, block_q4_K)
 ILV_API(q6_kx8, Q6_K_T, block_q6_K)
+ILV_API(q5_kx8, Q5_K_T, block_q5_K)

@@ -1,6 +1,6 @@
 /*
- * repack.h — Q4_0, Q4_K and Q6_K matrices with 8 rows interleaved (MAT_Q4_0X8,
- * MAT_Q4_KX8, wtype.h), made at load from the GGUF layout (load_gguf.c,
+ * repack.h — Q4_0, Q4_K, Q5_K and Q6_K matrices with 8 rows interleaved
+ * (MAT_Q4_0X8, MAT_Q4_KX8, MAT_Q5_KX8, MAT_Q6_KX8, wtype.h), made at load from the GGUF layout (load_gguf.c,
  * weights_convert) so the decode kernels keep one row per vector lane
  * (issue 15). Borrowed (mmapped) blocks stay plain; the plain kernels gather
  * 8 rows into the same lanes, so both layouts give the same bits.
@@ -108,4 +108,34 @@ int q6_kx8_repack(void *data, int rows, int cols);
 void q6_kx8_row(const void *W, int rows, int r, int cols, block_q6_K *dst);
 void q6_kx8_from_f32(const float *W, int rows, int cols, void *dst);
 void q6_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
+
+/* Q5_K (MAT_Q5_KX8) as Q4_K, with the fifth-bit plane interleaved the same
+ * way, per super-block of 256 values (value l = 0..31 of sub-block s: low
+ * four bits in qs as Q4_K's, fifth bit = bit s of row qh[l]):
+ *   d[j], dmin[j], scales[...]  as block_q4_Kx8
+ *   qh[32c + 4j + m]            byte 4c + m of row 8g + j's qh (c = 0..7):
+ *                               the fifth bits of values 4c + m of all 8
+ *                               sub-blocks, bit s for sub-block s
+ *   qs[256i + 32c + 4j + m]     as block_q4_Kx8
+ * then the rows % 8 last rows as plain block_q5_K rows. 32 bytes at qh + 32c
+ * hold the fifth bits of what 32 bytes at qs + 256i + 32c hold (4 values
+ * of sub-blocks 2i and 2i + 1 of each row), whatever i: lane j's bits move
+ * to bit 4 with one 16-bit shift (none for sub-block 4) and an AND. A
+ * plain row's blocks gather into it with 4-byte copies (q5_kx8_gather), so
+ * plain rows run the same kernel and give the same bits. */
+typedef struct block_q5_Kx8 {
+    uint16_t d[8], dmin[8];
+    uint8_t scales[96];
+    uint8_t qh[256];
+    uint8_t qs[1024];
+} block_q5_Kx8;
+_Static_assert(sizeof(block_q5_Kx8) == 8 * sizeof(block_q5_K), "8 Q5_K blocks, no padding");
+
+void q5_kx8_gather(block_q5_Kx8 *dst, const block_q5_K *const src[8]);
+/* the Q4_K functions above for Q5_K */
+void q5_kx8_pack(void *dst, const void *src, int rows, int cols);
+int q5_kx8_repack(void *data, int rows, int cols);
+void q5_kx8_row(const void *W, int rows, int r, int cols, block_q5_K *dst);
+void q5_kx8_from_f32(const float *W, int rows, int cols, void *dst);
+void q5_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
 #endif
