@@ -1031,14 +1031,39 @@ INL void q5k_scales(const block_q5_Kx8 *B, __m256i *sc, __m256 *mf) {
     }
 }
 
-/* super-block p of NG groups B[g] times NT tokens (NG NT <= 2) into acc[g NT + t] */
-INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, const q8_act *x, int nb, int p, int t0, int NT) {
+/* the 4 values of sub-blocks 2i (*lo) and 2i + 1 (*hi) of each row in q
+ * (32 bytes of qs) and h (qh + 32c): q5_kx8's bits (repack.h), or GG:
+ * ggml's (q5_kx8_gather's form) */
+INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) {
+    if (GG) {
+        const __m256i m4 = _mm256_set1_epi8(15);
+        *lo = _mm256_or_si256(_mm256_and_si256(q, m4), q5_bit4(h, 2 * i));
+        *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), q5_bit4(h, 2 * i + 1));
+        return;
+    }
+    /* bits 2i, 2i + 1 of h to bits 3, 4 (the masks drop what the 16-bit shifts carry across bytes) */
+    const __m256i t = i < 2 ? _mm256_slli_epi16(h, 3 - 2 * i) : _mm256_srli_epi16(h, 2 * i - 3);
+    *lo = _mm256_and_si256(q, _mm256_set1_epi8(0x1f));
+    *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 5), _mm256_set1_epi8(7)),
+                          _mm256_and_si256(t, _mm256_set1_epi8(0x18)));
+}
+
+#ifndef Q5_SCALES
+#define Q5_SCALES q5k_scales
+#endif
+#ifndef Q5_BARRIER
+#define Q5_BARRIER(a, b) __asm__ volatile("" : "+x"(a), "+x"(b) : : "memory")
+#endif
+
+/* super-block p of NG groups B[g] times NT tokens (NG NT <= 2) into acc[g NT + t];
+ * GG: B holds ggml's bits (q5_kx8_gather), else q5_kx8's */
+INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, const q8_act *x, int nb, int p, int t0,
+                   int NT) {
     const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
-    const __m256i m4 = _mm256_set1_epi8(15);
     __m256i sc[2][8];
     __m256 mf[2][8], in[2];
     #pragma GCC unroll 2
-    for (int g = 0; g < NG; g++) q5k_scales(B[g], sc[g], mf[g]);
+    for (int g = 0; g < NG; g++) Q5_SCALES(B[g], sc[g], mf[g]);
     #pragma GCC unroll 2
     for (int a = 0; a < NG * NT; a++) in[a] = _mm256_setzero_ps();
     #pragma GCC unroll 4
@@ -1061,8 +1086,8 @@ INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, const q8_a
                 for (int g = 0; g < NG; g++) {
                     const __m256i q = _mm256_loadu_si256((const __m256i *)(B[g]->qs + 256 * i + 32 * c)),
                                   hb = _mm256_loadu_si256((const __m256i *)(B[g]->qh + 32 * c));
-                    const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), q5_bit4(hb, 2 * i)),
-                                  hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), q5_bit4(hb, 2 * i + 1));
+                    __m256i lo, hi;
+                    q5_vals(q, hb, i, GG, &lo, &hi);
                     #pragma GCC unroll 2
                     for (int t = 0; t < NT; t++) {
                         const int a = g * NT + t;
@@ -1071,6 +1096,9 @@ INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, const q8_a
                         sh[a] = c % 4 ? _mm256_add_epi16(sh[a], ph) : ph;
                     }
                 }
+                /* keeps gcc from hoisting the next chunks' loads and products above this point (as in q4_0x8_tile1x4) */
+                #pragma GCC unroll 2
+                for (int a = 0; a < NG * NT; a++) Q5_BARRIER(sl[a], sh[a]);
             }
             #pragma GCC unroll 2
             for (int a = 0; a < NG * NT; a++) {
@@ -1100,8 +1128,43 @@ INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, const q8_a
     }
 }
 
+/* 8 vectors of 8 dwords (v[j] = row j's dwords 0..7) transposed: o[c] lane j = dword c of v[j] */
+INL void dword_transpose8(__m256i *o, const __m256i *v) {
+    __m256i t[8], u[8];
+    #pragma GCC unroll 4
+    for (int j = 0; j < 8; j += 2) t[j] = _mm256_unpacklo_epi32(v[j], v[j + 1]), t[j + 1] = _mm256_unpackhi_epi32(v[j], v[j + 1]);
+    #pragma GCC unroll 2
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_unpacklo_epi64(t[k], t[k + 2]), u[k + 1] = _mm256_unpackhi_epi64(t[k], t[k + 2]);
+        u[k + 2] = _mm256_unpacklo_epi64(t[k + 1], t[k + 3]), u[k + 3] = _mm256_unpackhi_epi64(t[k + 1], t[k + 3]);
+    }
+    /* u[k] (k < 4): rows 0-3' dwords k (low half) and k + 4 (high); u[k + 4] rows 4-7's */
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++)
+        o[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20), o[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+}
+
+/* q5_kx8_gather's form of 8 plain super-blocks (repack.h: Q4_K's places
+ * and ggml's qh bytes, 4 at a time) by 8 x 8 dword transposes */
+INL void q5_gather(block_q5_Kx8 *g, const block_q5_K *const *src) {
+    __m256i v[8], o[8];
+    for (int j = 0; j < 8; j++) {
+        g->d[j] = src[j]->d, g->dmin[j] = src[j]->dmin;
+        for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, src[j]->scales + 4 * w, 4);
+    }
+    #pragma GCC unroll 5
+    for (int i = 0; i < 5; i++) { /* i = 4: the qh plane */
+        #pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) v[j] = _mm256_loadu_si256((const __m256i *)(i < 4 ? src[j]->qs + 32 * i : src[j]->qh));
+        dword_transpose8(o, v);
+        uint8_t *d = i < 4 ? g->qs + 256 * i : g->qh;
+        #pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) _mm256_storeu_si256((__m256i *)(d + 32 * c), o[c]);
+    }
+}
+
 /* plain rows rows[0..7] times NT (<= 2) tokens: each super-block column of
- * the 8 rows gathered into q5_kx8's form (4-byte copies), then q5k_lanes */
+ * the 8 rows gathered into q5_kx8_gather's form, then q5k_lanes */
 INL void q5_k_tile(float *out, size_t ldo, const block_q5_K *W, int nb, const q8_act *x, const int *rows,
                    const int *keep, int t0, int NT) {
     __m256 acc[2];
@@ -1114,9 +1177,9 @@ INL void q5_k_tile(float *out, size_t ldo, const block_q5_K *W, int nb, const q8
             src[j] = W + (size_t)rows[j] * nb + p;
             for (int o = 0; o < (int)sizeof *src[j]; o += 64) _mm_prefetch((const char *)src[j] + Q5_PF + o, _MM_HINT_T0);
         }
-        q5_kx8_gather(&g, src);
+        q5_gather(&g, src);
         const block_q5_Kx8 *B = &g;
-        q5k_lanes(acc, &B, 1, x, nb, p, t0, NT);
+        q5k_lanes(acc, &B, 1, 1, x, nb, p, t0, NT);
     }
     lanes_store(out, ldo, acc, keep, t0, NT);
 }
@@ -1159,7 +1222,7 @@ INL void q5_kx8_tile(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, cons
             B[i] = W + (size_t)(g + i * gs) * nb + p;
             for (int o = 0; o < (int)sizeof *B[i]; o += 64) _mm_prefetch((const char *)B[i] + Q5X_PF + o, _MM_HINT_T0);
         }
-        q5k_lanes(acc, B, NG, x, nb, p, t0, NT);
+        q5k_lanes(acc, B, NG, 0, x, nb, p, t0, NT);
     }
     groups_store(out, ldo, acc, NT, g, gs, NG, r0, r1, t0, NT);
 }
@@ -1172,7 +1235,10 @@ void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
     const block_q5_Kx8 *W = Wv;
     const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
     int g = r0 / 8;
-    if (T == 1 && g1 > g) {
+#ifndef Q5X_NG
+#define Q5X_NG 2
+#endif
+    if (Q5X_NG == 2 && T == 1 && g1 > g) {
         const int q = (g1 - g) / 2;
         for (int k = 0; k < q; k++) q5_kx8_tile(out, ldo, W, nb, x, g + k, q, 2, r0, r1, 0, 1);
         g += 2 * q;

@@ -35,26 +35,51 @@ void q4_kx8_gather(block_q4_Kx8 *dst, const block_q4_K *const src[8]) {
     for (int j = 0; j < 8; j++) kx8_put(dst, j, src[j]);
 }
 
-/* block j of a Q5_K group from a plain block, and back: Q4_K's places
- * plus the fifth-bit plane, 4 bytes at a time */
+/* block j of a Q5_K group from a plain block, and back (repack.h's
+ * layout: per pair i of sub-blocks and value l, the low value's 5 bits and
+ * the high value's low 3 in one qs byte, the high value's top 2 bits at
+ * bits 2i, 2i + 1 of a qh byte) */
 static void k5_put(block_q5_Kx8 *g, int j, const block_q5_K *s) {
     g->d[j] = s->d, g->dmin[j] = s->dmin;
     for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
-    for (int c = 0; c < 8; c++) memcpy(g->qh + 32 * c + 4 * j, s->qh + 4 * c, 4);
-    for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 8; c++) memcpy(g->qs + 256 * i + 32 * c + 4 * j, s->qs + 32 * i + 4 * c, 4);
+    for (int l = 0; l < 32; l++) {
+        const int c = l / 4, m = l % 4, h = s->qh[l];
+        uint8_t top = 0;
+        for (int i = 0; i < 4; i++) {
+            const int q = s->qs[32 * i + l], lo = (q & 15) | (h >> 2 * i & 1) << 4, hi = q >> 4 | (h >> (2 * i + 1) & 1) << 4;
+            g->qs[256 * i + 32 * c + 4 * j + m] = (uint8_t)(lo | (hi & 7) << 5);
+            top |= (uint8_t)((hi >> 3) << 2 * i);
+        }
+        g->qh[32 * c + 4 * j + m] = top;
+    }
 }
 
 static void k5_block(const block_q5_Kx8 *g, int j, block_q5_K *dst) {
     dst->d = g->d[j], dst->dmin = g->dmin[j];
     for (int w = 0; w < 3; w++) memcpy(dst->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
-    for (int c = 0; c < 8; c++) memcpy(dst->qh + 4 * c, g->qh + 32 * c + 4 * j, 4);
-    for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 8; c++) memcpy(dst->qs + 32 * i + 4 * c, g->qs + 256 * i + 32 * c + 4 * j, 4);
+    for (int l = 0; l < 32; l++) {
+        const int c = l / 4, m = l % 4, top = g->qh[32 * c + 4 * j + m];
+        uint8_t h = 0;
+        for (int i = 0; i < 4; i++) {
+            const int b = g->qs[256 * i + 32 * c + 4 * j + m], lo = b & 31, hi = b >> 5 | (top >> 2 * i & 3) << 3;
+            dst->qs[32 * i + l] = (uint8_t)((lo & 15) | (hi & 15) << 4);
+            h |= (uint8_t)((lo >> 4) << 2 * i | (hi >> 4) << (2 * i + 1));
+        }
+        dst->qh[l] = h;
+    }
 }
 
-void q5_kx8_gather(block_q5_Kx8 *dst, const block_q5_K *const src[8]) {
-    for (int j = 0; j < 8; j++) k5_put(dst, j, src[j]);
+/* the plain kernel's form: Q4_K's places and the qh bytes interleaved as
+ * they are, 4-byte copies (q5_kx8_gather) */
+void q5_kx8_gather(block_q5_Kx8 *g, const block_q5_K *const src[8]) {
+    for (int j = 0; j < 8; j++) {
+        const block_q5_K *s = src[j];
+        g->d[j] = s->d, g->dmin[j] = s->dmin;
+        for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
+        for (int c = 0; c < 8; c++) memcpy(g->qh + 32 * c + 4 * j, s->qh + 4 * c, 4);
+        for (int i = 0; i < 4; i++)
+            for (int c = 0; c < 8; c++) memcpy(g->qs + 256 * i + 32 * c + 4 * j, s->qs + 32 * i + 4 * c, 4);
+    }
 }
 
 /* the 256 6-bit values of a plain super-block (ggml's order, dequantize_row_q6_K), and back */

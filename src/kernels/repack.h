@@ -109,20 +109,23 @@ void q6_kx8_row(const void *W, int rows, int r, int cols, block_q6_K *dst);
 void q6_kx8_from_f32(const float *W, int rows, int cols, void *dst);
 void q6_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
 
-/* Q5_K (MAT_Q5_KX8) as Q4_K, with the fifth-bit plane interleaved the same
- * way, per super-block of 256 values (value l = 0..31 of sub-block s: low
- * four bits in qs as Q4_K's, fifth bit = bit s of row qh[l]):
+/* Q5_K (MAT_Q5_KX8) in Q4_K's places with its bits regrouped: per
+ * super-block of 256 values (q_s(l) = ggml's 5-bit value l = 0..31 of
+ * sub-block s, w = d sc_s q - dmin m_s):
  *   d[j], dmin[j], scales[...]  as block_q4_Kx8
- *   qh[32c + 4j + m]            byte 4c + m of row 8g + j's qh (c = 0..7):
- *                               the fifth bits of values 4c + m of all 8
- *                               sub-blocks, bit s for sub-block s
- *   qs[256i + 32c + 4j + m]     as block_q4_Kx8
- * then the rows % 8 last rows as plain block_q5_K rows. 32 bytes at qh + 32c
- * hold the fifth bits of what 32 bytes at qs + 256i + 32c hold (4 values
- * of sub-blocks 2i and 2i + 1 of each row), whatever i: lane j's bits move
- * to bit 4 with one 16-bit shift (none for sub-block 4) and an AND. A
- * plain row's blocks gather into it with 4-byte copies (q5_kx8_gather), so
- * plain rows run the same kernel and give the same bits. */
+ *   qs[256i + 32c + 4j + m]     of row 8g + j, l = 4c + m (i = 0..3, c =
+ *                               0..7): q_2i(l) in bits 0-4, bits 0-2 of
+ *                               q_2i+1(l) in bits 5-7
+ *   qh[32c + 4j + m]            bits 3-4 of q_2i+1(l) in bits 2i, 2i + 1
+ * then the rows % 8 last rows as plain block_q5_K rows. So 32 bytes at qs +
+ * 256i + 32c hold 4 values of sub-block 2i of each row with one AND, and
+ * 4 of sub-block 2i + 1 with 5 operations (a shift and an AND of them, a
+ * shift and an AND of qh + 32c, an OR), where ggml's order takes 8 and 7
+ * shifts of qh a pair (nibble plus fifth bit each). Lossless: every bit of
+ * the plain block is kept (q5_kx8_row gives it back byte for byte).
+ * q5_kx8_gather, the plain rows' kernel's form, is another: Q4_K's places
+ * for qs and ggml's qh bytes 4 at a time, as they are (4-byte copies; the
+ * kernel takes ggml's bits from it, the same integers, the same bits). */
 typedef struct block_q5_Kx8 {
     uint16_t d[8], dmin[8];
     uint8_t scales[96];
