@@ -28,6 +28,13 @@
  *         int16, minus 32 x the pair sums (q8_act.c16), madd by the rows'
  *         int16 scales, in += float(isum) * dx per 32, acc += d * in
  *         (q6_lanes below).
+ *   q5_k  w = d sc q - dmin m per 32 (q 0..31), one ROW per lane as q4_k
+ *         (q5_kx8 with repack.h's bit order: a value whole in a byte's
+ *         low 5 bits, its pair from the 3 above and 2 bits of qh; and
+ *         plain rows gathered by dword transposes with ggml's bits: the
+ *         same integers, the same bits), maddubs by 4 activation bytes
+ *         broadcast, madd by the rows' scales, mins by q8_act.ds as q4_k
+ *         (q5k_lanes below); 1 token: 2 groups, else 1 group x 2 tokens.
  * IEEE halves (dw, d, dmin) come from a 256 KB table: a broadcast load where
  * F16C takes three vector operations per block.
  *
@@ -975,18 +982,26 @@ void mv_q5_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
 
 /* ---------------------------------------------------------------- q5_k lanes */
 
-/* Q5_K with one ROW per lane, as q4_k (q5_kx8, repack.h's layout, and plain
- * rows gathered into it: the same bits). w = d sc q - dmin m per 32, q =
- * nibble | fifth bit << 4 (0..31). Per pair i of sub-blocks and chunk c: 32
- * bytes of qs (4 bytes of each row: sub-block 2i in the low nibbles, 2i + 1
- * in the high) and the 32 bytes of the fifth-bit plane at qh + 32c (bit s
- * for sub-block s: q5_bit4); maddubs by the token's 4 matching int8
- * broadcast. 4 chunks summed in int16 (4 x 2 x 31 x 127 < 2^15: exact),
- * madd by the row's 6-bit scale to int32, the two halves of a sub-block
- * added; in += float(isum) * dx per sub-block; then
- * acc += d * in - dmin * sum_s m_s ds_s (q8_act.ds). Every integer is exact,
- * so the float operations alone fix the bits: per (lane, token) the same
- * ones in the same order whatever NG, NT and the layout. */
+/* Q5_K with one ROW per lane, as q4_k (q5_kx8 in repack.h's bit order, and
+ * plain rows gathered 8 at a time into Q4_K's places with ggml's bits: the
+ * same integers, so the same bits). w = d sc q - dmin m per 32, q = 0..31.
+ * Per pair i of sub-blocks and chunk c: 32 bytes of qs (4 bytes of each
+ * row) and 32 of qh at qh + 32c give 4 values of sub-blocks 2i and 2i + 1
+ * of each row (q5_vals: 6 operations in q5_kx8's order, 9 in ggml's);
+ * maddubs by the token's 4 matching int8 broadcast, 4 chunks summed in
+ * int16 (4 x 2 x 31 x 127 < 2^15: exact), madd by the row's 6-bit scale to
+ * int32, a sub-block's two halves added; in += float(isum) * dx per
+ * sub-block; then acc += d * in - dmin * sum_s m_s ds_s (q8_act.ds). Every
+ * integer is exact, so the float operations alone fix the bits: per (lane,
+ * token) the same ones in the same order whatever NG, NT and the layout.
+ * Chunk-outer: a chunk's two broadcasts serve the NG groups' (or a group's
+ * two tokens') int16 sums, all in registers (objdump of the NG = 2 loop: the
+ * two mask constants are read from the stack as memory operands, the int32
+ * half sums stored and read back once a pair, the scales and mins unpacked
+ * to the stack once a super-block; nothing else). L2, 1 thread, T = 1 on
+ * Zen 3: 25 GB/s (the ggml-order kernel before, 4 rows x 1 token: 13.8);
+ * llvm-mca finds the four vector pipes and the two 256-bit load ports both
+ * near full, so what is left to cut is operations. */
 
 /* the weights' prefetch distances in bytes: per group of q5_kx8 (a
  * super-block of 8 rows is 1408 bytes), per plain row */
@@ -1033,7 +1048,7 @@ INL void q5k_scales(const block_q5_Kx8 *B, __m256i *sc, __m256 *mf) {
 
 /* the 4 values of sub-blocks 2i (*lo) and 2i + 1 (*hi) of each row in q
  * (32 bytes of qs) and h (qh + 32c): q5_kx8's bits (repack.h), or GG:
- * ggml's (q5_kx8_gather's form) */
+ * ggml's (q5_gather's form) */
 INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) {
     if (GG) {
         const __m256i m4 = _mm256_set1_epi8(15);
@@ -1044,26 +1059,27 @@ INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) 
     /* bits 2i, 2i + 1 of h to bits 3, 4 (the masks drop what the 16-bit shifts carry across bytes) */
     const __m256i t = i < 2 ? _mm256_slli_epi16(h, 3 - 2 * i) : _mm256_srli_epi16(h, 2 * i - 3);
     *lo = _mm256_and_si256(q, _mm256_set1_epi8(0x1f));
-    *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 5), _mm256_set1_epi8(7)),
-                          _mm256_and_si256(t, _mm256_set1_epi8(0x18)));
+    /* q ^ lo: bits 5-7 alone, so the 16-bit shift carries nothing across bytes */
+    *hi = _mm256_or_si256(_mm256_srli_epi16(_mm256_xor_si256(q, *lo), 5), _mm256_and_si256(t, _mm256_set1_epi8(0x18)));
 }
 
-#ifndef Q5_SCALES
-#define Q5_SCALES q5k_scales
-#endif
-#ifndef Q5_BARRIER
-#define Q5_BARRIER(a, b) __asm__ volatile("" : "+x"(a), "+x"(b) : : "memory")
-#endif
+/* gcc folded each qs load into two operations (two loads where one does:
+ * the loads, as much as the vector ALUs, bound the kernel) and hoisted the
+ * next chunks' products above the current sums' adds (spilling them):
+ * these empty asm statements pin q and h in registers and keep the sums'
+ * order (L2, 1 thread, T = 1: 22.2 GB/s without, 25.3 with) */
+#define Q5_LOADED(q, h) __asm__("" : "+x"(q), "+x"(h))
+#define Q5_BARRIER(a, b) __asm__ volatile("" : "+x"(a), "+x"(b))
 
 /* super-block p of NG groups B[g] times NT tokens (NG NT <= 2) into acc[g NT + t];
- * GG: B holds ggml's bits (q5_kx8_gather), else q5_kx8's */
+ * GG: B holds ggml's bits (q5_gather), else q5_kx8's */
 INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, const q8_act *x, int nb, int p, int t0,
                    int NT) {
     const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
     __m256i sc[2][8];
     __m256 mf[2][8], in[2];
     #pragma GCC unroll 2
-    for (int g = 0; g < NG; g++) Q5_SCALES(B[g], sc[g], mf[g]);
+    for (int g = 0; g < NG; g++) q5k_scales(B[g], sc[g], mf[g]);
     #pragma GCC unroll 2
     for (int a = 0; a < NG * NT; a++) in[a] = _mm256_setzero_ps();
     #pragma GCC unroll 4
@@ -1084,8 +1100,9 @@ INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, co
                 }
                 #pragma GCC unroll 2
                 for (int g = 0; g < NG; g++) {
-                    const __m256i q = _mm256_loadu_si256((const __m256i *)(B[g]->qs + 256 * i + 32 * c)),
-                                  hb = _mm256_loadu_si256((const __m256i *)(B[g]->qh + 32 * c));
+                    __m256i q = _mm256_loadu_si256((const __m256i *)(B[g]->qs + 256 * i + 32 * c)),
+                            hb = _mm256_loadu_si256((const __m256i *)(B[g]->qh + 32 * c));
+                    Q5_LOADED(q, hb);
                     __m256i lo, hi;
                     q5_vals(q, hb, i, GG, &lo, &hi);
                     #pragma GCC unroll 2
@@ -1096,7 +1113,6 @@ INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, co
                         sh[a] = c % 4 ? _mm256_add_epi16(sh[a], ph) : ph;
                     }
                 }
-                /* keeps gcc from hoisting the next chunks' loads and products above this point (as in q4_0x8_tile1x4) */
                 #pragma GCC unroll 2
                 for (int a = 0; a < NG * NT; a++) Q5_BARRIER(sl[a], sh[a]);
             }
@@ -1144,8 +1160,9 @@ INL void dword_transpose8(__m256i *o, const __m256i *v) {
         o[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20), o[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
 }
 
-/* q5_kx8_gather's form of 8 plain super-blocks (repack.h: Q4_K's places
- * and ggml's qh bytes, 4 at a time) by 8 x 8 dword transposes */
+/* 8 plain super-blocks in the plain kernel's form of block_q5_Kx8
+ * (repack.h: Q4_K's places and ggml's qh bytes, 4 at a time, ggml's bits)
+ * by 8 x 8 dword transposes */
 INL void q5_gather(block_q5_Kx8 *g, const block_q5_K *const *src) {
     __m256i v[8], o[8];
     for (int j = 0; j < 8; j++) {
@@ -1164,7 +1181,7 @@ INL void q5_gather(block_q5_Kx8 *g, const block_q5_K *const *src) {
 }
 
 /* plain rows rows[0..7] times NT (<= 2) tokens: each super-block column of
- * the 8 rows gathered into q5_kx8_gather's form, then q5k_lanes */
+ * the 8 rows gathered (q5_gather), then q5k_lanes */
 INL void q5_k_tile(float *out, size_t ldo, const block_q5_K *W, int nb, const q8_act *x, const int *rows,
                    const int *keep, int t0, int NT) {
     __m256 acc[2];
@@ -1235,10 +1252,7 @@ void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
     const block_q5_Kx8 *W = Wv;
     const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
     int g = r0 / 8;
-#ifndef Q5X_NG
-#define Q5X_NG 2
-#endif
-    if (Q5X_NG == 2 && T == 1 && g1 > g) {
+    if (T == 1 && g1 > g) {
         const int q = (g1 - g) / 2;
         for (int k = 0; k < q; k++) q5_kx8_tile(out, ldo, W, nb, x, g + k, q, 2, r0, r1, 0, 1);
         g += 2 * q;

@@ -69,19 +69,6 @@ static void k5_block(const block_q5_Kx8 *g, int j, block_q5_K *dst) {
     }
 }
 
-/* the plain kernel's form: Q4_K's places and the qh bytes interleaved as
- * they are, 4-byte copies (q5_kx8_gather) */
-void q5_kx8_gather(block_q5_Kx8 *g, const block_q5_K *const src[8]) {
-    for (int j = 0; j < 8; j++) {
-        const block_q5_K *s = src[j];
-        g->d[j] = s->d, g->dmin[j] = s->dmin;
-        for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
-        for (int c = 0; c < 8; c++) memcpy(g->qh + 32 * c + 4 * j, s->qh + 4 * c, 4);
-        for (int i = 0; i < 4; i++)
-            for (int c = 0; c < 8; c++) memcpy(g->qs + 256 * i + 32 * c + 4 * j, s->qs + 32 * i + 4 * c, 4);
-    }
-}
-
 /* the 256 6-bit values of a plain super-block (ggml's order, dequantize_row_q6_K), and back */
 static void q6_vals(const block_q6_K *b, uint8_t q[QK_K]) {
     for (int h = 0; h < 2; h++)
