@@ -42,15 +42,20 @@ void q4_kx8_gather(block_q4_Kx8 *dst, const block_q4_K *const src[8]) {
 static void k5_put(block_q5_Kx8 *g, int j, const block_q5_K *s) {
     g->d[j] = s->d, g->dmin[j] = s->dmin;
     for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
-    for (int l = 0; l < 32; l++) {
-        const int c = l / 4, m = l % 4, h = s->qh[l];
-        uint8_t top = 0;
+    /* 4 values l = 4c..4c+3 at a time, a byte each in a uint32 (the masks keep the bytes apart) */
+    for (int c = 0; c < 8; c++) {
+        uint32_t h, top = 0;
+        memcpy(&h, s->qh + 4 * c, 4);
         for (int i = 0; i < 4; i++) {
-            const int q = s->qs[32 * i + l], lo = (q & 15) | (h >> 2 * i & 1) << 4, hi = q >> 4 | (h >> (2 * i + 1) & 1) << 4;
-            g->qs[256 * i + 32 * c + 4 * j + m] = (uint8_t)(lo | (hi & 7) << 5);
-            top |= (uint8_t)((hi >> 3) << 2 * i);
+            uint32_t q;
+            memcpy(&q, s->qs + 32 * i + 4 * c, 4);
+            const uint32_t lo = (q & 0x0f0f0f0fu) | (h >> 2 * i & 0x01010101u) << 4,
+                           hi = (q >> 4 & 0x0f0f0f0fu) | (h >> (2 * i + 1) & 0x01010101u) << 4,
+                           b = lo | (hi & 0x07070707u) << 5;
+            memcpy(g->qs + 256 * i + 32 * c + 4 * j, &b, 4);
+            top |= (hi >> 3 & 0x03030303u) << 2 * i;
         }
-        g->qh[32 * c + 4 * j + m] = top;
+        memcpy(g->qh + 32 * c + 4 * j, &top, 4);
     }
 }
 
