@@ -34,7 +34,7 @@
  *         plain rows gathered by dword transposes with ggml's bits: the
  *         same integers, the same bits), maddubs by 4 activation bytes
  *         broadcast, madd by the rows' scales, mins by q8_act.ds as q4_k
- *         (q5k_lanes below); 1 token: 2 groups, else 1 group x 2 tokens.
+ *         (q5k_lanes below); 1 token: 2 groups, else 1 group x <= 3 tokens.
  * IEEE halves (dw, d, dmin) come from a 256 KB table: a broadcast load where
  * F16C takes three vector operations per block.
  *
@@ -1071,41 +1071,41 @@ INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) 
 #define Q5_LOADED(q, h) __asm__("" : "+x"(q), "+x"(h))
 #define Q5_BARRIER(a, b) __asm__ volatile("" : "+x"(a), "+x"(b))
 
-/* super-block p of NG groups B[g] times NT tokens (NG NT <= 2) into acc[g NT + t];
+/* super-block p of NG groups B[g] times NT tokens (NG <= 2, NG NT <= 3) into acc[g NT + t];
  * GG: B holds ggml's bits (q5_gather), else q5_kx8's */
 INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, const q8_act *x, int nb, int p, int t0,
                    int NT) {
     const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
     __m256i sc[2][8];
-    __m256 mf[2][8], in[2];
-    #pragma GCC unroll 2
+    __m256 mf[2][8], in[3];
+    #pragma GCC unroll 4
     for (int g = 0; g < NG; g++) q5k_scales(B[g], sc[g], mf[g]);
-    #pragma GCC unroll 2
+    #pragma GCC unroll 4
     for (int a = 0; a < NG * NT; a++) in[a] = _mm256_setzero_ps();
     #pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
-        __m256i il[2], ih[2];
-        #pragma GCC unroll 2
+        __m256i il[3], ih[3];
+        #pragma GCC unroll 4
         for (int h = 0; h < 2; h++) {
-            __m256i sl[2], sh[2];
+            __m256i sl[3], sh[3];
             #pragma GCC unroll 4
             for (int c = 4 * h; c < 4 * h + 4; c++) {
-                __m256i bl[2], bh[2];
-                #pragma GCC unroll 2
+                __m256i bl[3], bh[3];
+                #pragma GCC unroll 4
                 for (int t = 0; t < NT; t++) {
                     const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)p * QK_K + 64 * i + 4 * c;
                     int32_t xl, xh;
                     memcpy(&xl, xb, 4), memcpy(&xh, xb + 32, 4);
                     bl[t] = _mm256_set1_epi32(xl), bh[t] = _mm256_set1_epi32(xh);
                 }
-                #pragma GCC unroll 2
+                #pragma GCC unroll 4
                 for (int g = 0; g < NG; g++) {
                     __m256i q = _mm256_loadu_si256((const __m256i *)(B[g]->qs + 256 * i + 32 * c)),
                             hb = _mm256_loadu_si256((const __m256i *)(B[g]->qh + 32 * c));
                     Q5_LOADED(q, hb);
                     __m256i lo, hi;
                     q5_vals(q, hb, i, GG, &lo, &hi);
-                    #pragma GCC unroll 2
+                    #pragma GCC unroll 4
                     for (int t = 0; t < NT; t++) {
                         const int a = g * NT + t;
                         const __m256i pl = _mm256_maddubs_epi16(lo, bl[t]), ph = _mm256_maddubs_epi16(hi, bh[t]);
@@ -1113,10 +1113,10 @@ INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, co
                         sh[a] = c % 4 ? _mm256_add_epi16(sh[a], ph) : ph;
                     }
                 }
-                #pragma GCC unroll 2
+                #pragma GCC unroll 4
                 for (int a = 0; a < NG * NT; a++) Q5_BARRIER(sl[a], sh[a]);
             }
-            #pragma GCC unroll 2
+            #pragma GCC unroll 4
             for (int a = 0; a < NG * NT; a++) {
                 const __m256i vl = _mm256_madd_epi16(sl[a], sc[a / NT][2 * i]),
                               vh = _mm256_madd_epi16(sh[a], sc[a / NT][2 * i + 1]);
@@ -1124,14 +1124,14 @@ INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, co
                 ih[a] = h ? _mm256_add_epi32(ih[a], vh) : vh;
             }
         }
-        #pragma GCC unroll 2
+        #pragma GCC unroll 4
         for (int a = 0; a < NG * NT; a++) {
             const size_t sb = (size_t)(t0 + a % NT) * nsub + (size_t)p * 8;
             in[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(il[a]), _mm256_broadcast_ss(x->d + sb + 2 * i), in[a]);
             in[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ih[a]), _mm256_broadcast_ss(x->d + sb + 2 * i + 1), in[a]);
         }
     }
-    #pragma GCC unroll 2
+    #pragma GCC unroll 4
     for (int a = 0; a < NG * NT; a++) {
         const int g = a / NT;
         const size_t sb = (size_t)(t0 + a % NT) * nsub + (size_t)p * 8;
@@ -1180,12 +1180,17 @@ INL void q5_gather(block_q5_Kx8 *g, const block_q5_K *const *src) {
     }
 }
 
-/* plain rows rows[0..7] times NT (<= 2) tokens: each super-block column of
+/* tokens 3 at a time, shared out evenly over n = ceil(T / 3) tiles (4 as
+ * 2 + 2: L2, 1 thread, T = 4: 8.7 GB/s, 3 + 1 7.7; a tile of 4 spilled,
+ * 7.1): tile k's count */
+#define Q5_NT(T, n, k) ((T) / (n) + ((k) < (T) % (n)))
+
+/* plain rows rows[0..7] times NT (<= 3) tokens: each super-block column of
  * the 8 rows gathered (q5_gather), then q5k_lanes */
 INL void q5_k_tile(float *out, size_t ldo, const block_q5_K *W, int nb, const q8_act *x, const int *rows,
                    const int *keep, int t0, int NT) {
-    __m256 acc[2];
-    #pragma GCC unroll 2
+    __m256 acc[3];
+    #pragma GCC unroll 3
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int p = 0; p < nb; p++) {
         const block_q5_K *src[8];
@@ -1202,7 +1207,7 @@ INL void q5_k_tile(float *out, size_t ldo, const block_q5_K *W, int nb, const q8
 }
 
 /* 8 rows an eighth of [r0, r1) apart for one token (eight long weight
- * streams), else 8 adjacent rows x 2 tokens at a time; the last group
+ * streams), else 8 adjacent rows x up to 3 tokens (Q5_NT); the last group
  * filled up with its last row (computed, not written) */
 void mv_q5_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const block_q5_K *W = Wv;
@@ -1219,18 +1224,19 @@ void mv_q5_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
     }
     for (; r < r1; r += 8) {
         for (int j = 0; j < 8; j++) rows[j] = r + j < r1 ? r + j : r1 - 1, keep[j] = r + j < r1 ? r + j : -1;
-        for (int t0 = 0; t0 < T; t0 += 2) {
-            if (T - t0 >= 2) q5_k_tile(out, ldo, W, nb, x, rows, keep, t0, 2);
-            else q5_k_tile(out, ldo, W, nb, x, rows, keep, t0, 1);
-        }
+        for (int k = 0, n = (T + 2) / 3, t0 = 0, nt; k < n; k++, t0 += nt) switch (nt = Q5_NT(T, n, k)) {
+            case 3: q5_k_tile(out, ldo, W, nb, x, rows, keep, t0, 3); break;
+            case 2: q5_k_tile(out, ldo, W, nb, x, rows, keep, t0, 2); break;
+            default: q5_k_tile(out, ldo, W, nb, x, rows, keep, t0, 1); break;
+            }
     }
 }
 
-/* NG (<= 2) groups g + i gs of q5_kx8 times NT tokens (NG NT <= 2) */
+/* NG (<= 2) groups g + i gs of q5_kx8 times NT tokens (NG NT <= 3) */
 INL void q5_kx8_tile(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, const q8_act *x, int g, int gs, int NG,
                      int r0, int r1, int t0, int NT) {
-    __m256 acc[2];
-    #pragma GCC unroll 2
+    __m256 acc[4];
+    #pragma GCC unroll 4
     for (int a = 0; a < NG * NT; a++) acc[a] = _mm256_setzero_ps();
     for (int p = 0; p < nb; p++) {
         const block_q5_Kx8 *B[2];
@@ -1245,7 +1251,8 @@ INL void q5_kx8_tile(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, cons
 }
 
 /* one token: 2 groups half of [r0, r1)'s apart (two weight streams, the
- * activations' broadcasts shared); more, one group x 2 tokens; the rows % 8
+ * activations' broadcasts shared); more, one group x up to 3 tokens
+ * (Q5_NT); the rows % 8
  * last rows plain (Q5_K's kernel, the same bits) */
 void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const q8_act *x = xv;
@@ -1258,10 +1265,11 @@ void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
         g += 2 * q;
     }
     for (; g < g1; g++)
-        for (int t0 = 0; t0 < T; t0 += 2) {
-            if (T - t0 >= 2) q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2);
-            else q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1);
-        }
+        for (int k = 0, n = (T + 2) / 3, t0 = 0, nt; k < n; k++, t0 += nt) switch (nt = Q5_NT(T, n, k)) {
+            case 3: q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
+            case 2: q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
+            default: q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
+            }
     if (r1 > 8 * G) mv_q5_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
