@@ -17,8 +17,9 @@
  * disturbs less than the DRAM figures.
  *   make bench-kernels && build/bench/bench_matvec [decode|gemm|cache|cross|all] [rows cols]
  * $DC_BENCH_TYPES=q4_0,q4_0x8,... limits decode, cache and gemm to those types.
- * q4_0x8 / q4_kx8 / q6_kx8 are what a GGUF's Q4_0 / Q4_K / Q6_K matrices become at
- * load (kernels/repack.h); q4_0 / q4_k / q6_k here are their plain layouts (borrowed blocks).
+ * q4_0x8 / q4_kx8 / q6_kx8 / q5_kx8 are what a GGUF's Q4_0 / Q4_K / Q6_K / Q5_K matrices
+ * become at load (kernels/repack.h); q4_0 / q4_k / q6_k / q5_k here are their plain
+ * layouts (borrowed blocks).
  */
 #include <omp.h>
 #include <stdio.h>

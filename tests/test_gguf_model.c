@@ -503,8 +503,24 @@ static void moe_side_threads(void) {
 
 /* DEEPC_MMAP=1: kept matrices are read from the file's mapping, not copied;
  * the logits are the same bits and the model owns the mapping. q4_0, and
- * q4_k_m (Q4_K, Q6_K and Q5_K matrices: copied Q4_K / Q6_K ones are
- * interleaved, kernels/repack.h, borrowed ones gathered by the plain kernels) */
+ * q4_k_m (Q4_K, Q6_K and Q5_K matrices) and q5_k_m (Q5_K and Q6_K: copied
+ * ones are interleaved, kernels/repack.h, borrowed ones gathered by the
+ * plain kernels) */
+/* how many of the layers' matrices are stored as type t */
+static int count_type(const dc_model *m, int t) {
+    int n = 0;
+    for (int l = 0; l < m->w.nlayers; l++) {
+        const layer_w *w = &m->w.layers[l];
+        const mat *M[] = {&w->q_a, &w->q_b, &w->q, &w->kv_a, &w->kv_b, &w->k_b, &w->v_b, &w->o,
+                          &w->gate, &w->up, &w->down, &w->sh_gate, &w->sh_up, &w->sh_down};
+        for (size_t i = 0; i < sizeof M / sizeof *M; i++) n += M[i]->data && M[i]->type == t;
+        for (int e = 0; w->exp_gate && e < m->cfg.n_routed_experts; e++)
+            n += (w->exp_gate[e].data && w->exp_gate[e].type == t) + (w->exp_up[e].data && w->exp_up[e].type == t) +
+                 (w->exp_down[e].data && w->exp_down[e].type == t);
+    }
+    return n;
+}
+
 static void borrowed_one(const dc_config *c, const char *dir, const char *type) {
     char name[64];
     snprintf(name, sizeof name, "borrow_%s.gguf", type);
@@ -522,8 +538,18 @@ static void borrowed_one(const dc_config *c, const char *dir, const char *type) 
     dc_err err = {0};
     CHECK(model_load(gg, 0, &m, &err) == 0 && m->w.map.size > 0 && m->w.qarena == NULL,
           "%s: DEEPC_MMAP=1 borrows from the mapping: %s", type, err.msg);
+    const int borrowed5 = m ? count_type(m, MAT_Q5_K) : 0;
     dc_model_free(m);
     unsetenv("DEEPC_MMAP");
+    if (!strcmp(type, "q5_k_m")) { /* the Q5_K matrices: plain when borrowed, interleaved when copied */
+        m = NULL;
+        CHECK(model_load(gg, 0, &m, &err) == 0, "%s: load: %s", type, err.msg);
+        const int copied5 = m ? count_type(m, MAT_Q5_KX8) : 0, plain5 = m ? count_type(m, MAT_Q5_K) : 0;
+        printf("    q5_k_m: %d Q5_K matrices borrowed plain, %d copied and interleaved (q5_kx8), %d left plain\n",
+               borrowed5, copied5, plain5);
+        CHECK(borrowed5 > 0 && copied5 == borrowed5 && plain5 == 0, "q5_k_m: Q5_K matrices not interleaved when copied");
+        dc_model_free(m);
+    }
     CHECK(a && b && V == V2 && V == c->vocab_size && memcmp(a, b, sizeof(float) * NIDS * V) == 0,
           "%s: borrowed and copied logits differ", type);
     free(a), free(b);
@@ -539,6 +565,7 @@ static void borrowed_blocks(void) {
     }
     borrowed_one(&c, dir, "q4_0");
     borrowed_one(&c, dir, "q4_k_m");
+    borrowed_one(&c, dir, "q5_k_m");
 }
 
 /* the tokenizer goes into the GGUF and comes back encoding the same */

@@ -4,7 +4,7 @@
  * squared error; the bit-identity of batched tokens; Q8_0 / bf16 round-trip
  * error limits; matmul on converted weights against matmul_ref; row
  * sub-ranges. Every type of wtype.h: f32, bf16, f16, q8, fp8, the GGUF
- * block types q4_0, q4_k, q6_k, q5_0, q5_k, and q4_0x8 / q4_kx8 / q6_kx8 (rows
+ * block types q4_0, q4_k, q6_k, q5_0, q5_k, and q4_0x8 / q4_kx8 / q6_kx8 / q5_kx8 (rows
  * interleaved: their layouts and their bits against the plain types');
  * fp8's every code.
  */
@@ -422,6 +422,7 @@ typedef struct ilv_case {
 static void row_q4_0(const void *W, int R, int r, int C, void *d) { q4_0x8_row(W, R, r, C, d); }
 static void row_q4_k(const void *W, int R, int r, int C, void *d) { q4_kx8_row(W, R, r, C, d); }
 static void row_q6_k(const void *W, int R, int r, int C, void *d) { q6_kx8_row(W, R, r, C, d); }
+static void row_q5_k(const void *W, int R, int r, int C, void *d) { q5_kx8_row(W, R, r, C, d); }
 
 static void ilv_one(const ilv_case *k, int R, rng *r) {
     const int C = k->C, nb = C / (k->plain == MAT_Q4_0 ? QK4_0 : QK_K);
@@ -462,16 +463,18 @@ static void interleaved_layouts(void) {
     rng_seed(&r, 19);
     const ilv_case K[] = {{MAT_Q4_0, MAT_Q4_0X8, 320, sizeof(block_q4_0), q4_0x8_pack, q4_0x8_repack, row_q4_0},
                           {MAT_Q4_K, MAT_Q4_KX8, 512, sizeof(block_q4_K), q4_kx8_pack, q4_kx8_repack, row_q4_k},
-                          {MAT_Q6_K, MAT_Q6_KX8, 512, sizeof(block_q6_K), q6_kx8_pack, q6_kx8_repack, row_q6_k}};
+                          {MAT_Q6_K, MAT_Q6_KX8, 512, sizeof(block_q6_K), q6_kx8_pack, q6_kx8_repack, row_q6_k},
+                          {MAT_Q5_K, MAT_Q5_KX8, 512, sizeof(block_q5_K), q5_kx8_pack, q5_kx8_repack, row_q5_k}};
     const int RS[] = {8, 29, 64, 3};
     for (size_t k = 0; k < sizeof K / sizeof *K; k++)
         for (size_t ri = 0; ri < sizeof RS / sizeof *RS; ri++) ilv_one(&K[k], RS[ri], &r);
     /* rows longer than from_f32's and row_f32's 8192-value chunks (266 blocks, 33 super-blocks) */
     const ilv_case L[] = {{MAT_Q4_0, MAT_Q4_0X8, 8512, sizeof(block_q4_0), q4_0x8_pack, q4_0x8_repack, row_q4_0},
                           {MAT_Q4_K, MAT_Q4_KX8, 8448, sizeof(block_q4_K), q4_kx8_pack, q4_kx8_repack, row_q4_k},
-                          {MAT_Q6_K, MAT_Q6_KX8, 8448, sizeof(block_q6_K), q6_kx8_pack, q6_kx8_repack, row_q6_k}};
+                          {MAT_Q6_K, MAT_Q6_KX8, 8448, sizeof(block_q6_K), q6_kx8_pack, q6_kx8_repack, row_q6_k},
+                          {MAT_Q5_K, MAT_Q5_KX8, 8448, sizeof(block_q5_K), q5_kx8_pack, q5_kx8_repack, row_q5_k}};
     for (size_t k = 0; k < sizeof L / sizeof *L; k++) ilv_one(&L[k], 9, &r);
-    printf("    q4_0x8, q4_kx8, q6_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64, and 9 rows past the 8192-value chunks; T=1..9)\n");
+    printf("    q4_0x8, q4_kx8, q6_kx8, q5_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64, and 9 rows past the 8192-value chunks; T=1..9)\n");
 }
 
 int main(void) {

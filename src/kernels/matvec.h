@@ -15,7 +15,7 @@
  *     q5_k  cols/256 block_q5_K per row, x given as a q8_act
  *     fp8   cols/128 block_fp8 per row (fp8_block.h: e4m3 codes and a float32
  *           scale per 128 values), x float32
- *     q4_0x8, q4_kx8, q6_kx8  Q4_0 / Q4_K / Q6_K with 8 rows interleaved (repack.h), x a q8_act;
+ *     q4_0x8, q4_kx8, q6_kx8, q5_kx8  Q4_0 / Q4_K / Q6_K / Q5_K with 8 rows interleaved (repack.h), x a q8_act;
  *           W is the whole matrix of rows rows (the kernel reads them from
  *           out's stride: rows = ldo, as every caller has it)
  * x_t is row t of x (T, cols) (float32 for f32, bf16, f16 and fp8). The quantised
@@ -53,12 +53,13 @@ enum { ISA_REF = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_N = 3 };
 MV_DECL_ALL(ref)
 MV_DECL_ALL(avx2)
 MV_DECL_ALL(avx512)
-/* q4_0, q4_k, q6_k: one row per vector lane in plain C and AVX2 only, so the plain
- * and the interleaved layouts (q4_0x8, q4_kx8, q6_kx8) give the same bits on every
+/* q4_0, q4_k, q6_k, q5_k: one row per vector lane in plain C and AVX2 only, so the plain
+ * and the interleaved layouts (q4_0x8, q4_kx8, q6_kx8, q5_kx8) give the same bits on every
  * machine */
 MV_DECL(q4_0, ref) MV_DECL(q4_0, avx2) MV_DECL(q4_k, ref) MV_DECL(q4_k, avx2)
 MV_DECL(q4_kx8, ref) MV_DECL(q4_kx8, avx2)
 MV_DECL(q6_k, ref) MV_DECL(q6_k, avx2) MV_DECL(q6_kx8, ref) MV_DECL(q6_kx8, avx2)
+MV_DECL(q5_kx8, ref) MV_DECL(q5_kx8, avx2)
 /* the types kept as stored since issues 13 / 15: plain C and AVX2 only (an
  * AVX-512 machine runs the AVX2 kernels for them: wtype.c) */
 MV_DECL(f16, ref) MV_DECL(q5_0, ref) MV_DECL(q5_k, ref) MV_DECL(fp8, ref)

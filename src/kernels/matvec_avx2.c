@@ -30,6 +30,13 @@
  *         int16, minus 32 x the pair sums (q8_act.c16), madd by the rows'
  *         int16 scales, in += float(isum) * dx per 32, acc += d * in
  *         (q6_lanes below).
+ *   q5_k  w = d sc q - dmin m per 32 (q 0..31), one ROW per lane as q4_k
+ *         (q5_kx8 with repack.h's bit order: a value whole in a byte's
+ *         low 5 bits, its pair from the 3 above and 2 bits of qh; and
+ *         plain rows gathered by dword transposes with ggml's bits: the
+ *         same integers, the same bits), maddubs by 4 activation bytes
+ *         broadcast, madd by the rows' scales, mins by q8_act.ds as q4_k
+ *         (q5k_lanes below); 1 token: 2 groups, else 1 group x <= 3 tokens.
  * IEEE halves (dw, d, dmin) come from a 256 KB table: a broadcast load where
  * F16C takes three vector operations per block.
  *
@@ -1099,68 +1106,300 @@ void mv_q5_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
     TILES(q5_0_tile, out, ldo, (const block_q5_0 *)W, nb, x);
 }
 
-/* ---------------------------------------------------------------- q5_k */
+/* ---------------------------------------------------------------- q5_k lanes */
 
-/* q4_k's tile with the fifth bit: value l of sub-block j has it at bit j of
- * qh[l], so q = nibble | ((qh >> j) & 1) << 4 (0..31); maddubs stays exact
- * (2 * 31 * 127 < 2^15) and madd by the 6-bit scale fits int32 */
-INL void q5_k_tile(float *out, size_t ldo, const block_q5_K *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
-                   int NT) {
-    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
-    const __m256i m4 = _mm256_set1_epi8(15), one8 = _mm256_set1_epi8(1);
-    TILE_ACC(acc)
-    for (int p = 0; p < nb; p++) {
-        __m256i sm[4], qh[4];
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q5_K *b = W + (size_t)(r + i * rs) * nb + p;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
-            sm[i] = _mm256_broadcastsi128_si256(k4_scales_mins(b->scales));
-            qh[i] = _mm256_loadu_si256((const __m256i *)b->qh);
-        }
-        TILE_ACC(in)
-        #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            const size_t sb = (size_t)p * 8 + j;
-            #pragma GCC unroll 4
-            for (int i = 0; i < NR; i++) {
-                const block_q5_K *b = W + (size_t)(r + i * rs) * nb + p;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (j / 2)));
-                const __m256i h = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh[i], j), one8), 4);
-                const __m256i qv = _mm256_or_si256(_mm256_and_si256(j & 1 ? _mm256_srli_epi16(q, 4) : q, m4), h);
-                const __m256i sc = _mm256_shuffle_epi8(sm[i], _mm256_set1_epi16((short)(0x8000 | j)));
-                #pragma GCC unroll 8
-                for (int t = 0; t < NT; t++) {
-                    const size_t tt = (size_t)(t0 + t);
-                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + sb * QK8_0));
-                    __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(qv, xv), sc);
-                    in[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_broadcast_ss(x->d + tt * nsub + sb), in[i][t]);
-                }
-            }
-        }
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q5_K *b = W + (size_t)(r + i * rs) * nb + p;
-            const __m256 dv = F16_BCAST(b->d);
-            const __m256i mn = _mm256_cvtepu8_epi32(_mm_srli_si128(_mm256_castsi256_si128(sm[i]), 8));
-            const __m256 mv = _mm256_mul_ps(_mm256_cvtepi32_ps(mn), F16_BCAST(b->dmin));
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) {
-                __m256 ds = _mm256_loadu_ps(x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8);
-                acc[i][t] = _mm256_fnmadd_ps(mv, ds, _mm256_fmadd_ps(in[i][t], dv, acc[i][t]));
-            }
-        }
-    }
-    TILE_STORE(acc)
+/* Q5_K with one ROW per lane, as q4_k (q5_kx8 in repack.h's bit order, and
+ * plain rows gathered 8 at a time into Q4_K's places with ggml's bits: the
+ * same integers, so the same bits). w = d sc q - dmin m per 32, q = 0..31.
+ * Per pair i of sub-blocks and chunk c: 32 bytes of qs (4 bytes of each
+ * row) and 32 of qh at qh + 32c give 4 values of sub-blocks 2i and 2i + 1
+ * of each row (q5_vals: 6 operations in q5_kx8's order, 9 in ggml's);
+ * maddubs by the token's 4 matching int8 broadcast, 4 chunks summed in
+ * int16 (4 x 2 x 31 x 127 < 2^15: exact), madd by the row's 6-bit scale to
+ * int32, a sub-block's two halves added; in += float(isum) * dx per
+ * sub-block; then acc += d * in - dmin * sum_s m_s ds_s (q8_act.ds). Every
+ * integer is exact, so the float operations alone fix the bits: per (lane,
+ * token) the same ones in the same order whatever NG, NT and the layout.
+ * Chunk-outer: a chunk's two broadcasts serve the NG groups' (or a group's
+ * two tokens') int16 sums, all in registers (objdump of the NG = 2 loop: the
+ * two mask constants are read from the stack as memory operands, the int32
+ * half sums stored and read back once a pair, the scales and mins unpacked
+ * to the stack once a super-block; nothing else). L2, 1 thread, T = 1 on
+ * Zen 3: 25 GB/s (the ggml-order kernel before, 4 rows x 1 token: 13.8);
+ * llvm-mca finds the four vector pipes and the two 256-bit load ports both
+ * near full, so what is left to cut is operations. */
+
+/* the weights' prefetch distances in bytes: per group of q5_kx8 (a
+ * super-block of 8 rows is 1408 bytes), per plain row */
+#ifndef Q5X_PF
+#define Q5X_PF 2048
+#endif
+#ifndef Q5_PF
+#define Q5_PF 512
+#endif
+
+/* bit k of each byte of h at bit 4, the rest cleared (k constant: one
+ * 16-bit shift, none for k = 4; the mask drops what crosses bytes) */
+INL __m256i q5_bit4(__m256i h, int k) {
+    const __m256i s = k < 4 ? _mm256_slli_epi16(h, 4 - k) : k > 4 ? _mm256_srli_epi16(h, k - 4) : h;
+    return _mm256_and_si256(s, _mm256_set1_epi8(0x10));
 }
 
-void mv_q5_k_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *xv, int T) {
+/* a q5_kx8 super-block's scales (sc[s]: lane j = row j's 6-bit scale of
+ * sub-block s in both int16) and mins (mf[s]: lane j = its min as float),
+ * unpacked as k4_scales_mins does for one row */
+INL void q5k_scales(const block_q5_Kx8 *B, __m256i *sc, __m256 *mf) {
+    const __m256i m4 = _mm256_set1_epi8(15), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(3);
+    const __m256i U0 = _mm256_loadu_si256((const __m256i *)B->scales),
+                  U1 = _mm256_loadu_si256((const __m256i *)(B->scales + 32)),
+                  U2 = _mm256_loadu_si256((const __m256i *)(B->scales + 64));
+    __m256i S[2], M[2];
+    S[0] = _mm256_and_si256(U0, m6);
+    S[1] = _mm256_or_si256(_mm256_and_si256(U2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4));
+    M[0] = _mm256_and_si256(U1, m6);
+    M[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(U2, 4), m4),
+                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4));
+    const __m256i lane = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4,
+                                          8, 8, 8, 8, 12, 12, 12, 12);
+    #pragma GCC unroll 8
+    for (int s = 0; s < 8; s++) {
+        /* byte s % 4 of the lane into both int16 (zero high bytes); the min into an int32 */
+        const unsigned b = (unsigned)(s % 4);
+        const __m256i cs = _mm256_set1_epi32((int)(b | 0x80u << 8 | b << 16 | 0x80u << 24)),
+                      cm = _mm256_set1_epi32((int)(0x80808000u | b));
+        sc[s] = _mm256_shuffle_epi8(S[s / 4], _mm256_add_epi8(cs, lane));
+        mf[s] = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(M[s / 4], _mm256_add_epi8(cm, lane)));
+    }
+}
+
+/* the 4 values of sub-blocks 2i (*lo) and 2i + 1 (*hi) of each row in q
+ * (32 bytes of qs) and h (qh + 32c): q5_kx8's bits (repack.h), or GG:
+ * ggml's (q5_gather's form) */
+INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) {
+    if (GG) {
+        const __m256i m4 = _mm256_set1_epi8(15);
+        *lo = _mm256_or_si256(_mm256_and_si256(q, m4), q5_bit4(h, 2 * i));
+        *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), q5_bit4(h, 2 * i + 1));
+        return;
+    }
+    /* bits 2i, 2i + 1 of h to bits 3, 4 (the masks drop what the 16-bit shifts carry across bytes) */
+    const __m256i t = i < 2 ? _mm256_slli_epi16(h, 3 - 2 * i) : _mm256_srli_epi16(h, 2 * i - 3);
+    *lo = _mm256_and_si256(q, _mm256_set1_epi8(0x1f));
+    /* q ^ lo: bits 5-7 alone, so the 16-bit shift carries nothing across bytes */
+    *hi = _mm256_or_si256(_mm256_srli_epi16(_mm256_xor_si256(q, *lo), 5), _mm256_and_si256(t, _mm256_set1_epi8(0x18)));
+}
+
+/* gcc folded each qs load into two operations (two loads where one does:
+ * the loads, as much as the vector ALUs, bound the kernel) and hoisted the
+ * next chunks' products above the current sums' adds (spilling them):
+ * these empty asm statements pin q and h in registers and keep the sums'
+ * order (L2, 1 thread, T = 1: 22.2 GB/s without, 25.3 with) */
+#define Q5_LOADED(q, h) __asm__("" : "+x"(q), "+x"(h))
+#define Q5_BARRIER(a, b) __asm__ volatile("" : "+x"(a), "+x"(b))
+
+/* super-block p of NG groups B[g] times NT tokens (NG <= 2, NG NT <= 3) into acc[g NT + t];
+ * GG: B holds ggml's bits (q5_gather), else q5_kx8's */
+INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, const q8_act *x, int nb, int p, int t0,
+                   int NT) {
+    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
+    __m256i sc[2][8];
+    __m256 mf[2][8], in[3];
+    #pragma GCC unroll 4
+    for (int g = 0; g < NG; g++) q5k_scales(B[g], sc[g], mf[g]);
+    #pragma GCC unroll 4
+    for (int a = 0; a < NG * NT; a++) in[a] = _mm256_setzero_ps();
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        __m256i il[3], ih[3];
+        #pragma GCC unroll 4
+        for (int h = 0; h < 2; h++) {
+            __m256i sl[3], sh[3];
+            #pragma GCC unroll 4
+            for (int c = 4 * h; c < 4 * h + 4; c++) {
+                __m256i bl[3], bh[3];
+                #pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) {
+                    const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)p * QK_K + 64 * i + 4 * c;
+                    int32_t xl, xh;
+                    memcpy(&xl, xb, 4), memcpy(&xh, xb + 32, 4);
+                    bl[t] = _mm256_set1_epi32(xl), bh[t] = _mm256_set1_epi32(xh);
+                }
+                #pragma GCC unroll 4
+                for (int g = 0; g < NG; g++) {
+                    __m256i q = _mm256_loadu_si256((const __m256i *)(B[g]->qs + 256 * i + 32 * c)),
+                            hb = _mm256_loadu_si256((const __m256i *)(B[g]->qh + 32 * c));
+                    Q5_LOADED(q, hb);
+                    __m256i lo, hi;
+                    q5_vals(q, hb, i, GG, &lo, &hi);
+                    #pragma GCC unroll 4
+                    for (int t = 0; t < NT; t++) {
+                        const int a = g * NT + t;
+                        const __m256i pl = _mm256_maddubs_epi16(lo, bl[t]), ph = _mm256_maddubs_epi16(hi, bh[t]);
+                        sl[a] = c % 4 ? _mm256_add_epi16(sl[a], pl) : pl;
+                        sh[a] = c % 4 ? _mm256_add_epi16(sh[a], ph) : ph;
+                    }
+                }
+                #pragma GCC unroll 4
+                for (int a = 0; a < NG * NT; a++) Q5_BARRIER(sl[a], sh[a]);
+            }
+            #pragma GCC unroll 4
+            for (int a = 0; a < NG * NT; a++) {
+                const __m256i vl = _mm256_madd_epi16(sl[a], sc[a / NT][2 * i]),
+                              vh = _mm256_madd_epi16(sh[a], sc[a / NT][2 * i + 1]);
+                il[a] = h ? _mm256_add_epi32(il[a], vl) : vl;
+                ih[a] = h ? _mm256_add_epi32(ih[a], vh) : vh;
+            }
+        }
+        #pragma GCC unroll 4
+        for (int a = 0; a < NG * NT; a++) {
+            const size_t sb = (size_t)(t0 + a % NT) * nsub + (size_t)p * 8;
+            in[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(il[a]), _mm256_broadcast_ss(x->d + sb + 2 * i), in[a]);
+            in[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ih[a]), _mm256_broadcast_ss(x->d + sb + 2 * i + 1), in[a]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int a = 0; a < NG * NT; a++) {
+        const int g = a / NT;
+        const size_t sb = (size_t)(t0 + a % NT) * nsub + (size_t)p * 8;
+        __m256 mn = _mm256_mul_ps(mf[g][0], _mm256_broadcast_ss(x->ds + sb));
+        #pragma GCC unroll 8
+        for (int s = 1; s < 8; s++) mn = _mm256_fmadd_ps(mf[g][s], _mm256_broadcast_ss(x->ds + sb + s), mn);
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B[g]->d)),
+                     mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B[g]->dmin));
+        acc[a] = _mm256_fnmadd_ps(mn, mv, _mm256_fmadd_ps(in[a], dv, acc[a]));
+    }
+}
+
+/* 8 vectors of 8 dwords (v[j] = row j's dwords 0..7) transposed: o[c] lane j = dword c of v[j] */
+INL void dword_transpose8(__m256i *o, const __m256i *v) {
+    __m256i t[8], u[8];
+    #pragma GCC unroll 4
+    for (int j = 0; j < 8; j += 2) t[j] = _mm256_unpacklo_epi32(v[j], v[j + 1]), t[j + 1] = _mm256_unpackhi_epi32(v[j], v[j + 1]);
+    #pragma GCC unroll 2
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_unpacklo_epi64(t[k], t[k + 2]), u[k + 1] = _mm256_unpackhi_epi64(t[k], t[k + 2]);
+        u[k + 2] = _mm256_unpacklo_epi64(t[k + 1], t[k + 3]), u[k + 3] = _mm256_unpackhi_epi64(t[k + 1], t[k + 3]);
+    }
+    /* u[k] (k < 4): rows 0-3' dwords k (low half) and k + 4 (high); u[k + 4] rows 4-7's */
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++)
+        o[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20), o[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+}
+
+/* 8 plain super-blocks in the plain kernel's form of block_q5_Kx8
+ * (repack.h: Q4_K's places and ggml's qh bytes, 4 at a time, ggml's bits)
+ * by 8 x 8 dword transposes */
+INL void q5_gather(block_q5_Kx8 *g, const block_q5_K *const *src) {
+    __m256i v[8], o[8];
+    for (int j = 0; j < 8; j++) {
+        g->d[j] = src[j]->d, g->dmin[j] = src[j]->dmin;
+        for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, src[j]->scales + 4 * w, 4);
+    }
+    #pragma GCC unroll 5
+    for (int i = 0; i < 5; i++) { /* i = 4: the qh plane */
+        #pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) v[j] = _mm256_loadu_si256((const __m256i *)(i < 4 ? src[j]->qs + 32 * i : src[j]->qh));
+        dword_transpose8(o, v);
+        uint8_t *d = i < 4 ? g->qs + 256 * i : g->qh;
+        #pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) _mm256_storeu_si256((__m256i *)(d + 32 * c), o[c]);
+    }
+}
+
+/* tokens 3 at a time, shared out evenly over n = ceil(T / 3) tiles (4 as
+ * 2 + 2: L2, 1 thread, T = 4: 8.7 GB/s, 3 + 1 7.7; a tile of 4 spilled,
+ * 7.1): tile k's count */
+#define Q5_NT(T, n, k) ((T) / (n) + ((k) < (T) % (n)))
+
+/* plain rows rows[0..7] times NT (<= 3) tokens: each super-block column of
+ * the 8 rows gathered (q5_gather), then q5k_lanes */
+INL void q5_k_tile(float *out, size_t ldo, const block_q5_K *W, int nb, const q8_act *x, const int *rows,
+                   const int *keep, int t0, int NT) {
+    __m256 acc[3];
+    #pragma GCC unroll 3
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q5_K *src[8];
+        block_q5_Kx8 g;
+        for (int j = 0; j < 8; j++) {
+            src[j] = W + (size_t)rows[j] * nb + p;
+            for (int o = 0; o < (int)sizeof *src[j]; o += 64) _mm_prefetch((const char *)src[j] + Q5_PF + o, _MM_HINT_T0);
+        }
+        q5_gather(&g, src);
+        const block_q5_Kx8 *B = &g;
+        q5k_lanes(acc, &B, 1, 1, x, nb, p, t0, NT);
+    }
+    lanes_store(out, ldo, acc, keep, t0, NT);
+}
+
+/* plain rows rows[0..7] times T tokens, up to 3 a tile (Q5_NT) */
+INL void q5_k_rows(float *out, size_t ldo, const block_q5_K *W, int nb, const q8_act *x, const int *rows,
+                   const int *keep, int T) {
+    for (int k = 0, n = (T + 2) / 3, t0 = 0, nt; k < n; k++, t0 += nt) switch (nt = Q5_NT(T, n, k)) {
+        case 3: q5_k_tile(out, ldo, W, nb, x, rows, keep, t0, 3); break;
+        case 2: q5_k_tile(out, ldo, W, nb, x, rows, keep, t0, 2); break;
+        default: q5_k_tile(out, ldo, W, nb, x, rows, keep, t0, 1); break;
+        }
+}
+
+/* 8 rows an eighth of [r0, r1) apart (eight long weight streams: 8
+ * adjacent rows read from memory at half the speed, bench_matvec decode,
+ * T = 4: 3.4 GB/s, apart 6+), the rows left 8 adjacent ones, the last group
+ * filled up with its last row (computed, not written) */
+void mv_q5_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const block_q5_K *W = Wv;
     const q8_act *x = xv;
-    const int nb = cols / QK_K;
-    F16_READY();
-    TILES(q5_k_tile, out, ldo, (const block_q5_K *)W, nb, x);
+    const int nb = cols / QK_K, q = (r1 - r0) / 8;
+    int rows[8], keep[8];
+    for (int k = 0; k < q; k++) {
+        for (int j = 0; j < 8; j++) rows[j] = keep[j] = r0 + k + j * q;
+        q5_k_rows(out, ldo, W, nb, x, rows, keep, T);
+    }
+    for (int r = r0 + 8 * q; r < r1; r += 8) {
+        for (int j = 0; j < 8; j++) rows[j] = r + j < r1 ? r + j : r1 - 1, keep[j] = r + j < r1 ? r + j : -1;
+        q5_k_rows(out, ldo, W, nb, x, rows, keep, T);
+    }
+}
+
+/* NG (<= 2) groups g + i gs of q5_kx8 times NT tokens (NG NT <= 3) */
+INL void q5_kx8_tile(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, const q8_act *x, int g, int gs, int NG,
+                     int r0, int r1, int t0, int NT) {
+    __m256 acc[4];
+    #pragma GCC unroll 4
+    for (int a = 0; a < NG * NT; a++) acc[a] = _mm256_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q5_Kx8 *B[2];
+        #pragma GCC unroll 2
+        for (int i = 0; i < NG; i++) {
+            B[i] = W + (size_t)(g + i * gs) * nb + p;
+            for (int o = 0; o < (int)sizeof *B[i]; o += 64) _mm_prefetch((const char *)B[i] + Q5X_PF + o, _MM_HINT_T0);
+        }
+        q5k_lanes(acc, B, NG, 0, x, nb, p, t0, NT);
+    }
+    groups_store(out, ldo, acc, NT, g, gs, NG, r0, r1, t0, NT);
+}
+
+/* one token: 2 groups half of [r0, r1)'s apart (two weight streams, the
+ * activations' broadcasts shared); more, one group x up to 3 tokens
+ * (Q5_NT); the rows % 8
+ * last rows plain (Q5_K's kernel, the same bits) */
+void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const block_q5_Kx8 *W = Wv;
+    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) {
+        const int q = (g1 - g) / 2;
+        for (int k = 0; k < q; k++) q5_kx8_tile(out, ldo, W, nb, x, g + k, q, 2, r0, r1, 0, 1);
+        g += 2 * q;
+    }
+    for (; g < g1; g++)
+        for (int k = 0, n = (T + 2) / 3, t0 = 0, nt; k < n; k++, t0 += nt) switch (nt = Q5_NT(T, n, k)) {
+            case 3: q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
+            case 2: q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
+            default: q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
+            }
+    if (r1 > 8 * G) mv_q5_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
 /* ---------------------------------------------------------------- fp8 */

@@ -129,7 +129,7 @@ void mv_q5_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1
     mv_gg_ref(GG_Q5_K, out, ldo, W, cols, r0, r1, x, T);
 }
 
-/* q4_0x8 / q4_kx8 / q6_kx8 (repack.h): each row taken back out as a plain
+/* q4_0x8 / q4_kx8 / q6_kx8 / q5_kx8 (repack.h): each row taken back out as a plain
  * row (ROW: q4_0x8_row ...), then the plain type's oracle; the matrix has
  * ldo rows (matvec.h) */
 #define X8_REF(name, GG, PLAIN, QK, ROW)                                                         \
@@ -145,3 +145,4 @@ void mv_q5_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1
 X8_REF(mv_q4_0x8_ref, GG_Q4_0, block_q4_0, QK4_0, q4_0x8_row)
 X8_REF(mv_q4_kx8_ref, GG_Q4_K, block_q4_K, QK_K, q4_kx8_row)
 X8_REF(mv_q6_kx8_ref, GG_Q6_K, block_q6_K, QK_K, q6_kx8_row)
+X8_REF(mv_q5_kx8_ref, GG_Q5_K, block_q5_K, QK_K, q5_kx8_row)

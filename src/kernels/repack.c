@@ -1,4 +1,4 @@
-/* repack.c — see repack.h: Q4_0, Q4_K and Q6_K rows interleaved 8 at a time, and back. */
+/* repack.c — see repack.h: Q4_0, Q4_K, Q5_K and Q6_K rows interleaved 8 at a time, and back. */
 #include "kernels/repack.h"
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +29,45 @@ static void kx8_block(const block_q4_Kx8 *g, int j, block_q4_K *dst) {
     for (int w = 0; w < 3; w++) memcpy(dst->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
     for (int i = 0; i < 4; i++)
         for (int c = 0; c < 8; c++) memcpy(dst->qs + 32 * i + 4 * c, g->qs + 256 * i + 32 * c + 4 * j, 4);
+}
+
+/* block j of a Q5_K group from a plain block, and back (repack.h's
+ * layout: per pair i of sub-blocks and value l, the low value's 5 bits and
+ * the high value's low 3 in one qs byte, the high value's top 2 bits at
+ * bits 2i, 2i + 1 of a qh byte) */
+static void k5_put(block_q5_Kx8 *g, int j, const block_q5_K *s) {
+    g->d[j] = s->d, g->dmin[j] = s->dmin;
+    for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
+    /* 4 values l = 4c..4c+3 at a time, a byte each in a uint32 (the masks keep the bytes apart) */
+    for (int c = 0; c < 8; c++) {
+        uint32_t h, top = 0;
+        memcpy(&h, s->qh + 4 * c, 4);
+        for (int i = 0; i < 4; i++) {
+            uint32_t q;
+            memcpy(&q, s->qs + 32 * i + 4 * c, 4);
+            const uint32_t lo = (q & 0x0f0f0f0fu) | (h >> 2 * i & 0x01010101u) << 4,
+                           hi = (q >> 4 & 0x0f0f0f0fu) | (h >> (2 * i + 1) & 0x01010101u) << 4,
+                           b = lo | (hi & 0x07070707u) << 5;
+            memcpy(g->qs + 256 * i + 32 * c + 4 * j, &b, 4);
+            top |= (hi >> 3 & 0x03030303u) << 2 * i;
+        }
+        memcpy(g->qh + 32 * c + 4 * j, &top, 4);
+    }
+}
+
+static void k5_block(const block_q5_Kx8 *g, int j, block_q5_K *dst) {
+    dst->d = g->d[j], dst->dmin = g->dmin[j];
+    for (int w = 0; w < 3; w++) memcpy(dst->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
+    for (int l = 0; l < 32; l++) {
+        const int c = l / 4, m = l % 4, top = g->qh[32 * c + 4 * j + m];
+        uint8_t h = 0;
+        for (int i = 0; i < 4; i++) {
+            const int b = g->qs[256 * i + 32 * c + 4 * j + m], lo = b & 31, hi = b >> 5 | (top >> 2 * i & 3) << 3;
+            dst->qs[32 * i + l] = (uint8_t)((lo & 15) | (hi & 15) << 4);
+            h |= (uint8_t)((lo >> 4) << 2 * i | (hi >> 4) << (2 * i + 1));
+        }
+        dst->qh[l] = h;
+    }
 }
 
 /* the 256 6-bit values of a plain super-block (ggml's order, dequantize_row_q6_K), and back */
@@ -84,7 +123,7 @@ static void kx6_block(const block_q6_Kx8 *g, int j, block_q6_K *dst) {
 }
 
 
-/* ---------------------------------------------------------------- any of the three */
+/* ---------------------------------------------------------------- any of the four */
 
 /* an interleaved type: its ggml type, values and bytes per plain block, and
  * block j of an interleaved group (8 plain blocks' bytes) from a plain block
@@ -150,12 +189,13 @@ ILV void ilv_put(const ilv_type *t, void *W, int rows, int r, int nb, int b0, in
 }
 
 /* 8192 values of a row at a time on the stack: 256 Q4_0 blocks or 32 Q4_K
- * super-blocks (4,608 bytes), or 32 Q6_K super-blocks (6,720) */
+ * super-blocks (4,608 bytes), 32 Q5_K (5,632) or 32 Q6_K (6,720) */
 #define CHUNK_VALUES 8192
 typedef union chunk_buf {
     block_q4_0 q4_0[CHUNK_VALUES / QK4_0];
     block_q4_K q4_k[CHUNK_VALUES / QK_K];
     block_q6_K q6_k[CHUNK_VALUES / QK_K];
+    block_q5_K q5_k[CHUNK_VALUES / QK_K];
 } chunk_buf;
 
 /* W float32 quantised a chunk of a row at a time (the blocks are independent)
@@ -199,14 +239,19 @@ static void kx8_put_v(void *g, int j, const void *s) { kx8_put(g, j, s); }
 static void kx8_get_v(const void *g, int j, void *d) { kx8_block(g, j, d); }
 static void kx6_put_v(void *g, int j, const void *s) { kx6_put(g, j, s); }
 static void kx6_get_v(const void *g, int j, void *d) { kx6_block(g, j, d); }
+static void k5_put_v(void *g, int j, const void *s) { k5_put(g, j, s); }
+static void k5_get_v(const void *g, int j, void *d) { k5_block(g, j, d); }
 
 static const ilv_type Q4_0_T = {GG_Q4_0, QK4_0, sizeof(block_q4_0), q40_put_v, q40_get_v};
 static const ilv_type Q4_K_T = {GG_Q4_K, QK_K, sizeof(block_q4_K), kx8_put_v, kx8_get_v};
 static const ilv_type Q6_K_T = {GG_Q6_K, QK_K, sizeof(block_q6_K), kx6_put_v, kx6_get_v};
+static const ilv_type Q5_K_T = {GG_Q5_K, QK_K, sizeof(block_q5_K), k5_put_v, k5_get_v};
 _Static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0), "a group is 8 blocks' bytes");
 _Static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "a group is 8 blocks' bytes");
 _Static_assert(sizeof(block_q6_Kx8) == 8 * sizeof(block_q6_K), "a group is 8 blocks' bytes");
+_Static_assert(sizeof(block_q5_Kx8) == 8 * sizeof(block_q5_K), "a group is 8 blocks' bytes");
 
 ILV_API(q4_0x8, Q4_0_T, block_q4_0)
 ILV_API(q4_kx8, Q4_K_T, block_q4_K)
 ILV_API(q6_kx8, Q6_K_T, block_q6_K)
+ILV_API(q5_kx8, Q5_K_T, block_q5_K)

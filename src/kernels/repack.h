@@ -1,7 +1,7 @@
 /*
- * repack.h — Q4_0, Q4_K and Q6_K matrices with 8 rows interleaved (MAT_Q4_0X8,
- * MAT_Q4_KX8, wtype.h), made at load from the GGUF layout (load_gguf.c,
- * weights_convert) so the decode kernels keep one row per vector lane
+ * repack.h — Q4_0, Q4_K, Q5_K and Q6_K matrices with 8 rows interleaved
+ * (MAT_Q4_0X8, MAT_Q4_KX8, MAT_Q5_KX8, MAT_Q6_KX8, wtype.h), made at load
+ * from the GGUF layout (load_gguf.c, weights_convert) so the decode kernels keep one row per vector lane
  * (issue 15). Borrowed (mmapped) blocks stay plain; the plain kernels gather
  * 8 rows into the same lanes, so both layouts give the same bits.
  *
@@ -24,9 +24,11 @@
  * The same bytes as Q4_0 (18 per 32 values); the values and so the oracle
  * (matvec_ref.c: a row taken back out, then Q4_0's) are Q4_0's. The kernels
  * find the tail from the matrix's rows, which matvec.h's ldo gives them.
- * In L2 on Zen 3, 1 thread, T = 1: 32 GB/s (Q4_0 plain: 18); Q4_K 21 (16), 33-36
+ * In L2 on Zen 3, 1 thread, T = 1: 38 GB/s (Q4_0 plain: 18); Q4_K 21 (16), 33-36
  * since its kernel turned its loops (matvec_avx2.c, q4k_super).
- * Q6_K (MAT_Q6_KX8, below) also takes a new bit order of its values.
+ * Q6_K (MAT_Q6_KX8, below) also takes a new bit order of its values, and
+ * so does Q5_K (MAT_Q5_KX8, below): L2, 1 thread, T = 1: 25 GB/s (ggml's
+ * order, the kernel before: 13.8).
  */
 #ifndef DC_REPACK_H
 #define DC_REPACK_H
@@ -108,4 +110,36 @@ int q6_kx8_repack(void *data, int rows, int cols);
 void q6_kx8_row(const void *W, int rows, int r, int cols, block_q6_K *dst);
 void q6_kx8_from_f32(const float *W, int rows, int cols, void *dst);
 void q6_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
+
+/* Q5_K (MAT_Q5_KX8) in Q4_K's places with its bits regrouped: per
+ * super-block of 256 values (q_s(l) = ggml's 5-bit value l = 0..31 of
+ * sub-block s, w = d sc_s q - dmin m_s):
+ *   d[j], dmin[j], scales[...]  as block_q4_Kx8
+ *   qs[256i + 32c + 4j + m]     of row 8g + j, l = 4c + m (i = 0..3, c =
+ *                               0..7): q_2i(l) in bits 0-4, bits 0-2 of
+ *                               q_2i+1(l) in bits 5-7
+ *   qh[32c + 4j + m]            bits 3-4 of q_2i+1(l) in bits 2i, 2i + 1
+ * then the rows % 8 last rows as plain block_q5_K rows. So 32 bytes at qs +
+ * 256i + 32c hold 4 values of sub-block 2i of each row (one AND) and, with
+ * qh + 32c, 4 of sub-block 2i + 1 (a shift and an AND of each, an OR): 6
+ * vector operations for the two, where ggml's order takes 9 (a nibble and
+ * a fifth bit each). Lossless: q5_kx8_row gives a plain row back byte for
+ * byte. The plain rows' kernel gathers 8 plain super-blocks into this
+ * struct in another form, Q4_K's places for qs and ggml's qh bytes 4 at a
+ * time (qh[32c + 4j + m] = row j's qh[4c + m]), with ggml's bits as they
+ * are (dword transposes), and takes the same integers out of it. */
+typedef struct block_q5_Kx8 {
+    uint16_t d[8], dmin[8];
+    uint8_t scales[96];
+    uint8_t qh[256];
+    uint8_t qs[1024];
+} block_q5_Kx8;
+_Static_assert(sizeof(block_q5_Kx8) == 8 * sizeof(block_q5_K), "8 Q5_K blocks, no padding");
+
+/* the Q4_K functions above for Q5_K */
+void q5_kx8_pack(void *dst, const void *src, int rows, int cols);
+int q5_kx8_repack(void *data, int rows, int cols);
+void q5_kx8_row(const void *W, int rows, int r, int cols, block_q5_K *dst);
+void q5_kx8_from_f32(const float *W, int rows, int cols, void *dst);
+void q5_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
 #endif

@@ -20,13 +20,14 @@
  *   q4_0x8       32     18  Q4_0, 8 rows interleaved (repack.h)    q8_act
  *   q4_kx8      256    144  Q4_K, 8 rows interleaved (repack.h)    q8_act
  *   q6_kx8      256    210  Q6_K, 8 rows interleaved, its own bit order (repack.h)  q8_act
+ *   q5_kx8      256    176  Q5_K, 8 rows interleaved (repack.h)    q8_act
  * A (rows, cols) matrix is rows rows of cols / block blocks (cols must be a
  * whole number of blocks). The mv kernels: matvec.h's contract; mv[ISA_REF]
  * is the plain C oracle of the others. For the types added by issues 13/15
- * (f16, q5_0, q5_k, fp8, q4_0x8, q4_kx8, q6_kx8) and for q4_0 / q4_k / q6_k the AVX-512 entry is the AVX2
- * kernel (no AVX-512 variant yet; for q4_0 / q4_k / q6_k on purpose: their plain and
- * interleaved kernels give the same bits, matvec_avx2.c). q4_0x8 / q4_kx8 / q6_kx8 are made at load from a
- * GGUF's Q4_0 / Q4_K / Q6_K matrices (repack.h): its rows are not contiguous, so row_f32
+ * (f16, q5_0, q5_k, fp8, q4_0x8, q4_kx8, q6_kx8, q5_kx8) and for q4_0 / q4_k / q6_k / q5_k the AVX-512
+ * entry is the AVX2 kernel (no AVX-512 variant yet; for q4_0 / q4_k / q6_k / q5_k on purpose: their plain
+ * and interleaved kernels give the same bits, matvec_avx2.c). q4_0x8 / q4_kx8 / q6_kx8 / q5_kx8 are made at
+ * load from a GGUF's Q4_0 / Q4_K / Q6_K / Q5_K matrices (repack.h): its rows are not contiguous, so row_f32
  * reads one (to_f32 / from_f32 are NULL) and from_f32_mat writes a matrix;
  * GGUF has no such type (gg -1). The packers: f32, bf16, f16, fp8
  * (quantised types keep their integer kernels at any T); AVX-512 runs the
@@ -42,7 +43,7 @@
 enum {
     MAT_F32 = 0, MAT_BF16 = 1, MAT_Q8_0 = 2, MAT_Q4_0 = 3, MAT_Q4_K = 4, MAT_Q6_K = 5,
     MAT_F16 = 6, MAT_Q5_0 = 7, MAT_Q5_K = 8, MAT_FP8 = 9, MAT_Q4_0X8 = 10, MAT_Q4_KX8 = 11,
-    MAT_Q6_KX8 = 12, MAT_NTYPES = 13
+    MAT_Q6_KX8 = 12, MAT_Q5_KX8 = 13, MAT_NTYPES = 14
 };
 
 enum { WT_ACT_F32 = 0, WT_ACT_Q8 = 1 };

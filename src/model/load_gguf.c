@@ -15,8 +15,8 @@
  * float32); everything else (F32 and the other quant types of matrices,
  * norms, router, bias, a fused attn_kv_b) is dequantised to float32 into
  * w->arena. Float32 loads (writers) fold k_b and v_b back into kv_b.
- * Copied Q4_0 / Q4_K / Q6_K matrices then get their rows interleaved 8 at a time
- * (MAT_Q4_0X8 / MAT_Q4_KX8 / MAT_Q6_KX8, kernels/repack.h): the same values and bits, a
+ * Copied Q4_0 / Q4_K / Q6_K / Q5_K matrices then get their rows interleaved 8 at a time
+ * (MAT_Q4_0X8 / MAT_Q4_KX8 / MAT_Q6_KX8 / MAT_Q5_KX8, kernels/repack.h): the same values and bits, a
  * faster decode kernel (not the kept attn_k_b / attn_v_b: the attention
  * multiplies their heads' rows as views).
  *
@@ -592,7 +592,7 @@ static void repack_piece(mat *W, int per) {
     if (W->type == MAT_Q4_0 && per % 8 == 0 && q4_0x8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q4_0X8;
 }
 
-/* repack: the Q4_0, Q4_K and Q6_K matrices copied into qarena get their rows
+/* repack: the Q4_0, Q4_K, Q6_K and Q5_K matrices copied into qarena get their rows
  * interleaved 8 at a time (kernels/repack.h, issue 15: the decode kernels
  * then keep one row per vector lane; the same bytes, the same values, the
  * same bits as the plain kernels). Borrowed blocks stay as stored (read-only
@@ -610,6 +610,7 @@ static void repack(const dc_config *c, const wt_entry *e, int n, const src *s, c
         if (kt[i] == MAT_Q4_0 && q4_0x8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q4_0X8;
         if (kt[i] == MAT_Q4_K && q4_kx8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q4_KX8;
         if (kt[i] == MAT_Q6_K && q6_kx8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q6_KX8;
+        if (kt[i] == MAT_Q5_K && q5_kx8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q5_KX8;
     }
 }
 

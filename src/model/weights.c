@@ -543,8 +543,12 @@ int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
             *m = w->head;
             continue;
         }
-        /* Q4_0 / Q4_K / Q6_K with their rows interleaved 8 at a time (kernels/repack.h: the decode kernels' layout) */
-        const int t = type == MAT_Q4_0 ? MAT_Q4_0X8 : type == MAT_Q4_K ? MAT_Q4_KX8 : type == MAT_Q6_K ? MAT_Q6_KX8 : type;
+        /* Q4_0 / Q4_K / Q6_K / Q5_K with their rows interleaved 8 at a time (kernels/repack.h: the decode kernels' layout) */
+        const int t = type == MAT_Q4_0   ? MAT_Q4_0X8
+                      : type == MAT_Q4_K ? MAT_Q4_KX8
+                      : type == MAT_Q6_K ? MAT_Q6_KX8
+                      : type == MAT_Q5_K ? MAT_Q5_KX8
+                                         : type;
         mat_convert(m, t, dst);
         w->released_bytes += release_pages(m->data, (size_t)m->rows * m->cols * sizeof(float));
         m->data = (float *)(void *)dst;
