@@ -911,13 +911,12 @@ INL void q6_kx8_tile(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, cons
  * multiplied at once), so the broadcasts are loaded a quarter as often and
  * the 4 int32 sums, the 4 float sums, the 5 broadcasts and the mask fit the
  * 16 registers. The same integer sums (wrapping int16 adds: any order) and
- * the same float operations per lane as q6_lanes: the same bits. */
-/* its prefetch distance, per group: 1 KB (from memory, 1 thread, 102400 x
- * 1024 rows, a busy machine: 2 KB read 0.87-1.10x the one-stream kernel
- * before, 1 KB 1.0-1.19x; 4 KB into L2 no better) */
-#ifndef Q6X1_PF
-#define Q6X1_PF 1024
-#endif
+ * the same float operations per lane as q6_lanes: the same bits.
+ * No software prefetch: the hardware's alone reads the 4 streams faster
+ * (from memory, 1 thread, 102400 x 1024, huge pages, paired runs against
+ * the one-stream kernel before, which prefetched 2 KB ahead: none 1.26x
+ * (31-33 GB/s, 25-26 before), 1 KB ahead 1.01-1.05x, 2 KB 0.88x; a second
+ * prefetch 4-8 KB ahead into L2 0.82-0.85x). */
 INL void q6_kx8_tile1x4(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, const q8_act *x, int g, int gs,
                         int r0, int r1) {
     enum { NG = 4 };
@@ -933,7 +932,6 @@ INL void q6_kx8_tile1x4(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, c
         #pragma GCC unroll 4
         for (int i = 0; i < NG; i++) {
             B[i] = W + (size_t)(g + i * gs) * nb + p;
-            for (int o = 0; o < 192; o += 64) _mm_prefetch((const char *)B[i] + Q6X1_PF + o, _MM_HINT_T0); /* d, scales */
             in[i] = _mm256_setzero_ps();
         }
         for (int b = 0; b < 8; b++) {
@@ -950,9 +948,6 @@ INL void q6_kx8_tile1x4(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, c
                 #pragma GCC unroll 8
                 for (int i = 0; i < NG; i++) {
                     const uint8_t *qs = B[i]->qs + 192 * b + 96 * h;
-                    /* spread over the super-block, as q6_lanes */
-                    if (h == 0)
-                        for (int o = 0; o < 192; o += 64) _mm_prefetch((const char *)qs + Q6X1_PF + o, _MM_HINT_T0);
                     const __m256i va = _mm256_loadu_si256((const __m256i *)qs),
                                   vb = _mm256_loadu_si256((const __m256i *)(qs + 32)),
                                   vc = _mm256_loadu_si256((const __m256i *)(qs + 64));
