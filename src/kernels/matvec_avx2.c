@@ -908,9 +908,11 @@ INL void q6_kx8_tile(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, cons
 /* one token and 4 groups g + i gs, the loops turned as in q4_0x8_tile1x4:
  * per half h of a 32-block, the token's 4 activation broadcasts and its c16
  * serve the 4 groups (each group's 96 bytes loaded once, unpacked and
- * multiplied at once), so the broadcasts are loaded a quarter as often and
- * the 4 int32 sums, the 4 float sums, the 5 broadcasts and the mask fit the
- * 16 registers. The same integer sums (wrapping int16 adds: any order) and
+ * multiplied at once), so the broadcasts are loaded a quarter as often
+ * (gcc keeps the 5 broadcasts and the mask in registers, the first half's 4
+ * int32 sums and the 4 float sums on the stack: a few stores and loads per
+ * 32-block; 2 or 3 groups, fewer spills, were no faster in L2). The same
+ * integer sums (wrapping int16 adds: any order) and
  * the same float operations per lane as q6_lanes: the same bits.
  * No software prefetch: the hardware's alone reads the 4 streams faster
  * (from memory, 1 thread, 102400 x 1024, huge pages, paired runs against

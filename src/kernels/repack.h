@@ -95,8 +95,9 @@ void q4_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
  * of 8 rows, where ggml's order took 17 (the two halves of a byte at
  * different depths). In L2 on Zen 3, 1 thread, T = 1: 27-30 GB/s a group
  * at a time (the plain Q6_K kernel before this type: 19); 4 groups sharing
- * the activation broadcasts (matvec_avx2.c): 39-40 on 240 rows, 33-34 in
- * bench_matvec cache (234 rows, the last 2 plain); matmul 2816 x 1024,
+ * the activation broadcasts (matvec_avx2.c): 39-41 on 240 rows, 34-35 in
+ * bench_matvec cache (234 rows, the last 2 plain); from memory 31-33 (the
+ * one-stream kernel 24-26, the 1-thread probe 28-30); matmul 2816 x 1024,
  * T = 64: 16-19k tokens/s (8-12k). */
 typedef struct block_q6_Kx8 {
     uint16_t d[8];
