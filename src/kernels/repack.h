@@ -92,11 +92,15 @@ void q4_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
  * then the rows % 8 last rows as plain block_q6_K rows. So 32 bytes at
  * qs + 96s hold 4 values of each of the 8 rows (lane j: values 16s..16s+3)
  * with one AND (and the same for the next two 32), and the fourth 4
- * values of each row come out of the three vectors' top bits (3 shifts, 3
- * ANDs, 2 ORs): 11 vector operations for 16 values of 8 rows, where ggml's
- * order took 17 (the two halves of a byte at different depths). In L2 on
- * Zen 3, 1 thread, T = 1: 27-30 GB/s (the plain Q6_K kernel before this
- * type: 19); matmul 2816 x 1024, T = 64: 16-19k tokens/s (8-12k). */
+ * values of each row come out of the three vectors' top bits (3 AND-NOTs
+ * by the same 0x3f, 3 shifts, 2 ORs): 11 vector operations for 16 values
+ * of 8 rows, where ggml's order took 17 (the two halves of a byte at
+ * different depths). In L2 on Zen 3, 1 thread, T = 1: 27-30 GB/s a group
+ * at a time (the plain Q6_K kernel before this type: 19); 4 groups sharing
+ * the activation broadcasts (matvec_avx2.c): 39-41 on 240 rows, 34-35 in
+ * bench_matvec cache (234 rows, the last 2 plain); from memory 31-33 (the
+ * one-stream kernel 24-26, the 1-thread probe 28-30); matmul 2816 x 1024,
+ * T = 64: 16-19k tokens/s (8-12k). */
 typedef struct block_q6_Kx8 {
     uint16_t d[8];
     int8_t scales[128];
