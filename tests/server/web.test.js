@@ -89,7 +89,8 @@ test("a second turn, with a token limit, completes; the conversation survives a 
   await page.click("#send");
   await page.waitForFunction(() => document.querySelectorAll(".msg").length === 4 && !document.body.classList.contains("busy"), null, { timeout: 20000 });
   const meta = await page.textContent(".msg.assistant:last-child .meta");
-  check(/12 tokens/.test(meta) && /token limit/.test(meta), "stats: " + meta);
+  check(/12 tokens/.test(meta) && /token limit/.test(meta),
+        "stats: " + meta + " (the answer: " + (await page.textContent(".msg.assistant:last-child")) + ")");
   await page.reload();
   await page.waitForSelector(".msg.assistant", { timeout: 20000 });
   eq(await page.locator(".msg").count(), 4, "messages after a reload");
