@@ -1675,15 +1675,29 @@ static void fp8_x_order(float *xp, const float *x, size_t n, float sc) {
     }
 }
 
-/* x reordered (and scaled) once per call into a buffer every row reads;
- * for fewer than 4 rows (the reordering would outweigh them), or without
- * memory for the buffer, row by row, each x vector reordered where it is
- * used (the same sums) */
+/* the calling thread's buffer of at least n floats, grown (never shrunk)
+ * as needed and kept for its next calls: decode allocates nothing per
+ * token; NULL when it cannot grow */
+static float *fp8_xbuf(size_t n) {
+    static _Thread_local float *buf;
+    static _Thread_local size_t cap;
+    if (n <= cap) return buf;
+    float *b = aligned_alloc(32, (n * sizeof(float) + 32 + 31) / 32 * 32); /* 32 bytes spare, as before */
+    if (!b) return NULL;
+    free(buf);
+    buf = b, cap = n;
+    return buf;
+}
+
+/* x reordered (and scaled) once per call into the thread's buffer every row
+ * reads; for fewer than 4 rows (the reordering would outweigh them), or
+ * without memory for the buffer, row by row, each x vector reordered where
+ * it is used (the same sums) */
 void mv_fp8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const float *x = xv;
     const block_fp8 *W = Wv;
     const int nb = cols / QK_FP8, xs = fp8_x_small(x, (size_t)T * cols);
-    float *xp = r1 - r0 < 4 ? NULL : aligned_alloc(32, sizeof(float) * T * cols + 32);
+    float *xp = r1 - r0 < 4 ? NULL : fp8_xbuf((size_t)T * cols);
     if (!xp) {
         for (int r = r0; r < r1; r++)
             for (int t = 0; t < T; t++)
@@ -1693,7 +1707,6 @@ void mv_fp8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r
     }
     fp8_x_order(xp, x, (size_t)T * cols, xs ? 0x1p64f : 1.0f);
     fp8_tiles(out, ldo, W, nb, xp, xs, r0, r1, T);
-    free(xp);
 }
 
 /* ---------------------------------------------------------------- activations */
