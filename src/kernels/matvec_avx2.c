@@ -1676,17 +1676,40 @@ static void fp8_x_order(float *xp, const float *x, size_t n, float sc) {
 }
 
 /* the calling thread's buffer of at least n floats, grown (never shrunk)
- * as needed and kept for its next calls: decode allocates nothing per
- * token; NULL when it cannot grow */
+ * as needed and kept for its next calls, freed when the thread ends (a
+ * pthread key's destructor): decode allocates nothing per token; NULL when
+ * it cannot be had (the caller then reorders in place) */
+typedef struct {
+    float *p;
+    size_t cap;
+} fp8_buf;
+static pthread_key_t fp8_key;
+static int fp8_key_ok;
+static pthread_once_t fp8_key_once = PTHREAD_ONCE_INIT;
+static void fp8_buf_free(void *v) {
+    fp8_buf *b = v;
+    free(b->p);
+    free(b);
+}
+static void fp8_key_make(void) { fp8_key_ok = !pthread_key_create(&fp8_key, fp8_buf_free); }
+
 static float *fp8_xbuf(size_t n) {
-    static _Thread_local float *buf;
-    static _Thread_local size_t cap;
-    if (n <= cap) return buf;
-    float *b = aligned_alloc(32, (n * sizeof(float) + 32 + 31) / 32 * 32); /* 32 bytes spare, as before */
-    if (!b) return NULL;
-    free(buf);
-    buf = b, cap = n;
-    return buf;
+    pthread_once(&fp8_key_once, fp8_key_make);
+    if (!fp8_key_ok) return NULL;
+    fp8_buf *b = pthread_getspecific(fp8_key);
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b))) return NULL;
+        if (pthread_setspecific(fp8_key, b)) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (n <= b->cap) return b->p;
+    float *p = aligned_alloc(32, (n * sizeof(float) + 32 + 31) / 32 * 32); /* 32 bytes spare, as before */
+    if (!p) return NULL;
+    free(b->p);
+    b->p = p, b->cap = n;
+    return p;
 }
 
 /* x reordered (and scaled) once per call into the thread's buffer every row
