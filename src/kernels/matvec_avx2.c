@@ -519,29 +519,34 @@ INL void q4_0x8_tile1g(float *out, size_t ldo, const block_q4_0x8 *W, int nb, co
     groups_store(out, ldo, acc, 4, g, 0, 1, r0, r1, t0, NT);
 }
 
-/* the whole groups of 8 rows that [r0, r1) touches: one token, 4 groups a
- * quarter of them apart (four weight streams); more, one group x 4 tokens at
- * a time. The rows % 8 last rows are plain Q4_0 rows at their plain place
- * (repack.h): Q4_0's kernel, the same bits. ldo is the matrix's rows (matvec.h). */
-void mv_q4_0x8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const q8_act *x = xv;
-    const block_q4_0x8 *W = Wv;
-    const int nb = cols / QK4_0, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
-    int g = r0 / 8;
-    if (T == 1 && g1 > g) {
-        const int q = (g1 - g) / 4;
-        for (int k = 0; k < q; k++) q4_0x8_tile1x4(out, ldo, W, nb, x, g + k, q, r0, r1);
-        g += 4 * q;
+/* X8_MV: the matvec over an interleaved type's whole groups of 8 rows that
+ * [r0, r1) touches: one token, 4 groups a quarter of them apart (four weight
+ * streams, TILE1X4); more, or what is left, one group after another, tokens
+ * 4 at a time (TILE1G, NT a constant); the rows % 8 last rows are plain rows
+ * at their plain place (repack.h): the plain type's kernel PLAIN, the same
+ * bits. ldo is the matrix's rows (matvec.h). */
+#define X8_MV(NAME, BLK, QK, TILE1X4, TILE1G, PLAIN)                                                            \
+    void NAME(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {      \
+        const q8_act *x = xv;                                                                                  \
+        const BLK *W = Wv;                                                                                     \
+        const int nb = cols / (QK), G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;              \
+        int g = r0 / 8;                                                                                        \
+        if (T == 1 && g1 > g) {                                                                                \
+            const int q = (g1 - g) / 4;                                                                        \
+            for (int k = 0; k < q; k++) TILE1X4(out, ldo, W, nb, x, g + k, q, r0, r1);                         \
+            g += 4 * q;                                                                                        \
+        }                                                                                                      \
+        for (; g < g1; g++)                                                                                    \
+            for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {                              \
+                case 4: TILE1G(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;                                   \
+                case 3: TILE1G(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;                                   \
+                case 2: TILE1G(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;                                   \
+                default: TILE1G(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;                                  \
+                }                                                                                              \
+        if (r1 > 8 * G) PLAIN(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);                         \
     }
-    for (; g < g1; g++)
-        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
-            case 3: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
-            case 2: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
-            default: q4_0x8_tile1g(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;
-            }
-    if (r1 > 8 * G) mv_q4_0_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
-}
+
+X8_MV(mv_q4_0x8_avx2, block_q4_0x8, QK4_0, q4_0x8_tile1x4, q4_0x8_tile1g, mv_q4_0_avx2)
 
 /* ---------------------------------------------------------------- q4_k */
 
@@ -699,6 +704,22 @@ INL void q4k_super(__m256 *acc, const block_q4_Kx8 *const *B, const q8_act *x, i
     }
 }
 
+/* 8 vectors of 8 dwords (v[j] = row j's dwords 0..7) transposed: o[c] lane j = dword c of v[j] */
+INL void dword_transpose8(__m256i *o, const __m256i *v) {
+    __m256i t[8], u[8];
+    #pragma GCC unroll 4
+    for (int j = 0; j < 8; j += 2) t[j] = _mm256_unpacklo_epi32(v[j], v[j + 1]), t[j + 1] = _mm256_unpackhi_epi32(v[j], v[j + 1]);
+    #pragma GCC unroll 2
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_unpacklo_epi64(t[k], t[k + 2]), u[k + 1] = _mm256_unpackhi_epi64(t[k], t[k + 2]);
+        u[k + 2] = _mm256_unpacklo_epi64(t[k + 1], t[k + 3]), u[k + 3] = _mm256_unpackhi_epi64(t[k + 1], t[k + 3]);
+    }
+    /* u[k] (k < 4): rows 0-3' dwords k (low half) and k + 4 (high); u[k + 4] rows 4-7's */
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++)
+        o[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20), o[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+}
+
 /* one q4_kx8 super-block (repack.h's layout) from 8 plain ones: the halves
  * and scale bytes copied, and per pair i the 8 rows' 32 qs bytes as 8 x 8
  * dwords transposed (chunk c = dword c of each row) */
@@ -709,24 +730,12 @@ INL void q4k_gather8(block_q4_Kx8 *dst, const block_q4_K *const *src) {
     }
     #pragma GCC unroll 1
     for (int i = 0; i < 4; i++) {
-        __m256i r[8], t[8], u[8];
+        __m256i r[8], o[8];
         #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_si256((const __m256i *)(src[j]->qs + 32 * i));
-        #pragma GCC unroll 4
-        for (int j = 0; j < 8; j += 2)
-            t[j] = _mm256_unpacklo_epi32(r[j], r[j + 1]), t[j + 1] = _mm256_unpackhi_epi32(r[j], r[j + 1]);
-        #pragma GCC unroll 2
-        for (int j = 0; j < 8; j += 4) {
-            u[j] = _mm256_unpacklo_epi64(t[j], t[j + 2]), u[j + 1] = _mm256_unpackhi_epi64(t[j], t[j + 2]);
-            u[j + 2] = _mm256_unpacklo_epi64(t[j + 1], t[j + 3]), u[j + 3] = _mm256_unpackhi_epi64(t[j + 1], t[j + 3]);
-        }
-        /* u[k] (k < 4): dwords k of rows 0-3 | k + 4 of rows 0-3; u[k + 4] the same of rows 4-7 */
-        #pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            __m256i *o = (__m256i *)(dst->qs + 256 * i);
-            _mm256_storeu_si256(o + k, _mm256_permute2x128_si256(u[k], u[k + 4], 0x20));
-            _mm256_storeu_si256(o + k + 4, _mm256_permute2x128_si256(u[k], u[k + 4], 0x31));
-        }
+        dword_transpose8(o, r);
+        #pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) _mm256_storeu_si256((__m256i *)(dst->qs + 256 * i) + k, o[k]);
     }
 }
 
@@ -895,18 +904,10 @@ INL __m256i q6_group(const block_q6_K *b, int g) {
 /* q[k] of 32-block g of plain super-blocks s[0..7]: each row's 32 values,
  * then the 8 x 8 transpose of their 4-byte pieces */
 INL void q6_gather(__m256i *q, const block_q6_K *const *s, int g) {
-    __m256i v[8], t[8];
+    __m256i v[8];
     #pragma GCC unroll 8
     for (int j = 0; j < 8; j++) v[j] = q6_group(s[j], g);
-    #pragma GCC unroll 4
-    for (int j = 0; j < 8; j += 2) t[j] = _mm256_unpacklo_epi32(v[j], v[j + 1]), t[j + 1] = _mm256_unpackhi_epi32(v[j], v[j + 1]);
-    #pragma GCC unroll 2
-    for (int j = 0; j < 8; j += 4) {
-        v[j] = _mm256_unpacklo_epi64(t[j], t[j + 2]), v[j + 1] = _mm256_unpackhi_epi64(t[j], t[j + 2]);
-        v[j + 2] = _mm256_unpacklo_epi64(t[j + 1], t[j + 3]), v[j + 3] = _mm256_unpackhi_epi64(t[j + 1], t[j + 3]);
-    }
-    #pragma GCC unroll 4
-    for (int k = 0; k < 4; k++) q[k] = _mm256_permute2x128_si256(v[k], v[k + 4], 0x20), q[k + 4] = _mm256_permute2x128_si256(v[k], v[k + 4], 0x31);
+    dword_transpose8(q, v);
 }
 
 /* q6_kx8's prefetch distance: 2 KB ahead of each group (a super-block of 8 rows is 1680 bytes) */
@@ -1110,29 +1111,7 @@ INL void q6_kx8_tile1x4(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, c
     groups_store(out, ldo, acc, 1, g, gs, NG, r0, r1, 0, 1);
 }
 
-/* the groups of 8 rows that [r0, r1) touches: one token, 4 groups a quarter
- * of them apart (q6_kx8_tile1x4); more, or what is left, one group after
- * another, tokens 4 at a time; the rows % 8 last rows plain (Q6_K's kernel,
- * the same bits) */
-void mv_q6_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const q8_act *x = xv;
-    const block_q6_Kx8 *W = Wv;
-    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
-    int g = r0 / 8;
-    if (T == 1 && g1 > g) {
-        const int q = (g1 - g) / 4;
-        for (int k = 0; k < q; k++) q6_kx8_tile1x4(out, ldo, W, nb, x, g + k, q, r0, r1);
-        g += 4 * q;
-    }
-    for (; g < g1; g++)
-        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
-            case 3: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
-            case 2: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
-            default: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;
-            }
-    if (r1 > 8 * G) mv_q6_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
-}
+X8_MV(mv_q6_kx8_avx2, block_q6_Kx8, QK_K, q6_kx8_tile1x4, q6_kx8_tile, mv_q6_k_avx2)
 
 /* ---------------------------------------------------------------- q5_0 */
 
@@ -1348,22 +1327,6 @@ INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, co
                      mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B[g]->dmin));
         acc[a] = _mm256_fnmadd_ps(mn, mv, _mm256_fmadd_ps(in[a], dv, acc[a]));
     }
-}
-
-/* 8 vectors of 8 dwords (v[j] = row j's dwords 0..7) transposed: o[c] lane j = dword c of v[j] */
-INL void dword_transpose8(__m256i *o, const __m256i *v) {
-    __m256i t[8], u[8];
-    #pragma GCC unroll 4
-    for (int j = 0; j < 8; j += 2) t[j] = _mm256_unpacklo_epi32(v[j], v[j + 1]), t[j + 1] = _mm256_unpackhi_epi32(v[j], v[j + 1]);
-    #pragma GCC unroll 2
-    for (int k = 0; k < 8; k += 4) {
-        u[k] = _mm256_unpacklo_epi64(t[k], t[k + 2]), u[k + 1] = _mm256_unpackhi_epi64(t[k], t[k + 2]);
-        u[k + 2] = _mm256_unpacklo_epi64(t[k + 1], t[k + 3]), u[k + 3] = _mm256_unpackhi_epi64(t[k + 1], t[k + 3]);
-    }
-    /* u[k] (k < 4): rows 0-3' dwords k (low half) and k + 4 (high); u[k + 4] rows 4-7's */
-    #pragma GCC unroll 4
-    for (int k = 0; k < 4; k++)
-        o[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20), o[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
 }
 
 /* 8 plain super-blocks in the plain kernel's form of block_q5_Kx8
