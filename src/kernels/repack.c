@@ -222,7 +222,7 @@ ILV void ilv_row_f32(const ilv_type *t, const void *W, int rows, int r, int cols
     }
 }
 
-/* the public names of each type (repack.h) */
+/* the public names of each type (repack.h's ILV_DECL) */
 #define ILV_API(pre, T, PLAIN)                                                                                   \
     void pre##_pack(void *dst, const void *src, int rows, int cols) { ilv_pack(&T, dst, src, rows, cols); }      \
     int pre##_repack(void *data, int rows, int cols) { return ilv_repack(&T, data, rows, cols); }              \

@@ -42,21 +42,26 @@ typedef struct block_q4_0x8 {
 } block_q4_0x8;
 _Static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0), "8 Q4_0 blocks, no padding");
 
-/* q4_0x8_pack: the plain Q4_0 matrix src (rows, cols) into dst (the same
- * bytes, a different buffer). */
-void q4_0x8_pack(void *dst, const void *src, int rows, int cols);
-/* q4_0x8_repack: the same in place, through an 8-row scratch; 0 when that
- * cannot be allocated (the data is then untouched), 1 otherwise. */
-int q4_0x8_repack(void *data, int rows, int cols);
-/* q4_0x8_row: row r of the interleaved W (rows, cols) as a plain Q4_0 row
- * (cols / 32 block_q4_0) into dst. */
-void q4_0x8_row(const void *W, int rows, int r, int cols, block_q4_0 *dst);
-/* q4_0x8_from_f32: W (rows, cols) float32 to Q4_0 (gg_quantize) straight
- * into its interleaved places in dst, 8192 values of a row at a time
- * (wtype.h's from_f32_mat; allocates nothing). */
-void q4_0x8_from_f32(const float *W, int rows, int cols, void *dst);
-/* q4_0x8_row_f32: row r of W (rows, cols) as float32 (wtype.h's row_to_f32). */
-void q4_0x8_row_f32(const void *W, int rows, int r, int cols, float *dst);
+/* ILV_DECL: the five functions of each interleaved type PRE (defined by
+ * repack.c's ILV_API), PLAIN its plain block:
+ *   PRE_pack      the plain matrix src (rows, cols) into dst (the same
+ *                 bytes, a different buffer)
+ *   PRE_repack    the same in place, through an 8-row scratch; 0 when that
+ *                 cannot be allocated (the data is then untouched), 1 otherwise
+ *   PRE_row       row r of the interleaved W (rows, cols) as a plain row
+ *                 (cols / block size PLAIN blocks) into dst
+ *   PRE_from_f32  W (rows, cols) float32 quantised (gg_quantize) straight
+ *                 into its interleaved places in dst, 8192 values of a row at
+ *                 a time (wtype.h's from_f32_mat; allocates nothing)
+ *   PRE_row_f32   row r of W (rows, cols) as float32 (wtype.h's row_to_f32) */
+#define ILV_DECL(PRE, PLAIN)                                                   \
+    void PRE##_pack(void *dst, const void *src, int rows, int cols);           \
+    int PRE##_repack(void *data, int rows, int cols);                          \
+    void PRE##_row(const void *W, int rows, int r, int cols, PLAIN *dst);      \
+    void PRE##_from_f32(const float *W, int rows, int cols, void *dst);        \
+    void PRE##_row_f32(const void *W, int rows, int r, int cols, float *dst);
+
+ILV_DECL(q4_0x8, block_q4_0)
 
 /* Q4_K the same way (MAT_Q4_KX8), per super-block of 256 values:
  *   d[j], dmin[j]              row 8g + j's half scales
@@ -74,13 +79,7 @@ typedef struct block_q4_Kx8 {
 } block_q4_Kx8;
 _Static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "8 Q4_K blocks, no padding");
 
-/* the Q4_0 functions above for Q4_K: pack, in place, a row back, from
- * float32 (quantise then pack), a row as float32 */
-void q4_kx8_pack(void *dst, const void *src, int rows, int cols);
-int q4_kx8_repack(void *data, int rows, int cols);
-void q4_kx8_row(const void *W, int rows, int r, int cols, block_q4_K *dst);
-void q4_kx8_from_f32(const float *W, int rows, int cols, void *dst);
-void q4_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
+ILV_DECL(q4_kx8, block_q4_K)
 
 /* Q6_K (MAT_Q6_KX8) with its 6-bit values in a new bit order besides: per
  * super-block of 256 values (16 sub-blocks s of 16, value v = 16s + 4m + i,
@@ -108,12 +107,7 @@ typedef struct block_q6_Kx8 {
 } block_q6_Kx8;
 _Static_assert(sizeof(block_q6_Kx8) == 8 * sizeof(block_q6_K), "8 Q6_K blocks, no padding");
 
-/* the Q4_K functions above for Q6_K */
-void q6_kx8_pack(void *dst, const void *src, int rows, int cols);
-int q6_kx8_repack(void *data, int rows, int cols);
-void q6_kx8_row(const void *W, int rows, int r, int cols, block_q6_K *dst);
-void q6_kx8_from_f32(const float *W, int rows, int cols, void *dst);
-void q6_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
+ILV_DECL(q6_kx8, block_q6_K)
 
 /* Q5_K (MAT_Q5_KX8) in Q4_K's places with its bits regrouped: per
  * super-block of 256 values (q_s(l) = ggml's 5-bit value l = 0..31 of
@@ -140,10 +134,5 @@ typedef struct block_q5_Kx8 {
 } block_q5_Kx8;
 _Static_assert(sizeof(block_q5_Kx8) == 8 * sizeof(block_q5_K), "8 Q5_K blocks, no padding");
 
-/* the Q4_K functions above for Q5_K */
-void q5_kx8_pack(void *dst, const void *src, int rows, int cols);
-int q5_kx8_repack(void *data, int rows, int cols);
-void q5_kx8_row(const void *W, int rows, int r, int cols, block_q5_K *dst);
-void q5_kx8_from_f32(const float *W, int rows, int cols, void *dst);
-void q5_kx8_row_f32(const void *W, int rows, int r, int cols, float *dst);
+ILV_DECL(q5_kx8, block_q5_K)
 #endif
