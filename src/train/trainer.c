@@ -218,7 +218,6 @@ int trainer_init_dist(trainer *t, const dc_config *cfg, const train_opts *o, con
     b = (bump){t->act_mem, 0};
     acts_point(t, &b);
     if (o->precision != PREC_F32 && (rc = reserve_prec(t, err))) goto fail;
-    t->md.lin = t->ed.lin = &t->lin;
     /* parameters */
     if (init_dir) {
         /* the checkpoint must have this config's shapes; the MTP copies of
@@ -438,7 +437,7 @@ int trainer_forward(trainer *t, const tbatch *b, int grad, dc_err *err) {
     int rc = check_batch(t, b, err);
     if (rc) return rc;
     t->B = b->B, t->T = b->T, t->N = b->B * b->T;
-    t->md.lin = t->ed.lin = &t->lin; /* the linear layers' GEMMs (kernels/linear.h); the trainer may have moved */
+    t->md.lin = t->ed.lin = &t->lin; /* linear.h's GEMMs; set per call: the trainer may have moved */
     const int B = t->B, T = t->T, N = t->N, C = t->cfg.hidden_size, L = t->L;
     const double acc = trainer_shares(t);
     int *inputs = t->inputs, *targets = t->targets;
