@@ -15,7 +15,7 @@
  * `cache` instead: each kernel on a matrix that stays in L2, one thread, the
  * best of many short runs: its compute ceiling, which a busy machine
  * disturbs less than the DRAM figures.
- *   make bench-kernels && build/bench/bench_matvec [decode|gemm|cache|cross|all] [rows cols]
+ *   make bench-kernels && build/bench/bench_matvec [decode|gemm|cache|cross|small|all] [rows cols]
  * $DC_BENCH_TYPES=q4_0,q4_0x8,... limits decode, cache and gemm to those types.
  * q4_0x8 / q4_kx8 / q6_kx8 / q5_kx8 are what a GGUF's Q4_0 / Q4_K / Q6_K / Q5_K matrices
  * become at load (kernels/repack.h); q4_0 / q4_k / q6_k / q5_k here are their plain
@@ -297,6 +297,69 @@ static void cross(int R, int C) {
     free(w), free(x), free(out);
 }
 
+/* `small`: decode's real diet, many small matrices one after another (a MoE
+ * layer reads ~20 of 0.3 MB a token), against one big matrix of the same
+ * bytes: N matrices of R x C (default 512 x 1024, ~240 MB in all, far beyond
+ * the caches) of one type, T = 1, wall clock, best of 5 passes over all:
+ *   big     one matrix of N R rows (the streaming rate)
+ *   regions one parallel region per matrix (matmul_mv: how most of a layer runs)
+ *   fused   one region, each thread its share of every matrix in turn, no
+ *           barrier (how moe_one runs the experts) */
+static void small(int R, int C) {
+    const char *tys = getenv("DC_BENCH_TYPES");
+    const int N = (int)((240u << 20) / ((size_t)R * C));
+    rng r;
+    rng_seed(&r, 5);
+    float *w = randv(&r, (size_t)R * C * N), *x = randv(&r, C), *out = malloc(sizeof(float) * (size_t)R * N);
+    if (!w || !x || !out) return;
+    printf("small matrices: %d of %d x %d against one of %d x %d, T = 1, GB/s of weights (wall clock)\n", N, R, C,
+           R * N, C);
+    for (int thr = 1; thr <= 2; thr++) printf("read bandwidth (membw_read), %d thread(s): %.1f GB/s\n", thr, membw_read(w, (size_t)R * C * N * 4, thr, 3));
+    for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
+        if (!mat_type_bytes(ty, R, C) || !type_on(ty) || (!tys && ty == MAT_F32)) continue;
+        mat F = {w, MAT_F32, R * N, C};
+        void *q = ty == MAT_F32 ? (void *)w : malloc(mat_type_bytes(ty, R * N, C));
+        if (!q) continue;
+        if (ty != MAT_F32) mat_convert(&F, ty, q);
+        mat big = {q, ty, R * N, C}, *m = malloc(sizeof(mat) * N);
+        const size_t mb = mat_type_bytes(ty, R, C);
+        for (int i = 0; m && i < N; i++) m[i] = (mat){(float *)(void *)((char *)q + mb * i), ty, R, C};
+        mv_act a;
+        if (!m || !mv_act_init(&a, 0, &m[0], 1)) {
+            free(m);
+            if (ty != MAT_F32) free(q);
+            break;
+        }
+        mv_act_fill(&a, x, 1, 0, 1);
+        printf("%-7s", mat_type_name(ty));
+        for (int thr = 1; thr <= 2; thr++) {
+            bench_threads(thr);
+            double best[3] = {1e9, 1e9, 1e9};
+            for (int rep = 0; rep < 5; rep++)
+                for (int v = 0; v < 3; v++) {
+                    double t0 = progress_now();
+                    if (v == 0) matmul_mv(out, x, &big, 1);
+                    else if (v == 1)
+                        for (int i = 0; i < N; i++) matmul_mv(out + (size_t)i * R, x, &m[i], 1);
+                    else {
+#pragma omp parallel
+                        for (int i = 0; i < N; i++)
+                            matmul_mv_share(out + (size_t)i * R, x, &a, &m[i], 1, omp_get_thread_num(), omp_get_num_threads());
+                    }
+                    double dt = progress_now() - t0;
+                    best[v] = dt < best[v] ? dt : best[v];
+                }
+            printf("  %dthr big %5.1f regions %5.1f fused %5.1f", thr, mb * N / best[0] / 1e9, mb * N / best[1] / 1e9,
+                   mb * N / best[2] / 1e9);
+        }
+        printf("\n");
+        fflush(stdout);
+        free(m);
+        if (ty != MAT_F32) free(q);
+    }
+    free(w), free(x), free(out);
+}
+
 int main(int argc, char **argv) {
     bench_policy_reexec(argv, "passive"); /* idle threads sleep: a spinning one would take a core from the 1-thread runs */
     const char *mode = argc > 1 ? argv[1] : "all";
@@ -305,12 +368,16 @@ int main(int argc, char **argv) {
         cache(C ? C : 1024);
         return 0;
     }
+    if (!strcmp(mode, "small")) {
+        small(R ? R : 512, C ? C : 1024);
+        return 0;
+    }
     if (!strcmp(mode, "cross")) {
         cross(R ? R : 512, C ? C : 1024);
         return 0;
     }
     if (strcmp(mode, "gemm") && strcmp(mode, "decode") && strcmp(mode, "all")) {
-        fprintf(stderr, "usage: bench_matvec [decode|gemm|cache|cross|all] [rows cols]\n");
+        fprintf(stderr, "usage: bench_matvec [decode|gemm|cache|cross|small|all] [rows cols]\n");
         return 2;
     }
     if (strcmp(mode, "gemm")) decode(R ? R : 102400, C ? C : 1024);

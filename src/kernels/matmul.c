@@ -183,8 +183,12 @@ void matmul_mv(float *out, const float *x, const mat *W, int T) {
         q8_act_point(&xa, buf, T, C);
         /* each token on its own, so threads give the same bytes */
         const kern *k = kern_get();
-#pragma omp parallel for schedule(static) if (T >= 16)
-        for (int t = 0; t < T; t++) k->q8_fill(&xa, x, t, t + 1);
+        if (T < 16)
+            k->q8_fill(&xa, x, 0, T);
+        else {
+#pragma omp parallel for schedule(static)
+            for (int t = 0; t < T; t++) k->q8_fill(&xa, x, t, t + 1);
+        }
     }
     mv_threads(out, x, &xa, W, T);
 }

@@ -160,17 +160,104 @@ INL void rows8x4(const void *wp, int K, const float *x, int cols, size_t r, size
     for (int k = 0; k < 4; k++) out[r + k * rs] = hsum256(_mm256_add_ps(a0[k], a1[k])) + tail[k];
 }
 
-/* one token: four rows a quarter of [r0, r1) apart at a time (TILES below);
- * more: row by row, four tokens at a time */
+/* NR rows r + k rs (NR <= 2) against NT tokens t0 .. t0 + NT - 1 (NT <= 3),
+ * each pair in row8's order (so the bits are row8's): per 16 columns each
+ * row's two weight vectors are loaded (and widened) once for the NT tokens
+ * and each token's x once for the NR rows: 2 NR + 2 NT loads for 2 NR NT
+ * FMAs, where row8 takes 2 + 2 NT for 2 NT and is bound by its loads (issue
+ * 15: f16 / bf16 at T = 4..8 ran at ~44 GFLOP/s in L2 on Zen 3, against ~56
+ * for gemm.h with its packing). The first 8 columns of the 16 for every pair,
+ * then the second 8 (a0 then a1: 12 accumulators, 2 weights and one x fit
+ * the 16 registers). */
+INL void rows_tile(const void *wp, int K, const float *x, int cols, size_t r, size_t rs, int NR, size_t t0, int NT,
+                   float *out, size_t ldo) {
+    const size_t es = K == K_F32 ? 4 : 2;
+    const char *w[2];
+    __m256 a0[2][3], a1[2][3];
+    float tail[2][3] = {{0}};
+    x += t0 * cols;
+    #pragma GCC unroll 2
+    for (int k = 0; k < NR; k++) {
+        w[k] = (const char *)wp + (r + k * rs) * cols * es;
+        #pragma GCC unroll 3
+        for (int t = 0; t < NT; t++) a0[k][t] = a1[k][t] = _mm256_setzero_ps();
+    }
+    int i = 0;
+    for (; i + 16 <= cols; i += 16) {
+        __m256 wv[2];
+        #pragma GCC unroll 2
+        for (int k = 0; k < NR; k++) {
+            _mm_prefetch(w[k] + (size_t)(i + 256) * es, _MM_HINT_T0);
+            wv[k] = wload(K, w[k], i);
+        }
+        #pragma GCC unroll 3
+        for (int t = 0; t < NT; t++) {
+            __m256 xv = _mm256_loadu_ps(x + (size_t)t * cols + i);
+            __asm__("" : "+x"(xv)); /* one load for the NR rows (gcc folded it into each FMA: load-bound) */
+            #pragma GCC unroll 2
+            for (int k = 0; k < NR; k++) a0[k][t] = _mm256_fmadd_ps(wv[k], xv, a0[k][t]);
+        }
+        #pragma GCC unroll 2
+        for (int k = 0; k < NR; k++) wv[k] = wload(K, w[k], i + 8);
+        #pragma GCC unroll 3
+        for (int t = 0; t < NT; t++) {
+            __m256 xv = _mm256_loadu_ps(x + (size_t)t * cols + i + 8);
+            __asm__("" : "+x"(xv)); /* one load for the NR rows (gcc folded it into each FMA: load-bound) */
+            #pragma GCC unroll 2
+            for (int k = 0; k < NR; k++) a1[k][t] = _mm256_fmadd_ps(wv[k], xv, a1[k][t]);
+        }
+    }
+    if (i + 8 <= cols) {
+        #pragma GCC unroll 2
+        for (int k = 0; k < NR; k++) {
+            const __m256 wv = wload(K, w[k], i);
+            #pragma GCC unroll 3
+            for (int t = 0; t < NT; t++) a0[k][t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)t * cols + i), a0[k][t]);
+        }
+        i += 8;
+    }
+    for (; i < cols; i++)
+        #pragma GCC unroll 2
+        for (int k = 0; k < NR; k++) {
+            const float wv = wscalar(K, w[k], i);
+            #pragma GCC unroll 3
+            for (int t = 0; t < NT; t++) tail[k][t] += wv * x[(size_t)t * cols + i];
+        }
+    #pragma GCC unroll 2
+    for (int k = 0; k < NR; k++)
+        #pragma GCC unroll 3
+        for (int t = 0; t < NT; t++)
+            out[(t0 + t) * ldo + r + k * rs] = hsum256(_mm256_add_ps(a0[k][t], a1[k][t])) + tail[k][t];
+}
+
+/* one token: four rows a quarter of [r0, r1) apart at a time (rows8x4);
+ * more: tokens in groups of at most 3 (7 as 3 + 2 + 2), each group over rows
+ * in pairs half of [r0, r1) apart (rows_tile; the last odd row alone) */
 INL void mv_float(float *out, size_t ldo, const void *W, int K, int cols, int r0, int r1, const float *x, int T) {
-    int r = r0;
     if (T == 1) {
         const int q = (r1 - r0) / 4;
         for (int k = 0; k < q; k++) rows8x4(W, K, x, cols, (size_t)(r0 + k), (size_t)q, out);
-        r = r0 + 4 * q;
+        const size_t es = K == K_F32 ? 4 : 2;
+        for (int r = r0 + 4 * q; r < r1; r++) ROW_T4(row8, (const char *)W + (size_t)r * cols * es, K, x, cols)
+        return;
     }
-    const size_t es = K == K_F32 ? 4 : 2;
-    for (; r < r1; r++) ROW_T4(row8, (const char *)W + (size_t)r * cols * es, K, x, cols)
+    const int h = (r1 - r0) / 2;
+    for (int g = 0, ng = (T + 2) / 3, t0 = 0; g < ng; g++) {
+        const int nt = T / ng + (g < T % ng);
+        for (int k = 0; k < h; k++) {
+            const size_t r = (size_t)(r0 + k);
+            if (nt == 3) rows_tile(W, K, x, cols, r, (size_t)h, 2, (size_t)t0, 3, out, ldo);
+            else if (nt == 2) rows_tile(W, K, x, cols, r, (size_t)h, 2, (size_t)t0, 2, out, ldo);
+            else rows_tile(W, K, x, cols, r, (size_t)h, 2, (size_t)t0, 1, out, ldo);
+        }
+        if (r0 + 2 * h < r1) {
+            const size_t r = (size_t)(r1 - 1);
+            if (nt == 3) rows_tile(W, K, x, cols, r, 0, 1, (size_t)t0, 3, out, ldo);
+            else if (nt == 2) rows_tile(W, K, x, cols, r, 0, 1, (size_t)t0, 2, out, ldo);
+            else rows_tile(W, K, x, cols, r, 0, 1, (size_t)t0, 1, out, ldo);
+        }
+        t0 += nt;
+    }
 }
 
 void mv_f32_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
