@@ -298,20 +298,26 @@ static float *chunked(dc_model *m, const int *ids, int n, int k) { return chunke
  * token by token and in runs of 5 (one product per head for the run: the
  * same bits as one at a time); the naive cache, which widens the pieces
  * again, agrees too. Resident bytes and bytes per token drop. */
-/* q4_0 pieces read from the file's mapping stay plain Q4_0 (DEEPC_MMAP=1)
+/* the plain type an interleaved one is made from (itself for the others) */
+static int plain_of(int t) {
+    return t == MAT_Q4_0X8 ? MAT_Q4_0 : t == MAT_Q4_KX8 ? MAT_Q4_K : t == MAT_Q6_KX8 ? MAT_Q6_K : t == MAT_Q5_KX8 ? MAT_Q5_K : t;
+}
+
+/* pieces read from the file's mapping stay plain (DEEPC_MMAP=1: type plain)
  * and decode the bits of the interleaved copies (want) */
-static void kvb_borrowed_same(const char *gg, const int *ids, int n, const float *want) {
+static void kvb_borrowed_same(const char *gg, const int *ids, int n, const float *want, int plain) {
     dc_model *b = NULL;
     dc_err err = {0};
     setenv("DEEPC_MMAP", "1", 1);
     int rc = model_load(gg, 0, &b, &err);
     unsetenv("DEEPC_MMAP");
     if (rc) { CHECK(0, "borrowed: %s", err.msg); return; }
-    CHECK(b->w.layers[0].k_b.type == MAT_Q4_0 && b->w.layers[0].v_b.type == MAT_Q4_0, "borrowed pieces not plain q4_0");
+    const char *nm = mat_type_name(plain);
+    CHECK(b->w.layers[0].k_b.type == plain && b->w.layers[0].v_b.type == plain, "borrowed pieces not plain %s", nm);
     float *got = chunked_as(b, ids, n, 1, DC_ATTN_ABSORB);
     int same = got && want && !memcmp(got, want, sizeof(float) * n * dc_model_config(b)->vocab_size);
-    CHECK(same, "q4_0 pieces: interleaved and plain (borrowed) decode differently");
-    printf("    q4_0 pieces interleaved at load = plain (borrowed from the mapping), bit for bit: %s\n", same ? "yes" : "no");
+    CHECK(same, "%s pieces: interleaved and plain (borrowed) decode differently", nm);
+    printf("    %s pieces interleaved at load = plain (borrowed from the mapping), bit for bit: %s\n", nm, same ? "yes" : "no");
     free(got);
     dc_model_free(b);
 }
@@ -327,7 +333,8 @@ static void kvb_kept(void) {
         int mat;
         double bound;
     } K[] = {{"f16", MAT_F16, 1e-4}, {"q8_0", MAT_Q8_0, 0.03}, {"q5_0", MAT_Q5_0, 0.05},
-             {"q4_0", MAT_Q4_0X8, 0.06}}; /* q4_0: interleaved at load (a head's rows are whole groups of 8) */
+             {"q4_0", MAT_Q4_0X8, 0.06}, /* q4_0 and the k-quants: interleaved at load (a head's rows are whole groups of 8) */
+             {"q4_k", MAT_Q4_KX8, 0.06}, {"q6_k", MAT_Q6_KX8, 0.03}, {"q5_k", MAT_Q5_KX8, 0.04}};
     const int n = 16, V = c.vocab_size;
     int ids[16];
     for (int i = 0; i < n; i++) ids[i] = (i * 41 + 3) % V;
@@ -360,7 +367,7 @@ static void kvb_kept(void) {
                K[i].type, dc_model_weight_bytes(q) / 1e6, dc_model_weight_bytes(f) / 1e6, e, en, same ? "yes" : "no");
         CHECK(e < K[i].bound && en < K[i].bound, "%s: logits differ by %g (naive %g)", K[i].type, e, en);
         CHECK(same, "%s: runs of 5 differ from one token at a time", K[i].type);
-        if (K[i].mat == MAT_Q4_0X8) kvb_borrowed_same(gg, ids, n, a1);
+        if (plain_of(K[i].mat) != K[i].mat) kvb_borrowed_same(gg, ids, n, a1, plain_of(K[i].mat));
         free(a1), free(a5), free(f1), free(qn), free(fn);
         dc_model_free(q);
         dc_model_free(f);

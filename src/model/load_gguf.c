@@ -583,13 +583,18 @@ static int check_finite(const wt_entry *e, int n, const src *s, const int *kt, i
                    path, (int)bt->name.n, bt->name.s, alt, (long long)at, e[first].name);
 }
 
-/* repack_piece: a kept k_b or v_b of Q4_0 interleaved when each head's rows
- * (per, which mla.c views as a matrix of their own) are whole groups of 8:
- * then no group straddles two heads and a head's rows start at the byte
- * they start at in the plain layout (issue 15: V2-Lite's per-head products,
- * 512 x 128 and 128 x 512, ran the plain Q4_0 kernel at half its speed) */
+/* repack_piece: a kept k_b or v_b of Q4_0, Q4_K, Q6_K or Q5_K interleaved
+ * when each head's rows (per, which mla.c views as a matrix of their own)
+ * are whole groups of 8: then no group straddles two heads and a head's rows
+ * start at the byte they start at in the plain layout (issue 15: V2-Lite's
+ * per-head products, 512 x 128 and 128 x 512, ran the plain Q4_0 kernel at
+ * half its speed; a Q4_K_M file's Q4_K attn_v_b the plain Q4_K one) */
 static void repack_piece(mat *W, int per) {
-    if (W->type == MAT_Q4_0 && per % 8 == 0 && q4_0x8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q4_0X8;
+    if (per % 8) return;
+    if (W->type == MAT_Q4_0 && q4_0x8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q4_0X8;
+    else if (W->type == MAT_Q4_K && q4_kx8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q4_KX8;
+    else if (W->type == MAT_Q6_K && q6_kx8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q6_KX8;
+    else if (W->type == MAT_Q5_K && q5_kx8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q5_KX8;
 }
 
 /* repack: the Q4_0, Q4_K, Q6_K and Q5_K matrices copied into qarena get their rows
