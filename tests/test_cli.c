@@ -187,6 +187,16 @@ static void generate_parallel(void) {
     free(o);
     CHECK(run(&o, BIN " bench -m %s --reps 0", dir) == 2 && strstr(o, "--reps: bad count '0'"), "%s", o);
     free(o);
+    /* bench --depth: prefill and decode after D tokens in the cache (llama-bench's -d), the cache's bytes in the bound */
+    CHECK(run(&o, BIN " bench -m %s --prefill 4 --decode 2 --depth 20 --reps 1 --threads 1 --dtype q8", dir) == 0 &&
+              strstr(o, "prefill    4") && strstr(o, "@ d20") && strstr(o, "decode     2") &&
+              strstr(o, "(weights and cache)"),
+          "bench --depth 20: %s", o);
+    free(o);
+    CHECK(run(&o, BIN " bench -m %s --depth 4 --parallel 2", dir) == 2 && strstr(o, "--depth"), "%s", o);
+    free(o);
+    CHECK(run(&o, BIN " bench -m %s --depth -1", dir) == 2 && strstr(o, "--depth: bad count"), "%s", o);
+    free(o);
     CHECK(run(&o, BIN " generate -m %s --prompt-ids 5,6 --parallel 0", dir) == 2 && strstr(o, "--parallel"), "%s", o);
     free(o);
     CHECK(run(&o, BIN " generate -m %s --prompts /nonexistent --parallel 2", dir) == 1 && strstr(o, "/nonexistent"), "%s", o);

@@ -11,9 +11,10 @@ int bench_parallel(dc_model *m, const char *model_path, const char *peer, const 
                    int attn, int kv, double bw, dc_err *err);
 /* peer_llama_bench: llama.cpp's llama-bench in dir on model: prefill tokens/s
  * pp[i] for each prompt length pre[i], decode tokens/s *tg over gen tokens,
- * thr threads, reps repetitions (their mean); 0 where it gave no figure. */
-void peer_llama_bench(const char *dir, const char *model, const int *pre, int npre, int gen, int thr, int reps,
-                      double *pp, double *tg);
+ * both after depth tokens in the cache (its -d), thr threads, reps
+ * repetitions (their mean); 0 where it gave no figure. */
+void peer_llama_bench(const char *dir, const char *model, const int *pre, int npre, int gen, int depth, int thr,
+                      int reps, double *pp, double *tg);
 /* peer_batched_bench: llama-batched-bench's S_TG (aggregate decode tokens/s)
  * for each batch size B[i] after a prompt of `prompt` tokens; 0 where absent. */
 void peer_batched_bench(const char *dir, const char *model, const int *B, int nb, int prompt, int steps, int thr,

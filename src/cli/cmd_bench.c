@@ -38,7 +38,7 @@
 
 static const char *HELP =
     "usage: deepc bench -m DIR|FILE.gguf [--dtype f32,bf16,q8] [--threads 1,2] [--attn absorb|naive] [--kv-type bf16|f32]\n"
-    "                   [--prefill 64,512] [--decode 128] [--reps 3] [--parallel 1,2,4,8,16] [--peer DIR]\n"
+    "                   [--prefill 64,512] [--decode 128] [--depth 0] [--reps 3] [--parallel 1,2,4,8,16] [--peer DIR]\n"
     "\n"
     "Prefill and decode tokens/s for each weight type and thread count, the bytes of\n"
     "weights read per decoded token, the memory bandwidth measured in the same run,\n"
@@ -53,6 +53,8 @@ static const char *HELP =
     "      --threads LIST thread counts (default 1,2)\n"
     "      --prefill LIST prompt lengths (default 64,512)\n"
     "      --decode N     decoded tokens (default 128)\n"
+    "      --depth D      tokens already in the cache before each prefill and decode (default 0;\n"
+    "                     llama-bench's -d): attention's share of a step at that context\n"
     "      --attn MODE    absorb (default) or naive\n"
     "      --kv-type T    the latent KV cache's elements: bf16 (default) or f32\n"
     "      --parallel LIST  batched decode instead: aggregate tokens/s of B sequences decoding\n"
@@ -63,24 +65,37 @@ static const char *HELP =
     "                     (or llama-batched-bench with --parallel) runs on the same file in\n"
     "                     this run and its figures stand beside deepc's\n";
 
-/* tokens/s of one prefill of n random tokens on a fresh cache */
-static int prefill_rate(dc_session *s, int n, int V, float *logits, double *rate, dc_err *err) {
+/* a fresh cache holding depth random tokens (untimed; --depth) */
+static int at_depth(dc_session *s, int depth, int V, float *logits, dc_err *err) {
+    dc_session_reset(s);
+    if (!depth) return DC_OK;
+    int *ids = malloc(sizeof(int) * depth);
+    if (!ids) return err_set(err, DC_ENOMEM, "out of memory");
+    rng r;
+    rng_seed(&r, 4321);
+    for (int i = 0; i < depth; i++) ids[i] = (int)(rng_u64(&r) % V);
+    int rc = dc_forward(s, ids, depth, logits, 1, err);
+    free(ids);
+    return rc;
+}
+
+/* tokens/s of one prefill of n random tokens after depth on a fresh cache */
+static int prefill_rate(dc_session *s, int n, int depth, int V, float *logits, double *rate, dc_err *err) {
     int *ids = malloc(sizeof(int) * n);
     if (!ids) return err_set(err, DC_ENOMEM, "out of memory");
     rng r;
     rng_seed(&r, 1234);
     for (int i = 0; i < n; i++) ids[i] = (int)(rng_u64(&r) % V);
-    dc_session_reset(s);
+    int rc = at_depth(s, depth, V, logits, err);
     double t0 = progress_now();
-    int rc = dc_forward(s, ids, n, logits, 1, err);
+    if (!rc) rc = dc_forward(s, ids, n, logits, 1, err);
     *rate = n / (progress_now() - t0);
     free(ids);
     return rc;
 }
 
-static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate, dc_err *err) {
-    dc_session_reset(s);
-    int tok = 1 % V, rc = 0;
+static int decode_rate(dc_session *s, int n, int depth, int V, float *logits, double *rate, dc_err *err) {
+    int tok = 1 % V, rc = at_depth(s, depth, V, logits, err);
     double t0 = progress_now();
     for (int i = 0; i < n && !rc; i++) {
         rc = dc_forward(s, &tok, 1, logits, 1, err);
@@ -92,12 +107,12 @@ static int decode_rate(dc_session *s, int n, int V, float *logits, double *rate,
 
 /* repeated: f `reps` times; the mean of the rates and their standard
  * deviation (llama-bench's avg_ts and stddev_ts over its -r repetitions) */
-typedef int (*rate_fn)(dc_session *s, int n, int V, float *logits, double *rate, dc_err *err);
-static int repeated(rate_fn f, dc_session *s, int n, int V, float *logits, int reps, double *mean, double *sd,
-                    dc_err *err) {
+typedef int (*rate_fn)(dc_session *s, int n, int depth, int V, float *logits, double *rate, dc_err *err);
+static int repeated(rate_fn f, dc_session *s, int n, int depth, int V, float *logits, int reps, double *mean,
+                    double *sd, dc_err *err) {
     double sum = 0, sq = 0, r;
     for (int i = 0; i < reps; i++) {
-        int rc = f(s, n, V, logits, &r, err);
+        int rc = f(s, n, depth, V, logits, &r, err);
         if (rc) return rc;
         sum += r, sq += r * r;
     }
@@ -109,7 +124,7 @@ static int repeated(rate_fn f, dc_session *s, int n, int V, float *logits, int r
 typedef struct bopts {
     const char *dir;
     char dtypes[8][8];
-    int ndt, thr[8], nthr, pre[8], npre, dec, attn, kv, par[16], npar, reps;
+    int ndt, thr[8], nthr, pre[8], npre, dec, depth, attn, kv, par[16], npar, reps;
     const char *peer;
 } bopts;
 
@@ -129,7 +144,8 @@ static int parse(int argc, char **argv, bopts *o) {
     static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"dtype", 1, 0, 'd'},   {"threads", 1, 0, 't'},
                                          {"prefill", 1, 0, 'p'}, {"decode", 1, 0, 'n'}, {"attn", 1, 0, 'a'},
                                          {"parallel", 1, 0, 'P'}, {"peer", 1, 0, 'E'}, {"kv-type", 1, 0, CLI_OPT_KV},
-                                         {"reps", 1, 0, 'r'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+                                         {"reps", 1, 0, 'r'}, {"depth", 1, 0, 'D'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     const char *const dts_default = "f32,bf16,q8";
     const char *dts = dts_default;
@@ -153,6 +169,10 @@ static int parse(int argc, char **argv, bopts *o) {
         case 'n':
             if (cli_parse_int(optarg, 1, 1 << 20, &v)) return cli_usage_error("bench", "--decode: bad count '%s'", optarg);
             o->dec = (int)v;
+            break;
+        case 'D':
+            if (cli_parse_int(optarg, 0, 1 << 20, &v)) return cli_usage_error("bench", "--depth: bad count '%s'", optarg);
+            o->depth = (int)v;
             break;
         case 'r':
             if (cli_parse_int(optarg, 1, 100, &v)) return cli_usage_error("bench", "--reps: bad count '%s' (1..100)", optarg);
@@ -178,6 +198,7 @@ static int parse(int argc, char **argv, bopts *o) {
     }
     if (optind < argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
     if (!o->dir) return cli_usage_error("bench", "-m DIR is required");
+    if (o->depth && o->npar) return cli_usage_error("bench", "--depth is not measured with --parallel");
     size_t dl = strlen(o->dir);
     if (dts == dts_default && dl > 5 && !strcmp(o->dir + dl - 5, ".gguf")) dts = "stored";
     char buf[128];
@@ -215,8 +236,10 @@ static void decode_line(const bopts *o, int ti, double rate, double sd, double m
     const int own = got > b;
     if (own) b = got;
     printf("  %d thr  decode  %4d   %8.2f tok/s", o->thr[ti], o->dec, rate);
+    if (o->depth) printf(" @ d%d", o->depth);
     if (o->reps > 1) printf(" +- %.2f", sd);
-    printf("   bound %.1f GB/s / %.1f MB = %.1f tok/s -> %.0f%% of bound\n", b, mb, b * 1e3 / mb, 100 * got / b);
+    printf("   bound %.1f GB/s / %.1f MB%s = %.1f tok/s -> %.0f%% of bound\n", b, mb,
+           o->depth ? " (weights and cache)" : "", b * 1e3 / mb, 100 * got / b);
     printf("               (read %.1f GB/s; bandwidth probes %.1f just before, %.1f just after%s)\n", got, before, after,
            own ? ": the decode read more than any probe, so its own rate is the bound" : "");
 }
@@ -232,13 +255,20 @@ static int bench_dtype(const bopts *o, const char *dt, bwprobe *bw, dc_err *err)
     const dc_config *c = dc_model_config(m);
     int maxp = o->dec;
     for (int i = 0; i < o->npre; i++) maxp = o->pre[i] > maxp ? o->pre[i] : maxp;
-    if ((rc = dc_session_new_kv(m, maxp, o->attn, o->kv, &s, err))) goto done;
+    if ((rc = dc_session_new_kv(m, o->depth + maxp, o->attn, o->kv, &s, err))) goto done;
     logits = malloc(sizeof(float) * c->vocab_size);
     if (!logits) {
         rc = err_set(err, DC_ENOMEM, "out of memory");
         goto done;
     }
     double mb = dc_model_decode_bytes(m) / 1e6;
+    if (o->depth) { /* a step also reads the cache: depth + dec / 2 positions on average, every layer */
+        const int L = c->num_hidden_layers, H = c->num_attention_heads;
+        const double pos = o->depth + o->dec / 2.0,
+                     row = o->attn == DC_ATTN_NAIVE ? 4.0 * H * (c->qk_nope_head_dim + c->qk_rope_head_dim + c->v_head_dim)
+                                                    : (o->kv == DC_KV_F32 ? 4.0 : 2.0) * (c->kv_lora_rank + c->qk_rope_head_dim);
+        mb += pos * L * row / 1e6;
+    }
     const char *ty = dc_model_dtype(m); /* as stored for a quantised GGUF */
     size_t dl = strlen(o->dir);
     int peer = o->peer && dl > 5 && !strcmp(o->dir + dl - 5, ".gguf");
@@ -255,19 +285,21 @@ static int bench_dtype(const bopts *o, const char *dt, bwprobe *bw, dc_err *err)
         cli_threads(nt);
         double warm, rate = 0, pp[8] = {0}, tg = 0;
         /* the peer first, measured in this run on the same file and thread count */
-        if (peer) peer_llama_bench(o->peer, o->dir, o->pre, o->npre, o->dec, nt, o->reps, pp, &tg);
-        if ((rc = prefill_rate(s, 16 < maxp ? 16 : maxp, c->vocab_size, logits, &warm, err))) break;
+        if (peer) peer_llama_bench(o->peer, o->dir, o->pre, o->npre, o->dec, o->depth, nt, o->reps, pp, &tg);
+        if ((rc = prefill_rate(s, 16 < maxp ? 16 : maxp, 0, c->vocab_size, logits, &warm, err))) break;
         for (int i = 0; i < o->npre && !rc; i++) {
             double sd = 0;
-            rc = repeated(prefill_rate, s, o->pre[i], c->vocab_size, logits, o->reps, &rate, &sd, err);
+            rc = repeated(prefill_rate, s, o->pre[i], o->depth, c->vocab_size, logits, o->reps, &rate, &sd, err);
             printf("  %d thr  prefill %4d   %8.1f tok/s", nt, o->pre[i], rate);
+            if (o->depth) printf(" @ d%d", o->depth);
             if (o->reps > 1) printf(" +- %.1f", sd);
             if (pp[i] > 0) printf("    llama.cpp (llama-bench, this run) %8.1f tok/s  (x%.2f)", pp[i], rate / pp[i]);
             printf("\n");
             fflush(stdout);
         }
         double sd = 0, before = rc ? 0 : bw_probe(bw, o, ti);
-        if (rc || (rc = repeated(decode_rate, s, o->dec, c->vocab_size, logits, o->reps, &rate, &sd, err))) break;
+        if (rc || (rc = repeated(decode_rate, s, o->dec, o->depth, c->vocab_size, logits, o->reps, &rate, &sd, err)))
+            break;
         decode_line(o, ti, rate, sd, mb, bw, before, bw_probe(bw, o, ti));
         if (tg > 0)
             printf("               llama.cpp (llama-bench, this run) %8.2f tok/s  (x%.2f)\n", tg, rate / tg);

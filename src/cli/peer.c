@@ -61,15 +61,16 @@ static void lb_line(void *vctx, const char *l) {
     cJSON_Delete(j);
 }
 
-void peer_llama_bench(const char *dir, const char *model, const int *pre, int npre, int gen, int thr, int reps,
-                      double *pp, double *tg) {
-    char exe[4096], p[128], n[16], t[16], r[16];
+void peer_llama_bench(const char *dir, const char *model, const int *pre, int npre, int gen, int depth, int thr,
+                      int reps, double *pp, double *tg) {
+    char exe[4096], p[128], n[16], t[16], r[16], d[16];
     snprintf(exe, sizeof exe, "%s/llama-bench", dir);
     list(p, sizeof p, pre, npre);
     snprintf(n, sizeof n, "%d", gen), snprintf(t, sizeof t, "%d", thr), snprintf(r, sizeof r, "%d", reps);
+    snprintf(d, sizeof d, "%d", depth);
     for (int i = 0; i < npre; i++) pp[i] = 0;
     *tg = 0;
-    char *argv[] = {exe, "-m", (char *)model, "-p", p, "-n", n, "-t", t, "-r", r, "-o", "jsonl", NULL};
+    char *argv[] = {exe, "-m", (char *)model, "-p", p, "-n", n, "-t", t, "-r", r, "-o", "jsonl", "-d", d, NULL};
     lb_ctx c = {pre, npre, pp, tg};
     run_lines(argv, lb_line, &c);
 }

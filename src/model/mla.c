@@ -197,49 +197,29 @@ static inline float dot8_tail(v8f acc, const float *a, const float *b, int i, in
     return r;
 }
 
-/* scores_row: one widened cache row c (kvl latents, rd rope) against g
- * heads' q_abs qa[h] (kvl) and q_pe qpe[h] (rd): sc[h * ld] = (qa[h] . c +
- * qpe[h] . kr) * scale. All g heads in one pass, each chunk of c loaded once
- * into a register for the g accumulators (g independent FMA chains, where
- * one dot at a time was one latency-bound chain: 8% of a decode step at 512+
- * positions). The order of a score's sum is fixed (lanes, then tail) and the
- * same for every T, so batched decode keeps T = 1's bits. */
-static inline __attribute__((always_inline)) void scores_g(const float *c, int kvl, int rd, const int G,
-                                                           const float *const *qa, const float *const *qpe,
-                                                           float scale, float *sc, size_t ld) {
-    v8f al[MLA_HEAD_GROUP], ar[MLA_HEAD_GROUP];
-#pragma GCC unroll 8
-    for (int h = 0; h < G; h++) al[h] = ar[h] = v8f_set(0);
-    int i = 0, k = 0;
-    for (; i + 8 <= kvl; i += 8) {
-        const v8f cv = v8f_load(c + i);
-#pragma GCC unroll 8
-        for (int h = 0; h < G; h++) al[h] += v8f_load(qa[h] + i) * cv;
-    }
-    for (; k + 8 <= rd; k += 8) {
-        const v8f cv = v8f_load(c + kvl + k);
-#pragma GCC unroll 8
-        for (int h = 0; h < G; h++) ar[h] += v8f_load(qpe[h] + k) * cv;
-    }
-#pragma GCC unroll 8
-    for (int h = 0; h < G; h++)
-        sc[(size_t)h * ld] = (dot8_tail(al[h], qa[h], c, i, kvl) + dot8_tail(ar[h], qpe[h], c + kvl, k, rd)) * scale;
+/* hsum8x8: s[h] = hsum8(a[h]) for the 8 vectors at once, in the same order
+ * (0, then lane 0, 1, ... 7 added one after another): a[] transposed (t_k[h]
+ * = a[h][k], three rounds of shuffles), then 0 + t_0 + t_1 + ... + t_7 as
+ * vectors; ~30 vector operations where eight hsum8 take ~120 (each lane
+ * extracted, eight dependent adds) */
+typedef int v8i_ __attribute__((vector_size(32)));
+static inline __attribute__((always_inline)) v8f hsum8x8(const v8f *a) {
+    const v8i_ lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
+    const v8i_ s0 = {0, 1, 8, 9, 4, 5, 12, 13}, s1 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const v8i_ h0 = {0, 1, 2, 3, 8, 9, 10, 11}, h1 = {4, 5, 6, 7, 12, 13, 14, 15};
+    v8f t[8], c[8];
+    for (int r = 0; r < 8; r += 2) t[r] = __builtin_shuffle(a[r], a[r + 1], lo), t[r + 1] = __builtin_shuffle(a[r], a[r + 1], hi);
+    /* c[4 q + 2 j + m]: columns (2 j + m, 2 j + m + 4) of rows 4 q .. 4 q + 3 */
+    for (int q = 0; q < 2; q++)
+        for (int j = 0; j < 2; j++) {
+            c[4 * q + 2 * j] = __builtin_shuffle(t[4 * q + j], t[4 * q + 2 + j], s0);
+            c[4 * q + 2 * j + 1] = __builtin_shuffle(t[4 * q + j], t[4 * q + 2 + j], s1);
+        }
+    v8f sum = v8f_set(0);
+    for (int k = 0; k < 4; k++) sum += __builtin_shuffle(c[k], c[4 + k], h0); /* columns 0..3 */
+    for (int k = 0; k < 4; k++) sum += __builtin_shuffle(c[k], c[4 + k], h1); /* columns 4..7 */
+    return sum;
 }
-
-/* a full group in registers (G a constant); a short last group head by head
- * (each head's sum is its own: the same bits either way) */
-static void scores_row(const float *c, int kvl, int rd, int g, const float *const *qa, const float *const *qpe,
-                       float scale, float *sc, size_t ld) {
-    if (g == MLA_HEAD_GROUP) {
-        scores_g(c, kvl, rd, MLA_HEAD_GROUP, qa, qpe, scale, sc, ld);
-        return;
-    }
-    for (int h = 0; h < g; h++) scores_g(c, kvl, rd, 1, qa + h, qpe + h, scale, sc + (size_t)h * ld, ld);
-}
-
-/* LAT_TILE: cache rows per tile of lat_sum (16 rows of 512 bf16 latents:
- * 16 KB, kept in L1 across the chunks) */
-#define LAT_TILE 16
 
 typedef uint16_t v8u16 __attribute__((vector_size(16)));
 
@@ -251,6 +231,57 @@ static inline __attribute__((always_inline)) v8f kv_load8(const void *row, int x
     memcpy(&u, (const uint16_t *)row + x, sizeof u);
     return (v8f)(__builtin_convertvector(u, v8i) << 16);
 }
+
+/* scores_row: one widened cache row c (kvl latents, rd rope) against g
+ * heads' q_abs qa[h] (kvl) and q_pe qpe[h] (rd): sc[h * ld] = (qa[h] . c +
+ * qpe[h] . kr) * scale. All g heads in one pass, each chunk of c loaded once
+ * into a register for the g accumulators (g independent FMA chains, where
+ * one dot at a time was one latency-bound chain: 8% of a decode step at 512+
+ * positions). The order of a score's sum is fixed (lanes, then tail) and the
+ * same for every T, so batched decode keeps T = 1's bits. */
+static inline __attribute__((always_inline)) void scores_g(const void *cr, const int BF, int kvl, int rd, const int G,
+                                                           const float *const *qa, const float *const *qpe,
+                                                           float scale, float *sc, size_t ld) {
+    const float *c = cr; /* the tails read floats: BF only without tails (absorbed_core) */
+    v8f al[MLA_HEAD_GROUP], ar[MLA_HEAD_GROUP];
+#pragma GCC unroll 8
+    for (int h = 0; h < G; h++) al[h] = ar[h] = v8f_set(0);
+    int i = 0, k = 0;
+    for (; i + 8 <= kvl; i += 8) {
+        const v8f cv = kv_load8(cr, i, BF);
+#pragma GCC unroll 8
+        for (int h = 0; h < G; h++) al[h] += v8f_load(qa[h] + i) * cv;
+    }
+    for (; k + 8 <= rd; k += 8) {
+        const v8f cv = kv_load8(cr, kvl + k, BF);
+#pragma GCC unroll 8
+        for (int h = 0; h < G; h++) ar[h] += v8f_load(qpe[h] + k) * cv;
+    }
+    if (G == 8 && i == kvl && k == rd) { /* no tails: the 8 heads' lane sums at once, the same bits */
+        const v8f r = (hsum8x8(al) + hsum8x8(ar)) * v8f_set(scale);
+#pragma GCC unroll 8
+        for (int h = 0; h < 8; h++) sc[(size_t)h * ld] = r[h];
+        return;
+    }
+#pragma GCC unroll 8
+    for (int h = 0; h < G; h++)
+        sc[(size_t)h * ld] = (dot8_tail(al[h], qa[h], c, i, kvl) + dot8_tail(ar[h], qpe[h], c + kvl, k, rd)) * scale;
+}
+
+/* a full group in registers (G a constant); a short last group head by head
+ * (each head's sum is its own: the same bits either way) */
+static void scores_row(const float *c, int kvl, int rd, int g, const float *const *qa, const float *const *qpe,
+                       float scale, float *sc, size_t ld) {
+    if (g == MLA_HEAD_GROUP) {
+        scores_g(c, 0, kvl, rd, MLA_HEAD_GROUP, qa, qpe, scale, sc, ld);
+        return;
+    }
+    for (int h = 0; h < g; h++) scores_g(c, 0, kvl, rd, 1, qa + h, qpe + h, scale, sc + (size_t)h * ld, ld);
+}
+
+/* LAT_TILE: cache rows per tile of lat_sum (16 rows of 512 bf16 latents:
+ * 16 KB, kept in L1 across the chunks) */
+#define LAT_TILE 16
 
 /* lat[h][x] += sum over the nr rows of the tile of p[h][j] c_j[x], j in
  * order, for the G heads (a constant) of the group: per chunk of 8 latents,
@@ -307,7 +338,14 @@ static void absorbed_core(const dc_model *m, const kv_view *kv, const int *pages
                           const float *const *qa, const float *const *qpe, float *sc, float *const *lat, float *rowf) {
     const int rd = m->cfg.qk_rope_head_dim, kvl = m->cfg.kv_lora_rank, n = pos + 1;
     const float scale = m->softmax_scale;
+    /* a full group on a bf16 cache without tails widens in registers (the
+     * same floats: the same bits), else each row is widened into rowf first */
+    const int raw = kv->bf16 && g == MLA_HEAD_GROUP && kvl % 8 == 0 && rd % 8 == 0;
     for (int j = 0; j < n; j++) {
+        if (raw) {
+            scores_g(kv_at(kv, pages, j), 1, kvl, rd, MLA_HEAD_GROUP, qa, qpe, scale, sc + j, (size_t)n);
+            continue;
+        }
         const float *c = widen(kv, kv_at(kv, pages, j), kvl + rd, rowf);
         scores_row(c, kvl, rd, g, qa, qpe, scale, sc + j, (size_t)n);
     }
