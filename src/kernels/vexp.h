@@ -41,6 +41,16 @@ static inline v8f v8f_load(const float *p) {
 }
 static inline void v8f_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
 static inline v8f v8f_set(float a) { return (v8f){a, a, a, a, a, a, a, a}; }
+/* a * b + c lane by lane, rounded once where the build has FMA (x86's FMA3:
+ * one instruction; ISO C mode keeps gcc from fusing a * b + c by itself),
+ * else a product and a sum */
+static inline v8f v8f_fma(v8f a, v8f b, v8f c) {
+#if defined(__FMA__)
+    return __builtin_ia32_vfmaddps256(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
 /* m ? a : b lane by lane, m a comparison's result (all ones or zero) */
 static inline v8f v8f_sel(v8i m, v8f a, v8f b) { return (v8f)(((v8i)a & m) | ((v8i)b & ~m)); }
 
