@@ -1650,36 +1650,43 @@ INL void fp8_block(__m256 acc[4][8], const block_fp8 *W, int nb, const float *xp
 
 /* One token (NT = 1, x scaled in the buffer): fp8_block's sums for 32 codes
  * q of one row, x (in the codes' order) at xk, by one asm statement:
- *   p0 += lo * x0 + hi * x1, lo, hi = codes 4m, 4m + 2: maddubs(16, q)
- *   p1 += lo * x2 + hi * x3, lo, hi = codes 4m + 1, 4m + 3: maddubs(16 << 8, q)
+ *   c = the 32 codes (one load)
+ *   p0 += lo * x0 + hi * x1, lo, hi = codes 4m, 4m + 2: maddubs(16, c)
+ *   p1 += lo * x2 + hi * x3, lo, hi = codes 4m + 1, 4m + 3: maddubs(16 << 8, c)
  * each lo the 16-bit halves moved up (slld 16), each masked (e4m3x16's bits;
- * the odd codes by a second maddubs where e4m3x16 shifts the loaded codes:
- * one operation fewer, the same bits); F: the block's first 32, the chains
- * started by a multiply. 12 vector operations per 32 codes, two temporaries,
- * the chains accumulated in place: gcc, given the intrinsics, kept 4 rows'
- * 8 chains + 4 sums + constants in the 16 registers by copying and spilling
- * (~40 extra instructions a block) and reloaded the constant. L2, 1 thread,
- * T = 1: 21.8 (fold above alone) -> 23.5 GB/s (23.3 with e4m3x16's shift
- * for the odd codes; ~3.6 cycles per 32 codes for the bare unit in a loop
- * of registers, ~4.1 in the kernel: 12 prefetches, 4 broadcasts, 8 FMAs and
- * loop upkeep a block) */
-#define FP8_UNIT_ASM(OP, PC)                                                                      \
-    __asm__("vpmaddubsw %[q], %[k], %[t0]\n\t"                                                    \
-            "vpslld $16, %[t0], %[t1]\n\t"                                                         \
-            "vpand %[m], %[t1], %[t1]\n\t" OP " 0(%[x]), %[t1], %[p0]\n\t"                        \
-            "vpand %[m], %[t0], %[t0]\n\t"                                                         \
-            "vfmadd231ps 32(%[x]), %[t0], %[p0]\n\t"                                               \
-            "vpmaddubsw %[q], %[k2], %[t0]\n\t"                                                   \
-            "vpslld $16, %[t0], %[t1]\n\t"                                                         \
-            "vpand %[m], %[t1], %[t1]\n\t" OP " 64(%[x]), %[t1], %[p1]\n\t"                       \
-            "vpand %[m], %[t0], %[t0]\n\t"                                                         \
-            "vfmadd231ps 96(%[x]), %[t0], %[p1]"                                                   \
-            : [p0] PC(*p0), [p1] PC(*p1), [t0] "=&x"(t0), [t1] "=&x"(t1)                           \
-            : [q] "m"(*(const __m256i *)q), [x] "r"(xk), [m] "x"(m), [k] "x"(k16), [k2] "x"(k2),   \
-              "m"(*(const float(*)[32])xk))
+ * the odd codes by a second maddubs where e4m3x16 shifts the codes: one
+ * operation fewer, the same bits); F: the block's first 32, the chains
+ * started by a multiply. 12 vector operations per 32 codes (4 FMAs, 2
+ * maddubs, 2 shifts, 4 ands), 3 temporaries, the chains accumulated in place.
+ * Given the intrinsics, gcc kept 4 rows' 8 chains + 4 sums + constants in
+ * the 16 registers by copying and spilling (~40 extra instructions a block)
+ * and reloaded the constants. L2, Zen 3, 1 thread, T = 1, GB/s: 21.8 (fold
+ * above alone) -> 23.9; with e4m3x16's shift for the odd codes 23.3; codes
+ * read by each maddubs (no load) 23.5; x in 4 registers shared by the 4 rows
+ * (one asm per 32 codes of 4 rows: 16 registers, the odd codes shifted)
+ * 23.1. Bounds measured on loops of registers: 4 FMAs + 2 maddubs 2.9
+ * cycles (maddubs shares the FMA pipes), shifts 2 a cycle, ands 4; the whole
+ * unit ~3.0-3.6 cycles, ~4.0 in the kernel (12 prefetches, 4 broadcasts, 8
+ * FMAs and loop upkeep a block of 4 rows) */
+#define FP8_UNIT_ASM(OP, PC)                                                                       \
+    __asm__("vmovdqu %[q], %[c]\n\t"                                                               \
+            "vpmaddubsw %[c], %[k], %[t0]\n\t"                                                     \
+            "vpslld $16, %[t0], %[t1]\n\t"                                                          \
+            "vpand %[m], %[t1], %[t1]\n\t" OP " %[x0], %[t1], %[p0]\n\t"                           \
+            "vpand %[m], %[t0], %[t0]\n\t"                                                          \
+            "vfmadd231ps %[x1], %[t0], %[p0]\n\t"                                                   \
+            "vpmaddubsw %[c], %[k2], %[t0]\n\t"                                                    \
+            "vpslld $16, %[t0], %[t1]\n\t"                                                          \
+            "vpand %[m], %[t1], %[t1]\n\t" OP " %[x2], %[t1], %[p1]\n\t"                           \
+            "vpand %[m], %[t0], %[t0]\n\t"                                                          \
+            "vfmadd231ps %[x3], %[t0], %[p1]"                                                       \
+            : [p0] PC(*p0), [p1] PC(*p1), [t0] "=&x"(t0), [t1] "=&x"(t1), [c] "=&x"(c)              \
+            : [q] "m"(*(const __m256i *)q), [x0] "m"(*(const __m256 *)xk),                          \
+              [x1] "m"(*(const __m256 *)(xk + 8)), [x2] "m"(*(const __m256 *)(xk + 16)),            \
+              [x3] "m"(*(const __m256 *)(xk + 24)), [m] "x"(m), [k] "x"(k16), [k2] "x"(k2))
 INL void fp8_unit(int F, const uint8_t *q, const float *xk, __m256 *p0, __m256 *p1, __m256 m, __m256i k16,
                   __m256i k2) {
-    __m256 t0, t1;
+    __m256 t0, t1, c;
     if (F) FP8_UNIT_ASM("vmulps", "=&x");
     else FP8_UNIT_ASM("vfmadd231ps", "+x");
 }
