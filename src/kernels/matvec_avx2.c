@@ -1667,7 +1667,13 @@ INL void fp8_block(__m256 acc[4][8], const block_fp8 *W, int nb, const float *xp
  * 23.1. Bounds measured on loops of registers: 4 FMAs + 2 maddubs 2.9
  * cycles (maddubs shares the FMA pipes), shifts 2 a cycle, ands 4; the whole
  * unit ~3.0-3.6 cycles, ~4.0 in the kernel (12 prefetches, 4 broadcasts, 8
- * FMAs and loop upkeep a block of 4 rows) */
+ * FMAs and loop upkeep a block of 4 rows). Slower too: the codes loaded at
+ * q - 3 .. q so that one shift or maddubs puts each code on top (no slld):
+ * 4 loads (half split across lines) 17.3, 2 loads 22.9; a row's 4 groups
+ * of 32 before the next row's (8-FMA chains) 20.9; two blocks a loop 23.2.
+ * The same unit for 2 rows x 2 tokens (codes decoded once): T = 2 15.5 ->
+ * 15.4, not kept. DRAM (bench_matvec small, 1 thread, one big matrix):
+ * 18.8-20.1 -> 22.7 GB/s, read bandwidth 21-30 (busy machine) */
 #define FP8_UNIT_ASM(OP, PC)                                                                       \
     __asm__("vmovdqu %[q], %[c]\n\t"                                                               \
             "vpmaddubsw %[c], %[k], %[t0]\n\t"                                                     \
