@@ -333,8 +333,9 @@ static void mv_share_in_region(void) {
 /* fp8: every e4m3 code (NaN codes aside), subnormals and zero included,
  * through each kernel exactly: rows of 2 blocks holding all 256 codes, one-hot
  * tokens pick one code each, so out == d * e4m3(code) with no rounding (d a
- * power of two), for scales on the fast path (d < 2^7) and the two-step one
- * (d >= 2^7), T = 1..9, and rows [r0, r1) off any tile */
+ * power of two or 3 * 2^40), scales from 2^-20 to 2^80 (the AVX2 kernel
+ * keeps its sums times 2^-56: neither end may lose bits), T = 1..9, and
+ * rows [r0, r1) off any tile */
 static void fp8_every_code(void) {
     const int R = 11, C = 256, nb = C / QK_FP8;
     const float DS[] = {0x1p-3f, 0x1p-20f, 0x1p10f, 3.0f * 0x1p40f, 0x1p80f};
@@ -370,7 +371,7 @@ static void fp8_every_code(void) {
         }
         CHECK(!bad, "%s fp8: %d outputs differ from d * e4m3(code)", k->name, bad);
     }
-    printf("    fp8: all 254 codes (subnormals, +-0) exact through every kernel, d fast and two-step, T=1..9\n");
+    printf("    fp8: all 254 codes (subnormals, +-0) exact through every kernel, d 2^-20..2^80, T=1..9\n");
     free(W), free(x), free(out);
 }
 

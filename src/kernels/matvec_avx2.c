@@ -55,7 +55,9 @@
  * 16-bit shifts and masks on the codes as loaded, no byte shuffle
  * (e4m3x16); x put in the codes' order and scaled by 2^64 once per call, so
  * each product is one exact FMA, no multiply per weight, and the block
- * scale (d * 2^56) applied once per 64 products (fp8_block below).
+ * scale d applied once per 64 products, 2^56 once per row at the end
+ * (fp8_block below); one token by an asm unit of 12 vector operations per
+ * 32 codes (fp8_unit).
  */
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
@@ -1550,7 +1552,8 @@ void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
  * MA: H = 0's two shifts by one maddubs instead, 16 * int8 code (the same
  * bits), which runs beside the shifts but on the FMA units: for the tiles
  * of one pass (NR NT <= 4, fp8_pass), whose decoding outweighs their FMAs
- * (L2, 1 thread, T = 1: 19.5 -> 20.0 GB/s; slower from T = 5). */
+ * (L2, 1 thread, T = 1: 19.5 -> 20.0 GB/s; slower from T = 5). One token
+ * has its own unit (fp8_unit below). */
 INL void e4m3x16(__m256i c, int H, int MA, __m256 *lo, __m256 *hi) {
     const __m256i m = _mm256_set1_epi32((int)0x87f00000u);
     __m256i v;
@@ -1594,25 +1597,22 @@ INL __m256 fp8_x(const float *x, int v, int XS, int XB) {
  *         (H = 0, 1), started by a multiply; each product
  *         (e4m3 * 2^-120) * (x * 2^64) = (e4m3 * 2^-56) * x is exact, so it
  *         does not matter which of the two is scaled by 2^64
- *   acc = fma(p_0, d * 2^56, acc), then the same with p_1: the block scale
- *         once per 64 products, not once per weight
- *         (d * 2^56 overflows when |d| >= 2^72: (p * 2^56) * d, the same
- *         product exactly, for such a row's block)
+ *   acc = fma(p_0, d, acc), then the same with p_1: the block scale once
+ *         per 64 products, not once per weight; acc is the row's sum times
+ *         2^-56, times 2^56 (exact) before hsum256. One broadcast load per
+ *         row and block, no test of d (d * 2^56 would overflow from 2^72):
+ *         L2, 1 thread, T = 1: 21.1 -> 21.8 GB/s, T = 2: 14.1 -> 15.5. The
+ *         price: a row whose sums fall below 2^-70 (2^-126 * 2^56) loses
+ *         bits to float32 subnormals in acc (no weight times x of a model
+ *         comes near)
  * mv_fp8_avx2 first writes each token's x in the codes' order (fp8_xv) to
  * a buffer, scaled by 2^64 when every |x| < 2^64 (XS: the weights need no
  * multiply), else as is (the weights scaled). */
 
-/* acc += p * d * 2^56 exactly as described (BIG: the tile's block has a
- * row with |d| >= 2^72, so each row chooses) */
-INL __m256 fp8_fold(__m256 acc, __m256 p, float d, int BIG) {
-    if (!BIG || fabsf(d) < 0x1p72f) return _mm256_fmadd_ps(p, _mm256_set1_ps(d * 0x1p56f), acc);
-    return _mm256_fmadd_ps(_mm256_mul_ps(p, _mm256_set1_ps(0x1p56f)), _mm256_set1_ps(d), acc);
-}
-
 /* block p of the NR rows times NT tokens, both chains at once (H = 2: 2 NR
  * NT of them) or one (H = 0, 1); xp: x in the codes' order (XB), else x */
 INL void fp8_block(__m256 acc[4][8], const block_fp8 *W, int nb, const float *xp, size_t cols, int p, int r, int rs,
-                   int NR, int t0, int NT, int XS, int XB, int H, int BIG) {
+                   int NR, int t0, int NT, int XS, int XB, int H) {
     const __m256 two64 = _mm256_set1_ps(0x1p64f);
     __m256 pc[2][4][8];
     #pragma GCC unroll 4
@@ -1639,25 +1639,98 @@ INL void fp8_block(__m256 acc[4][8], const block_fp8 *W, int nb, const float *xp
     }
     #pragma GCC unroll 4
     for (int i = 0; i < NR; i++) {
-        const float d = W[(size_t)(r + i * rs) * nb + p].d;
+        const __m256 d = _mm256_broadcast_ss(&W[(size_t)(r + i * rs) * nb + p].d);
         #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) {
-            if (H != 1) acc[i][t] = fp8_fold(acc[i][t], pc[0][i][t], d, BIG);
-            if (H != 0) acc[i][t] = fp8_fold(acc[i][t], pc[1][i][t], d, BIG);
+            if (H != 1) acc[i][t] = _mm256_fmadd_ps(pc[0][i][t], d, acc[i][t]);
+            if (H != 0) acc[i][t] = _mm256_fmadd_ps(pc[1][i][t], d, acc[i][t]);
         }
     }
 }
 
-/* both chains in one pass where they fit the registers (NR NT <= 4), else
- * chain 0 of the block, then chain 1 (the codes loaded again: a compiler
- * barrier, not kept in registers across) */
+/* One token (NT = 1, x scaled in the buffer): fp8_block's sums for 32 codes
+ * q of one row, x (in the codes' order) at xk, by one asm statement:
+ *   c = the 32 codes (one load)
+ *   p0 += lo * x0 + hi * x1, lo, hi = codes 4m, 4m + 2: maddubs(16, c)
+ *   p1 += lo * x2 + hi * x3, lo, hi = codes 4m + 1, 4m + 3: maddubs(16 << 8, c)
+ * each lo the 16-bit halves moved up (slld 16), each masked (e4m3x16's bits;
+ * the odd codes by a second maddubs where e4m3x16 shifts the codes: one
+ * operation fewer, the same bits); F: the block's first 32, the chains
+ * started by a multiply. 12 vector operations per 32 codes (4 FMAs, 2
+ * maddubs, 2 shifts, 4 ands), 3 temporaries, the chains accumulated in place.
+ * Given the intrinsics, gcc kept 4 rows' 8 chains + 4 sums + constants in
+ * the 16 registers by copying and spilling (~40 extra instructions a block)
+ * and reloaded the constants. L2, Zen 3, 1 thread, T = 1, GB/s: 21.8 (fold
+ * above alone) -> 23.9; with e4m3x16's shift for the odd codes 23.3; codes
+ * read by each maddubs (no load) 23.5; x in 4 registers shared by the 4 rows
+ * (one asm per 32 codes of 4 rows: 16 registers, the odd codes shifted)
+ * 23.1. Bounds measured on loops of registers: 4 FMAs + 2 maddubs 2.9
+ * cycles (maddubs shares the FMA pipes), shifts 2 a cycle, ands 4; the whole
+ * unit ~3.0-3.6 cycles, ~4.0 in the kernel (12 prefetches, 4 broadcasts, 8
+ * FMAs and loop upkeep a block of 4 rows). Slower too: the codes loaded at
+ * q - 3 .. q so that one shift or maddubs puts each code on top (no slld):
+ * 4 loads (half split across lines) 17.3, 2 loads 22.9; a row's 4 groups
+ * of 32 before the next row's (8-FMA chains) 20.9; two blocks a loop 23.2.
+ * The same unit for 2 rows x 2 tokens (codes decoded once): T = 2 15.5 ->
+ * 15.4, not kept. DRAM (bench_matvec small, 1 thread, one big matrix):
+ * 18.8-20.1 -> 22.7 GB/s, read bandwidth 21-30 (busy machine) */
+#define FP8_UNIT_ASM(OP, PC)                                                                       \
+    __asm__("vmovdqu %[q], %[c]\n\t"                                                               \
+            "vpmaddubsw %[c], %[k], %[t0]\n\t"                                                     \
+            "vpslld $16, %[t0], %[t1]\n\t"                                                          \
+            "vpand %[m], %[t1], %[t1]\n\t" OP " %[x0], %[t1], %[p0]\n\t"                           \
+            "vpand %[m], %[t0], %[t0]\n\t"                                                          \
+            "vfmadd231ps %[x1], %[t0], %[p0]\n\t"                                                   \
+            "vpmaddubsw %[c], %[k2], %[t0]\n\t"                                                    \
+            "vpslld $16, %[t0], %[t1]\n\t"                                                          \
+            "vpand %[m], %[t1], %[t1]\n\t" OP " %[x2], %[t1], %[p1]\n\t"                           \
+            "vpand %[m], %[t0], %[t0]\n\t"                                                          \
+            "vfmadd231ps %[x3], %[t0], %[p1]"                                                       \
+            : [p0] PC(*p0), [p1] PC(*p1), [t0] "=&x"(t0), [t1] "=&x"(t1), [c] "=&x"(c)              \
+            : [q] "m"(*(const __m256i *)q), [x0] "m"(*(const __m256 *)xk),                          \
+              [x1] "m"(*(const __m256 *)(xk + 8)), [x2] "m"(*(const __m256 *)(xk + 16)),            \
+              [x3] "m"(*(const __m256 *)(xk + 24)), [m] "x"(m), [k] "x"(k16), [k2] "x"(k2))
+INL void fp8_unit(int F, const uint8_t *q, const float *xk, __m256 *p0, __m256 *p1, __m256 m, __m256i k16,
+                  __m256i k2) {
+    __m256 t0, t1, c;
+    if (F) FP8_UNIT_ASM("vmulps", "=&x");
+    else FP8_UNIT_ASM("vfmadd231ps", "+x");
+}
+
+/* block p of NR rows, one token, x scaled in the buffer: fp8_block's sums */
+INL void fp8_block1(__m256 acc[4][8], const block_fp8 *W, int nb, const float *xp, int p, int r, int rs, int NR) {
+    const __m256 m = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x87f00000u));
+    const __m256i k16 = _mm256_set1_epi16(16), k2 = _mm256_set1_epi16(16 << 8);
+    const float *xk = xp + (size_t)p * QK_FP8;
+    __m256 pc[2][4];
+    #pragma GCC unroll 4
+    for (int k = 0; k < QK_FP8; k += 32)
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const uint8_t *q = W[(size_t)(r + i * rs) * nb + p].qs + k;
+            if (k) fp8_unit(0, q, xk + k, &pc[0][i], &pc[1][i], m, k16, k2);
+            else fp8_unit(1, q, xk, &pc[0][i], &pc[1][i], m, k16, k2);
+        }
+    #pragma GCC unroll 4
+    for (int i = 0; i < NR; i++) {
+        const __m256 d = _mm256_broadcast_ss(&W[(size_t)(r + i * rs) * nb + p].d);
+        acc[i][0] = _mm256_fmadd_ps(pc[0][i], d, acc[i][0]);
+        acc[i][0] = _mm256_fmadd_ps(pc[1][i], d, acc[i][0]);
+    }
+}
+
+/* one token with x scaled in the buffer by fp8_block1; else both chains in
+ * one pass where they fit the registers (NR NT <= 4), else chain 0 of the
+ * block, then chain 1 (the codes loaded again: a compiler barrier, not kept
+ * in registers across) */
 INL void fp8_pass(__m256 acc[4][8], const block_fp8 *W, int nb, const float *xp, size_t cols, int p, int r, int rs,
-                  int NR, int t0, int NT, int XS, int XB, int BIG) {
-    if (NR * NT <= 4) fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 2, BIG);
+                  int NR, int t0, int NT, int XS, int XB) {
+    if (NT == 1 && XS && XB) fp8_block1(acc, W, nb, xp + (size_t)t0 * cols, p, r, rs, NR);
+    else if (NR * NT <= 4) fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 2);
     else {
-        fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 0, BIG);
+        fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 0);
         __asm__ volatile("" ::: "memory");
-        fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 1, BIG);
+        fp8_block(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 1);
     }
 }
 
@@ -1666,18 +1739,19 @@ INL void fp8_tile_(float *out, size_t ldo, const block_fp8 *W, int nb, const flo
     const size_t cols = (size_t)nb * QK_FP8;
     TILE_ACC(acc)
     for (int p = 0; p < nb; p++) {
-        int big = 0;
         #pragma GCC unroll 4
         for (int i = 0; i < NR; i++) {
             const block_fp8 *b = W + (size_t)(r + i * rs) * nb + p;
             _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
             _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
-            big |= !(fabsf(b->d) < 0x1p72f);
         }
-        if (__builtin_expect(big, 0)) fp8_pass(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 1);
-        else fp8_pass(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB, 0);
+        fp8_pass(acc, W, nb, xp, cols, p, r, rs, NR, t0, NT, XS, XB);
     }
+    #pragma GCC unroll 4
+    for (int i = 0; i < NR; i++)
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) acc[i][t] = _mm256_mul_ps(acc[i][t], _mm256_set1_ps(0x1p56f));
     TILE_STORE(acc)
 }
 
