@@ -1271,12 +1271,19 @@ void mv_q5_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
  * two mask constants are read from the stack as memory operands, the int32
  * half sums stored and read back once a pair, the scales and mins unpacked
  * to the stack once a super-block; nothing else). L2, 1 thread, T = 1 on
- * Zen 3: 25 GB/s (the ggml-order kernel before, 4 rows x 1 token: 13.8);
+ * Zen 3: 25 GB/s, 28.6 since it prefetches nothing (Q5X_PF; the ggml-order
+ * kernel before, 4 rows x 1 token: 13.8);
  * llvm-mca finds the four vector pipes and the two 256-bit load ports both
  * near full, so what is left to cut is operations. */
 
 /* the weights' prefetch distances in bytes: per group of q5_kx8 (a
- * super-block of 8 rows is 1408 bytes), per plain row */
+ * super-block of 8 rows is 1408 bytes), per plain row. The one-token tile
+ * of 2 groups prefetches nothing: its 22 prefetches per group and
+ * super-block took load slots from a loop bound by its loads and vector
+ * ALUs, and the hardware's prefetcher alone reads its two streams faster
+ * (1 thread, T = 1, same run: L2 24.0 -> 28.6 GB/s; from memory, 102400 x
+ * 1024, 20.7-21.1 -> 21.9-22.0, membw_read 28-29). Tiles of one group (2+
+ * tokens) keep it (from memory, T = 4: 8.1 with, 7.6 without). */
 #ifndef Q5X_PF
 #define Q5X_PF 2048
 #endif
@@ -1502,7 +1509,8 @@ INL void q5_kx8_tile(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, cons
         #pragma GCC unroll 2
         for (int i = 0; i < NG; i++) {
             B[i] = W + (size_t)(g + i * gs) * nb + p;
-            for (int o = 0; o < (int)sizeof *B[i]; o += 64) _mm_prefetch((const char *)B[i] + Q5X_PF + o, _MM_HINT_T0);
+            if (NG == 1) /* see Q5X_PF */
+                for (int o = 0; o < (int)sizeof *B[i]; o += 64) _mm_prefetch((const char *)B[i] + Q5X_PF + o, _MM_HINT_T0);
         }
         q5k_lanes(acc, B, NG, 0, x, nb, p, t0, NT);
     }
