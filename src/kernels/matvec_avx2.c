@@ -37,7 +37,7 @@
  *         plain rows gathered by dword transposes with ggml's bits: the
  *         same integers, the same bits), maddubs by 4 activation bytes
  *         broadcast, madd by the rows' scales, mins by q8_act.ds as q4_k
- *         (q5k_lanes below); 1 token: 2 groups, else 1 group x <= 3 tokens.
+ *         (q5k_lanes below); 1 token: 3 groups, else 1 group x <= 3 tokens.
  * IEEE halves (dw, d, dmin) come from a 256 KB table: a broadcast load where
  * F16C takes three vector operations per block.
  *
@@ -1267,18 +1267,20 @@ void mv_q5_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
  * integer is exact, so the float operations alone fix the bits: per (lane,
  * token) the same ones in the same order whatever NG, NT and the layout.
  * Chunk-outer: a chunk's two broadcasts serve the NG groups' (or a group's
- * two tokens') int16 sums, all in registers (objdump of the NG = 2 loop: the
- * two mask constants are read from the stack as memory operands, the int32
- * half sums stored and read back once a pair, the scales and mins unpacked
- * to the stack once a super-block; nothing else). L2, 1 thread, T = 1 on
- * Zen 3: 25 GB/s, 28.6 since it prefetches nothing (Q5X_PF; the ggml-order
- * kernel before, 4 rows x 1 token: 13.8);
- * llvm-mca finds the four vector pipes and the two 256-bit load ports both
- * near full, so what is left to cut is operations. */
+ * tokens') int16 sums, all in registers (objdump of the NG = 3 loop: the
+ * int32 half sums and some of the float sums stored and read back once a
+ * pair, the scales and mins unpacked to the stack once a super-block;
+ * nothing else). L2, 1 thread, T = 1 on Zen 3: 2 groups 25 GB/s, 28.6
+ * without the prefetch (Q5X_PF), 3 groups with q5_vals' PIN 29.3 (the
+ * ggml-order kernel before, 4 rows x 1 token: 13.8). 4 groups were slower
+ * (24-27: gcc spilled the sums and the masks, ~450 stack operands a
+ * super-block against ~210 for 3); llvm-mca finds the four vector pipes
+ * and the two 256-bit load ports both near full (about 4 cycles per 64
+ * weights of a group), so what is left to cut is operations. */
 
 /* the weights' prefetch distances in bytes: per group of q5_kx8 (a
- * super-block of 8 rows is 1408 bytes), per plain row. The one-token tile
- * of 2 groups prefetches nothing: its 22 prefetches per group and
+ * super-block of 8 rows is 1408 bytes), per plain row. The one-token tiles
+ * of several groups prefetch nothing (measured with 2 groups): its 22 prefetches per group and
  * super-block took load slots from a loop bound by its loads and vector
  * ALUs, and the hardware's prefetcher alone reads its two streams faster
  * (1 thread, T = 1, same run: L2 24.0 -> 28.6 GB/s; from memory, 102400 x
@@ -1328,7 +1330,7 @@ INL void q5k_scales(const block_q5_Kx8 *B, __m256i *sc, __m256 *mf) {
 /* the 4 values of sub-blocks 2i (*lo) and 2i + 1 (*hi) of each row in q
  * (32 bytes of qs) and h (qh + 32c): q5_kx8's bits (repack.h), or GG:
  * ggml's (q5_gather's form) */
-INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) {
+INL void q5_vals(__m256i q, __m256i h, int i, int GG, int PIN, __m256i *lo, __m256i *hi) {
     if (GG) {
         const __m256i m4 = _mm256_set1_epi8(15);
         *lo = _mm256_or_si256(_mm256_and_si256(q, m4), q5_bit4(h, 2 * i));
@@ -1338,6 +1340,9 @@ INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) 
     /* bits 2i, 2i + 1 of h to bits 3, 4 (the masks drop what the 16-bit shifts carry across bytes) */
     const __m256i t = i < 2 ? _mm256_slli_epi16(h, 3 - 2 * i) : _mm256_srli_epi16(h, 2 * i - 3);
     *lo = _mm256_and_si256(q, _mm256_set1_epi8(0x1f));
+    /* PIN: lo hidden from gcc, which else rewrote q ^ lo as q & 0xe0, a third mask register the tiles of
+     * several groups do not have (it read the masks from the stack in every chunk) */
+    if (PIN) __asm__("" : "+x"(*lo));
     /* q ^ lo: bits 5-7 alone, so the 16-bit shift carries nothing across bytes */
     *hi = _mm256_or_si256(_mm256_srli_epi16(_mm256_xor_si256(q, *lo), 5), _mm256_and_si256(t, _mm256_set1_epi8(0x18)));
 }
@@ -1350,13 +1355,13 @@ INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) 
 #define Q5_LOADED(q, h) __asm__("" : "+x"(q), "+x"(h))
 #define Q5_BARRIER(a, b) __asm__ volatile("" : "+x"(a), "+x"(b))
 
-/* super-block p of NG groups B[g] times NT tokens (NG <= 2, NG NT <= 3) into acc[g NT + t];
+/* super-block p of NG groups B[g] times NT tokens (NG <= 3, NG NT <= 3) into acc[g NT + t];
  * GG: B holds ggml's bits (q5_gather), else q5_kx8's */
 INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, const q8_act *x, int nb, int p, int t0,
                    int NT) {
     const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
-    __m256i sc[2][8];
-    __m256 mf[2][8], in[3];
+    __m256i sc[3][8];
+    __m256 mf[3][8], in[3];
     #pragma GCC unroll 4
     for (int g = 0; g < NG; g++) q5k_scales(B[g], sc[g], mf[g]);
     #pragma GCC unroll 4
@@ -1383,7 +1388,7 @@ INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, co
                             hb = _mm256_loadu_si256((const __m256i *)(B[g]->qh + 32 * c));
                     Q5_LOADED(q, hb);
                     __m256i lo, hi;
-                    q5_vals(q, hb, i, GG, &lo, &hi);
+                    q5_vals(q, hb, i, GG, NG > 1, &lo, &hi);
                     #pragma GCC unroll 4
                     for (int t = 0; t < NT; t++) {
                         const int a = g * NT + t;
@@ -1498,15 +1503,15 @@ void mv_q5_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
     }
 }
 
-/* NG (<= 2) groups g + i gs of q5_kx8 times NT tokens (NG NT <= 3) */
+/* NG (<= 3) groups g + i gs of q5_kx8 times NT tokens (NG NT <= 3) */
 INL void q5_kx8_tile(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, const q8_act *x, int g, int gs, int NG,
                      int r0, int r1, int t0, int NT) {
     __m256 acc[4];
     #pragma GCC unroll 4
     for (int a = 0; a < NG * NT; a++) acc[a] = _mm256_setzero_ps();
     for (int p = 0; p < nb; p++) {
-        const block_q5_Kx8 *B[2];
-        #pragma GCC unroll 2
+        const block_q5_Kx8 *B[3];
+        #pragma GCC unroll 3
         for (int i = 0; i < NG; i++) {
             B[i] = W + (size_t)(g + i * gs) * nb + p;
             if (NG == 1) /* see Q5X_PF */
@@ -1517,19 +1522,20 @@ INL void q5_kx8_tile(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, cons
     groups_store(out, ldo, acc, NT, g, gs, NG, r0, r1, t0, NT);
 }
 
-/* one token: 2 groups half of [r0, r1)'s apart (two weight streams, the
- * activations' broadcasts shared); more, one group x up to 3 tokens
- * (Q5_NT); the rows % 8
- * last rows plain (Q5_K's kernel, the same bits) */
+/* one token: 3 groups a third of [r0, r1)'s apart (three weight streams,
+ * the activations' broadcasts shared; 2 left over: one tile of 2 adjacent
+ * groups); more, one group x up to 3 tokens (Q5_NT); the rows % 8 last rows
+ * plain (Q5_K's kernel, the same bits) */
 void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const q8_act *x = xv;
     const block_q5_Kx8 *W = Wv;
     const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
     int g = r0 / 8;
     if (T == 1 && g1 > g) {
-        const int q = (g1 - g) / 2;
-        for (int k = 0; k < q; k++) q5_kx8_tile(out, ldo, W, nb, x, g + k, q, 2, r0, r1, 0, 1);
-        g += 2 * q;
+        const int q = (g1 - g) / 3;
+        for (int k = 0; k < q; k++) q5_kx8_tile(out, ldo, W, nb, x, g + k, q, 3, r0, r1, 0, 1);
+        g += 3 * q;
+        if (g1 - g == 2) q5_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 1), g += 2;
     }
     for (; g < g1; g++)
         for (int k = 0, n = (T + 2) / 3, t0 = 0, nt; k < n; k++, t0 += nt) switch (nt = Q5_NT(T, n, k)) {
