@@ -670,13 +670,15 @@ INL __m128i k4_scales_mins(const uint8_t *q) {
  *     in += float(.) * dx_j;
  * then acc += d * in - dmin * mn. The chunk loop is outermost: each
  * broadcast serves the NG groups, and the sums, in, the broadcasts and the
- * mask fit the 16 registers; q4_kx8's chunk c of pair i is read twice, once
- * for each nibble (the second time from L1; both at once kept twice the
- * sums and spilled). Zen 3 (measured) retires about 4 of these vector
- * instructions a cycle whatever they are (2 loads or 2 maddubs a cycle at
- * most), so what counts is their number: about 390 a group and super-block
- * (T = 1; 64 maddubs, 96 nibble ops, 56 int16 adds, 32 loads, ...); software
- * prefetch (18 a group and super-block) cost 20% of that speed.
+ * mask fit the 16 registers; with 2+ tokens q4_kx8's chunk c of pair i is
+ * read twice, once for each nibble (the second time from L1; both at once
+ * kept twice the sums and spilled: L2, T = 2, 20.9 -> 15.6 GB/s), with one
+ * token once for both (q4k_pair: 8 sums, 2 broadcasts and the mask fit).
+ * Zen 3 (measured) retires about 4 of these vector instructions a cycle
+ * whatever they are (2 loads or 2 maddubs a cycle at most), so what counts
+ * is their number: about 390 a group and super-block (T = 1 before
+ * q4k_pair; 64 maddubs, 96 nibble ops, 56 int16 adds, 32 loads, ...);
+ * software prefetch (18 a group and super-block) cost 20% of that speed.
  * Per lane the same integer sums and the same float operations in the same
  * order whatever NG and NT: a (row, token)'s bits depend on neither. */
 INL void q4k_prep(__m256i *sc, __m256i *M, const block_q4_Kx8 *B) {
@@ -765,6 +767,55 @@ INL void q4k_sub(__m256 *in, const block_q4_Kx8 *const *B, const __m256i *sc, co
         }
 }
 
+/* sub-blocks j and j + 1 (j even) of super-block p at once, for one token
+ * (NG NT <= 4): each chunk loaded once for both nibbles (q4k_sub twice
+ * loads it twice); in[g NT + t] += sub-block j's term, then sub-block j +
+ * 1's: q4k_sub's integers and float operations in q4k_sub's order, the same
+ * bits. L2, 1 thread, T = 1 (4 groups): 32.6 -> 35.8 GB/s (with
+ * q4_kx8_one). The empty asm statements: v loaded once (not folded into
+ * both nibble operations), the sums kept sums (as in q4k_sub). */
+INL void q4k_pair(__m256 *in, const block_q4_Kx8 *const *B, const __m256i *sc, const q8_act *x, int nb, int p, int j,
+                  int t0, int NG, int NT) {
+    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const int8_t *xb = x->qs + (size_t)t0 * cols + (size_t)p * QK_K + 32 * j;
+    __m256i sl[4], sh[4];
+    #pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) {
+        __m256i bl[4], bh[4];
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            int32_t vl, vh;
+            memcpy(&vl, xb + (size_t)t * cols + 4 * c, 4), memcpy(&vh, xb + (size_t)t * cols + 32 + 4 * c, 4);
+            bl[t] = _mm256_set1_epi32(vl), bh[t] = _mm256_set1_epi32(vh);
+        }
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(B[g]->qs + 256 * (j >> 1) + 32 * c));
+            __asm__("" : "+x"(v));
+            const __m256i ql = _mm256_and_si256(v, m4), qh = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const __m256i pl = _mm256_maddubs_epi16(ql, bl[t]), ph = _mm256_maddubs_epi16(qh, bh[t]);
+                sl[g * NT + t] = c ? _mm256_add_epi16(sl[g * NT + t], pl) : pl;
+                sh[g * NT + t] = c ? _mm256_add_epi16(sh[g * NT + t], ph) : ph;
+            }
+        }
+        #pragma GCC unroll 4
+        for (int k = 0; k < NG * NT; k++) __asm__ volatile("" : "+x"(sl[k]), "+x"(sh[k]));
+    }
+    #pragma GCC unroll 4
+    for (int g = 0; g < NG; g++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const float *d = x->d + (size_t)(t0 + t) * nsub + (size_t)p * 8 + j;
+            const int k = g * NT + t;
+            in[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sl[k], sc[8 * g + j])), _mm256_broadcast_ss(d), in[k]);
+            in[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sh[k], sc[8 * g + j + 1])), _mm256_broadcast_ss(d + 1),
+                                    in[k]);
+        }
+}
+
 /* super-block p of the NG groups B[g] times NT tokens into acc[g NT + t] */
 INL void q4k_super(__m256 *acc, const block_q4_Kx8 *const *B, const q8_act *x, int nb, int p, int t0, int NG, int NT) {
     __m256i sc[4 * 8], M[4 * 2];
@@ -776,8 +827,12 @@ INL void q4k_super(__m256 *acc, const block_q4_Kx8 *const *B, const q8_act *x, i
     for (int k = 0; k < NG * NT; k++) in[k] = _mm256_setzero_ps();
     #pragma GCC unroll 1
     for (int j = 0; j < 8; j += 2) {
-        q4k_sub(in, B, sc, x, nb, p, j, 0, t0, NG, NT);
-        q4k_sub(in, B, sc, x, nb, p, j + 1, 1, t0, NG, NT);
+        if (NT == 1)
+            q4k_pair(in, B, sc, x, nb, p, j, t0, NG, NT);
+        else {
+            q4k_sub(in, B, sc, x, nb, p, j, 0, t0, NG, NT);
+            q4k_sub(in, B, sc, x, nb, p, j + 1, 1, t0, NG, NT);
+        }
     }
     #pragma GCC unroll 4
     for (int g = 0; g < NG; g++) {
@@ -880,6 +935,46 @@ INL void q4_kx8_tile(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, cons
     groups_store(out, ldo, acc, NT, g, gs, NG, r0, r1, t0, NT);
 }
 
+/* groups [g, g1) times one token: 4 groups a quarter apart, the groups left
+ * over all at once. q4_kx8_one, _two and _many are functions of their
+ * own (noinline): inlined into mv_q4_kx8_avx2, the one-token tiles with
+ * q4k_pair ran at 34.0 GB/s in L2 (35.8 alone) and made gcc's code for the
+ * tiles of 2 tokens slower (20.9 -> 20.0; alone 21.2) and of 4 (from
+ * memory 9.7-10.0 -> 9.5-9.7; alone 10.0) */
+static __attribute__((noinline)) void q4_kx8_one(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x,
+                                                 int g, int g1, int r0, int r1) {
+    const int q = (g1 - g) / 4;
+    for (int k = 0; k < q; k++) q4_kx8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
+    g += 4 * q;
+    switch (g1 - g) {
+    case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 3, r0, r1, 0, 1); break;
+    case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 1); break;
+    case 1: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 1); break;
+    default: break;
+    }
+}
+
+/* groups [g, g1) times 2 tokens: 2 adjacent groups at a time */
+static __attribute__((noinline)) void q4_kx8_two(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x,
+                                                 int g, int g1, int r0, int r1) {
+    for (; g < g1; g += 2) {
+        if (g + 1 < g1) q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 2);
+        else q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 2);
+    }
+}
+
+/* groups [g, g1) one at a time times T tokens, 4 at a time */
+static __attribute__((noinline)) void q4_kx8_many(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x,
+                                                  int g, int g1, int r0, int r1, int T) {
+    for (; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 4); break;
+            case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
+            case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
+            default: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
+            }
+}
+
 /* one token: 4 groups a quarter apart (four weight streams), the groups
  * left over all at once; two: 2 adjacent groups x 2 tokens; more: one group
  * x 4 tokens at a time. The rows % 8 last rows plain (Q4_K's kernel, the
@@ -889,30 +984,9 @@ void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
     const block_q4_Kx8 *W = Wv;
     const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
     int g = r0 / 8;
-    if (T == 1 && g1 > g) {
-        const int q = (g1 - g) / 4;
-        for (int k = 0; k < q; k++) q4_kx8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
-        g += 4 * q;
-        switch (g1 - g) {
-        case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 3, r0, r1, 0, 1); break;
-        case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 1); break;
-        case 1: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 1); break;
-        default: break;
-        }
-        g = g1;
-    }
-    if (T == 2)
-        for (; g < g1; g += 2) {
-            if (g + 1 < g1) q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 2);
-            else q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 2);
-        }
-    for (; g < g1; g++)
-        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 4); break;
-            case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
-            case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
-            default: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
-            }
+    if (T == 1 && g1 > g) q4_kx8_one(out, ldo, W, nb, x, g, g1, r0, r1), g = g1;
+    if (T == 2) q4_kx8_two(out, ldo, W, nb, x, g, g1, r0, r1), g = g1;
+    if (g < g1) q4_kx8_many(out, ldo, W, nb, x, g, g1, r0, r1, T);
     if (r1 > 8 * G) mv_q4_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
