@@ -37,7 +37,7 @@
  *         plain rows gathered by dword transposes with ggml's bits: the
  *         same integers, the same bits), maddubs by 4 activation bytes
  *         broadcast, madd by the rows' scales, mins by q8_act.ds as q4_k
- *         (q5k_lanes below); 1 token: 2 groups, else 1 group x <= 3 tokens.
+ *         (q5k_lanes below); 1 token: 3 groups, else 1 group x <= 3 tokens.
  * IEEE halves (dw, d, dmin) come from a 256 KB table: a broadcast load where
  * F16C takes three vector operations per block.
  *
@@ -672,13 +672,15 @@ INL __m128i k4_scales_mins(const uint8_t *q) {
  *     in += float(.) * dx_j;
  * then acc += d * in - dmin * mn. The chunk loop is outermost: each
  * broadcast serves the NG groups, and the sums, in, the broadcasts and the
- * mask fit the 16 registers; q4_kx8's chunk c of pair i is read twice, once
- * for each nibble (the second time from L1; both at once kept twice the
- * sums and spilled). Zen 3 (measured) retires about 4 of these vector
- * instructions a cycle whatever they are (2 loads or 2 maddubs a cycle at
- * most), so what counts is their number: about 390 a group and super-block
- * (T = 1; 64 maddubs, 96 nibble ops, 56 int16 adds, 32 loads, ...); software
- * prefetch (18 a group and super-block) cost 20% of that speed.
+ * mask fit the 16 registers; with 2+ tokens q4_kx8's chunk c of pair i is
+ * read twice, once for each nibble (the second time from L1; both at once
+ * kept twice the sums and spilled: L2, T = 2, 20.9 -> 15.6 GB/s), with one
+ * token once for both (q4k_pair: 8 sums, 2 broadcasts and the mask fit).
+ * Zen 3 (measured) retires about 4 of these vector instructions a cycle
+ * whatever they are (2 loads or 2 maddubs a cycle at most), so what counts
+ * is their number: about 390 a group and super-block (T = 1 before
+ * q4k_pair; 64 maddubs, 96 nibble ops, 56 int16 adds, 32 loads, ...);
+ * software prefetch (18 a group and super-block) cost 20% of that speed.
  * Per lane the same integer sums and the same float operations in the same
  * order whatever NG and NT: a (row, token)'s bits depend on neither. */
 INL void q4k_prep(__m256i *sc, __m256i *M, const block_q4_Kx8 *B) {
@@ -767,6 +769,55 @@ INL void q4k_sub(__m256 *in, const block_q4_Kx8 *const *B, const __m256i *sc, co
         }
 }
 
+/* sub-blocks j and j + 1 (j even) of super-block p at once, for one token
+ * (NG NT <= 4): each chunk loaded once for both nibbles (q4k_sub twice
+ * loads it twice); in[g NT + t] += sub-block j's term, then sub-block j +
+ * 1's: q4k_sub's integers and float operations in q4k_sub's order, the same
+ * bits. L2, 1 thread, T = 1 (4 groups): 32.6 -> 35.8 GB/s (with
+ * q4_kx8_one). The empty asm statements: v loaded once (not folded into
+ * both nibble operations), the sums kept sums (as in q4k_sub). */
+INL void q4k_pair(__m256 *in, const block_q4_Kx8 *const *B, const __m256i *sc, const q8_act *x, int nb, int p, int j,
+                  int t0, int NG, int NT) {
+    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const int8_t *xb = x->qs + (size_t)t0 * cols + (size_t)p * QK_K + 32 * j;
+    __m256i sl[4], sh[4];
+    #pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) {
+        __m256i bl[4], bh[4];
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            int32_t vl, vh;
+            memcpy(&vl, xb + (size_t)t * cols + 4 * c, 4), memcpy(&vh, xb + (size_t)t * cols + 32 + 4 * c, 4);
+            bl[t] = _mm256_set1_epi32(vl), bh[t] = _mm256_set1_epi32(vh);
+        }
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(B[g]->qs + 256 * (j >> 1) + 32 * c));
+            __asm__("" : "+x"(v));
+            const __m256i ql = _mm256_and_si256(v, m4), qh = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const __m256i pl = _mm256_maddubs_epi16(ql, bl[t]), ph = _mm256_maddubs_epi16(qh, bh[t]);
+                sl[g * NT + t] = c ? _mm256_add_epi16(sl[g * NT + t], pl) : pl;
+                sh[g * NT + t] = c ? _mm256_add_epi16(sh[g * NT + t], ph) : ph;
+            }
+        }
+        #pragma GCC unroll 4
+        for (int k = 0; k < NG * NT; k++) __asm__ volatile("" : "+x"(sl[k]), "+x"(sh[k]));
+    }
+    #pragma GCC unroll 4
+    for (int g = 0; g < NG; g++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const float *d = x->d + (size_t)(t0 + t) * nsub + (size_t)p * 8 + j;
+            const int k = g * NT + t;
+            in[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sl[k], sc[8 * g + j])), _mm256_broadcast_ss(d), in[k]);
+            in[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sh[k], sc[8 * g + j + 1])), _mm256_broadcast_ss(d + 1),
+                                    in[k]);
+        }
+}
+
 /* super-block p of the NG groups B[g] times NT tokens into acc[g NT + t] */
 INL void q4k_super(__m256 *acc, const block_q4_Kx8 *const *B, const q8_act *x, int nb, int p, int t0, int NG, int NT) {
     __m256i sc[4 * 8], M[4 * 2];
@@ -778,8 +829,12 @@ INL void q4k_super(__m256 *acc, const block_q4_Kx8 *const *B, const q8_act *x, i
     for (int k = 0; k < NG * NT; k++) in[k] = _mm256_setzero_ps();
     #pragma GCC unroll 1
     for (int j = 0; j < 8; j += 2) {
-        q4k_sub(in, B, sc, x, nb, p, j, 0, t0, NG, NT);
-        q4k_sub(in, B, sc, x, nb, p, j + 1, 1, t0, NG, NT);
+        if (NT == 1)
+            q4k_pair(in, B, sc, x, nb, p, j, t0, NG, NT);
+        else {
+            q4k_sub(in, B, sc, x, nb, p, j, 0, t0, NG, NT);
+            q4k_sub(in, B, sc, x, nb, p, j + 1, 1, t0, NG, NT);
+        }
     }
     #pragma GCC unroll 4
     for (int g = 0; g < NG; g++) {
@@ -882,6 +937,46 @@ INL void q4_kx8_tile(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, cons
     groups_store(out, ldo, acc, NT, g, gs, NG, r0, r1, t0, NT);
 }
 
+/* groups [g, g1) times one token: 4 groups a quarter apart, the groups left
+ * over all at once. q4_kx8_one, _two and _many are functions of their
+ * own (noinline): inlined into mv_q4_kx8_avx2, the one-token tiles with
+ * q4k_pair ran at 34.0 GB/s in L2 (35.8 alone) and made gcc's code for the
+ * tiles of 2 tokens slower (20.9 -> 20.0; alone 21.2) and of 4 (from
+ * memory 9.7-10.0 -> 9.5-9.7; alone 10.0) */
+static __attribute__((noinline)) void q4_kx8_one(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x,
+                                                 int g, int g1, int r0, int r1) {
+    const int q = (g1 - g) / 4;
+    for (int k = 0; k < q; k++) q4_kx8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
+    g += 4 * q;
+    switch (g1 - g) {
+    case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 3, r0, r1, 0, 1); break;
+    case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 1); break;
+    case 1: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 1); break;
+    default: break;
+    }
+}
+
+/* groups [g, g1) times 2 tokens: 2 adjacent groups at a time */
+static __attribute__((noinline)) void q4_kx8_two(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x,
+                                                 int g, int g1, int r0, int r1) {
+    for (; g < g1; g += 2) {
+        if (g + 1 < g1) q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 2);
+        else q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 2);
+    }
+}
+
+/* groups [g, g1) one at a time times T tokens, 4 at a time */
+static __attribute__((noinline)) void q4_kx8_many(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x,
+                                                  int g, int g1, int r0, int r1, int T) {
+    for (; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 4); break;
+            case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
+            case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
+            default: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
+            }
+}
+
 /* one token: 4 groups a quarter apart (four weight streams), the groups
  * left over all at once; two: 2 adjacent groups x 2 tokens; more: one group
  * x 4 tokens at a time. The rows % 8 last rows plain (Q4_K's kernel, the
@@ -891,30 +986,9 @@ void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
     const block_q4_Kx8 *W = Wv;
     const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
     int g = r0 / 8;
-    if (T == 1 && g1 > g) {
-        const int q = (g1 - g) / 4;
-        for (int k = 0; k < q; k++) q4_kx8_tile(out, ldo, W, nb, x, g + k, q, 4, r0, r1, 0, 1);
-        g += 4 * q;
-        switch (g1 - g) {
-        case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 3, r0, r1, 0, 1); break;
-        case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 1); break;
-        case 1: q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 1); break;
-        default: break;
-        }
-        g = g1;
-    }
-    if (T == 2)
-        for (; g < g1; g += 2) {
-            if (g + 1 < g1) q4_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 2);
-            else q4_kx8_tile(out, ldo, W, nb, x, g, 1, 1, r0, r1, 0, 2);
-        }
-    for (; g < g1; g++)
-        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 4); break;
-            case 3: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
-            case 2: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
-            default: q4_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
-            }
+    if (T == 1 && g1 > g) q4_kx8_one(out, ldo, W, nb, x, g, g1, r0, r1), g = g1;
+    if (T == 2) q4_kx8_two(out, ldo, W, nb, x, g, g1, r0, r1), g = g1;
+    if (g < g1) q4_kx8_many(out, ldo, W, nb, x, g, g1, r0, r1, T);
     if (r1 > 8 * G) mv_q4_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
@@ -1269,16 +1343,25 @@ void mv_q5_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r
  * integer is exact, so the float operations alone fix the bits: per (lane,
  * token) the same ones in the same order whatever NG, NT and the layout.
  * Chunk-outer: a chunk's two broadcasts serve the NG groups' (or a group's
- * two tokens') int16 sums, all in registers (objdump of the NG = 2 loop: the
- * two mask constants are read from the stack as memory operands, the int32
- * half sums stored and read back once a pair, the scales and mins unpacked
- * to the stack once a super-block; nothing else). L2, 1 thread, T = 1 on
- * Zen 3: 25 GB/s (the ggml-order kernel before, 4 rows x 1 token: 13.8);
- * llvm-mca finds the four vector pipes and the two 256-bit load ports both
- * near full, so what is left to cut is operations. */
+ * tokens') int16 sums, all in registers (objdump of the NG = 3 loop: the
+ * int32 half sums and some of the float sums stored and read back once a
+ * pair, the scales and mins unpacked to the stack once a super-block;
+ * nothing else). L2, 1 thread, T = 1 on Zen 3: 2 groups 25 GB/s, 28.6
+ * without the prefetch (Q5X_PF), 3 groups with q5_vals' PIN 29.3 (the
+ * ggml-order kernel before, 4 rows x 1 token: 13.8). 4 groups were slower
+ * (24-27: gcc spilled the sums and the masks, ~450 stack operands a
+ * super-block against ~210 for 3); llvm-mca finds the four vector pipes
+ * and the two 256-bit load ports both near full (about 4 cycles per 64
+ * weights of a group), so what is left to cut is operations. */
 
 /* the weights' prefetch distances in bytes: per group of q5_kx8 (a
- * super-block of 8 rows is 1408 bytes), per plain row */
+ * super-block of 8 rows is 1408 bytes), per plain row. The one-token tiles
+ * of several groups prefetch nothing (measured with 2 groups): its 22 prefetches per group and
+ * super-block took load slots from a loop bound by its loads and vector
+ * ALUs, and the hardware's prefetcher alone reads its two streams faster
+ * (1 thread, T = 1, same run: L2 24.0 -> 28.6 GB/s; from memory, 102400 x
+ * 1024, 20.7-21.1 -> 21.9-22.0, membw_read 28-29). Tiles of one group (2+
+ * tokens) keep it (from memory, T = 4: 8.1 with, 7.6 without). */
 #ifndef Q5X_PF
 #define Q5X_PF 2048
 #endif
@@ -1323,7 +1406,7 @@ INL void q5k_scales(const block_q5_Kx8 *B, __m256i *sc, __m256 *mf) {
 /* the 4 values of sub-blocks 2i (*lo) and 2i + 1 (*hi) of each row in q
  * (32 bytes of qs) and h (qh + 32c): q5_kx8's bits (repack.h), or GG:
  * ggml's (q5_gather's form) */
-INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) {
+INL void q5_vals(__m256i q, __m256i h, int i, int GG, int PIN, __m256i *lo, __m256i *hi) {
     if (GG) {
         const __m256i m4 = _mm256_set1_epi8(15);
         *lo = _mm256_or_si256(_mm256_and_si256(q, m4), q5_bit4(h, 2 * i));
@@ -1333,6 +1416,9 @@ INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) 
     /* bits 2i, 2i + 1 of h to bits 3, 4 (the masks drop what the 16-bit shifts carry across bytes) */
     const __m256i t = i < 2 ? _mm256_slli_epi16(h, 3 - 2 * i) : _mm256_srli_epi16(h, 2 * i - 3);
     *lo = _mm256_and_si256(q, _mm256_set1_epi8(0x1f));
+    /* PIN: lo hidden from gcc, which else rewrote q ^ lo as q & 0xe0, a third mask register the tiles of
+     * several groups do not have (it read the masks from the stack in every chunk) */
+    if (PIN) __asm__("" : "+x"(*lo));
     /* q ^ lo: bits 5-7 alone, so the 16-bit shift carries nothing across bytes */
     *hi = _mm256_or_si256(_mm256_srli_epi16(_mm256_xor_si256(q, *lo), 5), _mm256_and_si256(t, _mm256_set1_epi8(0x18)));
 }
@@ -1345,13 +1431,13 @@ INL void q5_vals(__m256i q, __m256i h, int i, int GG, __m256i *lo, __m256i *hi) 
 #define Q5_LOADED(q, h) __asm__("" : "+x"(q), "+x"(h))
 #define Q5_BARRIER(a, b) __asm__ volatile("" : "+x"(a), "+x"(b))
 
-/* super-block p of NG groups B[g] times NT tokens (NG <= 2, NG NT <= 3) into acc[g NT + t];
+/* super-block p of NG groups B[g] times NT tokens (NG <= 3, NG NT <= 3) into acc[g NT + t];
  * GG: B holds ggml's bits (q5_gather), else q5_kx8's */
 INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, const q8_act *x, int nb, int p, int t0,
                    int NT) {
     const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
-    __m256i sc[2][8];
-    __m256 mf[2][8], in[3];
+    __m256i sc[3][8];
+    __m256 mf[3][8], in[3];
     #pragma GCC unroll 4
     for (int g = 0; g < NG; g++) q5k_scales(B[g], sc[g], mf[g]);
     #pragma GCC unroll 4
@@ -1378,7 +1464,7 @@ INL void q5k_lanes(__m256 *acc, const block_q5_Kx8 *const *B, int NG, int GG, co
                             hb = _mm256_loadu_si256((const __m256i *)(B[g]->qh + 32 * c));
                     Q5_LOADED(q, hb);
                     __m256i lo, hi;
-                    q5_vals(q, hb, i, GG, &lo, &hi);
+                    q5_vals(q, hb, i, GG, NG > 1, &lo, &hi);
                     #pragma GCC unroll 4
                     for (int t = 0; t < NT; t++) {
                         const int a = g * NT + t;
@@ -1493,44 +1579,60 @@ void mv_q5_k_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
     }
 }
 
-/* NG (<= 2) groups g + i gs of q5_kx8 times NT tokens (NG NT <= 3) */
+/* NG (<= 3) groups g + i gs of q5_kx8 times NT tokens (NG NT <= 3) */
 INL void q5_kx8_tile(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, const q8_act *x, int g, int gs, int NG,
                      int r0, int r1, int t0, int NT) {
     __m256 acc[4];
     #pragma GCC unroll 4
     for (int a = 0; a < NG * NT; a++) acc[a] = _mm256_setzero_ps();
     for (int p = 0; p < nb; p++) {
-        const block_q5_Kx8 *B[2];
-        #pragma GCC unroll 2
+        const block_q5_Kx8 *B[3];
+        #pragma GCC unroll 3
         for (int i = 0; i < NG; i++) {
             B[i] = W + (size_t)(g + i * gs) * nb + p;
-            for (int o = 0; o < (int)sizeof *B[i]; o += 64) _mm_prefetch((const char *)B[i] + Q5X_PF + o, _MM_HINT_T0);
+            if (NG == 1) /* see Q5X_PF */
+                for (int o = 0; o < (int)sizeof *B[i]; o += 64) _mm_prefetch((const char *)B[i] + Q5X_PF + o, _MM_HINT_T0);
         }
         q5k_lanes(acc, B, NG, 0, x, nb, p, t0, NT);
     }
     groups_store(out, ldo, acc, NT, g, gs, NG, r0, r1, t0, NT);
 }
 
-/* one token: 2 groups half of [r0, r1)'s apart (two weight streams, the
- * activations' broadcasts shared); more, one group x up to 3 tokens
- * (Q5_NT); the rows % 8
- * last rows plain (Q5_K's kernel, the same bits) */
-void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const q8_act *x = xv;
-    const block_q5_Kx8 *W = Wv;
-    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
-    int g = r0 / 8;
-    if (T == 1 && g1 > g) {
-        const int q = (g1 - g) / 2;
-        for (int k = 0; k < q; k++) q5_kx8_tile(out, ldo, W, nb, x, g + k, q, 2, r0, r1, 0, 1);
-        g += 2 * q;
-    }
+/* groups [g, g1) times one token: 3 groups a third apart, then 2 adjacent
+ * ones if 2 are left; returns the first group not done. q5_kx8_one and
+ * _many are functions of their own (noinline) as q4_kx8_one: L2, T = 1,
+ * copies of each binary alternated, 29.0-29.5 -> 29.6-30.1 GB/s */
+static __attribute__((noinline)) int q5_kx8_one(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, const q8_act *x,
+                                                int g, int g1, int r0, int r1) {
+    const int q = (g1 - g) / 3;
+    for (int k = 0; k < q; k++) q5_kx8_tile(out, ldo, W, nb, x, g + k, q, 3, r0, r1, 0, 1);
+    g += 3 * q;
+    if (g1 - g == 2) q5_kx8_tile(out, ldo, W, nb, x, g, 1, 2, r0, r1, 0, 1), g += 2;
+    return g;
+}
+
+/* groups [g, g1) one at a time times T tokens, up to 3 a tile (Q5_NT) */
+static __attribute__((noinline)) void q5_kx8_many(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, const q8_act *x,
+                                                  int g, int g1, int r0, int r1, int T) {
     for (; g < g1; g++)
         for (int k = 0, n = (T + 2) / 3, t0 = 0, nt; k < n; k++, t0 += nt) switch (nt = Q5_NT(T, n, k)) {
             case 3: q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 3); break;
             case 2: q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 2); break;
             default: q5_kx8_tile(out, ldo, W, nb, x, g, 0, 1, r0, r1, t0, 1); break;
             }
+}
+
+/* one token: 3 groups a third of [r0, r1)'s apart (three weight streams,
+ * the activations' broadcasts shared; 2 left over: one tile of 2 adjacent
+ * groups); more, one group x up to 3 tokens (Q5_NT); the rows % 8 last rows
+ * plain (Q5_K's kernel, the same bits) */
+void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const q8_act *x = xv;
+    const block_q5_Kx8 *W = Wv;
+    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) g = q5_kx8_one(out, ldo, W, nb, x, g, g1, r0, r1);
+    if (g < g1) q5_kx8_many(out, ldo, W, nb, x, g, g1, r0, r1, T);
     if (r1 > 8 * G) mv_q5_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
