@@ -206,20 +206,30 @@ static inline float dot8_tail(v8f acc, const float *a, const float *b, int i, in
  * vectors; ~30 vector operations where eight hsum8 take ~120 (each lane
  * extracted, eight dependent adds) */
 static inline __attribute__((always_inline)) v8f hsum8x8(const v8f *a) {
-    const v8i lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
-    const v8i s0 = {0, 1, 8, 9, 4, 5, 12, 13}, s1 = {2, 3, 10, 11, 6, 7, 14, 15};
-    const v8i h0 = {0, 1, 2, 3, 8, 9, 10, 11}, h1 = {4, 5, 6, 7, 12, 13, 14, 15};
+    /* __builtin_shufflevector: gcc >= 12 and clang (the fuzz build) */
+#define LO(x, y) __builtin_shufflevector(x, y, 0, 8, 1, 9, 4, 12, 5, 13)
+#define HI(x, y) __builtin_shufflevector(x, y, 2, 10, 3, 11, 6, 14, 7, 15)
+#define S0(x, y) __builtin_shufflevector(x, y, 0, 1, 8, 9, 4, 5, 12, 13)
+#define S1(x, y) __builtin_shufflevector(x, y, 2, 3, 10, 11, 6, 7, 14, 15)
+#define H0(x, y) __builtin_shufflevector(x, y, 0, 1, 2, 3, 8, 9, 10, 11)
+#define H1(x, y) __builtin_shufflevector(x, y, 4, 5, 6, 7, 12, 13, 14, 15)
     v8f t[8], c[8];
-    for (int r = 0; r < 8; r += 2) t[r] = __builtin_shuffle(a[r], a[r + 1], lo), t[r + 1] = __builtin_shuffle(a[r], a[r + 1], hi);
+    for (int r = 0; r < 8; r += 2) t[r] = LO(a[r], a[r + 1]), t[r + 1] = HI(a[r], a[r + 1]);
     /* c[4 q + 2 j + m]: columns (2 j + m, 2 j + m + 4) of rows 4 q .. 4 q + 3 */
     for (int q = 0; q < 2; q++)
         for (int j = 0; j < 2; j++) {
-            c[4 * q + 2 * j] = __builtin_shuffle(t[4 * q + j], t[4 * q + 2 + j], s0);
-            c[4 * q + 2 * j + 1] = __builtin_shuffle(t[4 * q + j], t[4 * q + 2 + j], s1);
+            c[4 * q + 2 * j] = S0(t[4 * q + j], t[4 * q + 2 + j]);
+            c[4 * q + 2 * j + 1] = S1(t[4 * q + j], t[4 * q + 2 + j]);
         }
     v8f sum = v8f_set(0);
-    for (int k = 0; k < 4; k++) sum += __builtin_shuffle(c[k], c[4 + k], h0); /* columns 0..3 */
-    for (int k = 0; k < 4; k++) sum += __builtin_shuffle(c[k], c[4 + k], h1); /* columns 4..7 */
+    for (int k = 0; k < 4; k++) sum += H0(c[k], c[4 + k]); /* columns 0..3 */
+    for (int k = 0; k < 4; k++) sum += H1(c[k], c[4 + k]); /* columns 4..7 */
+#undef LO
+#undef HI
+#undef S0
+#undef S1
+#undef H0
+#undef H1
     return sum;
 }
 
