@@ -637,6 +637,103 @@ INL void q4_0x8_tile1g(float *out, size_t ldo, const block_q4_0x8 *W, int nb, co
 
 X8_MV(mv_q4_0x8_avx2, block_q4_0x8, QK4_0, q4_0x8_tile1x4, q4_0x8_tile1g, mv_q4_0_avx2)
 
+/* ---------------------------------------------------------------- q4_0x8, VNNI */
+
+/* The AVX-512 machines' q4_0x8 (cpu.h's AVX-512 level has AVX512_VNNI):
+ * vpdpbusd on 256-bit vectors sums the 4 products of an int32 lane (u8
+ * nibble x s8 activation, exact) straight into it, where maddubs gives int16
+ * pairs that an add and, per block, a madd by ones gather: per chunk and
+ * token 2 operations instead of 4 (and no madd a block). The same integer
+ * sums (exact both ways), then the same float operations per lane as
+ * q4_acc: the same bits as mv_q4_0x8_avx2. The low and high nibbles keep
+ * separate int32 chains (added once a block) so that 8 independent chains
+ * (2 x 4 tokens or groups) hide vpdpbusd's latency. */
+#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* chunk k: l32[t], h32[t] (+)= dpbusd of its low / high nibbles by token t's 4 matching activation bytes */
+VNNI_TARGET INL void q4v_chunk(__m256i *l32, __m256i *h32, __m256i qk, const int8_t *xb, size_t cols, int k, int NT) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i lo = _mm256_and_si256(qk, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qk, 4), m4);
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+        int32_t xl, xh;
+        memcpy(&xl, xb + (size_t)t * cols + 4 * k, 4), memcpy(&xh, xb + (size_t)t * cols + 4 * k + 16, 4);
+        const __m256i z = _mm256_setzero_si256();
+        l32[t] = _mm256_dpbusd_epi32(k ? l32[t] : z, lo, _mm256_set1_epi32(xl));
+        h32[t] = _mm256_dpbusd_epi32(k ? h32[t] : z, hi, _mm256_set1_epi32(xh));
+    }
+}
+
+/* q4_acc's float step from the int32 sums: acc += dw * (dx * isum - 8 ds) */
+VNNI_TARGET INL __m256 q4v_acc(__m256 acc, __m256i l32, __m256i h32, __m256 dw, const q8_act *x, size_t tb) {
+    const __m256 s = _mm256_cvtepi32_ps(_mm256_add_epi32(l32, h32));
+    const __m256 ds8 = _mm256_mul_ps(_mm256_broadcast_ss(x->ds + tb), _mm256_set1_ps(8.0f));
+    return _mm256_fmadd_ps(_mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tb), ds8), dw, acc);
+}
+
+/* q4_0x8_tile1x4 by VNNI: one token, 4 groups g + i gs */
+VNNI_TARGET INL void q4_0x8_tile1x4_vnni(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g,
+                                         int gs, int r0, int r1) {
+    const __m256i m4 = _mm256_set1_epi8(15), z = _mm256_setzero_si256();
+    __m256 acc[4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const block_q4_0x8 *B[4];
+        __m256i l32[4], h32[4];
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            B[i] = W + (size_t)(g + i * gs) * nb + b;
+            _mm_prefetch((const char *)B[i] + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)B[i] + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)B[i] + PF_BYTES + 128, _MM_HINT_T0);
+        }
+        const int8_t *xb = x->qs + (size_t)b * QK4_0;
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            int32_t xl, xh;
+            memcpy(&xl, xb + 4 * k, 4), memcpy(&xh, xb + 4 * k + 16, 4);
+            const __m256i bl = _mm256_set1_epi32(xl), bh = _mm256_set1_epi32(xh);
+            #pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                const __m256i qk = _mm256_loadu_si256((const __m256i *)(B[i]->qs + 32 * k));
+                const __m256i lo = _mm256_and_si256(qk, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qk, 4), m4);
+                l32[i] = _mm256_dpbusd_epi32(k ? l32[i] : z, lo, bl);
+                h32[i] = _mm256_dpbusd_epi32(k ? h32[i] : z, hi, bh);
+            }
+        }
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            acc[i] = q4v_acc(acc[i], l32[i], h32[i], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B[i]->d)), x, b);
+    }
+    groups_store(out, ldo, acc, 1, g, gs, 4, r0, r1, 0, 1);
+}
+
+/* q4_0x8_tile1g by VNNI: one group, NT (1..4) tokens */
+VNNI_TARGET INL void q4_0x8_tile1g_vnni(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g,
+                                        int r0, int r1, int t0, int NT) {
+    const size_t cols = (size_t)nb * QK4_0;
+    __m256 acc[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const block_q4_0x8 *B = W + (size_t)g * nb + b;
+        _mm_prefetch((const char *)B + PF_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)B + PF_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)B + PF_BYTES + 128, _MM_HINT_T0);
+        const int8_t *xb = x->qs + (size_t)t0 * cols + (size_t)b * QK4_0;
+        __m256i l32[4], h32[4];
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) q4v_chunk(l32, h32, _mm256_loadu_si256((const __m256i *)(B->qs + 32 * k)), xb, cols, k, NT);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B->d));
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[t] = q4v_acc(acc[t], l32[t], h32[t], dw, x, (size_t)(t0 + t) * nb + b);
+    }
+    groups_store(out, ldo, acc, 4, g, 0, 1, r0, r1, t0, NT);
+}
+
+VNNI_TARGET X8_MV(mv_q4_0x8_avx512, block_q4_0x8, QK4_0, q4_0x8_tile1x4_vnni, q4_0x8_tile1g_vnni, mv_q4_0_avx2)
+
 /* ---------------------------------------------------------------- q4_k */
 
 /* the 8 scales then the 8 mins of a Q4_K super-block, one byte each (ggml's
