@@ -452,6 +452,12 @@ INL void groups_store(float *out, size_t ldo, const __m256 *acc, int na, int g, 
                       int NT) {
     #pragma GCC unroll 4
     for (int i = 0; i < NG; i++) {
+        const int r8 = 8 * (g + i * gs);
+        if (r8 >= r0 && r8 + 8 <= r1) { /* the whole group: its 8 rows are adjacent in out */
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) _mm256_storeu_ps(out + (size_t)(t0 + t) * ldo + r8, acc[i * na + t]);
+            continue;
+        }
         int keep[8];
         for (int j = 0; j < 8; j++) {
             const int r = 8 * (g + i * gs) + j;
