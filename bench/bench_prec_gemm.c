@@ -12,6 +12,10 @@
  *                                   6x16 register tile, FMA: halves W's bytes,
  *                                   adds 2 widening ops per 16 columns per k
  *   fp8:  fp8_gemm_ref              the promoted oracle (plain C)
+ *   bf16: AVX512_BF16 (gemm_bf16.h)  what training uses where the CPU has it:
+ *                                   both operands rounded as packed, vdpbf16ps
+ *   and the same kernel's three training layouts (forward, dgrad, wgrad)
+ *   beside sgemm's on each, 1 and 2 threads (wall clock, best of 5)
  * The AVX2 kernel lives here only, as the measured alternative (it is slower,
  * so the library does not use it); its result is checked against round +
  * sgemm. Times are the process's CPU time (one thread), so that other
@@ -29,6 +33,10 @@
 #include "bench_util.h"
 #include "kernels/dtype.h"
 #include "kernels/fp8.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/cpu.h"
+#include "base/progress.h"
+#include <omp.h>
 #include "kernels/linear.h"
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -121,6 +129,44 @@ static void run_fp8_ref(void *p) {
     free(qa), free(qb), free(sa), free(sb);
 }
 
+/* the three training GEMMs of one linear layer by sgemm and by gemm_bf16 */
+typedef struct lay {
+    int M, N, K, ta, tb;
+    const char *name;
+} lay;
+static void layouts(job *j) {
+    const lay L[3] = {{j->N, j->out, j->in, 0, 1, "forward  y = x W^T"},
+                      {j->N, j->in, j->out, 0, 0, "dgrad    dx += dy W"},
+                      {j->out, j->in, j->N, 1, 0, "wgrad    dW += dy^T x"}};
+    size_t big = (size_t)j->N * j->out > (size_t)j->out * j->in ? (size_t)j->N * j->out : (size_t)j->out * j->in;
+    big = big > (size_t)j->N * j->in ? big : (size_t)j->N * j->in;
+    float *A = malloc(big * 4), *B = malloc(big * 4), *C = malloc(big * 4);
+    void *scr = malloc(gemm_bf16_scratch(j->N > j->out ? j->N : j->out, j->N > j->in ? j->N : j->in, j->N > j->in ? j->N : j->in) * 2);
+    for (size_t i = 0; i < big; i++) A[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1, B[i] = A[(i * 7) % big] * 0.05f;
+    printf("the three GEMMs of a training step's linear layer, wall clock, best of 5, GF/s (x of sgemm):\n");
+    for (int thr = 1; thr <= 2; thr++) {
+        bench_threads(thr);
+        for (int l = 0; l < 3; l++) {
+            const lay *y = &L[l];
+            const int lda = y->ta ? y->M : y->K, ldb = y->tb ? y->K : y->N;
+            double fl = 2.0 * y->M * y->N * y->K, ts = 1e30, tb = 1e30;
+            for (int r = 0; r < 6; r++) {
+                double t0 = progress_now();
+                cblas_sgemm(CblasRowMajor, y->ta ? CblasTrans : CblasNoTrans, y->tb ? CblasTrans : CblasNoTrans, y->M, y->N,
+                            y->K, 1, A, lda, B, ldb, l ? 1 : 0, C, y->N);
+                double t1 = progress_now();
+                gemm_bf16(C, A, B, y->M, y->N, y->K, y->ta, y->tb, l != 0, scr);
+                double t2 = progress_now();
+                if (r) ts = t1 - t0 < ts ? t1 - t0 : ts, tb = t2 - t1 < tb ? t2 - t1 : tb;
+            }
+            printf("  %d thr %-24s (%5d x %5d x %5d)  sgemm %6.1f  bf16 %6.1f GF/s (x%.2f)\n", thr, y->name, y->M, y->N, y->K,
+                   fl / ts / 1e9, fl / tb / 1e9, ts / tb);
+        }
+    }
+    bench_threads(1);
+    free(A), free(B), free(C), free(scr);
+}
+
 int main(int argc, char **argv) {
     bench_policy_reexec(argv, "passive");
     job j = {.N = 2048, .in = 256, .out = 1024};
@@ -137,7 +183,10 @@ int main(int argc, char **argv) {
     double t = best_of(5, run_sgemm, &j);
     printf("  %-52s %7.2f ms %7.1f GF/s (the bound)\n", "f32 sgemm", t * 1e3, fl / t / 1e9);
     if (lin_ctx_init(&j.lc, PREC_BF16, (size_t)j.N * j.in, (size_t)j.out * j.in)) return 1;
+    const int best = kern_get()->isa;
+    kern_select(best < ISA_AVX2 ? best : ISA_AVX2); /* below AVX-512 linear.c rounds and calls sgemm */
     t = best_of(5, run_lin, &j);
+    kern_select(best);
     lin_ctx_free(&j.lc);
     memcpy(ref, j.y, ny * 4);
     printf("  %-52s %7.2f ms %7.1f GF/s\n", "bf16: round + sgemm (training's)", t * 1e3, fl / t / 1e9);
@@ -152,10 +201,21 @@ int main(int argc, char **argv) {
     printf("  %-52s %7.2f ms %7.1f GF/s (max|diff| vs round + sgemm %.1e)\n", "bf16: AVX2 bf16-operand kernel (bench only)",
            t * 1e3, fl / t / 1e9, md);
 #endif
+    if (gemm_bf16_ok()) {
+        if (lin_ctx_init(&j.lc, PREC_BF16, 0, 0)) return 1;
+        t = best_of(5, run_lin, &j); /* linear.c takes gemm_bf16 here */
+        lin_ctx_free(&j.lc);
+        double md = 0;
+        for (size_t i = 0; i < ny; i++) md = md > fabsf(j.y[i] - ref[i]) ? md : fabsf(j.y[i] - ref[i]);
+        printf("  %-52s %7.2f ms %7.1f GF/s (max|diff| vs round + sgemm %.1e)\n", "bf16: AVX512_BF16 gemm_bf16 (training's here)",
+               t * 1e3, fl / t / 1e9, md);
+    } else
+        printf("  bf16: AVX512_BF16 gemm_bf16: not on this CPU\n");
     double t0 = cpu_now(); /* once: it is slow */
     run_fp8_ref(&j);
     t = cpu_now() - t0;
     printf("  %-52s %7.2f ms %7.1f GF/s\n", "fp8: fp8_gemm_ref, promoted (plain C oracle)", t * 1e3, fl / t / 1e9);
+    if (gemm_bf16_ok()) layouts(&j);
     free(j.x), free(j.W), free(j.y), free(j.xr), free(j.Wp), free(ref);
     return 0;
 }

@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "kernels/dtype.h"
 #include "kernels/fp8.h"
+#include "kernels/gemm_bf16.h"
 #include "deepc.h"
 #include "kernels/linear.h"
 
@@ -90,6 +91,47 @@ static void bf16_gemms(void) {
     for (int i = 3; i < 6; i++) CHECK(e[i] > 1e-8 && e[i] < 1e-4, "bf16 GEMM %d: NMSE %g vs f32", i - 3, e[i]);
     free(x), free(W), free(dy), free(xr), free(Wr), free(dyr), free(y), free(dx), free(dW);
     free(o), free(of), free(ox), free(oxf), free(oW), free(oWf);
+}
+
+/* gemm_bf16 (AVX512_BF16) on its own: every layout (A or A^T, B or B^T),
+ * written or accumulated, on shapes off its 12 x 32 tile and odd K, against
+ * the double GEMM of the bf16-rounded operands */
+static void bf16_kernel(void) {
+    if (!gemm_bf16_ok()) {
+        printf("    gemm_bf16: this CPU has no AVX512_BF16 (or $DEEPC_ISA is below avx512): not run\n");
+        return;
+    }
+    rng r;
+    rng_seed(&r, 7);
+    const int S[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {25, 17, 64}, {12, 32, 2}, {50, 97, 129}};
+    double worst = 0;
+    int cases = 0;
+    for (size_t s = 0; s < sizeof S / sizeof *S; s++) {
+        const int M = S[s][0], N = S[s][1], K = S[s][2];
+        float *A = randv(&r, (size_t)M * K, 1), *B = randv(&r, (size_t)K * N, 1), *C = malloc(sizeof(float) * M * N);
+        float *Ar = malloc(sizeof(float) * M * K), *Br = malloc(sizeof(float) * K * N);
+        double *o = malloc(sizeof(double) * M * N);
+        void *scr = malloc(gemm_bf16_scratch(M, N, K));
+        for (int i = 0; i < M * K; i++) Ar[i] = bf16r(A[i]);
+        for (int i = 0; i < K * N; i++) Br[i] = bf16r(B[i]);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int acc = 0; acc < 2; acc++) {
+                    /* op(A)(m, k) = ta ? A[k M + m] : A[m K + k]; op(B)(k, n) = tb ? B[n K + k] : B[k N + n] */
+                    gemm_d(o, Ar, ta ? 1 : K, ta ? M : 1, Br, tb ? K : 1, tb ? 1 : N, M, N, K);
+                    for (int i = 0; i < M * N; i++) C[i] = acc ? 0.5f : NAN;
+                    if (acc)
+                        for (int i = 0; i < M * N; i++) o[i] += 0.5;
+                    gemm_bf16(C, A, B, M, N, K, ta, tb, acc, scr);
+                    double e = nmse(C, o, (size_t)M * N);
+                    CHECK(e < 1e-12, "gemm_bf16 M=%d N=%d K=%d ta=%d tb=%d acc=%d: NMSE %g", M, N, K, ta, tb, acc, e);
+                    worst = e > worst ? e : worst;
+                    cases++;
+                }
+        free(A), free(B), free(C), free(Ar), free(Br), free(o), free(scr);
+    }
+    printf("    gemm_bf16 (AVX512_BF16): %d cases (A / A^T, B / B^T, written / accumulated, shapes off the 12 x 32 tile),"
+           " worst NMSE vs double of the rounded operands %.1e\n", cases, worst);
 }
 
 /* ---------------------------------------------------------------- fp8 quantisation */
@@ -363,6 +405,7 @@ static void contexts_apart(void) {
 int main(void) {
     harness_threads(1);
     RUN(bf16_gemms);
+    RUN(bf16_kernel);
     RUN(fp8_quantise);
     RUN(fp8_gemms);
     RUN(linear_grads);

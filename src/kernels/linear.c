@@ -24,6 +24,7 @@
 #include <string.h>
 #include "deepc.h"
 #include "kernels/fp8.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/matmul.h"
 
 const char *prec_name(int prec) { return prec == PREC_BF16 ? "bf16" : prec == PREC_FP8 ? "fp8" : "f32"; }
@@ -107,6 +108,12 @@ void lin_fwd_f(lin_ctx *lc, float *y, const float *x, const float *W, int N, int
         matmul(y, x, &m, N);
         return;
     }
+    if (prec == PREC_BF16 && gemm_bf16_ok()) { /* BF16 arithmetic (gemm_bf16.h): rounded as packed */
+        lin_slot *S = slot(lc, gemm_bf16_scratch(N, out, in) / sizeof(float) + 1, 0);
+        if (S) gemm_bf16(y, x, W, N, out, in, 0, 1, 0, S->a);
+        else linear_fwd_hp(y, x, W, N, in, out);
+        return;
+    }
     lin_slot *S = prec == PREC_F32 ? NULL : slot(lc, nx, nw);
     if (!S) {
         linear_fwd_hp(y, x, W, N, in, out);
@@ -126,6 +133,16 @@ void lin_bwd_f(lin_ctx *lc, float *dx, float *dW, const float *dy, const float *
                int out) {
     size_t ny = (size_t)N * out, nx = (size_t)N * in, nw = (size_t)out * in;
     const int prec = lin_prec(lc);
+    if (prec == PREC_BF16 && gemm_bf16_ok()) { /* BF16 arithmetic (gemm_bf16.h) */
+        lin_slot *S = slot(lc, mx(gemm_bf16_scratch(N, in, out), gemm_bf16_scratch(out, in, N)) / sizeof(float) + 1, 0);
+        if (!S) {
+            linear_bwd_hp(dx, dW, dy, x, W, N, in, out);
+            return;
+        }
+        if (dx) gemm_bf16(dx, dy, W, N, in, out, 0, 0, 1, S->a);
+        if (dW) gemm_bf16(dW, dy, x, out, in, N, 1, 0, 1, S->a);
+        return;
+    }
     lin_slot *S = prec == PREC_F32 ? NULL : slot(lc, mx(ny, nx), mx(nw, nx));
     if (!S) {
         linear_bwd_hp(dx, dW, dy, x, W, N, in, out);

@@ -1,0 +1,163 @@
+/*
+ * gemm_bf16.c — see gemm_bf16.h.
+ *
+ * Both operands are packed once, rounded to bf16 as they go, into panels of
+ * bf16 pairs along K (a dword = the values at k = 2p and 2p + 1, vdpbf16ps's
+ * operand): A in panels of MR rows (per pair p the MR rows' dwords), B in
+ * panels of NR = 32 columns (per pair p the 32 columns' dwords: two zmm).
+ * The micro-kernel keeps an MR x 32 tile of C in 2 MR zmm accumulators; per
+ * pair it loads B's two vectors and broadcasts each of A's MR dwords: 2 MR
+ * vdpbf16ps for 64 MR multiply-adds. MR = 12: 24 accumulators, 2 B vectors,
+ * the broadcasts from memory (the 32 zmm registers). Tiles are shared over
+ * the threads B panel by B panel (a panel, 128 bytes a pair, stays in L2
+ * while the A panels stream past it).
+ *
+ * The kernels carry their own target attributes (the rest of the file, and
+ * gemm_bf16_ok, run on any x86-64): nothing here runs unless gemm_bf16_ok.
+ */
+#include "kernels/gemm_bf16.h"
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+#include "kernels/cpu.h"
+
+/* the MR x NR tile of C the micro-kernel keeps in registers; K is not
+ * blocked (blocks of 128 pairs, the panels' blocks in L1, measured no
+ * faster on the train-bench shapes: Zen 5, wgrad K = 2048 192 -> 184 GF/s) */
+enum { MR = 12, NR = 32 };
+
+int gemm_bf16_ok(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int ok = -1;
+    if (ok < 0)
+        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+    return ok && kern_get()->isa == ISA_AVX512;
+#else
+    return 0;
+#endif
+}
+
+static size_t pairs(int K) { return (size_t)(K + 1) / 2; }
+
+/* the packed panels, then a transposing buffer of NR x P dwords for each thread a call may use */
+size_t gemm_bf16_scratch(int M, int N, int K) {
+    const size_t pa = (size_t)(M + MR - 1) / MR * MR, pb = (size_t)(N + NR - 1) / NR * NR;
+    return (pa + pb + (size_t)omp_get_max_threads() * NR) * pairs(K) * 4 + 64;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+/* panel of rows [i0, i0 + w) of op(X) (n rows, K columns; w <= 32), as w
+ * dwords a pair (p-major); rows past n and k past K zero. op(X) is X (n, K)
+ * row-major with stride ld (t = 0), or X (K, n) read down its columns (t =
+ * 1). Rounded by vcvtne2ps2bf16 (nearest even, as linear.c's rounding; NaNs
+ * stay NaNs; subnormals to zero, which vdpbf16ps does anyway). t = 1: a
+ * pair's two rows of X give the panel's dwords directly; t = 0: each row
+ * converted along k (its pairs in order: one dword each), then the dwords
+ * turned into the panel's order through tmp (w x P dwords). */
+BF16_TARGET static void pack_panel(uint32_t *dst, uint32_t *tmp, const float *X, int t, int ld, int n, int K, int i0,
+                                   int w) {
+    const size_t P = pairs(K);
+    const int rows = n - i0 < w ? n - i0 : w;
+    if (t) {
+        for (size_t p = 0; p < P; p++) {
+            const int k = (int)(2 * p);
+            for (int j = 0; j < w; j += 16) {
+                const int m = rows - j <= 0 ? 0 : rows - j >= 16 ? 16 : rows - j;
+                const __mmask16 mk = (__mmask16)((1u << m) - 1);
+                const __m512 lo = _mm512_maskz_loadu_ps(mk, X + (size_t)k * ld + i0 + j);
+                const __m512 hi = k + 1 < K ? _mm512_maskz_loadu_ps(mk, X + (size_t)(k + 1) * ld + i0 + j) : _mm512_setzero_ps();
+                const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); /* 32 bf16: lo's 16, then hi's 16 */
+                const __m512i d = _mm512_or_si512(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)),
+                                                  _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16));
+                if (w - j >= 16) _mm512_storeu_si512(dst + p * w + j, d);
+                else _mm512_mask_storeu_epi32(dst + p * w + j, (__mmask16)((1u << (w - j)) - 1), d);
+            }
+        }
+        return;
+    }
+    for (int j = 0; j < w; j++) {
+        uint32_t *o = tmp + (size_t)j * P;
+        if (j >= rows) {
+            memset(o, 0, sizeof(uint32_t) * P);
+            continue;
+        }
+        const float *x = X + (size_t)(i0 + j) * ld;
+        for (int k = 0; k < K; k += 32) { /* 16 pairs a step */
+            const int m = K - k >= 32 ? 32 : K - k;
+            const __mmask16 m0 = (__mmask16)(m >= 16 ? 0xffff : (1u << m) - 1), m1 = (__mmask16)(m >= 32 ? 0xffff : m <= 16 ? 0 : (1u << (m - 16)) - 1);
+            const __m512 a = _mm512_maskz_loadu_ps(m0, x + k), b = _mm512_maskz_loadu_ps(m1, x + k + 16);
+            /* cvtne2ps2bf16(b, a): a's 16 values then b's, each pair (2q, 2q + 1) one dword */
+            const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(b, a);
+            const int q = (m + 1) / 2;
+            _mm512_mask_storeu_epi32(o + k / 2, (__mmask16)(q >= 16 ? 0xffff : (1u << q) - 1), v);
+        }
+    }
+    for (size_t p = 0; p < P; p++)
+        for (int j = 0; j < w; j++) dst[p * w + j] = tmp[(size_t)j * P + p];
+}
+
+/* C rows [i0, i0 + mr), columns [j0, j0 + nr) (+)= A panel x B panel */
+BF16_TARGET static void micro(float *C, int ldc, const uint32_t *Ap, const uint32_t *Bp, size_t P, int mr, int nr,
+                              int acc) {
+    __m512 c0[MR], c1[MR];
+    for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
+    for (size_t p = 0; p < P; p++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(Bp + p * NR), b1 = (__m512bh)_mm512_loadu_si512(Bp + p * NR + 16);
+        const uint32_t *a = Ap + p * MR;
+        #pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            c0[r] = _mm512_dpbf16_ps(c0[r], av, b0);
+            c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
+        }
+    }
+    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    for (int r = 0; r < mr; r++) {
+        float *row = C + (size_t)r * ldc;
+        __m512 v0 = c0[r], v1 = c1[r];
+        if (acc) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row)), v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!acc)
+            for (int i = 0; i < M; i++) memset(C + (size_t)i * N, 0, sizeof(float) * N);
+        return;
+    }
+    const int PA = (M + MR - 1) / MR, PB = (N + NR - 1) / NR;
+    const size_t P = pairs(K);
+    uint32_t *Ap = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *Bp = Ap + (size_t)PA * MR * P;
+    uint32_t *tmp0 = Bp + (size_t)PB * NR * P;
+    /* op(A) (M, K): A (M, K) row-major, or A (K, M) transposed; op(B)^T (N, K): B (N, K) when tb, else B (K, N) */
+    const int lda = ta ? M : K, ldb = tb ? K : N;
+    const int par = !omp_in_parallel() && (double)M * N * K > 1 << 20;
+#pragma omp parallel if (par)
+    {
+        uint32_t *tmp = tmp0 + (size_t)omp_get_thread_num() * NR * P;
+#pragma omp for schedule(static) nowait
+        for (int i = 0; i < PA; i++) pack_panel(Ap + (size_t)i * MR * P, tmp, A, ta, lda, M, K, i * MR, MR);
+#pragma omp for schedule(static)
+        for (int j = 0; j < PB; j++) pack_panel(Bp + (size_t)j * NR * P, tmp, B, !tb, ldb, N, K, j * NR, NR);
+#pragma omp for schedule(static)
+        for (int t = 0; t < PA * PB; t++) {
+            const int j = t / PA, i = t % PA; /* B panel by B panel */
+            const int mr = M - i * MR < MR ? M - i * MR : MR, nr = N - j * NR < NR ? N - j * NR : NR;
+            micro(C + (size_t)i * MR * N + (size_t)j * NR, N, Ap + (size_t)i * MR * P, Bp + (size_t)j * NR * P, P, mr,
+                  nr, acc);
+        }
+    }
+}
+#else
+void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {
+    (void)C, (void)A, (void)B, (void)M, (void)N, (void)K, (void)ta, (void)tb, (void)acc, (void)scratch;
+}
+#endif

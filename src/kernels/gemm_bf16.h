@@ -1,0 +1,36 @@
+/*
+ * gemm_bf16.h — BF16 GEMM on CPUs with AVX512_BF16 (issue 13: the BF16
+ * arithmetic that makes bf16 training faster than f32 where the CPU has it).
+ *
+ * gemm_bf16(C, op(A), op(B)): C (M, N) = op(A) (M, K) @ op(B) (K, N), plus
+ * C when acc; A, B float32, rounded to bfloat16 (nearest even) as they are
+ * packed, products summed in float32 by vdpbf16ps (two products a lane a
+ * step: 32 multiply-adds an instruction, twice f32 FMA's). op(A) is A (M,
+ * K) row-major with stride lda, or with ta its transpose (A (K, M)); op(B)
+ * is B (K, N), or with tb B (N, K) transposed (a Linear weight as stored).
+ * The training GEMMs of linear.c in bf16:
+ *   forward  y = x W^T:   gemm_bf16(y, x, W,  N, out, in, ta 0, tb 1, acc 0)
+ *   dgrad    dx += dy W:  gemm_bf16(dx, dy, W, N, in, out, ta 0, tb 0, acc 1)
+ *   wgrad    dW += dy^T x gemm_bf16(dW, dy, x, out, in, N, ta 1, tb 0, acc 1)
+ * The products are those of the bf16-rounded operands (exact in f32); the
+ * sums are f32 in an order of the kernel's own (OpenBLAS's sgemm has its
+ * own too), and vdpbf16ps treats bf16 subnormal inputs and results as zero
+ * (|x| < 2^-126: a training value never comes near).
+ *
+ * Threads: OpenMP over the output's tiles when called outside a parallel
+ * region, else on the calling thread alone (the routed experts, one a
+ * thread). Scratch: the packed operands, (M + N) * K bf16 rounded up,
+ * from the caller (gemm_bf16_scratch bytes), so nothing here allocates.
+ *
+ * gemm_bf16_ok(): whether this CPU has AVX512_BF16 (and AVX512F/BW/VL) and
+ * the kernel level in use is AVX-512 ($DEEPC_ISA=avx2 turns it off, as for
+ * the other AVX-512 kernels).
+ */
+#ifndef DC_GEMM_BF16_H
+#define DC_GEMM_BF16_H
+#include <stddef.h>
+
+int gemm_bf16_ok(void);
+size_t gemm_bf16_scratch(int M, int N, int K);
+void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch);
+#endif
