@@ -65,15 +65,16 @@ static float amax_of(const float *x, int n) {
 }
 
 /* fq_cols_row: y = e4m3(x / s) * s with a scale per element (n floats) */
-static void fq_cols_row(float *y, const float *x, int n, const float *s) {
+/* fq_cols_row: y = e4m3(x / s) * s per column (u: the codes' values, e4m3(x / s), not scaled back) */
+static void fq_cols_row(float *y, const float *x, int n, const float *s, int u) {
     int i = 0;
 #ifdef __AVX2__
     for (; i + 8 <= n; i += 8) {
-        __m256 vs = _mm256_loadu_ps(s + i);
-        _mm256_storeu_ps(y + i, _mm256_mul_ps(round_e4m3_8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs)), vs));
+        __m256 vs = _mm256_loadu_ps(s + i), q = round_e4m3_8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs));
+        _mm256_storeu_ps(y + i, u ? q : _mm256_mul_ps(q, vs));
     }
 #endif
-    for (; i < n; i++) y[i] = round_e4m3(x[i] / s[i]) * s[i];
+    for (; i < n; i++) y[i] = u ? round_e4m3(x[i] / s[i]) : round_e4m3(x[i] / s[i]) * s[i];
 }
 
 /* amax_cols_row: am[j] = max(am[j], |x[j]|) (NaN sticks) for n floats */
@@ -92,14 +93,16 @@ static void amax_cols_row(float *am, const float *x, int n) {
 }
 
 /* fq_span: y = e4m3(x / s) * s for n floats (y may be x) */
-static void fq_span(float *y, const float *x, int n, float s) {
+static void fq_span(float *y, const float *x, int n, float s, int u) {
     int i = 0;
 #ifdef __AVX2__
     const __m256 vs = _mm256_set1_ps(s);
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_mul_ps(round_e4m3_8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs)), vs));
+    for (; i + 8 <= n; i += 8) {
+        const __m256 q = round_e4m3_8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs));
+        _mm256_storeu_ps(y + i, u ? q : _mm256_mul_ps(q, vs));
+    }
 #endif
-    for (; i < n; i++) y[i] = round_e4m3(x[i] / s) * s;
+    for (; i < n; i++) y[i] = u ? round_e4m3(x[i] / s) : round_e4m3(x[i] / s) * s;
 }
 
 static inline int ceil_tiles(int n) { return (n + FP8_TILE - 1) / FP8_TILE; }
@@ -147,7 +150,11 @@ void fp8_quant_blocks(uint8_t *q, float *s, const float *w, int R, int C) {
     }
 }
 
-void fp8_fq_rows(float *y, const float *x, int M, int K) {
+void fp8_fq_rows(float *y, const float *x, int M, int K) { fp8_fqs_rows(y, NULL, x, M, K); }
+void fp8_fq_cols(float *y, const float *x, int M, int K) { fp8_fqs_cols(y, NULL, x, M, K); }
+void fp8_fq_blocks(float *y, const float *w, int R, int C) { fp8_fqs_blocks(y, NULL, w, R, C); }
+
+void fp8_fqs_rows(float *y, float *s, const float *x, int M, int K) {
     const int KC = ceil_tiles(K);
 #pragma omp parallel for schedule(static) if ((size_t)M * K > 65536)
     for (int m = 0; m < M; m++)
@@ -155,12 +162,13 @@ void fp8_fq_rows(float *y, const float *x, int M, int K) {
             size_t o = (size_t)m * K + (size_t)c * FP8_TILE;
             int n = K - c * FP8_TILE < FP8_TILE ? K - c * FP8_TILE : FP8_TILE;
             float sc = scale_of(amax_of(x + o, n));
-            fq_span(y + o, x + o, n, sc);
+            if (s) s[(size_t)m * KC + c] = sc;
+            fq_span(y + o, x + o, n, sc, s != NULL);
         }
 }
 
 /* 128 rows x 64 columns at a time: the amax of each column's tile in a small array */
-void fp8_fq_cols(float *y, const float *x, int M, int K) {
+void fp8_fqs_cols(float *y, float *s, const float *x, int M, int K) {
     enum { W = 64 };
     const int RC = ceil_tiles(M), CW = (K + W - 1) / W;
 #pragma omp parallel for schedule(static) if ((size_t)M * K > 65536)
@@ -170,18 +178,20 @@ void fp8_fq_cols(float *y, const float *x, int M, int K) {
         float am[W] = {0};
         for (int r = r0; r < r1; r++) amax_cols_row(am, x + (size_t)r * K + c0, nc);
         for (int j = 0; j < nc; j++) am[j] = scale_of(am[j]);
-        for (int r = r0; r < r1; r++) fq_cols_row(y + (size_t)r * K + c0, x + (size_t)r * K + c0, nc, am);
+        if (s) memcpy(s + (size_t)(t / CW) * K + c0, am, sizeof(float) * nc);
+        for (int r = r0; r < r1; r++) fq_cols_row(y + (size_t)r * K + c0, x + (size_t)r * K + c0, nc, am, s != NULL);
     }
 }
 
-void fp8_fq_blocks(float *y, const float *w, int R, int C) {
+void fp8_fqs_blocks(float *y, float *s, const float *w, int R, int C) {
     const int RB = ceil_tiles(R), CB = ceil_tiles(C);
 #pragma omp parallel for schedule(static) if ((size_t)R * C > 65536)
     for (int b = 0; b < RB * CB; b++) {
         int r0, r1, c0, c1;
         block_at(b, CB, R, C, &r0, &r1, &c0, &c1);
         float sc = scale_of(block_amax(w, C, r0, r1, c0, c1));
-        for (int r = r0; r < r1; r++) fq_span(y + (size_t)r * C + c0, w + (size_t)r * C + c0, c1 - c0, sc);
+        if (s) s[b] = sc;
+        for (int r = r0; r < r1; r++) fq_span(y + (size_t)r * C + c0, w + (size_t)r * C + c0, c1 - c0, sc, s != NULL);
     }
 }
 

@@ -48,6 +48,13 @@ void fp8_quant_blocks(uint8_t *q, float *s, const float *w, int R, int C);
 void fp8_fq_rows(float *y, const float *x, int M, int K);
 void fp8_fq_cols(float *y, const float *x, int M, int K);
 void fp8_fq_blocks(float *y, const float *w, int R, int C);
+/* fp8_fqs_*: the same tiles with y the codes' values f32(q), not scaled
+ * back, and the scales in s (NULL: scaled back, as fp8_fq_*): rows (M, KC),
+ * cols (ceil(M/128), K), blocks (ceil(R/128), ceil(C/128)). For a GEMM that
+ * applies the two scales per 128-long chunk of K (gemm_bf16_fp8). */
+void fp8_fqs_rows(float *y, float *s, const float *x, int M, int K);
+void fp8_fqs_cols(float *y, float *s, const float *x, int M, int K);
+void fp8_fqs_blocks(float *y, float *s, const float *w, int R, int C);
 
 /* fp8_gemm_ref: C (M, N) = sum over K chunks as above (overwrites C), qa (M,
  * K) with scales sa (M, KC), qb (N, K) with scales sb (ceil(N/bn), KC), bn

@@ -126,7 +126,53 @@ BF16_TARGET static void micro(float *C, int ldc, const uint32_t *Ap, const uint3
     }
 }
 
-void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {
+/* micro with fp8 scales: each 64-pair chunk (128 of K) summed from zero in
+ * the registers, then tile += (SA SB) chunk, tile in L1 (24 more vectors
+ * would not fit the registers); C (+)= tile at the end */
+BF16_TARGET static void micro_fp8(float *C, int ldc, const uint32_t *Ap, const uint32_t *Bp, size_t P, int mr, int nr,
+                                  int acc, const fp8_scales *s, int i0, int j0) {
+    enum { CP = 64 };
+    float tile[MR][NR] __attribute__((aligned(64)));
+    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    for (size_t p0 = 0, c = 0; p0 < P; p0 += CP, c++) {
+        __m512 c0[MR], c1[MR];
+        for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
+        const size_t p1 = P - p0 < CP ? P : p0 + CP;
+        for (size_t p = p0; p < p1; p++) {
+            const __m512bh b0 = (__m512bh)_mm512_loadu_si512(Bp + p * NR), b1 = (__m512bh)_mm512_loadu_si512(Bp + p * NR + 16);
+            const uint32_t *a = Ap + p * MR;
+            #pragma GCC unroll 12
+            for (int r = 0; r < MR; r++) {
+                const __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[r]);
+                c0[r] = _mm512_dpbf16_ps(c0[r], av, b0);
+                c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
+            }
+        }
+        __m512 sb0, sb1;
+        if (s->bn > 1) sb0 = sb1 = _mm512_set1_ps(s->b[(size_t)(j0 / s->bn) * s->bj + c * s->bc]); /* 32 | 128: one block */
+        else {
+            const float *b = s->b + (size_t)j0 * s->bj + c * s->bc; /* bj = 1: the columns' scales in a row */
+            sb0 = _mm512_maskz_loadu_ps(m0, b), sb1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        }
+        for (int r = 0; r < mr; r++) {
+            const __m512 f = _mm512_set1_ps(s->a[(size_t)(i0 + r) * s->ai + c * s->ac]);
+            const __m512 t0 = c ? _mm512_load_ps(tile[r]) : _mm512_setzero_ps(), t1 = c ? _mm512_load_ps(tile[r] + 16) : _mm512_setzero_ps();
+            _mm512_store_ps(tile[r], _mm512_fmadd_ps(c0[r], _mm512_mul_ps(f, sb0), t0));
+            _mm512_store_ps(tile[r] + 16, _mm512_fmadd_ps(c1[r], _mm512_mul_ps(f, sb1), t1));
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float *row = C + (size_t)r * ldc;
+        __m512 v0 = _mm512_load_ps(tile[r]), v1 = _mm512_load_ps(tile[r] + 16);
+        if (acc) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row)), v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+static void bf16_run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
+                     const fp8_scales *s, void *scratch) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!acc)
@@ -151,13 +197,30 @@ void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, in
         for (int t = 0; t < PA * PB; t++) {
             const int j = t / PA, i = t % PA; /* B panel by B panel */
             const int mr = M - i * MR < MR ? M - i * MR : MR, nr = N - j * NR < NR ? N - j * NR : NR;
-            micro(C + (size_t)i * MR * N + (size_t)j * NR, N, Ap + (size_t)i * MR * P, Bp + (size_t)j * NR * P, P, mr,
-                  nr, acc);
+            if (s)
+                micro_fp8(C + (size_t)i * MR * N + (size_t)j * NR, N, Ap + (size_t)i * MR * P, Bp + (size_t)j * NR * P, P,
+                          mr, nr, acc, s, i * MR, j * NR);
+            else
+                micro(C + (size_t)i * MR * N + (size_t)j * NR, N, Ap + (size_t)i * MR * P, Bp + (size_t)j * NR * P, P, mr,
+                      nr, acc);
         }
     }
+}
+
+void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {
+    bf16_run(C, A, B, M, N, K, ta, tb, acc, NULL, scratch);
+}
+
+void gemm_bf16_fp8(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
+                   const fp8_scales *s, void *scratch) {
+    bf16_run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
 }
 #else
 void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {
     (void)C, (void)A, (void)B, (void)M, (void)N, (void)K, (void)ta, (void)tb, (void)acc, (void)scratch;
+}
+void gemm_bf16_fp8(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
+                   const fp8_scales *s, void *scratch) {
+    (void)C, (void)A, (void)B, (void)M, (void)N, (void)K, (void)ta, (void)tb, (void)acc, (void)s, (void)scratch;
 }
 #endif

@@ -33,4 +33,19 @@
 int gemm_bf16_ok(void);
 size_t gemm_bf16_scratch(int M, int N, int K);
 void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch);
+
+/* gemm_bf16_fp8: the FP8 GEMM (fp8.h, V3 §3.3.2's promotion) on the same
+ * kernel: A and B hold FP8 codes' values (fp8_fqs_*: exact in bf16, so the
+ * rounding as packed changes nothing), and each 128-long chunk c of K is
+ * summed on its own (f32), then multiplied by its two scales and added:
+ *   C[i][j] (+)= sum_c SA(i, c) SB(j, c) sum_{k in chunk c} op(A)[i][k] op(B)[k][j]
+ * with SA(i, c) = a[i ai + c ac] and SB(j, c) = b[(j / bn) bj + c bc], bn 1
+ * (a scale per column) or 128 (128x128 blocks). */
+typedef struct fp8_scales {
+    const float *a, *b;
+    size_t ai, ac, bj, bc;
+    int bn;
+} fp8_scales;
+void gemm_bf16_fp8(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
+                   const fp8_scales *s, void *scratch);
 #endif

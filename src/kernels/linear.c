@@ -94,6 +94,7 @@ static void bf16_round_n(float *y, const float *x, size_t n) {
 }
 
 static size_t mx(size_t a, size_t b) { return a > b ? a : b; }
+static size_t ct(int n) { return (size_t)(n + FP8_TILE - 1) / FP8_TILE; } /* 128-long tiles */
 
 /* the f32 forward through matmul (gemm.h's blocked GEMM on AVX2 machines:
  * C written once, where OpenBLAS zeroes it first) when out is at least
@@ -113,6 +114,18 @@ void lin_fwd_f(lin_ctx *lc, float *y, const float *x, const float *W, int N, int
         if (S) gemm_bf16(y, x, W, N, out, in, 0, 1, 0, S->a);
         else linear_fwd_hp(y, x, W, N, in, out);
         return;
+    }
+    if (prec == PREC_FP8 && gemm_bf16_ok()) { /* the codes and scales apart, promoted per chunk (gemm_bf16.h) */
+        const size_t KC = ct(in), CB = KC;
+        lin_slot *S = slot(lc, nx + nw + N * KC + ct(out) * CB, gemm_bf16_scratch(N, out, in) / sizeof(float) + 1);
+        if (S) {
+            float *qx = S->a, *qw = qx + nx, *sx = qw + nw, *sw = sx + N * KC;
+            fp8_fqs_rows(qx, sx, x, N, in);      /* 1x128 tiles along in (K) */
+            fp8_fqs_blocks(qw, sw, W, out, in); /* 128x128 blocks */
+            const fp8_scales sc = {sx, sw, KC, 1, CB, 1, FP8_TILE};
+            gemm_bf16_fp8(y, qx, qw, N, out, in, 0, 1, 0, &sc, S->b);
+            return;
+        }
     }
     lin_slot *S = prec == PREC_F32 ? NULL : slot(lc, nx, nw);
     if (!S) {
@@ -142,6 +155,28 @@ void lin_bwd_f(lin_ctx *lc, float *dx, float *dW, const float *dy, const float *
         if (dx) gemm_bf16(dx, dy, W, N, in, out, 0, 0, 1, S->a);
         if (dW) gemm_bf16(dW, dy, x, out, in, N, 1, 0, 1, S->a);
         return;
+    }
+    if (prec == PREC_FP8 && gemm_bf16_ok()) { /* the codes and scales apart, promoted per chunk (gemm_bf16.h) */
+        const size_t KO = ct(out), CB = ct(in), KN = ct(N);
+        lin_slot *S = slot(lc, mx(ny + nw + N * KO + KO * CB, ny + nx + KN * out + KN * in),
+                           mx(gemm_bf16_scratch(N, in, out), gemm_bf16_scratch(out, in, N)) / sizeof(float) + 1);
+        if (S) {
+            if (dx) { /* K = out: dy's 1x128 tiles along out, W's blocks (out rows = K) */
+                float *qd = S->a, *qw = qd + ny, *sd = qw + nw, *sw = sd + N * KO;
+                fp8_fqs_rows(qd, sd, dy, N, out);
+                fp8_fqs_blocks(qw, sw, W, out, in);
+                const fp8_scales sc = {sd, sw, KO, 1, 1, CB, FP8_TILE};
+                gemm_bf16_fp8(dx, qd, qw, N, in, out, 0, 0, 1, &sc, S->b);
+            }
+            if (dW) { /* K = the N tokens: both in 128x1 tiles down the tokens */
+                float *qd = S->a, *qx = qd + ny, *sd = qx + nx, *sx = sd + KN * out;
+                fp8_fqs_cols(qd, sd, dy, N, out);
+                fp8_fqs_cols(qx, sx, x, N, in);
+                const fp8_scales sc = {sd, sx, 1, (size_t)out, 1, (size_t)in, 1};
+                gemm_bf16_fp8(dW, qd, qx, out, in, N, 1, 0, 1, &sc, S->b);
+            }
+            return;
+        }
     }
     lin_slot *S = prec == PREC_F32 ? NULL : slot(lc, mx(ny, nx), mx(nw, nx));
     if (!S) {
