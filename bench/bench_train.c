@@ -21,6 +21,7 @@
 #include "base/rng.h"
 #include "deepc.h"
 #include "bench_util.h"
+#include "kernels/gemm_bf16.h"
 #include "train/trainer.h"
 
 /* the process's CPU time over all threads: tokens per CPU-second compare
@@ -132,10 +133,14 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
     }
-    printf("(torch: DeepSeek's official-style V3 code in f32, bench/train_torch.py. bf16 / fp8 here are the\n"
-           " linear layers' GEMMs on rounded / e4m3-quantised operands summed by f32 sgemm: on a CPU without\n"
-           " BF16 or FP8 arithmetic (AVX2) they cost f32's GEMMs plus the conversion passes, so they cannot\n"
-           " beat f32; bf16/fp8 speed-ups need AMX or AVX512_BF16, which deepc does not use yet)\n");
+    if (gemm_bf16_ok())
+        printf("(torch: DeepSeek's official-style V3 code in f32, bench/train_torch.py. bf16 / fp8 here are the\n"
+               " linear layers' GEMMs in BF16 arithmetic (AVX512_BF16, gemm_bf16.h): bf16 on the rounded operands,\n"
+               " fp8 on the e4m3 codes with their scales applied per 128-long chunk of K)\n");
+    else
+        printf("(torch: DeepSeek's official-style V3 code in f32, bench/train_torch.py. bf16 / fp8 here are the\n"
+               " linear layers' GEMMs on rounded / e4m3-quantised operands summed by f32 sgemm: this CPU has no\n"
+               " BF16 arithmetic (AVX512_BF16), so they cost f32's GEMMs plus the conversion passes)\n");
     printf("(DeepSeek's own V3 code under PyTorch, 2 threads, BENCHMARKS.md: about 1,100 tokens/s on the Intel\n"
            " Sapphire Rapids machine, about 1,395 on the AMD EPYC Zen 3 one; figures from those machines)\n");
     return 0;
