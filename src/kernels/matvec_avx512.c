@@ -149,11 +149,91 @@ INL void q8_row(const block_q8_0 *w, const q8_act *x, int nb, size_t t0, int NT,
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]) + hsum256(b[t]);
 }
 
+/* rows w[0..3] x tokens t0..t0 + 3 (prefill): q8_row's operations for each
+ * (row, token) pair in the same order, so the same bits, with each weight
+ * vector loaded once for the 4 tokens and each token's x, c4, d4 once for
+ * the 4 rows (q8_row reloads x for every row: load-bound). 16 zmm sums, 4
+ * weight vectors and 4 scale vectors: 24 of the 32 registers. Zen 5, 1
+ * thread, mini Q8_0 prefill 512: see docs/inference.md */
+INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0, float res[4][4]) {
+    const size_t cols = (size_t)nb * QK8_0, g = cols / 4;
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    __m512 a[4][4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) a[i][t] = _mm512_setzero_ps();
+    int p = 0;
+    for (; p + 2 <= nb; p += 2) {
+        __m512i wv[4];
+        __m512 ws[4];
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            _mm_prefetch((const char *)(w[i] + p + 32), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w[i] + p + 33) + 4, _MM_HINT_T0);
+            __m256i lo = _mm256_loadu_si256((const __m256i *)w[i][p].qs), hi = _mm256_loadu_si256((const __m256i *)w[i][p + 1].qs);
+            wv[i] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), bias);
+            ws[i] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(w[i][p].d))),
+                                       _mm256_set1_ps(_cvtsh_ss(w[i][p + 1].d)), 1);
+        }
+        #pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) {
+            const size_t tt = t0 + t;
+            const __m512i c = _mm512_loadu_si512(x->c4 + tt * g + (size_t)p * 8), xq = _mm512_loadu_si512(x->qs + tt * cols + (size_t)p * QK8_0);
+            const __m512 d = _mm512_loadu_ps(x->d4 + tt * g + (size_t)p * 8);
+            #pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                __m512i s = _mm512_dpbusd_epi32(c, wv[i], xq);
+                __m512 sc = _mm512_mul_ps(ws[i], d);
+                a[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, a[i][t]);
+            }
+        }
+    }
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) {
+            __m256 b = _mm256_setzero_ps();
+            if (p < nb) { /* the odd last block, as q8_row */
+                const size_t tt = t0 + t;
+                __m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)w[i][p].qs), _mm512_castsi512_si256(bias));
+                __m256 ws = _mm256_set1_ps(_cvtsh_ss(w[i][p].d));
+                __m256i s = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(x->c4 + tt * g + (size_t)p * 8)), wv,
+                                                _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + (size_t)p * QK8_0)));
+                __m256 sc = _mm256_mul_ps(ws, _mm256_loadu_ps(x->d4 + tt * g + (size_t)p * 8));
+                b = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, b);
+            }
+            res[i][t] = _mm512_reduce_add_ps(a[i][t]) + hsum256(b);
+        }
+}
+
+/* 4 rows x 4 tokens at a time where both are there (prefill), else a row
+ * at a time, tokens 4 at a time: every (row, token) the same bits either way */
 void mv_q8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const block_q8_0 *W = Wv;
     const q8_act *x = xv;
-    const int nb = cols / QK8_0;
-    for (int r = r0; r < r1; r++) ROW_T4(q8_row, W + (size_t)r * nb, x, nb)
+    const int nb = cols / QK8_0, T4 = T / 4 * 4;
+    int r = r0;
+    if (T4)
+        for (; r + 4 <= r1; r += 4) {
+            const block_q8_0 *w[4] = {W + (size_t)r * nb, W + (size_t)(r + 1) * nb, W + (size_t)(r + 2) * nb,
+                                      W + (size_t)(r + 3) * nb};
+            for (int t0 = 0; t0 < T4; t0 += 4) {
+                float res[4][4];
+                q8_tile4(w, x, nb, (size_t)t0, res);
+                for (int i = 0; i < 4; i++)
+                    for (int t = 0; t < 4; t++) out[(size_t)(t0 + t) * ldo + r + i] = res[i][t];
+            }
+            for (int i = 0; i < 4 && T4 < T; i++) { /* the tokens past the last 4 */
+                const int rr = r + i;
+                for (int t0 = T4; t0 < T; t0++) {
+                    float res1[4];
+                    q8_row(w[i], x, nb, (size_t)t0, 1, res1);
+                    out[(size_t)t0 * ldo + rr] = res1[0];
+                }
+            }
+        }
+    for (; r < r1; r++) ROW_T4(q8_row, W + (size_t)r * nb, x, nb)
 }
 
 /* (the ggml block types, Q4_0, Q4_K, Q6_K, Q5_0, Q5_K, run AVX2's kernels: matvec.h,
