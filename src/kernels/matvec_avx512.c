@@ -155,7 +155,7 @@ INL void q8_row(const block_q8_0 *w, const q8_act *x, int nb, size_t t0, int NT,
  * the 4 rows (q8_row reloads x for every row: load-bound). 16 zmm sums, 4
  * weight vectors and 4 scale vectors: 24 of the 32 registers. Zen 5, 1
  * thread, mini Q8_0 prefill 512: see docs/inference.md */
-INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0, float res[4][4]) {
+INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0, int NT, float res[4][4]) {
     const size_t cols = (size_t)nb * QK8_0, g = cols / 4;
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     __m512 a[4][4];
@@ -177,7 +177,7 @@ INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0
                                        _mm256_set1_ps(_cvtsh_ss(w[i][p + 1].d)), 1);
         }
         #pragma GCC unroll 4
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < NT; t++) {
             const size_t tt = t0 + t;
             const __m512i c = _mm512_loadu_si512(x->c4 + tt * g + (size_t)p * 8), xq = _mm512_loadu_si512(x->qs + tt * cols + (size_t)p * QK8_0);
             const __m512 d = _mm512_loadu_ps(x->d4 + tt * g + (size_t)p * 8);
@@ -192,7 +192,7 @@ INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0
     #pragma GCC unroll 4
     for (int i = 0; i < 4; i++)
         #pragma GCC unroll 4
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < NT; t++) {
             __m256 b = _mm256_setzero_ps();
             if (p < nb) { /* the odd last block, as q8_row */
                 const size_t tt = t0 + t;
@@ -207,20 +207,33 @@ INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0
         }
 }
 
-/* 4 rows x 4 tokens at a time where both are there (prefill), else a row
- * at a time, tokens 4 at a time: every (row, token) the same bits either way */
+/* one token (decode): 4 rows a quarter of [r0, r1) apart (four weight
+ * streams, as AVX2's tiles; one row at a time read one stream); 4 rows x 4
+ * tokens at a time where both are there (prefill); else a row at a time,
+ * tokens 4 at a time: every (row, token) the same bits either way */
 void mv_q8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const block_q8_0 *W = Wv;
     const q8_act *x = xv;
     const int nb = cols / QK8_0, T4 = T / 4 * 4;
     int r = r0;
+    if (T == 1) {
+        const int q = (r1 - r0) / 4;
+        for (int k = 0; k < q; k++) {
+            const block_q8_0 *w[4] = {W + (size_t)(r0 + k) * nb, W + (size_t)(r0 + k + q) * nb,
+                                      W + (size_t)(r0 + k + 2 * q) * nb, W + (size_t)(r0 + k + 3 * q) * nb};
+            float res[4][4];
+            q8_tile4(w, x, nb, 0, 1, res);
+            for (int i = 0; i < 4; i++) out[r0 + k + i * q] = res[i][0];
+        }
+        r = r0 + 4 * q;
+    }
     if (T4)
         for (; r + 4 <= r1; r += 4) {
             const block_q8_0 *w[4] = {W + (size_t)r * nb, W + (size_t)(r + 1) * nb, W + (size_t)(r + 2) * nb,
                                       W + (size_t)(r + 3) * nb};
             for (int t0 = 0; t0 < T4; t0 += 4) {
                 float res[4][4];
-                q8_tile4(w, x, nb, (size_t)t0, res);
+                q8_tile4(w, x, nb, (size_t)t0, 4, res);
                 for (int i = 0; i < 4; i++)
                     for (int t = 0; t < 4; t++) out[(size_t)(t0 + t) * ldo + r + i] = res[i][t];
             }
