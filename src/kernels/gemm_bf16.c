@@ -100,12 +100,10 @@ BF16_TARGET static void pack_panel(uint32_t *dst, uint32_t *tmp, const float *X,
         for (int j = 0; j < w; j++) dst[p * w + j] = tmp[(size_t)j * P + p];
 }
 
-/* C rows [i0, i0 + mr), columns [j0, j0 + nr) (+)= A panel x B panel */
-BF16_TARGET static void micro(float *C, int ldc, const uint32_t *Ap, const uint32_t *Bp, size_t P, int mr, int nr,
-                              int acc) {
-    __m512 c0[MR], c1[MR];
-    for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
-    for (size_t p = 0; p < P; p++) {
+/* pairs [p0, p1) of an A panel and a B panel into the MR x 32 tile c0 | c1 */
+BF16_TARGET static inline __attribute__((always_inline)) void dp_pairs(__m512 *c0, __m512 *c1, const uint32_t *Ap,
+                                                                      const uint32_t *Bp, size_t p0, size_t p1) {
+    for (size_t p = p0; p < p1; p++) {
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512(Bp + p * NR), b1 = (__m512bh)_mm512_loadu_si512(Bp + p * NR + 16);
         const uint32_t *a = Ap + p * MR;
         #pragma GCC unroll 12
@@ -115,6 +113,14 @@ BF16_TARGET static void micro(float *C, int ldc, const uint32_t *Ap, const uint3
             c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
         }
     }
+}
+
+/* C rows [i0, i0 + mr), columns [j0, j0 + nr) (+)= A panel x B panel */
+BF16_TARGET static void micro(float *C, int ldc, const uint32_t *Ap, const uint32_t *Bp, size_t P, int mr, int nr,
+                              int acc) {
+    __m512 c0[MR], c1[MR];
+    for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
+    dp_pairs(c0, c1, Ap, Bp, 0, P);
     const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
     const __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
     for (int r = 0; r < mr; r++) {
@@ -139,16 +145,7 @@ BF16_TARGET static void micro_fp8(float *C, int ldc, const uint32_t *Ap, const u
         __m512 c0[MR], c1[MR];
         for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
         const size_t p1 = P - p0 < CP ? P : p0 + CP;
-        for (size_t p = p0; p < p1; p++) {
-            const __m512bh b0 = (__m512bh)_mm512_loadu_si512(Bp + p * NR), b1 = (__m512bh)_mm512_loadu_si512(Bp + p * NR + 16);
-            const uint32_t *a = Ap + p * MR;
-            #pragma GCC unroll 12
-            for (int r = 0; r < MR; r++) {
-                const __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[r]);
-                c0[r] = _mm512_dpbf16_ps(c0[r], av, b0);
-                c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
-            }
-        }
+        dp_pairs(c0, c1, Ap, Bp, p0, p1);
         __m512 sb0, sb1;
         if (s->bn > 1) sb0 = sb1 = _mm512_set1_ps(s->b[(size_t)(j0 / s->bn) * s->bj + c * s->bc]); /* 32 | 128: one block */
         else {

@@ -533,6 +533,24 @@ void mv_q4_0_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
 
 /* ---------------------------------------------------------------- q4_0x8 */
 
+/* block b of the 4 groups g + i gs (B[i]), each asked for PF_BYTES ahead */
+INL void q4x8_blocks4(const block_q4_0x8 **B, const block_q4_0x8 *W, int nb, int g, int gs, int b) {
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        B[i] = W + (size_t)(g + i * gs) * nb + b;
+        _mm_prefetch((const char *)B[i] + PF_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)B[i] + PF_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)B[i] + PF_BYTES + 128, _MM_HINT_T0);
+    }
+}
+
+/* chunk k's activation bytes of a block (xb): the 4 for the low nibbles and the 4 for the high, broadcast */
+INL void q4_bcast(const int8_t *xb, int k, __m256i *bl, __m256i *bh) {
+    int32_t xl, xh;
+    memcpy(&xl, xb + 4 * k, 4), memcpy(&xh, xb + 4 * k + 16, 4);
+    *bl = _mm256_set1_epi32(xl), *bh = _mm256_set1_epi32(xh);
+}
+
 /* The interleaved layout: lane j of group g = row 8g + j; rows outside
  * [r0, r1) computed, not written. One token and 4 groups g + i gs (decode's
  * case), the loops turned: chunk k's two activation broadcasts serve the 4
@@ -550,19 +568,12 @@ INL void q4_0x8_tile1x4(float *out, size_t ldo, const block_q4_0x8 *W, int nb, c
     for (int b = 0; b < nb; b++) {
         const block_q4_0x8 *B[4];
         __m256i s16[4];
-        #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            B[i] = W + (size_t)(g + i * gs) * nb + b;
-            _mm_prefetch((const char *)B[i] + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)B[i] + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)B[i] + PF_BYTES + 128, _MM_HINT_T0);
-        }
+        q4x8_blocks4(B, W, nb, g, gs, b);
         const int8_t *xb = x->qs + (size_t)b * QK4_0;
         #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            int32_t xl, xh;
-            memcpy(&xl, xb + 4 * k, 4), memcpy(&xh, xb + 4 * k + 16, 4);
-            const __m256i bl = _mm256_set1_epi32(xl), bh = _mm256_set1_epi32(xh);
+            __m256i bl, bh;
+            q4_bcast(xb, k, &bl, &bh);
             #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
                 const __m256i qk = _mm256_loadu_si256((const __m256i *)(B[i]->qs + 32 * k));
@@ -687,19 +698,12 @@ VNNI_TARGET INL void q4_0x8_tile1x4_vnni(float *out, size_t ldo, const block_q4_
     for (int b = 0; b < nb; b++) {
         const block_q4_0x8 *B[4];
         __m256i l32[4], h32[4];
-        #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            B[i] = W + (size_t)(g + i * gs) * nb + b;
-            _mm_prefetch((const char *)B[i] + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)B[i] + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)B[i] + PF_BYTES + 128, _MM_HINT_T0);
-        }
+        q4x8_blocks4(B, W, nb, g, gs, b);
         const int8_t *xb = x->qs + (size_t)b * QK4_0;
         #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            int32_t xl, xh;
-            memcpy(&xl, xb + 4 * k, 4), memcpy(&xh, xb + 4 * k + 16, 4);
-            const __m256i bl = _mm256_set1_epi32(xl), bh = _mm256_set1_epi32(xh);
+            __m256i bl, bh;
+            q4_bcast(xb, k, &bl, &bh);
             #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
                 const __m256i qk = _mm256_loadu_si256((const __m256i *)(B[i]->qs + 32 * k));

@@ -54,38 +54,6 @@ INL void f32_row(const float *w, const float *x, int cols, size_t t0, int NT, fl
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
 
-/* one token, rows w[0..3] at once: f32_row's operations for each (NT = 1),
- * in its order (the same bits), x loaded once for the 4 */
-INL void f32_rows4(const float *const *w, const float *x, int cols, float *res) {
-    __m512 a0[4], a1[4];
-    #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) a0[j] = a1[j] = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 32 <= cols; i += 32) {
-        const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
-        #pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            _mm_prefetch((const char *)(w[j] + i + PF_F32), _MM_HINT_T0);
-            _mm_prefetch((const char *)(w[j] + i + PF_F32 + 16), _MM_HINT_T0);
-            a0[j] = _mm512_fmadd_ps(_mm512_loadu_ps(w[j] + i), x0, a0[j]);
-            a1[j] = _mm512_fmadd_ps(_mm512_loadu_ps(w[j] + i + 16), x1, a1[j]);
-        }
-    }
-    #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        int k = i;
-        if (k + 16 <= cols) {
-            a0[j] = _mm512_fmadd_ps(_mm512_loadu_ps(w[j] + k), _mm512_loadu_ps(x + k), a0[j]);
-            k += 16;
-        }
-        if (k < cols) {
-            __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
-            a1[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w[j] + k), _mm512_maskz_loadu_ps(m, x + k), a1[j]);
-        }
-        res[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0[j], a1[j]));
-    }
-}
-
 /* one token: 4 rows a quarter of [r0, r1) apart (four weight streams; a row
  * at a time read one), the rest a row at a time, tokens 4 at a time; every
  * (row, token) the same bits either way */
@@ -93,9 +61,8 @@ INL void f32_rows4(const float *const *w, const float *x, int cols, float *res) 
     if (T == 1) {                                                                                                  \
         const int q = (r1 - r0) / 4;                                                                               \
         for (int k = 0; k < q; k++) {                                                                              \
-            const __typeof__(W) w4[4] = {W + (size_t)(r0 + k) * (stride), W + (size_t)(r0 + k + q) * (stride),    \
-                                         W + (size_t)(r0 + k + 2 * q) * (stride),                                 \
-                                         W + (size_t)(r0 + k + 3 * q) * (stride)};                                \
+            const void *w4[4] = {W + (size_t)(r0 + k) * (stride), W + (size_t)(r0 + k + q) * (stride),            \
+                                 W + (size_t)(r0 + k + 2 * q) * (stride), W + (size_t)(r0 + k + 3 * q) * (stride)}; \
             float res4[4];                                                                                         \
             ROWS4(w4, x, cols, res4);                                                                              \
             for (int j = 0; j < 4; j++) out[r0 + k + j * q] = res4[j];                                             \
@@ -103,12 +70,6 @@ INL void f32_rows4(const float *const *w, const float *x, int cols, float *res) 
         r0 += 4 * q;                                                                                               \
     }
 
-void mv_f32_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const float *W = Wv;
-    const float *x = xv;
-    MV_QUARTERS(f32_rows4, W, x, cols)
-    for (int r = r0; r < r1; r++) ROW_T4(f32_row, W + (size_t)r * cols, x, cols)
-}
 
 /* ---------------------------------------------------------------- bf16 */
 
@@ -150,8 +111,17 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
 
-/* one token, rows w[0..3] at once: bf16_row's operations for each (NT = 1), in its order */
-INL void bf16_rows4(const uint16_t *const *w, const float *x, int cols, float *res) {
+/* one token, rows w[0..3] at once (bf: bf16 weights, else f32): f32_row's
+ * or bf16_row's operations for each (NT = 1), in its order (the same bits),
+ * x loaded once for the 4 */
+INL __m512 w16(const void *w, int i, int bf) {
+    return bf ? bf16_load((const uint16_t *)w + i) : _mm512_loadu_ps((const float *)w + i);
+}
+INL __m512 w16_mask(const void *w, int i, __mmask16 m, int bf) {
+    if (!bf) return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i)), 16));
+}
+INL void rows4(const void *const *w, const float *x, int cols, float *res, int bf) {
     __m512 a0[4], a1[4];
     #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) a0[j] = a1[j] = _mm512_setzero_ps();
@@ -160,25 +130,37 @@ INL void bf16_rows4(const uint16_t *const *w, const float *x, int cols, float *r
         const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
         #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
-            _mm_prefetch((const char *)(w[j] + i + 2 * PF_F32), _MM_HINT_T0);
-            a0[j] = _mm512_fmadd_ps(bf16_load(w[j] + i), x0, a0[j]);
-            a1[j] = _mm512_fmadd_ps(bf16_load(w[j] + i + 16), x1, a1[j]);
+            if (bf) _mm_prefetch((const char *)((const uint16_t *)w[j] + i + 2 * PF_F32), _MM_HINT_T0);
+            else {
+                _mm_prefetch((const char *)((const float *)w[j] + i + PF_F32), _MM_HINT_T0);
+                _mm_prefetch((const char *)((const float *)w[j] + i + PF_F32 + 16), _MM_HINT_T0);
+            }
+            a0[j] = _mm512_fmadd_ps(w16(w[j], i, bf), x0, a0[j]);
+            a1[j] = _mm512_fmadd_ps(w16(w[j], i + 16, bf), x1, a1[j]);
         }
     }
     #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
         int k = i;
         if (k + 16 <= cols) {
-            a0[j] = _mm512_fmadd_ps(bf16_load(w[j] + k), _mm512_loadu_ps(x + k), a0[j]);
+            a0[j] = _mm512_fmadd_ps(w16(w[j], k, bf), _mm512_loadu_ps(x + k), a0[j]);
             k += 16;
         }
         if (k < cols) {
             __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
-            __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w[j] + k));
-            a1[j] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(u, 16)), _mm512_maskz_loadu_ps(m, x + k), a1[j]);
+            a1[j] = _mm512_fmadd_ps(w16_mask(w[j], k, m, bf), _mm512_maskz_loadu_ps(m, x + k), a1[j]);
         }
         res[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0[j], a1[j]));
     }
+}
+INL void f32_rows4(const void *const *w, const float *x, int cols, float *res) { rows4(w, x, cols, res, 0); }
+INL void bf16_rows4(const void *const *w, const float *x, int cols, float *res) { rows4(w, x, cols, res, 1); }
+
+void mv_f32_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const float *W = Wv;
+    const float *x = xv;
+    MV_QUARTERS(f32_rows4, W, x, cols)
+    for (int r = r0; r < r1; r++) ROW_T4(f32_row, W + (size_t)r * cols, x, cols)
 }
 
 void mv_bf16_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
