@@ -271,7 +271,7 @@ INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0
         }
 }
 
-/* one token (decode): 4 rows a quarter of [r0, r1) apart (four weight
+/* 1 to 3 tokens (decode): 4 rows a quarter of [r0, r1) apart (four weight
  * streams, as AVX2's tiles; one row at a time read one stream); 4 rows x 4
  * tokens at a time where both are there (prefill); else a row at a time,
  * tokens 4 at a time: every (row, token) the same bits either way */
@@ -280,14 +280,19 @@ void mv_q8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int 
     const q8_act *x = xv;
     const int nb = cols / QK8_0, T4 = T / 4 * 4;
     int r = r0;
-    if (T == 1) {
+    if (T <= 3) { /* decode of 1 to 3 sequences, MTP's verification */
         const int q = (r1 - r0) / 4;
         for (int k = 0; k < q; k++) {
             const block_q8_0 *w[4] = {W + (size_t)(r0 + k) * nb, W + (size_t)(r0 + k + q) * nb,
                                       W + (size_t)(r0 + k + 2 * q) * nb, W + (size_t)(r0 + k + 3 * q) * nb};
             float res[4][4];
-            q8_tile4(w, x, nb, 0, 1, res);
-            for (int i = 0; i < 4; i++) out[r0 + k + i * q] = res[i][0];
+            switch (T) {
+            case 3: q8_tile4(w, x, nb, 0, 3, res); break;
+            case 2: q8_tile4(w, x, nb, 0, 2, res); break;
+            default: q8_tile4(w, x, nb, 0, 1, res); break;
+            }
+            for (int i = 0; i < 4; i++)
+                for (int t = 0; t < T; t++) out[(size_t)t * ldo + r0 + k + i * q] = res[i][t];
         }
         r = r0 + 4 * q;
     }
