@@ -64,6 +64,7 @@ MV_DECL(q5_kx8, ref) MV_DECL(q5_kx8, avx2)
  * AVX-512 machine runs the AVX2 kernels for them: wtype.c) */
 MV_DECL(f16, ref) MV_DECL(q5_0, ref) MV_DECL(q5_k, ref) MV_DECL(fp8, ref)
 MV_DECL(f16, avx2) MV_DECL(q5_0, avx2) MV_DECL(q5_k, avx2) MV_DECL(fp8, avx2)
+MV_DECL(fp8, avx512) /* 64 codes a vector: matvec_avx2.c */
 MV_DECL(q4_0x8, ref) MV_DECL(q4_0x8, avx2)
 MV_DECL(q4_0x8, avx512) /* AVX2's sums (the same bits) by AVX512_VNNI: matvec_avx2.c */
 #undef MV_DECL

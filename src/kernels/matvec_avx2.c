@@ -2065,6 +2065,123 @@ void mv_fp8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r
     fp8_tiles(out, ldo, W, nb, xp, xs, r0, r1, T);
 }
 
+/* ---------------------------------------------------------------- fp8, AVX-512 */
+
+/* The AVX-512 machines' fp8 (cpu.h): e4m3x16's decoding on 64 codes a
+ * vector (16 int32 lanes of 4 codes each), x in the 64-code order (per 64
+ * values, vector 2H + j lane m = x[4m + H + 2j], scaled by 2^64 when every
+ * |x| < 2^64, else the weights scaled: the same exact products), per (row,
+ * token) and block: p_H = the two 64-code units' lo x + hi x (one FMA chain
+ * each, H = 0, 1, started by a multiply), acc = fma(p_0, d, acc), then p_1;
+ * the sum times 2^56 (exact), then the 16 lanes added. Every tile shape
+ * computes each (row, token) so: the same bits whatever T (batch
+ * invariance); not the AVX2 kernel's bits (8 lanes a sum). One token: 4
+ * rows a quarter of [r0, r1) apart (four weight streams), else a row at a
+ * time, tokens 4 at a time. */
+#define Z512_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
+
+Z512_TARGET INL void e4m3x64(__m512i c, int H, __m512 *lo, __m512 *hi) {
+    const __m512i m = _mm512_set1_epi32((int)0x87f00000u);
+    const __m512i v = H ? _mm512_srai_epi16(c, 4) : _mm512_srai_epi16(_mm512_slli_epi32(c, 8), 4);
+    *lo = _mm512_castsi512_ps(_mm512_and_si512(_mm512_slli_epi32(v, 16), m));
+    *hi = _mm512_castsi512_ps(_mm512_and_si512(v, m));
+}
+
+/* n values (n % 64 == 0) of x into xp in the 64-code order, times sc (a power of 2: exact) */
+static void fp8z_x_order(float *xp, const float *x, size_t n, float sc) {
+    for (size_t i = 0; i < n; i += 64)
+        for (int k = 0; k < 4; k++)
+            for (int m = 0; m < 16; m++) xp[i + 16 * k + m] = x[i + 4 * m + k / 2 + 2 * (k % 2)] * sc;
+}
+
+/* rows r + i rs (i < NR) times tokens t0.. t0 + NT - 1, xp in the 64-code order */
+Z512_TARGET INL void fp8z_tile(float *out, size_t ldo, const block_fp8 *W, int nb, const float *xp, int r, int rs,
+                               int NR, int t0, int NT, int XS) {
+    const size_t cols = (size_t)nb * QK_FP8;
+    const __m512 two64 = _mm512_set1_ps(0x1p64f);
+    __m512 acc[4][4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < NR; i++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[i][t] = _mm512_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        __m512 pc[2][4][4];
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const block_fp8 *b = W + (size_t)(r + i * rs) * nb + p;
+            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
+        }
+        #pragma GCC unroll 2
+        for (int u = 0; u < 2; u++)
+            #pragma GCC unroll 4
+            for (int i = 0; i < NR; i++) {
+                const __m512i c = _mm512_loadu_si512(W[(size_t)(r + i * rs) * nb + p].qs + 64 * u);
+                #pragma GCC unroll 2
+                for (int H = 0; H < 2; H++) {
+                    __m512 lo, hi;
+                    e4m3x64(c, H, &lo, &hi);
+                    if (!XS) lo = _mm512_mul_ps(lo, two64), hi = _mm512_mul_ps(hi, two64);
+                    #pragma GCC unroll 4
+                    for (int t = 0; t < NT; t++) {
+                        const float *xk = xp + (size_t)(t0 + t) * cols + (size_t)p * QK_FP8 + 64 * u;
+                        const __m512 a = u ? _mm512_fmadd_ps(lo, _mm512_loadu_ps(xk + 32 * H), pc[H][i][t])
+                                           : _mm512_mul_ps(lo, _mm512_loadu_ps(xk + 32 * H));
+                        pc[H][i][t] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xk + 32 * H + 16), a);
+                    }
+                }
+            }
+        #pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const __m512 d = _mm512_set1_ps(W[(size_t)(r + i * rs) * nb + p].d);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                acc[i][t] = _mm512_fmadd_ps(pc[0][i][t], d, acc[i][t]);
+                acc[i][t] = _mm512_fmadd_ps(pc[1][i][t], d, acc[i][t]);
+            }
+        }
+    }
+    #pragma GCC unroll 4
+    for (int i = 0; i < NR; i++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++)
+            out[(size_t)(t0 + t) * ldo + r + i * rs] = _mm512_reduce_add_ps(_mm512_mul_ps(acc[i][t], _mm512_set1_ps(0x1p56f)));
+}
+
+Z512_TARGET static void fp8z_rows(float *out, size_t ldo, const block_fp8 *W, int nb, const float *xp, int r0, int r1,
+                                  int T, int XS) {
+    if (T == 1) {
+        const int q = (r1 - r0) / 4;
+        for (int k = 0; k < q; k++) fp8z_tile(out, ldo, W, nb, xp, r0 + k, q, 4, 0, 1, XS);
+        for (int r = r0 + 4 * q; r < r1; r++) fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, 0, 1, XS);
+        return;
+    }
+    for (int r = r0; r < r1; r++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, t0, 4, XS); break;
+            case 3: fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, t0, 3, XS); break;
+            case 2: fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, t0, 2, XS); break;
+            default: fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, t0, 1, XS); break;
+            }
+}
+
+/* x reordered once per call into the thread's buffer (fp8_xbuf); without
+ * memory for it, the AVX2 kernel (other bits: out of memory only) */
+Z512_TARGET void mv_fp8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const float *x = xv;
+    const block_fp8 *W = Wv;
+    const int nb = cols / QK_FP8, xs = fp8_x_small(x, (size_t)T * cols);
+    float *xp = fp8_xbuf((size_t)T * cols);
+    if (!xp) {
+        mv_fp8_avx2(out, ldo, Wv, cols, r0, r1, xv, T);
+        return;
+    }
+    fp8z_x_order(xp, x, (size_t)T * cols, xs ? 0x1p64f : 1.0f);
+    if (xs) fp8z_rows(out, ldo, W, nb, xp, r0, r1, T, 1);
+    else fp8z_rows(out, ldo, W, nb, xp, r0, r1, T, 0);
+}
+
 /* ---------------------------------------------------------------- activations */
 
 /* q8_act_fill (quant.c) with AVX2, the same bytes: amax by max (a NaN never
