@@ -54,18 +54,20 @@ INL void f32_row(const float *w, const float *x, int cols, size_t t0, int NT, fl
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
 
-/* one token: 4 rows a quarter of [r0, r1) apart (four weight streams; a row
- * at a time read one), the rest a row at a time, tokens 4 at a time; every
- * (row, token) the same bits either way */
+/* 1 to 3 tokens (decode, a few sequences, MTP's verification): 4 rows a
+ * quarter of [r0, r1) apart (four weight streams; a row at a time read
+ * one), every token at once; the rest a row at a time, tokens 4 at a time;
+ * every (row, token) the same bits either way */
 #define MV_QUARTERS(ROWS4, W, x, stride)                                                                           \
-    if (T == 1) {                                                                                                  \
+    if (T <= 3) {                                                                                                  \
         const int q = (r1 - r0) / 4;                                                                               \
         for (int k = 0; k < q; k++) {                                                                              \
             const void *w4[4] = {W + (size_t)(r0 + k) * (stride), W + (size_t)(r0 + k + q) * (stride),            \
                                  W + (size_t)(r0 + k + 2 * q) * (stride), W + (size_t)(r0 + k + 3 * q) * (stride)}; \
-            float res4[4];                                                                                         \
-            ROWS4(w4, x, cols, res4);                                                                              \
-            for (int j = 0; j < 4; j++) out[r0 + k + j * q] = res4[j];                                             \
+            float res4[12];                                                                                        \
+            ROWS4(w4, x, cols, res4, T);                                                                           \
+            for (int t = 0; t < T; t++)                                                                            \
+                for (int j = 0; j < 4; j++) out[(size_t)t * ldo + r0 + k + j * q] = res4[4 * t + j];               \
         }                                                                                                          \
         r0 += 4 * q;                                                                                               \
     }
@@ -121,13 +123,14 @@ INL __m512 w16_mask(const void *w, int i, __mmask16 m, int bf) {
     if (!bf) return _mm512_maskz_loadu_ps(m, (const float *)w + i);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i)), 16));
 }
-INL void rows4(const void *const *w, const float *x, int cols, float *res, int bf) {
-    __m512 a0[4], a1[4];
+INL void rows4(const void *const *w, const float *x, int cols, float *res, int bf, int NT) {
+    __m512 a0[4][3], a1[4][3];
     #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) a0[j] = a1[j] = _mm512_setzero_ps();
+    for (int j = 0; j < 4; j++)
+        #pragma GCC unroll 3
+        for (int t = 0; t < NT; t++) a0[j][t] = a1[j][t] = _mm512_setzero_ps();
     int i = 0;
     for (; i + 32 <= cols; i += 32) {
-        const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
         #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
             if (bf) _mm_prefetch((const char *)((const uint16_t *)w[j] + i + 2 * PF_F32), _MM_HINT_T0);
@@ -135,26 +138,41 @@ INL void rows4(const void *const *w, const float *x, int cols, float *res, int b
                 _mm_prefetch((const char *)((const float *)w[j] + i + PF_F32), _MM_HINT_T0);
                 _mm_prefetch((const char *)((const float *)w[j] + i + PF_F32 + 16), _MM_HINT_T0);
             }
-            a0[j] = _mm512_fmadd_ps(w16(w[j], i, bf), x0, a0[j]);
-            a1[j] = _mm512_fmadd_ps(w16(w[j], i + 16, bf), x1, a1[j]);
+            const __m512 w0 = w16(w[j], i, bf), w1 = w16(w[j], i + 16, bf);
+            #pragma GCC unroll 3
+            for (int t = 0; t < NT; t++) {
+                a0[j][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[j][t]);
+                a1[j][t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + (size_t)t * cols + i + 16), a1[j][t]);
+            }
         }
     }
     #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        int k = i;
-        if (k + 16 <= cols) {
-            a0[j] = _mm512_fmadd_ps(w16(w[j], k, bf), _mm512_loadu_ps(x + k), a0[j]);
-            k += 16;
+    for (int j = 0; j < 4; j++)
+        #pragma GCC unroll 3
+        for (int t = 0; t < NT; t++) {
+            const float *xt = x + (size_t)t * cols;
+            int k = i;
+            if (k + 16 <= cols) {
+                a0[j][t] = _mm512_fmadd_ps(w16(w[j], k, bf), _mm512_loadu_ps(xt + k), a0[j][t]);
+                k += 16;
+            }
+            if (k < cols) {
+                __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
+                a1[j][t] = _mm512_fmadd_ps(w16_mask(w[j], k, m, bf), _mm512_maskz_loadu_ps(m, xt + k), a1[j][t]);
+            }
+            res[4 * t + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0[j][t], a1[j][t]));
         }
-        if (k < cols) {
-            __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
-            a1[j] = _mm512_fmadd_ps(w16_mask(w[j], k, m, bf), _mm512_maskz_loadu_ps(m, x + k), a1[j]);
-        }
-        res[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0[j], a1[j]));
-    }
 }
-INL void f32_rows4(const void *const *w, const float *x, int cols, float *res) { rows4(w, x, cols, res, 0); }
-INL void bf16_rows4(const void *const *w, const float *x, int cols, float *res) { rows4(w, x, cols, res, 1); }
+/* rows4 for NT = 1..3 tokens (res[4 t + j]) */
+#define ROWS4_T(NAME, BF)                                                                                  \
+    INL void NAME(const void *const *w, const float *x, int cols, float *res, int NT) {                   \
+        if (NT == 3) rows4(w, x, cols, res, BF, 3);                                                         \
+        else if (NT == 2) rows4(w, x, cols, res, BF, 2);                                                    \
+        else rows4(w, x, cols, res, BF, 1);                                                                 \
+    }
+ROWS4_T(f32_rows4, 0)
+ROWS4_T(bf16_rows4, 1)
+
 
 void mv_f32_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const float *W = Wv;
