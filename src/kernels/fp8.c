@@ -105,10 +105,9 @@ static void fq_span(float *y, const float *x, int n, float s, int u) {
     for (; i < n; i++) y[i] = u ? round_e4m3(x[i] / s) : round_e4m3(x[i] / s) * s;
 }
 
-static inline int ceil_tiles(int n) { return (n + FP8_TILE - 1) / FP8_TILE; }
 
 void fp8_quant_rows(uint8_t *q, float *s, const float *x, int M, int K, int ldx) {
-    const int KC = ceil_tiles(K);
+    const int KC = fp8_tiles(K);
 #pragma omp parallel for schedule(static) if ((size_t)M * K > 65536)
     for (int m = 0; m < M; m++)
         for (int c = 0; c < KC; c++) {
@@ -138,7 +137,7 @@ static void block_at(int b, int CB, int R, int C, int *r0, int *r1, int *c0, int
 }
 
 void fp8_quant_blocks(uint8_t *q, float *s, const float *w, int R, int C) {
-    const int RB = ceil_tiles(R), CB = ceil_tiles(C);
+    const int RB = fp8_tiles(R), CB = fp8_tiles(C);
 #pragma omp parallel for schedule(static) if ((size_t)R * C > 65536)
     for (int b = 0; b < RB * CB; b++) {
         int r0, r1, c0, c1;
@@ -155,7 +154,7 @@ void fp8_fq_cols(float *y, const float *x, int M, int K) { fp8_fqs_cols(y, NULL,
 void fp8_fq_blocks(float *y, const float *w, int R, int C) { fp8_fqs_blocks(y, NULL, w, R, C); }
 
 void fp8_fqs_rows(float *y, float *s, const float *x, int M, int K) {
-    const int KC = ceil_tiles(K);
+    const int KC = fp8_tiles(K);
 #pragma omp parallel for schedule(static) if ((size_t)M * K > 65536)
     for (int m = 0; m < M; m++)
         for (int c = 0; c < KC; c++) {
@@ -170,7 +169,7 @@ void fp8_fqs_rows(float *y, float *s, const float *x, int M, int K) {
 /* 128 rows x 64 columns at a time: the amax of each column's tile in a small array */
 void fp8_fqs_cols(float *y, float *s, const float *x, int M, int K) {
     enum { W = 64 };
-    const int RC = ceil_tiles(M), CW = (K + W - 1) / W;
+    const int RC = fp8_tiles(M), CW = (K + W - 1) / W;
 #pragma omp parallel for schedule(static) if ((size_t)M * K > 65536)
     for (int t = 0; t < RC * CW; t++) {
         int r0 = t / CW * FP8_TILE, c0 = t % CW * W;
@@ -184,7 +183,7 @@ void fp8_fqs_cols(float *y, float *s, const float *x, int M, int K) {
 }
 
 void fp8_fqs_blocks(float *y, float *s, const float *w, int R, int C) {
-    const int RB = ceil_tiles(R), CB = ceil_tiles(C);
+    const int RB = fp8_tiles(R), CB = fp8_tiles(C);
 #pragma omp parallel for schedule(static) if ((size_t)R * C > 65536)
     for (int b = 0; b < RB * CB; b++) {
         int r0, r1, c0, c1;
@@ -199,7 +198,7 @@ void fp8_gemm_ref(float *C, const uint8_t *qa, const float *sa, const uint8_t *q
                   int K, int bn) {
     float dec[256];
     for (int i = 0; i < 256; i++) dec[i] = fp8e4m3_to_f32((uint8_t)i);
-    const int KC = ceil_tiles(K);
+    const int KC = fp8_tiles(K);
 #pragma omp parallel for schedule(static) if ((size_t)M * N * K > 1000000)
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {

@@ -27,6 +27,9 @@
 #define FP8_TILE 128
 #define FP8_MAX 448.0f
 
+/* fp8_tiles: how many 128-long tiles cover n */
+static inline int fp8_tiles(int n) { return (n + FP8_TILE - 1) / FP8_TILE; }
+
 /* fp8_round: the e4m3 value nearest v (ties to even), as a float, for |v| <=
  * 448 (beyond: +-448): f32(f32_to_fp8e4m3(v)) without the byte. */
 float fp8_round(float v);

@@ -115,21 +115,29 @@ BF16_TARGET static inline __attribute__((always_inline)) void dp_pairs(__m512 *c
     }
 }
 
+/* the masks of a tile's nr (<= 32) columns in its two 16-lane halves */
+BF16_TARGET static inline __attribute__((always_inline)) void nr_masks(int nr, __mmask16 *m0, __mmask16 *m1) {
+    *m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    *m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+}
+
+/* a tile row's two halves into C's row (added to it when acc), nr columns by the masks */
+BF16_TARGET static inline __attribute__((always_inline)) void row_out(float *row, __m512 v0, __m512 v1, __mmask16 m0,
+                                                                     __mmask16 m1, int acc) {
+    if (acc) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row)), v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+    _mm512_mask_storeu_ps(row, m0, v0);
+    _mm512_mask_storeu_ps(row + 16, m1, v1);
+}
+
 /* C rows [i0, i0 + mr), columns [j0, j0 + nr) (+)= A panel x B panel */
 BF16_TARGET static void micro(float *C, int ldc, const uint32_t *Ap, const uint32_t *Bp, size_t P, int mr, int nr,
                               int acc) {
     __m512 c0[MR], c1[MR];
     for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
     dp_pairs(c0, c1, Ap, Bp, 0, P);
-    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    const __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
-    for (int r = 0; r < mr; r++) {
-        float *row = C + (size_t)r * ldc;
-        __m512 v0 = c0[r], v1 = c1[r];
-        if (acc) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row)), v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
-    }
+    __mmask16 m0, m1;
+    nr_masks(nr, &m0, &m1);
+    for (int r = 0; r < mr; r++) row_out(C + (size_t)r * ldc, c0[r], c1[r], m0, m1, acc);
 }
 
 /* micro with fp8 scales: each 64-pair chunk (128 of K) summed from zero in
@@ -139,8 +147,8 @@ BF16_TARGET static void micro_fp8(float *C, int ldc, const uint32_t *Ap, const u
                                   int acc, const fp8_scales *s, int i0, int j0) {
     enum { CP = 64 };
     float tile[MR][NR] __attribute__((aligned(64)));
-    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    const __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    __mmask16 m0, m1;
+    nr_masks(nr, &m0, &m1);
     for (size_t p0 = 0, c = 0; p0 < P; p0 += CP, c++) {
         __m512 c0[MR], c1[MR];
         for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
@@ -159,13 +167,7 @@ BF16_TARGET static void micro_fp8(float *C, int ldc, const uint32_t *Ap, const u
             _mm512_store_ps(tile[r] + 16, _mm512_fmadd_ps(c1[r], _mm512_mul_ps(f, sb1), t1));
         }
     }
-    for (int r = 0; r < mr; r++) {
-        float *row = C + (size_t)r * ldc;
-        __m512 v0 = _mm512_load_ps(tile[r]), v1 = _mm512_load_ps(tile[r] + 16);
-        if (acc) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row)), v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
-    }
+    for (int r = 0; r < mr; r++) row_out(C + (size_t)r * ldc, _mm512_load_ps(tile[r]), _mm512_load_ps(tile[r] + 16), m0, m1, acc);
 }
 
 static void bf16_run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,

@@ -94,7 +94,7 @@ static void bf16_round_n(float *y, const float *x, size_t n) {
 }
 
 static size_t mx(size_t a, size_t b) { return a > b ? a : b; }
-static size_t ct(int n) { return (size_t)(n + FP8_TILE - 1) / FP8_TILE; } /* 128-long tiles */
+static size_t ct(int n) { return (size_t)fp8_tiles(n); } /* 128-long tiles, as sizes */
 
 /* the f32 forward through matmul (gemm.h's blocked GEMM on AVX2 machines:
  * C written once, where OpenBLAS zeroes it first) when out is at least

@@ -58,14 +58,14 @@ INL void f32_row(const float *w, const float *x, int cols, size_t t0, int NT, fl
  * quarter of [r0, r1) apart (four weight streams; a row at a time read
  * one), every token at once; the rest a row at a time, tokens 4 at a time;
  * every (row, token) the same bits either way */
-#define MV_QUARTERS(ROWS4, W, x, stride)                                                                           \
+#define MV_QUARTERS(ROWS4, W, x, stride, len)                                                                      \
     if (T <= 3) {                                                                                                  \
         const int q = (r1 - r0) / 4;                                                                               \
         for (int k = 0; k < q; k++) {                                                                              \
             const void *w4[4] = {W + (size_t)(r0 + k) * (stride), W + (size_t)(r0 + k + q) * (stride),            \
                                  W + (size_t)(r0 + k + 2 * q) * (stride), W + (size_t)(r0 + k + 3 * q) * (stride)}; \
             float res4[12];                                                                                        \
-            ROWS4(w4, x, cols, res4, T);                                                                           \
+            ROWS4(w4, x, len, res4, T);                                                                            \
             for (int t = 0; t < T; t++)                                                                            \
                 for (int j = 0; j < 4; j++) out[(size_t)t * ldo + r0 + k + j * q] = res4[4 * t + j];               \
         }                                                                                                          \
@@ -177,81 +177,44 @@ ROWS4_T(bf16_rows4, 1)
 void mv_f32_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const float *W = Wv;
     const float *x = xv;
-    MV_QUARTERS(f32_rows4, W, x, cols)
+    MV_QUARTERS(f32_rows4, W, x, cols, cols)
     for (int r = r0; r < r1; r++) ROW_T4(f32_row, W + (size_t)r * cols, x, cols)
 }
 
 void mv_bf16_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const uint16_t *W = Wv;
     const float *x = xv;
-    MV_QUARTERS(bf16_rows4, W, x, cols)
+    MV_QUARTERS(bf16_rows4, W, x, cols, cols)
     for (int r = r0; r < r1; r++) ROW_T4(bf16_row, W + (size_t)r * cols, x, cols)
 }
 
 /* ---------------------------------------------------------------- q8 */
 
 /* tokens t0..t0+NT-1 of x against one row of nb blocks */
-INL void q8_row(const block_q8_0 *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
-    const size_t cols = (size_t)nb * QK8_0, g = cols / 4;
-    const __m512i bias = _mm512_set1_epi8((char)0x80);
-    __m512 a[4];
-    __m256 b[4];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) a[t] = _mm512_setzero_ps(), b[t] = _mm256_setzero_ps();
-    int p = 0;
-    for (; p + 2 <= nb; p += 2) {
-        _mm_prefetch((const char *)(w + p + 32), _MM_HINT_T0); /* 32 blocks (1 KB) ahead */
-        _mm_prefetch((const char *)(w + p + 33) + 4, _MM_HINT_T0);
-        __m256i lo = _mm256_loadu_si256((const __m256i *)w[p].qs), hi = _mm256_loadu_si256((const __m256i *)w[p + 1].qs);
-        __m512i wv = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), bias);
-        __m512 ws = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(w[p].d))),
-                                       _mm256_set1_ps(_cvtsh_ss(w[p + 1].d)), 1);
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            size_t tt = t0 + t;
-            __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(x->c4 + tt * g + (size_t)p * 8), wv,
-                                            _mm512_loadu_si512(x->qs + tt * cols + (size_t)p * QK8_0));
-            __m512 sc = _mm512_mul_ps(ws, _mm512_loadu_ps(x->d4 + tt * g + (size_t)p * 8));
-            a[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, a[t]);
-        }
-    }
-    if (p < nb) {
-        __m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)w[p].qs), _mm512_castsi512_si256(bias));
-        __m256 ws = _mm256_set1_ps(_cvtsh_ss(w[p].d));
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            size_t tt = t0 + t;
-            __m256i s = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(x->c4 + tt * g + (size_t)p * 8)), wv,
-                                            _mm256_loadu_si256((const __m256i *)(x->qs + tt * cols + (size_t)p * QK8_0)));
-            __m256 sc = _mm256_mul_ps(ws, _mm256_loadu_ps(x->d4 + tt * g + (size_t)p * 8));
-            b[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, b[t]);
-        }
-    }
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(a[t]) + hsum256(b[t]);
-}
-
-/* rows w[0..3] x tokens t0..t0 + 3 (prefill): q8_row's operations for each
- * (row, token) pair in the same order, so the same bits, with each weight
- * vector loaded once for the 4 tokens and each token's x, c4, d4 once for
- * the 4 rows (q8_row reloads x for every row: load-bound). 16 zmm sums, 4
- * weight vectors and 4 scale vectors: 24 of the 32 registers. Zen 5, 1
- * thread, mini Q8_0 prefill 512: see docs/inference.md */
-INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0, int NT, float res[4][4]) {
+/* rows w[0..NR) x tokens t0..t0 + NT - 1 (NR, NT <= 4), res[i][t]. Per
+ * two blocks (64 bytes) of a row: vpdpbusd multiplies w + 128 (unsigned)
+ * by x (signed) from q8_act's c4 = -128 sum(x), then each 8-lane half is
+ * scaled by d_w d_x into the row's 16-lane sum; an odd last block by 8
+ * lanes. Each weight vector is loaded once for the NT tokens and each
+ * token's x, c4, d4 once for the NR rows (one row at a time reloads x for
+ * every row: load-bound at prefill); a (row, token)'s operations and their
+ * order do not depend on NR, NT or t0: the same bits in every tile. 4 x 4:
+ * 16 zmm sums, 4 weight and 4 scale vectors, 24 of the 32 registers. */
+INL void q8_tile(const block_q8_0 *const *w, int NR, const q8_act *x, int nb, size_t t0, int NT, float res[4][4]) {
     const size_t cols = (size_t)nb * QK8_0, g = cols / 4;
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     __m512 a[4][4];
     #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < NR; i++)
         #pragma GCC unroll 4
-        for (int t = 0; t < 4; t++) a[i][t] = _mm512_setzero_ps();
+        for (int t = 0; t < NT; t++) a[i][t] = _mm512_setzero_ps();
     int p = 0;
     for (; p + 2 <= nb; p += 2) {
         __m512i wv[4];
         __m512 ws[4];
         #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            _mm_prefetch((const char *)(w[i] + p + 32), _MM_HINT_T0);
+        for (int i = 0; i < NR; i++) {
+            _mm_prefetch((const char *)(w[i] + p + 32), _MM_HINT_T0); /* 32 blocks (1 KB) ahead */
             _mm_prefetch((const char *)(w[i] + p + 33) + 4, _MM_HINT_T0);
             __m256i lo = _mm256_loadu_si256((const __m256i *)w[i][p].qs), hi = _mm256_loadu_si256((const __m256i *)w[i][p + 1].qs);
             wv[i] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), bias);
@@ -264,7 +227,7 @@ INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0
             const __m512i c = _mm512_loadu_si512(x->c4 + tt * g + (size_t)p * 8), xq = _mm512_loadu_si512(x->qs + tt * cols + (size_t)p * QK8_0);
             const __m512 d = _mm512_loadu_ps(x->d4 + tt * g + (size_t)p * 8);
             #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {
+            for (int i = 0; i < NR; i++) {
                 __m512i s = _mm512_dpbusd_epi32(c, wv[i], xq);
                 __m512 sc = _mm512_mul_ps(ws[i], d);
                 a[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, a[i][t]);
@@ -272,11 +235,11 @@ INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0
         }
     }
     #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < NR; i++)
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             __m256 b = _mm256_setzero_ps();
-            if (p < nb) { /* the odd last block, as q8_row */
+            if (p < nb) { /* the odd last block */
                 const size_t tt = t0 + t;
                 __m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)w[i][p].qs), _mm512_castsi512_si256(bias));
                 __m256 ws = _mm256_set1_ps(_cvtsh_ss(w[i][p].d));
@@ -289,49 +252,52 @@ INL void q8_tile4(const block_q8_0 *const *w, const q8_act *x, int nb, size_t t0
         }
 }
 
-/* 1 to 3 tokens (decode): 4 rows a quarter of [r0, r1) apart (four weight
- * streams, as AVX2's tiles; one row at a time read one stream); 4 rows x 4
- * tokens at a time where both are there (prefill); else a row at a time,
- * tokens 4 at a time: every (row, token) the same bits either way */
+/* one row, tokens t0..t0 + NT - 1 (ROW_T4's form) */
+INL void q8_row(const block_q8_0 *w, const q8_act *x, int nb, size_t t0, int NT, float *res) {
+    float r[4][4];
+    q8_tile(&w, 1, x, nb, t0, NT, r);
+    for (int t = 0; t < NT; t++) res[t] = r[0][t];
+}
+
+/* rows w[0..3], NT = 1..3 tokens from 0, res[4 t + j] (MV_QUARTERS' form) */
+INL void q8_rows4(const void *const *w, const q8_act *x, int nb, float *res, int NT) {
+    const block_q8_0 *b[4] = {w[0], w[1], w[2], w[3]};
+    float r[4][4];
+    switch (NT) {
+    case 3: q8_tile(b, 4, x, nb, 0, 3, r); break;
+    case 2: q8_tile(b, 4, x, nb, 0, 2, r); break;
+    default: q8_tile(b, 4, x, nb, 0, 1, r); break;
+    }
+    for (int t = 0; t < NT; t++)
+        for (int j = 0; j < 4; j++) res[4 * t + j] = r[j][t];
+}
+
+/* 1 to 3 tokens (decode): 4 rows a quarter of [r0, r1) apart (MV_QUARTERS;
+ * one row at a time read one stream); 4 rows x 4 tokens at a time where
+ * both are there (prefill); else a row at a time, tokens 4 at a time: every
+ * (row, token) the same bits either way */
 void mv_q8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
     const block_q8_0 *W = Wv;
     const q8_act *x = xv;
     const int nb = cols / QK8_0, T4 = T / 4 * 4;
+    MV_QUARTERS(q8_rows4, W, x, nb, nb)
     int r = r0;
-    if (T <= 3) { /* decode of 1 to 3 sequences, MTP's verification */
-        const int q = (r1 - r0) / 4;
-        for (int k = 0; k < q; k++) {
-            const block_q8_0 *w[4] = {W + (size_t)(r0 + k) * nb, W + (size_t)(r0 + k + q) * nb,
-                                      W + (size_t)(r0 + k + 2 * q) * nb, W + (size_t)(r0 + k + 3 * q) * nb};
-            float res[4][4];
-            switch (T) {
-            case 3: q8_tile4(w, x, nb, 0, 3, res); break;
-            case 2: q8_tile4(w, x, nb, 0, 2, res); break;
-            default: q8_tile4(w, x, nb, 0, 1, res); break;
-            }
-            for (int i = 0; i < 4; i++)
-                for (int t = 0; t < T; t++) out[(size_t)t * ldo + r0 + k + i * q] = res[i][t];
-        }
-        r = r0 + 4 * q;
-    }
     if (T4)
         for (; r + 4 <= r1; r += 4) {
             const block_q8_0 *w[4] = {W + (size_t)r * nb, W + (size_t)(r + 1) * nb, W + (size_t)(r + 2) * nb,
                                       W + (size_t)(r + 3) * nb};
             for (int t0 = 0; t0 < T4; t0 += 4) {
                 float res[4][4];
-                q8_tile4(w, x, nb, (size_t)t0, 4, res);
+                q8_tile(w, 4, x, nb, (size_t)t0, 4, res);
                 for (int i = 0; i < 4; i++)
                     for (int t = 0; t < 4; t++) out[(size_t)(t0 + t) * ldo + r + i] = res[i][t];
             }
-            for (int i = 0; i < 4 && T4 < T; i++) { /* the tokens past the last 4 */
-                const int rr = r + i;
+            for (int i = 0; i < 4 && T4 < T; i++) /* the tokens past the last 4 */
                 for (int t0 = T4; t0 < T; t0++) {
                     float res1[4];
                     q8_row(w[i], x, nb, (size_t)t0, 1, res1);
-                    out[(size_t)t0 * ldo + rr] = res1[0];
+                    out[(size_t)t0 * ldo + r + i] = res1[0];
                 }
-            }
         }
     for (; r < r1; r++) ROW_T4(q8_row, W + (size_t)r * nb, x, nb)
 }
