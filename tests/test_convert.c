@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,6 +24,7 @@
 #include "io/gguf.h"
 #include "kernels/ggml_types.h"
 #include "model/gguf_model.h"
+#include "model/model.h"
 #include "model/weights.h"
 
 #define BIN DC_BUILD "/deepc"
@@ -284,11 +286,70 @@ static void interrupted(void) {
     CHECK(harness_sh("ls %s | grep -q '\\.tmp\\.'", outdir) != 0, "the stale temporary was not swept");
 }
 
+/* peak resident memory of `deepc ARGS...` (kB), -1 when it failed */
+static long peak_kb(char *const argv[]) {
+    pid_t p = fork();
+    if (p == 0) {
+        freopen("/dev/null", "w", stderr);
+        execv(BIN, argv);
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    if (p < 0 || wait4(p, &st, 0, &ru) != p || !WIFEXITED(st) || WEXITSTATUS(st)) return -1;
+    return ru.ru_maxrss;
+}
+
+/* convert and quantize stream a tensor at a time: peak memory well under the
+ * model's float32 size (the loaded path held all of it, and more), and the
+ * bytes are those gguf_save writes from the loaded float32 model */
+static void streamed(void) {
+    dc_config c;
+    dc_config_preset("small", &c, NULL);
+    dc_err e = {0};
+    char *dir = tmp("st"), *f32 = tmp("st-f32.gguf"), *q8 = tmp("st-q8.gguf"), *q4 = tmp("st-q4.gguf");
+    CHECK(weights_write_random(&c, dir, 9, "bf16", (size_t)1 << 40, &e) == 0, "init: %s", e.msg);
+    dc_counts cn;
+    dc_config_counts(&c, &cn);
+    long f32_kb = (long)((cn.params_total + cn.params_mtp) * 4 / 1024);
+    char *a1[] = {"deepc", "convert", "-m", dir, "--to", "gguf", "--type", "f32", "-o", f32, NULL};
+    char *a2[] = {"deepc", "convert", "-m", dir, "--to", "gguf", "--type", "q8_0", "-o", q8, NULL};
+    char *a3[] = {"deepc", "quantize", "-m", f32, "--type", "q4_0", "-o", q4, NULL};
+    long k1 = peak_kb(a1), k2 = peak_kb(a2), k3 = peak_kb(a3);
+    CHECK(k1 > 0 && k2 > 0 && k3 > 0, "a conversion failed: %ld %ld %ld", k1, k2, k3);
+    CHECK(k1 < f32_kb / 3 && k2 < f32_kb / 3 && k3 < f32_kb / 3,
+          "peak memory %ld / %ld / %ld kB against %ld kB of float32 weights: not streamed", k1, k2, k3, f32_kb);
+    /* the same bytes as the model loaded whole and written */
+    dc_model *m = NULL;
+    wt_entry *t = NULL;
+    int n = 0;
+    CHECK(model_load(dir, 1, &m, &e) == 0 && model_entries(&m->cfg, &m->w, &t, &n, &e) == 0, "load: %s", e.msg);
+    gguf_save_opts so = {GG_Q8_0, 0, NULL, NULL, NULL, "st", NULL, NULL, NULL, NULL};
+    char *ref = tmp("st-ref.gguf");
+    CHECK(m && gguf_save(&m->cfg, t, n, &so, ref, &e) == 0, "save: %s", e.msg);
+    CHECK(harness_sh("cmp -s %s %s", ref, q8) == 0, "the streamed q8_0 file differs from the loaded model's");
+    free(t);
+    dc_model_free(m);
+    /* a tensor missing from the source: said before anything is written */
+    CHECK(harness_sh("mkdir -p %s/bad && cp %s/config.json %s/bad/ && sed 's/\"hidden_size\":[[:space:]]*[0-9]*/\"hidden_size\": 96/' "
+                     "%s/config.json > %s/bad/config.json && ln -f %s/model.safetensors %s/bad/", dir, dir, dir, dir, dir, dir, dir) == 0,
+          "bad setup");
+    char *o = NULL;
+    size_t on;
+    int rc = harness_sh(BIN " convert -m %s/bad --to gguf --type q8_0 -o %s 2> %s", dir, tmp("bad.gguf"), tmp("bad.txt"));
+    file_read_all(tmp("bad.txt"), &o, &on, NULL);
+    CHECK(rc == 1 && o && strstr(o, "shape") && strstr(o, "the config needs"), "bad shape: exit %d, %s", rc, o ? o : "");
+    CHECK(access(tmp("bad.gguf"), F_OK) != 0 && harness_sh("ls %s | grep -q '\\.tmp\\.'", harness_tmpdir()) != 0,
+          "a failed conversion left a file");
+    free(o);
+}
+
 int main(void) {
     RUN(presets);
     RUN(requantize_guard);
     RUN(tokenizer_in_gguf);
     RUN(to_hf_target);
     RUN(interrupted);
+    RUN(streamed);
     return harness_done();
 }

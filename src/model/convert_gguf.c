@@ -1,9 +1,10 @@
 /*
  * convert_gguf.c — dc_convert_to_gguf / dc_convert_to_hf (deepc.h): a model
- * (HF directory, FP8 included, or GGUF) loaded as float32, then written as a
- * deepseek2 GGUF of one type (save_gguf.c), or as an HF checkpoint
- * (config.json, float32 model.safetensors, tokenizer.json when the GGUF
- * carries a tokenizer).
+ * (HF directory, FP8 included, or GGUF) written as a deepseek2 GGUF of one
+ * type or mix (save_gguf.c), streamed a tensor at a time (wt_source.h: the
+ * memory of one tensor, not of the model), or a GGUF loaded as float32 and
+ * written as an HF checkpoint (config.json, float32 model.safetensors,
+ * tokenizer.json when the GGUF carries a tokenizer).
  */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "model/config.h"
 #include "model/gguf_model.h"
 #include "model/model.h"
+#include "model/wt_source.h"
 #include "tokenizer/tokenizer.h"
 
 /* source_tokenizer: the tokenizer and chat template that travel with src
@@ -113,6 +115,8 @@ static void say(const dc_convert_opts *o, const char *line) {
     if (o && o->log) o->log(o->log_ctx, line);
 }
 
+static int read_source(void *ctx, const wt_entry *e, float *dst, dc_err *err) { return wt_source_read(ctx, e, dst, err); }
+
 int dc_convert_to_gguf(const char *src, const char *out, const dc_convert_opts *o, dc_err *err) {
     int type, mix;
     int rc = parse_type(o, &type, &mix, err);
@@ -123,33 +127,39 @@ int dc_convert_to_gguf(const char *src, const char *out, const dc_convert_opts *
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
     file_sweep_stale(slash ? (dir[0] ? dir : "/") : "."); /* temporaries of a conversion killed here before */
-    dc_model *m = NULL;
+    dc_config cfg;
+    model_w w = {0};
+    wt_source ws = {0};
     dc_tokenizer *tok = NULL;
     char *tmpl = NULL;
     wt_entry *e = NULL;
     int n = 0;
     if (o && o->stats) memset(o->stats, 0, sizeof *o->stats);
-    rc = model_load(src, 1, &m, err); /* writers read weights as float32 */
+    /* streamed: the table from the config, each tensor read from src as float32 as it is written */
+    rc = dc_config_load(src, &cfg, err);
+    if (!rc) rc = wt_source_open(&ws, &cfg, src, err);
+    if (!rc) rc = weights_table(&cfg, &w, &e, &n, err);
+    if (!rc) rc = wt_source_plan(&ws, e, &n, err);
     if (!rc) rc = o && o->tokenizer ? explicit_tokenizer(o->tokenizer, &tok, &tmpl, err) : source_tokenizer(src, &tok, &tmpl, err);
-    if (!rc && tok && dc_tokenizer_n_vocab(tok) > m->cfg.vocab_size)
+    if (!rc && tok && dc_tokenizer_n_vocab(tok) > cfg.vocab_size)
         rc = err_set(err, DC_ECONFIG, "the tokenizer has %d ids, more than the model's vocab_size %d",
-                     dc_tokenizer_n_vocab(tok), m->cfg.vocab_size);
+                     dc_tokenizer_n_vocab(tok), cfg.vocab_size);
     if (!rc && !tok) {
         char line[4400];
         snprintf(line, sizeof line, "%s has no tokenizer: %s will load in deepc only (llama.cpp requires "
                  "tokenizer.ggml.model); give --tokenizer FILE to include one", src, out);
         say(o, line);
     }
-    if (!rc) rc = model_entries(&m->cfg, &m->w, &e, &n, err);
     if (!rc) {
         gguf_save_opts so = {type, mix, o ? o->stats : NULL, tok, tmpl, base_name(src), o ? o->log : NULL,
-                             o ? o->log_ctx : NULL};
-        rc = gguf_save(&m->cfg, e, n, &so, out, err);
+                             o ? o->log_ctx : NULL, read_source, &ws};
+        rc = gguf_save(&cfg, e, n, &so, out, err);
     }
     free(e);
     free(tmpl);
     dc_tokenizer_free(tok);
-    dc_model_free(m);
+    weights_free(&w);
+    wt_source_close(&ws);
     return rc;
 }
 

@@ -44,6 +44,10 @@ int gguf_name(const wt_entry *e, char *out, size_t cap);
 /* gguf_read_entries: fill the storage the table's entries point at from g
  * (alias entries whose GGUF tensor is absent are skipped). */
 int gguf_read_entries(const dc_config *cfg, const gguf *g, const wt_entry *e, int n, dc_err *err);
+/* gguf_read_entry: one entry of g into float32 dst (wt_numel(e) floats; a
+ * split kv_b folded back), the mapped pages it read released; dst NULL: only
+ * found and its shape checked. *present 0 (and DC_OK) for an absent alias. */
+int gguf_read_entry(const dc_config *cfg, const gguf *g, const wt_entry *e, float *dst, int *present, dc_err *err);
 /* weights_load_gguf: weights_load for a GGUF file: the table; matrices
  * stored in a type with kernels (wtype.h; attn_k_b / attn_v_b too, as k_b and
  * v_b) copied as they are into w->qarena as mats of that type (w->kept set,
@@ -75,10 +79,15 @@ typedef struct gguf_save_opts {
     const char *name;           /* general.name, may be NULL */
     void (*log)(void *ctx, const char *line); /* fallbacks are reported here; may be NULL */
     void *log_ctx;
+    /* read: entry e's values as float32 into dst (wt_numel(e) floats), a
+     * tensor at a time from a source (wt_source.h); NULL: the entries point
+     * at a loaded model's float32 storage */
+    int (*read)(void *ctx, const wt_entry *e, float *dst, dc_err *err);
+    void *read_ctx;
 } gguf_save_opts;
 
-/* gguf_save: write the model (entries from model_entries) as a deepseek2
- * GGUF at path, atomically. Matrices whose rows do not fit the type fall
+/* gguf_save: write the model (entries from model_entries, or a weights
+ * table read through o->read) as a deepseek2 GGUF at path, atomically. Matrices whose rows do not fit the type fall
  * back per tensor (K-quants -> q8_0 -> f16), said on o->log; norms, biases
  * and the router stay f32. */
 int gguf_save(const dc_config *cfg, const wt_entry *e, int n, const gguf_save_opts *o, const char *path, dc_err *err);

@@ -378,6 +378,20 @@ static int read_all(const dc_config *c, const gguf *g, const wt_entry *e, int n,
     return bad ? err_set(err, DC_ENOMEM, "%s: out of memory while reading tensors", g->name) : DC_OK;
 }
 
+int gguf_read_entry(const dc_config *c, const gguf *g, const wt_entry *e, float *dst, int *present, dc_err *err) {
+    src s;
+    int rc = resolve(c, g, e, &s, err);
+    *present = !rc && s.t;
+    if (rc || !s.t || !dst) return rc;
+    if (read_one(c, &s, e, dst)) return err_set(err, DC_ENOMEM, "%s: out of memory while reading %s", g->name, e->name);
+    if (s.kvb_split) {
+        mfile_release(&g->f, s.t->data, s.t->nbytes);
+        mfile_release(&g->f, s.t2->data, s.t2->nbytes);
+    } else mfile_release(&g->f, s.t->data + s.off, gg_row_bytes(s.t->type, e->cols ? e->cols : e->rows) *
+                                                      (size_t)(e->cols ? e->rows : 1));
+    return DC_OK;
+}
+
 int gguf_read_entries(const dc_config *c, const gguf *g, const wt_entry *e, int n, dc_err *err) {
     src *s = calloc(n ? n : 1, sizeof *s);
     if (!s) return err_set(err, DC_ENOMEM, "%s: out of memory", g->name);

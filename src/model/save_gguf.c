@@ -174,8 +174,10 @@ static void stats_add(dc_convert_stats *st, int t, uint64_t bytes) {
     st->types[i].bytes += bytes;
 }
 
+/* an alias entry sharing its main tensor's storage (a loaded model's absent
+ * MTP copy); a streamed table has no storage and no such entries */
 static int is_alias_copy(const wt_entry *e, int n, int i) {
-    if (!e[i].alias) return 0;
+    if (!e[i].alias || !*e[i].dst) return 0;
     for (int j = 0; j < n; j++)
         if (strcmp(e[j].name, e[i].alias) == 0) return *e[j].dst == *e[i].dst;
     return 0;
@@ -238,26 +240,39 @@ static void split_kvb(const dc_config *c, const float *kvb, int part, float *out
     }
 }
 
-static int write_tensor(const dc_config *c, const wt_entry *e, const otensor *t, gguf_writer *w, dc_err *err) {
+/* values: entry y as float32: read into in by o->read, or a loaded model's storage */
+static int values(const gguf_save_opts *o, const wt_entry *y, float *in, const float **out, dc_err *err) {
+    *out = o->read ? in : *y->dst;
+    return o->read ? o->read(o->read_ctx, y, in, err) : DC_OK;
+}
+
+static int write_tensor(const dc_config *c, const wt_entry *e, const otensor *t, const gguf_save_opts *o,
+                        gguf_writer *w, dc_err *err) {
     const wt_entry *x = &e[t->entry];
     int64_t rows = t->ne[1] * (t->part ? t->ne[2] : 1), cols = t->ne[0];
     size_t rb = gg_row_bytes(t->type, cols);
     uint8_t *buf = malloc(rb * (size_t)rows + 1);
     float *tmp = t->part ? malloc(sizeof(float) * rows * cols) : NULL;
-    int rc = buf && (!t->part || tmp) ? DC_OK : err_set(err, DC_ENOMEM, "gguf: out of memory for %s", x->name);
-    if (!rc && t->part) {
-        split_kvb(c, *x->dst, t->part, tmp);
+    float *in = o->read ? malloc(sizeof(float) * wt_numel(x)) : NULL; /* one expert's, or kv_b's */
+    const float *v = NULL;
+    int rc = buf && (!t->part || tmp) && (!o->read || in) ? DC_OK
+                                                          : err_set(err, DC_ENOMEM, "gguf: out of memory for %s", x->name);
+    if (!rc && t->part && !(rc = values(o, x, in, &v, err))) {
+        split_kvb(c, v, t->part, tmp);
         quant_rows(t->type, tmp, rows, cols, buf);
         rc = gw_data(w, buf, rb * rows, err);
     }
     for (int ex = 0; !rc && !t->part && ex < (t->experts ? t->experts : 1); ex++) {
         const wt_entry *y = &e[t->entry + 3 * ex];
-        if (t->experts && (y->layer != x->layer || y->expert != ex))
-            return free(buf), err_set(err, DC_EARG, "gguf: experts of %s are not in table order", x->name);
-        quant_rows(t->type, *y->dst, rows, cols, buf);
+        if (t->experts && (y->layer != x->layer || y->expert != ex)) {
+            rc = err_set(err, DC_EARG, "gguf: experts of %s are not in table order", x->name);
+            break;
+        }
+        if ((rc = values(o, y, in, &v, err))) break;
+        quant_rows(t->type, v, rows, cols, buf);
         rc = gw_data(w, buf, rb * rows, err);
     }
-    free(buf), free(tmp);
+    free(buf), free(tmp), free(in);
     return rc;
 }
 
@@ -276,7 +291,7 @@ int gguf_save(const dc_config *c, const wt_entry *e, int n, const gguf_save_opts
     libprog pg;
     libprog_start(&pg, "write", nt);
     for (int i = 0; i < nt && !rc; i++) {
-        rc = write_tensor(c, e, &ot[i], &w, err);
+        rc = write_tensor(c, e, &ot[i], o, &w, err);
         libprog_add(&pg, 1);
     }
     if (!rc) rc = gw_end(&w, err);

@@ -560,6 +560,18 @@ int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
     return weights_split_kvb(c, w, type, err); /* kv_b as the absorbed attention's pieces (mla.c) */
 }
 
+int weights_read_entry(const dc_config *c, const st_set *s, const char *dir, const wt_entry *e, float *dst,
+                       int *present, dc_err *err) {
+    const st_tensor *t = st_find(s, e->name);
+    *present = t != NULL;
+    if (!t) return e->alias ? DC_OK : err_set(err, DC_ENOTFOUND, "%s: tensor %s is missing from the checkpoint", dir, e->name);
+    int rc = check_shape(s, t, e, err);
+    if (rc || !dst) return rc;
+    rc = dequant(c, s, t, e, dst, err);
+    mfile_release(&s->files[t->file], t->data, t->nbytes); /* read once: its pages go back */
+    return rc;
+}
+
 int weights_read(const dc_config *c, const char *dir, const wt_entry *e, int n, dc_err *err) {
     st_set s;
     int rc = st_open_dir(&s, dir, err);

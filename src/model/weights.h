@@ -126,6 +126,14 @@ int weights_split_kvb(const dc_config *cfg, model_w *w, int type, dc_err *err);
  * (the MTP copies of embedding and head) are skipped. */
 int weights_read(const dc_config *cfg, const char *dir, const wt_entry *e, int n, dc_err *err);
 
+/* weights_read_entry: entry e of the checkpoint s (opened from dir) into
+ * float32 dst (wt_numel(e) floats), dequantised and checked as weights_load
+ * does, the mapped pages it read released; dst NULL: only found and its shape
+ * checked. *present 0 (and DC_OK) for an alias the checkpoint does not hold. */
+struct st_set;
+int weights_read_entry(const dc_config *cfg, const struct st_set *s, const char *dir, const wt_entry *e, float *dst,
+                       int *present, dc_err *err);
+
 /* weights_write_random: write a randomly initialised checkpoint of cfg to dir
  * (config.json + model.safetensors, sharded above shard_bytes) with dtype
  * "f32", "bf16" or "fp8". Tensor values depend only on seed and name. */
