@@ -101,9 +101,8 @@ static size_t ct(int n) { return (size_t)fp8_tiles(n); } /* 128-long tiles, as s
  * LIN_GEMM_OUT (measured ahead of OpenBLAS from 80 rows up, train-bench's
  * narrowest); OpenBLAS for narrower outputs */
 #define LIN_GEMM_OUT 64
-void lin_fwd_f(lin_ctx *lc, float *y, const float *x, const float *W, int N, int in, int out) {
+static void fwd(lin_ctx *lc, int prec, float *y, const float *x, const float *W, int N, int in, int out) {
     size_t nx = (size_t)N * in, nw = (size_t)out * in;
-    const int prec = lin_prec(lc);
     if (prec == PREC_F32 && out >= LIN_GEMM_OUT) {
         const mat m = {(float *)W, MAT_F32, out, in};
         matmul(y, x, &m, N);
@@ -142,10 +141,9 @@ void lin_fwd_f(lin_ctx *lc, float *y, const float *x, const float *W, int N, int
     linear_fwd_hp(y, S->a, S->b, N, in, out);
 }
 
-void lin_bwd_f(lin_ctx *lc, float *dx, float *dW, const float *dy, const float *x, const float *W, int N, int in,
-               int out) {
+static void bwd(lin_ctx *lc, int prec, float *dx, float *dW, const float *dy, const float *x, const float *W, int N,
+                int in, int out) {
     size_t ny = (size_t)N * out, nx = (size_t)N * in, nw = (size_t)out * in;
-    const int prec = lin_prec(lc);
     if (prec == PREC_BF16 && gemm_bf16_ok()) { /* BF16 arithmetic (gemm_bf16.h) */
         lin_slot *S = slot(lc, mx(gemm_bf16_scratch(N, in, out), gemm_bf16_scratch(out, in, N)) / sizeof(float) + 1, 0);
         if (!S) {
@@ -199,4 +197,25 @@ void lin_bwd_f(lin_ctx *lc, float *dx, float *dW, const float *dy, const float *
         fp8_fq_cols(S->b, x, N, in);
         linear_bwd_hp(NULL, dW, S->a, S->b, NULL, N, in, out);
     }
+}
+
+void lin_fwd_f(lin_ctx *lc, float *y, const float *x, const float *W, int N, int in, int out) {
+    fwd(lc, lin_prec(lc), y, x, W, N, in, out);
+}
+
+void lin_bwd_f(lin_ctx *lc, float *dx, float *dW, const float *dy, const float *x, const float *W, int N, int in,
+               int out) {
+    bwd(lc, lin_prec(lc), dx, dW, dy, x, W, N, in, out);
+}
+
+/* the output head: BF16 in bf16 and fp8 runs (V3 §3.3.1 keeps it out of FP8, in BF16) */
+static int head_prec(const lin_ctx *lc) { return lin_prec(lc) == PREC_F32 ? PREC_F32 : PREC_BF16; }
+
+void lin_head_fwd_f(lin_ctx *lc, float *y, const float *x, const float *W, int N, int in, int out) {
+    fwd(lc, head_prec(lc), y, x, W, N, in, out);
+}
+
+void lin_head_bwd_f(lin_ctx *lc, float *dx, float *dW, const float *dy, const float *x, const float *W, int N, int in,
+                    int out) {
+    bwd(lc, head_prec(lc), dx, dW, dy, x, W, N, in, out);
 }

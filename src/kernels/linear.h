@@ -28,9 +28,10 @@
  *              tokens) both operands with a scale per 128 tokens of one
  *              channel (V3 §3.3.2's 128x1 tiles); products summed in f32
  * Master weights, gradients and the results stay f32. linear_fwd_hp /
- * linear_bwd_hp are the same products always in full precision: the layers
- * V3 §3.3.1 keeps out of FP8 (MoE router, output head) call them, and so
- * does the MTP eh_proj (its forward is the inference code's f32 matmul). The
+ * linear_bwd_hp are the same products always in full precision: the MoE
+ * router (V3 §3.3.1 keeps it out of FP8) calls them, and so does the MTP
+ * eh_proj (its forward is the inference code's f32 matmul); the output head
+ * (also out of FP8) runs in BF16 in bf16 and fp8 runs (lin_head_*). The
  * attention core (scores, softmax, P@V) calls GEMM directly and stays f32,
  * as do the embedding and the norms.
  */
@@ -78,6 +79,13 @@ static inline int lin_prec(const lin_ctx *lc) { return lc ? lc->prec : 0; }
 void lin_fwd_f(lin_ctx *lc, float *y, const float *x, const float *W, int N, int in, int out);
 void lin_bwd_f(lin_ctx *lc, float *dx, float *dW, const float *dy, const float *x, const float *W, int N, int in,
                int out);
+
+/* the output head's products: kept out of FP8 but not in f32 (V3 §3.3.1:
+ * "BF16 or FP32"; DeepSeek's framework runs such GEMMs in BF16): BF16
+ * operands in bf16 and fp8 runs, f32 in f32 runs (lin_fwd_f's paths) */
+void lin_head_fwd_f(lin_ctx *lc, float *y, const float *x, const float *W, int N, int in, int out);
+void lin_head_bwd_f(lin_ctx *lc, float *dx, float *dW, const float *dy, const float *x, const float *W, int N, int in,
+                    int out);
 
 #ifdef DC_REAL_DOUBLE
 typedef double real;

@@ -299,7 +299,7 @@ static void block_bwd(trainer *t, int l, block_act *a, real *dx) {
 }
 
 
-/* head_loss: logits = h @ head^T; returns sum_n w_n l_n over the positions
+/* head_loss: logits = h @ head^T (in BF16 in bf16 / fp8 runs: linear.h); returns sum_n w_n l_n over the positions
  * with w_n != 0 (the others' rows are zeroed); with grad, the head's gradient
  * goes straight into dhead and dh (the head is the last op, so its backward
  * needs nothing later) */
@@ -307,7 +307,7 @@ static double head_loss(trainer *t, const real *h, const real *w, const int *tar
                         int grad) {
     const int N = t->N, C = t->cfg.hidden_size, V = t->cfg.vocab_size;
     real *lg = t->logits;
-    head_logits(lg, h, &t->P.head, N);
+    lin_head_fwd_f(&t->lin, lg, h, t->P.head.data, N, C, V);
     double *rowloss = t->rowloss; /* summed in order below: the loss does not depend on the threads */
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
@@ -319,7 +319,7 @@ static double head_loss(trainer *t, const real *h, const real *w, const int *tar
         }
         rowloss[i] = w[i] * loss_row(ls, z, V, target[i], w[i], (size_t)i, grad);
     }
-    if (grad) linear_bwd_hp(dh, t->G.head.data, lg, h, t->P.head.data, N, C, V);
+    if (grad) lin_head_bwd_f(&t->lin, dh, t->G.head.data, lg, h, t->P.head.data, N, C, V);
     double total = 0;
     for (int i = 0; i < N; i++) total += rowloss[i];
     return total;
