@@ -100,8 +100,9 @@ int main(int argc, char **argv) {
     o.B = B_ = 8, o.T = T_ = 256, o.mtp_lambda = 0, o.aux_alpha = 0, o.warmup = 0;
     V_ = c.vocab_size;
     double fpt = flops_per_token(&c, o.T);
-    printf("train-bench: batch %d x %d, %.1f MFLOP per token (6 x active matrix parameters + causal attention)\n",
-           o.B, o.T, fpt / 1e6);
+    printf("train-bench: batch %d x %d, %.1f MFLOP per token (6 x active matrix parameters + causal attention)\n"
+           "OpenBLAS core %s (deepc's float32 GEMMs and, through the environment, the peer's)\n",
+           o.B, o.T, fpt / 1e6, blas_core_name());
     /* the peer first: once deepc's OpenMP threads exist they spin (active
      * wait policy) and would take a core from it; and with the environment it
      * runs best in (libgomp's default policy) */

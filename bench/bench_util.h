@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include "kernels/blas_core.h"
 
 void openblas_set_num_threads(int n); /* from OpenBLAS */
 
@@ -16,9 +17,13 @@ static inline void bench_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-/* unless OMP_WAIT_POLICY is set, set it and re-execute (src/cli/process.c says why) */
+/* unless OMP_WAIT_POLICY is set, set it, and OPENBLAS_CORETYPE where the
+ * loaded OpenBLAS runs a core older than the CPU (kernels/blas_core.h), and
+ * re-execute (src/cli/process.c says why) */
 static inline void bench_policy_reexec(char **argv, const char *policy) {
-    if (getenv("OMP_WAIT_POLICY") || setenv("OMP_WAIT_POLICY", policy, 0)) return;
-    execv("/proc/self/exe", argv);
+    const char *core = blas_core_wanted();
+    const int a = !getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", policy, 0);
+    const int b = core && !getenv("OPENBLAS_CORETYPE") && !setenv("OPENBLAS_CORETYPE", core, 0);
+    if (a || b) execv("/proc/self/exe", argv);
 }
 #endif

@@ -309,6 +309,30 @@ static void omp_wait_policy(void) {
     free(o);
 }
 
+/* the OpenBLAS core (kernels/blas_core.h): whatever core the library picks
+ * for this CPU on its own, deepc runs one that uses the vector units cpuid
+ * reports (Debian's 0.3.21 took an Emerald Rapids for a Prescott: sgemm 5x
+ * slower); a core the user names is left alone */
+static void blas_core(void) {
+    char *o;
+    CHECK(run(&o, "env -u OPENBLAS_CORETYPE " BIN " --version%s", "") == 0, "--version");
+    const char *c = strstr(o, "OpenBLAS core: ");
+    char core[64] = "";
+    if (c) sscanf(c + 15, "%63[A-Za-z0-9]", core);
+    __builtin_cpu_init();
+    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const int is512 = !strcmp(core, "SkylakeX") || !strcmp(core, "Cooperlake") || !strcmp(core, "SapphireRapids");
+    const int is2 = is512 || !strcmp(core, "Haswell") || !strcmp(core, "Zen");
+    CHECK(c && (avx512 ? is512 : avx2 ? is2 : 1), "a core without the CPU's %s: \"%s\"", avx512 ? "AVX-512" : "AVX2", o);
+    printf("    OpenBLAS core: %s (CPU: %s)\n", core, avx512 ? "AVX-512" : avx2 ? "AVX2" : "neither");
+    free(o);
+    CHECK(run(&o, "OPENBLAS_CORETYPE=Prescott " BIN " --version%s", "") == 0 && strstr(o, "OpenBLAS core: Prescott"),
+          "OPENBLAS_CORETYPE=Prescott kept: %s", o);
+    free(o);
+}
+
 static void info_files(void) {
     const char *d = harness_tmpdir();
     char *o = NULL, want[128];
@@ -337,6 +361,7 @@ int main(void) {
     RUN(random_seed);
     RUN(info_files);
     RUN(omp_wait_policy);
+    RUN(blas_core);
     RUN(logits_file);
     RUN(gguf_commands);
     return harness_done();

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "dist/dist.h"
+#include "kernels/blas_core.h"
 
 static const cli_cmd CMDS[] = {
     {"init", cmd_init, "write a randomly initialised model in the Hugging Face layout"},
@@ -43,7 +44,8 @@ int main(int argc, char **argv) {
         if (strcmp(argv[1], SPIN[i]) == 0) policy = "active";
     cli_omp_policy_reexec(argv, policy);
     if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
-        printf("deepc %s (%s; kernels: %s)\n", dc_version(), dc_build_info(), cli_kernels());
+        printf("deepc %s (%s; kernels: %s; OpenBLAS core: %s)\n", dc_version(), dc_build_info(), cli_kernels(),
+               blas_core_name());
         return cli_finish("version", 0);
     }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "kernels/blas_core.h"
 
 void openblas_set_num_threads(int n); /* from OpenBLAS (cblas.h pulls in much more) */
 
@@ -39,9 +40,21 @@ int cli_get_threads(void) { return omp_get_max_threads(); }
  * by libgomp's estimate of 1e5 spins a millisecond) keeps spinning through
  * decode's back-to-back regions and lets an idle thread sleep soon after. */
 #define SPINCOUNT "10000000"
+static int set_policy(const char *policy) {
+    if (getenv("OMP_WAIT_POLICY") || setenv("OMP_WAIT_POLICY", policy, 0) != 0) return 0;
+    if (!strcmp(policy, "active")) setenv("GOMP_SPINCOUNT", SPINCOUNT, 0);
+    return 1;
+}
+
+/* OPENBLAS_CORETYPE is read when OpenBLAS loads, as libgomp's variables are:
+ * a core chosen by an OpenBLAS older than the CPU gets the same re-execution
+ * (kernels/blas_core.h) */
+static int set_blas_core(void) {
+    const char *core = blas_core_wanted();
+    return core && !getenv("OPENBLAS_CORETYPE") && setenv("OPENBLAS_CORETYPE", core, 0) == 0;
+}
+
 void cli_omp_policy_reexec(char **argv, const char *policy) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", policy, 0) != 0) return;
-    if (!strcmp(policy, "active") && setenv("GOMP_SPINCOUNT", SPINCOUNT, 0) != 0) return;
-    execv("/proc/self/exe", argv);
+    const int a = set_policy(policy), b = set_blas_core();
+    if (a || b) execv("/proc/self/exe", argv);
 }

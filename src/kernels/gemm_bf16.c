@@ -18,6 +18,7 @@
 #include "kernels/gemm_bf16.h"
 #include <omp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kernels/cpu.h"
 
@@ -36,6 +37,30 @@ int gemm_bf16_ok(void) {
 #else
     return 0;
 #endif
+}
+
+/* Intel's cores run vdpbf16ps at half the rate of vfmadd231ps (an Emerald
+ * Rapids, model 207: 1.31 G zmm instructions/s against 5.31 G FMAs, 12-24
+ * independent chains each), so 64 FLOP an instruction give half f32 FMA's
+ * FLOPs: there the rounded operands go through OpenBLAS's sgemm (148 GF/s a
+ * core against this kernel's 80). AMD's Zen 4 / Zen 5 run it at the FMA's
+ * rate (Zen 5: 184-192 GF/s a core). $DEEPC_BF16_GEMM=dp|sgemm overrides. */
+int gemm_bf16_train(void) {
+    static int use = -1;
+    if (use < 0) {
+        const char *e = getenv("DEEPC_BF16_GEMM");
+        if (e && !strcmp(e, "dp")) use = 1;
+        else if (e && !strcmp(e, "sgemm")) use = 0;
+        else {
+#if defined(__x86_64__) && defined(__GNUC__)
+            __builtin_cpu_init();
+            use = !__builtin_cpu_is("intel");
+#else
+            use = 0;
+#endif
+        }
+    }
+    return use && gemm_bf16_ok();
 }
 
 static size_t pairs(int K) { return (size_t)(K + 1) / 2; }

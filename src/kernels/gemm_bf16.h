@@ -31,6 +31,11 @@
 #include <stddef.h>
 
 int gemm_bf16_ok(void);
+/* gemm_bf16_train(): whether training's bf16 and fp8 GEMMs (linear.c) take
+ * this kernel: where gemm_bf16_ok and vdpbf16ps is faster than f32 FMA (AMD;
+ * not Intel, gemm_bf16.c says why; $DEEPC_BF16_GEMM=dp|sgemm overrides),
+ * else the operands rounded and OpenBLAS's sgemm. */
+int gemm_bf16_train(void);
 size_t gemm_bf16_scratch(int M, int N, int K);
 void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch);
 

@@ -108,13 +108,13 @@ static void fwd(lin_ctx *lc, int prec, float *y, const float *x, const float *W,
         matmul(y, x, &m, N);
         return;
     }
-    if (prec == PREC_BF16 && gemm_bf16_ok()) { /* BF16 arithmetic (gemm_bf16.h): rounded as packed */
+    if (prec == PREC_BF16 && gemm_bf16_train()) { /* BF16 arithmetic (gemm_bf16.h): rounded as packed */
         lin_slot *S = slot(lc, gemm_bf16_scratch(N, out, in) / sizeof(float) + 1, 0);
         if (S) gemm_bf16(y, x, W, N, out, in, 0, 1, 0, S->a);
         else linear_fwd_hp(y, x, W, N, in, out);
         return;
     }
-    if (prec == PREC_FP8 && gemm_bf16_ok()) { /* the codes and scales apart, promoted per chunk (gemm_bf16.h) */
+    if (prec == PREC_FP8 && gemm_bf16_train()) { /* the codes and scales apart, promoted per chunk (gemm_bf16.h) */
         const size_t KC = ct(in), CB = KC;
         lin_slot *S = slot(lc, nx + nw + N * KC + ct(out) * CB, gemm_bf16_scratch(N, out, in) / sizeof(float) + 1);
         if (S) {
@@ -144,7 +144,7 @@ static void fwd(lin_ctx *lc, int prec, float *y, const float *x, const float *W,
 static void bwd(lin_ctx *lc, int prec, float *dx, float *dW, const float *dy, const float *x, const float *W, int N,
                 int in, int out) {
     size_t ny = (size_t)N * out, nx = (size_t)N * in, nw = (size_t)out * in;
-    if (prec == PREC_BF16 && gemm_bf16_ok()) { /* BF16 arithmetic (gemm_bf16.h) */
+    if (prec == PREC_BF16 && gemm_bf16_train()) { /* BF16 arithmetic (gemm_bf16.h) */
         lin_slot *S = slot(lc, mx(gemm_bf16_scratch(N, in, out), gemm_bf16_scratch(out, in, N)) / sizeof(float) + 1, 0);
         if (!S) {
             linear_bwd_hp(dx, dW, dy, x, W, N, in, out);
@@ -154,7 +154,7 @@ static void bwd(lin_ctx *lc, int prec, float *dx, float *dW, const float *dy, co
         if (dW) gemm_bf16(dW, dy, x, out, in, N, 1, 0, 1, S->a);
         return;
     }
-    if (prec == PREC_FP8 && gemm_bf16_ok()) { /* the codes and scales apart, promoted per chunk (gemm_bf16.h) */
+    if (prec == PREC_FP8 && gemm_bf16_train()) { /* the codes and scales apart, promoted per chunk (gemm_bf16.h) */
         const size_t KO = ct(out), CB = ct(in), KN = ct(N);
         lin_slot *S = slot(lc, mx(ny + nw + N * KO + KO * CB, ny + nx + KN * out + KN * in),
                            mx(gemm_bf16_scratch(N, in, out), gemm_bf16_scratch(out, in, N)) / sizeof(float) + 1);
