@@ -237,7 +237,7 @@ static void gemm(int R, int C) {
     if (!w || !x || !out) return;
     mat F = {w, MAT_F32, R, C};
     printf("matmul %d x %d, T tokens: tokens/s (GFLOP/s), one run; 1thr per second of thread CPU time.\n"
-           "avx2 / avx512: matmul (f32 on AVX-512: OpenBLAS); gemm: gemm.h's AVX2 kernel; sgemm: OpenBLAS;\n"
+           "avx2 / avx512: matmul (f32 on AVX-512: OpenBLAS; others gemm.h's wide AVX-512 kernel); gemm: gemm.h's AVX2\nkernel; sgemm: OpenBLAS; "
            "dq+sgemm: rows to float32, then sgemm (bf16 / f16 / fp8 before gemm.h)\n", R, C);
     for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
         if (!mat_type_bytes(ty, R, C) || !type_on(ty)) continue;

@@ -12,8 +12,10 @@
 #include <string.h>
 #include "kernels/matvec.h"
 
-/* the micro-kernel of each ISA_* (an AVX-512 CPU runs AVX2's) */
+/* the micro-kernel of each ISA_* (an AVX-512 CPU runs AVX2's on edge
+ * panels), and the wide one on whole panels where the ISA has one */
 static const gemm_kern_fn KERNS[ISA_N] = {gemm_kern_ref, gemm_kern_avx2, gemm_kern_avx2};
+static const gemm_wide_fn WIDE[ISA_N] = {NULL, NULL, gemm_wide_avx512};
 
 /* ... and A's packer (a copy: any ISA's gives the same floats) */
 static const gemm_pack_a_fn PACKA[ISA_N] = {gemm_pack_a_ref, gemm_pack_a_avx2, gemm_pack_a_avx2};
@@ -54,7 +56,7 @@ static void edge(gemm_kern_fn kern, int kc, const float *a, const float *b, floa
  * panel, so the block's A (MC x KC) stays in L2 and each B panel in L1 (the
  * slices of a tile added in ascending order) */
 static void chunk(float *out, const float *a, const void *W, int rows, int cols, int T, int p0, int p1,
-                  gemm_pack_fn pack, gemm_kern_fn kern, float *b) {
+                  gemm_pack_fn pack, gemm_kern_fn kern, gemm_wide_fn wide, float *b) {
     const int ng = (T + GEMM_MR - 1) / GEMM_MR, gb = GEMM_MC / GEMM_MR;
     for (int k0 = 0; k0 < cols; k0 += GEMM_KC) {
         const int kc = cols - k0 < GEMM_KC ? cols - k0 : GEMM_KC;
@@ -63,15 +65,22 @@ static void chunk(float *out, const float *a, const void *W, int rows, int cols,
                  rows - p * GEMM_NR < GEMM_NR ? rows - p * GEMM_NR : GEMM_NR, k0, kc);
         for (int g0 = 0; g0 < ng; g0 += gb) {
             const int ge = ng - g0 < gb ? ng : g0 + gb;
-            for (int p = p0; p < p1; p++) {
+            for (int p = p0, pw; p < p1; p += pw) {
                 const int r = p * GEMM_NR, nr = rows - r < GEMM_NR ? rows - r : GEMM_NR;
+                const int w = wide && nr == GEMM_NR; /* the wide kernel: whole panels, two at once where both are */
+                pw = w && p + 1 < p1 && rows - r >= 2 * GEMM_NR ? 2 : 1;
                 const float *bp = b + (size_t)(p - p0) * GEMM_NR * GEMM_KC;
-                for (int g = g0; g < ge; g++) {
-                    int t0, mt;
+                for (int g = g0, gw; g < ge; g += gw) {
+                    gw = w && g + 1 < ge ? 2 : 1;
+                    int t0, mt, t1, mt1 = 0;
                     group_of(T, ng, g, &t0, &mt);
+                    if (gw == 2) group_of(T, ng, g + 1, &t1, &mt1);
                     const float *ag = a + (size_t)g * GEMM_MR * cols + (size_t)k0 * GEMM_MR;
                     float *o = out + (size_t)t0 * rows + r;
-                    if (nr == GEMM_NR) kern(kc, mt, ag, bp, o, rows, k0 > 0);
+                    if (w)
+                        wide(kc, gw, pw, mt, mt1, ag, (size_t)GEMM_MR * cols, bp, (size_t)GEMM_NR * GEMM_KC, o, rows,
+                             k0 > 0);
+                    else if (nr == GEMM_NR) kern(kc, mt, ag, bp, o, rows, k0 > 0);
                     else edge(kern, kc, ag, bp, o, rows, k0 > 0, mt, nr);
                 }
             }
@@ -93,7 +102,7 @@ size_t gemm_abuf_floats(int T, int cols) {
 /* T <= TB tokens: x packed by the threads' shares of its token groups, then
  * the chunks of panels handed out */
 static void pass(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack,
-                 gemm_kern_fn kern, gemm_pack_a_fn pk, float *abuf) {
+                 gemm_kern_fn kern, gemm_wide_fn wide, gemm_pack_a_fn pk, float *abuf) {
     const int np = (rows + GEMM_NR - 1) / GEMM_NR, ng = (T + GEMM_MR - 1) / GEMM_MR;
     int nthr = (double)rows * cols * T < 1e6 ? 1 : omp_get_max_threads();
     if (nthr > np) nthr = np;
@@ -109,7 +118,7 @@ static void pass(float *out, const float *x, const void *W, int rows, int cols, 
         float *b = bbuf + (size_t)omp_get_thread_num() * GEMM_NP * GEMM_NR * GEMM_KC;
 #pragma omp for schedule(dynamic, 1)
         for (int c = 0; c < nch; c++)
-            chunk(out, abuf, W, rows, cols, T, c * per, (c + 1) * per < np ? (c + 1) * per : np, pack, kern, b);
+            chunk(out, abuf, W, rows, cols, T, c * per, (c + 1) * per < np ? (c + 1) * per : np, pack, kern, wide, b);
     }
 }
 
@@ -117,6 +126,7 @@ void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int
               float *abuf) {
     const gemm_kern_fn kern = KERNS[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
     const gemm_pack_a_fn pk = PACKA[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
+    const gemm_wide_fn wide = WIDE[isa >= 0 && isa < ISA_N ? isa : ISA_REF];
     if (rows <= 0 || T <= 0) return;
     if (cols <= 0) { /* empty sums */
         memset(out, 0, sizeof(float) * (size_t)T * (size_t)rows);
@@ -124,5 +134,5 @@ void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int
     }
     for (int t0 = 0; t0 < T; t0 += GEMM_TB)
         pass(out + (size_t)t0 * rows, x + (size_t)t0 * cols, W, rows, cols, T - t0 < GEMM_TB ? T - t0 : GEMM_TB, pack,
-             kern, pk, abuf);
+             kern, wide, pk, abuf);
 }

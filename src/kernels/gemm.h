@@ -32,7 +32,8 @@
  *
  * gemm_ref.c holds the plain C packers and micro-kernel (the oracle of the
  * others; the same blocking and, with fmaf, the same order), gemm_avx2.c the
- * AVX2 + FMA + F16C ones (AVX-512 machines run these), gemm.c the driver.
+ * AVX2 + FMA + F16C ones (AVX-512 machines run its packers), gemm_avx512.c a
+ * wide micro-kernel (12 tokens x 32 rows) for AVX-512, gemm.c the driver.
  */
 #ifndef DC_GEMM_H
 #define DC_GEMM_H
@@ -62,6 +63,15 @@ typedef void (*gemm_kern_fn)(int kc, int mt, const float *a, const float *b, flo
  * of one token group (a copy: every ISA's the same floats) */
 typedef void (*gemm_pack_a_fn)(float *dst, const float *x, int cols, int n);
 
+/* gemm_wide_fn (AVX-512's): ng (1..2) token groups times np (1..2) whole
+ * panels at once: group 1's A panel at a + as (its mt1 tokens following
+ * group 0's mt0 in c), panel 1's B at b + bs (its rows NR further on in c);
+ * otherwise as gemm_kern_fn, and the same bits */
+typedef void (*gemm_wide_fn)(int kc, int ng, int np, int mt0, int mt1, const float *a, size_t as, const float *b,
+                             size_t bs, float *c, size_t ldc, int acc);
+void gemm_wide_avx512(int kc, int ng, int np, int mt0, int mt1, const float *a, size_t as, const float *b, size_t bs,
+                      float *c, size_t ldc, int acc);
+
 #define GEMM_PACK_DECL(isa) \
     void gemm_pack_a_##isa(float *dst, const float *x, int cols, int n);                            \
     void gemm_pack_f32_##isa(float *dst, const void *W, int cols, int r, int nr, int k0, int kc);  \
@@ -82,7 +92,7 @@ size_t gemm_abuf_floats(int T, int cols);
 /* gemm_run: out (T, rows) = x (T, cols) @ W^T over the OpenMP threads
  * (omp_get_max_threads(); never from inside a parallel region that expects
  * it to spread), W's panels packed by `pack`, tiles by the micro-kernel of
- * isa (ISA_*, matvec.h; AVX-512 runs the AVX2 one). abuf: scratch of
+ * isa (ISA_*, matvec.h; AVX-512: gemm_wide_avx512 on whole panels). abuf: scratch of
  * gemm_abuf_floats(T, cols) floats, borrowed. out, x, W borrowed. No rows
  * or tokens: nothing; no columns: out zero. */
 void gemm_run(float *out, const float *x, const void *W, int rows, int cols, int T, gemm_pack_fn pack, int isa,
