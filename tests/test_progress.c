@@ -1,13 +1,15 @@
 /*
  * test_progress.c — the library's progress reports (dc_set_progress): every
  * long operation (init, load of a checkpoint and of a GGUF, convert to GGUF
- * (streamed: one write stage) and back) starts at 0, never goes back, ends exactly once at its total,
- * and the total is what was done (tensors of the model, bytes written).
+ * (streamed: one write stage) and back) starts at 0, never goes back, ends
+ * exactly once at its total, and the total is what was done (tensors of the
+ * model, bytes written).
  */
 #include <stdlib.h>
 #include <string.h>
 #include "deepc.h"
 #include "harness.h"
+#include "io/gguf.h"
 #include "model/weights.h"
 
 typedef struct rec {
@@ -80,15 +82,9 @@ static void reports(void) {
     CHECK(dc_convert_to_gguf(m, g, &o, &err) == DC_OK, "convert: %s", err.msg);
     /* convert streams a tensor at a time (no whole-model load first): one
      * write stage counting the tensors it writes */
-    long long nt = -1; /* the GGUF header's tensor count: magic, version, then a u64 */
-    if ((f = fopen(g, "rb"))) {
-        unsigned char hd[16];
-        if (fread(hd, 1, 16, f) == 16) {
-            nt = 0;
-            for (int i = 7; i >= 0; i--) nt = nt << 8 | hd[8 + i];
-        }
-        fclose(f);
-    }
+    gguf gf;
+    long long nt = -1;
+    if (gguf_open(&gf, g, &err) == DC_OK) nt = (long long)gf.n_tensors, gguf_close(&gf);
     CHECK(one(&l, "write", nt) && nt > 0, "convert: one write to its end over the file's %lld tensors (%d stages)", nt,
           l.n);
 
