@@ -9,8 +9,14 @@
  * pair it loads B's two vectors and broadcasts each of A's MR dwords: 2 MR
  * vdpbf16ps for 64 MR multiply-adds. MR = 12: 24 accumulators, 2 B vectors,
  * the broadcasts from memory (the 32 zmm registers). Tiles are shared over
- * the threads B panel by B panel (a panel, 128 bytes a pair, stays in L2
- * while the A panels stream past it).
+ * the threads A panel by A panel: one A panel stays in L1 while the B
+ * panels (the smaller operand on training's shapes: W, or the 256-wide x)
+ * come from L2, and C is written along its rows. (B panel by B panel
+ * re-read the whole packed A from L3 for every 32 columns and wrote C down
+ * its columns, a page a row: the forward y = x W^T at 2048 x 1024 x 256 ran
+ * 238 GF/s a core against 298, Zen 5.) Operands read down their columns
+ * are packed a few pairs at a time across all panels (pack_cols), the
+ * others 16 rows at a time through an in-register transpose (pack_rows).
  *
  * The kernels carry their own target attributes (the rest of the file, and
  * gemm_bf16_ok, run on any x86-64): nothing here runs unless gemm_bf16_ok.
@@ -65,64 +71,107 @@ int gemm_bf16_train(void) {
 
 static size_t pairs(int K) { return (size_t)(K + 1) / 2; }
 
-/* the packed panels, then a transposing buffer of NR x P dwords for each thread a call may use */
+/* the packed panels */
 size_t gemm_bf16_scratch(int M, int N, int K) {
     const size_t pa = (size_t)(M + MR - 1) / MR * MR, pb = (size_t)(N + NR - 1) / NR * NR;
-    return (pa + pb + (size_t)omp_get_max_threads() * NR) * pairs(K) * 4 + 64;
+    return (pa + pb) * pairs(K) * 4 + 64;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
-/* panel of rows [i0, i0 + w) of op(X) (n rows, K columns; w <= 32), as w
- * dwords a pair (p-major); rows past n and k past K zero. op(X) is X (n, K)
- * row-major with stride ld (t = 0), or X (K, n) read down its columns (t =
- * 1). Rounded by vcvtne2ps2bf16 (nearest even, as linear.c's rounding; NaNs
- * stay NaNs; subnormals to zero, which vdpbf16ps does anyway). t = 1: a
- * pair's two rows of X give the panel's dwords directly; t = 0: each row
- * converted along k (its pairs in order: one dword each), then the dwords
- * turned into the panel's order through tmp (w x P dwords). */
-BF16_TARGET static void pack_panel(uint32_t *dst, uint32_t *tmp, const float *X, int t, int ld, int n, int K, int i0,
-                                   int w) {
-    const size_t P = pairs(K);
-    const int rows = n - i0 < w ? n - i0 : w;
-    if (t) {
-        for (size_t p = 0; p < P; p++) {
-            const int k = (int)(2 * p);
-            for (int j = 0; j < w; j += 16) {
-                const int m = rows - j <= 0 ? 0 : rows - j >= 16 ? 16 : rows - j;
-                const __mmask16 mk = (__mmask16)((1u << m) - 1);
-                const __m512 lo = _mm512_maskz_loadu_ps(mk, X + (size_t)k * ld + i0 + j);
-                const __m512 hi = k + 1 < K ? _mm512_maskz_loadu_ps(mk, X + (size_t)(k + 1) * ld + i0 + j) : _mm512_setzero_ps();
-                const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); /* 32 bf16: lo's 16, then hi's 16 */
-                const __m512i d = _mm512_or_si512(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)),
-                                                  _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16));
-                if (w - j >= 16) _mm512_storeu_si512(dst + p * w + j, d);
-                else _mm512_mask_storeu_epi32(dst + p * w + j, (__mmask16)((1u << (w - j)) - 1), d);
+/* 16 x 16 dwords transposed in the registers, r[i] lane c -> r[c] lane i:
+ * the off-diagonal b x b blocks of every 2b x 2b block swapped, b = 8, 4, 2, 1 */
+BF16_TARGET static inline __attribute__((always_inline)) void transpose16(__m512i r[16]) {
+    static const int32_t IDX[4][2][16] __attribute__((aligned(64))) = {
+#define LO(b, c) ((c) & (b) ? 16 + (c) - (b) : (c))
+#define HI(b, c) ((c) & (b) ? 16 + (c) : (c) + (b))
+#define ROW(F, b) {F(b, 0), F(b, 1), F(b, 2), F(b, 3), F(b, 4), F(b, 5), F(b, 6), F(b, 7), F(b, 8), F(b, 9), F(b, 10), F(b, 11), F(b, 12), F(b, 13), F(b, 14), F(b, 15)}
+        {ROW(LO, 8), ROW(HI, 8)}, {ROW(LO, 4), ROW(HI, 4)}, {ROW(LO, 2), ROW(HI, 2)}, {ROW(LO, 1), ROW(HI, 1)},
+#undef ROW
+#undef HI
+#undef LO
+    };
+    #pragma GCC unroll 4
+    for (int l = 0; l < 4; l++) {
+        const int b = 8 >> l;
+        const __m512i lo = _mm512_load_si512(IDX[l][0]), hi = _mm512_load_si512(IDX[l][1]);
+        #pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            if (!(i & b)) {
+                const __m512i x = r[i], y = r[i + b];
+                r[i] = _mm512_permutex2var_epi32(x, lo, y);
+                r[i + b] = _mm512_permutex2var_epi32(x, hi, y);
             }
-        }
-        return;
     }
-    for (int j = 0; j < w; j++) {
-        uint32_t *o = tmp + (size_t)j * P;
-        if (j >= rows) {
-            memset(o, 0, sizeof(uint32_t) * P);
-            continue;
-        }
-        const float *x = X + (size_t)(i0 + j) * ld;
+}
+
+/* pair p of the panel of rows [i0, i0 + w) of op(X) = X (K, n) read down
+ * its columns (rows of op(X) past n zero): rows 2p and 2p + 1 of X give the
+ * panel's w dwords directly */
+BF16_TARGET static inline __attribute__((always_inline)) void col_pair(uint32_t *dst, const float *X, int ld, int n,
+                                                                      int K, int i0, int w, size_t p) {
+    const int rows = n - i0 < w ? n - i0 : w, k = (int)(2 * p);
+    for (int j = 0; j < w; j += 16) {
+        const int m = rows - j <= 0 ? 0 : rows - j >= 16 ? 16 : rows - j;
+        const __mmask16 mk = (__mmask16)((1u << m) - 1);
+        const __m512 lo = _mm512_maskz_loadu_ps(mk, X + (size_t)k * ld + i0 + j);
+        const __m512 hi = k + 1 < K ? _mm512_maskz_loadu_ps(mk, X + (size_t)(k + 1) * ld + i0 + j) : _mm512_setzero_ps();
+        const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); /* 32 bf16: lo's 16, then hi's 16 */
+        const __m512i d = _mm512_or_si512(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)),
+                                          _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16));
+        if (w - j >= 16) _mm512_storeu_si512(dst + p * w + j, d);
+        else _mm512_mask_storeu_epi32(dst + p * w + j, (__mmask16)((1u << (w - j)) - 1), d);
+    }
+}
+
+/* pairs [p0, p1) of every panel of op(X) = X (K, n) read down its columns
+ * (panel i at dst + i w P), a few pairs at a time across all the panels: X
+ * is read along its rows. (Panel by panel, a 12-column strip of a 2048 x
+ * 1024 dy^T reads 48 bytes from each of 2048 pages: the wgrad spent as
+ * long packing as multiplying.) */
+BF16_TARGET static void pack_cols(uint32_t *dst, const float *X, int ld, int n, int K, int w, size_t p0, size_t p1) {
+    enum { PB = 8 };
+    const size_t P = pairs(K);
+    const int np = (n + w - 1) / w;
+    for (size_t b = p0; b < p1; b += PB) {
+        const size_t e = p1 - b < PB ? p1 : b + PB;
+        for (int i = 0; i < np; i++)
+            for (size_t p = b; p < e; p++) col_pair(dst + (size_t)i * w * P, X, ld, n, K, i * w, w, p);
+    }
+}
+
+/* panel of rows [i0, i0 + w) of op(X) = X (n, K) row-major with stride ld
+ * (w <= 32), as w dwords a pair (p-major); rows past n and k past K zero.
+ * Rounded by vcvtne2ps2bf16 (nearest even, as linear.c's rounding; NaNs
+ * stay NaNs; subnormals to zero, which vdpbf16ps does anyway): 16 rows at
+ * a time converted along k (16 pairs a row: one zmm of dwords each), the
+ * 16 x 16 dwords transposed in the registers into 16 pairs' row dwords. */
+BF16_TARGET static void pack_rows(uint32_t *dst, const float *X, int ld, int n, int K, int i0, int w) {
+    const int rows = n - i0 < w ? n - i0 : w;
+    for (int j0 = 0; j0 < w; j0 += 16) {
+        const int nw = w - j0 < 16 ? w - j0 : 16; /* the panel's dwords a pair from these rows */
+        const __mmask16 sm = (__mmask16)((1u << nw) - 1);
         for (int k = 0; k < K; k += 32) { /* 16 pairs a step */
             const int m = K - k >= 32 ? 32 : K - k;
             const __mmask16 m0 = (__mmask16)(m >= 16 ? 0xffff : (1u << m) - 1), m1 = (__mmask16)(m >= 32 ? 0xffff : m <= 16 ? 0 : (1u << (m - 16)) - 1);
-            const __m512 a = _mm512_maskz_loadu_ps(m0, x + k), b = _mm512_maskz_loadu_ps(m1, x + k + 16);
-            /* cvtne2ps2bf16(b, a): a's 16 values then b's, each pair (2q, 2q + 1) one dword */
-            const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(b, a);
+            __m512i r[16];
+            #pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) {
+                if (j0 + i >= rows) {
+                    r[i] = _mm512_setzero_si512();
+                    continue;
+                }
+                const float *x = X + (size_t)(i0 + j0 + i) * ld + k;
+                /* cvtne2ps2bf16(b, a): a's 16 values then b's, each pair (2q, 2q + 1) one dword */
+                r[i] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, x + 16), _mm512_maskz_loadu_ps(m0, x));
+            }
+            transpose16(r);
             const int q = (m + 1) / 2;
-            _mm512_mask_storeu_epi32(o + k / 2, (__mmask16)(q >= 16 ? 0xffff : (1u << q) - 1), v);
+            for (int p = 0; p < q; p++) _mm512_mask_storeu_epi32(dst + (size_t)(k / 2 + p) * w + j0, sm, r[p]);
         }
     }
-    for (size_t p = 0; p < P; p++)
-        for (int j = 0; j < w; j++) dst[p * w + j] = tmp[(size_t)j * P + p];
 }
 
 /* pairs [p0, p1) of an A panel and a B panel into the MR x 32 tile c0 | c1 */
@@ -158,6 +207,9 @@ BF16_TARGET static inline __attribute__((always_inline)) void row_out(float *row
 BF16_TARGET static void micro(float *C, int ldc, const uint32_t *Ap, const uint32_t *Bp, size_t P, int mr, int nr,
                               int acc) {
     __m512 c0[MR], c1[MR];
+    /* the tile's rows of C asked for now, written at the end: with K short (256
+     * in the forward) their misses at the end cost as much as the sums */
+    for (int r = 0; r < mr; r++) __builtin_prefetch(C + (size_t)r * ldc, 1, 3), __builtin_prefetch(C + (size_t)r * ldc + 16, 1, 3);
     for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
     dp_pairs(c0, c1, Ap, Bp, 0, P);
     __mmask16 m0, m1;
@@ -206,20 +258,30 @@ static void bf16_run(float *C, const float *A, const float *B, int M, int N, int
     const int PA = (M + MR - 1) / MR, PB = (N + NR - 1) / NR;
     const size_t P = pairs(K);
     uint32_t *Ap = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *Bp = Ap + (size_t)PA * MR * P;
-    uint32_t *tmp0 = Bp + (size_t)PB * NR * P;
     /* op(A) (M, K): A (M, K) row-major, or A (K, M) transposed; op(B)^T (N, K): B (N, K) when tb, else B (K, N) */
     const int lda = ta ? M : K, ldb = tb ? K : N;
     const int par = !omp_in_parallel() && (double)M * N * K > 1 << 20;
 #pragma omp parallel if (par)
     {
-        uint32_t *tmp = tmp0 + (size_t)omp_get_thread_num() * NR * P;
+        /* op(X) read down X's columns: by blocks of pairs, every panel; else by panels */
+        const int CB = 16, ca = (int)((P + CB - 1) / CB);
+        if (ta) {
 #pragma omp for schedule(static) nowait
-        for (int i = 0; i < PA; i++) pack_panel(Ap + (size_t)i * MR * P, tmp, A, ta, lda, M, K, i * MR, MR);
+            for (int c = 0; c < ca; c++) pack_cols(Ap, A, lda, M, K, MR, (size_t)c * CB, P - (size_t)c * CB < (size_t)CB ? P : (size_t)(c + 1) * CB);
+        } else {
+#pragma omp for schedule(static) nowait
+            for (int i = 0; i < PA; i++) pack_rows(Ap + (size_t)i * MR * P, A, lda, M, K, i * MR, MR);
+        }
+        if (!tb) {
 #pragma omp for schedule(static)
-        for (int j = 0; j < PB; j++) pack_panel(Bp + (size_t)j * NR * P, tmp, B, !tb, ldb, N, K, j * NR, NR);
+            for (int c = 0; c < ca; c++) pack_cols(Bp, B, ldb, N, K, NR, (size_t)c * CB, P - (size_t)c * CB < (size_t)CB ? P : (size_t)(c + 1) * CB);
+        } else {
+#pragma omp for schedule(static)
+            for (int j = 0; j < PB; j++) pack_rows(Bp + (size_t)j * NR * P, B, ldb, N, K, j * NR, NR);
+        }
 #pragma omp for schedule(static)
         for (int t = 0; t < PA * PB; t++) {
-            const int j = t / PA, i = t % PA; /* B panel by B panel */
+            const int i = t / PB, j = t % PB; /* A panel by A panel */
             const int mr = M - i * MR < MR ? M - i * MR : MR, nr = N - j * NR < NR ? N - j * NR : NR;
             if (s)
                 micro_fp8(C + (size_t)i * MR * N + (size_t)j * NR, N, Ap + (size_t)i * MR * P, Bp + (size_t)j * NR * P, P,
