@@ -278,6 +278,7 @@ FUZZ_BINS := $(BUILD)/fuzz/fuzz_readers $(BUILD)/fuzz/fuzz_session $(FUZZ_JSON:%
 # (they only run where cpuid says so)
 $(BUILD)/fuzz/obj/src/kernels/matvec_avx512.o: FUZZ_EXTRA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
 $(BUILD)/fuzz/obj/src/kernels/gemm_avx512.o: FUZZ_EXTRA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma
+$(BUILD)/fuzz/obj/src/kernels/tile_avx512.o: FUZZ_EXTRA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma
 # UBSan's checks over the fully unrolled AVX2 lane kernels kept clang 14 compiling
 # matvec_avx2.c for over 8 minutes (ASan alone: ~30 s); the kernels keep ASan here and
 # are UBSan-checked by `make asan` (gcc)

@@ -35,7 +35,7 @@ static void want(const tcase *t, const float *c0, double *w) {
         }
 }
 
-static void run_case(const tcase *t, tile_fn avx2, rng *r, int *bad_ref, int *bad_bits) {
+static void run_case(const tcase *t, const tile_fn *fast, rng *r, int *bad_ref, int *bad_bits) {
     float c0[TILE_MR * LDC], cr[TILE_MR * LDC], cv[TILE_MR * LDC];
     double w[TILE_MR * LDC];
     for (int i = 0; i < TILE_MR * LDC; i++) c0[i] = (i % LDC) < t->nt ? (float)rng_normal(r) : GUARD;
@@ -49,14 +49,18 @@ static void run_case(const tcase *t, tile_fn avx2, rng *r, int *bad_ref, int *ba
             double tol = 1e-5 * (sqrt((double)t->kc) + 1) * 4;
             if (in ? fabs(v - w[i * LDC + j]) > tol : memcmp(&v, &c0[i * LDC + j], sizeof v)) (*bad_ref)++;
         }
-    if (!avx2) return;
-    avx2(t->mt, t->nt, t->kc, t->a, t->sai, t->sak, t->b, t->sbk, cv, LDC, t->alpha, t->acc);
-    if (memcmp(cv, cr, sizeof cv)) (*bad_bits)++;
+    for (int f = 0; f < 2; f++) {
+        if (!fast[f]) continue;
+        memcpy(cv, c0, sizeof c0);
+        fast[f](t->mt, t->nt, t->kc, t->a, t->sai, t->sak, t->b, t->sbk, cv, LDC, t->alpha, t->acc);
+        if (memcmp(cv, cr, sizeof cv)) bad_bits[f]++;
+    }
 }
 
 static void tiles(void) {
-    const tile_fn avx2 = kern_table(ISA_AVX2) ? tile_avx2 : NULL;
-    if (!avx2) printf("    (no AVX2 on this CPU: the oracle only)\n");
+    const tile_fn fast[2] = {kern_table(ISA_AVX2) ? tile_avx2 : NULL, kern_table(ISA_AVX512) ? tile_avx512 : NULL};
+    if (!fast[0]) printf("    (no AVX2 on this CPU: the oracle only)\n");
+    else if (!fast[1]) printf("    (no AVX-512 on this CPU: the oracle and AVX2)\n");
     rng r;
     rng_seed(&r, 5);
     const int KC[] = {0, 1, 7, 48, 257};
@@ -69,7 +73,7 @@ static void tiles(void) {
     if (map == MAP_FAILED) return;
     CHECK(mprotect(map + bbytes, pg, PROT_NONE) == 0, "mprotect");
     float *a = harness_randv(&r, (size_t)lda * lda);
-    int cases = 0, bad_ref = 0, bad_bits = 0;
+    int cases = 0, bad_ref = 0, bad_bits[2] = {0, 0};
     for (int nt = 1; nt <= TILE_NR; nt++) {
         /* B's kc rows end at the guard page: row k at end - (kc - k) * 16 floats, its first nt read */
         for (int ki = 0; ki < 5; ki++) {
@@ -81,15 +85,16 @@ static void tiles(void) {
                 for (int v = 0; v < 4; v++) {
                     tcase t = {mt, nt, kc, v & 1, v >> 1, (v & 1) ? 0.125f : 1.0f, a, b, 0, 0, 16};
                     t.sai = t.trans ? 1 : lda, t.sak = t.trans ? lda : 1;
-                    run_case(&t, avx2, &r, &bad_ref, &bad_bits);
+                    run_case(&t, fast, &r, &bad_ref, bad_bits);
                     cases++;
                 }
         }
     }
-    printf("    %d tiles: %d off the double sum (or writing past nt), %d AVX2 bits differing from the oracle\n", cases,
-           bad_ref, bad_bits);
+    printf("    %d tiles: %d off the double sum (or writing past nt); differing from the oracle's bits: AVX2 %d%s, AVX-512 %d%s\n",
+           cases, bad_ref, bad_bits[0], fast[0] ? "" : " (not run)", bad_bits[1], fast[1] ? "" : " (not run)");
     CHECK(bad_ref == 0, "the oracle: %d tiles wrong", bad_ref);
-    CHECK(bad_bits == 0, "AVX2: %d tiles differ from the oracle", bad_bits);
+    CHECK(bad_bits[0] == 0, "AVX2: %d tiles differ from the oracle", bad_bits[0]);
+    CHECK(bad_bits[1] == 0, "AVX-512: %d tiles differ from the oracle", bad_bits[1]);
     free(a);
     munmap(map, bbytes + pg);
 }

@@ -18,7 +18,10 @@ void tile_ref(int mt, int nt, int kc, const float *a, size_t sai, size_t sak, co
         }
 }
 
-tile_fn tile_get(void) { return kern_get()->isa >= ISA_AVX2 ? tile_avx2 : tile_ref; }
+tile_fn tile_get(void) {
+    const int isa = kern_get()->isa;
+    return isa >= ISA_AVX512 ? tile_avx512 : isa >= ISA_AVX2 ? tile_avx2 : tile_ref;
+}
 
 void tile_pack_ref(float *dst, int w_all, int off, const float *src, size_t ld, int T, int w) {
     const int np = (T + TILE_NR - 1) / TILE_NR;

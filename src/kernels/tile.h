@@ -11,10 +11,10 @@
  *   i < mt <= TILE_MR, j < nt <= TILE_NR, kc >= 0
  *
  * Each c[i][j] is fmaf over k ascending from zero, then times alpha, then
- * plus c when acc: tile_ref (the oracle) and tile_avx2 (12 accumulators,
+ * plus c when acc: tile_ref (the oracle), tile_avx2 (12 accumulators,
  * 6 x 16; nt < 16 by masked loads and stores, never touching b or c past
- * nt) agree to the bit. tile_get: the one for this CPU (kern_get's ISA,
- * so $DEEPC_ISA=ref picks the oracle).
+ * nt) and tile_avx512 (a zmm a row) agree to the bit. tile_get: the one
+ * for this CPU (kern_get's ISA, so $DEEPC_ISA=ref picks the oracle).
  *
  * tile_pack: the B operand of a product over keys, transposed into panels
  * of TILE_NR keys: dst[p][off + k][jj] = src[(p TILE_NR + jj) ld + k] for
@@ -35,6 +35,8 @@ void tile_ref(int mt, int nt, int kc, const float *a, size_t sai, size_t sak, co
               size_t ldc, float alpha, int acc);
 void tile_avx2(int mt, int nt, int kc, const float *a, size_t sai, size_t sak, const float *b, size_t sbk, float *c,
                size_t ldc, float alpha, int acc);
+void tile_avx512(int mt, int nt, int kc, const float *a, size_t sai, size_t sak, const float *b, size_t sbk, float *c,
+                 size_t ldc, float alpha, int acc);
 tile_fn tile_get(void);
 
 typedef void (*tile_pack_fn)(float *dst, int w_all, int off, const float *src, size_t ld, int T, int w);
