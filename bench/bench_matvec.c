@@ -104,7 +104,7 @@ static void decode(int R, int C) {
             kern_select(isa);
             printf("%-5s %-6s", mat_type_name(ty), kern_get()->name);
             for (int thr = 1; thr <= 2; thr++)
-                for (int T = 1; T <= 8; T = T == 1 ? 4 : T * 2) {
+                for (int T = 1; T <= 8; T = T < 4 ? T + 1 : T * 2) {
                     omp_set_num_threads(thr);
                     double dt = best_time(out, x, &W, T, 5);
                     printf("  %dthr T=%d %5.1f GB/s", thr, T, mat_bytes(&W) / dt / 1e9);
