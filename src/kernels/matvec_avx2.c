@@ -2079,9 +2079,8 @@ void mv_fp8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, int r
  * each, H = 0, 1, started by a multiply), acc = fma(p_0, d, acc), then p_1;
  * the sum times 2^56 (exact), then the 16 lanes added. Every tile shape
  * computes each (row, token) so: the same bits whatever T (batch
- * invariance); not the AVX2 kernel's bits (8 lanes a sum). One token: 4
- * rows a quarter of [r0, r1) apart (four weight streams), else a row at a
- * time, tokens 4 at a time. */
+ * invariance); not the AVX2 kernel's bits (8 lanes a sum). The tiles:
+ * fp8z_rows. */
 #define Z512_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
 
 Z512_TARGET INL void e4m3x64(__m512i c, int H, __m512 *lo, __m512 *hi) {
@@ -2153,6 +2152,33 @@ Z512_TARGET INL void fp8z_tile(float *out, size_t ldo, const block_fp8 *W, int n
             out[(size_t)(t0 + t) * ldo + r + i * rs] = _mm512_reduce_add_ps(_mm512_mul_ps(acc[i][t], _mm512_set1_ps(0x1p56f)));
 }
 
+/* fp8z_tile with NR (1, 2 or 4) and NT (1..4) as constants */
+Z512_TARGET INL void fp8z_tile_n(float *out, size_t ldo, const block_fp8 *W, int nb, const float *xp, int r, int rs,
+                                 int NR, int t0, int NT, int XS) {
+#define FZ(R, N) fp8z_tile(out, ldo, W, nb, xp, r, rs, R, t0, N, XS)
+    if (NR == 4) FZ(4, 2);
+    else if (NR == 2) switch (NT) {
+        case 4: FZ(2, 4); break;
+        case 3: FZ(2, 3); break;
+        case 2: FZ(2, 2); break;
+        default: FZ(2, 1); break;
+        }
+    else switch (NT) {
+        case 4: FZ(1, 4); break;
+        case 3: FZ(1, 3); break;
+        case 2: FZ(1, 2); break;
+        default: FZ(1, 1); break;
+        }
+#undef FZ
+}
+
+/* one token: 4 rows a quarter of [r0, r1) apart; two: 4 rows a quarter
+ * apart x 2; more: 2 rows half apart, tokens up to 4 at a time (the T
+ * shared evenly over the groups). One row at a time (one weight stream)
+ * read from memory far below the kernel's speed in L2 on a Zen 5
+ * (bench_matvec decode, 102400 x 1024, 1 thread: T = 2 10.0-11.0 GB/s, T =
+ * 4 5.5-5.9, where L2 gives 32 and 17): 4 rows apart at T = 2 18.4-20.3,
+ * 2 apart at T = 4 7.3-8.1 (2 threads 20-21 -> 36-39, 11-12.5 -> 14.5-16) */
 Z512_TARGET static void fp8z_rows(float *out, size_t ldo, const block_fp8 *W, int nb, const float *xp, int r0, int r1,
                                   int T, int XS) {
     if (T == 1) {
@@ -2161,13 +2187,13 @@ Z512_TARGET static void fp8z_rows(float *out, size_t ldo, const block_fp8 *W, in
         for (int r = r0 + 4 * q; r < r1; r++) fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, 0, 1, XS);
         return;
     }
-    for (int r = r0; r < r1; r++)
-        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, t0, 4, XS); break;
-            case 3: fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, t0, 3, XS); break;
-            case 2: fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, t0, 2, XS); break;
-            default: fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, t0, 1, XS); break;
-            }
+    const int nr = T == 2 ? 4 : 2, q = (r1 - r0) / nr;
+    for (int g = 0, ng = (T + 3) / 4, t0 = 0; g < ng; g++) {
+        const int nt = T / ng + (g < T % ng);
+        for (int k = 0; k < q; k++) fp8z_tile_n(out, ldo, W, nb, xp, r0 + k, q, nr, t0, nt, XS);
+        for (int r = r0 + nr * q; r < r1; r++) fp8z_tile_n(out, ldo, W, nb, xp, r, 0, 1, t0, nt, XS);
+        t0 += nt;
+    }
 }
 
 /* x reordered once per call into the thread's buffer (fp8_xbuf); without
