@@ -1,8 +1,9 @@
 /*
  * matvec_avx512.c — the matvec.h kernels with AVX-512 (F, BW, VL, DQ, VNNI).
  *
- * f32 / bf16: two 16-wide accumulators per token; bf16 weights widen to f32
- * by a shift (exact), so bf16 only saves bytes (vdpbf16ps would round x).
+ * bf16: two 16-wide accumulators per token; bf16 weights widen to f32 by a
+ * shift (exact), so bf16 only saves bytes (vdpbf16ps would round x). f32
+ * runs AVX2's kernel (wtype.c says why).
  * q8: two blocks (64 bytes) per step. vpdpbusd multiplies unsigned by signed
  * bytes, so the weights are offset to w+128 (unsigned) and the accumulator
  * starts at -128 * (sum of each group of four x), which q8_act precomputes:
@@ -16,44 +17,11 @@
 #include "kernels/matvec.h"
 #include "kernels/simd_common.h"
 
-/* ---------------------------------------------------------------- f32 */
+/* ---------------------------------------------------------------- bf16 */
 
 #ifndef PF_F32
 #define PF_F32 512
 #endif
-INL void f32_row(const float *w, const float *x, int cols, size_t t0, int NT, float *res) {
-    x += t0 * cols;
-    __m512 a0[4], a1[4];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 32 <= cols; i += 32) {
-        _mm_prefetch((const char *)(w + i + PF_F32), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w + i + PF_F32 + 16), _MM_HINT_T0);
-        __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(w + i + 16);
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[t]);
-            a1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + (size_t)t * cols + i + 16), a1[t]);
-        }
-    }
-    if (i + 16 <= cols) {
-        __m512 w0 = _mm512_loadu_ps(w + i);
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[t]);
-        i += 16;
-    }
-    if (i < cols) {
-        __mmask16 m = (__mmask16)((1u << (cols - i)) - 1);
-        __m512 w0 = _mm512_maskz_loadu_ps(m, w + i);
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++)
-            a1[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x + (size_t)t * cols + i), a1[t]);
-    }
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
-}
-
 /* 1 to 3 tokens (decode, a few sequences, MTP's verification): 4 rows a
  * quarter of [r0, r1) apart (four weight streams; a row at a time read
  * one), every token at once; the rest a row at a time, tokens 4 at a time;
@@ -71,9 +39,6 @@ INL void f32_row(const float *w, const float *x, int cols, size_t t0, int NT, fl
         }                                                                                                          \
         r0 += 4 * q;                                                                                               \
     }
-
-
-/* ---------------------------------------------------------------- bf16 */
 
 INL __m512 bf16_load(const uint16_t *p) {
     __m512i u = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
@@ -113,17 +78,14 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
 
-/* one token, rows w[0..3] at once (bf: bf16 weights, else f32): f32_row's
- * or bf16_row's operations for each (NT = 1), in its order (the same bits),
- * x loaded once for the 4 */
-INL __m512 w16(const void *w, int i, int bf) {
-    return bf ? bf16_load((const uint16_t *)w + i) : _mm512_loadu_ps((const float *)w + i);
+/* rows w[0..3] at once, NT = 1..3 tokens: bf16_row's operations for each
+ * (row, token), in its order (the same bits), each x vector loaded once
+ * for the 4 rows */
+INL __m512 bf16_mask(const uint16_t *w, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w)), 16));
 }
-INL __m512 w16_mask(const void *w, int i, __mmask16 m, int bf) {
-    if (!bf) return _mm512_maskz_loadu_ps(m, (const float *)w + i);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i)), 16));
-}
-INL void rows4(const void *const *w, const float *x, int cols, float *res, int bf, int NT) {
+INL void rows4(const void *const *wv, const float *x, int cols, float *res, int NT) {
+    const uint16_t *w[4] = {wv[0], wv[1], wv[2], wv[3]};
     __m512 a0[4][3], a1[4][3];
     #pragma GCC unroll 4
     for (int j = 0; j < 4; j++)
@@ -133,12 +95,8 @@ INL void rows4(const void *const *w, const float *x, int cols, float *res, int b
     for (; i + 32 <= cols; i += 32) {
         #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
-            if (bf) _mm_prefetch((const char *)((const uint16_t *)w[j] + i + 2 * PF_F32), _MM_HINT_T0);
-            else {
-                _mm_prefetch((const char *)((const float *)w[j] + i + PF_F32), _MM_HINT_T0);
-                _mm_prefetch((const char *)((const float *)w[j] + i + PF_F32 + 16), _MM_HINT_T0);
-            }
-            const __m512 w0 = w16(w[j], i, bf), w1 = w16(w[j], i + 16, bf);
+            _mm_prefetch((const char *)(w[j] + i + 2 * PF_F32), _MM_HINT_T0);
+            const __m512 w0 = bf16_load(w[j] + i), w1 = bf16_load(w[j] + i + 16);
             #pragma GCC unroll 3
             for (int t = 0; t < NT; t++) {
                 a0[j][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[j][t]);
@@ -153,32 +111,21 @@ INL void rows4(const void *const *w, const float *x, int cols, float *res, int b
             const float *xt = x + (size_t)t * cols;
             int k = i;
             if (k + 16 <= cols) {
-                a0[j][t] = _mm512_fmadd_ps(w16(w[j], k, bf), _mm512_loadu_ps(xt + k), a0[j][t]);
+                a0[j][t] = _mm512_fmadd_ps(bf16_load(w[j] + k), _mm512_loadu_ps(xt + k), a0[j][t]);
                 k += 16;
             }
             if (k < cols) {
                 __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
-                a1[j][t] = _mm512_fmadd_ps(w16_mask(w[j], k, m, bf), _mm512_maskz_loadu_ps(m, xt + k), a1[j][t]);
+                a1[j][t] = _mm512_fmadd_ps(bf16_mask(w[j] + k, m), _mm512_maskz_loadu_ps(m, xt + k), a1[j][t]);
             }
             res[4 * t + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0[j][t], a1[j][t]));
         }
 }
 /* rows4 for NT = 1..3 tokens (res[4 t + j]) */
-#define ROWS4_T(NAME, BF)                                                                                  \
-    INL void NAME(const void *const *w, const float *x, int cols, float *res, int NT) {                   \
-        if (NT == 3) rows4(w, x, cols, res, BF, 3);                                                         \
-        else if (NT == 2) rows4(w, x, cols, res, BF, 2);                                                    \
-        else rows4(w, x, cols, res, BF, 1);                                                                 \
-    }
-ROWS4_T(f32_rows4, 0)
-ROWS4_T(bf16_rows4, 1)
-
-
-void mv_f32_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
-    const float *W = Wv;
-    const float *x = xv;
-    MV_QUARTERS(f32_rows4, W, x, cols, cols)
-    for (int r = r0; r < r1; r++) ROW_T4(f32_row, W + (size_t)r * cols, x, cols)
+INL void bf16_rows4(const void *const *w, const float *x, int cols, float *res, int NT) {
+    if (NT == 3) rows4(w, x, cols, res, 3);
+    else if (NT == 2) rows4(w, x, cols, res, 2);
+    else rows4(w, x, cols, res, 1);
 }
 
 void mv_bf16_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
