@@ -1,7 +1,7 @@
 /*
  * bench_matvec.c — the matvec kernels on a matrix far bigger than the caches
  * (the mini preset's head, 102400 x 1024), for each type, variant and thread
- * count, at T = 1, 4 and 8 tokens (decode of 1, 4, 8 sequences), as GB/s of
+ * count, at T = 1, 2, 3, 4 and 8 tokens (decode of that many sequences; 2: MTP), as GB/s of
  * weights streamed beside the machine's read bandwidth (membw_read) measured
  * in the same run; then matmul at prefill sizes (T = 64, 512) on
  * mini's dense FFN shape (2816 x 1024), as tokens/s and GFLOP/s beside
