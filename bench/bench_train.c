@@ -103,10 +103,11 @@ int main(int argc, char **argv) {
     printf("train-bench: batch %d x %d, %.1f MFLOP per token (6 x active matrix parameters + causal attention)\n"
            "OpenBLAS core %s (deepc's float32 GEMMs and, through the environment, the peer's)\n",
            o.B, o.T, fpt / 1e6, blas_core_name());
-    if (getenv("OPENBLAS_CORETYPE") && blas_core_wanted())
+    const char *better = blas_core_held_back();
+    if (better)
         printf("(OPENBLAS_CORETYPE=%s comes from the environment, which deepc never overrides: this CPU could run\n"
                " OpenBLAS's %s core; run with OPENBLAS_CORETYPE=%s for both programs' best float32 GEMMs)\n",
-               getenv("OPENBLAS_CORETYPE"), blas_core_wanted(), blas_core_wanted());
+               getenv("OPENBLAS_CORETYPE"), better, better);
     /* the peer first: once deepc's OpenMP threads exist they spin (active
      * wait policy) and would take a core from it; and with the environment it
      * runs best in (libgomp's default policy) */

@@ -1,6 +1,7 @@
 /* blas_core.c — see blas_core.h. */
 #include "kernels/blas_core.h"
 #include <stddef.h>
+#include <stdlib.h>
 #include <strings.h>
 
 char *openblas_get_corename(void); /* from OpenBLAS (cblas.h pulls in much more) */
@@ -30,3 +31,5 @@ const char *blas_core_wanted(void) {
 #endif
     return NULL;
 }
+
+const char *blas_core_held_back(void) { return getenv("OPENBLAS_CORETYPE") ? blas_core_wanted() : NULL; }

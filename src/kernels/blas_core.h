@@ -26,4 +26,8 @@ const char *blas_core_name(void);
  * AVX-512 F/BW/VL/DQ, "HASWELL" with AVX2 + FMA) when the loaded core is not
  * one that uses those units, else NULL. */
 const char *blas_core_wanted(void);
+/* blas_core_held_back: blas_core_wanted's core when $OPENBLAS_CORETYPE (the
+ * user's, which deepc never overrides) keeps OpenBLAS on an older one, else
+ * NULL: for the benchmarks to say so. */
+const char *blas_core_held_back(void);
 #endif

@@ -126,20 +126,18 @@ BF16_TARGET static inline __attribute__((always_inline)) void col_pair(uint32_t 
     }
 }
 
-/* pairs [p0, p1) of every panel of op(X) = X (K, n) read down its columns
- * (panel i at dst + i w P), a few pairs at a time across all the panels: X
- * is read along its rows. (Panel by panel, a 12-column strip of a 2048 x
- * 1024 dy^T reads 48 bytes from each of 2048 pages: the wgrad spent as
- * long packing as multiplying.) */
-BF16_TARGET static void pack_cols(uint32_t *dst, const float *X, int ld, int n, int K, int w, size_t p0, size_t p1) {
-    enum { PB = 8 };
-    const size_t P = pairs(K);
+/* pairs of every panel of op(X) = X (K, n) read down its columns (panel i
+ * at dst + i w P), PB pairs at a time: block c holds pairs [c PB, c PB +
+ * PB) across all the panels, so X is read along its rows. (Panel by panel,
+ * a 12-column strip of a 2048 x 1024 dy^T read 48 bytes from each of 2048
+ * pages: the wgrad spent as long packing as multiplying.) */
+enum { PB = 8 };
+static int col_blocks(int K) { return (int)((pairs(K) + PB - 1) / PB); }
+BF16_TARGET static void pack_cols(uint32_t *dst, const float *X, int ld, int n, int K, int w, int c) {
+    const size_t P = pairs(K), b = (size_t)c * PB, e = P - b < PB ? P : b + PB;
     const int np = (n + w - 1) / w;
-    for (size_t b = p0; b < p1; b += PB) {
-        const size_t e = p1 - b < PB ? p1 : b + PB;
-        for (int i = 0; i < np; i++)
-            for (size_t p = b; p < e; p++) col_pair(dst + (size_t)i * w * P, X, ld, n, K, i * w, w, p);
-    }
+    for (int i = 0; i < np; i++)
+        for (size_t p = b; p < e; p++) col_pair(dst + (size_t)i * w * P, X, ld, n, K, i * w, w, p);
 }
 
 /* panel of rows [i0, i0 + w) of op(X) = X (n, K) row-major with stride ld
@@ -264,17 +262,17 @@ static void bf16_run(float *C, const float *A, const float *B, int M, int N, int
 #pragma omp parallel if (par)
     {
         /* op(X) read down X's columns: by blocks of pairs, every panel; else by panels */
-        const int CB = 16, ca = (int)((P + CB - 1) / CB);
+        const int cb = col_blocks(K);
         if (ta) {
 #pragma omp for schedule(static) nowait
-            for (int c = 0; c < ca; c++) pack_cols(Ap, A, lda, M, K, MR, (size_t)c * CB, P - (size_t)c * CB < (size_t)CB ? P : (size_t)(c + 1) * CB);
+            for (int c = 0; c < cb; c++) pack_cols(Ap, A, lda, M, K, MR, c);
         } else {
 #pragma omp for schedule(static) nowait
             for (int i = 0; i < PA; i++) pack_rows(Ap + (size_t)i * MR * P, A, lda, M, K, i * MR, MR);
         }
         if (!tb) {
 #pragma omp for schedule(static)
-            for (int c = 0; c < ca; c++) pack_cols(Bp, B, ldb, N, K, NR, (size_t)c * CB, P - (size_t)c * CB < (size_t)CB ? P : (size_t)(c + 1) * CB);
+            for (int c = 0; c < cb; c++) pack_cols(Bp, B, ldb, N, K, NR, c);
         } else {
 #pragma omp for schedule(static)
             for (int j = 0; j < PB; j++) pack_rows(Bp + (size_t)j * NR * P, B, ldb, N, K, j * NR, NR);

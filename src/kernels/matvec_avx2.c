@@ -2152,11 +2152,12 @@ Z512_TARGET INL void fp8z_tile(float *out, size_t ldo, const block_fp8 *W, int n
             out[(size_t)(t0 + t) * ldo + r + i * rs] = _mm512_reduce_add_ps(_mm512_mul_ps(acc[i][t], _mm512_set1_ps(0x1p56f)));
 }
 
-/* fp8z_tile with NR (1, 2 or 4) and NT (1..4) as constants */
+/* fp8z_tile with NR and NT as constants: NR 4 (NT 1 or 2), 2 or 1 (NT 1..4) */
 Z512_TARGET INL void fp8z_tile_n(float *out, size_t ldo, const block_fp8 *W, int nb, const float *xp, int r, int rs,
                                  int NR, int t0, int NT, int XS) {
 #define FZ(R, N) fp8z_tile(out, ldo, W, nb, xp, r, rs, R, t0, N, XS)
-    if (NR == 4) FZ(4, 2);
+    if (NR == 4 && NT == 1) FZ(4, 1);
+    else if (NR == 4) FZ(4, 2);
     else if (NR == 2) switch (NT) {
         case 4: FZ(2, 4); break;
         case 3: FZ(2, 3); break;
@@ -2172,8 +2173,8 @@ Z512_TARGET INL void fp8z_tile_n(float *out, size_t ldo, const block_fp8 *W, int
 #undef FZ
 }
 
-/* one token: 4 rows a quarter of [r0, r1) apart; two: 4 rows a quarter
- * apart x 2; more: 2 rows half apart, tokens up to 4 at a time (the T
+/* one or two tokens: 4 rows a quarter of [r0, r1) apart x all of them;
+ * more: 2 rows half apart, tokens up to 4 at a time (the T
  * shared evenly over the groups). One row at a time (one weight stream)
  * read from memory far below the kernel's speed in L2 on a Zen 5
  * (bench_matvec decode, 102400 x 1024, 1 thread: T = 2 10.0-11.0 GB/s, T =
@@ -2181,13 +2182,7 @@ Z512_TARGET INL void fp8z_tile_n(float *out, size_t ldo, const block_fp8 *W, int
  * 2 apart at T = 4 7.3-8.1 (2 threads 20-21 -> 36-39, 11-12.5 -> 14.5-16) */
 Z512_TARGET static void fp8z_rows(float *out, size_t ldo, const block_fp8 *W, int nb, const float *xp, int r0, int r1,
                                   int T, int XS) {
-    if (T == 1) {
-        const int q = (r1 - r0) / 4;
-        for (int k = 0; k < q; k++) fp8z_tile(out, ldo, W, nb, xp, r0 + k, q, 4, 0, 1, XS);
-        for (int r = r0 + 4 * q; r < r1; r++) fp8z_tile(out, ldo, W, nb, xp, r, 0, 1, 0, 1, XS);
-        return;
-    }
-    const int nr = T == 2 ? 4 : 2, q = (r1 - r0) / nr;
+    const int nr = T <= 2 ? 4 : 2, q = (r1 - r0) / nr;
     for (int g = 0, ng = (T + 3) / 4, t0 = 0; g < ng; g++) {
         const int nt = T / ng + (g < T % ng);
         for (int k = 0; k < q; k++) fp8z_tile_n(out, ldo, W, nb, xp, r0 + k, q, nr, t0, nt, XS);

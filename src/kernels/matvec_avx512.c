@@ -19,8 +19,9 @@
 
 /* ---------------------------------------------------------------- bf16 */
 
-#ifndef PF_F32
-#define PF_F32 512
+/* software prefetch distance, in bf16 values (2 KB) */
+#ifndef PF_BF16
+#define PF_BF16 1024
 #endif
 /* 1 to 3 tokens (decode, a few sequences, MTP's verification): 4 rows a
  * quarter of [r0, r1) apart (four weight streams; a row at a time read
@@ -44,6 +45,10 @@ INL __m512 bf16_load(const uint16_t *p) {
     __m512i u = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
 }
+/* the first m lanes' bf16 values (the others zero) */
+INL __m512 bf16_mask(const uint16_t *w, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w)), 16));
+}
 
 INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT, float *res) {
     x += t0 * cols;
@@ -52,7 +57,7 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT
     for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm512_setzero_ps();
     int i = 0;
     for (; i + 32 <= cols; i += 32) {
-        _mm_prefetch((const char *)(w + i + 2 * PF_F32), _MM_HINT_T0); /* 1 KB ahead, one 64-byte line a step */
+        _mm_prefetch((const char *)(w + i + PF_BF16), _MM_HINT_T0); /* one 64-byte line a step */
         __m512 w0 = bf16_load(w + i), w1 = bf16_load(w + i + 16);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
@@ -68,8 +73,7 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT
     }
     if (i < cols) {
         __mmask16 m = (__mmask16)((1u << (cols - i)) - 1);
-        __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + i));
-        __m512 w0 = _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+        __m512 w0 = bf16_mask(w + i, m);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++)
             a1[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x + (size_t)t * cols + i), a1[t]);
@@ -81,9 +85,6 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT
 /* rows w[0..3] at once, NT = 1..3 tokens: bf16_row's operations for each
  * (row, token), in its order (the same bits), each x vector loaded once
  * for the 4 rows */
-INL __m512 bf16_mask(const uint16_t *w, __mmask16 m) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w)), 16));
-}
 INL void rows4(const void *const *wv, const float *x, int cols, float *res, int NT) {
     const uint16_t *w[4] = {wv[0], wv[1], wv[2], wv[3]};
     __m512 a0[4][3], a1[4][3];
@@ -95,7 +96,7 @@ INL void rows4(const void *const *wv, const float *x, int cols, float *res, int 
     for (; i + 32 <= cols; i += 32) {
         #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
-            _mm_prefetch((const char *)(w[j] + i + 2 * PF_F32), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w[j] + i + PF_BF16), _MM_HINT_T0);
             const __m512 w0 = bf16_load(w[j] + i), w1 = bf16_load(w[j] + i + 16);
             #pragma GCC unroll 3
             for (int t = 0; t < NT; t++) {
