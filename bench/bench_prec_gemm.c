@@ -12,9 +12,11 @@
  *                                   6x16 register tile, FMA: halves W's bytes,
  *                                   adds 2 widening ops per 16 columns per k
  *   fp8:  fp8_gemm_ref              the promoted oracle (plain C)
- *   bf16: AVX512_BF16 (gemm_bf16.h)  what training uses where the CPU has it:
+ *   bf16: AVX512_BF16 (gemm_bf16.h)  what training uses on AMD CPUs with it:
  *                                   both operands rounded as packed, vdpbf16ps
- *   and the same kernel's three training layouts (forward, dgrad, wgrad)
+ *   bf16: AMX (gemm_amx.h)          what training uses where the CPU has AMX:
+ *                                   the same packing, tdpbf16ps on 32 x 32 blocks
+ *   and the same kernels' three training layouts (forward, dgrad, wgrad)
  *   beside sgemm's on each, 1 and 2 threads (wall clock, best of 5)
  * The AVX2 kernel lives here only, as the measured alternative (it is slower,
  * so the library does not use it); its result is checked against round +
@@ -148,26 +150,34 @@ static void layouts(job *j) {
     float *A = malloc(big * 4), *B = malloc(big * 4), *C = malloc(big * 4);
     void *scr = malloc(gemm_bf16_scratch(j->N > j->out ? j->N : j->out, j->N > j->in ? j->N : j->in, j->N > j->in ? j->N : j->in) * 2);
     for (size_t i = 0; i < big; i++) A[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1, B[i] = A[(i * 7) % big] * 0.05f;
+    const int was = gemm_bf16_kernel(), amx = gemm_bf16_use(GEMM_BF16_AMX) == GEMM_BF16_AMX;
+    gemm_bf16_use(was);
     printf("the three GEMMs of a training step's linear layer, wall clock, best of 5, GF/s (x of sgemm):\n");
     for (int thr = 1; thr <= 2; thr++) {
         bench_threads(thr);
         for (int l = 0; l < 3; l++) {
             const lay *y = &L[l];
             const int lda = y->ta ? y->M : y->K, ldb = y->tb ? y->K : y->N;
-            double fl = 2.0 * y->M * y->N * y->K, ts = 1e30, tb = 1e30;
+            double fl = 2.0 * y->M * y->N * y->K, ts = 1e30, tk[3] = {1e30, 1e30, 1e30};
             for (int r = 0; r < 6; r++) {
                 double t0 = progress_now();
                 cblas_sgemm(CblasRowMajor, y->ta ? CblasTrans : CblasNoTrans, y->tb ? CblasTrans : CblasNoTrans, y->M, y->N,
                             y->K, 1, A, lda, B, ldb, l ? 1 : 0, C, y->N);
-                double t1 = progress_now();
-                gemm_bf16(C, A, B, y->M, y->N, y->K, y->ta, y->tb, l != 0, scr);
-                double t2 = progress_now();
-                if (r) ts = t1 - t0 < ts ? t1 - t0 : ts, tb = t2 - t1 < tb ? t2 - t1 : tb;
+                if (r) ts = fmin(ts, progress_now() - t0);
+                for (int k = GEMM_BF16_DP; k <= (amx ? GEMM_BF16_AMX : GEMM_BF16_DP); k++) {
+                    gemm_bf16_use(k);
+                    t0 = progress_now();
+                    gemm_bf16(C, A, B, y->M, y->N, y->K, y->ta, y->tb, l != 0, scr);
+                    if (r) tk[k] = fmin(tk[k], progress_now() - t0);
+                }
             }
-            printf("  %d thr %-24s (%5d x %5d x %5d)  sgemm %6.1f  bf16 %6.1f GF/s (x%.2f)\n", thr, y->name, y->M, y->N, y->K,
-                   fl / ts / 1e9, fl / tb / 1e9, ts / tb);
+            printf("  %d thr %-24s (%5d x %5d x %5d)  sgemm %6.1f  dp %6.1f GF/s (x%.2f)", thr, y->name, y->M, y->N, y->K,
+                   fl / ts / 1e9, fl / tk[1] / 1e9, ts / tk[1]);
+            if (amx) printf("  amx %7.1f GF/s (x%.2f)", fl / tk[2] / 1e9, ts / tk[2]);
+            printf("\n");
         }
     }
+    gemm_bf16_use(was);
     bench_threads(1);
     free(A), free(B), free(C), free(scr);
 }
@@ -211,15 +221,25 @@ int main(int argc, char **argv) {
            t * 1e3, fl / t / 1e9, md);
 #endif
     if (gemm_bf16_ok()) {
-        j.scr = malloc(gemm_bf16_scratch(j.N, j.out, j.in));
-        t = best_of(5, run_dp, &j);
-        free(j.scr);
-        double md = 0;
-        for (size_t i = 0; i < ny; i++) md = md > fabsf(j.y[i] - ref[i]) ? md : fabsf(j.y[i] - ref[i]);
-        printf("  %-52s %7.2f ms %7.1f GF/s (max|diff| vs round + sgemm %.1e)\n", dp ? "bf16: AVX512_BF16 gemm_bf16 (training's here)" : "bf16: AVX512_BF16 gemm_bf16 (not training's: Intel)",
-               t * 1e3, fl / t / 1e9, md);
+        const int was = gemm_bf16_kernel();
+        for (int k = GEMM_BF16_DP; k <= GEMM_BF16_AMX; k++) {
+            const char *name = k == GEMM_BF16_AMX ? "bf16: AMX gemm_bf16" : "bf16: AVX512_BF16 gemm_bf16";
+            if (gemm_bf16_use(k) != k) {
+                printf("  %s: not on this CPU (or not granted by its OS)\n", name);
+                continue;
+            }
+            j.scr = malloc(gemm_bf16_scratch(j.N, j.out, j.in));
+            t = best_of(5, run_dp, &j);
+            free(j.scr);
+            double md = 0;
+            for (size_t i = 0; i < ny; i++) md = md > fabsf(j.y[i] - ref[i]) ? md : fabsf(j.y[i] - ref[i]);
+            char label[80];
+            snprintf(label, sizeof label, "%s (%s)", name, dp && k == was ? "training's here" : "not training's here");
+            printf("  %-52s %7.2f ms %7.1f GF/s (max|diff| vs round + sgemm %.1e)\n", label, t * 1e3, fl / t / 1e9, md);
+        }
+        gemm_bf16_use(was);
     } else
-        printf("  bf16: AVX512_BF16 gemm_bf16: not on this CPU\n");
+        printf("  bf16: gemm_bf16 (AVX512_BF16, AMX): not on this CPU\n");
     double t0 = cpu_now(); /* once: it is slow */
     run_fp8_ref(&j);
     t = cpu_now() - t0;

@@ -93,22 +93,23 @@ static void bf16_gemms(void) {
     free(o), free(of), free(ox), free(oxf), free(oW), free(oWf);
 }
 
-/* gemm_bf16 (AVX512_BF16) on its own: every layout (A or A^T, B or B^T),
- * written or accumulated, on shapes off its 12 x 32 tile and odd K, against
- * the double GEMM of the bf16-rounded operands */
-static void bf16_kernel(void) {
-    if (!gemm_bf16_ok()) {
-        printf("    gemm_bf16: this CPU has no AVX512_BF16 (or $DEEPC_ISA is below avx512): not run\n");
-        return;
-    }
+/* gemm_bf16 on its own, with each kernel this CPU has (vdpbf16ps; AMX
+ * tiles): every layout (A or A^T, B or B^T), written or accumulated, on
+ * shapes off both kernels' tiles (12 x 32, 32 x 32 blocks) and odd K,
+ * against the double GEMM of the bf16-rounded operands; and 2 threads give
+ * the 1-thread bits */
+static const char *kernel_name(int k) { return k == GEMM_BF16_AMX ? "AMX" : k == GEMM_BF16_DP ? "AVX512_BF16" : "none"; }
+
+static void bf16_kernel_one(int kern) {
     rng r;
     rng_seed(&r, 7);
-    const int S[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {25, 17, 64}, {12, 32, 2}, {50, 97, 129}};
+    const int S[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {25, 17, 64}, {12, 32, 2}, {50, 97, 129}, {64, 96, 256}, {33, 65, 33}};
     double worst = 0;
     int cases = 0;
     for (size_t s = 0; s < sizeof S / sizeof *S; s++) {
         const int M = S[s][0], N = S[s][1], K = S[s][2];
         float *A = randv(&r, (size_t)M * K, 1), *B = randv(&r, (size_t)K * N, 1), *C = malloc(sizeof(float) * M * N);
+        float *C2 = malloc(sizeof(float) * M * N);
         float *Ar = malloc(sizeof(float) * M * K), *Br = malloc(sizeof(float) * K * N);
         double *o = malloc(sizeof(double) * M * N);
         void *scr = malloc(gemm_bf16_scratch(M, N, K));
@@ -124,14 +125,34 @@ static void bf16_kernel(void) {
                         for (int i = 0; i < M * N; i++) o[i] += 0.5;
                     gemm_bf16(C, A, B, M, N, K, ta, tb, acc, scr);
                     double e = nmse(C, o, (size_t)M * N);
-                    CHECK(e < 1e-12, "gemm_bf16 M=%d N=%d K=%d ta=%d tb=%d acc=%d: NMSE %g", M, N, K, ta, tb, acc, e);
+                    CHECK(e < 1e-12, "gemm_bf16 %s M=%d N=%d K=%d ta=%d tb=%d acc=%d: NMSE %g", kernel_name(kern), M, N, K,
+                          ta, tb, acc, e);
                     worst = e > worst ? e : worst;
                     cases++;
+                    if (M * N * K < 1 << 20) continue; /* below gemm_bf16's threshold for threads */
+                    for (int i = 0; i < M * N; i++) C2[i] = acc ? 0.5f : NAN;
+                    omp_set_num_threads(2);
+                    gemm_bf16(C2, A, B, M, N, K, ta, tb, acc, scr);
+                    omp_set_num_threads(1);
+                    CHECK(!memcmp(C, C2, sizeof(float) * M * N), "gemm_bf16 %s M=%d N=%d K=%d ta=%d tb=%d: 2 threads, 1 thread's bits",
+                          kernel_name(kern), M, N, K, ta, tb);
                 }
-        free(A), free(B), free(C), free(Ar), free(Br), free(o), free(scr);
+        free(A), free(B), free(C), free(C2), free(Ar), free(Br), free(o), free(scr);
     }
-    printf("    gemm_bf16 (AVX512_BF16): %d cases (A / A^T, B / B^T, written / accumulated, shapes off the 12 x 32 tile),"
-           " worst NMSE vs double of the rounded operands %.1e\n", cases, worst);
+    printf("    gemm_bf16 (%s): %d cases (A / A^T, B / B^T, written / accumulated, shapes off the tiles),"
+           " worst NMSE vs double of the rounded operands %.1e\n", kernel_name(kern), cases, worst);
+}
+
+static void bf16_kernel(void) {
+    if (!gemm_bf16_ok()) {
+        printf("    gemm_bf16: this CPU has no AVX512_BF16 (or $DEEPC_ISA is below avx512): not run\n");
+        return;
+    }
+    const int was = gemm_bf16_kernel();
+    for (int k = GEMM_BF16_DP; k <= GEMM_BF16_AMX; k++)
+        if (gemm_bf16_use(k) == k) bf16_kernel_one(k);
+        else printf("    gemm_bf16 (%s): this CPU (or its OS) does not have it: not run\n", kernel_name(k));
+    gemm_bf16_use(was);
 }
 
 /* ---------------------------------------------------------------- fp8 quantisation */
@@ -266,7 +287,7 @@ static void promoted(float *C, double *D, const float *A, const float *B, int M,
     free(qa), free(qb), free(sa), free(sb), free(da), free(db);
 }
 
-static void fp8_gemms(void) {
+static void fp8_gemms_one(void) {
     rng r;
     rng_seed(&r, 3);
     const int N = 140, in = 300, out = 200; /* tokens span two 128-tiles for the weight gradient */
@@ -306,6 +327,22 @@ static void fp8_gemms(void) {
     }
     free(x), free(W), free(dy), free(y), free(dx), free(dW), free(py), free(pdx), free(pdW), free(Wt), free(dyt), free(xt);
     free(oy), free(odx), free(odW), free(fy), free(fdx), free(fdW);
+}
+
+/* training's fp8 GEMMs on each bf16 kernel this CPU has (where training
+ * takes gemm_bf16; else round + sgemm, once) */
+static void fp8_gemms(void) {
+    const int was = gemm_bf16_kernel();
+    if (!gemm_bf16_train()) {
+        fp8_gemms_one();
+        return;
+    }
+    for (int k = GEMM_BF16_DP; k <= GEMM_BF16_AMX; k++)
+        if (gemm_bf16_use(k) == k) {
+            printf("    on the %s kernel:\n", kernel_name(k));
+            fp8_gemms_one();
+        }
+    gemm_bf16_use(was);
 }
 
 /* ---------------------------------------------------------------- a linear layer's gradients */

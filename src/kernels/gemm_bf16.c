@@ -26,151 +26,86 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernels/bf16_pack.h"
 #include "kernels/cpu.h"
+#include "kernels/gemm_amx.h"
 
 /* the MR x NR tile of C the micro-kernel keeps in registers; K is not
  * blocked (blocks of 128 pairs, the panels' blocks in L1, measured no
  * faster on the train-bench shapes: Zen 5, wgrad K = 2048 192 -> 184 GF/s) */
 enum { MR = 12, NR = 32 };
 
-int gemm_bf16_ok(void) {
+/* the CPU part, asked once */
+static int bf16_cpu(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     static int ok = -1;
     if (ok < 0)
         ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-    return ok && kern_get()->isa == ISA_AVX512;
+    return ok;
 #else
     return 0;
 #endif
 }
 
-/* Intel's cores run vdpbf16ps at half the rate of vfmadd231ps (an Emerald
+int gemm_bf16_ok(void) { return bf16_cpu() && kern_get()->isa == ISA_AVX512; }
+
+/* The choice is made from what the CPU has; gemm_bf16_kernel() and
+ * gemm_bf16_train() say 0 while the kernel level is below AVX-512.
+ * Intel's cores run vdpbf16ps at half the rate of vfmadd231ps (an Emerald
  * Rapids, model 207: 1.31 G zmm instructions/s against 5.31 G FMAs, 12-24
  * independent chains each), so 64 FLOP an instruction give half f32 FMA's
- * FLOPs: there the rounded operands go through OpenBLAS's sgemm (148 GF/s a
- * core against this kernel's 80). AMD's Zen 4 / Zen 5 run it at the FMA's
- * rate (Zen 5: 184-192 GF/s a core). $DEEPC_BF16_GEMM=dp|sgemm overrides. */
-int gemm_bf16_train(void) {
-    static int use = -1;
-    if (use < 0) {
-        const char *e = getenv("DEEPC_BF16_GEMM");
-        if (e && !strcmp(e, "dp")) use = 1;
-        else if (e && !strcmp(e, "sgemm")) use = 0;
-        else {
+ * FLOPs: there, without AMX, the rounded operands go through OpenBLAS's
+ * sgemm (148 GF/s a core against this kernel's 80). AMD's Zen 4 / Zen 5 run
+ * it at the FMA's rate (Zen 5: 184-192 GF/s a core). AMX, where the CPU
+ * has it and the OS grants it, runs tdpbf16ps at ~3 TFLOP/s a core (a
+ * Sapphire Rapids class Xeon, tiles in registers). */
+static int kernel = -1, train = -1;
+
+static void choose(void) {
+    const char *e = getenv("DEEPC_BF16_GEMM");
+    const int dp = bf16_cpu(), amx = dp && gemm_amx_cpu();
+    int intel = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
-            __builtin_cpu_init();
-            use = !__builtin_cpu_is("intel");
-#else
-            use = 0;
+    __builtin_cpu_init();
+    intel = __builtin_cpu_is("intel");
 #endif
-        }
-    }
-    return use && gemm_bf16_ok();
+    kernel = amx ? GEMM_BF16_AMX : dp ? GEMM_BF16_DP : 0;
+    train = amx || (dp && !intel);
+    if (e && !strcmp(e, "amx") && amx) kernel = GEMM_BF16_AMX, train = 1;
+    else if (e && !strcmp(e, "dp") && dp) kernel = GEMM_BF16_DP, train = 1;
+    else if (e && !strcmp(e, "sgemm")) train = 0;
 }
 
-static size_t pairs(int K) { return (size_t)(K + 1) / 2; }
+int gemm_bf16_kernel(void) {
+    if (kernel < 0) choose();
+    return gemm_bf16_ok() ? kernel : 0;
+}
 
-/* the packed panels */
+int gemm_bf16_use(int k) {
+    if (kernel < 0) choose();
+    if (k == GEMM_BF16_AMX && gemm_amx_cpu() && bf16_cpu()) kernel = k;
+    else if (k == GEMM_BF16_DP && bf16_cpu()) kernel = k;
+    return gemm_bf16_kernel();
+}
+
+int gemm_bf16_train(void) {
+    if (train < 0) choose();
+    return train && gemm_bf16_kernel();
+}
+
+static size_t pairs(int K) { return bf16_pairs(K); }
+
+/* the packed panels, of whichever kernel runs */
 size_t gemm_bf16_scratch(int M, int N, int K) {
     const size_t pa = (size_t)(M + MR - 1) / MR * MR, pb = (size_t)(N + NR - 1) / NR * NR;
-    return (pa + pb) * pairs(K) * 4 + 64;
+    const size_t dp = (pa + pb) * pairs(K) * 4 + 64, amx = gemm_amx_scratch(M, N, K);
+    return dp > amx ? dp : amx;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-
-/* 16 x 16 dwords transposed in the registers, r[i] lane c -> r[c] lane i:
- * the off-diagonal b x b blocks of every 2b x 2b block swapped, b = 8, 4, 2, 1 */
-BF16_TARGET static inline __attribute__((always_inline)) void transpose16(__m512i r[16]) {
-    static const int32_t IDX[4][2][16] __attribute__((aligned(64))) = {
-#define LO(b, c) ((c) & (b) ? 16 + (c) - (b) : (c))
-#define HI(b, c) ((c) & (b) ? 16 + (c) : (c) + (b))
-#define ROW(F, b) {F(b, 0), F(b, 1), F(b, 2), F(b, 3), F(b, 4), F(b, 5), F(b, 6), F(b, 7), F(b, 8), F(b, 9), F(b, 10), F(b, 11), F(b, 12), F(b, 13), F(b, 14), F(b, 15)}
-        {ROW(LO, 8), ROW(HI, 8)}, {ROW(LO, 4), ROW(HI, 4)}, {ROW(LO, 2), ROW(HI, 2)}, {ROW(LO, 1), ROW(HI, 1)},
-#undef ROW
-#undef HI
-#undef LO
-    };
-    #pragma GCC unroll 4
-    for (int l = 0; l < 4; l++) {
-        const int b = 8 >> l;
-        const __m512i lo = _mm512_load_si512(IDX[l][0]), hi = _mm512_load_si512(IDX[l][1]);
-        #pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            if (!(i & b)) {
-                const __m512i x = r[i], y = r[i + b];
-                r[i] = _mm512_permutex2var_epi32(x, lo, y);
-                r[i + b] = _mm512_permutex2var_epi32(x, hi, y);
-            }
-    }
-}
-
-/* pair p of the panel of rows [i0, i0 + w) of op(X) = X (K, n) read down
- * its columns (rows of op(X) past n zero): rows 2p and 2p + 1 of X give the
- * panel's w dwords directly */
-BF16_TARGET static inline __attribute__((always_inline)) void col_pair(uint32_t *dst, const float *X, int ld, int n,
-                                                                      int K, int i0, int w, size_t p) {
-    const int rows = n - i0 < w ? n - i0 : w, k = (int)(2 * p);
-    for (int j = 0; j < w; j += 16) {
-        const int m = rows - j <= 0 ? 0 : rows - j >= 16 ? 16 : rows - j;
-        const __mmask16 mk = (__mmask16)((1u << m) - 1);
-        const __m512 lo = _mm512_maskz_loadu_ps(mk, X + (size_t)k * ld + i0 + j);
-        const __m512 hi = k + 1 < K ? _mm512_maskz_loadu_ps(mk, X + (size_t)(k + 1) * ld + i0 + j) : _mm512_setzero_ps();
-        const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); /* 32 bf16: lo's 16, then hi's 16 */
-        const __m512i d = _mm512_or_si512(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)),
-                                          _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16));
-        if (w - j >= 16) _mm512_storeu_si512(dst + p * w + j, d);
-        else _mm512_mask_storeu_epi32(dst + p * w + j, (__mmask16)((1u << (w - j)) - 1), d);
-    }
-}
-
-/* pairs of every panel of op(X) = X (K, n) read down its columns (panel i
- * at dst + i w P), PB pairs at a time: block c holds pairs [c PB, c PB +
- * PB) across all the panels, so X is read along its rows. (Panel by panel,
- * a 12-column strip of a 2048 x 1024 dy^T read 48 bytes from each of 2048
- * pages: the wgrad spent as long packing as multiplying.) */
-enum { PB = 8 };
-static int col_blocks(int K) { return (int)((pairs(K) + PB - 1) / PB); }
-BF16_TARGET static void pack_cols(uint32_t *dst, const float *X, int ld, int n, int K, int w, int c) {
-    const size_t P = pairs(K), b = (size_t)c * PB, e = P - b < PB ? P : b + PB;
-    const int np = (n + w - 1) / w;
-    for (int i = 0; i < np; i++)
-        for (size_t p = b; p < e; p++) col_pair(dst + (size_t)i * w * P, X, ld, n, K, i * w, w, p);
-}
-
-/* panel of rows [i0, i0 + w) of op(X) = X (n, K) row-major with stride ld
- * (w <= 32), as w dwords a pair (p-major); rows past n and k past K zero.
- * Rounded by vcvtne2ps2bf16 (nearest even, as linear.c's rounding; NaNs
- * stay NaNs; subnormals to zero, which vdpbf16ps does anyway): 16 rows at
- * a time converted along k (16 pairs a row: one zmm of dwords each), the
- * 16 x 16 dwords transposed in the registers into 16 pairs' row dwords. */
-BF16_TARGET static void pack_rows(uint32_t *dst, const float *X, int ld, int n, int K, int i0, int w) {
-    const int rows = n - i0 < w ? n - i0 : w;
-    for (int j0 = 0; j0 < w; j0 += 16) {
-        const int nw = w - j0 < 16 ? w - j0 : 16; /* the panel's dwords a pair from these rows */
-        const __mmask16 sm = (__mmask16)((1u << nw) - 1);
-        for (int k = 0; k < K; k += 32) { /* 16 pairs a step */
-            const int m = K - k >= 32 ? 32 : K - k;
-            const __mmask16 m0 = (__mmask16)(m >= 16 ? 0xffff : (1u << m) - 1), m1 = (__mmask16)(m >= 32 ? 0xffff : m <= 16 ? 0 : (1u << (m - 16)) - 1);
-            __m512i r[16];
-            #pragma GCC unroll 16
-            for (int i = 0; i < 16; i++) {
-                if (j0 + i >= rows) {
-                    r[i] = _mm512_setzero_si512();
-                    continue;
-                }
-                const float *x = X + (size_t)(i0 + j0 + i) * ld + k;
-                /* cvtne2ps2bf16(b, a): a's 16 values then b's, each pair (2q, 2q + 1) one dword */
-                r[i] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, x + 16), _mm512_maskz_loadu_ps(m0, x));
-            }
-            transpose16(r);
-            const int q = (m + 1) / 2;
-            for (int p = 0; p < q; p++) _mm512_mask_storeu_epi32(dst + (size_t)(k / 2 + p) * w + j0, sm, r[p]);
-        }
-    }
-}
 
 /* pairs [p0, p1) of an A panel and a B panel into the MR x 32 tile c0 | c1 */
 BF16_TARGET static inline __attribute__((always_inline)) void dp_pairs(__m512 *c0, __m512 *c1, const uint32_t *Ap,
@@ -262,20 +197,20 @@ static void bf16_run(float *C, const float *A, const float *B, int M, int N, int
 #pragma omp parallel if (par)
     {
         /* op(X) read down X's columns: by blocks of pairs, every panel; else by panels */
-        const int cb = col_blocks(K);
+        const int cb = bf16_col_blocks(P);
         if (ta) {
 #pragma omp for schedule(static) nowait
-            for (int c = 0; c < cb; c++) pack_cols(Ap, A, lda, M, K, MR, c);
+            for (int c = 0; c < cb; c++) bf16_pack_cols(Ap, A, lda, M, K, MR, P, c);
         } else {
 #pragma omp for schedule(static) nowait
-            for (int i = 0; i < PA; i++) pack_rows(Ap + (size_t)i * MR * P, A, lda, M, K, i * MR, MR);
+            for (int i = 0; i < PA; i++) bf16_pack_rows(Ap + (size_t)i * MR * P, A, lda, M, K, i * MR, MR, P);
         }
         if (!tb) {
 #pragma omp for schedule(static)
-            for (int c = 0; c < cb; c++) pack_cols(Bp, B, ldb, N, K, NR, c);
+            for (int c = 0; c < cb; c++) bf16_pack_cols(Bp, B, ldb, N, K, NR, P, c);
         } else {
 #pragma omp for schedule(static)
-            for (int j = 0; j < PB; j++) pack_rows(Bp + (size_t)j * NR * P, B, ldb, N, K, j * NR, NR);
+            for (int j = 0; j < PB; j++) bf16_pack_rows(Bp + (size_t)j * NR * P, B, ldb, N, K, j * NR, NR, P);
         }
 #pragma omp for schedule(static)
         for (int t = 0; t < PA * PB; t++) {
@@ -292,12 +227,14 @@ static void bf16_run(float *C, const float *A, const float *B, int M, int N, int
 }
 
 void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {
-    bf16_run(C, A, B, M, N, K, ta, tb, acc, NULL, scratch);
+    if (gemm_bf16_kernel() == GEMM_BF16_AMX) gemm_amx_run(C, A, B, M, N, K, ta, tb, acc, NULL, scratch);
+    else bf16_run(C, A, B, M, N, K, ta, tb, acc, NULL, scratch);
 }
 
 void gemm_bf16_fp8(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
                    const fp8_scales *s, void *scratch) {
-    bf16_run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
+    if (gemm_bf16_kernel() == GEMM_BF16_AMX) gemm_amx_run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
+    else bf16_run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
 }
 #else
 void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {

@@ -24,17 +24,26 @@
  *
  * gemm_bf16_ok(): whether this CPU has AVX512_BF16 (and AVX512F/BW/VL) and
  * the kernel level in use is AVX-512 ($DEEPC_ISA=avx2 turns it off, as for
- * the other AVX-512 kernels).
+ * the other AVX-512 kernels, AMX included).
  */
 #ifndef DC_GEMM_BF16_H
 #define DC_GEMM_BF16_H
 #include <stddef.h>
 
 int gemm_bf16_ok(void);
+/* the kernel behind gemm_bf16: GEMM_BF16_AMX (tdpbf16ps on AMX tiles,
+ * gemm_amx.h) where the CPU has AMX-BF16 and the OS grants the tile state,
+ * else GEMM_BF16_DP (vdpbf16ps, gemm_bf16.c); 0 where !gemm_bf16_ok.
+ * gemm_bf16_use(k) asks for kernel k (tests and benchmarks, before any
+ * thread runs one) and returns the kernel now in use. */
+enum { GEMM_BF16_DP = 1, GEMM_BF16_AMX = 2 };
+int gemm_bf16_kernel(void);
+int gemm_bf16_use(int kernel);
 /* gemm_bf16_train(): whether training's bf16 and fp8 GEMMs (linear.c) take
- * this kernel: where gemm_bf16_ok and vdpbf16ps is faster than f32 FMA (AMD;
- * not Intel, gemm_bf16.c says why; $DEEPC_BF16_GEMM=dp|sgemm overrides),
- * else the operands rounded and OpenBLAS's sgemm. */
+ * gemm_bf16: where AMX runs it, or vdpbf16ps is faster than f32 FMA (AMD;
+ * not Intel, gemm_bf16.c says why); else the operands rounded and OpenBLAS's
+ * sgemm. $DEEPC_BF16_GEMM=amx|dp|sgemm overrides (amx and dp pick the
+ * kernel too, where the CPU has it). */
 int gemm_bf16_train(void);
 size_t gemm_bf16_scratch(int M, int N, int K);
 void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch);
