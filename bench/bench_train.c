@@ -139,14 +139,16 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
     }
-    if (gemm_bf16_ok())
+    if (gemm_bf16_train())
         printf("(torch: DeepSeek's official-style V3 code in f32, bench/train_torch.py. bf16 / fp8 here are the\n"
-               " linear layers' GEMMs in BF16 arithmetic (AVX512_BF16, gemm_bf16.h): bf16 on the rounded operands,\n"
-               " fp8 on the e4m3 codes with their scales applied per 128-long chunk of K)\n");
+               " linear layers' GEMMs in BF16 arithmetic (%s, gemm_bf16.h): bf16 on the rounded operands,\n"
+               " fp8 on the e4m3 codes with their scales applied per 128-long chunk of K)\n",
+               gemm_bf16_kernel() == GEMM_BF16_AMX ? "AMX tiles" : "AVX512_BF16");
     else
         printf("(torch: DeepSeek's official-style V3 code in f32, bench/train_torch.py. bf16 / fp8 here are the\n"
                " linear layers' GEMMs on rounded / e4m3-quantised operands summed by f32 sgemm: this CPU has no\n"
-               " BF16 arithmetic (AVX512_BF16), so they cost f32's GEMMs plus the conversion passes)\n");
+               " BF16 arithmetic faster than its f32 FMA (AMX, or AVX512_BF16 at FMA rate), so they cost f32's\n"
+               " GEMMs plus the conversion passes)\n");
     printf("(DeepSeek's own V3 code under PyTorch, 2 threads, BENCHMARKS.md: about 1,100 tokens/s on the Intel\n"
            " Sapphire Rapids machine, about 1,395 on the AMD EPYC Zen 3 one; figures from those machines)\n");
     return 0;

@@ -10,7 +10,10 @@
  * (tmm4-5) and two B tiles (tmm6-7) and issues four tdpbf16ps: 4 x 16 x 16
  * x 32 multiply-adds, products of bf16 exact, summed in f32 (subnormal
  * inputs and results flushed to zero, as vdpbf16ps). Blocks of C are shared
- * over the threads A panel by A panel, as gemm_bf16.c's. Full blocks are
+ * over the threads A panel by A panel, as gemm_bf16.c's; an A panel from
+ * A's rows is packed by the thread that uses it, when it comes to it (the
+ * tall activations of training, 2048 x 256, are read once and their packed
+ * panel stays in L1/L2: forward 2048 x 128 x 256 528 -> see docs). Full blocks are
  * read (acc) and written in C itself by tile loads and stores; blocks at
  * C's edges go through a 32 x 32 buffer with masks. The FP8 form sums each
  * 128-long chunk of K (four blocks) from zero in the tiles, then adds it,
@@ -178,13 +181,18 @@ AMX_TARGET void gemm_amx_run(float *C, const float *A, const float *B, int M, in
     const size_t Pst = (size_t)KB * 16; /* B's pairs a panel, K padded to 32 */
     uint32_t *Ap = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *Bp = Ap + (size_t)PA * KB * 512;
     const int lda = ta ? M : K, ldb = tb ? K : N;
-    const int par = !omp_in_parallel() && (double)M * N * K > 1 << 20;
+    /* threads where each has some 4M multiply-adds (~10 us here) or more */
+    const int par = !omp_in_parallel() && (double)M * N * K > 1 << 23;
 #pragma omp parallel if (par)
     {
+        /* op(A) from A's rows: each thread packs the A panel it works on as
+         * it comes to it, into its own slot (the panel stays in L1/L2, not
+         * written to memory and read back), where the slots fit */
+        const int fuse = !ta && omp_get_num_threads() <= PA;
         if (ta) {
 #pragma omp for schedule(static) nowait
             for (int b = 0; b < KB; b++) bf16_pack_tiles_cols(Ap, A, lda, M, K, b);
-        } else {
+        } else if (!fuse) {
 #pragma omp for schedule(static) nowait
             for (int i = 0; i < PA; i++) bf16_pack_tiles_rows(Ap + (size_t)i * KB * 512, A, lda, M, K, i);
         }
@@ -197,12 +205,18 @@ AMX_TARGET void gemm_amx_run(float *C, const float *A, const float *B, int M, in
             for (int j = 0; j < PB; j++) bf16_pack_rows(Bp + (size_t)j * NB * Pst, B, ldb, N, K, j * NB, NB, Pst);
         }
         tiles_on();
+        uint32_t *mine = Ap + (size_t)omp_get_thread_num() * KB * 512;
+        int have = -1;
 #pragma omp for schedule(static)
         for (int t = 0; t < PA * PB; t++) {
             const int i = t / PB, j = t % PB; /* A panel by A panel */
             const int mr = M - i * MB < MB ? M - i * MB : MB, nr = N - j * NB < NB ? N - j * NB : NB;
             float *c = C + (size_t)i * MB * N + (size_t)j * NB;
             const uint32_t *a = Ap + (size_t)i * KB * 512, *b = Bp + (size_t)j * NB * Pst;
+            if (fuse) {
+                if (i != have) bf16_pack_tiles_rows(mine, A, lda, M, K, i), have = i;
+                a = mine;
+            }
             if (s) micro_fp8(c, N, a, b, KB, mr, nr, acc, s, i * MB, j * NB);
             else micro(c, N, a, b, KB, mr, nr, acc);
         }
