@@ -248,6 +248,43 @@ static void fp8_quantise(void) {
         if (c < 126) bad_r += fp8_round(mid) != fp8e4m3_to_f32(f32_to_fp8e4m3(mid));
     }
     CHECK(!bad_r, "fp8_round differs from the scalar encoder on %d values", bad_r);
+    /* quotients next to every rounding boundary of e4m3 (the passes divide
+     * without a division: fp8.c's div8), many scales: 1 x 128 tiles whose
+     * first value sets amax, the rest x = (a midpoint between two codes) s,
+     * nudged by up to 3 ulps either way, against x / s by the division */
+    enum { TR = 4000, TK = 128 };
+    float *bx = malloc(sizeof(float) * TR * TK), *by = malloc(sizeof(float) * TR * TK);
+    for (int t = 0; t < TR; t++) {
+        float *row = bx + (size_t)t * TK;
+        row[0] = ldexpf(1.0f + (float)(rng_u64(&r) % 1000000) / 1e6f, (int)(rng_u64(&r) % 60) - 30);
+        const float sc = row[0] / 448.0f;
+        for (int k = 1; k < TK; k++) {
+            const int c = (int)(rng_u64(&r) % 125) + 1; /* codes 1..125: midpoints below 448 */
+            float mid = 0.5f * (fp8e4m3_to_f32((uint8_t)c) + fp8e4m3_to_f32((uint8_t)(c + 1))), v = mid * sc;
+            for (int d = (int)(rng_u64(&r) % 7) - 3; d; d += d < 0 ? 1 : -1) v = nextafterf(v, d < 0 ? 0.0f : INFINITY);
+            row[k] = rng_u64(&r) & 1 ? -v : v;
+        }
+    }
+    fp8_fq_rows(by, bx, TR, TK);
+    int bad_m = 0;
+    for (int t = 0; t < TR; t++) {
+        const float sc = bx[(size_t)t * TK] / 448.0f;
+        for (int k = 0; k < TK; k++) {
+            const size_t i = (size_t)t * TK + k;
+            bad_m += by[i] != fp8e4m3_to_f32(f32_to_fp8e4m3(bx[i] / sc)) * sc;
+        }
+    }
+    CHECK(!bad_m, "quotients at the rounding boundaries: %d of %d values differ from the division's", bad_m, TR * TK);
+    fp8_fq_cols(by, bx, TK, TR); /* the same values as 128 x 1 tiles (other scales) */
+    bad_m = 0;
+    for (int j = 0; j < TR; j++) {
+        float am = 0;
+        for (int i = 0; i < TK; i++) am = fmaxf(am, fabsf(bx[(size_t)i * TR + j]));
+        const float sc = am / 448.0f;
+        for (int i = 0; i < TK; i++) bad_m += by[(size_t)i * TR + j] != fp8e4m3_to_f32(f32_to_fp8e4m3(bx[(size_t)i * TR + j] / sc)) * sc;
+    }
+    CHECK(!bad_m, "128 x 1 tiles of the same values: %d differ from the division's", bad_m);
+    free(bx), free(by);
     free(x), free(q), free(s), free(y), free(yc), free(yb), free(sb);
 }
 
