@@ -31,7 +31,6 @@
 #include "base/hugemem.h"
 #include "base/membw.h"
 #include "base/rng.h"
-#include "kernels/blas_core.h"
 #include "kernels/wtype.h"
 #include "cli/bench.h"
 #include "cli/cli.h"
@@ -334,10 +333,6 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < o.nthr; i++) bw_probe(&bw, &o, i);
     printf("deepc bench: %s, kernels %s, attention %s, KV cache %s\n", o.dir, dc_kernels_name(),
            o.attn == DC_ATTN_ABSORB ? "absorbed" : "naive", o.attn == DC_ATTN_NAIVE || o.kv == DC_KV_F32 ? "f32" : "bf16");
-    const char *better = blas_core_held_back(); /* f32 prefill on AVX-512 goes through its sgemm */
-    if (better)
-        printf("(OPENBLAS_CORETYPE=%s from the environment, which deepc never overrides: OpenBLAS runs its %s core "
-               "where this CPU could run %s)\n", getenv("OPENBLAS_CORETYPE"), blas_core_name(), better);
     for (int i = 0; i < o.nthr; i++) printf("memory read bandwidth, %d thread%s: %.1f GB/s (512 MiB, best of 3)\n", o.thr[i],
                                             o.thr[i] > 1 ? "s" : "", bw.best[i]);
     for (int i = 0; i < o.ndt && !rc; i++) rc = bench_dtype(&o, o.dtypes[i], &bw, &err);

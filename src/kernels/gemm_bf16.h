@@ -1,11 +1,13 @@
 /*
- * gemm_bf16.h — BF16 GEMM on CPUs with AVX512_BF16 (issue 13: the BF16
- * arithmetic that makes bf16 training faster than f32 where the CPU has it).
+ * gemm_bf16.h — BF16 GEMM on CPUs with AVX512_BF16, on AMX tiles where the
+ * CPU has them (issue 13: the BF16 arithmetic that makes bf16 training
+ * faster than f32 where the CPU has it).
  *
  * gemm_bf16(C, op(A), op(B)): C (M, N) = op(A) (M, K) @ op(B) (K, N), plus
  * C when acc; A, B float32, rounded to bfloat16 (nearest even) as they are
  * packed, products summed in float32 by vdpbf16ps (two products a lane a
- * step: 32 multiply-adds an instruction, twice f32 FMA's). op(A) is A (M,
+ * step: 32 multiply-adds an instruction, twice f32 FMA's) or by AMX's
+ * tdpbf16ps (16 x 16 x 32 multiply-adds an instruction, gemm_amx.h). op(A) is A (M,
  * K) row-major with stride lda, or with ta its transpose (A (K, M)); op(B)
  * is B (K, N), or with tb B (N, K) transposed (a Linear weight as stored).
  * The training GEMMs of linear.c in bf16:

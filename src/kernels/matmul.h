@@ -24,8 +24,8 @@
  *     converted on the fly, a 6x16 FMA micro-kernel), threaded itself;
  *     batch-invariant within that range too (a token's sums do not depend
  *     on T, its place or the threads), but a token's bits differ between T
- *     below and above the threshold. On an AVX-512 CPU float32 takes
- *     OpenBLAS sgemm instead (its AVX-512 kernels; not batch-invariant).
+ *     below and above the threshold (float32 on AVX-512 CPUs too, since it
+ *     left OpenBLAS's sgemm for gemm.h: wtype.c).
  *   Measured on Zen 3, one core, GFLOP/s per second of thread CPU time
  *   (bench_matvec gemm / cross; a one-thread microbenchmark), 2816 x 1024:
  *   f32 T = 64 / 512 / 1024: gemm 77-81 / 88 / 90, OpenBLAS sgemm 71-80 /

@@ -33,10 +33,13 @@ GG_ROWS(q5_k, GG_Q5_K)
 
 #define MV3(t) {mv_##t##_ref, mv_##t##_avx2, mv_##t##_avx512}
 #define MV2(t) {mv_##t##_ref, mv_##t##_avx2, mv_##t##_avx2} /* no AVX-512 variant: AVX2's */
-/* gemm.h's packers (AVX-512 runs AVX2's); f32 on AVX-512: OpenBLAS's sgemm
- * (its AVX-512 kernels, not measured against ours) */
+/* gemm.h's packers (AVX-512 runs AVX2's, with gemm_avx512.c's wide kernel).
+ * f32 on AVX-512 took OpenBLAS's sgemm until measured: on an Intel Xeon with
+ * AMX (twelfth session), mini F32 prefill, paired rounds, gemm.h against
+ * sgemm, 1 thread T = 64 208-252 / 157-211 tokens/s, T = 512 370-477 /
+ * 322-437; 2 threads 472-492 / 398-406 and 855-861 / 774-778 */
 #define PK(t) {gemm_pack_##t##_ref, gemm_pack_##t##_avx2, gemm_pack_##t##_avx2}
-#define PK_F32 {gemm_pack_f32_ref, gemm_pack_f32_avx2, NULL}
+#define PK_F32 PK(f32)
 
 /* f32 runs AVX2's matvec kernel on AVX-512 machines too: on a Zen 5 the
  * AVX-512 one (4 rows a quarter apart, 16 lanes) decoded mini F32 no faster

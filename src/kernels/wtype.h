@@ -31,7 +31,7 @@
  * reads one (to_f32 / from_f32 are NULL) and from_f32_mat writes a matrix;
  * GGUF has no such type (gg -1). The packers: f32, bf16, f16, fp8
  * (quantised types keep their integer kernels at any T); AVX-512 runs the
- * AVX2 packers except for f32, which takes OpenBLAS sgemm there (pack NULL).
+ * AVX2 packers (f32 included, measured faster than OpenBLAS's sgemm: wtype.c).
  */
 #ifndef DC_WTYPE_H
 #define DC_WTYPE_H
