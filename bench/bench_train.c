@@ -83,7 +83,7 @@ static double torch_tps(int threads, int steps) {
 }
 
 int main(int argc, char **argv) {
-    bench_policy_reexec(argv, "passive");
+    bench_policy_reexec(argv, "active"); /* as deepc train (src/cli/main.c) */
     int steps = 5, torch = 1, only = -1, th0 = 1, th1 = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
      * runs best in (libgomp's default policy) */
     double tt[3] = {-1, -1, -1};
     unsetenv("OMP_WAIT_POLICY");
+    unsetenv("GOMP_SPINCOUNT");
     if (th0 < 1 || th1 > 2) return fprintf(stderr, "--threads: 1 or 2\n"), 1;
     for (int th = th0; th <= th1 && torch; th++) tt[th] = torch_tps(th, steps);
     printf("%-8s %-5s %12s %12s %8s %11s %10s %9s %14s\n", "threads", "prec", "deepc tok/s", "torch tok/s", "ratio",

@@ -6,6 +6,7 @@
 #define DC_BENCH_UTIL_H
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include "kernels/blas_core.h"
 
@@ -23,6 +24,7 @@ static inline void bench_threads(int n) {
 static inline void bench_policy_reexec(char **argv, const char *policy) {
     const char *core = blas_core_wanted();
     const int a = !getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", policy, 0);
+    if (a && !strcmp(policy, "active")) setenv("GOMP_SPINCOUNT", "10000000", 0); /* as deepc's (process.c) */
     const int b = core && !getenv("OPENBLAS_CORETYPE") && !setenv("OPENBLAS_CORETYPE", core, 0);
     if (a || b) execv("/proc/self/exe", argv);
 }

@@ -291,21 +291,25 @@ static void random_seed(void) {
 }
 
 /* info on files: the version, the stored types and the file size (GGUF and safetensors) */
-/* issue 15: the decoding commands spin between parallel regions
- * (OMP_WAIT_POLICY=active) but only for a bounded count (GOMP_SPINCOUNT), so
- * a thread left idle (bench's one-thread runs after two, chat waiting for a
- * line) sleeps instead of holding a core for libgomp's default five minutes;
- * training sleeps (passive). libgomp prints what the process runs with. */
+/* issue 15: the decoding and training commands spin between parallel
+ * regions (OMP_WAIT_POLICY=active) but only for a bounded count
+ * (GOMP_SPINCOUNT), so a thread left idle (bench's one-thread runs after
+ * two, chat waiting for a line) sleeps instead of holding a core for
+ * libgomp's default five minutes; data preparation sleeps (passive).
+ * libgomp prints what the process runs with. */
 static void omp_wait_policy(void) {
     char *o;
-    CHECK(run(&o, "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose " BIN " bench --help%s", "") == 0,
-          "bench --help");
-    const char *act = strstr(o, "OMP_WAIT_POLICY = 'ACTIVE'");
-    CHECK(act && strstr(act, "GOMP_SPINCOUNT = '10000000'"), "bench: a bounded active wait: %s", o);
-    free(o);
-    CHECK(run(&o, "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose " BIN " train --help%s", "") == 0,
-          "train --help");
-    CHECK(!strstr(o, "'ACTIVE'") && !strstr(o, "'10000000'"), "train: passive: %s", o);
+    const char *spin[] = {"bench", "train"};
+    for (int i = 0; i < 2; i++) {
+        CHECK(run(&o, "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose " BIN " %s --help", spin[i]) == 0,
+              "%s --help", spin[i]);
+        const char *act = strstr(o, "OMP_WAIT_POLICY = 'ACTIVE'");
+        CHECK(act && strstr(act, "GOMP_SPINCOUNT = '10000000'"), "%s: a bounded active wait: %s", spin[i], o);
+        free(o);
+    }
+    CHECK(run(&o, "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose " BIN " prepare --help%s", "") == 0,
+          "prepare --help");
+    CHECK(!strstr(o, "'ACTIVE'") && !strstr(o, "'10000000'"), "prepare: passive: %s", o);
     free(o);
 }
 

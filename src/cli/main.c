@@ -36,9 +36,10 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    /* decoding runs many short parallel regions: spin between them; the rest
-     * (training, data preparation) sleeps, which shares the cores better */
-    static const char *const SPIN[] = {"generate", "chat", "bench", "logits"};
+    /* decoding runs many short parallel regions, and so does training since its
+     * GEMMs got fast (AMX): spin between them (process.c); the rest (data
+     * preparation, conversion) sleeps, which shares the cores better */
+    static const char *const SPIN[] = {"generate", "chat", "bench", "logits", "train", "sft", "grpo", "distill"};
     const char *policy = "passive";
     for (size_t i = 0; argc > 1 && i < sizeof SPIN / sizeof *SPIN; i++)
         if (strcmp(argv[1], SPIN[i]) == 0) policy = "active";

@@ -27,9 +27,12 @@ int cli_get_threads(void) { return omp_get_max_threads(); }
  * Measured per parallel region there: active 0.7 us, passive 40-60 us (a
  * futex wake through the hypervisor). Decode runs ~170 regions a token, so
  * latency-bound work wants "active" (mini f32 decode 25 -> 35 tokens/s);
- * training's regions are long, where passive costs nothing (4,573 against
- * 4,658 tokens/s) and, unlike spinning, degrades gently when other processes
- * want the cores. libgomp reads the variable when it is loaded, before main,
+ * training's regions were long, where passive cost nothing (4,573 against
+ * 4,658 tokens/s), but with its bf16 / fp8 GEMMs on AMX tiles (an Intel
+ * Xeon, twelfth session) a train-bench step at 2 threads ran 9,922-10,026
+ * bf16 tokens/s passive against 11,289-11,968 spinning (fp8 7,274-7,358
+ * against 8,490-8,887, f32 5,483-5,618 against 5,910-6,213): training
+ * spins too, as long as it runs regions back to back. libgomp reads the variable when it is loaded, before main,
  * so a program that wants it set re-executes itself once with it. Does
  * nothing when the variable is set already or /proc/self/exe cannot be run.
  *
