@@ -15,6 +15,7 @@
 #include "base/file.h"
 #include "harness.h"
 #include "io/safetensors.h"
+#include "kernels/ggml_types.h"
 #include "model/model.h"
 #include "model/weights.h"
 
@@ -82,6 +83,10 @@ static void run_case_as(const char *name, int attn, int pieces, double tol) {
         CHECK(!strcmp(dc_model_dtype(m), !strcmp(cdt, "fp8_128") ? "fp8" : "f32") &&
                   (m->w.layers[0].kv_b.type == MAT_FP8) == !strcmp(cdt, "fp8_128"),
               "%s: weights held as %s, kv_b as %s", name, dc_model_dtype(m), mat_type_name(m->w.layers[0].kv_b.type));
+    /* beside kept FP8, the BF16 head and embedding stay BF16 (weights.c); else float32 */
+    if (!strcmp(cdt, "fp8_128") || !strcmp(cdt, "fp8") || !strcmp(cdt, "bf16"))
+        CHECK((m->w.head.type == MAT_BF16) == !strcmp(cdt, "fp8_128") && (m->w.embed_type == GG_BF16) == !strcmp(cdt, "fp8_128"),
+              "%s: head held as %s, embedding as ggml type %d", name, mat_type_name(m->w.head.type), m->w.embed_type);
     const int V = dc_model_config(m)->vocab_size, C = dc_model_config(m)->hidden_size;
     CHECK(ne == (size_t)T * V, "%s: expected logits have %zu numbers, want %d x %d", name, ne, T, V);
     float *got = calloc((size_t)T * V, sizeof(float)), *hid = malloc(sizeof(float) * T * C);
@@ -304,6 +309,16 @@ static int nan_scale(st_entry *e, void **d, size_t *n) {
     }
     return 1;
 }
+/* an infinity in the BF16 head of a checkpoint whose FP8 matrices are kept (the head kept BF16 too) */
+static uint16_t inf_head[1 << 16];
+static int inf_in_head(st_entry *e, void **d, size_t *n) {
+    if (!strcmp(e->name, "lm_head.weight") && *n <= sizeof inf_head) {
+        memcpy(inf_head, *d, *n);
+        inf_head[101] = 0xff80;
+        *d = inf_head;
+    }
+    return 1;
+}
 static int reshape_o(st_entry *e, void **d, size_t *n) {
     (void)d, (void)n;
     if (strcmp(e->name, "model.layers.0.self_attn.o_proj.weight") == 0) {
@@ -348,6 +363,8 @@ static void loader_errors(void) {
     expect_load_error(dir, DC_EFORMAT, "model.layers.0.self_attn.o_proj.weight", "NaN at element 77");
     CHECK(copy_ckpt(REF_DIR "/v3_fp8_128", dir, nan_scale) == 0, "copy");
     expect_load_error(dir, DC_EFORMAT, "experts.3.up_proj.weight", "NaN or infinity");
+    CHECK(copy_ckpt(REF_DIR "/v3_fp8_128", dir, inf_in_head) == 0, "copy");
+    expect_load_error(dir, DC_EFORMAT, "lm_head.weight", "an infinity at element 101");
     /* a truncated file */
     CHECK(copy_ckpt(REF_DIR "/v3_f32", dir, NULL) == 0, "copy");
     harness_sh("truncate -s -100 %s/model.safetensors", dir);

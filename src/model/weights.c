@@ -277,6 +277,32 @@ static int keep_fp8(const dc_config *c, const st_set *s, const st_tensor *t, con
     return DC_OK;
 }
 
+/* keeps_bf16: in a checkpoint whose FP8 matrices are kept, the BF16 head and
+ * embeddings stay BF16 too (MAT_BF16 / GG_BF16): V3 keeps them in BF16, and
+ * widened to float32 they were most of an FP8 model's bytes (mini: the head
+ * 528 MB of the 618 a decoded token read). Other BF16 tensors (norms,
+ * router) are small and read as float32; so is everything of a checkpoint
+ * without kept FP8 (weights_convert takes such a model from float32). */
+enum { KEEP_FP8 = 1, KEEP_BF16 = 2 };
+static int keeps_bf16(const st_tensor *t, const wt_entry *e) {
+    return t->dtype == ST_BF16 && e->cols && ((e->kind == WT_HEAD && e->m) || (e->kind == WT_EMBED && e->gtype));
+}
+
+/* keep_bf16: tensor t of entry e into dst as it is stored; a NaN or an
+ * infinity is a corrupt file, as for the widened tensors (dequant) */
+static int keep_bf16(const st_set *s, const st_tensor *t, const wt_entry *e, void *dst, dc_err *err) {
+    int rc = check_shape(s, t, e, err);
+    if (rc) return rc;
+    const uint16_t *b = (const uint16_t *)(const void *)t->data;
+    size_t n = wt_numel(e), bad = n;
+    for (size_t i = 0; i < n && bad == n; i++) bad = (b[i] & 0x7f80) == 0x7f80 ? i : n;
+    if (bad < n)
+        return err_set(err, DC_EFORMAT, "%s: tensor %s holds %s at element %zu (row %zu): the checkpoint is corrupt",
+                       s->paths[t->file], e->name, b[bad] & 0x7f ? "NaN" : "an infinity", bad, bad / (size_t)e->cols);
+    memcpy(dst, b, n * 2);
+    return DC_OK;
+}
+
 /* dequant_raw: one checkpoint tensor into float32 dst, checked against e. */
 static int dequant_raw(const dc_config *c, const st_set *s, const st_tensor *t, const wt_entry *e, float *dst,
                        dc_err *err) {
@@ -344,7 +370,7 @@ static int place(model_w *w, const wt_entry *e, int n, const st_tensor **src, co
     size_t total = 0, qbytes = 0;
     for (int i = 0; i < n; i++) {
         if (!src[i]) continue;
-        if (kt[i]) qbytes += (mat_type_bytes(MAT_FP8, e[i].rows, e[i].cols) + 63) & ~(size_t)63;
+        if (kt[i]) qbytes += (mat_type_bytes(kt[i] == KEEP_FP8 ? MAT_FP8 : MAT_BF16, e[i].rows, e[i].cols) + 63) & ~(size_t)63;
         else total += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
     }
     w->arena = huge_alloc(total * sizeof(float) + 64);
@@ -356,9 +382,11 @@ static int place(model_w *w, const wt_entry *e, int n, const st_tensor **src, co
     for (int i = 0; i < n; i++) {
         if (!src[i]) continue;
         if (kt[i]) {
+            const int type = kt[i] == KEEP_FP8 ? MAT_FP8 : MAT_BF16;
             *e[i].dst = (float *)(void *)((char *)w->qarena + qoff);
-            e[i].m->type = MAT_FP8;
-            qoff += (mat_type_bytes(MAT_FP8, e[i].rows, e[i].cols) + 63) & ~(size_t)63;
+            if (e[i].m) e[i].m->type = type;
+            if (e[i].gtype) *e[i].gtype = GG_BF16;
+            qoff += (mat_type_bytes(type, e[i].rows, e[i].cols) + 63) & ~(size_t)63;
         } else {
             *e[i].dst = w->arena + off;
             off += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
@@ -396,15 +424,21 @@ int weights_load(const dc_config *c, const char *dir, int keep, model_w *w, dc_e
         /* shapes before the allocation: a config that does not match the
          * weights is a shape error, not "cannot allocate 140 GB" */
         if (src[i] && (rc = check_shape(&s, src[i], &e[i], err))) break;
-        kt[i] = keep && src[i] && keeps_fp8(c, src[i], &e[i]);
+        kt[i] = keep && src[i] && keeps_fp8(c, src[i], &e[i]) ? KEEP_FP8 : 0;
     }
+    int fp8 = 0;
+    for (int i = 0; i < n && !rc; i++) fp8 |= kt[i] == KEEP_FP8;
+    for (int i = 0; i < n && !rc && fp8; i++)
+        if (src[i] && keeps_bf16(src[i], &e[i])) kt[i] = KEEP_BF16;
     if (!rc) rc = place(w, e, n, src, kt, dir, err);
     libprog pg;
     libprog_start(&pg, "load", n);
     for (int i = 0; i < n && !rc; i++) {
         libprog_add(&pg, 1);
         if (!src[i]) continue;
-        rc = kt[i] ? keep_fp8(c, &s, src[i], &e[i], *e[i].dst, err) : dequant(c, &s, src[i], &e[i], *e[i].dst, err);
+        rc = kt[i] == KEEP_FP8   ? keep_fp8(c, &s, src[i], &e[i], *e[i].dst, err)
+             : kt[i] == KEEP_BF16 ? keep_bf16(&s, src[i], &e[i], *e[i].dst, err)
+                                  : dequant(c, &s, src[i], &e[i], *e[i].dst, err);
     }
     if (!rc) libprog_end(&pg);
     /* aliases point at the main tensor they share (and take its type) */
@@ -414,6 +448,7 @@ int weights_load(const dc_config *c, const char *dir, int keep, model_w *w, dc_e
             if (strcmp(e[j].name, e[i].alias) == 0) {
                 *e[i].dst = *e[j].dst;
                 if (e[i].m && e[j].m) e[i].m->type = e[j].m->type;
+                if (e[i].gtype && e[j].gtype) *e[i].gtype = *e[j].gtype;
             }
     }
 done:
