@@ -2,7 +2,8 @@
  * matvec_avx512.c — the matvec.h kernels with AVX-512 (F, BW, VL, DQ, VNNI).
  *
  * bf16: two 16-wide accumulators per token; bf16 weights widen to f32 by a
- * shift (exact), so bf16 only saves bytes (vdpbf16ps would round x). f32
+ * shift (exact), so bf16 only saves bytes (vdpbf16ps would round x); f16
+ * the same with vcvtph2ps. f32
  * runs AVX2's kernel (wtype.c says why).
  * q8: two blocks (64 bytes) per step. vpdpbusd multiplies unsigned by signed
  * bytes, so the weights are offset to w+128 (unsigned) and the accumulator
@@ -41,16 +42,23 @@
         r0 += 4 * q;                                                                                               \
     }
 
-INL __m512 bf16_load(const uint16_t *p) {
-    __m512i u = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+/* the 16-bit float kinds (a constant in each caller): bf16 widens by a
+ * shift, f16 by vcvtph2ps; both exact, so each gives the same sums of the
+ * same float32 weights in the same order */
+enum { K_BF16, K_F16 };
+INL __m512 h16_load(int K, const uint16_t *p) {
+    const __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    if (K == K_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
-/* the first m lanes' bf16 values (the others zero) */
-INL __m512 bf16_mask(const uint16_t *w, __mmask16 m) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w)), 16));
+/* the first m lanes' values (the others zero) */
+INL __m512 h16_mask(int K, const uint16_t *w, __mmask16 m) {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, w);
+    if (K == K_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT, float *res) {
+INL void h16_row(int K, const uint16_t *w, const float *x, int cols, size_t t0, int NT, float *res) {
     x += t0 * cols;
     __m512 a0[4], a1[4];
     #pragma GCC unroll 4
@@ -58,7 +66,7 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT
     int i = 0;
     for (; i + 32 <= cols; i += 32) {
         _mm_prefetch((const char *)(w + i + PF_BF16), _MM_HINT_T0); /* one 64-byte line a step */
-        __m512 w0 = bf16_load(w + i), w1 = bf16_load(w + i + 16);
+        __m512 w0 = h16_load(K, w + i), w1 = h16_load(K, w + i + 16);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[t]);
@@ -66,14 +74,14 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT
         }
     }
     if (i + 16 <= cols) {
-        __m512 w0 = bf16_load(w + i);
+        __m512 w0 = h16_load(K, w + i);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[t]);
         i += 16;
     }
     if (i < cols) {
         __mmask16 m = (__mmask16)((1u << (cols - i)) - 1);
-        __m512 w0 = bf16_mask(w + i, m);
+        __m512 w0 = h16_mask(K, w + i, m);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++)
             a1[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x + (size_t)t * cols + i), a1[t]);
@@ -81,11 +89,17 @@ INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT
     #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) res[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
+INL void bf16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT, float *res) {
+    h16_row(K_BF16, w, x, cols, t0, NT, res);
+}
+INL void f16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT, float *res) {
+    h16_row(K_F16, w, x, cols, t0, NT, res);
+}
 
-/* rows w[0..3] at once, NT = 1..3 tokens: bf16_row's operations for each
+/* rows w[0..3] at once, NT = 1..3 tokens: h16_row's operations for each
  * (row, token), in its order (the same bits), each x vector loaded once
  * for the 4 rows */
-INL void rows4(const void *const *wv, const float *x, int cols, float *res, int NT) {
+INL void rows4(int K, const void *const *wv, const float *x, int cols, float *res, int NT) {
     const uint16_t *w[4] = {wv[0], wv[1], wv[2], wv[3]};
     __m512 a0[4][3], a1[4][3];
     #pragma GCC unroll 4
@@ -97,7 +111,7 @@ INL void rows4(const void *const *wv, const float *x, int cols, float *res, int 
         #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
             _mm_prefetch((const char *)(w[j] + i + PF_BF16), _MM_HINT_T0);
-            const __m512 w0 = bf16_load(w[j] + i), w1 = bf16_load(w[j] + i + 16);
+            const __m512 w0 = h16_load(K, w[j] + i), w1 = h16_load(K, w[j] + i + 16);
             #pragma GCC unroll 3
             for (int t = 0; t < NT; t++) {
                 a0[j][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)t * cols + i), a0[j][t]);
@@ -112,21 +126,26 @@ INL void rows4(const void *const *wv, const float *x, int cols, float *res, int 
             const float *xt = x + (size_t)t * cols;
             int k = i;
             if (k + 16 <= cols) {
-                a0[j][t] = _mm512_fmadd_ps(bf16_load(w[j] + k), _mm512_loadu_ps(xt + k), a0[j][t]);
+                a0[j][t] = _mm512_fmadd_ps(h16_load(K, w[j] + k), _mm512_loadu_ps(xt + k), a0[j][t]);
                 k += 16;
             }
             if (k < cols) {
                 __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
-                a1[j][t] = _mm512_fmadd_ps(bf16_mask(w[j] + k, m), _mm512_maskz_loadu_ps(m, xt + k), a1[j][t]);
+                a1[j][t] = _mm512_fmadd_ps(h16_mask(K, w[j] + k, m), _mm512_maskz_loadu_ps(m, xt + k), a1[j][t]);
             }
             res[4 * t + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0[j][t], a1[j][t]));
         }
 }
 /* rows4 for NT = 1..3 tokens (res[4 t + j]) */
 INL void bf16_rows4(const void *const *w, const float *x, int cols, float *res, int NT) {
-    if (NT == 3) rows4(w, x, cols, res, 3);
-    else if (NT == 2) rows4(w, x, cols, res, 2);
-    else rows4(w, x, cols, res, 1);
+    if (NT == 3) rows4(K_BF16, w, x, cols, res, 3);
+    else if (NT == 2) rows4(K_BF16, w, x, cols, res, 2);
+    else rows4(K_BF16, w, x, cols, res, 1);
+}
+INL void f16_rows4(const void *const *w, const float *x, int cols, float *res, int NT) {
+    if (NT == 3) rows4(K_F16, w, x, cols, res, 3);
+    else if (NT == 2) rows4(K_F16, w, x, cols, res, 2);
+    else rows4(K_F16, w, x, cols, res, 1);
 }
 
 void mv_bf16_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
@@ -134,6 +153,14 @@ void mv_bf16_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, in
     const float *x = xv;
     MV_QUARTERS(bf16_rows4, W, x, cols, cols)
     for (int r = r0; r < r1; r++) ROW_T4(bf16_row, W + (size_t)r * cols, x, cols)
+}
+
+/* f16 as bf16 (an F16 GGUF stays F16; AVX2's kernel widens 8 at a time) */
+void mv_f16_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {
+    const uint16_t *W = Wv;
+    const float *x = xv;
+    MV_QUARTERS(f16_rows4, W, x, cols, cols)
+    for (int r = r0; r < r1; r++) ROW_T4(f16_row, W + (size_t)r * cols, x, cols)
 }
 
 /* ---------------------------------------------------------------- q8 */
