@@ -139,6 +139,14 @@ static void bf16_kernel_one(int kern) {
                 }
         free(A), free(B), free(C), free(C2), free(Ar), free(Br), free(o), free(scr);
     }
+    /* K = 0: C zeroed, or left as it is when accumulated; M or N = 0: nothing touched */
+    float C0[6] = {1, 2, 3, 4, 5, 6}, one = 1;
+    gemm_bf16(C0, &one, &one, 2, 3, 0, 0, 0, 1, NULL);
+    CHECK(C0[0] == 1 && C0[5] == 6, "gemm_bf16 %s K=0 acc: C kept", kernel_name(kern));
+    gemm_bf16(C0, &one, &one, 0, 3, 5, 0, 0, 0, NULL);
+    CHECK(C0[0] == 1, "gemm_bf16 %s M=0: C untouched", kernel_name(kern));
+    gemm_bf16(C0, &one, &one, 2, 3, 0, 0, 0, 0, NULL);
+    CHECK(C0[0] == 0 && C0[5] == 0, "gemm_bf16 %s K=0: C zeroed", kernel_name(kern));
     printf("    gemm_bf16 (%s): %d cases (A / A^T, B / B^T, written / accumulated, shapes off the tiles),"
            " worst NMSE vs double of the rounded operands %.1e\n", kernel_name(kern), cases, worst);
 }

@@ -41,6 +41,7 @@ size_t gemm_amx_scratch(int M, int N, int K) {
 #include <cpuid.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
+#include "kernels/bf16_kern.h"
 #include <unistd.h>
 
 /* the CPU and OS part, asked once; gemm_bf16_ok's part (the kernel level
@@ -106,15 +107,10 @@ AMX_TARGET static inline __attribute__((always_inline)) void tiles_to(float buf[
 
 /* buf's rows [0, mr), columns [0, nr) into C (added to it when acc) */
 AMX_TARGET static void block_out(float *C, int ldc, float buf[MB][NB], int mr, int nr, int acc) {
-    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    const __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
-    for (int r = 0; r < mr; r++) {
-        float *row = C + (size_t)r * ldc;
-        __m512 v0 = _mm512_load_ps(buf[r]), v1 = _mm512_load_ps(buf[r] + 16);
-        if (acc) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row)), v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
-    }
+    __mmask16 m0, m1;
+    bf16k_masks(nr, &m0, &m1);
+    for (int r = 0; r < mr; r++)
+        bf16k_row_out(C + (size_t)r * ldc, _mm512_load_ps(buf[r]), _mm512_load_ps(buf[r] + 16), m0, m1, acc);
 }
 
 /* C rows [0, mr), columns [0, nr) (+)= A panel x B panel, KB blocks */
@@ -147,36 +143,22 @@ AMX_TARGET static void micro(float *C, int ldc, const uint32_t *Ap, const uint32
 AMX_TARGET static void micro_fp8(float *C, int ldc, const uint32_t *Ap, const uint32_t *Bp, int KB, int mr, int nr,
                                  int acc, const fp8_scales *s, int i0, int j0) {
     float buf[MB][NB] __attribute__((aligned(64))), sum[MB][NB] __attribute__((aligned(64)));
-    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    const __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    __mmask16 m0, m1;
+    bf16k_masks(nr, &m0, &m1);
     for (int b0 = 0, c = 0; b0 < KB; b0 += 4, c++) {
         tiles_zero();
         DP_BLOCKS(Ap, Bp, b0, KB - b0 < 4 ? KB : b0 + 4);
         tiles_to(buf);
         __m512 sb0, sb1;
-        if (s->bn > 1) sb0 = sb1 = _mm512_set1_ps(s->b[(size_t)(j0 / s->bn) * s->bj + c * s->bc]); /* 32 | 128: one block */
-        else {
-            const float *b = s->b + (size_t)j0 * s->bj + c * s->bc; /* bj = 1: the columns' scales in a row */
-            sb0 = _mm512_maskz_loadu_ps(m0, b), sb1 = _mm512_maskz_loadu_ps(m1, b + 16);
-        }
-        for (int r = 0; r < mr; r++) {
-            const __m512 f = _mm512_set1_ps(s->a[(size_t)(i0 + r) * s->ai + c * s->ac]);
-            const __m512 t0 = c ? _mm512_load_ps(sum[r]) : _mm512_setzero_ps(), t1 = c ? _mm512_load_ps(sum[r] + 16) : _mm512_setzero_ps();
-            _mm512_store_ps(sum[r], _mm512_fmadd_ps(_mm512_load_ps(buf[r]), _mm512_mul_ps(f, sb0), t0));
-            _mm512_store_ps(sum[r] + 16, _mm512_fmadd_ps(_mm512_load_ps(buf[r] + 16), _mm512_mul_ps(f, sb1), t1));
-        }
+        bf16k_fp8_sb(s, j0, (size_t)c, m0, m1, &sb0, &sb1);
+        for (int r = 0; r < mr; r++)
+            bf16k_fp8_add(sum[r], s, i0 + r, (size_t)c, _mm512_load_ps(buf[r]), _mm512_load_ps(buf[r] + 16), sb0, sb1);
     }
     block_out(C, ldc, sum, mr, nr, acc);
 }
 
 AMX_TARGET void gemm_amx_run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
                              const fp8_scales *s, void *scratch) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        if (!acc)
-            for (int i = 0; i < M; i++) memset(C + (size_t)i * N, 0, sizeof(float) * N);
-        return;
-    }
     const int KB = tile_blocks(K), PA = (M + MB - 1) / MB, PB = (N + NB - 1) / NB;
     const size_t Pst = (size_t)KB * 16; /* B's pairs a panel, K padded to 32 */
     uint32_t *Ap = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *Bp = Ap + (size_t)PA * KB * 512;

@@ -16,7 +16,8 @@
 int gemm_amx_ok(void);
 int gemm_amx_cpu(void); /* the CPU and OS part alone (whatever the kernel level) */
 size_t gemm_amx_scratch(int M, int N, int K);
-/* s NULL: gemm_bf16; else gemm_bf16_fp8 with scales s */
+/* s NULL: gemm_bf16; else gemm_bf16_fp8 with scales s. M, N, K > 0 (gemm_bf16
+ * answers the empty shapes itself) */
 void gemm_amx_run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
                   const fp8_scales *s, void *scratch);
 #endif

@@ -105,6 +105,7 @@ size_t gemm_bf16_scratch(int M, int N, int K) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "kernels/bf16_kern.h"
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 /* pairs [p0, p1) of an A panel and a B panel into the MR x 32 tile c0 | c1 */
@@ -122,20 +123,6 @@ BF16_TARGET static inline __attribute__((always_inline)) void dp_pairs(__m512 *c
     }
 }
 
-/* the masks of a tile's nr (<= 32) columns in its two 16-lane halves */
-BF16_TARGET static inline __attribute__((always_inline)) void nr_masks(int nr, __mmask16 *m0, __mmask16 *m1) {
-    *m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    *m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
-}
-
-/* a tile row's two halves into C's row (added to it when acc), nr columns by the masks */
-BF16_TARGET static inline __attribute__((always_inline)) void row_out(float *row, __m512 v0, __m512 v1, __mmask16 m0,
-                                                                     __mmask16 m1, int acc) {
-    if (acc) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row)), v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-    _mm512_mask_storeu_ps(row, m0, v0);
-    _mm512_mask_storeu_ps(row + 16, m1, v1);
-}
-
 /* C rows [i0, i0 + mr), columns [j0, j0 + nr) (+)= A panel x B panel */
 BF16_TARGET static void micro(float *C, int ldc, const uint32_t *Ap, const uint32_t *Bp, size_t P, int mr, int nr,
                               int acc) {
@@ -146,8 +133,8 @@ BF16_TARGET static void micro(float *C, int ldc, const uint32_t *Ap, const uint3
     for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
     dp_pairs(c0, c1, Ap, Bp, 0, P);
     __mmask16 m0, m1;
-    nr_masks(nr, &m0, &m1);
-    for (int r = 0; r < mr; r++) row_out(C + (size_t)r * ldc, c0[r], c1[r], m0, m1, acc);
+    bf16k_masks(nr, &m0, &m1);
+    for (int r = 0; r < mr; r++) bf16k_row_out(C + (size_t)r * ldc, c0[r], c1[r], m0, m1, acc);
 }
 
 /* micro with fp8 scales: each 64-pair chunk (128 of K) summed from zero in
@@ -158,36 +145,22 @@ BF16_TARGET static void micro_fp8(float *C, int ldc, const uint32_t *Ap, const u
     enum { CP = 64 };
     float tile[MR][NR] __attribute__((aligned(64)));
     __mmask16 m0, m1;
-    nr_masks(nr, &m0, &m1);
+    bf16k_masks(nr, &m0, &m1);
     for (size_t p0 = 0, c = 0; p0 < P; p0 += CP, c++) {
         __m512 c0[MR], c1[MR];
         for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
         const size_t p1 = P - p0 < CP ? P : p0 + CP;
         dp_pairs(c0, c1, Ap, Bp, p0, p1);
         __m512 sb0, sb1;
-        if (s->bn > 1) sb0 = sb1 = _mm512_set1_ps(s->b[(size_t)(j0 / s->bn) * s->bj + c * s->bc]); /* 32 | 128: one block */
-        else {
-            const float *b = s->b + (size_t)j0 * s->bj + c * s->bc; /* bj = 1: the columns' scales in a row */
-            sb0 = _mm512_maskz_loadu_ps(m0, b), sb1 = _mm512_maskz_loadu_ps(m1, b + 16);
-        }
-        for (int r = 0; r < mr; r++) {
-            const __m512 f = _mm512_set1_ps(s->a[(size_t)(i0 + r) * s->ai + c * s->ac]);
-            const __m512 t0 = c ? _mm512_load_ps(tile[r]) : _mm512_setzero_ps(), t1 = c ? _mm512_load_ps(tile[r] + 16) : _mm512_setzero_ps();
-            _mm512_store_ps(tile[r], _mm512_fmadd_ps(c0[r], _mm512_mul_ps(f, sb0), t0));
-            _mm512_store_ps(tile[r] + 16, _mm512_fmadd_ps(c1[r], _mm512_mul_ps(f, sb1), t1));
-        }
+        bf16k_fp8_sb(s, j0, c, m0, m1, &sb0, &sb1);
+        for (int r = 0; r < mr; r++) bf16k_fp8_add(tile[r], s, i0 + r, c, c0[r], c1[r], sb0, sb1);
     }
-    for (int r = 0; r < mr; r++) row_out(C + (size_t)r * ldc, _mm512_load_ps(tile[r]), _mm512_load_ps(tile[r] + 16), m0, m1, acc);
+    for (int r = 0; r < mr; r++)
+        bf16k_row_out(C + (size_t)r * ldc, _mm512_load_ps(tile[r]), _mm512_load_ps(tile[r] + 16), m0, m1, acc);
 }
 
 static void bf16_run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
                      const fp8_scales *s, void *scratch) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        if (!acc)
-            for (int i = 0; i < M; i++) memset(C + (size_t)i * N, 0, sizeof(float) * N);
-        return;
-    }
     const int PA = (M + MR - 1) / MR, PB = (N + NR - 1) / NR;
     const size_t P = pairs(K);
     uint32_t *Ap = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *Bp = Ap + (size_t)PA * MR * P;
@@ -226,13 +199,24 @@ static void bf16_run(float *C, const float *A, const float *B, int M, int N, int
     }
 }
 
+/* an empty product: nothing, or C zeroed when K is 0 and not acc (1), else 0 */
+static int empty(float *C, int M, int N, int K, int acc) {
+    if (M <= 0 || N <= 0) return 1;
+    if (K > 0) return 0;
+    if (!acc)
+        for (int i = 0; i < M; i++) memset(C + (size_t)i * N, 0, sizeof(float) * N);
+    return 1;
+}
+
 void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {
+    if (empty(C, M, N, K, acc)) return;
     if (gemm_bf16_kernel() == GEMM_BF16_AMX) gemm_amx_run(C, A, B, M, N, K, ta, tb, acc, NULL, scratch);
     else bf16_run(C, A, B, M, N, K, ta, tb, acc, NULL, scratch);
 }
 
 void gemm_bf16_fp8(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
                    const fp8_scales *s, void *scratch) {
+    if (empty(C, M, N, K, acc)) return;
     if (gemm_bf16_kernel() == GEMM_BF16_AMX) gemm_amx_run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
     else bf16_run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
 }
