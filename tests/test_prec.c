@@ -103,7 +103,7 @@ static const char *kernel_name(int k) { return k == GEMM_BF16_AMX ? "AMX" : k ==
 static void bf16_kernel_one(int kern) {
     rng r;
     rng_seed(&r, 7);
-    const int S[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {25, 17, 64}, {12, 32, 2}, {50, 97, 129}, {64, 96, 256}, {33, 65, 33}};
+    const int S[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {25, 17, 64}, {12, 32, 2}, {50, 97, 129}, {64, 96, 256}, {33, 65, 33}, {33, 1000, 300}};
     double worst = 0;
     int cases = 0;
     for (size_t s = 0; s < sizeof S / sizeof *S; s++) {
@@ -129,13 +129,16 @@ static void bf16_kernel_one(int kern) {
                           ta, tb, acc, e);
                     worst = e > worst ? e : worst;
                     cases++;
-                    if (M * N * K < 1 << 20) continue; /* below gemm_bf16's threshold for threads */
-                    for (int i = 0; i < M * N; i++) C2[i] = acc ? 0.5f : NAN;
-                    omp_set_num_threads(2);
-                    gemm_bf16(C2, A, B, M, N, K, ta, tb, acc, scr);
-                    omp_set_num_threads(1);
-                    CHECK(!memcmp(C, C2, sizeof(float) * M * N), "gemm_bf16 %s M=%d N=%d K=%d ta=%d tb=%d: 2 threads, 1 thread's bits",
-                          kernel_name(kern), M, N, K, ta, tb);
+                    if (M * N * K < 1 << 20) continue; /* below gemm_bf16's thresholds for threads (AMX: 1 << 23) */
+                    /* 2 threads: AMX packs each A panel in the thread using it (2 panels here); 3: more threads than panels */
+                    for (int th = 2; th <= 3; th++) {
+                        for (int i = 0; i < M * N; i++) C2[i] = acc ? 0.5f : NAN;
+                        omp_set_num_threads(th);
+                        gemm_bf16(C2, A, B, M, N, K, ta, tb, acc, scr);
+                        omp_set_num_threads(1);
+                        CHECK(!memcmp(C, C2, sizeof(float) * M * N), "gemm_bf16 %s M=%d N=%d K=%d ta=%d tb=%d: %d threads, 1 thread's bits",
+                              kernel_name(kern), M, N, K, ta, tb, th);
+                    }
                 }
         free(A), free(B), free(C), free(C2), free(Ar), free(Br), free(o), free(scr);
     }

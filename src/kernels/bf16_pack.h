@@ -31,7 +31,7 @@ void bf16_pack_cols(uint32_t *dst, const float *X, int ld, int n, int K, int w, 
 /* pair layout, op(X) = X (n, K): the panel of rows [i0, i0 + w), w <= 32 */
 void bf16_pack_rows(uint32_t *dst, const float *X, int ld, int n, int K, int i0, int w, size_t Pst);
 
-/* row layout (AMX A): KB = ceil(K / 32) blocks a panel, 512 dwords each
+/* row layout (AMX A; dst 64-byte aligned): KB = ceil(K / 32) blocks a panel, 512 dwords each
  * (row r of the panel at dword 16 r of a block). From X (n, K) rows: panel
  * i (rows [32 i, 32 i + 32)) at dst. From X (K, n) read down its columns:
  * block b of every panel (panel i at dst + i KB 512). */

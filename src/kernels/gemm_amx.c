@@ -40,25 +40,25 @@ size_t gemm_amx_scratch(int M, int N, int K) {
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include "kernels/bf16_kern.h"
 #include <unistd.h>
 
-/* the CPU and OS part, asked once; gemm_bf16_ok's part (the kernel level
- * in use) each call */
-int gemm_amx_cpu(void) {
-    static int ok = -1;
-    if (ok < 0) {
-        unsigned a, b, c, d;
-        /* cpuid 7.0 edx: bit 22 AMX-BF16, bit 24 AMX-TILE; ebx bit 16 AVX512F (the packers' and the edges' code) */
-        ok = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1) && (d >> 24 & 1) && (b >> 16 & 1);
-        /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18): Linux 5.16+ */
-        if (ok) ok = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
-    }
-    return ok;
+/* asked once (pthread_once: the first call may come from threads at once) */
+static int amx_usable;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static void amx_ask(void) {
+    unsigned a, b, c, d;
+    /* cpuid 7.0 edx: bit 22 AMX-BF16, bit 24 AMX-TILE; ebx bit 16 AVX512F (the packers' and the edges' code) */
+    int ok = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1) && (d >> 24 & 1) && (b >> 16 & 1);
+    /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18): Linux 5.16+ */
+    amx_usable = ok && syscall(SYS_arch_prctl, 0x1023, 18) == 0;
 }
-
-int gemm_amx_ok(void) { return gemm_amx_cpu() && gemm_bf16_ok(); }
+int gemm_amx_cpu(void) {
+    pthread_once(&amx_once, amx_ask);
+    return amx_usable;
+}
 
 #define AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512bf16")))
 
@@ -207,7 +207,6 @@ AMX_TARGET void gemm_amx_run(float *C, const float *A, const float *B, int M, in
 }
 #else
 int gemm_amx_cpu(void) { return 0; }
-int gemm_amx_ok(void) { return 0; }
 void gemm_amx_run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
                   const fp8_scales *s, void *scratch) {
     (void)C, (void)A, (void)B, (void)M, (void)N, (void)K, (void)ta, (void)tb, (void)acc, (void)s, (void)scratch;

@@ -23,6 +23,7 @@
  */
 #include "kernels/gemm_bf16.h"
 #include <omp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,23 +36,9 @@
  * faster on the train-bench shapes: Zen 5, wgrad K = 2048 192 -> 184 GF/s) */
 enum { MR = 12, NR = 32 };
 
-/* the CPU part, asked once */
-static int bf16_cpu(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    static int ok = -1;
-    if (ok < 0)
-        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-    return ok;
-#else
-    return 0;
-#endif
-}
-
-int gemm_bf16_ok(void) { return bf16_cpu() && kern_get()->isa == ISA_AVX512; }
-
-/* The choice is made from what the CPU has; gemm_bf16_kernel() and
- * gemm_bf16_train() say 0 while the kernel level is below AVX-512.
+/* The choice is made once from what the CPU has (pthread_once: the first
+ * call may come from the routed experts' threads at once); gemm_bf16_kernel()
+ * and gemm_bf16_train() say 0 while the kernel level is below AVX-512.
  * Intel's cores run vdpbf16ps at half the rate of vfmadd231ps (an Emerald
  * Rapids, model 207: 1.31 G zmm instructions/s against 5.31 G FMAs, 12-24
  * independent chains each), so 64 FLOP an instruction give half f32 FMA's
@@ -59,17 +46,22 @@ int gemm_bf16_ok(void) { return bf16_cpu() && kern_get()->isa == ISA_AVX512; }
  * sgemm (148 GF/s a core against this kernel's 80). AMD's Zen 4 / Zen 5 run
  * it at the FMA's rate (Zen 5: 184-192 GF/s a core). AMX, where the CPU
  * has it and the OS grants it, runs tdpbf16ps at ~3 TFLOP/s a core (a
- * Sapphire Rapids class Xeon, tiles in registers). */
-static int kernel = -1, train = -1;
+ * Sapphire Rapids class Xeon, tiles in registers). $DEEPC_BF16_GEMM values
+ * other than amx, dp and sgemm, or naming a kernel the CPU lacks, are
+ * ignored. */
+static int has_bf16, kernel, train;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void choose(void) {
-    const char *e = getenv("DEEPC_BF16_GEMM");
-    const int dp = bf16_cpu(), amx = dp && gemm_amx_cpu();
     int intel = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     intel = __builtin_cpu_is("intel");
+    has_bf16 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 #endif
+    const char *e = getenv("DEEPC_BF16_GEMM");
+    const int dp = has_bf16, amx = dp && gemm_amx_cpu();
     kernel = amx ? GEMM_BF16_AMX : dp ? GEMM_BF16_DP : 0;
     train = amx || (dp && !intel);
     if (e && !strcmp(e, "amx") && amx) kernel = GEMM_BF16_AMX, train = 1;
@@ -77,22 +69,24 @@ static void choose(void) {
     else if (e && !strcmp(e, "sgemm")) train = 0;
 }
 
-int gemm_bf16_kernel(void) {
-    if (kernel < 0) choose();
-    return gemm_bf16_ok() ? kernel : 0;
+static void ready(void) { pthread_once(&once, choose); }
+
+int gemm_bf16_ok(void) {
+    ready();
+    return has_bf16 && kern_get()->isa == ISA_AVX512;
 }
 
+int gemm_bf16_kernel(void) { return gemm_bf16_ok() ? kernel : 0; }
+
+/* (tests and benchmarks: the kernel only; whether training takes gemm_bf16 stays) */
 int gemm_bf16_use(int k) {
-    if (kernel < 0) choose();
-    if (k == GEMM_BF16_AMX && gemm_amx_cpu() && bf16_cpu()) kernel = k;
-    else if (k == GEMM_BF16_DP && bf16_cpu()) kernel = k;
+    ready();
+    if (k == GEMM_BF16_AMX && has_bf16 && gemm_amx_cpu()) kernel = k;
+    else if (k == GEMM_BF16_DP && has_bf16) kernel = k;
     return gemm_bf16_kernel();
 }
 
-int gemm_bf16_train(void) {
-    if (train < 0) choose();
-    return train && gemm_bf16_kernel();
-}
+int gemm_bf16_train(void) { return gemm_bf16_ok() && train && kernel; }
 
 static size_t pairs(int K) { return bf16_pairs(K); }
 

@@ -96,8 +96,9 @@ static void bf16_round_n(float *y, const float *x, size_t n) {
 static size_t mx(size_t a, size_t b) { return a > b ? a : b; }
 static size_t ct(int n) { return (size_t)fp8_tiles(n); } /* 128-long tiles, as sizes */
 
-/* the f32 forward through matmul (gemm.h's blocked GEMM on AVX2 machines:
- * C written once, where OpenBLAS zeroes it first) when out is at least
+/* the f32 forward through matmul (gemm.h's blocked GEMM, on AVX-512 machines
+ * too since the twelfth session (wtype.c): C written once, where OpenBLAS
+ * zeroes it first; f32 training's forward bits there changed with it) when out is at least
  * LIN_GEMM_OUT (measured ahead of OpenBLAS from 80 rows up, train-bench's
  * narrowest); OpenBLAS for narrower outputs */
 #define LIN_GEMM_OUT 64

@@ -293,13 +293,14 @@ static int keeps_bf16(const st_tensor *t, const wt_entry *e) {
 static int keep_bf16(const st_set *s, const st_tensor *t, const wt_entry *e, void *dst, dc_err *err) {
     int rc = check_shape(s, t, e, err);
     if (rc) return rc;
-    const uint16_t *b = (const uint16_t *)(const void *)t->data;
-    size_t n = wt_numel(e), bad = n;
+    const size_t n = wt_numel(e);
+    memcpy(dst, t->data, n * 2); /* the file's offset need not be even; dst is 64-byte aligned */
+    const uint16_t *b = dst;
+    size_t bad = n;
     for (size_t i = 0; i < n && bad == n; i++) bad = (b[i] & 0x7f80) == 0x7f80 ? i : n;
     if (bad < n)
         return err_set(err, DC_EFORMAT, "%s: tensor %s holds %s at element %zu (row %zu): the checkpoint is corrupt",
                        s->paths[t->file], e->name, b[bad] & 0x7f ? "NaN" : "an infinity", bad, bad / (size_t)e->cols);
-    memcpy(dst, b, n * 2);
     return DC_OK;
 }
 
@@ -364,7 +365,7 @@ int weights_keep_experts(wt_entry *e, int n, int ex0, int ex1) {
 }
 
 /* the arenas: float32 for every present entry not kept (kt 0), qarena for
- * the kept FP8 ones (kt 1); each entry's storage pointer set */
+ * the kept ones (KEEP_FP8, KEEP_BF16); each entry's storage pointer set */
 static int place(model_w *w, const wt_entry *e, int n, const st_tensor **src, const char *kt, const char *dir,
                  dc_err *err) {
     size_t total = 0, qbytes = 0;
