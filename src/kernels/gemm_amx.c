@@ -157,7 +157,35 @@ AMX_TARGET static void micro_fp8(float *C, int ldc, const uint32_t *Ap, const ui
     block_out(C, ldc, sum, mr, nr, acc);
 }
 
-AMX_TARGET void gemm_amx_run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
+/* a thread's share of C's blocks, A panel by A panel (an orphaned omp for:
+ * called from gemm_amx_run's region); the tiles configured for it and
+ * released after. Its own function with the AMX target, so that the
+ * compiler's outlined region holds no tile code. fuse: op(A) from A's rows,
+ * each panel packed when the thread comes to it, into the thread's slot */
+AMX_TARGET static void blocks(float *C, const float *A, int lda, uint32_t *Ap, const uint32_t *Bp, int M, int N, int K,
+                              int acc, const fp8_scales *s, int fuse) {
+    const int KB = tile_blocks(K), PA = (M + MB - 1) / MB, PB = (N + NB - 1) / NB;
+    const size_t Pst = (size_t)KB * 16;
+    tiles_on();
+    uint32_t *mine = Ap + (size_t)omp_get_thread_num() * KB * 512;
+    int have = -1;
+#pragma omp for schedule(static)
+    for (int t = 0; t < PA * PB; t++) {
+        const int i = t / PB, j = t % PB;
+        const int mr = M - i * MB < MB ? M - i * MB : MB, nr = N - j * NB < NB ? N - j * NB : NB;
+        float *c = C + (size_t)i * MB * N + (size_t)j * NB;
+        const uint32_t *a = Ap + (size_t)i * KB * 512, *b = Bp + (size_t)j * NB * Pst;
+        if (fuse) {
+            if (i != have) bf16_pack_tiles_rows(mine, A, lda, M, K, i), have = i;
+            a = mine;
+        }
+        if (s) micro_fp8(c, N, a, b, KB, mr, nr, acc, s, i * MB, j * NB);
+        else micro(c, N, a, b, KB, mr, nr, acc);
+    }
+    _tile_release();
+}
+
+void gemm_amx_run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
                              const fp8_scales *s, void *scratch) {
     const int KB = tile_blocks(K), PA = (M + MB - 1) / MB, PB = (N + NB - 1) / NB;
     const size_t Pst = (size_t)KB * 16; /* B's pairs a panel, K padded to 32 */
@@ -186,23 +214,7 @@ AMX_TARGET void gemm_amx_run(float *C, const float *A, const float *B, int M, in
 #pragma omp for schedule(static)
             for (int j = 0; j < PB; j++) bf16_pack_rows(Bp + (size_t)j * NB * Pst, B, ldb, N, K, j * NB, NB, Pst);
         }
-        tiles_on();
-        uint32_t *mine = Ap + (size_t)omp_get_thread_num() * KB * 512;
-        int have = -1;
-#pragma omp for schedule(static)
-        for (int t = 0; t < PA * PB; t++) {
-            const int i = t / PB, j = t % PB; /* A panel by A panel */
-            const int mr = M - i * MB < MB ? M - i * MB : MB, nr = N - j * NB < NB ? N - j * NB : NB;
-            float *c = C + (size_t)i * MB * N + (size_t)j * NB;
-            const uint32_t *a = Ap + (size_t)i * KB * 512, *b = Bp + (size_t)j * NB * Pst;
-            if (fuse) {
-                if (i != have) bf16_pack_tiles_rows(mine, A, lda, M, K, i), have = i;
-                a = mine;
-            }
-            if (s) micro_fp8(c, N, a, b, KB, mr, nr, acc, s, i * MB, j * NB);
-            else micro(c, N, a, b, KB, mr, nr, acc);
-        }
-        _tile_release();
+        blocks(C, A, lda, Ap, Bp, M, N, K, acc, s, fuse);
     }
 }
 #else
