@@ -91,14 +91,12 @@ PACK_TARGET void bf16_pack_rows(uint32_t *dst, const float *X, int ld, int n, in
     }
 }
 
-static int tile_blocks(int K) { return (K + 31) / 32; }
-
 PACK_TARGET void bf16_pack_tiles_rows(uint32_t *dst, const float *X, int ld, int n, int K, int i) {
-    const int KB = tile_blocks(K);
+    const int KB = bf16_tile_blocks(K);
     for (int b = 0; b < KB; b++) {
         const int k = 32 * b, m = K - k >= 32 ? 32 : K - k;
         const __mmask16 m0 = (__mmask16)(m >= 16 ? 0xffff : (1u << m) - 1), m1 = (__mmask16)(m >= 32 ? 0xffff : m <= 16 ? 0 : (1u << (m - 16)) - 1);
-        uint32_t *d = dst + (size_t)b * 512;
+        uint32_t *d = dst + (size_t)b * BF16_TILE_BLOCK;
         for (int r = 0; r < 32; r++) {
             const int row = 32 * i + r;
             __m512i v = _mm512_setzero_si512();
@@ -114,13 +112,13 @@ PACK_TARGET void bf16_pack_tiles_rows(uint32_t *dst, const float *X, int ld, int
 /* per 16 rows of a panel: the 16 pairs' column dwords (col_dwords), transposed
  * into the rows' 32 bf16 */
 PACK_TARGET void bf16_pack_tiles_cols(uint32_t *dst, const float *X, int ld, int n, int K, int b) {
-    const int KB = tile_blocks(K), groups = (n + 31) / 32 * 2;
+    const int KB = bf16_tile_blocks(K), groups = (n + 31) / 32 * 2;
     for (int g = 0; g < groups; g++) {
         __m512i r[16];
         #pragma GCC unroll 16
         for (int p = 0; p < 16; p++) r[p] = col_dwords(X, ld, K, 16 * g, n - 16 * g, (size_t)b * 16 + p);
         transpose16(r);
-        uint32_t *d = dst + (size_t)(g / 2) * KB * 512 + (size_t)b * 512 + (g % 2) * 256;
+        uint32_t *d = dst + ((size_t)(g / 2) * KB + b) * BF16_TILE_BLOCK + (g % 2) * (BF16_TILE_BLOCK / 2);
         #pragma GCC unroll 16
         for (int m = 0; m < 16; m++) _mm512_store_si512(d + 16 * m, r[m]);
     }

@@ -23,6 +23,10 @@
 #include <stdint.h>
 
 static inline size_t bf16_pairs(int K) { return (size_t)(K + 1) / 2; }
+/* the row layout's blocks along K (32 each, the last zero-padded) and the
+ * dwords of one block of a 32-row panel (two 16 x 32 bf16 tiles) */
+static inline int bf16_tile_blocks(int K) { return (K + 31) / 32; }
+enum { BF16_TILE_BLOCK = 512 };
 
 /* pair layout, op(X) read down X's columns: block c of pack_col_blocks(Pst) */
 enum { BF16_PB = 8 }; /* pairs a block */

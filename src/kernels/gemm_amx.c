@@ -30,11 +30,9 @@
 
 enum { MB = 32, NB = 32 }; /* the block of C a micro-kernel call keeps in the tiles */
 
-static int tile_blocks(int K) { return (K + 31) / 32; }
-
 size_t gemm_amx_scratch(int M, int N, int K) {
-    const size_t KB = (size_t)tile_blocks(K), pa = (size_t)(M + MB - 1) / MB, pb = (size_t)(N + NB - 1) / NB;
-    return (pa * KB * 512 + pb * NB * KB * 16) * 4 + 64;
+    const size_t KB = (size_t)bf16_tile_blocks(K), pa = (size_t)(M + MB - 1) / MB, pb = (size_t)(N + NB - 1) / NB;
+    return (pa * KB * BF16_TILE_BLOCK + pb * NB * KB * 16) * 4 + 64;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
@@ -80,10 +78,10 @@ AMX_TARGET static void tiles_on(void) {
  * immediates: a macro, not a function taking them) */
 #define DP_BLOCKS(Ap, Bp, b0, b1)                                                                                   \
     for (int b_ = (b0); b_ < (b1); b_++) {                                                                          \
-        _tile_loadd(4, (Ap) + (size_t)b_ * 512, 64);                                                                \
-        _tile_loadd(5, (Ap) + (size_t)b_ * 512 + 256, 64);                                                          \
-        _tile_loadd(6, (Bp) + (size_t)b_ * 512, 128);                                                               \
-        _tile_loadd(7, (Bp) + (size_t)b_ * 512 + 16, 128);                                                          \
+        _tile_loadd(4, (Ap) + (size_t)b_ * BF16_TILE_BLOCK, 64);                                                                \
+        _tile_loadd(5, (Ap) + (size_t)b_ * BF16_TILE_BLOCK + BF16_TILE_BLOCK / 2, 64);                                                          \
+        _tile_loadd(6, (Bp) + (size_t)b_ * BF16_TILE_BLOCK, 128);                                                               \
+        _tile_loadd(7, (Bp) + (size_t)b_ * BF16_TILE_BLOCK + 16, 128);                                                          \
         _tile_dpbf16ps(0, 4, 6);                                                                                    \
         _tile_dpbf16ps(1, 4, 7);                                                                                    \
         _tile_dpbf16ps(2, 5, 6);                                                                                    \
@@ -164,17 +162,17 @@ AMX_TARGET static void micro_fp8(float *C, int ldc, const uint32_t *Ap, const ui
  * each panel packed when the thread comes to it, into the thread's slot */
 AMX_TARGET static void blocks(float *C, const float *A, int lda, uint32_t *Ap, const uint32_t *Bp, int M, int N, int K,
                               int acc, const fp8_scales *s, int fuse) {
-    const int KB = tile_blocks(K), PA = (M + MB - 1) / MB, PB = (N + NB - 1) / NB;
+    const int KB = bf16_tile_blocks(K), PA = (M + MB - 1) / MB, PB = (N + NB - 1) / NB;
     const size_t Pst = (size_t)KB * 16;
     tiles_on();
-    uint32_t *mine = Ap + (size_t)omp_get_thread_num() * KB * 512;
+    uint32_t *mine = Ap + (size_t)omp_get_thread_num() * KB * BF16_TILE_BLOCK;
     int have = -1;
 #pragma omp for schedule(static)
     for (int t = 0; t < PA * PB; t++) {
         const int i = t / PB, j = t % PB;
         const int mr = M - i * MB < MB ? M - i * MB : MB, nr = N - j * NB < NB ? N - j * NB : NB;
         float *c = C + (size_t)i * MB * N + (size_t)j * NB;
-        const uint32_t *a = Ap + (size_t)i * KB * 512, *b = Bp + (size_t)j * NB * Pst;
+        const uint32_t *a = Ap + (size_t)i * KB * BF16_TILE_BLOCK, *b = Bp + (size_t)j * NB * Pst;
         if (fuse) {
             if (i != have) bf16_pack_tiles_rows(mine, A, lda, M, K, i), have = i;
             a = mine;
@@ -187,9 +185,9 @@ AMX_TARGET static void blocks(float *C, const float *A, int lda, uint32_t *Ap, c
 
 void gemm_amx_run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
                              const fp8_scales *s, void *scratch) {
-    const int KB = tile_blocks(K), PA = (M + MB - 1) / MB, PB = (N + NB - 1) / NB;
+    const int KB = bf16_tile_blocks(K), PA = (M + MB - 1) / MB, PB = (N + NB - 1) / NB;
     const size_t Pst = (size_t)KB * 16; /* B's pairs a panel, K padded to 32 */
-    uint32_t *Ap = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *Bp = Ap + (size_t)PA * KB * 512;
+    uint32_t *Ap = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *Bp = Ap + (size_t)PA * KB * BF16_TILE_BLOCK;
     const int lda = ta ? M : K, ldb = tb ? K : N;
     /* threads where each has some 4M multiply-adds (~10 us here) or more */
     const int par = !omp_in_parallel() && (double)M * N * K > 1 << 23;
@@ -204,7 +202,7 @@ void gemm_amx_run(float *C, const float *A, const float *B, int M, int N, int K,
             for (int b = 0; b < KB; b++) bf16_pack_tiles_cols(Ap, A, lda, M, K, b);
         } else if (!fuse) {
 #pragma omp for schedule(static) nowait
-            for (int i = 0; i < PA; i++) bf16_pack_tiles_rows(Ap + (size_t)i * KB * 512, A, lda, M, K, i);
+            for (int i = 0; i < PA; i++) bf16_pack_tiles_rows(Ap + (size_t)i * KB * BF16_TILE_BLOCK, A, lda, M, K, i);
         }
         if (!tb) {
             const int cb = bf16_col_blocks(Pst);

@@ -88,12 +88,10 @@ int gemm_bf16_use(int k) {
 
 int gemm_bf16_train(void) { return gemm_bf16_ok() && train && kernel; }
 
-static size_t pairs(int K) { return bf16_pairs(K); }
-
 /* the packed panels, of whichever kernel runs */
 size_t gemm_bf16_scratch(int M, int N, int K) {
     const size_t pa = (size_t)(M + MR - 1) / MR * MR, pb = (size_t)(N + NR - 1) / NR * NR;
-    const size_t dp = (pa + pb) * pairs(K) * 4 + 64, amx = gemm_amx_scratch(M, N, K);
+    const size_t dp = (pa + pb) * bf16_pairs(K) * 4 + 64, amx = gemm_amx_scratch(M, N, K);
     return dp > amx ? dp : amx;
 }
 
@@ -156,7 +154,7 @@ BF16_TARGET static void micro_fp8(float *C, int ldc, const uint32_t *Ap, const u
 static void bf16_run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
                      const fp8_scales *s, void *scratch) {
     const int PA = (M + MR - 1) / MR, PB = (N + NR - 1) / NR;
-    const size_t P = pairs(K);
+    const size_t P = bf16_pairs(K);
     uint32_t *Ap = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *Bp = Ap + (size_t)PA * MR * P;
     /* op(A) (M, K): A (M, K) row-major, or A (K, M) transposed; op(B)^T (N, K): B (N, K) when tb, else B (K, N) */
     const int lda = ta ? M : K, ldb = tb ? K : N;
@@ -202,17 +200,21 @@ static int empty(float *C, int M, int N, int K, int acc) {
     return 1;
 }
 
-void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {
+/* both entry points: the empty shapes, then the kernel in use (s NULL: no FP8 scales) */
+static void run(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
+                const fp8_scales *s, void *scratch) {
     if (empty(C, M, N, K, acc)) return;
-    if (gemm_bf16_kernel() == GEMM_BF16_AMX) gemm_amx_run(C, A, B, M, N, K, ta, tb, acc, NULL, scratch);
-    else bf16_run(C, A, B, M, N, K, ta, tb, acc, NULL, scratch);
+    if (gemm_bf16_kernel() == GEMM_BF16_AMX) gemm_amx_run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
+    else bf16_run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
+}
+
+void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {
+    run(C, A, B, M, N, K, ta, tb, acc, NULL, scratch);
 }
 
 void gemm_bf16_fp8(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc,
                    const fp8_scales *s, void *scratch) {
-    if (empty(C, M, N, K, acc)) return;
-    if (gemm_bf16_kernel() == GEMM_BF16_AMX) gemm_amx_run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
-    else bf16_run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
+    run(C, A, B, M, N, K, ta, tb, acc, s, scratch);
 }
 #else
 void gemm_bf16(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, int acc, void *scratch) {
