@@ -83,10 +83,13 @@ static void run_case_as(const char *name, int attn, int pieces, double tol) {
         CHECK(!strcmp(dc_model_dtype(m), !strcmp(cdt, "fp8_128") ? "fp8" : "f32") &&
                   (m->w.layers[0].kv_b.type == MAT_FP8) == !strcmp(cdt, "fp8_128"),
               "%s: weights held as %s, kv_b as %s", name, dc_model_dtype(m), mat_type_name(m->w.layers[0].kv_b.type));
-    /* beside kept FP8, the BF16 head and embedding stay BF16 (weights.c); else float32 */
-    if (!strcmp(cdt, "fp8_128") || !strcmp(cdt, "fp8") || !strcmp(cdt, "bf16"))
-        CHECK((m->w.head.type == MAT_BF16) == !strcmp(cdt, "fp8_128") && (m->w.embed_type == GG_BF16) == !strcmp(cdt, "fp8_128"),
-              "%s: head held as %s, embedding as ggml type %d", name, mat_type_name(m->w.head.type), m->w.embed_type);
+    /* BF16 matrices, head and embedding stay BF16 (weights.c: beside FP8 ones too); float32 ones stay float32 */
+    const int halfk = !strcmp(cdt, "fp8_128") || !strcmp(cdt, "fp8") || !strcmp(cdt, "bf16");
+    CHECK((m->w.head.type == MAT_BF16) == halfk && (m->w.embed_type == GG_BF16) == halfk,
+          "%s: head held as %s, embedding as ggml type %d", name, mat_type_name(m->w.head.type), m->w.embed_type);
+    if (!strcmp(cdt, "bf16"))
+        CHECK(!strcmp(dc_model_dtype(m), "bf16") && m->w.layers[0].o.type == MAT_BF16 && (pieces >= 0 || m->w.layers[0].kv_b.type == MAT_BF16),
+              "%s: weights held as %s, o_proj as %s", name, dc_model_dtype(m), mat_type_name(m->w.layers[0].o.type));
     const int V = dc_model_config(m)->vocab_size, C = dc_model_config(m)->hidden_size;
     CHECK(ne == (size_t)T * V, "%s: expected logits have %zu numbers, want %d x %d", name, ne, T, V);
     float *got = calloc((size_t)T * V, sizeof(float)), *hid = malloc(sizeof(float) * T * C);
@@ -244,6 +247,77 @@ static void init_sharded(void) {
     CHECK(harness_sh("cmp -s %s/l.f32 %s/l.f32", one, many) == 0, "sharded and single-file logits differ");
 }
 
+/* ---------------------------------------------------------------- half-width checkpoints */
+
+/* the logits of ids (T of them) in one prefill, malloc'd; NULL on error */
+static float *logits_of(dc_model *m, const int *ids, int T) {
+    dc_session *s = NULL;
+    dc_err err = {0};
+    float *out = malloc(sizeof(float) * (size_t)T * dc_model_config(m)->vocab_size);
+    int rc = out ? dc_session_new_kv(m, T, DC_ATTN_ABSORB, DC_KV_F32, &s, &err) : DC_ENOMEM;
+    if (!rc) rc = dc_forward(s, ids, T, out, 0, &err);
+    dc_session_free(s);
+    if (rc) free(out);
+    CHECK(!rc, "forward: %s", err.msg);
+    return rc ? NULL : out;
+}
+
+/* BF16 and F16 checkpoints keep their matrices, head and embeddings as stored
+ * for inference (half the bytes of the float32 load, the same values, so the
+ * same logits), and --dtype q8 converts them to the bits the float32 load
+ * converts to; kept FP8 is never requantised */
+static void half_kept(void) {
+    static const char *DT[] = {"bf16", "f16"};
+    const int ids[12] = {0, 5, 17, 100, 3, 3, 42, 7, 311, 2, 64, 9};
+    for (int d = 0; d < 2; d++) {
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/half-%s", harness_tmpdir(), DT[d]);
+        CHECK(harness_sh(DC_BUILD "/deepc init --preset tiny --seed 3 --dtype %s --out %s > /dev/null", DT[d], dir) == 0,
+              "init %s", DT[d]);
+        dc_model *k = NULL, *f = NULL;
+        dc_err err = {0};
+        if (model_load(dir, 0, &k, &err) || model_load(dir, 1, &f, &err)) {
+            CHECK(0, "%s: load: %s", DT[d], err.msg);
+            dc_model_free(k);
+            continue;
+        }
+        const int mt = d ? MAT_F16 : MAT_BF16, gt = d ? GG_F16 : GG_BF16, V = dc_model_config(k)->vocab_size;
+        CHECK(!strcmp(dc_model_dtype(k), DT[d]) && k->w.head.type == mt && k->w.embed_type == gt &&
+                  k->w.layers[0].kv_b.type == mt && !strcmp(dc_model_dtype(f), "f32") && f->w.head.type == MAT_F32,
+              "%s: held as %s (head %s, embedding ggml %d); the float32 load as %s", DT[d], dc_model_dtype(k),
+              mat_type_name(k->w.head.type), k->w.embed_type, dc_model_dtype(f));
+        const size_t kb = dc_model_weight_bytes(k), fb = dc_model_weight_bytes(f), kd = dc_model_decode_bytes(k);
+        CHECK(kb < fb * 6 / 10 && dc_model_decode_bytes(k) < dc_model_decode_bytes(f) * 6 / 10,
+              "%s: %zu bytes kept against %zu as float32", DT[d], kb, fb);
+        float *a = logits_of(k, ids, 12), *b = logits_of(f, ids, 12);
+        double md = a && b ? max_diff(a, b, (size_t)12 * V) : 1e9;
+        printf("    %-4s kept: %zu bytes (float32 load %zu), logits max|diff| vs the float32 load %.2e\n", DT[d], kb, fb, md);
+        CHECK(md <= 1e-5, "%s: kept logits differ by %g", DT[d], md);
+        free(a), free(b);
+        CHECK(dc_model_set_dtype(k, "q8", &err) == 0 && dc_model_set_dtype(f, "q8", &err) == 0, "%s -> q8: %s", DT[d], err.msg);
+        CHECK(!strcmp(dc_model_dtype(k), "q8") && dc_model_decode_bytes(k) < kd * 6 / 10 &&
+                  k->w.head.type == MAT_Q8_0,
+              "%s -> q8: held as %s, %zu bytes a token", DT[d], dc_model_dtype(k), dc_model_decode_bytes(k));
+        /* the same q8 blocks; a matrix whose rows are not whole blocks stays as it was (f16 against float32:
+         * other kernels, other rounding) */
+        a = logits_of(k, ids, 12), b = logits_of(f, ids, 12);
+        md = a && b ? max_diff(a, b, (size_t)12 * V) : 1e9;
+        printf("    %-4s -> q8: logits max|diff| vs float32 -> q8 %.2e\n", DT[d], md);
+        CHECK(md <= (d ? 1e-6 : 0), "%s -> q8: logits differ from float32 -> q8 by %g", DT[d], md);
+        CHECK(dc_model_set_dtype(k, "q4_0", &err) != 0, "%s: converted twice", DT[d]);
+        free(a), free(b);
+        dc_model_free(k);
+        dc_model_free(f);
+    }
+    dc_model *m = NULL;
+    dc_err err = {0};
+    CHECK(dc_model_load(REF_DIR "/v3_fp8_128", &m, &err) == 0, "load: %s", err.msg);
+    if (m)
+        CHECK(dc_model_set_dtype(m, "q8", &err) == DC_EARG && strstr(err.msg, "as stored"), "fp8 -> q8: %s",
+              err.msg);
+    dc_model_free(m);
+}
+
 /* ---------------------------------------------------------------- loader errors */
 
 /* copy the checkpoint of case `src` to `dst`, letting edit() change each tensor:
@@ -319,6 +393,23 @@ static int inf_in_head(st_entry *e, void **d, size_t *n) {
     }
     return 1;
 }
+/* a NaN in a BF16 matrix kept as stored; an infinity in an F16 one */
+static int nan_bf16(st_entry *e, void **d, size_t *n) {
+    if (!strcmp(e->name, "model.layers.1.mlp.experts.2.down_proj.weight") && *n <= sizeof inf_head) {
+        memcpy(inf_head, *d, *n);
+        inf_head[33] = 0x7fc1;
+        *d = inf_head;
+    }
+    return 1;
+}
+static int inf_f16(st_entry *e, void **d, size_t *n) {
+    if (!strcmp(e->name, "model.layers.0.self_attn.o_proj.weight") && *n <= sizeof inf_head) {
+        memcpy(inf_head, *d, *n);
+        inf_head[70] = 0xfc00;
+        *d = inf_head;
+    }
+    return 1;
+}
 static int reshape_o(st_entry *e, void **d, size_t *n) {
     (void)d, (void)n;
     if (strcmp(e->name, "model.layers.0.self_attn.o_proj.weight") == 0) {
@@ -365,6 +456,13 @@ static void loader_errors(void) {
     expect_load_error(dir, DC_EFORMAT, "experts.3.up_proj.weight", "NaN or infinity");
     CHECK(copy_ckpt(REF_DIR "/v3_fp8_128", dir, inf_in_head) == 0, "copy");
     expect_load_error(dir, DC_EFORMAT, "lm_head.weight", "an infinity at element 101");
+    /* and in BF16 / F16 matrices kept as stored */
+    CHECK(copy_ckpt(REF_DIR "/v3_bf16", dir, nan_bf16) == 0, "copy");
+    expect_load_error(dir, DC_EFORMAT, "experts.2.down_proj.weight", "NaN at element 33");
+    char h16[600]; /* half_kept's F16 checkpoint */
+    snprintf(h16, sizeof h16, "%s/half-f16", harness_tmpdir());
+    CHECK(copy_ckpt(h16, dir, inf_f16) == 0, "copy %s", h16);
+    expect_load_error(dir, DC_EFORMAT, "layers.0.self_attn.o_proj.weight", "an infinity at element 70");
     /* a truncated file */
     CHECK(copy_ckpt(REF_DIR "/v3_f32", dir, NULL) == 0, "copy");
     harness_sh("truncate -s -100 %s/model.safetensors", dir);
@@ -386,6 +484,7 @@ int main(void) {
     RUN(kvb_pieces_reference);
     RUN(init_matches_reference);
     RUN(init_sharded);
+    RUN(half_kept);
     RUN(loader_errors);
     return harness_done();
 }

@@ -125,6 +125,9 @@ typedef struct bopts {
     const char *dir;
     char dtypes[8][8];
     int ndt, thr[8], nthr, pre[8], npre, dec, depth, attn, kv, par[16], npar, reps;
+    int dflt;        /* dtypes is the default list: a type the model refuses is skipped, not an error */
+    char ran[8][8];  /* the weight types measured so far (dc_model_dtype): one run each */
+    int nran;
     const char *peer;
 } bopts;
 
@@ -201,6 +204,7 @@ static int parse(int argc, char **argv, bopts *o) {
     if (o->depth && o->npar) return cli_usage_error("bench", "--depth is not measured with --parallel");
     size_t dl = strlen(o->dir);
     if (dts == dts_default && dl > 5 && !strcmp(o->dir + dl - 5, ".gguf")) dts = "stored";
+    o->dflt = dts == dts_default;
     char buf[128];
     snprintf(buf, sizeof buf, "%s", dts);
     for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -244,14 +248,28 @@ static void decode_line(const bopts *o, int ti, double rate, double sd, double m
            own ? ": the decode read more than any probe, so its own rate is the bound" : "");
 }
 
-/* one weight type: load, then every thread count */
-static int bench_dtype(const bopts *o, const char *dt, bwprobe *bw, dc_err *err) {
+/* one weight type: load, then every thread count. Weights of a type already
+ * measured (f32 and bf16 both mean a BF16 checkpoint as stored) run once; with
+ * the default list, a type the model will not be converted to (kept FP8) is
+ * skipped with a line that says why. */
+static int bench_dtype(bopts *o, const char *dt, bwprobe *bw, dc_err *err) {
     dc_model *m = NULL;
     dc_session *s = NULL;
     float *logits = NULL;
     double load_s;
     int rc = infer_load(o->dir, dt, &m, &load_s, err);
+    if (rc == DC_EARG && o->dflt) {
+        printf("\n(%s: %s; not run)\n", dt, err->msg);
+        return DC_OK;
+    }
     if (rc) return rc;
+    for (int i = 0; i < o->nran; i++)
+        if (!strcmp(o->ran[i], dc_model_dtype(m))) {
+            printf("\n(%s: the %s weights measured above; not run again)\n", dt, o->ran[i]);
+            dc_model_free(m);
+            return DC_OK;
+        }
+    if (o->nran < 8) snprintf(o->ran[o->nran++], sizeof o->ran[0], "%s", dc_model_dtype(m));
     const dc_config *c = dc_model_config(m);
     int maxp = o->dec;
     for (int i = 0; i < o->npre; i++) maxp = o->pre[i] > maxp ? o->pre[i] : maxp;

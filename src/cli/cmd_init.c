@@ -18,14 +18,14 @@
 #include "model/weights.h"
 
 static const char *HELP =
-    "usage: deepc init --preset NAME | --config FILE --out DIR [--seed N] [--dtype f32|bf16|fp8]\n"
+    "usage: deepc init --preset NAME | --config FILE --out DIR [--seed N] [--dtype f32|bf16|f16|fp8]\n"
     "                  [--tokenizer FILE] [--layers N] [--shard-mb N]\n"
     "\n"
     "Writes a randomly initialised DeepSeek model to DIR in the Hugging Face layout.\n"
     "  --preset NAME     tiny, small, mini, train-bench, v2-lite, v3\n"
     "  --config FILE     a config.json instead of a preset\n"
     "  --seed N          random seed (default 1)\n"
-    "  --dtype T         f32 (default), bf16, or fp8 (e4m3 with 128x128 block scales, as V3)\n"
+    "  --dtype T         f32 (default), bf16, f16, or fp8 (e4m3 with 128x128 block scales, as V3)\n"
     "  --tokenizer FILE  copy this tokenizer.json (and a tokenizer_config.json beside it) into DIR\n"
     "  --layers N        keep only the first N decoder layers (e.g. a slice of v3)\n"
     "  --shard-mb N      split into safetensors shards of at most N MB (default 4096)\n"

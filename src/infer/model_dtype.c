@@ -4,9 +4,11 @@
  * tokens/s <= bandwidth / bytes per token, DESIGN.md "Performance model").
  *
  * A model whose matrices were kept as stored (w.kept: a GGUF's q8_0, q4_0,
- * q4_k, q6_k, q5_0, q5_k, f16, bf16; an official checkpoint's FP8) is never
- * requantised: "stored", "f32" (the default of the commands) or its own type
- * leave it as it is, any other type is an error. "fp8" quantises a float
+ * q4_k, q6_k, q5_0, q5_k, f16, bf16; a checkpoint's FP8, BF16, F16) runs
+ * them so under "stored", "f32" (the default of the commands) or its own
+ * type. Another type converts a checkpoint's BF16 / F16 matrices (the values
+ * the float32 load would give, so the same result); a GGUF's or FP8
+ * matrices are never requantised (an error). "fp8" quantises a float
  * checkpoint to e4m3 with 128x128 block scales (fp8_block.h). Byte counts
  * come from each mat's own type, so mixed files count right.
  */
@@ -23,12 +25,11 @@ int dc_model_set_dtype(dc_model *m, const char *dtype, dc_err *err) {
                        "--dtype: unknown weight type '%s' (stored, f32, bf16, f16, q8, q4_0, q4_k, q6_k, q5_0, q5_k, fp8)",
                        dtype);
     if (type == m->w.dtype) return DC_OK;
-    if (m->w.kept) {
-        if (type == MAT_F32) return DC_OK; /* f32: the GGUF's matrices as stored */
+    if (m->w.kept && type == MAT_F32) return DC_OK; /* f32: the matrices as stored */
+    if (m->w.kept && !weights_convertible(&m->cfg, &m->w))
         return err_set(err, DC_EARG,
-                       "--dtype %s: this GGUF's matrices are used as stored (%s); requantising at load is not done "
-                       "(use deepc quantize, or --dtype stored)", dtype, mat_type_name(m->w.dtype));
-    }
+                       "--dtype %s: this model's matrices are used as stored (%s); requantising at load is not done "
+                       "(deepc convert --type and deepc quantize write other types; or --dtype stored)", dtype, mat_type_name(m->w.dtype));
     return weights_convert(&m->cfg, &m->w, type, err);
 }
 

@@ -26,7 +26,7 @@
 #include "model/config.h"
 #include "model/weights.h"
 
-enum { DT_F32, DT_BF16, DT_FP8 };
+enum { DT_F32, DT_BF16, DT_FP8, DT_F16 };
 
 static uint64_t name_seed(uint64_t seed, const char *name) {
     uint64_t h = 1469598103934665603ull ^ seed;
@@ -61,7 +61,7 @@ static int is_fp8(int dt, const wt_entry *e) { return dt == DT_FP8 && e->kind ==
  * float32 as in the official release */
 static int stored_dtype(int dt, const wt_entry *e) {
     if (is_fp8(dt, e)) return ST_F8_E4M3;
-    return dt == DT_F32 || e->kind == WT_BIAS ? ST_F32 : ST_BF16;
+    return dt == DT_F32 || e->kind == WT_BIAS ? ST_F32 : dt == DT_F16 ? ST_F16 : ST_BF16;
 }
 
 static size_t stored_bytes(int dt, const wt_entry *e) {
@@ -123,7 +123,10 @@ static int write_shard(const char *path, const wt_entry *e, const item *it, int 
             rc = st_write_data(&wr, buf, numel * 4, err);
         } else {
             uint16_t *h = (uint16_t *)out;
-            for (size_t k = 0; k < numel; k++) h[k] = f32_to_bf16(buf[k]);
+            if (se[i].dtype == ST_F16)
+                for (size_t k = 0; k < numel; k++) h[k] = f32_to_f16(buf[k]);
+            else
+                for (size_t k = 0; k < numel; k++) h[k] = f32_to_bf16(buf[k]);
             rc = st_write_data(&wr, h, numel * 2, err);
         }
     }
@@ -136,8 +139,12 @@ static int write_shard(const char *path, const wt_entry *e, const item *it, int 
 int weights_write_random(const dc_config *cfg_in, const char *dir, uint64_t seed, const char *dtype,
                          size_t shard_bytes, dc_err *err) {
     dc_config c = *cfg_in;
-    int dt = strcmp(dtype, "f32") == 0 ? DT_F32 : strcmp(dtype, "bf16") == 0 ? DT_BF16 : strcmp(dtype, "fp8") == 0 ? DT_FP8 : -1;
-    if (dt < 0) return err_set(err, DC_EARG, "init: dtype \"%s\" is not one of f32, bf16, fp8", dtype);
+    int dt = !strcmp(dtype, "f32")    ? DT_F32
+             : !strcmp(dtype, "bf16") ? DT_BF16
+             : !strcmp(dtype, "f16")  ? DT_F16
+             : !strcmp(dtype, "fp8")  ? DT_FP8
+                                      : -1;
+    if (dt < 0) return err_set(err, DC_EARG, "init: dtype \"%s\" is not one of f32, bf16, f16, fp8", dtype);
     if (dt == DT_FP8) {
         if (!c.fp8_block_m) c.fp8_block_m = c.fp8_block_n = 128;
     } else {

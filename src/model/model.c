@@ -72,7 +72,8 @@ void dc_model_free(dc_model *m) {
 
 const dc_config *dc_model_config(const dc_model *m) { return &m->cfg; }
 size_t dc_model_weight_bytes(const dc_model *m) {
-    return m->w.arena_floats * sizeof(float) - m->w.released_bytes + m->w.qarena_bytes + m->w.kvb_bytes + m->w.map.size;
+    return m->w.arena_floats * sizeof(float) + m->w.karena_bytes - m->w.released_bytes + m->w.qarena_bytes +
+           m->w.kvb_bytes + m->w.map.size;
 }
 
 /* ---------------------------------------------------------------- scratch */

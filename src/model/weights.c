@@ -187,6 +187,7 @@ void weights_free(model_w *w) {
     free(w->layers);
     free(w->arena);
     free(w->qarena);
+    free(w->karena);
     free(w->kvb_arena);
     mfile_close(&w->map);
     memset(w, 0, sizeof *w);
@@ -277,30 +278,34 @@ static int keep_fp8(const dc_config *c, const st_set *s, const st_tensor *t, con
     return DC_OK;
 }
 
-/* keeps_bf16: in a checkpoint whose FP8 matrices are kept, the BF16 head and
- * embeddings stay BF16 too (MAT_BF16 / GG_BF16): V3 keeps them in BF16, and
- * widened to float32 they were most of an FP8 model's bytes (mini: the head
- * 528 MB of the 618 a decoded token read). Other BF16 tensors (norms,
- * router) are small and read as float32; so is everything of a checkpoint
- * without kept FP8 (weights_convert takes such a model from float32). */
-enum { KEEP_FP8 = 1, KEEP_BF16 = 2 };
-static int keeps_bf16(const st_tensor *t, const wt_entry *e) {
-    return t->dtype == ST_BF16 && e->cols && ((e->kind == WT_HEAD && e->m) || (e->kind == WT_EMBED && e->gtype));
+/* keeps_half: with keep (inference), a BF16 or F16 matrix, head or token
+ * embedding stays as stored (MAT_BF16 / MAT_F16, GG_BF16 / GG_F16): the
+ * kernels read them as they are (issue 15: a BF16 checkpoint widened to
+ * float32 took twice its bytes in memory and in every decoded token; V3
+ * keeps its head and embeddings in BF16 beside the FP8 matrices). Other
+ * BF16 tensors (norms, router) are small and read as float32. KEEP_* or 0. */
+enum { KEEP_FP8 = 1, KEEP_BF16 = 2, KEEP_F16 = 3 };
+static int keeps_half(const st_tensor *t, const wt_entry *e) {
+    if ((t->dtype != ST_BF16 && t->dtype != ST_F16) || !e->cols) return 0;
+    if (!((e->kind == WT_MAT || e->kind == WT_HEAD) && e->m) && !(e->kind == WT_EMBED && e->gtype)) return 0;
+    return t->dtype == ST_BF16 ? KEEP_BF16 : KEEP_F16;
 }
 
-/* keep_bf16: tensor t of entry e into dst as it is stored; a NaN or an
- * infinity is a corrupt file, as for the widened tensors (dequant) */
-static int keep_bf16(const st_set *s, const st_tensor *t, const wt_entry *e, void *dst, dc_err *err) {
+/* keep_half: tensor t of entry e into dst as it is stored (bf16 or f16
+ * codes); a NaN or an infinity is a corrupt file, as for the widened
+ * tensors (dequant) */
+static int keep_half(const st_set *s, const st_tensor *t, const wt_entry *e, void *dst, dc_err *err) {
     int rc = check_shape(s, t, e, err);
     if (rc) return rc;
     const size_t n = wt_numel(e);
     memcpy(dst, t->data, n * 2); /* the file's offset need not be even; dst is 64-byte aligned */
     const uint16_t *b = dst;
+    const uint16_t ex = t->dtype == ST_BF16 ? 0x7f80 : 0x7c00, man = t->dtype == ST_BF16 ? 0x7f : 0x3ff;
     size_t bad = n;
-    for (size_t i = 0; i < n && bad == n; i++) bad = (b[i] & 0x7f80) == 0x7f80 ? i : n;
+    for (size_t i = 0; i < n && bad == n; i++) bad = (b[i] & ex) == ex ? i : n;
     if (bad < n)
         return err_set(err, DC_EFORMAT, "%s: tensor %s holds %s at element %zu (row %zu): the checkpoint is corrupt",
-                       s->paths[t->file], e->name, b[bad] & 0x7f ? "NaN" : "an infinity", bad, bad / (size_t)e->cols);
+                       s->paths[t->file], e->name, b[bad] & man ? "NaN" : "an infinity", bad, bad / (size_t)e->cols);
     return DC_OK;
 }
 
@@ -364,15 +369,23 @@ int weights_keep_experts(wt_entry *e, int n, int ex0, int ex1) {
     return m;
 }
 
+static int kept_type(int kt) { return kt == KEEP_FP8 ? MAT_FP8 : kt == KEEP_BF16 ? MAT_BF16 : MAT_F16; }
+
 /* the arenas: float32 for every present entry not kept (kt 0), qarena for
- * the kept ones (KEEP_FP8, KEEP_BF16); each entry's storage pointer set */
+ * the kept ones (KEEP_*); each entry's storage pointer set. w->dtype: FP8
+ * when a matrix is kept FP8, else the half type holding the most bytes of
+ * kept matrices (a head or embedding kept alone does not count: the model's
+ * matrices are float32, and `--dtype` converts them as ever) */
 static int place(model_w *w, const wt_entry *e, int n, const st_tensor **src, const char *kt, const char *dir,
                  dc_err *err) {
-    size_t total = 0, qbytes = 0;
+    size_t total = 0, qbytes = 0, tb[MAT_NTYPES] = {0};
     for (int i = 0; i < n; i++) {
         if (!src[i]) continue;
-        if (kt[i]) qbytes += (mat_type_bytes(kt[i] == KEEP_FP8 ? MAT_FP8 : MAT_BF16, e[i].rows, e[i].cols) + 63) & ~(size_t)63;
-        else total += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+        if (kt[i]) {
+            const size_t b = mat_type_bytes(kept_type(kt[i]), e[i].rows, e[i].cols);
+            qbytes += (b + 63) & ~(size_t)63;
+            if (e[i].kind == WT_MAT) tb[kept_type(kt[i])] += b;
+        } else total += (wt_numel(&e[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
     }
     w->arena = huge_alloc(total * sizeof(float) + 64);
     w->arena_floats = total;
@@ -383,10 +396,10 @@ static int place(model_w *w, const wt_entry *e, int n, const st_tensor **src, co
     for (int i = 0; i < n; i++) {
         if (!src[i]) continue;
         if (kt[i]) {
-            const int type = kt[i] == KEEP_FP8 ? MAT_FP8 : MAT_BF16;
+            const int type = kept_type(kt[i]);
             *e[i].dst = (float *)(void *)((char *)w->qarena + qoff);
             if (e[i].m) e[i].m->type = type;
-            if (e[i].gtype) *e[i].gtype = GG_BF16;
+            if (e[i].gtype) *e[i].gtype = type == MAT_BF16 ? GG_BF16 : GG_F16;
             qoff += (mat_type_bytes(type, e[i].rows, e[i].cols) + 63) & ~(size_t)63;
         } else {
             *e[i].dst = w->arena + off;
@@ -394,7 +407,7 @@ static int place(model_w *w, const wt_entry *e, int n, const st_tensor **src, co
         }
     }
     w->kept = qbytes > 0;
-    w->dtype = qbytes ? MAT_FP8 : MAT_F32;
+    w->dtype = tb[MAT_FP8] ? MAT_FP8 : tb[MAT_BF16] || tb[MAT_F16] ? (tb[MAT_F16] > tb[MAT_BF16] ? MAT_F16 : MAT_BF16) : MAT_F32;
     return DC_OK;
 }
 
@@ -427,19 +440,17 @@ int weights_load(const dc_config *c, const char *dir, int keep, model_w *w, dc_e
         if (src[i] && (rc = check_shape(&s, src[i], &e[i], err))) break;
         kt[i] = keep && src[i] && keeps_fp8(c, src[i], &e[i]) ? KEEP_FP8 : 0;
     }
-    int fp8 = 0;
-    for (int i = 0; i < n && !rc; i++) fp8 |= kt[i] == KEEP_FP8;
-    for (int i = 0; i < n && !rc && fp8; i++)
-        if (src[i] && keeps_bf16(src[i], &e[i])) kt[i] = KEEP_BF16;
+    for (int i = 0; i < n && !rc && keep; i++)
+        if (src[i] && !kt[i]) kt[i] = (char)keeps_half(src[i], &e[i]);
     if (!rc) rc = place(w, e, n, src, kt, dir, err);
     libprog pg;
     libprog_start(&pg, "load", n);
     for (int i = 0; i < n && !rc; i++) {
         libprog_add(&pg, 1);
         if (!src[i]) continue;
-        rc = kt[i] == KEEP_FP8   ? keep_fp8(c, &s, src[i], &e[i], *e[i].dst, err)
-             : kt[i] == KEEP_BF16 ? keep_bf16(&s, src[i], &e[i], *e[i].dst, err)
-                                  : dequant(c, &s, src[i], &e[i], *e[i].dst, err);
+        rc = kt[i] == KEEP_FP8 ? keep_fp8(c, &s, src[i], &e[i], *e[i].dst, err)
+             : kt[i]            ? keep_half(&s, src[i], &e[i], *e[i].dst, err)
+                                : dequant(c, &s, src[i], &e[i], *e[i].dst, err);
     }
     if (!rc) libprog_end(&pg);
     /* aliases point at the main tensor they share (and take its type) */
@@ -464,11 +475,11 @@ done:
 /* ---------------------------------------------------------------- conversion */
 
 /* the mats of one layer that weights_convert stores in the new type; out
- * holds 13 + 3E */
+ * holds 15 + 3E (k_b and v_b where a GGUF kept them) */
 static int layer_mats(layer_w *lw, int E, mat **out) {
     int n = 0;
     mat *m[] = {&lw->q_a, &lw->q_b, &lw->q, &lw->kv_a, &lw->o, &lw->gate, &lw->up, &lw->down,
-                &lw->sh_gate, &lw->sh_up, &lw->sh_down, &lw->eh_proj, &lw->head};
+                &lw->sh_gate, &lw->sh_up, &lw->sh_down, &lw->eh_proj, &lw->head, &lw->k_b, &lw->v_b};
     for (size_t i = 0; i < sizeof m / sizeof *m; i++)
         if (m[i]->data) out[n++] = m[i];
     for (int e = 0; lw->exp_gate && e < E; e++) {
@@ -496,18 +507,42 @@ static size_t kvb_split_bytes(const dc_config *c, int type) {
     return k && v ? ((k + 63) & ~(size_t)63) + ((v + 63) & ~(size_t)63) : 0;
 }
 
-/* kvb_split: a layer's float32 kv_b into k_b (W_uk_h^T, head after head) and
- * v_b (W_uv_h) of type at dst (kvb_split_bytes); kv_b's pages given back and
- * its data NULL (weights.h). 0 when the float32 staging cannot be had. */
+/* the float kinds weights_convert and weights_split_kvb take a matrix from */
+static int widens(int type) { return type == MAT_F32 || type == MAT_BF16 || type == MAT_F16; }
+
+/* m as float32: its own data when it is float32, else widened into *buf
+ * (grown to *cap floats as needed); NULL when *buf cannot grow */
+static const float *as_f32(const mat *m, float **buf, size_t *cap) {
+    if (m->type == MAT_F32) return m->data;
+    const size_t n = (size_t)m->rows * m->cols;
+    if (n > *cap) {
+        free(*buf);
+        *buf = malloc(sizeof(float) * n);
+        *cap = *buf ? n : 0;
+        if (!*buf) return NULL;
+    }
+    const size_t rb = mat_type_bytes(m->type, 1, m->cols);
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int r = 0; r < m->rows; r++) wtype_get(m->type)->to_f32((const char *)(void *)m->data + rb * r, *buf + (size_t)r * m->cols, m->cols);
+    return *buf;
+}
+
+/* kvb_split: a layer's kv_b (float32, or kept bf16 / f16) into k_b (W_uk_h^T,
+ * head after head) and v_b (W_uv_h) of type at dst (kvb_split_bytes); kv_b's
+ * pages given back and its data NULL (weights.h). 0 when the float32 staging
+ * cannot be had. */
 static int kvb_split(const dc_config *c, model_w *w, layer_w *lw, int type, char *dst) {
     const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, vd = c->v_head_dim, kvl = c->kv_lora_rank;
     float *kt = malloc(sizeof(float) * (size_t)H * kvl * nope), *vr = malloc(sizeof(float) * (size_t)H * vd * kvl);
-    if (!kt || !vr) {
-        free(kt), free(vr);
+    float *wide = NULL;
+    size_t cap = 0;
+    const float *kvb = kt && vr ? as_f32(&lw->kv_b, &wide, &cap) : NULL;
+    if (!kvb) {
+        free(kt), free(vr), free(wide);
         return 0;
     }
     for (int h = 0; h < H; h++) {
-        const float *wh = lw->kv_b.data + (size_t)h * (nope + vd) * kvl; /* [W_uk_h (nope, kvl); W_uv_h (v, kvl)] */
+        const float *wh = kvb + (size_t)h * (nope + vd) * kvl; /* [W_uk_h (nope, kvl); W_uv_h (v, kvl)] */
         for (int l = 0; l < kvl; l++)
             for (int d = 0; d < nope; d++) kt[((size_t)h * kvl + l) * nope + d] = wh[(size_t)d * kvl + l];
         memcpy(vr + (size_t)h * vd * kvl, wh + (size_t)nope * kvl, sizeof(float) * vd * kvl);
@@ -520,14 +555,14 @@ static int kvb_split(const dc_config *c, model_w *w, layer_w *lw, int type, char
     lw->v_b = (mat){(float *)(void *)(dst + kb), type, fv.rows, fv.cols};
     w->released_bytes += release_pages(lw->kv_b.data, mat_bytes(&lw->kv_b));
     lw->kv_b.data = NULL;
-    free(kt), free(vr);
+    free(kt), free(vr), free(wide);
     return 1;
 }
 
 int weights_split_kvb(const dc_config *c, model_w *w, int type, dc_err *err) {
     size_t b = kvb_split_bytes(c, type);
     int n = 0;
-    for (int l = 0; l < w->nlayers; l++) n += w->layers[l].kv_b.data && w->layers[l].kv_b.type == MAT_F32;
+    for (int l = 0; l < w->nlayers; l++) n += w->layers[l].kv_b.data && widens(w->layers[l].kv_b.type);
     if (!b || !n || w->kvb_arena) return DC_OK; /* rows not whole blocks of type: kv_b stays float32 */
     w->kvb_arena = aligned_alloc(64, (size_t)n * b);
     if (!w->kvb_arena)
@@ -536,7 +571,7 @@ int weights_split_kvb(const dc_config *c, model_w *w, int type, dc_err *err) {
     char *dst = w->kvb_arena;
     for (int l = 0; l < w->nlayers; l++) {
         layer_w *lw = &w->layers[l];
-        if (!lw->kv_b.data || lw->kv_b.type != MAT_F32) continue;
+        if (!lw->kv_b.data || !widens(lw->kv_b.type)) continue;
         if (!kvb_split(c, w, lw, type, dst))
             return err_set(err, DC_ENOMEM, "weights_split_kvb: out of memory splitting kv_b of layer %d", l);
         dst += b;
@@ -544,12 +579,27 @@ int weights_split_kvb(const dc_config *c, model_w *w, int type, dc_err *err) {
     return DC_OK;
 }
 
+int weights_convertible(const dc_config *c, const model_w *w) {
+    if (!w->kept) return !w->karena && w->dtype == MAT_F32 && !w->qarena;
+    if (w->map.size || !widens(w->head.type)) return 0;
+    for (int l = 0; l < w->nlayers; l++) {
+        mat *m[15 + 3 * (size_t)c->n_routed_experts];
+        const int n = layer_mats(&w->layers[l], c->n_routed_experts, m);
+        for (int i = 0; i < n; i++)
+            if (!widens(m[i]->type)) return 0;
+    }
+    return 1;
+}
+
 int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
     if (type == MAT_F32) return DC_OK;
     if (type <= MAT_F32 || type >= MAT_NTYPES) return err_set(err, DC_EARG, "weights_convert: unknown type %d", type);
-    if (w->dtype != MAT_F32 || w->qarena) return err_set(err, DC_EARG, "weights_convert: weights are already converted");
+    if (!weights_convertible(c, w))
+        return err_set(err, DC_EARG, w->kept ? "weights_convert: the %s matrices kept as stored are not requantised"
+                                             : "weights_convert: weights are already converted (%s)",
+                       mat_type_name(w->dtype));
     const int E = c->n_routed_experts;
-    size_t cap = 1 + (size_t)w->nlayers * (13 + 3 * (size_t)E);
+    size_t cap = 1 + (size_t)w->nlayers * (15 + 3 * (size_t)E);
     mat **list = malloc(sizeof *list * cap);
     if (!list) return err_set(err, DC_ENOMEM, "weights_convert: out of memory");
     int n = 0;
@@ -562,22 +612,30 @@ int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
         size_t b = mat_type_bytes(type, list[i]->rows, list[i]->cols);
         if (!alias && b) total += (b + 63) & ~(size_t)63;
     }
-    w->qarena = huge_alloc(total + 64);
-    if (!w->qarena) {
+    void *q = huge_alloc(total + 64);
+    if (!q) {
         free(list);
         return err_set(err, DC_ENOMEM, "weights_convert: cannot allocate %.2f GB for %s weights", total / 1e9,
                        mat_type_name(type));
     }
-    w->qarena_bytes = total;
-    float *old_head = w->head.data;
+    if (w->kept) w->karena = w->qarena, w->karena_bytes = w->qarena_bytes, w->kept = 0;
+    w->qarena = q, w->qarena_bytes = total;
+    float *old_head = w->head.data, *wide = NULL;
+    size_t wcap = 0;
     char *dst = w->qarena;
-    for (int i = 0; i < n; i++) {
+    int rc = DC_OK;
+    for (int i = 0; i < n && !rc; i++) {
         mat *m = list[i];
         size_t b = mat_type_bytes(type, m->rows, m->cols);
-        if (!b) continue; /* e.g. cols not a multiple of 32 for Q8_0: stays float32 */
+        if (!b) continue; /* e.g. cols not a multiple of 32 for Q8_0: stays as it is */
         if (i > 0 && m->data == old_head) {
             *m = w->head;
             continue;
+        }
+        const float *f = as_f32(m, &wide, &wcap);
+        if (!f) {
+            rc = err_set(err, DC_ENOMEM, "weights_convert: out of memory widening a %d x %d matrix", m->rows, m->cols);
+            break;
         }
         /* Q4_0 / Q4_K / Q6_K / Q5_K with their rows interleaved 8 at a time (kernels/repack.h: the decode kernels' layout) */
         const int t = type == MAT_Q4_0   ? MAT_Q4_0X8
@@ -585,13 +643,16 @@ int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
                       : type == MAT_Q6_K ? MAT_Q6_KX8
                       : type == MAT_Q5_K ? MAT_Q5_KX8
                                          : type;
-        mat_convert(m, t, dst);
-        w->released_bytes += release_pages(m->data, (size_t)m->rows * m->cols * sizeof(float));
+        const mat fm = {(float *)f, MAT_F32, m->rows, m->cols};
+        mat_convert(&fm, t, dst);
+        w->released_bytes += release_pages(m->data, mat_bytes(m));
         m->data = (float *)(void *)dst;
         m->type = t;
         dst += (b + 63) & ~(size_t)63;
     }
+    free(wide);
     free(list);
+    if (rc) return rc; /* each matrix converted or as it was: the model still runs */
     w->dtype = type;
     return weights_split_kvb(c, w, type, err); /* kv_b as the absorbed attention's pieces (mla.c) */
 }

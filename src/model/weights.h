@@ -63,11 +63,16 @@ typedef struct model_w {
     size_t arena_floats;
     void *qarena;                     /* owns converted or kept (bf16, q8, fp8 ...) matrices, or NULL */
     size_t qarena_bytes;              /* bytes of qarena */
+    void *karena;                     /* the kept matrices' qarena after weights_convert replaced it:
+                                       * what was converted is given back (released_bytes), an
+                                       * embedding kept as stored lives on in it; or NULL */
+    size_t karena_bytes;
     void *kvb_arena;                  /* owns k_b and v_b made from kv_b (weights_split_kvb), or NULL */
     size_t kvb_bytes;
-    size_t released_bytes;            /* arena bytes given back to the OS after conversion */
+    size_t released_bytes;            /* arena / karena bytes given back to the OS after conversion */
     int dtype;                        /* MAT_* of the converted matrices (MAT_F32 when none) */
-    int kept;                         /* 1: matrices kept as stored (a GGUF's: load_gguf.c; FP8: weights.c) */
+    int kept;                         /* 1: matrices kept as stored (a GGUF's: load_gguf.c; a checkpoint's
+                                       * FP8, BF16, F16: weights.c) */
     mfile map;                        /* a GGUF whose kept matrices are borrowed from its mapping, or empty */
     int ex0, ex1;                     /* set before loading: only routed experts [ex0, ex1) are read
                                        * (expert parallel, moe_ep.h); ex1 = 0: all */
@@ -99,8 +104,10 @@ int weights_keep_experts(wt_entry *e, int n, int ex0, int ex1);
 /* weights_load: read every tensor of the table from the checkpoint in dir
  * into a new arena, dequantising BF16 / F16 / F8_E4M3 (+ weight_scale_inv).
  * keep (inference): F8_E4M3 matrices with 128-wide column blocks stay FP8
- * (MAT_FP8, fp8_block.h, in qarena; w->kept, w->dtype MAT_FP8), kv_b too, and a
- * GGUF's matrices stay as stored; 0: everything float32 (training, writers). */
+ * (MAT_FP8, fp8_block.h, in qarena; w->kept, w->dtype MAT_FP8), kv_b too;
+ * BF16 and F16 matrices, heads and token embeddings stay as stored (MAT_BF16,
+ * MAT_F16; GG_BF16, GG_F16), and a GGUF's matrices stay as stored; 0:
+ * everything float32 (training, writers). */
 int weights_load(const dc_config *cfg, const char *dir, int keep, model_w *w, dc_err *err);
 
 /* weights_convert: for inference, store the big matrices of w (attention
@@ -109,12 +116,17 @@ int weights_load(const dc_config *cfg, const char *dir, int keep, model_w *w, dc
  * whole blocks: bf16, f16, q8, q4_0, q4_k, q6_k, q5_0, q5_k, fp8 with 128x128
  * block scales; quantised here); kv_b becomes the absorbed attention's k_b
  * (W_uk^T per head) and v_b in that type (kv_b's data then NULL; layer_w);
- * embeddings, norms and the router stay float32. The float32 pages of
- * converted matrices are given back to the OS. Only once, from float32; w
- * must not be trained afterwards. */
+ * embeddings, norms and the router stay as they are. The pages of converted
+ * matrices are given back to the OS. Only once, from float32 or from
+ * matrices a checkpoint kept as BF16 / F16 (each widened to float32 on the
+ * way, one at a time: the same values, so the same result as from a float32
+ * load); other kept types (FP8, a GGUF's) are not requantised. w must not be
+ * trained afterwards. */
 int weights_convert(const dc_config *cfg, model_w *w, int type, dc_err *err);
+/* weights_convertible: whether weights_convert would take w (1) or refuse it (0) */
+int weights_convertible(const dc_config *cfg, const model_w *w);
 
-/* weights_split_kvb: each layer's float32 kv_b into the absorbed
+/* weights_split_kvb: each layer's float32 (or kept bf16 / f16) kv_b into the absorbed
  * attention's k_b and v_b (layer_w) of type (any MAT_* with a quantiser;
  * float32 too, W_uk transposed), in w->kvb_arena; kv_b's pages are given
  * back and its data set NULL. Nothing when kv_b's rows or W_uk^T's are not
