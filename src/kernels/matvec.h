@@ -52,8 +52,8 @@ enum { ISA_REF = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_N = 3 };
     MV_DECL(f32, isa) MV_DECL(bf16, isa) MV_DECL(q8, isa)
 MV_DECL_ALL(ref)
 MV_DECL_ALL(avx2)
-/* f32 on AVX-512 machines: AVX2's kernel (wtype.c says why) */
-MV_DECL(bf16, avx512) MV_DECL(f16, avx512) MV_DECL(q8, avx512)
+/* f32 on AVX-512 machines: AVX2's kernel (wtype.c says why), its own prefetch distance (matvec_avx2.c) */
+MV_DECL(f32, avx512) MV_DECL(bf16, avx512) MV_DECL(f16, avx512) MV_DECL(q8, avx512)
 /* q4_0, q4_k, q6_k, q5_k: one row per vector lane in plain C and AVX2 only, so the plain
  * and the interleaved layouts (q4_0x8, q4_kx8, q6_kx8, q5_kx8) give the same bits on every
  * machine (q4_0x8's AVX-512 kernel, below, keeps AVX2's bits) */

@@ -128,8 +128,9 @@ INL void row8(const void *wp, int K, const float *x, int cols, size_t t0, int NT
 }
 
 /* four rows r + i rs against one token, each in row8's order (so the bits
- * are row8's): the four weight streams of TILES below */
-INL void rows8x4(const void *wp, int K, const float *x, int cols, size_t r, size_t rs, float *out) {
+ * are row8's): the four weight streams of TILES below; each stream
+ * prefetched pf bytes ahead (mv_float) */
+INL void rows8x4(const void *wp, int K, const float *x, int cols, size_t r, size_t rs, float *out, size_t pf) {
     const size_t es = K == K_F32 ? 4 : 2;
     const char *w[4];
     __m256 a0[4], a1[4];
@@ -144,7 +145,7 @@ INL void rows8x4(const void *wp, int K, const float *x, int cols, size_t r, size
         const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
         #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            _mm_prefetch(w[k] + (size_t)(i + 256) * es, _MM_HINT_T0);
+            _mm_prefetch(w[k] + (size_t)i * es + pf, _MM_HINT_T0);
             a0[k] = _mm256_fmadd_ps(wload(K, w[k], i), x0, a0[k]);
             a1[k] = _mm256_fmadd_ps(wload(K, w[k], i + 8), x1, a1[k]);
         }
@@ -172,7 +173,7 @@ INL void rows8x4(const void *wp, int K, const float *x, int cols, size_t r, size
  * then the second 8 (a0 then a1: 12 accumulators, 2 weights and one x fit
  * the 16 registers). */
 INL void rows_tile(const void *wp, int K, const float *x, int cols, size_t r, size_t rs, int NR, size_t t0, int NT,
-                   float *out, size_t ldo) {
+                   float *out, size_t ldo, size_t pf) {
     const size_t es = K == K_F32 ? 4 : 2;
     const char *w[2];
     __m256 a0[2][3], a1[2][3];
@@ -189,7 +190,7 @@ INL void rows_tile(const void *wp, int K, const float *x, int cols, size_t r, si
         __m256 wv[2];
         #pragma GCC unroll 2
         for (int k = 0; k < NR; k++) {
-            _mm_prefetch(w[k] + (size_t)(i + 256) * es, _MM_HINT_T0);
+            _mm_prefetch(w[k] + (size_t)i * es + pf, _MM_HINT_T0);
             wv[k] = wload(K, w[k], i);
         }
         #pragma GCC unroll 3
@@ -234,11 +235,19 @@ INL void rows_tile(const void *wp, int K, const float *x, int cols, size_t r, si
 
 /* one token: four rows a quarter of [r0, r1) apart at a time (rows8x4);
  * more: tokens in groups of at most 3 (7 as 3 + 2 + 2), each group over rows
- * in pairs half of [r0, r1) apart (rows_tile; the last odd row alone) */
-INL void mv_float(float *out, size_t ldo, const void *W, int K, int cols, int r0, int r1, const float *x, int T) {
+ * in pairs half of [r0, r1) apart (rows_tile; the last odd row alone). pf:
+ * how far ahead each weight stream is prefetched, in bytes. 512 on AVX2
+ * machines: f32 on Zen 3, 2 threads, a 128896 x 1024 matrix from DRAM
+ * (issue 15), 4 streams a thread, rounds of each variant interleaved, three
+ * runs: 1 KB ahead 21.3-26.3 GB/s, 512 B 23.8-29.1, 256-384 B about the
+ * same, none 22.1-28.9, 2 KB 14.1-17.5 (bf16 / f16 were 512 B already: 256
+ * of their elements). 1 KB for f32 on AVX-512 machines, as measured there
+ * (the +28% of row8's comment) */
+INL void mv_float(float *out, size_t ldo, const void *W, int K, int cols, int r0, int r1, const float *x, int T,
+                  size_t pf) {
     if (T == 1) {
         const int q = (r1 - r0) / 4;
-        for (int k = 0; k < q; k++) rows8x4(W, K, x, cols, (size_t)(r0 + k), (size_t)q, out);
+        for (int k = 0; k < q; k++) rows8x4(W, K, x, cols, (size_t)(r0 + k), (size_t)q, out, pf);
         const size_t es = K == K_F32 ? 4 : 2;
         for (int r = r0 + 4 * q; r < r1; r++) ROW_T4(row8, (const char *)W + (size_t)r * cols * es, K, x, cols)
         return;
@@ -248,31 +257,35 @@ INL void mv_float(float *out, size_t ldo, const void *W, int K, int cols, int r0
         const int nt = T / ng + (g < T % ng);
         for (int k = 0; k < h; k++) {
             const size_t r = (size_t)(r0 + k);
-            if (nt == 3) rows_tile(W, K, x, cols, r, (size_t)h, 2, (size_t)t0, 3, out, ldo);
-            else if (nt == 2) rows_tile(W, K, x, cols, r, (size_t)h, 2, (size_t)t0, 2, out, ldo);
-            else rows_tile(W, K, x, cols, r, (size_t)h, 2, (size_t)t0, 1, out, ldo);
+            if (nt == 3) rows_tile(W, K, x, cols, r, (size_t)h, 2, (size_t)t0, 3, out, ldo, pf);
+            else if (nt == 2) rows_tile(W, K, x, cols, r, (size_t)h, 2, (size_t)t0, 2, out, ldo, pf);
+            else rows_tile(W, K, x, cols, r, (size_t)h, 2, (size_t)t0, 1, out, ldo, pf);
         }
         if (r0 + 2 * h < r1) {
             const size_t r = (size_t)(r1 - 1);
-            if (nt == 3) rows_tile(W, K, x, cols, r, 0, 1, (size_t)t0, 3, out, ldo);
-            else if (nt == 2) rows_tile(W, K, x, cols, r, 0, 1, (size_t)t0, 2, out, ldo);
-            else rows_tile(W, K, x, cols, r, 0, 1, (size_t)t0, 1, out, ldo);
+            if (nt == 3) rows_tile(W, K, x, cols, r, 0, 1, (size_t)t0, 3, out, ldo, pf);
+            else if (nt == 2) rows_tile(W, K, x, cols, r, 0, 1, (size_t)t0, 2, out, ldo, pf);
+            else rows_tile(W, K, x, cols, r, 0, 1, (size_t)t0, 1, out, ldo, pf);
         }
         t0 += nt;
     }
 }
 
 void mv_f32_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
-    mv_float(out, ldo, W, K_F32, cols, r0, r1, x, T);
+    mv_float(out, ldo, W, K_F32, cols, r0, r1, x, T, 512);
+}
+
+void mv_f32_avx512(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    mv_float(out, ldo, W, K_F32, cols, r0, r1, x, T, 1024);
 }
 
 void mv_bf16_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
-    mv_float(out, ldo, W, K_BF16, cols, r0, r1, x, T);
+    mv_float(out, ldo, W, K_BF16, cols, r0, r1, x, T, 512);
 }
 
 /* f16 (issue 15: an F16 GGUF stays F16): F16C's vcvtph2ps, as bf16 otherwise */
 void mv_f16_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
-    mv_float(out, ldo, W, K_F16, cols, r0, r1, x, T);
+    mv_float(out, ldo, W, K_F16, cols, r0, r1, x, T, 512);
 }
 
 /* ---------------------------------------------------------------- tiles */

@@ -41,7 +41,8 @@ GG_ROWS(q5_k, GG_Q5_K)
 #define PK(t) {gemm_pack_##t##_ref, gemm_pack_##t##_avx2, gemm_pack_##t##_avx2}
 #define PK_F32 PK(f32)
 
-/* f32 runs AVX2's matvec kernel on AVX-512 machines too: on a Zen 5 the
+/* f32 runs AVX2's matvec kernel on AVX-512 machines too (mv_f32_avx512: its
+ * software prefetch 1 KB ahead, where AVX2 machines take 512 B): on a Zen 5 the
  * AVX-512 one (4 rows a quarter apart, 16 lanes) decoded mini F32 no faster
  * with one sequence (1 thread 38.3-40.1 tokens/s against 37.4-41.7, 2
  * threads 74.6-76.9 against 77.6-78.2) and slower with two or three (`deepc
@@ -53,7 +54,7 @@ GG_ROWS(q5_k, GG_Q5_K)
  * bf16 stays at 8) */
 static const wtype TYPES[MAT_NTYPES] = {
     /*          name    gg        blck    size  act         gemm_t to_f32   from_f32   mat   row_f32   kernels  packers */
-    [MAT_F32] = {"f32", GG_F32, 1, 4, WT_ACT_F32, 8, f32_to, f32_from, NULL, NULL, MV2(f32), PK_F32},
+    [MAT_F32] = {"f32", GG_F32, 1, 4, WT_ACT_F32, 8, f32_to, f32_from, NULL, NULL, MV3(f32), PK_F32},
     [MAT_BF16] = {"bf16", GG_BF16, 1, 2, WT_ACT_F32, 8, bf16_to, bf16_from, NULL, NULL, MV3(bf16), PK(bf16)},
     [MAT_Q8_0] = {"q8", GG_Q8_0, QK8_0, 34, WT_ACT_Q8, 0, q8_to, q8_from, NULL, NULL, MV3(q8)},
     [MAT_Q4_0] = {"q4_0", GG_Q4_0, QK4_0, 18, WT_ACT_Q8, 0, q4_0_to, q4_0_from, NULL, NULL, MV2(q4_0)},
