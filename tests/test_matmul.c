@@ -1,7 +1,9 @@
 /* test_matmul.c — the threaded / BLAS matmul against the plain C oracle, on
  * random and odd shapes (src/kernels/matmul.c). */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 #include "base/rng.h"
 #include "harness.h"
 #include "kernels/matmul.h"
@@ -25,6 +27,46 @@ static void shapes(void) {
         CHECK(num / den < 1e-12, "T=%d R=%d C=%d: NMSE %g", T, R, C, num / den);
         free(w), free(x), free(a), free(b);
     }
+}
+
+/* a quantised matrix of 16 MB and more at T <= 4 goes to the threads in 4 MB
+ * chunks of rows (matmul.c mv_chunks): each row's sums are the one-thread
+ * ones (the same bits), every row written, for the interleaved q6_kx8 and
+ * q8 (rows not a multiple of a chunk, nor of 8); float32 (halves) beside */
+static void big_chunks(void) {
+    const int R = 20011, C = 1024, types[] = {MAT_F32, MAT_Q6_KX8, MAT_Q8_0};
+    rng r;
+    rng_seed(&r, 11);
+    float *w = malloc(sizeof(float) * (size_t)R * C), *x = malloc(sizeof(float) * 4 * C);
+    float *a = malloc(sizeof(float) * 4 * R), *b = malloc(sizeof(float) * 4 * R);
+    void *q = malloc(sizeof(float) * (size_t)R * C);
+    if (!w || !x || !a || !b || !q) {
+        CHECK(0, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < (size_t)R * C; i++) w[i] = rng_normal(&r);
+    for (int i = 0; i < 4 * C; i++) x[i] = rng_normal(&r);
+    const int nt = omp_get_max_threads();
+    for (int k = 0; k < 3; k++) {
+        mat F = {w, MAT_F32, R, C}, W = {types[k] == MAT_F32 ? w : q, types[k], R, C};
+        if (types[k] != MAT_F32) mat_convert(&F, types[k], q);
+        CHECK(mat_bytes(&W) >= (16u << 20), "%s: %zu bytes, under the chunked size",
+              mat_type_name(types[k]), mat_bytes(&W));
+        for (int T = 1; T <= 4; T++) {
+            for (int i = 0; i < 4 * R; i++) a[i] = b[i] = NAN;
+            omp_set_num_threads(1);
+            matmul(a, x, &W, T);
+            omp_set_num_threads(2);
+            matmul(b, x, &W, T);
+            int diff = 0, unset = 0;
+            for (int i = 0; i < T * R; i++) diff += memcmp(&a[i], &b[i], sizeof(float)) != 0, unset += b[i] != b[i];
+            CHECK(!diff && !unset, "%s T=%d: %d outputs differ from one thread's, %d not written", mat_type_name(types[k]),
+                  T, diff, unset);
+        }
+    }
+    omp_set_num_threads(nt);
+out:
+    free(w), free(x), free(a), free(b), free(q);
 }
 
 /* argmax_f32 (chunked vector maximum, then the first index) against the
@@ -61,6 +103,7 @@ static void argmax_rule(void) {
 
 int main(void) {
     RUN(shapes);
+    RUN(big_chunks);
     RUN(argmax_rule);
     return harness_done();
 }

@@ -345,7 +345,9 @@ void mv_f16_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1
             out[(size_t)(t0 + t) * ldo + r + i * rs] = hsum256(acc[i][t]);
 
 /* the weights' prefetch distance in bytes, per row */
+#ifndef PF_BYTES
 #define PF_BYTES 1024
+#endif
 
 /* IEEE half to float32 by a table (a broadcast load, where F16C takes three
  * vector operations a block): filled once, on first use */
