@@ -89,8 +89,11 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-torch")) torch = 0;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) th0 = th1 = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && (only = prec_parse(argv[++i])) < 0)
-            return fprintf(stderr, "--precision: f32, bf16 or fp8\n"), 1;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            if ((only = prec_parse(argv[++i])) < 0) return fprintf(stderr, "--precision: f32, bf16 or fp8\n"), 1;
+        } else /* --help, or anything unknown: the usage, nothing run */
+            return fprintf(stderr, "usage: bench_train [--steps N] [--no-torch] [--precision f32|bf16|fp8] [--threads N]\n"),
+                   strcmp(argv[i], "--help") != 0;
     }
     dc_config c;
     dc_err err = {0};
