@@ -26,6 +26,15 @@ void mfile_release(const mfile *f, const void *p, size_t n) {
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+void mfile_copy_out(const mfile *f, void *dst, const void *src, size_t n) {
+    const size_t piece = (size_t)4 << 20;
+    for (size_t o = 0; o < n; o += piece) {
+        size_t k = n - o < piece ? n - o : piece;
+        memcpy((char *)dst + o, (const char *)src + o, k);
+        mfile_release(f, (const char *)src + o, k);
+    }
+}
+
 int mfile_open(mfile *f, const char *path, dc_err *err) {
     f->data = NULL;
     f->size = 0;

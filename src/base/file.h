@@ -32,6 +32,11 @@ void mfile_close(mfile *f);
  * them in from the file again): a loader that has copied a tensor out of the
  * mapping calls it so the copy and the mapping are not resident together. */
 void mfile_release(const mfile *f, const void *p, size_t n);
+/* mfile_copy_out: n bytes of f's mapping at src into dst, 4 MB at a time,
+ * each piece's pages released once copied, so the copy and the mapping are
+ * never resident together (issue 15: a q4_0 mini peaked 93 MB above its
+ * weights, the 86 MB q6_K head twice over) */
+void mfile_copy_out(const mfile *f, void *dst, const void *src, size_t n);
 
 /* file_read_all: whole file into a malloc'd, NUL-terminated buffer (owned by
  * the caller). file_read_max: the same, refusing a file over max bytes. */

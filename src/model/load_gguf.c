@@ -487,24 +487,11 @@ static int borrow_blocks(size_t bytes) {
     return pages > 0 && psz > 0 && (double)bytes > 0.75 * (double)pages * (double)psz;
 }
 
-/* copy_out: n bytes of the mapping f at src into dst, 4 MB at a time, each
- * piece's source pages dropped from the resident set once copied, so the
- * copies and the mapping are never resident together (issue 15: a q4_0 mini
- * peaked 93 MB above its weights, the 86 MB q6_K head twice over) */
-static void copy_out(const mfile *f, void *dst, const uint8_t *src, size_t n) {
-    const size_t piece = (size_t)4 << 20;
-    for (size_t o = 0; o < n; o += piece) {
-        size_t k = n - o < piece ? n - o : piece;
-        memcpy((char *)dst + o, src + o, k);
-        mfile_release(f, src + o, k);
-    }
-}
-
 /* copy_split: a kept split kv_b's two pieces to where point_split put them */
 static void copy_split(const mfile *f, const wt_entry *e, const src *s) {
     const layer_w *lw = kvb_layer(e);
-    copy_out(f, lw->k_b.data, s->t->data, s->t->nbytes);
-    copy_out(f, lw->v_b.data, s->t2->data, s->t2->nbytes);
+    mfile_copy_out(f, lw->k_b.data, s->t->data, s->t->nbytes);
+    mfile_copy_out(f, lw->v_b.data, s->t2->data, s->t2->nbytes);
 }
 
 /* place: allocate the arenas and point every present entry into one (kept
@@ -662,7 +649,7 @@ int weights_load_gguf(const dc_config *c, const char *path, int f32, model_w *w,
         if (rc || !s[i].t) continue;
         if (kt[i] == MAT_F32) bad |= read_one(c, &s[i], &e[i], *e[i].dst) != DC_OK;
         else if (!borrow && s[i].kvb_split) copy_split(&g.f, &e[i], &s[i]);
-        else if (!borrow) copy_out(&g.f, *e[i].dst, s[i].t->data + s[i].off, stored_bytes(&e[i], &s[i]));
+        else if (!borrow) mfile_copy_out(&g.f, *e[i].dst, s[i].t->data + s[i].off, stored_bytes(&e[i], &s[i]));
         if (!borrow && !s[i].kvb_split) mfile_release(&g.f, s[i].t->data + s[i].off, src_bytes(&e[i], &s[i]));
         int d;
 #pragma omp atomic capture

@@ -292,26 +292,21 @@ static int keeps_half(const st_tensor *t, const wt_entry *e) {
 }
 
 /* keep_half: tensor t of entry e into dst as it is stored (bf16 or f16
- * codes); a NaN or an infinity is a corrupt file, as for the widened
- * tensors (dequant) */
-static int keep_half(const st_set *s, const st_tensor *t, const wt_entry *e, void *dst, dc_err *err) {
+ * codes of type), its file pages dropped as copied; a NaN or an infinity is
+ * a corrupt file, as for the widened tensors (dequant) */
+static int keep_half(const st_set *s, const st_tensor *t, const wt_entry *e, int type, void *dst, dc_err *err) {
     int rc = check_shape(s, t, e, err);
     if (rc) return rc;
-    const size_t n = wt_numel(e), piece = (size_t)4 << 20;
-    /* the file's offset need not be even; dst is 64-byte aligned. 4 MB at a
-     * time, each piece's file pages dropped once copied (weights_load) */
-    for (size_t o = 0; o < n * 2; o += piece) {
-        const size_t k = n * 2 - o < piece ? n * 2 - o : piece;
-        memcpy((char *)dst + o, t->data + o, k);
-        mfile_release(&s->files[t->file], t->data + o, k);
+    const size_t n = wt_numel(e);
+    mfile_copy_out(&s->files[t->file], dst, t->data, n * 2); /* the file's offset need not be even */
+    const int64_t bad = gg_first_nonfinite(wtype_get(type)->gg, dst, (int64_t)n);
+    if (bad >= 0) {
+        float v;
+        gg_dequantize(wtype_get(type)->gg, (const uint16_t *)dst + bad, &v, 1);
+        return err_set(err, DC_EFORMAT, "%s: tensor %s holds %s at element %lld (row %lld): the checkpoint is corrupt",
+                       s->paths[t->file], e->name, isnan(v) ? "NaN" : "an infinity", (long long)bad,
+                       (long long)(bad / e->cols));
     }
-    const uint16_t *b = dst;
-    const uint16_t ex = t->dtype == ST_BF16 ? 0x7f80 : 0x7c00, man = t->dtype == ST_BF16 ? 0x7f : 0x3ff;
-    size_t bad = n;
-    for (size_t i = 0; i < n && bad == n; i++) bad = (b[i] & ex) == ex ? i : n;
-    if (bad < n)
-        return err_set(err, DC_EFORMAT, "%s: tensor %s holds %s at element %zu (row %zu): the checkpoint is corrupt",
-                       s->paths[t->file], e->name, b[bad] & man ? "NaN" : "an infinity", bad, bad / (size_t)e->cols);
     return DC_OK;
 }
 
@@ -405,7 +400,7 @@ static int place(model_w *w, const wt_entry *e, int n, const st_tensor **src, co
             const int type = kept_type(kt[i]);
             *e[i].dst = (float *)(void *)((char *)w->qarena + qoff);
             if (e[i].m) e[i].m->type = type;
-            if (e[i].gtype) *e[i].gtype = type == MAT_BF16 ? GG_BF16 : GG_F16;
+            if (e[i].gtype) *e[i].gtype = wtype_get(type)->gg;
             qoff += (mat_type_bytes(type, e[i].rows, e[i].cols) + 63) & ~(size_t)63;
         } else {
             *e[i].dst = w->arena + off;
@@ -454,9 +449,11 @@ int weights_load(const dc_config *c, const char *dir, int keep, model_w *w, dc_e
     for (int i = 0; i < n && !rc; i++) {
         libprog_add(&pg, 1);
         if (!src[i]) continue;
-        rc = kt[i] == KEEP_FP8 ? keep_fp8(c, &s, src[i], &e[i], *e[i].dst, err)
-             : kt[i]            ? keep_half(&s, src[i], &e[i], *e[i].dst, err)
-                                : dequant(c, &s, src[i], &e[i], *e[i].dst, err);
+        if (kt[i] && kt[i] != KEEP_FP8) { /* its pages dropped as it is copied */
+            rc = keep_half(&s, src[i], &e[i], kept_type(kt[i]), *e[i].dst, err);
+            continue;
+        }
+        rc = kt[i] ? keep_fp8(c, &s, src[i], &e[i], *e[i].dst, err) : dequant(c, &s, src[i], &e[i], *e[i].dst, err);
         /* the file's pages of a tensor read are dropped from the resident set, so
          * the mapping and the weights are not resident together (a BF16 mini
          * peaked at 2.59 GB for 1.32 GB of weights) */
@@ -531,9 +528,8 @@ static const float *as_f32(const mat *m, float **buf, size_t *cap) {
         *cap = *buf ? n : 0;
         if (!*buf) return NULL;
     }
-    const size_t rb = mat_type_bytes(m->type, 1, m->cols);
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (int r = 0; r < m->rows; r++) wtype_get(m->type)->to_f32((const char *)(void *)m->data + rb * r, *buf + (size_t)r * m->cols, m->cols);
+    for (int r = 0; r < m->rows; r++) mat_row_f32(m, r, *buf + (size_t)r * m->cols);
     return *buf;
 }
 
