@@ -121,7 +121,8 @@ static void quant_types(void) {
         const char *type;
         double bound;
     } T[] = {{"f32", 0}, {"f16", 0.01}, {"bf16", 0.03}, {"q8_0", 0.03}, {"q6_k", 0.1}, {"q5_k", 0.12},
-             {"q5_0", 0.15}, {"q4_k", 0.25}, {"q4_0", 0.3}, {"q4_1", 0.25}, {"q3_k", 0.5}, {"q2_k", 1.0}};
+             {"q5_0", 0.15}, {"q5_1", 0.15}, {"q4_k", 0.25}, {"q4_0", 0.3}, {"q4_1", 0.25}, {"q3_k", 0.5},
+             {"q2_k", 1.0}};
     for (size_t i = 0; i < sizeof T / sizeof *T; i++) {
         char name[64];
         snprintf(name, sizeof name, "k256_%s.gguf", T[i].type);
@@ -187,13 +188,15 @@ static void kept_vs_f32_one(int moe) {
     dc_config c;
     block_config(&c);
     if (!moe) c.first_k_dense_replace = c.num_hidden_layers + c.num_nextn_predict_layers;
-    const char *dir = tmp(moe ? "kept_moe" : "kept");
+    char dir[700]; /* tmp's buffers are reused: the loop below takes more than it holds */
+    snprintf(dir, sizeof dir, "%s", tmp(moe ? "kept_moe" : "kept"));
     if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
     int ids[24];
     for (int i = 0; i < 24; i++) ids[i] = (i * 37 + 11) % c.vocab_size;
-    static const char *TYPES[] = {"q8_0", "q4_0", "q4_k", "q6_k", "bf16"};
-    static const char *MAT[] = {"q8", "q4_0", "q4_k", "q6_k", "bf16"};
+    static const char *TYPES[] = {"q8_0", "q4_0", "q4_k", "q6_k", "q5_0", "q4_1", "q5_1", "bf16"};
+    static const char *MAT[] = {"q8", "q4_0", "q4_k", "q6_k", "q5_0", "q4_1", "q5_1", "bf16"};
     for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) {
+        const int half = !strcmp(TYPES[i], "bf16");
         char name[64];
         snprintf(name, sizeof name, "kept%d_%s.gguf", moe, TYPES[i]);
         const char *gg = tmp(name);
@@ -210,7 +213,7 @@ static void kept_vs_f32_one(int moe) {
               "%s: kept bytes not below f32", TYPES[i]);
         CHECK(dc_model_set_dtype(q, "f32", &err) == 0 && dc_model_set_dtype(q, "stored", &err) == 0, "%s: %s",
               TYPES[i], err.msg);
-        if (i < 4)
+        if (!half)
             CHECK(dc_model_set_dtype(q, i ? "q8" : "bf16", &err) != 0 && strstr(err.msg, "as stored"),
                   "%s: requantising must be refused", TYPES[i]);
         int V = c.vocab_size;
@@ -219,11 +222,11 @@ static void kept_vs_f32_one(int moe) {
         double e = a && b ? rel_rms(a, b, (size_t)24 * V) : 1e9, e8 = a8 && b8 ? rel_rms(a8, b8, (size_t)8 * V) : 1e9;
         printf("    %s %-4s kept vs f32: %5.1f vs %5.1f MB per token; logits relative RMS: T=24 %.1e, T=8 %.1e\n", moe ? "moe  " : "dense", TYPES[i], dc_model_decode_bytes(q) / 1e6, dc_model_decode_bytes(f) / 1e6,
                e, e8);
-        double lim = i == 4 ? 1e-4 : moe ? 0.2 : 0.03;
+        double lim = half ? 1e-4 : moe ? 0.2 : 0.03;
         CHECK(e < lim, "%s: T=24 logits differ by %g", TYPES[i], e);
         CHECK(e8 < lim, "%s: T=8 logits differ by %g", TYPES[i], e8);
         free(a), free(b), free(a8), free(b8);
-        if (i == 4) { /* bf16 is a float kind: --dtype q8 converts it, as it would the float32 load */
+        if (half) { /* bf16 is a float kind: --dtype q8 converts it, as it would the float32 load */
             const size_t kb = dc_model_weight_bytes(q);
             CHECK(dc_model_set_dtype(q, "q8", &err) == 0 && dc_model_set_dtype(f, "q8", &err) == 0, "bf16 -> q8: %s", err.msg);
             CHECK(!strcmp(dc_model_dtype(q), "q8") && dc_model_weight_bytes(q) < kb, "bf16 -> q8: held as %s, %zu bytes (bf16: %zu)",
@@ -311,7 +314,9 @@ static float *chunked(dc_model *m, const int *ids, int n, int k) { return chunke
  * again, agrees too. Resident bytes and bytes per token drop. */
 /* the plain type an interleaved one is made from (itself for the others) */
 static int plain_of(int t) {
-    return t == MAT_Q4_0X8 ? MAT_Q4_0 : t == MAT_Q4_KX8 ? MAT_Q4_K : t == MAT_Q6_KX8 ? MAT_Q6_K : t == MAT_Q5_KX8 ? MAT_Q5_K : t;
+    for (int p = 0; p < MAT_NTYPES; p++)
+        if (p != t && mat_type_ilv(p) == t) return p;
+    return t;
 }
 
 /* pieces read from the file's mapping stay plain (DEEPC_MMAP=1: type plain)
@@ -337,15 +342,17 @@ static void kvb_kept(void) {
     dc_config c;
     block_config(&c);
     c.first_k_dense_replace = c.num_hidden_layers + c.num_nextn_predict_layers; /* dense: no routing flips */
-    const char *dir = tmp("kvb_kept");
+    char dir[700]; /* tmp's buffers are reused: the loop below takes more than it holds */
+    snprintf(dir, sizeof dir, "%s", tmp("kvb_kept"));
     if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
     static const struct {
         const char *type;
         int mat;
         double bound;
-    } K[] = {{"f16", MAT_F16, 1e-4}, {"q8_0", MAT_Q8_0, 0.03}, {"q5_0", MAT_Q5_0, 0.05},
-             {"q4_0", MAT_Q4_0X8, 0.06}, /* q4_0 and the k-quants: interleaved at load (a head's rows are whole groups of 8) */
-             {"q4_k", MAT_Q4_KX8, 0.06}, {"q6_k", MAT_Q6_KX8, 0.03}, {"q5_k", MAT_Q5_KX8, 0.04}};
+    } K[] = {{"f16", MAT_F16, 1e-4}, {"q8_0", MAT_Q8_0, 0.03},
+             {"q4_0", MAT_Q4_0X8, 0.06}, /* the 4- and 5-bit types: interleaved at load (a head's rows are whole groups of 8) */
+             {"q4_k", MAT_Q4_KX8, 0.06}, {"q6_k", MAT_Q6_KX8, 0.03}, {"q5_k", MAT_Q5_KX8, 0.04},
+             {"q5_0", MAT_Q5_0X8, 0.05}, {"q4_1", MAT_Q4_1X8, 0.06}, {"q5_1", MAT_Q5_1X8, 0.05}};
     const int n = 16, V = c.vocab_size;
     int ids[16];
     for (int i = 0; i < n; i++) ids[i] = (i * 41 + 3) % V;
@@ -584,6 +591,9 @@ static void borrowed_blocks(void) {
     borrowed_one(&c, dir, "q4_0");
     borrowed_one(&c, dir, "q4_k_m");
     borrowed_one(&c, dir, "q5_k_m");
+    borrowed_one(&c, dir, "q5_0"); /* q5_0x8, q4_1x8, q5_1x8 copied: the plain kernels' bits */
+    borrowed_one(&c, dir, "q4_1");
+    borrowed_one(&c, dir, "q5_1");
 }
 
 /* the tokenizer goes into the GGUF and comes back encoding the same */

@@ -430,9 +430,12 @@ static void row_q4_0(const void *W, int R, int r, int C, void *d) { q4_0x8_row(W
 static void row_q4_k(const void *W, int R, int r, int C, void *d) { q4_kx8_row(W, R, r, C, d); }
 static void row_q6_k(const void *W, int R, int r, int C, void *d) { q6_kx8_row(W, R, r, C, d); }
 static void row_q5_k(const void *W, int R, int r, int C, void *d) { q5_kx8_row(W, R, r, C, d); }
+static void row_q5_0(const void *W, int R, int r, int C, void *d) { q5_0x8_row(W, R, r, C, d); }
+static void row_q4_1(const void *W, int R, int r, int C, void *d) { q4_1x8_row(W, R, r, C, d); }
+static void row_q5_1(const void *W, int R, int r, int C, void *d) { q5_1x8_row(W, R, r, C, d); }
 
 static void ilv_one(const ilv_case *k, int R, rng *r) {
-    const int C = k->C, nb = C / (k->plain == MAT_Q4_0 ? QK4_0 : QK_K);
+    const int C = k->C, nb = C / wtype_get(k->plain)->blck;
     const size_t bytes = mat_type_bytes(k->plain, R, C);
     float *w = harness_randv(r, (size_t)R * C), *x = harness_randv(r, (size_t)9 * C);
     char *plain = malloc(bytes), *pk = malloc(bytes), *inpl = malloc(bytes), *conv = malloc(bytes), *row = malloc(k->blk * nb);
@@ -471,7 +474,10 @@ static void interleaved_layouts(void) {
     const ilv_case K[] = {{MAT_Q4_0, MAT_Q4_0X8, 320, sizeof(block_q4_0), q4_0x8_pack, q4_0x8_repack, row_q4_0},
                           {MAT_Q4_K, MAT_Q4_KX8, 512, sizeof(block_q4_K), q4_kx8_pack, q4_kx8_repack, row_q4_k},
                           {MAT_Q6_K, MAT_Q6_KX8, 512, sizeof(block_q6_K), q6_kx8_pack, q6_kx8_repack, row_q6_k},
-                          {MAT_Q5_K, MAT_Q5_KX8, 512, sizeof(block_q5_K), q5_kx8_pack, q5_kx8_repack, row_q5_k}};
+                          {MAT_Q5_K, MAT_Q5_KX8, 512, sizeof(block_q5_K), q5_kx8_pack, q5_kx8_repack, row_q5_k},
+                          {MAT_Q5_0, MAT_Q5_0X8, 320, sizeof(block_q5_0), q5_0x8_pack, q5_0x8_repack, row_q5_0},
+                          {MAT_Q4_1, MAT_Q4_1X8, 320, sizeof(block_q4_1), q4_1x8_pack, q4_1x8_repack, row_q4_1},
+                          {MAT_Q5_1, MAT_Q5_1X8, 320, sizeof(block_q5_1), q5_1x8_pack, q5_1x8_repack, row_q5_1}};
     const int RS[] = {8, 29, 64, 3};
     for (size_t k = 0; k < sizeof K / sizeof *K; k++)
         for (size_t ri = 0; ri < sizeof RS / sizeof *RS; ri++) ilv_one(&K[k], RS[ri], &r);
@@ -479,9 +485,12 @@ static void interleaved_layouts(void) {
     const ilv_case L[] = {{MAT_Q4_0, MAT_Q4_0X8, 8512, sizeof(block_q4_0), q4_0x8_pack, q4_0x8_repack, row_q4_0},
                           {MAT_Q4_K, MAT_Q4_KX8, 8448, sizeof(block_q4_K), q4_kx8_pack, q4_kx8_repack, row_q4_k},
                           {MAT_Q6_K, MAT_Q6_KX8, 8448, sizeof(block_q6_K), q6_kx8_pack, q6_kx8_repack, row_q6_k},
-                          {MAT_Q5_K, MAT_Q5_KX8, 8448, sizeof(block_q5_K), q5_kx8_pack, q5_kx8_repack, row_q5_k}};
+                          {MAT_Q5_K, MAT_Q5_KX8, 8448, sizeof(block_q5_K), q5_kx8_pack, q5_kx8_repack, row_q5_k},
+                          {MAT_Q5_0, MAT_Q5_0X8, 8512, sizeof(block_q5_0), q5_0x8_pack, q5_0x8_repack, row_q5_0},
+                          {MAT_Q4_1, MAT_Q4_1X8, 8512, sizeof(block_q4_1), q4_1x8_pack, q4_1x8_repack, row_q4_1},
+                          {MAT_Q5_1, MAT_Q5_1X8, 8512, sizeof(block_q5_1), q5_1x8_pack, q5_1x8_repack, row_q5_1}};
     for (size_t k = 0; k < sizeof L / sizeof *L; k++) ilv_one(&L[k], 9, &r);
-    printf("    q4_0x8, q4_kx8, q6_kx8, q5_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64, and 9 rows past the 8192-value chunks; T=1..9)\n");
+    printf("    q4_0x8, q4_kx8, q6_kx8, q5_kx8, q5_0x8, q4_1x8, q5_1x8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64, and 9 rows past the 8192-value chunks; T=1..9)\n");
 }
 
 int main(void) {

@@ -66,6 +66,11 @@ MV_DECL(q5_kx8, ref) MV_DECL(q5_kx8, avx2)
 MV_DECL(f16, ref) MV_DECL(q5_0, ref) MV_DECL(q5_k, ref) MV_DECL(fp8, ref)
 MV_DECL(f16, avx2) MV_DECL(q5_0, avx2) MV_DECL(q5_k, avx2) MV_DECL(fp8, avx2)
 MV_DECL(fp8, avx512) /* 64 codes a vector: matvec_avx2.c */
+/* ggml's other blocks of 32 (q4_1, q5_1 kept as stored since issue 15) and
+ * their interleaved layouts: matvec_legacy_avx2.c */
+MV_DECL(q4_1, ref) MV_DECL(q4_1, avx2) MV_DECL(q5_1, ref) MV_DECL(q5_1, avx2)
+MV_DECL(q5_0x8, ref) MV_DECL(q5_0x8, avx2) MV_DECL(q4_1x8, ref) MV_DECL(q4_1x8, avx2)
+MV_DECL(q5_1x8, ref) MV_DECL(q5_1x8, avx2)
 MV_DECL(q4_0x8, ref) MV_DECL(q4_0x8, avx2)
 MV_DECL(q4_0x8, avx512) /* AVX2's sums (the same bits) by AVX512_VNNI: matvec_avx2.c */
 #undef MV_DECL

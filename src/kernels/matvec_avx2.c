@@ -71,6 +71,7 @@
 #include "kernels/matvec.h"
 #include "kernels/repack.h"
 #include "kernels/simd_common.h"
+#include "kernels/lanes_avx2.h"
 
 INL __m256 bf16_load(const uint16_t *p) {
     __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
@@ -450,38 +451,6 @@ INL void q4_lanes(__m256 *acc, const __m256i q[4], __m256 dw, const q8_act *x, i
     q4_acc(acc, s16, dw, x, nb, b, t0, NT);
 }
 
-/* lane j of acc[t] is row rows[j] (rows[j] < 0: none) for token t0 + t */
-INL void lanes_store(float *out, size_t ldo, const __m256 *acc, const int *rows, int t0, int NT) {
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) {
-        float v[8];
-        _mm256_storeu_ps(v, acc[t]);
-        for (int j = 0; j < 8; j++)
-            if (rows[j] >= 0) out[(size_t)(t0 + t) * ldo + rows[j]] = v[j];
-    }
-}
-
-/* the NG groups of 8 interleaved rows g, g + gs, ... (acc + i na: the
- * tokens' lanes of group i): the rows of each inside [r0, r1) stored */
-INL void groups_store(float *out, size_t ldo, const __m256 *acc, int na, int g, int gs, int NG, int r0, int r1, int t0,
-                      int NT) {
-    #pragma GCC unroll 4
-    for (int i = 0; i < NG; i++) {
-        const int r8 = 8 * (g + i * gs);
-        if (r8 >= r0 && r8 + 8 <= r1) { /* the whole group: its 8 rows are adjacent in out */
-            #pragma GCC unroll 4
-            for (int t = 0; t < NT; t++) _mm256_storeu_ps(out + (size_t)(t0 + t) * ldo + r8, acc[i * na + t]);
-            continue;
-        }
-        int keep[8];
-        for (int j = 0; j < 8; j++) {
-            const int r = 8 * (g + i * gs) + j;
-            keep[j] = r >= r0 && r < r1 ? r : -1;
-        }
-        lanes_store(out, ldo, acc + i * na, keep, t0, NT);
-    }
-}
-
 /* plain rows rows[0..7] (each < rows of W; repeated ones are computed twice)
  * times NT tokens: per block, the 8 rows' 16 qs bytes transposed 4 bytes at
  * a time into q[0..3] (rows 0-3 in the low halves, 4-7 in the high), their
@@ -557,13 +526,6 @@ INL void q4x8_blocks4(const block_q4_0x8 **B, const block_q4_0x8 *W, int nb, int
         _mm_prefetch((const char *)B[i] + PF_BYTES + 64, _MM_HINT_T0);
         _mm_prefetch((const char *)B[i] + PF_BYTES + 128, _MM_HINT_T0);
     }
-}
-
-/* chunk k's activation bytes of a block (xb): the 4 for the low nibbles and the 4 for the high, broadcast */
-INL void q4_bcast(const int8_t *xb, int k, __m256i *bl, __m256i *bh) {
-    int32_t xl, xh;
-    memcpy(&xl, xb + 4 * k, 4), memcpy(&xh, xb + 4 * k + 16, 4);
-    *bl = _mm256_set1_epi32(xl), *bh = _mm256_set1_epi32(xh);
 }
 
 /* The interleaved layout: lane j of group g = row 8g + j; rows outside
@@ -1401,58 +1363,6 @@ INL void q6_kx8_tile1x4(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, c
 }
 
 X8_MV(mv_q6_kx8_avx2, block_q6_Kx8, QK_K, q6_kx8_tile1x4, q6_kx8_tile, mv_q6_k_avx2)
-
-/* ---------------------------------------------------------------- q5_0 */
-
-/* the 32 bits at qh4 as 32 bytes, 0xff where bit j is set (byte j <-> bit j):
- * byte j takes byte j/8 of the word, ORed with all bits but j % 8 */
-INL __m256i bits_to_bytes(const uint8_t *qh4) {
-    uint32_t u;
-    memcpy(&u, qh4, 4);
-    const __m256i sel = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
-    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)u), sel);
-    b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-    return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
-}
-
-/* q4_0's tile with the fifth bit: w = q - 16, q = nibble | bit << 4 (0..31):
- * maddubs(q, x) exact in int16, the -16 sum(x) as 2 ds per lane */
-INL void q5_0_tile(float *out, size_t ldo, const block_q5_0 *W, int nb, const q8_act *x, int r, int rs, int NR, int t0,
-                   int NT) {
-    const size_t cols = (size_t)nb * QK5_0;
-    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16),
-                  hi4 = _mm256_setr_epi64x(0, 0, 4, 4);
-    TILE_ACC(acc)
-    for (int p = 0; p < nb; p++) {
-        #pragma GCC unroll 4
-        for (int i = 0; i < NR; i++) {
-            const block_q5_0 *b = W + (size_t)(r + i * rs) * nb + p;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
-            const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->qs));
-            const __m256i wv = _mm256_or_si256(_mm256_and_si256(_mm256_srlv_epi64(q, hi4), m4),
-                                               _mm256_and_si256(bits_to_bytes(b->qh), b4));
-            const __m256 dw = F16_BCAST(b->d);
-            #pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) {
-                const size_t tt = (size_t)(t0 + t), v = tt * cols + (size_t)p * QK5_0;
-                __m256i s16 = _mm256_maddubs_epi16(wv, _mm256_loadu_si256((const __m256i *)(x->qs + v)));
-                __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
-                /* lane l: dx s_l - 2 dx sum(x) (8 lanes: the -16 sum(x) of w = q - 16; 2 ds exact) */
-                const __m256 ds = _mm256_broadcast_ss(x->ds + tt * nb + p);
-                s = _mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tt * nb + p), _mm256_add_ps(ds, ds));
-                acc[i][t] = _mm256_fmadd_ps(s, dw, acc[i][t]);
-            }
-        }
-    }
-    TILE_STORE(acc)
-}
-
-void mv_q5_0_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *xv, int T) {
-    const q8_act *x = xv;
-    const int nb = cols / QK5_0;
-    F16_READY();
-    TILES(q5_0_tile, out, ldo, (const block_q5_0 *)W, nb, x);
-}
 
 /* ---------------------------------------------------------------- q5_k lanes */
 

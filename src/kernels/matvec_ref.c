@@ -125,6 +125,12 @@ void mv_q6_k_ref(float *out, size_t ldo, const void *Wv, int cols, int r0, int r
 void mv_q5_0_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
     mv_gg_ref(GG_Q5_0, out, ldo, W, cols, r0, r1, x, T);
 }
+void mv_q4_1_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    mv_gg_ref(GG_Q4_1, out, ldo, W, cols, r0, r1, x, T);
+}
+void mv_q5_1_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    mv_gg_ref(GG_Q5_1, out, ldo, W, cols, r0, r1, x, T);
+}
 void mv_q5_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
     mv_gg_ref(GG_Q5_K, out, ldo, W, cols, r0, r1, x, T);
 }
@@ -146,3 +152,6 @@ X8_REF(mv_q4_0x8_ref, GG_Q4_0, block_q4_0, QK4_0, q4_0x8_row)
 X8_REF(mv_q4_kx8_ref, GG_Q4_K, block_q4_K, QK_K, q4_kx8_row)
 X8_REF(mv_q6_kx8_ref, GG_Q6_K, block_q6_K, QK_K, q6_kx8_row)
 X8_REF(mv_q5_kx8_ref, GG_Q5_K, block_q5_K, QK_K, q5_kx8_row)
+X8_REF(mv_q5_0x8_ref, GG_Q5_0, block_q5_0, QK5_0, q5_0x8_row)
+X8_REF(mv_q4_1x8_ref, GG_Q4_1, block_q4_1, QK4_1, q4_1x8_row)
+X8_REF(mv_q5_1x8_ref, GG_Q5_1, block_q5_1, QK5_1, q5_1x8_row)

@@ -1,4 +1,4 @@
-/* repack.c — see repack.h: Q4_0, Q4_K, Q5_K and Q6_K rows interleaved 8 at a time, and back. */
+/* repack.c — see repack.h: Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1 and Q5_1 rows interleaved 8 at a time, and back. */
 #include "kernels/repack.h"
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +123,50 @@ static void kx6_block(const block_q6_Kx8 *g, int j, block_q6_K *dst) {
 }
 
 
-/* ---------------------------------------------------------------- any of the four */
+/* the 5-bit values of a plain Q5_0 / Q5_1 block (qh, qs) into row j of a
+ * group's qs / qh in repack.h's order, and back */
+static void q5o_put(uint8_t *gqs, uint8_t *gqh, int j, const uint8_t *qh, const uint8_t *qs) {
+    const uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    for (int m = 0; m < 4; m++) gqh[4 * j + m] = 0;
+    for (int k = 0; k < 4; k++)
+        for (int m = 0; m < 4; m++) {
+            const int v = 4 * k + m;
+            const unsigned lo = (qs[v] & 15u) | (h >> v & 1u) << 4, hi = (unsigned)(qs[v] >> 4) | (h >> (16 + v) & 1u) << 4;
+            gqs[32 * k + 4 * j + m] = (uint8_t)(lo | (hi & 7u) << 5);
+            gqh[4 * j + m] |= (uint8_t)((hi >> 3) << 2 * k);
+        }
+}
+
+static void q5o_get(const uint8_t *gqs, const uint8_t *gqh, int j, uint8_t *qh, uint8_t *qs) {
+    uint32_t h = 0;
+    for (int k = 0; k < 4; k++)
+        for (int m = 0; m < 4; m++) {
+            const int v = 4 * k + m;
+            const unsigned b = gqs[32 * k + 4 * j + m], lo = b & 31u, hi = b >> 5 | (gqh[4 * j + m] >> 2 * k & 3u) << 3;
+            qs[v] = (uint8_t)((lo & 15u) | (hi & 15u) << 4);
+            h |= (uint32_t)(lo >> 4) << v | (uint32_t)(hi >> 4) << (16 + v);
+        }
+    for (int i = 0; i < 4; i++) qh[i] = (uint8_t)(h >> 8 * i);
+}
+
+static void q50_put(block_q5_0x8 *g, int j, const block_q5_0 *s) { g->d[j] = s->d, q5o_put(g->qs, g->qh, j, s->qh, s->qs); }
+static void q50_get(const block_q5_0x8 *g, int j, block_q5_0 *d) { d->d = g->d[j], q5o_get(g->qs, g->qh, j, d->qh, d->qs); }
+static void q51_put(block_q5_1x8 *g, int j, const block_q5_1 *s) {
+    g->d[j] = s->d, g->m[j] = s->m, q5o_put(g->qs, g->qh, j, s->qh, s->qs);
+}
+static void q51_get(const block_q5_1x8 *g, int j, block_q5_1 *d) {
+    d->d = g->d[j], d->m = g->m[j], q5o_get(g->qs, g->qh, j, d->qh, d->qs);
+}
+static void q41_put(block_q4_1x8 *g, int j, const block_q4_1 *s) {
+    g->d[j] = s->d, g->m[j] = s->m;
+    for (int k = 0; k < 4; k++) memcpy(g->qs + 32 * k + 4 * j, s->qs + 4 * k, 4);
+}
+static void q41_get(const block_q4_1x8 *g, int j, block_q4_1 *dst) {
+    dst->d = g->d[j], dst->m = g->m[j];
+    for (int k = 0; k < 4; k++) memcpy(dst->qs + 4 * k, g->qs + 32 * k + 4 * j, 4);
+}
+
+/* ---------------------------------------------------------------- any of them */
 
 /* an interleaved type: its ggml type, values and bytes per plain block, and
  * block j of an interleaved group (8 plain blocks' bytes) from a plain block
@@ -196,6 +239,7 @@ typedef union chunk_buf {
     block_q4_K q4_k[CHUNK_VALUES / QK_K];
     block_q6_K q6_k[CHUNK_VALUES / QK_K];
     block_q5_K q5_k[CHUNK_VALUES / QK_K];
+    block_q5_1 q5_1[CHUNK_VALUES / QK5_1];
 } chunk_buf;
 
 /* W float32 quantised a chunk of a row at a time (the blocks are independent)
@@ -242,6 +286,16 @@ static void kx6_get_v(const void *g, int j, void *d) { kx6_block(g, j, d); }
 static void k5_put_v(void *g, int j, const void *s) { k5_put(g, j, s); }
 static void k5_get_v(const void *g, int j, void *d) { k5_block(g, j, d); }
 
+static void q50_put_v(void *g, int j, const void *s) { q50_put(g, j, s); }
+static void q50_get_v(const void *g, int j, void *d) { q50_get(g, j, d); }
+static void q41_put_v(void *g, int j, const void *s) { q41_put(g, j, s); }
+static void q41_get_v(const void *g, int j, void *d) { q41_get(g, j, d); }
+static void q51_put_v(void *g, int j, const void *s) { q51_put(g, j, s); }
+static void q51_get_v(const void *g, int j, void *d) { q51_get(g, j, d); }
+
+static const ilv_type Q5_0_T = {GG_Q5_0, QK5_0, sizeof(block_q5_0), q50_put_v, q50_get_v};
+static const ilv_type Q4_1_T = {GG_Q4_1, QK4_1, sizeof(block_q4_1), q41_put_v, q41_get_v};
+static const ilv_type Q5_1_T = {GG_Q5_1, QK5_1, sizeof(block_q5_1), q51_put_v, q51_get_v};
 static const ilv_type Q4_0_T = {GG_Q4_0, QK4_0, sizeof(block_q4_0), q40_put_v, q40_get_v};
 static const ilv_type Q4_K_T = {GG_Q4_K, QK_K, sizeof(block_q4_K), kx8_put_v, kx8_get_v};
 static const ilv_type Q6_K_T = {GG_Q6_K, QK_K, sizeof(block_q6_K), kx6_put_v, kx6_get_v};
@@ -255,3 +309,6 @@ ILV_API(q4_0x8, Q4_0_T, block_q4_0)
 ILV_API(q4_kx8, Q4_K_T, block_q4_K)
 ILV_API(q6_kx8, Q6_K_T, block_q6_K)
 ILV_API(q5_kx8, Q5_K_T, block_q5_K)
+ILV_API(q5_0x8, Q5_0_T, block_q5_0)
+ILV_API(q4_1x8, Q4_1_T, block_q4_1)
+ILV_API(q5_1x8, Q5_1_T, block_q5_1)

@@ -1,6 +1,7 @@
 /*
- * repack.h — Q4_0, Q4_K, Q5_K and Q6_K matrices with 8 rows interleaved
- * (MAT_Q4_0X8, MAT_Q4_KX8, MAT_Q5_KX8, MAT_Q6_KX8, wtype.h), made at load
+ * repack.h — Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1 and Q5_1 matrices with 8 rows
+ * interleaved (MAT_Q4_0X8, MAT_Q4_KX8, MAT_Q5_KX8, MAT_Q6_KX8, MAT_Q5_0X8,
+ * MAT_Q4_1X8, MAT_Q5_1X8, wtype.h), made at load
  * from the GGUF layout (load_gguf.c, weights_convert) so the decode kernels keep one row per vector lane
  * (issue 15). Borrowed (mmapped) blocks stay plain; the plain kernels gather
  * 8 rows into the same lanes, so both layouts give the same bits.
@@ -135,4 +136,39 @@ typedef struct block_q5_Kx8 {
 _Static_assert(sizeof(block_q5_Kx8) == 8 * sizeof(block_q5_K), "8 Q5_K blocks, no padding");
 
 ILV_DECL(q5_kx8, block_q5_K)
+/* Q5_0, Q4_1 and Q5_1 (MAT_Q5_0X8, MAT_Q4_1X8, MAT_Q5_1X8), ggml's other
+ * blocks of 32 (w = d (q - 16), d q + m, d q + m; q 5, 4, 5 bits), per block:
+ *   d[j] (and m[j])     row 8g + j's half scale (and half min)
+ *   q4_1: qs as Q4_0's (byte 4k + m of row j's qs at qs[32k + 4j + m])
+ *   q5_0, q5_1 in a new bit order (q = ggml's 5-bit value 0..31 of row j,
+ *   k, m = 0..3):
+ *     qs[32k + 4j + m]  q(4k + m) in bits 0-4, bits 0-2 of q(16 + 4k + m)
+ *                       in bits 5-7
+ *     qh[4j + m]        bits 3-4 of q(16 + 4k + m) in bits 2k, 2k + 1
+ * then the rows % 8 last rows as plain rows. So 32 bytes at qs + 32k give 4
+ * values of each row whole (one AND) and 4 more with qh (a shift and an AND
+ * of each, an OR): 6 vector operations for 8 values of 8 rows, where a
+ * nibble and a fifth bit each take 8 (matvec_legacy_avx2.c). Lossless:
+ * PRE_row gives the plain row back byte for byte. */
+typedef struct block_q5_0x8 {
+    uint16_t d[8];
+    uint8_t qh[32];
+    uint8_t qs[128];
+} block_q5_0x8;
+typedef struct block_q4_1x8 {
+    uint16_t d[8], m[8];
+    uint8_t qs[128];
+} block_q4_1x8;
+typedef struct block_q5_1x8 {
+    uint16_t d[8], m[8];
+    uint8_t qh[32];
+    uint8_t qs[128];
+} block_q5_1x8;
+_Static_assert(sizeof(block_q5_0x8) == 8 * sizeof(block_q5_0), "8 Q5_0 blocks, no padding");
+_Static_assert(sizeof(block_q4_1x8) == 8 * sizeof(block_q4_1), "8 Q4_1 blocks, no padding");
+_Static_assert(sizeof(block_q5_1x8) == 8 * sizeof(block_q5_1), "8 Q5_1 blocks, no padding");
+
+ILV_DECL(q5_0x8, block_q5_0)
+ILV_DECL(q4_1x8, block_q4_1)
+ILV_DECL(q5_1x8, block_q5_1)
 #endif

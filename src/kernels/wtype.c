@@ -27,6 +27,8 @@ GG_ROWS(q6_k, GG_Q6_K)
 GG_ROWS(f16, GG_F16)
 GG_ROWS(q5_0, GG_Q5_0)
 GG_ROWS(q5_k, GG_Q5_K)
+GG_ROWS(q4_1, GG_Q4_1)
+GG_ROWS(q5_1, GG_Q5_1)
 #undef GG_ROWS
 
 /* ---------------------------------------------------------------- the table */
@@ -69,7 +71,35 @@ static const wtype TYPES[MAT_NTYPES] = {
     [MAT_Q4_KX8] = {"q4_kx8", -1, QK_K, 144, WT_ACT_Q8, 0, NULL, NULL, q4_kx8_from_f32, q4_kx8_row_f32, MV2(q4_kx8)},
     [MAT_Q6_KX8] = {"q6_kx8", -1, QK_K, 210, WT_ACT_Q8, 0, NULL, NULL, q6_kx8_from_f32, q6_kx8_row_f32, MV2(q6_kx8)},
     [MAT_Q5_KX8] = {"q5_kx8", -1, QK_K, 176, WT_ACT_Q8, 0, NULL, NULL, q5_kx8_from_f32, q5_kx8_row_f32, MV2(q5_kx8)},
+    [MAT_Q4_1] = {"q4_1", GG_Q4_1, QK4_1, 20, WT_ACT_Q8, 0, q4_1_to, q4_1_from, NULL, NULL, MV2(q4_1)},
+    [MAT_Q5_1] = {"q5_1", GG_Q5_1, QK5_1, 24, WT_ACT_Q8, 0, q5_1_to, q5_1_from, NULL, NULL, MV2(q5_1)},
+    [MAT_Q5_0X8] = {"q5_0x8", -1, QK5_0, 22, WT_ACT_Q8, 0, NULL, NULL, q5_0x8_from_f32, q5_0x8_row_f32, MV2(q5_0x8)},
+    [MAT_Q4_1X8] = {"q4_1x8", -1, QK4_1, 20, WT_ACT_Q8, 0, NULL, NULL, q4_1x8_from_f32, q4_1x8_row_f32, MV2(q4_1x8)},
+    [MAT_Q5_1X8] = {"q5_1x8", -1, QK5_1, 24, WT_ACT_Q8, 0, NULL, NULL, q5_1x8_from_f32, q5_1x8_row_f32, MV2(q5_1x8)},
 };
+
+/* the plain types with an interleaved layout (repack.h) */
+static const struct {
+    int plain, ilv;
+    int (*repack)(void *data, int rows, int cols);
+} ILV[] = {
+    {MAT_Q4_0, MAT_Q4_0X8, q4_0x8_repack}, {MAT_Q4_K, MAT_Q4_KX8, q4_kx8_repack},
+    {MAT_Q6_K, MAT_Q6_KX8, q6_kx8_repack}, {MAT_Q5_K, MAT_Q5_KX8, q5_kx8_repack},
+    {MAT_Q5_0, MAT_Q5_0X8, q5_0x8_repack}, {MAT_Q4_1, MAT_Q4_1X8, q4_1x8_repack},
+    {MAT_Q5_1, MAT_Q5_1X8, q5_1x8_repack},
+};
+
+int mat_type_ilv(int t) {
+    for (size_t i = 0; i < sizeof ILV / sizeof ILV[0]; i++)
+        if (ILV[i].plain == t) return ILV[i].ilv;
+    return t;
+}
+
+int mat_repack(void *data, int t, int rows, int cols) {
+    for (size_t i = 0; i < sizeof ILV / sizeof ILV[0]; i++)
+        if (ILV[i].plain == t) return ILV[i].repack(data, rows, cols) ? ILV[i].ilv : t;
+    return t;
+}
 
 const wtype *wtype_get(int t) { return t >= 0 && t < MAT_NTYPES ? &TYPES[t] : NULL; }
 

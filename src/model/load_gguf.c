@@ -15,8 +15,8 @@
  * float32); everything else (F32 and the other quant types of matrices,
  * norms, router, bias, a fused attn_kv_b) is dequantised to float32 into
  * w->arena. Float32 loads (writers) fold k_b and v_b back into kv_b.
- * Copied Q4_0 / Q4_K / Q6_K / Q5_K matrices then get their rows interleaved 8 at a time
- * (MAT_Q4_0X8 / MAT_Q4_KX8 / MAT_Q6_KX8 / MAT_Q5_KX8, kernels/repack.h): the same values and bits, a
+ * Copied Q4_0 / Q4_K / Q6_K / Q5_K / Q5_0 / Q4_1 / Q5_1 matrices then get their rows interleaved 8 at
+ * a time (MAT_Q4_0X8 ..., wtype.h's mat_type_ilv, kernels/repack.h): the same values and bits, a
  * faster decode kernel (not the kept attn_k_b / attn_v_b: the attention
  * multiplies their heads' rows as views).
  *
@@ -584,7 +584,7 @@ static int check_finite(const wt_entry *e, int n, const src *s, const int *kt, i
                    path, (int)bt->name.n, bt->name.s, alt, (long long)at, e[first].name);
 }
 
-/* repack_piece: a kept k_b or v_b of Q4_0, Q4_K, Q6_K or Q5_K interleaved
+/* repack_piece: a kept k_b or v_b of a type with an interleaved layout (mat_type_ilv) interleaved
  * when each head's rows (per, which mla.c views as a matrix of their own)
  * are whole groups of 8: then no group straddles two heads and a head's rows
  * start at the byte they start at in the plain layout (issue 15: V2-Lite's
@@ -592,13 +592,10 @@ static int check_finite(const wt_entry *e, int n, const src *s, const int *kt, i
  * half its speed; a Q4_K_M file's Q4_K attn_v_b the plain Q4_K one) */
 static void repack_piece(mat *W, int per) {
     if (per % 8) return;
-    if (W->type == MAT_Q4_0 && q4_0x8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q4_0X8;
-    else if (W->type == MAT_Q4_K && q4_kx8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q4_KX8;
-    else if (W->type == MAT_Q6_K && q6_kx8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q6_KX8;
-    else if (W->type == MAT_Q5_K && q5_kx8_repack(W->data, W->rows, W->cols)) W->type = MAT_Q5_KX8;
+    W->type = mat_repack(W->data, W->type, W->rows, W->cols);
 }
 
-/* repack: the Q4_0, Q4_K, Q6_K and Q5_K matrices copied into qarena get their rows
+/* repack: the matrices copied into qarena whose type has an interleaved layout get their rows
  * interleaved 8 at a time (kernels/repack.h, issue 15: the decode kernels
  * then keep one row per vector lane; the same bytes, the same values, the
  * same bits as the plain kernels). Borrowed blocks stay as stored (read-only
@@ -613,10 +610,7 @@ static void repack(const dc_config *c, const wt_entry *e, int n, const src *s, c
             continue;
         }
         if (!s[i].t || !e[i].m || !e[i].cols) continue;
-        if (kt[i] == MAT_Q4_0 && q4_0x8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q4_0X8;
-        if (kt[i] == MAT_Q4_K && q4_kx8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q4_KX8;
-        if (kt[i] == MAT_Q6_K && q6_kx8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q6_KX8;
-        if (kt[i] == MAT_Q5_K && q5_kx8_repack(*e[i].dst, e[i].rows, e[i].cols)) e[i].m->type = MAT_Q5_KX8;
+        if (mat_type_ilv(kt[i]) != kt[i]) e[i].m->type = mat_repack(*e[i].dst, kt[i], e[i].rows, e[i].cols);
     }
 }
 

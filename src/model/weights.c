@@ -643,12 +643,8 @@ int weights_convert(const dc_config *c, model_w *w, int type, dc_err *err) {
             rc = err_set(err, DC_ENOMEM, "weights_convert: out of memory widening a %d x %d matrix", m->rows, m->cols);
             break;
         }
-        /* Q4_0 / Q4_K / Q6_K / Q5_K with their rows interleaved 8 at a time (kernels/repack.h: the decode kernels' layout) */
-        const int t = type == MAT_Q4_0   ? MAT_Q4_0X8
-                      : type == MAT_Q4_K ? MAT_Q4_KX8
-                      : type == MAT_Q6_K ? MAT_Q6_KX8
-                      : type == MAT_Q5_K ? MAT_Q5_KX8
-                                         : type;
+        /* Q4_0, Q4_K, Q6_K, ... with their rows interleaved 8 at a time (kernels/repack.h: the decode kernels' layout) */
+        const int t = mat_type_ilv(type);
         const mat fm = {(float *)f, MAT_F32, m->rows, m->cols};
         mat_convert(&fm, t, dst);
         w->released_bytes += release_pages(m->data, mat_bytes(m));
