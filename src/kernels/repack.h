@@ -1,7 +1,7 @@
 /*
- * repack.h — Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1 and Q5_1 matrices with 8 rows
- * interleaved (MAT_Q4_0X8, MAT_Q4_KX8, MAT_Q5_KX8, MAT_Q6_KX8, MAT_Q5_0X8,
- * MAT_Q4_1X8, MAT_Q5_1X8, wtype.h), made at load
+ * repack.h — Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1, Q5_1 and Q3_K matrices with 8
+ * rows interleaved (MAT_Q4_0X8, MAT_Q4_KX8, MAT_Q5_KX8, MAT_Q6_KX8, MAT_Q5_0X8,
+ * MAT_Q4_1X8, MAT_Q5_1X8, MAT_Q3_KX8, wtype.h), made at load
  * from the GGUF layout (load_gguf.c, weights_convert) so the decode kernels keep one row per vector lane
  * (issue 15). Borrowed (mmapped) blocks stay plain; the plain kernels gather
  * 8 rows into the same lanes, so both layouts give the same bits.
@@ -171,4 +171,24 @@ _Static_assert(sizeof(block_q5_1x8) == 8 * sizeof(block_q5_1), "8 Q5_1 blocks, n
 ILV_DECL(q5_0x8, block_q5_0)
 ILV_DECL(q4_1x8, block_q4_1)
 ILV_DECL(q5_1x8, block_q5_1)
+/* Q3_K (MAT_Q3_KX8) with ggml's bits as they are, 4 bytes of each row in
+ * turn (w = d (sc_s - 32) (q - 4) per 16 values, q = 2 bits of qs and 1 of
+ * hmask, 0..7):
+ *   d[j]                   row 8g + j's half scale
+ *   scales[32w + 4j + b]   byte 4w + b of its 12 packed scale bytes
+ *   hmask[32c + 4j + m]    byte 4c + m of its hmask (c = 0..7)
+ *   qs[32c + 4j + m]       byte 4c + m of its qs (c = 0..15)
+ * then the rows % 8 last rows as plain block_q3_K rows. So 32 bytes at qs +
+ * 32c and hmask + 32 (c % 8) give, per 2-bit field t, 4 values of each row
+ * (a shift and an AND of each, an OR), the 8 rows' 16 scales come out of
+ * three vectors (matvec_q3k_avx2.c). */
+typedef struct block_q3_Kx8 {
+    uint16_t d[8];
+    uint8_t scales[96];
+    uint8_t hmask[256];
+    uint8_t qs[512];
+} block_q3_Kx8;
+_Static_assert(sizeof(block_q3_Kx8) == 8 * sizeof(block_q3_K), "8 Q3_K blocks, no padding");
+
+ILV_DECL(q3_kx8, block_q3_K)
 #endif
