@@ -193,8 +193,8 @@ static void kept_vs_f32_one(int moe) {
     if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
     int ids[24];
     for (int i = 0; i < 24; i++) ids[i] = (i * 37 + 11) % c.vocab_size;
-    static const char *TYPES[] = {"q8_0", "q4_0", "q4_k", "q6_k", "q5_0", "q4_1", "q5_1", "q3_k", "bf16"};
-    static const char *MAT[] = {"q8", "q4_0", "q4_k", "q6_k", "q5_0", "q4_1", "q5_1", "q3_k", "bf16"};
+    static const char *TYPES[] = {"q8_0", "q4_0", "q4_k", "q6_k", "q5_0", "q4_1", "q5_1", "q3_k", "q2_k", "bf16"};
+    static const char *MAT[] = {"q8", "q4_0", "q4_k", "q6_k", "q5_0", "q4_1", "q5_1", "q3_k", "q2_k", "bf16"};
     for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) {
         const int half = !strcmp(TYPES[i], "bf16");
         char name[64];
@@ -353,7 +353,7 @@ static void kvb_kept(void) {
              {"q4_0", MAT_Q4_0X8, 0.06}, /* the 4- and 5-bit types: interleaved at load (a head's rows are whole groups of 8) */
              {"q4_k", MAT_Q4_KX8, 0.06}, {"q6_k", MAT_Q6_KX8, 0.03}, {"q5_k", MAT_Q5_KX8, 0.04},
              {"q5_0", MAT_Q5_0X8, 0.05}, {"q4_1", MAT_Q4_1X8, 0.06}, {"q5_1", MAT_Q5_1X8, 0.05},
-             {"q3_k", MAT_Q3_KX8, 0.12}};
+             {"q3_k", MAT_Q3_KX8, 0.12}, {"q2_k", MAT_Q2_KX8, 0.25}};
     const int n = 16, V = c.vocab_size;
     int ids[16];
     for (int i = 0; i < n; i++) ids[i] = (i * 41 + 3) % V;
@@ -584,7 +584,8 @@ static void borrowed_one(const dc_config *c, const char *dir, const char *type) 
 static void borrowed_blocks(void) {
     dc_config c;
     block_config(&c);
-    const char *dir = tmp("borrow");
+    char dir[700]; /* tmp's buffers are reused: the calls below take more than it holds */
+    snprintf(dir, sizeof dir, "%s", tmp("borrow"));
     if (make_model(&c, dir)) {
         CHECK(0, "setup");
         return;
@@ -592,10 +593,11 @@ static void borrowed_blocks(void) {
     borrowed_one(&c, dir, "q4_0");
     borrowed_one(&c, dir, "q4_k_m");
     borrowed_one(&c, dir, "q5_k_m");
-    borrowed_one(&c, dir, "q5_0"); /* q5_0x8, q4_1x8, q5_1x8, q3_kx8 copied: the plain kernels' bits */
+    borrowed_one(&c, dir, "q5_0"); /* q5_0x8, q4_1x8, q5_1x8, q3_kx8, q2_kx8 copied: the plain kernels' bits */
     borrowed_one(&c, dir, "q4_1");
     borrowed_one(&c, dir, "q5_1");
     borrowed_one(&c, dir, "q3_k");
+    borrowed_one(&c, dir, "q2_k");
 }
 
 /* the tokenizer goes into the GGUF and comes back encoding the same */

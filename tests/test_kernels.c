@@ -434,6 +434,7 @@ static void row_q5_0(const void *W, int R, int r, int C, void *d) { q5_0x8_row(W
 static void row_q4_1(const void *W, int R, int r, int C, void *d) { q4_1x8_row(W, R, r, C, d); }
 static void row_q5_1(const void *W, int R, int r, int C, void *d) { q5_1x8_row(W, R, r, C, d); }
 static void row_q3_k(const void *W, int R, int r, int C, void *d) { q3_kx8_row(W, R, r, C, d); }
+static void row_q2_k(const void *W, int R, int r, int C, void *d) { q2_kx8_row(W, R, r, C, d); }
 
 static void ilv_one(const ilv_case *k, int R, rng *r) {
     const int C = k->C, nb = C / wtype_get(k->plain)->blck;
@@ -479,7 +480,8 @@ static void interleaved_layouts(void) {
                           {MAT_Q5_0, MAT_Q5_0X8, 320, sizeof(block_q5_0), q5_0x8_pack, q5_0x8_repack, row_q5_0},
                           {MAT_Q4_1, MAT_Q4_1X8, 320, sizeof(block_q4_1), q4_1x8_pack, q4_1x8_repack, row_q4_1},
                           {MAT_Q5_1, MAT_Q5_1X8, 320, sizeof(block_q5_1), q5_1x8_pack, q5_1x8_repack, row_q5_1},
-                          {MAT_Q3_K, MAT_Q3_KX8, 512, sizeof(block_q3_K), q3_kx8_pack, q3_kx8_repack, row_q3_k}};
+                          {MAT_Q3_K, MAT_Q3_KX8, 512, sizeof(block_q3_K), q3_kx8_pack, q3_kx8_repack, row_q3_k},
+                          {MAT_Q2_K, MAT_Q2_KX8, 512, sizeof(block_q2_K), q2_kx8_pack, q2_kx8_repack, row_q2_k}};
     const int RS[] = {8, 29, 64, 3};
     for (size_t k = 0; k < sizeof K / sizeof *K; k++)
         for (size_t ri = 0; ri < sizeof RS / sizeof *RS; ri++) ilv_one(&K[k], RS[ri], &r);
@@ -491,9 +493,10 @@ static void interleaved_layouts(void) {
                           {MAT_Q5_0, MAT_Q5_0X8, 8512, sizeof(block_q5_0), q5_0x8_pack, q5_0x8_repack, row_q5_0},
                           {MAT_Q4_1, MAT_Q4_1X8, 8512, sizeof(block_q4_1), q4_1x8_pack, q4_1x8_repack, row_q4_1},
                           {MAT_Q5_1, MAT_Q5_1X8, 8512, sizeof(block_q5_1), q5_1x8_pack, q5_1x8_repack, row_q5_1},
-                          {MAT_Q3_K, MAT_Q3_KX8, 8448, sizeof(block_q3_K), q3_kx8_pack, q3_kx8_repack, row_q3_k}};
+                          {MAT_Q3_K, MAT_Q3_KX8, 8448, sizeof(block_q3_K), q3_kx8_pack, q3_kx8_repack, row_q3_k},
+                          {MAT_Q2_K, MAT_Q2_KX8, 8448, sizeof(block_q2_K), q2_kx8_pack, q2_kx8_repack, row_q2_k}};
     for (size_t k = 0; k < sizeof L / sizeof *L; k++) ilv_one(&L[k], 9, &r);
-    printf("    q4_0x8, q4_kx8, q6_kx8, q5_kx8, q5_0x8, q4_1x8, q5_1x8, q3_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64, and 9 rows past the 8192-value chunks; T=1..9)\n");
+    printf("    q4_0x8, q4_kx8, q6_kx8, q5_kx8, q5_0x8, q4_1x8, q5_1x8, q3_kx8, q2_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64, and 9 rows past the 8192-value chunks; T=1..9)\n");
 }
 
 int main(void) {

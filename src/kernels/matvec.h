@@ -71,7 +71,8 @@ MV_DECL(fp8, avx512) /* 64 codes a vector: matvec_avx2.c */
 MV_DECL(q4_1, ref) MV_DECL(q4_1, avx2) MV_DECL(q5_1, ref) MV_DECL(q5_1, avx2)
 MV_DECL(q5_0x8, ref) MV_DECL(q5_0x8, avx2) MV_DECL(q4_1x8, ref) MV_DECL(q4_1x8, avx2)
 MV_DECL(q5_1x8, ref) MV_DECL(q5_1x8, avx2)
-MV_DECL(q3_k, ref) MV_DECL(q3_k, avx2) MV_DECL(q3_kx8, ref) MV_DECL(q3_kx8, avx2) /* matvec_q3k_avx2.c */
+MV_DECL(q3_k, ref) MV_DECL(q3_k, avx2) MV_DECL(q3_kx8, ref) MV_DECL(q3_kx8, avx2) /* matvec_lowk_avx2.c */
+MV_DECL(q2_k, ref) MV_DECL(q2_k, avx2) MV_DECL(q2_kx8, ref) MV_DECL(q2_kx8, avx2)
 MV_DECL(q4_0x8, ref) MV_DECL(q4_0x8, avx2)
 MV_DECL(q4_0x8, avx512) /* AVX2's sums (the same bits) by AVX512_VNNI: matvec_avx2.c */
 #undef MV_DECL

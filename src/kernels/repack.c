@@ -1,4 +1,4 @@
-/* repack.c — see repack.h: Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1, Q5_1 and Q3_K rows interleaved 8 at a time, and back. */
+/* repack.c — see repack.h: Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1, Q5_1, Q3_K and Q2_K rows interleaved 8 at a time, and back. */
 #include "kernels/repack.h"
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +180,18 @@ static void q3k_get(const block_q3_Kx8 *g, int j, block_q3_K *d) {
     for (int c = 0; c < 16; c++) memcpy(d->qs + 4 * c, g->qs + 32 * c + 4 * j, 4);
 }
 
+static void q2k_put(block_q2_Kx8 *g, int j, const block_q2_K *s) {
+    g->d[j] = s->d, g->dmin[j] = s->dmin;
+    for (int w = 0; w < 4; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
+    for (int c = 0; c < 16; c++) memcpy(g->qs + 32 * c + 4 * j, s->qs + 4 * c, 4);
+}
+
+static void q2k_get(const block_q2_Kx8 *g, int j, block_q2_K *d) {
+    d->d = g->d[j], d->dmin = g->dmin[j];
+    for (int w = 0; w < 4; w++) memcpy(d->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
+    for (int c = 0; c < 16; c++) memcpy(d->qs + 4 * c, g->qs + 32 * c + 4 * j, 4);
+}
+
 /* ---------------------------------------------------------------- any of them */
 
 /* an interleaved type: its ggml type, values and bytes per plain block, and
@@ -255,6 +267,7 @@ typedef union chunk_buf {
     block_q5_K q5_k[CHUNK_VALUES / QK_K];
     block_q5_1 q5_1[CHUNK_VALUES / QK5_1];
     block_q3_K q3_k[CHUNK_VALUES / QK_K];
+    block_q2_K q2_k[CHUNK_VALUES / QK_K];
 } chunk_buf;
 
 /* W float32 quantised a chunk of a row at a time (the blocks are independent)
@@ -311,6 +324,10 @@ static void q51_get_v(const void *g, int j, void *d) { q51_get(g, j, d); }
 static void q3k_put_v(void *g, int j, const void *s) { q3k_put(g, j, s); }
 static void q3k_get_v(const void *g, int j, void *d) { q3k_get(g, j, d); }
 
+static void q2k_put_v(void *g, int j, const void *s) { q2k_put(g, j, s); }
+static void q2k_get_v(const void *g, int j, void *d) { q2k_get(g, j, d); }
+
+static const ilv_type Q2_K_T = {GG_Q2_K, QK_K, sizeof(block_q2_K), q2k_put_v, q2k_get_v};
 static const ilv_type Q3_K_T = {GG_Q3_K, QK_K, sizeof(block_q3_K), q3k_put_v, q3k_get_v};
 static const ilv_type Q5_0_T = {GG_Q5_0, QK5_0, sizeof(block_q5_0), q50_put_v, q50_get_v};
 static const ilv_type Q4_1_T = {GG_Q4_1, QK4_1, sizeof(block_q4_1), q41_put_v, q41_get_v};
@@ -332,3 +349,4 @@ ILV_API(q5_0x8, Q5_0_T, block_q5_0)
 ILV_API(q4_1x8, Q4_1_T, block_q4_1)
 ILV_API(q5_1x8, Q5_1_T, block_q5_1)
 ILV_API(q3_kx8, Q3_K_T, block_q3_K)
+ILV_API(q2_kx8, Q2_K_T, block_q2_K)

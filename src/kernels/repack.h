@@ -1,7 +1,7 @@
 /*
- * repack.h — Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1, Q5_1 and Q3_K matrices with 8
- * rows interleaved (MAT_Q4_0X8, MAT_Q4_KX8, MAT_Q5_KX8, MAT_Q6_KX8, MAT_Q5_0X8,
- * MAT_Q4_1X8, MAT_Q5_1X8, MAT_Q3_KX8, wtype.h), made at load
+ * repack.h — Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1, Q5_1, Q3_K and Q2_K matrices
+ * with 8 rows interleaved (MAT_Q4_0X8, MAT_Q4_KX8, MAT_Q5_KX8, MAT_Q6_KX8,
+ * MAT_Q5_0X8, MAT_Q4_1X8, MAT_Q5_1X8, MAT_Q3_KX8, MAT_Q2_KX8, wtype.h), made at load
  * from the GGUF layout (load_gguf.c, weights_convert) so the decode kernels keep one row per vector lane
  * (issue 15). Borrowed (mmapped) blocks stay plain; the plain kernels gather
  * 8 rows into the same lanes, so both layouts give the same bits.
@@ -181,7 +181,7 @@ ILV_DECL(q5_1x8, block_q5_1)
  * then the rows % 8 last rows as plain block_q3_K rows. So 32 bytes at qs +
  * 32c and hmask + 32 (c % 8) give, per 2-bit field t, 4 values of each row
  * (a shift and an AND of each, an OR), the 8 rows' 16 scales come out of
- * three vectors (matvec_q3k_avx2.c). */
+ * three vectors (matvec_lowk_avx2.c). */
 typedef struct block_q3_Kx8 {
     uint16_t d[8];
     uint8_t scales[96];
@@ -191,4 +191,18 @@ typedef struct block_q3_Kx8 {
 _Static_assert(sizeof(block_q3_Kx8) == 8 * sizeof(block_q3_K), "8 Q3_K blocks, no padding");
 
 ILV_DECL(q3_kx8, block_q3_K)
+/* Q2_K (MAT_Q2_KX8) the same way (w = d sc_s q - dmin m_s per 16 values, q
+ * 0..3 in qs, sc | m << 4 in scales):
+ *   d[j], dmin[j]          row 8g + j's half scale and half min scale
+ *   scales[32w + 4j + b]   its scales byte 4w + b (w = 0..3)
+ *   qs[32c + 4j + m]       byte 4c + m of its qs (c = 0..15)
+ * then the rows % 8 last rows as plain block_q2_K rows. */
+typedef struct block_q2_Kx8 {
+    uint16_t d[8], dmin[8];
+    uint8_t scales[128];
+    uint8_t qs[512];
+} block_q2_Kx8;
+_Static_assert(sizeof(block_q2_Kx8) == 8 * sizeof(block_q2_K), "8 Q2_K blocks, no padding");
+
+ILV_DECL(q2_kx8, block_q2_K)
 #endif

@@ -30,6 +30,7 @@ GG_ROWS(q5_k, GG_Q5_K)
 GG_ROWS(q4_1, GG_Q4_1)
 GG_ROWS(q5_1, GG_Q5_1)
 GG_ROWS(q3_k, GG_Q3_K)
+GG_ROWS(q2_k, GG_Q2_K)
 #undef GG_ROWS
 
 /* ---------------------------------------------------------------- the table */
@@ -79,6 +80,8 @@ static const wtype TYPES[MAT_NTYPES] = {
     [MAT_Q5_1X8] = {"q5_1x8", -1, QK5_1, 24, WT_ACT_Q8, 0, NULL, NULL, q5_1x8_from_f32, q5_1x8_row_f32, MV2(q5_1x8)},
     [MAT_Q3_K] = {"q3_k", GG_Q3_K, QK_K, 110, WT_ACT_Q8, 0, q3_k_to, q3_k_from, NULL, NULL, MV2(q3_k)},
     [MAT_Q3_KX8] = {"q3_kx8", -1, QK_K, 110, WT_ACT_Q8, 0, NULL, NULL, q3_kx8_from_f32, q3_kx8_row_f32, MV2(q3_kx8)},
+    [MAT_Q2_K] = {"q2_k", GG_Q2_K, QK_K, 84, WT_ACT_Q8, 0, q2_k_to, q2_k_from, NULL, NULL, MV2(q2_k)},
+    [MAT_Q2_KX8] = {"q2_kx8", -1, QK_K, 84, WT_ACT_Q8, 0, NULL, NULL, q2_kx8_from_f32, q2_kx8_row_f32, MV2(q2_kx8)},
 };
 
 /* the plain types with an interleaved layout (repack.h) */
@@ -90,6 +93,7 @@ static const struct {
     {MAT_Q6_K, MAT_Q6_KX8, q6_kx8_repack}, {MAT_Q5_K, MAT_Q5_KX8, q5_kx8_repack},
     {MAT_Q5_0, MAT_Q5_0X8, q5_0x8_repack}, {MAT_Q4_1, MAT_Q4_1X8, q4_1x8_repack},
     {MAT_Q5_1, MAT_Q5_1X8, q5_1x8_repack}, {MAT_Q3_K, MAT_Q3_KX8, q3_kx8_repack},
+    {MAT_Q2_K, MAT_Q2_KX8, q2_kx8_repack},
 };
 
 int mat_type_ilv(int t) {
