@@ -1,7 +1,7 @@
 /*
  * matvec_lowk_avx2.c — the matvec.h kernels with AVX2 for the low-bit
- * K-quants, plain and with 8 rows interleaved (q3_kx8, q2_kx8: repack.h,
- * ggml's bytes 4 at a time):
+ * K-quants, plain and with 8 rows interleaved (q3_kx8, q2_kx8: repack.h;
+ * q2_kx8 ggml's bytes 4 at a time, q3_kx8 its 3-bit values regrouped):
  *   q3_k  w = d (sc_s - 32) (q - 4) per 16 values, q 0..7 (2 bits in qs, 1
  *         in hmask), 16 6-bit scales packed in 12 bytes
  *   q2_k  w = d sc_s q - dmin m_s per 16 values, q 0..3, sc_s | m_s << 4 a byte
@@ -9,8 +9,9 @@
  * One ROW per vector lane, as matvec_avx2.c's q6_k. Per super-block of 256
  * values, half n, 2-bit field t and 16-value sub-block h (s = 8n + 2t + h;
  * the two sub-blocks of activation block 4n + t): 4 chunks of 4 values of
- * each row, q = (qs >> 2t) & 3 (q3_k: | the hmask bit 4n + t moved to bit
- * 2), maddubs by the token's 4 matching activation bytes broadcast, 4 summed
+ * each row (lk_vals: q2_k (qs >> 2t) & 3; q3_k one or two shifts and ANDs
+ * of its 96 bytes per 32 values, 19 operations for 8 chunks, where ggml's
+ * qs and hmask take 40), maddubs by the token's 4 matching activation bytes broadcast, 4 summed
  * in int16 (at most 4 x 2 x 7 x 127: exact); q3_k: minus 4 x the pair sums
  * (q8_act.c16 / 8: the -4 of q - 4); madd by the rows' int16 scales (the 8
  * rows' 16 unpacked from 3 or 4 vectors once a super-block, a byte shuffle
@@ -21,7 +22,8 @@
  * integer is exact, so the float operations alone fix the bits: per (lane,
  * token) the same ones in the same order whatever the tile, T or layout.
  * Plain rows (the rows % 8 last rows, a borrowed mapping) are gathered 8 at
- * a time into the interleaved form on the stack first. One token: 2 groups
+ * a time with ggml's bytes 4 at a time on the stack first (q3_k's then give
+ * their values by shifts and ANDs of qs and hmask: the same integers). One token: 2 groups
  * half of [r0, r1) apart (two weight streams), else one group x 2 tokens.
  */
 #pragma GCC target("avx2,fma,f16c")
@@ -39,10 +41,42 @@
 
 INL __m256i sh16(__m256i v, int s) { return s >= 0 ? _mm256_slli_epi16(v, s) : _mm256_srli_epi16(v, -s); }
 
-/* the fields of an interleaved super-block of 8 rows, Q = 3 or 2 */
+/* 8 plain Q3_K rows' super-block gathered with ggml's bytes 4 at a time
+ * (d and scales where block_q3_Kx8 has them) */
+typedef struct q3_gathered {
+    uint16_t d[8];
+    uint8_t scales[96];
+    uint8_t hmask[256];
+    uint8_t qs[512];
+} q3_gathered;
+_Static_assert(sizeof(q3_gathered) == sizeof(block_q3_Kx8), "the same d and scales places");
+
 INL size_t lk_bytes(int Q) { return Q == 3 ? sizeof(block_q3_Kx8) : sizeof(block_q2_Kx8); }
-INL const uint8_t *lk_qs(int Q, const void *B) {
-    return Q == 3 ? ((const block_q3_Kx8 *)B)->qs : ((const block_q2_Kx8 *)B)->qs;
+
+/* chunk c of sub-block h of field t of half n (values 128n + 32t + 16h + 4c
+ * + m of each row) of block B as bytes 0..7 (q3_k) or 0..3 (q2_k): L = 1
+ * q3_k's interleaved order (repack.h), L = 0 ggml's bytes (q2_kx8, and
+ * plain Q3_K rows gathered as q3_gathered) */
+INL __m256i lk_vals(int Q, int L, const void *B, int n, int t, int h, int c) {
+    const __m256i m3 = _mm256_set1_epi8(3), m7 = _mm256_set1_epi8(7), b2 = _mm256_set1_epi8(4);
+    if (Q == 3 && L) {
+        const uint8_t *q = ((const block_q3_Kx8 *)B)->q + 96 * (4 * n + t);
+        const __m256i v0 = _mm256_loadu_si256((const __m256i *)q), v1 = _mm256_loadu_si256((const __m256i *)(q + 32)),
+                      v2 = _mm256_loadu_si256((const __m256i *)(q + 64));
+        const __m256i v = h ? v2 : c < 2 ? v0 : v1;
+        if (!h || c < 2) return _mm256_and_si256(c % 2 ? _mm256_srli_epi16(v, 3) : v, m7);
+        const __m256i top = c == 2 ? v0 : v1; /* q_6 / q_7: 2 bits atop v0 / v1, the third in bit 6 / 7 of v2 */
+        return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(top, 6), m3),
+                               _mm256_and_si256(_mm256_srli_epi16(v2, c == 2 ? 4 : 5), b2));
+    }
+    const uint8_t *qs = Q == 3 ? ((const q3_gathered *)B)->qs : ((const block_q2_Kx8 *)B)->qs;
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (8 * n + 4 * h + c)));
+    __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * t), m3);
+    if (Q == 3) {
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)(((const q3_gathered *)B)->hmask + 32 * (4 * h + c)));
+        v = _mm256_or_si256(v, _mm256_and_si256(sh16(hm, 2 - (4 * n + t)), b2));
+    }
+    return v;
 }
 
 /* the 8 rows' 16 scales: S[q] byte 4j + b = scale 4q + b of row j (q3_k:
@@ -79,9 +113,8 @@ INL __m256i lk_pick(__m256i V, int b, int b2) {
 
 /* super-block p of the NG groups B[i] x NT tokens from t0 (NG NT <= 2) into
  * acc[i NT + t]; the activations of token t0 + t are cols apart */
-INL void lk_block(int Q, const void *const *B, int NG, int NT, const q8_act *x, size_t cols, int p, int t0,
+INL void lk_block(int Q, int L, const void *const *B, int NG, int NT, const q8_act *x, size_t cols, int p, int t0,
                   __m256 *acc) {
-    const __m256i m3 = _mm256_set1_epi8(3), b2 = _mm256_set1_epi8(4);
     const int nb = (int)(cols / 32), n16 = (int)(cols / 16);
     __m256i S[2][4], M[2][4];
     __m256 in[2], im[2];
@@ -100,13 +133,7 @@ INL void lk_block(int Q, const void *const *B, int NG, int NT, const q8_act *x, 
                     const int v0 = 256 * p + 128 * n + 32 * t + 16 * h + 4 * c; /* the chunk's first value */
                     #pragma GCC unroll 2
                     for (int i = 0; i < NG; i++) {
-                        const __m256i q = _mm256_loadu_si256((const __m256i *)(lk_qs(Q, B[i]) + 32 * (8 * n + 4 * h + c)));
-                        __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * t), m3);
-                        if (Q == 3) {
-                            const uint8_t *hmask = ((const block_q3_Kx8 *)B[i])->hmask;
-                            const __m256i hm = _mm256_loadu_si256((const __m256i *)(hmask + 32 * (4 * h + c)));
-                            v = _mm256_or_si256(v, _mm256_and_si256(sh16(hm, 2 - (4 * n + t)), b2));
-                        }
+                        const __m256i v = lk_vals(Q, L, B[i], n, t, h, c);
                         #pragma GCC unroll 2
                         for (int u = 0; u < NT; u++) {
                             int32_t xw;
@@ -176,7 +203,7 @@ INL void lk_tile(int Q, float *out, size_t ldo, const uint8_t *W, int nb, const 
             B[i] = W + ((size_t)(g + i * gs) * nb + p) * bb;
             for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)B[i] + PF_BYTES + o, _MM_HINT_T0);
         }
-        lk_block(Q, B, NG, NT, x, (size_t)nb * QK_K, p, t0, acc);
+        lk_block(Q, 1, B, NG, NT, x, (size_t)nb * QK_K, p, t0, acc);
     }
     groups_store(out, ldo, acc, NT, g, gs, NG, r0, r1, t0, NT);
 }
@@ -186,7 +213,7 @@ INL void lk_gather(int Q, void *G, const uint8_t *W, int nb, const int *rows, in
     for (int j = 0; j < 8; j++) {
         if (Q == 3) {
             const block_q3_K *s = (const block_q3_K *)W + (size_t)rows[j] * nb + p;
-            block_q3_Kx8 *g = G;
+            q3_gathered *g = G;
             g->d[j] = s->d;
             for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
             for (int c = 0; c < 8; c++) memcpy(g->hmask + 32 * c + 4 * j, s->hmask + 4 * c, 4);
@@ -211,11 +238,11 @@ INL void lk_plain(int Q, float *out, size_t ldo, const uint8_t *W, int nb, const
             const int nt = T - t0 < 2 ? 1 : 2;
             __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
             for (int p = 0; p < nb; p++) {
-                union { block_q3_Kx8 a; block_q2_Kx8 b; } G;
+                union { q3_gathered a; block_q2_Kx8 b; } G;
                 const void *B[1] = {&G};
                 lk_gather(Q, &G, W, nb, rows, p);
-                if (nt == 2) lk_block(Q, B, 1, 2, x, (size_t)nb * QK_K, p, t0, acc);
-                else lk_block(Q, B, 1, 1, x, (size_t)nb * QK_K, p, t0, acc);
+                if (nt == 2) lk_block(Q, 0, B, 1, 2, x, (size_t)nb * QK_K, p, t0, acc);
+                else lk_block(Q, 0, B, 1, 1, x, (size_t)nb * QK_K, p, t0, acc);
             }
             lanes_store(out, ldo, acc, keep, t0, nt);
         }

@@ -166,18 +166,50 @@ static void q41_get(const block_q4_1x8 *g, int j, block_q4_1 *dst) {
     for (int k = 0; k < 4; k++) memcpy(dst->qs + 4 * k, g->qs + 32 * k + 4 * j, 4);
 }
 
+/* value v (0..255) of a plain Q3_K block as 0..7, and back */
+static unsigned q3_val(const block_q3_K *s, int v) {
+    const int n = v / 128, t = v % 128 / 32, l = v % 32;
+    return (unsigned)(s->qs[32 * n + l] >> 2 * t & 3) | (unsigned)(s->hmask[l] >> (4 * n + t) & 1) << 2;
+}
+
+static void q3_set(block_q3_K *d, int v, unsigned q) {
+    const int n = v / 128, t = v % 128 / 32, l = v % 32;
+    d->qs[32 * n + l] = (uint8_t)((d->qs[32 * n + l] & ~(3u << 2 * t)) | (q & 3u) << 2 * t);
+    d->hmask[l] = (uint8_t)((d->hmask[l] & ~(1u << (4 * n + t))) | (q >> 2 & 1u) << (4 * n + t));
+}
+
+/* repack.h's q3 order: the three bytes (k = 0..2) of position m of row j in
+ * 32-value block a from its values q_i = q(32a + 4i + m) */
+static void q3o_bytes(const unsigned *q, uint8_t *b) {
+    b[0] = (uint8_t)(q[0] | q[1] << 3 | (q[6] & 3u) << 6);
+    b[1] = (uint8_t)(q[2] | q[3] << 3 | (q[7] & 3u) << 6);
+    b[2] = (uint8_t)(q[4] | q[5] << 3 | (q[6] >> 2) << 6 | (q[7] >> 2) << 7);
+}
+
 static void q3k_put(block_q3_Kx8 *g, int j, const block_q3_K *s) {
     g->d[j] = s->d;
     for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
-    for (int c = 0; c < 8; c++) memcpy(g->hmask + 32 * c + 4 * j, s->hmask + 4 * c, 4);
-    for (int c = 0; c < 16; c++) memcpy(g->qs + 32 * c + 4 * j, s->qs + 4 * c, 4);
+    for (int a = 0; a < 8; a++)
+        for (int m = 0; m < 4; m++) {
+            unsigned q[8];
+            uint8_t b[3];
+            for (int i = 0; i < 8; i++) q[i] = q3_val(s, 32 * a + 4 * i + m);
+            q3o_bytes(q, b);
+            for (int k = 0; k < 3; k++) g->q[96 * a + 32 * k + 4 * j + m] = b[k];
+        }
 }
 
 static void q3k_get(const block_q3_Kx8 *g, int j, block_q3_K *d) {
     d->d = g->d[j];
     for (int w = 0; w < 3; w++) memcpy(d->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
-    for (int c = 0; c < 8; c++) memcpy(d->hmask + 4 * c, g->hmask + 32 * c + 4 * j, 4);
-    for (int c = 0; c < 16; c++) memcpy(d->qs + 4 * c, g->qs + 32 * c + 4 * j, 4);
+    for (int a = 0; a < 8; a++)
+        for (int m = 0; m < 4; m++) {
+            const uint8_t *b = g->q + 96 * a + 4 * j + m;
+            const unsigned b0 = b[0], b1 = b[32], b2 = b[64];
+            const unsigned q[8] = {b0 & 7, b0 >> 3 & 7, b1 & 7, b1 >> 3 & 7, b2 & 7, b2 >> 3 & 7,
+                                   (b0 >> 6) | (b2 >> 6 & 1) << 2, (b1 >> 6) | (b2 >> 7) << 2};
+            for (int i = 0; i < 8; i++) q3_set(d, 32 * a + 4 * i + m, q[i]);
+        }
 }
 
 static void q2k_put(block_q2_Kx8 *g, int j, const block_q2_K *s) {

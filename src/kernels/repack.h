@@ -171,22 +171,25 @@ _Static_assert(sizeof(block_q5_1x8) == 8 * sizeof(block_q5_1), "8 Q5_1 blocks, n
 ILV_DECL(q5_0x8, block_q5_0)
 ILV_DECL(q4_1x8, block_q4_1)
 ILV_DECL(q5_1x8, block_q5_1)
-/* Q3_K (MAT_Q3_KX8) with ggml's bits as they are, 4 bytes of each row in
- * turn (w = d (sc_s - 32) (q - 4) per 16 values, q = 2 bits of qs and 1 of
- * hmask, 0..7):
+/* Q3_K (MAT_Q3_KX8) with its 3-bit values in a new bit order (w = d (sc_s -
+ * 32) (q - 4) per 16 values, q = ggml's 2 bits of qs and 1 of hmask, 0..7):
  *   d[j]                   row 8g + j's half scale
  *   scales[32w + 4j + b]   byte 4w + b of its 12 packed scale bytes
- *   hmask[32c + 4j + m]    byte 4c + m of its hmask (c = 0..7)
- *   qs[32c + 4j + m]       byte 4c + m of its qs (c = 0..15)
- * then the rows % 8 last rows as plain block_q3_K rows. So 32 bytes at qs +
- * 32c and hmask + 32 (c % 8) give, per 2-bit field t, 4 values of each row
- * (a shift and an AND of each, an OR), the 8 rows' 16 scales come out of
- * three vectors (matvec_lowk_avx2.c). */
+ *   q[96a + 32k + 4j + m]  per 32 values a (k = 0..2, m = 0..3; q_i = q(32a
+ *                          + 4i + m)): q_2k in bits 0-2, q_2k+1 in bits 3-5,
+ *                          bits 6-7: k = 0 q_6 & 3, k = 1 q_7 & 3, k = 2
+ *                          q_6 >> 2 in bit 6, q_7 >> 2 in bit 7
+ * then the rows % 8 last rows as plain block_q3_K rows. So 96 bytes give 4
+ * values of each row 8 times (32 values of each) in 19 vector operations
+ * (an AND, or a shift and an AND, for six; two shifts, two ANDs and an OR
+ * for the last two) where ggml's order takes 40 (a shift and an AND of each
+ * of qs and hmask, an OR); the 8 rows' 16 scales come out of three vectors
+ * (matvec_lowk_avx2.c). Lossless: q3_kx8_row gives the plain row back byte
+ * for byte. */
 typedef struct block_q3_Kx8 {
     uint16_t d[8];
     uint8_t scales[96];
-    uint8_t hmask[256];
-    uint8_t qs[512];
+    uint8_t q[768];
 } block_q3_Kx8;
 _Static_assert(sizeof(block_q3_Kx8) == 8 * sizeof(block_q3_K), "8 Q3_K blocks, no padding");
 
