@@ -473,29 +473,27 @@ static void ilv_one(const ilv_case *k, int R, rng *r) {
 static void interleaved_layouts(void) {
     rng r;
     rng_seed(&r, 19);
-    const ilv_case K[] = {{MAT_Q4_0, MAT_Q4_0X8, 320, sizeof(block_q4_0), q4_0x8_pack, q4_0x8_repack, row_q4_0},
-                          {MAT_Q4_K, MAT_Q4_KX8, 512, sizeof(block_q4_K), q4_kx8_pack, q4_kx8_repack, row_q4_k},
-                          {MAT_Q6_K, MAT_Q6_KX8, 512, sizeof(block_q6_K), q6_kx8_pack, q6_kx8_repack, row_q6_k},
-                          {MAT_Q5_K, MAT_Q5_KX8, 512, sizeof(block_q5_K), q5_kx8_pack, q5_kx8_repack, row_q5_k},
-                          {MAT_Q5_0, MAT_Q5_0X8, 320, sizeof(block_q5_0), q5_0x8_pack, q5_0x8_repack, row_q5_0},
-                          {MAT_Q4_1, MAT_Q4_1X8, 320, sizeof(block_q4_1), q4_1x8_pack, q4_1x8_repack, row_q4_1},
-                          {MAT_Q5_1, MAT_Q5_1X8, 320, sizeof(block_q5_1), q5_1x8_pack, q5_1x8_repack, row_q5_1},
-                          {MAT_Q3_K, MAT_Q3_KX8, 512, sizeof(block_q3_K), q3_kx8_pack, q3_kx8_repack, row_q3_k},
-                          {MAT_Q2_K, MAT_Q2_KX8, 512, sizeof(block_q2_K), q2_kx8_pack, q2_kx8_repack, row_q2_k}};
+    /* each type at a short row, then at a row longer than from_f32's and row_f32's 8192-value
+     * chunks (266 blocks, 33 super-blocks) */
+    static const struct {
+        ilv_case k;
+        int long_cols;
+    } K[] = {{{MAT_Q4_0, MAT_Q4_0X8, 320, sizeof(block_q4_0), q4_0x8_pack, q4_0x8_repack, row_q4_0}, 8512},
+             {{MAT_Q4_K, MAT_Q4_KX8, 512, sizeof(block_q4_K), q4_kx8_pack, q4_kx8_repack, row_q4_k}, 8448},
+             {{MAT_Q6_K, MAT_Q6_KX8, 512, sizeof(block_q6_K), q6_kx8_pack, q6_kx8_repack, row_q6_k}, 8448},
+             {{MAT_Q5_K, MAT_Q5_KX8, 512, sizeof(block_q5_K), q5_kx8_pack, q5_kx8_repack, row_q5_k}, 8448},
+             {{MAT_Q5_0, MAT_Q5_0X8, 320, sizeof(block_q5_0), q5_0x8_pack, q5_0x8_repack, row_q5_0}, 8512},
+             {{MAT_Q4_1, MAT_Q4_1X8, 320, sizeof(block_q4_1), q4_1x8_pack, q4_1x8_repack, row_q4_1}, 8512},
+             {{MAT_Q5_1, MAT_Q5_1X8, 320, sizeof(block_q5_1), q5_1x8_pack, q5_1x8_repack, row_q5_1}, 8512},
+             {{MAT_Q3_K, MAT_Q3_KX8, 512, sizeof(block_q3_K), q3_kx8_pack, q3_kx8_repack, row_q3_k}, 8448},
+             {{MAT_Q2_K, MAT_Q2_KX8, 512, sizeof(block_q2_K), q2_kx8_pack, q2_kx8_repack, row_q2_k}, 8448}};
     const int RS[] = {8, 29, 64, 3};
-    for (size_t k = 0; k < sizeof K / sizeof *K; k++)
-        for (size_t ri = 0; ri < sizeof RS / sizeof *RS; ri++) ilv_one(&K[k], RS[ri], &r);
-    /* rows longer than from_f32's and row_f32's 8192-value chunks (266 blocks, 33 super-blocks) */
-    const ilv_case L[] = {{MAT_Q4_0, MAT_Q4_0X8, 8512, sizeof(block_q4_0), q4_0x8_pack, q4_0x8_repack, row_q4_0},
-                          {MAT_Q4_K, MAT_Q4_KX8, 8448, sizeof(block_q4_K), q4_kx8_pack, q4_kx8_repack, row_q4_k},
-                          {MAT_Q6_K, MAT_Q6_KX8, 8448, sizeof(block_q6_K), q6_kx8_pack, q6_kx8_repack, row_q6_k},
-                          {MAT_Q5_K, MAT_Q5_KX8, 8448, sizeof(block_q5_K), q5_kx8_pack, q5_kx8_repack, row_q5_k},
-                          {MAT_Q5_0, MAT_Q5_0X8, 8512, sizeof(block_q5_0), q5_0x8_pack, q5_0x8_repack, row_q5_0},
-                          {MAT_Q4_1, MAT_Q4_1X8, 8512, sizeof(block_q4_1), q4_1x8_pack, q4_1x8_repack, row_q4_1},
-                          {MAT_Q5_1, MAT_Q5_1X8, 8512, sizeof(block_q5_1), q5_1x8_pack, q5_1x8_repack, row_q5_1},
-                          {MAT_Q3_K, MAT_Q3_KX8, 8448, sizeof(block_q3_K), q3_kx8_pack, q3_kx8_repack, row_q3_k},
-                          {MAT_Q2_K, MAT_Q2_KX8, 8448, sizeof(block_q2_K), q2_kx8_pack, q2_kx8_repack, row_q2_k}};
-    for (size_t k = 0; k < sizeof L / sizeof *L; k++) ilv_one(&L[k], 9, &r);
+    for (size_t k = 0; k < sizeof K / sizeof *K; k++) {
+        for (size_t ri = 0; ri < sizeof RS / sizeof *RS; ri++) ilv_one(&K[k].k, RS[ri], &r);
+        ilv_case l = K[k].k;
+        l.C = K[k].long_cols;
+        ilv_one(&l, 9, &r);
+    }
     printf("    q4_0x8, q4_kx8, q6_kx8, q5_kx8, q5_0x8, q4_1x8, q5_1x8, q3_kx8, q2_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64, and 9 rows past the 8192-value chunks; T=1..9)\n");
 }
 
