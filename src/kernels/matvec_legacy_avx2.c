@@ -14,8 +14,9 @@
  * scale, ds = dx sum(x): q8_act):
  *   q5_0        acc += dw * (dx isum - 16 ds)      (fmsub, FMA)
  *   q4_1, q5_1  acc += (dx isum) dw, acc += mw ds  (mul, FMA, FMA)
- * The interleaved layouts load the values with 1 (q4_1: 3) and 6 vector
- * operations a chunk (repack.h's bit order); plain rows (the rows % 8 last
+ * The interleaved layouts give a chunk's lo and hi with 6 vector operations
+ * (q5_0, q5_1 in repack.h's bit order: an AND for lo; a shift, two ANDs, a
+ * shift and an OR for hi) or 3 (q4_1: nibbles); plain rows (the rows % 8 last
  * rows of an interleaved matrix, a borrowed mapping, a k_b / v_b piece whose
  * heads are not whole groups) are gathered 8 at a time: their qs
  * transposed 4 bytes at a time, the fifth bits spread from the rows' qh by a
