@@ -200,6 +200,7 @@ static void q3k_put(block_q3_Kx8 *g, int j, const block_q3_K *s) {
 }
 
 static void q3k_get(const block_q3_Kx8 *g, int j, block_q3_K *d) {
+    memset(d->qs, 0, sizeof d->qs), memset(d->hmask, 0, sizeof d->hmask); /* q3_set sets bits */
     d->d = g->d[j];
     for (int w = 0; w < 3; w++) memcpy(d->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
     for (int a = 0; a < 8; a++)
