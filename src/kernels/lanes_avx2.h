@@ -1,8 +1,9 @@
 /*
  * lanes_avx2.h — what the AVX2 kernels with one row per vector lane share
  * (matvec_avx2.c's q4_0 / q4_k / q6_k / q5_k, matvec_legacy_avx2.c's q5_0 /
- * q4_1 / q5_1): storing a lane vector's rows and broadcasting a block's
- * activation bytes. Include it after the file's `#pragma GCC target(...)`.
+ * q4_1 / q5_1, matvec_lowk_avx2.c's q3_k / q2_k): storing a lane vector's
+ * rows, broadcasting a block's activation bytes, the prefetch distance and a
+ * signed shift. Include it after the file's `#pragma GCC target(...)`.
  */
 #ifndef DC_LANES_AVX2_H
 #define DC_LANES_AVX2_H
@@ -10,6 +11,14 @@
 #include <stdint.h>
 #include <string.h>
 #include "kernels/simd_common.h"
+
+/* the weights' prefetch distance in bytes, per row or group stream */
+#ifndef PF_BYTES
+#define PF_BYTES 1024
+#endif
+
+/* sh16: v's 16-bit lanes shifted left by s (right by -s when s < 0; s a constant) */
+INL __m256i sh16(__m256i v, int s) { return s >= 0 ? _mm256_slli_epi16(v, s) : _mm256_srli_epi16(v, -s); }
 
 /* lane j of acc[t] is row rows[j] (rows[j] < 0: none) for token t0 + t */
 INL void lanes_store(float *out, size_t ldo, const __m256 *acc, const int *rows, int t0, int NT) {

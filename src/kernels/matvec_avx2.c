@@ -345,10 +345,6 @@ void mv_f16_avx2(float *out, size_t ldo, const void *W, int cols, int r0, int r1
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++)                      \
             out[(size_t)(t0 + t) * ldo + r + i * rs] = hsum256(acc[i][t]);
 
-/* the weights' prefetch distance in bytes, per row */
-#ifndef PF_BYTES
-#define PF_BYTES 1024
-#endif
 
 /* IEEE half to float32 by a table (a broadcast load, where F16C takes three
  * vector operations a block): filled once, on first use */
@@ -954,7 +950,7 @@ INL void dword_transpose8(__m256i *o, const __m256i *v) {
 INL void q4k_gather8(block_q4_Kx8 *dst, const block_q4_K *const *src) {
     for (int j = 0; j < 8; j++) {
         dst->d[j] = src[j]->d, dst->dmin[j] = src[j]->dmin;
-        for (int w = 0; w < 3; w++) memcpy(dst->scales + 32 * w + 4 * j, src[j]->scales + 4 * w, 4);
+        ilv_words(dst->scales, src[j]->scales, j, 3);
     }
     #pragma GCC unroll 1
     for (int i = 0; i < 4; i++) {
@@ -1547,7 +1543,7 @@ INL void q5_gather(block_q5_Kx8 *g, const block_q5_K *const *src) {
     __m256i v[8], o[8];
     for (int j = 0; j < 8; j++) {
         g->d[j] = src[j]->d, g->dmin[j] = src[j]->dmin;
-        for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, src[j]->scales + 4 * w, 4);
+        ilv_words(g->scales, src[j]->scales, j, 3);
     }
     #pragma GCC unroll 5
     for (int i = 0; i < 5; i++) { /* i = 4: the qh plane */

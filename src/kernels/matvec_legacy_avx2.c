@@ -35,9 +35,6 @@
 #include "kernels/simd_common.h"
 #include "kernels/lanes_avx2.h"
 
-#ifndef PF_BYTES
-#define PF_BYTES 1024
-#endif
 
 /* the three types: HB a fifth bit, MN a min; the field offsets of an
  * interleaved block (repack.h) and of a plain one (ggml_types.h) */
@@ -48,7 +45,6 @@
 #define P_QS(HB, MN) (2 + 2 * (MN) + 4 * (HB))
 #define PB(HB, MN) (P_QS(HB, MN) + 16) /* plain block bytes */
 
-INL __m256i sh16(__m256i v, int s) { return s >= 0 ? _mm256_slli_epi16(v, s) : _mm256_srli_epi16(v, -s); }
 
 /* chunk k of an interleaved block B as lo / hi byte vectors (repack.h) */
 INL void ilv_vals(int HB, int MN, const uint8_t *B, int k, __m256i *lo, __m256i *hi) {

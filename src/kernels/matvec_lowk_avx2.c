@@ -35,11 +35,7 @@
 #include "kernels/simd_common.h"
 #include "kernels/lanes_avx2.h"
 
-#ifndef PF_BYTES
-#define PF_BYTES 1024
-#endif
 
-INL __m256i sh16(__m256i v, int s) { return s >= 0 ? _mm256_slli_epi16(v, s) : _mm256_srli_epi16(v, -s); }
 
 /* 8 plain Q3_K rows' super-block gathered with ggml's bytes 4 at a time
  * (d and scales where block_q3_Kx8 has them) */
@@ -215,15 +211,12 @@ INL void lk_gather(int Q, void *G, const uint8_t *W, int nb, const int *rows, in
             const block_q3_K *s = (const block_q3_K *)W + (size_t)rows[j] * nb + p;
             q3_gathered *g = G;
             g->d[j] = s->d;
-            for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
-            for (int c = 0; c < 8; c++) memcpy(g->hmask + 32 * c + 4 * j, s->hmask + 4 * c, 4);
-            for (int c = 0; c < 16; c++) memcpy(g->qs + 32 * c + 4 * j, s->qs + 4 * c, 4);
+            ilv_words(g->scales, s->scales, j, 3), ilv_words(g->hmask, s->hmask, j, 8), ilv_words(g->qs, s->qs, j, 16);
         } else {
             const block_q2_K *s = (const block_q2_K *)W + (size_t)rows[j] * nb + p;
             block_q2_Kx8 *g = G;
             g->d[j] = s->d, g->dmin[j] = s->dmin;
-            for (int w = 0; w < 4; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
-            for (int c = 0; c < 16; c++) memcpy(g->qs + 32 * c + 4 * j, s->qs + 4 * c, 4);
+            ilv_words(g->scales, s->scales, j, 4), ilv_words(g->qs, s->qs, j, 16);
         }
     }
 }

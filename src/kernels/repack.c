@@ -8,27 +8,25 @@
 /* block j of an interleaved group from a plain block, and back */
 static void q40_put(block_q4_0x8 *g, int j, const block_q4_0 *s) {
     g->d[j] = s->d;
-    for (int k = 0; k < 4; k++) memcpy(g->qs + 32 * k + 4 * j, s->qs + 4 * k, 4);
+    ilv_words(g->qs, s->qs, j, 4);
 }
 
 static void q40_get(const block_q4_0x8 *g, int j, block_q4_0 *dst) {
     dst->d = g->d[j];
-    for (int k = 0; k < 4; k++) memcpy(dst->qs + 4 * k, g->qs + 32 * k + 4 * j, 4);
+    ilv_words_back(dst->qs, g->qs, j, 4);
 }
 
 /* block j of an interleaved group from a plain block, and back */
 static void kx8_put(block_q4_Kx8 *g, int j, const block_q4_K *s) {
     g->d[j] = s->d, g->dmin[j] = s->dmin;
-    for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
-    for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 8; c++) memcpy(g->qs + 256 * i + 32 * c + 4 * j, s->qs + 32 * i + 4 * c, 4);
+    ilv_words(g->scales, s->scales, j, 3);
+    ilv_words(g->qs, s->qs, j, 32); /* word 8i + c: qs + 256i + 32c + 4j */
 }
 
 static void kx8_block(const block_q4_Kx8 *g, int j, block_q4_K *dst) {
     dst->d = g->d[j], dst->dmin = g->dmin[j];
-    for (int w = 0; w < 3; w++) memcpy(dst->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
-    for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 8; c++) memcpy(dst->qs + 32 * i + 4 * c, g->qs + 256 * i + 32 * c + 4 * j, 4);
+    ilv_words_back(dst->scales, g->scales, j, 3);
+    ilv_words_back(dst->qs, g->qs, j, 32);
 }
 
 /* block j of a Q5_K group from a plain block, and back (repack.h's
@@ -37,7 +35,7 @@ static void kx8_block(const block_q4_Kx8 *g, int j, block_q4_K *dst) {
  * bits 2i, 2i + 1 of a qh byte) */
 static void k5_put(block_q5_Kx8 *g, int j, const block_q5_K *s) {
     g->d[j] = s->d, g->dmin[j] = s->dmin;
-    for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
+    ilv_words(g->scales, s->scales, j, 3);
     /* 4 values l = 4c..4c+3 at a time, a byte each in a uint32 (the masks keep the bytes apart) */
     for (int c = 0; c < 8; c++) {
         uint32_t h, top = 0;
@@ -57,7 +55,7 @@ static void k5_put(block_q5_Kx8 *g, int j, const block_q5_K *s) {
 
 static void k5_block(const block_q5_Kx8 *g, int j, block_q5_K *dst) {
     dst->d = g->d[j], dst->dmin = g->dmin[j];
-    for (int w = 0; w < 3; w++) memcpy(dst->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
+    ilv_words_back(dst->scales, g->scales, j, 3);
     for (int l = 0; l < 32; l++) {
         const int c = l / 4, m = l % 4, top = g->qh[32 * c + 4 * j + m];
         uint8_t h = 0;
@@ -159,11 +157,11 @@ static void q51_get(const block_q5_1x8 *g, int j, block_q5_1 *d) {
 }
 static void q41_put(block_q4_1x8 *g, int j, const block_q4_1 *s) {
     g->d[j] = s->d, g->m[j] = s->m;
-    for (int k = 0; k < 4; k++) memcpy(g->qs + 32 * k + 4 * j, s->qs + 4 * k, 4);
+    ilv_words(g->qs, s->qs, j, 4);
 }
 static void q41_get(const block_q4_1x8 *g, int j, block_q4_1 *dst) {
     dst->d = g->d[j], dst->m = g->m[j];
-    for (int k = 0; k < 4; k++) memcpy(dst->qs + 4 * k, g->qs + 32 * k + 4 * j, 4);
+    ilv_words_back(dst->qs, g->qs, j, 4);
 }
 
 /* value v (0..255) of a plain Q3_K block as 0..7, and back */
@@ -188,7 +186,7 @@ static void q3o_bytes(const unsigned *q, uint8_t *b) {
 
 static void q3k_put(block_q3_Kx8 *g, int j, const block_q3_K *s) {
     g->d[j] = s->d;
-    for (int w = 0; w < 3; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
+    ilv_words(g->scales, s->scales, j, 3);
     for (int a = 0; a < 8; a++)
         for (int m = 0; m < 4; m++) {
             unsigned q[8];
@@ -202,7 +200,7 @@ static void q3k_put(block_q3_Kx8 *g, int j, const block_q3_K *s) {
 static void q3k_get(const block_q3_Kx8 *g, int j, block_q3_K *d) {
     memset(d->qs, 0, sizeof d->qs), memset(d->hmask, 0, sizeof d->hmask); /* q3_set sets bits */
     d->d = g->d[j];
-    for (int w = 0; w < 3; w++) memcpy(d->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
+    ilv_words_back(d->scales, g->scales, j, 3);
     for (int a = 0; a < 8; a++)
         for (int m = 0; m < 4; m++) {
             const uint8_t *b = g->q + 96 * a + 4 * j + m;
@@ -215,14 +213,14 @@ static void q3k_get(const block_q3_Kx8 *g, int j, block_q3_K *d) {
 
 static void q2k_put(block_q2_Kx8 *g, int j, const block_q2_K *s) {
     g->d[j] = s->d, g->dmin[j] = s->dmin;
-    for (int w = 0; w < 4; w++) memcpy(g->scales + 32 * w + 4 * j, s->scales + 4 * w, 4);
-    for (int c = 0; c < 16; c++) memcpy(g->qs + 32 * c + 4 * j, s->qs + 4 * c, 4);
+    ilv_words(g->scales, s->scales, j, 4);
+    ilv_words(g->qs, s->qs, j, 16);
 }
 
 static void q2k_get(const block_q2_Kx8 *g, int j, block_q2_K *d) {
     d->d = g->d[j], d->dmin = g->dmin[j];
-    for (int w = 0; w < 4; w++) memcpy(d->scales + 4 * w, g->scales + 32 * w + 4 * j, 4);
-    for (int c = 0; c < 16; c++) memcpy(d->qs + 4 * c, g->qs + 32 * c + 4 * j, 4);
+    ilv_words_back(d->scales, g->scales, j, 4);
+    ilv_words_back(d->qs, g->qs, j, 16);
 }
 
 /* ---------------------------------------------------------------- any of them */

@@ -35,7 +35,19 @@
 #define DC_REPACK_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "kernels/ggml_types.h"
+
+/* ilv_words: n 4-byte words of a plain block's field src as row j's in a
+ * group's field dst (dst[32w + 4j + m] = src[4w + m], w < n): how every
+ * layout below places the bytes it keeps as ggml has them; ilv_words_back:
+ * the same words back out of the group into src's order */
+static inline void ilv_words(uint8_t *dst, const uint8_t *src, int j, int n) {
+    for (int w = 0; w < n; w++) memcpy(dst + 32 * w + 4 * j, src + 4 * w, 4);
+}
+static inline void ilv_words_back(uint8_t *dst, const uint8_t *src, int j, int n) {
+    for (int w = 0; w < n; w++) memcpy(dst + 4 * w, src + 32 * w + 4 * j, 4);
+}
 
 typedef struct block_q4_0x8 {
     uint16_t d[8];     /* IEEE half scales of the 8 rows */
