@@ -543,7 +543,7 @@ typedef struct dc_convert_stats {
 
 typedef struct dc_convert_opts {
     const char *type;  /* f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k,
-                          or a mixed preset as llama.cpp's: q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m */
+                          iq4_nl, iq4_xs, or a mixed preset as llama.cpp's: q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m */
     void (*log)(void *ctx, const char *line); /* per-tensor type fallbacks, warnings; may be NULL */
     void *log_ctx;
     int allow_requantize;       /* a .gguf source whose matrices are quantised is refused unless set */

@@ -122,7 +122,7 @@ static void quant_types(void) {
         double bound;
     } T[] = {{"f32", 0}, {"f16", 0.01}, {"bf16", 0.03}, {"q8_0", 0.03}, {"q6_k", 0.1}, {"q5_k", 0.12},
              {"q5_0", 0.15}, {"q5_1", 0.15}, {"q4_k", 0.25}, {"q4_0", 0.3}, {"q4_1", 0.25}, {"q3_k", 0.5},
-             {"q2_k", 1.0}};
+             {"q2_k", 1.0}, {"iq4_nl", 0.25}, {"iq4_xs", 0.25}};
     for (size_t i = 0; i < sizeof T / sizeof *T; i++) {
         char name[64];
         snprintf(name, sizeof name, "k256_%s.gguf", T[i].type);
@@ -193,8 +193,10 @@ static void kept_vs_f32_one(int moe) {
     if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
     int ids[24];
     for (int i = 0; i < 24; i++) ids[i] = (i * 37 + 11) % c.vocab_size;
-    static const char *TYPES[] = {"q8_0", "q4_0", "q4_k", "q6_k", "q5_0", "q4_1", "q5_1", "q3_k", "q2_k", "bf16"};
-    static const char *MAT[] = {"q8", "q4_0", "q4_k", "q6_k", "q5_0", "q4_1", "q5_1", "q3_k", "q2_k", "bf16"};
+    static const char *TYPES[] = {"q8_0", "q4_0", "q4_k",   "q6_k",   "q5_0", "q4_1",
+                                  "q5_1", "q3_k", "q2_k", "iq4_nl", "iq4_xs", "bf16"};
+    static const char *MAT[] = {"q8",   "q4_0", "q4_k", "q6_k",   "q5_0",   "q4_1",
+                                "q5_1", "q3_k", "q2_k", "iq4_nl", "iq4_xs", "bf16"};
     for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) {
         const int half = !strcmp(TYPES[i], "bf16");
         char name[64];
@@ -353,7 +355,8 @@ static void kvb_kept(void) {
              {"q4_0", MAT_Q4_0X8, 0.06}, /* the 4- and 5-bit types: interleaved at load (a head's rows are whole groups of 8) */
              {"q4_k", MAT_Q4_KX8, 0.06}, {"q6_k", MAT_Q6_KX8, 0.03}, {"q5_k", MAT_Q5_KX8, 0.04},
              {"q5_0", MAT_Q5_0X8, 0.05}, {"q4_1", MAT_Q4_1X8, 0.06}, {"q5_1", MAT_Q5_1X8, 0.05},
-             {"q3_k", MAT_Q3_KX8, 0.12}, {"q2_k", MAT_Q2_KX8, 0.25}};
+             {"q3_k", MAT_Q3_KX8, 0.12}, {"q2_k", MAT_Q2_KX8, 0.25}, {"iq4_nl", MAT_IQ4_NLX8, 0.06},
+             {"iq4_xs", MAT_IQ4_XSX8, 0.06}};
     const int n = 16, V = c.vocab_size;
     int ids[16];
     for (int i = 0; i < n; i++) ids[i] = (i * 41 + 3) % V;
@@ -598,6 +601,8 @@ static void borrowed_blocks(void) {
     borrowed_one(&c, dir, "q5_1");
     borrowed_one(&c, dir, "q3_k");
     borrowed_one(&c, dir, "q2_k");
+    borrowed_one(&c, dir, "iq4_nl");
+    borrowed_one(&c, dir, "iq4_xs");
 }
 
 /* the tokenizer goes into the GGUF and comes back encoding the same */

@@ -4,7 +4,8 @@
  * squared error; the bit-identity of batched tokens; Q8_0 / bf16 round-trip
  * error limits; matmul on converted weights against matmul_ref; row
  * sub-ranges. Every type of wtype.h: f32, bf16, f16, q8, fp8, the GGUF
- * block types q4_0, q4_k, q6_k, q5_0, q5_k, and q4_0x8 / q4_kx8 / q6_kx8 / q5_kx8 (rows
+ * block types q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl,
+ * iq4_xs, and their x8 layouts (rows
  * interleaved: their layouts and their bits against the plain types');
  * fp8's every code.
  */
@@ -435,6 +436,8 @@ static void row_q4_1(const void *W, int R, int r, int C, void *d) { q4_1x8_row(W
 static void row_q5_1(const void *W, int R, int r, int C, void *d) { q5_1x8_row(W, R, r, C, d); }
 static void row_q3_k(const void *W, int R, int r, int C, void *d) { q3_kx8_row(W, R, r, C, d); }
 static void row_q2_k(const void *W, int R, int r, int C, void *d) { q2_kx8_row(W, R, r, C, d); }
+static void row_iq4_nl(const void *W, int R, int r, int C, void *d) { iq4_nlx8_row(W, R, r, C, d); }
+static void row_iq4_xs(const void *W, int R, int r, int C, void *d) { iq4_xsx8_row(W, R, r, C, d); }
 
 static void ilv_one(const ilv_case *k, int R, rng *r) {
     const int C = k->C, nb = C / wtype_get(k->plain)->blck;
@@ -486,7 +489,9 @@ static void interleaved_layouts(void) {
              {{MAT_Q4_1, MAT_Q4_1X8, 320, sizeof(block_q4_1), q4_1x8_pack, q4_1x8_repack, row_q4_1}, 8512},
              {{MAT_Q5_1, MAT_Q5_1X8, 320, sizeof(block_q5_1), q5_1x8_pack, q5_1x8_repack, row_q5_1}, 8512},
              {{MAT_Q3_K, MAT_Q3_KX8, 512, sizeof(block_q3_K), q3_kx8_pack, q3_kx8_repack, row_q3_k}, 8448},
-             {{MAT_Q2_K, MAT_Q2_KX8, 512, sizeof(block_q2_K), q2_kx8_pack, q2_kx8_repack, row_q2_k}, 8448}};
+             {{MAT_Q2_K, MAT_Q2_KX8, 512, sizeof(block_q2_K), q2_kx8_pack, q2_kx8_repack, row_q2_k}, 8448},
+             {{MAT_IQ4_NL, MAT_IQ4_NLX8, 320, sizeof(block_iq4_nl), iq4_nlx8_pack, iq4_nlx8_repack, row_iq4_nl}, 8512},
+             {{MAT_IQ4_XS, MAT_IQ4_XSX8, 512, sizeof(block_iq4_xs), iq4_xsx8_pack, iq4_xsx8_repack, row_iq4_xs}, 8448}};
     const int RS[] = {8, 29, 64, 3};
     for (size_t k = 0; k < sizeof K / sizeof *K; k++) {
         for (size_t ri = 0; ri < sizeof RS / sizeof *RS; ri++) ilv_one(&K[k].k, RS[ri], &r);
@@ -494,7 +499,54 @@ static void interleaved_layouts(void) {
         l.C = K[k].long_cols;
         ilv_one(&l, 9, &r);
     }
-    printf("    q4_0x8, q4_kx8, q6_kx8, q5_kx8, q5_0x8, q4_1x8, q5_1x8, q3_kx8, q2_kx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64, and 9 rows past the 8192-value chunks; T=1..9)\n");
+    printf("    q4_0x8, q4_kx8, q6_kx8, q5_kx8, q5_0x8, q4_1x8, q5_1x8, q3_kx8, q2_kx8, iq4_nlx8, iq4_xsx8: rows kept through pack / repack / from_f32; the plain type's bits (rows 3, 8, 29, 64, and 9 rows past the 8192-value chunks; T=1..9)\n");
+}
+
+/* the IQ4 kernels at their integer extremes: every weight the codebook's
+ * -127 or 113 and every activation +-127, so each product pair is +-32258
+ * (two of them overflow int16: a kernel adding them there saturates), with
+ * IQ4_XS's scales at -32 and 31; every kernel equals the oracle */
+static void iq4_extremes(void) {
+    const int R = 19, C = 512, T = 3; /* 2 groups of 8 interleaved rows and 3 plain ones */
+    float *x = malloc(sizeof(float) * T * C), *a = malloc(sizeof(float) * T * R), *b = malloc(sizeof(float) * T * R);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < C; i++) x[t * C + i] = t == 0 ? 1.0f : t == 1 ? -2.0f : ((i / 2) % 2 ? 3.0f : -3.0f);
+    block_iq4_nl *nl = malloc(sizeof(block_iq4_nl) * R * C / 32), *nlx = malloc(sizeof(block_iq4_nl) * R * C / 32);
+    block_iq4_xs *xs = malloc(sizeof(block_iq4_xs) * R * C / 256), *xsx = malloc(sizeof(block_iq4_xs) * R * C / 256);
+    for (int r = 0; r < R; r++) {
+        const uint8_t q = r % 3 == 0 ? 0x00 : r % 3 == 1 ? 0xFF : 0x0F; /* -127 / 113 / both */
+        for (int b = 0; b < C / 32; b++) {
+            block_iq4_nl *k = nl + r * (C / 32) + b;
+            k->d = f32_to_f16(r % 2 ? 0.5f : -0.25f);
+            memset(k->qs, q, sizeof k->qs);
+        }
+        for (int b = 0; b < C / 256; b++) {
+            block_iq4_xs *k = xs + r * (C / 256) + b;
+            k->d = f32_to_f16(0.125f);
+            k->scales_h = r % 2 ? 0 : 0xFFFF; /* scale codes 0 (-32) or 63 (31), some mixed below */
+            memset(k->scales_l, r % 2 ? 0 : 0xFF, sizeof k->scales_l);
+            if (r % 4 == 2) k->scales_l[1] = 0x0F, k->scales_h = 0x0F0F;
+            memset(k->qs, q, sizeof k->qs);
+        }
+    }
+    iq4_nlx8_pack(nlx, nl, R, C);
+    iq4_xsx8_pack(xsx, xs, R, C);
+    const struct {
+        int type;
+        const void *W;
+    } K[] = {{MAT_IQ4_NL, nl}, {MAT_IQ4_NLX8, nlx}, {MAT_IQ4_XS, xs}, {MAT_IQ4_XSX8, xsx}};
+    for (int isa = ISA_AVX2; isa <= ISA_AVX512; isa++) {
+        const kern *k = kern_table(isa);
+        if (!k) continue;
+        for (size_t i = 0; i < sizeof K / sizeof *K; i++) {
+            run_mv(k, K[i].type, a, K[i].W, R, C, x, T);
+            run_mv(kern_table(ISA_REF), K[i].type, b, K[i].W, R, C, x, T);
+            const double e = harness_nmse(a, b, (size_t)T * R);
+            CHECK(e < 1e-12, "%s %s at the extremes: NMSE %g against the oracle", k->name, mat_type_name(K[i].type), e);
+        }
+    }
+    printf("    iq4_nl / iq4_xs (plain and x8): weights -127 / 113, activations +-127, scales -32 / 31: = oracle\n");
+    free(x), free(a), free(b), free(nl), free(nlx), free(xs), free(xsx);
 }
 
 int main(void) {
@@ -510,5 +562,6 @@ int main(void) {
     RUN(fp8_every_code);
     RUN(fp8_huge_x);
     RUN(interleaved_layouts);
+    RUN(iq4_extremes);
     return harness_done();
 }

@@ -19,7 +19,8 @@ static const struct {
 } CASES[] = {
     {GG_F32, 0},       {GG_F16, 1e-3},    {GG_BF16, 5e-3},   {GG_Q8_0, 0.008}, {GG_Q8_K, 0.015},
     {GG_Q6_K, 0.025},  {GG_Q5_0, 0.065},  {GG_Q5_1, 0.045},  {GG_Q5_K, 0.045}, {GG_Q4_0, 0.125},
-    {GG_Q4_1, 0.09},   {GG_Q4_K, 0.09},   {GG_Q3_K, 0.2},    {GG_Q2_K, 0.4},
+    {GG_Q4_1, 0.09},   {GG_Q4_K, 0.09},   {GG_Q3_K, 0.2},    {GG_Q2_K, 0.4},   {GG_IQ4_NL, 0.1},
+    {GG_IQ4_XS, 0.1},
 };
 
 static void fill(float *x, int n, uint64_t seed) {
@@ -111,6 +112,24 @@ static void layouts(void) {
     s.qh[0] = 0x02 | 0x30;    /* x[0] high 2 -> 33; x[64] high 3 -> 50 */
     gg_dequantize(GG_Q6_K, &s, y, 256);
     CHECK(y[0] == 1 * (33 - 32) && y[64] == 5 * (50 - 32) && y[32] == 3 * -32, "q6_K: %g %g %g", y[0], y[64], y[32]);
+
+    /* the IQ4 codebook: -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 */
+    block_iq4_nl n = {f32_to_f16(0.5f), {0}};
+    n.qs[3] = 0x8E; /* x[3] = 0.5 * 89, x[19] = 0.5 * 1; x[0] = 0.5 * -127 */
+    gg_dequantize(GG_IQ4_NL, &n, y, 32);
+    CHECK(y[3] == 44.5f && y[19] == 0.5f && y[0] == -63.5f, "iq4_nl: %g %g %g", y[3], y[19], y[0]);
+
+    block_iq4_xs xs;
+    memset(&xs, 0, sizeof xs);
+    xs.d = f32_to_f16(1.0f);
+    xs.scales_l[0] = 0x01;            /* sub-block 0: low 4 bits 1 */
+    xs.scales_l[1] = 0x50;            /* sub-block 3: low 4 bits 5 */
+    xs.scales_h = 2 | 1 << 6;         /* sub-block 0: high 2 -> 33 (scale 1); 3: high 1 -> 21 (scale -11) */
+    xs.qs[0] = 0xF0;                  /* x[0] = 1 * -127, x[16] = 1 * 113 */
+    xs.qs[16 * 3 + 2] = 0x09;         /* x[98] = -11 * 13, x[114] = -11 * -127 */
+    gg_dequantize(GG_IQ4_XS, &xs, y, 256);
+    CHECK(y[0] == -127 && y[16] == 113 && y[98] == -143 && y[114] == 1397 && y[32] == -32 * -127,
+          "iq4_xs: %g %g %g %g %g", y[0], y[16], y[98], y[114], y[32]);
 }
 
 static void names(void) {

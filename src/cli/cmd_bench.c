@@ -47,7 +47,8 @@ static const char *HELP =
     "\n"
     "  -m, --model DIR    checkpoint directory or .gguf file\n"
     "      --dtype LIST   weight types, comma-separated (default f32,bf16,q8; also f16, q4_0,\n"
-    "                     q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, fp8). A GGUF with\n"
+    "                     q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs,\n"
+    "                     fp8). A GGUF with\n"
     "                     quantised or f16 matrices, or an FP8 checkpoint, runs them as stored:\n"
     "                     stored or f32 mean that (the default is then stored alone), other\n"
     "                     types fail\n"
@@ -212,7 +213,8 @@ static int parse(int argc, char **argv, bopts *o) {
         int known = !strcmp(t, "stored") || mat_type_parse(t) >= 0; /* the types of kernels/wtype.h */
         if (o->ndt == 8 || !known)
             return cli_usage_error("bench", "--dtype: '%s' is not stored or a weight type (f32, bf16, f16, q8, "
-                                            "q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, fp8)", t);
+                                            "q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, "
+                                            "iq4_xs, fp8)", t);
         strcpy(o->dtypes[o->ndt++], t);
     }
     return 0;

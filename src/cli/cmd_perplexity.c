@@ -47,7 +47,7 @@ static const char *HELP =
     "      --bos              start every window with the BOS token\n"
     "      --max-tokens K     read only the first K tokens of the text\n"
     "      --dtype T          weights at run time: f32 (default), bf16, f16, q8, q4_0, q4_1, q5_0,\n"
-    "                         q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, fp8\n"
+    "                         q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, fp8\n"
     "      --attn MODE        absorb (default) or naive\n"
     "      --tokenizer PATH   a tokenizer.json or directory other than the model's\n"
     "  -t, --threads N        threads (default: all cores)\n";

@@ -37,7 +37,7 @@ static const char *HELP =
     "  -t, --threads N        engine threads (default: all cores)\n"
     "      --kv-type T        the latent KV cache's elements: bf16 (default, half the bytes) or f32\n"
     "      --dtype T          weights at run time: f32, bf16, f16, q8, q4_0, q4_1, q5_0, q5_1, q2_k,\n"
-    "                         q3_k, q4_k, q5_k, q6_k, fp8 (default: as loaded)\n"
+    "                         q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, fp8 (default: as loaded)\n"
     "      --template NAME    chat template: auto (from the model's, default), v3, r1\n"
     "      --think MODE       R1 reasoning: split into reasoning_content (default) or inline\n"
     "      --alias NAME       the model's name in the API (default: the path's base name)\n"

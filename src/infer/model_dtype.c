@@ -4,7 +4,7 @@
  * tokens/s <= bandwidth / bytes per token, DESIGN.md "Performance model").
  *
  * A model whose matrices were kept as stored (w.kept: a GGUF's q8_0, q4_0,
- * q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, f16, bf16; a checkpoint's FP8, BF16, F16) runs
+ * q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, f16, bf16; a checkpoint's FP8, BF16, F16) runs
  * them so under "stored", "f32" (the default of the commands) or its own
  * type. Another type converts a checkpoint's BF16 / F16 matrices (the values
  * the float32 load would give, so the same result); a GGUF's or FP8
@@ -23,7 +23,7 @@ int dc_model_set_dtype(dc_model *m, const char *dtype, dc_err *err) {
     if (type < 0)
         return err_set(err, DC_EARG,
                        "--dtype: unknown weight type '%s' (stored, f32, bf16, f16, q8, q4_0, q4_1, q5_0, q5_1, "
-                       "q2_k, q3_k, q4_k, q5_k, q6_k, fp8)",
+                       "q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, fp8)",
                        dtype);
     if (type == m->w.dtype) return DC_OK;
     if (m->w.kept && type == MAT_F32) return DC_OK; /* f32: the matrices as stored */

@@ -18,8 +18,11 @@ static const struct {
     [GG_Q3_K] = {"q3_K", 256, 110, 11}, [GG_Q4_K] = {"q4_K", 256, 144, 14}, [GG_Q5_K] = {"q5_K", 256, 176, 16},
     [GG_Q6_K] = {"q6_K", 256, 210, 18}, [GG_Q8_K] = {"q8_K", 256, 292, 0},  [GG_I8] = {"i8", 1, 1, 0},
     [GG_I16] = {"i16", 1, 2, 0},        [GG_I32] = {"i32", 1, 4, 0},        [GG_I64] = {"i64", 1, 8, 0},
-    [GG_F64] = {"f64", 1, 8, 0},        [GG_BF16] = {"bf16", 1, 2, 32},
+    [GG_F64] = {"f64", 1, 8, 0},        [GG_BF16] = {"bf16", 1, 2, 32},     [GG_IQ4_NL] = {"iq4_nl", 32, 18, 25},
+    [GG_IQ4_XS] = {"iq4_xs", 256, 136, 30},
 };
+
+const int8_t IQ4_VALUES[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 static int known(int t) { return t >= 0 && t < GG_NTYPES && T[t].name; }
 const char *gg_type_name(int t) { return known(t) ? T[t].name : "?"; }
@@ -93,6 +96,23 @@ static void dq_q8_1(const void *v, float *y, int64_t nb) {
     const block_q8_1 *b = v;
     for (int64_t i = 0; i < nb; i++, y += 32)
         for (int j = 0; j < 32; j++) y[j] = h2f(b[i].d) * b[i].qs[j];
+}
+
+// ---------------------------------------------------------------- dequantise: the IQ4 codebook types
+
+static void dq_iq4(const uint8_t *qs, float d, float *y) {
+    for (int j = 0; j < 16; j++) y[j] = d * IQ4_VALUES[qs[j] & 15], y[j + 16] = d * IQ4_VALUES[qs[j] >> 4];
+}
+static void dq_iq4_nl(const void *v, float *y, int64_t nb) {
+    const block_iq4_nl *b = v;
+    for (int64_t i = 0; i < nb; i++, y += 32) dq_iq4(b[i].qs, h2f(b[i].d), y);
+}
+static void dq_iq4_xs(const void *v, float *y, int64_t nb) {
+    const block_iq4_xs *b = v;
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = h2f(b[i].d);
+        for (int s = 0; s < 8; s++, y += 32) dq_iq4(b[i].qs + 16 * s, d * (iq4_xs_scale(&b[i], s) - 32), y);
+    }
 }
 
 // ---------------------------------------------------------------- dequantise: K-quants
@@ -542,6 +562,98 @@ static void qz_bf16(const float *x, void *v, int64_t n) {
 }
 static void qz_q8_0(const float *x, void *v, int64_t nb) { q8_quantize_row(v, x, (int)(nb * QK8_0)); }
 
+// ---------------------------------------------------------------- quantise: the IQ4 codebook types
+
+/* the index of the codebook value nearest v (IQ4_VALUES ascends: a binary
+ * search over the midpoints) */
+static int iq4_nearest(float v) {
+    int lo = 0, hi = 15;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (v >= 0.5f * (float)(IQ4_VALUES[mid - 1] + IQ4_VALUES[mid])) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* the squared error of x[32] ~ s * IQ4_VALUES[L] with L rounded for s */
+static float iq4_round(const float *x, float s, int *L) {
+    float e = 0;
+    for (int i = 0; i < 32; i++) {
+        L[i] = s ? iq4_nearest(x[i] / s) : 8;
+        const float r = x[i] - s * IQ4_VALUES[L[i]];
+        e += r * r;
+    }
+    return e;
+}
+
+/* fit_iq4: x[32] ~ s * IQ4_VALUES[L]. The codebook is asymmetric (-127 ..
+ * 113), so the largest-magnitude value v may sit at either end: scales from
+ * v / -127 and v / 113 and a few around each are rounded, refined once by
+ * least squares and rounded again; the least squared error wins. */
+static float fit_iq4(const float *x, int *L) {
+    float v = 0;
+    for (int i = 0; i < 32; i++)
+        if (fabsf(x[i]) > fabsf(v)) v = x[i];
+    if (v == 0) {
+        for (int i = 0; i < 32; i++) L[i] = 8;
+        return 0;
+    }
+    static const float ENDS[] = {-127, -121, -133, -115, 113, 108, 118, 103};
+    float best = INFINITY, bs = 0;
+    for (size_t c = 0; c < sizeof ENDS / sizeof *ENDS; c++) {
+        int K[32];
+        float s = v / ENDS[c];
+        iq4_round(x, s, K);
+        float sxk = 0, skk = 0;
+        for (int i = 0; i < 32; i++) sxk += x[i] * IQ4_VALUES[K[i]], skk += (float)(IQ4_VALUES[K[i]] * IQ4_VALUES[K[i]]);
+        if (skk > 0 && sxk != 0) s = sxk / skk;
+        const float e = iq4_round(x, s, K);
+        if (e < best) best = e, bs = s;
+    }
+    iq4_round(x, bs, L);
+    return bs;
+}
+
+static void pack_iq4(uint8_t *qs, const int *L) {
+    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
+}
+
+static void qz_iq4_nl(const float *x, void *v, int64_t nb) {
+    block_iq4_nl *b = v;
+    for (int64_t i = 0; i < nb; i++, x += 32) {
+        int L[32];
+        const float d = rt16(fit_iq4(x, L));
+        iq4_round(x, d, L);
+        b[i].d = f2h(d);
+        pack_iq4(b[i].qs, L);
+    }
+}
+
+/* IQ4_XS: each sub-block's scale fitted, the 8 quantised to -32..31 against
+ * the largest (which lands on -32), every value re-rounded with its stored scale */
+static void qz_iq4_xs(const float *x, void *v, int64_t nb) {
+    block_iq4_xs *b = v;
+    for (int64_t i = 0; i < nb; i++, x += QK_K) {
+        float s[8], big = 0;
+        int L[32];
+        for (int j = 0; j < 8; j++) {
+            s[j] = fit_iq4(x + 32 * j, L);
+            if (fabsf(s[j]) > fabsf(big)) big = s[j];
+        }
+        const float d = rt16(big / -32);
+        b[i].d = f2h(d), b[i].scales_h = 0;
+        memset(b[i].scales_l, 0, sizeof b[i].scales_l);
+        for (int j = 0; j < 8; j++) {
+            const int sc = d ? clampi(nearest(s[j] / d), -32, 31) : 0, ls = sc + 32;
+            b[i].scales_l[j / 2] |= (uint8_t)((ls & 15) << 4 * (j % 2));
+            b[i].scales_h |= (uint16_t)((ls >> 4) << 2 * j);
+            iq4_round(x + 32 * j, d * sc, L);
+            pack_iq4(b[i].qs + 16 * j, L);
+        }
+    }
+}
+
 // ---------------------------------------------------------------- the conversions of each type
 
 /* per ggml id: n / blck blocks to float32 and back (NULL: not handled) */
@@ -554,7 +666,7 @@ static const struct {
     [GG_Q5_0] = {dq_q5_0, qz_q5_0}, [GG_Q5_1] = {dq_q5_1, qz_q5_1}, [GG_Q8_0] = {dq_q8_0, qz_q8_0},
     [GG_Q8_1] = {dq_q8_1, NULL},    [GG_Q2_K] = {dq_q2_K, qz_q2_K}, [GG_Q3_K] = {dq_q3_K, qz_q3_K},
     [GG_Q4_K] = {dq_q4_K, qz_q4_K}, [GG_Q5_K] = {dq_q5_K, qz_q5_K}, [GG_Q6_K] = {dq_q6_K, qz_q6_K},
-    [GG_Q8_K] = {dq_q8_K, qz_q8_K},
+    [GG_Q8_K] = {dq_q8_K, qz_q8_K}, [GG_IQ4_NL] = {dq_iq4_nl, qz_iq4_nl}, [GG_IQ4_XS] = {dq_iq4_xs, qz_iq4_xs},
 };
 
 int gg_can_dequantize(int t) { return known(t) && CONV[t].dq; }
@@ -614,7 +726,8 @@ static const struct {
 } SCALE_AT[GG_NTYPES] = {
     [GG_Q4_0] = {1, {0}},     [GG_Q4_1] = {2, {0, 2}},  [GG_Q5_0] = {1, {0}},     [GG_Q5_1] = {2, {0, 2}},
     [GG_Q8_0] = {1, {0}},     [GG_Q8_1] = {1, {0}},     [GG_Q2_K] = {2, {80, 82}}, [GG_Q3_K] = {1, {108}},
-    [GG_Q4_K] = {2, {0, 2}},  [GG_Q5_K] = {2, {0, 2}},  [GG_Q6_K] = {1, {208}},
+    [GG_Q4_K] = {2, {0, 2}},  [GG_Q5_K] = {2, {0, 2}},  [GG_Q6_K] = {1, {208}},   [GG_IQ4_NL] = {1, {0}},
+    [GG_IQ4_XS] = {1, {0}},
 };
 
 /* the first value of the first block whose f16 scales are not all finite */

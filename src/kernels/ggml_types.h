@@ -25,6 +25,13 @@
  *   Q6_K  16 x 16: ql[128] (low 4 bits) | qh[64] (high 2 bits) | int8 scales[16] | d.
  *         x = d*sc*(q-32), q in 0..63.
  *   Q8_K  256: float d | int8 qs[256] | int16 bsums[16] (sums of 16 q's).
+ *   The non-linear 4-bit types: a nibble q indexes the 16-entry codebook
+ *   IQ4_VALUES (-127 .. 113, denser near zero) instead of being q - 8:
+ *   IQ4_NL 32: d | 16 bytes of nibbles (Q4_0's order). x = d*IQ4_VALUES[q].
+ *   IQ4_XS 256, 8 x 32: d | scales_h (2 bits of each of 8 scales) |
+ *         scales_l[4] (4 bits of each) | qs[128] (16 bytes a sub-block s,
+ *         Q4_0's order). x = d*(ls_s - 32)*IQ4_VALUES[q], ls_s 6 bits:
+ *         nibble s of scales_l | bits 2s, 2s+1 of scales_h << 4.
  * The bit orders inside qs/qh/scales are ggml's; gg_dequantize is written
  * from them and the quantisers pack exactly what it unpacks.
  *
@@ -41,7 +48,8 @@
 
 enum {
     GG_F32 = 0, GG_F16 = 1, GG_Q4_0 = 2, GG_Q4_1 = 3, GG_Q5_0 = 6, GG_Q5_1 = 7, GG_Q8_0 = 8, GG_Q8_1 = 9,
-    GG_Q2_K = 10, GG_Q3_K = 11, GG_Q4_K = 12, GG_Q5_K = 13, GG_Q6_K = 14, GG_Q8_K = 15,
+    GG_Q2_K = 10, GG_Q3_K = 11, GG_Q4_K = 12, GG_Q5_K = 13, GG_Q6_K = 14, GG_Q8_K = 15, GG_IQ4_NL = 20,
+    GG_IQ4_XS = 23,
     GG_I8 = 24, GG_I16 = 25, GG_I32 = 26, GG_I64 = 27, GG_F64 = 28, GG_BF16 = 30,
     GG_NTYPES = 40
 };
@@ -69,6 +77,15 @@ typedef struct block_q5_K {
 } block_q5_K;
 typedef struct block_q6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } block_q6_K;
 typedef struct block_q8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
+#define QK4_NL 32
+typedef struct block_iq4_nl { uint16_t d; uint8_t qs[QK4_NL / 2]; } block_iq4_nl;
+typedef struct block_iq4_xs { uint16_t d, scales_h; uint8_t scales_l[QK_K / 64]; uint8_t qs[QK_K / 2]; } block_iq4_xs;
+/* the IQ4 codebook: the format's 16 values, as GGUF readers define them */
+extern const int8_t IQ4_VALUES[16];
+/* iq4_xs_scale: sub-block s's 6-bit scale code ls (0..63; the scale is ls - 32) */
+static inline int iq4_xs_scale(const block_iq4_xs *b, int s) {
+    return (b->scales_l[s / 2] >> 4 * (s % 2) & 15) | (b->scales_h >> 2 * s & 3) << 4;
+}
 
 _Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 is 18 bytes in GGUF");
 _Static_assert(sizeof(block_q4_1) == 20, "block_q4_1 is 20 bytes in GGUF");
@@ -81,6 +98,8 @@ _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K is 144 bytes in GGUF");
 _Static_assert(sizeof(block_q5_K) == 176, "block_q5_K is 176 bytes in GGUF");
 _Static_assert(sizeof(block_q6_K) == 210, "block_q6_K is 210 bytes in GGUF");
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K is 292 bytes in GGUF");
+_Static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl is 18 bytes in GGUF");
+_Static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs is 136 bytes in GGUF");
 
 /* gg_type_name: "f32", "q4_K", ...; "?" for an id this file does not know. */
 const char *gg_type_name(int type);

@@ -3,8 +3,8 @@
  *
  * A mat is a (rows, cols) row-major weight in torch Linear layout [out, in],
  * borrowed from whoever owns its storage (the model arena). Its type tag
- * (MAT_*, wtype.h: f32, bf16, f16, q8, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, fp8,
- * and the interleaved layouts)
+ * (MAT_*, wtype.h: f32, bf16, f16, q8, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl,
+ * iq4_xs, fp8, and the interleaved layouts)
  * says how its storage `data` is laid out; everything type-dependent here is
  * a lookup in wtype.h's table (a GGUF's block types are used in place).
  * Code that reads data as floats directly must check the type (mat_row_f32

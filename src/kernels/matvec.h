@@ -15,7 +15,9 @@
  *     q5_k  cols/256 block_q5_K per row, x given as a q8_act
  *     fp8   cols/128 block_fp8 per row (fp8_block.h: e4m3 codes and a float32
  *           scale per 128 values), x float32
- *     q4_0x8, q4_kx8, q6_kx8, q5_kx8  Q4_0 / Q4_K / Q6_K / Q5_K with 8 rows interleaved (repack.h), x a q8_act;
+ *     q4_1, q5_1, q3_k, q2_k, iq4_nl, iq4_xs  the same with their ggml blocks
+ *     q4_0x8, q4_kx8, q6_kx8, q5_kx8 (and the x8 layouts of the types
+ *           above)  with 8 rows interleaved (repack.h), x a q8_act;
  *           W is the whole matrix of rows rows (the kernel reads them from
  *           out's stride: rows = ldo, as every caller has it)
  * x_t is row t of x (T, cols) (float32 for f32, bf16, f16 and fp8). The quantised
@@ -73,6 +75,10 @@ MV_DECL(q5_0x8, ref) MV_DECL(q5_0x8, avx2) MV_DECL(q4_1x8, ref) MV_DECL(q4_1x8, 
 MV_DECL(q5_1x8, ref) MV_DECL(q5_1x8, avx2)
 MV_DECL(q3_k, ref) MV_DECL(q3_k, avx2) MV_DECL(q3_kx8, ref) MV_DECL(q3_kx8, avx2) /* matvec_lowk_avx2.c */
 MV_DECL(q2_k, ref) MV_DECL(q2_k, avx2) MV_DECL(q2_kx8, ref) MV_DECL(q2_kx8, avx2)
+/* the IQ4 codebook types and their interleaved layouts: matvec_iq4_avx2.c */
+MV_DECL(iq4_nl, ref) MV_DECL(iq4_nl, avx2) MV_DECL(iq4_xs, ref) MV_DECL(iq4_xs, avx2)
+MV_DECL(iq4_nlx8, ref) MV_DECL(iq4_nlx8, avx2) MV_DECL(iq4_xsx8, ref) MV_DECL(iq4_xsx8, avx2)
+MV_DECL(iq4_nl, avx512) MV_DECL(iq4_xs, avx512) MV_DECL(iq4_nlx8, avx512) MV_DECL(iq4_xsx8, avx512) /* by VNNI */
 MV_DECL(q4_0x8, ref) MV_DECL(q4_0x8, avx2)
 MV_DECL(q4_0x8, avx512) /* AVX2's sums (the same bits) by AVX512_VNNI: matvec_avx2.c */
 #undef MV_DECL

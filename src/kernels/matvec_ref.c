@@ -137,6 +137,12 @@ void mv_q3_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1
 void mv_q2_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
     mv_gg_ref(GG_Q2_K, out, ldo, W, cols, r0, r1, x, T);
 }
+void mv_iq4_nl_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    mv_gg_ref(GG_IQ4_NL, out, ldo, W, cols, r0, r1, x, T);
+}
+void mv_iq4_xs_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
+    mv_gg_ref(GG_IQ4_XS, out, ldo, W, cols, r0, r1, x, T);
+}
 void mv_q5_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1, const void *x, int T) {
     mv_gg_ref(GG_Q5_K, out, ldo, W, cols, r0, r1, x, T);
 }
@@ -163,3 +169,5 @@ X8_REF(mv_q4_1x8_ref, GG_Q4_1, block_q4_1, QK4_1, q4_1x8_row)
 X8_REF(mv_q5_1x8_ref, GG_Q5_1, block_q5_1, QK5_1, q5_1x8_row)
 X8_REF(mv_q3_kx8_ref, GG_Q3_K, block_q3_K, QK_K, q3_kx8_row)
 X8_REF(mv_q2_kx8_ref, GG_Q2_K, block_q2_K, QK_K, q2_kx8_row)
+X8_REF(mv_iq4_nlx8_ref, GG_IQ4_NL, block_iq4_nl, QK4_NL, iq4_nlx8_row)
+X8_REF(mv_iq4_xsx8_ref, GG_IQ4_XS, block_iq4_xs, QK_K, iq4_xsx8_row)

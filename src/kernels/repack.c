@@ -1,4 +1,5 @@
-/* repack.c — see repack.h: Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1, Q5_1, Q3_K and Q2_K rows interleaved 8 at a time, and back. */
+/* repack.c — see repack.h: Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1, Q5_1, Q3_K, Q2_K, IQ4_NL and IQ4_XS rows
+ * interleaved 8 at a time, and back. */
 #include "kernels/repack.h"
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,19 @@ static void q2k_get(const block_q2_Kx8 *g, int j, block_q2_K *d) {
     ilv_words_back(d->qs, g->qs, j, 16);
 }
 
+/* IQ4_NL's blocks are Q4_0's bytes (q40_put / q40_get); IQ4_XS: */
+static void xs_put(block_iq4_xsx8 *g, int j, const block_iq4_xs *s) {
+    g->d[j] = s->d, g->scales_h[j] = s->scales_h;
+    ilv_words(g->scales_l, s->scales_l, j, 1);
+    ilv_words(g->qs, s->qs, j, 32);
+}
+
+static void xs_get(const block_iq4_xsx8 *g, int j, block_iq4_xs *d) {
+    d->d = g->d[j], d->scales_h = g->scales_h[j];
+    ilv_words_back(d->scales_l, g->scales_l, j, 1);
+    ilv_words_back(d->qs, g->qs, j, 32);
+}
+
 /* ---------------------------------------------------------------- any of them */
 
 /* an interleaved type: its ggml type, values and bytes per plain block, and
@@ -299,6 +313,7 @@ typedef union chunk_buf {
     block_q5_1 q5_1[CHUNK_VALUES / QK5_1];
     block_q3_K q3_k[CHUNK_VALUES / QK_K];
     block_q2_K q2_k[CHUNK_VALUES / QK_K];
+    block_iq4_xs iq4_xs[CHUNK_VALUES / QK_K];
 } chunk_buf;
 
 /* W float32 quantised a chunk of a row at a time (the blocks are independent)
@@ -358,6 +373,11 @@ static void q3k_get_v(const void *g, int j, void *d) { q3k_get(g, j, d); }
 static void q2k_put_v(void *g, int j, const void *s) { q2k_put(g, j, s); }
 static void q2k_get_v(const void *g, int j, void *d) { q2k_get(g, j, d); }
 
+static void xs_put_v(void *g, int j, const void *s) { xs_put(g, j, s); }
+static void xs_get_v(const void *g, int j, void *d) { xs_get(g, j, d); }
+
+static const ilv_type IQ4_NL_T = {GG_IQ4_NL, QK4_NL, sizeof(block_iq4_nl), q40_put_v, q40_get_v};
+static const ilv_type IQ4_XS_T = {GG_IQ4_XS, QK_K, sizeof(block_iq4_xs), xs_put_v, xs_get_v};
 static const ilv_type Q2_K_T = {GG_Q2_K, QK_K, sizeof(block_q2_K), q2k_put_v, q2k_get_v};
 static const ilv_type Q3_K_T = {GG_Q3_K, QK_K, sizeof(block_q3_K), q3k_put_v, q3k_get_v};
 static const ilv_type Q5_0_T = {GG_Q5_0, QK5_0, sizeof(block_q5_0), q50_put_v, q50_get_v};
@@ -381,3 +401,5 @@ ILV_API(q4_1x8, Q4_1_T, block_q4_1)
 ILV_API(q5_1x8, Q5_1_T, block_q5_1)
 ILV_API(q3_kx8, Q3_K_T, block_q3_K)
 ILV_API(q2_kx8, Q2_K_T, block_q2_K)
+ILV_API(iq4_nlx8, IQ4_NL_T, block_iq4_nl)
+ILV_API(iq4_xsx8, IQ4_XS_T, block_iq4_xs)

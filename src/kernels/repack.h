@@ -1,7 +1,8 @@
 /*
- * repack.h — Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1, Q5_1, Q3_K and Q2_K matrices
- * with 8 rows interleaved (MAT_Q4_0X8, MAT_Q4_KX8, MAT_Q5_KX8, MAT_Q6_KX8,
- * MAT_Q5_0X8, MAT_Q4_1X8, MAT_Q5_1X8, MAT_Q3_KX8, MAT_Q2_KX8, wtype.h), made at load
+ * repack.h — Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q4_1, Q5_1, Q3_K, Q2_K, IQ4_NL and
+ * IQ4_XS matrices with 8 rows interleaved (MAT_Q4_0X8, MAT_Q4_KX8, MAT_Q5_KX8,
+ * MAT_Q6_KX8, MAT_Q5_0X8, MAT_Q4_1X8, MAT_Q5_1X8, MAT_Q3_KX8, MAT_Q2_KX8,
+ * MAT_IQ4_NLX8, MAT_IQ4_XSX8, wtype.h), made at load
  * from the GGUF layout (load_gguf.c, weights_convert) so the decode kernels keep one row per vector lane
  * (issue 15). Borrowed (mmapped) blocks stay plain; the plain kernels gather
  * 8 rows into the same lanes, so both layouts give the same bits.
@@ -220,4 +221,24 @@ typedef struct block_q2_Kx8 {
 _Static_assert(sizeof(block_q2_Kx8) == 8 * sizeof(block_q2_K), "8 Q2_K blocks, no padding");
 
 ILV_DECL(q2_kx8, block_q2_K)
+/* IQ4_NL (MAT_IQ4_NLX8): Q4_0's bytes exactly (block_q4_0x8), its nibbles
+ * codebook indices. IQ4_XS (MAT_IQ4_XSX8), per super-block of 256 values
+ * (8 sub-blocks s of 32, w = d (ls_s - 32) IQ4_VALUES[q], ggml_types.h):
+ *   d[j], scales_h[j]      row 8g + j's half scale and high scale bits
+ *   scales_l[4j + b]       its scales_l byte b (one word a row)
+ *   qs[128s + 32k + 4j + m]  byte 16s + 4k + m of its qs: values 32s + 4k +
+ *                          m (low nibble) and 32s + 16 + 4k + m (high)
+ * then the rows % 8 last rows as plain block_iq4_xs rows. So sub-block s of
+ * the 8 rows is 4 vectors laid out as a Q4_0x8 block's, and lane j of one
+ * load of scales_l (of scales_h widened) holds row j's scale bits. */
+typedef struct block_iq4_xsx8 {
+    uint16_t d[8], scales_h[8];
+    uint8_t scales_l[32];
+    uint8_t qs[1024];
+} block_iq4_xsx8;
+_Static_assert(sizeof(block_iq4_xsx8) == 8 * sizeof(block_iq4_xs), "8 IQ4_XS blocks, no padding");
+_Static_assert(sizeof(block_iq4_nl) == sizeof(block_q4_0), "IQ4_NL blocks are Q4_0's bytes");
+
+ILV_DECL(iq4_nlx8, block_iq4_nl)
+ILV_DECL(iq4_xsx8, block_iq4_xs)
 #endif

@@ -31,6 +31,8 @@ GG_ROWS(q4_1, GG_Q4_1)
 GG_ROWS(q5_1, GG_Q5_1)
 GG_ROWS(q3_k, GG_Q3_K)
 GG_ROWS(q2_k, GG_Q2_K)
+GG_ROWS(iq4_nl, GG_IQ4_NL)
+GG_ROWS(iq4_xs, GG_IQ4_XS)
 #undef GG_ROWS
 
 /* ---------------------------------------------------------------- the table */
@@ -82,6 +84,12 @@ static const wtype TYPES[MAT_NTYPES] = {
     [MAT_Q3_KX8] = {"q3_kx8", -1, QK_K, 110, WT_ACT_Q8, 0, NULL, NULL, q3_kx8_from_f32, q3_kx8_row_f32, MV2(q3_kx8)},
     [MAT_Q2_K] = {"q2_k", GG_Q2_K, QK_K, 84, WT_ACT_Q8, 0, q2_k_to, q2_k_from, NULL, NULL, MV2(q2_k)},
     [MAT_Q2_KX8] = {"q2_kx8", -1, QK_K, 84, WT_ACT_Q8, 0, NULL, NULL, q2_kx8_from_f32, q2_kx8_row_f32, MV2(q2_kx8)},
+    [MAT_IQ4_NL] = {"iq4_nl", GG_IQ4_NL, QK4_NL, 18, WT_ACT_Q8, 0, iq4_nl_to, iq4_nl_from, NULL, NULL, MV3(iq4_nl)},
+    [MAT_IQ4_XS] = {"iq4_xs", GG_IQ4_XS, QK_K, 136, WT_ACT_Q8, 0, iq4_xs_to, iq4_xs_from, NULL, NULL, MV3(iq4_xs)},
+    [MAT_IQ4_NLX8] = {"iq4_nlx8", -1, QK4_NL, 18, WT_ACT_Q8, 0, NULL, NULL, iq4_nlx8_from_f32, iq4_nlx8_row_f32,
+                      MV3(iq4_nlx8)},
+    [MAT_IQ4_XSX8] = {"iq4_xsx8", -1, QK_K, 136, WT_ACT_Q8, 0, NULL, NULL, iq4_xsx8_from_f32, iq4_xsx8_row_f32,
+                      MV3(iq4_xsx8)},
 };
 
 /* the plain types with an interleaved layout (repack.h) */
@@ -93,7 +101,8 @@ static const struct {
     {MAT_Q6_K, MAT_Q6_KX8, q6_kx8_repack}, {MAT_Q5_K, MAT_Q5_KX8, q5_kx8_repack},
     {MAT_Q5_0, MAT_Q5_0X8, q5_0x8_repack}, {MAT_Q4_1, MAT_Q4_1X8, q4_1x8_repack},
     {MAT_Q5_1, MAT_Q5_1X8, q5_1x8_repack}, {MAT_Q3_K, MAT_Q3_KX8, q3_kx8_repack},
-    {MAT_Q2_K, MAT_Q2_KX8, q2_kx8_repack},
+    {MAT_Q2_K, MAT_Q2_KX8, q2_kx8_repack}, {MAT_IQ4_NL, MAT_IQ4_NLX8, iq4_nlx8_repack},
+    {MAT_IQ4_XS, MAT_IQ4_XSX8, iq4_xsx8_repack},
 };
 
 int mat_type_ilv(int t) {

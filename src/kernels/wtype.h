@@ -30,6 +30,10 @@
  *   q3_kx8      256    110  Q3_K, 8 rows interleaved (repack.h)    q8_act
  *   q2_k        256     84  block_q2_K                            q8_act
  *   q2_kx8      256     84  Q2_K, 8 rows interleaved (repack.h)    q8_act
+ *   iq4_nl       32     18  block_iq4_nl (codebook nibbles)       q8_act
+ *   iq4_xs      256    136  block_iq4_xs                          q8_act
+ *   iq4_nlx8     32     18  IQ4_NL, 8 rows interleaved (repack.h)  q8_act
+ *   iq4_xsx8    256    136  IQ4_XS, 8 rows interleaved (repack.h)  q8_act
  * A (rows, cols) matrix is rows rows of cols / block blocks (cols must be a
  * whole number of blocks). The mv kernels: matvec.h's contract; mv[ISA_REF]
  * is the plain C oracle of the others. For the types added by issues 13/15
@@ -53,8 +57,9 @@ enum {
     MAT_F32 = 0, MAT_BF16 = 1, MAT_Q8_0 = 2, MAT_Q4_0 = 3, MAT_Q4_K = 4, MAT_Q6_K = 5,
     MAT_F16 = 6, MAT_Q5_0 = 7, MAT_Q5_K = 8, MAT_FP8 = 9, MAT_Q4_0X8 = 10, MAT_Q4_KX8 = 11,
     MAT_Q6_KX8 = 12, MAT_Q5_KX8 = 13, MAT_Q4_1 = 14, MAT_Q5_1 = 15, MAT_Q5_0X8 = 16, MAT_Q4_1X8 = 17,
-    MAT_Q5_1X8 = 18, MAT_Q3_K = 19, MAT_Q3_KX8 = 20, MAT_Q2_K = 21, MAT_Q2_KX8 = 22,
-    MAT_NTYPES = 23
+    MAT_Q5_1X8 = 18, MAT_Q3_K = 19, MAT_Q3_KX8 = 20, MAT_Q2_K = 21, MAT_Q2_KX8 = 22, MAT_IQ4_NL = 23,
+    MAT_IQ4_XS = 24, MAT_IQ4_NLX8 = 25, MAT_IQ4_XSX8 = 26,
+    MAT_NTYPES = 27
 };
 
 enum { WT_ACT_F32 = 0, WT_ACT_Q8 = 1 };
@@ -96,7 +101,7 @@ int mat_type_from_gg(int gg);
 size_t mat_type_bytes(int type, int rows, int cols);
 
 /* mat_type_ilv: the 8-row interleaved layout of type t (repack.h:
- * q4_0 -> q4_0x8, q4_k, q6_k, q5_k, q5_0, q4_1, q5_1, q3_k, q2_k the same way), or t
+ * q4_0 -> q4_0x8, q4_k, q6_k, q5_k, q5_0, q4_1, q5_1, q3_k, q2_k, iq4_nl, iq4_xs the same way), or t
  * itself when it has none. mat_repack: a (rows, cols) matrix of type t at
  * data interleaved in place; the type it now has (t itself when t has no
  * interleaved layout or the 8-row scratch could not be allocated). */

@@ -88,7 +88,7 @@ static int parse_type(const dc_convert_opts *o, int *type, int *mix, dc_err *err
     *type = *mix ? quant_mix_base(*mix) : gg_type_parse(name);
     if (*type < 0 || !gg_can_quantize(*type) || *type == GG_Q8_K)
         return err_set(err, DC_EARG, "unknown GGUF type '%s' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, "
-                       "q3_k, q4_k, q5_k, q6_k, or a mix: q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m)", name);
+                       "q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, or a mix: q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m)", name);
     return DC_OK;
 }
 

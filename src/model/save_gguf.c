@@ -144,6 +144,7 @@ typedef struct otensor {
 
 static int pick_type(int want, int64_t ne0, const char *name, const gguf_save_opts *o) {
     int t = want;
+    if (t == GG_IQ4_XS && ne0 % QK_K && ne0 % QK4_NL == 0) t = GG_IQ4_NL; /* as llama-quantize does */
     if (gg_blck(t) > 1 && ne0 % gg_blck(t) && gg_blck(t) == 256) t = GG_Q8_0;
     if (gg_blck(t) > 1 && ne0 % gg_blck(t)) t = GG_F16;
     if (t != want) {
