@@ -188,9 +188,10 @@ IQ4_INL void F(xs_super)(int ILV, __m256 *acc, const block_iq4_xsx8 *const *B, c
         for (int i = 0; i < NG; i++) {
             __m256i q[4], s32[4];
             if (ILV) {
+                /* no software prefetch: from memory (bench_matvec decode, Zen 5, 1 / 2
+                 * threads, one token) 25-30 / 48-55 GB/s without, 17-23 / 40-45 with
+                 * one at 512, 1024 or 2048 bytes ahead, or the next super-block whole */
                 const uint8_t *qs = B[i]->qs + 128 * s;
-                _mm_prefetch((const char *)qs + PF_BYTES, _MM_HINT_T0);
-                _mm_prefetch((const char *)qs + PF_BYTES + 64, _MM_HINT_T0);
                 #pragma GCC unroll 4
                 for (int k = 0; k < 4; k++) q[k] = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
             } else {
