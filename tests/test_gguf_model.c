@@ -667,6 +667,11 @@ static void corrupt(void) {
         dc_model *m = NULL;
         dc_err err = {0};
         CHECK(dc_model_load(bad, &m, &err) != 0 && strstr(err.msg, "ffn_down_exps"), "bad type: %s", err.msg);
+        ty = 16; /* a lattice IQ type: named, and why */
+        memcpy(c + at + 4 + 8 * t->n_dims, &ty, 4);
+        file_write_atomic(bad, c, n, NULL);
+        CHECK(dc_model_load(bad, &m, &err) != 0 && strstr(err.msg, "ffn_down_exps") && strstr(err.msg, "iq2_xxs"),
+              "iq2_xxs: %s", err.msg);
         memcpy(c, buf, n);
         uint64_t big = 1ull << 40;
         memcpy(c + at + 4 + 8, &big, 8);

@@ -368,8 +368,8 @@ static int read_tensor_info(rd *r, gguf_tensor *t, uint64_t i) {
     if ((rc = rd_u32(r, &type, "tensor type")) || (rc = rd_u64(r, &t->offset, "tensor offset")))
         return err_prefix(r->err, "tensor %.*s", nl, t->name.s);
     if (gg_blck((int)type) == 0 || !gg_can_dequantize((int)type))
-        return err_set(r->err, DC_EDTYPE, "%s: tensor %.*s: ggml type %u is not supported", g->name, nl, t->name.s,
-                       type);
+        return err_set(r->err, DC_EDTYPE, "%s: tensor %.*s: ggml type %u%s is not supported", g->name, nl, t->name.s,
+                       type, gg_unread_type_note((int)type));
     t->type = (int)type;
     if (t->ne[0] % gg_blck(t->type))
         return err_set(r->err, DC_EFORMAT, "%s: tensor %.*s: row of %lld is not a whole number of %s blocks (%d)",

@@ -105,6 +105,9 @@ _Static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs is 136 bytes in GGUF")
 const char *gg_type_name(int type);
 /* gg_type_parse: a name (case-insensitive: q4_k, Q4_K, bf16) -> id, -1 if unknown. */
 int gg_type_parse(const char *s);
+/* gg_unread_type_note: for the ggml types GGUF files hold that deepc does
+ * not read, " (name: why)" for an error message; "" for other ids. */
+const char *gg_unread_type_note(int type);
 /* gg_blck / gg_type_size: values per block and bytes per block; 0 when the id is unknown. */
 int gg_blck(int type);
 int gg_type_size(int type);
