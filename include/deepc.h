@@ -525,8 +525,10 @@ int dc_generate_batch(dc_engine *e, dc_gen_seq *seqs, int n, const dc_gen_batch_
 /* ---------------------------------------------------------------- GGUF */
 /* llama.cpp's format, architecture deepseek2 (docs/gguf.md). dc_model_load,
  * dc_config_load and dc_tokenizer_load take a .gguf path too: its tensors, of
- * any type F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, Q8_K,
- * are dequantised to float32. */
+ * any type F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL,
+ * IQ4_XS, Q8_1, Q8_K, F64: the matrices kept as stored where a kernel exists
+ * for the type (all of these but Q8_1, Q8_K and F64), the rest dequantised to
+ * float32 (docs/gguf.md). */
 /* dc_convert_stats: what a conversion wrote. */
 typedef struct dc_convert_stats {
     int n_tensors;

@@ -107,6 +107,40 @@ static void f32_exact(void) {
     CHECK(dc_config_load(gg, &c2, &err) == 0 && memcmp(&c, &c2, sizeof c) == 0, "config round trip: %s", err.msg);
 }
 
+static double rel_rms(const float *a, const float *ref, size_t n);
+
+/* --type iq4_xs on a model whose routed experts' down projections have rows
+ * of 128: those go to iq4_nl (as llama-quantize does), the rest iq4_xs;
+ * both kept at load, the logits near f32's */
+static void iq4_xs_fallback(void) {
+    dc_config c;
+    block_config(&c);
+    c.moe_intermediate_size = 128;
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s", tmp("iq4fb"));
+    if (make_model(&c, dir)) { CHECK(0, "setup"); return; }
+    const char *gg = tmp("iq4fb.gguf");
+    dc_convert_stats st = {0};
+    dc_convert_opts o = {.type = "iq4_xs", .stats = &st};
+    dc_err err = {0};
+    if (dc_convert_to_gguf(dir, gg, &o, &err)) { CHECK(0, "convert: %s", err.msg); return; }
+    int nl = 0, xs = 0, other = 0;
+    for (int i = 0; i < st.n_types; i++) {
+        if (!strcmp(st.types[i].type, "iq4_nl")) nl = st.types[i].count;
+        else if (!strcmp(st.types[i].type, "iq4_xs")) xs = st.types[i].count;
+        else if (strcmp(st.types[i].type, "f32")) other += st.types[i].count;
+    }
+    printf("    iq4_xs with expert rows of 128: %d iq4_xs, %d iq4_nl, %d others (fallbacks %d)\n", xs, nl, other,
+           st.n_fallback);
+    CHECK(nl > 0 && xs > 0 && other == 0 && st.n_fallback == nl, "types: %d iq4_xs, %d iq4_nl, %d other, %d fallbacks",
+          xs, nl, other, st.n_fallback);
+    int V, V2;
+    float *ref = logits_of(dir, 0, &V), *lg = logits_of(gg, 0, &V2);
+    const double rel = ref && lg && V == V2 ? rel_rms(lg, ref, (size_t)(NIDS)*V) : 1e9;
+    CHECK(rel < 0.25, "iq4_xs / iq4_nl logits vs f32: relative RMS %g", rel);
+    free(ref), free(lg);
+}
+
 /* a shape where every matrix fits K-quant blocks of 256: each type's error */
 static void quant_types(void) {
     dc_config c;
@@ -728,6 +762,7 @@ int main(void) {
     harness_threads(2);
     RUN(f32_exact);
     RUN(quant_types);
+    RUN(iq4_xs_fallback);
     RUN(embed_kept);
     RUN(kept_vs_f32);
     RUN(moe_decode_one_region);

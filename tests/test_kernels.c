@@ -546,6 +546,30 @@ static void iq4_extremes(void) {
         }
     }
     printf("    iq4_nl / iq4_xs (plain and x8): weights -127 / 113, activations +-127, scales -32 / 31: = oracle\n");
+    /* the AVX2 (maddubs) and VNNI (vpdpbusd) kernels: the same integers, the same float steps, so the same bits */
+    const kern *k2 = kern_table(ISA_AVX2), *k5 = kern_table(ISA_AVX512);
+    if (k2 && k5) {
+        rng r;
+        rng_seed(&r, 23);
+        const int RR = 29, CC = 768;
+        float *w = harness_randv(&r, (size_t)RR * CC), *xr = harness_randv(&r, (size_t)9 * CC);
+        float *o2 = malloc(sizeof(float) * 9 * RR), *o5 = malloc(sizeof(float) * 9 * RR);
+        int same = 1;
+        for (int ty = MAT_IQ4_NL; ty <= MAT_IQ4_XSX8; ty++) {
+            void *q = malloc(mat_type_bytes(ty, RR, CC));
+            mat Wf = {w, MAT_F32, RR, CC};
+            mat_convert(&Wf, ty, q);
+            for (int T = 1; T <= 9; T++) {
+                run_mv(k2, ty, o2, q, RR, CC, xr, T);
+                run_mv(k5, ty, o5, q, RR, CC, xr, T);
+                same &= !memcmp(o2, o5, sizeof(float) * T * RR);
+            }
+            free(q);
+        }
+        CHECK(same, "iq4 types: the AVX2 and AVX-512 kernels give different bits");
+        printf("    iq4_nl, iq4_xs, iq4_nlx8, iq4_xsx8: AVX2 = AVX-512 (VNNI) bit for bit, T=1..9\n");
+        free(w), free(xr), free(o2), free(o5);
+    }
     free(x), free(a), free(b), free(nl), free(nlx), free(xs), free(xsx);
 }
 

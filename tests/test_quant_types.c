@@ -127,9 +127,13 @@ static void layouts(void) {
     xs.scales_h = 2 | 1 << 6;         /* sub-block 0: high 2 -> 33 (scale 1); 3: high 1 -> 21 (scale -11) */
     xs.qs[0] = 0xF0;                  /* x[0] = 1 * -127, x[16] = 1 * 113 */
     xs.qs[16 * 3 + 2] = 0x09;         /* x[98] = -11 * 13, x[114] = -11 * -127 */
+    xs.scales_l[3] |= 0x70;           /* sub-block 7: low 4 bits 7, */
+    xs.scales_h |= 3 << 14;           /* high 3 -> 55 (scale 23) */
+    xs.qs[16 * 7 + 15] = 0xA0;        /* x[239] = 23 * -127, x[255] = 23 * 25 */
     gg_dequantize(GG_IQ4_XS, &xs, y, 256);
-    CHECK(y[0] == -127 && y[16] == 113 && y[98] == -143 && y[114] == 1397 && y[32] == -32 * -127,
-          "iq4_xs: %g %g %g %g %g", y[0], y[16], y[98], y[114], y[32]);
+    CHECK(y[0] == -127 && y[16] == 113 && y[98] == -143 && y[114] == 1397 && y[32] == -32 * -127 &&
+              y[239] == 23 * -127 && y[255] == 23 * 25,
+          "iq4_xs: %g %g %g %g %g %g %g", y[0], y[16], y[98], y[114], y[32], y[239], y[255]);
 }
 
 static void names(void) {

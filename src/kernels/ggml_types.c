@@ -45,17 +45,13 @@ const char *gg_unread_type_note(int t) {
     static const struct {
         int id;
         const char *note;
-    } N[] = {{16, " (iq2_xxs"}, {17, " (iq2_xs"}, {18, " (iq3_xxs"}, {19, " (iq1_s"}, {21, " (iq3_s"}, {22, " (iq2_s"},
-             {29, " (iq1_m"}, {34, " (tq1_0"}, {35, " (tq2_0"}, {39, " (mxfp4"}};
-    static _Thread_local char buf[160];
+    } N[] = {{16, " (iq2_xxs: a lattice IQ type, not read)"}, {17, " (iq2_xs: a lattice IQ type, not read)"},
+             {18, " (iq3_xxs: a lattice IQ type, not read)"}, {19, " (iq1_s: a lattice IQ type, not read)"},
+             {21, " (iq3_s: a lattice IQ type, not read)"},   {22, " (iq2_s: a lattice IQ type, not read)"},
+             {29, " (iq1_m: a lattice IQ type, not read)"},   {34, " (tq1_0: not read)"},
+             {35, " (tq2_0: not read)"},                      {39, " (mxfp4: not read)"}};
     for (size_t i = 0; i < sizeof N / sizeof *N; i++)
-        if (N[i].id == t) {
-            snprintf(buf, sizeof buf, "%s: %s)", N[i].note,
-                     t < 23 || t == 29 ? "the lattice IQ types need ggml's grid tables, which deepc does not carry; "
-                                         "q2_k..q6_k, iq4_nl, iq4_xs and q8_0 files load"
-                                       : "not read by deepc");
-            return buf;
-        }
+        if (N[i].id == t) return N[i].note;
     return "";
 }
 

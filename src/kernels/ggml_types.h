@@ -106,7 +106,9 @@ const char *gg_type_name(int type);
 /* gg_type_parse: a name (case-insensitive: q4_k, Q4_K, bf16) -> id, -1 if unknown. */
 int gg_type_parse(const char *s);
 /* gg_unread_type_note: for the ggml types GGUF files hold that deepc does
- * not read, " (name: why)" for an error message; "" for other ids. */
+ * not read, " (name: why)" for an error message (the lattice IQ types'
+ * values come from grid tables only ggml's source defines, docs/gguf.md);
+ * "" for other ids. */
 const char *gg_unread_type_note(int type);
 /* gg_blck / gg_type_size: values per block and bytes per block; 0 when the id is unknown. */
 int gg_blck(int type);

@@ -147,7 +147,7 @@ void mv_q5_k_ref(float *out, size_t ldo, const void *W, int cols, int r0, int r1
     mv_gg_ref(GG_Q5_K, out, ldo, W, cols, r0, r1, x, T);
 }
 
-/* q4_0x8 / q4_kx8 / q6_kx8 / q5_kx8 (repack.h): each row taken back out as a plain
+/* the interleaved layouts (repack.h): each row taken back out as a plain
  * row (ROW: q4_0x8_row ...), then the plain type's oracle; the matrix has
  * ldo rows (matvec.h) */
 #define X8_REF(name, GG, PLAIN, QK, ROW)                                                         \

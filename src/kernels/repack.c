@@ -224,7 +224,19 @@ static void q2k_get(const block_q2_Kx8 *g, int j, block_q2_K *d) {
     ilv_words_back(d->qs, g->qs, j, 16);
 }
 
-/* IQ4_NL's blocks are Q4_0's bytes (q40_put / q40_get); IQ4_XS: */
+/* IQ4_NL's blocks are Q4_0's bytes, moved as Q4_0's are (their own functions: no
+ * block_iq4_nl read through a block_q4_0) */
+static void nl_put(block_q4_0x8 *g, int j, const block_iq4_nl *s) {
+    g->d[j] = s->d;
+    ilv_words(g->qs, s->qs, j, 4);
+}
+
+static void nl_get(const block_q4_0x8 *g, int j, block_iq4_nl *dst) {
+    dst->d = g->d[j];
+    ilv_words_back(dst->qs, g->qs, j, 4);
+}
+
+/* IQ4_XS: */
 static void xs_put(block_iq4_xsx8 *g, int j, const block_iq4_xs *s) {
     g->d[j] = s->d, g->scales_h[j] = s->scales_h;
     ilv_words(g->scales_l, s->scales_l, j, 1);
@@ -373,10 +385,12 @@ static void q3k_get_v(const void *g, int j, void *d) { q3k_get(g, j, d); }
 static void q2k_put_v(void *g, int j, const void *s) { q2k_put(g, j, s); }
 static void q2k_get_v(const void *g, int j, void *d) { q2k_get(g, j, d); }
 
+static void nl_put_v(void *g, int j, const void *s) { nl_put(g, j, s); }
+static void nl_get_v(const void *g, int j, void *d) { nl_get(g, j, d); }
 static void xs_put_v(void *g, int j, const void *s) { xs_put(g, j, s); }
 static void xs_get_v(const void *g, int j, void *d) { xs_get(g, j, d); }
 
-static const ilv_type IQ4_NL_T = {GG_IQ4_NL, QK4_NL, sizeof(block_iq4_nl), q40_put_v, q40_get_v};
+static const ilv_type IQ4_NL_T = {GG_IQ4_NL, QK4_NL, sizeof(block_iq4_nl), nl_put_v, nl_get_v};
 static const ilv_type IQ4_XS_T = {GG_IQ4_XS, QK_K, sizeof(block_iq4_xs), xs_put_v, xs_get_v};
 static const ilv_type Q2_K_T = {GG_Q2_K, QK_K, sizeof(block_q2_K), q2k_put_v, q2k_get_v};
 static const ilv_type Q3_K_T = {GG_Q3_K, QK_K, sizeof(block_q3_K), q3k_put_v, q3k_get_v};

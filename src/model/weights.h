@@ -115,7 +115,9 @@ int weights_load(const dc_config *cfg, const char *dir, int keep, model_w *w, dc
  * type (any MAT_* with a quantiser, wtype.h, for the matrices whose rows are
  * whole blocks: bf16, f16, q8, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k,
  * q6_k, iq4_nl, iq4_xs, fp8 with 128x128
- * block scales; quantised here); kv_b becomes the absorbed attention's k_b
+ * block scales; quantised here; a matrix whose rows are not whole blocks of
+ * the type stays as it is, where `deepc convert` writes a narrower type:
+ * iq4_nl for iq4_xs, q8_0 for the K-quants); kv_b becomes the absorbed attention's k_b
  * (W_uk^T per head) and v_b in that type (kv_b's data then NULL; layer_w);
  * embeddings, norms and the router stay as they are. The pages of converted
  * matrices are given back to the OS. Only once, from float32 or from
