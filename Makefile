@@ -281,8 +281,10 @@ $(BUILD)/fuzz/obj/src/kernels/gemm_avx512.o: FUZZ_EXTRA := -mavx512f -mavx512bw 
 $(BUILD)/fuzz/obj/src/kernels/tile_avx512.o: FUZZ_EXTRA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma
 # UBSan's checks over the fully unrolled AVX2 lane kernels kept clang 14 compiling
 # matvec_avx2.c for over 8 minutes (ASan alone: ~30 s); the kernels keep ASan here and
-# are UBSan-checked by `make asan` (gcc)
+# are UBSan-checked by `make asan` (gcc); matvec_iq4_avx2.c the same (its two variants'
+# unrolled tiles: over 5 minutes with UBSan)
 $(BUILD)/fuzz/obj/src/kernels/matvec_avx2.o: FUZZ_EXTRA := -fno-sanitize=undefined
+$(BUILD)/fuzz/obj/src/kernels/matvec_iq4_avx2.o: FUZZ_EXTRA := -fno-sanitize=undefined
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) is missing (apt-get install clang libclang-rt-14-dev)"; exit 1; }
