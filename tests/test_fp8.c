@@ -153,9 +153,55 @@ static void official_to_rows(void) {
     free(w), free(a), free(b), free(q), free(si), free(rows), free(conv);
 }
 
+/* the quantiser's codes are f32_to_fp8e4m3(w / scale) value for value
+ * (fp8_block.c encodes 8 at a time where the CPU has AVX2): blocks whose
+ * amax is 448 (scale 1) holding every kind of case, the e4m3 ties to even
+ * (normal and subnormal), values near 448 and past it, the subnormal edge,
+ * signed zeros and a NaN; blocks of random bit patterns; a block with an
+ * infinity (scale infinite: NaN and zero codes); a partial last block */
+static void codes_match_scalar(void) {
+    enum { R = 6, C = 300 }; /* blocks of 128: two whole and one of 44 a row */
+    rng r;
+    rng_seed(&r, 23);
+    float *w = malloc(sizeof(float) * R * C), si[1 * 3];
+    uint8_t *q = malloc((size_t)R * C);
+    const float edge[] = {1.0625f, 1.1875f, -1.0625f, 3.25f, 0x1p-10f, 3 * 0x1p-10f, -5 * 0x1p-10f, 0x1p-6f,
+                          0x1.fp-7f, 0x1.ep-7f, 0x1.dp-7f, 440.0f, 444.0f, 447.9f, -446.0f, 416.0f, 424.0f, 0.0f,
+                          -0.0f, 0x1p-12f, 15.5f, 0.0146484375f, 1e-20f, -1e-30f};
+    const int ne = sizeof edge / sizeof *edge;
+    for (int i = 0; i < R * C; i++) {
+        const int row = i / C, col = i % C;
+        float v;
+        if (row < 2) v = col % 64 == 0 ? (row ? -448.0f : 448.0f) : col % 3 ? edge[(col + row) % ne] : (rng_uniform(&r) - 0.5f) * 800;
+        else {
+            uint32_t b = (uint32_t)rng_u64(&r) & 0x87ffffffu; /* exponents up to 2^16 and their negatives */
+            b = b % 3 == 0 ? b | 0x38000000u : b;
+            memcpy(&v, &b, 4);
+        }
+        w[i] = v;
+    }
+    w[1 * C + 5] = NAN;       /* left out of the amax, code 0x7f */
+    w[3 * C + 130] = INFINITY; /* its block's scale is infinite */
+    int bad = 0, n = 0;
+    for (int g = 0; g < R; g++) { /* one row a block row (bm 1): each row's three blocks */
+        fp8_quantize_official(w + (size_t)g * C, 1, C, 1, 128, q + (size_t)g * C, si);
+        if (g == 3) CHECK(isinf(si[1]), "an infinite amax must give an infinite scale, got %a", si[1]);
+        for (int c = 0; c < C; c++, n++) {
+            const float sc = si[c / 128];
+            const uint8_t want = sc > 0 ? f32_to_fp8e4m3(w[g * C + c] / sc) : 0;
+            if (q[g * C + c] != want && bad++ < 5)
+                printf("    row %d col %d: %a / %a -> 0x%02x, scalar 0x%02x\n", g, c, w[g * C + c], sc, q[g * C + c], want);
+        }
+    }
+    printf("    %d codes against f32_to_fp8e4m3, %d differ\n", n, bad);
+    CHECK(bad == 0, "%d codes differ from the scalar conversion", bad);
+    free(w), free(q);
+}
+
 int main(void) {
     RUN(decode_all_codes);
     RUN(official_round_trip);
     RUN(official_to_rows);
+    RUN(codes_match_scalar);
     return harness_done();
 }
