@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include "base/file.h"
 #include "harness.h"
+#include "io/safetensors.h"
+#include "kernels/fp8_block.h"
 
 #define BIN DC_BUILD "/deepc"
 
@@ -97,8 +99,51 @@ static void vocab_fits_tokenizer(void) {
     free(o);
 }
 
+/* --dtype fp8 writes each matrix as the official FP8 layout of the same
+ * seed's float32 weights: codes and 128 x 128 scale_inv exactly what
+ * fp8_block.h's quantiser gives them (an all-zero block's scale 1) */
+static void fp8_is_f32_quantised(void) {
+    const char *d = harness_tmpdir();
+    int rc;
+    char *o = out_of(BIN " init --preset tiny --seed 5 --out %s/f && " BIN " init --preset tiny --seed 5 --dtype fp8 --out %s/q", d, &rc);
+    CHECK(rc == 0, "init: exit %d, %s", rc, o);
+    free(o);
+    char pf[700], pq[700];
+    snprintf(pf, sizeof pf, "%s/f", d), snprintf(pq, sizeof pq, "%s/q", d);
+    st_set f = {0}, q = {0};
+    dc_err e = {0};
+    CHECK(st_open_dir(&f, pf, &e) == 0 && st_open_dir(&q, pq, &e) == 0, "open: %s", e.msg);
+    int n8 = 0, bad = 0;
+    for (int i = 0; i < q.n && !bad; i++) {
+        const st_tensor *t = &q.tensors[i];
+        if (t->dtype != ST_F8_E4M3) continue;
+        char sn[300];
+        snprintf(sn, sizeof sn, "%s_scale_inv", t->name);
+        const st_tensor *w = st_find(&f, t->name), *sc = st_find(&q, sn);
+        if (!w || !sc || w->dtype != ST_F32 || sc->dtype != ST_F32 || t->ndim != 2) {
+            bad = 1;
+            printf("    %s: no float32 twin or scale_inv\n", t->name);
+            break;
+        }
+        const int R = (int)t->shape[0], C = (int)t->shape[1], ns = ((R + 127) / 128) * ((C + 127) / 128);
+        uint8_t *codes = malloc((size_t)R * C);
+        float *s = malloc(sizeof(float) * ns), *wf = malloc(sizeof(float) * R * C);
+        memcpy(wf, w->data, sizeof(float) * R * C); /* the mapping need not be aligned for floats */
+        fp8_quantize_official(wf, R, C, 128, 128, codes, s);
+        for (int k = 0; k < ns; k++) s[k] = s[k] == 0 ? 1 : s[k];
+        bad |= memcmp(codes, t->data, (size_t)R * C) != 0 || memcmp(s, sc->data, sizeof(float) * ns) != 0;
+        if (bad) printf("    %s (%d x %d): codes or scales differ\n", t->name, R, C);
+        n8++;
+        free(codes), free(s), free(wf);
+    }
+    printf("    %d fp8 matrices, each the quantised float32 of the same seed\n", n8);
+    CHECK(n8 > 0 && !bad, "%d fp8 matrices, bad %d", n8, bad);
+    st_close(&f), st_close(&q);
+}
+
 int main(void) {
     RUN(existing_target);
     RUN(vocab_fits_tokenizer);
+    RUN(fp8_is_f32_quantised);
     return harness_done();
 }

@@ -23,6 +23,7 @@
 #include "base/rng.h"
 #include "io/safetensors.h"
 #include "kernels/dtype.h"
+#include "kernels/fp8_block.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -68,20 +69,14 @@ static size_t stored_bytes(int dt, const wt_entry *e) {
     return wt_numel(e) * (size_t)st_dtype_size(stored_dtype(dt, e));
 }
 
-/* quantise buf (rows, cols) to e4m3 in q, block scales into sc (sr, scn) */
+/* quantise buf (rows, cols) to e4m3 in q, block scales into sc (sr, scn):
+ * fp8_block.h's official-layout quantiser, with an all-zero block's scale
+ * written 1 (its codes are 0 either way) as init always has */
 static void quant_fp8(const float *buf, int rows, int cols, int bm, int bn, uint8_t *q, float *sc) {
-    int sr = (rows + bm - 1) / bm, scn = (cols + bn - 1) / bn;
-    for (int br = 0; br < sr; br++)
-        for (int bc = 0; bc < scn; bc++) {
-            float amax = 0;
-            for (int r = br * bm; r < rows && r < (br + 1) * bm; r++)
-                for (int c = bc * bn; c < cols && c < (bc + 1) * bn; c++) amax = fmaxf(amax, fabsf(buf[(size_t)r * cols + c]));
-            float s = amax > 0 ? amax / 448.0f : 1.0f;
-            sc[(size_t)br * scn + bc] = s;
-            for (int r = br * bm; r < rows && r < (br + 1) * bm; r++)
-                for (int c = bc * bn; c < cols && c < (bc + 1) * bn; c++)
-                    q[(size_t)r * cols + c] = f32_to_fp8e4m3(buf[(size_t)r * cols + c] / s);
-        }
+    const size_t ns = (size_t)((rows + bm - 1) / bm) * (size_t)((cols + bn - 1) / bn);
+    fp8_quantize_official(buf, rows, cols, bm, bn, q, sc);
+    for (size_t i = 0; i < ns; i++)
+        if (sc[i] == 0) sc[i] = 1;
 }
 
 static int write_shard(const char *path, const wt_entry *e, const item *it, int n, int dt, const dc_config *c,
