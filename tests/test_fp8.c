@@ -160,7 +160,7 @@ static void official_to_rows(void) {
  * signed zeros and a NaN; blocks of random bit patterns; a block with an
  * infinity (scale infinite: NaN and zero codes); a partial last block */
 static void codes_match_scalar(void) {
-    enum { R = 6, C = 300 }; /* blocks of 128: two whole and one of 44 a row */
+    enum { R = 7, C = 300 }; /* blocks of 128: two whole and one of 44 a row */
     rng r;
     rng_seed(&r, 23);
     float *w = malloc(sizeof(float) * R * C), si[1 * 3];
@@ -173,6 +173,7 @@ static void codes_match_scalar(void) {
         const int row = i / C, col = i % C;
         float v;
         if (row < 2) v = col % 64 == 0 ? (row ? -448.0f : 448.0f) : col % 3 ? edge[(col + row) % ne] : (rng_uniform(&r) - 0.5f) * 800;
+        else if (row == 6) v = (rng_uniform(&r) - 0.5f) * 0x1p-138f; /* amax / 448 a subnormal: x / s past 448 (saturation) */
         else {
             uint32_t b = (uint32_t)rng_u64(&r) & 0x87ffffffu; /* exponents up to 2^16 and their negatives */
             b = b % 3 == 0 ? b | 0x38000000u : b;
@@ -180,20 +181,27 @@ static void codes_match_scalar(void) {
         }
         w[i] = v;
     }
-    w[1 * C + 5] = NAN;       /* left out of the amax, code 0x7f */
+    w[1 * C + 72] = NAN; /* left out of the amax, code 0x7f (in the lane of the block's last 448) */
     w[3 * C + 130] = INFINITY; /* its block's scale is infinite */
-    int bad = 0, n = 0;
+    int bad = 0, n = 0, sat = 0;
     for (int g = 0; g < R; g++) { /* one row a block row (bm 1): each row's three blocks */
         fp8_quantize_official(w + (size_t)g * C, 1, C, 1, 128, q + (size_t)g * C, si);
         if (g == 3) CHECK(isinf(si[1]), "an infinite amax must give an infinite scale, got %a", si[1]);
+        for (int b = 0; b < 3; b++) { /* the scale: amax / 448, NaNs left out */
+            float am = 0;
+            for (int c = 128 * b; c < C && c < 128 * (b + 1); c++) am = fabsf(w[g * C + c]) > am ? fabsf(w[g * C + c]) : am;
+            CHECK(si[b] == am / 448.0f, "row %d block %d: scale %a, amax / 448 is %a", g, b, si[b], am / 448.0f);
+        }
         for (int c = 0; c < C; c++, n++) {
+            sat += si[c / 128] > 0 && fabsf(w[g * C + c] / si[c / 128]) > 448.0f;
             const float sc = si[c / 128];
             const uint8_t want = sc > 0 ? f32_to_fp8e4m3(w[g * C + c] / sc) : 0;
             if (q[g * C + c] != want && bad++ < 5)
                 printf("    row %d col %d: %a / %a -> 0x%02x, scalar 0x%02x\n", g, c, w[g * C + c], sc, q[g * C + c], want);
         }
     }
-    printf("    %d codes against f32_to_fp8e4m3, %d differ\n", n, bad);
+    printf("    %d codes against f32_to_fp8e4m3 (%d past 448: saturated), %d differ\n", n, sat, bad);
+    CHECK(sat > 0, "no value saturated: the test lost its subnormal-scale row");
     CHECK(bad == 0, "%d codes differ from the scalar conversion", bad);
     free(w), free(q);
 }
