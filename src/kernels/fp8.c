@@ -3,63 +3,15 @@
 #include <math.h>
 #include <string.h>
 #include "kernels/dtype.h"
+#include "kernels/e4m3_simd.h"
 #ifdef __AVX2__
 #include <immintrin.h>
 #endif
 
-/* e4m3 rounding without branches, so that the loops below vectorise: the
- * normal grid keeps 3 mantissa bits (add half an ulp minus one, plus the kept
- * bit for ties to even, then mask), the subnormal one is multiples of 2^-9 */
-static inline float round_e4m3(float v) {
-    float a = fminf(fabsf(v), FP8_MAX), n, sub = nearbyintf(a * 512.0f) * 0x1p-9f;
-    uint32_t u;
-    memcpy(&u, &a, 4);
-    u = (u + 0x7ffffu + ((u >> 20) & 1)) & 0xfff00000u;
-    memcpy(&n, &u, 4);
-    float r = copysignf(a < 0x1p-6f ? sub : n, v);
-    return v != v ? v : r;
-}
-
-float fp8_round(float v) { return round_e4m3(v); }
+float fp8_round(float v) { return e4m3_round(v); }
 
 /* scale_of: amax / 448, 1 for an all-zero tile; a NaN amax stays NaN */
 static inline float scale_of(float amax) { return amax > 0 || amax != amax ? amax / FP8_MAX : 1.0f; }
-
-#ifdef __AVX2__
-/* 8 lanes of round_e4m3 (same steps; NaN lanes pass through) */
-static inline __m256 round_e4m3_8(__m256 v) {
-    const __m256 sgn = _mm256_set1_ps(-0.0f);
-    __m256 a = _mm256_min_ps(_mm256_andnot_ps(sgn, v), _mm256_set1_ps(FP8_MAX));
-    __m256i u = _mm256_castps_si256(a);
-    u = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7ffff),
-                                             _mm256_and_si256(_mm256_srli_epi32(u, 20), _mm256_set1_epi32(1))));
-    __m256 n = _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32((int)0xfff00000u)));
-    __m256 sub = _mm256_mul_ps(_mm256_round_ps(_mm256_mul_ps(a, _mm256_set1_ps(512.0f)),
-                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                               _mm256_set1_ps(0x1p-9f));
-    __m256 r = _mm256_blendv_ps(n, sub, _mm256_cmp_ps(a, _mm256_set1_ps(0x1p-6f), _CMP_LT_OQ));
-    r = _mm256_or_ps(r, _mm256_and_ps(v, sgn));
-    return _mm256_blendv_ps(r, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-}
-#endif
-
-#ifdef __AVX512F__
-/* 16 lanes of round_e4m3 (the same steps, the same bits; AVX-512 builds) */
-static inline __m512 round_e4m3_16(__m512 v) {
-    const __m512i sgn = _mm512_set1_epi32((int)0x80000000u);
-    const __m512 a = _mm512_min_ps(_mm512_abs_ps(v), _mm512_set1_ps(FP8_MAX));
-    __m512i u = _mm512_castps_si512(a);
-    u = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7ffff),
-                                             _mm512_and_si512(_mm512_srli_epi32(u, 20), _mm512_set1_epi32(1))));
-    const __m512 n = _mm512_castsi512_ps(_mm512_and_si512(u, _mm512_set1_epi32((int)0xfff00000u)));
-    const __m512 sub = _mm512_mul_ps(_mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(512.0f)),
-                                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                                     _mm512_set1_ps(0x1p-9f));
-    __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0x1p-6f), _CMP_LT_OQ), n, sub);
-    r = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), _mm512_and_si512(_mm512_castps_si512(v), sgn)));
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), r, v);
-}
-#endif
 
 /* max |x| over spans, then one reduction: a NaN anywhere makes it NaN, so
  * that the scale and the tile carry it. The lanes' maximum by shuffles (8
@@ -120,17 +72,17 @@ static void fq_cols_row(float *y, const float *x, int n, const float *s, int u) 
     int i = 0;
 #ifdef __AVX512F__
     for (; i + 16 <= n; i += 16) {
-        __m512 vs = _mm512_loadu_ps(s + i), q = round_e4m3_16(_mm512_div_ps(_mm512_loadu_ps(x + i), vs));
+        __m512 vs = _mm512_loadu_ps(s + i), q = e4m3_round16(_mm512_div_ps(_mm512_loadu_ps(x + i), vs));
         _mm512_storeu_ps(y + i, u ? q : _mm512_mul_ps(q, vs));
     }
 #endif
 #ifdef __AVX2__
     for (; i + 8 <= n; i += 8) {
-        __m256 vs = _mm256_loadu_ps(s + i), q = round_e4m3_8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs));
+        __m256 vs = _mm256_loadu_ps(s + i), q = e4m3_round8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs));
         _mm256_storeu_ps(y + i, u ? q : _mm256_mul_ps(q, vs));
     }
 #endif
-    for (; i < n; i++) y[i] = u ? round_e4m3(x[i] / s[i]) : round_e4m3(x[i] / s[i]) * s[i];
+    for (; i < n; i++) y[i] = u ? e4m3_round(x[i] / s[i]) : e4m3_round(x[i] / s[i]) * s[i];
 }
 
 /* amax_cols_row: am[j] = max(am[j], |x[j]|) (NaN sticks) for n floats */
@@ -160,20 +112,28 @@ static void fq_span(float *y, const float *x, int n, float s, int u) {
     int i = 0;
 #ifdef __AVX512F__
     for (const __m512 vs = _mm512_set1_ps(s); i + 16 <= n; i += 16) {
-        const __m512 q = round_e4m3_16(_mm512_div_ps(_mm512_loadu_ps(x + i), vs));
+        const __m512 q = e4m3_round16(_mm512_div_ps(_mm512_loadu_ps(x + i), vs));
         _mm512_storeu_ps(y + i, u ? q : _mm512_mul_ps(q, vs));
     }
 #endif
 #ifdef __AVX2__
     const __m256 vs = _mm256_set1_ps(s);
     for (; i + 8 <= n; i += 8) {
-        const __m256 q = round_e4m3_8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs));
+        const __m256 q = e4m3_round8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs));
         _mm256_storeu_ps(y + i, u ? q : _mm256_mul_ps(q, vs));
     }
 #endif
-    for (; i < n; i++) y[i] = u ? round_e4m3(x[i] / s) : round_e4m3(x[i] / s) * s;
+    for (; i < n; i++) y[i] = u ? e4m3_round(x[i] / s) : e4m3_round(x[i] / s) * s;
 }
 
+/* encode_span: q = f32_to_fp8e4m3(x / s) for n floats (a NaN scale gives NaN codes) */
+static void encode_span(uint8_t *q, const float *x, int n, float s) {
+    int i = 0;
+#ifdef __AVX2__
+    for (const __m256 vs = _mm256_set1_ps(s); i + 8 <= n; i += 8) e4m3_encode8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs), q + i);
+#endif
+    for (; i < n; i++) q[i] = f32_to_fp8e4m3(x[i] / s);
+}
 
 void fp8_quant_rows(uint8_t *q, float *s, const float *x, int M, int K, int ldx) {
     const int KC = fp8_tiles(K);
@@ -184,7 +144,7 @@ void fp8_quant_rows(uint8_t *q, float *s, const float *x, int M, int K, int ldx)
             int n = K - c * FP8_TILE < FP8_TILE ? K - c * FP8_TILE : FP8_TILE;
             float sc = scale_of(amax_of(xr, n));
             s[(size_t)m * KC + c] = sc;
-            for (int k = 0; k < n; k++) q[(size_t)m * K + c * FP8_TILE + k] = f32_to_fp8e4m3(xr[k] / sc);
+            encode_span(q + (size_t)m * K + c * FP8_TILE, xr, n, sc);
         }
 }
 
@@ -211,8 +171,7 @@ void fp8_quant_blocks(uint8_t *q, float *s, const float *w, int R, int C) {
         block_at(b, CB, R, C, &r0, &r1, &c0, &c1);
         float sc = scale_of(block_amax(w, C, r0, r1, c0, c1));
         s[b] = sc;
-        for (int r = r0; r < r1; r++)
-            for (int c = c0; c < c1; c++) q[(size_t)r * C + c] = f32_to_fp8e4m3(w[(size_t)r * C + c] / sc);
+        for (int r = r0; r < r1; r++) encode_span(q + (size_t)r * C + c0, w + (size_t)r * C + c0, c1 - c0, sc);
     }
 }
 

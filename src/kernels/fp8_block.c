@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/dtype.h"
+#include "kernels/e4m3_simd.h"
 #ifdef __AVX2__
 #include <immintrin.h>
 #endif
@@ -24,37 +25,6 @@ void fp8_to_f32_row(const void *src, float *dst, int64_t n) {
         for (int i = 0; i < QK_FP8; i++) dst[i] = b[k].d * e4m3_tab[b[k].qs[i]];
 }
 
-#ifdef __AVX2__
-/* f32_to_fp8e4m3(x[i] / s) for 8 values, bit for bit: the normal grid by
- * rounding the float's bits to 3 mantissa bits (half an ulp minus one, plus
- * the kept bit for ties to even, then the mask), exponent and mantissa read
- * off them, 0x7e at most (448 and up, and what rounds past it, infinity
- * too); below 2^-6 multiples of 2^-9 (cvtps rounds to nearest even, as
- * rintf); the sign bit on top; a NaN 0x7f. The scalar loop took 3.5 of the
- * 4.3 s `--dtype fp8` spent quantising mini (Zen 5): frexpf, rintf and a
- * division a value. */
-static inline void encode8(const float *x, __m256 vs, uint8_t *q) {
-    const __m256 y = _mm256_div_ps(_mm256_loadu_ps(x), vs);
-    const __m256i u = _mm256_castps_si256(y), one = _mm256_set1_epi32(1);
-    const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), y);
-    const __m256i ua = _mm256_castps_si256(a);
-    const __m256i r = _mm256_and_si256(
-        _mm256_add_epi32(ua, _mm256_add_epi32(_mm256_set1_epi32(0x7ffff), _mm256_and_si256(_mm256_srli_epi32(ua, 20), one))),
-        _mm256_set1_epi32((int)0xfff00000u));
-    __m256i c = _mm256_or_si256(_mm256_slli_epi32(_mm256_sub_epi32(_mm256_srli_epi32(r, 23), _mm256_set1_epi32(120)), 3),
-                                _mm256_and_si256(_mm256_srli_epi32(r, 20), _mm256_set1_epi32(7)));
-    c = _mm256_min_epi32(c, _mm256_set1_epi32(0x7e));
-    const __m256i sub = _mm256_cvtps_epi32(_mm256_mul_ps(a, _mm256_set1_ps(512.0f)));
-    c = _mm256_blendv_epi8(c, sub, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0x1p-6f), _CMP_LT_OQ)));
-    c = _mm256_or_si256(c, _mm256_and_si256(_mm256_srli_epi32(u, 24), _mm256_set1_epi32(0x80)));
-    c = _mm256_blendv_epi8(c, _mm256_set1_epi32(0x7f), _mm256_castps_si256(_mm256_cmp_ps(y, y, _CMP_UNORD_Q)));
-    /* the low byte of each lane: 4 in each 128-bit half, then the halves joined */
-    const __m256i lo = _mm256_shuffle_epi8(c, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                                               0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
-    _mm_storel_epi64((__m128i *)q, _mm_unpacklo_epi32(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1)));
-}
-#endif
-
 /* one block of up to 128 values with scale s (0: all codes 0) */
 static void encode(const float *x, int n, float s, uint8_t *q) {
     int i = 0;
@@ -63,7 +33,7 @@ static void encode(const float *x, int n, float s, uint8_t *q) {
         return;
     }
 #ifdef __AVX2__
-    for (const __m256 vs = _mm256_set1_ps(s); i + 8 <= n; i += 8) encode8(x + i, vs, q + i);
+    for (const __m256 vs = _mm256_set1_ps(s); i + 8 <= n; i += 8) e4m3_encode8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs), q + i);
 #endif
     for (; i < n; i++) q[i] = f32_to_fp8e4m3(x[i] / s);
 }
