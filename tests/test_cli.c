@@ -140,6 +140,29 @@ static void gguf_commands(void) {
     free(o);
     CHECK(run(&o, BIN " quantize -m %s/g.gguf -o x.gguf --type q9 2>&1", d) != 0 && strstr(o, "q9"), "bad type: %s", o);
     free(o);
+    /* bench --peer: llama-bench (here a script that logs its arguments and answers as llama-bench's
+     * -o jsonl does, 100 / 10 tok/s times its call number) runs once a round, -r 1, on the same
+     * file and threads; its figures are the rounds' means (200 / 20) */
+    char script[800];
+    snprintf(script, sizeof script, "%s/peer/llama-bench", d);
+    harness_sh("mkdir -p %s/peer", d);
+    FILE *f = fopen(script, "w");
+    if (f) {
+        fprintf(f, "#!/bin/sh\necho \"$@\" >> %s/peer/args\nn=$(wc -l < %s/peer/args)\n"
+                   "echo '{\"n_prompt\": 4, \"n_gen\": 0, \"avg_ts\": '$((n * 100))'}'\n"
+                   "echo '{\"n_prompt\": 0, \"n_gen\": 2, \"avg_ts\": '$((n * 10))'}'\n", d, d);
+        fclose(f);
+    }
+    CHECK(harness_sh("chmod +x %s/peer/llama-bench", d) == 0, "peer script");
+    char pcmd[1024];
+    snprintf(pcmd, sizeof pcmd, BIN " bench -m %s/g8.gguf --prefill 4 --decode 2 --reps 3 --threads 1 --peer %s/peer", d, d);
+    CHECK(run(&o, pcmd, "") == 0 && strstr(o, "llama.cpp (llama-bench, this run)    200.0 tok/s  (x") &&
+              strstr(o, "llama.cpp (llama-bench, this run)    20.00 tok/s  (x") && strstr(o, "; rounds x") &&
+              strstr(o, "3 rounds, llama.cpp's run and ours alternated"),
+          "bench --peer: %s", o);
+    free(o);
+    CHECK(harness_sh("test $(grep -c -- '-p 4 -n 2 -t 1 -r 1 -o jsonl -d 0' %s/peer/args) = 3 && "
+                     "test $(grep -c 'g8.gguf' %s/peer/args) = 3", d, d) == 0, "llama-bench not run once a round");
     harness_sh("head -c 1000 %s/g.gguf > %s/cut.gguf", d, d);
     CHECK(run(&o, BIN " logits -m %s/cut.gguf --ids 1 2>&1", d) == 1 && strstr(o, "cut.gguf"), "truncated: %s", o);
     free(o);

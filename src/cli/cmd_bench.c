@@ -17,7 +17,9 @@
  * the fraction never passes 100% (the line says when decode set the bound).
  * With --peer DIR and a GGUF, llama.cpp's llama-bench runs on the same file
  * and thread count in this run (peer.c) and its figures stand beside ours; no
- * figure from another machine is shown.
+ * figure from another machine is shown. The --reps rounds alternate the two
+ * programs (llama-bench -r 1, then our prefills and decode), so that each
+ * pair sees the same minutes of the machine, and the pairs' ratios are shown.
  */
 #include <getopt.h>
 #include <math.h>
@@ -61,11 +63,13 @@ static const char *HELP =
     "      --kv-type T    the latent KV cache's elements: bf16 (default) or f32\n"
     "      --parallel LIST  batched decode instead: aggregate tokens/s of B sequences decoding\n"
     "                     together on one engine, weights read per step and the bound per B\n"
-    "      --reps N       repetitions of each prefill and decode (default 3): the mean tokens/s\n"
+    "      --reps N       rounds of each prefill and decode (default 3): the mean tokens/s\n"
     "                     and its standard deviation, as llama-bench reports its -r runs\n"
     "      --peer DIR     a llama.cpp build's bin directory: with a .gguf model, its llama-bench\n"
     "                     (or llama-batched-bench with --parallel) runs on the same file in\n"
-    "                     this run and its figures stand beside deepc's\n";
+    "                     this run and its figures stand beside deepc's; llama-bench runs once\n"
+    "                     a round (-r 1) just before ours, and the ratio's range over the\n"
+    "                     rounds is shown (a machine's bandwidth moves by the minute)\n";
 
 /* a fresh cache holding depth random tokens (untimed; --depth) */
 static int at_depth(dc_session *s, int depth, int V, float *logits, dc_err *err) {
@@ -105,22 +109,6 @@ static int decode_rate(dc_session *s, int n, int depth, int V, float *logits, do
     }
     *rate = n / (progress_now() - t0);
     return rc;
-}
-
-/* repeated: f `reps` times; the mean of the rates and their standard
- * deviation (llama-bench's avg_ts and stddev_ts over its -r repetitions) */
-typedef int (*rate_fn)(dc_session *s, int n, int depth, int V, float *logits, double *rate, dc_err *err);
-static int repeated(rate_fn f, dc_session *s, int n, int depth, int V, float *logits, int reps, double *mean,
-                    double *sd, dc_err *err) {
-    double sum = 0, sq = 0, r;
-    for (int i = 0; i < reps; i++) {
-        int rc = f(s, n, depth, V, logits, &r, err);
-        if (rc) return rc;
-        sum += r, sq += r * r;
-    }
-    *mean = sum / reps;
-    *sd = reps > 1 ? sqrt(fmax(0, (sq - sum * sum / reps) / (reps - 1))) : 0;
-    return DC_OK;
 }
 
 typedef struct bopts {
@@ -251,6 +239,89 @@ static void decode_line(const bopts *o, int ti, double rate, double sd, double m
            own ? ": the decode read more than any probe, so its own rate is the bound" : "");
 }
 
+/* mean and standard deviation of v[0..n) (llama-bench's avg_ts / stddev_ts) */
+static void mean_sd(const double *v, int n, double *mean, double *sd) {
+    double sum = 0, sq = 0;
+    for (int i = 0; i < n; i++) sum += v[i], sq += v[i] * v[i];
+    *mean = sum / n;
+    *sd = n > 1 ? sqrt(fmax(0, (sq - sum * sum / n) / (n - 1))) : 0;
+}
+
+/* the peer's figure beside ours: its mean, our ratio to it and, over two or
+ * more rounds, the range of the rounds' own ratios (ours / the peer's run
+ * just before it: the pairs see the same minute of the machine's bandwidth) */
+static void peer_ratio(const double *own, const double *peer, int n, const char *fmt) {
+    double m = 0, om = 0, sd, lo = 1e30, hi = 0;
+    int all = 1;
+    for (int r = 0; r < n; r++) {
+        all &= peer[r] > 0;
+        if (peer[r] > 0) lo = fmin(lo, own[r] / peer[r]), hi = fmax(hi, own[r] / peer[r]);
+    }
+    if (!all) return;
+    mean_sd(peer, n, &m, &sd), mean_sd(own, n, &om, &sd);
+    printf(fmt, m);
+    printf("  (x%.2f", om / m);
+    if (n > 1) printf("; rounds x%.2f-x%.2f", lo, hi);
+    printf(")");
+}
+
+/* one thread count's measurements in o->reps rounds: each round runs the
+ * peer's llama-bench once (when there is one), then every prefill length
+ * once, then the decode between two bandwidth probes. Alternating the two
+ * programs round by round puts both in the same minutes of a machine whose
+ * bandwidth moves by the minute (a shared VM: 35 to 78 GB/s within an hour). */
+static int bench_rounds(bopts *o, int ti, dc_session *s, int V, float *logits, double mb, bwprobe *bw, int peer,
+                        dc_err *err) {
+    const int R = o->reps, np = o->npre, nt = o->thr[ti];
+    /* per round: ours then the peer's, prefill lengths then the decode */
+    double *own = calloc((size_t)2 * (np + 1) * R, sizeof(double)), *pv = own ? own + (size_t)(np + 1) * R : NULL;
+    if (!own) return err_set(err, DC_ENOMEM, "out of memory");
+    double before = 0, after = 0;
+    int rc = DC_OK;
+    for (int r = 0; r < R && !rc; r++) {
+        if (peer) {
+            double pp[8] = {0}, tg = 0;
+            peer_llama_bench(o->peer, o->dir, o->pre, np, o->dec, o->depth, nt, 1, pp, &tg);
+            for (int i = 0; i < np; i++) pv[(size_t)i * R + r] = pp[i];
+            pv[(size_t)np * R + r] = tg;
+        }
+        for (int i = 0; i < np && !rc; i++) rc = prefill_rate(s, o->pre[i], o->depth, V, logits, &own[(size_t)i * R + r], err);
+        if (rc) break;
+        double b = bw_probe(bw, o, ti);
+        if (!r) before = b;
+        rc = decode_rate(s, o->dec, o->depth, V, logits, &own[(size_t)np * R + r], err);
+        after = bw_probe(bw, o, ti);
+    }
+    for (int i = 0; i < np && !rc; i++) {
+        double m, sd;
+        mean_sd(own + (size_t)i * R, R, &m, &sd);
+        printf("  %d thr  prefill %4d   %8.1f tok/s", nt, o->pre[i], m);
+        if (o->depth) printf(" @ d%d", o->depth);
+        if (R > 1) printf(" +- %.1f", sd);
+        if (peer) peer_ratio(own + (size_t)i * R, pv + (size_t)i * R, R, "    llama.cpp (llama-bench, this run) %8.1f tok/s");
+        printf("\n");
+    }
+    if (!rc) {
+        double m, sd;
+        mean_sd(own + (size_t)np * R, R, &m, &sd);
+        decode_line(o, ti, m, sd, mb, bw, before, after);
+        double pm = 0, psd;
+        mean_sd(pv + (size_t)np * R, R, &pm, &psd);
+        if (peer && pm > 0) {
+            peer_ratio(own + (size_t)np * R, pv + (size_t)np * R, R, "               llama.cpp (llama-bench, this run) %8.2f tok/s");
+            printf("\n");
+        }
+        if (peer && !(pm > 0))
+            printf("               llama.cpp gave no figure (is %s/llama-bench there, and does it load the file?)\n",
+                   o->peer);
+        if (peer && R > 1)
+            printf("               (%d rounds, llama.cpp's run and ours alternated)\n", R);
+    }
+    fflush(stdout);
+    free(own);
+    return rc;
+}
+
 /* one weight type: load, then every thread count. Weights of a type already
  * measured (f32 and bf16 both mean a BF16 checkpoint as stored) run once; with
  * the default list, a type the model will not be converted to (kept FP8) is
@@ -304,30 +375,9 @@ static int bench_dtype(bopts *o, const char *dt, bwprobe *bw, dc_err *err) {
     for (int ti = 0; ti < o->nthr && !rc && !o->npar; ti++) {
         int nt = o->thr[ti];
         cli_threads(nt);
-        double warm, rate = 0, pp[8] = {0}, tg = 0;
-        /* the peer first, measured in this run on the same file and thread count */
-        if (peer) peer_llama_bench(o->peer, o->dir, o->pre, o->npre, o->dec, o->depth, nt, o->reps, pp, &tg);
+        double warm;
         if ((rc = prefill_rate(s, 16 < maxp ? 16 : maxp, 0, c->vocab_size, logits, &warm, err))) break;
-        for (int i = 0; i < o->npre && !rc; i++) {
-            double sd = 0;
-            rc = repeated(prefill_rate, s, o->pre[i], o->depth, c->vocab_size, logits, o->reps, &rate, &sd, err);
-            printf("  %d thr  prefill %4d   %8.1f tok/s", nt, o->pre[i], rate);
-            if (o->depth) printf(" @ d%d", o->depth);
-            if (o->reps > 1) printf(" +- %.1f", sd);
-            if (pp[i] > 0) printf("    llama.cpp (llama-bench, this run) %8.1f tok/s  (x%.2f)", pp[i], rate / pp[i]);
-            printf("\n");
-            fflush(stdout);
-        }
-        double sd = 0, before = rc ? 0 : bw_probe(bw, o, ti);
-        if (rc || (rc = repeated(decode_rate, s, o->dec, o->depth, c->vocab_size, logits, o->reps, &rate, &sd, err)))
-            break;
-        decode_line(o, ti, rate, sd, mb, bw, before, bw_probe(bw, o, ti));
-        if (tg > 0)
-            printf("               llama.cpp (llama-bench, this run) %8.2f tok/s  (x%.2f)\n", tg, rate / tg);
-        else if (peer)
-            printf("               llama.cpp gave no figure (is %s/llama-bench there, and does it load the file?)\n",
-                   o->peer);
-        fflush(stdout);
+        rc = bench_rounds(o, ti, s, c->vocab_size, logits, mb, bw, peer, err);
     }
 done:
     free(logits);
