@@ -125,14 +125,15 @@ static void run_kernel(const kern *k, float *out, const mat *W, const float *x, 
 
 /* the kernels' compute ceiling: a matrix of about 192 KB that stays in L2,
  * the kernel alone on this thread (x quantised before), best of many short
- * runs (robust to a busy machine) */
+ * runs (robust to a busy machine); T = 1, 2, 3, 4 and 8 tokens (GB/s of
+ * weights: the tokens share each weight's read) */
 static void cache(int C) {
     rng r;
     rng_seed(&r, 3);
-    float *x = randv(&r, (size_t)C * 4), *out = malloc(sizeof(float) * 4096 * 4);
-    void *buf = aligned_alloc(64, (q8_act_bytes(4, C) + 63) & ~(size_t)63);
+    float *x = randv(&r, (size_t)C * 8), *out = malloc(sizeof(float) * 4096 * 8);
+    void *buf = aligned_alloc(64, (q8_act_bytes(8, C) + 63) & ~(size_t)63);
     q8_act xa;
-    q8_act_quantize(&xa, buf, x, 4, C);
+    q8_act_quantize(&xa, buf, x, 8, C);
     printf("in-cache (L2) GB/s of weights, the kernel alone on 1 thread, %d cols:\n", C);
     for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
         if (!mat_type_bytes(ty, 1, C) || !type_on(ty)) continue;
@@ -147,7 +148,7 @@ static void cache(int C) {
             const kern *k = kern_table(isa);
             if (!k) continue;
             printf("%-5s %-6s", mat_type_name(ty), k->name);
-            for (int T = 1; T <= 4; T++) {
+            for (int T = 1; T <= 8; T = T < 4 ? T + 1 : 2 * T) {
                 double best = 1e9;
                 for (int rep = 0; rep < 1500; rep++) {
                     double t0 = progress_now();

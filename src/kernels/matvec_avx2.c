@@ -715,7 +715,99 @@ VNNI_TARGET INL void q4_0x8_tile1g_vnni(float *out, size_t ldo, const block_q4_0
     groups_store(out, ldo, acc, 4, g, 0, 1, r0, r1, t0, NT);
 }
 
-VNNI_TARGET X8_MV(mv_q4_0x8_avx512, block_q4_0x8, QK4_0, q4_0x8_tile1x4_vnni, q4_0x8_tile1g_vnni, mv_q4_0_avx2)
+/* two adjacent groups g, g + 1 and NT (1..8) tokens in 512-bit vectors
+ * (lanes 0-7 group g's rows, 8-15 group g + 1's): each token's activation
+ * broadcast and vpdpbusd serve 16 rows where tile1g's serve 8, and a
+ * block's nibbles are split once for up to 8 tokens, so a block costs
+ * about half the instructions a token (several tokens are bound by the
+ * instructions, not by the bytes: in L2, one Zen 5 core, T = 4 read 20 GB/s
+ * of weights against 75 at T = 1). One int32 chain a token for both
+ * nibbles (NT chains hide vpdpbusd's latency); the same integer sums
+ * (exact) and float steps per lane as q4v_acc: the same bits. */
+VNNI_TARGET INL void q4_0x8_tile2g_vnni(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g,
+                                        int r0, int r1, int t0, int NT) {
+    const size_t cols = (size_t)nb * QK4_0;
+    const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();
+    __m512 acc[8];
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const block_q4_0x8 *B0 = W + (size_t)g * nb + b, *B1 = B0 + nb;
+        _mm_prefetch((const char *)B0 + PF_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)B0 + PF_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)B0 + PF_BYTES + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)B1 + PF_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)B1 + PF_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)B1 + PF_BYTES + 128, _MM_HINT_T0);
+        const int8_t *xb = x->qs + (size_t)t0 * cols + (size_t)b * QK4_0;
+        __m512i i32[8];
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m512i qk = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(B0->qs + 32 * k))),
+                                                  _mm256_loadu_si256((const __m256i *)(B1->qs + 32 * k)), 1);
+            const __m512i lo = _mm512_and_si512(qk, m4), hi = _mm512_and_si512(_mm512_srli_epi16(qk, 4), m4);
+            #pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                int32_t xl, xh;
+                memcpy(&xl, xb + (size_t)t * cols + 4 * k, 4), memcpy(&xh, xb + (size_t)t * cols + 4 * k + 16, 4);
+                i32[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(k ? i32[t] : z, lo, _mm512_set1_epi32(xl)), hi,
+                                             _mm512_set1_epi32(xh));
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->d)), _mm_loadu_si128((const __m128i *)B1->d), 1));
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) {
+            const size_t tb = (size_t)(t0 + t) * nb + b;
+            const __m512 s = _mm512_cvtepi32_ps(i32[t]);
+            const __m512 ds8 = _mm512_mul_ps(_mm512_set1_ps(x->ds[tb]), _mm512_set1_ps(8.0f));
+            acc[t] = _mm512_fmadd_ps(_mm512_fmsub_ps(s, _mm512_set1_ps(x->d[tb]), ds8), dw, acc[t]);
+        }
+    }
+    for (int h = 0; h < NT; h += 4) {
+        const int n = NT - h < 4 ? NT - h : 4;
+        __m256 a8[8];
+        for (int t = 0; t < n; t++)
+            a8[t] = _mm512_castps512_ps256(acc[h + t]),
+            a8[4 + t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[h + t]), 1));
+        groups_store(out, ldo, a8, 4, g, 1, 2, r0, r1, t0 + h, n);
+    }
+}
+
+/* the AVX-512 q4_0x8 matvec: X8_MV's walk, with groups two at a time in
+ * 512-bit vectors and tokens 8 at a time wherever more than one token
+ * shares them */
+VNNI_TARGET void mv_q4_0x8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv,
+                                  int T) {
+    const q8_act *x = xv;
+    const block_q4_0x8 *W = Wv;
+    const int nb = cols / QK4_0, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) {
+        const int q = (g1 - g) / 4;
+        for (int k = 0; k < q; k++) q4_0x8_tile1x4_vnni(out, ldo, W, nb, x, g + k, q, r0, r1);
+        g += 4 * q;
+    }
+    for (; g + 1 < g1; g += 2)
+        for (int t0 = 0; t0 < T; t0 += 8) switch (T - t0 < 8 ? T - t0 : 8) {
+            case 8: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 8); break;
+            case 7: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 7); break;
+            case 6: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 6); break;
+            case 5: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 5); break;
+            case 4: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
+            case 3: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
+            case 2: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
+            default: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;
+            }
+    for (; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q4_0x8_tile1g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
+            case 3: q4_0x8_tile1g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
+            case 2: q4_0x8_tile1g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
+            default: q4_0x8_tile1g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;
+            }
+    if (r1 > 8 * G) mv_q4_0_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
+}
 
 /* ---------------------------------------------------------------- q4_k */
 
