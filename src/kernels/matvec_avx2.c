@@ -725,20 +725,17 @@ VNNI_TARGET INL void q4_0x8_tile1g_vnni(float *out, size_t ldo, const block_q4_0
  * nibbles (NT chains hide vpdpbusd's latency); the same integer sums
  * (exact) and float steps per lane as q4v_acc: the same bits. */
 VNNI_TARGET INL void q4_0x8_tile2g_vnni(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g,
-                                        int r0, int r1, int t0, int NT) {
+                                        int gs, int r0, int r1, int t0, int NT) {
     const size_t cols = (size_t)nb * QK4_0;
     const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();
     __m512 acc[8];
     #pragma GCC unroll 8
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        const block_q4_0x8 *B0 = W + (size_t)g * nb + b, *B1 = B0 + nb;
-        _mm_prefetch((const char *)B0 + PF_BYTES, _MM_HINT_T0);
-        _mm_prefetch((const char *)B0 + PF_BYTES + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)B0 + PF_BYTES + 128, _MM_HINT_T0);
-        _mm_prefetch((const char *)B1 + PF_BYTES, _MM_HINT_T0);
-        _mm_prefetch((const char *)B1 + PF_BYTES + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)B1 + PF_BYTES + 128, _MM_HINT_T0);
+        const block_q4_0x8 *B0 = W + (size_t)g * nb + b, *B1 = B0 + (size_t)gs * nb;
+        if (NT > 4) /* software prefetch only past 4 tokens (below, the hardware's alone streams faster) */
+            for (int o = 0; o < 192; o += 64)
+                _mm_prefetch((const char *)B0 + PF_BYTES + o, _MM_HINT_T0), _mm_prefetch((const char *)B1 + PF_BYTES + o, _MM_HINT_T0);
         const int8_t *xb = x->qs + (size_t)t0 * cols + (size_t)b * QK4_0;
         __m512i i32[8];
         #pragma GCC unroll 4
@@ -770,7 +767,7 @@ VNNI_TARGET INL void q4_0x8_tile2g_vnni(float *out, size_t ldo, const block_q4_0
         for (int t = 0; t < n; t++)
             a8[t] = _mm512_castps512_ps256(acc[h + t]),
             a8[4 + t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[h + t]), 1));
-        groups_store(out, ldo, a8, 4, g, 1, 2, r0, r1, t0 + h, n);
+        groups_store(out, ldo, a8, 4, g, gs, 2, r0, r1, t0 + h, n);
     }
 }
 
@@ -788,17 +785,19 @@ VNNI_TARGET void mv_q4_0x8_avx512(float *out, size_t ldo, const void *Wv, int co
         for (int k = 0; k < q; k++) q4_0x8_tile1x4_vnni(out, ldo, W, nb, x, g + k, q, r0, r1);
         g += 4 * q;
     }
-    for (; g + 1 < g1; g += 2)
+    const int hg = (g1 - g) / 2; /* groups g + k and g + k + hg: two long weight streams */
+    for (int k = 0; k < hg; k++)
         for (int t0 = 0; t0 < T; t0 += 8) switch (T - t0 < 8 ? T - t0 : 8) {
-            case 8: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 8); break;
-            case 7: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 7); break;
-            case 6: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 6); break;
-            case 5: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 5); break;
-            case 4: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
-            case 3: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
-            case 2: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
-            default: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;
+            case 8: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 8); break;
+            case 7: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 7); break;
+            case 6: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 6); break;
+            case 5: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 5); break;
+            case 4: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 4); break;
+            case 3: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 3); break;
+            case 2: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 2); break;
+            default: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 1); break;
             }
+    g += 2 * hg;
     for (; g < g1; g++)
         for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
             case 4: q4_0x8_tile1g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
@@ -1451,6 +1450,120 @@ INL void q6_kx8_tile1x4(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, c
 }
 
 X8_MV(mv_q6_kx8_avx2, block_q6_Kx8, QK_K, q6_kx8_tile1x4, q6_kx8_tile, mv_q6_k_avx2)
+
+/* ---------------------------------------------------------------- q6_kx8, AVX-512 */
+
+/* two adjacent groups g, g + 1 (lanes 0-7, 8-15) and NT (1..4) tokens in
+ * 512-bit vectors, by vpdpbusd: per sub-block of 16 and token, the four
+ * dwords of q (0..63) times the token's matching x bytes summed in int32
+ * (exact: two chains of two), minus 32 times the sub-block's sum of x
+ * (c16's two halves added), times the row's scale (vpmulld): the integer
+ * q6_lanes makes in int16 pieces (exact there too), so the same integers
+ * and the same float steps per lane: the same bits as q6_kx8_tile. Each
+ * x broadcast and each vpdpbusd serve 16 rows where AVX2's maddubs serves
+ * 8 with two products an int16. */
+VNNI_TARGET INL void q6_kx8_tile2g_vnni(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, const q8_act *x, int g,
+                                        int gs, int r0, int r1, int t0, int NT) {
+    const size_t cols = (size_t)nb * QK_K;
+    const __m512i m6 = _mm512_set1_epi8(0x3f), z = _mm512_setzero_si512();
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512 acc[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q6_Kx8 *B0 = W + (size_t)g * nb + p, *B1 = B0 + (size_t)gs * nb;
+        for (int o = 0; o < 192 && NT == 4; o += 64) /* software prefetch at 4 tokens only (below: slower) */
+            _mm_prefetch((const char *)B0 + Q6X_PF + o, _MM_HINT_T0), _mm_prefetch((const char *)B1 + Q6X_PF + o, _MM_HINT_T0);
+        __m512 in[4];
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) in[t] = _mm512_setzero_ps();
+        for (int b = 0; b < 8; b++) {
+            const size_t blk = (size_t)p * 8 + b;
+            for (int o = 0; o < 192 && NT == 4; o += 64)
+                _mm_prefetch((const char *)(B0->qs + 192 * b) + Q6X_PF + o, _MM_HINT_T0),
+                    _mm_prefetch((const char *)(B1->qs + 192 * b) + Q6X_PF + o, _MM_HINT_T0);
+            /* the rows' scales of sub-blocks 2b (even bytes) and 2b + 1 (odd), group g's then g + 1's */
+            const __m512i s0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(B0->scales + 16 * b))),
+                          s1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(B1->scales + 16 * b)));
+            const __m512i sc[2] = {_mm512_permutex2var_epi32(s0, even, s1),
+                                   _mm512_permutex2var_epi32(s0, _mm512_add_epi32(even, _mm512_set1_epi32(1)), s1)};
+            __m512i i32[4];
+            #pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *q0 = B0->qs + 192 * b + 96 * h, *q1 = B1->qs + 192 * b + 96 * h;
+                __m512i v[3];
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; m++)
+                    v[m] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q0 + 32 * m))),
+                                              _mm256_loadu_si256((const __m256i *)(q1 + 32 * m)), 1);
+                /* the top two bits of each byte, masked first, then shifted in 16 bits: nothing crosses bytes */
+                const __m512i d = _mm512_or_si512(_mm512_or_si512(_mm512_srli_epi16(_mm512_andnot_si512(m6, v[0]), 6),
+                                                                  _mm512_srli_epi16(_mm512_andnot_si512(m6, v[1]), 4)),
+                                                  _mm512_srli_epi16(_mm512_andnot_si512(m6, v[2]), 2));
+                const __m512i a = _mm512_and_si512(v[0], m6), bq = _mm512_and_si512(v[1], m6), cq = _mm512_and_si512(v[2], m6);
+                #pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) {
+                    const size_t tt = (size_t)(t0 + t);
+                    const int8_t *xb = x->qs + tt * cols + blk * QK8_0 + 16 * h;
+                    int32_t xv[4], cc = x->c16[tt * (cols / 16) + 2 * blk + h];
+                    memcpy(xv, xb, 16);
+                    const __m512i u = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, a, _mm512_set1_epi32(xv[0])), bq,
+                                                          _mm512_set1_epi32(xv[1]));
+                    const __m512i w = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, cq, _mm512_set1_epi32(xv[2])), d,
+                                                          _mm512_set1_epi32(xv[3]));
+                    const int32_t c32 = (int16_t)(cc & 0xffff) + (int16_t)((uint32_t)cc >> 16);
+                    const __m512i pr = _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_add_epi32(u, w), _mm512_set1_epi32(c32)), sc[h]);
+                    i32[t] = h ? _mm512_add_epi32(i32[t], pr) : pr;
+                }
+            }
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++)
+                in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32[t]), _mm512_set1_ps(x->d[(size_t)(t0 + t) * (cols / QK8_0) + blk]),
+                                        in[t]);
+        }
+        const __m512 dv = _mm512_cvtph_ps(_mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->d)), _mm_loadu_si128((const __m128i *)B1->d), 1));
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[t] = _mm512_fmadd_ps(in[t], dv, acc[t]);
+    }
+    __m256 a8[8];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+        a8[t] = _mm512_castps512_ps256(acc[t]), a8[4 + t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
+    groups_store(out, ldo, a8, 4, g, gs, 2, r0, r1, t0, NT);
+}
+
+/* the AVX-512 q6_kx8 matvec: one token as AVX2's (its 4-stream tile reads
+ * memory at the bound already), more than one with two groups a vector */
+VNNI_TARGET void mv_q6_kx8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv,
+                                  int T) {
+    const q8_act *x = xv;
+    const block_q6_Kx8 *W = Wv;
+    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) {
+        const int q = (g1 - g) / 4;
+        for (int k = 0; k < q; k++) q6_kx8_tile1x4(out, ldo, W, nb, x, g + k, q, r0, r1);
+        g += 4 * q;
+    }
+    const int hg = (g1 - g) / 2; /* groups g + k and g + k + hg: two long weight streams */
+    for (int k = 0; k < hg; k++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q6_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 4); break;
+            case 3: q6_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 3); break;
+            case 2: q6_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 2); break;
+            default: q6_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 1); break;
+            }
+    g += 2 * hg;
+    for (; g < g1; g++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
+            case 3: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
+            case 2: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
+            default: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;
+            }
+    if (r1 > 8 * G) mv_q6_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
+}
 
 /* ---------------------------------------------------------------- q5_k lanes */
 
