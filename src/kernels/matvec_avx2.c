@@ -1167,6 +1167,117 @@ void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
     if (r1 > 8 * G) mv_q4_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
 
+/* ---------------------------------------------------------------- q4_kx8, AVX-512 */
+
+/* the scale (S) and min (M) bytes of q4k_prep, before its shuffles: lane j
+ * of S[0] / S[1] = row j's scales of sub-blocks 0-3 / 4-7, M[] the mins */
+VNNI_TARGET INL void q4k_sm(__m256i *S, __m256i *M, const block_q4_Kx8 *B) {
+    const __m256i m4 = _mm256_set1_epi8(15), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(3);
+    const __m256i U0 = _mm256_loadu_si256((const __m256i *)B->scales),
+                  U1 = _mm256_loadu_si256((const __m256i *)(B->scales + 32)),
+                  U2 = _mm256_loadu_si256((const __m256i *)(B->scales + 64));
+    S[0] = _mm256_and_si256(U0, m6);
+    S[1] = _mm256_or_si256(_mm256_and_si256(U2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4));
+    M[0] = _mm256_and_si256(U1, m6);
+    M[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(U2, 4), m4),
+                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4));
+}
+
+/* two groups g, g + gs (lanes 0-7, 8-15) and NT (1..4) tokens in 512-bit
+ * vectors by vpdpbusd: per sub-block and token the 8 chunks' products
+ * summed in int32 (exact), times the rows' scale (vpmulld): the integer
+ * q4k_sub's int16 sums and madd make; the mins' term, the float steps and
+ * their order as q4k_super's: the same bits as q4_kx8_tile. Each chunk is
+ * loaded once for both nibbles (sub-blocks j and j + 1 together). */
+VNNI_TARGET INL void q4_kx8_tile2g_vnni(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x, int g,
+                                        int gs, int r0, int r1, int t0, int NT) {
+    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
+    const __m512i m4 = _mm512_set1_epi8(15), ff = _mm512_set1_epi32(0xff), z = _mm512_setzero_si512();
+    __m512 acc[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q4_Kx8 *B0 = W + (size_t)g * nb + p, *B1 = B0 + (size_t)gs * nb;
+        __m256i S0[2], M0[2], S1[2], M1[2];
+        q4k_sm(S0, M0, B0), q4k_sm(S1, M1, B1);
+        const __m512i S[2] = {_mm512_inserti64x4(_mm512_castsi256_si512(S0[0]), S1[0], 1),
+                              _mm512_inserti64x4(_mm512_castsi256_si512(S0[1]), S1[1], 1)};
+        const __m512i M[2] = {_mm512_inserti64x4(_mm512_castsi256_si512(M0[0]), M1[0], 1),
+                              _mm512_inserti64x4(_mm512_castsi256_si512(M0[1]), M1[1], 1)};
+        /* the mins' term: mn = sum_j m_j ds_j, j in order (q4k_mins) */
+        __m512 mn[4], in[4];
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) mn[t] = _mm512_setzero_ps(), in[t] = _mm512_setzero_ps();
+        #pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m512 fm = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(M[j / 4], 8 * (j % 4)), ff));
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++)
+                mn[t] = _mm512_fmadd_ps(fm, _mm512_set1_ps(x->ds[(size_t)(t0 + t) * nsub + (size_t)p * 8 + j]), mn[t]);
+        }
+        #pragma GCC unroll 1
+        for (int j = 0; j < 8; j += 2) {
+            const int8_t *xb = x->qs + (size_t)t0 * cols + (size_t)p * QK_K + 32 * j;
+            __m512i il[4], ih[4];
+            #pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                const __m512i v = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(B0->qs + 256 * (j >> 1) + 32 * c))),
+                    _mm256_loadu_si256((const __m256i *)(B1->qs + 256 * (j >> 1) + 32 * c)), 1);
+                const __m512i ql = _mm512_and_si512(v, m4), qh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                #pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) {
+                    int32_t vl, vh;
+                    memcpy(&vl, xb + (size_t)t * cols + 4 * c, 4), memcpy(&vh, xb + (size_t)t * cols + 32 + 4 * c, 4);
+                    il[t] = _mm512_dpbusd_epi32(c ? il[t] : z, ql, _mm512_set1_epi32(vl));
+                    ih[t] = _mm512_dpbusd_epi32(c ? ih[t] : z, qh, _mm512_set1_epi32(vh));
+                }
+            }
+            const __m512i sl = _mm512_and_si512(_mm512_srli_epi32(S[j / 4], 8 * (j % 4)), ff),
+                          sh = _mm512_and_si512(_mm512_srli_epi32(S[j / 4], 8 * (j % 4 + 1)), ff);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const float *d = x->d + (size_t)(t0 + t) * nsub + (size_t)p * 8 + j;
+                in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(il[t], sl)), _mm512_set1_ps(d[0]), in[t]);
+                in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(ih[t], sh)), _mm512_set1_ps(d[1]), in[t]);
+            }
+        }
+        const __m512 dv = _mm512_cvtph_ps(_mm256_inserti128_si256(
+                         _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->d)), _mm_loadu_si128((const __m128i *)B1->d), 1)),
+                     mv = _mm512_cvtph_ps(_mm256_inserti128_si256(
+                         _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->dmin)), _mm_loadu_si128((const __m128i *)B1->dmin), 1));
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[t] = _mm512_fnmadd_ps(mn[t], mv, _mm512_fmadd_ps(in[t], dv, acc[t]));
+    }
+    __m256 a8[8];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+        a8[t] = _mm512_castps512_ps256(acc[t]), a8[4 + t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
+    groups_store(out, ldo, a8, 4, g, gs, 2, r0, r1, t0, NT);
+}
+
+/* the AVX-512 q4_kx8 matvec: one token as AVX2's; more, two groups half
+ * the range apart a vector (two long weight streams), 4 tokens a tile */
+VNNI_TARGET void mv_q4_kx8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv,
+                                  int T) {
+    const q8_act *x = xv;
+    const block_q4_Kx8 *W = Wv;
+    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) q4_kx8_one(out, ldo, W, nb, x, g, g1, r0, r1), g = g1;
+    const int hg = (g1 - g) / 2;
+    for (int k = 0; k < hg; k++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q4_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 4); break;
+            case 3: q4_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 3); break;
+            case 2: q4_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 2); break;
+            default: q4_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 1); break;
+            }
+    g += 2 * hg;
+    if (g < g1) q4_kx8_many(out, ldo, W, nb, x, g, g1, r0, r1, T);
+    if (r1 > 8 * G) mv_q4_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
+}
+
 /* ---------------------------------------------------------------- q6_k lanes */
 
 /* 16 values of each of 8 rows from q6_kx8's 96 bytes at qs (repack.h):

@@ -72,7 +72,7 @@ static const wtype TYPES[MAT_NTYPES] = {
     [MAT_FP8] = {"fp8", -1, QK_FP8, sizeof(block_fp8), WT_ACT_F32, 8, fp8_to_f32_row, fp8_from_f32_row, fp8_mat,
                  NULL, MV3(fp8), PK(fp8)},
     [MAT_Q4_0X8] = {"q4_0x8", -1, QK4_0, 18, WT_ACT_Q8, 0, NULL, NULL, q4_0x8_from_f32, q4_0x8_row_f32, MV3(q4_0x8)},
-    [MAT_Q4_KX8] = {"q4_kx8", -1, QK_K, 144, WT_ACT_Q8, 0, NULL, NULL, q4_kx8_from_f32, q4_kx8_row_f32, MV2(q4_kx8)},
+    [MAT_Q4_KX8] = {"q4_kx8", -1, QK_K, 144, WT_ACT_Q8, 0, NULL, NULL, q4_kx8_from_f32, q4_kx8_row_f32, MV3(q4_kx8)},
     [MAT_Q6_KX8] = {"q6_kx8", -1, QK_K, 210, WT_ACT_Q8, 0, NULL, NULL, q6_kx8_from_f32, q6_kx8_row_f32, MV3(q6_kx8)},
     [MAT_Q5_KX8] = {"q5_kx8", -1, QK_K, 176, WT_ACT_Q8, 0, NULL, NULL, q5_kx8_from_f32, q5_kx8_row_f32, MV2(q5_kx8)},
     [MAT_Q4_1] = {"q4_1", GG_Q4_1, QK4_1, 20, WT_ACT_Q8, 0, q4_1_to, q4_1_from, NULL, NULL, MV2(q4_1)},
