@@ -58,11 +58,11 @@ MV_DECL_ALL(avx2)
 MV_DECL(f32, avx512) MV_DECL(bf16, avx512) MV_DECL(f16, avx512) MV_DECL(q8, avx512)
 /* q4_0, q4_k, q6_k, q5_k: one row per vector lane in plain C and AVX2 only, so the plain
  * and the interleaved layouts (q4_0x8, q4_kx8, q6_kx8, q5_kx8) give the same bits on every
- * machine (the AVX-512 kernels of q4_0x8, q4_kx8 and q6_kx8 keep AVX2's bits) */
+ * machine (the AVX-512 kernels of q4_0x8, q4_kx8, q5_kx8 and q6_kx8 keep AVX2's bits) */
 MV_DECL(q4_0, ref) MV_DECL(q4_0, avx2) MV_DECL(q4_k, ref) MV_DECL(q4_k, avx2)
 MV_DECL(q4_kx8, ref) MV_DECL(q4_kx8, avx2) MV_DECL(q4_kx8, avx512)
 MV_DECL(q6_k, ref) MV_DECL(q6_k, avx2) MV_DECL(q6_kx8, ref) MV_DECL(q6_kx8, avx2) MV_DECL(q6_kx8, avx512)
-MV_DECL(q5_kx8, ref) MV_DECL(q5_kx8, avx2)
+MV_DECL(q5_kx8, ref) MV_DECL(q5_kx8, avx2) MV_DECL(q5_kx8, avx512)
 /* the types kept as stored since issues 13 / 15: plain C and AVX2 (an AVX-512
  * machine runs the AVX2 kernels for them, wtype.c, but for fp8's own) */
 MV_DECL(f16, ref) MV_DECL(q5_0, ref) MV_DECL(q5_k, ref) MV_DECL(fp8, ref)

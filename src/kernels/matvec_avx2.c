@@ -1169,13 +1169,14 @@ void mv_q4_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
 
 /* ---------------------------------------------------------------- q4_kx8, AVX-512 */
 
-/* the scale (S) and min (M) bytes of q4k_prep, before its shuffles: lane j
- * of S[0] / S[1] = row j's scales of sub-blocks 0-3 / 4-7, M[] the mins */
-VNNI_TARGET INL void q4k_sm(__m256i *S, __m256i *M, const block_q4_Kx8 *B) {
+/* the scale (S) and min (M) bytes of q4k_prep, before its shuffles, from a
+ * q4_kx8 or q5_kx8 super-block's 96 scale bytes: lane j of S[0] / S[1] =
+ * row j's scales of sub-blocks 0-3 / 4-7, M[] the mins */
+VNNI_TARGET INL void q4k_sm(__m256i *S, __m256i *M, const uint8_t *scales) {
     const __m256i m4 = _mm256_set1_epi8(15), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(3);
-    const __m256i U0 = _mm256_loadu_si256((const __m256i *)B->scales),
-                  U1 = _mm256_loadu_si256((const __m256i *)(B->scales + 32)),
-                  U2 = _mm256_loadu_si256((const __m256i *)(B->scales + 64));
+    const __m256i U0 = _mm256_loadu_si256((const __m256i *)scales),
+                  U1 = _mm256_loadu_si256((const __m256i *)(scales + 32)),
+                  U2 = _mm256_loadu_si256((const __m256i *)(scales + 64));
     S[0] = _mm256_and_si256(U0, m6);
     S[1] = _mm256_or_si256(_mm256_and_si256(U2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U0, 6), m2), 4));
     M[0] = _mm256_and_si256(U1, m6);
@@ -1199,7 +1200,7 @@ VNNI_TARGET INL void q4_kx8_tile2g_vnni(float *out, size_t ldo, const block_q4_K
     for (int p = 0; p < nb; p++) {
         const block_q4_Kx8 *B0 = W + (size_t)g * nb + p, *B1 = B0 + (size_t)gs * nb;
         __m256i S0[2], M0[2], S1[2], M1[2];
-        q4k_sm(S0, M0, B0), q4k_sm(S1, M1, B1);
+        q4k_sm(S0, M0, B0->scales), q4k_sm(S1, M1, B1->scales);
         const __m512i S[2] = {_mm512_inserti64x4(_mm512_castsi256_si512(S0[0]), S1[0], 1),
                               _mm512_inserti64x4(_mm512_castsi256_si512(S0[1]), S1[1], 1)};
         const __m512i M[2] = {_mm512_inserti64x4(_mm512_castsi256_si512(M0[0]), M1[0], 1),
@@ -1980,6 +1981,111 @@ void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
     const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
     int g = r0 / 8;
     if (T == 1 && g1 > g) g = q5_kx8_one(out, ldo, W, nb, x, g, g1, r0, r1);
+    if (g < g1) q5_kx8_many(out, ldo, W, nb, x, g, g1, r0, r1, T);
+    if (r1 > 8 * G) mv_q5_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
+}
+
+/* ---------------------------------------------------------------- q5_kx8, AVX-512 */
+
+/* two groups g, g + gs (lanes 0-7, 8-15) of q5_kx8 and NT (1..4) tokens in
+ * 512-bit vectors by vpdpbusd: per sub-block and token the 8 chunks'
+ * products summed in int32 (exact), times the row's 6-bit scale (vpmulld):
+ * the integer q5k_lanes makes from int16 halves and madd; q5_vals' bits
+ * (q5_kx8's order), the float steps and their order as q5k_lanes': the
+ * same bits as q5_kx8_tile. Each 32 bytes of qs and qh give both
+ * sub-blocks of a pair. */
+VNNI_TARGET INL void q5_kx8_tile2g_vnni(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, const q8_act *x, int g,
+                                        int gs, int r0, int r1, int t0, int NT) {
+    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
+    const __m512i ff = _mm512_set1_epi32(0xff), m1f = _mm512_set1_epi8(0x1f), m18 = _mm512_set1_epi8(0x18);
+    const __m512i z = _mm512_setzero_si512();
+    __m512 acc[4];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int p = 0; p < nb; p++) {
+        const block_q5_Kx8 *B0 = W + (size_t)g * nb + p, *B1 = B0 + (size_t)gs * nb;
+        __m256i S0[2], M0[2], S1[2], M1[2];
+        q4k_sm(S0, M0, B0->scales), q4k_sm(S1, M1, B1->scales);
+        const __m512i S[2] = {_mm512_inserti64x4(_mm512_castsi256_si512(S0[0]), S1[0], 1),
+                              _mm512_inserti64x4(_mm512_castsi256_si512(S0[1]), S1[1], 1)};
+        const __m512i M[2] = {_mm512_inserti64x4(_mm512_castsi256_si512(M0[0]), M1[0], 1),
+                              _mm512_inserti64x4(_mm512_castsi256_si512(M0[1]), M1[1], 1)};
+        __m512 in[4];
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) in[t] = _mm512_setzero_ps();
+        #pragma GCC unroll 1
+        for (int i = 0; i < 4; i++) {
+            __m512i il[4], ih[4];
+            #pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                const __m512i q = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(B0->qs + 256 * i + 32 * c))),
+                    _mm256_loadu_si256((const __m256i *)(B1->qs + 256 * i + 32 * c)), 1);
+                const __m512i h = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(B0->qh + 32 * c))),
+                                                     _mm256_loadu_si256((const __m256i *)(B1->qh + 32 * c)), 1);
+                /* q5_vals: bits 2i, 2i + 1 of h to bits 3, 4; q ^ lo is bits 5-7 alone */
+                const __m512i tt = i < 2 ? _mm512_slli_epi16(h, 3 - 2 * i) : _mm512_srli_epi16(h, 2 * i - 3);
+                const __m512i lo = _mm512_and_si512(q, m1f);
+                const __m512i hi = _mm512_or_si512(_mm512_srli_epi16(_mm512_xor_si512(q, lo), 5), _mm512_and_si512(tt, m18));
+                #pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) {
+                    const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)p * QK_K + 64 * i + 4 * c;
+                    int32_t xl, xh;
+                    memcpy(&xl, xb, 4), memcpy(&xh, xb + 32, 4);
+                    il[t] = _mm512_dpbusd_epi32(c ? il[t] : z, lo, _mm512_set1_epi32(xl));
+                    ih[t] = _mm512_dpbusd_epi32(c ? ih[t] : z, hi, _mm512_set1_epi32(xh));
+                }
+            }
+            const int sl = 2 * i, sh = 2 * i + 1;
+            const __m512i cl = _mm512_and_si512(_mm512_srli_epi32(S[sl / 4], 8 * (sl % 4)), ff),
+                          ch = _mm512_and_si512(_mm512_srli_epi32(S[sh / 4], 8 * (sh % 4)), ff);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const float *d = x->d + (size_t)(t0 + t) * nsub + (size_t)p * 8 + 2 * i;
+                in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(il[t], cl)), _mm512_set1_ps(d[0]), in[t]);
+                in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(ih[t], ch)), _mm512_set1_ps(d[1]), in[t]);
+            }
+        }
+        const __m512 dv = _mm512_cvtph_ps(_mm256_inserti128_si256(
+                         _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->d)), _mm_loadu_si128((const __m128i *)B1->d), 1)),
+                     mv = _mm512_cvtph_ps(_mm256_inserti128_si256(
+                         _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->dmin)), _mm_loadu_si128((const __m128i *)B1->dmin), 1));
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const size_t sb = (size_t)(t0 + t) * nsub + (size_t)p * 8;
+            __m512 mn = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(M[0], ff)), _mm512_set1_ps(x->ds[sb]));
+            #pragma GCC unroll 8
+            for (int s = 1; s < 8; s++)
+                mn = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(M[s / 4], 8 * (s % 4)), ff)),
+                                     _mm512_set1_ps(x->ds[sb + s]), mn);
+            acc[t] = _mm512_fnmadd_ps(mn, mv, _mm512_fmadd_ps(in[t], dv, acc[t]));
+        }
+    }
+    __m256 a8[8];
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+        a8[t] = _mm512_castps512_ps256(acc[t]), a8[4 + t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
+    groups_store(out, ldo, a8, 4, g, gs, 2, r0, r1, t0, NT);
+}
+
+/* the AVX-512 q5_kx8 matvec: one token as AVX2's; more, two groups half
+ * the range apart a vector (two long weight streams), 4 tokens a tile */
+VNNI_TARGET void mv_q5_kx8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv,
+                                  int T) {
+    const q8_act *x = xv;
+    const block_q5_Kx8 *W = Wv;
+    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
+    int g = r0 / 8;
+    if (T == 1 && g1 > g) g = q5_kx8_one(out, ldo, W, nb, x, g, g1, r0, r1);
+    const int hg = (g1 - g) / 2;
+    for (int k = 0; k < hg && T > 1; k++)
+        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
+            case 4: q5_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 4); break;
+            case 3: q5_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 3); break;
+            case 2: q5_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 2); break;
+            default: q5_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 1); break;
+            }
+    if (T > 1) g += 2 * hg;
     if (g < g1) q5_kx8_many(out, ldo, W, nb, x, g, g1, r0, r1, T);
     if (r1 > 8 * G) mv_q5_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
