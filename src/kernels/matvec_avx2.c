@@ -715,6 +715,46 @@ VNNI_TARGET INL void q4_0x8_tile1g_vnni(float *out, size_t ldo, const block_q4_0
     groups_store(out, ldo, acc, 4, g, 0, 1, r0, r1, t0, NT);
 }
 
+/* the two-group tiles' (below) shared parts. pair_store: NT (<= 8) 16-lane
+ * sums, lanes 0-7 group g's rows, 8-15 group g + gs's, as groups_store
+ * takes them (8-lane halves, tokens 4 at a time) */
+VNNI_TARGET INL void pair_store(float *out, size_t ldo, const __m512 *acc, int g, int gs, int r0, int r1, int t0, int NT) {
+    for (int h = 0; h < NT; h += 4) {
+        const int n = NT - h < 4 ? NT - h : 4;
+        __m256 a8[8];
+        for (int t = 0; t < n; t++)
+            a8[t] = _mm512_castps512_ps256(acc[h + t]),
+            a8[4 + t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[h + t]), 1));
+        groups_store(out, ldo, a8, 4, g, gs, 2, r0, r1, t0 + h, n);
+    }
+}
+
+/* a tile function's calls for tiles of up to 4 or 8 tokens, NT a constant in each (T_CASES8 only where the tile takes 8) */
+#define T_CASES4(TILE, ...)                                                                                        \
+    case 4: TILE(__VA_ARGS__, 4); break;                                                                           \
+    case 3: TILE(__VA_ARGS__, 3); break;                                                                           \
+    case 2: TILE(__VA_ARGS__, 2); break;                                                                           \
+    default: TILE(__VA_ARGS__, 1); break;
+#define T_CASES8(TILE, ...)                                                                                        \
+    case 8: TILE(__VA_ARGS__, 8); break;                                                                           \
+    case 7: TILE(__VA_ARGS__, 7); break;                                                                           \
+    case 6: TILE(__VA_ARGS__, 6); break;                                                                           \
+    case 5: TILE(__VA_ARGS__, 5); break;                                                                           \
+    T_CASES4(TILE, __VA_ARGS__)
+
+/* groups [g, g1): g + k with g + k + hg (hg = half of them: two long weight
+ * streams) by TILE2G, N tokens at most a tile (CASES: T_CASES4 / 8); g is
+ * left at the odd group over, if any */
+#define PAIR_WALK(TILE2G, N, CASES)                                                                                \
+    do {                                                                                                           \
+        const int hg = (g1 - g) / 2;                                                                               \
+        for (int k = 0; k < hg; k++)                                                                               \
+            for (int t0 = 0; t0 < T; t0 += (N)) switch (T - t0 < (N) ? T - t0 : (N)) {                             \
+                CASES(TILE2G, out, ldo, W, nb, x, g + k, hg, r0, r1, t0)                                           \
+                }                                                                                                  \
+        g += 2 * hg;                                                                                               \
+    } while (0)
+
 /* two adjacent groups g, g + 1 and NT (1..8) tokens in 512-bit vectors
  * (lanes 0-7 group g's rows, 8-15 group g + 1's): each token's activation
  * broadcast and vpdpbusd serve 16 rows where tile1g's serve 8, and a
@@ -761,14 +801,7 @@ VNNI_TARGET INL void q4_0x8_tile2g_vnni(float *out, size_t ldo, const block_q4_0
             acc[t] = _mm512_fmadd_ps(_mm512_fmsub_ps(s, _mm512_set1_ps(x->d[tb]), ds8), dw, acc[t]);
         }
     }
-    for (int h = 0; h < NT; h += 4) {
-        const int n = NT - h < 4 ? NT - h : 4;
-        __m256 a8[8];
-        for (int t = 0; t < n; t++)
-            a8[t] = _mm512_castps512_ps256(acc[h + t]),
-            a8[4 + t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[h + t]), 1));
-        groups_store(out, ldo, a8, 4, g, gs, 2, r0, r1, t0 + h, n);
-    }
+    pair_store(out, ldo, acc, g, gs, r0, r1, t0, NT);
 }
 
 /* the AVX-512 q4_0x8 matvec: X8_MV's walk, with groups two at a time in
@@ -785,25 +818,10 @@ VNNI_TARGET void mv_q4_0x8_avx512(float *out, size_t ldo, const void *Wv, int co
         for (int k = 0; k < q; k++) q4_0x8_tile1x4_vnni(out, ldo, W, nb, x, g + k, q, r0, r1);
         g += 4 * q;
     }
-    const int hg = (g1 - g) / 2; /* groups g + k and g + k + hg: two long weight streams */
-    for (int k = 0; k < hg; k++)
-        for (int t0 = 0; t0 < T; t0 += 8) switch (T - t0 < 8 ? T - t0 : 8) {
-            case 8: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 8); break;
-            case 7: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 7); break;
-            case 6: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 6); break;
-            case 5: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 5); break;
-            case 4: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 4); break;
-            case 3: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 3); break;
-            case 2: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 2); break;
-            default: q4_0x8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 1); break;
-            }
-    g += 2 * hg;
+    PAIR_WALK(q4_0x8_tile2g_vnni, 8, T_CASES8);
     for (; g < g1; g++)
         for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q4_0x8_tile1g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
-            case 3: q4_0x8_tile1g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
-            case 2: q4_0x8_tile1g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
-            default: q4_0x8_tile1g_vnni(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;
+            T_CASES4(q4_0x8_tile1g_vnni, out, ldo, W, nb, x, g, r0, r1, t0)
             }
     if (r1 > 8 * G) mv_q4_0_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
@@ -1250,11 +1268,7 @@ VNNI_TARGET INL void q4_kx8_tile2g_vnni(float *out, size_t ldo, const block_q4_K
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[t] = _mm512_fnmadd_ps(mn[t], mv, _mm512_fmadd_ps(in[t], dv, acc[t]));
     }
-    __m256 a8[8];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++)
-        a8[t] = _mm512_castps512_ps256(acc[t]), a8[4 + t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
-    groups_store(out, ldo, a8, 4, g, gs, 2, r0, r1, t0, NT);
+    pair_store(out, ldo, acc, g, gs, r0, r1, t0, NT);
 }
 
 /* the AVX-512 q4_kx8 matvec: one token as AVX2's; more, two groups half
@@ -1266,15 +1280,7 @@ VNNI_TARGET void mv_q4_kx8_avx512(float *out, size_t ldo, const void *Wv, int co
     const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
     int g = r0 / 8;
     if (T == 1 && g1 > g) q4_kx8_one(out, ldo, W, nb, x, g, g1, r0, r1), g = g1;
-    const int hg = (g1 - g) / 2;
-    for (int k = 0; k < hg; k++)
-        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q4_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 4); break;
-            case 3: q4_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 3); break;
-            case 2: q4_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 2); break;
-            default: q4_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 1); break;
-            }
-    g += 2 * hg;
+    PAIR_WALK(q4_kx8_tile2g_vnni, 4, T_CASES4);
     if (g < g1) q4_kx8_many(out, ldo, W, nb, x, g, g1, r0, r1, T);
     if (r1 > 8 * G) mv_q4_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
@@ -1638,11 +1644,7 @@ VNNI_TARGET INL void q6_kx8_tile2g_vnni(float *out, size_t ldo, const block_q6_K
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[t] = _mm512_fmadd_ps(in[t], dv, acc[t]);
     }
-    __m256 a8[8];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++)
-        a8[t] = _mm512_castps512_ps256(acc[t]), a8[4 + t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
-    groups_store(out, ldo, a8, 4, g, gs, 2, r0, r1, t0, NT);
+    pair_store(out, ldo, acc, g, gs, r0, r1, t0, NT);
 }
 
 /* the AVX-512 q6_kx8 matvec: one token as AVX2's (its 4-stream tile reads
@@ -1658,21 +1660,10 @@ VNNI_TARGET void mv_q6_kx8_avx512(float *out, size_t ldo, const void *Wv, int co
         for (int k = 0; k < q; k++) q6_kx8_tile1x4(out, ldo, W, nb, x, g + k, q, r0, r1);
         g += 4 * q;
     }
-    const int hg = (g1 - g) / 2; /* groups g + k and g + k + hg: two long weight streams */
-    for (int k = 0; k < hg; k++)
-        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q6_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 4); break;
-            case 3: q6_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 3); break;
-            case 2: q6_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 2); break;
-            default: q6_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 1); break;
-            }
-    g += 2 * hg;
+    PAIR_WALK(q6_kx8_tile2g_vnni, 4, T_CASES4);
     for (; g < g1; g++)
         for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;
-            case 3: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;
-            case 2: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;
-            default: q6_kx8_tile(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;
+            T_CASES4(q6_kx8_tile, out, ldo, W, nb, x, g, r0, r1, t0)
             }
     if (r1 > 8 * G) mv_q6_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
@@ -2061,11 +2052,7 @@ VNNI_TARGET INL void q5_kx8_tile2g_vnni(float *out, size_t ldo, const block_q5_K
             acc[t] = _mm512_fnmadd_ps(mn, mv, _mm512_fmadd_ps(in[t], dv, acc[t]));
         }
     }
-    __m256 a8[8];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++)
-        a8[t] = _mm512_castps512_ps256(acc[t]), a8[4 + t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
-    groups_store(out, ldo, a8, 4, g, gs, 2, r0, r1, t0, NT);
+    pair_store(out, ldo, acc, g, gs, r0, r1, t0, NT);
 }
 
 /* the AVX-512 q5_kx8 matvec: two groups half the range apart a vector (two
@@ -2078,15 +2065,7 @@ VNNI_TARGET void mv_q5_kx8_avx512(float *out, size_t ldo, const void *Wv, int co
     const block_q5_Kx8 *W = Wv;
     const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
     int g = r0 / 8;
-    const int hg = (g1 - g) / 2;
-    for (int k = 0; k < hg; k++)
-        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            case 4: q5_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 4); break;
-            case 3: q5_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 3); break;
-            case 2: q5_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 2); break;
-            default: q5_kx8_tile2g_vnni(out, ldo, W, nb, x, g + k, hg, r0, r1, t0, 1); break;
-            }
-    g += 2 * hg;
+    PAIR_WALK(q5_kx8_tile2g_vnni, 4, T_CASES4);
     if (g < g1) q5_kx8_many(out, ldo, W, nb, x, g, g1, r0, r1, T);
     if (r1 > 8 * G) mv_q5_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
 }
