@@ -729,6 +729,12 @@ VNNI_TARGET INL void pair_store(float *out, size_t ldo, const __m512 *acc, int g
     }
 }
 
+/* the 8 + 8 half-precision row factors (d, dmin) of two groups' blocks as 16 floats */
+VNNI_TARGET INL __m512 halves16(const uint16_t *a, const uint16_t *b) {
+    return _mm512_cvtph_ps(
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)), _mm_loadu_si128((const __m128i *)b), 1));
+}
+
 /* a tile function's calls for tiles of up to 4 or 8 tokens, NT a constant in each (T_CASES8 only where the tile takes 8) */
 #define T_CASES4(TILE, ...)                                                                                        \
     case 4: TILE(__VA_ARGS__, 4); break;                                                                           \
@@ -754,6 +760,29 @@ VNNI_TARGET INL void pair_store(float *out, size_t ldo, const __m512 *acc, int g
                 }                                                                                                  \
         g += 2 * hg;                                                                                               \
     } while (0)
+
+/* X8_MV's walk on AVX-512: one token by TILE1X4 (4 groups a quarter apart),
+ * more by TILE2G over half-apart pairs (N tokens at most a tile, CASES), the
+ * odd group over by TILE1G, tokens 4 at a time; the rows % 8 last rows
+ * plain (PLAIN) */
+#define X8_MV512(NAME, BLK, QK, TILE1X4, TILE2G, N, CASES, TILE1G, PLAIN)                                         \
+    VNNI_TARGET void NAME(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) { \
+        const q8_act *x = xv;                                                                                      \
+        const BLK *W = Wv;                                                                                         \
+        const int nb = cols / (QK), G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;                  \
+        int g = r0 / 8;                                                                                            \
+        if (T == 1 && g1 > g) {                                                                                    \
+            const int q = (g1 - g) / 4;                                                                            \
+            for (int k = 0; k < q; k++) TILE1X4(out, ldo, W, nb, x, g + k, q, r0, r1);                             \
+            g += 4 * q;                                                                                            \
+        }                                                                                                          \
+        PAIR_WALK(TILE2G, N, CASES);                                                                               \
+        for (; g < g1; g++)                                                                                        \
+            for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {                                   \
+                T_CASES4(TILE1G, out, ldo, W, nb, x, g, r0, r1, t0)                                                \
+                }                                                                                                  \
+        if (r1 > 8 * G) PLAIN(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);                              \
+    }
 
 /* two adjacent groups g, g + 1 and NT (1..8) tokens in 512-bit vectors
  * (lanes 0-7 group g's rows, 8-15 group g + 1's): each token's activation
@@ -791,8 +820,7 @@ VNNI_TARGET INL void q4_0x8_tile2g_vnni(float *out, size_t ldo, const block_q4_0
                                              _mm512_set1_epi32(xh));
             }
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->d)), _mm_loadu_si128((const __m128i *)B1->d), 1));
+        const __m512 dw = halves16(B0->d, B1->d);
         #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) {
             const size_t tb = (size_t)(t0 + t) * nb + b;
@@ -804,27 +832,10 @@ VNNI_TARGET INL void q4_0x8_tile2g_vnni(float *out, size_t ldo, const block_q4_0
     pair_store(out, ldo, acc, g, gs, r0, r1, t0, NT);
 }
 
-/* the AVX-512 q4_0x8 matvec: X8_MV's walk, with groups two at a time in
- * 512-bit vectors and tokens 8 at a time wherever more than one token
- * shares them */
-VNNI_TARGET void mv_q4_0x8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv,
-                                  int T) {
-    const q8_act *x = xv;
-    const block_q4_0x8 *W = Wv;
-    const int nb = cols / QK4_0, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
-    int g = r0 / 8;
-    if (T == 1 && g1 > g) {
-        const int q = (g1 - g) / 4;
-        for (int k = 0; k < q; k++) q4_0x8_tile1x4_vnni(out, ldo, W, nb, x, g + k, q, r0, r1);
-        g += 4 * q;
-    }
-    PAIR_WALK(q4_0x8_tile2g_vnni, 8, T_CASES8);
-    for (; g < g1; g++)
-        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            T_CASES4(q4_0x8_tile1g_vnni, out, ldo, W, nb, x, g, r0, r1, t0)
-            }
-    if (r1 > 8 * G) mv_q4_0_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
-}
+/* the AVX-512 q4_0x8 matvec: groups two at a time in 512-bit vectors and
+ * tokens 8 at a time wherever more than one token shares them */
+X8_MV512(mv_q4_0x8_avx512, block_q4_0x8, QK4_0, q4_0x8_tile1x4_vnni, q4_0x8_tile2g_vnni, 8, T_CASES8, q4_0x8_tile1g_vnni,
+         mv_q4_0_avx2)
 
 /* ---------------------------------------------------------------- q4_k */
 
@@ -1202,6 +1213,15 @@ VNNI_TARGET INL void q4k_sm(__m256i *S, __m256i *M, const uint8_t *scales) {
                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(U1, 6), m2), 4));
 }
 
+/* q4k_sm of two groups' scale bytes, group g's in the low 8 lanes */
+VNNI_TARGET INL void q4k_sm2(__m512i *S, __m512i *M, const uint8_t *sc0, const uint8_t *sc1) {
+    __m256i S0[2], M0[2], S1[2], M1[2];
+    q4k_sm(S0, M0, sc0), q4k_sm(S1, M1, sc1);
+    for (int h = 0; h < 2; h++)
+        S[h] = _mm512_inserti64x4(_mm512_castsi256_si512(S0[h]), S1[h], 1),
+        M[h] = _mm512_inserti64x4(_mm512_castsi256_si512(M0[h]), M1[h], 1);
+}
+
 /* two groups g, g + gs (lanes 0-7, 8-15) and NT (1..4) tokens in 512-bit
  * vectors by vpdpbusd: per sub-block and token the 8 chunks' products
  * summed in int32 (exact), times the rows' scale (vpmulld): the integer
@@ -1217,12 +1237,8 @@ VNNI_TARGET INL void q4_kx8_tile2g_vnni(float *out, size_t ldo, const block_q4_K
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
     for (int p = 0; p < nb; p++) {
         const block_q4_Kx8 *B0 = W + (size_t)g * nb + p, *B1 = B0 + (size_t)gs * nb;
-        __m256i S0[2], M0[2], S1[2], M1[2];
-        q4k_sm(S0, M0, B0->scales), q4k_sm(S1, M1, B1->scales);
-        const __m512i S[2] = {_mm512_inserti64x4(_mm512_castsi256_si512(S0[0]), S1[0], 1),
-                              _mm512_inserti64x4(_mm512_castsi256_si512(S0[1]), S1[1], 1)};
-        const __m512i M[2] = {_mm512_inserti64x4(_mm512_castsi256_si512(M0[0]), M1[0], 1),
-                              _mm512_inserti64x4(_mm512_castsi256_si512(M0[1]), M1[1], 1)};
+        __m512i S[2], M[2];
+        q4k_sm2(S, M, B0->scales, B1->scales);
         /* the mins' term: mn = sum_j m_j ds_j, j in order (q4k_mins) */
         __m512 mn[4], in[4];
         #pragma GCC unroll 4
@@ -1261,10 +1277,8 @@ VNNI_TARGET INL void q4_kx8_tile2g_vnni(float *out, size_t ldo, const block_q4_K
                 in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(ih[t], sh)), _mm512_set1_ps(d[1]), in[t]);
             }
         }
-        const __m512 dv = _mm512_cvtph_ps(_mm256_inserti128_si256(
-                         _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->d)), _mm_loadu_si128((const __m128i *)B1->d), 1)),
-                     mv = _mm512_cvtph_ps(_mm256_inserti128_si256(
-                         _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->dmin)), _mm_loadu_si128((const __m128i *)B1->dmin), 1));
+        const __m512 dv = halves16(B0->d, B1->d),
+                     mv = halves16(B0->dmin, B1->dmin);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[t] = _mm512_fnmadd_ps(mn[t], mv, _mm512_fmadd_ps(in[t], dv, acc[t]));
     }
@@ -1639,8 +1653,7 @@ VNNI_TARGET INL void q6_kx8_tile2g_vnni(float *out, size_t ldo, const block_q6_K
                 in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32[t]), _mm512_set1_ps(x->d[(size_t)(t0 + t) * (cols / QK8_0) + blk]),
                                         in[t]);
         }
-        const __m512 dv = _mm512_cvtph_ps(_mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->d)), _mm_loadu_si128((const __m128i *)B1->d), 1));
+        const __m512 dv = halves16(B0->d, B1->d);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[t] = _mm512_fmadd_ps(in[t], dv, acc[t]);
     }
@@ -1649,24 +1662,7 @@ VNNI_TARGET INL void q6_kx8_tile2g_vnni(float *out, size_t ldo, const block_q6_K
 
 /* the AVX-512 q6_kx8 matvec: one token as AVX2's (its 4-stream tile reads
  * memory at the bound already), more than one with two groups a vector */
-VNNI_TARGET void mv_q6_kx8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv,
-                                  int T) {
-    const q8_act *x = xv;
-    const block_q6_Kx8 *W = Wv;
-    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
-    int g = r0 / 8;
-    if (T == 1 && g1 > g) {
-        const int q = (g1 - g) / 4;
-        for (int k = 0; k < q; k++) q6_kx8_tile1x4(out, ldo, W, nb, x, g + k, q, r0, r1);
-        g += 4 * q;
-    }
-    PAIR_WALK(q6_kx8_tile2g_vnni, 4, T_CASES4);
-    for (; g < g1; g++)
-        for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {
-            T_CASES4(q6_kx8_tile, out, ldo, W, nb, x, g, r0, r1, t0)
-            }
-    if (r1 > 8 * G) mv_q6_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
-}
+X8_MV512(mv_q6_kx8_avx512, block_q6_Kx8, QK_K, q6_kx8_tile1x4, q6_kx8_tile2g_vnni, 4, T_CASES4, q6_kx8_tile, mv_q6_k_avx2)
 
 /* ---------------------------------------------------------------- q5_k lanes */
 
@@ -1995,12 +1991,8 @@ VNNI_TARGET INL void q5_kx8_tile2g_vnni(float *out, size_t ldo, const block_q5_K
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
     for (int p = 0; p < nb; p++) {
         const block_q5_Kx8 *B0 = W + (size_t)g * nb + p, *B1 = B0 + (size_t)gs * nb;
-        __m256i S0[2], M0[2], S1[2], M1[2];
-        q4k_sm(S0, M0, B0->scales), q4k_sm(S1, M1, B1->scales);
-        const __m512i S[2] = {_mm512_inserti64x4(_mm512_castsi256_si512(S0[0]), S1[0], 1),
-                              _mm512_inserti64x4(_mm512_castsi256_si512(S0[1]), S1[1], 1)};
-        const __m512i M[2] = {_mm512_inserti64x4(_mm512_castsi256_si512(M0[0]), M1[0], 1),
-                              _mm512_inserti64x4(_mm512_castsi256_si512(M0[1]), M1[1], 1)};
+        __m512i S[2], M[2];
+        q4k_sm2(S, M, B0->scales, B1->scales);
         __m512 in[4];
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) in[t] = _mm512_setzero_ps();
@@ -2037,10 +2029,8 @@ VNNI_TARGET INL void q5_kx8_tile2g_vnni(float *out, size_t ldo, const block_q5_K
                 in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(ih[t], ch)), _mm512_set1_ps(d[1]), in[t]);
             }
         }
-        const __m512 dv = _mm512_cvtph_ps(_mm256_inserti128_si256(
-                         _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->d)), _mm_loadu_si128((const __m128i *)B1->d), 1)),
-                     mv = _mm512_cvtph_ps(_mm256_inserti128_si256(
-                         _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)B0->dmin)), _mm_loadu_si128((const __m128i *)B1->dmin), 1));
+        const __m512 dv = halves16(B0->d, B1->d),
+                     mv = halves16(B0->dmin, B1->dmin);
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const size_t sb = (size_t)(t0 + t) * nsub + (size_t)p * 8;
