@@ -163,6 +163,22 @@ static void gguf_commands(void) {
     free(o);
     CHECK(harness_sh("test $(grep -c -- '-p 4 -n 2 -t 1 -r 1 -o jsonl -d 0' %s/peer/args) = 3 && "
                      "test $(grep -c 'g8.gguf' %s/peer/args) = 3", d, d) == 0, "llama-bench not run once a round");
+    /* bench --parallel --peer: llama-batched-bench (a script answering with its table row, S_TG = 10 B)
+     * runs once for each batch size, -npl B, just before ours */
+    snprintf(script, sizeof script, "%s/peer/llama-batched-bench", d);
+    f = fopen(script, "w");
+    if (f) {
+        fprintf(f, "#!/bin/sh\necho \"$@\" >> %s/peer/bargs\nwhile [ $# -gt 0 ]; do [ \"$1\" = -npl ] && b=$2; shift; done\n"
+                   "echo \"|    16 |      3 |  $b |    0 |    0.010 |  1600.00 |    0.100 |  $((b * 10)).00 |\"\n", d);
+        fclose(f);
+    }
+    CHECK(harness_sh("chmod +x %s/peer/llama-batched-bench", d) == 0, "peer script");
+    snprintf(pcmd, sizeof pcmd, BIN " bench -m %s/g8.gguf --parallel 1,3 --decode 3 --threads 1 --peer %s/peer", d, d);
+    CHECK(run(&o, pcmd, "") == 0 && strstr(o, "                   10.0   ") && strstr(o, "                   30.0   "),
+          "bench --parallel --peer: %s", o);
+    free(o);
+    CHECK(harness_sh("test $(wc -l < %s/peer/bargs) = 2 && grep -q -- '-npl 1 ' %s/peer/bargs && "
+                     "grep -q -- '-npl 3 ' %s/peer/bargs", d, d, d) == 0, "llama-batched-bench not run once a batch size");
     harness_sh("head -c 1000 %s/g.gguf > %s/cut.gguf", d, d);
     CHECK(run(&o, BIN " logits -m %s/cut.gguf --ids 1 2>&1", d) == 1 && strstr(o, "cut.gguf"), "truncated: %s", o);
     free(o);

@@ -5,8 +5,9 @@
  * (dc_engine_last_bytes: the routed experts are the union of those the B
  * tokens chose) and the bound for that batch, B x bandwidth / bytes per
  * step. With --peer DIR, llama.cpp's llama-batched-bench runs on the same
- * GGUF file in the same run (-npp 16 -ntg N -npl the same list), and its
- * S_TG figures stand beside ours.
+ * GGUF file in the same run (-npp 16 -ntg N), once for each batch size just
+ * before ours (-npl B: the two in the same minutes of a machine whose
+ * bandwidth moves), and its S_TG figures stand beside ours.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,19 +59,21 @@ int bench_parallel(dc_model *m, const char *model_path, const char *peer, const 
     double base = 0, s_tg[16] = {0};
     size_t ml = strlen(model_path);
     int gguf = ml > 5 && !strcmp(model_path + ml - 5, ".gguf");
-    if (peer && gguf) peer_batched_bench(peer, model_path, B, nb, PROMPT, steps, thr, s_tg);
     printf("  %d thr  batched decode, %d steps after a %d-token prompt per sequence:\n", thr, steps, PROMPT);
     printf("     B   tok/s (all)  per seq   MB read/step   bound tok/s   of bound   vs B=1%s\n",
            peer && gguf ? "   llama-batched-bench S_TG   deepc/llama.cpp" : "");
     for (int i = 0; i < nb; i++) {
         double rate = 0, mb = 0;
+        /* the peer just before ours, batch size by batch size: the two in the same minutes */
+        if (peer && gguf) peer_batched_bench(peer, model_path, B + i, 1, PROMPT, steps, thr, s_tg + i);
         int rc = run_batch(m, B[i], steps, attn, kv, &rate, &mb, err);
         if (rc) return rc;
         if (i == 0 || B[i] == 1) base = B[i] == 1 ? rate : base;
         /* the bound's bandwidth: the run's best probe, or what this decode read when more (never above 100%) */
         const double got = rate / B[i] * mb / 1e3, bound = B[i] * (got > bw ? got : bw) * 1e3 / mb;
-        printf("  %4d   %10.1f  %8.1f   %12.1f   %11.1f   %7.0f%%   %5.2fx", B[i], rate, rate / B[i], mb, bound,
-               100 * rate / bound, base > 0 ? rate / base : 0);
+        printf("  %4d   %10.1f  %8.1f   %12.1f   %11.1f   %7.0f%%", B[i], rate, rate / B[i], mb, bound, 100 * rate / bound);
+        if (base > 0) printf("   %5.2fx", rate / base);
+        else printf("   %6s", "-"); /* no B = 1 measured first */
         if (peer && gguf) {
             if (s_tg[i] > 0) printf("   %22.1f   %13.2fx", s_tg[i], rate / s_tg[i]);
             else printf("   %22s", "(no figure)");
