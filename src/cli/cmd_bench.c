@@ -249,20 +249,20 @@ static void mean_sd(const double *v, int n, double *mean, double *sd) {
 
 /* the peer's figure beside ours: its mean, our ratio to it and, over two or
  * more rounds, the range of the rounds' own ratios (ours / the peer's run
- * just before it: the pairs see the same minute of the machine's bandwidth) */
-static void peer_ratio(const double *own, const double *peer, int n, const char *fmt) {
+ * just before it: the pairs see the same minute of the machine's bandwidth);
+ * 0 (nothing printed) unless the peer gave a figure in every round */
+static int peer_ratio(const double *own, const double *peer, int n, const char *fmt) {
     double m = 0, om = 0, sd, lo = 1e30, hi = 0;
-    int all = 1;
     for (int r = 0; r < n; r++) {
-        all &= peer[r] > 0;
-        if (peer[r] > 0) lo = fmin(lo, own[r] / peer[r]), hi = fmax(hi, own[r] / peer[r]);
+        if (!(peer[r] > 0)) return 0;
+        lo = fmin(lo, own[r] / peer[r]), hi = fmax(hi, own[r] / peer[r]);
     }
-    if (!all) return;
     mean_sd(peer, n, &m, &sd), mean_sd(own, n, &om, &sd);
     printf(fmt, m);
     printf("  (x%.2f", om / m);
     if (n > 1) printf("; rounds x%.2f-x%.2f", lo, hi);
     printf(")");
+    return 1;
 }
 
 /* one thread count's measurements in o->reps rounds: each round runs the
@@ -273,7 +273,7 @@ static void peer_ratio(const double *own, const double *peer, int n, const char 
 static int bench_rounds(bopts *o, int ti, dc_session *s, int V, float *logits, double mb, bwprobe *bw, int peer,
                         dc_err *err) {
     const int R = o->reps, np = o->npre, nt = o->thr[ti];
-    /* per round: ours then the peer's, prefill lengths then the decode */
+    /* ours, then the peer's: per prefill length and then the decode, R rounds each */
     double *own = calloc((size_t)2 * (np + 1) * R, sizeof(double)), *pv = own ? own + (size_t)(np + 1) * R : NULL;
     if (!own) return err_set(err, DC_ENOMEM, "out of memory");
     double before = 0, after = 0;
@@ -305,17 +305,13 @@ static int bench_rounds(bopts *o, int ti, dc_session *s, int V, float *logits, d
         double m, sd;
         mean_sd(own + (size_t)np * R, R, &m, &sd);
         decode_line(o, ti, m, sd, mb, bw, before, after);
-        double pm = 0, psd;
-        mean_sd(pv + (size_t)np * R, R, &pm, &psd);
-        if (peer && pm > 0) {
-            peer_ratio(own + (size_t)np * R, pv + (size_t)np * R, R, "               llama.cpp (llama-bench, this run) %8.2f tok/s");
+        if (peer && peer_ratio(own + (size_t)np * R, pv + (size_t)np * R, R,
+                               "               llama.cpp (llama-bench, this run) %8.2f tok/s"))
             printf("\n");
-        }
-        if (peer && !(pm > 0))
+        else if (peer)
             printf("               llama.cpp gave no figure (is %s/llama-bench there, and does it load the file?)\n",
                    o->peer);
-        if (peer && R > 1)
-            printf("               (%d rounds, llama.cpp's run and ours alternated)\n", R);
+        if (peer && R > 1) printf("               (%d rounds, llama.cpp's run and ours alternated)\n", R);
     }
     fflush(stdout);
     free(own);

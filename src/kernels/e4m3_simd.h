@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include "kernels/dtype.h"
 #ifdef __AVX2__
 #include <immintrin.h>
 #endif
@@ -75,6 +76,16 @@ static inline void e4m3_encode8(__m256 y, uint8_t *q) {
     _mm_storel_epi64((__m128i *)q, _mm_unpacklo_epi32(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1)));
 }
 #endif
+
+/* e4m3_encode_n: q[i] = f32_to_fp8e4m3(x[i] / s) for n floats, 8 at a time
+ * where the CPU has AVX2 (a zero or NaN scale gives what the division gives) */
+static inline void e4m3_encode_n(uint8_t *q, const float *x, int n, float s) {
+    int i = 0;
+#ifdef __AVX2__
+    for (const __m256 vs = _mm256_set1_ps(s); i + 8 <= n; i += 8) e4m3_encode8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs), q + i);
+#endif
+    for (; i < n; i++) q[i] = f32_to_fp8e4m3(x[i] / s);
+}
 
 #ifdef __AVX512F__
 /* e4m3_round16: 16 lanes of e4m3_round (AVX-512 builds) */

@@ -126,15 +126,6 @@ static void fq_span(float *y, const float *x, int n, float s, int u) {
     for (; i < n; i++) y[i] = u ? e4m3_round(x[i] / s) : e4m3_round(x[i] / s) * s;
 }
 
-/* encode_span: q = f32_to_fp8e4m3(x / s) for n floats (a NaN scale gives NaN codes) */
-static void encode_span(uint8_t *q, const float *x, int n, float s) {
-    int i = 0;
-#ifdef __AVX2__
-    for (const __m256 vs = _mm256_set1_ps(s); i + 8 <= n; i += 8) e4m3_encode8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs), q + i);
-#endif
-    for (; i < n; i++) q[i] = f32_to_fp8e4m3(x[i] / s);
-}
-
 void fp8_quant_rows(uint8_t *q, float *s, const float *x, int M, int K, int ldx) {
     const int KC = fp8_tiles(K);
 #pragma omp parallel for schedule(static) if ((size_t)M * K > 65536)
@@ -144,7 +135,7 @@ void fp8_quant_rows(uint8_t *q, float *s, const float *x, int M, int K, int ldx)
             int n = K - c * FP8_TILE < FP8_TILE ? K - c * FP8_TILE : FP8_TILE;
             float sc = scale_of(amax_of(xr, n));
             s[(size_t)m * KC + c] = sc;
-            encode_span(q + (size_t)m * K + c * FP8_TILE, xr, n, sc);
+            e4m3_encode_n(q + (size_t)m * K + c * FP8_TILE, xr, n, sc);
         }
 }
 
@@ -171,7 +162,7 @@ void fp8_quant_blocks(uint8_t *q, float *s, const float *w, int R, int C) {
         block_at(b, CB, R, C, &r0, &r1, &c0, &c1);
         float sc = scale_of(block_amax(w, C, r0, r1, c0, c1));
         s[b] = sc;
-        for (int r = r0; r < r1; r++) encode_span(q + (size_t)r * C + c0, w + (size_t)r * C + c0, c1 - c0, sc);
+        for (int r = r0; r < r1; r++) e4m3_encode_n(q + (size_t)r * C + c0, w + (size_t)r * C + c0, c1 - c0, sc);
     }
 }
 

@@ -27,15 +27,8 @@ void fp8_to_f32_row(const void *src, float *dst, int64_t n) {
 
 /* one block of up to 128 values with scale s (0: all codes 0) */
 static void encode(const float *x, int n, float s, uint8_t *q) {
-    int i = 0;
-    if (!(s > 0)) {
-        memset(q, 0, (size_t)n);
-        return;
-    }
-#ifdef __AVX2__
-    for (const __m256 vs = _mm256_set1_ps(s); i + 8 <= n; i += 8) e4m3_encode8(_mm256_div_ps(_mm256_loadu_ps(x + i), vs), q + i);
-#endif
-    for (; i < n; i++) q[i] = f32_to_fp8e4m3(x[i] / s);
+    if (!(s > 0)) memset(q, 0, (size_t)n);
+    else e4m3_encode_n(q, x, n, s);
 }
 
 /* max |x| (NaNs left out, as fmaxf does) */

@@ -598,13 +598,27 @@ INL void q4_0x8_tile1g(float *out, size_t ldo, const block_q4_0x8 *W, int nb, co
     groups_store(out, ldo, acc, 4, g, 0, 1, r0, r1, t0, NT);
 }
 
+/* a tile function's calls for tiles of up to 4 or 8 tokens, NT a constant in each (T_CASES8 only where the tile takes 8) */
+#define T_CASES4(TILE, ...)                                                                                        \
+    case 4: TILE(__VA_ARGS__, 4); break;                                                                           \
+    case 3: TILE(__VA_ARGS__, 3); break;                                                                           \
+    case 2: TILE(__VA_ARGS__, 2); break;                                                                           \
+    default: TILE(__VA_ARGS__, 1); break;
+#define T_CASES8(TILE, ...)                                                                                        \
+    case 8: TILE(__VA_ARGS__, 8); break;                                                                           \
+    case 7: TILE(__VA_ARGS__, 7); break;                                                                           \
+    case 6: TILE(__VA_ARGS__, 6); break;                                                                           \
+    case 5: TILE(__VA_ARGS__, 5); break;                                                                           \
+    T_CASES4(TILE, __VA_ARGS__)
+
 /* X8_MV: the matvec over an interleaved type's whole groups of 8 rows that
  * [r0, r1) touches: one token, 4 groups a quarter of them apart (four weight
- * streams, TILE1X4); more, or what is left, one group after another, tokens
- * 4 at a time (TILE1G, NT a constant); the rows % 8 last rows are plain rows
- * at their plain place (repack.h): the plain type's kernel PLAIN, the same
- * bits. ldo is the matrix's rows (matvec.h). */
-#define X8_MV(NAME, BLK, QK, TILE1X4, TILE1G, PLAIN)                                                            \
+ * streams, TILE1X4); then PAIRS (a statement: AVX-512's two-group tiles,
+ * PAIR_WALK, or nothing); more tokens, or what is left, one group after
+ * another, tokens 4 at a time (TILE1G, NT a constant); the rows % 8 last
+ * rows are plain rows at their plain place (repack.h): the plain type's
+ * kernel PLAIN, the same bits. ldo is the matrix's rows (matvec.h). */
+#define X8_MV(NAME, BLK, QK, TILE1X4, PAIRS, TILE1G, PLAIN)                                                     \
     void NAME(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) {      \
         const q8_act *x = xv;                                                                                  \
         const BLK *W = Wv;                                                                                     \
@@ -615,17 +629,15 @@ INL void q4_0x8_tile1g(float *out, size_t ldo, const block_q4_0x8 *W, int nb, co
             for (int k = 0; k < q; k++) TILE1X4(out, ldo, W, nb, x, g + k, q, r0, r1);                         \
             g += 4 * q;                                                                                        \
         }                                                                                                      \
+        PAIRS;                                                                                                 \
         for (; g < g1; g++)                                                                                    \
             for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {                              \
-                case 4: TILE1G(out, ldo, W, nb, x, g, r0, r1, t0, 4); break;                                   \
-                case 3: TILE1G(out, ldo, W, nb, x, g, r0, r1, t0, 3); break;                                   \
-                case 2: TILE1G(out, ldo, W, nb, x, g, r0, r1, t0, 2); break;                                   \
-                default: TILE1G(out, ldo, W, nb, x, g, r0, r1, t0, 1); break;                                  \
+                T_CASES4(TILE1G, out, ldo, W, nb, x, g, r0, r1, t0)                                            \
                 }                                                                                              \
         if (r1 > 8 * G) PLAIN(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);                         \
     }
 
-X8_MV(mv_q4_0x8_avx2, block_q4_0x8, QK4_0, q4_0x8_tile1x4, q4_0x8_tile1g, mv_q4_0_avx2)
+X8_MV(mv_q4_0x8_avx2, block_q4_0x8, QK4_0, q4_0x8_tile1x4, (void)0, q4_0x8_tile1g, mv_q4_0_avx2)
 
 /* ---------------------------------------------------------------- q4_0x8, VNNI */
 
@@ -735,19 +747,6 @@ VNNI_TARGET INL __m512 halves16(const uint16_t *a, const uint16_t *b) {
         _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)), _mm_loadu_si128((const __m128i *)b), 1));
 }
 
-/* a tile function's calls for tiles of up to 4 or 8 tokens, NT a constant in each (T_CASES8 only where the tile takes 8) */
-#define T_CASES4(TILE, ...)                                                                                        \
-    case 4: TILE(__VA_ARGS__, 4); break;                                                                           \
-    case 3: TILE(__VA_ARGS__, 3); break;                                                                           \
-    case 2: TILE(__VA_ARGS__, 2); break;                                                                           \
-    default: TILE(__VA_ARGS__, 1); break;
-#define T_CASES8(TILE, ...)                                                                                        \
-    case 8: TILE(__VA_ARGS__, 8); break;                                                                           \
-    case 7: TILE(__VA_ARGS__, 7); break;                                                                           \
-    case 6: TILE(__VA_ARGS__, 6); break;                                                                           \
-    case 5: TILE(__VA_ARGS__, 5); break;                                                                           \
-    T_CASES4(TILE, __VA_ARGS__)
-
 /* groups [g, g1): g + k with g + k + hg (hg = half of them: two long weight
  * streams) by TILE2G, N tokens at most a tile (CASES: T_CASES4 / 8); g is
  * left at the odd group over, if any */
@@ -761,31 +760,13 @@ VNNI_TARGET INL __m512 halves16(const uint16_t *a, const uint16_t *b) {
         g += 2 * hg;                                                                                               \
     } while (0)
 
-/* X8_MV's walk on AVX-512: one token by TILE1X4 (4 groups a quarter apart),
- * more by TILE2G over half-apart pairs (N tokens at most a tile, CASES), the
- * odd group over by TILE1G, tokens 4 at a time; the rows % 8 last rows
- * plain (PLAIN) */
-#define X8_MV512(NAME, BLK, QK, TILE1X4, TILE2G, N, CASES, TILE1G, PLAIN)                                         \
-    VNNI_TARGET void NAME(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) { \
-        const q8_act *x = xv;                                                                                      \
-        const BLK *W = Wv;                                                                                         \
-        const int nb = cols / (QK), G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;                  \
-        int g = r0 / 8;                                                                                            \
-        if (T == 1 && g1 > g) {                                                                                    \
-            const int q = (g1 - g) / 4;                                                                            \
-            for (int k = 0; k < q; k++) TILE1X4(out, ldo, W, nb, x, g + k, q, r0, r1);                             \
-            g += 4 * q;                                                                                            \
-        }                                                                                                          \
-        PAIR_WALK(TILE2G, N, CASES);                                                                               \
-        for (; g < g1; g++)                                                                                        \
-            for (int t0 = 0; t0 < T; t0 += 4) switch (T - t0 < 4 ? T - t0 : 4) {                                   \
-                T_CASES4(TILE1G, out, ldo, W, nb, x, g, r0, r1, t0)                                                \
-                }                                                                                                  \
-        if (r1 > 8 * G) PLAIN(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);                              \
-    }
+/* X8_MV on AVX-512: the two-group tiles TILE2G (N tokens at most a tile,
+ * CASES) over half-apart pairs after the one-token tile */
+#define X8_MV512(NAME, BLK, QK, TILE1X4, TILE2G, N, CASES, TILE1G, PLAIN) \
+    VNNI_TARGET X8_MV(NAME, BLK, QK, TILE1X4, PAIR_WALK(TILE2G, N, CASES), TILE1G, PLAIN)
 
-/* two adjacent groups g, g + 1 and NT (1..8) tokens in 512-bit vectors
- * (lanes 0-7 group g's rows, 8-15 group g + 1's): each token's activation
+/* two groups g, g + gs and NT (1..8) tokens in 512-bit vectors (lanes
+ * 0-7 group g's rows, 8-15 group g + gs's): each token's activation
  * broadcast and vpdpbusd serve 16 rows where tile1g's serve 8, and a
  * block's nibbles are split once for up to 8 tokens, so a block costs
  * about half the instructions a token (several tokens are bound by the
@@ -1222,67 +1203,91 @@ VNNI_TARGET INL void q4k_sm2(__m512i *S, __m512i *M, const uint8_t *sc0, const u
         M[h] = _mm512_inserti64x4(_mm512_castsi256_si512(M0[h]), M1[h], 1);
 }
 
-/* two groups g, g + gs (lanes 0-7, 8-15) and NT (1..4) tokens in 512-bit
- * vectors by vpdpbusd: per sub-block and token the 8 chunks' products
+/* the Q4_K and Q5_K two-group tile: groups g, g + gs (lanes 0-7, 8-15) of
+ * W (q4_kx8, or q5_kx8 where Q5, a constant) and NT (1..4) tokens in
+ * 512-bit vectors by vpdpbusd. Per pair i of sub-blocks (2i, 2i + 1) and
+ * token, each chunk of 4 values a row loaded once for both sub-blocks (Q4_K:
+ * its nibbles; Q5_K: q5_vals' bits from qs and qh), the 8 chunks' products
  * summed in int32 (exact), times the rows' scale (vpmulld): the integer
- * q4k_sub's int16 sums and madd make; the mins' term, the float steps and
- * their order as q4k_super's: the same bits as q4_kx8_tile. Each chunk is
- * loaded once for both nibbles (sub-blocks j and j + 1 together). */
-VNNI_TARGET INL void q4_kx8_tile2g_vnni(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x, int g,
-                                        int gs, int r0, int r1, int t0, int NT) {
+ * q4k_sub's int16 sums and madd make (q5k_lanes' for Q5_K); then the float
+ * steps in q4k_super's / q5k_lanes' order, the mins' term summed from zero
+ * (Q4_K, q4k_mins) or from its first product (Q5_K): the same bits as
+ * q4_kx8_tile / q5_kx8_tile. */
+#define KX8(Q5, b, f) ((Q5) ? ((const block_q5_Kx8 *)(const void *)(b))->f : ((const block_q4_Kx8 *)(const void *)(b))->f)
+VNNI_TARGET INL void kx8_tile2g_vnni(float *out, size_t ldo, const void *W, int nb, const q8_act *x, int g, int gs, int r0,
+                                     int r1, int t0, int NT, int Q5) {
     const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
-    const __m512i m4 = _mm512_set1_epi8(15), ff = _mm512_set1_epi32(0xff), z = _mm512_setzero_si512();
+    const size_t bs = Q5 ? sizeof(block_q5_Kx8) : sizeof(block_q4_Kx8);
+    const __m512i m4 = _mm512_set1_epi8(15), m1f = _mm512_set1_epi8(0x1f), m18 = _mm512_set1_epi8(0x18);
+    const __m512i ff = _mm512_set1_epi32(0xff), z = _mm512_setzero_si512();
     __m512 acc[4];
     #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
     for (int p = 0; p < nb; p++) {
-        const block_q4_Kx8 *B0 = W + (size_t)g * nb + p, *B1 = B0 + (size_t)gs * nb;
+        const uint8_t *B0 = (const uint8_t *)W + ((size_t)g * nb + p) * bs, *B1 = B0 + (size_t)gs * nb * bs;
+        const uint8_t *qs0 = KX8(Q5, B0, qs), *qs1 = KX8(Q5, B1, qs);
         __m512i S[2], M[2];
-        q4k_sm2(S, M, B0->scales, B1->scales);
-        /* the mins' term: mn = sum_j m_j ds_j, j in order (q4k_mins) */
-        __m512 mn[4], in[4];
+        q4k_sm2(S, M, KX8(Q5, B0, scales), KX8(Q5, B1, scales));
+        __m512 in[4];
         #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) mn[t] = _mm512_setzero_ps(), in[t] = _mm512_setzero_ps();
-        #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            const __m512 fm = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(M[j / 4], 8 * (j % 4)), ff));
-            #pragma GCC unroll 4
-            for (int t = 0; t < NT; t++)
-                mn[t] = _mm512_fmadd_ps(fm, _mm512_set1_ps(x->ds[(size_t)(t0 + t) * nsub + (size_t)p * 8 + j]), mn[t]);
-        }
+        for (int t = 0; t < NT; t++) in[t] = _mm512_setzero_ps();
         #pragma GCC unroll 1
-        for (int j = 0; j < 8; j += 2) {
-            const int8_t *xb = x->qs + (size_t)t0 * cols + (size_t)p * QK_K + 32 * j;
+        for (int i = 0; i < 4; i++) {
             __m512i il[4], ih[4];
             #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) {
-                const __m512i v = _mm512_inserti64x4(
-                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(B0->qs + 256 * (j >> 1) + 32 * c))),
-                    _mm256_loadu_si256((const __m256i *)(B1->qs + 256 * (j >> 1) + 32 * c)), 1);
-                const __m512i ql = _mm512_and_si512(v, m4), qh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(qs0 + 256 * i + 32 * c))),
+                                                     _mm256_loadu_si256((const __m256i *)(qs1 + 256 * i + 32 * c)), 1);
+                __m512i lo, hi;
+                if (Q5) { /* q5_vals: bits 2i, 2i + 1 of qh to bits 3, 4; v ^ lo is bits 5-7 alone */
+                    const __m512i h = _mm512_inserti64x4(
+                        _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(((const block_q5_Kx8 *)(const void *)B0)->qh + 32 * c))),
+                        _mm256_loadu_si256((const __m256i *)(((const block_q5_Kx8 *)(const void *)B1)->qh + 32 * c)), 1);
+                    const __m512i sh = i < 2 ? _mm512_slli_epi16(h, 3 - 2 * i) : _mm512_srli_epi16(h, 2 * i - 3);
+                    lo = _mm512_and_si512(v, m1f);
+                    hi = _mm512_or_si512(_mm512_srli_epi16(_mm512_xor_si512(v, lo), 5), _mm512_and_si512(sh, m18));
+                } else
+                    lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                 #pragma GCC unroll 4
                 for (int t = 0; t < NT; t++) {
+                    const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)p * QK_K + 64 * i + 4 * c;
                     int32_t vl, vh;
-                    memcpy(&vl, xb + (size_t)t * cols + 4 * c, 4), memcpy(&vh, xb + (size_t)t * cols + 32 + 4 * c, 4);
-                    il[t] = _mm512_dpbusd_epi32(c ? il[t] : z, ql, _mm512_set1_epi32(vl));
-                    ih[t] = _mm512_dpbusd_epi32(c ? ih[t] : z, qh, _mm512_set1_epi32(vh));
+                    memcpy(&vl, xb, 4), memcpy(&vh, xb + 32, 4);
+                    il[t] = _mm512_dpbusd_epi32(c ? il[t] : z, lo, _mm512_set1_epi32(vl));
+                    ih[t] = _mm512_dpbusd_epi32(c ? ih[t] : z, hi, _mm512_set1_epi32(vh));
                 }
             }
-            const __m512i sl = _mm512_and_si512(_mm512_srli_epi32(S[j / 4], 8 * (j % 4)), ff),
-                          sh = _mm512_and_si512(_mm512_srli_epi32(S[j / 4], 8 * (j % 4 + 1)), ff);
+            /* the scales of sub-blocks 2i and 2i + 1: bytes 2i % 4 and 2i % 4 + 1 of S[i / 2] */
+            const __m512i sl = _mm512_and_si512(_mm512_srli_epi32(S[i / 2], 16 * (i % 2)), ff),
+                          sh = _mm512_and_si512(_mm512_srli_epi32(S[i / 2], 16 * (i % 2) + 8), ff);
             #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) {
-                const float *d = x->d + (size_t)(t0 + t) * nsub + (size_t)p * 8 + j;
+                const float *d = x->d + (size_t)(t0 + t) * nsub + (size_t)p * 8 + 2 * i;
                 in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(il[t], sl)), _mm512_set1_ps(d[0]), in[t]);
                 in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(ih[t], sh)), _mm512_set1_ps(d[1]), in[t]);
             }
         }
-        const __m512 dv = halves16(B0->d, B1->d),
-                     mv = halves16(B0->dmin, B1->dmin);
+        const __m512 dv = halves16(KX8(Q5, B0, d), KX8(Q5, B1, d)), mv = halves16(KX8(Q5, B0, dmin), KX8(Q5, B1, dmin));
         #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) acc[t] = _mm512_fnmadd_ps(mn[t], mv, _mm512_fmadd_ps(in[t], dv, acc[t]));
+        for (int t = 0; t < NT; t++) {
+            /* the mins' term: sum_s m_s ds_s, s in order */
+            const float *ds = x->ds + (size_t)(t0 + t) * nsub + (size_t)p * 8;
+            const __m512 f0 = _mm512_cvtepi32_ps(_mm512_and_si512(M[0], ff));
+            __m512 mn = Q5 ? _mm512_mul_ps(f0, _mm512_set1_ps(ds[0])) : _mm512_fmadd_ps(f0, _mm512_set1_ps(ds[0]), _mm512_setzero_ps());
+            #pragma GCC unroll 8
+            for (int s = 1; s < 8; s++)
+                mn = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(M[s / 4], 8 * (s % 4)), ff)),
+                                     _mm512_set1_ps(ds[s]), mn);
+            acc[t] = _mm512_fnmadd_ps(mn, mv, _mm512_fmadd_ps(in[t], dv, acc[t]));
+        }
     }
     pair_store(out, ldo, acc, g, gs, r0, r1, t0, NT);
+}
+#undef KX8
+
+VNNI_TARGET INL void q4_kx8_tile2g_vnni(float *out, size_t ldo, const block_q4_Kx8 *W, int nb, const q8_act *x, int g,
+                                        int gs, int r0, int r1, int t0, int NT) {
+    kx8_tile2g_vnni(out, ldo, W, nb, x, g, gs, r0, r1, t0, NT, 0);
 }
 
 /* the AVX-512 q4_kx8 matvec: one token as AVX2's; more, two groups half
@@ -1581,12 +1586,12 @@ INL void q6_kx8_tile1x4(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, c
     groups_store(out, ldo, acc, 1, g, gs, NG, r0, r1, 0, 1);
 }
 
-X8_MV(mv_q6_kx8_avx2, block_q6_Kx8, QK_K, q6_kx8_tile1x4, q6_kx8_tile, mv_q6_k_avx2)
+X8_MV(mv_q6_kx8_avx2, block_q6_Kx8, QK_K, q6_kx8_tile1x4, (void)0, q6_kx8_tile, mv_q6_k_avx2)
 
 /* ---------------------------------------------------------------- q6_kx8, AVX-512 */
 
-/* two adjacent groups g, g + 1 (lanes 0-7, 8-15) and NT (1..4) tokens in
- * 512-bit vectors, by vpdpbusd: per sub-block of 16 and token, the four
+/* two groups g, g + gs (lanes 0-7, 8-15) and NT (1..4) tokens in 512-bit
+ * vectors, by vpdpbusd: per sub-block of 16 and token, the four
  * dwords of q (0..63) times the token's matching x bytes summed in int32
  * (exact: two chains of two), minus 32 times the sub-block's sum of x
  * (c16's two halves added), times the row's scale (vpmulld): the integer
@@ -1614,7 +1619,7 @@ VNNI_TARGET INL void q6_kx8_tile2g_vnni(float *out, size_t ldo, const block_q6_K
             for (int o = 0; o < 192 && NT == 4; o += 64)
                 _mm_prefetch((const char *)(B0->qs + 192 * b) + Q6X_PF + o, _MM_HINT_T0),
                     _mm_prefetch((const char *)(B1->qs + 192 * b) + Q6X_PF + o, _MM_HINT_T0);
-            /* the rows' scales of sub-blocks 2b (even bytes) and 2b + 1 (odd), group g's then g + 1's */
+            /* the rows' scales of sub-blocks 2b (even bytes) and 2b + 1 (odd), group g's then g + gs's */
             const __m512i s0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(B0->scales + 16 * b))),
                           s1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(B1->scales + 16 * b)));
             const __m512i sc[2] = {_mm512_permutex2var_epi32(s0, even, s1),
@@ -1974,75 +1979,10 @@ void mv_q5_kx8_avx2(float *out, size_t ldo, const void *Wv, int cols, int r0, in
 
 /* ---------------------------------------------------------------- q5_kx8, AVX-512 */
 
-/* two groups g, g + gs (lanes 0-7, 8-15) of q5_kx8 and NT (1..4) tokens in
- * 512-bit vectors by vpdpbusd: per sub-block and token the 8 chunks'
- * products summed in int32 (exact), times the row's 6-bit scale (vpmulld):
- * the integer q5k_lanes makes from int16 halves and madd; q5_vals' bits
- * (q5_kx8's order), the float steps and their order as q5k_lanes': the
- * same bits as q5_kx8_tile. Each 32 bytes of qs and qh give both
- * sub-blocks of a pair. */
+/* (kx8_tile2g_vnni, with the Q4_K tiles) */
 VNNI_TARGET INL void q5_kx8_tile2g_vnni(float *out, size_t ldo, const block_q5_Kx8 *W, int nb, const q8_act *x, int g,
                                         int gs, int r0, int r1, int t0, int NT) {
-    const size_t cols = (size_t)nb * QK_K, nsub = cols / QK8_0;
-    const __m512i ff = _mm512_set1_epi32(0xff), m1f = _mm512_set1_epi8(0x1f), m18 = _mm512_set1_epi8(0x18);
-    const __m512i z = _mm512_setzero_si512();
-    __m512 acc[4];
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
-    for (int p = 0; p < nb; p++) {
-        const block_q5_Kx8 *B0 = W + (size_t)g * nb + p, *B1 = B0 + (size_t)gs * nb;
-        __m512i S[2], M[2];
-        q4k_sm2(S, M, B0->scales, B1->scales);
-        __m512 in[4];
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) in[t] = _mm512_setzero_ps();
-        #pragma GCC unroll 1
-        for (int i = 0; i < 4; i++) {
-            __m512i il[4], ih[4];
-            #pragma GCC unroll 8
-            for (int c = 0; c < 8; c++) {
-                const __m512i q = _mm512_inserti64x4(
-                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(B0->qs + 256 * i + 32 * c))),
-                    _mm256_loadu_si256((const __m256i *)(B1->qs + 256 * i + 32 * c)), 1);
-                const __m512i h = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(B0->qh + 32 * c))),
-                                                     _mm256_loadu_si256((const __m256i *)(B1->qh + 32 * c)), 1);
-                /* q5_vals: bits 2i, 2i + 1 of h to bits 3, 4; q ^ lo is bits 5-7 alone */
-                const __m512i tt = i < 2 ? _mm512_slli_epi16(h, 3 - 2 * i) : _mm512_srli_epi16(h, 2 * i - 3);
-                const __m512i lo = _mm512_and_si512(q, m1f);
-                const __m512i hi = _mm512_or_si512(_mm512_srli_epi16(_mm512_xor_si512(q, lo), 5), _mm512_and_si512(tt, m18));
-                #pragma GCC unroll 4
-                for (int t = 0; t < NT; t++) {
-                    const int8_t *xb = x->qs + (size_t)(t0 + t) * cols + (size_t)p * QK_K + 64 * i + 4 * c;
-                    int32_t xl, xh;
-                    memcpy(&xl, xb, 4), memcpy(&xh, xb + 32, 4);
-                    il[t] = _mm512_dpbusd_epi32(c ? il[t] : z, lo, _mm512_set1_epi32(xl));
-                    ih[t] = _mm512_dpbusd_epi32(c ? ih[t] : z, hi, _mm512_set1_epi32(xh));
-                }
-            }
-            const int sl = 2 * i, sh = 2 * i + 1;
-            const __m512i cl = _mm512_and_si512(_mm512_srli_epi32(S[sl / 4], 8 * (sl % 4)), ff),
-                          ch = _mm512_and_si512(_mm512_srli_epi32(S[sh / 4], 8 * (sh % 4)), ff);
-            #pragma GCC unroll 4
-            for (int t = 0; t < NT; t++) {
-                const float *d = x->d + (size_t)(t0 + t) * nsub + (size_t)p * 8 + 2 * i;
-                in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(il[t], cl)), _mm512_set1_ps(d[0]), in[t]);
-                in[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(ih[t], ch)), _mm512_set1_ps(d[1]), in[t]);
-            }
-        }
-        const __m512 dv = halves16(B0->d, B1->d),
-                     mv = halves16(B0->dmin, B1->dmin);
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            const size_t sb = (size_t)(t0 + t) * nsub + (size_t)p * 8;
-            __m512 mn = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(M[0], ff)), _mm512_set1_ps(x->ds[sb]));
-            #pragma GCC unroll 8
-            for (int s = 1; s < 8; s++)
-                mn = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(M[s / 4], 8 * (s % 4)), ff)),
-                                     _mm512_set1_ps(x->ds[sb + s]), mn);
-            acc[t] = _mm512_fnmadd_ps(mn, mv, _mm512_fmadd_ps(in[t], dv, acc[t]));
-        }
-    }
-    pair_store(out, ldo, acc, g, gs, r0, r1, t0, NT);
+    kx8_tile2g_vnni(out, ldo, W, nb, x, g, gs, r0, r1, t0, NT, 1);
 }
 
 /* the AVX-512 q5_kx8 matvec: two groups half the range apart a vector (two
