@@ -813,9 +813,45 @@ VNNI_TARGET INL void q4_0x8_tile2g_vnni(float *out, size_t ldo, const block_q4_0
     pair_store(out, ldo, acc, g, gs, r0, r1, t0, NT);
 }
 
+/* one token and 4 groups g + i gs as two pairs (g, g + 2gs) and (g + gs,
+ * g + 3gs) in 512-bit vectors: four weight streams as q4_0x8_tile1x4_vnni,
+ * each broadcast and vpdpbusd serving 16 rows; the same integer sums and
+ * float steps per lane as q4v_acc: the same bits */
+VNNI_TARGET INL void q4_0x8_tile1x4_zmm(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g,
+                                        int gs, int r0, int r1) {
+    const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int b = 0; b < nb; b++) {
+        const block_q4_0x8 *B[2][2];
+        #pragma GCC unroll 2
+        for (int p = 0; p < 2; p++) B[p][0] = W + (size_t)(g + p * gs) * nb + b, B[p][1] = B[p][0] + (size_t)2 * gs * nb;
+        const int8_t *xb = x->qs + (size_t)b * QK4_0;
+        __m512i i32[2];
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            int32_t xl, xh;
+            memcpy(&xl, xb + 4 * k, 4), memcpy(&xh, xb + 4 * k + 16, 4);
+            const __m512i bl = _mm512_set1_epi32(xl), bh = _mm512_set1_epi32(xh);
+            #pragma GCC unroll 2
+            for (int p = 0; p < 2; p++) {
+                const __m512i qk = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(B[p][0]->qs + 32 * k))),
+                                                      _mm256_loadu_si256((const __m256i *)(B[p][1]->qs + 32 * k)), 1);
+                const __m512i lo = _mm512_and_si512(qk, m4), hi = _mm512_and_si512(_mm512_srli_epi16(qk, 4), m4);
+                i32[p] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(k ? i32[p] : z, lo, bl), hi, bh);
+            }
+        }
+        const __m512 dx = _mm512_set1_ps(x->d[b]), ds8 = _mm512_mul_ps(_mm512_set1_ps(x->ds[b]), _mm512_set1_ps(8.0f));
+        #pragma GCC unroll 2
+        for (int p = 0; p < 2; p++)
+            acc[p] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(i32[p]), dx, ds8), halves16(B[p][0]->d, B[p][1]->d), acc[p]);
+    }
+    #pragma GCC unroll 2
+    for (int p = 0; p < 2; p++) pair_store(out, ldo, acc + p, g + p * gs, 2 * gs, r0, r1, 0, 1);
+}
+
 /* the AVX-512 q4_0x8 matvec: groups two at a time in 512-bit vectors and
  * tokens 8 at a time wherever more than one token shares them */
-X8_MV512(mv_q4_0x8_avx512, block_q4_0x8, QK4_0, q4_0x8_tile1x4_vnni, q4_0x8_tile2g_vnni, 8, T_CASES8, q4_0x8_tile1g_vnni,
+X8_MV512(mv_q4_0x8_avx512, block_q4_0x8, QK4_0, q4_0x8_tile1x4_zmm, q4_0x8_tile2g_vnni, 8, T_CASES8, q4_0x8_tile1g_vnni,
          mv_q4_0_avx2)
 
 /* ---------------------------------------------------------------- q4_k */
@@ -1590,20 +1626,60 @@ X8_MV(mv_q6_kx8_avx2, block_q6_Kx8, QK_K, q6_kx8_tile1x4, (void)0, q6_kx8_tile, 
 
 /* ---------------------------------------------------------------- q6_kx8, AVX-512 */
 
-/* two groups g, g + gs (lanes 0-7, 8-15) and NT (1..4) tokens in 512-bit
- * vectors, by vpdpbusd: per sub-block of 16 and token, the four
- * dwords of q (0..63) times the token's matching x bytes summed in int32
- * (exact: two chains of two), minus 32 times the sub-block's sum of x
- * (c16's two halves added), times the row's scale (vpmulld): the integer
- * q6_lanes makes in int16 pieces (exact there too), so the same integers
- * and the same float steps per lane: the same bits as q6_kx8_tile. Each
- * x broadcast and each vpdpbusd serve 16 rows where AVX2's maddubs serves
- * 8 with two products an int16. */
+/* Two groups g, g + gs (lanes 0-7, 8-15) of q6_kx8 in 512-bit vectors, by
+ * vpdpbusd: per sub-block of 16 and token, the four dwords of q (0..63)
+ * times the token's matching x bytes summed in int32 (exact: two chains of
+ * two), minus 32 times the sub-block's sum of x (c16's two halves added),
+ * times the row's scale (vpmulld): the integer q6_lanes makes in int16
+ * pieces (exact there too), so the same integers and the same float steps
+ * per lane: the same bits as q6_kx8_tile. Each x broadcast and each
+ * vpdpbusd serve 16 rows where AVX2's maddubs serves 8 with two products
+ * an int16. */
+
+/* the rows' scales of sub-blocks 2b (sc[0]: even bytes) and 2b + 1 (sc[1]) of
+ * super-blocks B0 (lanes 0-7) and B1 (8-15) */
+VNNI_TARGET INL void q6_2g_scales(__m512i *sc, const block_q6_Kx8 *B0, const block_q6_Kx8 *B1, int b) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i s0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(B0->scales + 16 * b))),
+                  s1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(B1->scales + 16 * b)));
+    sc[0] = _mm512_permutex2var_epi32(s0, even, s1);
+    sc[1] = _mm512_permutex2var_epi32(s0, _mm512_add_epi32(even, _mm512_set1_epi32(1)), s1);
+}
+
+/* the 4 dword vectors (values 0..63) of half h of 32-block b, B0's 8 rows
+ * then B1's */
+VNNI_TARGET INL void q6_2g_unpack(__m512i *q, const block_q6_Kx8 *B0, const block_q6_Kx8 *B1, int b, int h) {
+    const __m512i m6 = _mm512_set1_epi8(0x3f);
+    const uint8_t *q0 = B0->qs + 192 * b + 96 * h, *q1 = B1->qs + 192 * b + 96 * h;
+    __m512i v[3];
+    #pragma GCC unroll 3
+    for (int m = 0; m < 3; m++)
+        v[m] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q0 + 32 * m))),
+                                  _mm256_loadu_si256((const __m256i *)(q1 + 32 * m)), 1);
+    /* the top two bits of each byte, masked first, then shifted in 16 bits: nothing crosses bytes */
+    q[3] = _mm512_or_si512(_mm512_or_si512(_mm512_srli_epi16(_mm512_andnot_si512(m6, v[0]), 6),
+                                           _mm512_srli_epi16(_mm512_andnot_si512(m6, v[1]), 4)),
+                           _mm512_srli_epi16(_mm512_andnot_si512(m6, v[2]), 2));
+    q[0] = _mm512_and_si512(v[0], m6), q[1] = _mm512_and_si512(v[1], m6), q[2] = _mm512_and_si512(v[2], m6);
+}
+
+/* sum (q - 32) x times the row's scale, over sub-block half h of 32-block
+ * blk, token tt */
+VNNI_TARGET INL __m512i q6_2g_dot(const __m512i *q, __m512i sc, const q8_act *x, size_t cols, size_t tt, size_t blk,
+                                  int h) {
+    const __m512i z = _mm512_setzero_si512();
+    int32_t xv[4], cc = x->c16[tt * (cols / 16) + 2 * blk + h];
+    memcpy(xv, x->qs + tt * cols + blk * QK8_0 + 16 * h, 16);
+    const __m512i u = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, q[0], _mm512_set1_epi32(xv[0])), q[1], _mm512_set1_epi32(xv[1]));
+    const __m512i w = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, q[2], _mm512_set1_epi32(xv[2])), q[3], _mm512_set1_epi32(xv[3]));
+    const int32_t c32 = (int16_t)(cc & 0xffff) + (int16_t)((uint32_t)cc >> 16);
+    return _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_add_epi32(u, w), _mm512_set1_epi32(c32)), sc);
+}
+
+/* groups g, g + gs and NT (1..4) tokens t0.. */
 VNNI_TARGET INL void q6_kx8_tile2g_vnni(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, const q8_act *x, int g,
                                         int gs, int r0, int r1, int t0, int NT) {
     const size_t cols = (size_t)nb * QK_K;
-    const __m512i m6 = _mm512_set1_epi8(0x3f), z = _mm512_setzero_si512();
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     __m512 acc[4];
     #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
@@ -1619,37 +1695,15 @@ VNNI_TARGET INL void q6_kx8_tile2g_vnni(float *out, size_t ldo, const block_q6_K
             for (int o = 0; o < 192 && NT == 4; o += 64)
                 _mm_prefetch((const char *)(B0->qs + 192 * b) + Q6X_PF + o, _MM_HINT_T0),
                     _mm_prefetch((const char *)(B1->qs + 192 * b) + Q6X_PF + o, _MM_HINT_T0);
-            /* the rows' scales of sub-blocks 2b (even bytes) and 2b + 1 (odd), group g's then g + gs's */
-            const __m512i s0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(B0->scales + 16 * b))),
-                          s1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(B1->scales + 16 * b)));
-            const __m512i sc[2] = {_mm512_permutex2var_epi32(s0, even, s1),
-                                   _mm512_permutex2var_epi32(s0, _mm512_add_epi32(even, _mm512_set1_epi32(1)), s1)};
-            __m512i i32[4];
+            __m512i sc[2], i32[4];
+            q6_2g_scales(sc, B0, B1, b);
             #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
-                const uint8_t *q0 = B0->qs + 192 * b + 96 * h, *q1 = B1->qs + 192 * b + 96 * h;
-                __m512i v[3];
-                #pragma GCC unroll 3
-                for (int m = 0; m < 3; m++)
-                    v[m] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q0 + 32 * m))),
-                                              _mm256_loadu_si256((const __m256i *)(q1 + 32 * m)), 1);
-                /* the top two bits of each byte, masked first, then shifted in 16 bits: nothing crosses bytes */
-                const __m512i d = _mm512_or_si512(_mm512_or_si512(_mm512_srli_epi16(_mm512_andnot_si512(m6, v[0]), 6),
-                                                                  _mm512_srli_epi16(_mm512_andnot_si512(m6, v[1]), 4)),
-                                                  _mm512_srli_epi16(_mm512_andnot_si512(m6, v[2]), 2));
-                const __m512i a = _mm512_and_si512(v[0], m6), bq = _mm512_and_si512(v[1], m6), cq = _mm512_and_si512(v[2], m6);
+                __m512i q[4];
+                q6_2g_unpack(q, B0, B1, b, h);
                 #pragma GCC unroll 4
                 for (int t = 0; t < NT; t++) {
-                    const size_t tt = (size_t)(t0 + t);
-                    const int8_t *xb = x->qs + tt * cols + blk * QK8_0 + 16 * h;
-                    int32_t xv[4], cc = x->c16[tt * (cols / 16) + 2 * blk + h];
-                    memcpy(xv, xb, 16);
-                    const __m512i u = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, a, _mm512_set1_epi32(xv[0])), bq,
-                                                          _mm512_set1_epi32(xv[1]));
-                    const __m512i w = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, cq, _mm512_set1_epi32(xv[2])), d,
-                                                          _mm512_set1_epi32(xv[3]));
-                    const int32_t c32 = (int16_t)(cc & 0xffff) + (int16_t)((uint32_t)cc >> 16);
-                    const __m512i pr = _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_add_epi32(u, w), _mm512_set1_epi32(c32)), sc[h]);
+                    const __m512i pr = q6_2g_dot(q, sc[h], x, cols, (size_t)(t0 + t), blk, h);
                     i32[t] = h ? _mm512_add_epi32(i32[t], pr) : pr;
                 }
             }
@@ -1665,9 +1719,47 @@ VNNI_TARGET INL void q6_kx8_tile2g_vnni(float *out, size_t ldo, const block_q6_K
     pair_store(out, ldo, acc, g, gs, r0, r1, t0, NT);
 }
 
-/* the AVX-512 q6_kx8 matvec: one token as AVX2's (its 4-stream tile reads
- * memory at the bound already), more than one with two groups a vector */
-X8_MV512(mv_q6_kx8_avx512, block_q6_Kx8, QK_K, q6_kx8_tile1x4, q6_kx8_tile2g_vnni, 4, T_CASES4, q6_kx8_tile, mv_q6_k_avx2)
+/* one token and 4 groups g + i gs, as two pairs (g, g + 2gs) and
+ * (g + gs, g + 3gs) side by side: four weight streams, as AVX2's
+ * q6_kx8_tile1x4, each vpdpbusd serving 16 rows. The same bits as
+ * q6_kx8_tile. */
+VNNI_TARGET INL void q6_kx8_tile1x4_vnni(float *out, size_t ldo, const block_q6_Kx8 *W, int nb, const q8_act *x, int g,
+                                         int gs, int r0, int r1) {
+    const size_t cols = (size_t)nb * QK_K;
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int p = 0; p < nb; p++) {
+        const block_q6_Kx8 *B[2][2];
+        __m512 in[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        #pragma GCC unroll 2
+        for (int k = 0; k < 2; k++) B[k][0] = W + (size_t)(g + k * gs) * nb + p, B[k][1] = B[k][0] + (size_t)2 * gs * nb;
+        for (int b = 0; b < 8; b++) {
+            const size_t blk = (size_t)p * 8 + b;
+            __m512i i32[2];
+            #pragma GCC unroll 2
+            for (int k = 0; k < 2; k++) {
+                __m512i sc[2], q[4];
+                q6_2g_scales(sc, B[k][0], B[k][1], b);
+                #pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    q6_2g_unpack(q, B[k][0], B[k][1], b, h);
+                    const __m512i pr = q6_2g_dot(q, sc[h], x, cols, 0, blk, h);
+                    i32[k] = h ? _mm512_add_epi32(i32[k], pr) : pr;
+                }
+            }
+            const __m512 dx = _mm512_set1_ps(x->d[blk]);
+            #pragma GCC unroll 2
+            for (int k = 0; k < 2; k++) in[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32[k]), dx, in[k]);
+        }
+        #pragma GCC unroll 2
+        for (int k = 0; k < 2; k++) acc[k] = _mm512_fmadd_ps(in[k], halves16(B[k][0]->d, B[k][1]->d), acc[k]);
+    }
+    #pragma GCC unroll 2
+    for (int k = 0; k < 2; k++) pair_store(out, ldo, acc + k, g + k * gs, 2 * gs, r0, r1, 0, 1);
+}
+
+/* the AVX-512 q6_kx8 matvec: one token by 4 groups in two pairs, more than
+ * one with two groups a vector */
+X8_MV512(mv_q6_kx8_avx512, block_q6_Kx8, QK_K, q6_kx8_tile1x4_vnni, q6_kx8_tile2g_vnni, 4, T_CASES4, q6_kx8_tile, mv_q6_k_avx2)
 
 /* ---------------------------------------------------------------- q5_k lanes */
 
