@@ -163,11 +163,56 @@ static void penalties(void) {
           ids[1]);
 }
 
+/* top-k over logits with many ties and -inf / NaN among them (the heap's
+ * blocks of 16 passed over by one compare, sampler.c): every draw is among
+ * the k largest (NaN never), every token strictly above the k-th largest
+ * value is drawn, and greedy is the first index of the largest */
+static void topk_candidates(void) {
+    rng r;
+    rng_seed(&r, 11);
+    int bad = 0, missed = 0;
+    for (int round = 0; round < 20; round++) {
+        float l[V];
+        for (int i = 0; i < V; i++) {
+            const int u = (int)(rng_u64(&r) % 40);
+            l[i] = u == 0 ? NAN : u == 1 ? -INFINITY : (float)(u % 12) * 0.25f;
+        }
+        const int k = 1 + round % 9;
+        float sorted[V];
+        int n = 0;
+        for (int i = 0; i < V; i++)
+            if (!isnan(l[i])) sorted[n++] = l[i];
+        for (int i = 1; i < n; i++) /* descending insertion sort */
+            for (int j = i; j > 0 && sorted[j] > sorted[j - 1]; j--) {
+                float t = sorted[j];
+                sorted[j] = sorted[j - 1], sorted[j - 1] = t;
+            }
+        const float kth = sorted[k - 1];
+        dc_sampler_params p;
+        params(&p, 1, k, 1, 0);
+        int c[V] = {0};
+        bad += draw(&p, l, 600, c);
+        for (int i = 0; i < V; i++) {
+            if (c[i] && (isnan(l[i]) || l[i] < kth)) bad++;
+            if (l[i] > kth && !c[i]) missed++;
+        }
+        params(&p, 0, k, 1, 0);
+        int g[V] = {0}, first = -1;
+        draw(&p, l, 1, g);
+        for (int i = 0; i < V && first < 0; i++)
+            if (l[i] == sorted[0]) first = i;
+        bad += !g[first];
+    }
+    CHECK(bad == 0, "%d draws outside the top-k (or greedy not the first largest)", bad);
+    CHECK(missed == 0, "%d tokens above the k-th largest logit never drawn in 600", missed);
+}
+
 int main(void) {
     RUN(penalties);
     RUN(nan_never_chosen);
     RUN(all_nan_and_all_neg_inf);
     RUN(pos_inf_shares_mass);
     RUN(finite_frequencies);
+    RUN(topk_candidates);
     return harness_done();
 }

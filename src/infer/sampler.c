@@ -22,6 +22,7 @@
 #include "base/err.h"
 #include "base/rng.h"
 #include "deepc.h"
+#include "kernels/matmul.h"
 
 struct dc_sampler {
     dc_sampler_params p;
@@ -103,32 +104,56 @@ static int by_val(const void *a, const void *b) {
     return x > y ? -1 : x < y ? 1 : (i > j) - (i < j);
 }
 
-/* argmax with NaN below everything (the lowest id on ties); 0 when all are NaN */
+/* argmax with NaN below everything (the lowest id on ties); 0 when all are
+ * NaN: argmax_f32's rule (the first index of the largest, NaNs never
+ * winning) from the first number on (argmax_f32 answers 0 when v[0] is a NaN) */
 static int argmax_nan_low(const float *x, int V) {
-    int b = -1;
-    for (int i = 0; i < V; i++)
-        if (!isnan(x[i]) && (b < 0 || x[i] > x[b])) b = i;
-    return b < 0 ? 0 : b;
+    int j = 0;
+    while (j < V && isnan(x[j])) j++;
+    return j == V ? 0 : j + argmax_f32(x + j, V - j);
 }
 
 /* candidates after top-k and the far-below cut: ids in s->idx, sorted;
- * returns the count, at least 1 (mx, the largest logit, is finite here) */
+ * returns the count, at least 1 (mx, the largest logit, is finite here).
+ * The heap's operations are those of one logit at a time in id order
+ * (its ties kept as they came); a block of 16 logits none of which passes
+ * the cut and beats the heap's least (nothing to do for any of them) is
+ * passed over in one vector compare: with the default top-k 40, 128,896
+ * logits took ~0.6 ms in the one-at-a-time loop (its bounds re-read from
+ * memory every logit), ~15x a greedy argmax. */
 static int candidates(dc_sampler *s, const float *logits, float mx) {
     int n = 0;
-    const int k = s->p.top_k > 0 && s->p.top_k < s->V ? s->p.top_k : 0;
-    for (int i = 0; i < s->V; i++) {
-        if (!(logits[i] >= mx - 30.0f)) continue;
-        if (!k || n < k) {
-            s->idx[n] = i, s->val[n] = logits[i], n++;
-            if (k && n == k)
-                for (int j = k / 2 - 1; j >= 0; j--) heap_down(s->idx, s->val, k, j);
-        } else if (logits[i] > s->val[0]) {
-            s->idx[0] = i, s->val[0] = logits[i];
-            heap_down(s->idx, s->val, k, 0);
+    const int k = s->p.top_k > 0 && s->p.top_k < s->V ? s->p.top_k : 0, V = s->V;
+    const float lo = mx - 30.0f;
+    int *idx = s->idx;
+    float *val = s->val, least = -INFINITY; /* the heap's least once full (k) */
+    for (int i = 0; i < V;) {
+        if (k && n == k && i + 16 <= V) {
+            int any = 0;
+            for (int j = 0; j < 16; j++) any |= (logits[i + j] >= lo) & (logits[i + j] > least);
+            if (!any) {
+                i += 16;
+                continue;
+            }
+        }
+        const int e = k && n == k && i + 16 <= V ? i + 16 : i + 1;
+        for (; i < e; i++) {
+            if (!(logits[i] >= lo)) continue;
+            if (!k || n < k) {
+                idx[n] = i, val[n] = logits[i], n++;
+                if (k && n == k) {
+                    for (int j = k / 2 - 1; j >= 0; j--) heap_down(idx, val, k, j);
+                    least = val[0];
+                }
+            } else if (logits[i] > least) {
+                idx[0] = i, val[0] = logits[i];
+                heap_down(idx, val, k, 0);
+                least = val[0];
+            }
         }
     }
     sort_val = logits;
-    qsort(s->idx, n, sizeof(int), by_val);
+    qsort(idx, n, sizeof(int), by_val);
     return n;
 }
 
