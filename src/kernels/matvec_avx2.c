@@ -672,37 +672,6 @@ VNNI_TARGET INL __m256 q4v_acc(__m256 acc, __m256i l32, __m256i h32, __m256 dw, 
     return _mm256_fmadd_ps(_mm256_fmsub_ps(s, _mm256_broadcast_ss(x->d + tb), ds8), dw, acc);
 }
 
-/* q4_0x8_tile1x4 by VNNI: one token, 4 groups g + i gs */
-VNNI_TARGET INL void q4_0x8_tile1x4_vnni(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g,
-                                         int gs, int r0, int r1) {
-    const __m256i m4 = _mm256_set1_epi8(15), z = _mm256_setzero_si256();
-    __m256 acc[4];
-    #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        const block_q4_0x8 *B[4];
-        __m256i l32[4], h32[4];
-        q4x8_blocks4(B, W, nb, g, gs, b);
-        const int8_t *xb = x->qs + (size_t)b * QK4_0;
-        #pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            __m256i bl, bh;
-            q4_bcast(xb, k, &bl, &bh);
-            #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {
-                const __m256i qk = _mm256_loadu_si256((const __m256i *)(B[i]->qs + 32 * k));
-                const __m256i lo = _mm256_and_si256(qk, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qk, 4), m4);
-                l32[i] = _mm256_dpbusd_epi32(k ? l32[i] : z, lo, bl);
-                h32[i] = _mm256_dpbusd_epi32(k ? h32[i] : z, hi, bh);
-            }
-        }
-        #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++)
-            acc[i] = q4v_acc(acc[i], l32[i], h32[i], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)B[i]->d)), x, b);
-    }
-    groups_store(out, ldo, acc, 1, g, gs, 4, r0, r1, 0, 1);
-}
-
 /* q4_0x8_tile1g by VNNI: one group, NT (1..4) tokens */
 VNNI_TARGET INL void q4_0x8_tile1g_vnni(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g,
                                         int r0, int r1, int t0, int NT) {
@@ -726,9 +695,10 @@ VNNI_TARGET INL void q4_0x8_tile1g_vnni(float *out, size_t ldo, const block_q4_0
     groups_store(out, ldo, acc, 4, g, 0, 1, r0, r1, t0, NT);
 }
 
-/* the int32 at p in 16 lanes: one broadcast load (16 bytes copied out and
- * split in general registers, as before, cost the tiles half their
- * instructions) */
+/* the int32 at p in 16 lanes, as one broadcast load (q6_kx8's tile had
+ * copied 16 activation bytes out at once, which gcc split in general
+ * registers and broadcast from there: with its scalar -32 sum x, half the
+ * tile's instructions) */
 VNNI_TARGET INL __m512i bcast32(const void *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -819,9 +789,11 @@ VNNI_TARGET INL void q4_0x8_tile2g_vnni(float *out, size_t ldo, const block_q4_0
 }
 
 /* one token and 4 groups g + i gs as two pairs (g, g + 2gs) and (g + gs,
- * g + 3gs) in 512-bit vectors: four weight streams as q4_0x8_tile1x4_vnni,
- * each broadcast and vpdpbusd serving 16 rows; the same integer sums and
- * float steps per lane as q4v_acc: the same bits */
+ * g + 3gs) in 512-bit vectors: four weight streams as AVX2's
+ * q4_0x8_tile1x4, each broadcast and vpdpbusd serving 16 rows (the 256-bit
+ * VNNI tile it replaces served 8: in L2, one Zen 5 thread, 67-79 -> 90-105
+ * GB/s); the same integer sums and float steps per lane as q4v_acc: the
+ * same bits */
 VNNI_TARGET INL void q4_0x8_tile1x4_zmm(float *out, size_t ldo, const block_q4_0x8 *W, int nb, const q8_act *x, int g,
                                         int gs, int r0, int r1) {
     const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();
