@@ -67,10 +67,13 @@ static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v;
 
 // ---------------------------------------------------------------- dequantise: 32-value blocks
 
+/* (omp simd: gcc -O2 left the 16-value loop scalar, ~2 cycles a value;
+ * each value is still one product d * int, so the same floats) */
 static void dq_q4_0(const void *v, float *y, int64_t nb) {
     const block_q4_0 *b = v;
     for (int64_t i = 0; i < nb; i++, y += 32) {
         float d = h2f(b[i].d);
+#pragma omp simd
         for (int j = 0; j < 16; j++) {
             y[j] = d * ((b[i].qs[j] & 15) - 8);
             y[j + 16] = d * ((b[i].qs[j] >> 4) - 8);
