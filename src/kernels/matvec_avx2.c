@@ -719,6 +719,11 @@ VNNI_TARGET INL void pair_store(float *out, size_t ldo, const __m512 *acc, int g
     }
 }
 
+/* 32 bytes at a (lanes 0-7: group g's rows) and 32 at b (8-15: the pair's other group) */
+VNNI_TARGET INL __m512i halves512(const void *a, const void *b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)), _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
 /* the 8 + 8 half-precision row factors (d, dmin) of two groups' blocks as 16 floats */
 VNNI_TARGET INL __m512 halves16(const uint16_t *a, const uint16_t *b) {
     return _mm512_cvtph_ps(
@@ -768,8 +773,7 @@ VNNI_TARGET INL void q4_0x8_tile2g_vnni(float *out, size_t ldo, const block_q4_0
         __m512i i32[8];
         #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            const __m512i qk = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(B0->qs + 32 * k))),
-                                                  _mm256_loadu_si256((const __m256i *)(B1->qs + 32 * k)), 1);
+            const __m512i qk = halves512(B0->qs + 32 * k, B1->qs + 32 * k);
             const __m512i lo = _mm512_and_si512(qk, m4), hi = _mm512_and_si512(_mm512_srli_epi16(qk, 4), m4);
             #pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
@@ -809,8 +813,7 @@ VNNI_TARGET INL void q4_0x8_tile1x4_zmm(float *out, size_t ldo, const block_q4_0
             const __m512i bl = bcast32(xb + 4 * k), bh = bcast32(xb + 4 * k + 16);
             #pragma GCC unroll 2
             for (int p = 0; p < 2; p++) {
-                const __m512i qk = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(B[p][0]->qs + 32 * k))),
-                                                      _mm256_loadu_si256((const __m256i *)(B[p][1]->qs + 32 * k)), 1);
+                const __m512i qk = halves512(B[p][0]->qs + 32 * k, B[p][1]->qs + 32 * k);
                 const __m512i lo = _mm512_and_si512(qk, m4), hi = _mm512_and_si512(_mm512_srli_epi16(qk, 4), m4);
                 i32[p] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(k ? i32[p] : z, lo, bl), hi, bh);
             }
@@ -1247,13 +1250,11 @@ VNNI_TARGET INL void kx8_tile2g_vnni(float *out, size_t ldo, const void *W, int 
             __m512i il[4], ih[4];
             #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) {
-                const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(qs0 + 256 * i + 32 * c))),
-                                                     _mm256_loadu_si256((const __m256i *)(qs1 + 256 * i + 32 * c)), 1);
+                const __m512i v = halves512(qs0 + 256 * i + 32 * c, qs1 + 256 * i + 32 * c);
                 __m512i lo, hi;
                 if (Q5) { /* q5_vals: bits 2i, 2i + 1 of qh to bits 3, 4; v ^ lo is bits 5-7 alone */
-                    const __m512i h = _mm512_inserti64x4(
-                        _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(((const block_q5_Kx8 *)(const void *)B0)->qh + 32 * c))),
-                        _mm256_loadu_si256((const __m256i *)(((const block_q5_Kx8 *)(const void *)B1)->qh + 32 * c)), 1);
+                    const __m512i h = halves512(((const block_q5_Kx8 *)(const void *)B0)->qh + 32 * c,
+                                                ((const block_q5_Kx8 *)(const void *)B1)->qh + 32 * c);
                     const __m512i sh = i < 2 ? _mm512_slli_epi16(h, 3 - 2 * i) : _mm512_srli_epi16(h, 2 * i - 3);
                     lo = _mm512_and_si512(v, m1f);
                     hi = _mm512_or_si512(_mm512_srli_epi16(_mm512_xor_si512(v, lo), 5), _mm512_and_si512(sh, m18));
@@ -1299,18 +1300,24 @@ VNNI_TARGET INL void q4_kx8_tile2g_vnni(float *out, size_t ldo, const block_q4_K
     kx8_tile2g_vnni(out, ldo, W, nb, x, g, gs, r0, r1, t0, NT, 0);
 }
 
-/* the AVX-512 q4_kx8 matvec: one token as AVX2's; more, two groups half
- * the range apart a vector (two long weight streams), 4 tokens a tile */
-VNNI_TARGET void mv_q4_kx8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv,
-                                  int T) {
-    const q8_act *x = xv;
-    const block_q4_Kx8 *W = Wv;
-    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
-    int g = r0 / 8;
-    PAIR_WALK(q4_kx8_tile2g_vnni, 4, T_CASES4);
-    if (g < g1) q4_kx8_many(out, ldo, W, nb, x, g, g1, r0, r1, T);
-    if (r1 > 8 * G) mv_q4_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
-}
+/* KX8_MV512: the AVX-512 q4_kx8 / q5_kx8 matvec: two groups half the range
+ * apart a vector (two long weight streams), 4 tokens a tile, one token
+ * too (AVX2's one-token tiles were bound by their instructions: one Zen 5
+ * thread, T = 1, q5_kx8 in L2 43-47 -> 64 GB/s, from a 100 MB matrix 31 ->
+ * 48; q4_kx8 L2 56 -> 75-79, memory 37-38 -> 45-46); the odd group over by
+ * MANY, the rows % 8 last rows by the plain kernel PLAIN */
+#define KX8_MV512(NAME, BLK, TILE2G, MANY, PLAIN)                                                                  \
+    VNNI_TARGET void NAME(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv, int T) { \
+        const q8_act *x = xv;                                                                                    \
+        const BLK *W = Wv;                                                                                       \
+        const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;                \
+        int g = r0 / 8;                                                                                          \
+        PAIR_WALK(TILE2G, 4, T_CASES4);                                                                          \
+        if (g < g1) MANY(out, ldo, W, nb, x, g, g1, r0, r1, T);                                                  \
+        if (r1 > 8 * G) PLAIN(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);                           \
+    }
+
+KX8_MV512(mv_q4_kx8_avx512, block_q4_Kx8, q4_kx8_tile2g_vnni, q4_kx8_many, mv_q4_k_avx2)
 
 /* ---------------------------------------------------------------- q6_k lanes */
 
@@ -1625,8 +1632,7 @@ VNNI_TARGET INL void q6_2g_unpack(__m512i *q, const block_q6_Kx8 *B0, const bloc
     __m512i v[3];
     #pragma GCC unroll 3
     for (int m = 0; m < 3; m++)
-        v[m] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q0 + 32 * m))),
-                                  _mm256_loadu_si256((const __m256i *)(q1 + 32 * m)), 1);
+        v[m] = halves512(q0 + 32 * m, q1 + 32 * m);
     /* the top two bits of each byte, masked first, then shifted in 16 bits: nothing crosses bytes */
     q[3] = _mm512_or_si512(_mm512_or_si512(_mm512_srli_epi16(_mm512_andnot_si512(m6, v[0]), 6),
                                            _mm512_srli_epi16(_mm512_andnot_si512(m6, v[1]), 4)),
@@ -2053,20 +2059,8 @@ VNNI_TARGET INL void q5_kx8_tile2g_vnni(float *out, size_t ldo, const block_q5_K
     kx8_tile2g_vnni(out, ldo, W, nb, x, g, gs, r0, r1, t0, NT, 1);
 }
 
-/* the AVX-512 q5_kx8 matvec: two groups half the range apart a vector (two
- * long weight streams), up to 4 tokens a tile, one token too (AVX2's
- * three-group one-token tile was bound by its instructions: one Zen 5
- * thread, T = 1, L2 43-47 -> 64 GB/s, from a 100 MB matrix 31 -> 48) */
-VNNI_TARGET void mv_q5_kx8_avx512(float *out, size_t ldo, const void *Wv, int cols, int r0, int r1, const void *xv,
-                                  int T) {
-    const q8_act *x = xv;
-    const block_q5_Kx8 *W = Wv;
-    const int nb = cols / QK_K, G = (int)(ldo / 8), g1 = (r1 + 7) / 8 < G ? (r1 + 7) / 8 : G;
-    int g = r0 / 8;
-    PAIR_WALK(q5_kx8_tile2g_vnni, 4, T_CASES4);
-    if (g < g1) q5_kx8_many(out, ldo, W, nb, x, g, g1, r0, r1, T);
-    if (r1 > 8 * G) mv_q5_k_avx2(out, ldo, Wv, cols, r0 > 8 * G ? r0 : 8 * G, r1, xv, T);
-}
+/* (KX8_MV512, with the Q4_K matvec) */
+KX8_MV512(mv_q5_kx8_avx512, block_q5_Kx8, q5_kx8_tile2g_vnni, q5_kx8_many, mv_q5_k_avx2)
 
 /* ---------------------------------------------------------------- fp8 */
 
