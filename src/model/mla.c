@@ -77,7 +77,13 @@ static mat mat_rows(const mat *W, int r0, int n) {
 
 /* kvb_of: kv_b (H*(nope+v), kvl) for the naive cache and the expanded
  * prefill: lw->kv_b when the model holds it, else k_b and v_b widened to
- * float32 into s->kvw, head by head (k_b's rows transposed back). 0 on OOM. */
+ * float32 into s->kvw, head by head (k_b's rows transposed back). 0 on OOM.
+ * k_b's rows are widened 16 at a time and written back as 16 floats (a cache
+ * line) per column: one row at a time, its nope values went to addresses kvl
+ * floats apart (2 KB for V2-Lite, the same few L1 sets), and V2-Lite's prefill
+ * of 16 tokens spent ~30% of its time in those stores (6.3 ms a layer on one
+ * Zen 5 thread; 16 at a time 0.57 ms). */
+#define KVB_ROWS 16
 static int kvb_of(const dc_config *c, scratch *s, const layer_w *lw, mat *out) {
     if (lw->kv_b.data) {
         *out = lw->kv_b;
@@ -88,10 +94,12 @@ static int kvb_of(const dc_config *c, scratch *s, const layer_w *lw, mat *out) {
     float *w = s->kvw;
 #pragma omp parallel for schedule(static)
     for (int h = 0; h < H; h++) {
-        float *o = w + (size_t)h * (nope + vd) * kvl, row[nope];
-        for (int l = 0; l < kvl; l++) { /* k_b row h*kvl+l: W_uk_h[:, l] */
-            mat_row_f32(&lw->k_b, h * kvl + l, row);
-            for (int d = 0; d < nope; d++) o[(size_t)d * kvl + l] = row[d];
+        float *o = w + (size_t)h * (nope + vd) * kvl, rows[KVB_ROWS][nope];
+        for (int l0 = 0; l0 < kvl; l0 += KVB_ROWS) { /* k_b rows h*kvl+l: W_uk_h[:, l] */
+            const int n = kvl - l0 < KVB_ROWS ? kvl - l0 : KVB_ROWS;
+            for (int j = 0; j < n; j++) mat_row_f32(&lw->k_b, h * kvl + l0 + j, rows[j]);
+            for (int d = 0; d < nope; d++)
+                for (int j = 0; j < n; j++) o[(size_t)d * kvl + l0 + j] = rows[j][d];
         }
         for (int e = 0; e < vd; e++) mat_row_f32(&lw->v_b, h * vd + e, o + (size_t)(nope + e) * kvl);
     }
