@@ -79,8 +79,9 @@ static int type_on(int ty) {
     return 0;
 }
 
+/* on a cache line, as the model's activations (model.c, scratch_alloc) */
 static float *randv(rng *r, size_t n) {
-    float *v = malloc(sizeof(float) * n);
+    float *v = aligned_alloc(64, (sizeof(float) * n + 63) & ~(size_t)63);
     if (v)
         for (size_t i = 0; i < n; i++) v[i] = rng_uniform(r) - 0.5f;
     return v;
@@ -206,6 +207,7 @@ static void sgemm(float *out, const float *x, const mat *W, int T) {
 }
 
 /* gemm.h's kernel with the AVX2 packer of W's type (f32's too, which matmul leaves to sgemm) */
+static int gemm_isa = ISA_AVX2; /* cross: the machine's own (AVX-512: the wide kernel) */
 static void gemm_direct(float *out, const float *x, const mat *W, int T) {
     static float *abuf;
     static size_t n;
@@ -213,7 +215,7 @@ static void gemm_direct(float *out, const float *x, const mat *W, int T) {
                                         [MAT_F16] = gemm_pack_f16_avx2, [MAT_FP8] = gemm_pack_fp8_avx2};
     if (n < gemm_abuf_floats(T, W->cols) && !(free(abuf), abuf = aligned_alloc(64, 4 * (n = gemm_abuf_floats(T, W->cols)))))
         return;
-    gemm_run(out, x, W->data, W->rows, W->cols, T, P[W->type], ISA_AVX2, abuf);
+    gemm_run(out, x, W->data, W->rows, W->cols, T, P[W->type], gemm_isa, abuf);
 }
 
 /* one line: f at T = 64 and 512 on 1 and 2 threads, tokens/s and GFLOP/s */
@@ -274,7 +276,8 @@ static void cross(int R, int C) {
     float *w = randv(&r, (size_t)R * C), *x = randv(&r, (size_t)C * 32), *out = malloc(sizeof(float) * R * 32);
     mat F = {w, MAT_F32, R, C};
     const int TS[] = {4, 8, 12, 16, 24, 32};
-    printf("matvec kernels (mv) against gemm.h (gemm), %d x %d: GFLOP/s\n", R, C);
+    gemm_isa = kern_get()->isa;
+    printf("matvec kernels (mv) against gemm.h (gemm, %s kernel), %d x %d: GFLOP/s\n", kern_get()->name, R, C);
     for (int ty = MAT_F32; ty < MAT_NTYPES; ty++) {
         if (wtype_get(ty)->act != WT_ACT_F32 || !mat_type_bytes(ty, R, C)) continue;
         void *q = ty == MAT_F32 ? (void *)w : malloc(mat_type_bytes(ty, R, C));

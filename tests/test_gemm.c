@@ -192,13 +192,13 @@ static void matmul_dispatch(void) {
     float *x = harness_randv(&r, (size_t)40 * C), *a = malloc(sizeof(float) * 40 * R), *b = malloc(sizeof(float) * 40 * R);
     for (int ty = 0; ty < MAT_NTYPES; ty++) {
         const wtype *w = wtype_get(ty);
-        if (!w->gemm_t) continue;
+        if (!w->gemm_t[ISA_REF]) continue;
         void *q = weights(&r, ty, R, C);
         mat W = {q, ty, R, C};
-        const int T = w->gemm_t + 1;
         for (int isa = ISA_REF; isa <= ISA_AVX512; isa++) {
             if (!kern_table(isa)) continue;
             kern_select(isa);
+            const int gt = w->gemm_t[isa], T = gt + 1;
             matmul(a, x, &W, T);
             if (w->pack[isa]) {
                 run(b, x, q, ty, isa, T, R, C);
@@ -210,10 +210,10 @@ static void matmul_dispatch(void) {
             printf("    matmul %-4s %-6s T=%d (gemm_t + 1): %s\n", w->name, kern_get()->name, T,
                    w->pack[isa] ? "gemm_run's bits" : "sgemm, near matmul_ref");
             /* at gemm_t: the matvec kernels, one token at a time gives the same bits */
-            matmul(a, x, &W, w->gemm_t);
-            for (int t = 0; t < w->gemm_t; t++) matmul(b + (size_t)t * R, x + (size_t)t * C, &W, 1);
-            CHECK(!memcmp(a, b, sizeof(float) * w->gemm_t * R), "%s %s T=%d: not the matvec kernels' bits",
-                  kern_get()->name, w->name, w->gemm_t);
+            matmul(a, x, &W, gt);
+            for (int t = 0; t < gt; t++) matmul(b + (size_t)t * R, x + (size_t)t * C, &W, 1);
+            CHECK(!memcmp(a, b, sizeof(float) * gt * R), "%s %s T=%d: not the matvec kernels' bits",
+                  kern_get()->name, w->name, gt);
         }
         free(q);
     }

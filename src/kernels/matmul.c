@@ -194,7 +194,7 @@ static int gemm_packed(float *out, const float *x, const mat *W, int T) {
 }
 
 void matmul(float *out, const float *x, const mat *W, int T) {
-    const int R = W->rows, C = W->cols, gt = wtype_get(W->type)->gemm_t;
+    const int R = W->rows, C = W->cols, gt = wtype_get(W->type)->gemm_t[kern_get()->isa];
     if (gt && T > gt) {
         if (gemm_packed(out, x, W, T)) return;
         if (W->type == MAT_F32) {
@@ -230,7 +230,7 @@ void matmul_mv(float *out, const float *x, const mat *W, int T) {
 /* ---------------------------------------------------------------- inside a parallel region */
 
 int matmul_is_mv(const mat *W, int T) {
-    const int gt = wtype_get(W->type)->gemm_t;
+    const int gt = wtype_get(W->type)->gemm_t[kern_get()->isa];
     return !(gt && T > gt);
 }
 

@@ -70,7 +70,7 @@ typedef struct wtype {
     int blck;           /* values per block */
     int size;           /* bytes per block */
     int act;            /* WT_ACT_*: what the kernels multiply the weights with */
-    int gemm_t;         /* matmul above this many tokens: pack (gemm.h), else OpenBLAS sgemm (f32); 0 never */
+    int gemm_t[ISA_N];  /* per ISA: matmul above this many tokens: pack (gemm.h), else OpenBLAS sgemm (f32); 0 never */
     /* n values (whole blocks) of src into float32 dst, and back (the
      * quantisers of this repo; NULL where deepc does not write the type) */
     void (*to_f32)(const void *src, float *dst, int64_t n);
