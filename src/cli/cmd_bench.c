@@ -371,8 +371,10 @@ static int bench_dtype(bopts *o, const char *dt, bwprobe *bw, dc_err *err) {
     for (int ti = 0; ti < o->nthr && !rc && !o->npar; ti++) {
         int nt = o->thr[ti];
         cli_threads(nt);
+        /* a warm-up prefill of the longest run, as llama-bench warms up: the first prefill of T
+         * tokens sizes the activations and GEMM panels for T and faults their pages in */
         double warm;
-        if ((rc = prefill_rate(s, 16 < maxp ? 16 : maxp, 0, c->vocab_size, logits, &warm, err))) break;
+        if ((rc = prefill_rate(s, maxp, 0, c->vocab_size, logits, &warm, err))) break;
         rc = bench_rounds(o, ti, s, c->vocab_size, logits, mb, bw, peer, err);
     }
 done:
