@@ -430,6 +430,61 @@ static void kvb_kept(void) {
     }
 }
 
+/* logits (n, V) of ids through model m (absorbed cache): the first `first`
+ * one at a time, then the rest as one run */
+static float *then_run(dc_model *m, const int *ids, int n, int first) {
+    dc_err err = {0};
+    dc_session *s = NULL;
+    int V = dc_model_config(m)->vocab_size;
+    float *lg = malloc(sizeof(float) * n * V);
+    int rc = dc_session_new(m, 64, DC_ATTN_ABSORB, &s, &err);
+    for (int i = 0; !rc && i < first; i++) rc = dc_forward(s, ids + i, 1, lg + (size_t)i * V, 0, &err);
+    if (!rc) rc = dc_forward(s, ids + first, n - first, lg + (size_t)first * V, 0, &err);
+    if (rc) printf("    then_run: %s\n", err.msg), free(lg), lg = NULL;
+    dc_session_free(s);
+    return lg;
+}
+
+/* a prefill-sized run over a long cache attends in the absorbed form
+ * (mla.c's mla_absorb_run: 8 tokens after 56 are cheaper so): its logits
+ * are those of the same tokens one at a time (decode's absorbed form, bit
+ * for bit); after 8 cached positions the expanded form stays (cheaper
+ * there): close, not the same bits; both within the q8_0 bound of the
+ * float32 load's */
+static void absorbed_long_runs(void) {
+    dc_config c;
+    block_config(&c);
+    const char *dir = tmp("absrun"), *gg = tmp("absrun_q8_0.gguf");
+    dc_model *q = NULL, *f = NULL;
+    dc_err err = {0};
+    if (make_model(&c, dir) || convert(dir, gg, "q8_0") || model_load(gg, 0, &q, &err) || model_load(gg, 1, &f, &err)) {
+        CHECK(0, "setup: %s", err.msg);
+        dc_model_free(q);
+        return;
+    }
+    const int n = 64, V = c.vocab_size;
+    int ids[64];
+    for (int i = 0; i < n; i++) ids[i] = (i * 37 + 11) % V;
+    float *one = chunked_as(q, ids, n, 1, DC_ATTN_ABSORB), *late = then_run(q, ids, n, 56), *early = then_run(q, ids, 16, 8);
+    float *ref = chunked_as(f, ids, n, 1, DC_ATTN_NAIVE);
+    if (!one || !late || !early || !ref) {
+        CHECK(0, "forward failed");
+    } else {
+        const size_t nv = (size_t)8 * V, at = (size_t)56 * V, at8 = (size_t)8 * V;
+        int same_late = !memcmp(late + at, one + at, sizeof(float) * nv);
+        int same_early = !memcmp(early + at8, one + at8, sizeof(float) * nv);
+        double el = rel_rms(late + at, ref + at, nv), ee = rel_rms(early + at8, ref + at8, nv);
+        printf("    8 tokens after 56: the bits of one at a time: %s (vs float32 naive %.1e); after 8: %s (%.1e)\n",
+               same_late ? "yes" : "no", el, same_early ? "yes" : "no", ee);
+        CHECK(same_late, "a run of 8 after 56 positions did not attend as decode does");
+        CHECK(!same_early, "a run of 8 after 8 positions did not take the expanded form");
+        CHECK(el < 0.03 && ee < 0.03, "logits off the float32 load's: %g / %g", el, ee);
+    }
+    free(one), free(late), free(early), free(ref);
+    dc_model_free(q);
+    dc_model_free(f);
+}
+
 /* a KV-cache session file of a model holding attn_k_b / attn_v_b as stored:
  * saved after a prefill, loaded into a new session, the next tokens' logits
  * are those of the session that never stopped (bit for bit); the same file
@@ -769,6 +824,7 @@ int main(void) {
     RUN(moe_side_threads);
     RUN(kvb_kept);
     RUN(kvb_kept_session);
+    RUN(absorbed_long_runs);
     RUN(borrowed_blocks);
     RUN(tokenizer_inside);
     RUN(corrupt);
