@@ -96,6 +96,19 @@ INL void f16_row(const uint16_t *w, const float *x, int cols, size_t t0, int NT,
     h16_row(K_F16, w, x, cols, t0, NT, res);
 }
 
+/* the columns of row w from i on (under 32) for one token's xt: h16_row's
+ * 16-wide step and masked rest on its two sums a0, a1, then their lanes */
+INL float h16_end(int K, const uint16_t *w, const float *xt, int cols, int i, __m512 a0, __m512 a1) {
+    if (i + 16 <= cols) {
+        a0 = _mm512_fmadd_ps(h16_load(K, w + i), _mm512_loadu_ps(xt + i), a0);
+        i += 16;
+    }
+    if (i < cols) {
+        __mmask16 m = (__mmask16)((1u << (cols - i)) - 1);
+        a1 = _mm512_fmadd_ps(h16_mask(K, w + i, m), _mm512_maskz_loadu_ps(m, xt + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
 /* rows w[0..3] at once, NT = 1..3 tokens: h16_row's operations for each
  * (row, token), in its order (the same bits), each x vector loaded once
  * for the 4 rows */
@@ -122,19 +135,7 @@ INL void rows4(int K, const void *const *wv, const float *x, int cols, float *re
     #pragma GCC unroll 4
     for (int j = 0; j < 4; j++)
         #pragma GCC unroll 3
-        for (int t = 0; t < NT; t++) {
-            const float *xt = x + (size_t)t * cols;
-            int k = i;
-            if (k + 16 <= cols) {
-                a0[j][t] = _mm512_fmadd_ps(h16_load(K, w[j] + k), _mm512_loadu_ps(xt + k), a0[j][t]);
-                k += 16;
-            }
-            if (k < cols) {
-                __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
-                a1[j][t] = _mm512_fmadd_ps(h16_mask(K, w[j] + k, m), _mm512_maskz_loadu_ps(m, xt + k), a1[j][t]);
-            }
-            res[4 * t + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0[j][t], a1[j][t]));
-        }
+        for (int t = 0; t < NT; t++) res[4 * t + j] = h16_end(K, w[j], x + (size_t)t * cols, cols, i, a0[j][t], a1[j][t]);
 }
 /* rows w[0], w[1] at once x NT = 1..4 tokens, res[2 t + j]: the same
  * operations for each (row, token) in the same order (the same bits), each
@@ -174,19 +175,7 @@ INL void rows2(int K, const void *const *wv, const float *x, int cols, float *re
     #pragma GCC unroll 4
     for (int j = 0; j < NR; j++)
         #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            const float *xt = x + (size_t)t * cols;
-            int k = i;
-            if (k + 16 <= cols) {
-                a0[j][t] = _mm512_fmadd_ps(h16_load(K, w[j] + k), _mm512_loadu_ps(xt + k), a0[j][t]);
-                k += 16;
-            }
-            if (k < cols) {
-                __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
-                a1[j][t] = _mm512_fmadd_ps(h16_mask(K, w[j] + k, m), _mm512_maskz_loadu_ps(m, xt + k), a1[j][t]);
-            }
-            res[NR * t + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0[j][t], a1[j][t]));
-        }
+        for (int t = 0; t < NT; t++) res[NR * t + j] = h16_end(K, w[j], x + (size_t)t * cols, cols, i, a0[j][t], a1[j][t]);
 }
 /* rows4 (MV_QUARTERS's ROWS4, res[4 t + j]) and rows2, NT a constant in each */
 #define H16_TILES(PRE, KIND)                                                                   \
