@@ -74,6 +74,16 @@ static int convert(const char *src, const char *out, const char *type) {
     return rc;
 }
 
+/* src converted to the GGUF out of type, loaded as stored (*q) and as
+ * float32 (*f); nonzero (both NULL) when a step fails */
+static int convert_both(const char *src, const char *out, const char *type, dc_model **q, dc_model **f, dc_err *err) {
+    *q = *f = NULL;
+    if (!convert(src, out, type) && !model_load(out, 0, q, err) && !model_load(out, 1, f, err)) return 0;
+    dc_model_free(*q);
+    *q = NULL;
+    return 1;
+}
+
 /* tiny, widened so every matrix row is whole 256-value K-quant blocks */
 static void block_config(dc_config *c) {
     dc_config_preset("tiny", c, NULL);
@@ -238,9 +248,8 @@ static void kept_vs_f32_one(int moe) {
         const char *gg = tmp(name);
         dc_model *q = NULL, *f = NULL;
         dc_err err = {0};
-        if (convert(dir, gg, TYPES[i]) || model_load(gg, 0, &q, &err) || model_load(gg, 1, &f, &err)) {
+        if (convert_both(dir, gg, TYPES[i], &q, &f, &err)) {
             CHECK(0, "%s: %s", TYPES[i], err.msg);
-            dc_model_free(q);
             continue;
         }
         CHECK(!strcmp(dc_model_dtype(q), MAT[i]) && !strcmp(dc_model_dtype(f), "f32"), "%s: kept as %s", TYPES[i],
@@ -325,18 +334,25 @@ static void embed_kept(void) {
     }
 }
 
-/* logits (n, V) of ids fed in chunks of k tokens through model m */
-static float *chunked_as(dc_model *m, const int *ids, int n, int k, int attn) {
+/* logits (n, V) of ids fed through model m: the first `first` one at a
+ * time, the rest in chunks of k tokens */
+static float *fed_as(dc_model *m, const int *ids, int n, int first, int k, int attn) {
     dc_err err = {0};
     dc_session *s = NULL;
     int V = dc_model_config(m)->vocab_size;
     float *lg = malloc(sizeof(float) * n * V);
     int rc = dc_session_new(m, 64, attn, &s, &err);
-    for (int i = 0; !rc && i < n; i += k) rc = dc_forward(s, ids + i, n - i < k ? n - i : k, lg + (size_t)i * V, 0, &err);
-    if (rc) printf("    chunked: %s\n", err.msg), free(lg), lg = NULL;
+    for (int i = 0; !rc && i < n; i += i < first ? 1 : k) {
+        const int len = i < first ? 1 : n - i < k ? n - i : k;
+        rc = dc_forward(s, ids + i, len, lg + (size_t)i * V, 0, &err);
+    }
+    if (rc) printf("    fed: %s\n", err.msg), free(lg), lg = NULL;
     dc_session_free(s);
     return lg;
 }
+
+/* logits (n, V) of ids fed in chunks of k tokens through model m */
+static float *chunked_as(dc_model *m, const int *ids, int n, int k, int attn) { return fed_as(m, ids, n, 0, k, attn); }
 
 static float *chunked(dc_model *m, const int *ids, int n, int k) { return chunked_as(m, ids, n, k, DC_ATTN_ABSORB); }
 
@@ -400,9 +416,8 @@ static void kvb_kept(void) {
         const char *gg = tmp(name);
         dc_model *q = NULL, *f = NULL;
         dc_err err = {0};
-        if (convert(dir, gg, K[i].type) || model_load(gg, 0, &q, &err) || model_load(gg, 1, &f, &err)) {
+        if (convert_both(dir, gg, K[i].type, &q, &f, &err)) {
             CHECK(0, "%s: %s", K[i].type, err.msg);
-            dc_model_free(q);
             continue;
         }
         int pieces = 1;
@@ -430,21 +445,6 @@ static void kvb_kept(void) {
     }
 }
 
-/* logits (n, V) of ids through model m (absorbed cache): the first `first`
- * one at a time, then the rest as one run */
-static float *then_run(dc_model *m, const int *ids, int n, int first) {
-    dc_err err = {0};
-    dc_session *s = NULL;
-    int V = dc_model_config(m)->vocab_size;
-    float *lg = malloc(sizeof(float) * n * V);
-    int rc = dc_session_new(m, 64, DC_ATTN_ABSORB, &s, &err);
-    for (int i = 0; !rc && i < first; i++) rc = dc_forward(s, ids + i, 1, lg + (size_t)i * V, 0, &err);
-    if (!rc) rc = dc_forward(s, ids + first, n - first, lg + (size_t)first * V, 0, &err);
-    if (rc) printf("    then_run: %s\n", err.msg), free(lg), lg = NULL;
-    dc_session_free(s);
-    return lg;
-}
-
 /* a prefill-sized run over a long cache attends in the absorbed form
  * (mla.c's mla_absorb_run: 8 tokens after 56 are cheaper so): its logits
  * are those of the same tokens one at a time (decode's absorbed form, bit
@@ -457,15 +457,15 @@ static void absorbed_long_runs(void) {
     const char *dir = tmp("absrun"), *gg = tmp("absrun_q8_0.gguf");
     dc_model *q = NULL, *f = NULL;
     dc_err err = {0};
-    if (make_model(&c, dir) || convert(dir, gg, "q8_0") || model_load(gg, 0, &q, &err) || model_load(gg, 1, &f, &err)) {
+    if (make_model(&c, dir) || convert_both(dir, gg, "q8_0", &q, &f, &err)) {
         CHECK(0, "setup: %s", err.msg);
-        dc_model_free(q);
         return;
     }
     const int n = 64, V = c.vocab_size;
     int ids[64];
     for (int i = 0; i < n; i++) ids[i] = (i * 37 + 11) % V;
-    float *one = chunked_as(q, ids, n, 1, DC_ATTN_ABSORB), *late = then_run(q, ids, n, 56), *early = then_run(q, ids, 16, 8);
+    float *one = chunked_as(q, ids, n, 1, DC_ATTN_ABSORB), *late = fed_as(q, ids, n, 56, n, DC_ATTN_ABSORB),
+          *early = fed_as(q, ids, 16, 8, 16, DC_ATTN_ABSORB);
     float *ref = chunked_as(f, ids, n, 1, DC_ATTN_NAIVE);
     if (!one || !late || !early || !ref) {
         CHECK(0, "forward failed");
@@ -495,9 +495,8 @@ static void kvb_kept_session(void) {
     const char *dir = tmp("kvb_sess"), *gg = tmp("kvb_sess_q8_0.gguf"), *path = tmp("kvb_sess.kv");
     dc_model *q = NULL, *f = NULL;
     dc_err err = {0};
-    if (make_model(&c, dir) || convert(dir, gg, "q8_0") || model_load(gg, 0, &q, &err) || model_load(gg, 1, &f, &err)) {
+    if (make_model(&c, dir) || convert_both(dir, gg, "q8_0", &q, &f, &err)) {
         CHECK(0, "setup: %s", err.msg);
-        dc_model_free(q);
         return;
     }
     const int n = 12, half = 6, V = c.vocab_size;

@@ -99,16 +99,15 @@ void scratch_free(scratch *s) {
     s->cap_T = s->cap_thr = s->max_len = 0;
 }
 
-/* scratch_alloc: n floats (at least one) on a 64-byte boundary, NULL on OOM.
+/* alloc_line: bytes (at least one) on a 64-byte boundary, NULL on OOM;
+ * scratch_alloc: n floats so.
  * Every activation buffer starts on a cache line so that the kernels' 512-bit
  * loads of x (rows of a multiple of 16 floats) never straddle two: malloc's
  * 16-byte alignment made each zmm load of x two, and the f16 matvec kernel at
  * 8 tokens ran at 94 GFLOP/s against 163 with x aligned (an expert's 512 x
  * 1024, one Zen 5 thread, the same kernel). */
-static float *scratch_alloc(size_t n) {
-    const size_t bytes = (sizeof(float) * (n ? n : 1) + 63) & ~(size_t)63;
-    return aligned_alloc(64, bytes);
-}
+static void *alloc_line(size_t bytes) { return aligned_alloc(64, ((bytes ? bytes : 1) + 63) & ~(size_t)63); }
+static float *scratch_alloc(size_t n) { return alloc_line(sizeof(float) * n); }
 
 int scratch_grow(float **buf, size_t *cap, size_t n) {
     if (n <= *cap) return 1;
@@ -135,7 +134,7 @@ static int scratch_tokens(scratch *s, const dc_config *c, int T) {
     size_t Is = (size_t)c->moe_intermediate_size * (c->n_shared_experts > 1 ? c->n_shared_experts : 1);
     if (Is > I) I = Is;
     size_t E = c->n_routed_experts ? c->n_routed_experts : 1;
-#define A(p, n) ((p) = aligned_alloc(64, (sizeof *(p) * ((n) > 0 ? (size_t)(n) : 1) + 63) & ~(size_t)63), ok &= (p) != NULL)
+#define A(p, n) ((p) = alloc_line(sizeof *(p) * ((n) > 0 ? (size_t)(n) : 1)), ok &= (p) != NULL)
     int ok = 1;
     A(s->x, T * C), A(s->xn, T * C), A(s->y, T * C), A(s->qa, T * (c->q_lora_rank + 1));
     A(s->q, T * H * qk), A(s->kva, T * (kvl + c->qk_rope_head_dim));
