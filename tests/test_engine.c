@@ -21,6 +21,7 @@
 #include "deepc.h"
 #include "harness.h"
 #include "infer/engine.h"
+#include "model/model.h"
 
 #define BIN "build/deepc"
 static char g_dir[600];
@@ -526,6 +527,82 @@ static void engines_on_threads(void) {
     dc_model_free(m);
 }
 
+/* ---------------------------------------------------------------- one region a step */
+
+/* the main model's and the MTP module's logits of SA[0..n) decoded one token
+ * at a time on an engine of nthr threads: out (2n, V), main then MTP a step */
+static int steps_of(dc_model *m, int nthr, int n, float *out) {
+    const int V = dc_model_config(m)->vocab_size, C = dc_model_config(m)->hidden_size;
+    dc_engine_opts o;
+    dc_engine_defaults(&o);
+    o.max_seqs = 1, o.max_len = 32, o.n_threads = nthr;
+    dc_engine *e = NULL;
+    dc_err err = {0};
+    int rc = dc_engine_new(m, &o, &e, &err), s = rc ? -1 : dc_seq_new(e, &err);
+    float h[C];
+    for (int i = 0; !rc && i < n; i++) {
+        rc = decode1(e, s, SA[i], out + (size_t)2 * i * V, V, &err);
+        if (rc) break;
+        memcpy(h, dc_engine_hidden(e, 0), sizeof h);
+        dc_batch b = {1, &SA[i + 1], &s, NULL};
+        rc = dc_engine_decode_mtp(e, &b, h, &err);
+        if (!rc) memcpy(out + (size_t)(2 * i + 1) * V, dc_engine_logits(e, 0), sizeof(float) * V);
+    }
+    CHECK(rc == 0, "steps on %d threads: %s", nthr, err.msg);
+    dc_engine_free(e);
+    return rc;
+}
+
+/* A decode step of one token runs its blocks in one parallel region, the
+ * sublayers' phases meeting at a spin barrier (model.c blocks_one); the bits
+ * of the region-per-product way (model_one_off) on 1 and 2 threads, main
+ * model and MTP block, f32 / q8 / q4_0 weights, on tiny (q_lora, a dense
+ * first layer, one shared expert) and a V2-Lite-like tiny (no q_lora, two
+ * shared experts, one FFN of 2 Im rows). model_one_runs shows the one-region
+ * way ran (a main step and an MTP step each). */
+static void one_region_steps(void) {
+    char v2[600];
+    CHECK(tiny_dir() != NULL, "init tiny");
+    if (!g_dir[0]) return;
+    snprintf(v2, sizeof v2, "%s/tinyv2", harness_tmpdir());
+    int rc = harness_sh("sed -e 's/\"q_lora_rank\":[[:space:]]*32/\"q_lora_rank\": 0/' "
+                        "-e 's/\"n_shared_experts\":[[:space:]]*1/\"n_shared_experts\": 2/' %s/config.json > %s.json && "
+                        "grep -q '\"q_lora_rank\": 0' %s.json && grep -q '\"n_shared_experts\": 2' %s.json && " BIN
+                        " init --config %s.json --seed 9 --out %s > /dev/null",
+                        g_dir, v2, v2, v2, v2, v2);
+    CHECK(rc == 0, "init a V2-Lite-like tiny in %s", v2);
+    const char *dirs[2] = {g_dir, v2}, *dts[3] = {"f32", "q8", "q4_0"};
+    const int n = 12;
+    for (int d = 0; d < (rc ? 1 : 2); d++)
+        for (int k = 0; k < 3; k++) {
+            dc_model *m = load_in(dirs[d], dts[k]);
+            if (!m) continue;
+            const size_t V = (size_t)dc_model_config(m)->vocab_size;
+            float *want = malloc(sizeof(float) * 2 * n * V), *got = malloc(sizeof(float) * 2 * n * V);
+            for (int thr = 1; thr <= 2 && want && got; thr++) {
+                model_one_off = 1;
+                long r0 = model_one_runs;
+                int bad = steps_of(m, thr, n, want);
+                long r1 = model_one_runs;
+                model_one_off = 0;
+                bad |= steps_of(m, thr, n, got);
+                long r2 = model_one_runs;
+                if (bad) break;
+                int first = -1;
+                for (size_t i = 0; i < 2 * n * V && first < 0; i++)
+                    if (memcmp(&want[i], &got[i], sizeof(float))) first = (int)i;
+                printf("    %s %s, %d thread(s): %ld steps in one region, logits %s\n", d ? "tinyv2" : "tiny", dts[k], thr,
+                       r2 - r1, first < 0 ? "bit-identical" : "DIFFER");
+                CHECK(r1 == r0 && r2 - r1 == 2 * n, "one-region steps: %ld off, %ld on (want 0, %d)", r1 - r0, r2 - r1, 2 * n);
+                CHECK(first < 0, "%s %s, %d threads: logit %d (step %d, %s) %.9g vs %.9g", dirs[d], dts[k], thr,
+                      first, first / (int)V / 2, first / (int)V % 2 ? "MTP" : "main", first < 0 ? 0 : want[first],
+                      first < 0 ? 0 : got[first]);
+            }
+            free(want), free(got);
+            dc_model_free(m);
+        }
+}
+
 /* ---------------------------------------------------------------- stop strings */
 
 static void push_all(dc_stop *s, const char *const *pieces, int n, char *shown, int *stopped) {
@@ -584,6 +661,7 @@ int main(void) {
     RUN(full_store);
     RUN(generate_batch_equals_alone);
     RUN(engines_on_threads);
+    RUN(one_region_steps);
     RUN(stop_strings);
     return harness_done();
 }

@@ -16,34 +16,59 @@
  * for gate and up, each thread applies SwiGLU to the rows of h it computed,
  * and after a barrier h is quantised (tokens shared out) and, after another,
  * multiplied by down. The same kernels on the same rows: the bits of the
- * three matmul calls. 0 when it does not apply (the caller runs those). */
+ * three matmul calls. 0 when it does not apply (the caller runs those).
+ * fused_prep: the activations into a[0..2] on the calling thread (its
+ * workspace); fused_run: the phases on thread t->i of t->n (a decode step's
+ * one region runs them too: ffn_one_team). */
+static int fused_prep(mv_act *a, const mat *gate, const mat *up, const mat *down, int T) {
+    if (!matmul_is_mv(gate, T) || !matmul_is_mv(up, T) || !matmul_is_mv(down, T)) return 0;
+    return mv_act_init(&a[0], 0, gate, T) && mv_act_init(&a[1], 0, up, T) && mv_act_init(&a[2], 1, down, T) &&
+           a[0].q == a[1].q;
+}
+
+static void fused_run(const team *t, mv_act *a, float *h1, float *h3, const mat *gate, const mat *up,
+                      const mat *down, int T, const float *xn, float *out) {
+    const int i = t->i, n = t->n, I = gate->rows;
+    mv_act_fill(&a[0], xn, T, i, n);
+    team_sync(t);
+    matmul_mv_share(h1, xn, &a[0], gate, T, i, n);
+    matmul_mv_share(h3, xn, &a[0], up, T, i, n);
+    int r0 = (int)((int64_t)I * i / n), r1 = (int)((int64_t)I * (i + 1) / n); /* the rows this thread made */
+    for (int k = 0; k < T; k++)
+        for (int r = r0; r < r1; r++) {
+            size_t j = (size_t)k * I + r;
+            float v = h1[j];
+            h1[j] = v / (1.0f + expf(-v)) * h3[j];
+        }
+    team_sync(t);
+    mv_act_fill(&a[2], h1, T, i, n);
+    team_sync(t);
+    matmul_mv_share(out, h1, &a[2], down, T, i, n);
+}
+
 static int ffn_fused(float *h1, float *h3, const mat *gate, const mat *up, const mat *down, int T, const float *xn,
                      float *out) {
-    if (!matmul_is_mv(gate, T) || !matmul_is_mv(up, T) || !matmul_is_mv(down, T)) return 0;
-    mv_act ax, au, ah;
-    if (!mv_act_init(&ax, 0, gate, T) || !mv_act_init(&au, 0, up, T) || !mv_act_init(&ah, 1, down, T) || ax.q != au.q)
-        return 0;
-    const int I = gate->rows;
-    int nthr = (size_t)I * gate->cols * T < 32768 ? 1 : omp_get_max_threads();
+    mv_act a[3];
+    if (!fused_prep(a, gate, up, down, T)) return 0;
+    int nthr = (size_t)gate->rows * gate->cols * T < 32768 ? 1 : omp_get_max_threads();
+    team_bar bar;
+    team_bar_init(&bar);
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
     {
-        int i = omp_get_thread_num(), n = omp_get_num_threads();
-        mv_act_fill(&ax, xn, T, i, n);
-#pragma omp barrier
-        matmul_mv_share(h1, xn, &ax, gate, T, i, n);
-        matmul_mv_share(h3, xn, &ax, up, T, i, n);
-        int r0 = (int)((int64_t)I * i / n), r1 = (int)((int64_t)I * (i + 1) / n); /* the rows this thread made */
-        for (int t = 0; t < T; t++)
-            for (int r = r0; r < r1; r++) {
-                size_t k = (size_t)t * I + r;
-                float a = h1[k];
-                h1[k] = a / (1.0f + expf(-a)) * h3[k];
-            }
-#pragma omp barrier
-        mv_act_fill(&ah, h1, T, i, n);
-#pragma omp barrier
-        matmul_mv_share(out, h1, &ah, down, T, i, n);
+        team t = team_of(&bar);
+        fused_run(&t, a, h1, h3, gate, up, down, T, xn, out);
     }
+    return 1;
+}
+
+int ffn_one_fits(const mat *gate, const mat *up) { return wtype_get(gate->type)->act == wtype_get(up->type)->act; }
+
+int ffn_one_team(const team *t, one_share *sh, scratch *s, const mat *gate, const mat *up, const mat *down,
+                 const float *xn, float *out) {
+    if (t->i == 0) sh->ok = fused_prep(sh->a, gate, up, down, 1);
+    team_sync(t);
+    if (!sh->ok) return 0;
+    fused_run(t, sh->a, s->h1, s->h3, gate, up, down, 1, xn, out);
     return 1;
 }
 

@@ -672,6 +672,63 @@ void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view
     matmul(out, s->att, &lw->o, T); /* (T, C) */
 }
 
+/* mla_one_team: mla_forward of one token (b->T == 1) on an absorbed cache,
+ * in the phases of a decode step's one parallel region (model.c), thread t->i
+ * of t->n, meeting at team_sync where the old path ended a region: the first
+ * projections (x quantised once per kind of activation, each thread its
+ * share of both), q_b's, thread 0's norms, rope and cache row, the heads
+ * shared out (absorbed_heads, as mla_forward's region), o's. Thread 0 makes
+ * each product's activation in its workspace (mv_act_init; slot 0 and 1 for
+ * the first two). The same kernels on the same rows: mla_forward's bits.
+ * out is complete after the caller's next team_sync. 0 (every thread) when an
+ * activation could not get memory. */
+int mla_one_team(const team *t, one_share *sh, const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv,
+                 const tok_batch *b, const float *xn, float *out) {
+    const dc_config *c = &m->cfg;
+    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
+    const int qk = nope + rd, kvl = c->kv_lora_rank, i = t->i, n = t->n;
+    const mat *W1 = c->q_lora_rank ? &lw->q_a : &lw->q;
+    float *o1 = c->q_lora_rank ? s->qa : s->q;
+    if (i == 0) {
+        sh->ok = mv_act_init(&sh->a[0], 0, W1, 1) && mv_act_init(&sh->a[1], 1, &lw->kv_a, 1);
+        if (sh->ok) mv_act_fill(&sh->a[0], xn, 1, 0, 1), mv_act_fill(&sh->a[1], xn, 1, 0, 1);
+    }
+    team_sync(t);
+    if (!sh->ok) return 0;
+    matmul_mv_share(o1, xn, &sh->a[0], W1, 1, i, n);
+    matmul_mv_share(s->kva, xn, &sh->a[1], &lw->kv_a, 1, i, n);
+    team_sync(t);
+    if (c->q_lora_rank) {
+        if (i == 0) {
+            rmsnorm_forward(s->qa, s->qa, lw->q_a_norm, 1, c->q_lora_rank, c->rms_norm_eps);
+            sh->ok = mv_act_init(&sh->a[0], 0, &lw->q_b, 1);
+            if (sh->ok) mv_act_fill(&sh->a[0], s->qa, 1, 0, 1);
+        }
+        team_sync(t);
+        if (!sh->ok) return 0;
+        matmul_mv_share(s->q, s->qa, &sh->a[0], &lw->q_b, 1, i, n);
+        team_sync(t);
+    }
+    if (i == 0) {
+        rmsnorm_forward(s->kva, s->kva, lw->kv_a_norm, 1, kvl, c->rms_norm_eps);
+        rope_apply(&m->rope, s->kva + kvl, 1, rd, b->pos[0]);
+        rope_apply(&m->rope, s->q + nope, H, qk, b->pos[0]);
+        mla_cache_write(c, s, lw, kv, b);
+        s->att_t[0] = 0;
+    }
+    team_sync(t);
+    absorbed_heads(m, s, lw, kv, b, H * i / n, H * (i + 1) / n, 1, scratch_scores(s, c, i));
+    team_sync(t);
+    if (i == 0) {
+        sh->ok = mv_act_init(&sh->a[0], 0, &lw->o, 1);
+        if (sh->ok) mv_act_fill(&sh->a[0], s->att, 1, 0, 1);
+    }
+    team_sync(t);
+    if (!sh->ok) return 0;
+    matmul_mv_share(out, s->att, &sh->a[0], &lw->o, 1, i, n);
+    return 1;
+}
+
 /* ---------------------------------------------------------------- training
  *
  * The naive form over B independent sequences of T tokens (positions 0..T-1),

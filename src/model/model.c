@@ -191,12 +191,76 @@ void block_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_b
     for (size_t i = 0; i < n; i++) x[i] += s->y[i];
 }
 
-void model_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_batch *b, const int *ids) {
+#ifndef DC_ONE_OFF
+#define DC_ONE_OFF 0
+#endif
+int model_one_off = DC_ONE_OFF;
+long model_one_runs;
+
+/* one_ok: whether blocks [l0, l1) can run b in one region (one token, an
+ * absorbed cache, no expert ranks, every FFN and MoE of a kind that can) */
+static int one_ok(const dc_model *m, const kv_view *kv, const tok_batch *b, int l0, int l1) {
+    if (model_one_off || b->T != 1 || m->ep || kv->attn == DC_ATTN_NAIVE) return 0;
+    for (int l = l0; l < l1; l++) {
+        const layer_w *lw = &m->w.layers[l];
+        if (lw->is_moe ? !moe_one_fits(&m->cfg, lw) : !ffn_one_fits(&lw->gate, &lw->up)) return 0;
+    }
+    return 1;
+}
+
+/* blocks_one: block_forward of blocks [l0, l1) for one token in ONE parallel
+ * region (model.h: *_one_team): per block, thread 0's norm, the attention's
+ * phases, thread 0's residual and norm, the FFN's or MoE's phases, thread
+ * 0's residual; a team_sync after each sublayer. 1 when done; 0 when a
+ * phase could not get memory (the caller runs the blocks the usual way: the
+ * residual stream starts again from the embedding and the cache rows written
+ * are written again with the same values). */
+static int blocks_one(const dc_model *m, scratch *s, const kv_view *kv, const tok_batch *b, int l0, int l1, float *x) {
     const dc_config *c = &m->cfg;
     const int C = c->hidden_size;
+    const float eps = c->rms_norm_eps;
+    one_share sh;
+    team_bar bar;
+    team_bar_init(&bar);
+    int done = 1;
+#pragma omp parallel
+    {
+        team t = team_of(&bar);
+        for (int l = l0; l < l1; l++) {
+            const layer_w *lw = &m->w.layers[l];
+            kv_view lv = layer_view(kv, l);
+            if (t.i == 0) rmsnorm_forward(s->xn, x, lw->attn_norm, 1, C, eps);
+            int r = mla_one_team(&t, &sh, m, s, lw, &lv, b, s->xn, s->y);
+            team_sync(&t);
+            if (r && t.i == 0) {
+                for (int k = 0; k < C; k++) x[k] += s->y[k];
+                rmsnorm_forward(s->xn, x, lw->ffn_norm, 1, C, eps);
+            }
+            if (r) r = lw->is_moe ? moe_one_team(&t, &sh, c, s, lw, s->xn, s->y)
+                                  : ffn_one_team(&t, &sh, s, &lw->gate, &lw->up, &lw->down, s->xn, s->y);
+            team_sync(&t);
+            if (!r) { /* every thread alike */
+                if (t.i == 0) done = 0;
+                break;
+            }
+            if (t.i == 0)
+                for (int k = 0; k < C; k++) x[k] += s->y[k];
+        }
+    }
+    if (done) __atomic_add_fetch(&model_one_runs, 1, __ATOMIC_RELAXED);
+    return done;
+}
+
+void model_forward(const dc_model *m, scratch *s, const kv_view *kv, const tok_batch *b, const int *ids) {
+    const dc_config *c = &m->cfg;
+    const int C = c->hidden_size, L = c->num_hidden_layers;
     s->experts_run = 0;
     embed_rows(s->x, m->w.embed, m->w.embed_type, ids, b->T, C);
-    for (int l = 0; l < c->num_hidden_layers; l++) block_forward(m, s, kv, b, l, s->x);
+    if (!one_ok(m, kv, b, 0, L) || !blocks_one(m, s, kv, b, 0, L, s->x)) {
+        s->experts_run = 0;
+        embed_rows(s->x, m->w.embed, m->w.embed_type, ids, b->T, C);
+        for (int l = 0; l < L; l++) block_forward(m, s, kv, b, l, s->x);
+    }
     rmsnorm_forward(s->hidden, s->x, m->w.norm, b->T, C, c->rms_norm_eps);
 }
 
@@ -208,6 +272,13 @@ void model_mtp_forward(const dc_model *m, scratch *s, const kv_view *kv, const t
     /* hidden may alias s->hidden, which nothing below writes; the norms go to cat first */
     embed_rows(s->x, lw->embed, lw->embed_type, next_ids, n, C);
     mtp_input(s->x, s->cat, NULL, NULL, s->x, hidden, lw->enorm, lw->hnorm, &lw->eh_proj, n, C, c->rms_norm_eps);
-    block_forward(m, s, kv, b, L, s->x);
+    const int one = one_ok(m, kv, b, L, L + 1);
+    if (!one || !blocks_one(m, s, kv, b, L, L + 1, s->x)) {
+        if (one) { /* blocks_one gave up part-way: the block's input again */
+            embed_rows(s->x, lw->embed, lw->embed_type, next_ids, n, C);
+            mtp_input(s->x, s->cat, NULL, NULL, s->x, hidden, lw->enorm, lw->hnorm, &lw->eh_proj, n, C, c->rms_norm_eps);
+        }
+        block_forward(m, s, kv, b, L, s->x);
+    }
     rmsnorm_forward(s->xn, s->x, lw->head_norm, n, C, c->rms_norm_eps);
 }

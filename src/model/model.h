@@ -10,6 +10,8 @@
 #ifndef DC_MODEL_H
 #define DC_MODEL_H
 #include "deepc.h"
+#include "base/team.h"
+#include "kernels/matmul.h"
 #include "model/rope.h"
 #include "model/weights.h"
 struct dist;
@@ -145,6 +147,37 @@ void ffn_forward_h(float *h1, float *h3, const mat *gate, const mat *up, const m
                    float *out);
 /* moe_route: the chosen experts idx (T, K) and weights wts (T, K) (V3 §2.1.2). */
 void moe_route(const dc_config *c, const layer_w *lw, int T, const float *xn, float *rlog, int *idx, float *wts);
+/* One token's decode step in ONE parallel region (model.c, issue 15: ~40
+ * regions and ~30 barriers a token, each a futex syscall on the VMs deepc
+ * runs on): the layers' phases meet at team_sync. Each *_one_team runs one
+ * sublayer on thread t->i of t->n; thread 0 makes the products' activations
+ * (and the serial steps between them) into sh; the output is complete after
+ * the caller's next team_sync. They return 0, on every thread alike, when
+ * thread 0 could not get memory for an activation or a buffer (the step is
+ * then run again the usual way). The bits of mla_forward, ffn_forward and
+ * moe_forward at T = 1. */
+typedef struct one_share {
+    mv_act a[4];         /* the current products' activations */
+    float *h1, *h3, *ye; /* the MoE's expert buffers (in scratch ex) */
+    int e[65];           /* the MoE's runs: -1 the shared experts, then the chosen by id */
+    float w[65];         /* and their weights */
+    int ok;              /* thread 0's verdict on the phase's memory */
+} one_share;
+int mla_one_team(const team *t, one_share *sh, const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv,
+                 const tok_batch *b, const float *xn, float *out);
+/* ffn_one_fits / moe_one_fits: whether the layer's FFN / MoE can run so
+ * (its gate and up multiply one kind of activation; moe.c's one_fits) */
+int ffn_one_fits(const mat *gate, const mat *up);
+int ffn_one_team(const team *t, one_share *sh, scratch *s, const mat *gate, const mat *up, const mat *down,
+                 const float *xn, float *out);
+int moe_one_fits(const dc_config *c, const layer_w *lw);
+int moe_one_team(const team *t, one_share *sh, const dc_config *c, scratch *s, const layer_w *lw, const float *xn,
+                 float *out);
+/* model_one_off: 1 runs every step the usual way (tests compare the two);
+ * model_one_runs: the block runs made in one region so far (all engines) */
+extern int model_one_off;
+extern long model_one_runs;
+
 /* moe_forward: out (T, C) = shared experts + weighted routed experts; the
  * tokens of the whole batch are grouped by expert, so an expert chosen by
  * several tokens (of any sequences) is read once. */

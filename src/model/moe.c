@@ -116,6 +116,8 @@ static int one_fits(const dc_config *c, const layer_w *lw) {
     return 1;
 }
 
+int moe_one_fits(const dc_config *c, const layer_w *lw) { return one_fits(c, lw); }
+
 /* one_plan: after routing, the experts to run in the order their outputs
  * are added: the shared one (weight 1, e -1) first, then the K chosen by
  * ascending id (the order moe_forward's loop adds them); returns how many */
@@ -154,53 +156,86 @@ static void one_h_fill(mv_act *a, int S, int K, const float *h1, int Is, int i, 
  * shared one among them), SwiGLU on them, then h quantised once for every
  * down, then out over the thread's rows of C: shared output plus w_k * y_k by
  * ascending expert id. The same kernels and sums as router + ffn_forward + the
- * per-expert loop: the same bits. 0 when one_fits says no or memory is short
- * (nothing done then). */
-static int moe_one(const dc_config *c, scratch *s, const layer_w *lw, const float *xn, float *out) {
-    const int E = c->n_routed_experts, K = c->num_experts_per_tok, C = c->hidden_size, Im = c->moe_intermediate_size;
+ * per-expert loop: the same bits. The region's phases meet at team_sync (a
+ * decode step's one region runs them too: moe_one_team).
+ * one_prep: the buffers and activations into sh, on the calling thread (the
+ * workspace is its own); 0 when one_fits says no or memory is short. */
+static int one_prep(const dc_config *c, scratch *s, const layer_w *lw, one_share *sh) {
+    const int K = c->num_experts_per_tok, Im = c->moe_intermediate_size, C = c->hidden_size;
     const int S = c->n_shared_experts ? 1 : 0, N = K + S, Is = S ? lw->sh_gate.rows : 0;
     if (!one_fits(c, lw)) return 0;
-    const mat router = {(float *)lw->router, MAT_F32, E, C}, *g0 = &lw->exp_gate[0];
+    const mat router = {(float *)lw->router, MAT_F32, c->n_routed_experts, C}, *g0 = &lw->exp_gate[0];
     const mat *dw[2] = {S ? &lw->sh_down : &lw->exp_down[0], &lw->exp_down[0]};
     const int dt[2] = {S ? 1 : K, K};
     const size_t H = (size_t)Is + (size_t)K * Im; /* h's floats: the shared run's Is, then K of Im */
-    mv_act ar, ax, ah[2];
-    if (!scratch_grow(&s->ex, &s->ex_cap, 2 * H + (size_t)N * C) || !mv_act_init(&ar, 0, &router, 1) ||
-        !mv_act_init(&ax, 0, g0, 1) || !mv_acts_init(ah, 1, dw, dt, 1 + S))
+    if (!scratch_grow(&s->ex, &s->ex_cap, 2 * H + (size_t)N * C) || !mv_act_init(&sh->a[0], 0, &router, 1) ||
+        !mv_act_init(&sh->a[1], 0, g0, 1) || !mv_acts_init(&sh->a[2], 1, dw, dt, 1 + S))
         return 0;
-    float *h1 = s->ex, *h3 = h1 + H, *ye = h3 + H, w[65];
-    int e[65], nthr = H * C < 32768 ? 1 : omp_get_max_threads();
+    sh->h1 = s->ex, sh->h3 = s->ex + H, sh->ye = s->ex + 2 * H;
+    return 1;
+}
+
+/* the phases of moe_one on thread t->i of t->n, after one_prep */
+static void one_run(const team *t, one_share *sh, const dc_config *c, scratch *s, const layer_w *lw, const float *xn,
+                    float *out) {
+    const int K = c->num_experts_per_tok, C = c->hidden_size, Im = c->moe_intermediate_size;
+    const int S = c->n_shared_experts ? 1 : 0, N = K + S, Is = S ? lw->sh_gate.rows : 0;
+    const mat router = {(float *)lw->router, MAT_F32, c->n_routed_experts, C};
+    const int i = t->i, n = t->n;
+    mv_act *ar = &sh->a[0], *ax = &sh->a[1], *ah = &sh->a[2];
+    float *h1 = sh->h1, *h3 = sh->h3, *ye = sh->ye, *w = sh->w;
+    int *e = sh->e;
+    matmul_mv_share(s->rlog, xn, ar, &router, 1, i, n);
+    mv_act_fill(ax, xn, 1, i, n);
+    team_sync(t);
+    if (i == 0) route_token(c, lw, s->rlog, s->idx, s->wts), one_plan(c, s, e, w);
+    team_sync(t);
+    for (int k = 0; k < N; k++) {
+        const int R = e[k] < 0 ? Is : Im, r0 = (int)((int64_t)R * i / n), r1 = (int)((int64_t)R * (i + 1) / n);
+        const size_t o = k < S ? 0 : (size_t)Is + (size_t)(k - S) * Im;
+        float *a = h1 + o, *b = h3 + o;
+        matmul_mv_share(a, xn, ax, run_mat(lw, e, k, 0), 1, i, n);
+        matmul_mv_share(b, xn, ax, run_mat(lw, e, k, 1), 1, i, n);
+        for (int r = r0; r < r1; r++) a[r] = a[r] / (1.0f + expf(-a[r])) * b[r];
+    }
+    team_sync(t);
+    one_h_fill(ah, S, K, h1, Is, i, n);
+    team_sync(t);
+    for (int k = 0; k < N; k++) {
+        mv_act one = ah[k < S ? 0 : S];
+        if (k >= S && one.q) one.xa = q8_act_view(&ah[S].xa, k - S, 1);
+        const float *h = h1 + (k < S ? 0 : (size_t)Is + (size_t)(k - S) * Im);
+        matmul_mv_share(ye + (size_t)k * C, h, &one, run_mat(lw, e, k, 2), 1, i, n);
+    }
+    int c0 = (int)((int64_t)C * i / n), c1 = (int)((int64_t)C * (i + 1) / n); /* this thread's rows of ye */
+    for (int x = c0; x < c1; x++) out[x] = e[0] < 0 ? ye[x] : 0;
+    for (int k = e[0] < 0; k < N; k++)
+        for (int x = c0; x < c1; x++) out[x] += w[k] * ye[(size_t)k * C + x];
+}
+
+static int moe_one(const dc_config *c, scratch *s, const layer_w *lw, const float *xn, float *out) {
+    one_share sh;
+    if (!one_prep(c, s, lw, &sh)) return 0;
+    const size_t H = (size_t)(c->n_shared_experts ? lw->sh_gate.rows : 0) + (size_t)c->num_experts_per_tok * c->moe_intermediate_size;
+    int nthr = H * c->hidden_size < 32768 ? 1 : omp_get_max_threads();
+    team_bar bar;
+    team_bar_init(&bar);
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
     {
-        int i = omp_get_thread_num(), n = omp_get_num_threads();
-        matmul_mv_share(s->rlog, xn, &ar, &router, 1, i, n);
-        mv_act_fill(&ax, xn, 1, i, n);
-#pragma omp barrier
-        if (i == 0) route_token(c, lw, s->rlog, s->idx, s->wts), one_plan(c, s, e, w);
-#pragma omp barrier
-        for (int k = 0; k < N; k++) {
-            const int R = e[k] < 0 ? Is : Im, r0 = (int)((int64_t)R * i / n), r1 = (int)((int64_t)R * (i + 1) / n);
-            const size_t o = k < S ? 0 : (size_t)Is + (size_t)(k - S) * Im;
-            float *a = h1 + o, *b = h3 + o;
-            matmul_mv_share(a, xn, &ax, run_mat(lw, e, k, 0), 1, i, n);
-            matmul_mv_share(b, xn, &ax, run_mat(lw, e, k, 1), 1, i, n);
-            for (int r = r0; r < r1; r++) a[r] = a[r] / (1.0f + expf(-a[r])) * b[r];
-        }
-#pragma omp barrier
-        one_h_fill(ah, S, K, h1, Is, i, n);
-#pragma omp barrier
-        for (int k = 0; k < N; k++) {
-            mv_act one = ah[k < S ? 0 : S];
-            if (k >= S && one.q) one.xa = q8_act_view(&ah[S].xa, k - S, 1);
-            const float *h = h1 + (k < S ? 0 : (size_t)Is + (size_t)(k - S) * Im);
-            matmul_mv_share(ye + (size_t)k * C, h, &one, run_mat(lw, e, k, 2), 1, i, n);
-        }
-        int c0 = (int)((int64_t)C * i / n), c1 = (int)((int64_t)C * (i + 1) / n); /* this thread's rows of ye */
-        for (int x = c0; x < c1; x++) out[x] = e[0] < 0 ? ye[x] : 0;
-        for (int k = e[0] < 0; k < N; k++)
-            for (int x = c0; x < c1; x++) out[x] += w[k] * ye[(size_t)k * C + x];
+        team t = team_of(&bar);
+        one_run(&t, &sh, c, s, lw, xn, out);
     }
-    s->experts_run += K;
+    s->experts_run += c->num_experts_per_tok;
+    return 1;
+}
+
+int moe_one_team(const team *t, one_share *sh, const dc_config *c, scratch *s, const layer_w *lw, const float *xn,
+                 float *out) {
+    if (t->i == 0) sh->ok = one_prep(c, s, lw, sh);
+    team_sync(t);
+    if (!sh->ok) return 0;
+    one_run(t, sh, c, s, lw, xn, out);
+    if (t->i == 0) s->experts_run += c->num_experts_per_tok;
     return 1;
 }
 
