@@ -591,12 +591,23 @@ static void matmul_pair(float *o1, const mat *W1, float *o2, const mat *W2, cons
     }
 }
 
+/* token t's latent normed, its shared rope key and its queries' rope parts
+ * roped at its position */
+static void norm_rope(const dc_model *m, scratch *s, const layer_w *lw, const tok_batch *b, int t) {
+    const dc_config *c = &m->cfg;
+    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
+    const int qk = nope + rd, kvl = c->kv_lora_rank;
+    float *row = s->kva + (size_t)t * (kvl + rd);
+    rmsnorm_forward(row, row, lw->kv_a_norm, 1, kvl, c->rms_norm_eps);
+    rope_apply(&m->rope, row + kvl, 1, rd, b->pos[t]);
+    rope_apply(&m->rope, s->q + (size_t)t * H * qk + nope, H, qk, b->pos[t]);
+}
+
 /* the queries: (T, H, qk), the latent and shared rope key (T, kvl + rope),
  * normed and roped at each token's position */
 static void mla_project(const dc_model *m, scratch *s, const layer_w *lw, const tok_batch *b, const float *xn) {
     const dc_config *c = &m->cfg;
-    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
-    const int qk = nope + rd, kvl = c->kv_lora_rank, T = b->T;
+    const int T = b->T;
     if (c->q_lora_rank) {
         matmul_pair(s->qa, &lw->q_a, s->kva, &lw->kv_a, xn, T);
         rmsnorm_forward(s->qa, s->qa, lw->q_a_norm, T, c->q_lora_rank, c->rms_norm_eps);
@@ -604,12 +615,7 @@ static void mla_project(const dc_model *m, scratch *s, const layer_w *lw, const 
     } else {
         matmul_pair(s->q, &lw->q, s->kva, &lw->kv_a, xn, T);
     }
-    for (int t = 0; t < T; t++) {
-        float *row = s->kva + (size_t)t * (kvl + rd);
-        rmsnorm_forward(row, row, lw->kv_a_norm, 1, kvl, c->rms_norm_eps);
-        rope_apply(&m->rope, row + kvl, 1, rd, b->pos[t]);
-        rope_apply(&m->rope, s->q + (size_t)t * H * qk + nope, H, qk, b->pos[t]);
-    }
+    for (int t = 0; t < T; t++) norm_rope(m, s, lw, b, t);
 }
 
 /* mla_absorb_run: whether a run of T tokens after pos cached positions
@@ -682,11 +688,24 @@ void mla_forward(const dc_model *m, scratch *s, const layer_w *lw, const kv_view
  * the first two). The same kernels on the same rows: mla_forward's bits.
  * out is complete after the caller's next team_sync. 0 (every thread) when an
  * activation could not get memory. */
+/* team_mv: out (1, rows) = x @ W^T, thread 0 making x's activation in
+ * sh->a[0] (after whatever it wrote of x), then each thread its share; 0 on
+ * every thread when the activation could not get memory */
+static int team_mv(const team *t, one_share *sh, float *out, const float *x, const mat *W) {
+    if (t->i == 0) {
+        sh->ok = mv_act_init(&sh->a[0], 0, W, 1);
+        if (sh->ok) mv_act_fill(&sh->a[0], x, 1, 0, 1);
+    }
+    team_sync(t);
+    if (!sh->ok) return 0;
+    matmul_mv_share(out, x, &sh->a[0], W, 1, t->i, t->n);
+    return 1;
+}
+
 int mla_one_team(const team *t, one_share *sh, const dc_model *m, scratch *s, const layer_w *lw, const kv_view *kv,
                  const tok_batch *b, const float *xn, float *out) {
     const dc_config *c = &m->cfg;
-    const int H = c->num_attention_heads, nope = c->qk_nope_head_dim, rd = c->qk_rope_head_dim;
-    const int qk = nope + rd, kvl = c->kv_lora_rank, i = t->i, n = t->n;
+    const int H = c->num_attention_heads, i = t->i, n = t->n;
     const mat *W1 = c->q_lora_rank ? &lw->q_a : &lw->q;
     float *o1 = c->q_lora_rank ? s->qa : s->q;
     if (i == 0) {
@@ -699,34 +718,19 @@ int mla_one_team(const team *t, one_share *sh, const dc_model *m, scratch *s, co
     matmul_mv_share(s->kva, xn, &sh->a[1], &lw->kv_a, 1, i, n);
     team_sync(t);
     if (c->q_lora_rank) {
-        if (i == 0) {
-            rmsnorm_forward(s->qa, s->qa, lw->q_a_norm, 1, c->q_lora_rank, c->rms_norm_eps);
-            sh->ok = mv_act_init(&sh->a[0], 0, &lw->q_b, 1);
-            if (sh->ok) mv_act_fill(&sh->a[0], s->qa, 1, 0, 1);
-        }
-        team_sync(t);
-        if (!sh->ok) return 0;
-        matmul_mv_share(s->q, s->qa, &sh->a[0], &lw->q_b, 1, i, n);
+        if (i == 0) rmsnorm_forward(s->qa, s->qa, lw->q_a_norm, 1, c->q_lora_rank, c->rms_norm_eps);
+        if (!team_mv(t, sh, s->q, s->qa, &lw->q_b)) return 0;
         team_sync(t);
     }
     if (i == 0) {
-        rmsnorm_forward(s->kva, s->kva, lw->kv_a_norm, 1, kvl, c->rms_norm_eps);
-        rope_apply(&m->rope, s->kva + kvl, 1, rd, b->pos[0]);
-        rope_apply(&m->rope, s->q + nope, H, qk, b->pos[0]);
+        norm_rope(m, s, lw, b, 0);
         mla_cache_write(c, s, lw, kv, b);
         s->att_t[0] = 0;
     }
     team_sync(t);
     absorbed_heads(m, s, lw, kv, b, H * i / n, H * (i + 1) / n, 1, scratch_scores(s, c, i));
     team_sync(t);
-    if (i == 0) {
-        sh->ok = mv_act_init(&sh->a[0], 0, &lw->o, 1);
-        if (sh->ok) mv_act_fill(&sh->a[0], s->att, 1, 0, 1);
-    }
-    team_sync(t);
-    if (!sh->ok) return 0;
-    matmul_mv_share(out, s->att, &sh->a[0], &lw->o, 1, i, n);
-    return 1;
+    return team_mv(t, sh, out, s->att, &lw->o);
 }
 
 /* ---------------------------------------------------------------- training

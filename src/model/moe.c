@@ -216,7 +216,7 @@ static void one_run(const team *t, one_share *sh, const dc_config *c, scratch *s
 static int moe_one(const dc_config *c, scratch *s, const layer_w *lw, const float *xn, float *out) {
     one_share sh;
     if (!one_prep(c, s, lw, &sh)) return 0;
-    const size_t H = (size_t)(c->n_shared_experts ? lw->sh_gate.rows : 0) + (size_t)c->num_experts_per_tok * c->moe_intermediate_size;
+    const size_t H = (size_t)(sh.h3 - sh.h1); /* h's floats (one_prep) */
     int nthr = H * c->hidden_size < 32768 ? 1 : omp_get_max_threads();
     team_bar bar;
     team_bar_init(&bar);
